@@ -1,0 +1,90 @@
+"""Pathways: a personalized-learning LTI 1.3 tool."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_talisman import Talisman
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from lti_app import errors
+from lti_app.db import Database
+from lti_app.http import make_http_client
+from lti_app.logs import configure_logging
+from lti_app.settings import Settings, load_settings
+from lti_app.tool.jwks import JwksCache
+from lti_app.tool.keys import KeyRing
+
+csrf = CSRFProtect()
+
+# Everything the pages need comes from Pathways itself; the LMS (any origin) may frame us.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "img-src": "'self' data:",
+    "style-src": "'self'",
+    "script-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "frame-ancestors": "*",
+}
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build a configured app. Tests pass `settings`; servers read the environment."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    app = Flask(__name__, instance_path=str(_instance_path(settings)))
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="pathways_session",
+        WTF_CSRF_TIME_LIMIT=None,  # the launch token already limits a session's life
+        WTF_CSRF_SSL_STRICT=False,  # the Referer of a framed page is the LMS, not us
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+    )
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    app.extensions["lti_app.settings"] = settings
+    database = Database(settings.effective_database_url)
+    app.extensions["lti_app.db"] = database
+    http = make_http_client(settings)
+    app.extensions["lti_app.http"] = http
+    app.extensions["lti_app.keyring"] = KeyRing(
+        secret=settings.effective_key_secret, key_file=settings.tool_key_file
+    )
+    app.extensions["lti_app.jwks"] = JwksCache(
+        database,
+        http,
+        min_ttl=settings.jwks_min_ttl,
+        max_ttl=settings.jwks_max_ttl,
+        default_ttl=settings.jwks_default_ttl,
+    )
+    Talisman(
+        app,
+        force_https=False,  # TLS ends at the proxy; ProxyFix gives us the scheme
+        frame_options=None,  # X-Frame-Options would forbid the LMS frame
+        strict_transport_security=settings.env == "production",
+        content_security_policy=CONTENT_SECURITY_POLICY,
+        session_cookie_secure=settings.secure_cookies,
+        session_cookie_samesite="None" if settings.secure_cookies else "Lax",
+        referrer_policy="strict-origin-when-cross-origin",
+    )
+    app.config["SESSION_COOKIE_PARTITIONED"] = settings.secure_cookies
+    csrf.init_app(app)
+
+    from lti_app import web
+    from lti_app.tool import views as tool_views
+
+    web.init_web(app)
+    errors.register_error_handlers(app)
+    app.register_blueprint(tool_views.bp)
+    # The LMS posts these cross-site; state, nonce and the signed JWT protect them instead.
+    csrf.exempt(tool_views.login)
+    csrf.exempt(tool_views.launch)
+    return app
+
+
+def _instance_path(settings: Settings) -> object:
+    from pathlib import Path
+
+    path = Path(settings.instance_path).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

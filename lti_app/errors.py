@@ -1,0 +1,115 @@
+"""Errors users can see, and the one place that renders them."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask, Response, g, has_request_context, render_template, request
+from werkzeug.exceptions import HTTPException
+
+LOG = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """An error whose message is safe and useful to show to the person who caused it."""
+
+    status_code = 400
+    title = "Something is not right"
+
+    def __init__(self, user_message: str, *, hint: str = "") -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.hint = hint
+
+
+class NotFoundError(AppError):
+    status_code = 404
+    title = "Not found"
+
+
+class PermissionDeniedError(AppError):
+    status_code = 403
+    title = "Not allowed"
+
+
+class LaunchError(AppError):
+    """A launch Pathways refused; the hint says what an LMS admin can check."""
+
+    status_code = 400
+    title = "Pathways could not start"
+
+
+class LaunchForbiddenError(LaunchError):
+    status_code = 403
+
+
+class SessionExpiredError(AppError):
+    status_code = 401
+    title = "Please open Pathways again"
+
+
+def request_id() -> str:
+    """The id of this request, for logs and error pages (taken from a proxy if it set one)."""
+    if not has_request_context():
+        return "-"
+    rid = g.get("request_id")
+    if rid is None:
+        incoming = request.headers.get("X-Request-Id", "")
+        rid = incoming if incoming.isascii() and 0 < len(incoming) <= 64 else secrets.token_hex(8)
+        g.request_id = rid
+    return str(rid)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id()
+        return True
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map AppError to a page with its status; anything unexpected to a 500 with the request id."""
+
+    @app.errorhandler(AppError)
+    def _app_error(err: AppError) -> tuple[str, int]:
+        return (
+            render_template(
+                "errors/error.html", error=err, title=err.title, request_id=request_id()
+            ),
+            err.status_code,
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Response | tuple[str, int]:
+        if err.code is None or err.code < 400:
+            return err.get_response()
+        return (
+            render_template(
+                "errors/error.html",
+                error=AppError(err.description or err.name),
+                title=err.name,
+                request_id=request_id(),
+            ),
+            err.code,
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> tuple[str, int]:
+        LOG.exception("unexpected error rid=%s", request_id())
+        return (
+            render_template(
+                "errors/error.html",
+                error=AppError(
+                    "Pathways hit an unexpected problem. Please try again; if it keeps "
+                    "happening, give your administrator the request id below."
+                ),
+                title="Unexpected error",
+                request_id=request_id(),
+            ),
+            500,
+        )
+
+    @app.after_request
+    def _add_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = request_id()
+        return response

@@ -1,0 +1,21 @@
+"""Every feature's tables, so Alembic and create_all see the whole schema."""
+
+from lti_app.competencies import models as competencies_models
+from lti_app.db import Base
+from lti_app.grades import models as grades_models
+from lti_app.learners import models as learners_models
+from lti_app.mastery import models as mastery_models
+from lti_app.pathways import models as pathways_models
+from lti_app.roster import models as roster_models
+from lti_app.tool import models as tool_models
+
+__all__ = [
+    "Base",
+    "competencies_models",
+    "grades_models",
+    "learners_models",
+    "mastery_models",
+    "pathways_models",
+    "roster_models",
+    "tool_models",
+]

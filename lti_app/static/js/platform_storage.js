@@ -1,0 +1,64 @@
+// LTI Client Side postMessages (Platform Storage): keep the login's browser secret in the
+// platform's storage so a launch works when the browser blocks third-party cookies.
+// https://www.imsglobal.org/spec/lti-cs-oidc/v0p1 — Canvas's mobile apps send
+// lti_storage_target but never answer, so every wait has a timeout and a fallback.
+(function () {
+  "use strict";
+  var el = document.getElementById("lti-storage");
+  if (!el) { return; }
+  var targetName = el.dataset.target;
+  var origin = el.dataset.origin || "*";
+  var targetWindow = null;
+  try {
+    targetWindow = targetName === "_parent" ? window.parent : window.parent.frames[targetName];
+  } catch (e) { targetWindow = null; }
+  if (!targetWindow || targetWindow === window) { targetWindow = window.parent; }
+
+  function ask(message, timeoutMs) {
+    return new Promise(function (resolve, reject) {
+      var id = "pw-" + Math.random().toString(36).slice(2);
+      message.message_id = id;
+      var timer = setTimeout(function () {
+        window.removeEventListener("message", onMessage);
+        reject(new Error("timeout"));
+      }, timeoutMs);
+      function onMessage(event) {
+        if (origin !== "*" && event.origin !== origin) { return; }
+        var data = event.data || {};
+        if (data.message_id !== id) { return; }
+        clearTimeout(timer);
+        window.removeEventListener("message", onMessage);
+        if (data.error) { reject(new Error(data.error.code || "error")); } else { resolve(data); }
+      }
+      window.addEventListener("message", onMessage);
+      targetWindow.postMessage(message, origin);
+    });
+  }
+
+  function supports(subject) {
+    return ask({ subject: "lti.capabilities" }, 1500).then(function (data) {
+      var ok = (data.supported_messages || []).some(function (m) { return m.subject === subject; });
+      if (!ok) { throw new Error("unsupported"); }
+    });
+  }
+
+  if (el.dataset.mode === "put") {
+    var go = function () { window.location.href = el.dataset.authUrl; };
+    supports("lti.put_data")
+      .then(function () {
+        return ask({ subject: "lti.put_data", key: el.dataset.key, value: el.dataset.value }, 1500);
+      })
+      .then(go, go); // no answer: the state cookie set with this page is the fallback
+  } else {
+    var form = el;
+    supports("lti.get_data")
+      .then(function () { return ask({ subject: "lti.get_data", key: el.dataset.key }, 1500); })
+      .then(function (data) {
+        form.querySelector("input[name=lti_storage_secret]").value = data.value || "";
+        form.submit();
+      })
+      .catch(function () {
+        document.getElementById("lti-storage-failed").hidden = false;
+      });
+  }
+})();

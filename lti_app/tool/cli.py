@@ -1,0 +1,202 @@
+"""`lti-app platform ...` and `lti-app keys ...`: what an administrator does from a shell."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.db import Database, utcnow
+from lti_app.settings import Settings
+from lti_app.tool.keys import rotate_keys
+from lti_app.tool.models import Deployment, DeploymentStatus, KeyStatus, Platform, ToolKey
+
+
+def _check_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise click.BadParameter(f"{value!r} is not an http(s) URL", param_hint=name)
+    return value
+
+
+def _find(session: Session, issuer: str, client_id: str) -> Platform:
+    platform = session.scalar(
+        select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
+    )
+    if platform is None:
+        raise click.ClickException(f"no platform with issuer {issuer!r} and client id {client_id!r}")
+    return platform
+
+
+
+
+def _db(ctx: click.Context) -> Database:
+    obj = ctx.ensure_object(dict)
+    if "db" not in obj:
+        settings: Settings = obj["settings_loader"]()
+        obj["db"] = Database(settings.effective_database_url)
+        obj["settings"] = settings
+    db: Database = obj["db"]
+    return db
+
+
+@click.group("platform")
+def platform_group() -> None:
+    """Register LMS platforms and approve their deployments."""
+
+
+@platform_group.command("add")
+@click.option("--issuer", required=True, help="The platform's issuer (iss), e.g. https://canvas.instructure.com")
+@click.option("--client-id", required=True)
+@click.option("--auth-login-url", required=True, help="OIDC authorization endpoint")
+@click.option("--token-url", required=True, help="OAuth2 token endpoint")
+@click.option("--jwks-url", required=True, help="The platform's public key set URL")
+@click.option("--token-audience", default=None, help="aud for client assertions if not the token URL")
+@click.option("--deployment-id", "deployment_ids", multiple=True, help="May be repeated")
+@click.option("--name", default="")
+@click.option("--auto-approve-deployments", is_flag=True, default=False)
+@click.pass_context
+def platform_add(
+    ctx: click.Context, issuer: str, client_id: str, auth_login_url: str, token_url: str,
+    jwks_url: str, token_audience: str | None, deployment_ids: tuple[str, ...], name: str,
+    auto_approve_deployments: bool,
+) -> None:
+    """Register a platform (issuer + client id) and its deployments."""
+    _check_url("--auth-login-url", auth_login_url)
+    _check_url("--token-url", token_url)
+    _check_url("--jwks-url", jwks_url)
+    if not issuer.strip() or not client_id.strip():
+        raise click.BadParameter("issuer and client id must not be empty")
+    with _db(ctx).begin() as session:
+        exists = session.scalar(
+            select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
+        )
+        if exists is not None:
+            raise click.ClickException(
+                f"platform {issuer!r} / {client_id!r} is already registered (id {exists.id})"
+            )
+        platform = Platform(
+            issuer=issuer, client_id=client_id, name=name or urlsplit(issuer).netloc or issuer,
+            auth_login_url=auth_login_url, token_url=token_url, jwks_url=jwks_url,
+            token_audience=token_audience, auto_approve_deployments=auto_approve_deployments,
+        )
+        for dep in deployment_ids:
+            platform.deployments.append(
+                Deployment(deployment_id=dep, status=DeploymentStatus.ACTIVE, approved_at=utcnow())
+            )
+        session.add(platform)
+        session.flush()
+        click.echo(f"registered platform {platform.id}: {issuer} client {client_id}")
+
+
+@platform_group.command("list")
+@click.pass_context
+def platform_list(ctx: click.Context) -> None:
+    """List registered platforms."""
+    with _db(ctx).begin() as session:
+        rows = session.scalars(select(Platform).order_by(Platform.id)).all()
+        if not rows:
+            click.echo("no platforms registered")
+        for p in rows:
+            pending = sum(1 for d in p.deployments if d.status is DeploymentStatus.PENDING)
+            click.echo(
+                f"{p.id}\t{p.issuer}\t{p.client_id}\tdeployments={len(p.deployments)}"
+                f"{f' pending={pending}' if pending else ''}"
+                f"{'' if p.is_active else ' DISABLED'}"
+            )
+
+
+@platform_group.command("show")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.pass_context
+def platform_show(ctx: click.Context, issuer: str, client_id: str) -> None:
+    """Show one platform and its deployments."""
+    with _db(ctx).begin() as session:
+        p = _find(session, issuer, client_id)
+        for label, value in (
+            ("id", p.id), ("name", p.name), ("issuer", p.issuer), ("client id", p.client_id),
+            ("auth login url", p.auth_login_url), ("token url", p.token_url),
+            ("token audience", p.token_audience or "(token url)"), ("jwks url", p.jwks_url),
+            ("auto-approve deployments", p.auto_approve_deployments), ("active", p.is_active),
+        ):
+            click.echo(f"{label}: {value}")
+        for d in p.deployments:
+            click.echo(f"deployment {d.deployment_id}: {d.status.value}")
+
+
+@platform_group.command("remove")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
+@click.pass_context
+def platform_remove(ctx: click.Context, issuer: str, client_id: str, yes: bool) -> None:
+    """Remove a platform and everything Pathways stored for it."""
+    with _db(ctx).begin() as session:
+        p = _find(session, issuer, client_id)
+        if not yes:
+            click.confirm(f"Remove {issuer} / {client_id} and all its courses' data?", abort=True)
+        session.delete(p)
+        click.echo(f"removed platform {issuer} client {client_id}")
+
+
+@platform_group.command("approve-deployment")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", required=True)
+@click.pass_context
+def platform_approve(ctx: click.Context, issuer: str, client_id: str, deployment_id: str) -> None:
+    """Approve a deployment (pending after its first launch, or new)."""
+    with _db(ctx).begin() as session:
+        p = _find(session, issuer, client_id)
+        dep = next((d for d in p.deployments if d.deployment_id == deployment_id), None)
+        if dep is None:
+            dep = Deployment(deployment_id=deployment_id)
+            p.deployments.append(dep)
+        dep.status = DeploymentStatus.ACTIVE
+        dep.approved_at = utcnow()
+        click.echo(f"deployment {deployment_id} of {issuer} is active")
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """The tool's signing keys."""
+
+
+@keys_group.command("list")
+@click.pass_context
+def keys_list(ctx: click.Context) -> None:
+    """List keys with their state and age."""
+    with _db(ctx).begin() as session:
+        rows = session.scalars(select(ToolKey).order_by(ToolKey.created_at)).all()
+        if not rows:
+            click.echo("no keys yet (one is created on first use)")
+        for k in rows:
+            until = f" until {k.retire_after:%Y-%m-%d %H:%M}Z" if k.retire_after else ""
+            click.echo(f"{k.kid}\t{k.status.value}{until}\tcreated {k.created_at:%Y-%m-%d %H:%M}Z")
+
+
+@keys_group.command("rotate")
+@click.option("--grace-days", type=click.IntRange(0, 365), default=None)
+@click.pass_context
+def keys_rotate(ctx: click.Context, grace_days: int | None) -> None:
+    """Publish a new key beside the old one, sign with the new one from now on."""
+    db = _db(ctx)
+    settings: Settings = ctx.obj["settings"]
+    if settings.tool_key_file:
+        raise click.ClickException(
+            "the tool key comes from LTI_APP_TOOL_KEY_FILE; rotate it by replacing that file"
+        )
+    with db.begin() as session:
+        new, retired = rotate_keys(
+            session, secret=settings.effective_key_secret,
+            grace_days=settings.key_rotation_grace_days if grace_days is None else grace_days,
+        )
+        click.echo(f"new signing key {new.kid}")
+        for kid in retired:
+            click.echo(f"retired {kid}")
+        retiring = session.scalars(select(ToolKey).where(ToolKey.status == KeyStatus.RETIRING))
+        for k in retiring:
+            click.echo(f"still published until {k.retire_after:%Y-%m-%d}: {k.kid}")

@@ -1,0 +1,177 @@
+"""Platform public keys, cached per JWKS URL in process and in the database.
+
+pylti1p3 fetches the JWKS on every launch; a fixed TTL breaks when the platform rotates.
+Here: honour Cache-Control within bounds, share entries between workers through the
+database, refetch once (single-flight) on an unknown kid, and serve stale keys if the
+platform's JWKS endpoint is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt import PyJWK
+from jwt.exceptions import PyJWKError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from lti_app.db import Database, utcnow
+from lti_app.tool.models import JwksCacheEntry
+
+LOG = logging.getLogger(__name__)
+
+# An unknown kid triggers at most one refetch per URL in this window, so a stream of
+# forged kids cannot turn Pathways into a load generator against the LMS.
+UNKNOWN_KID_REFETCH_INTERVAL = 10.0
+_MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
+
+
+class JwksUnavailableError(Exception):
+    """The platform's keys could not be fetched and none are cached."""
+
+
+class UnknownKeyError(Exception):
+    """The JWT names a key the platform does not publish."""
+
+
+@dataclass
+class _Entry:
+    keys: dict[str, tuple[str, rsa.RSAPublicKey]]
+    expires_at: float  # wall clock (time.time), comparable across workers
+    last_refetch: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def parse_key_set(document: Any) -> dict[str, tuple[str, rsa.RSAPublicKey]]:
+    """Map kid to (alg, key) for every usable RSA signing key of a JWKS document."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document (no 'keys' list)")
+    parsed: dict[str, tuple[str, rsa.RSAPublicKey]] = {}
+    for jwk in document["keys"]:
+        if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or not jwk.get("kid"):
+            continue
+        if jwk.get("use", "sig") != "sig":
+            continue
+        try:
+            key = PyJWK(jwk, algorithm="RS256").key
+        except (PyJWKError, ValueError, TypeError):
+            continue
+        if isinstance(key, rsa.RSAPublicKey):
+            parsed[str(jwk["kid"])] = (str(jwk.get("alg", "RS256")), key)
+    return parsed
+
+
+class JwksCache:
+    """Process-wide cache of platform keys, backed by the jwks_cache_entry table."""
+
+    def __init__(
+        self,
+        database: Database,
+        http: httpx.Client,
+        *,
+        min_ttl: int,
+        max_ttl: int,
+        default_ttl: int,
+    ) -> None:
+        self._db = database
+        self._http = http
+        self._min_ttl, self._max_ttl, self._default_ttl = min_ttl, max_ttl, default_ttl
+        self._entries: dict[str, _Entry] = {}
+        self._entries_lock = threading.Lock()
+        self.fetch_count = 0
+
+    def _entry(self, url: str) -> _Entry:
+        with self._entries_lock:
+            entry = self._entries.get(url)
+            if entry is None:
+                entry = self._entries[url] = _Entry(keys={}, expires_at=0.0)
+            return entry
+
+    def get_key(self, jwks_url: str, kid: str) -> tuple[str, rsa.RSAPublicKey]:
+        """Return (alg, public key) for kid, fetching the key set only when needed."""
+        entry = self._entry(jwks_url)
+        now = time.time()
+        if now < entry.expires_at and kid in entry.keys:
+            return entry.keys[kid]
+        with entry.lock:  # single flight per URL within this process
+            now = time.time()
+            if now >= entry.expires_at:
+                self._load_shared(jwks_url, entry)
+            if now >= entry.expires_at:
+                self._refresh(jwks_url, entry, reason="expired")
+            elif kid not in entry.keys and now - entry.last_refetch >= UNKNOWN_KID_REFETCH_INTERVAL:
+                # The platform may have rotated: one refetch, then trust the answer.
+                self._refresh(jwks_url, entry, reason=f"unknown kid {kid}")
+            if kid in entry.keys:
+                return entry.keys[kid]
+        raise UnknownKeyError(kid)
+
+    def _load_shared(self, url: str, entry: _Entry) -> None:
+        with self._db.session_factory() as session:
+            row = session.get(JwksCacheEntry, url)
+            if row is None:
+                return
+            try:
+                keys = parse_key_set(row.keys)
+            except ValueError:
+                return
+            expires = row.expires_at.timestamp()
+            if expires > entry.expires_at:
+                entry.keys, entry.expires_at = keys, expires
+
+    def _refresh(self, url: str, entry: _Entry, *, reason: str) -> None:
+        entry.last_refetch = time.time()
+        try:
+            response = self._http.get(url, headers={"Accept": "application/json"})
+            self.fetch_count += 1
+            response.raise_for_status()
+            document = response.json()
+            keys = parse_key_set(document)
+        except (httpx.HTTPError, ValueError) as err:
+            LOG.warning("JWKS fetch failed url=%s reason=%s error=%s", url, reason, err)
+            if entry.keys:
+                # Stale-if-error: keep using what we had, try again shortly.
+                entry.expires_at = time.time() + min(self._min_ttl, 60)
+                return
+            raise JwksUnavailableError(f"{url}: {err}") from err
+        ttl = self._ttl(response.headers.get("Cache-Control", ""))
+        LOG.info("JWKS fetched url=%s reason=%s keys=%d ttl=%ds", url, reason, len(keys), ttl)
+        entry.keys = keys
+        entry.expires_at = time.time() + ttl
+        self._store_shared(url, document, ttl)
+
+    def _ttl(self, cache_control: str) -> int:
+        lowered = cache_control.lower()
+        if "no-store" in lowered or "no-cache" in lowered:
+            return self._min_ttl
+        match = _MAX_AGE.search(cache_control)
+        ttl = int(match.group(1)) if match else self._default_ttl
+        return max(self._min_ttl, min(self._max_ttl, ttl))
+
+    def _store_shared(self, url: str, document: dict[str, Any], ttl: int) -> None:
+        now = utcnow()
+        try:
+            with self._db.begin() as session:
+                row = session.scalar(select(JwksCacheEntry).where(JwksCacheEntry.jwks_url == url))
+                if row is None:
+                    row = JwksCacheEntry(jwks_url=url, keys=document, fetched_at=now,
+                                         expires_at=now + timedelta(seconds=ttl))
+                    session.add(row)
+                else:
+                    row.keys, row.fetched_at = document, now
+                    row.expires_at = now + timedelta(seconds=ttl)
+        except IntegrityError:
+            # Another worker stored the same URL at the same moment; theirs is as good.
+            LOG.debug("JWKS cache row raced url=%s", url)
+
+
+def utc_from_timestamp(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)

@@ -1,0 +1,208 @@
+"""The tool's signing keys: created on first use, encrypted at rest, loaded once per process."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.db import utcnow
+from lti_app.tool.models import KeyStatus, ToolKey
+
+LOG = logging.getLogger(__name__)
+
+# Re-read the key table this often so a rotation in one worker reaches the others.
+KEY_REFRESH_SECONDS = 30.0
+
+
+class KeyError_(Exception):
+    """The tool's key material is missing or cannot be decrypted."""
+
+
+def _fernet(secret: str) -> Fernet:
+    digest = hashlib.sha256(b"pathways-tool-key:" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def public_jwk(public_key: rsa.RSAPublicKey, kid: str) -> dict[str, Any]:
+    """The JWK Canvas and others require: kid, alg and use on every key."""
+    jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(public_key))
+    jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
+    return jwk
+
+
+def thumbprint_kid(public_key: rsa.RSAPublicKey) -> str:
+    """RFC 7638 thumbprint, so the same key always gets the same kid."""
+    jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
+    canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).decode()[:43]
+
+
+def generate_key(session: Session, *, secret: str) -> ToolKey:
+    """Create and store a new active RSA-2048 key pair."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    key = ToolKey(
+        kid=thumbprint_kid(private.public_key()),
+        public_pem=public_pem,
+        private_pem_encrypted=_fernet(secret).encrypt(private_pem).decode(),
+        status=KeyStatus.ACTIVE,
+    )
+    session.add(key)
+    session.flush()
+    LOG.info("created tool key kid=%s", key.kid)
+    return key
+
+
+def rotate_keys(session: Session, *, secret: str, grace_days: int) -> tuple[ToolKey, list[str]]:
+    """Publish a new key beside the old ones, sign with the new, retire those past their grace.
+
+    :returns: the new key and the kids retired by this call.
+    """
+    now = utcnow()
+    retired: list[str] = []
+    for key in session.scalars(select(ToolKey).where(ToolKey.status != KeyStatus.RETIRED)):
+        if key.status is KeyStatus.ACTIVE:
+            key.status = KeyStatus.RETIRING
+            key.retire_after = now + timedelta(days=grace_days)
+        elif key.retire_after is not None and key.retire_after <= now:
+            key.status = KeyStatus.RETIRED
+            retired.append(key.kid)
+    new_key = generate_key(session, secret=secret)
+    return new_key, retired
+
+
+def retire_expired_keys(session: Session) -> list[str]:
+    """Stop publishing keys whose grace period is over."""
+    now = utcnow()
+    retired = []
+    for key in session.scalars(select(ToolKey).where(ToolKey.status == KeyStatus.RETIRING)):
+        if key.retire_after is not None and key.retire_after <= now:
+            key.status = KeyStatus.RETIRED
+            retired.append(key.kid)
+    return retired
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: rsa.RSAPrivateKey
+
+
+@dataclass(frozen=True)
+class KeySnapshot:
+    signing: SigningKey
+    jwks: dict[str, Any]
+    loaded_at: float
+
+
+class KeyRing:
+    """Per-process cache of the signing key and the published JWKS.
+
+    Loading and validating a PEM costs ~28 ms, so it happens once per key per process; the
+    key table is re-read every KEY_REFRESH_SECONDS (one cheap query) to notice rotations.
+    """
+
+    def __init__(self, *, secret: str, key_file: str = "") -> None:
+        self._secret = secret
+        self._key_file = key_file
+        self._lock = threading.Lock()
+        self._snapshot: KeySnapshot | None = None
+        self._private_by_kid: dict[str, rsa.RSAPrivateKey] = {}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._snapshot = None
+
+    def snapshot(self, session: Session) -> KeySnapshot:
+        snap = self._snapshot
+        if snap is not None and time.monotonic() - snap.loaded_at < KEY_REFRESH_SECONDS:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap is not None and time.monotonic() - snap.loaded_at < KEY_REFRESH_SECONDS:
+                return snap
+            snap = self._load_from_file() if self._key_file else self._load_from_db(session)
+            self._snapshot = snap
+            return snap
+
+    def _load_from_file(self) -> KeySnapshot:
+        try:
+            pem = Path(self._key_file).read_bytes()
+            private = serialization.load_pem_private_key(pem, password=None)
+        except (OSError, ValueError) as err:
+            raise KeyError_(f"cannot read the tool key file {self._key_file}: {err}") from err
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise KeyError_("the tool key file must hold an RSA private key")
+        kid = thumbprint_kid(private.public_key())
+        return KeySnapshot(
+            signing=SigningKey(kid, private),
+            jwks={"keys": [public_jwk(private.public_key(), kid)]},
+            loaded_at=time.monotonic(),
+        )
+
+    def _load_from_db(self, session: Session) -> KeySnapshot:
+        now = utcnow()
+        keys = list(
+            session.scalars(
+                select(ToolKey)
+                .where(ToolKey.status != KeyStatus.RETIRED)
+                .order_by(ToolKey.created_at.desc(), ToolKey.id.desc())
+            )
+        )
+        active = [k for k in keys if k.status is KeyStatus.ACTIVE]
+        if not active:
+            # First use: create the key in its own short transaction so other workers see it.
+            with Session(bind=session.get_bind()) as own, own.begin():
+                generate_key(own, secret=self._secret)
+            return self._load_from_db(session)
+        signing_row = active[0]
+        private = self._private_by_kid.get(signing_row.kid)
+        if private is None:
+            try:
+                pem = _fernet(self._secret).decrypt(signing_row.private_pem_encrypted.encode())
+            except InvalidToken as err:
+                raise KeyError_(
+                    "the tool's private key cannot be decrypted: is LTI_APP_KEY_ENCRYPTION_SECRET "
+                    "(or LTI_APP_SECRET_KEY) the one it was created with?"
+                ) from err
+            loaded = serialization.load_pem_private_key(pem, password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):  # pragma: no cover - we only store RSA
+                raise KeyError_("stored tool key is not RSA")
+            private = loaded
+            self._private_by_kid = {signing_row.kid: private}
+        published = []
+        for row in keys:
+            if row.status is KeyStatus.RETIRING and row.retire_after and row.retire_after <= now:
+                continue
+            pub = serialization.load_pem_public_key(row.public_pem.encode())
+            if isinstance(pub, rsa.RSAPublicKey):
+                published.append(public_jwk(pub, row.kid))
+        return KeySnapshot(
+            signing=SigningKey(signing_row.kid, private),
+            jwks={"keys": published},
+            loaded_at=time.monotonic(),
+        )

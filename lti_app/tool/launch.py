@@ -1,0 +1,380 @@
+"""OIDC login initiation and id_token validation.
+
+pylti1p3 validates the LTI message claims (its message validators); this module adds what
+pylti1p3 2.0 does not check: `aud`/`azp`, a single-use nonce bound to the login, a state
+bound to the browser that started the login, `target_link_uri`, clock-skew leeway, RS256
+only, and cached platform keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+from pylti1p3.exception import LtiException
+from pylti1p3.message_validators import get_validators
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lti_app.db import utcnow
+from lti_app.errors import LaunchError, LaunchForbiddenError
+from lti_app.tool.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
+from lti_app.tool.models import Deployment, DeploymentStatus, LoginState, Platform
+
+LOG = logging.getLogger(__name__)
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+CLAIM_DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+CLAIM_AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+CLAIM_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+SUPPORTED_MESSAGES = frozenset({"LtiResourceLinkRequest", "LtiDeepLinkingRequest"})
+ADMIN_HINT = (
+    "An LMS administrator can check the Pathways registration (issuer, client ID, "
+    "deployment ID and key set URL) and the server clocks."
+)
+
+
+@dataclass(frozen=True)
+class LoginRedirect:
+    """Where to send the browser after login initiation, and the browser secret to bind."""
+
+    auth_url: str
+    state: str
+    browser_secret: str
+    storage_target: str | None
+
+
+@dataclass(frozen=True)
+class ValidatedLaunch:
+    platform: Platform
+    deployment: Deployment
+    claims: dict[str, Any]
+
+    @property
+    def message_type(self) -> str:
+        return str(self.claims[CLAIM + "message_type"])
+
+
+def browser_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def state_cookie_name(state: str) -> str:
+    # One cookie per login, so two launches in two tabs don't overwrite each other.
+    return "lti1p3_state_" + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def find_platform(session: Session, issuer: str, client_id: str | None) -> Platform:
+    """Find the registration; without client_id only an issuer with one registration works."""
+    if not issuer:
+        raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
+    rows = list(session.scalars(select(Platform).where(Platform.issuer == issuer)))
+    if not rows:
+        raise LaunchError(
+            f"Pathways is not registered for the LMS {issuer!r}.",
+            hint="An LMS administrator must register Pathways with this issuer first.",
+        )
+    if client_id:
+        matching = [p for p in rows if p.client_id == client_id]
+        if not matching:
+            raise LaunchError(
+                f"The client ID {client_id!r} is not registered for {issuer!r}.",
+                hint="Check the client ID of the Pathways registration in the LMS.",
+            )
+        platform = matching[0]
+    elif len(rows) == 1:
+        platform = rows[0]
+    else:
+        raise LaunchError(
+            "Several registrations exist for this LMS and it did not say which (no client_id).",
+            hint=ADMIN_HINT,
+        )
+    if not platform.is_active:
+        raise LaunchForbiddenError("This Pathways registration is disabled.", hint=ADMIN_HINT)
+    return platform
+
+
+def start_login(
+    session: Session,
+    params: dict[str, str],
+    *,
+    tool_origin: str,
+    redirect_uri: str,
+    state_ttl: int,
+) -> LoginRedirect:
+    """Record a login in flight and build the platform authorization redirect."""
+    issuer = params.get("iss", "")
+    login_hint = params.get("login_hint", "")
+    target = params.get("target_link_uri", "")
+    platform = find_platform(session, issuer, params.get("client_id") or None)
+    if not login_hint:
+        raise LaunchError("The LMS did not send a login_hint.", hint=ADMIN_HINT)
+    if not target:
+        raise LaunchError("The LMS did not send a target_link_uri.", hint=ADMIN_HINT)
+    target_parts = urlsplit(target)
+    if f"{target_parts.scheme}://{target_parts.netloc}" != tool_origin:
+        # Never let a login send the id_token somewhere else.
+        raise LaunchError(
+            "The launch points at another site (target_link_uri).",
+            hint=f"The target link URI must start with {tool_origin}.",
+        )
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    storage_target = params.get("lti_storage_target") or None
+    session.add(
+        LoginState(
+            state=state,
+            nonce=nonce,
+            browser_hash=browser_hash(secret),
+            platform_id=platform.id,
+            target_link_uri=target,
+            storage_target=storage_target,
+            expires_at=now + timedelta(seconds=state_ttl),
+        )
+    )
+    query = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": platform.client_id,
+        "redirect_uri": redirect_uri,
+        "login_hint": login_hint,
+        "state": state,
+        "nonce": nonce,
+    }
+    if params.get("lti_message_hint"):
+        query["lti_message_hint"] = params["lti_message_hint"]
+    separator = "&" if "?" in platform.auth_login_url else "?"
+    return LoginRedirect(
+        auth_url=platform.auth_login_url + separator + urlencode(query),
+        state=state,
+        browser_secret=secret,
+        storage_target=storage_target,
+    )
+
+
+def _unverified(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        header = jwt.get_unverified_header(id_token)
+        body = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as err:
+        raise LaunchError("The launch message is not a valid JWT.", hint=ADMIN_HINT) from err
+    if not isinstance(body, dict):
+        raise LaunchError("The launch message is not a valid JWT.", hint=ADMIN_HINT)
+    return header, body
+
+
+def _client_id_from_aud(body: dict[str, Any]) -> str:
+    aud = body.get("aud")
+    if isinstance(aud, str) and aud:
+        return aud
+    if isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+        if len(aud) == 1:
+            return str(aud[0])
+        azp = body.get("azp")
+        if not isinstance(azp, str) or azp not in aud:
+            raise LaunchError(
+                "The launch names several audiences but no authorized party (azp) among them.",
+                hint=ADMIN_HINT,
+            )
+        return azp
+    raise LaunchError("The launch message has no audience (aud).", hint=ADMIN_HINT)
+
+
+def load_login_state(session: Session, state: str) -> LoginState:
+    login = session.get(LoginState, state) if state else None
+    if login is None:
+        raise LaunchError(
+            "This launch does not match a login Pathways started (unknown state).",
+            hint="Open Pathways again from the course. If it keeps failing, the LMS may be "
+            "sending launches to a different Pathways server.",
+        )
+    return login
+
+
+def validate_launch(
+    session: Session,
+    *,
+    id_token: str,
+    login: LoginState,
+    presented_secret: str | None,
+    jwks: JwksCache,
+    leeway: int,
+) -> ValidatedLaunch:
+    """Check everything about an id_token; mark its login used; raise LaunchError otherwise."""
+    header, unverified = _unverified(id_token)
+    if header.get("alg") != "RS256":
+        raise LaunchError(
+            f"The launch is signed with {header.get('alg')!r}; Pathways accepts only RS256.",
+            hint=ADMIN_HINT,
+        )
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise LaunchError("The launch JWT has no key id (kid) in its header.", hint=ADMIN_HINT)
+
+    issuer = unverified.get("iss")
+    client_id = _client_id_from_aud(unverified)
+    platform = find_platform(session, issuer if isinstance(issuer, str) else "", client_id)
+
+    now = utcnow()
+    if login.platform_id != platform.id:
+        raise LaunchError("This launch came from a different LMS than its login.", hint=ADMIN_HINT)
+    if login.used_at is not None:
+        raise LaunchError("This launch was already used. Open Pathways again from the course.")
+    if login.expires_at <= now:
+        raise LaunchError("The launch took too long and expired. Open Pathways again.")
+    if not presented_secret or not hmac.compare_digest(
+        browser_hash(presented_secret), login.browser_hash
+    ):
+        raise LaunchError(
+            "This launch was started in a different browser window, or your browser blocked "
+            "Pathways' cookie.",
+            hint="Open Pathways again from the course. If your browser blocks third-party "
+            "cookies, open Pathways in a new window.",
+        )
+
+    try:
+        _alg, public_key = jwks.get_key(platform.jwks_url, kid)
+    except UnknownKeyError as err:
+        raise LaunchError(
+            f"The launch is signed with a key ({kid}) the LMS does not publish.", hint=ADMIN_HINT
+        ) from err
+    except JwksUnavailableError as err:
+        raise LaunchError(
+            "Pathways could not fetch the LMS's public keys to check this launch.",
+            hint=f"An LMS administrator can check that the key set URL {platform.jwks_url} "
+            "is right and reachable from the Pathways server.",
+        ) from err
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            id_token,
+            public_key,
+            algorithms=["RS256"],
+            audience=client_id,
+            issuer=platform.issuer,
+            leeway=leeway,
+            options={"require": ["exp", "iat", "iss", "aud", "nonce"]},
+        )
+    except jwt.ExpiredSignatureError as err:
+        raise LaunchError("The launch message has expired (exp).", hint=ADMIN_HINT) from err
+    except jwt.ImmatureSignatureError as err:
+        raise LaunchError("The launch message is dated in the future (iat).",
+                          hint=ADMIN_HINT) from err
+    except jwt.InvalidAudienceError as err:
+        raise LaunchError("The launch is meant for another tool (aud).", hint=ADMIN_HINT) from err
+    except jwt.MissingRequiredClaimError as err:
+        raise LaunchError(f"The launch message lacks the {err.claim!r} claim.",
+                          hint=ADMIN_HINT) from err
+    except jwt.InvalidSignatureError as err:
+        raise LaunchError("The launch signature does not verify.", hint=ADMIN_HINT) from err
+    except jwt.InvalidTokenError as err:
+        raise LaunchError(f"The launch message is invalid: {err}.", hint=ADMIN_HINT) from err
+    iat = claims.get("iat")
+    if not isinstance(iat, int | float) or iat > now.timestamp() + leeway:
+        raise LaunchError("The launch message is dated in the future (iat).", hint=ADMIN_HINT)
+
+    if not hmac.compare_digest(str(claims.get("nonce", "")), login.nonce):
+        raise LaunchError("The launch nonce does not match its login.", hint=ADMIN_HINT)
+    if claims.get(CLAIM + "target_link_uri") != login.target_link_uri:
+        raise LaunchError(
+            "The launch points somewhere other than its login asked for (target_link_uri).",
+            hint=ADMIN_HINT,
+        )
+    _validate_message(claims)
+    deployment = _resolve_deployment(session, platform, claims)
+
+    # Consume the login only now, atomically: a replay or a race loses here.
+    consumed = session.execute(
+        update(LoginState)
+        .where(LoginState.state == login.state, LoginState.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if getattr(consumed, "rowcount", 0) != 1:
+        raise LaunchError("This launch was already used. Open Pathways again from the course.")
+    return ValidatedLaunch(platform=platform, deployment=deployment, claims=claims)
+
+
+def _validate_message(claims: dict[str, Any]) -> None:
+    if claims.get(CLAIM + "version") != "1.3.0":
+        raise LaunchError("The launch is not an LTI 1.3.0 message (version).", hint=ADMIN_HINT)
+    message_type = claims.get(CLAIM + "message_type")
+    if not message_type:
+        raise LaunchError("The launch does not say what it is (message_type).", hint=ADMIN_HINT)
+    if message_type not in SUPPORTED_MESSAGES:
+        raise LaunchError(f"Pathways does not handle {message_type!r} messages.", hint=ADMIN_HINT)
+    if not claims.get(CLAIM + "deployment_id"):
+        raise LaunchError("The launch has no deployment_id.", hint=ADMIN_HINT)
+    roles = claims.get(CLAIM + "roles")
+    if roles is not None and not isinstance(roles, list):
+        raise LaunchError("The launch's roles claim is not a list.", hint=ADMIN_HINT)
+    for validator in get_validators():
+        if validator.can_validate(claims):
+            try:
+                validator.validate(claims)
+            except LtiException as err:
+                raise LaunchError(f"The launch message is incomplete: {err}.",
+                                  hint=ADMIN_HINT) from err
+    context = claims.get(CLAIM + "context")
+    if context is not None and (not isinstance(context, dict) or not context.get("id")):
+        raise LaunchError("The launch's course (context) claim has no id.", hint=ADMIN_HINT)
+
+
+def _resolve_deployment(session: Session, platform: Platform, claims: dict[str, Any]) -> Deployment:
+    deployment_id = str(claims[CLAIM + "deployment_id"])
+    deployment = session.scalar(
+        select(Deployment).where(
+            Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
+        )
+    )
+    if deployment is None:
+        deployment = record_new_deployment(session, platform, deployment_id)
+    if deployment.status is DeploymentStatus.PENDING:
+        raise LaunchForbiddenError(
+            f"This installation of Pathways (deployment {deployment_id}) is waiting for approval.",
+            hint="A Pathways administrator must approve it: lti-app platform approve-deployment "
+            f"--issuer {platform.issuer} --client-id {platform.client_id} "
+            f"--deployment-id {deployment_id}",
+        )
+    if deployment.status is DeploymentStatus.DISABLED:
+        raise LaunchForbiddenError(
+            f"This installation of Pathways (deployment {deployment_id}) is disabled.",
+            hint=ADMIN_HINT,
+        )
+    return deployment
+
+
+def record_new_deployment(session: Session, platform: Platform, deployment_id: str) -> Deployment:
+    """Record an unknown deployment of a known registration (Canvas makes one per install)."""
+    status = (
+        DeploymentStatus.ACTIVE if platform.auto_approve_deployments else DeploymentStatus.PENDING
+    )
+    # Its own transaction: the launch fails with 403 but the admin must still see the request.
+    with Session(bind=session.get_bind(), expire_on_commit=False) as own, own.begin():
+        deployment = own.scalar(
+            select(Deployment).where(
+                Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
+            )
+        )
+        if deployment is None:
+            deployment = Deployment(
+                platform_id=platform.id,
+                deployment_id=deployment_id,
+                status=status,
+                approved_at=utcnow() if status is DeploymentStatus.ACTIVE else None,
+            )
+            own.add(deployment)
+            LOG.warning(
+                "new deployment iss=%s client_id=%s deployment=%s status=%s",
+                platform.issuer, platform.client_id, deployment_id, status.value,
+            )
+    return deployment

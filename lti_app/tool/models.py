@@ -1,0 +1,236 @@
+"""Registrations, deployments, tool keys, login states, and what launches tell us."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_app.db import Base, created_at, intpk, str_enum, updated_at
+
+
+class DeploymentStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"
+    DISABLED = "disabled"
+
+
+class KeyStatus(enum.StrEnum):
+    ACTIVE = "active"
+    """Signs new messages and is published."""
+    RETIRING = "retiring"
+    """Published until retire_after so messages it signed still verify; never signs."""
+    RETIRED = "retired"
+
+
+class MembershipStatus(enum.StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    DELETED = "deleted"
+
+
+class Platform(Base):
+    """One registration of Pathways on an LMS: a tenant, keyed by (issuer, client_id)."""
+
+    __tablename__ = "platform"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[intpk]
+    issuer: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    auth_login_url: Mapped[str] = mapped_column(String(1024))
+    token_url: Mapped[str] = mapped_column(String(1024))
+    token_audience: Mapped[str | None] = mapped_column(String(1024))
+    """The `aud` for client assertions when it differs from token_url (authorization_server)."""
+    jwks_url: Mapped[str] = mapped_column(String(1024))
+    auto_approve_deployments: Mapped[bool] = mapped_column(default=False)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[created_at]
+
+    deployments: Mapped[list[Deployment]] = relationship(
+        back_populates="platform", cascade="all, delete-orphan", order_by="Deployment.id"
+    )
+
+
+class Deployment(Base):
+    """A deployment of a registration (Canvas: per account or course install)."""
+
+    __tablename__ = "deployment"
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id"),)
+
+    id: Mapped[intpk]
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[DeploymentStatus] = mapped_column(
+        str_enum(DeploymentStatus), default=DeploymentStatus.ACTIVE
+    )
+    created_at: Mapped[created_at]
+    approved_at: Mapped[datetime | None]
+
+    platform: Mapped[Platform] = relationship(back_populates="deployments")
+
+
+class ToolKey(Base):
+    """An RSA key pair of the tool; the private half is encrypted at rest."""
+
+    __tablename__ = "tool_key"
+
+    id: Mapped[intpk]
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    public_pem: Mapped[str] = mapped_column(Text)
+    private_pem_encrypted: Mapped[str] = mapped_column(Text)
+    status: Mapped[KeyStatus] = mapped_column(str_enum(KeyStatus), default=KeyStatus.ACTIVE)
+    created_at: Mapped[created_at]
+    retire_after: Mapped[datetime | None]
+
+
+class LoginState(Base):
+    """An OIDC login in flight: state, nonce, and the browser that started it."""
+
+    __tablename__ = "login_state"
+
+    state: Mapped[str] = mapped_column(String(128), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the random value in the browser's state cookie or platform storage."""
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    target_link_uri: Mapped[str] = mapped_column(String(2048))
+    storage_target: Mapped[str | None] = mapped_column(String(255))
+    """Set when the platform offered LTI Platform Storage (lti_storage_target) at login."""
+    created_at: Mapped[created_at]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
+class JwksCacheEntry(Base):
+    """A platform's key set as last fetched, shared by every worker."""
+
+    __tablename__ = "jwks_cache_entry"
+
+    jwks_url: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    keys: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fetched_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class Context(Base):
+    """A course on a platform."""
+
+    __tablename__ = "context"
+    __table_args__ = (UniqueConstraint("platform_id", "context_id"),)
+
+    id: Mapped[intpk]
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    context_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(1024), default="")
+    label: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[created_at]
+    updated_at: Mapped[updated_at]
+
+
+class ResourceLink(Base):
+    """One placement of Pathways in a course."""
+
+    __tablename__ = "resource_link"
+    __table_args__ = (UniqueConstraint("platform_id", "resource_link_id"),)
+
+    id: Mapped[intpk]
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    context_id: Mapped[int | None] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(1024), default="")
+    custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[created_at]
+
+
+class Person(Base):
+    """A user of one platform registration; never matched across issuers."""
+
+    __tablename__ = "person"
+    __table_args__ = (UniqueConstraint("platform_id", "sub"),)
+
+    id: Mapped[intpk]
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(1024), default="")
+    given_name: Mapped[str] = mapped_column(String(512), default="")
+    family_name: Mapped[str] = mapped_column(String(512), default="")
+    email: Mapped[str] = mapped_column(String(512), default="")
+    picture: Mapped[str] = mapped_column(String(2048), default="")
+    created_at: Mapped[created_at]
+    updated_at: Mapped[updated_at]
+
+    @property
+    def display_name(self) -> str:
+        full = self.name or " ".join(p for p in (self.given_name, self.family_name) if p)
+        return full or self.email or f"User {self.sub[:8]}"
+
+
+class Membership(Base):
+    """A person in a course with their LTI roles, from launches and from the roster."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("context_id", "person_id"),)
+
+    id: Mapped[intpk]
+    context_id: Mapped[int] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[MembershipStatus] = mapped_column(
+        str_enum(MembershipStatus), default=MembershipStatus.ACTIVE
+    )
+    is_teacher: Mapped[bool] = mapped_column(default=False)
+    is_learner: Mapped[bool] = mapped_column(default=False)
+    first_launch_at: Mapped[datetime | None]
+    last_launch_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+    updated_at: Mapped[updated_at]
+
+    person: Mapped[Person] = relationship()
+
+
+class LaunchSession(Base):
+    """What a successful launch established, for the in-frame requests that follow."""
+
+    __tablename__ = "launch_session"
+    __table_args__ = (Index("ix_launch_session_expires_at", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"))
+    context_id: Mapped[int | None] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
+    resource_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resource_link.id", ondelete="CASCADE")
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    role: Mapped[str] = mapped_column(String(16))
+    """teacher, learner, admin or guest: what this launch may do in this course."""
+    message_type: Mapped[str] = mapped_column(String(64))
+    nrps_url: Mapped[str | None] = mapped_column(String(2048))
+    ags_claim: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    deep_linking_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    return_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[created_at]
+    expires_at: Mapped[datetime]
+
+
+class LaunchFailure(Base):
+    """A rejected launch, kept for the admin console (no tokens, no secrets)."""
+
+    __tablename__ = "launch_error_log"
+
+    id: Mapped[intpk]
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="CASCADE"), index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(255), default="")
+    client_id: Mapped[str] = mapped_column(String(255), default="")
+    deployment_id: Mapped[str] = mapped_column(String(255), default="")
+    reason: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[created_at]

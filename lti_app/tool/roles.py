@@ -1,0 +1,64 @@
+"""What a launch's LTI roles allow in this course. Context roles decide; institution roles don't."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
+MEMBERSHIP_SUB = "http://purl.imsglobal.org/vocab/lis/v2/membership/"
+SYSTEM = "http://purl.imsglobal.org/vocab/lis/v2/system/person#"
+INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
+
+TEACHING_ROLES = frozenset({"Instructor", "TeachingAssistant", "ContentDeveloper", "Administrator"})
+LEARNER_ROLES = frozenset({"Learner"})
+
+
+class CourseRole(enum.StrEnum):
+    TEACHER = "teacher"
+    LEARNER = "learner"
+    ADMIN = "admin"
+    """An LMS administrator with no role in this course (admin placements)."""
+    GUEST = "guest"
+    """Someone the course gave no role we act on (empty roles, mentors, unknown roles)."""
+
+
+def context_role_names(roles: Iterable[str]) -> set[str]:
+    """Short names of the context (membership) roles, from full URIs or deprecated short names.
+
+    `…/membership/Instructor#TeachingAssistant` is a sub-role of Instructor: it counts as
+    the sub-role's own name. Institution and system roles are not context roles.
+    """
+    names: set[str] = set()
+    for role in roles:
+        if not isinstance(role, str):
+            continue
+        if role.startswith(MEMBERSHIP):
+            names.add(role[len(MEMBERSHIP) :])
+        elif role.startswith(MEMBERSHIP_SUB) and "#" in role:
+            names.add(role.rsplit("#", 1)[1])
+        elif "/" not in role and "#" not in role and ":" not in role:
+            # LTI 1.3 still allows the deprecated simple names for context roles.
+            names.add(role)
+    return names
+
+
+def is_lms_admin(roles: Iterable[str]) -> bool:
+    return any(
+        isinstance(r, str) and r in {SYSTEM + "Administrator", INSTITUTION + "Administrator",
+                                     SYSTEM + "SysAdmin"}
+        for r in roles
+    )
+
+
+def course_role(roles: Iterable[str]) -> CourseRole:
+    """Decide by the context roles of this course; an LMS admin alone is not a teacher."""
+    roles = list(roles)
+    names = context_role_names(roles)
+    if names & TEACHING_ROLES:
+        return CourseRole.TEACHER
+    if names & LEARNER_ROLES:
+        return CourseRole.LEARNER
+    if is_lms_admin(roles):
+        return CourseRole.ADMIN
+    return CourseRole.GUEST

@@ -1,0 +1,322 @@
+"""The LMS-facing endpoints: login, launch, JWKS, deep linking; and the two homes."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
+from pylti1p3.deep_link_resource import DeepLinkResource
+
+from lti_app.errors import LaunchError, PermissionDeniedError, request_id
+from lti_app.tool.jwks import JwksCache
+from lti_app.tool.keys import KeyRing
+from lti_app.tool.launch import (
+    CLAIM,
+    CLAIM_DL,
+    load_login_state,
+    start_login,
+    state_cookie_name,
+    validate_launch,
+)
+from lti_app.tool.models import Deployment, LaunchFailure, Platform
+from lti_app.tool.roles import CourseRole
+from lti_app.tool.services import LaunchContext, sync_launch
+from lti_app.web import (
+    current_launch,
+    db_session,
+    external_url,
+    require_role,
+    set_current_launch,
+    settings,
+    tool_origin,
+)
+
+LOG = logging.getLogger(__name__)
+bp = Blueprint("tool", __name__)
+
+STORAGE_SECRET_FIELD = "lti_storage_secret"
+LAUNCH_SESSION_SECONDS = 12 * 3600
+
+
+def _keyring() -> KeyRing:
+    ring: KeyRing = current_app.extensions["lti_app.keyring"]
+    return ring
+
+
+def _jwks_cache() -> JwksCache:
+    cache: JwksCache = current_app.extensions["lti_app.jwks"]
+    return cache
+
+
+def _set_cookie(response: Response, name: str, value: str, max_age: int, path: str) -> None:
+    secure = settings().secure_cookies
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        secure=secure,
+        # The LMS embeds us cross-site: only SameSite=None cookies are sent in the frame, and
+        # browsers partition third-party cookies (CHIPS) unless they are marked Partitioned.
+        samesite="None" if secure else "Lax",
+        partitioned=secure,
+    )
+
+
+def _log_failure(err: LaunchError, issuer: str = "", client_id: str = "",
+                 deployment_id: str = "", platform_id: int | None = None) -> None:
+    LOG.warning(
+        "launch rejected iss=%s client_id=%s deployment=%s reason=%s",
+        issuer, client_id, deployment_id, err.user_message,
+    )
+    try:
+        with db_session().get_bind().connect() as conn, conn.begin():
+            conn.execute(
+                LaunchFailure.__table__.insert().values(
+                    platform_id=platform_id, issuer=issuer[:255], client_id=client_id[:255],
+                    deployment_id=deployment_id[:255], reason=err.user_message[:2000],
+                    request_id=request_id(),
+                )
+            )
+    except Exception:  # the launch error must still be shown if logging it fails
+        LOG.exception("could not store launch failure")
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+def login() -> Response | str:
+    """OIDC third-party initiated login."""
+    params = {k: v for k, v in (request.form or request.args).items() if isinstance(v, str)}
+    # Canvas sends deployment_id at login; the spec says lti_deployment_id.
+    params.setdefault("lti_deployment_id", params.get("deployment_id", ""))
+    session = db_session()
+    try:
+        redirect_to = start_login(
+            session,
+            params,
+            tool_origin=tool_origin(),
+            redirect_uri=external_url("tool.launch"),
+            state_ttl=settings().login_state_ttl,
+        )
+    except LaunchError as err:
+        _log_failure(err, params.get("iss", ""), params.get("client_id", ""),
+                     params.get("lti_deployment_id", ""))
+        raise
+    session.commit()
+    if redirect_to.storage_target:
+        # Try the platform's storage first (works with third-party cookies blocked);
+        # the cookie below is the fallback when the platform does not answer.
+        auth_origin = urlsplit(redirect_to.auth_url)
+        response = make_response(
+            render_template(
+                "tool/login_storage.html",
+                auth_url=redirect_to.auth_url,
+                state=redirect_to.state,
+                secret=redirect_to.browser_secret,
+                storage_target=redirect_to.storage_target,
+                platform_origin=f"{auth_origin.scheme}://{auth_origin.netloc}",
+            )
+        )
+    else:
+        response = make_response("", 302)
+        response.headers["Location"] = redirect_to.auth_url
+    response.headers["Cache-Control"] = "no-store"
+    _set_cookie(response, state_cookie_name(redirect_to.state), redirect_to.browser_secret,
+                settings().login_state_ttl, "/lti/")
+    return response
+
+
+@bp.route("/lti/launch", methods=["POST"])
+def launch() -> Response | str:
+    """Validate the platform's id_token and open Pathways for this person and course."""
+    id_token = request.form.get("id_token", "")
+    state = request.form.get("state", "")
+    if request.form.get("error"):
+        raise LaunchError(
+            f"The LMS refused the login: {request.form.get('error')} "
+            f"{request.form.get('error_description', '')}".strip()
+        )
+    if not id_token or not state:
+        raise LaunchError("The launch is missing its id_token or state. Open Pathways again.")
+    session = db_session()
+    unverified: dict[str, Any] = {}
+    try:
+        unverified = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        unverified = {}
+    try:
+        login_state = load_login_state(session, state)
+        secret = request.cookies.get(state_cookie_name(state)) or request.form.get(
+            STORAGE_SECRET_FIELD
+        )
+        if not secret and login_state.storage_target and login_state.used_at is None:
+            # No cookie reached us: fetch the secret from the platform's storage, post again.
+            auth = session.get(Platform, login_state.platform_id)
+            auth_parts = urlsplit(auth.auth_login_url if auth else "")
+            return render_template(
+                "tool/launch_storage.html",
+                id_token=id_token,
+                state=state,
+                storage_target=login_state.storage_target,
+                platform_origin=f"{auth_parts.scheme}://{auth_parts.netloc}",
+                secret_field=STORAGE_SECRET_FIELD,
+            )
+        validated = validate_launch(
+            session,
+            id_token=id_token,
+            login=login_state,
+            presented_secret=secret,
+            jwks=_jwks_cache(),
+            leeway=settings().clock_skew_seconds,
+        )
+    except LaunchError as err:
+        session.rollback()
+        _log_failure(
+            err,
+            str(unverified.get("iss", ""))[:255],
+            str(unverified.get("azp") or unverified.get("aud") or "")[:255],
+            str(unverified.get(CLAIM + "deployment_id", ""))[:255],
+        )
+        raise
+    ctx = sync_launch(session, validated, ttl_seconds=LAUNCH_SESSION_SECONDS)
+    session.commit()
+    set_current_launch(ctx)
+    LOG.info(
+        "launch ok iss=%s client_id=%s deployment=%s role=%s message=%s",
+        validated.platform.issuer, validated.platform.client_id,
+        validated.deployment.deployment_id, ctx.launch.role, ctx.launch.message_type,
+    )
+    if ctx.launch.message_type == "LtiDeepLinkingRequest":
+        response = make_response(_deep_link_picker(ctx))
+    else:
+        response = make_response(render_home(ctx))
+    response.delete_cookie(state_cookie_name(state), path="/lti/")
+    return response
+
+
+def render_home(ctx: LaunchContext) -> str:
+    """The landing page for this person's role in this course."""
+    role = ctx.launch.role
+    if ctx.context is None:
+        return render_template("tool/no_context.html", ctx=ctx)
+    home = current_app.extensions.get("lti_app.home_renderers", {}).get(role)
+    if home is not None:
+        rendered: str = home(ctx)
+        return rendered
+    template = {
+        CourseRole.TEACHER.value: "tool/teacher_home.html",
+        CourseRole.LEARNER.value: "tool/student_home.html",
+    }.get(role, "tool/guest_home.html")
+    return render_template(template, ctx=ctx)
+
+
+@bp.route("/home")
+def home() -> str:
+    return render_home(current_launch())
+
+
+@bp.route("/.well-known/jwks.json")
+@bp.route("/lti/jwks")
+def jwks() -> Response:
+    """The tool's public keys (kid, alg, use on each), for client assertions and deep links."""
+    snapshot = _keyring().snapshot(db_session())
+    response = jsonify(snapshot.jwks)
+    # Short enough that a rotation reaches platforms well within the grace period.
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def _deep_link_picker(ctx: LaunchContext) -> str:
+    if ctx.launch.role != CourseRole.TEACHER.value:
+        raise PermissionDeniedError("Only a teacher of this course can add Pathways to it.")
+    dl = ctx.launch.deep_linking_settings or {}
+    items = deep_link_choices(ctx)
+    return render_template(
+        "tool/deep_link_picker.html",
+        ctx=ctx,
+        items=items,
+        accept_multiple=str(dl.get("accept_multiple", "true")).lower() != "false",
+        accept_lineitem=str(dl.get("accept_lineitem", "true")).lower() != "false",
+    )
+
+
+def deep_link_choices(ctx: LaunchContext) -> list[dict[str, Any]]:
+    """What a teacher can place in the course. Later features register more choices."""
+    choices: list[dict[str, Any]] = [
+        {"key": "home", "title": "Pathways", "text": "The Pathways home for this course.",
+         "resource_id": "pathways-home", "custom": {}}
+    ]
+    for provider in current_app.extensions.get("lti_app.deep_link_providers", []):
+        choices.extend(provider(db_session(), ctx))
+    return choices
+
+
+@bp.route("/lti/deep-link", methods=["POST"])
+@require_role(CourseRole.TEACHER.value)
+def deep_link_submit() -> str:
+    """Return the teacher's picks to the LMS as a signed LtiDeepLinkingResponse."""
+    ctx = current_launch()
+    dl = ctx.launch.deep_linking_settings
+    if ctx.launch.message_type != "LtiDeepLinkingRequest" or not dl:
+        raise PermissionDeniedError("This session was not opened to add content to the course.")
+    wanted = request.form.getlist("item")
+    choices = {c["key"]: c for c in deep_link_choices(ctx)}
+    picked = [choices[k] for k in wanted if k in choices]
+    if str(dl.get("accept_multiple", "true")).lower() == "false":
+        picked = picked[:1]
+    with_grade = request.form.get("gradebook") == "on"
+    score_max = float(request.form.get("score_maximum") or 4)
+    items = []
+    for choice in picked:
+        resource = (
+            DeepLinkResource()
+            .set_url(external_url("tool.launch"))
+            .set_title(choice["title"])
+            .set_custom_params({"pathways_item": choice["key"], **choice["custom"]})
+        )
+        item = resource.to_dict()
+        if choice.get("text"):
+            item["text"] = choice["text"]
+        if with_grade:
+            item["lineItem"] = {
+                "label": choice["title"],
+                "scoreMaximum": score_max,
+                "resourceId": choice["resource_id"],
+                "tag": "pathways",
+            }
+        items.append(item)
+    platform = db_session().get(Platform, ctx.launch.platform_id)
+    if platform is None:  # pragma: no cover - FK
+        raise PermissionDeniedError("Unknown platform.")
+    deployment_row = ctx.launch.deployment_id
+
+    deployment = db_session().get(Deployment, deployment_row)
+    now = int(time.time())
+    message: dict[str, Any] = {
+        "iss": platform.client_id,
+        "aud": [platform.issuer],
+        "azp": platform.client_id,
+        "iat": now,
+        "exp": now + 600,
+        "nonce": uuid.uuid4().hex,
+        CLAIM + "deployment_id": deployment.deployment_id if deployment else "",
+        CLAIM + "message_type": "LtiDeepLinkingResponse",
+        CLAIM + "version": "1.3.0",
+        CLAIM_DL + "content_items": items,
+    }
+    if "data" in dl:
+        message[CLAIM_DL + "data"] = dl["data"]
+    if not items:
+        message[CLAIM_DL + "msg"] = "Nothing was added."
+    signing = _keyring().snapshot(db_session()).signing
+    token = jwt.encode(message, signing.private_key, algorithm="RS256",
+                       headers={"kid": signing.kid})
+    return render_template(
+        "tool/autopost.html", action=dl["deep_link_return_url"], fields={"JWT": token},
+        title="Adding Pathways to your course",
+    )

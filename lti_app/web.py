@@ -1,0 +1,183 @@
+"""Flask glue shared by every feature's views: the request's database session and the
+launch session carried by a signed token (so the frame does not depend on cookies)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, request, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from lti_app.db import Database
+from lti_app.errors import PermissionDeniedError, SessionExpiredError
+from lti_app.settings import Settings
+from lti_app.tool.services import LaunchContext, load_launch_context
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+LAUNCH_TOKEN_FIELD = "lt"
+LAUNCH_TOKEN_HEADER = "X-Launch-Token"
+
+
+def settings() -> Settings:
+    value: Settings = current_app.extensions["lti_app.settings"]
+    return value
+
+
+def database() -> Database:
+    value: Database = current_app.extensions["lti_app.db"]
+    return value
+
+
+def db_session() -> Session:
+    """The request's session; rolled back at teardown unless the view committed."""
+    sess: Session | None = g.get("_db_session")
+    if sess is None:
+        sess = database().session_factory()
+        g._db_session = sess
+    return sess
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    sess: Session | None = g.pop("_db_session", None)
+    if sess is not None:
+        sess.close()
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings().secret_key, salt="pathways-launch")
+
+
+def make_launch_token(launch_session_id: str) -> str:
+    return _serializer().dumps(launch_session_id)
+
+
+def _token_from_request() -> str | None:
+    return (
+        request.headers.get(LAUNCH_TOKEN_HEADER)
+        or request.form.get(LAUNCH_TOKEN_FIELD)
+        or request.args.get(LAUNCH_TOKEN_FIELD)
+    )
+
+
+def launch_session_id_from_request() -> str | None:
+    """The launch session named by a valid, unexpired token in this request, if any."""
+    if "_launch_session_id" in g:
+        value: str | None = g._launch_session_id
+        return value
+    token = _token_from_request()
+    session_id: str | None = None
+    if token:
+        try:
+            session_id = _serializer().loads(token, max_age=settings().launch_token_ttl)
+        except SignatureExpired:
+            g._launch_token_expired = True
+        except BadSignature:
+            session_id = None
+    g._launch_session_id = session_id
+    return session_id
+
+
+def current_launch() -> LaunchContext:
+    """The launch this request belongs to, or a 401 page that says to open Pathways again."""
+    ctx: LaunchContext | None = g.get("_launch_ctx")
+    if ctx is not None:
+        return ctx
+    session_id = launch_session_id_from_request()
+    if session_id is not None:
+        ctx = load_launch_context(db_session(), session_id)
+    if ctx is None:
+        raise SessionExpiredError(
+            "Your Pathways session has ended or this link is not valid any more. "
+            "Open Pathways again from your course."
+        )
+    g._launch_ctx = ctx
+    return ctx
+
+
+def set_current_launch(ctx: LaunchContext) -> None:
+    """Used by the launch view, which has just created the session."""
+    g._launch_ctx = ctx
+    g._launch_session_id = ctx.launch.id
+
+
+def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Allow the view only for launches whose course role is one of roles."""
+
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        @wraps(view)
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            ctx = current_launch()
+            if ctx.launch.role not in roles:
+                raise PermissionDeniedError("This page is not available to you in this course.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def launch_url(endpoint: str, **values: Any) -> str:
+    """url_for that carries a fresh launch token, so in-frame links need no cookie."""
+    ctx: LaunchContext | None = g.get("_launch_ctx")
+    if ctx is not None:
+        values[LAUNCH_TOKEN_FIELD] = make_launch_token(ctx.launch.id)
+    return url_for(endpoint, **values)
+
+
+def current_launch_token() -> str:
+    ctx: LaunchContext | None = g.get("_launch_ctx")
+    return make_launch_token(ctx.launch.id) if ctx is not None else ""
+
+
+def tool_origin() -> str:
+    """The tool's origin as the LMS sees it (public_url, or this request's host)."""
+    configured = settings().public_url
+    if configured:
+        parts = urlsplit(configured)
+        return f"{parts.scheme}://{parts.netloc}"
+    return request.host_url.rstrip("/")
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    return tool_origin() + url_for(endpoint, **values)
+
+
+class LaunchAwareSessionInterface(SecureCookieSessionInterface):
+    """Flask's cookie session, plus a CSRF secret derived from the launch token.
+
+    Inside an LMS frame the browser may drop our cookie; Flask-WTF keeps its CSRF secret in
+    the session, so we derive that secret from the launch session instead. Forms then
+    validate whether or not the cookie arrived, and no write is needed to keep it.
+    """
+
+    def open_session(self, app: Flask, req: Any) -> SecureCookieSession | None:
+        sess = super().open_session(app, req)
+        if sess is None:
+            return None
+        launch_id = launch_session_id_from_request()
+        if launch_id:
+            secret = hmac.new(
+                app.secret_key.encode() if isinstance(app.secret_key, str) else b"",
+                b"csrf:" + launch_id.encode(),
+                hashlib.sha256,
+            ).hexdigest()
+            was_modified = sess.modified
+            sess["csrf_token"] = secret
+            sess.modified = was_modified
+        return sess
+
+
+def init_web(app: Flask) -> None:
+    app.teardown_appcontext(_close_session)
+    app.session_interface = LaunchAwareSessionInterface()
+    app.jinja_env.globals.update(launch_url=launch_url, launch_token=current_launch_token,
+                                 LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD)

@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+
+from lti_app.settings import SettingsError, load_settings
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    (folder / name).write_text(text, encoding="utf-8")
+
+
+def test_layers_apply_in_order_defaults_then_env_file_then_environment(tmp_path: Path) -> None:
+    write(tmp_path, "defaults.toml", 'log_level = "INFO"\njwks_min_ttl = 10\n')
+    write(tmp_path, "staging.toml", 'log_level = "DEBUG"\njwks_min_ttl = 20\n')
+    settings = load_settings(
+        {"LTI_APP_ENV": "staging", "LTI_APP_SECRET_KEY": "s", "LTI_APP_JWKS_MIN_TTL": "30"},
+        config_dir=tmp_path,
+    )
+    assert settings.env == "staging"
+    assert settings.log_level == "DEBUG"
+    assert settings.jwks_min_ttl == 30
+
+
+def test_bad_number_stops_start_up_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="LTI_APP_CLOCK_SKEW_SECONDS"):
+        load_settings(
+            {"LTI_APP_SECRET_KEY": "s", "LTI_APP_CLOCK_SKEW_SECONDS": "soon"}, config_dir=tmp_path
+        )
+
+
+def test_bad_boolean_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="LTI_APP_DEMO_ENABLED"):
+        load_settings({"LTI_APP_SECRET_KEY": "s", "LTI_APP_DEMO_ENABLED": "maybe"},
+                      config_dir=tmp_path)
+
+
+def test_unknown_key_in_a_file_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "defaults.toml", "jwks_ttl_typo = 5\n")
+    with pytest.raises(SettingsError, match="jwks_ttl_typo"):
+        load_settings({"LTI_APP_SECRET_KEY": "s"}, config_dir=tmp_path)
+
+
+def test_missing_secret_key_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="LTI_APP_SECRET_KEY"):
+        load_settings({}, config_dir=tmp_path)
+
+
+def test_default_database_is_sqlite_in_the_instance_folder(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"LTI_APP_SECRET_KEY": "s", "LTI_APP_INSTANCE_PATH": str(tmp_path)}, config_dir=tmp_path
+    )
+    assert settings.effective_database_url == f"sqlite:///{tmp_path / 'pathways.sqlite3'}"
+
+
+def test_postgres_url_is_taken_as_given(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://u@db/pathways"
+    settings = load_settings({"LTI_APP_SECRET_KEY": "s", "LTI_APP_DATABASE_URL": url},
+                             config_dir=tmp_path)
+    assert settings.effective_database_url == url
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    settings = load_settings({"LTI_APP_SECRET_KEY": "s"}, config_dir=tmp_path)
+    with pytest.raises(AttributeError):
+        settings.secret_key = "other"  # type: ignore[misc]

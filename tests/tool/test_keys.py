@@ -1,0 +1,82 @@
+"""Tool keys: created once, encrypted at rest, rotated with a grace period."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.db import utcnow
+from lti_app.tool.keys import KeyError_, KeyRing, rotate_keys
+from lti_app.tool.models import KeyStatus, ToolKey
+
+SECRET = "a-key-encryption-secret"
+
+
+@pytest.fixture
+def clean_keys(session: Session) -> Session:
+    session.query(ToolKey).delete()
+    session.flush()
+    return session
+
+
+def test_first_use_creates_one_key_with_kid_alg_and_use(clean_keys: Session) -> None:
+    ring = KeyRing(secret=SECRET)
+    jwks = ring.snapshot(clean_keys).jwks
+    assert len(jwks["keys"]) == 1
+    key = jwks["keys"][0]
+    assert {key["kty"], key["alg"], key["use"]} == {"RSA", "RS256", "sig"}
+    assert key["kid"] == ring.snapshot(clean_keys).signing.kid
+
+
+def test_private_key_is_not_stored_in_clear(clean_keys: Session) -> None:
+    KeyRing(secret=SECRET).snapshot(clean_keys)
+    row = clean_keys.scalars(select(ToolKey)).one()
+    assert "PRIVATE KEY" not in row.private_pem_encrypted
+
+
+def test_wrong_secret_is_a_clear_error(clean_keys: Session) -> None:
+    KeyRing(secret=SECRET).snapshot(clean_keys)
+    with pytest.raises(KeyError_, match="cannot be decrypted"):
+        KeyRing(secret="another secret").snapshot(clean_keys)
+
+
+def test_rotation_publishes_new_beside_old_and_signs_with_new(clean_keys: Session) -> None:
+    old_kid = KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid
+    new, retired = rotate_keys(clean_keys, secret=SECRET, grace_days=7)
+    assert retired == []
+    snap = KeyRing(secret=SECRET).snapshot(clean_keys)
+    assert snap.signing.kid == new.kid != old_kid
+    assert {k["kid"] for k in snap.jwks["keys"]} == {old_kid, new.kid}
+
+
+def test_old_key_is_dropped_after_its_grace_period(clean_keys: Session) -> None:
+    old_kid = KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid
+    rotate_keys(clean_keys, secret=SECRET, grace_days=7)
+    old = clean_keys.scalars(select(ToolKey).where(ToolKey.kid == old_kid)).one()
+    old.retire_after = utcnow() - timedelta(seconds=1)
+    clean_keys.flush()
+    snap = KeyRing(secret=SECRET).snapshot(clean_keys)
+    assert old_kid not in {k["kid"] for k in snap.jwks["keys"]}
+    _, retired = rotate_keys(clean_keys, secret=SECRET, grace_days=7)
+    assert old_kid in retired
+    assert old.status is KeyStatus.RETIRED
+
+
+def test_key_from_a_pem_file_is_used_instead_of_the_database(
+    clean_keys: Session, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    path = Path(str(tmp_path)) / "tool.pem"
+    path.write_bytes(pem)
+    snap = KeyRing(secret=SECRET, key_file=str(path)).snapshot(clean_keys)
+    assert snap.signing.private_key.private_numbers() == key.private_numbers()
+    assert clean_keys.scalars(select(ToolKey)).first() is None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, Response, g, has_request_context, render_template, request
+from flask import Flask, g, has_request_context, render_template, request
+from werkzeug.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
 LOG = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> tuple[str, int]:
-        LOG.exception("unexpected error rid=%s", request_id())
+        LOG.error("unexpected error rid=%s", request_id())
         return (
             render_template(
                 "errors/error.html",

@@ -1,4 +1,4 @@
-"""Typed, frozen settings: defaults.toml < {LTI_APP_ENV}.toml < LTI_APP_* environment < overrides."""
+"""Typed, frozen settings: defaults.toml < {ENV}.toml < LTI_APP_* environment < overrides."""
 
 from __future__ import annotations
 
@@ -107,15 +107,20 @@ def load_settings(
 ) -> Settings:
     """Build Settings from files, then the environment, then keyword overrides (tests)."""
     environ = os.environ if environ is None else environ
-    config_dir = Path(environ.get(ENV_PREFIX + "CONFIG_DIR", "")) if environ.get(
-        ENV_PREFIX + "CONFIG_DIR"
-    ) else (config_dir or CONFIG_DIR)
+    config_dir = (
+        Path(environ.get(ENV_PREFIX + "CONFIG_DIR", ""))
+        if environ.get(ENV_PREFIX + "CONFIG_DIR")
+        else (config_dir or CONFIG_DIR)
+    )
     env_name = overrides.get("env") or environ.get(ENV_PREFIX + "ENV", "development")
     hints = typing.get_type_hints(Settings)
     known = {f.name for f in dataclasses.fields(Settings)}
 
     values: dict[str, Any] = {}
-    for layer in (_read_toml(config_dir / "defaults.toml"), _read_toml(config_dir / f"{env_name}.toml")):
+    for layer in (
+        _read_toml(config_dir / "defaults.toml"),
+        _read_toml(config_dir / f"{env_name}.toml"),
+    ):
         for key, raw in layer.items():
             if key not in known:
                 raise SettingsError(f"unknown setting {key!r} in config files")
@@ -137,4 +142,3 @@ def load_settings(
     if settings.secure_cookies is False and settings.env == "production":
         raise SettingsError("setting 'secure_cookies' cannot be off in production")
     return settings
-

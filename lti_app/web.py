@@ -23,8 +23,8 @@ from lti_app.tool.services import LaunchContext, load_launch_context
 P = ParamSpec("P")
 R = TypeVar("R")
 
-LAUNCH_TOKEN_FIELD = "lt"
-LAUNCH_TOKEN_HEADER = "X-Launch-Token"
+LAUNCH_TOKEN_FIELD = "lt"  # noqa: S105 - a field name
+LAUNCH_TOKEN_HEADER = "X-Launch-Token"  # noqa: S105 - a header name
 
 
 def settings() -> Settings:
@@ -179,5 +179,8 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
 def init_web(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
     app.session_interface = LaunchAwareSessionInterface()
-    app.jinja_env.globals.update(launch_url=launch_url, launch_token=current_launch_token,
-                                 LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD)
+    app.jinja_env.globals.update(
+        launch_url=launch_url,
+        launch_token=current_launch_token,
+        LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
+    )

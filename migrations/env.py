@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from alembic import context
+
 from lti_app.db import make_engine
 from lti_app.models import Base
 from lti_app.settings import load_settings

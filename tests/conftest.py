@@ -61,8 +61,9 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session whose work is rolled back after the test, commits included."""
     connection = engine.connect()
     outer = connection.begin()
-    sess = Session(bind=connection, join_transaction_mode="create_savepoint",
-                   expire_on_commit=False)
+    sess = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     try:
         yield sess
     finally:

@@ -30,8 +30,9 @@ def test_bad_number_stops_start_up_naming_the_setting(tmp_path: Path) -> None:
 
 def test_bad_boolean_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="LTI_APP_DEMO_ENABLED"):
-        load_settings({"LTI_APP_SECRET_KEY": "s", "LTI_APP_DEMO_ENABLED": "maybe"},
-                      config_dir=tmp_path)
+        load_settings(
+            {"LTI_APP_SECRET_KEY": "s", "LTI_APP_DEMO_ENABLED": "maybe"}, config_dir=tmp_path
+        )
 
 
 def test_unknown_key_in_a_file_is_refused(tmp_path: Path) -> None:
@@ -54,8 +55,9 @@ def test_default_database_is_sqlite_in_the_instance_folder(tmp_path: Path) -> No
 
 def test_postgres_url_is_taken_as_given(tmp_path: Path) -> None:
     url = "postgresql+psycopg://u@db/pathways"
-    settings = load_settings({"LTI_APP_SECRET_KEY": "s", "LTI_APP_DATABASE_URL": url},
-                             config_dir=tmp_path)
+    settings = load_settings(
+        {"LTI_APP_SECRET_KEY": "s", "LTI_APP_DATABASE_URL": url}, config_dir=tmp_path
+    )
     assert settings.effective_database_url == url
 
 

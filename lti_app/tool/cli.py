@@ -26,10 +26,10 @@ def _find(session: Session, issuer: str, client_id: str) -> Platform:
         select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
     )
     if platform is None:
-        raise click.ClickException(f"no platform with issuer {issuer!r} and client id {client_id!r}")
+        raise click.ClickException(
+            f"no platform with issuer {issuer!r} and client id {client_id!r}"
+        )
     return platform
-
-
 
 
 def _db(ctx: click.Context) -> Database:
@@ -48,19 +48,32 @@ def platform_group() -> None:
 
 
 @platform_group.command("add")
-@click.option("--issuer", required=True, help="The platform's issuer (iss), e.g. https://canvas.instructure.com")
+@click.option(
+    "--issuer",
+    required=True,
+    help="The platform's issuer (iss), e.g. https://canvas.instructure.com",
+)
 @click.option("--client-id", required=True)
 @click.option("--auth-login-url", required=True, help="OIDC authorization endpoint")
 @click.option("--token-url", required=True, help="OAuth2 token endpoint")
 @click.option("--jwks-url", required=True, help="The platform's public key set URL")
-@click.option("--token-audience", default=None, help="aud for client assertions if not the token URL")
+@click.option(
+    "--token-audience", default=None, help="aud for client assertions if not the token URL"
+)
 @click.option("--deployment-id", "deployment_ids", multiple=True, help="May be repeated")
 @click.option("--name", default="")
 @click.option("--auto-approve-deployments", is_flag=True, default=False)
 @click.pass_context
 def platform_add(
-    ctx: click.Context, issuer: str, client_id: str, auth_login_url: str, token_url: str,
-    jwks_url: str, token_audience: str | None, deployment_ids: tuple[str, ...], name: str,
+    ctx: click.Context,
+    issuer: str,
+    client_id: str,
+    auth_login_url: str,
+    token_url: str,
+    jwks_url: str,
+    token_audience: str | None,
+    deployment_ids: tuple[str, ...],
+    name: str,
     auto_approve_deployments: bool,
 ) -> None:
     """Register a platform (issuer + client id) and its deployments."""
@@ -78,9 +91,14 @@ def platform_add(
                 f"platform {issuer!r} / {client_id!r} is already registered (id {exists.id})"
             )
         platform = Platform(
-            issuer=issuer, client_id=client_id, name=name or urlsplit(issuer).netloc or issuer,
-            auth_login_url=auth_login_url, token_url=token_url, jwks_url=jwks_url,
-            token_audience=token_audience, auto_approve_deployments=auto_approve_deployments,
+            issuer=issuer,
+            client_id=client_id,
+            name=name or urlsplit(issuer).netloc or issuer,
+            auth_login_url=auth_login_url,
+            token_url=token_url,
+            jwks_url=jwks_url,
+            token_audience=token_audience,
+            auto_approve_deployments=auto_approve_deployments,
         )
         for dep in deployment_ids:
             platform.deployments.append(
@@ -117,10 +135,16 @@ def platform_show(ctx: click.Context, issuer: str, client_id: str) -> None:
     with _db(ctx).begin() as session:
         p = _find(session, issuer, client_id)
         for label, value in (
-            ("id", p.id), ("name", p.name), ("issuer", p.issuer), ("client id", p.client_id),
-            ("auth login url", p.auth_login_url), ("token url", p.token_url),
-            ("token audience", p.token_audience or "(token url)"), ("jwks url", p.jwks_url),
-            ("auto-approve deployments", p.auto_approve_deployments), ("active", p.is_active),
+            ("id", p.id),
+            ("name", p.name),
+            ("issuer", p.issuer),
+            ("client id", p.client_id),
+            ("auth login url", p.auth_login_url),
+            ("token url", p.token_url),
+            ("token audience", p.token_audience or "(token url)"),
+            ("jwks url", p.jwks_url),
+            ("auto-approve deployments", p.auto_approve_deployments),
+            ("active", p.is_active),
         ):
             click.echo(f"{label}: {value}")
         for d in p.deployments:
@@ -191,7 +215,8 @@ def keys_rotate(ctx: click.Context, grace_days: int | None) -> None:
         )
     with db.begin() as session:
         new, retired = rotate_keys(
-            session, secret=settings.effective_key_secret,
+            session,
+            secret=settings.effective_key_secret,
             grace_days=settings.key_rotation_grace_days if grace_days is None else grace_days,
         )
         click.echo(f"new signing key {new.kid}")

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -46,7 +46,7 @@ class UnknownKeyError(Exception):
 class _Entry:
     keys: dict[str, tuple[str, rsa.RSAPublicKey]]
     expires_at: float  # wall clock (time.time), comparable across workers
-    last_refetch: float = 0.0
+    last_unknown_kid_refetch: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -107,8 +107,12 @@ class JwksCache:
                 self._load_shared(jwks_url, entry)
             if now >= entry.expires_at:
                 self._refresh(jwks_url, entry, reason="expired")
-            elif kid not in entry.keys and now - entry.last_refetch >= UNKNOWN_KID_REFETCH_INTERVAL:
+            elif (
+                kid not in entry.keys
+                and now - entry.last_unknown_kid_refetch >= UNKNOWN_KID_REFETCH_INTERVAL
+            ):
                 # The platform may have rotated: one refetch, then trust the answer.
+                entry.last_unknown_kid_refetch = now
                 self._refresh(jwks_url, entry, reason=f"unknown kid {kid}")
             if kid in entry.keys:
                 return entry.keys[kid]
@@ -128,7 +132,6 @@ class JwksCache:
                 entry.keys, entry.expires_at = keys, expires
 
     def _refresh(self, url: str, entry: _Entry, *, reason: str) -> None:
-        entry.last_refetch = time.time()
         try:
             response = self._http.get(url, headers={"Accept": "application/json"})
             self.fetch_count += 1
@@ -162,8 +165,12 @@ class JwksCache:
             with self._db.begin() as session:
                 row = session.scalar(select(JwksCacheEntry).where(JwksCacheEntry.jwks_url == url))
                 if row is None:
-                    row = JwksCacheEntry(jwks_url=url, keys=document, fetched_at=now,
-                                         expires_at=now + timedelta(seconds=ttl))
+                    row = JwksCacheEntry(
+                        jwks_url=url,
+                        keys=document,
+                        fetched_at=now,
+                        expires_at=now + timedelta(seconds=ttl),
+                    )
                     session.add(row)
                 else:
                     row.keys, row.fetched_at = document, now
@@ -171,7 +178,3 @@ class JwksCache:
         except IntegrityError:
             # Another worker stored the same URL at the same moment; theirs is as good.
             LOG.debug("JWKS cache row raced url=%s", url)
-
-
-def utc_from_timestamp(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)

@@ -29,7 +29,7 @@ LOG = logging.getLogger(__name__)
 KEY_REFRESH_SECONDS = 30.0
 
 
-class KeyError_(Exception):
+class ToolKeyError(Exception):
     """The tool's key material is missing or cannot be decrypted."""
 
 
@@ -149,14 +149,22 @@ class KeyRing:
             self._snapshot = snap
             return snap
 
+    def snapshot_without_session(self, database: Any) -> KeySnapshot:
+        """The snapshot for code outside a request (jobs); opens a session only when needed."""
+        snap = self._snapshot
+        if snap is not None and time.monotonic() - snap.loaded_at < KEY_REFRESH_SECONDS:
+            return snap
+        with database.session_factory() as session:
+            return self.snapshot(session)
+
     def _load_from_file(self) -> KeySnapshot:
         try:
             pem = Path(self._key_file).read_bytes()
             private = serialization.load_pem_private_key(pem, password=None)
         except (OSError, ValueError) as err:
-            raise KeyError_(f"cannot read the tool key file {self._key_file}: {err}") from err
+            raise ToolKeyError(f"cannot read the tool key file {self._key_file}: {err}") from err
         if not isinstance(private, rsa.RSAPrivateKey):
-            raise KeyError_("the tool key file must hold an RSA private key")
+            raise ToolKeyError("the tool key file must hold an RSA private key")
         kid = thumbprint_kid(private.public_key())
         return KeySnapshot(
             signing=SigningKey(kid, private),
@@ -185,13 +193,13 @@ class KeyRing:
             try:
                 pem = _fernet(self._secret).decrypt(signing_row.private_pem_encrypted.encode())
             except InvalidToken as err:
-                raise KeyError_(
+                raise ToolKeyError(
                     "the tool's private key cannot be decrypted: is LTI_APP_KEY_ENCRYPTION_SECRET "
                     "(or LTI_APP_SECRET_KEY) the one it was created with?"
                 ) from err
             loaded = serialization.load_pem_private_key(pem, password=None)
             if not isinstance(loaded, rsa.RSAPrivateKey):  # pragma: no cover - we only store RSA
-                raise KeyError_("stored tool key is not RSA")
+                raise ToolKeyError("stored tool key is not RSA")
             private = loaded
             self._private_by_kid = {signing_row.kid: private}
         published = []

@@ -268,13 +268,15 @@ def validate_launch(
     except jwt.ExpiredSignatureError as err:
         raise LaunchError("The launch message has expired (exp).", hint=ADMIN_HINT) from err
     except jwt.ImmatureSignatureError as err:
-        raise LaunchError("The launch message is dated in the future (iat).",
-                          hint=ADMIN_HINT) from err
+        raise LaunchError(
+            "The launch message is dated in the future (iat).", hint=ADMIN_HINT
+        ) from err
     except jwt.InvalidAudienceError as err:
         raise LaunchError("The launch is meant for another tool (aud).", hint=ADMIN_HINT) from err
     except jwt.MissingRequiredClaimError as err:
-        raise LaunchError(f"The launch message lacks the {err.claim!r} claim.",
-                          hint=ADMIN_HINT) from err
+        raise LaunchError(
+            f"The launch message lacks the {err.claim!r} claim.", hint=ADMIN_HINT
+        ) from err
     except jwt.InvalidSignatureError as err:
         raise LaunchError("The launch signature does not verify.", hint=ADMIN_HINT) from err
     except jwt.InvalidTokenError as err:
@@ -317,13 +319,14 @@ def _validate_message(claims: dict[str, Any]) -> None:
     roles = claims.get(CLAIM + "roles")
     if roles is not None and not isinstance(roles, list):
         raise LaunchError("The launch's roles claim is not a list.", hint=ADMIN_HINT)
-    for validator in get_validators():
+    for validator in get_validators():  # type: ignore[no-untyped-call]
         if validator.can_validate(claims):
             try:
                 validator.validate(claims)
             except LtiException as err:
-                raise LaunchError(f"The launch message is incomplete: {err}.",
-                                  hint=ADMIN_HINT) from err
+                raise LaunchError(
+                    f"The launch message is incomplete: {err}.", hint=ADMIN_HINT
+                ) from err
     context = claims.get(CLAIM + "context")
     if context is not None and (not isinstance(context, dict) or not context.get("id")):
         raise LaunchError("The launch's course (context) claim has no id.", hint=ADMIN_HINT)
@@ -375,6 +378,9 @@ def record_new_deployment(session: Session, platform: Platform, deployment_id: s
             own.add(deployment)
             LOG.warning(
                 "new deployment iss=%s client_id=%s deployment=%s status=%s",
-                platform.issuer, platform.client_id, deployment_id, status.value,
+                platform.issuer,
+                platform.client_id,
+                deployment_id,
+                status.value,
             )
     return deployment

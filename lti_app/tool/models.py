@@ -234,3 +234,20 @@ class LaunchFailure(Base):
     reason: Mapped[str] = mapped_column(Text)
     request_id: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[created_at]
+
+
+class ServiceToken(Base):
+    """An OAuth2 access token for LMS services, shared by workers until shortly before expiry."""
+
+    __tablename__ = "service_token"
+    __table_args__ = (UniqueConstraint("platform_id", "token_url", "scopes"),)
+
+    id: Mapped[intpk]
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    token_url: Mapped[str] = mapped_column(String(1024))
+    scopes: Mapped[str] = mapped_column(String(2048))
+    """The requested scopes, sorted and space-separated: part of the cache key."""
+    granted_scopes: Mapped[str] = mapped_column(String(2048), default="")
+    access_token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[created_at]

@@ -45,8 +45,8 @@ def context_role_names(roles: Iterable[str]) -> set[str]:
 
 def is_lms_admin(roles: Iterable[str]) -> bool:
     return any(
-        isinstance(r, str) and r in {SYSTEM + "Administrator", INSTITUTION + "Administrator",
-                                     SYSTEM + "SysAdmin"}
+        isinstance(r, str)
+        and r in {SYSTEM + "Administrator", INSTITUTION + "Administrator", SYSTEM + "SysAdmin"}
         for r in roles
     )
 

@@ -36,8 +36,9 @@ class LaunchContext:
     resource_link: ResourceLink | None
 
 
-def _get_or_create(session: Session, model: type[M], lookup: dict[str, Any],
-                   values: dict[str, Any]) -> M:
+def _get_or_create(
+    session: Session, model: type[M], lookup: dict[str, Any], values: dict[str, Any]
+) -> M:
     """Select by the unique lookup, else insert; a concurrent insert of the same row wins."""
     stmt = select(model).filter_by(**lookup)
     row = session.scalar(stmt)

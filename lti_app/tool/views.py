@@ -28,6 +28,7 @@ from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext, sync_launch
 from lti_app.web import (
     current_launch,
+    database,
     db_session,
     external_url,
     require_role,
@@ -39,7 +40,7 @@ from lti_app.web import (
 LOG = logging.getLogger(__name__)
 bp = Blueprint("tool", __name__)
 
-STORAGE_SECRET_FIELD = "lti_storage_secret"
+STORAGE_SECRET_FIELD = "lti_storage_secret"  # noqa: S105 - a field name
 LAUNCH_SESSION_SECONDS = 12 * 3600
 
 
@@ -69,18 +70,30 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int, path: s
     )
 
 
-def _log_failure(err: LaunchError, issuer: str = "", client_id: str = "",
-                 deployment_id: str = "", platform_id: int | None = None) -> None:
+def _log_failure(
+    err: LaunchError,
+    issuer: str = "",
+    client_id: str = "",
+    deployment_id: str = "",
+    platform_id: int | None = None,
+) -> None:
     LOG.warning(
         "launch rejected iss=%s client_id=%s deployment=%s reason=%s",
-        issuer, client_id, deployment_id, err.user_message,
+        issuer,
+        client_id,
+        deployment_id,
+        err.user_message,
     )
     try:
-        with db_session().get_bind().connect() as conn, conn.begin():
-            conn.execute(
-                LaunchFailure.__table__.insert().values(
-                    platform_id=platform_id, issuer=issuer[:255], client_id=client_id[:255],
-                    deployment_id=deployment_id[:255], reason=err.user_message[:2000],
+        # Its own transaction: the request's is rolled back with the failed launch.
+        with database().begin() as own:
+            own.add(
+                LaunchFailure(
+                    platform_id=platform_id,
+                    issuer=issuer[:255],
+                    client_id=client_id[:255],
+                    deployment_id=deployment_id[:255],
+                    reason=err.user_message[:2000],
                     request_id=request_id(),
                 )
             )
@@ -104,8 +117,12 @@ def login() -> Response | str:
             state_ttl=settings().login_state_ttl,
         )
     except LaunchError as err:
-        _log_failure(err, params.get("iss", ""), params.get("client_id", ""),
-                     params.get("lti_deployment_id", ""))
+        _log_failure(
+            err,
+            params.get("iss", ""),
+            params.get("client_id", ""),
+            params.get("lti_deployment_id", ""),
+        )
         raise
     session.commit()
     if redirect_to.storage_target:
@@ -126,8 +143,13 @@ def login() -> Response | str:
         response = make_response("", 302)
         response.headers["Location"] = redirect_to.auth_url
     response.headers["Cache-Control"] = "no-store"
-    _set_cookie(response, state_cookie_name(redirect_to.state), redirect_to.browser_secret,
-                settings().login_state_ttl, "/lti/")
+    _set_cookie(
+        response,
+        state_cookie_name(redirect_to.state),
+        redirect_to.browser_secret,
+        settings().login_state_ttl,
+        "/lti/",
+    )
     return response
 
 
@@ -188,8 +210,11 @@ def launch() -> Response | str:
     set_current_launch(ctx)
     LOG.info(
         "launch ok iss=%s client_id=%s deployment=%s role=%s message=%s",
-        validated.platform.issuer, validated.platform.client_id,
-        validated.deployment.deployment_id, ctx.launch.role, ctx.launch.message_type,
+        validated.platform.issuer,
+        validated.platform.client_id,
+        validated.deployment.deployment_id,
+        ctx.launch.role,
+        ctx.launch.message_type,
     )
     if ctx.launch.message_type == "LtiDeepLinkingRequest":
         response = make_response(_deep_link_picker(ctx))
@@ -248,8 +273,13 @@ def _deep_link_picker(ctx: LaunchContext) -> str:
 def deep_link_choices(ctx: LaunchContext) -> list[dict[str, Any]]:
     """What a teacher can place in the course. Later features register more choices."""
     choices: list[dict[str, Any]] = [
-        {"key": "home", "title": "Pathways", "text": "The Pathways home for this course.",
-         "resource_id": "pathways-home", "custom": {}}
+        {
+            "key": "home",
+            "title": "Pathways",
+            "text": "The Pathways home for this course.",
+            "resource_id": "pathways-home",
+            "custom": {},
+        }
     ]
     for provider in current_app.extensions.get("lti_app.deep_link_providers", []):
         choices.extend(provider(db_session(), ctx))
@@ -314,9 +344,12 @@ def deep_link_submit() -> str:
     if not items:
         message[CLAIM_DL + "msg"] = "Nothing was added."
     signing = _keyring().snapshot(db_session()).signing
-    token = jwt.encode(message, signing.private_key, algorithm="RS256",
-                       headers={"kid": signing.kid})
+    token = jwt.encode(
+        message, signing.private_key, algorithm="RS256", headers={"kid": signing.kid}
+    )
     return render_template(
-        "tool/autopost.html", action=dl["deep_link_return_url"], fields={"JWT": token},
+        "tool/autopost.html",
+        action=dl["deep_link_return_url"],
+        fields={"JWT": token},
         title="Adding Pathways to your course",
     )

@@ -39,8 +39,11 @@ class FakePlatform:
             self.calls += 1
         if self.down:
             return httpx.Response(503, text="down")
-        return httpx.Response(200, headers={"Cache-Control": self.cache_control},
-                              content=json.dumps({"keys": self.keys}))
+        return httpx.Response(
+            200,
+            headers={"Cache-Control": self.cache_control},
+            content=json.dumps({"keys": self.keys}),
+        )
 
 
 @pytest.fixture
@@ -135,7 +138,7 @@ def test_platform_down_with_cached_keys_still_verifies(
     platform.cache_control = "max-age=0"  # clamped to the minimum, then expired below
     cache = make_cache()
     cache.get_key(URL, "k1")
-    cache._entries[URL].expires_at = 0  # noqa: SLF001 - simulate the TTL running out
+    cache._entries[URL].expires_at = 0
     platform.down = True
     assert cache.get_key(URL, "k1")
 
@@ -150,10 +153,15 @@ def test_platform_down_with_nothing_cached_is_a_clear_error(
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("max-age=5", 60), ("max-age=600", 600), ("max-age=999999", 3600), ("no-store", 60),
-     ("", 300)],
+    [
+        ("max-age=5", 60),
+        ("max-age=600", 600),
+        ("max-age=999999", 3600),
+        ("no-store", 60),
+        ("", 300),
+    ],
 )
 def test_cache_control_is_honoured_within_bounds(
     make_cache: Callable[[], JwksCache], header: str, expected: int
 ) -> None:
-    assert make_cache()._ttl(header) == expected  # noqa: SLF001
+    assert make_cache()._ttl(header) == expected

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
-from lti_app.tool.keys import KeyError_, KeyRing, rotate_keys
+from lti_app.tool.keys import KeyRing, ToolKeyError, rotate_keys
 from lti_app.tool.models import KeyStatus, ToolKey
 
 SECRET = "a-key-encryption-secret"
@@ -41,7 +41,7 @@ def test_private_key_is_not_stored_in_clear(clean_keys: Session) -> None:
 
 def test_wrong_secret_is_a_clear_error(clean_keys: Session) -> None:
     KeyRing(secret=SECRET).snapshot(clean_keys)
-    with pytest.raises(KeyError_, match="cannot be decrypted"):
+    with pytest.raises(ToolKeyError, match="cannot be decrypted"):
         KeyRing(secret="another secret").snapshot(clean_keys)
 
 
@@ -73,8 +73,9 @@ def test_key_from_a_pem_file_is_used_instead_of_the_database(
     from pathlib import Path
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     path = Path(str(tmp_path)) / "tool.pem"
     path.write_bytes(pem)
     snap = KeyRing(secret=SECRET, key_file=str(path)).snapshot(clean_keys)

@@ -16,8 +16,10 @@ SYS = "http://purl.imsglobal.org/vocab/lis/v2/system/person#"
         (["Learner"], CourseRole.LEARNER),
         ([M + "ContentDeveloper"], CourseRole.TEACHER),
         ([M + "Administrator"], CourseRole.TEACHER),
-        (["http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"],
-         CourseRole.TEACHER),
+        (
+            ["http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"],
+            CourseRole.TEACHER,
+        ),
         ([M + "Learner", INST + "Administrator"], CourseRole.LEARNER),
         ([INST + "Administrator"], CourseRole.ADMIN),
         ([SYS + "Administrator"], CourseRole.ADMIN),

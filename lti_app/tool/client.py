@@ -1,0 +1,234 @@
+"""OAuth2 client-credentials tokens for LMS services (NRPS, AGS).
+
+One token per (registration, token URL, scope set), kept in the database so every worker and
+host reuses it until shortly before it expires; a token request per call gets a tool
+rate-limited by Canvas and costs ~200 ms against a distant LMS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import jwt
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from lti_app.db import Database, utcnow
+from lti_app.tool.keys import KeyRing
+from lti_app.tool.models import Platform, ServiceToken
+
+LOG = logging.getLogger(__name__)
+
+SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+SCOPE_LINEITEM_READ = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
+SCOPE_RESULT_READ = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+SCOPE_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+SCOPE_NAMES = {
+    SCOPE_NRPS: "course roster (Names and Role Provisioning)",
+    SCOPE_LINEITEM: "gradebook columns (line items)",
+    SCOPE_LINEITEM_READ: "reading gradebook columns",
+    SCOPE_RESULT_READ: "reading results",
+    SCOPE_SCORE: "sending scores",
+}
+# Refresh this long before expiry so a token never expires in flight.
+REFRESH_MARGIN = timedelta(seconds=120)
+
+
+class ServiceTokenError(Exception):
+    """The LMS would not give us a token; the message says what an admin should check."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str
+    granted: frozenset[str]
+    expires_at: datetime
+
+    def is_fresh(self) -> bool:
+        return self.expires_at - REFRESH_MARGIN > utcnow()
+
+
+def missing_scopes_message(missing: set[str]) -> str:
+    names = ", ".join(sorted(SCOPE_NAMES.get(s, s) for s in missing))
+    return (
+        f"The LMS did not allow Pathways to use: {names}. An LMS administrator can turn these "
+        "services on in the Pathways registration (in Moodle: the tool's 'Services' settings; "
+        "in Canvas: the developer key's scopes)."
+    )
+
+
+class TokenClient:
+    """Fetches and caches access tokens; thread-safe, one request in flight per key."""
+
+    def __init__(self, database: Database, http: httpx.Client, keyring: KeyRing) -> None:
+        self._db = database
+        self._http = http
+        self._keyring = keyring
+        self._memory: dict[tuple[int, str, str], AccessToken] = {}
+        self._locks: dict[tuple[int, str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.requests_made = 0
+
+    def _lock(self, key: tuple[int, str, str]) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def token(self, platform: Platform, scopes: frozenset[str]) -> AccessToken:
+        """A fresh token for these scopes: from memory, the database, or the LMS."""
+        key = (platform.id, platform.token_url, " ".join(sorted(scopes)))
+        cached = self._memory.get(key)
+        if cached is not None and cached.is_fresh():
+            return cached
+        with self._lock(key):
+            cached = self._memory.get(key)
+            if cached is not None and cached.is_fresh():
+                return cached
+            stored = self._load(key)
+            if stored is not None and stored.is_fresh():
+                self._memory[key] = stored
+                return stored
+            fresh = self._request(platform, scopes)
+            self._memory[key] = fresh
+            self._store(key, fresh)
+            return fresh
+
+    def drop(self, platform: Platform, scopes: frozenset[str]) -> None:
+        """Forget a token the LMS refused (401), everywhere."""
+        key = (platform.id, platform.token_url, " ".join(sorted(scopes)))
+        self._memory.pop(key, None)
+        with self._db.begin() as session:
+            session.execute(
+                delete(ServiceToken).where(
+                    ServiceToken.platform_id == key[0],
+                    ServiceToken.token_url == key[1],
+                    ServiceToken.scopes == key[2],
+                )
+            )
+
+    def _load(self, key: tuple[int, str, str]) -> AccessToken | None:
+        with self._db.session_factory() as session:
+            row = session.scalar(
+                select(ServiceToken).where(
+                    ServiceToken.platform_id == key[0],
+                    ServiceToken.token_url == key[1],
+                    ServiceToken.scopes == key[2],
+                )
+            )
+            if row is None:
+                return None
+            return AccessToken(
+                row.access_token, frozenset(row.granted_scopes.split()), row.expires_at
+            )
+
+    def _store(self, key: tuple[int, str, str], token: AccessToken) -> None:
+        try:
+            with self._db.begin() as session:
+                row = session.scalar(
+                    select(ServiceToken).where(
+                        ServiceToken.platform_id == key[0],
+                        ServiceToken.token_url == key[1],
+                        ServiceToken.scopes == key[2],
+                    )
+                )
+                if row is None:
+                    row = ServiceToken(
+                        platform_id=key[0],
+                        token_url=key[1],
+                        scopes=key[2],
+                        access_token="",
+                        expires_at=token.expires_at,
+                    )
+                    session.add(row)
+                row.access_token = token.value
+                row.granted_scopes = " ".join(sorted(token.granted))
+                row.expires_at = token.expires_at
+        except IntegrityError:
+            LOG.debug("service token row raced platform=%s", key[0])
+
+    def client_assertion(self, platform: Platform) -> str:
+        snapshot = self._keyring.snapshot_without_session(self._db)
+        now = int(time.time())
+        claims = {
+            "iss": platform.client_id,
+            "sub": platform.client_id,
+            # Canvas compares aud to the token URL exactly; some platforms name a separate
+            # authorization server to use instead.
+            "aud": platform.token_audience or platform.token_url,
+            "iat": now,
+            "exp": now + 300,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(
+            claims,
+            snapshot.signing.private_key,
+            algorithm="RS256",
+            headers={"kid": snapshot.signing.kid},
+        )
+
+    def _request(self, platform: Platform, scopes: frozenset[str]) -> AccessToken:
+        data = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": self.client_assertion(platform),
+            "scope": " ".join(sorted(scopes)),
+        }
+        try:
+            self.requests_made += 1
+            response = self._http.post(
+                platform.token_url, data=data, headers={"Accept": "application/json"}
+            )
+        except httpx.HTTPError as err:
+            raise ServiceTokenError(
+                f"The LMS token endpoint {platform.token_url} did not answer ({err}).",
+                retryable=True,
+            ) from err
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ServiceTokenError(
+                f"The LMS token endpoint answered {response.status_code}; Pathways will retry.",
+                retryable=True,
+                status=response.status_code,
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if (
+            response.status_code != 200
+            or not isinstance(body, dict)
+            or not body.get("access_token")
+        ):
+            error = body.get("error", "") if isinstance(body, dict) else ""
+            raise ServiceTokenError(
+                f"The LMS refused Pathways a service token ({response.status_code} {error}). "
+                "An LMS administrator can check that the Pathways registration's client ID and "
+                "key set URL are right and that its services are enabled.",
+                retryable=False,
+                status=response.status_code,
+            )
+        granted_text = body.get("scope")
+        granted = frozenset(str(granted_text).split()) if granted_text else scopes
+        expires_in = body.get("expires_in", 3600)
+        if not isinstance(expires_in, int | float) or expires_in <= 0:
+            expires_in = 3600
+        LOG.info(
+            "service token issued iss=%s client_id=%s scopes=%d granted=%d",
+            platform.issuer,
+            platform.client_id,
+            len(scopes),
+            len(granted),
+        )
+        return AccessToken(
+            str(body["access_token"]), granted, utcnow() + timedelta(seconds=float(expires_in))
+        )

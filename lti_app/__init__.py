@@ -51,7 +51,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         secret=settings.effective_key_secret, key_file=settings.tool_key_file
     )
     app.extensions["lti_app.jwks"] = JwksCache(
-        database,
         http,
         min_ttl=settings.jwks_min_ttl,
         max_ttl=settings.jwks_max_ttl,
@@ -71,11 +70,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
 
     from lti_app import web
+    from lti_app.admin import views as admin_views
+    from lti_app.registration import views as registration_views
     from lti_app.tool import views as tool_views
 
     web.init_web(app)
     errors.register_error_handlers(app)
     app.register_blueprint(tool_views.bp)
+    app.register_blueprint(registration_views.bp)
+    app.register_blueprint(admin_views.bp)
     # The LMS posts these cross-site; state, nonce and the signed JWT protect them instead.
     csrf.exempt(tool_views.login)
     csrf.exempt(tool_views.launch)

@@ -74,8 +74,13 @@ updated_at = Annotated[
 ]
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned for the backend: SQLite gets WAL and a busy timeout for several workers."""
+def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
+    """An engine tuned for the backend: SQLite gets WAL and a busy timeout for several workers.
+
+    SQLite transactions start with BEGIN IMMEDIATE: a deferred transaction that reads and then
+    writes fails at once with "database is locked" when another connection wrote in between
+    (the busy timeout does not apply to that case), which several workers make routine.
+    """
     if url.startswith("sqlite"):
         in_memory = url in {"sqlite://", "sqlite:///:memory:"}
         engine = create_engine(
@@ -98,7 +103,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

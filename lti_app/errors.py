@@ -6,8 +6,8 @@ import logging
 import secrets
 
 from flask import Flask, g, has_request_context, render_template, request
-from werkzeug.wrappers import Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 LOG = logging.getLogger(__name__)
 

@@ -50,7 +50,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    eng = make_engine(database_url)
+    # Deferred transactions: a test's rolled-back session must not hold SQLite's write lock
+    # while the running tool server (its own engine) works.
+    eng = make_engine(database_url, sqlite_immediate=False)
     Base.metadata.create_all(eng)
     yield eng
     eng.dispose()
@@ -70,3 +72,117 @@ def session(engine: Engine) -> Iterator[Session]:
         sess.close()
         outer.rollback()
         connection.close()
+
+
+# --- A running Pathways and a running LMS, over real HTTP on loopback -----------------------
+
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+from flask import Flask  # noqa: E402
+
+from lti_app import create_app  # noqa: E402
+from lti_app.db import Database  # noqa: E402
+from lti_app.demo.browser import follow_launch  # noqa: E402
+from lti_app.demo.launches import LaunchSpec  # noqa: E402
+from lti_app.demo.run import register_demo_platform  # noqa: E402
+from lti_app.demo.server import RunningPlatform, serve_in_thread, start_demo_platform  # noqa: E402
+from lti_app.settings import Settings, load_settings  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ToolServer:
+    url: str
+    app: Flask
+    settings: Settings
+
+
+@pytest.fixture(scope="session")
+def tool_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return load_settings(
+        {},
+        env="test",
+        secret_key="test-secret-key-" + "x" * 32,
+        database_url=database_url,
+        instance_path=str(tmp_path_factory.mktemp("instance")),
+        # httpx, like any non-browser client, keeps Secure cookies off plain http.
+        secure_cookies=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def tool_server(tool_settings: Settings, engine: Engine) -> Iterator[ToolServer]:
+    app = create_app(tool_settings)
+    url, stop = serve_in_thread(app)
+    yield ToolServer(url, app, tool_settings)
+    stop()
+    app.extensions["lti_app.db"].dispose()
+
+
+@pytest.fixture(scope="session")
+def lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+    running = start_demo_platform(tool_server.url)
+    db = Database(database_url)
+    with db.begin() as sess:
+        register_demo_platform(sess, running.platform)
+    db.dispose()
+    yield running
+    running.stop()
+
+
+@dataclass
+class Launched:
+    response: httpx.Response
+    client: httpx.Client
+
+    @property
+    def text(self) -> str:
+        return self.response.text
+
+
+class LtiActions:
+    """Launch Pathways from the test LMS the way a browser would (flaskr's AuthActions)."""
+
+    def __init__(self, lms: RunningPlatform, tool: ToolServer) -> None:
+        self.lms = lms
+        self.platform = lms.platform
+        self.tool = tool
+        self._clients: list[httpx.Client] = []
+
+    def browser(self) -> httpx.Client:
+        client = httpx.Client(timeout=30)
+        self._clients.append(client)
+        return client
+
+    def spec(self, user_id: str = "user-t01", **kwargs: Any) -> LaunchSpec:
+        return self.platform.make_launch(user_id, **kwargs)
+
+    def launch(
+        self, user_id: str = "user-t01", *, client: httpx.Client | None = None, **kwargs: Any
+    ) -> Launched:
+        spec = self.spec(user_id, **kwargs)
+        return self.launch_spec(spec, client=client)
+
+    def launch_spec(self, spec: LaunchSpec, *, client: httpx.Client | None = None) -> Launched:
+        client = client or self.browser()
+        return Launched(follow_launch(client, self.platform.login_url(spec)), client)
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
+@pytest.fixture
+def lti(lms: RunningPlatform, tool_server: ToolServer) -> Iterator[LtiActions]:
+    actions = LtiActions(lms, tool_server)
+    yield actions
+    actions.close()
+    platform = lms.platform
+    platform.state.clear_faults()
+    platform.delay_ms = 0
+    platform.token_refusal = None
+    platform.granted_scopes = platform.config.granted_scopes
+    # Time passes between tests: let the next test's unknown kid trigger its own refetch.
+    for entry in tool_server.app.extensions["lti_app.jwks"]._entries.values():
+        entry.last_unknown_kid_refetch = 0.0

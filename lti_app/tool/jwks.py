@@ -20,10 +20,10 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from lti_app.db import Database, utcnow
+from lti_app.db import utcnow
 from lti_app.tool.models import JwksCacheEntry
 
 LOG = logging.getLogger(__name__)
@@ -70,18 +70,20 @@ def parse_key_set(document: Any) -> dict[str, tuple[str, rsa.RSAPublicKey]]:
 
 
 class JwksCache:
-    """Process-wide cache of platform keys, backed by the jwks_cache_entry table."""
+    """Process-wide cache of platform keys, backed by the jwks_cache_entry table.
+
+    The shared row is read and written through the caller's session, inside its transaction:
+    a second connection would wait on SQLite's write lock that the caller already holds.
+    """
 
     def __init__(
         self,
-        database: Database,
         http: httpx.Client,
         *,
         min_ttl: int,
         max_ttl: int,
         default_ttl: int,
     ) -> None:
-        self._db = database
         self._http = http
         self._min_ttl, self._max_ttl, self._default_ttl = min_ttl, max_ttl, default_ttl
         self._entries: dict[str, _Entry] = {}
@@ -95,7 +97,7 @@ class JwksCache:
                 entry = self._entries[url] = _Entry(keys={}, expires_at=0.0)
             return entry
 
-    def get_key(self, jwks_url: str, kid: str) -> tuple[str, rsa.RSAPublicKey]:
+    def get_key(self, session: Session, jwks_url: str, kid: str) -> tuple[str, rsa.RSAPublicKey]:
         """Return (alg, public key) for kid, fetching the key set only when needed."""
         entry = self._entry(jwks_url)
         now = time.time()
@@ -104,34 +106,33 @@ class JwksCache:
         with entry.lock:  # single flight per URL within this process
             now = time.time()
             if now >= entry.expires_at:
-                self._load_shared(jwks_url, entry)
+                self._load_shared(session, jwks_url, entry)
             if now >= entry.expires_at:
-                self._refresh(jwks_url, entry, reason="expired")
+                self._refresh(session, jwks_url, entry, reason="expired")
             elif (
                 kid not in entry.keys
                 and now - entry.last_unknown_kid_refetch >= UNKNOWN_KID_REFETCH_INTERVAL
             ):
                 # The platform may have rotated: one refetch, then trust the answer.
                 entry.last_unknown_kid_refetch = now
-                self._refresh(jwks_url, entry, reason=f"unknown kid {kid}")
+                self._refresh(session, jwks_url, entry, reason=f"unknown kid {kid}")
             if kid in entry.keys:
                 return entry.keys[kid]
         raise UnknownKeyError(kid)
 
-    def _load_shared(self, url: str, entry: _Entry) -> None:
-        with self._db.session_factory() as session:
-            row = session.get(JwksCacheEntry, url)
-            if row is None:
-                return
-            try:
-                keys = parse_key_set(row.keys)
-            except ValueError:
-                return
-            expires = row.expires_at.timestamp()
-            if expires > entry.expires_at:
-                entry.keys, entry.expires_at = keys, expires
+    def _load_shared(self, session: Session, url: str, entry: _Entry) -> None:
+        row = session.get(JwksCacheEntry, url)
+        if row is None:
+            return
+        try:
+            keys = parse_key_set(row.keys)
+        except ValueError:
+            return
+        expires = row.expires_at.timestamp()
+        if expires > entry.expires_at:
+            entry.keys, entry.expires_at = keys, expires
 
-    def _refresh(self, url: str, entry: _Entry, *, reason: str) -> None:
+    def _refresh(self, session: Session, url: str, entry: _Entry, *, reason: str) -> None:
         try:
             response = self._http.get(url, headers={"Accept": "application/json"})
             self.fetch_count += 1
@@ -149,7 +150,7 @@ class JwksCache:
         LOG.info("JWKS fetched url=%s reason=%s keys=%d ttl=%ds", url, reason, len(keys), ttl)
         entry.keys = keys
         entry.expires_at = time.time() + ttl
-        self._store_shared(url, document, ttl)
+        self._store_shared(session, url, document, ttl)
 
     def _ttl(self, cache_control: str) -> int:
         lowered = cache_control.lower()
@@ -159,22 +160,21 @@ class JwksCache:
         ttl = int(match.group(1)) if match else self._default_ttl
         return max(self._min_ttl, min(self._max_ttl, ttl))
 
-    def _store_shared(self, url: str, document: dict[str, Any], ttl: int) -> None:
+    def _store_shared(self, session: Session, url: str, document: dict[str, Any], ttl: int) -> None:
         now = utcnow()
-        try:
-            with self._db.begin() as session:
-                row = session.scalar(select(JwksCacheEntry).where(JwksCacheEntry.jwks_url == url))
-                if row is None:
-                    row = JwksCacheEntry(
-                        jwks_url=url,
-                        keys=document,
-                        fetched_at=now,
-                        expires_at=now + timedelta(seconds=ttl),
-                    )
+        row = session.get(JwksCacheEntry, url)
+        if row is None:
+            row = JwksCacheEntry(
+                jwks_url=url, keys=document, fetched_at=now, expires_at=now + timedelta(seconds=ttl)
+            )
+            try:
+                with session.begin_nested():
                     session.add(row)
-                else:
-                    row.keys, row.fetched_at = document, now
-                    row.expires_at = now + timedelta(seconds=ttl)
-        except IntegrityError:
-            # Another worker stored the same URL at the same moment; theirs is as good.
-            LOG.debug("JWKS cache row raced url=%s", url)
+            except IntegrityError:
+                # Another worker stored the same URL at the same moment; refresh theirs.
+                row = session.get(JwksCacheEntry, url, populate_existing=True)
+                if row is None:  # pragma: no cover
+                    return
+        row.keys, row.fetched_at = document, now
+        row.expires_at = now + timedelta(seconds=ttl)
+        session.flush()

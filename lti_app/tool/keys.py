@@ -183,10 +183,11 @@ class KeyRing:
         )
         active = [k for k in keys if k.status is KeyStatus.ACTIVE]
         if not active:
-            # First use: create the key in its own short transaction so other workers see it.
-            with Session(bind=session.get_bind()) as own, own.begin():
-                generate_key(own, secret=self._secret)
-            return self._load_from_db(session)
+            # First use: created in the caller's transaction (a second connection would wait
+            # on SQLite's write lock); the caller commits. Not cached until it is seen stored.
+            generate_key(session, secret=self._secret)
+            snap = self._load_from_db(session)
+            return KeySnapshot(snap.signing, snap.jwks, loaded_at=-KEY_REFRESH_SECONDS)
         signing_row = active[0]
         private = self._private_by_kid.get(signing_row.kid)
         if private is None:

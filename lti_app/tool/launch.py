@@ -21,6 +21,7 @@ import jwt
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
@@ -39,6 +40,10 @@ ADMIN_HINT = (
     "An LMS administrator can check the Pathways registration (issuer, client ID, "
     "deployment ID and key set URL) and the server clocks."
 )
+
+
+class PendingDeploymentError(LaunchForbiddenError):
+    """The deployment waits for approval; the record of it must be kept (committed)."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +249,7 @@ def validate_launch(
         )
 
     try:
-        _alg, public_key = jwks.get_key(platform.jwks_url, kid)
+        _alg, public_key = jwks.get_key(session, platform.jwks_url, kid)
     except UnknownKeyError as err:
         raise LaunchError(
             f"The launch is signed with a key ({kid}) the LMS does not publish.", hint=ADMIN_HINT
@@ -275,7 +280,7 @@ def validate_launch(
         raise LaunchError("The launch is meant for another tool (aud).", hint=ADMIN_HINT) from err
     except jwt.MissingRequiredClaimError as err:
         raise LaunchError(
-            f"The launch message lacks the {err.claim!r} claim.", hint=ADMIN_HINT
+            f"The launch message lacks the {err.claim} claim.", hint=ADMIN_HINT
         ) from err
     except jwt.InvalidSignatureError as err:
         raise LaunchError("The launch signature does not verify.", hint=ADMIN_HINT) from err
@@ -342,7 +347,7 @@ def _resolve_deployment(session: Session, platform: Platform, claims: dict[str, 
     if deployment is None:
         deployment = record_new_deployment(session, platform, deployment_id)
     if deployment.status is DeploymentStatus.PENDING:
-        raise LaunchForbiddenError(
+        raise PendingDeploymentError(
             f"This installation of Pathways (deployment {deployment_id}) is waiting for approval.",
             hint="A Pathways administrator must approve it: lti-app platform approve-deployment "
             f"--issuer {platform.issuer} --client-id {platform.client_id} "
@@ -357,30 +362,38 @@ def _resolve_deployment(session: Session, platform: Platform, claims: dict[str, 
 
 
 def record_new_deployment(session: Session, platform: Platform, deployment_id: str) -> Deployment:
-    """Record an unknown deployment of a known registration (Canvas makes one per install)."""
+    """Record an unknown deployment of a known registration (Canvas makes one per install).
+
+    A pending deployment fails its launch with PendingDeploymentError, which the view commits
+    so the administrator sees the request.
+    """
     status = (
         DeploymentStatus.ACTIVE if platform.auto_approve_deployments else DeploymentStatus.PENDING
     )
-    # Its own transaction: the launch fails with 403 but the admin must still see the request.
-    with Session(bind=session.get_bind(), expire_on_commit=False) as own, own.begin():
-        deployment = own.scalar(
+    deployment = Deployment(
+        platform_id=platform.id,
+        deployment_id=deployment_id,
+        status=status,
+        approved_at=utcnow() if status is DeploymentStatus.ACTIVE else None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(deployment)
+    except IntegrityError:
+        # A concurrent first launch of the same deployment recorded it first.
+        found = session.scalar(
             select(Deployment).where(
                 Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
             )
         )
-        if deployment is None:
-            deployment = Deployment(
-                platform_id=platform.id,
-                deployment_id=deployment_id,
-                status=status,
-                approved_at=utcnow() if status is DeploymentStatus.ACTIVE else None,
-            )
-            own.add(deployment)
-            LOG.warning(
-                "new deployment iss=%s client_id=%s deployment=%s status=%s",
-                platform.issuer,
-                platform.client_id,
-                deployment_id,
-                status.value,
-            )
+        if found is None:  # pragma: no cover
+            raise
+        return found
+    LOG.warning(
+        "new deployment iss=%s client_id=%s deployment=%s status=%s",
+        platform.issuer,
+        platform.client_id,
+        deployment_id,
+        status.value,
+    )
     return deployment

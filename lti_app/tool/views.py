@@ -18,6 +18,7 @@ from lti_app.tool.keys import KeyRing
 from lti_app.tool.launch import (
     CLAIM,
     CLAIM_DL,
+    PendingDeploymentError,
     load_login_state,
     start_login,
     state_cookie_name,
@@ -84,6 +85,8 @@ def _log_failure(
         deployment_id,
         err.user_message,
     )
+    # End the request's transaction first: on SQLite it holds the write lock we need here.
+    db_session().rollback()
     try:
         # Its own transaction: the request's is rolled back with the failed launch.
         with database().begin() as own:
@@ -197,7 +200,10 @@ def launch() -> Response | str:
             leeway=settings().clock_skew_seconds,
         )
     except LaunchError as err:
-        session.rollback()
+        if isinstance(err, PendingDeploymentError):
+            session.commit()  # keep the pending deployment for the admin to approve
+        else:
+            session.rollback()
         _log_failure(
             err,
             str(unverified.get("iss", ""))[:255],
@@ -249,7 +255,9 @@ def home() -> str:
 @bp.route("/lti/jwks")
 def jwks() -> Response:
     """The tool's public keys (kid, alg, use on each), for client assertions and deep links."""
-    snapshot = _keyring().snapshot(db_session())
+    session = db_session()
+    snapshot = _keyring().snapshot(session)
+    session.commit()  # a key made on first use must be kept
     response = jsonify(snapshot.jwks)
     # Short enough that a rotation reaches platforms well within the grace period.
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -344,6 +352,7 @@ def deep_link_submit() -> str:
     if not items:
         message[CLAIM_DL + "msg"] = "Nothing was added."
     signing = _keyring().snapshot(db_session()).signing
+    db_session().commit()  # a key made on first use must be kept
     token = jwt.encode(
         message, signing.private_key, algorithm="RS256", headers={"kid": signing.kid}
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_core
 Revises: 
-Create Date: 2026-11-23 12:23:36.244979
+Create Date: 2026-11-23 12:42:00.025952
 """
 from __future__ import annotations
 
@@ -124,6 +124,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_person')),
     sa.UniqueConstraint('platform_id', 'sub', name=op.f('uq_person_platform_id_sub'))
     )
+    op.create_table('service_token',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('platform_id', sa.Integer(), nullable=False),
+    sa.Column('token_url', sa.String(length=1024), nullable=False),
+    sa.Column('scopes', sa.String(length=2048), nullable=False),
+    sa.Column('granted_scopes', sa.String(length=2048), nullable=False),
+    sa.Column('access_token', sa.Text(), nullable=False),
+    sa.Column('expires_at', lti_app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', lti_app.db.UtcDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['platform_id'], ['platform.id'], name=op.f('fk_service_token_platform_id_platform'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_service_token')),
+    sa.UniqueConstraint('platform_id', 'token_url', 'scopes', name=op.f('uq_service_token_platform_id_token_url_scopes'))
+    )
     op.create_table('membership',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('context_id', sa.Integer(), nullable=False),
@@ -197,6 +210,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_membership_person_id'))
 
     op.drop_table('membership')
+    op.drop_table('service_token')
     op.drop_table('person')
     with op.batch_alter_table('login_state', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_state_expires_at'))

@@ -60,17 +60,37 @@ def platform() -> FakePlatform:
     return FakePlatform()
 
 
+class BoundCache:
+    """A JwksCache plus the database session a request would hand it."""
+
+    def __init__(self, cache: JwksCache, database: Database) -> None:
+        self.cache = cache
+        self.database = database
+
+    def get_key(self, url: str, kid: str) -> tuple[str, Any]:
+        with self.database.begin() as session:
+            return self.cache.get_key(session, url, kid)
+
+    def _ttl(self, header: str) -> int:
+        return self.cache._ttl(header)
+
+    @property
+    def _entries(self) -> Any:
+        return self.cache._entries
+
+
 @pytest.fixture
-def make_cache(database: Database, platform: FakePlatform) -> Callable[[], JwksCache]:
-    def build() -> JwksCache:
+def make_cache(database: Database, platform: FakePlatform) -> Callable[[], BoundCache]:
+    def build() -> BoundCache:
         client = httpx.Client(transport=httpx.MockTransport(platform.handler))
-        return JwksCache(database, client, min_ttl=60, max_ttl=3600, default_ttl=300)
+        cache = JwksCache(client, min_ttl=60, max_ttl=3600, default_ttl=300)
+        return BoundCache(cache, database)
 
     return build
 
 
 def test_keys_are_fetched_once_and_then_served_from_memory(
-    platform: FakePlatform, make_cache: Callable[[], JwksCache]
+    platform: FakePlatform, make_cache: Callable[[], BoundCache]
 ) -> None:
     _, jwk = make_key("k1")
     platform.keys = [jwk]
@@ -81,7 +101,7 @@ def test_keys_are_fetched_once_and_then_served_from_memory(
 
 
 def test_a_second_worker_reuses_the_stored_key_set(
-    platform: FakePlatform, make_cache: Callable[[], JwksCache]
+    platform: FakePlatform, make_cache: Callable[[], BoundCache]
 ) -> None:
     _, jwk = make_key("k1")
     platform.keys = [jwk]
@@ -91,7 +111,7 @@ def test_a_second_worker_reuses_the_stored_key_set(
 
 
 def test_unknown_kid_refetches_once_and_finds_the_rotated_key(
-    platform: FakePlatform, make_cache: Callable[[], JwksCache]
+    platform: FakePlatform, make_cache: Callable[[], BoundCache]
 ) -> None:
     _, old = make_key("old")
     _, new = make_key("new")
@@ -104,7 +124,7 @@ def test_unknown_kid_refetches_once_and_finds_the_rotated_key(
 
 
 def test_forged_kids_do_not_cause_a_fetch_each(
-    platform: FakePlatform, make_cache: Callable[[], JwksCache]
+    platform: FakePlatform, make_cache: Callable[[], BoundCache]
 ) -> None:
     _, jwk = make_key("k1")
     platform.keys = [jwk]
@@ -117,7 +137,7 @@ def test_forged_kids_do_not_cause_a_fetch_each(
 
 
 def test_concurrent_first_launches_fetch_once(
-    platform: FakePlatform, make_cache: Callable[[], JwksCache]
+    platform: FakePlatform, make_cache: Callable[[], BoundCache]
 ) -> None:
     _, jwk = make_key("k1")
     platform.keys = [jwk]
@@ -131,7 +151,7 @@ def test_concurrent_first_launches_fetch_once(
 
 
 def test_platform_down_with_cached_keys_still_verifies(
-    platform: FakePlatform, make_cache: Callable[[], JwksCache]
+    platform: FakePlatform, make_cache: Callable[[], BoundCache]
 ) -> None:
     _, jwk = make_key("k1")
     platform.keys = [jwk]
@@ -144,7 +164,7 @@ def test_platform_down_with_cached_keys_still_verifies(
 
 
 def test_platform_down_with_nothing_cached_is_a_clear_error(
-    platform: FakePlatform, make_cache: Callable[[], JwksCache]
+    platform: FakePlatform, make_cache: Callable[[], BoundCache]
 ) -> None:
     platform.down = True
     with pytest.raises(JwksUnavailableError):
@@ -162,6 +182,6 @@ def test_platform_down_with_nothing_cached_is_a_clear_error(
     ],
 )
 def test_cache_control_is_honoured_within_bounds(
-    make_cache: Callable[[], JwksCache], header: str, expected: int
+    make_cache: Callable[[], BoundCache], header: str, expected: int
 ) -> None:
     assert make_cache()._ttl(header) == expected

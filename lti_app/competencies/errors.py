@@ -1,0 +1,57 @@
+"""What can go wrong with a competency framework; views map these to HTTP statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class CompetencyError(Exception):
+    """A framework change that breaks a rule; the message is fit to show a teacher."""
+
+
+class CompetencyNotFoundError(CompetencyError, LookupError):
+    """No such competency in this course (it may exist in another one)."""
+
+    def __init__(self, competency_id: int | str) -> None:
+        super().__init__(f"no competency {competency_id} in this course")
+        self.competency_id = competency_id
+
+
+class CompetencyCycleError(CompetencyError, ValueError):
+    """A parent or prerequisite change would make a competency depend on itself."""
+
+
+class InvalidCompetencyError(CompetencyError, ValueError):
+    """A value is missing, too long, duplicated or otherwise not acceptable."""
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """One thing wrong with an imported file.
+
+    `location` is the CSV line number (the header is line 1) or the CASE identifier.
+    """
+
+    location: int | str
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.location}" if isinstance(self.location, int) else self.location
+        return (
+            f"{where}, {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+        )
+
+
+class ImportFailedError(CompetencyError, ValueError):
+    """An import changed nothing because of these problems (all of them, not the first)."""
+
+    def __init__(self, problems: Sequence[ImportProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems) or "import failed")
+
+
+# The names the issue uses; the Error-suffixed names follow the style guide.
+CompetencyNotFound = CompetencyNotFoundError
+ImportFailed = ImportFailedError

@@ -1,0 +1,248 @@
+"""Upsert a framework described as rows (from a file or another course) into a course.
+
+All or nothing: every problem is collected and raised in one ImportFailedError before anything
+is written. Rows are matched to the course's competencies by code; competencies not in the rows
+are left alone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.competencies.errors import (
+    ImportFailedError,
+    ImportProblem,
+    InvalidCompetencyError,
+)
+from lti_app.competencies.graph import find_cycles
+from lti_app.competencies.models import Competency, CompetencyKind, CompetencyPrerequisite
+from lti_app.competencies.services import clean_code, clean_title
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """How many competencies an import created, changed, and found already as in the file."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class FrameworkRow:
+    """One competency as a file describes it, before it meets the database."""
+
+    location: int | str
+    code: str
+    title: str
+    description: str = ""
+    parent_code: str | None = None
+    prerequisite_codes: list[str] = field(default_factory=list)
+    kind: CompetencyKind = CompetencyKind.ACADEMIC
+    sort_key: tuple[float, int] = (0.0, 0)
+    """Orders siblings; the import numbers each parent's children 0, 1, 2... by it."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The names of the file's fields, so problems name what the teacher sees in the file."""
+
+    code: str
+    title: str
+    parent: str
+    prerequisites: str
+
+
+CSV_FIELDS = Columns("code", "title", "parent_code", "prerequisite_codes")
+CASE_FIELDS = Columns("humanCodingScheme", "fullStatement", "isChildOf", "precedes")
+
+
+# --- Validation and upsert ---------------------------------------------------------------
+
+
+def _validate(
+    rows: Sequence[FrameworkRow], existing: Mapping[str, Competency], columns: Columns
+) -> list[ImportProblem]:
+    problems: list[ImportProblem] = []
+    first_line: dict[str, int | str] = {}
+    for row in rows:
+        try:
+            row.code = clean_code(row.code)
+        except InvalidCompetencyError as err:
+            problems.append(ImportProblem(row.location, columns.code, str(err)))
+            continue
+        try:
+            row.title = clean_title(row.title)
+        except InvalidCompetencyError as err:
+            problems.append(ImportProblem(row.location, columns.title, str(err)))
+        if row.code in first_line:
+            where = first_line[row.code]
+            where_text = f"line {where}" if isinstance(where, int) else f"item {where}"
+            problems.append(
+                ImportProblem(
+                    row.location,
+                    columns.code,
+                    f"duplicate code {row.code!r} (first on {where_text})",
+                )
+            )
+        else:
+            first_line[row.code] = row.location
+    known = first_line.keys() | existing.keys()
+    for row in rows:
+        if row.parent_code is not None:
+            if row.parent_code == row.code:
+                problems.append(
+                    ImportProblem(
+                        row.location, columns.parent, "a competency cannot be its own parent"
+                    )
+                )
+            elif row.parent_code not in known:
+                problems.append(
+                    ImportProblem(
+                        row.location, columns.parent, f"unknown parent code {row.parent_code!r}"
+                    )
+                )
+            elif row.parent_code not in first_line and existing[row.parent_code].is_archived:
+                problems.append(
+                    ImportProblem(
+                        row.location,
+                        columns.parent,
+                        f"parent {row.parent_code!r} is archived; unarchive it or include it",
+                    )
+                )
+        for code in row.prerequisite_codes:
+            if code == row.code:
+                problems.append(
+                    ImportProblem(
+                        row.location, columns.prerequisites, "a competency cannot require itself"
+                    )
+                )
+            elif code not in known:
+                problems.append(
+                    ImportProblem(
+                        row.location, columns.prerequisites, f"unknown prerequisite code {code!r}"
+                    )
+                )
+    return problems
+
+
+def _cycle_problems(
+    rows: Sequence[FrameworkRow],
+    existing: Mapping[str, Competency],
+    existing_prerequisites: Mapping[str, set[str]],
+    columns: Columns,
+) -> list[ImportProblem]:
+    by_code = {row.code: row for row in rows}
+    code_by_id = {c.id: code for code, c in existing.items()}
+    parents: dict[str, list[str]] = {}
+    requires: dict[str, list[str]] = {}
+    for code, competency in existing.items():
+        parent = code_by_id.get(competency.parent_id) if competency.parent_id is not None else None
+        parents[code] = [parent] if parent else []
+        requires[code] = sorted(existing_prerequisites.get(code, ()))
+    for row in rows:
+        parents[row.code] = [row.parent_code] if row.parent_code else []
+        requires[row.code] = list(dict.fromkeys(row.prerequisite_codes))
+    problems = []
+    for graph, column, what in (
+        (parents, columns.parent, "parent"),
+        (requires, columns.prerequisites, "prerequisite"),
+    ):
+        for cycle in find_cycles(graph):
+            in_file = [by_code[code] for code in cycle if code in by_code]
+            location = in_file[0].location if in_file else cycle[0]
+            problems.append(ImportProblem(location, column, f"{what} cycle: {' → '.join(cycle)}"))
+    return problems
+
+
+def apply_framework(
+    session: Session,
+    *,
+    context_id: int,
+    rows: Sequence[FrameworkRow],
+    columns: Columns = CSV_FIELDS,
+    problems: Sequence[ImportProblem] = (),
+) -> ImportSummary:
+    """Validate rows against the course, then upsert them by code, all or nothing.
+
+    `problems` already found while reading the file are reported with the validation's own.
+    """
+    existing = {
+        c.code: c
+        for c in session.scalars(select(Competency).where(Competency.context_id == context_id))
+    }
+    found = [*problems, *_validate(rows, existing, columns)]
+    if found:
+        if all(isinstance(p.location, int) for p in found):
+            found.sort(key=lambda p: p.location)  # CSV: in line order
+        raise ImportFailedError(found)
+    code_by_id = {c.id: code for code, c in existing.items()}
+    existing_prerequisites: dict[str, set[str]] = defaultdict(set)
+    links = session.scalars(
+        select(CompetencyPrerequisite).where(CompetencyPrerequisite.context_id == context_id)
+    ).all()
+    for link in links:
+        existing_prerequisites[code_by_id[link.competency_id]].add(code_by_id[link.prerequisite_id])
+    cycles = _cycle_problems(rows, existing, existing_prerequisites, columns)
+    if cycles:
+        raise ImportFailedError(cycles)
+
+    positions: dict[str, int] = {}
+    siblings: dict[str | None, list[FrameworkRow]] = defaultdict(list)
+    for row in rows:
+        siblings[row.parent_code].append(row)
+    for group in siblings.values():
+        for position, row in enumerate(sorted(group, key=lambda r: r.sort_key)):
+            positions[row.code] = position
+
+    created = updated = 0
+    by_code = dict(existing)
+    for row in rows:
+        if row.code not in by_code:
+            competency = Competency(context_id=context_id, code=row.code, title=row.title)
+            session.add(competency)
+            by_code[row.code] = competency
+            created += 1
+    session.flush()  # new rows need ids before parents and prerequisites can point at them
+
+    changed: set[str] = set()
+    for row in rows:
+        competency = by_code[row.code]
+        wanted: dict[str, Any] = {
+            "title": row.title,
+            "description": row.description,
+            "kind": row.kind,
+            "position": positions[row.code],
+            "parent_id": by_code[row.parent_code].id if row.parent_code else None,
+            "archived_at": None,
+        }
+        for name, value in wanted.items():
+            if getattr(competency, name) != value:
+                setattr(competency, name, value)
+                changed.add(row.code)
+        have = existing_prerequisites.get(row.code, set())
+        want = set(row.prerequisite_codes)
+        if have != want:
+            changed.add(row.code)
+            for link in links:
+                if code_by_id.get(link.competency_id) == row.code and (
+                    code_by_id[link.prerequisite_id] not in want
+                ):
+                    session.delete(link)
+            for code in want - have:
+                session.add(
+                    CompetencyPrerequisite(
+                        context_id=context_id,
+                        competency_id=competency.id,
+                        prerequisite_id=by_code[code].id,
+                    )
+                )
+    session.flush()
+    updated = len(changed & existing.keys())
+    return ImportSummary(created=created, updated=updated, unchanged=len(rows) - created - updated)

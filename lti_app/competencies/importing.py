@@ -1,0 +1,378 @@
+"""Move frameworks in and out of a course: CSV, 1EdTech CASE JSON, and course-to-course copy.
+
+CSV columns (header row required, names case-insensitive, order free, unknown columns ignored):
+
+    code                required; unique in the course; imports match existing competencies by it
+    title               required
+    description         optional
+    parent_code         optional; the code of the parent (in the file or already in the course)
+    prerequisite_codes  optional; codes separated by ";"
+    kind                optional; "academic" (default) or "non_academic"
+
+An import is all-or-nothing: every problem is collected and raised in one ImportFailedError.
+Competencies in the file are created or updated (their parent, prerequisites, position among
+siblings and kind become what the file says, and an archived one is brought back); competencies
+of the course that are not in the file are left alone. Importing the same file twice changes
+nothing the second time. The upsert itself lives in `framework.py`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.competencies.errors import ImportFailedError, ImportProblem
+from lti_app.competencies.framework import (
+    CASE_FIELDS,
+    CSV_FIELDS,
+    FrameworkRow,
+    ImportSummary,
+    apply_framework,
+)
+from lti_app.competencies.models import Competency, CompetencyKind, CompetencyPrerequisite
+from lti_app.competencies.services import list_competencies
+
+__all__ = [
+    "CSV_COLUMNS",
+    "ImportSummary",
+    "copy_framework",
+    "export_csv",
+    "import_case",
+    "import_csv",
+    "parse_case",
+    "parse_csv",
+]
+
+CSV_COLUMNS = ("code", "title", "description", "parent_code", "prerequisite_codes", "kind")
+REQUIRED_CSV_COLUMNS = ("code", "title")
+CASE_TITLE_LENGTH = 200
+"""A CASE fullStatement longer than this is shortened for the title and kept as description."""
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def _decode(data: str | bytes) -> str:
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")  # Excel writes a byte-order mark
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            raise ImportFailedError(
+                [ImportProblem(line, "", "the file is not UTF-8 text; save it as CSV UTF-8")]
+            ) from err
+    else:
+        text = data
+    return text.removeprefix("\ufeff")
+
+
+def _parse_kind(value: str) -> CompetencyKind | None:
+    normalised = value.strip().lower().replace("-", "_").replace(" ", "_")
+    if not normalised:
+        return CompetencyKind.ACADEMIC
+    try:
+        return CompetencyKind(normalised)
+    except ValueError:
+        return None
+
+
+def parse_csv(data: str | bytes) -> tuple[list[FrameworkRow], list[ImportProblem]]:
+    """Read a framework CSV into rows and the problems found in them.
+
+    Raise ImportFailedError at once when the rows cannot be read (encoding, header).
+    """
+    reader = csv.reader(io.StringIO(_decode(data), newline=""))
+    problems: list[ImportProblem] = []
+    header: list[str] | None = None
+    rows: list[FrameworkRow] = []
+    last_line = 0
+    try:
+        for record in reader:
+            line, last_line = last_line + 1, reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue  # blank lines, including ",,,," from spreadsheets
+            if header is None:
+                header = [name.strip().lower().replace(" ", "_") for name in record]
+                problems.extend(_check_header(header, line))
+                if problems:
+                    break
+                continue
+            rows.append(_parse_csv_record(record, header, line, problems))
+    except csv.Error as err:
+        problems.append(ImportProblem(reader.line_num, "", f"unreadable CSV: {err}"))
+    if header is None and not problems:
+        problems.append(ImportProblem(1, "", "the file is empty; it needs a header row"))
+    if header is None or (not rows and problems):
+        raise ImportFailedError(problems)
+    return rows, problems
+
+
+def _check_header(header: list[str], line: int) -> list[ImportProblem]:
+    problems = [
+        ImportProblem(line, name, "required column is missing")
+        for name in REQUIRED_CSV_COLUMNS
+        if name not in header
+    ]
+    seen: set[str] = set()
+    for name in header:
+        if name and name in seen:
+            problems.append(ImportProblem(line, name, "column appears twice"))
+        seen.add(name)
+    return problems
+
+
+def _parse_csv_record(
+    record: list[str], header: list[str], line: int, problems: list[ImportProblem]
+) -> FrameworkRow:
+    if len(record) > len(header) and any(cell.strip() for cell in record[len(header) :]):
+        problems.append(
+            ImportProblem(line, "", "more values than columns; quote values that contain commas")
+        )
+    values = {name: (record[i] if i < len(record) else "") for i, name in enumerate(header)}
+    kind = _parse_kind(values.get("kind", ""))
+    if kind is None:
+        problems.append(
+            ImportProblem(
+                line,
+                "kind",
+                f"unknown kind {values['kind'].strip()!r}; use academic or non_academic",
+            )
+        )
+    parent_code = values.get("parent_code", "").strip() or None
+    prerequisite_codes = [
+        code.strip() for code in values.get("prerequisite_codes", "").split(";") if code.strip()
+    ]
+    return FrameworkRow(
+        location=line,
+        code=values["code"],
+        title=values["title"],
+        description=values.get("description", "").strip(),
+        parent_code=parent_code,
+        prerequisite_codes=prerequisite_codes,
+        kind=kind or CompetencyKind.ACADEMIC,
+        sort_key=(0.0, line),
+    )
+
+
+def import_csv(session: Session, *, context_id: int, data: str | bytes) -> ImportSummary:
+    """Create or update the course's competencies from a framework CSV (see module docstring)."""
+    rows, problems = parse_csv(data)
+    return apply_framework(
+        session, context_id=context_id, rows=rows, columns=CSV_FIELDS, problems=problems
+    )
+
+
+def export_csv(session: Session, *, context_id: int, include_archived: bool = False) -> str:
+    """Write the course's framework as CSV that `import_csv` reads back into the same framework.
+
+    Without archived competencies, prerequisites on archived ones are left out too, so the file
+    imports cleanly into an empty course.
+    """
+    competencies = list_competencies(
+        session, context_id=context_id, include_archived=include_archived
+    )
+    code_by_id = {c.id: c.code for c in competencies}
+    prerequisites: dict[int, list[str]] = defaultdict(list)
+    links = session.execute(
+        select(CompetencyPrerequisite.competency_id, CompetencyPrerequisite.prerequisite_id).where(
+            CompetencyPrerequisite.context_id == context_id
+        )
+    )
+    for competency_id, prerequisite_id in links:
+        if prerequisite_id in code_by_id:
+            prerequisites[competency_id].append(code_by_id[prerequisite_id])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for c in competencies:
+        writer.writerow(
+            [
+                c.code,
+                c.title,
+                c.description,
+                code_by_id.get(c.parent_id, "") if c.parent_id is not None else "",
+                ";".join(sorted(prerequisites[c.id])),
+                c.kind.value,
+            ]
+        )
+    return out.getvalue()
+
+
+# --- 1EdTech CASE ------------------------------------------------------------------------
+
+
+def _node_id(association: Mapping[str, Any], key: str) -> str | None:
+    node = association.get(key)
+    if isinstance(node, Mapping) and isinstance(node.get("identifier"), str):
+        return str(node["identifier"])
+    return None
+
+
+def _case_title(item: Mapping[str, Any], statement: str) -> tuple[str, str]:
+    abbreviated = str(item.get("abbreviatedStatement") or "").strip()
+    if abbreviated:
+        return abbreviated, statement
+    if len(statement) <= CASE_TITLE_LENGTH:
+        return statement, ""
+    cut = statement[: CASE_TITLE_LENGTH - 1].rsplit(" ", 1)[0]
+    return cut + "…", statement
+
+
+def parse_case(
+    data: str | bytes | Mapping[str, Any],
+) -> tuple[list[FrameworkRow], list[ImportProblem]]:
+    """Read a CASE CFPackage (CFDocument, CFItems, CFAssociations) into rows.
+
+    humanCodingScheme becomes the code, fullStatement the title (abbreviatedStatement when given,
+    or a shortened fullStatement) and description; `isChildOf` gives the parent (an item that is a
+    child of the CFDocument is top level) and its sequenceNumber the order; `A precedes B` makes A
+    a prerequisite of B. Other association types are ignored.
+    """
+    if isinstance(data, Mapping):
+        package: Any = data
+    else:
+        try:
+            package = json.loads(_decode(data))
+        except json.JSONDecodeError as err:
+            problem = ImportProblem("CFPackage", "", f"not JSON: {err.msg} at line {err.lineno}")
+            raise ImportFailedError([problem]) from err
+    if not isinstance(package, Mapping):
+        raise ImportFailedError([ImportProblem("CFPackage", "", "expected a JSON object")])
+    problems: list[ImportProblem] = []
+    document = package.get("CFDocument")
+    document_id = document.get("identifier") if isinstance(document, Mapping) else None
+    if not isinstance(document_id, str):
+        problems.append(ImportProblem("CFDocument", "identifier", "a CFDocument is required"))
+    items = package.get("CFItems")
+    if not isinstance(items, list):
+        problems.append(ImportProblem("CFItems", "", "a list of CFItems is required"))
+        items = []
+    associations = package.get("CFAssociations") or []
+    if not isinstance(associations, list):
+        problems.append(ImportProblem("CFAssociations", "", "expected a list"))
+        associations = []
+    if problems:
+        raise ImportFailedError(problems)
+
+    rows: dict[str, FrameworkRow] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            problems.append(ImportProblem(f"CFItems[{index}]", "", "expected an object"))
+            continue
+        identifier = item.get("identifier")
+        if not isinstance(identifier, str) or not identifier:
+            problems.append(ImportProblem(f"CFItems[{index}]", "identifier", "is required"))
+            continue
+        if identifier in rows:
+            problems.append(ImportProblem(identifier, "identifier", "appears twice in CFItems"))
+            continue
+        statement = str(item.get("fullStatement") or "").strip()
+        title, description = _case_title(item, statement)
+        rows[identifier] = FrameworkRow(
+            location=identifier,
+            code=str(item.get("humanCodingScheme") or "").strip(),
+            title=title,
+            description=description,
+            sort_key=(float("inf"), index),
+        )
+
+    parent_seen: dict[str, str] = {}
+    for index, association in enumerate(associations):
+        if not isinstance(association, Mapping):
+            problems.append(ImportProblem(f"CFAssociations[{index}]", "", "expected an object"))
+            continue
+        kind = association.get("associationType")
+        if kind not in ("isChildOf", "precedes"):
+            continue
+        where = str(association.get("identifier") or f"CFAssociations[{index}]")
+        origin = _node_id(association, "originNodeURI")
+        destination = _node_id(association, "destinationNodeURI")
+        if origin not in rows:
+            problems.append(ImportProblem(where, "originNodeURI", f"unknown CFItem {origin!r}"))
+            continue
+        if kind == "isChildOf":
+            if origin in parent_seen:
+                problems.append(
+                    ImportProblem(where, "isChildOf", f"item {origin} already has a parent")
+                )
+                continue
+            parent_seen[origin] = where
+            sequence = association.get("sequenceNumber")
+            if isinstance(sequence, int | float) and not isinstance(sequence, bool):
+                rows[origin].sort_key = (float(sequence), rows[origin].sort_key[1])
+            if destination == document_id:
+                continue
+            if destination not in rows:
+                problems.append(
+                    ImportProblem(where, "destinationNodeURI", f"unknown CFItem {destination!r}")
+                )
+                continue
+            rows[origin].parent_code = rows[destination].code or None
+        else:
+            if destination not in rows:
+                problems.append(
+                    ImportProblem(where, "destinationNodeURI", f"unknown CFItem {destination!r}")
+                )
+                continue
+            if rows[origin].code:
+                rows[destination].prerequisite_codes.append(rows[origin].code)
+    return list(rows.values()), problems
+
+
+def import_case(
+    session: Session, *, context_id: int, data: str | bytes | Mapping[str, Any]
+) -> ImportSummary:
+    """Create or update the course's competencies from a CASE package (see `parse_case`)."""
+    rows, problems = parse_case(data)
+    return apply_framework(
+        session, context_id=context_id, rows=rows, columns=CASE_FIELDS, problems=problems
+    )
+
+
+# --- Copy between courses ----------------------------------------------------------------
+
+
+def copy_framework(session: Session, *, from_context_id: int, to_context_id: int) -> dict[int, int]:
+    """Copy a course's (unarchived) framework into another course; return old id -> new id.
+
+    Competencies whose code already exists in the target are updated, like an import; the caller
+    checks that the person may read the source course.
+    """
+    source = list_competencies(session, context_id=from_context_id)
+    source_ids = {c.id for c in source}
+    code_by_id = {c.id: c.code for c in source}
+    prerequisites: dict[int, list[str]] = defaultdict(list)
+    links = session.execute(
+        select(CompetencyPrerequisite.competency_id, CompetencyPrerequisite.prerequisite_id).where(
+            CompetencyPrerequisite.context_id == from_context_id
+        )
+    )
+    for competency_id, prerequisite_id in links:
+        if competency_id in source_ids and prerequisite_id in source_ids:
+            prerequisites[competency_id].append(code_by_id[prerequisite_id])
+    rows = [
+        FrameworkRow(
+            location=c.code,
+            code=c.code,
+            title=c.title,
+            description=c.description,
+            parent_code=code_by_id.get(c.parent_id) if c.parent_id is not None else None,
+            prerequisite_codes=sorted(prerequisites[c.id]),
+            kind=c.kind,
+            sort_key=(float(c.position), index),
+        )
+        for index, c in enumerate(source)
+    ]
+    apply_framework(session, context_id=to_context_id, rows=rows, columns=CSV_FIELDS)
+    target = {
+        c.code: c.id
+        for c in session.scalars(select(Competency).where(Competency.context_id == to_context_id))
+    }
+    return {c.id: target[c.code] for c in source}

@@ -1,0 +1,359 @@
+"""Build and read a course's competency framework. Every query is scoped by the course."""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lti_app.competencies.errors import (
+    CompetencyCycleError,
+    CompetencyError,
+    CompetencyNotFoundError,
+    InvalidCompetencyError,
+)
+from lti_app.competencies.graph import reaches
+from lti_app.competencies.models import (
+    CODE_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    Competency,
+    CompetencyKind,
+    CompetencyPrerequisite,
+)
+from lti_app.db import utcnow
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP
+"""Passed as `parent_id` to `edit_competency`: leave the parent as it is (None means top level)."""
+
+
+@dataclass
+class CompetencyNode:
+    """A competency with its children, in order, for rendering the framework as a tree."""
+
+    competency: Competency
+    depth: int
+    children: list[CompetencyNode] = field(default_factory=list)
+
+
+def clean_code(code: str) -> str:
+    """Return the code stripped, or raise InvalidCompetencyError if it cannot be a code."""
+    code = code.strip()
+    if not code:
+        raise InvalidCompetencyError("a code is required")
+    if len(code) > CODE_MAX_LENGTH:
+        raise InvalidCompetencyError(f"a code has at most {CODE_MAX_LENGTH} characters")
+    if ";" in code:
+        # CSV files separate prerequisite codes with semicolons.
+        raise InvalidCompetencyError("a code cannot contain ';'")
+    return code
+
+
+def clean_title(title: str) -> str:
+    """Return the title stripped, or raise InvalidCompetencyError."""
+    title = title.strip()
+    if not title:
+        raise InvalidCompetencyError("a title is required")
+    if len(title) > TITLE_MAX_LENGTH:
+        raise InvalidCompetencyError(f"a title has at most {TITLE_MAX_LENGTH} characters")
+    return title
+
+
+def get_competency(session: Session, *, context_id: int, competency_id: int) -> Competency:
+    """Return the course's competency, or raise CompetencyNotFoundError (also for other courses)."""
+    competency = session.scalar(
+        select(Competency).where(
+            Competency.id == competency_id, Competency.context_id == context_id
+        )
+    )
+    if competency is None:
+        raise CompetencyNotFoundError(competency_id)
+    return competency
+
+
+def get_competency_by_code(session: Session, *, context_id: int, code: str) -> Competency:
+    """Return the course's competency with this code, or raise CompetencyNotFoundError."""
+    competency = session.scalar(
+        select(Competency).where(Competency.context_id == context_id, Competency.code == code)
+    )
+    if competency is None:
+        raise CompetencyNotFoundError(code)
+    return competency
+
+
+def competency_tree(
+    session: Session, *, context_id: int, include_archived: bool = False
+) -> list[CompetencyNode]:
+    """Return the course's top-level competencies with their descendants, siblings in order."""
+    query = select(Competency).where(Competency.context_id == context_id)
+    if not include_archived:
+        query = query.where(Competency.archived_at.is_(None))
+    competencies = session.scalars(query.order_by(Competency.position, Competency.id)).all()
+    children: dict[int | None, list[Competency]] = defaultdict(list)
+    ids = {c.id for c in competencies}
+    for competency in competencies:
+        # A child whose parent is hidden (archived) would otherwise vanish from the tree.
+        parent = competency.parent_id if competency.parent_id in ids else None
+        children[parent].append(competency)
+
+    def build(parent_id: int | None, depth: int) -> list[CompetencyNode]:
+        return [
+            CompetencyNode(competency=c, depth=depth, children=build(c.id, depth + 1))
+            for c in children[parent_id]
+        ]
+
+    return build(None, 0)
+
+
+def list_competencies(
+    session: Session, *, context_id: int, include_archived: bool = False
+) -> list[Competency]:
+    """Return the course's competencies in tree order: each parent before its children."""
+    ordered: list[Competency] = []
+
+    def walk(nodes: Iterable[CompetencyNode]) -> None:
+        for node in nodes:
+            ordered.append(node.competency)
+            walk(node.children)
+
+    walk(competency_tree(session, context_id=context_id, include_archived=include_archived))
+    return ordered
+
+
+def prerequisite_map(session: Session, *, context_id: int) -> dict[int, set[int]]:
+    """Return, for each competency of the course that has any, the ids of its prerequisites."""
+    result: dict[int, set[int]] = defaultdict(set)
+    rows = session.execute(
+        select(CompetencyPrerequisite.competency_id, CompetencyPrerequisite.prerequisite_id).where(
+            CompetencyPrerequisite.context_id == context_id
+        )
+    )
+    for competency_id, prerequisite_id in rows:
+        result[competency_id].add(prerequisite_id)
+    return dict(result)
+
+
+def parent_map(session: Session, *, context_id: int) -> dict[int, int | None]:
+    """Return every competency id of the course with its parent id."""
+    rows = session.execute(
+        select(Competency.id, Competency.parent_id).where(Competency.context_id == context_id)
+    )
+    result: dict[int, int | None] = {}
+    for competency_id, parent_id in rows:
+        result[competency_id] = parent_id
+    return result
+
+
+def _check_code_free(
+    session: Session, *, context_id: int, code: str, competency_id: int | None = None
+) -> None:
+    query = select(Competency.id).where(
+        Competency.context_id == context_id, Competency.code == code
+    )
+    if competency_id is not None:
+        query = query.where(Competency.id != competency_id)
+    if session.scalar(query) is not None:
+        raise InvalidCompetencyError(f"the code {code!r} is already used in this course")
+
+
+def _check_parent(
+    session: Session, *, context_id: int, competency_id: int | None, parent_id: int | None
+) -> None:
+    if parent_id is None:
+        return
+    parent = get_competency(session, context_id=context_id, competency_id=parent_id)
+    if parent.is_archived:
+        raise InvalidCompetencyError("the parent competency is archived")
+    if competency_id is None:
+        return
+    parents = parent_map(session, context_id=context_id)
+    graph = {cid: [pid] if pid is not None else [] for cid, pid in parents.items()}
+    if reaches(graph, parent_id, competency_id):
+        raise CompetencyCycleError("a competency cannot be placed under itself or its descendants")
+
+
+def _next_position(session: Session, *, context_id: int, parent_id: int | None) -> int:
+    query = select(func.max(Competency.position)).where(Competency.context_id == context_id)
+    query = query.where(
+        Competency.parent_id.is_(None) if parent_id is None else Competency.parent_id == parent_id
+    )
+    highest = session.scalar(query)
+    return 0 if highest is None else highest + 1
+
+
+def create_competency(
+    session: Session,
+    *,
+    context_id: int,
+    code: str,
+    title: str,
+    description: str = "",
+    parent_id: int | None = None,
+    kind: CompetencyKind = CompetencyKind.ACADEMIC,
+    prerequisite_ids: Iterable[int] = (),
+) -> Competency:
+    """Add a competency at the end of its siblings."""
+    code = clean_code(code)
+    _check_code_free(session, context_id=context_id, code=code)
+    _check_parent(session, context_id=context_id, competency_id=None, parent_id=parent_id)
+    competency = Competency(
+        context_id=context_id,
+        code=code,
+        title=clean_title(title),
+        description=description.strip(),
+        parent_id=parent_id,
+        kind=kind,
+        position=_next_position(session, context_id=context_id, parent_id=parent_id),
+    )
+    session.add(competency)
+    session.flush()
+    prerequisite_ids = list(prerequisite_ids)
+    if prerequisite_ids:
+        set_prerequisites(
+            session,
+            context_id=context_id,
+            competency_id=competency.id,
+            prerequisite_ids=prerequisite_ids,
+        )
+    return competency
+
+
+def edit_competency(
+    session: Session,
+    *,
+    context_id: int,
+    competency_id: int,
+    code: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    kind: CompetencyKind | None = None,
+    parent_id: int | _Keep | None = KEEP,
+) -> Competency:
+    """Change what is given (None and KEEP leave a value alone); a new parent puts it last."""
+    competency = get_competency(session, context_id=context_id, competency_id=competency_id)
+    if code is not None:
+        code = clean_code(code)
+        _check_code_free(session, context_id=context_id, code=code, competency_id=competency_id)
+        competency.code = code
+    if title is not None:
+        competency.title = clean_title(title)
+    if description is not None:
+        competency.description = description.strip()
+    if kind is not None:
+        competency.kind = kind
+    if not isinstance(parent_id, _Keep) and parent_id != competency.parent_id:
+        _check_parent(
+            session, context_id=context_id, competency_id=competency_id, parent_id=parent_id
+        )
+        competency.position = _next_position(session, context_id=context_id, parent_id=parent_id)
+        competency.parent_id = parent_id
+    session.flush()
+    return competency
+
+
+def set_prerequisites(
+    session: Session, *, context_id: int, competency_id: int, prerequisite_ids: Iterable[int]
+) -> None:
+    """Replace a competency's prerequisites; raise CompetencyCycleError on a cycle."""
+    get_competency(session, context_id=context_id, competency_id=competency_id)
+    wanted = set(prerequisite_ids)
+    for prerequisite_id in wanted:
+        get_competency(session, context_id=context_id, competency_id=prerequisite_id)
+    graph = prerequisite_map(session, context_id=context_id)
+    graph[competency_id] = wanted
+    if any(reaches(graph, p, competency_id) for p in wanted):
+        raise CompetencyCycleError("a competency cannot (even indirectly) require itself")
+    existing = {
+        row.prerequisite_id: row
+        for row in session.scalars(
+            select(CompetencyPrerequisite).where(
+                CompetencyPrerequisite.context_id == context_id,
+                CompetencyPrerequisite.competency_id == competency_id,
+            )
+        )
+    }
+    for prerequisite_id, row in existing.items():
+        if prerequisite_id not in wanted:
+            session.delete(row)
+    for prerequisite_id in wanted - existing.keys():
+        session.add(
+            CompetencyPrerequisite(
+                context_id=context_id,
+                competency_id=competency_id,
+                prerequisite_id=prerequisite_id,
+            )
+        )
+    session.flush()
+
+
+def reorder_competencies(
+    session: Session, *, context_id: int, parent_id: int | None, ordered_ids: Sequence[int]
+) -> None:
+    """Put these siblings first, in this order; siblings not listed keep their order after them."""
+    query = select(Competency).where(Competency.context_id == context_id)
+    query = query.where(
+        Competency.parent_id.is_(None) if parent_id is None else Competency.parent_id == parent_id
+    )
+    siblings = session.scalars(query.order_by(Competency.position, Competency.id)).all()
+    by_id = {c.id: c for c in siblings}
+    if len(set(ordered_ids)) != len(ordered_ids):
+        raise InvalidCompetencyError("a competency is listed twice")
+    for competency_id in ordered_ids:
+        if competency_id not in by_id:
+            # Not a sibling here: either another course's id or another parent's child.
+            raise CompetencyNotFoundError(competency_id)
+    listed = set(ordered_ids)
+    order = [by_id[i] for i in ordered_ids] + [c for c in siblings if c.id not in listed]
+    for position, competency in enumerate(order):
+        if competency.position != position:
+            competency.position = position
+    session.flush()
+
+
+def _subtree(session: Session, *, context_id: int, root_id: int) -> list[Competency]:
+    parents = parent_map(session, context_id=context_id)
+    children: dict[int | None, list[int]] = defaultdict(list)
+    for competency_id, parent_id in parents.items():
+        children[parent_id].append(competency_id)
+    ids, todo = [], [root_id]
+    while todo:
+        current = todo.pop()
+        ids.append(current)
+        todo.extend(children[current])
+    return list(
+        session.scalars(
+            select(Competency).where(Competency.context_id == context_id, Competency.id.in_(ids))
+        )
+    )
+
+
+def archive_competency(session: Session, *, context_id: int, competency_id: int) -> Competency:
+    """Hide a competency and its descendants from the framework; evidence stays."""
+    competency = get_competency(session, context_id=context_id, competency_id=competency_id)
+    now = utcnow()
+    for member in _subtree(session, context_id=context_id, root_id=competency_id):
+        if member.archived_at is None:
+            member.archived_at = now
+    session.flush()
+    return competency
+
+
+def unarchive_competency(session: Session, *, context_id: int, competency_id: int) -> Competency:
+    """Bring back a competency and its descendants; its parent must not be archived."""
+    competency = get_competency(session, context_id=context_id, competency_id=competency_id)
+    if competency.parent_id is not None:
+        parent = get_competency(session, context_id=context_id, competency_id=competency.parent_id)
+        if parent.is_archived:
+            raise CompetencyError("unarchive the parent competency first")
+    for member in _subtree(session, context_id=context_id, root_id=competency_id):
+        member.archived_at = None
+    session.flush()
+    return competency

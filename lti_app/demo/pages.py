@@ -1,0 +1,147 @@
+"""The demo LMS's own pages: courses, people with launch buttons, gradebook, deep links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request
+
+from lti_app.demo.launches import MessageType
+from lti_app.demo.platform import DemoPlatform, current_platform
+from lti_app.demo.seed import ADMIN, COURSES, PEOPLE, Course, Person, Role, default_resource_link_id
+from lti_app.demo.state import ResourceLink
+
+bp = Blueprint("pages", __name__)
+ROLE_LABELS = {Role.INSTRUCTOR: "Teacher", Role.LEARNER: "Student"}
+
+
+@dataclass(frozen=True)
+class LaunchButton:
+    """One "Launch as …" entry on the course page."""
+
+    person: Person
+    role_label: str
+    url: str
+    deep_link_url: str | None = None
+
+
+def _course_or_404(context_id: str) -> Course:
+    course = COURSES.get(context_id)
+    if course is None:
+        abort(404)
+    return course
+
+
+def _links(platform: DemoPlatform, course: Course) -> list[ResourceLink]:
+    with platform.state.lock:
+        return [
+            rl
+            for rl in platform.state.resource_links.values()
+            if rl.context_id == course.context_id
+        ]
+
+
+def _buttons(
+    platform: DemoPlatform, course: Course, link: ResourceLink, storage: bool
+) -> list[LaunchButton]:
+    target = "_parent" if storage else None
+    suffix = "s" if storage else "c"
+    people = [(PEOPLE[e.user_id], e.role) for e in course.enrollments]
+    buttons = []
+    for person, role in [*people, (ADMIN, None)]:
+        hint = f"ui-{course.context_id}-{link.id}-{person.user_id}-{suffix}"
+        spec = platform.make_launch(
+            person.user_id,
+            course.context_id,
+            resource_link_id=link.id,
+            storage_target=target,
+            hint=hint,
+        )
+        deep_link_url = None
+        if role is Role.INSTRUCTOR:
+            dl = platform.make_launch(
+                person.user_id,
+                course.context_id,
+                message_type=MessageType.DEEP_LINKING,
+                storage_target=target,
+                hint=f"ui-dl-{hint}",
+            )
+            deep_link_url = platform.login_url(dl)
+        label = ROLE_LABELS[role] if role else "Admin"
+        buttons.append(LaunchButton(person, label, platform.login_url(spec), deep_link_url))
+    return buttons
+
+
+@bp.get("/")
+def index() -> str:
+    """The list of courses."""
+    return render_template("demo/index.html", courses=list(COURSES.values()))
+
+
+@bp.get("/courses/<context_id>")
+def course(context_id: str) -> str:
+    """A course: its Pathways links, its people with launch buttons, and the tool frame."""
+    platform = current_platform()
+    course = _course_or_404(context_id)
+    links = _links(platform, course)
+    wanted = request.args.get("link", default_resource_link_id(course))
+    link = next((rl for rl in links if rl.id == wanted), links[0])
+    storage = request.args.get("storage") == "1"
+    buttons = _buttons(platform, course, link, storage)
+    preload = next((b.url for b in buttons if b.person.user_id == request.args.get("as")), None)
+    config: dict[str, Any] = {"toolOrigin": platform.config.tool_origin}
+    return render_template(
+        "demo/course.html",
+        course=course,
+        links=links,
+        link=link,
+        storage=storage,
+        buttons=buttons,
+        preload=preload,
+        config=config,
+    )
+
+
+@bp.get("/courses/<context_id>/gradebook")
+def gradebook(context_id: str) -> str:
+    """Line items, each learner's current score, and every score received, in order."""
+    platform = current_platform()
+    course = _course_or_404(context_id)
+    items = platform.state.line_items_in(context_id)
+    learners = [PEOPLE[e.user_id] for e in course.enrollments if e.role is Role.LEARNER]
+    current = {item.id: platform.state.results(item.id) for item in items}
+    item_ids = {item.id for item in items}
+    with platform.state.lock:
+        log = [s for s in platform.state.scores if s.line_item_id in item_ids]
+    return render_template(
+        "demo/gradebook.html",
+        course=course,
+        items=items,
+        learners=learners,
+        current=current,
+        log=log,
+        people=PEOPLE,
+    )
+
+
+@bp.get("/courses/<context_id>/deep_links")
+def deep_links(context_id: str) -> str:
+    """What the tool returned through deep linking in this course."""
+    platform = current_platform()
+    course = _course_or_404(context_id)
+    with platform.state.lock:
+        returns = [r for r in platform.state.deep_link_returns if r.context_id == context_id]
+    return render_template("demo/deep_links.html", course=course, returns=returns)
+
+
+@bp.get("/return")
+def launch_return() -> str:
+    """The launch_presentation return_url: shows lti_msg / lti_errormsg from the tool."""
+    course = COURSES.get(request.args.get("context_id", ""))
+    return render_template(
+        "demo/return.html",
+        course=course,
+        message=request.args.get("lti_msg"),
+        error=request.args.get("lti_errormsg"),
+    )

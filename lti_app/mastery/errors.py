@@ -1,0 +1,23 @@
+"""What can go wrong when recording evidence or changing a scale; views map these to HTTP."""
+
+from __future__ import annotations
+
+
+class MasteryError(Exception):
+    """A mastery change that breaks a rule; the message is fit to show a teacher."""
+
+
+class EvidenceNotFoundError(MasteryError, LookupError):
+    """No such evidence in this course (it may exist in another one)."""
+
+    def __init__(self, evidence_id: int) -> None:
+        super().__init__(f"no evidence {evidence_id} in this course")
+        self.evidence_id = evidence_id
+
+
+class InvalidEvidenceError(MasteryError, ValueError):
+    """Evidence that cannot be recorded or changed as asked."""
+
+
+class InvalidScaleError(MasteryError, ValueError):
+    """A scale, level or calculation setting that is not acceptable."""

@@ -1,0 +1,143 @@
+"""The deep-linking return endpoint and the demo LMS pages."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from lti_app.demo.browser import follow_launch, parse_forms
+from lti_app.demo.launches import (
+    DEPLOYMENT_ID,
+    DL_CONTENT_ITEMS,
+    DL_DATA,
+    DL_MSG,
+    MESSAGE_TYPE,
+    VERSION,
+    MessageType,
+)
+from lti_app.demo.platform import DemoPlatform
+from lti_app.demo.seed import BIOLOGY, TEACHER
+
+from .conftest import FakeTool
+
+ITEMS = [
+    {
+        "type": "ltiResourceLink",
+        "title": "Photosynthesis <pathway>",
+        "url": "https://tool.example/lti/launch",
+        "custom": {"pathway": "42"},
+        "lineItem": {"label": "Photosynthesis", "scoreMaximum": 20, "tag": "pathway"},
+    },
+    {"type": "ltiResourceLink", "title": "Ungraded"},
+]
+
+
+def dl_response(lms: DemoPlatform, hint: str, **overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    payload = {
+        "iss": lms.config.client_id,
+        "aud": lms.config.issuer,
+        "iat": now,
+        "exp": now + 300,
+        MESSAGE_TYPE: "LtiDeepLinkingResponse",
+        VERSION: "1.3.0",
+        DEPLOYMENT_ID: lms.config.deployment_id,
+        DL_DATA: hint,
+        DL_CONTENT_ITEMS: ITEMS,
+        DL_MSG: "Added two pathways",
+    }
+    payload.update(overrides)
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def test_deep_link_return_places_links_and_creates_a_line_item(
+    http: httpx.Client, lms: DemoPlatform, tool: FakeTool
+) -> None:
+    spec = lms.make_launch(TEACHER.user_id, message_type=MessageType.DEEP_LINKING)
+    resp = http.post(
+        lms.url("/deep_link_return"), data={"JWT": tool.signed(dl_response(lms, spec.hint))}
+    )
+    assert resp.status_code == 200, resp.text
+    assert "Photosynthesis &lt;pathway&gt;" in resp.text
+    [item] = lms.state.line_items_in(BIOLOGY.context_id)
+    assert (item.label, item.score_maximum, item.tag) == ("Photosynthesis", 20.0, "pathway")
+    link = lms.state.resource_links[item.resource_link_id or ""]
+    assert link.custom == {"pathway": "42"}
+    assert link.line_item_id == item.id
+    # A later launch of that link carries its line item and custom parameters.
+    later = lms.make_launch(TEACHER.user_id, resource_link_id=link.id)
+    assert later.line_item_id == item.id
+    assert later.custom == {"pathway": "42"}
+    assert later.target_link_uri == "https://tool.example/lti/launch"
+    page = http.get(lms.url(f"/courses/{BIOLOGY.context_id}/deep_links"))
+    assert "Added two pathways" in page.text
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"aud": "https://elsewhere.example"},
+        {DL_DATA: None},
+        {DEPLOYMENT_ID: "other"},
+        {MESSAGE_TYPE: "LtiResourceLinkRequest"},
+        {"iss": "someone"},
+    ],
+)
+def test_deep_link_return_rejects_a_bad_response(
+    http: httpx.Client, lms: DemoPlatform, tool: FakeTool, overrides: dict[str, Any]
+) -> None:
+    spec = lms.make_launch(TEACHER.user_id, message_type=MessageType.DEEP_LINKING)
+    token = tool.signed(dl_response(lms, spec.hint, **overrides))
+    resp = http.post(lms.url("/deep_link_return"), data={"JWT": token})
+    assert resp.status_code == 400
+    assert lms.state.deep_link_returns == []
+
+
+def test_course_page_escapes_names_and_embeds_launches_in_a_frame(
+    http: httpx.Client, lms: DemoPlatform
+) -> None:
+    page = http.get(lms.url(f"/courses/{BIOLOGY.context_id}?storage=1"))
+    assert page.status_code == 200
+    assert "&lt;b&gt;Tables&lt;/b&gt;" in page.text
+    assert "<b>Tables</b>" not in page.text
+    assert "Siobhán O&#39;Brien" in page.text
+    assert '<iframe id="tool-frame" name="tool-frame"' in page.text
+    assert page.text.count('target="tool-frame"') == 31 + 1 + 1  # people, admin, deep linking
+    assert "lti_storage_target=_parent" in html.unescape(page.text)
+    assert "lti.put_data" in page.text
+    assert "lti.frameResize" in page.text
+
+
+def test_a_launch_link_on_the_course_page_completes_a_launch(
+    http: httpx.Client, lms: DemoPlatform, tool: FakeTool
+) -> None:
+    page = http.get(lms.url(f"/courses/{BIOLOGY.context_id}"), params={"as": TEACHER.user_id})
+    src = html.unescape(page.text.split('src="', 1)[1].split('"', 1)[0])
+    assert src.startswith(lms.config.tool_login_url)
+    resp = follow_launch(http, src)
+    assert resp.text == "launched"
+    assert tool.logins[-1]["login_hint"] == TEACHER.user_id
+
+
+def test_gradebook_index_and_return_pages_render(http: httpx.Client, lms: DemoPlatform) -> None:
+    assert "Biology 9 — Living Systems" in http.get(lms.url("/")).text
+    assert http.get(lms.url(f"/courses/{BIOLOGY.context_id}/gradebook")).status_code == 200
+    back = http.get(
+        lms.url("/return"), params={"lti_msg": "<i>done</i>", "context_id": BIOLOGY.context_id}
+    )
+    assert "&lt;i&gt;done&lt;/i&gt;" in back.text
+    assert http.get(lms.url("/courses/nope")).status_code == 404
+
+
+def test_launch_form_parses_as_an_auto_post_form() -> None:
+    forms = parse_forms(
+        '<form id="lti-auto-post" method="POST" action="/x">'
+        '<input type="hidden" name="id_token" value="a&amp;b"></form>',
+        "http://tool.test/base",
+    )
+    assert forms[0].action == "http://tool.test/x"
+    assert forms[0].fields == {"id_token": "a&b"}

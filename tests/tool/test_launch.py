@@ -1,0 +1,446 @@
+"""Full OIDC launches from a real LTI 1.3 platform over loopback HTTP: what must work, and
+the 1EdTech conformance cases (plus more) that must be refused with a clear 4xx page."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.db import Database
+from lti_app.demo.browser import AUTO_POST_FORM_ID, follow_launch, parse_forms, submit_form
+from lti_app.demo.keys import HeaderTweak
+from lti_app.demo.launches import DELETE, LaunchTweaks
+from lti_app.demo.run import register_demo_platform
+from lti_app.demo.server import RunningPlatform, start_demo_platform
+from lti_app.demo.state import Fault
+from lti_app.tool.models import Deployment, DeploymentStatus, LaunchFailure, Person, Platform
+from tests.conftest import Launched, LtiActions, ToolServer
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+M = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
+TEACHER, STUDENT = "user-t01", "user-s02"
+
+
+def assert_refused(launched: Launched, status: int, *phrases: str) -> None:
+    """A refusal is a 4xx page in plain words: no stack trace, no token, no secret."""
+    response = launched.response
+    assert response.status_code == status, response.text[:2000]
+    text = response.text
+    for phrase in phrases:
+        assert phrase.lower() in text.lower(), text[:2000]
+    assert "Traceback" not in text
+    assert "eyJ" not in text  # no JWT echoed back
+    assert "secret" not in text.lower()
+    assert "Request id" in text
+
+
+def tweaks(**claims: Any) -> LaunchTweaks:
+    return LaunchTweaks(claims=claims)
+
+
+# --- what must work --------------------------------------------------------------------------
+
+
+def test_teacher_lands_on_the_teacher_home_with_name_course_and_role(lti: LtiActions) -> None:
+    launched = lti.launch(TEACHER)
+    assert launched.response.status_code == 200
+    assert "Teacher home" in launched.text
+    assert "Amara Okafor" in launched.text
+    assert "Biology 9 — Living Systems" in launched.text
+
+
+def test_student_lands_on_the_student_home_with_escaped_name(lti: LtiActions) -> None:
+    launched = lti.launch(STUDENT)
+    assert launched.response.status_code == 200
+    assert "My pathways" in launched.text
+    assert "Siobhán O&#39;Brien" in launched.text
+
+
+def test_html_in_a_name_from_the_lms_is_shown_as_text(lti: LtiActions) -> None:
+    launched = lti.launch("user-s10")  # "Bobby <b>Tables</b>"
+    assert "&lt;b&gt;Tables&lt;/b&gt;" in launched.text
+    assert "<b>Tables</b>" not in launched.text
+
+
+@pytest.mark.parametrize(
+    ("roles", "expected"),
+    [
+        ([M + "Instructor", M + "Mentor"], "Teacher home"),  # multiple roles
+        (["Instructor"], "Teacher home"),  # deprecated short role name
+        (
+            ["http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"],
+            "Teacher home",
+        ),
+        (
+            [
+                M + "Learner",
+                "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+            ],
+            "My pathways",
+        ),
+        (
+            ["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor"],
+            "Welcome to Pathways",
+        ),  # an institution role alone is not this course's teacher
+        (["http://example.org/roles#Wizard"], "Welcome to Pathways"),  # unknown role
+        ([], "Welcome to Pathways"),  # empty roles list
+    ],
+)
+def test_valid_role_variants_are_accepted(lti: LtiActions, roles: list[str], expected: str) -> None:
+    launched = lti.launch(TEACHER, roles=roles)
+    assert launched.response.status_code == 200, launched.text[:1500]
+    assert expected in launched.text
+
+
+@pytest.mark.parametrize(
+    ("removed", "shown"),
+    [
+        (("name", "given_name", "family_name"), "s02@students.demo-lms.test"),  # email only
+        (("email",), "Siobhán O&#39;Brien"),  # names only
+        (("name", "given_name", "family_name", "email"), "User"),  # no personal data at all
+    ],
+)
+def test_personal_data_variants_are_accepted(
+    lti: LtiActions, removed: tuple[str, ...], shown: str
+) -> None:
+    launched = lti.launch(STUDENT, tweaks=tweaks(**dict.fromkeys(removed, DELETE)))
+    assert launched.response.status_code == 200, launched.text[:1500]
+    assert "My pathways" in launched.text
+    assert shown in launched.text
+
+
+def test_launch_without_a_course_says_what_it_can_do_there(lti: LtiActions) -> None:
+    launched = lti.launch(TEACHER, context_id=None)
+    assert launched.response.status_code == 200, launched.text[:1500]
+    assert "works inside a course" in launched.text
+
+
+def test_launch_records_person_course_membership_and_services(
+    lti: LtiActions, session: Session
+) -> None:
+    lti.launch("user-s05")
+    person = session.scalar(select(Person).where(Person.sub == "user-s05"))
+    assert person is not None
+    assert person.name == "محمد علي"
+
+
+def test_cookies_are_set_for_a_cross_site_frame(
+    tool_server: ToolServer, lms: RunningPlatform, database_url: str
+) -> None:
+    from lti_app import create_app
+    from lti_app.settings import load_settings
+
+    settings = load_settings(
+        {}, env="test", secret_key="k" * 32, database_url=database_url, secure_cookies=True
+    )
+    app = create_app(settings)
+    spec = lms.platform.make_launch(TEACHER)
+    with app.test_client() as client:
+        login = lms.platform.login_url(spec).replace(tool_server.url, "")
+        response = client.get(login, base_url=tool_server.url)
+        cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie
+    assert "SameSite=None" in cookie
+    assert "Partitioned" in cookie
+    assert "HttpOnly" in cookie
+
+
+def test_canvas_deployment_id_at_login_is_accepted(lti: LtiActions) -> None:
+    spec = lti.spec(TEACHER)
+    url = lti.platform.login_url(spec).replace("lti_deployment_id=", "deployment_id=")
+    client = lti.browser()
+    response = follow_launch(client, url + "&lti_storage_target=&canvas_region=us-east-1")
+    assert response.status_code == 200
+    assert "Teacher home" in response.text
+
+
+def test_login_by_post_works(lti: LtiActions) -> None:
+    spec = lti.spec(TEACHER)
+    url = httpx.URL(lti.platform.login_url(spec))
+    client = lti.browser()
+    first = client.post(str(url.copy_with(query=None)), data=dict(url.params))
+    assert first.status_code == 302
+    assert first.headers["location"].startswith(lti.platform.url("/auth"))
+
+
+# --- the conformance suite's known-bad launches ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tweak", "phrase"),
+    [
+        (LaunchTweaks(header=HeaderTweak.NO_KID), "no key id"),
+        (LaunchTweaks(header=HeaderTweak.UNKNOWN_KID), "does not publish"),
+        (tweaks(**{CLAIM + "version": "1.2.0"}), "not an LTI 1.3.0 message"),
+        (tweaks(**{CLAIM + "version": DELETE}), "not an LTI 1.3.0 message"),
+        (
+            tweaks(
+                **{
+                    CLAIM + "version": DELETE,
+                    CLAIM + "message_type": DELETE,
+                    CLAIM + "roles": DELETE,
+                    CLAIM + "resource_link": DELETE,
+                }
+            ),
+            "not an LTI 1.3.0 message",
+        ),  # a JWT that is not an LTI message at all
+        (tweaks(nonce=DELETE), "lacks the nonce claim"),
+        (tweaks(iat=DELETE), "lacks the iat claim"),
+        (LaunchTweaks(exp_shift=-3600), "expired"),
+        (LaunchTweaks(iat_shift=3600, exp_shift=3600), "in the future"),
+        (tweaks(**{CLAIM + "message_type": DELETE}), "message_type"),
+        (tweaks(**{CLAIM + "roles": DELETE}), "roles"),
+        (tweaks(**{CLAIM + "deployment_id": DELETE}), "deployment_id"),
+        (tweaks(**{CLAIM + "resource_link": {"title": "no id"}}), "resource link id"),
+        (tweaks(sub=DELETE), "user (sub)"),
+    ],
+    ids=[
+        "no-kid",
+        "unknown-kid",
+        "wrong-version",
+        "no-version",
+        "not-lti",
+        "no-nonce",
+        "no-iat",
+        "expired",
+        "iat-future",
+        "no-message-type",
+        "no-roles",
+        "no-deployment",
+        "no-resource-link-id",
+        "no-sub",
+    ],
+)
+def test_known_bad_payloads_are_refused(lti: LtiActions, tweak: LaunchTweaks, phrase: str) -> None:
+    assert_refused(lti.launch(TEACHER, tweaks=tweak), 400, phrase)
+
+
+def test_alg_none_is_refused(lti: LtiActions) -> None:
+    assert_refused(
+        lti.launch(TEACHER, tweaks=LaunchTweaks(header=HeaderTweak.ALG_NONE)),
+        400,
+        "accepts only RS256",
+    )
+
+
+def test_hs256_signed_with_the_platform_public_key_is_refused(lti: LtiActions) -> None:
+    launched = lti.launch(TEACHER, tweaks=LaunchTweaks(header=HeaderTweak.HS256_PUBLIC_KEY))
+    assert_refused(launched, 400, "accepts only RS256")
+
+
+def test_tampered_signature_is_refused(lti: LtiActions) -> None:
+    assert_refused(
+        lti.launch(TEACHER, tweaks=LaunchTweaks(foreign_key=True)), 400, "signature does not verify"
+    )
+
+
+def test_wrong_audience_is_refused(lti: LtiActions) -> None:
+    assert_refused(
+        lti.launch(TEACHER, tweaks=tweaks(aud="some-other-tool", azp=DELETE)), 400, "not registered"
+    )
+
+
+def test_our_client_id_among_several_audiences_needs_azp(lti: LtiActions) -> None:
+    client_id = lti.platform.config.client_id
+    launched = lti.launch(TEACHER, tweaks=tweaks(aud=[client_id, "other"], azp=DELETE))
+    assert_refused(launched, 400, "authorized party")
+
+
+def test_azp_naming_another_tool_is_refused(lti: LtiActions) -> None:
+    client_id = lti.platform.config.client_id
+    launched = lti.launch(TEACHER, tweaks=tweaks(aud=[client_id, "other"], azp="other"))
+    assert_refused(launched, 400, "not registered")
+
+
+def test_several_audiences_with_our_azp_is_accepted(lti: LtiActions) -> None:
+    client_id = lti.platform.config.client_id
+    launched = lti.launch(TEACHER, tweaks=tweaks(aud=[client_id, "other"], azp=client_id))
+    assert launched.response.status_code == 200
+
+
+def test_nonce_that_does_not_match_the_login_is_refused(lti: LtiActions) -> None:
+    assert_refused(lti.launch(TEACHER, tweaks=tweaks(nonce="made-up")), 400, "nonce")
+
+
+def test_target_link_uri_other_than_the_login_asked_for_is_refused(lti: LtiActions) -> None:
+    launched = lti.launch(
+        TEACHER, tweaks=tweaks(**{CLAIM + "target_link_uri": lti.tool.url + "/elsewhere"})
+    )
+    assert_refused(launched, 400, "target_link_uri")
+
+
+def test_login_pointing_at_another_site_is_refused(lti: LtiActions) -> None:
+    spec = lti.spec(TEACHER, target_link_uri="https://evil.example/steal")
+    assert_refused(lti.launch_spec(spec), 400, "another site")
+
+
+def _auth_form(lti: LtiActions, client: httpx.Client, user: str = TEACHER) -> Any:
+    """Start a login in `client` and stop at the platform's auto-post form."""
+    spec = lti.spec(user)
+    response = client.get(lti.platform.login_url(spec))
+    assert response.status_code == 302
+    page = client.get(response.headers["location"])
+    return next(f for f in parse_forms(page.text, str(page.url)) if f.id == AUTO_POST_FORM_ID)
+
+
+def test_replayed_id_token_is_refused(lti: LtiActions) -> None:
+    client = lti.browser()
+    form = _auth_form(lti, client)
+    assert submit_form(client, form).status_code == 200
+    assert_refused(Launched(submit_form(client, form), client), 400, "already used")
+
+
+def test_state_from_another_browser_is_refused(lti: LtiActions) -> None:
+    form = _auth_form(lti, lti.browser())
+    other = lti.browser()
+    assert_refused(Launched(submit_form(other, form), other), 400, "different browser")
+
+
+def test_unknown_state_is_refused(lti: LtiActions) -> None:
+    client = lti.browser()
+    form = _auth_form(lti, client)
+    form.fields["state"] = "not-a-state-we-issued"
+    assert_refused(Launched(submit_form(client, form), client), 400, "unknown state")
+
+
+def test_missing_id_token_is_refused(lti: LtiActions) -> None:
+    client = lti.browser()
+    response = client.post(lti.tool.url + "/lti/launch", data={"state": "x"})
+    assert_refused(Launched(response, client), 400, "missing its id_token")
+
+
+def test_unknown_client_id_at_login_is_refused(lti: LtiActions) -> None:
+    spec = lti.spec(TEACHER)
+    url = lti.platform.login_url(spec).replace("client_id=pathways-demo", "client_id=nobody")
+    client = lti.browser()
+    assert_refused(Launched(client.get(url), client), 400, "not registered")
+
+
+@pytest.fixture
+def unregistered_lms(tool_server: ToolServer) -> Iterator[RunningPlatform]:
+    running = start_demo_platform(tool_server.url)
+    yield running
+    running.stop()
+
+
+def test_unknown_issuer_is_refused(lti: LtiActions, unregistered_lms: RunningPlatform) -> None:
+    spec = unregistered_lms.platform.make_launch(TEACHER)
+    client = lti.browser()
+    response = client.get(unregistered_lms.platform.login_url(spec))
+    assert_refused(Launched(response, client), 400, "not registered for the LMS")
+
+
+def test_refusals_are_logged_for_the_admin(lti: LtiActions, session: Session) -> None:
+    lti.launch(TEACHER, tweaks=tweaks(**{CLAIM + "roles": DELETE}))
+    failure = session.scalars(
+        select(LaunchFailure).order_by(LaunchFailure.id.desc()).limit(1)
+    ).one()
+    assert failure.issuer == lti.platform.config.issuer
+    assert "roles" in failure.reason.lower()
+    assert failure.request_id
+
+
+# --- deployments -------------------------------------------------------------------------------
+
+
+def test_unknown_deployment_is_recorded_pending_and_refused_until_approved(
+    lti: LtiActions, database_url: str
+) -> None:
+    deployment_id = f"dep-{time.monotonic_ns()}"
+    assert_refused(
+        lti.launch(TEACHER, deployment_id=deployment_id),
+        403,
+        "waiting for approval",
+        "approve-deployment",
+    )
+    db = Database(database_url)
+    with db.begin() as session:
+        row = session.scalar(select(Deployment).where(Deployment.deployment_id == deployment_id))
+        assert row is not None
+        assert row.status is DeploymentStatus.PENDING
+        row.status = DeploymentStatus.ACTIVE
+    db.dispose()
+    assert lti.launch(TEACHER, deployment_id=deployment_id).response.status_code == 200
+
+
+def test_auto_approve_registration_accepts_a_new_deployment(
+    lti: LtiActions, database_url: str
+) -> None:
+    db = Database(database_url)
+    issuer = lti.platform.config.issuer
+
+    def set_auto(value: bool) -> None:
+        with db.begin() as session:
+            platform = session.scalars(select(Platform).where(Platform.issuer == issuer)).one()
+            platform.auto_approve_deployments = value
+
+    set_auto(True)
+    try:
+        launched = lti.launch(TEACHER, deployment_id=f"auto-{time.monotonic_ns()}")
+        assert launched.response.status_code == 200
+    finally:
+        set_auto(False)
+        db.dispose()
+
+
+# --- platform keys -----------------------------------------------------------------------------
+
+
+def test_platform_key_rotation_needs_one_refetch(lti: LtiActions) -> None:
+    assert lti.launch(TEACHER).response.status_code == 200
+    before = lti.platform.counters.jwks_fetches
+    lti.platform.rotate_key(keep_old=False)
+    assert lti.launch(TEACHER).response.status_code == 200
+    assert lti.launch(STUDENT).response.status_code == 200
+    assert lti.platform.counters.jwks_fetches == before + 1
+
+
+def test_no_jwks_fetch_per_launch(lti: LtiActions) -> None:
+    lti.launch(TEACHER)
+    before = lti.platform.counters.jwks_fetches
+    for user in ("user-s01", "user-s03", "user-s04"):
+        assert lti.launch(user).response.status_code == 200
+    assert lti.platform.counters.jwks_fetches == before
+
+
+def test_cached_keys_still_work_when_the_jwks_endpoint_is_down(lti: LtiActions) -> None:
+    lti.launch(TEACHER)
+    lti.platform.set_outage("jwks", Fault(500))
+    assert lti.launch(STUDENT).response.status_code == 200
+
+
+@pytest.fixture
+def fresh_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+    running = start_demo_platform(tool_server.url)
+    db = Database(database_url)
+    with db.begin() as session:
+        register_demo_platform(session, running.platform)
+    db.dispose()
+    yield running
+    running.stop()
+
+
+def test_jwks_down_with_nothing_cached_is_a_clear_error(
+    lti: LtiActions, fresh_lms: RunningPlatform
+) -> None:
+    fresh_lms.platform.set_outage("jwks", Fault(503))
+    spec = fresh_lms.platform.make_launch(TEACHER)
+    client = lti.browser()
+    launched = Launched(follow_launch(client, fresh_lms.platform.login_url(spec)), client)
+    assert_refused(launched, 400, "could not fetch the LMS", fresh_lms.platform.url("/jwks"))
+
+
+def test_same_sub_from_two_issuers_is_two_people(
+    lti: LtiActions, fresh_lms: RunningPlatform, session: Session
+) -> None:
+    lti.launch("user-s07")
+    spec = fresh_lms.platform.make_launch("user-s07")
+    assert follow_launch(lti.browser(), fresh_lms.platform.login_url(spec)).status_code == 200
+    people = session.scalars(select(Person).where(Person.sub == "user-s07")).all()
+    assert len({p.platform_id for p in people}) == 2

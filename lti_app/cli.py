@@ -72,5 +72,3 @@ def demo(tool_port: int, lms_port: int) -> None:
     from lti_app.demo.run import run_demo
 
     run_demo(tool_port=tool_port, lms_port=lms_port)
-
-

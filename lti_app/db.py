@@ -6,6 +6,7 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from sqlalchemy import DateTime, Enum, MetaData, create_engine, event, func
@@ -83,6 +84,8 @@ def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
     """
     if url.startswith("sqlite"):
         in_memory = url in {"sqlite://", "sqlite:///:memory:"}
+        if not in_memory and url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

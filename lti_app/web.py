@@ -176,11 +176,39 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
         return sess
 
 
+def add_nav_item(app: Flask, endpoint: str, label: str, roles: tuple[str, ...],
+                 order: int = 50) -> None:
+    """Put a link in the in-frame navigation for launches with one of these course roles.
+
+    Features call this when their blueprint is registered (``bp.record_once``), so no shared
+    template lists every page.
+    """
+    items: list[tuple[int, str, str, tuple[str, ...]]] = app.extensions.setdefault(
+        "lti_app.nav", []
+    )
+    items.append((order, endpoint, label, roles))
+    items.sort()
+
+
+def nav_items() -> list[tuple[str, str, bool]]:
+    """(url, label, is_current) for the current launch's role, in order."""
+    ctx: LaunchContext | None = g.get("_launch_ctx")
+    if ctx is None or ctx.context is None:
+        return []
+    current = request.endpoint
+    return [
+        (launch_url(endpoint), label, endpoint == current)
+        for _order, endpoint, label, roles in current_app.extensions.get("lti_app.nav", [])
+        if ctx.launch.role in roles
+    ]
+
+
 def init_web(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
     app.session_interface = LaunchAwareSessionInterface()
     app.jinja_env.globals.update(
         launch_url=launch_url,
         launch_token=current_launch_token,
+        nav_items=nav_items,
         LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
     )

@@ -1,0 +1,437 @@
+"""Students' choices and the rules that move them: choosing, approving, submitting, closing.
+
+The state machine (who moves a choice, from which statuses):
+
+    student  choose_option   (none), chosen, approved, rejected -> chosen   (change of mind)
+    teacher  approve_choices chosen -> approved
+    teacher  return_choices  chosen, approved -> rejected;  submitted -> returned (with a note)
+    student  start_choice    approved, or chosen when no approval is needed, returned
+                             -> in_progress
+    student  submit_choice   in_progress, returned, or startable -> submitted
+    teacher  complete_choices / complete_choices_for_competency  -> done
+
+Once work has started (in_progress and later) the student can no longer switch options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Set
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from lti_app.db import utcnow
+from lti_app.pathways.errors import (
+    ChoiceNotAllowedError,
+    ChoiceNotFoundError,
+    OptionNotFoundError,
+)
+from lti_app.pathways.models import (
+    Choice,
+    ChoiceStatus,
+    Option,
+    Pathway,
+    PathwayCompetency,
+    Step,
+)
+from lti_app.pathways.text import clean_url
+from lti_app.pathways.unlock import step_unlock_states
+from lti_app.pathways.unlocking import manual_unlock_ids, mastered_ids_for, step_rules
+
+MAX_NOTE_LENGTH = 5000
+
+CHANGEABLE = frozenset({ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED, ChoiceStatus.REJECTED})
+"""Statuses in which the student may still switch to another option: nothing started yet."""
+
+
+def may_start(status: ChoiceStatus, *, requires_approval: bool) -> bool:
+    """Tell whether a choice in this status may begin (or resume) work."""
+    if status is ChoiceStatus.CHOSEN:
+        return not requires_approval
+    return status in {ChoiceStatus.APPROVED, ChoiceStatus.RETURNED}
+
+
+def may_submit(status: ChoiceStatus, *, requires_approval: bool) -> bool:
+    """Tell whether a choice in this status may be handed in."""
+    return status is ChoiceStatus.IN_PROGRESS or may_start(
+        status, requires_approval=requires_approval
+    )
+
+
+# --- the student's moves ----------------------------------------------------------------------
+
+
+def choose_option(
+    session: Session,
+    *,
+    context_id: int,
+    person_id: int,
+    option_id: int,
+    mastered_ids: Set[int] | None = None,
+) -> Choice:
+    """Pick an option for its step, or switch to it while the work has not started.
+
+    :raises OptionNotFoundError: no such option on offer in this course.
+    :raises ChoiceNotAllowedError: the step is locked, or work on it has started.
+    """
+    row = session.execute(
+        select(Option, Step)
+        .join(Step, Step.id == Option.step_id)
+        .join(Pathway, Pathway.id == Step.pathway_id)
+        .where(
+            Option.id == option_id,
+            Option.context_id == context_id,
+            Option.archived_at.is_(None),
+            Step.archived_at.is_(None),
+            Pathway.archived_at.is_(None),
+        )
+    ).one_or_none()
+    if row is None:
+        raise OptionNotFoundError("That option is not on offer in this course.")
+    option, step = row
+    if mastered_ids is None:
+        mastered_ids = mastered_ids_for(session, context_id=context_id, person_id=person_id)
+    state = step_unlock_states(
+        step_rules(session, context_id=context_id, step_ids=[step.id]),
+        mastered_ids,
+        manual_unlock_ids(session, context_id=context_id, person_id=person_id, step_ids=[step.id]),
+    )[step.id]
+    if not state.is_unlocked:
+        raise ChoiceNotAllowedError(f"This step is locked. {state.reason}.")
+    choice = session.scalars(
+        select(Choice).where(Choice.person_id == person_id, Choice.step_id == step.id)
+    ).one_or_none()
+    if choice is None:
+        choice = Choice(context_id=context_id, person_id=person_id, step_id=step.id)
+        session.add(choice)
+    elif choice.status not in CHANGEABLE:
+        raise ChoiceNotAllowedError(
+            "You have already started work on this step, so you can't switch options now."
+        )
+    elif choice.option_id == option.id and choice.status is not ChoiceStatus.REJECTED:
+        return choice
+    choice.option_id = option.id
+    choice.status = ChoiceStatus.CHOSEN
+    choice.chosen_at = utcnow()
+    choice.approved_at = None
+    choice.decided_by_id = None
+    choice.teacher_feedback = ""
+    session.flush()
+    return choice
+
+
+def withdraw_choice(session: Session, *, context_id: int, person_id: int, choice_id: int) -> None:
+    """Drop a pick before work starts, leaving the step without a choice."""
+    choice, _ = _own_choice(session, context_id, person_id, choice_id)
+    if choice.status not in CHANGEABLE:
+        raise ChoiceNotAllowedError("Work on this step has started, so the choice stays.")
+    session.delete(choice)
+    session.flush()
+
+
+def start_choice(session: Session, *, context_id: int, person_id: int, choice_id: int) -> Choice:
+    """Begin work on a chosen option (or resume work the teacher returned)."""
+    choice, option = _own_choice(session, context_id, person_id, choice_id)
+    if choice.status is ChoiceStatus.IN_PROGRESS:
+        return choice
+    if not may_start(choice.status, requires_approval=option.requires_approval):
+        raise ChoiceNotAllowedError(_refusal(choice.status, "start"))
+    choice.status = ChoiceStatus.IN_PROGRESS
+    choice.started_at = choice.started_at or utcnow()
+    session.flush()
+    return choice
+
+
+def submit_choice(
+    session: Session,
+    *,
+    context_id: int,
+    person_id: int,
+    choice_id: int,
+    note: str = "",
+    url: str | None = None,
+) -> Choice:
+    """Hand in the work for the teacher to look at, with a note and an optional http(s) link."""
+    choice, option = _own_choice(session, context_id, person_id, choice_id)
+    if not may_submit(choice.status, requires_approval=option.requires_approval):
+        raise ChoiceNotAllowedError(_refusal(choice.status, "submit"))
+    cleaned_url = clean_url(url) if url and url.strip() else None
+    now = utcnow()
+    choice.submission_note = _note(note)
+    choice.submission_url = cleaned_url
+    choice.status = ChoiceStatus.SUBMITTED
+    choice.started_at = choice.started_at or now
+    choice.submitted_at = now
+    session.flush()
+    return choice
+
+
+# --- the teacher's moves ----------------------------------------------------------------------
+
+
+def approve_choices(
+    session: Session, *, context_id: int, choice_ids: Collection[int], decided_by_id: int
+) -> list[Choice]:
+    """Approve picks that wait for approval; already approved ones stay as they are.
+
+    All or nothing: one choice that cannot be approved refuses the whole batch.
+    """
+    choices = _choices(session, context_id, choice_ids)
+    for choice in choices:
+        if choice.status not in {ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED}:
+            raise ChoiceNotAllowedError(
+                f"A choice that is {_status_words(choice.status)} cannot be approved."
+            )
+    now = utcnow()
+    for choice in choices:
+        if choice.status is ChoiceStatus.CHOSEN:
+            choice.status = ChoiceStatus.APPROVED
+            choice.approved_at = now
+            choice.decided_by_id = decided_by_id
+    session.flush()
+    return choices
+
+
+def return_choices(
+    session: Session,
+    *,
+    context_id: int,
+    choice_ids: Collection[int],
+    decided_by_id: int,
+    note: str,
+) -> list[Choice]:
+    """Send choices back with a note: a pick not yet started is rejected (the student picks
+    again), a submission is returned (the student keeps working on it)."""
+    feedback = _note(note)
+    if not feedback:
+        raise ChoiceNotAllowedError("Write a note so the student knows what to change.")
+    choices = _choices(session, context_id, choice_ids)
+    returnable = {ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED, ChoiceStatus.SUBMITTED}
+    for choice in choices:
+        if choice.status not in returnable:
+            raise ChoiceNotAllowedError(
+                f"A choice that is {_status_words(choice.status)} cannot be sent back."
+            )
+    now = utcnow()
+    for choice in choices:
+        if choice.status is ChoiceStatus.SUBMITTED:
+            choice.status = ChoiceStatus.RETURNED
+        else:
+            choice.status = ChoiceStatus.REJECTED
+            choice.approved_at = None
+        choice.returned_at = now
+        choice.teacher_feedback = feedback
+        choice.decided_by_id = decided_by_id
+    session.flush()
+    return choices
+
+
+def complete_choices(
+    session: Session,
+    *,
+    context_id: int,
+    choice_ids: Collection[int],
+    closed_by_id: int,
+    feedback: str = "",
+) -> list[Choice]:
+    """Mark choices done, e.g. after observing offline work; rejected picks cannot be."""
+    choices = _choices(session, context_id, choice_ids)
+    for choice in choices:
+        if choice.status is ChoiceStatus.REJECTED:
+            raise ChoiceNotAllowedError("A rejected choice cannot be marked done.")
+    text = _note(feedback)
+    for choice in choices:
+        if choice.status is not ChoiceStatus.DONE:
+            _close(choice, closed_by_id, text)
+    session.flush()
+    return choices
+
+
+def complete_choices_for_competency(
+    session: Session,
+    *,
+    context_id: int,
+    person_id: int,
+    competency_ids: Collection[int],
+    closed_by_id: int,
+) -> list[Choice]:
+    """Close the student's submitted work that the teacher's evidence on these competencies
+    answers.
+
+    A step's work counts for its own competency (Step.competency_id) or, when the step has
+    none, for every competency its pathway leads to.
+    """
+    ids = list(competency_ids)
+    if not ids:
+        return []
+    pathway_leads = select(PathwayCompetency.pathway_id).where(
+        PathwayCompetency.competency_id.in_(ids)
+    )
+    choices = list(
+        session.scalars(
+            select(Choice)
+            .join(Step, Step.id == Choice.step_id)
+            .where(
+                Choice.context_id == context_id,
+                Choice.person_id == person_id,
+                Choice.status == ChoiceStatus.SUBMITTED,
+                Step.context_id == context_id,
+                or_(
+                    Step.competency_id.in_(ids),
+                    and_(Step.competency_id.is_(None), Step.pathway_id.in_(pathway_leads)),
+                ),
+            )
+            .order_by(Choice.id)
+        )
+    )
+    for choice in choices:
+        _close(choice, closed_by_id, "")
+    session.flush()
+    return choices
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """A choice waiting for the teacher: an approval or a submission to look at."""
+
+    kind: Literal["approval", "submission"]
+    choice: Choice
+    person_id: int
+    pathway_id: int
+    pathway_title: str
+    step_id: int
+    step_title: str
+    option_id: int
+    option_title: str
+    since: datetime
+
+
+def pending_for_teacher(session: Session, *, context_id: int) -> list[PendingItem]:
+    """Return the course's picks waiting for approval and work waiting to be looked at, oldest
+    first, in one query (student names come from the roster, by person_id)."""
+    rows = session.execute(
+        select(Choice, Option.title, Step.title, Pathway.id, Pathway.title)
+        .join(Option, Option.id == Choice.option_id)
+        .join(Step, Step.id == Choice.step_id)
+        .join(Pathway, Pathway.id == Step.pathway_id)
+        .where(
+            Choice.context_id == context_id,
+            or_(
+                and_(Choice.status == ChoiceStatus.CHOSEN, Option.requires_approval.is_(True)),
+                Choice.status == ChoiceStatus.SUBMITTED,
+            ),
+        )
+    ).all()
+    items = [
+        PendingItem(
+            kind="submission" if choice.status is ChoiceStatus.SUBMITTED else "approval",
+            choice=choice,
+            person_id=choice.person_id,
+            pathway_id=pathway_id,
+            pathway_title=pathway_title,
+            step_id=choice.step_id,
+            step_title=step_title,
+            option_id=choice.option_id,
+            option_title=option_title,
+            since=(
+                choice.submitted_at or choice.chosen_at
+                if choice.status is ChoiceStatus.SUBMITTED
+                else choice.chosen_at
+            ),
+        )
+        for choice, option_title, step_title, pathway_id, pathway_title in rows
+    ]
+    items.sort(key=lambda item: (item.since, item.choice.id))
+    return items
+
+
+def choices_for_student(session: Session, *, context_id: int, person_id: int) -> list[Choice]:
+    """Return all of a student's choices in the course."""
+    return list(
+        session.scalars(
+            select(Choice)
+            .where(Choice.context_id == context_id, Choice.person_id == person_id)
+            .order_by(Choice.id)
+        )
+    )
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _own_choice(
+    session: Session, context_id: int, person_id: int, choice_id: int
+) -> tuple[Choice, Option]:
+    row = session.execute(
+        select(Choice, Option)
+        .join(Option, Option.id == Choice.option_id)
+        .where(
+            Choice.id == choice_id,
+            Choice.context_id == context_id,
+            # Another student's choice is "not found", never "not yours".
+            Choice.person_id == person_id,
+        )
+    ).one_or_none()
+    if row is None:
+        raise ChoiceNotFoundError("That choice does not exist.")
+    return row[0], row[1]
+
+
+def _choices(session: Session, context_id: int, choice_ids: Collection[int]) -> list[Choice]:
+    wanted = set(choice_ids)
+    choices = list(
+        session.scalars(
+            select(Choice)
+            .where(Choice.context_id == context_id, Choice.id.in_(wanted))
+            .order_by(Choice.id)
+        )
+    )
+    if len(choices) != len(wanted):
+        raise ChoiceNotFoundError("Some of those choices do not exist in this course.")
+    return choices
+
+
+def _close(choice: Choice, closed_by_id: int, feedback: str) -> None:
+    now = utcnow()
+    choice.status = ChoiceStatus.DONE
+    choice.done_at = now
+    choice.decided_by_id = closed_by_id
+    if feedback:
+        choice.teacher_feedback = feedback
+
+
+def _note(value: str) -> str:
+    value = value.strip()
+    if len(value) > MAX_NOTE_LENGTH:
+        raise ChoiceNotAllowedError(f"Keep the note under {MAX_NOTE_LENGTH} characters.")
+    return value
+
+
+_STATUS_WORDS = {
+    ChoiceStatus.CHOSEN: "chosen",
+    ChoiceStatus.APPROVED: "approved",
+    ChoiceStatus.IN_PROGRESS: "in progress",
+    ChoiceStatus.SUBMITTED: "submitted",
+    ChoiceStatus.DONE: "done",
+    ChoiceStatus.RETURNED: "returned",
+    ChoiceStatus.REJECTED: "rejected",
+}
+
+
+def _status_words(status: ChoiceStatus) -> str:
+    return _STATUS_WORDS[status]
+
+
+def _refusal(status: ChoiceStatus, action: Literal["start", "submit"]) -> str:
+    if status is ChoiceStatus.CHOSEN:
+        return "Your teacher needs to approve this choice first."
+    if status is ChoiceStatus.REJECTED:
+        return "Your teacher sent this choice back; pick an option again."
+    if status is ChoiceStatus.SUBMITTED:
+        return "This work is already handed in."
+    if status is ChoiceStatus.DONE:
+        return "This step is already done."
+    return f"You can't {action} this work now."

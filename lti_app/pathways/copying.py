@@ -1,0 +1,148 @@
+"""Copying a course's pathways into another course, translating its competencies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lti_app.competencies.models import Competency
+from lti_app.pathways.errors import CopyError
+from lti_app.pathways.models import Option, Pathway, PathwayCompetency, Step, StepPrerequisite
+from lti_app.pathways.services import list_pathways
+
+# --- copying between courses ------------------------------------------------------------------
+
+
+def copy_pathways(
+    session: Session,
+    *,
+    from_context_id: int,
+    to_context_id: int,
+    competency_id_map: Mapping[int, int],
+) -> list[Pathway]:
+    """Copy a course's unarchived pathways, steps and options into another course.
+
+    Competency links are translated with competency_id_map (source id to target id), which
+    must cover every competency the copied pathways use; students' choices and unlocks stay.
+
+    :raises CopyError: a competency has no counterpart, or the counterpart is in another course.
+    """
+    pathways = list_pathways(session, context_id=from_context_id)
+    pathway_ids = [p.id for p in pathways]
+    steps = list(
+        session.scalars(
+            select(Step)
+            .where(
+                Step.context_id == from_context_id,
+                Step.pathway_id.in_(pathway_ids),
+                Step.archived_at.is_(None),
+            )
+            .order_by(Step.position, Step.id)
+        )
+    )
+    step_ids = [s.id for s in steps]
+    options = list(
+        session.scalars(
+            select(Option)
+            .where(
+                Option.context_id == from_context_id,
+                Option.step_id.in_(step_ids),
+                Option.archived_at.is_(None),
+            )
+            .order_by(Option.position, Option.id)
+        )
+    )
+    pathway_links = session.execute(
+        select(PathwayCompetency.pathway_id, PathwayCompetency.competency_id).where(
+            PathwayCompetency.pathway_id.in_(pathway_ids)
+        )
+    ).all()
+    prerequisites = session.execute(
+        select(StepPrerequisite.step_id, StepPrerequisite.competency_id).where(
+            StepPrerequisite.step_id.in_(step_ids)
+        )
+    ).all()
+    used = {c for _, c in pathway_links} | {c for _, c in prerequisites}
+    used |= {s.competency_id for s in steps if s.competency_id is not None}
+    _check_competency_map(session, used, competency_id_map, to_context_id)
+
+    last = session.scalar(
+        select(func.max(Pathway.position)).where(Pathway.context_id == to_context_id)
+    )
+    base = 0 if last is None else last + 1
+    new_pathways = {
+        p.id: Pathway(
+            context_id=to_context_id,
+            title=p.title,
+            description=p.description,
+            position=base + i,
+        )
+        for i, p in enumerate(pathways)
+    }
+    session.add_all(new_pathways.values())
+    session.flush()
+    new_steps = {
+        s.id: Step(
+            context_id=to_context_id,
+            pathway_id=new_pathways[s.pathway_id].id,
+            position=s.position,
+            title=s.title,
+            description=s.description,
+            competency_id=None if s.competency_id is None else competency_id_map[s.competency_id],
+        )
+        for s in steps
+    }
+    session.add_all(new_steps.values())
+    session.flush()
+    session.add_all(
+        Option(
+            context_id=to_context_id,
+            step_id=new_steps[o.step_id].id,
+            position=o.position,
+            title=o.title,
+            description=o.description,
+            links=[dict(link) for link in o.links],
+            modality=o.modality,
+            interest_tags=list(o.interest_tags),
+            career_clusters=list(o.career_clusters),
+            challenge=o.challenge,
+            expected_minutes=o.expected_minutes,
+            requires_approval=o.requires_approval,
+        )
+        for o in options
+    )
+    session.add_all(
+        PathwayCompetency(pathway_id=new_pathways[p].id, competency_id=competency_id_map[c])
+        for p, c in pathway_links
+    )
+    session.add_all(
+        StepPrerequisite(step_id=new_steps[s].id, competency_id=competency_id_map[c])
+        for s, c in prerequisites
+    )
+    session.flush()
+    return list(new_pathways.values())
+
+
+def _check_competency_map(
+    session: Session, used: set[int], mapping: Mapping[int, int], to_context_id: int
+) -> None:
+    unmapped = used - set(mapping)
+    if unmapped:
+        codes = session.scalars(
+            select(Competency.code).where(Competency.id.in_(unmapped)).order_by(Competency.code)
+        )
+        raise CopyError(
+            "These competencies have no counterpart in the target course: " + ", ".join(codes)
+        )
+    targets = {mapping[c] for c in used}
+    found = set(
+        session.scalars(
+            select(Competency.id).where(
+                Competency.id.in_(targets), Competency.context_id == to_context_id
+            )
+        )
+    )
+    if found != targets:
+        raise CopyError("Some mapped competencies are not part of the target course.")

@@ -1,0 +1,139 @@
+"""Which steps are open to a student: loading the rule's inputs, and teachers' manual unlocks."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Set
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.competencies.models import Competency
+from lti_app.pathways.models import Step, StepPrerequisite, StepUnlock
+from lti_app.pathways.services import get_pathway, get_step
+from lti_app.pathways.unlock import CompetencyRef, StepRule, UnlockState, step_unlock_states
+
+
+def step_rules(session: Session, *, context_id: int, step_ids: Collection[int]) -> list[StepRule]:
+    """Load the unlock rules of several steps in one query (archived competencies don't count)."""
+    rows = session.execute(
+        select(StepPrerequisite.step_id, Competency.id, Competency.code, Competency.title)
+        .join(Competency, Competency.id == StepPrerequisite.competency_id)
+        .where(
+            StepPrerequisite.step_id.in_(list(step_ids)),
+            Competency.context_id == context_id,
+            # An archived competency can no longer be mastered, so it must not lock a step.
+            Competency.archived_at.is_(None),
+        )
+        .order_by(StepPrerequisite.step_id, Competency.code)
+    ).all()
+    prerequisites: dict[int, list[CompetencyRef]] = {s: [] for s in step_ids}
+    for step_id, comp_id, code, title in rows:
+        prerequisites[step_id].append(CompetencyRef(comp_id, code, title))
+    return [StepRule(s, tuple(refs)) for s, refs in prerequisites.items()]
+
+
+def manual_unlock_ids(
+    session: Session, *, context_id: int, person_id: int, step_ids: Collection[int]
+) -> set[int]:
+    """Return which of the steps a teacher unlocked for the student."""
+    return set(
+        session.scalars(
+            select(StepUnlock.step_id).where(
+                StepUnlock.context_id == context_id,
+                StepUnlock.person_id == person_id,
+                StepUnlock.step_id.in_(list(step_ids)),
+            )
+        )
+    )
+
+
+def mastered_ids_for(session: Session, *, context_id: int, person_id: int) -> set[int]:
+    """Ask the mastery feature which competencies the student has mastered."""
+    # Imported here so pathways loads (and its rules test) without the mastery tables.
+    from lti_app.mastery.services import mastered_competency_ids
+
+    return mastered_competency_ids(session, context_id=context_id, person_id=person_id)
+
+
+def unlock_states_for_student(
+    session: Session,
+    *,
+    context_id: int,
+    pathway_id: int,
+    person_id: int,
+    mastered_ids: Set[int] | None = None,
+) -> dict[int, UnlockState]:
+    """Decide which steps of a pathway are open to the student, and why.
+
+    :param mastered_ids: the student's mastered competency ids when the caller already has
+        them; otherwise they come from the mastery feature.
+    """
+    get_pathway(session, context_id=context_id, pathway_id=pathway_id)
+    step_ids = list(
+        session.scalars(
+            select(Step.id).where(Step.context_id == context_id, Step.pathway_id == pathway_id)
+        )
+    )
+    if mastered_ids is None:
+        mastered_ids = mastered_ids_for(session, context_id=context_id, person_id=person_id)
+    return step_unlock_states(
+        step_rules(session, context_id=context_id, step_ids=step_ids),
+        mastered_ids,
+        manual_unlock_ids(session, context_id=context_id, person_id=person_id, step_ids=step_ids),
+    )
+
+
+def unlock_step_for_students(
+    session: Session,
+    *,
+    context_id: int,
+    step_id: int,
+    student_ids: Iterable[int],
+    unlocked_by_id: int,
+) -> list[StepUnlock]:
+    """Open a step for students whatever their mastery; students already unlocked are skipped.
+
+    The caller checks that the students belong to the course (the roster is not the domain's).
+    """
+    get_step(session, context_id=context_id, step_id=step_id)
+    wanted = list(dict.fromkeys(student_ids))
+    existing = manual_unlock_ids_by_person(session, context_id=context_id, step_id=step_id)
+    unlocks = [
+        StepUnlock(
+            context_id=context_id, step_id=step_id, person_id=p, unlocked_by_id=unlocked_by_id
+        )
+        for p in wanted
+        if p not in existing
+    ]
+    session.add_all(unlocks)
+    session.flush()
+    return unlocks
+
+
+def relock_step_for_students(
+    session: Session, *, context_id: int, step_id: int, student_ids: Iterable[int]
+) -> int:
+    """Withdraw teachers' unlocks of a step; return how many were withdrawn."""
+    get_step(session, context_id=context_id, step_id=step_id)
+    unlocks = session.scalars(
+        select(StepUnlock).where(
+            StepUnlock.context_id == context_id,
+            StepUnlock.step_id == step_id,
+            StepUnlock.person_id.in_(list(student_ids)),
+        )
+    ).all()
+    for unlock in unlocks:
+        session.delete(unlock)
+    session.flush()
+    return len(unlocks)
+
+
+def manual_unlock_ids_by_person(session: Session, *, context_id: int, step_id: int) -> set[int]:
+    """Return the students a teacher unlocked a step for."""
+    return set(
+        session.scalars(
+            select(StepUnlock.person_id).where(
+                StepUnlock.context_id == context_id, StepUnlock.step_id == step_id
+            )
+        )
+    )

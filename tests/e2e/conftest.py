@@ -1,0 +1,143 @@
+"""Real headless Chromium (Debian's package) driving the demo LMS, with Pathways in its frame
+on another site, as a teacher or student would see it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lti_app import create_app
+from lti_app.db import Database
+from lti_app.demo.run import register_demo_platform
+from lti_app.demo.server import RunningPlatform, serve_in_thread, start_demo_platform
+from lti_app.settings import Settings, load_settings
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # This machine's network is closed: without these Chromium keeps dialling out.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
+        if os.environ.get("LTI_APP_REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required here but /usr/bin/chromium is missing")
+        pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass(frozen=True)
+class Demo:
+    tool_url: str
+    lms: RunningPlatform
+    settings: Settings
+
+    def course_url(self, context_id: str = "course-bio9", **params: str) -> str:
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        return f"{self.lms.base_url}/courses/{context_id}" + (f"?{query}" if query else "")
+
+
+def _start_demo(database_url: str, instance: Path, *, secure_cookies: bool) -> Iterator[Demo]:
+    settings = load_settings(
+        {},
+        env="test",
+        secret_key="e2e-secret-" + "y" * 32,
+        database_url=database_url,
+        instance_path=str(instance),
+        secure_cookies=secure_cookies,
+    )
+    app = create_app(settings)
+    tool_url, stop_tool = serve_in_thread(app, "127.0.0.1")
+    lms = start_demo_platform(tool_url, host="localhost")
+    db = Database(database_url)
+    with db.begin() as session:
+        register_demo_platform(session, lms.platform)
+    db.dispose()
+    yield Demo(tool_url, lms, settings)
+    lms.stop()
+    stop_tool()
+    app.extensions["lti_app.db"].dispose()
+
+
+@pytest.fixture(scope="session")
+def demo(
+    database_url: str, engine: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
+    """Pathways on 127.0.0.1 and the demo LMS on localhost: two sites, as in production.
+
+    Chromium accepts Secure cookies on http://127.0.0.1, so the cookies are as in production.
+    """
+    yield from _start_demo(database_url, tmp_path_factory.mktemp("e2e"), secure_cookies=True)
+
+
+@pytest.fixture(scope="session")
+def demo_without_cookies(
+    database_url: str, engine: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
+    """As `demo`, but Pathways' cookies are SameSite=Lax, so the browser never sends them
+    in the LMS's cross-site frame: what a browser that blocks third-party cookies does."""
+    yield from _start_demo(database_url, tmp_path_factory.mktemp("e2e-nc"), secure_cookies=False)
+
+
+@pytest.fixture
+def page_factory(chromium: Any) -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def make(width: int = 1100, height: int = 900) -> Any:
+        context = chromium.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def tool_frame(page: Any, *, timeout: float = 15000) -> Any:
+    """The Pathways frame inside the demo LMS page, once its page has a main heading."""
+    handle = page.wait_for_selector("iframe#tool-frame", timeout=timeout)
+    frame = handle.content_frame()
+    frame.wait_for_selector("main h1", timeout=timeout)
+    return frame
+
+
+def serious_axe_violations(frame_or_page: Any) -> list[dict[str, Any]]:
+    """axe-core run in the page; only serious and critical violations count."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(frame_or_page)
+    violations = results.response.get("violations", [])
+    return [v for v in violations if v.get("impact") in {"serious", "critical"}]

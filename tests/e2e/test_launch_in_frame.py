@@ -1,0 +1,75 @@
+"""A teacher and a student launch Pathways inside the LMS's frame in a real browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Demo, screenshot, serious_axe_violations, tool_frame
+
+
+@pytest.mark.parametrize(
+    ("user", "heading"), [("user-t01", "Teacher home"), ("user-s02", "My pathways")]
+)
+def test_launch_in_the_lms_frame_from_another_site(
+    demo: Demo, page_factory: Any, user: str, heading: str
+) -> None:
+    page = page_factory()
+    page.goto(demo.course_url(**{"as": user}))
+    frame = tool_frame(page)
+    assert demo.tool_url in frame.url
+    assert heading in frame.inner_text("main h1")
+    assert serious_axe_violations(frame) == []
+
+
+@pytest.mark.parametrize("width", [700, 390])
+def test_homes_fit_a_narrow_frame(demo: Demo, page_factory: Any, width: int) -> None:
+    for user in ("user-t01", "user-s06"):
+        page = page_factory(width=width)
+        # The tool's own page at the frame's width: nothing may need horizontal scrolling.
+        page.goto(demo.course_url(**{"as": user}))
+        frame = tool_frame(page)
+        page.set_viewport_size({"width": width, "height": 900})
+        scroll_width = frame.evaluate("document.documentElement.scrollWidth")
+        client_width = frame.evaluate("document.documentElement.clientWidth")
+        assert scroll_width <= client_width + 1
+        screenshot(page, f"home-{user}-{width}")
+
+
+def test_platform_storage_carries_the_login_when_cookies_are_blocked(
+    demo_without_cookies: Demo, page_factory: Any
+) -> None:
+    demo = demo_without_cookies
+    page = page_factory()
+    launch_posts: list[bool] = []
+
+    def watch(request: Any) -> None:
+        if request.url.endswith("/lti/launch") and request.method == "POST":
+            launch_posts.append("cookie" in request.headers)
+
+    page.on("request", watch)
+    page.goto(demo.course_url(storage="1", **{"as": "user-s03"}))
+    frame = tool_frame(page)
+    assert "My pathways" in frame.inner_text("main h1")
+    # The first POST came without a cookie; the second carried the secret from the platform.
+    assert launch_posts == [False, False]
+
+
+def test_without_cookies_or_platform_storage_the_page_says_what_to_do(
+    demo_without_cookies: Demo, page_factory: Any
+) -> None:
+    page = page_factory()
+    page.goto(demo_without_cookies.course_url(**{"as": "user-s03"}))
+    frame = tool_frame(page)
+    assert "different browser" in frame.inner_text("main")
+    assert "new window" in frame.inner_text("main")
+
+
+def test_frame_is_resized_to_the_page(demo: Demo, page_factory: Any) -> None:
+    page = page_factory()
+    page.goto(demo.course_url(**{"as": "user-t01"}))
+    tool_frame(page)
+    page.wait_for_function(
+        "document.getElementById('tool-frame').style.height !== ''", timeout=5000
+    )

@@ -10,7 +10,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, request, url_for
+from flask import Flask, current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
@@ -107,6 +107,24 @@ def set_current_launch(ctx: LaunchContext) -> None:
     """Used by the launch view, which has just created the session."""
     g._launch_ctx = ctx
     g._launch_session_id = ctx.launch.id
+    _bind_csrf_secret(session, ctx.launch.id)
+
+
+def _csrf_secret(launch_id: str) -> str:
+    key = current_app.secret_key
+    return hmac.new(
+        key.encode() if isinstance(key, str) else bytes(key or b""),
+        b"csrf:" + launch_id.encode(),
+        hashlib.sha256,
+    ).hexdigest()
+
+
+def _bind_csrf_secret(sess: Any, launch_id: str) -> None:
+    """Make Flask-WTF's CSRF secret the one derived from this launch, without a cookie write."""
+    was_modified = sess.modified
+    sess["csrf_token"] = _csrf_secret(launch_id)
+    sess.modified = was_modified
+    g.pop("csrf_token", None)  # Flask-WTF caches the signed token per request
 
 
 def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -165,14 +183,7 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
             return None
         launch_id = launch_session_id_from_request()
         if launch_id:
-            secret = hmac.new(
-                app.secret_key.encode() if isinstance(app.secret_key, str) else b"",
-                b"csrf:" + launch_id.encode(),
-                hashlib.sha256,
-            ).hexdigest()
-            was_modified = sess.modified
-            sess["csrf_token"] = secret
-            sess.modified = was_modified
+            _bind_csrf_secret(sess, launch_id)
         return sess
 
 

@@ -1,0 +1,123 @@
+"""`lti-app platform …` and `lti-app keys …` as an administrator uses them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from click.testing import CliRunner, Result
+
+from lti_app.cli import main
+from lti_app.settings import Settings
+
+
+@pytest.fixture
+def run(
+    database_url: str,
+    engine: object,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    tool_settings: Settings,
+):
+    # The same secret as the running test tool: keys made here must stay readable to it.
+    monkeypatch.setenv("LTI_APP_SECRET_KEY", tool_settings.secret_key)
+    monkeypatch.setenv("LTI_APP_DATABASE_URL", database_url)
+    monkeypatch.setenv("LTI_APP_ENV", "test")
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def add_args(issuer: str, client_id: str = "c1", *extra: str) -> list[str]:
+    return [
+        "platform",
+        "add",
+        "--issuer",
+        issuer,
+        "--client-id",
+        client_id,
+        "--auth-login-url",
+        "https://lms.example/auth",
+        "--token-url",
+        "https://lms.example/token",
+        "--jwks-url",
+        "https://lms.example/jwks",
+        *extra,
+    ]
+
+
+def test_add_list_show_approve_remove(run) -> None:  # type: ignore[no-untyped-def]
+    issuer = f"https://lms-{uuid.uuid4().hex[:8]}.example"
+    added = run(*add_args(issuer, "c1", "--deployment-id", "d1"))
+    assert added.exit_code == 0, added.output
+    assert issuer in run("platform", "list").output
+    shown = run("platform", "show", "--issuer", issuer, "--client-id", "c1")
+    assert "deployment d1: active" in shown.output
+    approved = run(
+        "platform",
+        "approve-deployment",
+        "--issuer",
+        issuer,
+        "--client-id",
+        "c1",
+        "--deployment-id",
+        "d2",
+    )
+    assert approved.exit_code == 0
+    assert (
+        "deployment d2: active"
+        in run("platform", "show", "--issuer", issuer, "--client-id", "c1").output
+    )
+    removed = run("platform", "remove", "--issuer", issuer, "--client-id", "c1", "--yes")
+    assert removed.exit_code == 0
+    assert issuer not in run("platform", "list").output
+
+
+def test_same_issuer_may_have_several_client_ids(run) -> None:  # type: ignore[no-untyped-def]
+    issuer = "https://canvas.instructure.com"
+    first, second = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+    assert run(*add_args(issuer, first)).exit_code == 0
+    assert run(*add_args(issuer, second)).exit_code == 0
+
+
+def test_duplicate_registration_is_refused_with_exit_1(run) -> None:  # type: ignore[no-untyped-def]
+    issuer = f"https://dup-{uuid.uuid4().hex[:8]}.example"
+    run(*add_args(issuer))
+    again = CliRunner().invoke(main, add_args(issuer))
+    assert again.exit_code == 1
+    assert "already registered" in again.output
+
+
+def test_bad_url_is_refused_naming_the_option(run) -> None:  # type: ignore[no-untyped-def]
+    args = add_args("https://x.example")
+    args[args.index("--jwks-url") + 1] = "not a url"
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "--jwks-url" in result.output
+
+
+def test_unknown_platform_is_an_error(run) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(
+        main, ["platform", "show", "--issuer", "https://nope", "--client-id", "x"]
+    )
+    assert result.exit_code == 1
+    assert "no platform" in result.output
+
+
+def test_keys_rotate_publishes_two_keys(run) -> None:  # type: ignore[no-untyped-def]
+    first = run("keys", "rotate")
+    assert first.exit_code == 0, first.output
+    second = run("keys", "rotate")
+    assert "still published" in second.output
+    listed = run("keys", "list").output
+    assert "active" in listed
+    assert "retiring" in listed
+
+
+def test_missing_secret_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LTI_APP_SECRET_KEY", raising=False)
+    result = CliRunner().invoke(main, ["platform", "list"])
+    assert result.exit_code == 1
+    assert "LTI_APP_SECRET_KEY" in result.output

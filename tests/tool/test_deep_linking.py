@@ -1,0 +1,121 @@
+"""Deep linking: a teacher picks what to place; the LMS receives a signed response it accepts."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.demo.browser import parse_forms, submit_form
+from lti_app.demo.launches import DL_SETTINGS, LaunchTweaks, MessageType
+from lti_app.tool.models import LaunchSession
+from lti_app.web import make_launch_token
+from tests.conftest import LtiActions
+
+DL_RETURN = "/deep_link_return"
+
+
+def _picker(lti: LtiActions, user: str = "user-t01", **kwargs: object):  # type: ignore[no-untyped-def]
+    launched = lti.launch(user, message_type=MessageType.DEEP_LINKING, **kwargs)
+    return launched
+
+
+def test_teacher_picks_an_item_and_the_lms_receives_it_with_a_gradebook_column(
+    lti: LtiActions,
+) -> None:
+    launched = _picker(lti)
+    assert launched.response.status_code == 200, launched.text[:1000]
+    assert "Add Pathways to your course" in launched.text
+    form = next(
+        f
+        for f in parse_forms(launched.text, str(launched.response.url))
+        if f.action.endswith("/lti/deep-link")
+    )
+    form.fields["item"] = "home"
+    form.fields["gradebook"] = "on"
+    form.fields["score_maximum"] = "4"
+    autopost = submit_form(launched.client, form)
+    assert autopost.status_code == 200
+    back = next(f for f in parse_forms(autopost.text, str(autopost.url)))
+    assert back.action == lti.platform.url(DL_RETURN)
+    before = len(lti.platform.state.deep_link_returns)
+    result = submit_form(launched.client, back)
+    assert result.status_code == 200, result.text[:1000]
+    record = lti.platform.state.deep_link_returns[before]
+    assert record.error_message is None
+    (item,) = record.items
+    assert item["type"] == "ltiResourceLink"
+    assert item["url"] == lti.tool.url + "/lti/launch"
+    assert item["lineItem"]["scoreMaximum"] == 4
+    assert item["lineItem"]["resourceId"] == "pathways-home"
+    assert item["custom"]["pathways_item"] == "home"
+
+
+def test_without_gradebook_choice_no_line_item_is_sent(lti: LtiActions) -> None:
+    launched = _picker(lti)
+    form = next(
+        f
+        for f in parse_forms(launched.text, str(launched.response.url))
+        if f.action.endswith("/lti/deep-link")
+    )
+    form.fields.pop("gradebook", None)
+    form.fields["item"] = "home"
+    autopost = submit_form(launched.client, form)
+    back = parse_forms(autopost.text, str(autopost.url))[0]
+    before = len(lti.platform.state.deep_link_returns)
+    submit_form(launched.client, back)
+    (item,) = lti.platform.state.deep_link_returns[before].items
+    assert "lineItem" not in item
+
+
+def test_single_choice_platform_gets_radio_buttons(lti: LtiActions) -> None:
+    spec = lti.spec("user-t01", message_type=MessageType.DEEP_LINKING)
+    settings = {
+        "deep_link_return_url": lti.platform.url(DL_RETURN),
+        "accept_types": ["ltiResourceLink"],
+        "accept_presentation_document_targets": ["iframe"],
+        "accept_multiple": False,
+        "data": spec.hint,
+    }
+    spec.tweaks = LaunchTweaks(claims={DL_SETTINGS: settings})
+    launched = lti.launch_spec(spec)
+    assert 'type="radio"' in launched.text
+    assert 'type="checkbox" name="item"' not in launched.text
+
+
+def test_a_student_cannot_place_content(lti: LtiActions) -> None:
+    launched = _picker(lti, "user-s02")
+    assert launched.response.status_code == 403
+    assert "Only a teacher" in launched.text
+
+
+def test_deep_link_submit_without_csrf_token_is_refused(lti: LtiActions) -> None:
+    launched = _picker(lti)
+    form = next(
+        f
+        for f in parse_forms(launched.text, str(launched.response.url))
+        if f.action.endswith("/lti/deep-link")
+    )
+    form.fields.pop("csrf_token")
+    assert submit_form(launched.client, form).status_code == 400
+
+
+def test_a_deep_link_response_needs_a_deep_linking_launch(
+    lti: LtiActions, session: Session
+) -> None:
+    """A teacher's ordinary launch cannot be used to place content."""
+    picker = _picker(lti)
+    form = next(
+        f
+        for f in parse_forms(picker.text, str(picker.response.url))
+        if f.action.endswith("/lti/deep-link")
+    )
+    lti.launch("user-t01")
+    ordinary = session.scalars(
+        select(LaunchSession)
+        .where(LaunchSession.message_type == "LtiResourceLinkRequest")
+        .order_by(LaunchSession.created_at.desc())
+        .limit(1)
+    ).one()
+    with lti.tool.app.test_request_context():
+        form.fields["lt"] = make_launch_token(ordinary.id)
+    assert submit_form(lti.browser(), form).status_code in {400, 403}

@@ -103,6 +103,12 @@ def current_launch() -> LaunchContext:
     return ctx
 
 
+def current_launch_or_none() -> LaunchContext | None:
+    """The launch already loaded for this request, for templates (no query, no error)."""
+    ctx: LaunchContext | None = g.get("_launch_ctx")
+    return ctx
+
+
 def set_current_launch(ctx: LaunchContext) -> None:
     """Used by the launch view, which has just created the session."""
     g._launch_ctx = ctx
@@ -187,8 +193,9 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
         return sess
 
 
-def add_nav_item(app: Flask, endpoint: str, label: str, roles: tuple[str, ...],
-                 order: int = 50) -> None:
+def add_nav_item(
+    app: Flask, endpoint: str, label: str, roles: tuple[str, ...], order: int = 50
+) -> None:
     """Put a link in the in-frame navigation for launches with one of these course roles.
 
     Features call this when their blueprint is registered (``bp.record_once``), so no shared
@@ -221,5 +228,6 @@ def init_web(app: Flask) -> None:
         launch_url=launch_url,
         launch_token=current_launch_token,
         nav_items=nav_items,
+        current_launch_or_none=current_launch_or_none,
         LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
     )

@@ -15,8 +15,7 @@ DL_RETURN = "/deep_link_return"
 
 
 def _picker(lti: LtiActions, user: str = "user-t01", **kwargs: object):  # type: ignore[no-untyped-def]
-    launched = lti.launch(user, message_type=MessageType.DEEP_LINKING, **kwargs)
-    return launched
+    return lti.launch(user, message_type=MessageType.DEEP_LINKING, **kwargs)
 
 
 def test_teacher_picks_an_item_and_the_lms_receives_it_with_a_gradebook_column(

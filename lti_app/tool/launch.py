@@ -20,14 +20,20 @@ from urllib.parse import urlencode, urlsplit
 import jwt
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
 from lti_app.errors import LaunchError, LaunchForbiddenError
 from lti_app.tool.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
-from lti_app.tool.models import Deployment, DeploymentStatus, LoginState, Platform
+from lti_app.tool.models import (
+    Deployment,
+    DeploymentStatus,
+    LaunchSession,
+    LoginState,
+    Platform,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -36,6 +42,8 @@ CLAIM_DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 CLAIM_AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 CLAIM_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 SUPPORTED_MESSAGES = frozenset({"LtiResourceLinkRequest", "LtiDeepLinkingRequest"})
+# Now and then a login also clears expired logins and sessions, so no cron job is needed.
+PURGE_ONE_IN = 200
 ADMIN_HINT = (
     "An LMS administrator can check the Pathways registration (issuer, client ID, "
     "deployment ID and key set URL) and the server clocks."
@@ -130,6 +138,8 @@ def start_login(
             "The launch points at another site (target_link_uri).",
             hint=f"The target link URI must start with {tool_origin}.",
         )
+    if secrets.randbelow(PURGE_ONE_IN) == 0:
+        purge_expired(session)
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     secret = secrets.token_urlsafe(32)
@@ -166,6 +176,13 @@ def start_login(
         browser_secret=secret,
         storage_target=storage_target,
     )
+
+
+def purge_expired(session: Session) -> None:
+    """Drop logins and launch sessions that can no longer be used."""
+    now = utcnow()
+    session.execute(delete(LoginState).where(LoginState.expires_at < now - timedelta(hours=1)))
+    session.execute(delete(LaunchSession).where(LaunchSession.expires_at < now))
 
 
 def _unverified(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:

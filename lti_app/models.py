@@ -6,6 +6,7 @@ from lti_app.grades import models as grades_models
 from lti_app.learners import models as learners_models
 from lti_app.mastery import models as mastery_models
 from lti_app.pathways import models as pathways_models
+from lti_app.registration import models as registration_models
 from lti_app.roster import models as roster_models
 from lti_app.tool import models as tool_models
 
@@ -16,6 +17,7 @@ __all__ = [
     "learners_models",
     "mastery_models",
     "pathways_models",
+    "registration_models",
     "roster_models",
     "tool_models",
 ]

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import tomllib
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,9 @@ class Settings:
     launch_token_ttl: int = 3600
     secure_cookies: bool = True
     admin_secret: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+    """Lets an operator open the admin console without an LMS launch; empty: off."""
+    registration_access_code: str = ""
+    """If set, Dynamic Registration asks the LMS admin for this code first."""
 
     @property
     def effective_database_url(self) -> str:
@@ -62,11 +64,6 @@ class Settings:
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:
     """Turn a TOML or environment value into the field's declared type, or say why not."""
-    origin = typing.get_origin(target)
-    if origin is dict:
-        if isinstance(raw, dict):
-            return {str(k): str(v) for k, v in raw.items()}
-        raise SettingsError(f"setting {name!r} must be a table, got {raw!r}")
     if target is bool:
         if isinstance(raw, bool):
             return raw
@@ -127,7 +124,7 @@ def load_settings(
             values[key] = _coerce(key, raw, hints[key])
     for key in known:
         env_key = ENV_PREFIX + key.upper()
-        if env_key in environ and key != "extra":
+        if env_key in environ:
             values[key] = _coerce(env_key, environ[env_key], hints[key])
     for key, raw in overrides.items():
         if key not in known:

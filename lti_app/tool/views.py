@@ -174,8 +174,10 @@ def launch() -> Response | str:
         unverified = jwt.decode(id_token, options={"verify_signature": False})
     except jwt.InvalidTokenError:
         unverified = {}
+    login_platform_id: int | None = None
     try:
         login_state = load_login_state(session, state)
+        login_platform_id = login_state.platform_id
         secret = request.cookies.get(state_cookie_name(state)) or request.form.get(
             STORAGE_SECRET_FIELD
         )
@@ -209,6 +211,7 @@ def launch() -> Response | str:
             str(unverified.get("iss", ""))[:255],
             str(unverified.get("azp") or unverified.get("aud") or "")[:255],
             str(unverified.get(CLAIM + "deployment_id", ""))[:255],
+            platform_id=login_platform_id,
         )
         raise
     ctx = sync_launch(session, validated, ttl_seconds=LAUNCH_SESSION_SECONDS)
@@ -233,12 +236,13 @@ def launch() -> Response | str:
 def render_home(ctx: LaunchContext) -> str:
     """The landing page for this person's role in this course."""
     role = ctx.launch.role
-    if ctx.context is None:
-        return render_template("tool/no_context.html", ctx=ctx)
     home = current_app.extensions.get("lti_app.home_renderers", {}).get(role)
-    if home is not None:
+    # An LMS admin's console works without a course (Canvas's account navigation).
+    if home is not None and (ctx.context is not None or role == CourseRole.ADMIN.value):
         rendered: str = home(ctx)
         return rendered
+    if ctx.context is None:
+        return render_template("tool/no_context.html", ctx=ctx)
     template = {
         CourseRole.TEACHER.value: "tool/teacher_home.html",
         CourseRole.LEARNER.value: "tool/student_home.html",

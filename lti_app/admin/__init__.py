@@ -1,0 +1,1 @@
+"""The admin console: registrations, deployments, keys, granted services and recent errors."""

@@ -1,0 +1,222 @@
+"""The admin console, for an LMS administrator's launch or the Pathways operator.
+
+An LMS administrator (system or institution Administrator) sees only the registration they
+launched from: a Platform is (issuer, client_id), and Canvas Cloud's issuer is shared by every
+institution, so the issuer alone never widens the view. The operator (admin secret from the
+settings) sees every registration and alone may rotate the tool's keys, which every
+registration shares.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import cast
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from werkzeug.wrappers import Response
+
+from lti_app.admin.services import load_console, set_deployment_status
+from lti_app.errors import AppError, PermissionDeniedError, SessionExpiredError
+from lti_app.tool.keys import KeyRing, rotate_keys
+from lti_app.tool.models import DeploymentStatus
+from lti_app.tool.roles import CourseRole, is_lms_admin
+from lti_app.tool.services import LaunchContext
+from lti_app.web import (
+    LAUNCH_TOKEN_FIELD,
+    LAUNCH_TOKEN_HEADER,
+    add_nav_item,
+    current_launch,
+    db_session,
+    launch_url,
+    settings,
+)
+
+LOG = logging.getLogger(__name__)
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+OPERATOR_KEY = "pathways_operator_at"
+OPERATOR_SESSION_SECONDS = 8 * 3600
+ACTIONS = {"approve": DeploymentStatus.ACTIVE, "disable": DeploymentStatus.DISABLED}
+NOTICES = {
+    "approve": "The deployment is approved: launches from it now open Pathways.",
+    "disable": "The deployment is disabled: launches from it are refused.",
+    "rotated": "A new signing key was made. The old one stays published for its grace period.",
+}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at the console, and which registrations they may see."""
+
+    is_operator: bool
+    platform_ids: tuple[int, ...] | None
+    """None: every registration (the operator)."""
+    launch: LaunchContext | None = None
+
+
+def _has_launch_token() -> bool:
+    return bool(
+        request.headers.get(LAUNCH_TOKEN_HEADER)
+        or request.form.get(LAUNCH_TOKEN_FIELD)
+        or request.args.get(LAUNCH_TOKEN_FIELD)
+    )
+
+
+def _is_operator() -> bool:
+    started = session.get(OPERATOR_KEY)
+    return (
+        bool(settings().admin_secret)
+        and isinstance(started, int | float)
+        and 0 <= time.time() - started < OPERATOR_SESSION_SECONDS
+    )
+
+
+def viewer_for_launch(ctx: LaunchContext) -> Viewer:
+    """An LMS administrator's launch sees its own registration; anyone else is refused."""
+    if ctx.launch.role != CourseRole.ADMIN.value and not is_lms_admin(ctx.launch.roles):
+        raise PermissionDeniedError(
+            "The Pathways admin console is for LMS administrators.",
+            hint="Open it from the LMS's admin menu (in Canvas: the account's navigation).",
+        )
+    return Viewer(is_operator=False, platform_ids=(ctx.launch.platform_id,), launch=ctx)
+
+
+def current_viewer() -> Viewer:
+    """The launch in this request wins over an operator cookie; without either, refuse."""
+    if _has_launch_token():
+        return viewer_for_launch(current_launch())
+    if _is_operator():
+        return Viewer(is_operator=True, platform_ids=None)
+    raise SessionExpiredError(
+        "Please open the admin console from your LMS, or sign in as the Pathways operator.",
+        hint="Operators sign in at /admin/login with the admin secret.",
+    )
+
+
+def _render_console(viewer: Viewer) -> str:
+    selected: int | None = None
+    platform_ids = viewer.platform_ids
+    if viewer.is_operator:
+        selected = request.args.get("platform", type=int)
+        if selected is not None:
+            platform_ids = (selected,)
+    data = load_console(db_session(), platform_ids=platform_ids)
+    notice = NOTICES.get(request.args.get("notice", ""))
+    return render_template(
+        "admin/console.html",
+        console=data,
+        viewer=viewer,
+        ctx=viewer.launch,
+        selected=selected,
+        notice=notice,
+        key_file=bool(settings().tool_key_file),
+    )
+
+
+def render_admin_home(ctx: LaunchContext) -> str:
+    """Home renderer for the 'admin' role: an admin-placement launch lands on the console."""
+    return _render_console(viewer_for_launch(ctx))
+
+
+@bp.record_once
+def _register_home(state: BlueprintSetupState) -> None:
+    state.app.extensions.setdefault("lti_app.home_renderers", {})[CourseRole.ADMIN.value] = (
+        render_admin_home
+    )
+    app = cast(Flask, state.app)  # a Flask app registers this blueprint
+    add_nav_item(app, "admin.console", "Admin console", (CourseRole.ADMIN.value,))
+
+
+@bp.get("/")
+def console() -> Response | str:
+    """The console: registrations, deployments, keys, services, recent errors."""
+    if not _has_launch_token() and not _is_operator():
+        return redirect(url_for("admin.login"))
+    return _render_console(current_viewer())
+
+
+@bp.post("/deployments/<int:deployment_id>/<action>")
+def deployment_action(deployment_id: int, action: str) -> Response:
+    """Approve or disable a deployment of one of the viewer's registrations."""
+    viewer = current_viewer()
+    status = ACTIONS.get(action)
+    if status is None:
+        raise AppError("Unknown action.")
+    deployment = set_deployment_status(
+        db_session(), deployment_id=deployment_id, status=status, platform_ids=viewer.platform_ids
+    )
+    db_session().commit()
+    LOG.info(
+        "deployment %s platform=%s deployment=%s by=%s",
+        action,
+        deployment.platform_id,
+        deployment.deployment_id,
+        "operator" if viewer.is_operator else "lms-admin",
+    )
+    return redirect(launch_url("admin.console", notice=action))
+
+
+@bp.post("/keys/rotate")
+def rotate() -> Response:
+    """Make a new signing key (operator only: every registration shares the tool's keys)."""
+    viewer = current_viewer()
+    if not viewer.is_operator:
+        raise PermissionDeniedError(
+            "Only the Pathways operator can rotate the tool's keys, because every LMS that "
+            "uses Pathways shares them."
+        )
+    if settings().tool_key_file:
+        raise AppError(
+            "The tool's key comes from a file (LTI_APP_TOOL_KEY_FILE), so it cannot be "
+            "rotated here.",
+            hint="Replace the key file and restart Pathways instead.",
+        )
+    key, retired = rotate_keys(
+        db_session(),
+        secret=settings().effective_key_secret,
+        grace_days=settings().key_rotation_grace_days,
+    )
+    db_session().commit()
+    keyring: KeyRing = current_app.extensions["lti_app.keyring"]
+    keyring.invalidate()
+    LOG.info("tool key rotated kid=%s retired=%d", key.kid, len(retired))
+    return redirect(url_for("admin.console", notice="rotated"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    """The operator signs in with the admin secret from the settings."""
+    secret = settings().admin_secret
+    error = ""
+    if request.method == "POST":
+        given = request.form.get("admin_secret", "")
+        if secret and hmac.compare_digest(given.encode(), secret.encode()):
+            session.clear()
+            session[OPERATOR_KEY] = int(time.time())
+            LOG.info("operator signed in to the admin console")
+            return redirect(url_for("admin.console"))
+        LOG.warning("operator sign-in refused")
+        error = "That is not the admin secret."
+    page = render_template(
+        "admin/login.html", error=error, enabled=bool(secret), title="Operator sign-in"
+    )
+    return (page, 403) if error else page
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    session.pop(OPERATOR_KEY, None)
+    return redirect(url_for("admin.login"))

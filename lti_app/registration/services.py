@@ -1,0 +1,152 @@
+"""Finish a registration: read the LMS's answer, store it, and carry the pending state."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.db import utcnow
+from lti_app.registration.configuration import (
+    PRIVACY_LEVEL,
+    TOOL_CONFIG,
+    PlatformConfiguration,
+)
+from lti_app.registration.errors import PlatformRefusedError, RegistrationError
+from lti_app.registration.models import PlatformRegistration, RegistrationMethod
+from lti_app.tool.models import Deployment, DeploymentStatus, Platform
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What the LMS answered to our client registration."""
+
+    client_id: str
+    deployment_id: str | None
+    granted_scopes: tuple[str, ...]
+
+
+def parse_registration_response(body: Any) -> Issued:
+    """Read the client_id (and deployment_id) the LMS issued; refuse anything malformed."""
+    if not isinstance(body, dict):
+        raise PlatformRefusedError(
+            "The LMS accepted the registration but its answer is not a JSON object.",
+            hint="Nothing was saved in Pathways. Remove the new Pathways tool in the LMS if it "
+            "appears there, then try again.",
+        )
+    client_id = body.get("client_id")
+    if not isinstance(client_id, str | int) or isinstance(client_id, bool) or not str(client_id):
+        raise PlatformRefusedError(
+            "The LMS's answer has no client ID, so Pathways cannot recognise its launches.",
+            hint="Nothing was saved in Pathways. Remove the new Pathways tool in the LMS if it "
+            "appears there, then try again.",
+        )
+    if len(str(client_id)) > 255:
+        raise PlatformRefusedError("The LMS's answer has a client ID longer than 255 characters.")
+    tool = body.get(TOOL_CONFIG)
+    deployment = tool.get("deployment_id") if isinstance(tool, dict) else None
+    deployment_id = str(deployment) if isinstance(deployment, str | int) and deployment else None
+    if deployment_id is not None and len(deployment_id) > 255:
+        raise PlatformRefusedError("The LMS's answer has a deployment ID that is too long.")
+    scope = body.get("scope")
+    granted = tuple(scope.split()) if isinstance(scope, str) else ()
+    return Issued(str(client_id), deployment_id, granted)
+
+
+def store_registration(
+    session: Session,
+    *,
+    platform: PlatformConfiguration,
+    issued: Issued,
+    config_url: str,
+    requested: tuple[str, ...],
+    auto_approve_deployments: bool,
+) -> Platform:
+    """Record the registration, its deployment (approved: the admin just confirmed it)."""
+    row = session.scalar(
+        select(Platform).where(
+            Platform.issuer == platform.issuer, Platform.client_id == issued.client_id
+        )
+    )
+    if row is None:
+        row = Platform(issuer=platform.issuer, client_id=issued.client_id)
+        session.add(row)
+    row.name = platform.display_name[:255]
+    row.auth_login_url = platform.authorization_endpoint
+    row.token_url = platform.token_endpoint
+    row.token_audience = platform.authorization_server
+    row.jwks_url = platform.jwks_uri
+    row.auto_approve_deployments = auto_approve_deployments
+    row.is_active = True
+    session.flush()
+    if issued.deployment_id is not None:
+        deployment = session.scalar(
+            select(Deployment).where(
+                Deployment.platform_id == row.id,
+                Deployment.deployment_id == issued.deployment_id,
+            )
+        )
+        if deployment is None:
+            deployment = Deployment(platform_id=row.id, deployment_id=issued.deployment_id)
+            session.add(deployment)
+        deployment.status = DeploymentStatus.ACTIVE
+        deployment.approved_at = utcnow()
+    record = session.scalar(
+        select(PlatformRegistration).where(PlatformRegistration.platform_id == row.id)
+    )
+    if record is None:
+        record = PlatformRegistration(platform_id=row.id, method=RegistrationMethod.DYNAMIC)
+        session.add(record)
+    record.method = RegistrationMethod.DYNAMIC
+    record.product_family_code = platform.product_family_code
+    record.platform_version = platform.version
+    record.openid_configuration_url = config_url[:1024]
+    record.registration_endpoint = platform.registration_endpoint
+    record.requested_scopes = " ".join(requested)
+    record.granted_scopes = " ".join(issued.granted_scopes or requested)
+    record.privacy_level = PRIVACY_LEVEL
+    session.flush()
+    LOG.info(
+        "registered iss=%s client_id=%s deployment=%s family=%s",
+        row.issuer,
+        row.client_id,
+        issued.deployment_id,
+        platform.product_family_code,
+    )
+    return row
+
+
+# The pending registration travels in the confirm form, encrypted and timestamped (Fernet),
+# so every worker can finish it and the registration token is never readable in the page.
+
+
+def _fernet(secret: str) -> Fernet:
+    digest = hashlib.sha256(b"pathways-registration:" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def seal_pending(secret: str, *, config_url: str, token: str, config: dict[str, Any]) -> str:
+    """Encrypt what the confirm step needs: the configuration URL, token and configuration."""
+    payload = json.dumps({"url": config_url, "token": token, "config": config})
+    return _fernet(secret).encrypt(payload.encode()).decode()
+
+
+def open_pending(secret: str, sealed: str, *, max_age: int) -> tuple[str, str, dict[str, Any]]:
+    """Decrypt a pending registration, or say it expired."""
+    try:
+        data = json.loads(_fernet(secret).decrypt(sealed.encode(), ttl=max_age))
+    except (InvalidToken, ValueError) as err:
+        raise RegistrationError(
+            "This registration has expired or its form was changed.",
+            hint="Start the registration again from the LMS.",
+        ) from err
+    return str(data["url"]), str(data["token"]), dict(data["config"])

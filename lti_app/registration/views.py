@@ -1,0 +1,214 @@
+"""`/lti/register` (LTI Dynamic Registration) and `/lti/canvas.json` (Canvas developer key)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+import httpx
+from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
+
+from lti_app.errors import AppError, request_id
+from lti_app.registration.client import fetch_platform_configuration, post_client_registration
+from lti_app.registration.configuration import (
+    CLOSE_MESSAGE,
+    TOOL_DESCRIPTION,
+    TOOL_NAME,
+    ToolUrls,
+    canvas_configuration,
+    check_configuration_url,
+    client_registration,
+    parse_platform_configuration,
+    requested_scopes,
+    summarize,
+)
+from lti_app.registration.errors import RegistrationError, RegistrationNotSavedError
+from lti_app.registration.services import (
+    open_pending,
+    parse_registration_response,
+    seal_pending,
+    store_registration,
+)
+from lti_app.web import db_session, external_url, settings
+
+LOG = logging.getLogger(__name__)
+bp = Blueprint("registration", __name__)
+
+PENDING_FIELD = "pending"
+PENDING_MAX_AGE = 3600
+"""Seconds an admin has to confirm; LMS registration tokens live about as long."""
+
+CLOSE_SCRIPT = """(function () {
+  "use strict";
+  // LTI Dynamic Registration 1.0, 3.6: tell the LMS that registration is over.
+  var button = document.getElementById("finish-registration");
+  if (!button) { return; }
+  button.addEventListener("click", function () {
+    var target = window.opener || (window.parent !== window ? window.parent : null);
+    if (target) {
+      target.postMessage(%s, "*");
+    }
+    var hint = document.getElementById("finish-hint");
+    if (hint) { hint.hidden = false; }
+  });
+})();
+"""
+
+
+def tool_urls() -> ToolUrls:
+    """The URLs the LMS must know, as it sees them (public_url or this request's host)."""
+    return ToolUrls(
+        login=external_url("tool.login"),
+        launch=external_url("tool.launch"),
+        jwks=external_url("tool.jwks"),
+    )
+
+
+def _http() -> httpx.Client:
+    client: httpx.Client = current_app.extensions["lti_app.http"]
+    return client
+
+
+def _allow_loopback_http() -> bool:
+    # Outside production a test or demo LMS on this machine may speak plain http.
+    return settings().env != "production"
+
+
+def _access_code() -> str:
+    return settings().registration_access_code
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/lti/register")
+def start() -> Response:
+    """The platform opens this with openid_configuration (and registration_token)."""
+    config_url = request.args.get("openid_configuration", "").strip()
+    token = request.args.get("registration_token", "")
+    if not config_url:
+        return _no_store(
+            make_response(
+                render_template(
+                    "registration/about.html",
+                    register_url=external_url("registration.start"),
+                    canvas_url=external_url("registration.canvas_json"),
+                    urls=tool_urls(),
+                )
+            )
+        )
+    allow_http = _allow_loopback_http()
+    check_configuration_url(config_url, allow_loopback_http=allow_http)
+    raw = fetch_platform_configuration(_http(), config_url, token)
+    platform = parse_platform_configuration(config_url, raw, allow_loopback_http=allow_http)
+    LOG.info("registration offered iss=%s family=%s", platform.issuer, platform.product_family_code)
+    sealed = seal_pending(settings().secret_key, config_url=config_url, token=token, config=raw)
+    return _no_store(
+        make_response(
+            render_template(
+                "registration/confirm.html",
+                platform=platform,
+                summary=summarize(platform),
+                urls=tool_urls(),
+                pending=sealed,
+                pending_field=PENDING_FIELD,
+                needs_code=bool(_access_code()),
+                tool_name=TOOL_NAME,
+                tool_description=TOOL_DESCRIPTION,
+            )
+        )
+    )
+
+
+@bp.post("/lti/register")
+def confirm() -> Response:
+    """Register with the platform, store what it issued, and hand control back to it."""
+    config_url, token, raw = open_pending(
+        settings().secret_key, request.form.get(PENDING_FIELD, ""), max_age=PENDING_MAX_AGE
+    )
+    expected_code = _access_code()
+    if expected_code and not hmac.compare_digest(
+        request.form.get("access_code", "").encode(), expected_code.encode()
+    ):
+        raise RegistrationError(
+            "The access code is not right.",
+            hint="Ask the Pathways operator for the registration access code, then start "
+            "again from the LMS.",
+        )
+    allow_http = _allow_loopback_http()
+    platform = parse_platform_configuration(config_url, raw, allow_loopback_http=allow_http)
+    body = client_registration(tool_urls(), platform)
+    answer = post_client_registration(_http(), platform.registration_endpoint, token, body)
+    issued = parse_registration_response(answer)
+    session = db_session()
+    try:
+        store_registration(
+            session,
+            platform=platform,
+            issued=issued,
+            config_url=config_url,
+            requested=requested_scopes(platform),
+            auto_approve_deployments=request.form.get("auto_approve") == "on",
+        )
+        session.commit()
+    except SQLAlchemyError as err:
+        session.rollback()
+        LOG.error(
+            "registration not saved iss=%s client_id=%s error=%s",
+            platform.issuer,
+            issued.client_id,
+            type(err).__name__,
+        )
+        raise RegistrationNotSavedError(
+            f"The LMS registered Pathways (client ID {issued.client_id}), but Pathways could "
+            "not save the registration, so launches will not work yet.",
+            hint="Remove the Pathways tool the LMS just created and start again. If it "
+            f"happens again, give the Pathways operator the request id {request_id()}.",
+        ) from err
+    return _no_store(
+        make_response(
+            render_template(
+                "registration/done.html",
+                platform=platform,
+                issued=issued,
+                is_moodle=platform.product_family_code.lower() == "moodle",
+            )
+        )
+    )
+
+
+@bp.get("/lti/register/close.js")
+def close_script() -> Response:
+    """The script that posts {subject: "org.imsglobal.lti.close"} (inline scripts are off)."""
+    response = make_response(CLOSE_SCRIPT % json.dumps(CLOSE_MESSAGE))
+    response.headers["Content-Type"] = "text/javascript; charset=utf-8"
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/lti/canvas.json")
+def canvas_json() -> Response:
+    """Canvas developer-key configuration ("Enter URL" in the LTI key form)."""
+    response = jsonify(canvas_configuration(tool_urls()))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_failed(err: CSRFError) -> tuple[str, int]:
+    error = AppError(
+        "Pathways could not confirm that this form came from this browser window.",
+        hint="Your browser may block cookies inside the LMS page. Start the registration "
+        "again; if it keeps failing, allow cookies for this site or use another browser.",
+    )
+    return (
+        render_template(
+            "errors/error.html", error=error, title="Please try again", request_id=request_id()
+        ),
+        400,
+    )

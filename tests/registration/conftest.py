@@ -1,0 +1,69 @@
+"""Pathways and a test LMS, both served over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from lti_app import create_app
+from lti_app.settings import Settings, load_settings
+from tests.registration.lms import PlatformDouble, serve
+
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    """The hidden inputs of a page's forms, unescaped, as a browser would post them."""
+    return {name: html.unescape(value) for name, value in HIDDEN.findall(page)}
+
+
+@pytest.fixture
+def tool_settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(
+        secret_key="registration-test-secret",
+        database_url=database_url,
+        env="test",
+        secure_cookies=False,
+        instance_path=str(tmp_path),
+        admin_secret="operator-secret",
+    )
+
+
+@pytest.fixture
+def tool_app(tool_settings: Settings, engine: Engine) -> Iterator[Flask]:
+    app = create_app(tool_settings)
+    yield app
+    app.extensions["lti_app.http"].close()
+    app.extensions["lti_app.db"].dispose()
+
+
+@pytest.fixture
+def tool_url(tool_app: Flask) -> Iterator[str]:
+    with serve(tool_app) as url:
+        yield url
+
+
+@pytest.fixture
+def browser() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def make_lms() -> Iterator[Callable[[str], PlatformDouble]]:
+    with ExitStack() as stack:
+
+        def factory(flavour: str) -> PlatformDouble:
+            lms = PlatformDouble(flavour)
+            lms.base_url = stack.enter_context(serve(lms.app()))
+            return lms
+
+        yield factory

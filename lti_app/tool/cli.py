@@ -36,8 +36,10 @@ def _db(ctx: click.Context) -> Database:
     obj = ctx.ensure_object(dict)
     if "db" not in obj:
         settings: Settings = obj["settings_loader"]()
-        obj["db"] = Database(settings.effective_database_url)
+        db = Database(settings.effective_database_url)
+        obj["db"] = db
         obj["settings"] = settings
+        ctx.call_on_close(db.dispose)
     db: Database = obj["db"]
     return db
 

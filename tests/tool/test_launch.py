@@ -145,6 +145,7 @@ def test_cookies_are_set_for_a_cross_site_frame(
         login = lms.platform.login_url(spec).replace(tool_server.url, "")
         response = client.get(login, base_url=tool_server.url)
         cookie = response.headers["Set-Cookie"]
+    app.extensions["lti_app.db"].dispose()
     assert "Secure" in cookie
     assert "SameSite=None" in cookie
     assert "Partitioned" in cookie

@@ -1,0 +1,678 @@
+"""Pathway pages: the teacher's editor and the student's own pathways.
+
+Every id in a URL or form is looked up inside the launch's course (and, for a student's choice,
+the student's own rows), so an id from another course, student or platform is "not found".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal, cast
+
+from flask import Blueprint, Flask, redirect, render_template, request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.wrappers import Response
+
+from lti_app.competencies.models import Competency
+from lti_app.competencies.services import list_competencies
+from lti_app.errors import NotFoundError, PermissionDeniedError, request_id
+from lti_app.pathways import choices as choice_services
+from lti_app.pathways import services
+from lti_app.pathways.errors import ChoiceNotAllowedError, PathwayNotFoundError
+from lti_app.pathways.forms import (
+    CAREER_CLUSTERS,
+    CHALLENGE_LEVELS,
+    MODALITIES,
+    OptionForm,
+    PathwayForm,
+    StepForm,
+    minutes_label,
+    parse_ids,
+)
+from lti_app.pathways.models import ChoiceStatus, Option, Step
+from lti_app.pathways.student import StepView, student_pathway_view
+from lti_app.pathways.unlocking import (
+    manual_unlock_ids_by_person,
+    relock_step_for_students,
+    unlock_step_for_students,
+)
+from lti_app.progress.services import next_actions, pathway_overview
+from lti_app.roster.services import list_students, student_ids_in_course
+from lti_app.tool.roles import CourseRole
+from lti_app.tool.services import LaunchContext
+from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
+
+LOG = logging.getLogger(__name__)
+bp = Blueprint("pathways", __name__, url_prefix="/pathways")
+
+TEACHER = CourseRole.TEACHER.value
+LEARNER = CourseRole.LEARNER.value
+
+NOTICES = {
+    "created": "Saved.",
+    "saved": "Your changes are saved.",
+    "moved": "The order is changed.",
+    "archived": "Archived: students no longer see it. Their choices and work are kept.",
+    "restored": "Restored: students see it again.",
+    "unlocked": "The step is unlocked for the students you chose.",
+    "relocked": "The teacher unlock is withdrawn for the students you chose.",
+    "chosen": "Your choice is saved. You can change your mind until you start.",
+    "withdrawn": "Your choice is withdrawn. Choose another option when you are ready.",
+    "started": "Started. Hand in your work when it is ready.",
+    "submitted": "Handed in. Your teacher will look at it.",
+}
+
+
+@bp.record_once
+def _register(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
+    app.extensions.setdefault("lti_app.home_renderers", {})[LEARNER] = render_student_home
+    add_nav_item(app, "pathways.my_pathways", "My pathways", (LEARNER,), order=10)
+    add_nav_item(app, "pathways.manage", "Pathways", (TEACHER,), order=30)
+
+
+@bp.errorhandler(PathwayNotFoundError)
+def _not_found(err: PathwayNotFoundError) -> tuple[str, int]:
+    error = NotFoundError(str(err))
+    return (
+        render_template(
+            "errors/error.html", error=error, title=error.title, request_id=request_id()
+        ),
+        error.status_code,
+    )
+
+
+def _course() -> tuple[LaunchContext, int]:
+    ctx = current_launch()
+    if ctx.context is None:
+        raise PermissionDeniedError("Open Pathways from a course to see its pathways.")
+    return ctx, ctx.context.id
+
+
+def _notice() -> str | None:
+    return NOTICES.get(request.args.get("notice", ""))
+
+
+# --- the student's pages ----------------------------------------------------------------------
+
+
+def render_student_home(ctx: LaunchContext) -> str:
+    """The learner's landing page: every pathway at a glance and what to do next."""
+    if ctx.context is None:  # pragma: no cover - render_home handles launches without one
+        raise PermissionDeniedError("Open Pathways from a course to see its pathways.")
+    overview = pathway_overview(db_session(), context_id=ctx.context.id, person_id=ctx.person.id)
+    return render_template(
+        "pathways/my_pathways.html",
+        ctx=ctx,
+        overview=overview,
+        actions=next_actions(overview),
+        notice=_notice(),
+        status_words=STUDENT_STATUS_WORDS,
+    )
+
+
+@bp.get("/")
+@require_role(LEARNER)
+def my_pathways() -> str:
+    """The student's pathways: steps, lock states and their choices."""
+    ctx, _ = _course()
+    return render_student_home(ctx)
+
+
+def _render_pathway(
+    pathway_id: int, *, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    ctx, context_id = _course()
+    view = student_pathway_view(
+        db_session(), context_id=context_id, pathway_id=pathway_id, person_id=ctx.person.id
+    )
+    return (
+        render_template(
+            "pathways/student_pathway.html",
+            ctx=ctx,
+            view=view,
+            error=error,
+            notice=None if error else _notice(),
+            status_words=STUDENT_STATUS_WORDS,
+            step_actions={s.step.id: _step_actions(s) for s in view.steps},
+            minutes_label=minutes_label,
+        ),
+        status,
+    )
+
+
+@bp.get("/<int:pathway_id>")
+@require_role(LEARNER)
+def student_pathway(pathway_id: int) -> tuple[str, int]:
+    """One pathway with its steps, options, recommendations and the student's choices."""
+    return _render_pathway(pathway_id)
+
+
+def _after_student_action(pathway_id: int, step_id: int, notice: str) -> Response:
+    url = launch_url("pathways.student_pathway", pathway_id=pathway_id, notice=notice)
+    return redirect(f"{url}#step-{step_id}")
+
+
+def _pathway_of_step(step_id: int, context_id: int) -> int:
+    return services.get_step(db_session(), context_id=context_id, step_id=step_id).pathway_id
+
+
+def _pathway_of_option(option_id: int, context_id: int) -> int:
+    option = services.get_option(db_session(), context_id=context_id, option_id=option_id)
+    return _pathway_of_step(option.step_id, context_id)
+
+
+@bp.post("/options/<int:option_id>/choose")
+@require_role(LEARNER)
+def choose(option_id: int) -> Response | tuple[str, int]:
+    """Pick an option, or switch to it while work has not started."""
+    ctx, context_id = _course()
+    session = db_session()
+    try:
+        choice = choice_services.choose_option(
+            session, context_id=context_id, person_id=ctx.person.id, option_id=option_id
+        )
+    except ChoiceNotAllowedError as err:
+        session.rollback()
+        return _render_pathway(
+            _pathway_of_option(option_id, context_id), error=str(err), status=400
+        )
+    pathway_id = _pathway_of_step(choice.step_id, context_id)
+    step_id = choice.step_id
+    session.commit()
+    return _after_student_action(pathway_id, step_id, "chosen")
+
+
+ChoiceAction = Literal["withdraw", "start", "submit"]
+
+
+def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str, int]:
+    ctx, context_id = _course()
+    session = db_session()
+    own = {
+        c.id: c
+        for c in choice_services.choices_for_student(
+            session, context_id=context_id, person_id=ctx.person.id
+        )
+    }
+    if choice_id not in own:
+        # Another student's choice, or another course's: the same answer as a missing one.
+        raise NotFoundError("That choice does not exist.")
+    step_id = own[choice_id].step_id
+    pathway_id = _pathway_of_step(step_id, context_id)
+    kwargs = {"context_id": context_id, "person_id": ctx.person.id, "choice_id": choice_id}
+    try:
+        if action == "withdraw":
+            choice_services.withdraw_choice(session, **kwargs)
+        elif action == "start":
+            choice_services.start_choice(session, **kwargs)
+        else:
+            choice_services.submit_choice(
+                session,
+                **kwargs,
+                note=request.form.get("note", ""),
+                url=request.form.get("url", ""),
+            )
+    except ValueError as err:  # ChoiceNotAllowedError, or a link that is not http(s)
+        session.rollback()
+        return _render_pathway(pathway_id, error=str(err), status=400)
+    session.commit()
+    notice = {"withdraw": "withdrawn", "start": "started", "submit": "submitted"}[action]
+    return _after_student_action(pathway_id, step_id, notice)
+
+
+@bp.post("/choices/<int:choice_id>/withdraw")
+@require_role(LEARNER)
+def withdraw(choice_id: int) -> Response | tuple[str, int]:
+    """Drop a pick before work starts."""
+    return _choice_action(choice_id, "withdraw")
+
+
+@bp.post("/choices/<int:choice_id>/start")
+@require_role(LEARNER)
+def start(choice_id: int) -> Response | tuple[str, int]:
+    """Begin work on the chosen option."""
+    return _choice_action(choice_id, "start")
+
+
+@bp.post("/choices/<int:choice_id>/submit")
+@require_role(LEARNER)
+def submit(choice_id: int) -> Response | tuple[str, int]:
+    """Hand in the work with a note and an optional link."""
+    return _choice_action(choice_id, "submit")
+
+
+STUDENT_STATUS_WORDS = {
+    ChoiceStatus.CHOSEN: "Chosen",
+    ChoiceStatus.APPROVED: "Approved by your teacher",
+    ChoiceStatus.IN_PROGRESS: "In progress",
+    ChoiceStatus.SUBMITTED: "Handed in: waiting for your teacher",
+    ChoiceStatus.DONE: "Done",
+    ChoiceStatus.RETURNED: "Returned by your teacher: keep working and hand it in again",
+    ChoiceStatus.REJECTED: "Not approved: choose an option again",
+}
+
+
+def _step_actions(step_view: StepView) -> dict[str, object]:
+    """What the student may do on a step now, so the template holds no rules."""
+    choice = step_view.choice
+    chosen = next((o.option for o in step_view.options if o.is_chosen), None)
+    needs_approval = bool(chosen and chosen.requires_approval)
+    if choice is None:
+        return {
+            "can_choose": step_view.unlock.is_unlocked,
+            "status": "",
+            "can_withdraw": False,
+            "can_start": False,
+            "can_submit": False,
+            "waiting_for_approval": False,
+        }
+    status = choice.status
+    return {
+        "can_choose": step_view.unlock.is_unlocked and status in choice_services.CHANGEABLE,
+        "status": (
+            "Chosen: waiting for your teacher's approval"
+            if status is ChoiceStatus.CHOSEN and needs_approval
+            else STUDENT_STATUS_WORDS[status]
+        ),
+        "can_withdraw": status in choice_services.CHANGEABLE
+        and status is not ChoiceStatus.REJECTED,
+        "can_start": status is not ChoiceStatus.IN_PROGRESS
+        and choice_services.may_start(status, requires_approval=needs_approval),
+        "can_submit": choice_services.may_submit(status, requires_approval=needs_approval),
+        "waiting_for_approval": status is ChoiceStatus.CHOSEN and needs_approval,
+    }
+
+
+# --- the teacher's editor ---------------------------------------------------------------------
+
+
+def _competencies(context_id: int) -> list[Competency]:
+    return list_competencies(db_session(), context_id=context_id)
+
+
+@bp.get("/manage")
+@require_role(TEACHER)
+def manage() -> str:
+    """The course's pathways, with a form for a new one."""
+    _, context_id = _course()
+    return _render_manage(context_id, PathwayForm())[0]
+
+
+def _render_manage(
+    context_id: int, form: PathwayForm, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    session = db_session()
+    pathways = services.list_pathways(session, context_id=context_id, include_archived=True)
+    return (
+        render_template(
+            "pathways/manage.html",
+            pathways=pathways,
+            competencies=_competencies(context_id),
+            form=form,
+            error=error,
+            notice=None if error else _notice(),
+        ),
+        status,
+    )
+
+
+@bp.post("/manage")
+@require_role(TEACHER)
+def create_pathway() -> Response | tuple[str, int]:
+    """Add a pathway at the end of the course's list."""
+    _, context_id = _course()
+    session = db_session()
+    form = PathwayForm.from_request(request.form)
+    try:
+        pathway = services.create_pathway(
+            session,
+            context_id=context_id,
+            title=form.title,
+            description=form.description_html,
+            competency_ids=form.competency_ids,
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_manage(context_id, form, str(err), 400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_pathway", pathway_id=pathway.id, notice="created"))
+
+
+def _render_pathway_editor(
+    context_id: int,
+    pathway_id: int,
+    form: PathwayForm | None = None,
+    step_form: StepForm | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    session = db_session()
+    pathway = services.get_pathway(session, context_id=context_id, pathway_id=pathway_id)
+    if form is None:
+        form = PathwayForm.from_pathway(
+            pathway,
+            services.pathway_competency_ids(session, context_id=context_id, pathway_id=pathway_id),
+        )
+    steps = services.list_steps(
+        session, context_id=context_id, pathway_id=pathway_id, include_archived=True
+    )
+    competencies = _competencies(context_id)
+    return (
+        render_template(
+            "pathways/edit_pathway.html",
+            pathway=pathway,
+            form=form,
+            step_form=step_form or StepForm(),
+            steps=steps,
+            competencies=competencies,
+            competency_names={c.id: f"{c.code} {c.title}" for c in competencies},
+            error=error,
+            notice=None if error else _notice(),
+        ),
+        status,
+    )
+
+
+@bp.route("/manage/<int:pathway_id>", methods=["GET", "POST"])
+@require_role(TEACHER)
+def edit_pathway(pathway_id: int) -> Response | tuple[str, int]:
+    """Change a pathway; list its steps with a form for a new one."""
+    _, context_id = _course()
+    if request.method == "GET":
+        return _render_pathway_editor(context_id, pathway_id)
+    session = db_session()
+    form = PathwayForm.from_request(request.form)
+    try:
+        services.update_pathway(
+            session,
+            context_id=context_id,
+            pathway_id=pathway_id,
+            title=form.title,
+            description=form.description_html,
+            competency_ids=form.competency_ids,
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_pathway_editor(context_id, pathway_id, form=form, error=str(err), status=400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_pathway", pathway_id=pathway_id, notice="saved"))
+
+
+@bp.post("/manage/<int:pathway_id>/steps")
+@require_role(TEACHER)
+def create_step(pathway_id: int) -> Response | tuple[str, int]:
+    """Add a step at the end of a pathway."""
+    _, context_id = _course()
+    session = db_session()
+    step_form = StepForm.from_request(request.form)
+    try:
+        step = services.create_step(
+            session,
+            context_id=context_id,
+            pathway_id=pathway_id,
+            title=step_form.title,
+            description=step_form.description_html,
+            competency_id=step_form.competency_id,
+            prerequisite_ids=step_form.prerequisite_ids,
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_pathway_editor(
+            context_id, pathway_id, step_form=step_form, error=str(err), status=400
+        )
+    session.commit()
+    return redirect(launch_url("pathways.edit_step", step_id=step.id, notice="created"))
+
+
+def _render_step_editor(
+    context_id: int,
+    step_id: int,
+    form: StepForm | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    session = db_session()
+    step = services.get_step(session, context_id=context_id, step_id=step_id)
+    pathway = services.get_pathway(session, context_id=context_id, pathway_id=step.pathway_id)
+    if form is None:
+        form = StepForm.from_step(
+            step, services.step_prerequisite_ids(session, context_id=context_id, step_id=step_id)
+        )
+    return (
+        render_template(
+            "pathways/edit_step.html",
+            pathway=pathway,
+            step=step,
+            form=form,
+            options=services.list_options(
+                session, context_id=context_id, step_id=step_id, include_archived=True
+            ),
+            competencies=_competencies(context_id),
+            students=list_students(session, context_id=context_id),
+            unlocked_ids=manual_unlock_ids_by_person(
+                session, context_id=context_id, step_id=step_id
+            ),
+            minutes_label=minutes_label,
+            error=error,
+            notice=None if error else _notice(),
+        ),
+        status,
+    )
+
+
+@bp.route("/manage/steps/<int:step_id>", methods=["GET", "POST"])
+@require_role(TEACHER)
+def edit_step(step_id: int) -> Response | tuple[str, int]:
+    """Change a step; list its options; unlock it for chosen students."""
+    _, context_id = _course()
+    if request.method == "GET":
+        return _render_step_editor(context_id, step_id)
+    session = db_session()
+    form = StepForm.from_request(request.form)
+    try:
+        services.update_step(
+            session,
+            context_id=context_id,
+            step_id=step_id,
+            title=form.title,
+            description=form.description_html,
+            competency_id=form.competency_id,
+            prerequisite_ids=form.prerequisite_ids,
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_step_editor(context_id, step_id, form=form, error=str(err), status=400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="saved"))
+
+
+@bp.post("/manage/steps/<int:step_id>/unlock")
+@require_role(TEACHER)
+def unlock_step(step_id: int) -> Response | tuple[str, int]:
+    """Open a step for the checked students (or withdraw their unlock) whatever their mastery."""
+    ctx, context_id = _course()
+    session = db_session()
+    services.get_step(session, context_id=context_id, step_id=step_id)
+    try:
+        wanted = parse_ids(request.form.getlist("student_ids"), "student")
+    except ValueError as err:
+        return _render_step_editor(context_id, step_id, error=str(err), status=400)
+    if not wanted:
+        return _render_step_editor(
+            context_id, step_id, error="Tick at least one student.", status=400
+        )
+    students = student_ids_in_course(session, context_id=context_id, person_ids=wanted)
+    if students != set(wanted):
+        raise NotFoundError("Some of those students are not in this course.")
+    if request.form.get("action") == "relock":
+        relock_step_for_students(
+            session, context_id=context_id, step_id=step_id, student_ids=wanted
+        )
+        notice = "relocked"
+    else:
+        unlock_step_for_students(
+            session,
+            context_id=context_id,
+            step_id=step_id,
+            student_ids=wanted,
+            unlocked_by_id=ctx.person.id,
+        )
+        notice = "unlocked"
+    session.commit()
+    LOG.info("step %s %s for %d students context=%s", step_id, notice, len(wanted), context_id)
+    return redirect(launch_url("pathways.edit_step", step_id=step_id, notice=notice) + "#unlock")
+
+
+def _render_option_form(
+    context_id: int,
+    step: Step,
+    form: OptionForm,
+    option: Option | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    pathway = services.get_pathway(db_session(), context_id=context_id, pathway_id=step.pathway_id)
+    return (
+        render_template(
+            "pathways/edit_option.html",
+            pathway=pathway,
+            step=step,
+            option=option,
+            form=form,
+            career_clusters=CAREER_CLUSTERS,
+            modalities=MODALITIES,
+            challenge_levels=CHALLENGE_LEVELS,
+            error=error,
+            notice=None if error else _notice(),
+        ),
+        status,
+    )
+
+
+@bp.route("/manage/steps/<int:step_id>/options/new", methods=["GET", "POST"])
+@require_role(TEACHER)
+def create_option(step_id: int) -> Response | tuple[str, int]:
+    """Add an option at the end of a step."""
+    _, context_id = _course()
+    session = db_session()
+    step = services.get_step(session, context_id=context_id, step_id=step_id)
+    if request.method == "GET":
+        return _render_option_form(context_id, step, OptionForm())
+    form = OptionForm.from_request(request.form)
+    try:
+        services.create_option(
+            session, context_id=context_id, step_id=step_id, data=form.to_input()
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_option_form(context_id, step, form, error=str(err), status=400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="created"))
+
+
+@bp.route("/manage/options/<int:option_id>", methods=["GET", "POST"])
+@require_role(TEACHER)
+def edit_option(option_id: int) -> Response | tuple[str, int]:
+    """Change everything a teacher sets on an option."""
+    _, context_id = _course()
+    session = db_session()
+    option = services.get_option(session, context_id=context_id, option_id=option_id)
+    step = services.get_step(session, context_id=context_id, step_id=option.step_id)
+    if request.method == "GET":
+        return _render_option_form(context_id, step, OptionForm.from_option(option), option)
+    form = OptionForm.from_request(request.form)
+    try:
+        services.update_option(
+            session, context_id=context_id, option_id=option_id, data=form.to_input()
+        )
+    except ValueError as err:
+        session.rollback()
+        option = services.get_option(session, context_id=context_id, option_id=option_id)
+        return _render_option_form(context_id, step, form, option, error=str(err), status=400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_step", step_id=step.id, notice="saved"))
+
+
+ITEM_ACTIONS = frozenset({"up", "down", "archive", "restore"})
+
+
+def _moved(ids: list[int], item_id: int, direction: str) -> list[int]:
+    index = ids.index(item_id)
+    other = index - 1 if direction == "up" else index + 1
+    if 0 <= other < len(ids):
+        ids[index], ids[other] = ids[other], ids[index]
+    return ids
+
+
+@bp.post("/manage/<any(pathway, step, option):kind>/<int:item_id>/<action>")
+@require_role(TEACHER)
+def item_action(kind: str, item_id: int, action: str) -> Response:
+    """Move a pathway, step or option up or down, archive it or restore it."""
+    _, context_id = _course()
+    if action not in ITEM_ACTIONS:
+        raise NotFoundError("Unknown action.")
+    session = db_session()
+    notice = {"up": "moved", "down": "moved", "archive": "archived", "restore": "restored"}[action]
+    if kind == "pathway":
+        services.get_pathway(session, context_id=context_id, pathway_id=item_id)
+        if action in {"up", "down"}:
+            ids = [
+                p.id
+                for p in services.list_pathways(
+                    session, context_id=context_id, include_archived=True
+                )
+            ]
+            services.reorder_pathways(
+                session, context_id=context_id, pathway_ids=_moved(ids, item_id, action)
+            )
+        elif action == "archive":
+            services.archive_pathway(session, context_id=context_id, pathway_id=item_id)
+        else:
+            services.restore_pathway(session, context_id=context_id, pathway_id=item_id)
+        target = launch_url("pathways.manage", notice=notice)
+    elif kind == "step":
+        step = services.get_step(session, context_id=context_id, step_id=item_id)
+        if action in {"up", "down"}:
+            ids = [
+                s.id
+                for s in services.list_steps(
+                    session,
+                    context_id=context_id,
+                    pathway_id=step.pathway_id,
+                    include_archived=True,
+                )
+            ]
+            services.reorder_steps(
+                session,
+                context_id=context_id,
+                pathway_id=step.pathway_id,
+                step_ids=_moved(ids, item_id, action),
+            )
+        elif action == "archive":
+            services.archive_step(session, context_id=context_id, step_id=item_id)
+        else:
+            services.restore_step(session, context_id=context_id, step_id=item_id)
+        target = launch_url("pathways.edit_pathway", pathway_id=step.pathway_id, notice=notice)
+    else:
+        option = services.get_option(session, context_id=context_id, option_id=item_id)
+        if action in {"up", "down"}:
+            ids = [
+                o.id
+                for o in services.list_options(
+                    session, context_id=context_id, step_id=option.step_id, include_archived=True
+                )
+            ]
+            services.reorder_options(
+                session,
+                context_id=context_id,
+                step_id=option.step_id,
+                option_ids=_moved(ids, item_id, action),
+            )
+        elif action == "archive":
+            services.archive_option(session, context_id=context_id, option_id=item_id)
+        else:
+            services.restore_option(session, context_id=context_id, option_id=item_id)
+        target = launch_url("pathways.edit_step", step_id=option.step_id, notice=notice)
+    session.commit()
+    return redirect(f"{target}#{kind}-{item_id}")

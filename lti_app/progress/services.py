@@ -1,0 +1,220 @@
+"""What a student's own pages summarise: every pathway at a glance, their levels, and what to do
+next. Each function runs a fixed number of queries, however many pathways or competencies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from lti_app.competencies.models import Competency
+from lti_app.competencies.services import CompetencyNode, competency_tree
+from lti_app.mastery.models import Evidence, MasteryScale, StudentCompetencyLevel
+from lti_app.mastery.services import current_levels, evidence_history, get_or_create_scale
+from lti_app.pathways.choices import may_start
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
+from lti_app.pathways.unlock import UnlockState, step_unlock_states
+from lti_app.pathways.unlocking import manual_unlock_ids, mastered_ids_for, step_rules
+
+
+@dataclass(frozen=True)
+class StepSummary:
+    step: Step
+    number: int
+    unlock: UnlockState
+    choice: Choice | None
+    option: Option | None
+    """The chosen option, if any."""
+
+
+@dataclass(frozen=True)
+class PathwaySummary:
+    pathway: Pathway
+    steps: tuple[StepSummary, ...]
+
+    @property
+    def done_count(self) -> int:
+        return sum(1 for s in self.steps if s.choice and s.choice.status is ChoiceStatus.DONE)
+
+
+@dataclass(frozen=True)
+class NextAction:
+    """One thing the student can do now, in words, with the pathway it is about."""
+
+    text: str
+    pathway_id: int
+    step_id: int
+    urgent: bool = False
+    """The teacher sent something back: shown first."""
+
+
+def pathway_overview(session: Session, *, context_id: int, person_id: int) -> list[PathwaySummary]:
+    """Return every open pathway of the course with each step's lock state and the student's
+    choice, in six queries."""
+    pathways = list(
+        session.scalars(
+            select(Pathway)
+            .where(Pathway.context_id == context_id, Pathway.archived_at.is_(None))
+            .order_by(Pathway.position, Pathway.id)
+        )
+    )
+    if not pathways:
+        return []
+    rows = session.execute(
+        select(Step, Choice, Option)
+        .outerjoin(
+            Choice,
+            (Choice.step_id == Step.id)
+            & (Choice.person_id == person_id)
+            & (Choice.context_id == context_id),
+        )
+        .outerjoin(Option, Option.id == Choice.option_id)
+        .where(
+            Step.context_id == context_id,
+            Step.pathway_id.in_([p.id for p in pathways]),
+            or_(Step.archived_at.is_(None), Choice.id.is_not(None)),
+        )
+        .order_by(Step.position, Step.id)
+    ).all()
+    step_ids = [step.id for step, _, _ in rows]
+    states = step_unlock_states(
+        step_rules(session, context_id=context_id, step_ids=step_ids),
+        mastered_ids_for(session, context_id=context_id, person_id=person_id),
+        manual_unlock_ids(session, context_id=context_id, person_id=person_id, step_ids=step_ids),
+    )
+    by_pathway: dict[int, list[StepSummary]] = {p.id: [] for p in pathways}
+    for step, choice, option in rows:
+        summaries = by_pathway[step.pathway_id]
+        summaries.append(StepSummary(step, len(summaries) + 1, states[step.id], choice, option))
+    return [PathwaySummary(p, tuple(by_pathway[p.id])) for p in pathways]
+
+
+def next_actions(overview: Sequence[PathwaySummary]) -> list[NextAction]:
+    """Say what to do next in each pathway: work the teacher sent back first, then the first
+    step that needs the student, then what to master to open the next locked step."""
+    actions: list[NextAction] = []
+    for summary in overview:
+        pid = summary.pathway.id
+        for item in summary.steps:
+            action = _step_action(pid, item)
+            if action is not None:
+                actions.append(action)
+                break
+            if not item.unlock.is_unlocked:
+                names = ", ".join(c.label for c in item.unlock.missing)
+                actions.append(
+                    NextAction(
+                        f"{summary.pathway.title}: work towards {names} to open "
+                        f"“{item.step.title}”.",
+                        pid,
+                        item.step.id,
+                    )
+                )
+                break
+    actions.sort(key=lambda a: not a.urgent)
+    return actions
+
+
+def _step_action(pathway_id: int, item: StepSummary) -> NextAction | None:
+    title = item.step.title
+    if not item.unlock.is_unlocked:
+        return None
+    choice, option = item.choice, item.option
+    if choice is None:
+        return NextAction(f"Choose an option for “{title}”.", pathway_id, item.step.id)
+    status = choice.status
+    if status is ChoiceStatus.RETURNED:
+        return NextAction(
+            f"Your teacher returned your work on “{title}”: read the note and hand it in again.",
+            pathway_id,
+            item.step.id,
+            urgent=True,
+        )
+    if status is ChoiceStatus.REJECTED:
+        return NextAction(
+            f"Your teacher asked you to choose again for “{title}”.",
+            pathway_id,
+            item.step.id,
+            urgent=True,
+        )
+    if status is ChoiceStatus.IN_PROGRESS:
+        return NextAction(f"Finish and hand in “{title}”.", pathway_id, item.step.id)
+    if may_start(status, requires_approval=bool(option and option.requires_approval)):
+        return NextAction(f"Start your work on “{title}”.", pathway_id, item.step.id)
+    return None  # waiting for the teacher, handed in, or done: look at the next step
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    observed_at: datetime
+    points: Decimal
+    level_name: str
+    source: str
+    note: str
+
+
+@dataclass(frozen=True)
+class CompetencyProgress:
+    competency: Competency
+    depth: int
+    level: StudentCompetencyLevel | None
+    history: tuple[HistoryPoint, ...]
+    is_parent: bool
+    """Its level is rolled up from sub-competencies, so evidence goes on those."""
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    scale: MasteryScale
+    competencies: tuple[CompetencyProgress, ...]
+
+    @property
+    def mastered_count(self) -> int:
+        return sum(1 for c in self.competencies if c.level and c.level.is_mastered)
+
+
+def student_progress(session: Session, *, context_id: int, person_id: int) -> ProgressView:
+    """Return the student's level and evidence history for each competency of the course."""
+    scale = get_or_create_scale(session, context_id=context_id)
+    nodes = _walk(competency_tree(session, context_id=context_id))
+    levels = current_levels(session, context_id=context_id, person_id=person_id)
+    history: dict[int, list[HistoryPoint]] = {}
+    evidence: Evidence
+    for evidence in evidence_history(
+        session, context_id=context_id, person_id=person_id, include_withdrawn=False
+    ):
+        history.setdefault(evidence.competency_id, []).append(
+            HistoryPoint(
+                evidence.observed_at,
+                evidence.points,
+                evidence.level_name,
+                evidence.source.value,
+                evidence.note,
+            )
+        )
+    parents = {n.competency.id for n, _ in nodes if n.children}
+    return ProgressView(
+        scale=scale,
+        competencies=tuple(
+            CompetencyProgress(
+                competency=node.competency,
+                depth=depth,
+                level=levels.get(node.competency.id),
+                history=tuple(history.get(node.competency.id, ())),
+                is_parent=node.competency.id in parents,
+            )
+            for node, depth in nodes
+        ),
+    )
+
+
+def _walk(nodes: Sequence[CompetencyNode], depth: int = 0) -> list[tuple[CompetencyNode, int]]:
+    ordered: list[tuple[CompetencyNode, int]] = []
+    for node in nodes:
+        ordered.append((node, depth))
+        ordered.extend(_walk(node.children, depth + 1))
+    return ordered

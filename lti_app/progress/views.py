@@ -1,0 +1,134 @@
+"""The student's "my progress" page: level per competency with its history, and what to do next."""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+from flask import Blueprint, Flask, redirect, render_template, request
+from flask.blueprints import BlueprintSetupState
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from lti_app.competencies.errors import CompetencyNotFoundError
+from lti_app.errors import NotFoundError, PermissionDeniedError
+from lti_app.mastery.errors import InvalidEvidenceError
+from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.services import record_evidence
+from lti_app.progress.charts import AxisLevel, ChartPoint, level_history_svg, short_date
+from lti_app.progress.services import (
+    CompetencyProgress,
+    ProgressView,
+    next_actions,
+    pathway_overview,
+    student_progress,
+)
+from lti_app.tool.roles import CourseRole
+from lti_app.tool.services import LaunchContext
+from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
+
+LOG = logging.getLogger(__name__)
+bp = Blueprint("progress", __name__, url_prefix="/progress")
+
+LEARNER = CourseRole.LEARNER.value
+MAX_SELF_NOTE = 2000
+SOURCE_WORDS = {
+    EvidenceSource.TEACHER.value: "Teacher",
+    EvidenceSource.SELF_ASSESSMENT.value: "Your self-assessment",
+    EvidenceSource.PATHWAY_WORK.value: "Pathway work",
+    EvidenceSource.KNOWLEDGE_CHECK.value: "Knowledge check",
+}
+NOTICES = {"self_assessed": "Thank you: your self-assessment is saved."}
+
+
+@bp.record_once
+def _register(state: BlueprintSetupState) -> None:
+    add_nav_item(cast(Flask, state.app), "progress.my_progress", "My progress", (LEARNER,), 20)
+
+
+def _course() -> tuple[LaunchContext, int]:
+    ctx = current_launch()
+    if ctx.context is None:
+        raise PermissionDeniedError("Open Pathways from a course to see your progress.")
+    return ctx, ctx.context.id
+
+
+def _chart(view: ProgressView, item: CompetencyProgress) -> Markup:
+    levels = [AxisLevel(lv.name, lv.points, lv.is_mastery) for lv in view.scale.levels]
+    points = [ChartPoint(h.observed_at, h.points, h.level_name) for h in item.history]
+    return level_history_svg(
+        points,
+        levels,
+        chart_id=f"chart-{item.competency.id}",
+        title=f"Your results on {item.competency.code} {item.competency.title}",
+    )
+
+
+def _render(error: str | None = None, status: int = 200) -> tuple[str, int]:
+    ctx, context_id = _course()
+    session = db_session()
+    view = student_progress(session, context_id=context_id, person_id=ctx.person.id)
+    overview = pathway_overview(session, context_id=context_id, person_id=ctx.person.id)
+    return (
+        render_template(
+            "progress/my_progress.html",
+            ctx=ctx,
+            view=view,
+            actions=next_actions(overview),
+            chart=lambda item: _chart(view, item),
+            short_date=short_date,
+            source_words=SOURCE_WORDS,
+            error=error,
+            notice=None if error else NOTICES.get(request.args.get("notice", "")),
+        ),
+        status,
+    )
+
+
+@bp.get("/")
+@require_role(LEARNER)
+def my_progress() -> tuple[str, int]:
+    """The student's level on each competency, its history, and what to do next."""
+    return _render()
+
+
+@bp.post("/self-assessment")
+@require_role(LEARNER)
+def self_assess() -> Response | tuple[str, int]:
+    """Record how the student rates themself on a competency (source: self-assessment)."""
+    ctx, context_id = _course()
+    session = db_session()
+    view = student_progress(session, context_id=context_id, person_id=ctx.person.id)
+    try:
+        competency_id = int(request.form.get("competency_id", ""))
+        level_id = int(request.form.get("level_id", ""))
+    except ValueError:
+        return _render("Choose a competency and a level.", 400)
+    level = next((lv for lv in view.scale.levels if lv.id == level_id), None)
+    if level is None:
+        return _render("Choose one of the levels.", 400)
+    note = request.form.get("note", "").strip()
+    if len(note) > MAX_SELF_NOTE:
+        return _render(f"Keep the note under {MAX_SELF_NOTE} characters.", 400)
+    try:
+        record_evidence(
+            session,
+            context_id=context_id,
+            competency_id=competency_id,
+            student_ids=[ctx.person.id],
+            points=level.points,
+            source=EvidenceSource.SELF_ASSESSMENT,
+            note=note,
+            recorded_by_id=ctx.person.id,
+        )
+    except CompetencyNotFoundError as err:
+        raise NotFoundError("That competency does not exist in this course.") from err
+    except InvalidEvidenceError as err:
+        session.rollback()
+        return _render(f"You can't rate yourself on that competency: {err}.", 400)
+    # Self-assessment counts towards mastery only if the course's scale says so; grade
+    # passback for such a change is left to the grades feature's recompute.
+    session.commit()
+    LOG.info("self-assessment context=%s competency=%s", context_id, competency_id)
+    url = launch_url("progress.my_progress", notice="self_assessed")
+    return redirect(f"{url}#competency-{competency_id}")

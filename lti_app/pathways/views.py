@@ -7,10 +7,11 @@ the student's own rows), so an id from another course, student or platform is "n
 from __future__ import annotations
 
 import logging
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from flask import Blueprint, Flask, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.models import Competency
@@ -67,6 +68,7 @@ NOTICES = {
 def _register(state: BlueprintSetupState) -> None:
     app = cast(Flask, state.app)
     app.extensions.setdefault("lti_app.home_renderers", {})[LEARNER] = render_student_home
+    app.extensions.setdefault("lti_app.deep_link_providers", []).append(deep_link_pathways)
     add_nav_item(app, "pathways.my_pathways", "My pathways", (LEARNER,), order=10)
     add_nav_item(app, "pathways.manage", "Pathways", (TEACHER,), order=30)
 
@@ -96,10 +98,42 @@ def _notice() -> str | None:
 # --- the student's pages ----------------------------------------------------------------------
 
 
+def deep_link_pathways(session: Session, ctx: LaunchContext) -> list[dict[str, Any]]:
+    """Each pathway of the course, for a teacher placing Pathways in a module."""
+    if ctx.context is None:
+        return []
+    return [
+        {
+            "key": f"pathway-{p.id}",
+            "title": p.title,
+            "text": "Opens this pathway for students.",
+            "resource_id": f"pathway-{p.id}",
+            "custom": {"pathway_id": str(p.id)},
+        }
+        for p in services.list_pathways(session, context_id=ctx.context.id)
+    ]
+
+
+def _placed_pathway_id(ctx: LaunchContext) -> int | None:
+    """The pathway a deep-linked placement opens (its custom parameter), if any."""
+    custom = ctx.resource_link.custom if ctx.resource_link is not None else {}
+    value = custom.get("pathway_id") if isinstance(custom, dict) else None
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
 def render_student_home(ctx: LaunchContext) -> str:
-    """The learner's landing page: every pathway at a glance and what to do next."""
+    """The learner's landing page: every pathway at a glance and what to do next.
+
+    A placement made for one pathway (deep linking) opens that pathway instead.
+    """
     if ctx.context is None:  # pragma: no cover - render_home handles launches without one
         raise PermissionDeniedError("Open Pathways from a course to see its pathways.")
+    placed = _placed_pathway_id(ctx)
+    if placed is not None and request.endpoint == "tool.launch":
+        try:
+            return _render_pathway(placed)[0]
+        except PathwayNotFoundError:
+            LOG.info("placement names a missing pathway %s; showing the home", placed)
     overview = pathway_overview(db_session(), context_id=ctx.context.id, person_id=ctx.person.id)
     return render_template(
         "pathways/my_pathways.html",

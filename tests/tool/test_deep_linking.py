@@ -118,3 +118,41 @@ def test_a_deep_link_response_needs_a_deep_linking_launch(
     with lti.tool.app.test_request_context():
         form.fields["lt"] = make_launch_token(ordinary.id)
     assert submit_form(lti.browser(), form).status_code in {400, 403}
+
+
+def test_a_placed_pathway_opens_for_students(lti: LtiActions, database_url: str) -> None:
+    from lti_app.db import Database
+    from lti_app.pathways import services as pathways
+    from lti_app.tool.models import Context
+
+    lti.launch("user-t01")  # makes sure the course exists in Pathways
+    db = Database(database_url)
+    with db.begin() as s:
+        context = s.scalars(select(Context).where(Context.context_id == "course-bio9")).first()
+        assert context is not None
+        pathway = pathways.create_pathway(s, context_id=context.id, title="Ecosystems by choice")
+        pathway_id = pathway.id
+    db.dispose()
+
+    picker = _picker(lti)
+    assert "Ecosystems by choice" in picker.text
+    form = next(
+        f
+        for f in parse_forms(picker.text, str(picker.response.url))
+        if f.action.endswith("/lti/deep-link")
+    )
+    form.fields["item"] = f"pathway-{pathway_id}"
+    autopost = submit_form(picker.client, form)
+    before = len(lti.platform.state.deep_link_returns)
+    submit_form(picker.client, parse_forms(autopost.text, str(autopost.url))[0])
+    (item,) = lti.platform.state.deep_link_returns[before].items
+    assert item["custom"]["pathway_id"] == str(pathway_id)
+
+    placed = next(
+        link
+        for link in lti.platform.state.resource_links.values()
+        if link.custom.get("pathway_id") == str(pathway_id)
+    )
+    student = lti.launch("user-s04", resource_link_id=placed.id)
+    assert student.response.status_code == 200
+    assert "<h1>Ecosystems by choice</h1>" in student.text

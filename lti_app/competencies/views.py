@@ -1,0 +1,427 @@
+"""The teacher's competency editor: build, order, archive, import, export and copy a framework."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import cast
+
+from flask import Blueprint, Flask, Response, redirect, render_template, request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.wrappers import Response as BaseResponse
+
+from lti_app.competencies.errors import CompetencyError, ImportFailedError, ImportProblem
+from lti_app.competencies.forms import IMPORT_FORMATS, KIND_LABELS, CompetencyForm, sentence
+from lti_app.competencies.importing import copy_framework, export_csv, import_case, import_csv
+from lti_app.competencies.models import Competency
+from lti_app.competencies.services import (
+    CompetencyNode,
+    archive_competency,
+    competency_tree,
+    create_competency,
+    edit_competency,
+    get_competency,
+    list_competencies,
+    prerequisite_map,
+    reorder_competencies,
+    set_prerequisites,
+    unarchive_competency,
+)
+from lti_app.courses.common import TEACHER, current_course, domain_errors, parse_id
+from lti_app.courses.queries import taught_courses
+from lti_app.courses.recording import queue_scores
+from lti_app.courses.views import notice_text
+from lti_app.errors import AppError, NotFoundError
+from lti_app.mastery.services import recompute_course
+from lti_app.pathways.copying import copy_pathways
+from lti_app.pathways.errors import CopyError
+from lti_app.roster.services import teaches_course
+from lti_app.web import add_nav_item, db_session, launch_url, require_role
+
+bp = Blueprint("competencies", __name__, url_prefix="/competencies")
+
+NOTICES = {
+    "created": "The competency is added.",
+    "saved": "The competency is saved.",
+    "moved": "The order is saved.",
+    "archived": "The competency (and any sub-competencies) is archived. Evidence is kept.",
+    "unarchived": "The competency is back in the framework.",
+    "imported": "Imported: {n} competencies created or changed.",
+    "copied": "Copied {n} competencies.",
+    "copied_pathways": "Copied {n} competencies and the pathways.",
+}
+MAX_PASTE = 2_000_000
+
+
+@bp.record_once
+def _register(state: BlueprintSetupState) -> None:
+    add_nav_item(cast(Flask, state.app), "competencies.index", "Competencies", (TEACHER,), 20)
+
+
+def _recompute(context_id: int) -> None:
+    """A changed hierarchy changes parents' roll-ups: recompute and queue what changed."""
+    session = db_session()
+    queue_scores(session, recompute_course(session, context_id=context_id))
+
+
+# --- the framework ----------------------------------------------------------------------------
+
+
+def _index_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int]:
+    course = current_course()
+    session = db_session()
+    cid = course.context_id
+    tree = competency_tree(session, context_id=cid, include_archived=True)
+    rows: list[tuple[Competency, int, bool, bool]] = []
+
+    def walk(nodes: Sequence[CompetencyNode], depth: int) -> None:
+        for index, node in enumerate(nodes):
+            rows.append((node.competency, depth, index > 0, index < len(nodes) - 1))
+            walk(node.children, depth + 1)
+
+    walk(tree, 0)
+    everything = [row[0] for row in rows]
+    code_by_id = {c.id: c.code for c in everything}
+    prerequisites = {
+        cid_: sorted(code_by_id[p] for p in pre if p in code_by_id)
+        for cid_, pre in prerequisite_map(session, context_id=cid).items()
+    }
+    return (
+        render_template(
+            "competencies/index.html",
+            ctx=course.ctx,
+            title="Competencies",
+            rows=rows,
+            active=[c for c in everything if not c.is_archived],
+            prerequisites=prerequisites,
+            code_by_id=code_by_id,
+            kinds=KIND_LABELS,
+            form=request.form if request.method == "POST" else {},
+            notice=notice_text(NOTICES),
+            errors=list(errors),
+        ),
+        status,
+    )
+
+
+@bp.get("/")
+@require_role(TEACHER)
+def index() -> tuple[str, int]:
+    """The course's framework as a tree, with ordering, archiving and a form to add one."""
+    return _index_page()
+
+
+@bp.post("/")
+@require_role(TEACHER)
+def create() -> BaseResponse | tuple[str, int]:
+    course = current_course()
+    session = db_session()
+    try:
+        data = CompetencyForm.from_form(request.form)
+        with domain_errors():
+            create_competency(
+                session,
+                context_id=course.context_id,
+                code=data.code,
+                title=data.title,
+                description=data.description,
+                parent_id=data.parent_id,
+                kind=data.kind,
+                prerequisite_ids=data.prerequisite_ids,
+            )
+            if data.parent_id is not None:
+                _recompute(course.context_id)  # the parent's level now rolls up
+    except (CompetencyError, ValueError) as err:
+        session.rollback()
+        return _index_page([sentence(str(err))], 400)
+    session.commit()
+    return redirect(launch_url("competencies.index", notice="created"), 303)
+
+
+def _edit_page(
+    competency_id: int, errors: Sequence[str] = (), status: int = 200
+) -> tuple[str, int]:
+    course = current_course()
+    session = db_session()
+    with domain_errors():
+        competency = get_competency(
+            session, context_id=course.context_id, competency_id=competency_id
+        )
+    others = [
+        c for c in list_competencies(session, context_id=course.context_id) if c.id != competency_id
+    ]
+    current_prereqs = prerequisite_map(session, context_id=course.context_id).get(
+        competency_id, set()
+    )
+    return (
+        render_template(
+            "competencies/edit.html",
+            ctx=course.ctx,
+            title=f"Edit {competency.code}",
+            competency=competency,
+            others=others,
+            prerequisite_ids=current_prereqs,
+            kinds=KIND_LABELS,
+            errors=list(errors),
+            notice="",
+        ),
+        status,
+    )
+
+
+@bp.get("/<int:competency_id>/edit")
+@require_role(TEACHER)
+def edit(competency_id: int) -> tuple[str, int]:
+    """Change code, title, description, kind, parent and prerequisites."""
+    return _edit_page(competency_id)
+
+
+@bp.post("/<int:competency_id>/edit")
+@require_role(TEACHER)
+def save(competency_id: int) -> BaseResponse | tuple[str, int]:
+    course = current_course()
+    session = db_session()
+    try:
+        data = CompetencyForm.from_form(request.form)
+        with domain_errors():
+            before = get_competency(
+                session, context_id=course.context_id, competency_id=competency_id
+            ).parent_id
+            edit_competency(
+                session,
+                context_id=course.context_id,
+                competency_id=competency_id,
+                code=data.code,
+                title=data.title,
+                description=data.description,
+                kind=data.kind,
+                parent_id=data.parent_id,
+            )
+            set_prerequisites(
+                session,
+                context_id=course.context_id,
+                competency_id=competency_id,
+                prerequisite_ids=data.prerequisite_ids,
+            )
+            if before != data.parent_id:
+                _recompute(course.context_id)
+    except (CompetencyError, ValueError) as err:
+        session.rollback()
+        return _edit_page(competency_id, [sentence(str(err))], 400)
+    session.commit()
+    return redirect(launch_url("competencies.index", notice="saved"), 303)
+
+
+@bp.post("/<int:competency_id>/move")
+@require_role(TEACHER)
+def move(competency_id: int) -> BaseResponse:
+    """Move a competency one place up or down among its siblings."""
+    course = current_course()
+    session = db_session()
+    direction = request.form.get("direction")
+    if direction not in {"up", "down"}:
+        raise AppError("Choose up or down.")
+    with domain_errors():
+        competency = get_competency(
+            session, context_id=course.context_id, competency_id=competency_id
+        )
+        siblings = [
+            c.id
+            for c in list_competencies(session, context_id=course.context_id, include_archived=True)
+            if c.parent_id == competency.parent_id
+        ]
+        at = siblings.index(competency_id)
+        other = at - 1 if direction == "up" else at + 1
+        if 0 <= other < len(siblings):
+            siblings[at], siblings[other] = siblings[other], siblings[at]
+            reorder_competencies(
+                session,
+                context_id=course.context_id,
+                parent_id=competency.parent_id,
+                ordered_ids=siblings,
+            )
+    session.commit()
+    return redirect(
+        launch_url("competencies.index", notice="moved", _anchor=f"c-{competency_id}"), 303
+    )
+
+
+@bp.post("/<int:competency_id>/archive")
+@require_role(TEACHER)
+def archive(competency_id: int) -> BaseResponse | tuple[str, int]:
+    return _set_archived(competency_id, archived=True)
+
+
+@bp.post("/<int:competency_id>/unarchive")
+@require_role(TEACHER)
+def unarchive(competency_id: int) -> BaseResponse | tuple[str, int]:
+    return _set_archived(competency_id, archived=False)
+
+
+def _set_archived(competency_id: int, *, archived: bool) -> BaseResponse | tuple[str, int]:
+    course = current_course()
+    session = db_session()
+    change = archive_competency if archived else unarchive_competency
+    try:
+        with domain_errors():
+            change(session, context_id=course.context_id, competency_id=competency_id)
+            _recompute(course.context_id)
+    except CompetencyError as err:
+        session.rollback()
+        return _index_page([sentence(str(err))], 400)
+    session.commit()
+    notice = "archived" if archived else "unarchived"
+    return redirect(launch_url("competencies.index", notice=notice), 303)
+
+
+# --- import and export ------------------------------------------------------------------------
+
+
+def _import_page(
+    problems: Sequence[ImportProblem] = (), errors: Sequence[str] = (), status: int = 200
+) -> tuple[str, int]:
+    course = current_course()
+    return (
+        render_template(
+            "competencies/import.html",
+            ctx=course.ctx,
+            title="Import competencies",
+            formats=IMPORT_FORMATS,
+            chosen=request.form.get("format", "csv"),
+            pasted=request.form.get("text", "") if request.method == "POST" else "",
+            problems=list(problems),
+            errors=list(errors),
+            notice="",
+        ),
+        status,
+    )
+
+
+@bp.get("/import")
+@require_role(TEACHER)
+def import_form() -> tuple[str, int]:
+    """Upload or paste a CSV or CASE JSON framework."""
+    return _import_page()
+
+
+@bp.post("/import")
+@require_role(TEACHER)
+def import_framework() -> BaseResponse | tuple[str, int]:
+    """Import all or nothing; every problem is listed with its line or identifier and column."""
+    course = current_course()
+    session = db_session()
+    kind = request.form.get("format", "csv")
+    if kind not in IMPORT_FORMATS:
+        return _import_page(errors=["Choose CSV or CASE JSON."], status=400)
+    upload = request.files.get("file")
+    data: bytes | str = upload.read() if upload is not None and upload.filename else b""
+    if not data:
+        data = request.form.get("text", "")[:MAX_PASTE]
+    if not data.strip():
+        return _import_page(errors=["Choose a file or paste the framework."], status=400)
+    try:
+        with domain_errors():
+            if kind == "csv":
+                summary = import_csv(session, context_id=course.context_id, data=data)
+            else:
+                summary = import_case(session, context_id=course.context_id, data=data)
+            _recompute(course.context_id)
+    except ImportFailedError as err:
+        session.rollback()
+        return _import_page(problems=err.problems, status=400)
+    except (CompetencyError, ValueError) as err:
+        session.rollback()
+        return _import_page(errors=[sentence(str(err))], status=400)
+    session.commit()
+    return redirect(
+        launch_url(
+            "competencies.index",
+            notice="imported",
+            n=summary.created + summary.updated,
+        ),
+        303,
+    )
+
+
+@bp.get("/export.csv")
+@require_role(TEACHER)
+def export() -> Response:
+    """Download the framework as CSV (the same columns the import reads)."""
+    course = current_course()
+    text = export_csv(db_session(), context_id=course.context_id)
+    context = course.ctx.context
+    label = (context.label or context.context_id) if context is not None else "course"
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", label).strip("-") or "course"
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="competencies-{safe}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# --- copy from another course -----------------------------------------------------------------
+
+
+def _copy_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int]:
+    course = current_course()
+    return (
+        render_template(
+            "competencies/copy.html",
+            ctx=course.ctx,
+            title="Copy from another course",
+            courses=taught_courses(
+                db_session(), person_id=course.teacher_id, exclude_context_id=course.context_id
+            ),
+            errors=list(errors),
+            notice="",
+        ),
+        status,
+    )
+
+
+@bp.get("/copy")
+@require_role(TEACHER)
+def copy_form() -> tuple[str, int]:
+    """Pick another course you teach (on this LMS) to copy its framework and pathways from."""
+    return _copy_page()
+
+
+@bp.post("/copy")
+@require_role(TEACHER)
+def copy() -> BaseResponse | tuple[str, int]:
+    course = current_course()
+    session = db_session()
+    source_id = parse_id(request.form.get("source_context_id"))
+    allowed = {
+        c.id
+        for c in taught_courses(
+            session, person_id=course.teacher_id, exclude_context_id=course.context_id
+        )
+    }
+    if source_id not in allowed or not teaches_course(
+        session, context_id=source_id, person_id=course.teacher_id
+    ):
+        raise NotFoundError("You do not teach that course on this LMS, so it cannot be copied.")
+    with_pathways = request.form.get("pathways") == "on"
+    try:
+        id_map = copy_framework(session, from_context_id=source_id, to_context_id=course.context_id)
+        if with_pathways:
+            copy_pathways(
+                session,
+                from_context_id=source_id,
+                to_context_id=course.context_id,
+                competency_id_map=id_map,
+            )
+        _recompute(course.context_id)
+    except ImportFailedError as err:
+        session.rollback()
+        return _copy_page([str(p) for p in err.problems], 400)
+    except (CompetencyError, CopyError, ValueError) as err:
+        session.rollback()
+        return _copy_page([sentence(str(err))], 400)
+    session.commit()
+    notice = "copied_pathways" if with_pathways else "copied"
+    return redirect(launch_url("competencies.index", notice=notice, n=len(id_map)), 303)

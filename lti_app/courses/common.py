@@ -1,0 +1,115 @@
+"""Helpers the teacher pages share: the launch's course, form parsing, domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from flask import request
+
+from lti_app.db import utcnow
+from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
+from lti_app.roster.services import student_ids_in_course
+from lti_app.tool.services import LaunchContext
+from lti_app.web import current_launch, db_session
+
+TEACHER = "teacher"
+
+
+@dataclass(frozen=True)
+class Course:
+    """The launch's course as teacher pages need it: the context id and the teacher's id."""
+
+    ctx: LaunchContext
+    context_id: int
+    teacher_id: int
+
+
+def current_course() -> Course:
+    """The course of this (teacher) launch; a launch without a course is refused."""
+    ctx = current_launch()
+    if ctx.context is None:
+        raise PermissionDeniedError("Open Pathways from a course to see this page.")
+    return Course(ctx=ctx, context_id=ctx.context.id, teacher_id=ctx.person.id)
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Turn the domain's 'not in this course' and 'not allowed' into error pages."""
+    try:
+        yield
+    except LookupError as err:
+        raise NotFoundError(
+            "That does not exist in this course. It may belong to another course."
+        ) from err
+    except PermissionError as err:
+        raise PermissionDeniedError(str(err)) from err
+
+
+def form_ids(name: str) -> list[int]:
+    """The integer ids posted under `name` (checkboxes); anything else is a bad request."""
+    return [parse_id(value) for value in request.form.getlist(name) if value.strip()]
+
+
+def parse_id(value: str | None) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError as err:
+        raise AppError("A field that should hold a number does not.") from err
+    if number <= 0 or number > 2**62:
+        raise NotFoundError("That does not exist in this course.")
+    return number
+
+
+def optional_id(value: str | None) -> int | None:
+    return None if value is None or not value.strip() else parse_id(value)
+
+
+def check_students(context_id: int, person_ids: Iterable[int]) -> list[int]:
+    """Return the ids in order without repeats, or refuse if one is not a student here."""
+    wanted = list(dict.fromkeys(person_ids))
+    known = student_ids_in_course(db_session(), context_id=context_id, person_ids=wanted)
+    if len(known) != len(wanted):
+        raise NotFoundError("That student is not in this course.")
+    return wanted
+
+
+def parse_points(value: str | None) -> Decimal:
+    """A level's points from a form; the domain checks the range."""
+    try:
+        points = Decimal((value or "").strip())
+    except InvalidOperation as err:
+        raise ValueError("Choose a level.") from err
+    if not points.is_finite():
+        raise ValueError("Choose a level.")
+    return points
+
+
+def parse_date(value: str | None, *, label: str) -> date | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as err:
+        raise ValueError(f"{label} is not a date (YYYY-MM-DD).") from err
+
+
+def observed_at_from(value: date | None) -> datetime | None:
+    """The time an observation on this day counts as made: noon UTC, never later than now.
+
+    A teacher east of UTC may be a day ahead of UTC; their 'today' must still be accepted.
+    """
+    if value is None:
+        return None
+    now = utcnow()
+    if value > now.date() + timedelta(days=1):
+        raise ValueError("The observed date cannot be in the future.")
+    return min(datetime.combine(value, time(12), tzinfo=UTC), now)
+
+
+def today() -> date:
+    return utcnow().date()

@@ -1,0 +1,131 @@
+"""Read-only queries the teacher pages need and no domain service offers, each scoped by course.
+
+Each is one query, whatever the number of students.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, PathwayCompetency, Step
+from lti_app.tool.models import Context, Membership, MembershipStatus, Person
+
+
+def person_names(session: Session, *, person_ids: Collection[int]) -> dict[int, str]:
+    """Display names of people (e.g. who recorded evidence), by id."""
+    if not person_ids:
+        return {}
+    rows = session.scalars(select(Person).where(Person.id.in_(set(person_ids))))
+    return {person.id: person.display_name for person in rows}
+
+
+def students_with_submissions(
+    session: Session, *, context_id: int, person_ids: Collection[int]
+) -> list[int]:
+    """Which of these students have submitted work waiting in the course."""
+    if not person_ids:
+        return []
+    rows = session.scalars(
+        select(Choice.person_id)
+        .where(
+            Choice.context_id == context_id,
+            Choice.person_id.in_(set(person_ids)),
+            Choice.status == ChoiceStatus.SUBMITTED,
+        )
+        .distinct()
+    )
+    return sorted(rows)
+
+
+@dataclass(frozen=True)
+class ChoiceRow:
+    """A student's choice with the titles a teacher reads it by."""
+
+    choice: Choice
+    pathway_title: str
+    step_title: str
+    option_title: str
+    competency_id: int | None
+    """The competency the step assesses, or the pathway's only one; None when unclear."""
+
+    @property
+    def id(self) -> int:
+        return self.choice.id
+
+    @property
+    def status(self) -> ChoiceStatus:
+        return self.choice.status
+
+    @property
+    def last_change(self) -> datetime:
+        c = self.choice
+        return c.done_at or c.returned_at or c.submitted_at or c.approved_at or c.chosen_at
+
+
+def _single_competency_by_pathway(session: Session, pathway_ids: Collection[int]) -> dict[int, int]:
+    if not pathway_ids:
+        return {}
+    rows = session.execute(
+        select(PathwayCompetency.pathway_id, func.min(PathwayCompetency.competency_id))
+        .where(PathwayCompetency.pathway_id.in_(set(pathway_ids)))
+        .group_by(PathwayCompetency.pathway_id)
+        .having(func.count() == 1)
+    )
+    return dict(rows.tuples().all())
+
+
+def choice_rows(
+    session: Session,
+    *,
+    context_id: int,
+    person_id: int | None = None,
+    choice_ids: Collection[int] | None = None,
+) -> list[ChoiceRow]:
+    """The course's choices (of one student, or these ids) with titles, newest first."""
+    query = (
+        select(Choice, Option.title, Step.title, Step.competency_id, Pathway.id, Pathway.title)
+        .join(Option, Option.id == Choice.option_id)
+        .join(Step, Step.id == Choice.step_id)
+        .join(Pathway, Pathway.id == Step.pathway_id)
+        .where(Choice.context_id == context_id, Step.context_id == context_id)
+    )
+    if person_id is not None:
+        query = query.where(Choice.person_id == person_id)
+    if choice_ids is not None:
+        query = query.where(Choice.id.in_(set(choice_ids)))
+    rows = session.execute(query.order_by(Choice.id.desc())).all()
+    singles = _single_competency_by_pathway(
+        session, {pathway_id for *_, step_competency, pathway_id, _t in rows if not step_competency}
+    )
+    return [
+        ChoiceRow(
+            choice=choice,
+            pathway_title=pathway_title,
+            step_title=step_title,
+            option_title=option_title,
+            competency_id=step_competency or singles.get(pathway_id),
+        )
+        for choice, option_title, step_title, step_competency, pathway_id, pathway_title in rows
+    ]
+
+
+def taught_courses(session: Session, *, person_id: int, exclude_context_id: int) -> list[Context]:
+    """Other courses this person teaches (a person belongs to one platform, so these do too)."""
+    return list(
+        session.scalars(
+            select(Context)
+            .join(Membership, Membership.context_id == Context.id)
+            .where(
+                Membership.person_id == person_id,
+                Membership.is_teacher.is_(True),
+                Membership.status == MembershipStatus.ACTIVE,
+                Context.id != exclude_context_id,
+            )
+            .order_by(Context.title, Context.id)
+        )
+    )

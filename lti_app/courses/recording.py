@@ -1,0 +1,84 @@
+"""Evidence as one unit of work: mastery, the pathway work it answers, and the gradebook."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import cast
+
+from sqlalchemy.orm import Session
+
+from lti_app.courses.queries import students_with_submissions
+from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.services import MasteryChange, record_evidence
+from lti_app.pathways.choices import complete_choices_for_competency
+
+LOG = logging.getLogger(__name__)
+
+QueueScores = Callable[[Session, list[MasteryChange]], object]
+
+
+def _grades_queue() -> QueueScores | None:
+    # The gradebook feature may not be installed yet; mastery works without it.
+    try:
+        module = importlib.import_module("lti_app.grades.services")
+    except ImportError:
+        return None
+    queue = getattr(module, "queue_scores", None)
+    return cast(QueueScores, queue) if callable(queue) else None
+
+
+def queue_scores(session: Session, changes: list[MasteryChange]) -> None:
+    """Queue the changed levels for the LMS gradebook in the caller's transaction."""
+    if not changes:
+        return
+    queue = _grades_queue()
+    if queue is None:
+        LOG.debug("no gradebook queue; %d mastery changes not queued", len(changes))
+        return
+    queue(session, changes)
+
+
+def record_and_close(
+    session: Session,
+    *,
+    context_id: int,
+    competency_id: int,
+    student_ids: Sequence[int],
+    points: Decimal,
+    note: str,
+    recorded_by_id: int,
+    observed_at: datetime | None = None,
+    source: EvidenceSource = EvidenceSource.TEACHER,
+) -> list[MasteryChange]:
+    """Record evidence, close the submitted pathway work it answers, queue the scores.
+
+    The caller commits once, so the score outbox rows exist exactly when the evidence does.
+    """
+    changes = record_evidence(
+        session,
+        context_id=context_id,
+        competency_id=competency_id,
+        student_ids=student_ids,
+        points=points,
+        source=source,
+        note=note,
+        recorded_by_id=recorded_by_id,
+        observed_at=observed_at,
+    )
+    # Only students with submitted work can have anything to close: one query, not one each.
+    for student_id in students_with_submissions(
+        session, context_id=context_id, person_ids=student_ids
+    ):
+        complete_choices_for_competency(
+            session,
+            context_id=context_id,
+            person_id=student_id,
+            competency_ids=[competency_id],
+            closed_by_id=recorded_by_id,
+        )
+    queue_scores(session, changes)
+    return changes

@@ -1,0 +1,408 @@
+"""The teacher's course overview (landing page) and the teacher's view of one student."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import cast
+
+from flask import Blueprint, Flask, redirect, render_template, request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.wrappers import Response
+
+from lti_app.competencies.models import Competency
+from lti_app.competencies.services import list_competencies
+from lti_app.courses.common import (
+    TEACHER,
+    Course,
+    check_students,
+    current_course,
+    domain_errors,
+    form_ids,
+    parse_date,
+    parse_id,
+    parse_points,
+    today,
+)
+from lti_app.courses.queries import choice_rows, person_names
+from lti_app.courses.recording import record_and_close
+from lti_app.learners.models import GoalStatus
+from lti_app.learners.services import (
+    add_check_in,
+    add_goal,
+    get_profile,
+    list_check_ins,
+    list_goals,
+    update_goal,
+    update_profile,
+)
+from lti_app.learners.vocab import CareerCluster, Modality
+from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.services import (
+    current_levels,
+    evidence_history,
+    get_or_create_scale,
+    levels_for_course,
+)
+from lti_app.pathways.choices import (
+    approve_choices,
+    complete_choices,
+    pending_for_teacher,
+    return_choices,
+)
+from lti_app.pathways.services import list_pathways
+from lti_app.roster.services import list_students
+from lti_app.tool.services import LaunchContext
+from lti_app.web import add_nav_item, db_session, launch_url, require_role, set_current_launch
+
+bp = Blueprint("courses", __name__, url_prefix="/course")
+
+NOTICES = {
+    "approved": "Approved {n} choice(s).",
+    "returned": "Sent {n} choice(s) back with your note.",
+    "done": "Marked {n} choice(s) done.",
+    "done_evidence": "Marked {n} choice(s) done and recorded evidence.",
+    "profile": "The profile is saved.",
+    "goal": "The goal is saved.",
+    "check_in": "The check-in is saved.",
+    "evidence": "Evidence recorded.",
+    "corrected": "The evidence is corrected.",
+    "withdrawn": "The evidence is withdrawn; it no longer counts.",
+}
+GOAL_STATUS_LABELS = {
+    GoalStatus.NOT_STARTED: "Not started",
+    GoalStatus.IN_PROGRESS: "In progress",
+    GoalStatus.MET: "Met",
+    GoalStatus.DROPPED: "Dropped",
+}
+SOURCE_LABELS = {
+    EvidenceSource.TEACHER: "Teacher observation",
+    EvidenceSource.SELF_ASSESSMENT: "Self-assessment",
+    EvidenceSource.PATHWAY_WORK: "Pathway work",
+    EvidenceSource.KNOWLEDGE_CHECK: "Knowledge check",
+}
+PROFILE_TEXT_FIELDS = (
+    ("career_goal_text", "Career goals"),
+    ("preferences_text", "How they like to learn"),
+    ("strengths", "Strengths"),
+    ("needs_and_supports", "Needs and supports"),
+    ("non_academic_notes", "Non-academic skills (work habits, social skills)"),
+    ("teacher_notes", "Private teacher notes (never shown to the student or family)"),
+)
+
+
+def notice_text(notices: dict[str, str]) -> str:
+    """The success message named by ?notice= after a redirect (never text from the URL)."""
+    template = notices.get(request.args.get("notice", ""))
+    if template is None:
+        return ""
+    return template.format(n=request.args.get("n", type=int) or 0)
+
+
+def assessable(competencies: list[Competency]) -> list[Competency]:
+    """Competencies evidence can go on: not archived and without active sub-competencies."""
+    parents = {c.parent_id for c in competencies if c.parent_id is not None and not c.is_archived}
+    return [c for c in competencies if not c.is_archived and c.id not in parents]
+
+
+@bp.record_once
+def _register(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
+    app.extensions.setdefault("lti_app.home_renderers", {})[TEACHER] = render_overview_home
+    add_nav_item(app, "courses.overview", "Overview", (TEACHER,), order=10)
+
+
+# --- the overview -----------------------------------------------------------------------------
+
+
+def render_overview_home(ctx: LaunchContext) -> str:
+    """Home renderer for teachers: the launch lands on the course overview."""
+    set_current_launch(ctx)
+    return _overview_page()
+
+
+def _overview_page(errors: list[str] | None = None) -> str:
+    course = current_course()
+    session = db_session()
+    cid = course.context_id
+    students = list_students(session, context_id=cid)
+    competencies = list_competencies(session, context_id=cid)
+    pathways = list_pathways(session, context_id=cid)
+    pending = pending_for_teacher(session, context_id=cid)
+    scale = get_or_create_scale(session, context_id=cid)
+    names = {s.person_id: s.name for s in students}
+    missing = {item.person_id for item in pending} - names.keys()
+    names.update(person_names(session, person_ids=missing))
+    active_ids = {c.id for c in competencies}
+    mastered: dict[int, int] = defaultdict(int)
+    for level in levels_for_course(session, context_id=cid):
+        if level.is_mastered and level.competency_id in active_ids:
+            mastered[level.person_id] += 1
+    return render_template(
+        "courses/overview.html",
+        ctx=course.ctx,
+        title="Course overview",
+        students=students,
+        competencies=competencies,
+        pathways=pathways,
+        pending=pending,
+        names=names,
+        mastered=mastered,
+        scale=scale,
+        notice=notice_text(NOTICES),
+        errors=errors or [],
+    )
+
+
+@bp.get("/")
+@require_role(TEACHER)
+def overview() -> str:
+    """Competencies, pathways, students, and what waits for the teacher."""
+    return _overview_page()
+
+
+@bp.post("/pending")
+@require_role(TEACHER)
+def act_on_pending() -> Response | tuple[str, int]:
+    """Approve, send back, or mark done several pending choices at once."""
+    course = current_course()
+    session = db_session()
+    action = request.form.get("action", "")
+    choice_ids = form_ids("choice")
+    note = request.form.get("note", "")
+    notice = action
+    try:
+        if not choice_ids:
+            raise ValueError("Tick at least one item first.")
+        with domain_errors():
+            if action == "approve":
+                approve_choices(
+                    session,
+                    context_id=course.context_id,
+                    choice_ids=choice_ids,
+                    decided_by_id=course.teacher_id,
+                )
+                notice = "approved"
+            elif action == "return":
+                return_choices(
+                    session,
+                    context_id=course.context_id,
+                    choice_ids=choice_ids,
+                    decided_by_id=course.teacher_id,
+                    note=note,
+                )
+                notice = "returned"
+            elif action == "done":
+                notice = _complete(course, choice_ids, note)
+            else:
+                raise ValueError("Choose what to do with the ticked items.")
+    except ValueError as err:
+        session.rollback()
+        return _overview_page(errors=[str(err)]), 400
+    session.commit()
+    return redirect(
+        launch_url("courses.overview", notice=notice, n=len(choice_ids), _anchor="pending"),
+        303,
+    )
+
+
+def _complete(course: Course, choice_ids: list[int], note: str) -> str:
+    """Mark choices done; with a level, record it as evidence on what each step assesses."""
+    session = db_session()
+    level = request.form.get("level", "").strip()
+    rows = choice_rows(session, context_id=course.context_id, choice_ids=choice_ids)
+    complete_choices(
+        session,
+        context_id=course.context_id,
+        choice_ids=choice_ids,
+        closed_by_id=course.teacher_id,
+        feedback=note,
+    )
+    if not level:
+        return "done"
+    points = parse_points(level)
+    without = [r for r in rows if r.competency_id is None]
+    if without:
+        raise ValueError(
+            f"“{without[0].step_title}” does not assess one competency, so no level can be "
+            "recorded for it. Mark it done without a level, then record evidence on the "
+            "student's page."
+        )
+    for row in rows:
+        if row.competency_id is None:  # pragma: no cover - refused above
+            continue
+        record_and_close(
+            session,
+            context_id=course.context_id,
+            competency_id=row.competency_id,
+            student_ids=[row.choice.person_id],
+            points=points,
+            note=note.strip() or f"{row.step_title}: {row.option_title}",
+            recorded_by_id=course.teacher_id,
+            source=EvidenceSource.PATHWAY_WORK,
+        )
+    return "done_evidence"
+
+
+# --- one student ------------------------------------------------------------------------------
+
+
+def _student_page(person_id: int, errors: list[str] | None = None) -> str:
+    course = current_course()
+    session = db_session()
+    cid = course.context_id
+    check_students(cid, [person_id])
+    student = next(
+        s
+        for s in list_students(session, context_id=cid, include_inactive=True)
+        if s.person_id == person_id
+    )
+    competencies = list_competencies(session, context_id=cid, include_archived=True)
+    evidence = evidence_history(session, context_id=cid, person_id=person_id)
+    by_competency: dict[int, list[object]] = defaultdict(list)
+    for item in reversed(evidence):  # newest first on the page
+        by_competency[item.competency_id].append(item)
+    recorders = person_names(session, person_ids={e.recorded_by_id for e in evidence})
+    return render_template(
+        "courses/student.html",
+        ctx=course.ctx,
+        title=student.name,
+        student=student,
+        profile=get_profile(session, context_id=cid, person_id=person_id),
+        goals=list_goals(session, context_id=cid, person_id=person_id),
+        check_ins=list_check_ins(
+            session, context_id=cid, person_id=person_id, include_private=True
+        ),
+        choices=choice_rows(session, context_id=cid, person_id=person_id),
+        competencies=competencies,
+        competency_by_id={c.id: c for c in competencies},
+        assessable=assessable(competencies),
+        levels=current_levels(session, context_id=cid, person_id=person_id),
+        evidence_by_competency=by_competency,
+        recorders=recorders,
+        scale=get_or_create_scale(session, context_id=cid),
+        goal_statuses=GOAL_STATUS_LABELS,
+        source_labels=SOURCE_LABELS,
+        career_clusters=list(CareerCluster),
+        modalities=list(Modality),
+        profile_text_fields=PROFILE_TEXT_FIELDS,
+        today=today(),
+        notice=notice_text(NOTICES),
+        errors=errors or [],
+    )
+
+
+def student_page_with_errors(person_id: int, errors: list[str]) -> tuple[str, int]:
+    """Roll back and show the student's page with what went wrong (for other blueprints)."""
+    db_session().rollback()
+    return _student_page(person_id, errors=errors), 400
+
+
+def back_to_student(person_id: int, notice: str) -> Response:
+    return redirect(launch_url("courses.student", person_id=person_id, notice=notice), 303)
+
+
+@bp.get("/students/<int:person_id>")
+@require_role(TEACHER)
+def student(person_id: int) -> str:
+    """Profile, goals, check-ins, choices and evidence of one student, for the teacher."""
+    return _student_page(person_id)
+
+
+@bp.post("/students/<int:person_id>/profile")
+@require_role(TEACHER)
+def save_profile(person_id: int) -> Response | tuple[str, int]:
+    """Save every profile field, the teacher-only ones included."""
+    course = current_course()
+    check_students(course.context_id, [person_id])
+    form = request.form
+    interests = [t.strip() for t in form.get("interests", "").split(",") if t.strip()]
+    try:
+        with domain_errors():
+            update_profile(
+                db_session(),
+                context_id=course.context_id,
+                person_id=person_id,
+                editor_is_teacher=True,
+                interests=interests,
+                career_clusters=form.getlist("career_clusters"),
+                preferred_modalities=form.getlist("preferred_modalities"),
+                career_goal_text=form.get("career_goal_text", ""),
+                preferences_text=form.get("preferences_text", ""),
+                strengths=form.get("strengths", ""),
+                needs_and_supports=form.get("needs_and_supports", ""),
+                non_academic_notes=form.get("non_academic_notes", ""),
+                teacher_notes=form.get("teacher_notes", ""),
+            )
+    except ValueError as err:
+        return student_page_with_errors(person_id, [str(err)])
+    db_session().commit()
+    return back_to_student(person_id, "profile")
+
+
+@bp.post("/students/<int:person_id>/goals")
+@require_role(TEACHER)
+def save_goal(person_id: int) -> Response | tuple[str, int]:
+    """Add a goal, or (with goal_id) change one of this student's goals."""
+    course = current_course()
+    check_students(course.context_id, [person_id])
+    session = db_session()
+    form = request.form
+    try:
+        target = parse_date(form.get("target_date"), label="The target date")
+        with domain_errors():
+            goal_id = form.get("goal_id", "").strip()
+            if goal_id:
+                wanted = parse_id(goal_id)
+                owned = list_goals(session, context_id=course.context_id, person_id=person_id)
+                if wanted not in {g.id for g in owned}:
+                    raise LookupError(wanted)
+                update_goal(
+                    session,
+                    context_id=course.context_id,
+                    goal_id=wanted,
+                    editor_id=course.teacher_id,
+                    editor_is_teacher=True,
+                    text=form.get("text", ""),
+                    target_date=target,
+                    status=GoalStatus(form.get("status", GoalStatus.NOT_STARTED.value)),
+                )
+            else:
+                add_goal(
+                    session,
+                    context_id=course.context_id,
+                    person_id=person_id,
+                    text=form.get("text", ""),
+                    target_date=target,
+                    created_by_id=course.teacher_id,
+                    editor_is_teacher=True,
+                )
+    except ValueError as err:
+        return student_page_with_errors(person_id, [str(err)])
+    session.commit()
+    return back_to_student(person_id, "goal")
+
+
+@bp.post("/students/<int:person_id>/check-ins")
+@require_role(TEACHER)
+def save_check_in(person_id: int) -> Response | tuple[str, int]:
+    """Record a check-in held with the student."""
+    course = current_course()
+    check_students(course.context_id, [person_id])
+    form = request.form
+    try:
+        held_on = parse_date(form.get("held_on"), label="The date") or today()
+        with domain_errors():
+            add_check_in(
+                db_session(),
+                context_id=course.context_id,
+                person_id=person_id,
+                author_id=course.teacher_id,
+                held_on=held_on,
+                note=form.get("note", ""),
+                next_steps=form.get("next_steps", ""),
+                is_private=form.get("is_private") == "on",
+            )
+    except ValueError as err:
+        return student_page_with_errors(person_id, [str(err)])
+    db_session().commit()
+    return back_to_student(person_id, "check_in")

@@ -1,0 +1,142 @@
+"""Teacher-page test helpers: a launched frame that follows links and posts forms like a
+browser, ids on a platform, and students who have opened Pathways."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.db import Database
+from lti_app.demo.browser import parse_forms
+from lti_app.demo.run import register_demo_platform
+from lti_app.demo.server import RunningPlatform, start_demo_platform
+from lti_app.tool.models import Context, Person, Platform
+from tests.conftest import Launched, LtiActions, ToolServer
+
+TOKEN = re.compile(r"""[?&;]lt=([A-Za-z0-9_.\-]+)|name="lt" value="([^"]+)\"""")
+
+
+def token_in(html: str) -> str:
+    match = TOKEN.search(html)
+    assert match, "no launch token in the page"
+    return match.group(1) or match.group(2)
+
+
+@dataclass
+class Frame:
+    """One launch's pages: GET and POST with its launch token and CSRF token."""
+
+    client: httpx.Client
+    base: str
+    token: str
+    csrf: str = ""
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.client.get(self.base + path, params={"lt": self.token, **params})
+
+    def csrf_token(self) -> str:
+        if not self.csrf:
+            for path in ("/competencies/", "/mastery/scale", "/"):
+                forms = parse_forms(self.get(path).text)
+                found = [f.fields["csrf_token"] for f in forms if "csrf_token" in f.fields]
+                if found:
+                    self.csrf = found[0]
+                    break
+        return self.csrf
+
+    def post(
+        self, path: str, data: dict[str, Any] | None = None, files: Any = None
+    ) -> httpx.Response:
+        fields = {"lt": self.token, "csrf_token": self.csrf_token(), **(data or {})}
+        return self.client.post(self.base + path, data=fields, files=files)
+
+    def follow(self, response: httpx.Response) -> httpx.Response:
+        assert response.status_code == 303, (response.status_code, response.text[:2000])
+        return self.client.get(self.base + response.headers["location"])
+
+
+def frame(launched: Launched, base: str) -> Frame:
+    assert launched.response.status_code == 200, launched.text[:2000]
+    return Frame(launched.client, base, token_in(launched.text))
+
+
+@dataclass(frozen=True)
+class Ids:
+    """Database ids on one platform, looked up by the LMS's ids."""
+
+    db: Database
+    issuer: str
+
+    def context(self, context_id: str = "course-bio9") -> int:
+        with self.db.begin() as s:
+            return int(
+                s.scalars(
+                    select(Context.id)
+                    .join(Platform, Platform.id == Context.platform_id)
+                    .where(Platform.issuer == self.issuer, Context.context_id == context_id)
+                ).one()
+            )
+
+    def person(self, sub: str) -> int:
+        with self.db.begin() as s:
+            return int(
+                s.scalars(
+                    select(Person.id)
+                    .join(Platform, Platform.id == Person.platform_id)
+                    .where(Platform.issuer == self.issuer, Person.sub == sub)
+                ).one()
+            )
+
+
+_LAUNCHED: set[tuple[str, str]] = set()
+BIO_STUDENTS = ("user-s01", "user-s02", "user-s03", "user-s10")
+
+
+def ensure_launched(
+    lms: RunningPlatform, tool: ToolServer, subs: tuple[str, ...], context_id: str = "course-bio9"
+) -> None:
+    """Have these students open Pathways once per run, so the course roster knows them."""
+    actions = LtiActions(lms, tool)
+    try:
+        for sub in subs:
+            key = (lms.platform.config.issuer + context_id, sub)
+            if key not in _LAUNCHED:
+                launched = actions.launch(sub, context_id=context_id)
+                assert launched.response.status_code == 200, launched.text[:500]
+                _LAUNCHED.add(key)
+    finally:
+        actions.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6].upper()}"
+
+
+def make_competency(session: Session, context_id: int, code: str, **kw: Any) -> int:
+    from lti_app.competencies.services import create_competency
+
+    return create_competency(
+        session, context_id=context_id, code=code, title=kw.pop("title", f"Title {code}"), **kw
+    ).id
+
+
+@contextmanager
+def second_lms(tool: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+    """A second registered LMS: same user and course ids, different people and courses."""
+    running = start_demo_platform(tool.url)
+    database = Database(database_url)
+    with database.begin() as session:
+        register_demo_platform(session, running.platform)
+    database.dispose()
+    try:
+        yield running
+    finally:
+        running.stop()

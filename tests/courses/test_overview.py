@@ -1,0 +1,126 @@
+"""The teacher's course overview: the landing page and the queue of pending choices."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from lti_app.db import Database
+from lti_app.mastery.models import Evidence, EvidenceSource
+from lti_app.mastery.services import current_levels
+from lti_app.pathways.choices import choose_option, start_choice, submit_choice
+from lti_app.pathways.models import Choice, ChoiceStatus
+from lti_app.pathways.services import OptionInput, create_option, create_pathway, create_step
+from tests.courses.frames import Frame, Ids, make_competency, unique
+
+
+def _offer(
+    db: Database, ids: Ids, students: list[str], *, approval: bool, submit: bool = False
+) -> tuple[int, str, list[int]]:
+    """A pathway step with one option, picked (and maybe submitted) by these students."""
+    cid = ids.context()
+    person_ids = [ids.person(s) for s in students]
+    option_title = unique("Build a model cell ")
+    with db.begin() as s:
+        competency = make_competency(s, cid, unique("OV"))
+        pathway = create_pathway(s, context_id=cid, title=unique("Cells "))
+        step = create_step(
+            s, context_id=cid, pathway_id=pathway.id, title="Make it", competency_id=competency
+        )
+        option = create_option(
+            s,
+            context_id=cid,
+            step_id=step.id,
+            data=OptionInput(title=option_title, requires_approval=approval),
+        )
+        choice_ids = []
+        for person_id in person_ids:
+            choice = choose_option(s, context_id=cid, person_id=person_id, option_id=option.id)
+            if submit:
+                start_choice(s, context_id=cid, person_id=person_id, choice_id=choice.id)
+                submit_choice(
+                    s,
+                    context_id=cid,
+                    person_id=person_id,
+                    choice_id=choice.id,
+                    note="Done <i>it</i>",
+                )
+            choice_ids.append(choice.id)
+    return competency, option_title, choice_ids
+
+
+def _statuses(db: Database, choice_ids: list[int]) -> list[ChoiceStatus]:
+    with db.begin() as s:
+        rows = s.scalars(select(Choice).where(Choice.id.in_(choice_ids)).order_by(Choice.id))
+        return [c.status for c in rows]
+
+
+def test_overview_lists_pending_approvals_and_approves_two_at_once(
+    teacher: Frame, db: Database, ids: Ids, bio_students: tuple[str, ...]
+) -> None:
+    students = ["user-s01", "user-s02", "user-s10"]
+    _, option_title, choice_ids = _offer(db, ids, students, approval=True)
+    page = teacher.get("/course/").text
+    assert option_title in page
+    assert "Needs your attention" in page
+    # The LMS's HTML in a name is shown as text.
+    assert "Bobby &lt;b&gt;Tables&lt;/b&gt;" in page
+    assert "<b>Tables</b>" not in page
+
+    response = teacher.post(
+        "/course/pending", {"action": "approve", "choice": [str(i) for i in choice_ids[:2]]}
+    )
+    after = teacher.follow(response)
+    assert "Approved 2 choice(s)." in after.text
+    assert _statuses(db, choice_ids) == [
+        ChoiceStatus.APPROVED,
+        ChoiceStatus.APPROVED,
+        ChoiceStatus.CHOSEN,
+    ]
+
+
+def test_send_back_needs_a_note_then_returns_the_choices(
+    teacher: Frame, db: Database, ids: Ids, bio_students: tuple[str, ...]
+) -> None:
+    _, _, choice_ids = _offer(db, ids, ["user-s02", "user-s03"], approval=True)
+    picked = [str(i) for i in choice_ids]
+    refused = teacher.post("/course/pending", {"action": "return", "choice": picked, "note": ""})
+    assert refused.status_code == 400
+    assert "Write a note" in refused.text
+    assert _statuses(db, choice_ids) == [ChoiceStatus.CHOSEN, ChoiceStatus.CHOSEN]
+    done = teacher.post(
+        "/course/pending", {"action": "return", "choice": picked, "note": "Pick a lab option"}
+    )
+    assert "Sent 2 choice(s) back" in teacher.follow(done).text
+    assert _statuses(db, choice_ids) == [ChoiceStatus.REJECTED, ChoiceStatus.REJECTED]
+
+
+def test_mark_done_with_a_level_records_evidence_on_the_steps_competency(
+    teacher: Frame, db: Database, ids: Ids, bio_students: tuple[str, ...]
+) -> None:
+    competency, _, choice_ids = _offer(
+        db, ids, ["user-s01", "user-s03"], approval=False, submit=True
+    )
+    page = teacher.get("/course/").text
+    assert "Done &lt;i&gt;it&lt;/i&gt;" in page  # the submission note, escaped
+    response = teacher.post(
+        "/course/pending",
+        {"action": "done", "choice": [str(i) for i in choice_ids], "level": "3.00", "note": ""},
+    )
+    assert "recorded evidence" in teacher.follow(response).text
+    assert _statuses(db, choice_ids) == [ChoiceStatus.DONE, ChoiceStatus.DONE]
+    cid, s01 = ids.context(), ids.person("user-s01")
+    with db.begin() as s:
+        evidence = s.scalars(select(Evidence).where(Evidence.competency_id == competency)).all()
+        assert {e.source for e in evidence} == {EvidenceSource.PATHWAY_WORK}
+        assert len(evidence) == 2
+        level = current_levels(s, context_id=cid, person_id=s01)[competency]
+        assert (level.level_name, level.is_mastered) == ("Proficient", True)
+        assert level.score == Decimal("3.00")
+
+
+def test_pending_action_needs_a_ticked_item(teacher: Frame, bio_students: tuple[str, ...]) -> None:
+    response = teacher.post("/course/pending", {"action": "approve"})
+    assert response.status_code == 400
+    assert "Tick at least one item" in response.text

@@ -36,10 +36,10 @@ def _db(ctx: click.Context) -> Database:
     obj = ctx.ensure_object(dict)
     if "db" not in obj:
         settings: Settings = obj["settings_loader"]()
-        db = Database(settings.effective_database_url)
-        obj["db"] = db
+        created = Database(settings.effective_database_url)
+        obj["db"] = created
         obj["settings"] = settings
-        ctx.call_on_close(db.dispose)
+        ctx.call_on_close(created.dispose)
     db: Database = obj["db"]
     return db
 

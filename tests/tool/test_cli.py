@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner, Result
@@ -15,9 +16,9 @@ from lti_app.settings import Settings
 def run(
     database_url: str,
     engine: object,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
     tool_settings: Settings,
-):
+) -> Callable[..., Result]:
     # The same secret as the running test tool: keys made here must stay readable to it.
     monkeypatch.setenv("LTI_APP_SECRET_KEY", tool_settings.secret_key)
     monkeypatch.setenv("LTI_APP_DATABASE_URL", database_url)
@@ -48,7 +49,7 @@ def add_args(issuer: str, client_id: str = "c1", *extra: str) -> list[str]:
     ]
 
 
-def test_add_list_show_approve_remove(run) -> None:  # type: ignore[no-untyped-def]
+def test_add_list_show_approve_remove(run: Callable[..., Result]) -> None:
     issuer = f"https://lms-{uuid.uuid4().hex[:8]}.example"
     added = run(*add_args(issuer, "c1", "--deployment-id", "d1"))
     assert added.exit_code == 0, added.output
@@ -75,14 +76,14 @@ def test_add_list_show_approve_remove(run) -> None:  # type: ignore[no-untyped-d
     assert issuer not in run("platform", "list").output
 
 
-def test_same_issuer_may_have_several_client_ids(run) -> None:  # type: ignore[no-untyped-def]
+def test_same_issuer_may_have_several_client_ids(run: Callable[..., Result]) -> None:
     issuer = "https://canvas.instructure.com"
     first, second = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
     assert run(*add_args(issuer, first)).exit_code == 0
     assert run(*add_args(issuer, second)).exit_code == 0
 
 
-def test_duplicate_registration_is_refused_with_exit_1(run) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_registration_is_refused_with_exit_1(run: Callable[..., Result]) -> None:
     issuer = f"https://dup-{uuid.uuid4().hex[:8]}.example"
     run(*add_args(issuer))
     again = CliRunner().invoke(main, add_args(issuer))
@@ -90,7 +91,7 @@ def test_duplicate_registration_is_refused_with_exit_1(run) -> None:  # type: ig
     assert "already registered" in again.output
 
 
-def test_bad_url_is_refused_naming_the_option(run) -> None:  # type: ignore[no-untyped-def]
+def test_bad_url_is_refused_naming_the_option(run: Callable[..., Result]) -> None:
     args = add_args("https://x.example")
     args[args.index("--jwks-url") + 1] = "not a url"
     result = CliRunner().invoke(main, args)
@@ -98,7 +99,7 @@ def test_bad_url_is_refused_naming_the_option(run) -> None:  # type: ignore[no-u
     assert "--jwks-url" in result.output
 
 
-def test_unknown_platform_is_an_error(run) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_platform_is_an_error(run: Callable[..., Result]) -> None:
     result = CliRunner().invoke(
         main, ["platform", "show", "--issuer", "https://nope", "--client-id", "x"]
     )
@@ -106,7 +107,7 @@ def test_unknown_platform_is_an_error(run) -> None:  # type: ignore[no-untyped-d
     assert "no platform" in result.output
 
 
-def test_keys_rotate_publishes_two_keys(run) -> None:  # type: ignore[no-untyped-def]
+def test_keys_rotate_publishes_two_keys(run: Callable[..., Result]) -> None:
     first = run("keys", "rotate")
     assert first.exit_code == 0, first.output
     second = run("keys", "rotate")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -9,12 +11,12 @@ from lti_app.demo.browser import parse_forms, submit_form
 from lti_app.demo.launches import DL_SETTINGS, LaunchTweaks, MessageType
 from lti_app.tool.models import LaunchSession
 from lti_app.web import make_launch_token
-from tests.conftest import LtiActions
+from tests.conftest import Launched, LtiActions
 
 DL_RETURN = "/deep_link_return"
 
 
-def _picker(lti: LtiActions, user: str = "user-t01", **kwargs: object):  # type: ignore[no-untyped-def]
+def _picker(lti: LtiActions, user: str = "user-t01", **kwargs: Any) -> Launched:
     return lti.launch(user, message_type=MessageType.DEEP_LINKING, **kwargs)
 
 

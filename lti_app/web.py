@@ -149,17 +149,28 @@ def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorator
 
 
+def _request_launch_token() -> str:
+    """One signed token per request: every link on a page carries the same one."""
+    ctx: LaunchContext | None = g.get("_launch_ctx")
+    if ctx is None:
+        return ""
+    cached: tuple[str, str] | None = g.get("_launch_token")
+    if cached is None or cached[0] != ctx.launch.id:
+        cached = (ctx.launch.id, make_launch_token(ctx.launch.id))
+        g._launch_token = cached
+    return cached[1]
+
+
 def launch_url(endpoint: str, **values: Any) -> str:
     """url_for that carries a fresh launch token, so in-frame links need no cookie."""
-    ctx: LaunchContext | None = g.get("_launch_ctx")
-    if ctx is not None:
-        values[LAUNCH_TOKEN_FIELD] = make_launch_token(ctx.launch.id)
+    token = _request_launch_token()
+    if token:
+        values[LAUNCH_TOKEN_FIELD] = token
     return url_for(endpoint, **values)
 
 
 def current_launch_token() -> str:
-    ctx: LaunchContext | None = g.get("_launch_ctx")
-    return make_launch_token(ctx.launch.id) if ctx is not None else ""
+    return _request_launch_token()
 
 
 def tool_origin() -> str:

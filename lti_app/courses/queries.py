@@ -76,7 +76,7 @@ def _single_competency_by_pathway(session: Session, pathway_ids: Collection[int]
         .group_by(PathwayCompetency.pathway_id)
         .having(func.count() == 1)
     )
-    return dict(rows.tuples().all())
+    return {int(pathway_id): int(competency_id) for pathway_id, competency_id in rows}
 
 
 def choice_rows(

@@ -41,7 +41,7 @@ from lti_app.mastery.services import (
     current_levels,
     evidence_history,
     get_or_create_scale,
-    levels_for_course,
+    mastered_counts,
 )
 from lti_app.pathways.choices import (
     approve_choices,
@@ -132,11 +132,7 @@ def _overview_page(errors: list[str] | None = None) -> str:
     names = {s.person_id: s.name for s in students}
     missing = {item.person_id for item in pending} - names.keys()
     names.update(person_names(session, person_ids=missing))
-    active_ids = {c.id for c in competencies}
-    mastered: dict[int, int] = defaultdict(int)
-    for level in levels_for_course(session, context_id=cid):
-        if level.is_mastered and level.competency_id in active_ids:
-            mastered[level.person_id] += 1
+    mastered = mastered_counts(session, context_id=cid)
     return render_template(
         "courses/overview.html",
         ctx=course.ctx,

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -450,6 +450,21 @@ def levels_for_course(session: Session, *, context_id: int) -> list[StudentCompe
             .order_by(StudentCompetencyLevel.person_id, StudentCompetencyLevel.competency_id)
         )
     )
+
+
+def mastered_counts(session: Session, *, context_id: int) -> dict[int, int]:
+    """How many active competencies each student has mastered, counted in the database."""
+    rows = session.execute(
+        select(StudentCompetencyLevel.person_id, func.count())
+        .join(Competency, Competency.id == StudentCompetencyLevel.competency_id)
+        .where(
+            StudentCompetencyLevel.context_id == context_id,
+            StudentCompetencyLevel.is_mastered.is_(True),
+            Competency.archived_at.is_(None),
+        )
+        .group_by(StudentCompetencyLevel.person_id)
+    )
+    return {int(person_id): int(count) for person_id, count in rows}
 
 
 def evidence_history(

@@ -166,8 +166,13 @@ class Person(Base):
 
     @property
     def display_name(self) -> str:
-        full = self.name or " ".join(p for p in (self.given_name, self.family_name) if p)
-        return full or self.email or f"User {self.sub[:8]}"
+        return display_name(self.name, self.given_name, self.family_name, self.email, self.sub)
+
+
+def display_name(name: str, given_name: str, family_name: str, email: str, sub: str) -> str:
+    """How to call a person: the LMS's full name, else given + family, else email, else id."""
+    full = name or " ".join(p for p in (given_name, family_name) if p)
+    return full or email or f"User {sub[:8]}"
 
 
 class Membership(Base):

@@ -443,5 +443,11 @@ def test_same_sub_from_two_issuers_is_two_people(
     lti.launch("user-s07")
     spec = fresh_lms.platform.make_launch("user-s07")
     assert follow_launch(lti.browser(), fresh_lms.platform.login_url(spec)).status_code == 200
-    people = session.scalars(select(Person).where(Person.sub == "user-s07")).all()
-    assert len({p.platform_id for p in people}) == 2
+    issuers = {lti.platform.config.issuer, fresh_lms.platform.config.issuer}
+    people = session.execute(
+        select(Person.id, Platform.issuer)
+        .join(Platform, Platform.id == Person.platform_id)
+        .where(Person.sub == "user-s07", Platform.issuer.in_(issuers))
+    ).all()
+    assert {issuer for _id, issuer in people} == issuers
+    assert len({person_id for person_id, _issuer in people}) == 2

@@ -14,9 +14,9 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
-WIDTH = 480
+WIDTH = 540
 HEIGHT = 180
-LEFT = 96
+LEFT = 150
 """Room for level names on the axis."""
 RIGHT = 16
 TOP = 12

@@ -25,6 +25,7 @@ from lti_app.courses.common import (
 )
 from lti_app.courses.queries import choice_rows, person_names
 from lti_app.courses.recording import record_and_close
+from lti_app.insights.services import group_history
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.services import (
     add_check_in,
@@ -269,6 +270,7 @@ def _student_page(person_id: int, errors: list[str] | None = None) -> str:
             session, context_id=cid, person_id=person_id, include_private=True
         ),
         choices=choice_rows(session, context_id=cid, person_id=person_id),
+        group_history=group_history(session, context_id=cid, person_id=person_id),
         competencies=competencies,
         competency_by_id={c.id: c for c in competencies},
         assessable=assessable(competencies),

@@ -32,6 +32,7 @@ from lti_app.courses.views import (
     notice_text,
     student_page_with_errors,
 )
+from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.services import (
     MasteryChange,
@@ -139,6 +140,7 @@ def bulk_record() -> Response | tuple[str, int]:
         student_ids = [s.person_id for s in list_students(session, context_id=course.context_id)]
     else:
         student_ids = check_students(course.context_id, form_ids("student"))
+        student_ids = picked_students_with_group(course.context_id, list(student_ids))
     try:
         if not student_ids:
             raise ValueError("Tick at least one student.")

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import list_competencies
 from lti_app.errors import NotFoundError, PermissionDeniedError, request_id
+from lti_app.insights.views import picked_students_with_group
 from lti_app.pathways import choices as choice_services
 from lti_app.pathways import services
 from lti_app.pathways.errors import ChoiceNotAllowedError, PathwayNotFoundError
@@ -532,9 +533,10 @@ def unlock_step(step_id: int) -> Response | tuple[str, int]:
         wanted = parse_ids(request.form.getlist("student_ids"), "student")
     except ValueError as err:
         return _render_step_editor(context_id, step_id, error=str(err), status=400)
+    wanted = picked_students_with_group(context_id, list(wanted))
     if not wanted:
         return _render_step_editor(
-            context_id, step_id, error="Tick at least one student.", status=400
+            context_id, step_id, error="Tick at least one student or pick a group.", status=400
         )
     students = student_ids_in_course(session, context_id=context_id, person_ids=wanted)
     if students != set(wanted):

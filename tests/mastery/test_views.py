@@ -173,3 +173,37 @@ def test_scale_change_shows_what_changed(
                 levels=[tuple(spec) for spec in DEFAULT_LEVELS],  # type: ignore[misc]
             )
     assert DEFAULT_LEVELS[1].points == Decimal(2)
+
+
+def test_bulk_evidence_for_a_saved_group(teacher: Frame, db: Database, ids: Ids) -> None:
+    from lti_app.insights.services import create_group
+
+    cid = ids.context()
+    members = [ids.person(sub) for sub in ("user-s03", "user-s10")]
+    with db.begin() as s:
+        competency = make_competency(s, cid, unique("GRP"))
+        group_id = create_group(
+            s,
+            context_id=cid,
+            name=unique("Needs re-teaching"),
+            person_ids=members,
+            created_by_id=None,
+        ).id
+    page = teacher.get("/mastery/evidence/bulk").text
+    assert 'name="group_id"' in page
+    response = teacher.post(
+        "/mastery/evidence/bulk",
+        {
+            "group_id": str(group_id),
+            "competency_id": str(competency),
+            "points": "2.00",
+            "observed_on": "",
+        },
+    )
+    assert "Evidence recorded for 2 student(s)." in teacher.follow(response).text
+    with db.begin() as s:
+        for person_id in members:
+            level = current_levels(s, context_id=cid, person_id=person_id)[competency]
+            assert level.level_name == "Developing"
+    student_page = teacher.get(f"/course/students/{members[0]}").text
+    assert "Needs re-teaching" in student_page

@@ -1,0 +1,167 @@
+"""Who needs the teacher's attention, and what to do about it, in a fixed number of queries."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lti_app.learners.models import Goal, GoalStatus, LearnerProfile
+from lti_app.mastery.models import Evidence
+from lti_app.pathways.choices import pending_for_teacher
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step
+from lti_app.roster.services import list_students
+
+STUCK_STATUSES = (
+    ChoiceStatus.CHOSEN,
+    ChoiceStatus.APPROVED,
+    ChoiceStatus.IN_PROGRESS,
+    ChoiceStatus.RETURNED,
+)
+
+
+class AttentionKind(enum.StrEnum):
+    NO_LAUNCH = "no_launch"
+    NO_EVIDENCE = "no_evidence"
+    STUCK = "stuck"
+    GOAL_OVERDUE = "goal_overdue"
+    APPROVAL = "approval"
+    SUBMISSION = "submission"
+
+
+ACTIONS = {
+    AttentionKind.NO_LAUNCH: "Check in with the student: they have not opened Pathways.",
+    AttentionKind.NO_EVIDENCE: "Observe or assess the student and record evidence.",
+    AttentionKind.STUCK: "Talk with the student about this step, or unlock another route.",
+    AttentionKind.GOAL_OVERDUE: "Hold a goal check-in: update the goal or its target date.",
+    AttentionKind.APPROVAL: "Approve or decline the pick.",
+    AttentionKind.SUBMISSION: "Look at the work: mark it done or send it back.",
+}
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    """One reason a student needs the teacher, since when, and what to do."""
+
+    kind: AttentionKind
+    person_id: int
+    name: str
+    detail: str
+    since: datetime | date | None
+
+    @property
+    def action(self) -> str:
+        return ACTIONS[self.kind]
+
+
+def attention_list(
+    session: Session, *, context_id: int, days: int, now: datetime
+) -> list[AttentionItem]:
+    """Students with no launch or evidence in `days` days, stuck on a step that long, goals
+    past their target date, and picks or work waiting for the teacher (six queries)."""
+    cutoff = now - timedelta(days=days)
+    students = {s.person_id: s for s in list_students(session, context_id=context_id)}
+    items: list[AttentionItem] = []
+    for student in students.values():
+        if student.last_launch_at is None or student.last_launch_at < cutoff:
+            detail = (
+                "Never opened Pathways"
+                if student.last_launch_at is None
+                else f"No launch in {days} days"
+            )
+            items.append(
+                AttentionItem(
+                    AttentionKind.NO_LAUNCH,
+                    student.person_id,
+                    student.name,
+                    detail,
+                    student.last_launch_at,
+                )
+            )
+    last_evidence = dict(
+        session.execute(
+            select(Evidence.person_id, func.max(Evidence.observed_at))
+            .where(Evidence.context_id == context_id, Evidence.withdrawn_at.is_(None))
+            .group_by(Evidence.person_id)
+        ).all()
+    )
+    for student in students.values():
+        last = last_evidence.get(student.person_id)
+        if last is None or _aware(last) < cutoff:
+            detail = "No evidence yet" if last is None else f"No evidence in {days} days"
+            items.append(
+                AttentionItem(
+                    AttentionKind.NO_EVIDENCE, student.person_id, student.name, detail, last
+                )
+            )
+    stuck = session.execute(
+        select(Choice, Step.title, Option.title)
+        .join(Step, Step.id == Choice.step_id)
+        .join(Option, Option.id == Choice.option_id)
+        .where(Choice.context_id == context_id, Choice.status.in_(STUCK_STATUSES))
+    ).all()
+    for choice, step_title, option_title in stuck:
+        since = _aware(
+            choice.returned_at or choice.started_at or choice.approved_at or choice.chosen_at
+        )
+        if since < cutoff and choice.person_id in students:
+            items.append(
+                AttentionItem(
+                    AttentionKind.STUCK,
+                    choice.person_id,
+                    students[choice.person_id].name,
+                    f"On “{step_title}” ({option_title}) for more than {days} days",
+                    since,
+                )
+            )
+    today = now.date()
+    overdue = session.execute(
+        select(LearnerProfile.person_id, Goal.text, Goal.target_date)
+        .join(LearnerProfile, LearnerProfile.id == Goal.profile_id)
+        .where(
+            Goal.context_id == context_id,
+            LearnerProfile.context_id == context_id,
+            Goal.target_date < today,
+            Goal.status.in_([GoalStatus.NOT_STARTED, GoalStatus.IN_PROGRESS]),
+        )
+    ).all()
+    for person_id, text, target in overdue:
+        if person_id in students:
+            items.append(
+                AttentionItem(
+                    AttentionKind.GOAL_OVERDUE,
+                    person_id,
+                    students[person_id].name,
+                    f"Goal “{_clip(text)}” was due {target.isoformat() if target else '-'}",
+                    target,
+                )
+            )
+    for pending in pending_for_teacher(session, context_id=context_id):
+        if pending.person_id not in students:
+            continue
+        kind = AttentionKind.SUBMISSION if pending.kind == "submission" else AttentionKind.APPROVAL
+        verb = "Handed in" if kind is AttentionKind.SUBMISSION else "Asked to do"
+        items.append(
+            AttentionItem(
+                kind,
+                pending.person_id,
+                students[pending.person_id].name,
+                f"{verb} “{pending.option_title}” for “{pending.step_title}”",
+                pending.since,
+            )
+        )
+    order = list(AttentionKind)
+    items.sort(key=lambda i: (order.index(i.kind), i.name.casefold(), i.person_id))
+    return items
+
+
+def _aware(value: datetime) -> datetime:
+    # Defensive: an aggregate may come back naive on SQLite.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _clip(text: str, size: int = 80) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"

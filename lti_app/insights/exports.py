@@ -1,0 +1,113 @@
+"""CSV exports for schools' own reporting: the dashboard grid and the evidence log."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from lti_app.competencies.models import Competency
+from lti_app.insights.grid import GridRow
+from lti_app.mastery.models import Evidence
+from lti_app.tool.models import Membership, Person
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection advice)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def _lines(rows: Iterator[Sequence[object]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def dashboard_csv(rows: Sequence[GridRow], competencies: Sequence[Competency]) -> Iterator[str]:
+    """One line per student: roster status, then each competency's level, points and the date
+    of its latest evidence."""
+
+    def generate() -> Iterator[Sequence[object]]:
+        header: list[object] = ["student", "status", "last_launch_at"]
+        for comp in competencies:
+            code = comp.code or comp.title
+            header += [f"{code} level", f"{code} points", f"{code} last_evidence_at"]
+        yield header
+        for row in rows:
+            line: list[object] = [row.name, row.status, row.last_launch_at]
+            for comp in competencies:
+                cell = row.cells.get(comp.id)
+                if cell is None:
+                    line += ["", "", ""]
+                else:
+                    line += [cell.level_name, cell.points, cell.last_evidence_at]
+            yield line
+
+    return _lines(generate())
+
+
+def evidence_csv(session: Session, *, context_id: int) -> Iterator[str]:
+    """Every piece of evidence of the course, oldest first, withdrawn ones marked, streamed."""
+    student = aliased(Person)
+    recorder = aliased(Person)
+    query = (
+        select(Evidence, student, Competency.code, Competency.title, recorder)
+        .join(student, student.id == Evidence.person_id)
+        .join(Competency, Competency.id == Evidence.competency_id)
+        .join(recorder, recorder.id == Evidence.recorded_by_id)
+        .join(
+            Membership,
+            (Membership.person_id == Evidence.person_id) & (Membership.context_id == context_id),
+        )
+        .where(Evidence.context_id == context_id, Competency.context_id == context_id)
+        .order_by(Evidence.observed_at, Evidence.id)
+    )
+
+    def generate() -> Iterator[Sequence[object]]:
+        yield [
+            "student",
+            "competency_code",
+            "competency",
+            "observed_at",
+            "level",
+            "points",
+            "source",
+            "note",
+            "recorded_by",
+            "withdrawn_at",
+        ]
+        for ev, person, code, title, by in session.execute(query).yield_per(500):
+            yield [
+                person.display_name,
+                code,
+                title,
+                ev.observed_at,
+                ev.level_name,
+                ev.points,
+                ev.source.value,
+                ev.note,
+                by.display_name,
+                ev.withdrawn_at,
+            ]
+
+    return _lines(generate())

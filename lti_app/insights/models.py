@@ -1,0 +1,60 @@
+"""Flexible groups: students a teacher grouped by level or next step, dated and archivable."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_app.db import Base, created_at, intpk, str_enum, utcnow
+
+GROUP_NAME_LENGTH = 120
+
+
+class GroupBasis(enum.StrEnum):
+    """What the teacher grouped by when the group was proposed."""
+
+    COMPETENCY = "competency"
+    STEP = "step"
+    MANUAL = "manual"
+
+
+class StudentGroup(Base):
+    """A named, dated group of students in a course; teacher-only, never shown to families."""
+
+    __tablename__ = "student_group"
+    __table_args__ = (Index("ix_student_group_context_archived", "context_id", "archived_at"),)
+
+    id: Mapped[intpk]
+    context_id: Mapped[int] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(GROUP_NAME_LENGTH))
+    basis: Mapped[GroupBasis] = mapped_column(str_enum(GroupBasis), default=GroupBasis.MANUAL)
+    competency_id: Mapped[int | None] = mapped_column(
+        ForeignKey("competency.id", ondelete="SET NULL")
+    )
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("pathway_step.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    created_at: Mapped[created_at]
+    archived_at: Mapped[datetime | None]
+
+    members: Mapped[list[StudentGroupMember]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class StudentGroupMember(Base):
+    """A student's place in a group; removal is dated rather than deleted, for their history."""
+
+    __tablename__ = "student_group_member"
+    __table_args__ = (UniqueConstraint("group_id", "person_id"),)
+
+    id: Mapped[intpk]
+    group_id: Mapped[int] = mapped_column(ForeignKey("student_group.id", ondelete="CASCADE"))
+    context_id: Mapped[int] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None]
+
+    group: Mapped[StudentGroup] = relationship(back_populates="members")

@@ -1,0 +1,108 @@
+"""Languages the family report offers, and the words it uses for levels and statuses.
+
+Messages live in Babel catalogs under lti_app/translations (Flask-Babel, gettext). To add a
+language::
+
+    pybabel extract -F lti_app/translations/babel.cfg -o lti_app/translations/messages.pot lti_app
+    pybabel init -i lti_app/translations/messages.pot -d lti_app/translations -l fr
+    # translate lti_app/translations/fr/LC_MESSAGES/messages.po, then
+    pybabel compile -d lti_app/translations
+
+and add the code to LANGUAGES. The compiled .mo files are committed next to the .po files
+(tests/reports/test_i18n.py fails when a .mo is out of date with its .po).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Flask, g
+from flask_babel import Babel, format_date, gettext
+
+from lti_app.learners.models import GoalStatus
+from lti_app.pathways.models import ChoiceStatus
+
+
+def _(message: str) -> str:
+    """Translate into the report's language (named `_` so pybabel extracts the messages)."""
+    return str(gettext(message))
+
+
+LANGUAGES = {"en": "English", "es": "Español"}
+DEFAULT_LANGUAGE = "en"
+
+
+def choose_language(value: str | None) -> str:
+    """A language the tool offers: the one asked for, else the default."""
+    code = (value or "").strip().lower()[:5]
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _select_locale() -> str:
+    return str(g.get("report_language", DEFAULT_LANGUAGE))
+
+
+def init_babel(app: Flask) -> None:
+    """Set up Flask-Babel: pages are English unless a report asks for another language."""
+    Babel(app, locale_selector=_select_locale, default_domain="messages")
+
+
+def level_label(name: str | None) -> str:
+    """The level's name in the report's language (a course's own level names stay as named)."""
+    if name is None:
+        return _("Not assessed yet")
+    words = {
+        "Emerging": _("Emerging"),
+        "Developing": _("Developing"),
+        "Proficient": _("Proficient"),
+        "Advanced": _("Advanced"),
+    }
+    return words.get(name, name)
+
+
+def band_meaning(band: str) -> str:
+    """What a level means, in plain words a family can read."""
+    meanings = {
+        "reteach": _("Just starting: needs more teaching and support with this."),
+        "practice": _("Getting closer: can do parts of this and is practising the rest."),
+        "ready": _("Mastered: can do this on their own."),
+        "extend": _("Going beyond: can use this in new and harder situations."),
+        "none": _("No work on this has been assessed yet."),
+    }
+    return meanings.get(band, "")
+
+
+def goal_status_label(status: GoalStatus) -> str:
+    labels = {
+        GoalStatus.NOT_STARTED: _("Not started yet"),
+        GoalStatus.IN_PROGRESS: _("Working on it"),
+        GoalStatus.MET: _("Achieved"),
+        GoalStatus.DROPPED: _("Set aside"),
+    }
+    return labels[status]
+
+
+def work_status_label(status: ChoiceStatus) -> str:
+    labels = {
+        ChoiceStatus.DONE: _("Finished"),
+        ChoiceStatus.SUBMITTED: _("Handed in, waiting for the teacher"),
+        ChoiceStatus.RETURNED: _("Being improved after teacher feedback"),
+    }
+    return labels.get(status, _("In progress"))
+
+
+def long_date(value: date | datetime | None) -> str:
+    """A date written out in the report's language (e.g. 3 March 2025 / 3 de marzo de 2025)."""
+    if value is None:
+        return ""
+    day = value.date() if isinstance(value, datetime) else value
+    return str(format_date(day, format="long"))
+
+
+TEMPLATE_HELPERS = {
+    "level_label": level_label,
+    "band_meaning": band_meaning,
+    "goal_status_label": goal_status_label,
+    "work_status_label": work_status_label,
+    "long_date": long_date,
+}

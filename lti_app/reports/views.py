@@ -1,0 +1,194 @@
+"""Family reports: the page (printable), its PDF, a class set as a ZIP, and the student's
+reflection. A teacher reaches any student of their course; a student only their own."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import cast
+
+from flask import Blueprint, Flask, g, redirect, render_template, request
+from flask.blueprints import BlueprintSetupState
+from flask_babel import force_locale
+from werkzeug.wrappers import Response
+
+from lti_app.db import utcnow
+from lti_app.errors import NotFoundError, PermissionDeniedError
+from lti_app.insights.grouping import level_band
+from lti_app.reports import services
+from lti_app.reports.i18n import LANGUAGES, TEMPLATE_HELPERS, choose_language
+from lti_app.reports.pdf import render_pdf
+from lti_app.roster.services import list_students, student_ids_in_course
+from lti_app.tool.services import LaunchContext
+from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+TEACHER, LEARNER = "teacher", "learner"
+
+
+@bp.record_once
+def _register_nav(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
+    add_nav_item(app, "reports.index", "Family reports", (TEACHER,), order=18)
+    add_nav_item(app, "reports.index", "My report", (LEARNER,), order=40)
+    add_nav_item(app, "reports.my_reflection", "My reflection", (LEARNER,), order=41)
+
+
+def _course(ctx: LaunchContext) -> int:
+    if ctx.context is None:
+        raise PermissionDeniedError("Open Pathways from a course to see this page.")
+    return ctx.context.id
+
+
+def _authorize(person_id: int) -> tuple[LaunchContext, int]:
+    """The course, if this launch may read this student's report: their teacher or themself."""
+    ctx = current_launch()
+    context_id = _course(ctx)
+    if ctx.launch.role == TEACHER:
+        known = student_ids_in_course(db_session(), context_id=context_id, person_ids=[person_id])
+        if person_id not in known:
+            raise NotFoundError("That student is not in this course.")
+    elif ctx.launch.role == LEARNER:
+        if person_id != ctx.person.id:
+            raise PermissionDeniedError("You can see only your own report.")
+    else:
+        raise PermissionDeniedError("This page is not available to you in this course.")
+    return ctx, context_id
+
+
+def _course_title(ctx: LaunchContext) -> str:
+    context = ctx.context
+    return (context.title or context.label) if context else ""
+
+
+def _render(template: str, report: services.FamilyReport, lang: str, **extra: object) -> str:
+    g.report_language = lang
+    with force_locale(lang):
+        return render_template(
+            template,
+            report=report,
+            lang=lang,
+            page_lang=lang,
+            languages=LANGUAGES,
+            now=utcnow(),
+            level_bands={lv.name: level_band(lv.points, report.levels) for lv in report.levels},
+            **TEMPLATE_HELPERS,
+            **extra,
+        )
+
+
+def _report(ctx: LaunchContext, context_id: int, person_id: int) -> services.FamilyReport:
+    return services.family_report(
+        db_session(), context_id=context_id, person_id=person_id, course_title=_course_title(ctx)
+    )
+
+
+def _filename(report: services.FamilyReport, lang: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", report.student_name).strip("-").lower() or "student"
+    return f"report-{slug}-{report.person_id}-{lang}.pdf"
+
+
+def pdf_bytes(report: services.FamilyReport, lang: str) -> bytes:
+    """The PDF of one report, from the same body the page shows."""
+    return render_pdf(_render("reports/family_pdf.html", report, lang))
+
+
+@bp.get("/")
+@require_role(TEACHER, LEARNER)
+def index() -> str | Response:
+    """Teachers: every student's report and the class set; students: their own report."""
+    ctx = current_launch()
+    context_id = _course(ctx)
+    if ctx.launch.role == LEARNER:
+        return redirect(launch_url("reports.student_report", person_id=ctx.person.id), 303)
+    students = list_students(db_session(), context_id=context_id)
+    return render_template(
+        "reports/index.html",
+        title="Family reports",
+        students=students,
+        languages=LANGUAGES,
+        lang=choose_language(request.args.get("lang")),
+    )
+
+
+@bp.get("/students/<int:person_id>")
+def student_report(person_id: int) -> str:
+    """The family report page, printable, in the chosen language."""
+    ctx, context_id = _authorize(person_id)
+    lang = choose_language(request.args.get("lang"))
+    report = _report(ctx, context_id, person_id)
+    return _render(
+        "reports/family.html",
+        report,
+        lang,
+        is_teacher=ctx.launch.role == TEACHER,
+    )
+
+
+@bp.get("/students/<int:person_id>/report.pdf")
+def student_pdf(person_id: int) -> Response:
+    """The family report as a PDF download."""
+    ctx, context_id = _authorize(person_id)
+    lang = choose_language(request.args.get("lang"))
+    report = _report(ctx, context_id, person_id)
+    return Response(
+        pdf_bytes(report, lang),
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{_filename(report, lang)}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@bp.get("/class.zip")
+@require_role(TEACHER)
+def class_zip() -> Response:
+    """One PDF per active student of the course, in a ZIP."""
+    ctx = current_launch()
+    context_id = _course(ctx)
+    lang = choose_language(request.args.get("lang"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for student in list_students(db_session(), context_id=context_id):
+            report = _report(ctx, context_id, student.person_id)
+            archive.writestr(_filename(report, lang), pdf_bytes(report, lang))
+    return Response(
+        buffer.getvalue(),
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="family-reports-{lang}.zip"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@bp.route("/reflection", methods=["GET", "POST"])
+@require_role(LEARNER)
+def my_reflection() -> str | Response:
+    """The student writes what they want their family to read about their learning."""
+    ctx = current_launch()
+    context_id = _course(ctx)
+    session = db_session()
+    error = ""
+    if request.method == "POST":
+        text = request.form.get("reflection", "")
+        try:
+            services.save_reflection(
+                session, context_id=context_id, person_id=ctx.person.id, text=text
+            )
+        except services.InvalidReflectionError as err:
+            error = str(err)
+        else:
+            session.commit()
+            return redirect(launch_url("reports.my_reflection", saved=1), 303)
+    else:
+        text = services.get_reflection(session, context_id=context_id, person_id=ctx.person.id)
+    return render_template(
+        "reports/reflection.html",
+        title="My reflection",
+        text=text,
+        error=error,
+        saved=request.args.get("saved") == "1",
+    )

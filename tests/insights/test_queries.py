@@ -1,0 +1,57 @@
+"""The dashboard loads in a constant number of queries, however many students or levels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from lti_app.insights.services import load_dashboard
+from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.services import get_or_create_scale, record_evidence
+from tests.conftest import LtiActions
+from tests.insights.conftest import Seeded
+from tests.progress.pages import unit_of_work
+
+
+@contextmanager
+def count_queries(session: Session) -> Iterator[list[str]]:
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_dashboard_query_count_does_not_grow_with_the_class(
+    lti: LtiActions, seeded: Seeded, database_url: str
+) -> None:
+    with unit_of_work(database_url) as s:
+        get_or_create_scale(s, context_id=seeded.context_id)
+        with count_queries(s) as before:
+            small = load_dashboard(s, context_id=seeded.context_id)
+        record_evidence(
+            s,
+            context_id=seeded.context_id,
+            competency_id=seeded.c2,
+            student_ids=list(seeded.students.values()),
+            points=Decimal(2),
+            source=EvidenceSource.TEACHER,
+            note="",
+            recorded_by_id=seeded.teacher_id,
+        )
+        s.expire_all()
+        with count_queries(s) as after:
+            bigger = load_dashboard(s, context_id=seeded.context_id)
+    assert sum(len(r.cells) for r in bigger.rows) > sum(len(r.cells) for r in small.rows)
+    assert len(before) == len(after) <= 10

@@ -1,0 +1,160 @@
+"""The dashboard, cells, groups, attention list, charts and exports through real launches:
+only the launch's course, only its teacher."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from lti_app.insights.services import group_history, group_member_ids, resolve_picked_students
+from tests.conftest import LtiActions
+from tests.insights.conftest import OTHER_TEACHER, TEACHER, Seeded
+from tests.progress.pages import form, post, unit_of_work, url
+
+PAGES = (
+    "/insights/",
+    "/insights/attention",
+    "/insights/groups",
+    "/insights/progress",
+    "/insights/dashboard.csv",
+    "/insights/evidence.csv",
+)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_student_never_reaches_the_teacher_pages(lti: LtiActions, path: str) -> None:
+    home = lti.launch("user-s02")
+    assert home.client.get(url(home.response, path)).status_code == 403
+
+
+def test_dashboard_shows_levels_with_names_and_counts(lti: LtiActions, seeded: Seeded) -> None:
+    home = lti.launch(TEACHER)
+    page = home.client.get(url(home.response, "/insights/"))
+    assert page.status_code == 200
+    text = page.text
+    assert seeded.c1_code in text
+    # The cell carries the level's short name, not only a colour; the legend names it.
+    assert f'value="{seeded.students["user-s01"]}-{seeded.c1}" form="cell-form">' in text
+    assert "Proficient (3), mastery" in text
+    assert "Cells and &lt;organelles&gt;" in text
+    filtered = home.client.get(
+        url(home.response, "/insights/") + f"&competency={seeded.c1}&level=Emerging&sort=level_desc"
+    )
+    assert f'value="{seeded.students["user-s02"]}-{seeded.c1}"' in filtered.text
+    assert f'value="{seeded.students["user-s01"]}-{seeded.c1}"' not in filtered.text
+
+
+def test_cell_shows_the_evidence_and_refuses_other_courses(lti: LtiActions, seeded: Seeded) -> None:
+    home = lti.launch(TEACHER)
+    s01 = seeded.students["user-s01"]
+    page = home.client.get(url(home.response, "/insights/cell") + f"&cell={s01}-{seeded.c1}")
+    assert page.status_code == 200
+    assert "Clear lab report on mitochondria" in page.text
+    other = lti.launch(OTHER_TEACHER, context_id="course-chem-club")
+    for path in (
+        f"/insights/cell?cell={s01}-{seeded.c1}",
+        f"/insights/students/{s01}/competencies/{seeded.c1}",
+        f"/insights/students/{seeded.students['user-s03']}/progress",
+    ):
+        base, _, query = path.partition("?")
+        response = other.client.get(url(other.response, base) + (f"&{query}" if query else ""))
+        assert response.status_code == 404, path
+    dashboard = other.client.get(url(other.response, "/insights/"))
+    assert seeded.c1_code not in dashboard.text
+    # s01 is in both courses: the club's teacher sees only the club's data about them.
+    shared = other.client.get(url(other.response, f"/insights/students/{s01}/progress"))
+    assert shared.status_code == 200
+    assert seeded.c1_code not in shared.text
+
+
+def test_exports_are_csv_of_this_course(lti: LtiActions, seeded: Seeded) -> None:
+    home = lti.launch(TEACHER)
+    grid = home.client.get(url(home.response, "/insights/dashboard.csv"))
+    assert grid.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(grid.text)))
+    assert f"{seeded.c1_code} level" in rows[0]
+    assert any("Proficient" in row for row in rows[1:])
+    log = home.client.get(url(home.response, "/insights/evidence.csv"))
+    assert "Clear lab report on mitochondria" in log.text
+    other = lti.launch(OTHER_TEACHER, context_id="course-chem-club")
+    assert (
+        "mitochondria" not in other.client.get(url(other.response, "/insights/evidence.csv")).text
+    )
+
+
+def test_groups_are_proposed_adjusted_saved_and_used(
+    lti: LtiActions, seeded: Seeded, database_url: str
+) -> None:
+    home = lti.launch(TEACHER)
+    proposal = home.client.get(
+        url(home.response, "/insights/groups/propose") + f"&competency={seeded.c1}"
+    )
+    assert proposal.status_code == 200
+    assert f"Needs re-teaching on {seeded.c1_code}" in proposal.text
+    s01, s02, s03 = (seeded.students[k] for k in ("user-s01", "user-s02", "user-s03"))
+    found = form(proposal, "/insights/groups/propose")
+    data = {k: v for k, v in found.fields.items() if k.startswith(("keep-", "name-", "competency"))}
+    # Keep only the first group, renamed, and move s03 into it.
+    for key in list(data):
+        if key.startswith("keep-") and key != "keep-0":
+            data.pop(key)
+    data["name-0"] = "Re-teach cells"
+    data.update({f"assign-{s02}": "0", f"assign-{s03}": "0", f"assign-{s01}": ""})
+    saved = post(home.client, found, data)
+    assert saved.status_code == 200
+    assert "Re-teach cells" in saved.text
+    with unit_of_work(database_url) as s:
+        history = group_history(s, context_id=seeded.context_id, person_id=s03)
+        assert history[0].name == "Re-teach cells"
+        group_id = history[0].group_id
+        assert group_member_ids(s, context_id=seeded.context_id, group_id=group_id) == {s02, s03}
+        picked = resolve_picked_students(
+            s, context_id=seeded.context_id, group_id=group_id, person_ids=[s01]
+        )
+        assert set(picked) == {s01, s02, s03}
+        with pytest.raises(LookupError):
+            resolve_picked_students(
+                s, context_id=seeded.context_id, group_id=None, person_ids=[10**9]
+            )
+    # Another course's teacher cannot open, edit or archive it.
+    other = lti.launch(OTHER_TEACHER, context_id="course-chem-club")
+    assert other.client.get(url(other.response, f"/insights/groups/{group_id}")).status_code == 404
+    with unit_of_work(database_url) as s, pytest.raises(LookupError):
+        group_member_ids(s, context_id=seeded.context_id + 10**6, group_id=group_id)
+    # The teacher archives it; it stays in the student's history.
+    groups = home.client.get(url(home.response, "/insights/groups"))
+    archived = post(home.client, form(groups, f"/insights/groups/{group_id}/archive"))
+    assert "Archived" in archived.text
+    progress = home.client.get(url(home.response, f"/insights/students/{s03}/progress"))
+    assert "Re-teach cells" in progress.text
+    assert "group archived" in progress.text
+
+
+def test_attention_list_names_the_action(lti: LtiActions, seeded: Seeded) -> None:
+    home = lti.launch(TEACHER)
+    page = home.client.get(url(home.response, "/insights/attention") + "&days=1")
+    assert page.status_code == 200
+    assert "Goals past their target date" in page.text
+    assert "Explain photosynthesis to my family" in page.text
+    assert "Hold a goal check-in" in page.text
+    assert "No recent evidence" in page.text
+
+
+def test_progress_charts_are_svg_with_a_data_table(lti: LtiActions, seeded: Seeded) -> None:
+    home = lti.launch(TEACHER)
+    s01 = seeded.students["user-s01"]
+    page = home.client.get(url(home.response, f"/insights/students/{s01}/progress"))
+    assert "<svg" in page.text
+    assert 'role="img"' in page.text
+    assert ">Proficient</text>" in page.text  # level names label the axis: no colour needed
+    assert "Data table" in page.text
+    klass = home.client.get(url(home.response, "/insights/progress") + f"&competency={seeded.c1}")
+    assert "<svg" in klass.text
+    assert "at mastery" in klass.text
+    # A student sees their own chart, never a classmate's.
+    me = lti.launch("user-s01")
+    assert me.client.get(url(me.response, f"/insights/students/{s01}/progress")).status_code == 200
+    s02 = seeded.students["user-s02"]
+    assert me.client.get(url(me.response, f"/insights/students/{s02}/progress")).status_code == 403

@@ -1,0 +1,142 @@
+"""Family reports through real launches: who may read which report, what it says (and never
+says), in English and Spanish, as a page, a PDF and a class ZIP."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from lti_app.insights.services import create_group
+from tests.conftest import LtiActions
+from tests.insights.conftest import OTHER_TEACHER, TEACHER, Seeded
+from tests.progress.pages import form, post, unit_of_work, url
+from tests.reports.pdftext import pdf_text
+
+SECRETS = ("SECRET-NOTE", "SECRET-NEEDS", "SECRET-PRIVATE", "SECRET-GROUP")
+
+
+@pytest.fixture
+def with_group(seeded: Seeded, database_url: str) -> Seeded:
+    with unit_of_work(database_url) as s:
+        create_group(
+            s,
+            context_id=seeded.context_id,
+            name="SECRET-GROUP needs re-teaching",
+            person_ids=[seeded.students["user-s01"]],
+            created_by_id=seeded.teacher_id,
+        )
+    return seeded
+
+
+def _report_path(seeded: Seeded, sub: str, suffix: str = "") -> str:
+    return f"/reports/students/{seeded.students[sub]}{suffix}"
+
+
+def test_teacher_reads_a_report_with_levels_goals_and_comments_but_no_secrets(
+    lti: LtiActions, with_group: Seeded
+) -> None:
+    home = lti.launch(TEACHER)
+    page = home.client.get(url(home.response, _report_path(with_group, "user-s01")))
+    assert page.status_code == 200
+    text = page.text
+    assert "Explain photosynthesis to my family" in text
+    assert "Proficient" in text
+    assert "Mastered: can do this on their own." in text
+    assert "Cells and &lt;organelles&gt;" in text
+    assert "Clear lab report on mitochondria" in text
+    assert "Read chapter 4 together" in text
+    for secret in SECRETS:
+        assert secret not in text
+
+
+def test_pdf_is_a_pdf_with_the_name_levels_and_goals(lti: LtiActions, with_group: Seeded) -> None:
+    home = lti.launch(TEACHER)
+    response = home.client.get(
+        url(home.response, _report_path(with_group, "user-s01", "/report.pdf"))
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF-")
+    assert b"%%EOF" in response.content[-64:]
+    text = pdf_text(response.content)
+    assert "Explain photosynthesis to my family" in text
+    assert "Proficient" in text
+    assert with_group.c1_code in text
+    for secret in SECRETS:
+        assert secret not in text
+
+
+def test_spanish_report_page_and_pdf(lti: LtiActions, seeded: Seeded) -> None:
+    home = lti.launch(TEACHER)
+    page = home.client.get(url(home.response, _report_path(seeded, "user-s01")) + "&lang=es")
+    assert '<html lang="es">' in page.text
+    assert "Informe de progreso" in page.text
+    assert "Competente" in page.text
+    assert "Metas" in page.text
+    pdf = home.client.get(
+        url(home.response, _report_path(seeded, "user-s01", "/report.pdf")) + "&lang=es"
+    )
+    text = pdf_text(pdf.content)
+    assert "Informe de progreso" in text
+    assert "Competente" in text
+    # An unknown language falls back to English.
+    assert (
+        "Progress report"
+        in home.client.get(url(home.response, _report_path(seeded, "user-s01")) + "&lang=xx").text
+    )
+
+
+def test_student_reads_only_their_own_report(lti: LtiActions, seeded: Seeded) -> None:
+    me = lti.launch("user-s01")
+    own = me.client.get(url(me.response, _report_path(seeded, "user-s01")))
+    assert own.status_code == 200
+    assert "Explain photosynthesis" in own.text
+    assert "SECRET" not in own.text
+    for path in (
+        _report_path(seeded, "user-s02"),
+        _report_path(seeded, "user-s02", "/report.pdf"),
+        "/reports/class.zip",
+    ):
+        assert me.client.get(url(me.response, path)).status_code == 403, path
+
+
+def test_another_course_teacher_gets_nothing(lti: LtiActions, seeded: Seeded) -> None:
+    other = lti.launch(OTHER_TEACHER, context_id="course-chem-club")
+    s03 = _report_path(seeded, "user-s03")
+    assert other.client.get(url(other.response, s03)).status_code == 404
+    assert other.client.get(url(other.response, s03 + "/report.pdf")).status_code == 404
+    # s01 is in the club too: the club's report holds none of Biology's data.
+    shared = other.client.get(url(other.response, _report_path(seeded, "user-s01")))
+    assert seeded.c1_code not in shared.text
+    assert "photosynthesis" not in shared.text
+
+
+def test_reflection_is_written_by_the_student_and_quoted(lti: LtiActions, seeded: Seeded) -> None:
+    me = lti.launch("user-s02")
+    page = me.client.get(url(me.response, "/reports/reflection"))
+    assert page.status_code == 200
+    saved = post(
+        me.client, form(page, "/reports/reflection"), {"reflection": "I liked <the> microscope"}
+    )
+    assert "Your reflection is saved" in saved.text
+    report = me.client.get(url(me.response, _report_path(seeded, "user-s02")))
+    assert "I liked &lt;the&gt; microscope" in report.text
+    teacher = lti.launch(TEACHER)
+    assert teacher.client.get(url(teacher.response, "/reports/reflection")).status_code == 403
+
+
+def test_class_zip_holds_one_pdf_per_student(lti: LtiActions, seeded: Seeded) -> None:
+    # The small club keeps this quick; bench/dashboard.py times a class of 30.
+    home = lti.launch(OTHER_TEACHER, context_id="course-chem-club")
+    index = home.client.get(url(home.response, "/reports/"))
+    assert index.status_code == 200
+    response = home.client.get(url(home.response, "/reports/class.zip") + "&lang=es")
+    assert response.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    names = archive.namelist()
+    assert names
+    assert all(n.endswith("-es.pdf") for n in names)
+    own = next(n for n in names if f"-{seeded.students['user-s01']}-es.pdf" in n)
+    assert pdf_text(archive.read(own)).count("Informe de progreso") >= 1

@@ -71,14 +71,36 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from lti_app import web
     from lti_app.admin import views as admin_views
+    from lti_app.competencies import views as competencies_views
+    from lti_app.courses import views as courses_views
+    from lti_app.grades import views as grades_views
+    from lti_app.insights import views as insights_views
+    from lti_app.learners import views as learners_views
+    from lti_app.mastery import views as mastery_views
+    from lti_app.pathways import views as pathways_views
+    from lti_app.progress import views as progress_views
     from lti_app.registration import views as registration_views
+    from lti_app.reports import views as reports_views
+    from lti_app.reports.i18n import init_babel
+    from lti_app.roster import views as roster_views
     from lti_app.tool import views as tool_views
 
     web.init_web(app)
+    init_babel(app)
     errors.register_error_handlers(app)
     app.register_blueprint(tool_views.bp)
     app.register_blueprint(registration_views.bp)
     app.register_blueprint(admin_views.bp)
+    app.register_blueprint(roster_views.bp)
+    app.register_blueprint(grades_views.bp)
+    app.register_blueprint(courses_views.bp)
+    app.register_blueprint(competencies_views.bp)
+    app.register_blueprint(mastery_views.bp)
+    app.register_blueprint(pathways_views.bp)
+    app.register_blueprint(progress_views.bp)
+    app.register_blueprint(learners_views.bp)
+    app.register_blueprint(insights_views.bp)
+    app.register_blueprint(reports_views.bp)
     # The LMS posts these cross-site; state, nonce and the signed JWT protect them instead.
     csrf.exempt(tool_views.login)
     csrf.exempt(tool_views.launch)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from lti_app.grades.cli import grades_group
+from lti_app.roster.cli import roster_group
 from lti_app.settings import Settings, SettingsError, load_settings
 from lti_app.tool.cli import keys_group, platform_group
 
@@ -28,6 +30,8 @@ def main(ctx: click.Context) -> None:
 
 main.add_command(platform_group)
 main.add_command(keys_group)
+main.add_command(roster_group)
+main.add_command(grades_group)
 
 
 @main.group("db")

@@ -3,10 +3,12 @@
 from lti_app.competencies import models as competencies_models
 from lti_app.db import Base
 from lti_app.grades import models as grades_models
+from lti_app.insights import models as insights_models
 from lti_app.learners import models as learners_models
 from lti_app.mastery import models as mastery_models
 from lti_app.pathways import models as pathways_models
 from lti_app.registration import models as registration_models
+from lti_app.reports import models as reports_models
 from lti_app.roster import models as roster_models
 from lti_app.tool import models as tool_models
 
@@ -14,10 +16,12 @@ __all__ = [
     "Base",
     "competencies_models",
     "grades_models",
+    "insights_models",
     "learners_models",
     "mastery_models",
     "pathways_models",
     "registration_models",
+    "reports_models",
     "roster_models",
     "tool_models",
 ]

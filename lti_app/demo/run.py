@@ -55,6 +55,7 @@ def run_demo(*, tool_port: int = 8000, lms_port: int = 8001) -> None:
     """Migrate the SQLite database, start both servers, and wait for Ctrl-C."""
     from lti_app import create_app, migrate
     from lti_app.db import Database
+    from lti_app.demo.content import seed_demo_course
     from lti_app.demo.server import serve_in_thread, start_demo_platform
     from lti_app.settings import load_settings
 
@@ -67,10 +68,15 @@ def run_demo(*, tool_port: int = 8000, lms_port: int = 8001) -> None:
     lms = start_demo_platform(tool_url, host="localhost", port=lms_port)
     db = Database(settings.effective_database_url)
     with db.begin() as session:
-        register_demo_platform(session, lms.platform)
+        platform = register_demo_platform(session, lms.platform)
+        # Roster, framework, pathways, profiles and some history: the whole experience at once.
+        seed_demo_course(session, platform)
     db.dispose()
     app = create_app(settings)
     _url, stop_tool = serve_in_thread(app, "127.0.0.1", tool_port)
+    from lti_app.grades.jobs import start_in_process_worker
+
+    grade_worker = start_in_process_worker(app)  # scores reach the demo gradebook at once
     print(f"Pathways:  {tool_url}/")  # noqa: T201 - the command's output for a person
     print(f"Demo LMS:  {lms.base_url}/   <- open this and launch Pathways")  # noqa: T201
     print("Press Ctrl-C to stop.")  # noqa: T201
@@ -78,5 +84,6 @@ def run_demo(*, tool_port: int = 8000, lms_port: int = 8001) -> None:
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     stopped.wait()
+    grade_worker.stop()
     stop_tool()
     lms.stop()

@@ -1,15 +1,31 @@
-"""The course roster as Pathways knows it: from launches and from the LMS (NRPS)."""
+"""The course roster as Pathways knows it: from launches and from the LMS (NRPS).
+
+Reading: `list_students`, `student_ids_in_course`, `teaches_course`, `get_roster_sync`.
+Syncing (called by `roster.jobs.sync_roster`, one short transaction each): `remember_nrps_url`,
+`begin_sync`, `apply_members`, `deactivate_missing`, `finish_sync`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from lti_app.tool.models import Membership, MembershipStatus, Person
+from lti_app.db import utcnow
+from lti_app.roster.client import Member
+from lti_app.roster.models import RosterSync, SyncStatus
+from lti_app.tool.models import (
+    Context,
+    LaunchSession,
+    Membership,
+    MembershipStatus,
+    Person,
+    display_name,
+)
+from lti_app.tool.roles import CourseRole, context_role_names, course_role
 
 
 @dataclass(frozen=True)
@@ -22,6 +38,7 @@ class Student:
     email: str
     status: MembershipStatus
     last_launch_at: datetime | None
+    picture: str = ""
 
     @property
     def has_launched(self) -> bool:
@@ -32,8 +49,19 @@ def list_students(
     session: Session, *, context_id: int, include_inactive: bool = False
 ) -> list[Student]:
     """The course's learners, sorted by family then given name, in one query."""
+    # Columns, not ORM objects: this runs for every page that lists a class.
     stmt = (
-        select(Membership, Person)
+        select(
+            Person.id,
+            Person.name,
+            Person.given_name,
+            Person.family_name,
+            Person.email,
+            Person.sub,
+            Person.picture,
+            Membership.status,
+            Membership.last_launch_at,
+        )
         .join(Person, Person.id == Membership.person_id)
         .where(Membership.context_id == context_id, Membership.is_learner.is_(True))
     )
@@ -41,14 +69,15 @@ def list_students(
         stmt = stmt.where(Membership.status == MembershipStatus.ACTIVE)
     students = [
         Student(
-            person_id=person.id,
-            name=person.display_name,
-            sort_key=(person.family_name or person.name or person.email or person.sub).casefold(),
-            email=person.email,
-            status=membership.status,
-            last_launch_at=membership.last_launch_at,
+            person_id=row.id,
+            name=display_name(row.name, row.given_name, row.family_name, row.email, row.sub),
+            sort_key=(row.family_name or row.name or row.email or row.sub).casefold(),
+            email=row.email,
+            status=row.status,
+            last_launch_at=row.last_launch_at,
+            picture=row.picture,
         )
-        for membership, person in session.execute(stmt)
+        for row in session.execute(stmt)
     ]
     students.sort(key=lambda s: (s.sort_key, s.name.casefold(), s.person_id))
     return students
@@ -84,3 +113,186 @@ def teaches_course(session: Session, *, context_id: int, person_id: int) -> bool
         )
         is not None
     )
+
+
+# --- Sync bookkeeping --------------------------------------------------------------------
+
+STATUS_FROM_LMS = {
+    "active": MembershipStatus.ACTIVE,
+    "inactive": MembershipStatus.INACTIVE,
+    "deleted": MembershipStatus.DELETED,
+}
+
+
+@dataclass(frozen=True)
+class SyncClaim:
+    """What a sync needs once it holds the course's lease (plain values, no session)."""
+
+    context_id: int
+    platform_id: int
+    nrps_url: str | None
+    differences_url: str | None
+
+
+def get_roster_sync(session: Session, *, context_id: int) -> RosterSync | None:
+    """The course's roster sync row, if a sync or launch ever made one."""
+    return session.scalar(select(RosterSync).where(RosterSync.context_id == context_id))
+
+
+def _latest_nrps_url(session: Session, context_id: int) -> str | None:
+    return session.scalar(
+        select(LaunchSession.nrps_url)
+        .where(LaunchSession.context_id == context_id, LaunchSession.nrps_url.is_not(None))
+        .order_by(LaunchSession.created_at.desc())
+        .limit(1)
+    )
+
+
+def remember_nrps_url(session: Session, *, context_id: int, nrps_url: str | None) -> RosterSync:
+    """Keep the roster URL a launch carried (else the latest launch's) for later syncs."""
+    context = session.get(Context, context_id)
+    if context is None:
+        raise LookupError(f"no context {context_id}")
+    row = get_roster_sync(session, context_id=context_id)
+    if row is None:
+        row = RosterSync(platform_id=context.platform_id, context_id=context_id)
+        session.add(row)
+    url = nrps_url or row.nrps_url or _latest_nrps_url(session, context_id)
+    if url and url != row.nrps_url:
+        row.nrps_url = url
+        row.differences_url = None  # belongs to the old address
+    session.flush()
+    return row
+
+
+def begin_sync(
+    session: Session, *, context_id: int, lease: timedelta, min_interval: timedelta | None = None
+) -> SyncClaim | None:
+    """Take the course's sync lease; None when a sync runs or (min_interval) one ran recently."""
+    row = remember_nrps_url(session, context_id=context_id, nrps_url=None)
+    now = utcnow()
+    if row.status is SyncStatus.RUNNING and row.lease_until and row.lease_until > now:
+        return None
+    if (
+        min_interval is not None
+        and row.succeeded_at is not None
+        and row.succeeded_at + min_interval > now
+    ):
+        return None
+    row.status = SyncStatus.RUNNING
+    row.lease_until = now + lease
+    row.started_at = now
+    session.flush()
+    return SyncClaim(context_id, row.platform_id, row.nrps_url, row.differences_url)
+
+
+PERSON_FIELDS = {"name": 1024, "given_name": 512, "family_name": 512, "email": 512, "picture": 2048}
+
+
+def _apply_person(person: Person, member: Member) -> None:
+    for field, limit in PERSON_FIELDS.items():
+        value = getattr(member, field)
+        # Absent means the LMS withheld it (privacy settings): keep what launches told us.
+        if value is not None and getattr(person, field) != value[:limit]:
+            setattr(person, field, value[:limit])
+
+
+def apply_members(
+    session: Session, *, platform_id: int, context_id: int, members: Sequence[Member]
+) -> set[int]:
+    """Upsert people and memberships as the LMS sent them; return the person ids seen.
+
+    Three queries and one flush for a page, whatever its size.
+    """
+    by_sub = {m.user_id[:255]: m for m in members}
+    if not by_sub:
+        return set()
+    people = {
+        p.sub: p
+        for p in session.scalars(
+            select(Person).where(Person.platform_id == platform_id, Person.sub.in_(by_sub))
+        )
+    }
+    for sub in by_sub.keys() - people.keys():
+        people[sub] = Person(platform_id=platform_id, sub=sub)
+        session.add(people[sub])
+    for sub, member in by_sub.items():
+        _apply_person(people[sub], member)
+    session.flush()
+    ids = {p.id: by_sub[sub] for sub, p in people.items()}
+    memberships = {
+        m.person_id: m
+        for m in session.scalars(
+            select(Membership).where(
+                Membership.context_id == context_id, Membership.person_id.in_(ids)
+            )
+        )
+    }
+    for person_id, member in ids.items():
+        row = memberships.get(person_id)
+        if row is None:
+            row = Membership(context_id=context_id, person_id=person_id)
+            session.add(row)
+        roles = list(member.roles)
+        status = STATUS_FROM_LMS.get(member.status.lower(), MembershipStatus.ACTIVE)
+        is_teacher = course_role(roles) is CourseRole.TEACHER
+        is_learner = "Learner" in context_role_names(roles)
+        if row.roles != roles:
+            row.roles = roles
+        if row.status != status:
+            row.status = status
+        if row.is_teacher != is_teacher:
+            row.is_teacher = is_teacher
+        if row.is_learner != is_learner:
+            row.is_learner = is_learner
+    session.flush()
+    return set(ids)
+
+
+def deactivate_missing(
+    session: Session, *, context_id: int, seen_person_ids: set[int], learners_only: bool
+) -> int:
+    """Mark active members the full roster did not list as inactive (their data stays)."""
+    stmt = select(Membership.person_id).where(
+        Membership.context_id == context_id, Membership.status == MembershipStatus.ACTIVE
+    )
+    if learners_only:
+        stmt = stmt.where(Membership.is_learner.is_(True))
+    missing = sorted(set(session.scalars(stmt)) - seen_person_ids)
+    for start in range(0, len(missing), 500):
+        session.execute(
+            update(Membership)
+            .where(
+                Membership.context_id == context_id,
+                Membership.person_id.in_(missing[start : start + 500]),
+            )
+            .values(status=MembershipStatus.INACTIVE, updated_at=utcnow())
+        )
+    return len(missing)
+
+
+def finish_sync(
+    session: Session,
+    *,
+    context_id: int,
+    error: str = "",
+    member_count: int | None = None,
+    differences_url: str | None = None,
+) -> None:
+    """Record a sync's outcome and free the lease; a failure keeps the previous roster."""
+    row = get_roster_sync(session, context_id=context_id)
+    if row is None:
+        return
+    now = utcnow()
+    row.lease_until = None
+    row.finished_at = now
+    row.last_error = error
+    if error:
+        row.status = SyncStatus.FAILED
+        return
+    row.status = SyncStatus.OK
+    row.succeeded_at = now
+    if member_count is not None:
+        row.member_count = member_count
+    if differences_url is not None:
+        row.differences_url = differences_url

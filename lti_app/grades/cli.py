@@ -1,0 +1,128 @@
+"""`lti-app grades worker|status|retry`: run the score worker and look after the outbox."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from lti_app.db import Database
+from lti_app.grades import services
+from lti_app.grades.client import AgsClient
+from lti_app.grades.jobs import listen_for_notifications
+from lti_app.grades.worker import GradeWorker, WorkerConfig
+from lti_app.http import make_http_client
+from lti_app.settings import Settings
+from lti_app.tool.client import TokenClient
+from lti_app.tool.keys import KeyRing
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.ensure_object(dict)["settings_loader"]()
+    return settings
+
+
+@click.group("grades")
+def grades_group() -> None:
+    """Send competency results to LMS gradebooks (Assignment and Grade Services)."""
+
+
+@grades_group.command("worker")
+@click.option("--concurrency", default=16, show_default=True, help="Requests per platform")
+@click.option("--once", is_flag=True, help="Drain what is due now, then exit")
+@click.option("--context-id", "context_ids", type=int, multiple=True, help="Only these courses")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between outbox checks")
+@click.option("--backoff-base", default=2.0, show_default=True, help="First retry delay (s)")
+@click.option("--max-attempts", default=15, show_default=True)
+@click.option(
+    "--lease",
+    type=float,
+    default=None,
+    help="Seconds before a dead worker's scores are sent again (default: 4x the read timeout)",
+)
+@click.pass_context
+def worker_command(
+    ctx: click.Context,
+    concurrency: int,
+    once: bool,
+    context_ids: tuple[int, ...],
+    poll: float,
+    backoff_base: float,
+    max_attempts: int,
+    lease: float | None,
+) -> None:
+    """Drain the score outbox; run one or more per deployment (PostgreSQL: on any host)."""
+    settings = _settings(ctx)
+    database = Database(settings.effective_database_url)
+    http = make_http_client(settings)
+    keyring = KeyRing(secret=settings.effective_key_secret, key_file=settings.tool_key_file)
+    config = WorkerConfig(
+        concurrency=concurrency,
+        poll_interval=poll,
+        backoff_base=backoff_base,
+        max_attempts=max_attempts,
+        context_ids=frozenset(context_ids) if context_ids else None,
+        lease=timedelta(seconds=lease or max(60.0, settings.http_read_timeout * 4)),
+    )
+    worker = GradeWorker(database, AgsClient(http, TokenClient(database, http, keyring)), config)
+    stop, wake = threading.Event(), threading.Event()
+
+    def _stop(*_: Any) -> None:
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        if once:
+            stats = worker.drain()
+            click.echo(
+                f"sent {stats.sent}, retrying {stats.retried}, failed {stats.failed}, "
+                f"superseded {stats.superseded}"
+            )
+            return
+        click.echo(f"grade worker {worker.worker_id} running (Ctrl-C to stop)")
+        listen_for_notifications(database, wake, stop)
+        worker.run(stop, wake)
+    finally:
+        worker.close()
+        http.close()
+        database.dispose()
+
+
+@grades_group.command("status")
+@click.option("--context-id", type=int, default=None, help="One course (Pathways id)")
+@click.pass_context
+def status_command(ctx: click.Context, context_id: int | None) -> None:
+    """Outbox rows per status, and the latest problems with their reasons."""
+    database = Database(_settings(ctx).effective_database_url)
+    try:
+        with database.session_factory() as session:
+            counts = services.outbox_counts(session, context_id=context_id)
+            problems = services.list_problems(session, context_id=context_id, limit=50)
+        click.echo("  ".join(f"{status.value}={n}" for status, n in counts.items()))
+        for p in problems:
+            click.echo(
+                f"#{p.id} {p.status.value} {p.person_name} / {p.competency_title}: "
+                f"{p.reason} (attempts {p.attempts}, LMS status {p.last_status})"
+            )
+    finally:
+        database.dispose()
+
+
+@grades_group.command("retry")
+@click.option("--context-id", type=int, default=None, help="One course (Pathways id)")
+@click.option("--id", "ids", type=int, multiple=True, help="Outbox row ids (default: all)")
+@click.pass_context
+def retry_command(ctx: click.Context, context_id: int | None, ids: tuple[int, ...]) -> None:
+    """Send failed and waiting scores again now."""
+    database = Database(_settings(ctx).effective_database_url)
+    try:
+        with database.begin() as session:
+            n = services.retry(session, context_id=context_id, outbox_ids=ids or None)
+        click.echo(f"{n} score(s) queued again")
+    finally:
+        database.dispose()

@@ -1,0 +1,304 @@
+"""The Assignment and Grade Services client: the only grades code that speaks HTTP.
+
+Quirks (shared PLATFORMS.md): Moodle wants the score media type and `/scores` inserted in
+the line item URL's *path* (its URLs carry `?type_id=`); Canvas throttles with 429 (older:
+403 "Rate Limit Exceeded") and answers 422 for non-students; a 401 drops the cached token and
+retries once, and a second 401 is reported as a web-server configuration problem.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from lti_app.roster.client import UNAUTHORIZED_HINT, parse_links, with_query
+from lti_app.tool.client import (
+    SCOPE_LINEITEM,
+    SCOPE_SCORE,
+    ServiceTokenError,
+    TokenClient,
+    missing_scopes_message,
+)
+from lti_app.tool.models import Platform
+
+LOG = logging.getLogger(__name__)
+
+AGS_SCOPES = frozenset({SCOPE_LINEITEM, SCOPE_SCORE})
+"""One token for all grade work: one token request per registration."""
+SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
+LINEITEM_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
+LINEITEMS_TYPE = "application/vnd.ims.lis.v2.lineitemcontainer+json"
+CANVAS_SUBMISSION = "https://canvas.instructure.com/lti/submission"
+
+
+class LmsRequestError(Exception):
+    """A request to the LMS failed; `retryable` says whether trying later can help.
+
+    `config` marks problems only an LMS admin can fix (token refused, scope not granted):
+    nothing is lost, the work waits for them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        config: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        self.config = config
+
+
+@dataclass(frozen=True)
+class RemoteLineItem:
+    url: str
+    label: str
+    score_maximum: float
+    resource_id: str | None
+    tag: str | None
+
+
+def score_url(line_item_url: str) -> str:
+    """`<line item>/scores`, inserted before the query string (Moodle's `?type_id=`)."""
+    parts = urlsplit(line_item_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/scores"))
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds: a number or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def _error_for(response: httpx.Response, what: str) -> LmsRequestError:
+    status = response.status_code
+    text = response.text[:300]
+    retry_after = retry_after_seconds(response.headers.get("retry-after"))
+    if status == 429 or (status == 403 and "rate limit" in text.lower()):
+        return LmsRequestError(
+            f"The LMS is throttling Pathways ({status}); it will retry.",
+            retryable=True,
+            status=status,
+            retry_after=retry_after,
+        )
+    if status in (408, 425) or status >= 500:
+        return LmsRequestError(
+            f"The LMS could not take the {what} ({status}); Pathways will retry.",
+            retryable=True,
+            status=status,
+            retry_after=retry_after,
+        )
+    if status == 401:
+        return LmsRequestError(UNAUTHORIZED_HINT, retryable=False, status=401, config=True)
+    if status == 403:
+        return LmsRequestError(
+            "The LMS refused the gradebook request (403). An LMS administrator can check "
+            "that Assignment and Grade Services are enabled for Pathways.",
+            retryable=False,
+            status=status,
+            config=True,
+        )
+    if status == 404:
+        return LmsRequestError(
+            "The gradebook column no longer exists in the LMS (404). Turn the competency "
+            "off and on again in Pathways' gradebook settings to recreate it.",
+            retryable=False,
+            status=status,
+        )
+    if status == 409:
+        return LmsRequestError(
+            "The LMS already has a score with this time (409).",
+            retryable=True,
+            status=status,
+        )
+    if status == 422:
+        return LmsRequestError(
+            "The LMS does not accept grades for this person: they are not an active student "
+            "of the course (422).",
+            retryable=False,
+            status=status,
+        )
+    return LmsRequestError(
+        f"The LMS refused the {what} ({status}): {text}", retryable=False, status=status
+    )
+
+
+class AgsClient:
+    """Line items and scores for one platform registration, with a cached service token."""
+
+    def __init__(self, http: httpx.Client, tokens: TokenClient) -> None:
+        self._http = http
+        self._tokens = tokens
+
+    def _token(self, platform: Platform, needed: str) -> str:
+        try:
+            token = self._tokens.token(platform, AGS_SCOPES)
+        except ServiceTokenError as err:
+            if "invalid_scope" in str(err):  # none of the scopes is enabled (OAuth 2 error)
+                raise LmsRequestError(
+                    missing_scopes_message(set(AGS_SCOPES)), retryable=False, config=True
+                ) from err
+            raise LmsRequestError(
+                str(err), retryable=err.retryable, status=err.status, config=not err.retryable
+            ) from err
+        if needed not in token.granted:
+            self._tokens.drop(platform, AGS_SCOPES)  # ask again once the admin enables it
+            raise LmsRequestError(missing_scopes_message({needed}), retryable=False, config=True)
+        return token.value
+
+    def request(
+        self,
+        platform: Platform,
+        method: str,
+        url: str,
+        *,
+        needed: str,
+        what: str,
+        accept: str = "application/json",
+        content_type: str | None = None,
+        json_body: Any = None,
+    ) -> httpx.Response:
+        """One AGS call; a 401 drops the token and retries once; errors become LmsRequestError."""
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._token(platform, needed)}", "Accept": accept}
+            content = None
+            if json_body is not None:
+                content = json.dumps(json_body, ensure_ascii=False).encode()
+                headers["Content-Type"] = content_type or "application/json"
+            try:
+                response = self._http.request(method, url, headers=headers, content=content)
+            except httpx.TimeoutException as err:
+                raise LmsRequestError(
+                    f"The LMS did not answer the {what} in time; Pathways will retry.",
+                    retryable=True,
+                ) from err
+            except httpx.HTTPError as err:
+                raise LmsRequestError(
+                    f"The connection to the LMS failed ({type(err).__name__}); "
+                    "Pathways will retry.",
+                    retryable=True,
+                ) from err
+            if response.status_code == 401 and attempt == 1:
+                self._tokens.drop(platform, AGS_SCOPES)
+                continue
+            if response.status_code >= 300:
+                raise _error_for(response, what)
+            return response
+        raise _error_for(response, what)  # pragma: no cover - the loop always returns
+
+    def post_score(self, platform: Platform, line_item_url: str, score: dict[str, Any]) -> None:
+        """POST one score (no batch endpoint exists)."""
+        self.request(
+            platform,
+            "POST",
+            score_url(line_item_url),
+            needed=SCOPE_SCORE,
+            what="score",
+            content_type=SCORE_TYPE,
+            json_body=score,
+        )
+
+    def find_line_items(
+        self, platform: Platform, lineitems_url: str, *, resource_id: str, tag: str
+    ) -> Iterator[RemoteLineItem]:
+        """Line items with this resourceId and tag, following every `next` page."""
+        url: str | None = with_query(lineitems_url, resource_id=resource_id, tag=tag)
+        pages = 0
+        while url and pages < 1000:
+            pages += 1
+            response = self.request(
+                platform,
+                "GET",
+                url,
+                needed=SCOPE_LINEITEM,
+                what="gradebook columns",
+                accept=LINEITEMS_TYPE,
+            )
+            body = response.json()
+            for data in body if isinstance(body, list) else []:
+                item = _line_item(data)
+                # Some platforms ignore the filters: check them ourselves.
+                if item and item.resource_id == resource_id and item.tag == tag:
+                    yield item
+            url = parse_links(response.headers).get("next")
+
+    def create_line_item(
+        self, platform: Platform, lineitems_url: str, body: dict[str, Any]
+    ) -> RemoteLineItem:
+        response = self.request(
+            platform,
+            "POST",
+            lineitems_url,
+            needed=SCOPE_LINEITEM,
+            what="new gradebook column",
+            accept=LINEITEM_TYPE,
+            content_type=LINEITEM_TYPE,
+            json_body=body,
+        )
+        item = _line_item(response.json())
+        if item is None:
+            raise LmsRequestError(
+                "The LMS created a gradebook column but did not say its address.",
+                retryable=True,
+            )
+        return item
+
+    def update_line_item(
+        self, platform: Platform, url: str, body: dict[str, Any]
+    ) -> RemoteLineItem | None:
+        response = self.request(
+            platform,
+            "PUT",
+            url,
+            needed=SCOPE_LINEITEM,
+            what="gradebook column update",
+            accept=LINEITEM_TYPE,
+            content_type=LINEITEM_TYPE,
+            json_body={**body, "id": url},
+        )
+        return _line_item(response.json()) if response.content else None
+
+
+def _line_item(data: Any) -> RemoteLineItem | None:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return None
+    maximum = data.get("scoreMaximum")
+    return RemoteLineItem(
+        url=data["id"],
+        label=str(data.get("label", "")),
+        score_maximum=float(maximum) if isinstance(maximum, int | float) else 0.0,
+        resource_id=data.get("resourceId") if isinstance(data.get("resourceId"), str) else None,
+        tag=data.get("tag") if isinstance(data.get("tag"), str) else None,
+    )
+
+
+def utc_iso(value: datetime) -> str:
+    """ISO 8601 with microseconds and an explicit offset, as AGS timestamps need."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")

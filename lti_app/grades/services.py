@@ -1,0 +1,542 @@
+"""The gradebook: which competencies become LMS columns, how a level shows there, and the
+score outbox.
+
+The API other features use is one call, in the same transaction as the mastery change::
+
+    changes = mastery.services.record_evidence(session, ...)   # or correct/withdraw/update_scale
+    grades.services.queue_scores(session, changes)            # writes outbox rows, no HTTP
+    session.commit()
+    grades.jobs.notify_outbox(current_app)                    # wake the worker (optional)
+
+The worker (`grades.worker`) sends the rows; nothing here speaks HTTP.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func, select, text, tuple_, update
+from sqlalchemy.orm import Session
+
+from lti_app.competencies.models import Competency
+from lti_app.competencies.services import list_competencies
+from lti_app.db import utcnow
+from lti_app.grades.models import (
+    Gradebook,
+    GradeDisplay,
+    LineItem,
+    LineItemState,
+    OutboxStatus,
+    ScoreOutbox,
+)
+from lti_app.mastery.models import MasteryScale, StudentCompetencyLevel
+from lti_app.mastery.services import MasteryChange, get_or_create_scale
+from lti_app.tool.models import Context, LaunchSession, Membership, MembershipStatus, Person
+
+LINE_ITEM_TAG = "pathways-competency"
+NOTIFY_CHANNEL = "pathways_score_outbox"
+ONE_MICROSECOND = timedelta(microseconds=1)
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+
+
+class GradebookError(Exception):
+    """A gradebook setting the teacher gave cannot be used; the message says why."""
+
+
+# --- Settings ----------------------------------------------------------------------------
+
+
+def get_gradebook(session: Session, *, context_id: int) -> Gradebook | None:
+    return session.scalar(select(Gradebook).where(Gradebook.context_id == context_id))
+
+
+def get_or_create_gradebook(session: Session, *, context_id: int) -> Gradebook:
+    """The course's gradebook settings; the AGS endpoint comes from its latest launch."""
+    gradebook = get_gradebook(session, context_id=context_id)
+    if gradebook is not None:
+        return gradebook
+    context = session.get(Context, context_id)
+    if context is None:
+        raise LookupError(f"no context {context_id}")
+    gradebook = Gradebook(platform_id=context.platform_id, context_id=context_id)
+    session.add(gradebook)
+    latest = session.scalar(
+        select(LaunchSession)
+        .where(LaunchSession.context_id == context_id, LaunchSession.ags_claim.is_not(None))
+        .order_by(LaunchSession.created_at.desc())
+        .limit(1)
+    )
+    if latest is not None and latest.ags_claim:
+        _apply_claim(gradebook, latest.ags_claim, latest.resource_link_id)
+    session.flush()
+    return gradebook
+
+
+def _apply_claim(gradebook: Gradebook, claim: dict[str, Any], link_id: int | None) -> None:
+    url = claim.get("lineitems")
+    if isinstance(url, str) and url:
+        gradebook.lineitems_url = url
+        if link_id is not None:
+            gradebook.resource_link_id = link_id
+    scopes = claim.get("scope")
+    if isinstance(scopes, list):
+        gradebook.scopes = [s for s in scopes if isinstance(s, str)]
+
+
+def remember_ags_claim(
+    session: Session, *, context_id: int, claim: dict[str, Any] | None, resource_link_id: int | None
+) -> Gradebook:
+    """Keep the AGS endpoint claim of a teacher's launch, for the worker outside requests."""
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
+    if claim:
+        _apply_claim(gradebook, claim, resource_link_id)
+    session.flush()
+    return gradebook
+
+
+def default_conversion(scale: MasteryScale) -> dict[str, Decimal]:
+    """Each level's points as a percentage of the top level's points."""
+    top = scale.levels[-1].points
+    return {
+        level.name: (level.points * HUNDRED / top).quantize(CENT, ROUND_HALF_UP)
+        if top
+        else Decimal(0)
+        for level in scale.levels
+    }
+
+
+def conversion_table(gradebook: Gradebook, scale: MasteryScale) -> dict[str, Decimal]:
+    """The course's percent per level: its own table, the default for levels it lacks."""
+    table = default_conversion(scale)
+    for name, value in (gradebook.conversion or {}).items():
+        if name in table:
+            try:
+                table[name] = Decimal(str(value))
+            except InvalidOperation:
+                continue
+    return table
+
+
+@dataclass(frozen=True)
+class LevelDisplay:
+    """How one level appears in the LMS gradebook under each choice."""
+
+    name: str
+    points: Decimal
+    points_given: Decimal
+    points_maximum: Decimal
+    percent: Decimal
+
+
+def display_preview(session: Session, *, context_id: int) -> list[LevelDisplay]:
+    """Every level with what the gradebook would show, in both modes (shown before choosing)."""
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
+    scale = get_or_create_scale(session, context_id=context_id)
+    table = conversion_table(gradebook, scale)
+    top = scale.levels[-1].points
+    return [
+        LevelDisplay(level.name, level.points, level.points, top, table[level.name])
+        for level in scale.levels
+    ]
+
+
+def score_for(
+    gradebook: Gradebook, scale: MasteryScale, level_name: str | None
+) -> tuple[Decimal | None, Decimal]:
+    """(scoreGiven, scoreMaximum) for a level under the course's display choice."""
+    maximum = HUNDRED if gradebook.display is GradeDisplay.PERCENT else scale.levels[-1].points
+    if level_name is None:
+        return None, maximum
+    level = next((lv for lv in scale.levels if lv.name == level_name), None)
+    if level is None:
+        return None, maximum
+    if gradebook.display is GradeDisplay.PERCENT:
+        return conversion_table(gradebook, scale)[level.name], maximum
+    return level.points, maximum
+
+
+def set_display(
+    session: Session,
+    *,
+    context_id: int,
+    display: GradeDisplay,
+    conversion: dict[str, str] | None = None,
+) -> list[int]:
+    """Choose points or percent (with its table); re-send every current level that way."""
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
+    scale = get_or_create_scale(session, context_id=context_id)
+    if conversion is not None:
+        names = {level.name for level in scale.levels}
+        clean: dict[str, str] = {}
+        for name, raw in conversion.items():
+            if name not in names:
+                continue
+            try:
+                value = Decimal(str(raw).strip().rstrip("%"))
+            except InvalidOperation as err:
+                raise GradebookError(f"{name}: {raw!r} is not a number") from err
+            if not value.is_finite() or not Decimal(0) <= value <= Decimal(1000):
+                raise GradebookError(f"{name}: a percentage is from 0 to 1000")
+            clean[name] = str(value.quantize(CENT, ROUND_HALF_UP))
+        gradebook.conversion = clean
+    gradebook.display = display
+    _, maximum = score_for(gradebook, scale, None)
+    for item in session.scalars(select(LineItem).where(LineItem.context_id == context_id)):
+        if item.score_maximum != maximum:
+            item.score_maximum = maximum
+            item.needs_update = True
+    session.flush()
+    return requeue_current(session, context_id=context_id)
+
+
+# --- Columns -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnView:
+    """A competency and its gradebook column, as the teacher's page shows it."""
+
+    competency_id: int
+    code: str
+    title: str
+    is_enabled: bool
+    state: LineItemState | None
+    url: str | None
+    last_error: str
+    pending: int
+    failed: int
+
+
+def _label(competency: Competency) -> str:
+    return f"{competency.code} {competency.title}".strip()[:1024]
+
+
+def list_columns(session: Session, *, context_id: int) -> list[ColumnView]:
+    """Every competency of the course with its column state and outbox counts (3 queries)."""
+    items = {
+        i.competency_id: i
+        for i in session.scalars(select(LineItem).where(LineItem.context_id == context_id))
+    }
+    counts: dict[tuple[int, OutboxStatus], int] = {
+        (line_item_id, status): n
+        for line_item_id, status, n in session.execute(
+            select(ScoreOutbox.line_item_id, ScoreOutbox.status, func.count())
+            .where(
+                ScoreOutbox.context_id == context_id,
+                ScoreOutbox.status.in_(
+                    [OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.FAILED]
+                ),
+            )
+            .group_by(ScoreOutbox.line_item_id, ScoreOutbox.status)
+        )
+    }
+    views = []
+    for competency in list_competencies(session, context_id=context_id):
+        item = items.get(competency.id)
+        item_id = item.id if item else -1
+        views.append(
+            ColumnView(
+                competency_id=competency.id,
+                code=competency.code,
+                title=competency.title,
+                is_enabled=bool(item and item.is_enabled),
+                state=item.state if item else None,
+                url=item.url if item else None,
+                last_error=item.last_error if item else "",
+                pending=counts.get((item_id, OutboxStatus.PENDING), 0)
+                + counts.get((item_id, OutboxStatus.SENDING), 0),
+                failed=counts.get((item_id, OutboxStatus.FAILED), 0),
+            )
+        )
+    return views
+
+
+def set_gradebook_competencies(
+    session: Session, *, context_id: int, competency_ids: Iterable[int]
+) -> list[int]:
+    """Send exactly these competencies to the gradebook; queue current levels of new ones.
+
+    Turning a competency off stops sending; its LMS column is left for the teacher.
+    Returns the outbox ids queued.
+    """
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
+    scale = get_or_create_scale(session, context_id=context_id)
+    _, maximum = score_for(gradebook, scale, None)
+    wanted = {int(c) for c in competency_ids}
+    competencies = {c.id: c for c in list_competencies(session, context_id=context_id)}
+    items = {
+        i.competency_id: i
+        for i in session.scalars(select(LineItem).where(LineItem.context_id == context_id))
+    }
+    newly_enabled: set[int] = set()
+    for competency_id, competency in competencies.items():
+        item = items.get(competency_id)
+        if competency_id in wanted:
+            if item is None:
+                item = LineItem(
+                    platform_id=gradebook.platform_id,
+                    context_id=context_id,
+                    competency_id=competency_id,
+                    resource_link_id=gradebook.resource_link_id,
+                    label=_label(competency),
+                    score_maximum=maximum,
+                    resource_id=f"pathways-competency-{competency_id}",
+                    tag=LINE_ITEM_TAG,
+                    state=LineItemState.PENDING,
+                )
+                session.add(item)
+                newly_enabled.add(competency_id)
+            elif not item.is_enabled:
+                item.is_enabled = True
+                if item.state is LineItemState.FAILED:
+                    item.state, item.last_error = LineItemState.PENDING, ""
+                newly_enabled.add(competency_id)
+        elif item is not None and item.is_enabled:
+            item.is_enabled = False
+    session.flush()
+    if not newly_enabled:
+        return []
+    return requeue_current(session, context_id=context_id, competency_ids=newly_enabled)
+
+
+# --- Outbox ------------------------------------------------------------------------------
+
+
+def _notify(session: Session) -> None:
+    # PostgreSQL delivers NOTIFY at commit, so a worker on another host wakes exactly when
+    # the rows are visible; elsewhere the worker polls.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+@dataclass(frozen=True)
+class _Score:
+    context_id: int
+    person_id: int
+    competency_id: int
+    level_name: str | None
+
+
+def _queue(session: Session, scores: Sequence[_Score]) -> list[int]:
+    by_context: dict[int, list[_Score]] = defaultdict(list)
+    for score in scores:
+        by_context[score.context_id].append(score)
+    queued: list[int] = []
+    for context_id, items in by_context.items():
+        line_items = {
+            i.competency_id: i
+            for i in session.scalars(
+                select(LineItem).where(
+                    LineItem.context_id == context_id,
+                    LineItem.is_enabled.is_(True),
+                    LineItem.competency_id.in_({s.competency_id for s in items}),
+                )
+            )
+        }
+        if not line_items:
+            continue
+        gradebook = get_or_create_gradebook(session, context_id=context_id)
+        scale = get_or_create_scale(session, context_id=context_id)
+        rows: list[tuple[_Score, LineItem]] = [
+            (s, line_items[s.competency_id]) for s in items if s.competency_id in line_items
+        ]
+        latest: dict[tuple[int, int], datetime] = {}
+
+        pairs = list({(item.id, s.person_id) for s, item in rows})
+        for start in range(0, len(pairs), 300):
+            chunk = pairs[start : start + 300]
+            key = tuple_(ScoreOutbox.line_item_id, ScoreOutbox.person_id)
+            for line_item_id, person_id, newest in session.execute(
+                select(
+                    ScoreOutbox.line_item_id, ScoreOutbox.person_id, func.max(ScoreOutbox.scored_at)
+                )
+                .where(key.in_(chunk))
+                .group_by(ScoreOutbox.line_item_id, ScoreOutbox.person_id)
+            ):
+                latest[(line_item_id, person_id)] = newest
+            # Only the newest result per (student, line item) matters.
+            session.execute(
+                update(ScoreOutbox)
+                .where(
+                    key.in_(chunk),
+                    ScoreOutbox.status.in_(
+                        [OutboxStatus.PENDING, OutboxStatus.FAILED, OutboxStatus.SKIPPED]
+                    ),
+                )
+                .values(status=OutboxStatus.SUPERSEDED, lease_until=None),
+                execution_options={"synchronize_session": False},
+            )
+        now = utcnow()
+        new_rows = []
+        for score, item in rows:
+            pair = (item.id, score.person_id)
+            last: datetime | None = latest.get(pair)
+            # Strictly increasing per pair, with microseconds: the LMS keeps the newest.
+            stamp = max(now, last + ONE_MICROSECOND) if last is not None else now
+            latest[pair] = stamp
+            given, maximum = score_for(gradebook, scale, score.level_name)
+            row = ScoreOutbox(
+                platform_id=gradebook.platform_id,
+                context_id=context_id,
+                line_item_id=item.id,
+                person_id=score.person_id,
+                competency_id=score.competency_id,
+                score_given=given,
+                score_maximum=maximum,
+                level_name=score.level_name if given is not None else None,
+                activity_progress="Completed" if given is not None else "Initialized",
+                grading_progress="FullyGraded" if given is not None else "NotReady",
+                scored_at=stamp,
+                is_update=last is not None,
+                status=OutboxStatus.PENDING,
+                next_attempt_at=now,
+            )
+            new_rows.append(row)
+        session.add_all(new_rows)
+        session.flush()
+        queued.extend(r.id for r in new_rows)
+    if queued:
+        _notify(session)
+    return queued
+
+
+def queue_scores(session: Session, changes: Sequence[MasteryChange]) -> list[int]:
+    """Write an outbox row for each change the gradebook shows; return the row ids.
+
+    Call it in the transaction that records the change. Only a change of level matters
+    (the gradebook shows levels), only competencies sent to the gradebook are queued, and
+    older unsent rows for the same student and column are superseded.
+    """
+    scores = [
+        _Score(c.context_id, c.person_id, c.competency_id, c.new_level_name)
+        for c in changes
+        if c.new_level_name != c.old_level_name
+    ]
+    return _queue(session, scores) if scores else []
+
+
+def requeue_current(
+    session: Session, *, context_id: int, competency_ids: Iterable[int] | None = None
+) -> list[int]:
+    """Queue every stored level of the course again (new column, new display choice)."""
+    stmt = select(
+        StudentCompetencyLevel.person_id,
+        StudentCompetencyLevel.competency_id,
+        StudentCompetencyLevel.level_name,
+    ).where(
+        StudentCompetencyLevel.context_id == context_id,
+        StudentCompetencyLevel.level_name.is_not(None),
+    )
+    if competency_ids is not None:
+        stmt = stmt.where(StudentCompetencyLevel.competency_id.in_(set(competency_ids)))
+    scores = [_Score(context_id, p, c, name) for p, c, name in session.execute(stmt)]
+    return _queue(session, scores)
+
+
+# --- Status and retries --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxProblem:
+    """A score that failed or waits on the LMS, for the teacher's sync page."""
+
+    id: int
+    person_name: str
+    competency_id: int
+    competency_title: str
+    level_name: str | None
+    status: OutboxStatus
+    attempts: int
+    last_status: int | None
+    reason: str
+
+
+def outbox_counts(session: Session, *, context_id: int | None = None) -> dict[OutboxStatus, int]:
+    """Rows per status, for one course or (admins) every course."""
+    stmt = select(ScoreOutbox.status, func.count()).group_by(ScoreOutbox.status)
+    if context_id is not None:
+        stmt = stmt.where(ScoreOutbox.context_id == context_id)
+    counts = dict.fromkeys(OutboxStatus, 0)
+    for status, n in session.execute(stmt):
+        counts[status] = n
+    return counts
+
+
+def list_problems(
+    session: Session, *, context_id: int | None = None, limit: int = 200
+) -> list[OutboxProblem]:
+    """Failed rows, and pending rows that have an error, newest first."""
+    stmt = (
+        select(ScoreOutbox, Person, Competency)
+        .join(Person, Person.id == ScoreOutbox.person_id)
+        .join(Competency, Competency.id == ScoreOutbox.competency_id)
+        .where(
+            (ScoreOutbox.status == OutboxStatus.FAILED)
+            | ((ScoreOutbox.status == OutboxStatus.PENDING) & (ScoreOutbox.last_error != ""))
+        )
+        .order_by(ScoreOutbox.id.desc())
+        .limit(limit)
+    )
+    if context_id is not None:
+        stmt = stmt.where(ScoreOutbox.context_id == context_id)
+    return [
+        OutboxProblem(
+            id=row.id,
+            person_name=person.display_name,
+            competency_id=competency.id,
+            competency_title=_label(competency),
+            level_name=row.level_name,
+            status=row.status,
+            attempts=row.attempts,
+            last_status=row.last_status,
+            reason=row.last_error,
+        )
+        for row, person, competency in session.execute(stmt)
+    ]
+
+
+def retry(
+    session: Session, *, context_id: int | None = None, outbox_ids: Iterable[int] | None = None
+) -> int:
+    """Send failed (and waiting) rows again now; the newest per student and column only."""
+    stmt = update(ScoreOutbox).where(
+        ScoreOutbox.status.in_([OutboxStatus.FAILED, OutboxStatus.PENDING, OutboxStatus.SKIPPED])
+    )
+    if context_id is not None:
+        stmt = stmt.where(ScoreOutbox.context_id == context_id)
+    if outbox_ids is not None:
+        stmt = stmt.where(ScoreOutbox.id.in_({int(i) for i in outbox_ids}))
+    result = session.execute(
+        stmt.values(status=OutboxStatus.PENDING, next_attempt_at=utcnow(), attempts=0),
+        execution_options={"synchronize_session": False},
+    )
+    items = update(LineItem).where(LineItem.state == LineItemState.FAILED)
+    if context_id is not None:
+        items = items.where(LineItem.context_id == context_id)
+    session.execute(items.values(state=LineItemState.PENDING, last_error="", lease_until=None))
+    if context_id is not None:
+        session.execute(
+            update(Gradebook).where(Gradebook.context_id == context_id).values(last_error="")
+        )
+    _notify(session)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def active_learner_filter() -> Any:
+    """SQL condition: the outbox row's person is an active learner of its course."""
+    return (
+        select(Membership.id)
+        .where(
+            Membership.context_id == ScoreOutbox.context_id,
+            Membership.person_id == ScoreOutbox.person_id,
+            Membership.is_learner.is_(True),
+            Membership.status == MembershipStatus.ACTIVE,
+        )
+        .exists()
+    )

@@ -1,0 +1,147 @@
+"""The teacher's gradebook settings (columns, display) and the "Gradebook sync" page."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from flask import Blueprint, Flask, current_app, render_template, request
+from flask.blueprints import BlueprintSetupState
+
+from lti_app.errors import AppError, NotFoundError
+from lti_app.grades import services
+from lti_app.grades.jobs import notify_outbox
+from lti_app.grades.models import GradeDisplay
+from lti_app.mastery.services import get_or_create_scale
+from lti_app.tool.services import LaunchContext
+from lti_app.web import add_nav_item, current_launch, db_session, require_role
+
+bp = Blueprint("grades", __name__, url_prefix="/grades")
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
+    add_nav_item(app, "grades.index", "Gradebook", ("teacher",), order=60)
+    add_nav_item(app, "grades.sync", "Gradebook sync", ("teacher",), order=61)
+
+
+def _course(ctx: LaunchContext) -> int:
+    if ctx.context is None:
+        raise NotFoundError("Open Pathways from a course to manage its gradebook.")
+    session = db_session()
+    # Keep this launch's AGS endpoint for the worker, which runs outside any request.
+    services.remember_ags_claim(
+        session,
+        context_id=ctx.context.id,
+        claim=ctx.launch.ags_claim,
+        resource_link_id=ctx.resource_link.id if ctx.resource_link else None,
+    )
+    return ctx.context.id
+
+
+def _render_index(ctx: LaunchContext, notice: str = "", error: str = "") -> str:
+    session = db_session()
+    context_id = _course(ctx)
+    gradebook = services.get_or_create_gradebook(session, context_id=context_id)
+    session.commit()
+    return render_template(
+        "grades/index.html",
+        gradebook=gradebook,
+        columns=services.list_columns(session, context_id=context_id),
+        preview=services.display_preview(session, context_id=context_id),
+        notice=notice,
+        error=error,
+    )
+
+
+@bp.get("/")
+@require_role("teacher")
+def index() -> str:
+    """Which competencies go to the gradebook, each column's state, how levels appear."""
+    return _render_index(current_launch())
+
+
+@bp.post("/columns")
+@require_role("teacher")
+def columns() -> str:
+    ctx = current_launch()
+    session = db_session()
+    context_id = _course(ctx)
+    try:
+        wanted = [int(v) for v in request.form.getlist("competency")]
+    except ValueError as err:
+        raise AppError("Choose competencies from the list.") from err
+    queued = services.set_gradebook_competencies(
+        session, context_id=context_id, competency_ids=wanted
+    )
+    session.commit()
+    notify_outbox(current_app)
+    notice = "Gradebook columns saved."
+    if queued:
+        notice += f" {len(queued)} current results will be sent."
+    return _render_index(ctx, notice=notice)
+
+
+@bp.post("/display")
+@require_role("teacher")
+def display() -> str:
+    ctx = current_launch()
+    session = db_session()
+    context_id = _course(ctx)
+    try:
+        mode = GradeDisplay(request.form.get("display", "points"))
+    except ValueError as err:
+        raise AppError("Choose points or percentage.") from err
+    scale = get_or_create_scale(session, context_id=context_id)
+    table = {
+        level.name: request.form.get(f"level-{i}", "")
+        for i, level in enumerate(scale.levels)
+        if request.form.get(f"level-{i}", "") != ""
+    }
+    try:
+        queued = services.set_display(
+            session, context_id=context_id, display=mode, conversion=table
+        )
+    except services.GradebookError as err:
+        session.rollback()
+        return _render_index(ctx, error=str(err))
+    session.commit()
+    notify_outbox(current_app)
+    return _render_index(
+        ctx, notice=f"Saved. {len(queued)} current results will be sent again this way."
+    )
+
+
+def _render_sync(ctx: LaunchContext, notice: str = "") -> str:
+    session = db_session()
+    context_id = _course(ctx)
+    gradebook = services.get_or_create_gradebook(session, context_id=context_id)
+    session.commit()
+    return render_template(
+        "grades/sync.html",
+        gradebook=gradebook,
+        counts=services.outbox_counts(session, context_id=context_id),
+        problems=services.list_problems(session, context_id=context_id),
+        columns=[c for c in services.list_columns(session, context_id=context_id) if c.is_enabled],
+        notice=notice,
+    )
+
+
+@bp.get("/sync")
+@require_role("teacher")
+def sync() -> str:
+    """What reached the LMS, what waits, and what failed with the reason."""
+    return _render_sync(current_launch())
+
+
+@bp.post("/retry")
+@require_role("teacher")
+def retry() -> str:
+    ctx = current_launch()
+    session = db_session()
+    context_id = _course(ctx)
+    ids = [int(v) for v in request.form.getlist("id") if v.isdigit()]
+    count = services.retry(session, context_id=context_id, outbox_ids=ids or None)
+    session.commit()
+    notify_outbox(current_app)
+    return _render_sync(ctx, notice=f"{count} result(s) will be sent again.")

@@ -1,0 +1,215 @@
+"""The Names and Role Provisioning Services client: the only roster code that speaks HTTP.
+
+Quirks handled here (see shared PLATFORMS.md): follow `Link: <...>; rel="next"` until it is
+gone (Canvas gives at most 50 members a page), read header names in any case and Moodle's
+curly quotes, never change the case of a URL the LMS gave us, offer the `role` filter, keep
+the `differences` link, and explain refusals in words an LMS admin can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+
+from lti_app.tool.client import (
+    SCOPE_NRPS,
+    ServiceTokenError,
+    TokenClient,
+    missing_scopes_message,
+)
+from lti_app.tool.models import Platform
+
+LOG = logging.getLogger(__name__)
+
+MEMBERSHIPS_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+LEARNER_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+NRPS_SCOPES = frozenset({SCOPE_NRPS})
+
+_LINK = re.compile(r"<([^>]*)>([^<]*)")
+_REL = re.compile(r"""rel\s*=\s*["'\u201c\u201d]?([^"'\u201c\u201d;,]*)""", re.IGNORECASE)
+
+UNAUTHORIZED_HINT = (
+    "The LMS answered 401 (unauthorized) to a valid access token. This is usually the LMS's "
+    "web server dropping the Authorization header (Moodle on Apache: add `CGIPassAuth On` or "
+    "a `SetEnvIf Authorization` rule). An LMS administrator should check the web server "
+    "configuration."
+)
+
+
+class RosterError(Exception):
+    """The roster could not be fetched; the message says what an LMS admin should check."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member as the LMS sent it; None means the LMS did not send that field."""
+
+    user_id: str
+    roles: tuple[str, ...]
+    status: str
+    name: str | None
+    given_name: str | None
+    family_name: str | None
+    email: str | None
+    picture: str | None
+
+
+@dataclass(frozen=True)
+class MembersPage:
+    members: list[Member]
+    next_url: str | None
+    differences_url: str | None
+
+
+def parse_links(headers: httpx.Headers) -> dict[str, str]:
+    """rel -> URL from every Link header (any header case, curly or missing quotes)."""
+    links: dict[str, str] = {}
+    for value in headers.get_list("link"):
+        for url, params in _LINK.findall(value):
+            match = _REL.search(params)
+            if match:
+                for rel in match.group(1).split():
+                    links.setdefault(rel.lower(), url.strip())
+    return links
+
+
+def with_query(url: str, **params: str) -> str:
+    """Add query parameters without touching the rest of the URL (its case included)."""
+    parts = urlsplit(url)
+    extra = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params.items())
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit(parts._replace(query=query))
+
+
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def parse_member(data: Any) -> Member | None:
+    """A Member from one `members` entry; None for an entry without a user_id."""
+    if not isinstance(data, dict) or not isinstance(data.get("user_id"), str | int):
+        return None
+    roles = data.get("roles")
+    return Member(
+        user_id=str(data["user_id"]),
+        roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+        status=_text(data, "status") or "Active",
+        name=_text(data, "name"),
+        given_name=_text(data, "given_name"),
+        family_name=_text(data, "family_name"),
+        email=_text(data, "email"),
+        picture=_text(data, "picture"),
+    )
+
+
+class NrpsClient:
+    """Fetch a course's members page by page with a cached service token."""
+
+    def __init__(self, http: httpx.Client, tokens: TokenClient) -> None:
+        self._http = http
+        self._tokens = tokens
+
+    def _token(self, platform: Platform) -> str:
+        try:
+            token = self._tokens.token(platform, NRPS_SCOPES)
+        except ServiceTokenError as err:
+            if "invalid_scope" in str(err):  # none of the scopes is enabled (OAuth 2 error)
+                raise RosterError(
+                    missing_scopes_message(set(NRPS_SCOPES)), retryable=False
+                ) from err
+            raise RosterError(str(err), retryable=err.retryable, status=err.status) from err
+        if SCOPE_NRPS not in token.granted:
+            self._tokens.drop(platform, NRPS_SCOPES)  # ask again once the admin enables it
+            raise RosterError(missing_scopes_message({SCOPE_NRPS}), retryable=False)
+        return token.value
+
+    def _get(self, platform: Platform, url: str) -> httpx.Response:
+        for attempt in (1, 2):
+            headers = {
+                "Authorization": f"Bearer {self._token(platform)}",
+                "Accept": MEMBERSHIPS_TYPE,
+            }
+            try:
+                response = self._http.get(url, headers=headers)
+            except httpx.HTTPError as err:
+                raise RosterError(
+                    f"The LMS roster service did not answer ({type(err).__name__}). "
+                    "Pathways will try again later.",
+                    retryable=True,
+                ) from err
+            if response.status_code == 401 and attempt == 1:
+                self._tokens.drop(platform, NRPS_SCOPES)
+                continue
+            return response
+        return response
+
+    def fetch_page(self, platform: Platform, url: str) -> MembersPage:
+        """One page of members, with its `next` and `differences` links."""
+        response = self._get(platform, url)
+        status = response.status_code
+        if status == 401:
+            raise RosterError(UNAUTHORIZED_HINT, retryable=False, status=status)
+        if status == 403:
+            raise RosterError(
+                "The LMS refused the course roster (403). An LMS administrator can check that "
+                "the Names and Role Provisioning service is enabled for Pathways and that "
+                "Pathways may see names and emails (Canvas: the developer key's scopes and "
+                "privacy level; Moodle: the tool's 'Services' and 'Privacy' settings).",
+                retryable=False,
+                status=status,
+            )
+        if status == 404:
+            raise RosterError(
+                "The LMS says this course's roster address does not exist (404). Open "
+                "Pathways again from the course so it learns the current address.",
+                retryable=False,
+                status=status,
+            )
+        if status == 429 or status >= 500:
+            raise RosterError(
+                f"The LMS roster service is busy or unavailable ({status}). "
+                "Pathways will try again later.",
+                retryable=True,
+                status=status,
+            )
+        if status != 200:
+            raise RosterError(
+                f"The LMS answered {status} to the roster request.",
+                retryable=False,
+                status=status,
+            )
+        try:
+            body = response.json()
+        except ValueError as err:
+            raise RosterError(
+                "The LMS roster answer was not JSON. An LMS administrator can check that the "
+                "roster service address reaches the LMS and not a login or error page.",
+                retryable=False,
+                status=status,
+            ) from err
+        raw = body.get("members") if isinstance(body, dict) else None
+        members = [m for m in map(parse_member, raw if isinstance(raw, list) else []) if m]
+        links = parse_links(response.headers)
+        return MembersPage(members, links.get("next"), links.get("differences"))
+
+    def pages(self, platform: Platform, url: str) -> Iterator[MembersPage]:
+        """Every page from `url`, following `next` links (at most 10,000 pages)."""
+        seen: set[str] = set()
+        next_url: str | None = url
+        while next_url and next_url not in seen and len(seen) < 10_000:
+            seen.add(next_url)
+            page = self.fetch_page(platform, next_url)
+            yield page
+            next_url = page.next_url

@@ -1,0 +1,242 @@
+"""Roster syncs outside a request: `sync_roster` (CLI, refresh button) and the background sync
+a teacher's launch starts.
+
+A teacher's launch needs no wiring in the tool: the roster blueprint registers an
+`after_request` handler that, after a successful teacher launch of `tool.launch`, starts a
+background sync in its own thread and unit of work (at most every LAUNCH_SYNC_INTERVAL).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from flask import Flask, g, request
+from flask.wrappers import Response
+
+from lti_app.db import Database
+from lti_app.roster import services
+from lti_app.roster.client import LEARNER_ROLE, MembersPage, NrpsClient, RosterError, with_query
+from lti_app.tool.client import TokenClient
+from lti_app.tool.keys import KeyRing
+from lti_app.tool.models import Platform
+
+LOG = logging.getLogger(__name__)
+
+SYNC_LEASE = timedelta(minutes=15)
+LAUNCH_SYNC_INTERVAL = timedelta(minutes=10)
+NO_ROSTER_SERVICE = (
+    "The LMS has not offered Pathways this course's roster (no Names and Role Provisioning "
+    "claim in the launches). An LMS administrator can enable that service for Pathways "
+    "(Canvas: the developer key's 'Names and Roles' scope; Moodle: the tool's 'Services' "
+    "settings, 'IMS LTI Names and Role Provisioning'), then a teacher opens Pathways again."
+)
+_running: set[int] = set()
+_running_guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a sync did; `message` is for the teacher when it did not succeed."""
+
+    ok: bool
+    members: int = 0
+    deactivated: int = 0
+    message: str = ""
+    skipped: bool = False
+    """Another sync was running (or one ran recently, for launch-started syncs)."""
+
+
+def service_tokens(app: Flask) -> TokenClient:
+    """The app's shared service-token client (memory + database cache)."""
+    tokens = app.extensions.get("lti_app.service_tokens")
+    if not isinstance(tokens, TokenClient):
+        database: Database = app.extensions["lti_app.db"]
+        http: httpx.Client = app.extensions["lti_app.http"]
+        keyring: KeyRing = app.extensions["lti_app.keyring"]
+        tokens = app.extensions.setdefault(
+            "lti_app.service_tokens", TokenClient(database, http, keyring)
+        )
+    return tokens
+
+
+def nrps_client(app: Flask) -> NrpsClient:
+    http: httpx.Client = app.extensions["lti_app.http"]
+    return NrpsClient(http, service_tokens(app))
+
+
+def _prefetch(
+    nrps: NrpsClient, platform: Platform, url: str, out: queue.Queue[Any], stop: threading.Event
+) -> None:
+    """Fetch pages ahead of the database work; put each page, then None (or the error)."""
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    try:
+        for page in nrps.pages(platform, url):
+            if not put(page):
+                return
+        put(None)
+    except Exception as err:  # handed to the consumer, which re-raises
+        put(err)
+
+
+def sync_roster(
+    database: Database,
+    nrps: NrpsClient,
+    *,
+    context_id: int,
+    full: bool = True,
+    min_interval: timedelta | None = None,
+    role_filter: str | None = LEARNER_ROLE,
+) -> SyncResult:
+    """Fetch the course's members from the LMS and store them; keep the old roster on failure.
+
+    `full` fetches every page and marks members who are gone inactive; otherwise the
+    platform's `differences` link is used when the last full sync received one. Pages are
+    fetched in a second thread while this one stores the previous page.
+    """
+    with database.begin() as session:
+        claim = services.begin_sync(
+            session, context_id=context_id, lease=SYNC_LEASE, min_interval=min_interval
+        )
+        platform = session.get(Platform, claim.platform_id) if claim else None
+    if claim is None or platform is None:
+        return SyncResult(ok=True, skipped=True)
+    if not claim.nrps_url:
+        with database.begin() as session:
+            services.finish_sync(session, context_id=context_id, error=NO_ROSTER_SERVICE)
+        return SyncResult(ok=False, message=NO_ROSTER_SERVICE)
+    use_differences = not full and bool(claim.differences_url)
+    if use_differences and claim.differences_url:
+        url = claim.differences_url
+    else:
+        url = with_query(claim.nrps_url, role=role_filter) if role_filter else claim.nrps_url
+    pages: queue.Queue[MembersPage | Exception | None] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+    fetcher = threading.Thread(
+        target=_prefetch,
+        args=(nrps, platform, url, pages, stop),
+        name="nrps-fetch",
+        daemon=True,
+    )
+    fetcher.start()
+    seen: set[int] = set()
+    differences_url: str | None = None
+    count = 0
+    try:
+        while (item := pages.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            differences_url = item.differences_url or differences_url
+            count += len(item.members)
+            with database.begin() as session:
+                seen |= services.apply_members(
+                    session,
+                    platform_id=platform.id,
+                    context_id=context_id,
+                    members=item.members,
+                )
+        deactivated = 0
+        with database.begin() as session:
+            if not use_differences:
+                deactivated = services.deactivate_missing(
+                    session,
+                    context_id=context_id,
+                    seen_person_ids=seen,
+                    learners_only=role_filter is not None,
+                )
+            services.finish_sync(
+                session,
+                context_id=context_id,
+                member_count=count if not use_differences else None,
+                differences_url=differences_url,
+            )
+    except RosterError as err:
+        if use_differences and not err.retryable:
+            LOG.info("roster differences refused context=%s; full sync instead", context_id)
+            with database.begin() as session:
+                services.finish_sync(session, context_id=context_id, error=str(err))
+            return sync_roster(database, nrps, context_id=context_id, role_filter=role_filter)
+        LOG.warning(
+            "roster sync failed iss=%s context=%s status=%s",
+            platform.issuer,
+            context_id,
+            err.status,
+        )
+        with database.begin() as session:
+            services.finish_sync(session, context_id=context_id, error=str(err))
+        return SyncResult(ok=False, members=count, message=str(err))
+    except BaseException:
+        with database.begin() as session:
+            services.finish_sync(
+                session,
+                context_id=context_id,
+                error="The roster sync stopped on an unexpected error; it will be retried.",
+            )
+        raise
+    finally:
+        stop.set()
+        fetcher.join(timeout=5)
+    LOG.info(
+        "roster synced iss=%s context=%s members=%d deactivated=%d",
+        platform.issuer,
+        context_id,
+        count,
+        deactivated,
+    )
+    return SyncResult(ok=True, members=count, deactivated=deactivated)
+
+
+def start_background_sync(
+    app: Flask, *, context_id: int, nrps_url: str | None, min_interval: timedelta | None
+) -> threading.Thread | None:
+    """Sync the course in a daemon thread with its own unit of work; the caller never waits."""
+    with _running_guard:
+        if context_id in _running:
+            return None
+        _running.add(context_id)
+
+    def run() -> None:
+        database: Database = app.extensions["lti_app.db"]
+        try:
+            with database.begin() as session:
+                services.remember_nrps_url(session, context_id=context_id, nrps_url=nrps_url)
+            sync_roster(
+                database, nrps_client(app), context_id=context_id, min_interval=min_interval
+            )
+        except Exception:
+            LOG.exception("background roster sync failed context=%s", context_id)
+        finally:
+            with _running_guard:
+                _running.discard(context_id)
+
+    thread = threading.Thread(target=run, name=f"roster-sync-{context_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def after_launch(app: Flask, response: Response) -> Response:
+    """After a teacher's successful launch in a course, sync its roster in the background."""
+    if request.endpoint != "tool.launch" or response.status_code != 200:
+        return response
+    ctx = g.get("_launch_ctx")
+    if ctx is None or ctx.context is None or ctx.launch.role != "teacher":
+        return response
+    interval = app.extensions.get("lti_app.roster.launch_sync_interval", LAUNCH_SYNC_INTERVAL)
+    start_background_sync(
+        app, context_id=ctx.context.id, nrps_url=ctx.launch.nrps_url, min_interval=interval
+    )
+    return response

@@ -1,0 +1,289 @@
+"""Fault tests: each fails if a score is lost, duplicated or sent out of order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from lti_app.db import Database
+from lti_app.demo import seed
+from lti_app.demo.seed import Course, Enrollment, Role
+from lti_app.demo.state import Fault
+from lti_app.grades import services
+from lti_app.grades.client import utc_iso
+from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
+from lti_app.settings import Settings
+from lti_app.tool.client import SCOPE_LINEITEM
+from lti_app.tool.models import Membership, MembershipStatus, Platform
+
+from .conftest import GradeCourse, outbox_rows
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)
+
+
+def test_every_score_arrives_through_5xx_429_drops_and_timeouts(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=8, competencies=2)
+    platform = course.lms.platform
+    worker = course.worker(timeout=0.4)
+    course.drain_until_settled(worker)  # columns exist before the storm
+    platform.queue_faults(
+        "ags",
+        Fault(503),
+        Fault(500),
+        Fault(429, {"Retry-After": "1"}),
+        Fault(429),
+        Fault.drop(),
+        Fault(503, {"Retry-After": "0"}),
+        Fault.drop(),
+        Fault(502),
+        Fault(500),
+        Fault(429),
+    )
+    course.record(3)
+    course.record(1, competency=1)
+    course.drain_until_settled(worker)
+    course.assert_lms_matches_mastery()
+
+    # An outage for a while, then the LMS answers too slowly (client timeouts), then recovers.
+    platform.set_outage("ags", Fault(503))
+    course.record(4)
+    worker.drain()
+    platform.set_outage("ags", None)
+    platform.delay_ms = 600
+    course.record(2, competency=1)
+    threading.Timer(1.0, lambda: setattr(platform, "delay_ms", 0)).start()
+    course.drain_until_settled(worker, rounds=400)
+    # A timed-out POST may have been stored by the LMS after we gave up: the retry sends the
+    # very same score (same timestamp), which changes nothing there.
+    course.assert_lms_matches_mastery(allow_redelivery=len(course.students))
+    assert course.counts()[OutboxStatus.FAILED] == 0
+
+
+def test_retry_after_is_honoured(make_course: Callable[..., GradeCourse]) -> None:
+    course = make_course(students=1, competencies=1)
+    worker = course.worker()
+    course.drain_until_settled(worker)
+    course.lms.platform.queue_faults("ags", Fault(429, {"Retry-After": "30"}))
+    course.record(3)
+    worker.drain()
+    (row,) = outbox_rows(course.db, course.context_id)
+    assert row.status is OutboxStatus.PENDING
+    assert row.last_status == 429
+    assert (row.next_attempt_at - row.created_at).total_seconds() >= 29
+
+
+def test_newest_level_wins_when_evidence_changes_during_a_send(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=1, competencies=1)
+    platform = course.lms.platform
+    worker = course.worker()
+    course.drain_until_settled(worker)
+    platform.delay_ms = 400
+    (first,) = course.record(2)
+    sending = threading.Thread(target=worker.drain)
+    sending.start()
+
+    def in_flight() -> bool:
+        with course.db.session_factory() as session:
+            return session.get(ScoreOutbox, first).status is OutboxStatus.SENDING  # type: ignore[union-attr]
+
+    _wait_for(in_flight)
+    course.record(4)  # while the first score is on the wire
+    (second_claimable,) = [r for r in outbox_rows(course.db, course.context_id) if r.id != first]
+    assert second_claimable.status is OutboxStatus.PENDING
+    sending.join()
+    platform.delay_ms = 0
+    course.drain_until_settled(worker)
+    course.assert_lms_matches_mastery()
+    (item,) = platform.state.line_items_in(course.lms_context_id)
+    accepted = platform.state.accepted_scores(item.id)
+    assert [s.body["comment"] for s in accepted] == ["Developing", "Proficient"]
+
+
+def test_a_killed_worker_loses_nothing_and_resends_nothing_it_recorded(
+    make_course: Callable[..., GradeCourse],
+    tool_settings: Settings,
+    database_url: str,
+) -> None:
+    course = make_course(students=30, competencies=3)
+    platform = course.lms.platform
+    course.drain_until_settled(course.worker())  # columns
+    for competency in range(3):
+        course.record(2 + competency % 2, competency=competency)
+    platform.delay_ms = 40
+    env = {
+        **os.environ,
+        "LTI_APP_ENV": "test",
+        "LTI_APP_SECRET_KEY": tool_settings.secret_key,
+        "LTI_APP_DATABASE_URL": database_url,
+        "LTI_APP_INSTANCE_PATH": tool_settings.instance_path,
+    }
+    args = [
+        str(Path(sys.executable).with_name("lti-app")),
+        "grades",
+        "worker",
+        "--context-id",
+        str(course.context_id),
+        "--concurrency",
+        "4",
+        "--poll",
+        "0.05",
+        "--backoff-base",
+        "0.01",
+        "--lease",
+        "1.5",
+    ]
+    worker = subprocess.Popen(  # noqa: S603 - our own command
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_for(lambda: platform.counters.scores_received >= 25, timeout=60)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    rows = outbox_rows(course.db, course.context_id)
+    recorded = [r for r in rows if r.status is OutboxStatus.SENT]
+    in_flight = [r for r in rows if r.status is OutboxStatus.SENDING]
+    assert recorded, "the worker was killed before it recorded anything"
+    assert len(recorded) < len(rows), "the worker finished before it was killed"
+    course.record(4, subs=["user-s01", "user-s02"])  # newer levels while no worker runs
+
+    restarted = subprocess.run(  # noqa: S603
+        [*args, "--once"], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert restarted.returncode == 0, restarted.stderr
+    time.sleep(1.6)  # let the dead worker's leases expire
+    platform.delay_ms = 0
+    course.drain_until_settled(course.worker())
+    course.assert_lms_matches_mastery(allow_redelivery=len(in_flight))
+    # Nothing recorded as sent before the kill was sent again.
+    with platform.state.lock:
+        delivered = Counter(
+            (s.line_item_id, s.user_id, s.body["timestamp"])
+            for s in platform.state.scores
+            if s.status == 200
+        )
+    lms_ids = course.lms_item_ids()
+    urls = {li.id: li.url for li in course.line_items().values()}
+    subs = {pid: sub for sub, pid in course.students.items()}
+    for row in rows:
+        if row.status is OutboxStatus.SENT:
+            url = urls[row.line_item_id]
+            assert url is not None
+            key = (lms_ids[url], subs[row.person_id], utc_iso(row.scored_at))
+            assert delivered[key] == 1, f"sent again after a recorded success: {key}"
+
+
+def test_a_non_student_is_a_permanent_error_for_that_student_only(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=3, competencies=1)
+    # The LMS now sees s02 as a teacher (Canvas answers 422 for anyone but active students).
+    lms_course = seed.COURSES[course.lms_context_id]
+    seed.COURSES[course.lms_context_id] = Course(
+        lms_course.context_id,
+        lms_course.label,
+        lms_course.title,
+        tuple(
+            Enrollment(e.user_id, Role.INSTRUCTOR) if e.user_id == "user-s02" else e
+            for e in lms_course.enrollments
+        ),
+    )
+    with course.db.begin() as session:  # and s03 left the course in Pathways' roster
+        membership = session.scalar(
+            select(Membership).where(
+                Membership.context_id == course.context_id,
+                Membership.person_id == course.students["user-s03"],
+            )
+        )
+        assert membership is not None
+        membership.status = MembershipStatus.INACTIVE
+    course.record(3)
+    worker = course.worker()
+    course.drain_until_settled(worker)
+    counts = course.counts()
+    assert counts[OutboxStatus.SENT] == 1
+    assert counts[OutboxStatus.FAILED] == 1
+    assert counts[OutboxStatus.SKIPPED] == 1
+    with course.db.session_factory() as session:
+        problems = services.list_problems(session, context_id=course.context_id)
+    (problem,) = problems
+    assert problem.last_status == 422
+    assert "not an active student" in problem.reason
+    mine = set(course.lms_item_ids().values())
+    received = [
+        s
+        for s in course.lms.platform.state.scores
+        if s.user_id == "user-s02" and s.line_item_id in mine
+    ]
+    assert len(received) == 1, "a 422 must not be retried"
+
+
+@pytest.mark.parametrize("refusal", ["partial", "all"])
+def test_refused_scopes_or_tokens_say_why_and_lose_nothing(
+    make_course: Callable[..., GradeCourse], refusal: str
+) -> None:
+    course = make_course(students=3, competencies=1)
+    platform = course.lms.platform
+    worker = course.worker(config_retry=3600)
+    course.drain_until_settled(worker)  # columns exist
+    worker.ags._tokens.drop(platform_row(course.db, course.platform_id), frozenset())
+    platform.revoke_tokens()
+    if refusal == "partial":
+        platform.granted_scopes = frozenset({SCOPE_LINEITEM})
+    else:
+        platform.token_refusal = (401, "unauthorized_client")
+    course.record(3)
+    worker.drain()
+    rows = outbox_rows(course.db, course.context_id)
+    assert all(r.status is OutboxStatus.PENDING for r in rows)
+    expected = "sending scores" if refusal == "partial" else "refused Pathways a service token"
+    assert all(expected in r.last_error for r in rows), [r.last_error for r in rows]
+    with course.db.session_factory() as session:
+        gradebook = session.scalar(
+            select(Gradebook).where(Gradebook.context_id == course.context_id)
+        )
+        assert gradebook is not None
+        assert expected in gradebook.last_error
+    tokens_while_refused = platform.counters.token_requests
+    platform.reset_hooks()
+    with course.db.begin() as session:  # the teacher presses "Retry" once the admin fixed it
+        services.retry(session, context_id=course.context_id)
+    course.drain_until_settled(worker)
+    course.assert_lms_matches_mastery()
+    assert platform.counters.token_requests - tokens_while_refused == 1
+    with course.db.session_factory() as session:
+        gradebook = session.scalar(
+            select(Gradebook).where(Gradebook.context_id == course.context_id)
+        )
+        assert gradebook is not None
+        assert gradebook.last_error == ""
+
+
+def platform_row(db: Database, platform_id: int) -> Platform:
+    with db.session_factory() as session:
+        row = session.get(Platform, platform_id)
+        assert row is not None
+        return row

@@ -1,0 +1,127 @@
+"""Gradebook columns and display choices, and the teacher's pages."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from lti_app.competencies.services import create_competency
+from lti_app.db import Database
+from lti_app.grades import services
+from lti_app.grades.models import GradeDisplay, LineItemState
+from lti_app.tool.models import Context
+from tests.conftest import LtiActions
+
+from .conftest import GradeCourse
+
+LAUNCH_TOKEN = re.compile(r"[?&]lt=([^\"&]+)")
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def test_columns_are_found_before_created_so_retries_and_workers_never_duplicate(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=2, competencies=3)
+    state = course.lms.platform.state
+    # A create whose answer was lost: the column exists in the LMS, Pathways has no URL.
+    lost = state.add_line_item(
+        course.lms_context_id,
+        "C1 Competency 1",
+        4.0,
+        resource_id=f"pathways-competency-{course.competency_ids[0]}",
+        tag=services.LINE_ITEM_TAG,
+    )
+    workers = [course.worker(), course.worker()]
+    threads = [threading.Thread(target=w.sync_line_items) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    items = state.line_items_in(course.lms_context_id)
+    assert len(items) == 3
+    ours = course.line_items()
+    assert all(i.state is LineItemState.READY for i in ours.values())
+    assert ours[course.competency_ids[0]].url == course.lms.platform.line_item_url(
+        course.lms_context_id, lost.id
+    )
+    created = [i for i in items if i.id != lost.id]
+    assert {i.label for i in created} == {"C2 Competency 2", "C3 Competency 3"}
+    assert {i.tag for i in created} == {services.LINE_ITEM_TAG}
+    assert {i.score_maximum for i in created} == {4.0}
+
+
+def test_percent_display_sends_the_conversion_table(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=2, competencies=1)
+    worker = course.worker()
+    course.record(3)
+    course.drain_until_settled(worker)
+    with course.db.begin() as session:
+        preview = services.display_preview(session, context_id=course.context_id)
+        assert [(p.name, str(p.percent)) for p in preview][2] == ("Proficient", "75.00")
+        queued = services.set_display(
+            session,
+            context_id=course.context_id,
+            display=GradeDisplay.PERCENT,
+            conversion={"Proficient": "85", "Advanced": "100"},
+        )
+    assert len(queued) == 2
+    course.drain_until_settled(worker)
+    (item,) = course.lms.platform.state.line_items_in(course.lms_context_id)
+    assert item.score_maximum == 100.0
+    result = course.lms.platform.state.results(item.id)["user-s01"].body
+    assert (result["scoreGiven"], result["scoreMaximum"], result["comment"]) == (
+        85.0,
+        100.0,
+        "Proficient",
+    )
+    assert result["https://canvas.instructure.com/lti/submission"] == {"new_submission": False}
+
+
+def test_teacher_pages_choose_columns_and_show_the_sync(lti: LtiActions, db: Database) -> None:
+    launched = lti.launch("user-t01")
+    token = LAUNCH_TOKEN.search(launched.text)
+    assert token is not None
+    with db.begin() as session:
+        context_id = session.scalar(select(Context.id).where(Context.context_id == "course-bio9"))
+        assert context_id is not None
+        competency = create_competency(
+            session,
+            context_id=context_id,
+            code=f"G{threading.get_ident() % 10000}",
+            title="<i>Cells</i>",
+        )
+    page = launched.client.get(f"{lti.tool.url}/grades/", params={"lt": token.group(1)})
+    assert page.status_code == 200
+    assert "&lt;i&gt;Cells&lt;/i&gt;" in page.text
+    assert "Its points out of the top level" in page.text
+    csrf = CSRF.search(page.text)
+    assert csrf is not None
+    saved = launched.client.post(
+        f"{lti.tool.url}/grades/columns",
+        data={"csrf_token": csrf.group(1), "lt": token.group(1), "competency": competency.id},
+    )
+    assert saved.status_code == 200
+    assert "Gradebook columns saved." in saved.text
+    with db.session_factory() as session:
+        columns = {
+            c.competency_id: c for c in services.list_columns(session, context_id=context_id)
+        }
+        gradebook = services.get_gradebook(session, context_id=context_id)
+    assert columns[competency.id].is_enabled
+    assert gradebook is not None
+    assert gradebook.lineitems_url == lti.platform.line_items_url("course-bio9")
+    sync = launched.client.get(f"{lti.tool.url}/grades/sync", params={"lt": token.group(1)})
+    assert sync.status_code == 200
+    assert "Sent to the LMS" in sync.text
+    student = lti.launch("user-s02")
+    student_token = LAUNCH_TOKEN.search(student.text)
+    if student_token is not None:
+        refused = student.client.get(
+            f"{lti.tool.url}/grades/sync", params={"lt": student_token.group(1)}
+        )
+        assert refused.status_code == 403

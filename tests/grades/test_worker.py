@@ -1,0 +1,41 @@
+"""The score outbox end to end against the test LMS: happy path, ordering, faults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import delete
+
+from lti_app.grades.models import OutboxStatus
+from lti_app.tool.models import ServiceToken
+
+from .conftest import GradeCourse
+
+
+def test_scores_reach_the_gradebook_with_one_token(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=5, competencies=2)
+    course.record(3)
+    course.record(2, competency=1)
+    platform = course.lms.platform
+    with course.db.begin() as session:  # no token cached by earlier tests
+        session.execute(delete(ServiceToken).where(ServiceToken.platform_id == course.platform_id))
+    tokens_before = platform.counters.token_requests
+    worker = course.worker()
+    course.drain_until_settled(worker)
+    assert platform.counters.token_requests - tokens_before == 1
+    assert len(platform.state.line_items_in(course.lms_context_id)) == 2
+    course.assert_lms_matches_mastery()
+    mine = set(course.lms_item_ids().values())
+    record = next(
+        r
+        for r in platform.state.scores
+        if r.user_id == "user-s01" and r.status == 200 and r.line_item_id in mine
+    )
+    assert record.body["comment"] == "Proficient"
+    assert record.body["gradingProgress"] == "FullyGraded"
+    assert record.body["activityProgress"] == "Completed"
+    assert record.body["scoreMaximum"] == 4.0
+    assert "." in record.body["timestamp"]
+    assert course.counts()[OutboxStatus.SENT] == 10

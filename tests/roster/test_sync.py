@@ -1,0 +1,186 @@
+"""Roster sync against the test LMS: paging, statuses, failures that keep the old roster."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select
+
+from lti_app.db import Database
+from lti_app.demo.seed import STUDENTS, TEACHER, Enrollment, Role
+from lti_app.demo.server import RunningPlatform
+from lti_app.demo.state import Fault
+from lti_app.roster import services
+from lti_app.roster.client import NrpsClient
+from lti_app.roster.jobs import sync_roster
+from lti_app.roster.models import RosterSync, SyncStatus
+from lti_app.tool.client import SCOPE_LINEITEM
+from lti_app.tool.models import Context, Membership, MembershipStatus, Person, Platform
+from tests.conftest import LtiActions
+
+from .conftest import CSRF, LAUNCH_TOKEN, RosterCourse, set_enrollments
+
+
+def _students(db: Database, context_id: int) -> dict[str, services.Student]:
+    with db.session_factory() as session:
+        students = services.list_students(session, context_id=context_id, include_inactive=True)
+        subs = {
+            p.id: p.sub
+            for p in session.scalars(
+                select(Person).where(Person.id.in_([s.person_id for s in students]))
+            )
+        }
+    return {subs[s.person_id]: s for s in students}
+
+
+def test_sync_follows_every_page_and_stores_members_as_received(
+    make_roster_course: Callable[..., RosterCourse],
+    nrps: NrpsClient,
+    db: Database,
+    lms: RunningPlatform,
+) -> None:
+    course = make_roster_course(students=25)  # 3 pages of 10 on the test LMS
+    before = lms.platform.counters.requests["nrps"]
+    result = sync_roster(db, nrps, context_id=course.context_id)
+    assert result.ok, result.message
+    assert result.members == 25  # the role filter left the teacher out
+    assert lms.platform.counters.requests["nrps"] - before == 3
+    students = _students(db, course.context_id)
+    assert len(students) == 25
+    assert students["user-s10"].name == "Bobby <b>Tables</b>"  # stored as received
+    assert students["user-s01"].email == "s01@students.demo-lms.test"
+    assert not students["user-s01"].has_launched
+    assert all(s.status is MembershipStatus.ACTIVE for s in students.values())
+
+
+def test_a_member_who_disappears_becomes_inactive_with_data_kept(
+    make_roster_course: Callable[..., RosterCourse], nrps: NrpsClient, db: Database
+) -> None:
+    course = make_roster_course(students=4)
+    assert sync_roster(db, nrps, context_id=course.context_id).ok
+    set_enrollments(
+        course,
+        (
+            Enrollment(TEACHER.user_id, Role.INSTRUCTOR),
+            *(Enrollment(s.user_id, Role.LEARNER) for s in STUDENTS[:3]),
+        ),
+    )
+    result = sync_roster(db, nrps, context_id=course.context_id)
+    assert result.deactivated == 1
+    students = _students(db, course.context_id)
+    assert students["user-s04"].status is MembershipStatus.INACTIVE
+    assert students["user-s04"].name == "Ольга Петрова"
+    with db.session_factory() as session:
+        active = services.list_students(session, context_id=course.context_id)
+    assert len(active) == 3
+
+
+@pytest.mark.parametrize(
+    ("hook", "expected"),
+    [
+        ("refuse", "refused Pathways a service token"),
+        ("scopes", "course roster (Names and Role Provisioning)"),
+        ("401", "Authorization header"),
+        ("503", "Pathways will try again later"),
+    ],
+)
+def test_a_failed_sync_says_what_to_check_and_keeps_the_roster(
+    make_roster_course: Callable[..., RosterCourse],
+    nrps: NrpsClient,
+    db: Database,
+    lms: RunningPlatform,
+    hook: str,
+    expected: str,
+) -> None:
+    course = make_roster_course(students=5)
+    assert sync_roster(db, nrps, context_id=course.context_id).ok
+    set_enrollments(course, (Enrollment(TEACHER.user_id, Role.INSTRUCTOR),))
+    platform = lms.platform
+    platform.revoke_tokens()
+    if hook == "refuse":
+        nrps._tokens.drop(platform_row(db, course.platform_id), frozenset({_nrps_scope()}))
+        platform.token_refusal = (401, "unauthorized_client")
+    elif hook == "scopes":
+        nrps._tokens.drop(platform_row(db, course.platform_id), frozenset({_nrps_scope()}))
+        platform.granted_scopes = frozenset({SCOPE_LINEITEM})
+    elif hook == "401":
+        platform.set_outage("nrps", Fault(401))
+    else:
+        platform.set_outage("nrps", Fault(503))
+    result = sync_roster(db, nrps, context_id=course.context_id)
+    assert not result.ok
+    assert expected in result.message
+    students = _students(db, course.context_id)
+    assert len(students) == 5
+    assert all(s.status is MembershipStatus.ACTIVE for s in students.values())
+    with db.session_factory() as session:
+        row = services.get_roster_sync(session, context_id=course.context_id)
+        assert row is not None
+        assert row.status is SyncStatus.FAILED
+        assert expected in row.last_error
+
+
+def _nrps_scope() -> str:
+    from lti_app.tool.client import SCOPE_NRPS
+
+    return SCOPE_NRPS
+
+
+def platform_row(db: Database, platform_id: int) -> Platform:
+    with db.session_factory() as session:
+        row = session.get(Platform, platform_id)
+        assert row is not None
+        return row
+
+
+def test_teacher_launch_syncs_in_the_background_and_the_page_lists_students(
+    lti: LtiActions, db: Database
+) -> None:
+    launched = lti.launch("user-t01")
+    assert launched.response.status_code == 200
+    with db.session_factory() as session:
+        context_id = session.scalar(select(Context.id).where(Context.context_id == "course-bio9"))
+    assert context_id is not None
+
+    def synced() -> bool:
+        with db.session_factory() as session:
+            row = session.scalar(select(RosterSync).where(RosterSync.context_id == context_id))
+            return row is not None and row.status is SyncStatus.OK
+
+    deadline = time.monotonic() + 20
+    while not synced():
+        assert time.monotonic() < deadline, "no background roster sync after a teacher launch"
+        time.sleep(0.05)
+    token = LAUNCH_TOKEN.search(launched.text)
+    assert token is not None
+    client = launched.client
+    page = client.get(f"{lti.tool.url}/roster/", params={"lt": token.group(1)})
+    assert page.status_code == 200
+    assert "José Núñez" in page.text
+    assert "Bobby &lt;b&gt;Tables&lt;/b&gt;" in page.text
+    assert "Not yet" in page.text  # students who never launched are listed
+    with db.session_factory() as session:
+        learners = session.scalars(
+            select(Membership).where(
+                Membership.context_id == context_id, Membership.is_learner.is_(True)
+            )
+        ).all()
+    assert len(learners) >= 30
+
+    refreshed = client.post(
+        f"{lti.tool.url}/roster/refresh",
+        data={"csrf_token": CSRF.search(page.text).group(1), "lt": token.group(1)},  # type: ignore[union-attr]
+    )
+    assert refreshed.status_code == 200
+    assert "Roster updated from the LMS: 30 members." in refreshed.text
+
+    lti.platform.set_outage("nrps", Fault(401))
+    failed = client.post(
+        f"{lti.tool.url}/roster/refresh",
+        data={"csrf_token": CSRF.search(page.text).group(1), "lt": token.group(1)},  # type: ignore[union-attr]
+    )
+    assert "The roster could not be updated" in failed.text
+    assert "Authorization header" in failed.text
+    assert "José Núñez" in failed.text

@@ -104,6 +104,7 @@ def tool_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         {},
         env="test",
         secret_key="test-secret-key-" + "x" * 32,
+        key_encryption_secret="pathways-test-keys",
         database_url=database_url,
         instance_path=str(tmp_path_factory.mktemp("instance")),
         # httpx, like any non-browser client, keeps Secure cookies off plain http.

@@ -44,6 +44,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def app(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[Flask]:
     settings = load_settings(
         secret_key="admin-test-secret",
+        key_encryption_secret="pathways-test-keys",
         database_url=database_url,
         env="test",
         secure_cookies=False,
@@ -309,6 +310,7 @@ def test_operator_login_is_off_without_an_admin_secret(
 ) -> None:
     settings = load_settings(
         secret_key="s",
+        key_encryption_secret="pathways-test-keys",
         database_url=database_url,
         env="test",
         secure_cookies=False,

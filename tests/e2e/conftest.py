@@ -68,6 +68,7 @@ def _start_demo(database_url: str, instance: Path, *, secure_cookies: bool) -> I
         {},
         env="test",
         secret_key="e2e-secret-" + "y" * 32,
+        key_encryption_secret="pathways-test-keys",
         database_url=database_url,
         instance_path=str(instance),
         secure_cookies=secure_cookies,

@@ -29,6 +29,7 @@ def hidden_fields(page: str) -> dict[str, str]:
 def tool_settings(database_url: str, tmp_path: Path) -> Settings:
     return load_settings(
         secret_key="registration-test-secret",
+        key_encryption_secret="pathways-test-keys",
         database_url=database_url,
         env="test",
         secure_cookies=False,

@@ -21,6 +21,7 @@ def run(
 ) -> Callable[..., Result]:
     # The same secret as the running test tool: keys made here must stay readable to it.
     monkeypatch.setenv("LTI_APP_SECRET_KEY", tool_settings.secret_key)
+    monkeypatch.setenv("LTI_APP_KEY_ENCRYPTION_SECRET", tool_settings.key_encryption_secret)
     monkeypatch.setenv("LTI_APP_DATABASE_URL", database_url)
     monkeypatch.setenv("LTI_APP_ENV", "test")
     runner = CliRunner()

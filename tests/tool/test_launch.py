@@ -137,7 +137,12 @@ def test_cookies_are_set_for_a_cross_site_frame(
     from lti_app.settings import load_settings
 
     settings = load_settings(
-        {}, env="test", secret_key="k" * 32, database_url=database_url, secure_cookies=True
+        {},
+        env="test",
+        secret_key="k",
+        key_encryption_secret="pathways-test-keys" * 32,
+        database_url=database_url,
+        secure_cookies=True,
     )
     app = create_app(settings)
     spec = lms.platform.make_launch(TEACHER)

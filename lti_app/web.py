@@ -169,6 +169,19 @@ def launch_url(endpoint: str, **values: Any) -> str:
     return url_for(endpoint, **values)
 
 
+_ID_SLOT = 987654321987
+
+
+def launch_url_by_id(endpoint: str, key: str) -> Callable[[int], str]:
+    """A fast builder of launch_url(endpoint, **{key: id}) for long lists of links.
+
+    Building a URL costs ~20 µs; a class list of 300 students has hundreds of links.
+    """
+    template = launch_url(endpoint, **{key: _ID_SLOT})
+    slot = str(_ID_SLOT)
+    return lambda item_id: template.replace(slot, str(int(item_id)), 1)
+
+
 def current_launch_token() -> str:
     return _request_launch_token()
 
@@ -239,6 +252,7 @@ def init_web(app: Flask) -> None:
         launch_url=launch_url,
         launch_token=current_launch_token,
         nav_items=nav_items,
+        launch_url_by_id=launch_url_by_id,
         current_launch_or_none=current_launch_or_none,
         LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
     )

@@ -109,7 +109,9 @@ def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # Recycling beats a ping before every checkout (a round trip per request) for dropped
+    # connections after idle periods or database restarts.
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 class Database:

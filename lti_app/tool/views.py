@@ -169,11 +169,6 @@ def launch() -> Response | str:
     if not id_token or not state:
         raise LaunchError("The launch is missing its id_token or state. Open Pathways again.")
     session = db_session()
-    unverified: dict[str, Any] = {}
-    try:
-        unverified = jwt.decode(id_token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
-        unverified = {}
     login_platform_id: int | None = None
     try:
         login_state = load_login_state(session, state)
@@ -206,6 +201,11 @@ def launch() -> Response | str:
             session.commit()  # keep the pending deployment for the admin to approve
         else:
             session.rollback()
+        # Only a refused launch needs the claims unverified, to say where it came from.
+        try:
+            unverified = jwt.decode(id_token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            unverified = {}
         _log_failure(
             err,
             str(unverified.get("iss", ""))[:255],

@@ -107,15 +107,18 @@ class TokenClient:
     def drop(self, platform: Platform, scopes: frozenset[str]) -> None:
         """Forget a token the LMS refused (401), everywhere."""
         key = (platform.id, platform.token_url, " ".join(sorted(scopes)))
-        self._memory.pop(key, None)
-        with self._db.begin() as session:
-            session.execute(
-                delete(ServiceToken).where(
-                    ServiceToken.platform_id == key[0],
-                    ServiceToken.token_url == key[1],
-                    ServiceToken.scopes == key[2],
+        # Under the key's lock: a concurrent token() must not reload the refused token from
+        # the database before its deletion is committed.
+        with self._lock(key):
+            self._memory.pop(key, None)
+            with self._db.begin() as session:
+                session.execute(
+                    delete(ServiceToken).where(
+                        ServiceToken.platform_id == key[0],
+                        ServiceToken.token_url == key[1],
+                        ServiceToken.scopes == key[2],
+                    )
                 )
-            )
 
     def _load(self, key: tuple[int, str, str]) -> AccessToken | None:
         with self._db.session_factory() as session:

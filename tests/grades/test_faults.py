@@ -20,7 +20,7 @@ from lti_app.demo import seed
 from lti_app.demo.seed import Course, Enrollment, Role
 from lti_app.demo.state import Fault
 from lti_app.grades import services
-from lti_app.grades.client import utc_iso
+from lti_app.grades.client import AGS_SCOPES, utc_iso
 from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
 from lti_app.settings import Settings
 from lti_app.tool.client import SCOPE_LINEITEM
@@ -249,7 +249,7 @@ def test_refused_scopes_or_tokens_say_why_and_lose_nothing(
     platform = course.lms.platform
     worker = course.worker(config_retry=3600)
     course.drain_until_settled(worker)  # columns exist
-    worker.ags._tokens.drop(platform_row(course.db, course.platform_id), frozenset())
+    worker.ags._tokens.drop(platform_row(course.db, course.platform_id), AGS_SCOPES)
     platform.revoke_tokens()
     if refusal == "partial":
         platform.granted_scopes = frozenset({SCOPE_LINEITEM})

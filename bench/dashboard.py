@@ -18,6 +18,7 @@ Numbers are for people: nothing here asserts on time.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import secrets
@@ -148,6 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", help="database URL (default: SQLite in a temp folder)")
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--profile", action="store_true", help="cProfile one 300-student page")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-dash-")
     url = args.db or f"sqlite:///{tmp}/bench.sqlite3"
@@ -179,8 +181,18 @@ def main() -> None:
         statements.append("q")
 
     client = app.test_client()
+    client.get("/.well-known/jwks.json")  # first use: the tool key
+    gc.freeze()  # as each gunicorn worker does after start-up (config/gunicorn.conf.py)
     with app.test_request_context():
         tokens = {"300": make_launch_token(big), "30": make_launch_token(small)}
+    if args.profile:
+        import cProfile
+        import pstats
+
+        client.get(f"/insights/?lt={tokens['300']}")
+        profiler = cProfile.Profile()
+        profiler.runcall(client.get, f"/insights/?lt={tokens['300']}")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
     results: dict[str, Any] = {}
     for label, token in tokens.items():
         times: list[float] = []

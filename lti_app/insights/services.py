@@ -182,8 +182,10 @@ def _level_cells(
     level = StudentCompetencyLevel
     cells: dict[int, dict[int, Cell]] = defaultdict(dict)
     where = level.context_id == context_id
+    # Core execution on the session's connection: the ORM's row loading is most of the cost.
+    conn = session.connection()
     if with_dates:
-        dated = session.execute(
+        dated = conn.execute(
             select(
                 level.person_id,
                 level.competency_id,
@@ -196,7 +198,7 @@ def _level_cells(
         for pid, cid, name, points, mastered, last_at in dated:
             cells[pid][cid] = Cell(name, points, last_at, mastered)
         return cells
-    plain = session.execute(
+    plain = conn.execute(
         select(
             level.person_id,
             level.competency_id,

@@ -68,17 +68,23 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def render_error(err: AppError, *, title: str | None = None) -> tuple[str, int]:
+    """The error page for err, with its status; blueprints that translate their own
+    exceptions use this too, so every error page looks and says the same."""
+    return (
+        render_template(
+            "errors/error.html", error=err, title=title or err.title, request_id=request_id()
+        ),
+        err.status_code,
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     """Map AppError to a page with its status; anything unexpected to a 500 with the request id."""
 
     @app.errorhandler(AppError)
     def _app_error(err: AppError) -> tuple[str, int]:
-        return (
-            render_template(
-                "errors/error.html", error=err, title=err.title, request_id=request_id()
-            ),
-            err.status_code,
-        )
+        return render_error(err)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response | tuple[str, int]:

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import list_competencies
-from lti_app.errors import NotFoundError, PermissionDeniedError, request_id
+from lti_app.errors import NotFoundError, PermissionDeniedError, render_error
 from lti_app.insights.views import picked_students_with_group
 from lti_app.pathways import choices as choice_services
 from lti_app.pathways import services
@@ -76,13 +76,7 @@ def _register(state: BlueprintSetupState) -> None:
 
 @bp.errorhandler(PathwayNotFoundError)
 def _not_found(err: PathwayNotFoundError) -> tuple[str, int]:
-    error = NotFoundError(str(err))
-    return (
-        render_template(
-            "errors/error.html", error=error, title=error.title, request_id=request_id()
-        ),
-        error.status_code,
-    )
+    return render_error(NotFoundError(str(err)))
 
 
 def _course() -> tuple[LaunchContext, int]:

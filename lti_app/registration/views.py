@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, make_response, rend
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 
-from lti_app.errors import AppError, request_id
+from lti_app.errors import AppError, render_error, request_id
 from lti_app.registration.client import fetch_platform_configuration, post_client_registration
 from lti_app.registration.configuration import (
     CLOSE_MESSAGE,
@@ -206,9 +206,4 @@ def _csrf_failed(err: CSRFError) -> tuple[str, int]:
         hint="Your browser may block cookies inside the LMS page. Start the registration "
         "again; if it keeps failing, allow cookies for this site or use another browser.",
     )
-    return (
-        render_template(
-            "errors/error.html", error=error, title="Please try again", request_id=request_id()
-        ),
-        400,
-    )
+    return render_error(error, title="Please try again")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
@@ -33,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build a configured app. Tests pass `settings`; servers read the environment."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
-    app = Flask(__name__, instance_path=str(_instance_path(settings)))
+    app = Flask(__name__, instance_path=str(Path(settings.instance_path).resolve()))
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="pathways_session",
@@ -105,11 +107,3 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(tool_views.login)
     csrf.exempt(tool_views.launch)
     return app
-
-
-def _instance_path(settings: Settings) -> object:
-    from pathlib import Path
-
-    path = Path(settings.instance_path).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path

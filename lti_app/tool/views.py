@@ -243,11 +243,8 @@ def render_home(ctx: LaunchContext) -> str:
         return rendered
     if ctx.context is None:
         return render_template("tool/no_context.html", ctx=ctx)
-    template = {
-        CourseRole.TEACHER.value: "tool/teacher_home.html",
-        CourseRole.LEARNER.value: "tool/student_home.html",
-    }.get(role, "tool/guest_home.html")
-    return render_template(template, ctx=ctx)
+    # Teachers' and learners' homes come from their features; any other role lands here.
+    return render_template("tool/guest_home.html", ctx=ctx)
 
 
 @bp.route("/home")

@@ -154,7 +154,7 @@ class KeyRing:
         snap = self._snapshot
         if snap is not None and time.monotonic() - snap.loaded_at < KEY_REFRESH_SECONDS:
             return snap
-        with database.session_factory() as session:
+        with database.begin() as session:  # commits a key made on first use
             return self.snapshot(session)
 
     def _load_from_file(self) -> KeySnapshot:

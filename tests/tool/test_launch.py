@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Database
@@ -19,7 +19,14 @@ from lti_app.demo.launches import DELETE, LaunchTweaks
 from lti_app.demo.run import register_demo_platform
 from lti_app.demo.server import RunningPlatform, start_demo_platform
 from lti_app.demo.state import Fault
-from lti_app.tool.models import Deployment, DeploymentStatus, LaunchFailure, Person, Platform
+from lti_app.tool.models import (
+    Deployment,
+    DeploymentStatus,
+    JwksCacheEntry,
+    LaunchFailure,
+    Person,
+    Platform,
+)
 from tests.conftest import Launched, LtiActions, ToolServer
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -329,8 +336,13 @@ def test_unknown_client_id_at_login_is_refused(lti: LtiActions) -> None:
 
 
 @pytest.fixture
-def unregistered_lms(tool_server: ToolServer) -> Iterator[RunningPlatform]:
+def unregistered_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
     running = start_demo_platform(tool_server.url)
+    # Loopback ports are reused: an earlier test may have registered this very address.
+    db = Database(database_url)
+    with db.begin() as session:
+        session.execute(delete(Platform).where(Platform.issuer == running.base_url))
+    db.dispose()
     yield running
     running.stop()
 
@@ -424,8 +436,12 @@ def test_cached_keys_still_work_when_the_jwks_endpoint_is_down(lti: LtiActions) 
 @pytest.fixture
 def fresh_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
     running = start_demo_platform(tool_server.url)
+    # Loopback ports are reused: forget keys cached for an earlier LMS at this address.
+    jwks_url = running.platform.url("/jwks")
+    tool_server.app.extensions["lti_app.jwks"]._entries.pop(jwks_url, None)
     db = Database(database_url)
     with db.begin() as session:
+        session.execute(delete(JwksCacheEntry).where(JwksCacheEntry.jwks_url == jwks_url))
         register_demo_platform(session, running.platform)
     db.dispose()
     yield running

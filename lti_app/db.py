@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from sqlalchemy import DateTime, Enum, MetaData, create_engine, event, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -73,6 +74,17 @@ created_at = Annotated[datetime, mapped_column(default=utcnow, server_default=fu
 updated_at = Annotated[
     datetime, mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
 ]
+
+
+def upsert_insert(session: Session, model: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that knows ON CONFLICT for this session's database (both speak it).
+
+    One statement instead of select-then-insert-or-update, and no race between two first
+    launches of the same person.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:

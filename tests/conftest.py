@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -168,6 +168,23 @@ class LtiActions:
     def launch_spec(self, spec: LaunchSpec, *, client: httpx.Client | None = None) -> Launched:
         client = client or self.browser()
         return Launched(follow_launch(client, self.platform.login_url(spec)), client)
+
+    def course_id(self, session: Session, context_id: str = "course-bio9") -> int:
+        """Pathways' id of this LMS's course (other tests' LMSs may use the same course ids)."""
+        from lti_app.tool.models import Context, Platform
+
+        config = self.platform.config
+        found = session.scalar(
+            select(Context.id)
+            .join(Platform, Platform.id == Context.platform_id)
+            .where(
+                Platform.issuer == config.issuer,
+                Platform.client_id == config.client_id,
+                Context.context_id == context_id,
+            )
+        )
+        assert found is not None, f"no course {context_id} from this LMS"
+        return found
 
     def close(self) -> None:
         for client in self._clients:

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lti_app.db import Base, utcnow
+from lti_app.db import Base, upsert_insert, utcnow
 from lti_app.tool.launch import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS, ValidatedLaunch
 from lti_app.tool.models import (
     Context,
@@ -36,24 +35,15 @@ class LaunchContext:
     resource_link: ResourceLink | None
 
 
-def _get_or_create(
-    session: Session, model: type[M], lookup: dict[str, Any], values: dict[str, Any]
-) -> M:
-    """Select by the unique lookup, else insert; a concurrent insert of the same row wins."""
-    stmt = select(model).filter_by(**lookup)
-    row = session.scalar(stmt)
-    if row is None:
-        try:
-            with session.begin_nested():
-                row = model(**lookup, **values)
-                session.add(row)
-        except IntegrityError:
-            row = session.scalar(stmt)
-            if row is None:  # pragma: no cover - the winner's row must exist
-                raise
-    for key, value in values.items():
-        if getattr(row, key) != value:
-            setattr(row, key, value)
+def _upsert(session: Session, model: type[M], key: dict[str, Any], values: dict[str, Any]) -> M:
+    """Insert the row or update it in place, in one statement; returns the row as stored."""
+    stmt = (
+        upsert_insert(session, model)
+        .values(**key, **values)
+        .on_conflict_do_update(index_elements=list(key), set_=values)
+        .returning(model)
+    )
+    row: M = session.scalars(stmt, execution_options={"populate_existing": True}).one()
     return row
 
 
@@ -65,7 +55,8 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     """Upsert what the launch says about the person and course; open a launch session."""
     claims = launch.claims
     platform = launch.platform
-    person = _get_or_create(
+    now = utcnow()
+    person = _upsert(
         session,
         Person,
         {"platform_id": platform.id, "sub": str(claims["sub"])},
@@ -75,45 +66,51 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
             "family_name": _text(claims.get("family_name"), 512),
             "email": _text(claims.get("email"), 512),
             "picture": _text(claims.get("picture"), 2048),
+            "updated_at": now,
         },
     )
     roles = [r for r in claims.get(CLAIM + "roles") or [] if isinstance(r, str)]
     role = course_role(roles)
-    now = utcnow()
 
     context: Context | None = None
     context_claim = claims.get(CLAIM + "context")
     if isinstance(context_claim, dict) and context_claim.get("id"):
-        context = _get_or_create(
+        context = _upsert(
             session,
             Context,
             {"platform_id": platform.id, "context_id": str(context_claim["id"])},
             {
                 "title": _text(context_claim.get("title"), 1024),
                 "label": _text(context_claim.get("label"), 255),
+                "updated_at": now,
             },
         )
         names = context_role_names(roles)
-        membership = _get_or_create(
-            session,
-            Membership,
-            {"context_id": context.id, "person_id": person.id},
-            {
-                "roles": roles,
-                "status": MembershipStatus.ACTIVE,
-                "is_teacher": role is CourseRole.TEACHER,
-                "is_learner": "Learner" in names,
-            },
+        membership_values: dict[str, Any] = {
+            "roles": roles,
+            "status": MembershipStatus.ACTIVE,
+            "is_teacher": role is CourseRole.TEACHER,
+            "is_learner": "Learner" in names,
+            "last_launch_at": now,
+            "updated_at": now,
+        }
+        stmt = upsert_insert(session, Membership).values(
+            context_id=context.id, person_id=person.id, first_launch_at=now, **membership_values
         )
-        if membership.first_launch_at is None:
-            membership.first_launch_at = now
-        membership.last_launch_at = now
+        # The first launch is kept; only a roster-made row (no launch yet) gets it now.
+        first = func.coalesce(Membership.__table__.c.first_launch_at, stmt.excluded.first_launch_at)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["context_id", "person_id"],
+                set_={**membership_values, "first_launch_at": first},
+            )
+        )
 
     resource_link: ResourceLink | None = None
     link_claim = claims.get(CLAIM + "resource_link")
     if isinstance(link_claim, dict) and link_claim.get("id"):
         custom = claims.get(CLAIM + "custom")
-        resource_link = _get_or_create(
+        resource_link = _upsert(
             session,
             ResourceLink,
             {"platform_id": platform.id, "resource_link_id": str(link_claim["id"])},
@@ -142,6 +139,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
         ags_claim=ags if isinstance(ags, dict) else None,
         deep_linking_settings=dl_settings if isinstance(dl_settings, dict) else None,
         return_url=presentation.get("return_url") if isinstance(presentation, dict) else None,
+        created_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
     session.add(launch_session)

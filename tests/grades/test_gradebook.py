@@ -6,13 +6,10 @@ import re
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import select
-
 from lti_app.competencies.services import create_competency
 from lti_app.db import Database
 from lti_app.grades import services
 from lti_app.grades.models import GradeDisplay, LineItemState
-from lti_app.tool.models import Context
 from tests.conftest import LtiActions
 
 from .conftest import GradeCourse
@@ -87,8 +84,7 @@ def test_teacher_pages_choose_columns_and_show_the_sync(lti: LtiActions, db: Dat
     token = LAUNCH_TOKEN.search(launched.text)
     assert token is not None
     with db.begin() as session:
-        context_id = session.scalar(select(Context.id).where(Context.context_id == "course-bio9"))
-        assert context_id is not None
+        context_id = lti.course_id(session)
         competency = create_competency(
             session,
             context_id=context_id,

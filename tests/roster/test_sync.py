@@ -17,7 +17,7 @@ from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.tool.client import SCOPE_LINEITEM
-from lti_app.tool.models import Context, Membership, MembershipStatus, Person, Platform
+from lti_app.tool.models import Membership, MembershipStatus, Person, Platform
 from tests.conftest import LtiActions
 
 from .conftest import CSRF, LAUNCH_TOKEN, RosterCourse, set_enrollments
@@ -141,8 +141,7 @@ def test_teacher_launch_syncs_in_the_background_and_the_page_lists_students(
     launched = lti.launch("user-t01")
     assert launched.response.status_code == 200
     with db.session_factory() as session:
-        context_id = session.scalar(select(Context.id).where(Context.context_id == "course-bio9"))
-    assert context_id is not None
+        context_id = lti.course_id(session)
 
     def synced() -> bool:
         with db.session_factory() as session:

@@ -125,14 +125,13 @@ def test_a_deep_link_response_needs_a_deep_linking_launch(
 def test_a_placed_pathway_opens_for_students(lti: LtiActions, database_url: str) -> None:
     from lti_app.db import Database
     from lti_app.pathways import services as pathways
-    from lti_app.tool.models import Context
 
     lti.launch("user-t01")  # makes sure the course exists in Pathways
     db = Database(database_url)
     with db.begin() as s:
-        context = s.scalars(select(Context).where(Context.context_id == "course-bio9")).first()
-        assert context is not None
-        pathway = pathways.create_pathway(s, context_id=context.id, title="Ecosystems by choice")
+        pathway = pathways.create_pathway(
+            s, context_id=lti.course_id(s), title="Ecosystems by choice"
+        )
         pathway_id = pathway.id
     db.dispose()
 

@@ -76,13 +76,20 @@ updated_at = Annotated[
 ]
 
 
-def upsert_insert(session: Session, model: Any) -> postgresql.Insert | sqlite.Insert:
+def upsert_insert(
+    session_or_dialect: Session | str, model: Any
+) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that knows ON CONFLICT for this session's database (both speak it).
 
     One statement instead of select-then-insert-or-update, and no race between two first
     launches of the same person.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = (
+        session_or_dialect
+        if isinstance(session_or_dialect, str)
+        else session_or_dialect.get_bind().dialect.name
+    )
+    if dialect == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
 

@@ -8,31 +8,36 @@ only, and cached platform keys.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jwt
+from itsdangerous import BadSignature, URLSafeSerializer
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_app.db import utcnow
+from lti_app.db import upsert_insert, utcnow
 from lti_app.errors import LaunchError, LaunchForbiddenError
 from lti_app.tool.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
 from lti_app.tool.models import (
     Deployment,
     DeploymentStatus,
     LaunchSession,
-    LoginState,
     Platform,
+    UsedLogin,
 )
 
 LOG = logging.getLogger(__name__)
@@ -42,8 +47,15 @@ CLAIM_DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 CLAIM_AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 CLAIM_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 SUPPORTED_MESSAGES = frozenset({"LtiResourceLinkRequest", "LtiDeepLinkingRequest"})
-# Now and then a login also clears expired logins and sessions, so no cron job is needed.
+# Now and then a launch also clears used logins and sessions that expired: no cron job.
 PURGE_ONE_IN = 200
+LOGIN_SALT = "pathways-login"
+UNKNOWN_STATE = "This launch does not match a login Pathways started (unknown state)."
+UNKNOWN_STATE_HINT = (
+    "Open Pathways again from the course. If it keeps failing, the LMS may be sending "
+    "launches to a different Pathways server."
+)
+USED = "This launch was already used. Open Pathways again from the course."
 ADMIN_HINT = (
     "An LMS administrator can check the Pathways registration (issuer, client ID, "
     "deployment ID and key set URL) and the server clocks."
@@ -62,6 +74,27 @@ class LoginRedirect:
     state: str
     browser_secret: str
     storage_target: str | None
+
+
+@dataclass(frozen=True)
+class LoginState:
+    """A login in flight. It travels signed inside the OIDC `state` itself, so starting a
+    login writes nothing and any worker, even after a restart, can check the launch."""
+
+    state: str
+    nonce: str
+    browser_hash: str
+    """SHA-256 of the random value in the browser's state cookie or platform storage."""
+    platform_id: int
+    target_link_uri: str
+    storage_target: str | None
+    """Set when the platform offered LTI Platform Storage (lti_storage_target) at login."""
+    expires_at: float
+    """Unix time."""
+
+
+def _login_signer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt=LOGIN_SALT)
 
 
 @dataclass(frozen=True)
@@ -89,6 +122,10 @@ def find_platform(session: Session, issuer: str, client_id: str | None) -> Platf
     if not issuer:
         raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
     rows = list(session.scalars(select(Platform).where(Platform.issuer == issuer)))
+    return _choose_platform(rows, issuer, client_id)
+
+
+def _choose_platform(rows: list[Platform], issuer: str, client_id: str | None) -> Platform:
     if not rows:
         raise LaunchError(
             f"Pathways is not registered for the LMS {issuer!r}.",
@@ -114,15 +151,35 @@ def find_platform(session: Session, issuer: str, client_id: str | None) -> Platf
     return platform
 
 
+def _find_platform_and_deployment(
+    session: Session, issuer: str, client_id: str, deployment_id: str
+) -> tuple[Platform, Deployment | None]:
+    """The registration and, when known, the deployment: one query for both."""
+    if not issuer:
+        raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
+    rows = session.execute(
+        select(Platform, Deployment)
+        .outerjoin(
+            Deployment,
+            and_(Deployment.platform_id == Platform.id, Deployment.deployment_id == deployment_id),
+        )
+        .where(Platform.issuer == issuer)
+    ).all()
+    platform = _choose_platform([row[0] for row in rows], issuer, client_id)
+    deployment = next((row[1] for row in rows if row[0] is platform), None)
+    return platform, deployment
+
+
 def start_login(
     session: Session,
     params: dict[str, str],
     *,
+    secret_key: str,
     tool_origin: str,
     redirect_uri: str,
     state_ttl: int,
 ) -> LoginRedirect:
-    """Record a login in flight and build the platform authorization redirect."""
+    """Build the platform authorization redirect; the login travels signed in its state."""
     issuer = params.get("iss", "")
     login_hint = params.get("login_hint", "")
     target = params.get("target_link_uri", "")
@@ -138,23 +195,11 @@ def start_login(
             "The launch points at another site (target_link_uri).",
             hint=f"The target link URI must start with {tool_origin}.",
         )
-    if secrets.randbelow(PURGE_ONE_IN) == 0:
-        purge_expired(session)
-    state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     secret = secrets.token_urlsafe(32)
-    now = utcnow()
     storage_target = params.get("lti_storage_target") or None
-    session.add(
-        LoginState(
-            state=state,
-            nonce=nonce,
-            browser_hash=browser_hash(secret),
-            platform_id=platform.id,
-            target_link_uri=target,
-            storage_target=storage_target,
-            expires_at=now + timedelta(seconds=state_ttl),
-        )
+    state = _login_signer(secret_key).dumps(
+        [platform.id, nonce, browser_hash(secret), target, storage_target, time.time() + state_ttl]
     )
     query = {
         "scope": "openid",
@@ -179,19 +224,30 @@ def start_login(
 
 
 def purge_expired(session: Session) -> None:
-    """Drop logins and launch sessions that can no longer be used."""
+    """Drop used logins and launch sessions that can no longer be used."""
     now = utcnow()
-    session.execute(delete(LoginState).where(LoginState.expires_at < now - timedelta(hours=1)))
+    session.execute(delete(UsedLogin).where(UsedLogin.expires_at < now))
     session.execute(delete(LaunchSession).where(LaunchSession.expires_at < now))
 
 
+def _json_segment(segment: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
 def _unverified(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims before the signature is checked, to find the registration and key.
+
+    Plain base64 and json here: PyJWT's strict decoding, which checks the token character by
+    character in Python, runs once, when the signature is verified.
+    """
+    parts = id_token.split(".")
     try:
-        header = jwt.get_unverified_header(id_token)
-        body = jwt.decode(id_token, options={"verify_signature": False})
-    except jwt.InvalidTokenError as err:
+        if len(parts) != 3:
+            raise ValueError("not three segments")
+        header, body = _json_segment(parts[0]), _json_segment(parts[1])
+    except (ValueError, binascii.Error) as err:  # json's errors are ValueErrors
         raise LaunchError("The launch message is not a valid JWT.", hint=ADMIN_HINT) from err
-    if not isinstance(body, dict):
+    if not isinstance(header, dict) or not isinstance(body, dict):
         raise LaunchError("The launch message is not a valid JWT.", hint=ADMIN_HINT)
     return header, body
 
@@ -213,15 +269,46 @@ def _client_id_from_aud(body: dict[str, Any]) -> str:
     raise LaunchError("The launch message has no audience (aud).", hint=ADMIN_HINT)
 
 
-def load_login_state(session: Session, state: str) -> LoginState:
-    login = session.get(LoginState, state) if state else None
-    if login is None:
-        raise LaunchError(
-            "This launch does not match a login Pathways started (unknown state).",
-            hint="Open Pathways again from the course. If it keeps failing, the LMS may be "
-            "sending launches to a different Pathways server.",
+def load_login_state(state: str, *, secret_key: str) -> LoginState:
+    """The login a state stands for, if we signed it; expiry is checked with the launch."""
+    try:
+        fields = _login_signer(secret_key).loads(state)
+        platform_id, nonce, hashed, target, storage_target, expires_at = fields
+    except (BadSignature, TypeError, ValueError):
+        raise LaunchError(UNKNOWN_STATE, hint=UNKNOWN_STATE_HINT) from None
+    return LoginState(
+        state=state,
+        nonce=str(nonce),
+        browser_hash=str(hashed),
+        platform_id=int(platform_id),
+        target_link_uri=str(target),
+        storage_target=str(storage_target) if storage_target else None,
+        expires_at=float(expires_at),
+    )
+
+
+def login_was_used(session: Session, login: LoginState) -> bool:
+    return session.get(UsedLogin, login.nonce) is not None
+
+
+def _consume_login(session: Session, login: LoginState) -> bool:
+    """Mark the login used; False when it already was. One INSERT: a replay or a race of two
+    posts of the same launch loses on the primary key."""
+    if secrets.randbelow(PURGE_ONE_IN) == 0:
+        purge_expired(session)
+    inserted = session.execute(
+        upsert_insert(session, UsedLogin)
+        .values(
+            nonce=login.nonce,
+            platform_id=login.platform_id,
+            used_at=utcnow(),
+            expires_at=datetime.fromtimestamp(login.expires_at, UTC),
         )
-    return login
+        .on_conflict_do_nothing(index_elements=["nonce"])
+        # rowcount is not reliable here (psycopg reports -1): the returned row is.
+        .returning(UsedLogin.nonce)
+    )
+    return inserted.first() is not None
 
 
 def validate_launch(
@@ -246,18 +333,23 @@ def validate_launch(
 
     issuer = unverified.get("iss")
     client_id = _client_id_from_aud(unverified)
-    platform = find_platform(session, issuer if isinstance(issuer, str) else "", client_id)
+    platform, deployment = _find_platform_and_deployment(
+        session,
+        issuer if isinstance(issuer, str) else "",
+        client_id,
+        str(unverified.get(CLAIM + "deployment_id") or ""),
+    )
 
-    now = utcnow()
+    now = time.time()
     if login.platform_id != platform.id:
         raise LaunchError("This launch came from a different LMS than its login.", hint=ADMIN_HINT)
-    if login.used_at is not None:
-        raise LaunchError("This launch was already used. Open Pathways again from the course.")
     if login.expires_at <= now:
         raise LaunchError("The launch took too long and expired. Open Pathways again.")
     if not presented_secret or not hmac.compare_digest(
         browser_hash(presented_secret), login.browser_hash
     ):
+        if login_was_used(session, login):  # the browser's state cookie went with the launch
+            raise LaunchError(USED)
         raise LaunchError(
             "This launch was started in a different browser window, or your browser blocked "
             "Pathways' cookie.",
@@ -304,7 +396,7 @@ def validate_launch(
     except jwt.InvalidTokenError as err:
         raise LaunchError(f"The launch message is invalid: {err}.", hint=ADMIN_HINT) from err
     iat = claims.get("iat")
-    if not isinstance(iat, int | float) or iat > now.timestamp() + leeway:
+    if not isinstance(iat, int | float) or iat > now + leeway:
         raise LaunchError("The launch message is dated in the future (iat).", hint=ADMIN_HINT)
 
     if not hmac.compare_digest(str(claims.get("nonce", "")), login.nonce):
@@ -315,16 +407,11 @@ def validate_launch(
             hint=ADMIN_HINT,
         )
     _validate_message(claims)
-    deployment = _resolve_deployment(session, platform, claims)
+    deployment = _resolve_deployment(session, platform, deployment, claims)
 
     # Consume the login only now, atomically: a replay or a race loses here.
-    consumed = session.execute(
-        update(LoginState)
-        .where(LoginState.state == login.state, LoginState.used_at.is_(None))
-        .values(used_at=now)
-    )
-    if getattr(consumed, "rowcount", 0) != 1:
-        raise LaunchError("This launch was already used. Open Pathways again from the course.")
+    if not _consume_login(session, login):
+        raise LaunchError(USED)
     return ValidatedLaunch(platform=platform, deployment=deployment, claims=claims)
 
 
@@ -354,14 +441,11 @@ def _validate_message(claims: dict[str, Any]) -> None:
         raise LaunchError("The launch's course (context) claim has no id.", hint=ADMIN_HINT)
 
 
-def _resolve_deployment(session: Session, platform: Platform, claims: dict[str, Any]) -> Deployment:
+def _resolve_deployment(
+    session: Session, platform: Platform, deployment: Deployment | None, claims: dict[str, Any]
+) -> Deployment:
     deployment_id = str(claims[CLAIM + "deployment_id"])
-    deployment = session.scalar(
-        select(Deployment).where(
-            Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
-        )
-    )
-    if deployment is None:
+    if deployment is None or deployment.deployment_id != deployment_id:
         deployment = record_new_deployment(session, platform, deployment_id)
     if deployment.status is DeploymentStatus.PENDING:
         raise PendingDeploymentError(

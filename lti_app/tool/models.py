@@ -1,4 +1,4 @@
-"""Registrations, deployments, tool keys, login states, and what launches tell us."""
+"""Registrations, deployments, tool keys, used logins, and what launches tell us."""
 
 from __future__ import annotations
 
@@ -88,22 +88,17 @@ class ToolKey(Base):
     retire_after: Mapped[datetime | None]
 
 
-class LoginState(Base):
-    """An OIDC login in flight: state, nonce, and the browser that started it."""
+class UsedLogin(Base):
+    """A login whose launch has arrived. The login itself travels signed in the OIDC `state`
+    (no write at login); this row is what makes its nonce single-use."""
 
-    __tablename__ = "login_state"
+    __tablename__ = "used_login"
 
-    state: Mapped[str] = mapped_column(String(128), primary_key=True)
-    nonce: Mapped[str] = mapped_column(String(128), unique=True)
-    browser_hash: Mapped[str] = mapped_column(String(64))
-    """SHA-256 of the random value in the browser's state cookie or platform storage."""
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
-    target_link_uri: Mapped[str] = mapped_column(String(2048))
-    storage_target: Mapped[str | None] = mapped_column(String(255))
-    """Set when the platform offered LTI Platform Storage (lti_storage_target) at login."""
-    created_at: Mapped[created_at]
+    used_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
-    used_at: Mapped[datetime | None]
+    """After this the signed state is refused anyway, so the row may go."""
 
 
 class JwksCacheEntry(Base):

@@ -20,6 +20,7 @@ from lti_app.tool.launch import (
     CLAIM_DL,
     PendingDeploymentError,
     load_login_state,
+    login_was_used,
     start_login,
     state_cookie_name,
     validate_launch,
@@ -115,6 +116,7 @@ def login() -> Response | str:
         redirect_to = start_login(
             session,
             params,
+            secret_key=settings().secret_key,
             tool_origin=tool_origin(),
             redirect_uri=external_url("tool.launch"),
             state_ttl=settings().login_state_ttl,
@@ -127,7 +129,7 @@ def login() -> Response | str:
             params.get("lti_deployment_id", ""),
         )
         raise
-    session.commit()
+    session.rollback()  # it only read the registration
     if redirect_to.storage_target:
         # Try the platform's storage first (works with third-party cookies blocked);
         # the cookie below is the fallback when the platform does not answer.
@@ -171,12 +173,12 @@ def launch() -> Response | str:
     session = db_session()
     login_platform_id: int | None = None
     try:
-        login_state = load_login_state(session, state)
+        login_state = load_login_state(state, secret_key=settings().secret_key)
         login_platform_id = login_state.platform_id
         secret = request.cookies.get(state_cookie_name(state)) or request.form.get(
             STORAGE_SECRET_FIELD
         )
-        if not secret and login_state.storage_target and login_state.used_at is None:
+        if not secret and login_state.storage_target and not login_was_used(session, login_state):
             # No cookie reached us: fetch the secret from the platform's storage, post again.
             auth = session.get(Platform, login_state.platform_id)
             auth_parts = urlsplit(auth.auth_login_url if auth else "")

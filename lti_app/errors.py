@@ -102,7 +102,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> tuple[str, int]:
-        LOG.error("unexpected error rid=%s", request_id())
+        LOG.error("unexpected error rid=%s", request_id(), exc_info=err)
         return (
             render_template(
                 "errors/error.html",

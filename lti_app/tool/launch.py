@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -25,11 +26,11 @@ import jwt
 from itsdangerous import BadSignature, URLSafeSerializer
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_app.db import upsert_insert, utcnow
+from lti_app.db import Base, upsert_insert, utcnow
 from lti_app.errors import LaunchError, LaunchForbiddenError
 from lti_app.tool.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
 from lti_app.tool.models import (
@@ -121,8 +122,8 @@ def find_platform(session: Session, issuer: str, client_id: str | None) -> Platf
     """Find the registration; without client_id only an issuer with one registration works."""
     if not issuer:
         raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
-    rows = list(session.scalars(select(Platform).where(Platform.issuer == issuer)))
-    return _choose_platform(rows, issuer, client_id)
+    rows = session.connection().execute(_queries().platforms, {"issuer": issuer})
+    return _choose_platform([Platform(**row._mapping) for row in rows], issuer, client_id)
 
 
 def _choose_platform(rows: list[Platform], issuer: str, client_id: str | None) -> Platform:
@@ -157,17 +158,62 @@ def _find_platform_and_deployment(
     """The registration and, when known, the deployment: one query for both."""
     if not issuer:
         raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
-    rows = session.execute(
-        select(Platform, Deployment)
+    rows = session.connection().execute(
+        _queries().platforms_with_deployment, {"issuer": issuer, "deployment_id": deployment_id}
+    )
+    pairs = []
+    for row in rows:
+        values = row._mapping
+        platform = Platform(**{c: values[c] for c in PLATFORM_COLUMNS})
+        deployment = None
+        if values["d_id"] is not None:
+            deployment = Deployment(**{c: values["d_" + c] for c in DEPLOYMENT_COLUMNS})
+        pairs.append((platform, deployment))
+    platform = _choose_platform([pair[0] for pair in pairs], issuer, client_id)
+    return platform, next(pair[1] for pair in pairs if pair[0] is platform)
+
+
+@dataclass(frozen=True)
+class _Queries:
+    platforms: Any
+    platforms_with_deployment: Any
+    used_login: dict[str, Any]
+
+
+PLATFORM_COLUMNS = [c.name for c in Base.metadata.tables["platform"].c]
+DEPLOYMENT_COLUMNS = [c.name for c in Base.metadata.tables["deployment"].c]
+
+
+@functools.cache
+def _queries() -> _Queries:
+    """Core statements with bound parameters, built and compiled once: every launch runs
+    them, and the ORM's per-statement work cost more than the database did. The objects
+    made from their rows are plain copies, not tracked by the session."""
+    platform = Base.metadata.tables["platform"]
+    deployment = Base.metadata.tables["deployment"]
+    used = Base.metadata.tables["used_login"]
+    with_deployment = (
+        select(platform, *(c.label("d_" + c.name) for c in deployment.c))
         .outerjoin(
-            Deployment,
-            and_(Deployment.platform_id == Platform.id, Deployment.deployment_id == deployment_id),
+            deployment,
+            and_(
+                deployment.c.platform_id == platform.c.id,
+                deployment.c.deployment_id == bindparam("deployment_id"),
+            ),
         )
-        .where(Platform.issuer == issuer)
-    ).all()
-    platform = _choose_platform([row[0] for row in rows], issuer, client_id)
-    deployment = next((row[1] for row in rows if row[0] is platform), None)
-    return platform, deployment
+        .where(platform.c.issuer == bindparam("issuer"))
+    )
+    return _Queries(
+        platforms=select(platform).where(platform.c.issuer == bindparam("issuer")),
+        platforms_with_deployment=with_deployment,
+        used_login={
+            dialect: upsert_insert(dialect, used)
+            .on_conflict_do_nothing(index_elements=["nonce"])
+            # rowcount is not reliable here (psycopg reports -1): the returned row is.
+            .returning(used.c.nonce)
+            for dialect in ("postgresql", "sqlite")
+        },
+    )
 
 
 def start_login(
@@ -296,17 +342,15 @@ def _consume_login(session: Session, login: LoginState) -> bool:
     posts of the same launch loses on the primary key."""
     if secrets.randbelow(PURGE_ONE_IN) == 0:
         purge_expired(session)
-    inserted = session.execute(
-        upsert_insert(session, UsedLogin)
-        .values(
-            nonce=login.nonce,
-            platform_id=login.platform_id,
-            used_at=utcnow(),
-            expires_at=datetime.fromtimestamp(login.expires_at, UTC),
-        )
-        .on_conflict_do_nothing(index_elements=["nonce"])
-        # rowcount is not reliable here (psycopg reports -1): the returned row is.
-        .returning(UsedLogin.nonce)
+    conn = session.connection()
+    inserted = conn.execute(
+        _queries().used_login[conn.dialect.name],
+        {
+            "nonce": login.nonce,
+            "platform_id": login.platform_id,
+            "used_at": utcnow(),
+            "expires_at": datetime.fromtimestamp(login.expires_at, UTC),
+        },
     )
     return inserted.first() is not None
 

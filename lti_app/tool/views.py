@@ -217,7 +217,6 @@ def launch() -> Response | str:
         )
         raise
     ctx = sync_launch(session, validated, ttl_seconds=LAUNCH_SESSION_SECONDS)
-    session.commit()
     set_current_launch(ctx)
     LOG.info(
         "launch ok iss=%s client_id=%s deployment=%s role=%s message=%s",
@@ -228,9 +227,13 @@ def launch() -> Response | str:
         ctx.launch.message_type,
     )
     if ctx.launch.message_type == "LtiDeepLinkingRequest":
-        response = make_response(_deep_link_picker(ctx))
+        page = _deep_link_picker(ctx)
     else:
-        response = make_response(render_home(ctx))
+        page = render_home(ctx)
+    # One transaction for the launch and its first page: a page that fails keeps no half
+    # launch, and the database sees one commit instead of a commit and a second read.
+    session.commit()
+    response = make_response(page)
     response.delete_cookie(state_cookie_name(state), path="/lti/")
     return response
 

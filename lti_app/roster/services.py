@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from lti_app.db import utcnow
+from lti_app.db import upsert_insert, utcnow
 from lti_app.roster.client import Member
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.tool.models import (
@@ -208,19 +208,29 @@ def apply_members(
     by_sub = {m.user_id[:255]: m for m in members}
     if not by_sub:
         return set()
+    # New rows first, skipping any a student's launch inserts at the same moment (a class
+    # launching while the teacher's launch syncs the roster): a plain INSERT would fail
+    # the whole page on the unique key.
+    session.execute(
+        upsert_insert(session, Person)
+        .values([{"platform_id": platform_id, "sub": sub} for sub in by_sub])
+        .on_conflict_do_nothing(index_elements=["platform_id", "sub"])
+    )
     people = {
         p.sub: p
         for p in session.scalars(
             select(Person).where(Person.platform_id == platform_id, Person.sub.in_(by_sub))
         )
     }
-    for sub in by_sub.keys() - people.keys():
-        people[sub] = Person(platform_id=platform_id, sub=sub)
-        session.add(people[sub])
     for sub, member in by_sub.items():
         _apply_person(people[sub], member)
     session.flush()
     ids = {p.id: by_sub[sub] for sub, p in people.items()}
+    session.execute(
+        upsert_insert(session, Membership)
+        .values([{"context_id": context_id, "person_id": person_id} for person_id in ids])
+        .on_conflict_do_nothing(index_elements=["context_id", "person_id"])
+    )
     memberships = {
         m.person_id: m
         for m in session.scalars(
@@ -230,10 +240,7 @@ def apply_members(
         )
     }
     for person_id, member in ids.items():
-        row = memberships.get(person_id)
-        if row is None:
-            row = Membership(context_id=context_id, person_id=person_id)
-            session.add(row)
+        row = memberships[person_id]
         roles = list(member.roles)
         status = STATUS_FROM_LMS.get(member.status.lower(), MembershipStatus.ACTIVE)
         is_teacher = course_role(roles) is CourseRole.TEACHER

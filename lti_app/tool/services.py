@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Connection, Row, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Base, upsert_insert, utcnow
@@ -34,16 +34,46 @@ class LaunchContext:
     resource_link: ResourceLink | None
 
 
-def _upsert_statement(dialect: str, model: type[Base], key: list[str], fields: list[str]) -> Any:
-    """INSERT … ON CONFLICT (key) DO UPDATE SET fields … RETURNING the row, with bound
-    parameters, so it is built and compiled once and not once per launch."""
-    table = model.__table__
-    stmt = upsert_insert(dialect, table).values(
-        {name: bindparam(name, type_=table.c[name].type) for name in key + fields}
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=key, set_={name: stmt.excluded[name] for name in fields}
-    ).returning(*table.c)
+@dataclass(frozen=True)
+class _Record:
+    """Keep one row equal to what a launch says, writing only when something changed.
+
+    Most launches change nothing about the person, course or placement: a read then, and
+    no write, so thirty students opening the same course at once do not queue on its row.
+    Statements have bound parameters and are built once, not once per launch.
+    """
+
+    key: tuple[str, ...]
+    fields: tuple[str, ...]
+    """Compared with the stored row; a difference (or no row) writes all of them."""
+    select: Any
+    upsert: Any
+
+    @classmethod
+    def build(
+        cls, dialect: str, model: type[Base], key: tuple[str, ...], fields: tuple[str, ...]
+    ) -> _Record:
+        table = Base.metadata.tables[model.__tablename__]
+        written = key + fields + (("updated_at",) if "updated_at" in table.c else ())
+        insert = upsert_insert(dialect, table).values(
+            {name: bindparam(name, type_=table.c[name].type) for name in written}
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=list(key),
+            set_={name: insert.excluded[name] for name in written if name not in key},
+        ).returning(*table.c)
+        select_row = select(table).where(
+            *(table.c[name] == bindparam(name, type_=table.c[name].type) for name in key)
+        )
+        return cls(key, fields, select_row, upsert)
+
+    def ensure(self, conn: Connection, values: dict[str, Any]) -> Row[Any]:
+        """The stored row after making it say `values`."""
+        row = conn.execute(self.select, {name: values[name] for name in self.key}).first()
+        if row is not None and all(row._mapping[name] == values[name] for name in self.fields):
+            return row
+        written: Row[Any] = conn.execute(self.upsert, values).one()
+        return written
 
 
 @functools.cache
@@ -61,15 +91,20 @@ def _statements(dialect: str) -> dict[str, Any]:
         membership.c.first_launch_at, upsert_membership.excluded.first_launch_at
     )
     return {
-        "person": _upsert_statement(dialect, Person, ["platform_id", "sub"], PERSON_FIELDS),
-        "context": _upsert_statement(
-            dialect, Context, ["platform_id", "context_id"], ["title", "label", "updated_at"]
+        "person": _Record.build(
+            dialect,
+            Person,
+            ("platform_id", "sub"),
+            ("name", "given_name", "family_name", "email", "picture"),
         ),
-        "resource_link": _upsert_statement(
+        "context": _Record.build(
+            dialect, Context, ("platform_id", "context_id"), ("title", "label")
+        ),
+        "resource_link": _Record.build(
             dialect,
             ResourceLink,
-            ["platform_id", "resource_link_id"],
-            ["context_id", "title", "custom"],
+            ("platform_id", "resource_link_id"),
+            ("context_id", "title", "custom"),
         ),
         "membership": upsert_membership.on_conflict_do_update(
             index_elements=MEMBERSHIP_KEY, set_=updates
@@ -78,7 +113,6 @@ def _statements(dialect: str) -> dict[str, Any]:
     }
 
 
-PERSON_FIELDS = ["name", "given_name", "family_name", "email", "picture", "updated_at"]
 MEMBERSHIP_KEY = ["context_id", "person_id"]
 MEMBERSHIP_FIELDS = [
     "roles",
@@ -91,6 +125,7 @@ MEMBERSHIP_FIELDS = [
 
 
 def _text(value: Any, limit: int) -> str:
+    # A withheld claim (privacy settings) clears what an earlier launch told us.
     return value[:limit] if isinstance(value, str) else ""
 
 
@@ -107,8 +142,8 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     conn = session.connection()
     statements = _statements(conn.dialect.name)
     now = utcnow()
-    person_row = conn.execute(
-        statements["person"],
+    person_row = statements["person"].ensure(
+        conn,
         {
             "platform_id": platform.id,
             "sub": str(claims["sub"]),
@@ -119,7 +154,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
             "picture": _text(claims.get("picture"), 2048),
             "updated_at": now,
         },
-    ).one()
+    )
     person = Person(**person_row._mapping)
     roles = [r for r in claims.get(CLAIM + "roles") or [] if isinstance(r, str)]
     role = course_role(roles)
@@ -127,8 +162,8 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     context: Context | None = None
     context_claim = claims.get(CLAIM + "context")
     if isinstance(context_claim, dict) and context_claim.get("id"):
-        context_row = conn.execute(
-            statements["context"],
+        context_row = statements["context"].ensure(
+            conn,
             {
                 "platform_id": platform.id,
                 "context_id": str(context_claim["id"]),
@@ -136,7 +171,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
                 "label": _text(context_claim.get("label"), 255),
                 "updated_at": now,
             },
-        ).one()
+        )
         context = Context(**context_row._mapping)
         conn.execute(
             statements["membership"],
@@ -157,8 +192,8 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     link_claim = claims.get(CLAIM + "resource_link")
     if isinstance(link_claim, dict) and link_claim.get("id"):
         custom = claims.get(CLAIM + "custom")
-        link_row = conn.execute(
-            statements["resource_link"],
+        link_row = statements["resource_link"].ensure(
+            conn,
             {
                 "platform_id": platform.id,
                 "resource_link_id": str(link_claim["id"]),
@@ -166,7 +201,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
                 "title": _text(link_claim.get("title"), 1024),
                 "custom": custom if isinstance(custom, dict) else {},
             },
-        ).one()
+        )
         resource_link = ResourceLink(**link_row._mapping)
 
     nrps = claims.get(CLAIM_NRPS)

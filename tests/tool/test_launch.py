@@ -472,3 +472,27 @@ def test_same_sub_from_two_issuers_is_two_people(
     ).all()
     assert {issuer for _id, issuer in people} == issuers
     assert len({person_id for person_id, _issuer in people}) == 2
+
+
+def test_a_launch_completes_on_another_worker_or_after_a_restart(
+    lti: LtiActions, tool_server: ToolServer
+) -> None:
+    """The login travels signed in its state: a worker that shares no memory with the one
+    that started the login (or the same server after a restart) completes the launch."""
+    from urllib.parse import urlsplit
+
+    from lti_app import create_app
+
+    client = lti.browser()
+    form = _auth_form(lti, client)
+    other_worker = create_app(tool_server.settings)
+    host = urlsplit(tool_server.url).hostname or "127.0.0.1"
+    with other_worker.test_client() as browser:
+        for cookie in client.cookies.jar:
+            browser.set_cookie(cookie.name, cookie.value or "", domain=host, path="/lti/")
+        response = browser.post("/lti/launch", data=form.fields, base_url=tool_server.url)
+        assert response.status_code == 200, response.get_data(as_text=True)[:1500]
+        assert 'role-badge">Teacher<' in response.get_data(as_text=True)
+    other_worker.extensions["lti_app.db"].dispose()
+    # The first worker then sees the same launch as a replay.
+    assert_refused(Launched(submit_form(client, form), client), 400, "already used")

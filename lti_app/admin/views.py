@@ -53,7 +53,8 @@ ACTIONS = {"approve": DeploymentStatus.ACTIVE, "disable": DeploymentStatus.DISAB
 NOTICES = {
     "approve": "The deployment is approved: launches from it now open Pathways.",
     "disable": "The deployment is disabled: launches from it are refused.",
-    "rotated": "A new signing key was made. The old one stays published for its grace period.",
+    "rotated": "A new key is published; it signs in about 6 minutes, once every LMS can "
+    "have seen it. The old one stays published for its grace period.",
 }
 
 

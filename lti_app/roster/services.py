@@ -198,47 +198,60 @@ def _apply_person(person: Person, member: Member) -> None:
             setattr(person, field, value[:limit])
 
 
+def _people(session: Session, platform_id: int, subs: Iterable[str]) -> dict[str, Person]:
+    found = session.scalars(
+        select(Person).where(Person.platform_id == platform_id, Person.sub.in_(list(subs)))
+    )
+    return {p.sub: p for p in found}
+
+
+def _memberships(
+    session: Session, context_id: int, person_ids: Iterable[int]
+) -> dict[int, Membership]:
+    found = session.scalars(
+        select(Membership).where(
+            Membership.context_id == context_id, Membership.person_id.in_(list(person_ids))
+        )
+    )
+    return {m.person_id: m for m in found}
+
+
 def apply_members(
     session: Session, *, platform_id: int, context_id: int, members: Sequence[Member]
 ) -> set[int]:
     """Upsert people and memberships as the LMS sent them; return the person ids seen.
 
-    Three queries and one flush for a page, whatever its size.
+    Three queries and one flush for a page of known members, whatever its size; new members
+    add an insert and a read for people and for memberships.
     """
     by_sub = {m.user_id[:255]: m for m in members}
     if not by_sub:
         return set()
-    # New rows first, skipping any a student's launch inserts at the same moment (a class
-    # launching while the teacher's launch syncs the roster): a plain INSERT would fail
-    # the whole page on the unique key.
-    session.execute(
-        upsert_insert(session, Person)
-        .values([{"platform_id": platform_id, "sub": sub} for sub in by_sub])
-        .on_conflict_do_nothing(index_elements=["platform_id", "sub"])
-    )
-    people = {
-        p.sub: p
-        for p in session.scalars(
-            select(Person).where(Person.platform_id == platform_id, Person.sub.in_(by_sub))
+    # New rows go in with ON CONFLICT DO NOTHING: a student's launch may insert the same
+    # person or membership at the same moment (a class launching while the teacher's launch
+    # syncs the roster), and a plain INSERT would then fail the whole page.
+    people = _people(session, platform_id, by_sub)
+    missing_people = by_sub.keys() - people.keys()
+    if missing_people:
+        session.execute(
+            upsert_insert(session, Person)
+            .values([{"platform_id": platform_id, "sub": sub} for sub in missing_people])
+            .on_conflict_do_nothing(index_elements=["platform_id", "sub"])
         )
-    }
+        people.update(_people(session, platform_id, missing_people))
     for sub, member in by_sub.items():
         _apply_person(people[sub], member)
     session.flush()
     ids = {p.id: by_sub[sub] for sub, p in people.items()}
-    session.execute(
-        upsert_insert(session, Membership)
-        .values([{"context_id": context_id, "person_id": person_id} for person_id in ids])
-        .on_conflict_do_nothing(index_elements=["context_id", "person_id"])
-    )
-    memberships = {
-        m.person_id: m
-        for m in session.scalars(
-            select(Membership).where(
-                Membership.context_id == context_id, Membership.person_id.in_(ids)
-            )
+    memberships = _memberships(session, context_id, ids)
+    missing_members = ids.keys() - memberships.keys()
+    if missing_members:
+        session.execute(
+            upsert_insert(session, Membership)
+            .values([{"context_id": context_id, "person_id": pid} for pid in missing_members])
+            .on_conflict_do_nothing(index_elements=["context_id", "person_id"])
         )
-    }
+        memberships.update(_memberships(session, context_id, missing_members))
     for person_id, member in ids.items():
         row = memberships[person_id]
         roles = list(member.roles)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.settings import Settings
-from lti_app.tool.keys import rotate_keys
+from lti_app.tool.keys import PUBLISH_BEFORE_SIGNING, rotate_keys
 from lti_app.tool.models import Deployment, DeploymentStatus, KeyStatus, Platform, ToolKey
 
 
@@ -208,7 +208,7 @@ def keys_list(ctx: click.Context) -> None:
 @click.option("--grace-days", type=click.IntRange(0, 365), default=None)
 @click.pass_context
 def keys_rotate(ctx: click.Context, grace_days: int | None) -> None:
-    """Publish a new key beside the old one, sign with the new one from now on."""
+    """Publish a new key beside the old one; it signs once platforms can have seen it."""
     db = _db(ctx)
     settings: Settings = ctx.obj["settings"]
     if settings.tool_key_file:
@@ -221,7 +221,8 @@ def keys_rotate(ctx: click.Context, grace_days: int | None) -> None:
             secret=settings.effective_key_secret,
             grace_days=settings.key_rotation_grace_days if grace_days is None else grace_days,
         )
-        click.echo(f"new signing key {new.kid}")
+        minutes = round(PUBLISH_BEFORE_SIGNING.total_seconds() / 60)
+        click.echo(f"new key {new.kid}: published now, signs in about {minutes} minutes")
         for kid in retired:
             click.echo(f"retired {kid}")
         retiring = session.scalars(select(ToolKey).where(ToolKey.status == KeyStatus.RETIRING))

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,11 @@ LOG = logging.getLogger(__name__)
 
 # Re-read the key table this often so a rotation in one worker reaches the others.
 KEY_REFRESH_SECONDS = 30.0
+# How long platforms may cache our key set (the JWKS endpoint's Cache-Control max-age).
+JWKS_MAX_AGE_SECONDS = 300
+# A new key signs only once every worker publishes it and every platform's cached copy of
+# our key set has expired: a platform must never meet a kid it cannot find.
+PUBLISH_BEFORE_SIGNING = timedelta(seconds=JWKS_MAX_AGE_SECONDS + 2 * KEY_REFRESH_SECONDS)
 
 
 class ToolKeyError(Exception):
@@ -93,6 +98,19 @@ def rotate_keys(session: Session, *, secret: str, grace_days: int) -> tuple[Tool
             retired.append(key.kid)
     new_key = generate_key(session, secret=secret)
     return new_key, retired
+
+
+def _signing_row(keys: list[ToolKey], active: list[ToolKey], now: datetime) -> ToolKey:
+    """The newest active key published long enough; until then the key it replaced."""
+    ready = [k for k in active if k.created_at <= now - PUBLISH_BEFORE_SIGNING]
+    if ready:
+        return ready[0]
+    replaced = [
+        k
+        for k in keys
+        if k.status is KeyStatus.RETIRING and (k.retire_after is None or k.retire_after > now)
+    ]
+    return replaced[0] if replaced else active[0]
 
 
 def retire_expired_keys(session: Session) -> list[str]:
@@ -188,7 +206,7 @@ class KeyRing:
             generate_key(session, secret=self._secret)
             snap = self._load_from_db(session)
             return KeySnapshot(snap.signing, snap.jwks, loaded_at=-KEY_REFRESH_SECONDS)
-        signing_row = active[0]
+        signing_row = _signing_row(keys, active, now)
         private = self._private_by_kid.get(signing_row.kid)
         if private is None:
             try:

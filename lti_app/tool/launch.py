@@ -26,9 +26,9 @@ import jwt
 from itsdangerous import BadSignature, URLSafeSerializer
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import and_, bindparam, delete, select
+from sqlalchemy import and_, bindparam, delete, event, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from lti_app.db import Base, upsert_insert, utcnow
 from lti_app.errors import LaunchError, LaunchForbiddenError
@@ -119,11 +119,58 @@ def state_cookie_name(state: str) -> str:
 
 
 def find_platform(session: Session, issuer: str, client_id: str | None) -> Platform:
-    """Find the registration; without client_id only an issuer with one registration works."""
+    """Find the registration; without client_id only an issuer with one registration works.
+
+    Login initiation reads registrations through a short-lived cache: the launch that
+    follows checks the registration and its deployment in the database again, so a stale
+    entry can at worst let a login start that its launch then refuses.
+    """
     if not issuer:
         raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
-    rows = session.connection().execute(_queries().platforms, {"issuer": issuer})
-    return _choose_platform([Platform(**row._mapping) for row in rows], issuer, client_id)
+    return _choose_platform(LOGIN_REGISTRATIONS.get(session, issuer), issuer, client_id)
+
+
+class RegistrationCache:
+    """Registrations by issuer, per process, for a few seconds; only issuers that exist are
+    kept, so logins naming made-up issuers cannot grow it. Any change a session in this
+    process makes to registrations empties it at once; other processes (the CLI) wait out
+    `ttl`."""
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, list[Platform]]] = {}
+
+    def get(self, session: Session, issuer: str) -> list[Platform]:
+        now = time.monotonic()
+        hit = self._entries.get(issuer)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        rows = session.connection().execute(_queries().platforms, {"issuer": issuer})
+        platforms = [Platform(**row._mapping) for row in rows]
+        if platforms:
+            self._entries[issuer] = (now + self.ttl, platforms)
+        return platforms
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+LOGIN_REGISTRATIONS = RegistrationCache()
+
+
+@event.listens_for(Platform, "after_insert")
+@event.listens_for(Platform, "after_update")
+@event.listens_for(Platform, "after_delete")
+def _registration_changed(*_args: Any) -> None:
+    LOGIN_REGISTRATIONS.clear()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _registrations_changed_in_bulk(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete) and any(
+        mapper.class_ is Platform for mapper in state.all_mappers
+    ):
+        LOGIN_REGISTRATIONS.clear()
 
 
 def _choose_platform(rows: list[Platform], issuer: str, client_id: str | None) -> Platform:

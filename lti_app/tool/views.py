@@ -14,7 +14,7 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 
 from lti_app.errors import LaunchError, PermissionDeniedError, request_id
 from lti_app.tool.jwks import JwksCache
-from lti_app.tool.keys import KeyRing
+from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
 from lti_app.tool.launch import (
     CLAIM,
     CLAIM_DL,
@@ -265,8 +265,9 @@ def jwks() -> Response:
     snapshot = _keyring().snapshot(session)
     session.commit()  # a key made on first use must be kept
     response = jsonify(snapshot.jwks)
-    # Short enough that a rotation reaches platforms well within the grace period.
-    response.headers["Cache-Control"] = "public, max-age=300"
+    # Short enough that a rotation reaches platforms well within the grace period; a new key
+    # signs only after this has run out (keys.PUBLISH_BEFORE_SIGNING).
+    response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE_SECONDS}"
     return response
 
 

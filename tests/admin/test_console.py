@@ -370,7 +370,7 @@ def test_operator_rotates_keys_and_lms_admin_cannot(
     assert active <= published
     assert before <= published
     text = client.get("/admin/?notice=rotated").get_data(as_text=True)
-    assert "A new signing key was made" in text
+    assert "A new key is published" in text
 
 
 def test_admin_launch_lands_on_the_console(app: Flask, world: World) -> None:

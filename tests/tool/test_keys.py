@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
-from lti_app.tool.keys import KeyRing, ToolKeyError, rotate_keys
+from lti_app.tool.keys import PUBLISH_BEFORE_SIGNING, KeyRing, ToolKeyError, rotate_keys
 from lti_app.tool.models import KeyStatus, ToolKey
 
 SECRET = "a-key-encryption-secret"
@@ -45,13 +45,32 @@ def test_wrong_secret_is_a_clear_error(clean_keys: Session) -> None:
         KeyRing(secret="another secret").snapshot(clean_keys)
 
 
-def test_rotation_publishes_new_beside_old_and_signs_with_new(clean_keys: Session) -> None:
+def test_rotation_publishes_the_new_key_first_and_signs_with_it_once_platforms_saw_it(
+    clean_keys: Session,
+) -> None:
     old_kid = KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid
     new, retired = rotate_keys(clean_keys, secret=SECRET, grace_days=7)
     assert retired == []
+    # Another worker, or a platform's cached key set, may not know the new key yet.
     snap = KeyRing(secret=SECRET).snapshot(clean_keys)
-    assert snap.signing.kid == new.kid != old_kid
+    assert snap.signing.kid == old_kid
     assert {k["kid"] for k in snap.jwks["keys"]} == {old_kid, new.kid}
+
+    new.created_at = utcnow() - PUBLISH_BEFORE_SIGNING - timedelta(seconds=1)
+    clean_keys.flush()
+    snap = KeyRing(secret=SECRET).snapshot(clean_keys)
+    assert snap.signing.kid == new.kid
+    assert {k["kid"] for k in snap.jwks["keys"]} == {old_kid, new.kid}
+
+
+def test_a_new_key_signs_at_once_when_the_old_one_is_already_past_its_grace(
+    clean_keys: Session,
+) -> None:
+    old_kid = KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid
+    new, _ = rotate_keys(clean_keys, secret=SECRET, grace_days=0)
+    snap = KeyRing(secret=SECRET).snapshot(clean_keys)
+    assert snap.signing.kid == new.kid
+    assert old_kid not in {k["kid"] for k in snap.jwks["keys"]}
 
 
 def test_old_key_is_dropped_after_its_grace_period(clean_keys: Session) -> None:

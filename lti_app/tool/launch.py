@@ -95,7 +95,9 @@ class LoginState:
 
 
 def _login_signer(secret_key: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret_key, salt=LOGIN_SALT)
+    return URLSafeSerializer(
+        secret_key, salt=LOGIN_SALT, signer_kwargs={"digest_method": hashlib.sha256}
+    )
 
 
 @dataclass(frozen=True)

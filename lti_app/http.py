@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import urllib3
 
 from lti_app.settings import Settings
 
@@ -17,4 +18,24 @@ def make_http_client(settings: Settings, **kwargs: object) -> httpx.Client:
         headers={"User-Agent": settings.user_agent},
         follow_redirects=False,
         **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def make_score_pool(settings: Settings, connections: int) -> urllib3.PoolManager:
+    """Keep-alive connections for the score worker, where CPU per request caps the rate.
+
+    `connections` per LMS host: a worker sending with concurrency C to one host needs C, or
+    connections are closed after each request and opened again. When more requests than that
+    run at once, they wait for a free connection (bounded by the read timeout of the others).
+    No retries or redirects here: the caller decides what to retry, with backoff.
+    """
+    return urllib3.PoolManager(
+        num_pools=64,  # LMS hosts whose idle connections are kept
+        maxsize=connections,
+        block=True,
+        retries=False,
+        timeout=urllib3.Timeout(
+            connect=settings.http_connect_timeout, read=settings.http_read_timeout
+        ),
+        headers={"User-Agent": settings.user_agent},
     )

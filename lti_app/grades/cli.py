@@ -14,7 +14,7 @@ from lti_app.grades import services
 from lti_app.grades.client import AgsClient
 from lti_app.grades.jobs import listen_for_notifications
 from lti_app.grades.worker import GradeWorker, WorkerConfig
-from lti_app.http import make_http_client
+from lti_app.http import make_http_client, make_score_pool
 from lti_app.settings import Settings
 from lti_app.tool.client import TokenClient
 from lti_app.tool.keys import KeyRing
@@ -67,7 +67,8 @@ def worker_command(
         context_ids=frozenset(context_ids) if context_ids else None,
         lease=timedelta(seconds=lease or max(60.0, settings.http_read_timeout * 4)),
     )
-    worker = GradeWorker(database, AgsClient(http, TokenClient(database, http, keyring)), config)
+    pool = make_score_pool(settings, concurrency)
+    worker = GradeWorker(database, AgsClient(pool, TokenClient(database, http, keyring)), config)
     stop, wake = threading.Event(), threading.Event()
 
     def _stop(*_: Any) -> None:

@@ -4,6 +4,11 @@ Quirks (shared PLATFORMS.md): Moodle wants the score media type and `/scores` in
 the line item URL's *path* (its URLs carry `?type_id=`); Canvas throttles with 429 (older:
 403 "Rate Limit Exceeded") and answers 422 for non-students; a 401 drops the cached token and
 retries once, and a second 401 is reported as a web-server configuration problem.
+
+It speaks through urllib3 rather than httpx: a score is one small POST, and on a small
+machine the client's CPU per request is what caps the score rate (httpx spends about twice
+urllib3's; bench/RESULTS.md). The pool does no retries or redirects of its own: the worker
+decides what to retry, with backoff.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import urllib3
+from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from lti_app.roster.client import UNAUTHORIZED_HINT, parse_links, with_query
 from lti_app.tool.client import (
@@ -97,9 +105,9 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     return max(0.0, when.timestamp() - now)
 
 
-def _error_for(response: httpx.Response, what: str) -> LmsRequestError:
-    status = response.status_code
-    text = response.text[:300]
+def _error_for(response: urllib3.BaseHTTPResponse, what: str) -> LmsRequestError:
+    status = response.status
+    text = (response.data or b"")[:300].decode("utf-8", errors="replace")
     retry_after = retry_after_seconds(response.headers.get("retry-after"))
     if status == 429 or (status == 403 and "rate limit" in text.lower()):
         return LmsRequestError(
@@ -153,9 +161,14 @@ def _error_for(response: httpx.Response, what: str) -> LmsRequestError:
 class AgsClient:
     """Line items and scores for one platform registration, with a cached service token."""
 
-    def __init__(self, http: httpx.Client, tokens: TokenClient) -> None:
-        self._http = http
+    def __init__(self, pool: urllib3.PoolManager, tokens: TokenClient) -> None:
+        self._pool = pool
         self._tokens = tokens
+        # Headers given to a request replace the pool's: keep its User-Agent on every request.
+        self._headers = dict(pool.headers)
+
+    def close(self) -> None:
+        self._pool.clear()
 
     def _token(self, platform: Platform, needed: str) -> str:
         try:
@@ -184,31 +197,36 @@ class AgsClient:
         accept: str = "application/json",
         content_type: str | None = None,
         json_body: Any = None,
-    ) -> httpx.Response:
+    ) -> urllib3.BaseHTTPResponse:
         """One AGS call; a 401 drops the token and retries once; errors become LmsRequestError."""
+        content = None
+        if json_body is not None:
+            content = json.dumps(json_body, ensure_ascii=False).encode()
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self._token(platform, needed)}", "Accept": accept}
-            content = None
-            if json_body is not None:
-                content = json.dumps(json_body, ensure_ascii=False).encode()
+            headers = {
+                **self._headers,
+                "Authorization": f"Bearer {self._token(platform, needed)}",
+                "Accept": accept,
+            }
+            if content is not None:
                 headers["Content-Type"] = content_type or "application/json"
             try:
-                response = self._http.request(method, url, headers=headers, content=content)
-            except httpx.TimeoutException as err:
+                response = self._pool.request(method, url, headers=headers, body=content)
+            except TransportTimeout as err:
                 raise LmsRequestError(
                     f"The LMS did not answer the {what} in time; Pathways will retry.",
                     retryable=True,
                 ) from err
-            except httpx.HTTPError as err:
+            except TransportError as err:
                 raise LmsRequestError(
                     f"The connection to the LMS failed ({type(err).__name__}); "
                     "Pathways will retry.",
                     retryable=True,
                 ) from err
-            if response.status_code == 401 and attempt == 1:
+            if response.status == 401 and attempt == 1:
                 self._tokens.drop(platform, AGS_SCOPES)
                 continue
-            if response.status_code >= 300:
+            if response.status >= 300:
                 raise _error_for(response, what)
             return response
         raise _error_for(response, what)  # pragma: no cover - the loop always returns
@@ -241,13 +259,13 @@ class AgsClient:
                 what="gradebook columns",
                 accept=LINEITEMS_TYPE,
             )
-            body = response.json()
+            body = _json(response)
             for data in body if isinstance(body, list) else []:
                 item = _line_item(data)
                 # Some platforms ignore the filters: check them ourselves.
                 if item and item.resource_id == resource_id and item.tag == tag:
                     yield item
-            url = parse_links(response.headers).get("next")
+            url = parse_links(httpx.Headers(list(response.headers.items()))).get("next")
 
     def create_line_item(
         self, platform: Platform, lineitems_url: str, body: dict[str, Any]
@@ -262,7 +280,7 @@ class AgsClient:
             content_type=LINEITEM_TYPE,
             json_body=body,
         )
-        item = _line_item(response.json())
+        item = _line_item(_json(response))
         if item is None:
             raise LmsRequestError(
                 "The LMS created a gradebook column but did not say its address.",
@@ -283,7 +301,18 @@ class AgsClient:
             content_type=LINEITEM_TYPE,
             json_body={**body, "id": url},
         )
-        return _line_item(response.json()) if response.content else None
+        return _line_item(_json(response)) if response.data else None
+
+
+def _json(response: urllib3.BaseHTTPResponse) -> Any:
+    try:
+        return json.loads(response.data)
+    except ValueError as err:
+        raise LmsRequestError(
+            "The LMS answered with something other than JSON; Pathways will retry.",
+            retryable=True,
+            status=response.status,
+        ) from err
 
 
 def _line_item(data: Any) -> RemoteLineItem | None:

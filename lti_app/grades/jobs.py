@@ -16,7 +16,6 @@ import logging
 import threading
 from dataclasses import dataclass
 
-import httpx
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.engine import make_url
 
@@ -24,7 +23,9 @@ from lti_app.db import Database
 from lti_app.grades.client import AgsClient
 from lti_app.grades.services import NOTIFY_CHANNEL
 from lti_app.grades.worker import GradeWorker, WorkerConfig
+from lti_app.http import make_score_pool
 from lti_app.roster.jobs import service_tokens
+from lti_app.settings import Settings
 
 LOG = logging.getLogger(__name__)
 EXTENSION = "lti_app.grades.worker"
@@ -50,10 +51,12 @@ class RunningWorker:
 
 
 def build_worker(app: Flask, config: WorkerConfig | None = None) -> GradeWorker:
-    """A worker using the app's database, HTTP client and shared service tokens."""
+    """A worker using the app's database and shared service tokens, with its own connections."""
     database: Database = app.extensions["lti_app.db"]
-    http: httpx.Client = app.extensions["lti_app.http"]
-    return GradeWorker(database, AgsClient(http, service_tokens(app)), config)
+    settings: Settings = app.extensions["lti_app.settings"]
+    config = config or WorkerConfig()
+    pool = make_score_pool(settings, config.concurrency)
+    return GradeWorker(database, AgsClient(pool, service_tokens(app)), config)
 
 
 def start_in_process_worker(app: Flask, config: WorkerConfig | None = None) -> RunningWorker:

@@ -5,10 +5,17 @@ Guarantees, for one (line item, student):
 - a row is not claimed while an older row for the pair is in flight, so the LMS never sees
   an older score after a newer one;
 - a row's lease expires if its worker dies (SIGKILL), and it is sent again only if no newer
-  row exists; outcomes are committed in small batches as they arrive.
+  row exists; outcomes are committed in small batches as they arrive (at most `commit_every`
+  rows or `commit_interval` seconds old), so a crash re-sends at most those and the ones on
+  the wire (same score, same timestamp: the LMS keeps what it has). Rows claimed ahead but
+  not sent yet wait for their lease after a crash; a stopping worker hands them back at once.
 
 Several workers may share the outbox: on PostgreSQL the claim uses
 `SELECT ... FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time anyway.
+
+Throughput: the database work (claim, record) runs in the draining thread while the sending
+threads work through jobs claimed ahead, so a claim or a commit never leaves the connections
+idle; claims and records are a few set-based statements per batch of rows, not per row.
 """
 
 from __future__ import annotations
@@ -18,14 +25,15 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Table, case, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
@@ -40,6 +48,8 @@ from lti_app.grades.models import (
 from lti_app.tool.models import Membership, MembershipStatus, Person, Platform, ResourceLink
 
 LOG = logging.getLogger(__name__)
+OUTBOX = cast(Table, ScoreOutbox.__table__)
+"""The hot path writes through the table: no ORM objects or unit of work per row."""
 NOT_A_LEARNER = "Not sent: this person is not an active student of the course."
 NO_AGS = (
     "The LMS has not offered Pathways a gradebook for this course (no Assignment and Grade "
@@ -54,7 +64,8 @@ class WorkerConfig:
 
     concurrency: int = 16
     """Concurrent requests per platform."""
-    batch_size: int = 64
+    batch_size: int = 256
+    """Rows per claim; a claim is made when fewer than two rounds of requests are queued."""
     lease: timedelta = timedelta(seconds=120)
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
@@ -62,12 +73,14 @@ class WorkerConfig:
     config_retry: float = 600.0
     """Seconds before retrying after a problem only an admin can fix (token, scopes)."""
     poll_interval: float = 1.0
-    commit_every: int = 64
+    commit_every: int = 256
+    commit_interval: float = 0.05
+    """Seconds an outcome may wait to be committed with others."""
     context_ids: frozenset[int] | None = None
     """Only these courses (tests, or an admin draining one course)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Job:
     id: int
     platform: Platform
@@ -80,7 +93,7 @@ class _Job:
     scored_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Outcome:
     job: _Job
     error: LmsRequestError | None = None
@@ -115,12 +128,14 @@ class GradeWorker:
         self._semaphores: dict[int, threading.Semaphore] = {}
         self._blocked: dict[int, LmsRequestError] = {}
         self._guard = threading.Lock()
+        self._reclaim_at = 0.0
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, self.config.concurrency * 2), thread_name_prefix="ags-send"
         )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self.ags.close()
 
     # -- helpers ------------------------------------------------------------------------------
     def _scope(self, stmt: Any, model: Any) -> Any:
@@ -291,87 +306,92 @@ class GradeWorker:
     def _claim(self, limit: int) -> list[_Job]:
         now = utcnow()
         with self.db.begin() as session:
-            self._reclaim_expired(session, now)
+            if time.monotonic() >= self._reclaim_at:
+                self._reclaim_expired(session, now)
+                # Leases last minutes: looking for expired ones on every claim is wasted work.
+                self._reclaim_at = time.monotonic() + min(5.0, self.config.lease.total_seconds())
             # Plain index scans only: per-row correlated subqueries cost O(pending) per claim.
             stmt = (
-                select(ScoreOutbox.id, ScoreOutbox.line_item_id, ScoreOutbox.person_id)
-                .join(LineItem, LineItem.id == ScoreOutbox.line_item_id)
+                select(
+                    OUTBOX.c.id,
+                    OUTBOX.c.platform_id,
+                    OUTBOX.c.context_id,
+                    OUTBOX.c.line_item_id,
+                    OUTBOX.c.person_id,
+                    OUTBOX.c.score_given,
+                    OUTBOX.c.score_maximum,
+                    OUTBOX.c.level_name,
+                    OUTBOX.c.activity_progress,
+                    OUTBOX.c.grading_progress,
+                    OUTBOX.c.scored_at,
+                    OUTBOX.c.is_update,
+                    OUTBOX.c.attempts,
+                    LineItem.url,
+                    Person.sub,
+                )
+                .join(LineItem, LineItem.id == OUTBOX.c.line_item_id)
+                .join(Person, Person.id == OUTBOX.c.person_id)
                 .where(
-                    ScoreOutbox.status == OutboxStatus.PENDING,
-                    ScoreOutbox.next_attempt_at <= now,
+                    OUTBOX.c.status == OutboxStatus.PENDING,
+                    OUTBOX.c.next_attempt_at <= now,
                     LineItem.is_enabled.is_(True),
                     LineItem.state == LineItemState.READY,
                 )
-                .order_by(ScoreOutbox.id)
+                .order_by(OUTBOX.c.id)
                 .limit(limit)
-                .with_for_update(skip_locked=True, of=ScoreOutbox)
+                .with_for_update(skip_locked=True, of=OUTBOX)
             )
-            candidates = list(session.execute(self._scope(stmt, ScoreOutbox)))
+            if self.config.context_ids is not None:
+                stmt = stmt.where(OUTBOX.c.context_id.in_(self.config.context_ids))
+            candidates = list(session.execute(stmt))
             if not candidates:
                 return []
-            pairs = {(c.line_item_id, c.person_id) for c in candidates}
-            pair_key = tuple_(ScoreOutbox.line_item_id, ScoreOutbox.person_id)
+            pairs = sorted({(c.line_item_id, c.person_id) for c in candidates})
+            pair_key = tuple_(OUTBOX.c.line_item_id, OUTBOX.c.person_id)
+            in_flight = func.max(case((OUTBOX.c.status == OutboxStatus.SENDING, 1), else_=0))
             newest: dict[tuple[int, int], int] = {}
             busy: set[tuple[int, int]] = set()
-            chunked = sorted(pairs)
-            for start in range(0, len(chunked), 300):
-                chunk = chunked[start : start + 300]
-                for line_item_id, person_id, top in session.execute(
-                    select(
-                        ScoreOutbox.line_item_id, ScoreOutbox.person_id, func.max(ScoreOutbox.id)
-                    )
-                    .where(pair_key.in_(chunk))
-                    .group_by(ScoreOutbox.line_item_id, ScoreOutbox.person_id)
+            for start in range(0, len(pairs), 300):
+                for line_item_id, person_id, top, sending in session.execute(
+                    select(OUTBOX.c.line_item_id, OUTBOX.c.person_id, func.max(OUTBOX.c.id))
+                    .add_columns(in_flight)
+                    .where(pair_key.in_(pairs[start : start + 300]))
+                    .group_by(OUTBOX.c.line_item_id, OUTBOX.c.person_id)
                 ):
                     newest[(line_item_id, person_id)] = top
-                busy.update(
-                    (line_item_id, person_id)
-                    for line_item_id, person_id in session.execute(
-                        select(ScoreOutbox.line_item_id, ScoreOutbox.person_id).where(
-                            ScoreOutbox.status == OutboxStatus.SENDING, pair_key.in_(chunk)
-                        )
-                    )
-                )
+                    if sending:
+                        busy.add((line_item_id, person_id))
             stale = [c.id for c in candidates if newest[(c.line_item_id, c.person_id)] != c.id]
             if stale:
                 session.execute(
-                    update(ScoreOutbox)
-                    .where(ScoreOutbox.id.in_(stale), ScoreOutbox.status == OutboxStatus.PENDING)
-                    .values(status=OutboxStatus.SUPERSEDED),
-                    execution_options={"synchronize_session": False},
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id.in_(stale), OUTBOX.c.status == OutboxStatus.PENDING)
+                    .values(status=OutboxStatus.SUPERSEDED)
                 )
             # An older row of the pair is in flight: this one waits, so order is kept.
-            ids = [
-                c.id
+            rows = [
+                c
                 for c in candidates
                 if newest[(c.line_item_id, c.person_id)] == c.id
                 and (c.line_item_id, c.person_id) not in busy
             ]
-            if not ids:
+            if not rows:
                 return []
-            rows = list(
-                session.execute(
-                    select(ScoreOutbox, LineItem.url, Person.sub)
-                    .join(LineItem, LineItem.id == ScoreOutbox.line_item_id)
-                    .join(Person, Person.id == ScoreOutbox.person_id)
-                    .where(ScoreOutbox.id.in_(ids))
-                    .order_by(ScoreOutbox.id)
-                )
-            )
-            pairs = {(row.context_id, row.person_id) for row, _url, _sub in rows}
-            learners = set(
-                session.execute(
+            members = {(row.context_id, row.person_id) for row in rows}
+            learners = {
+                (context_id, person_id)  # plain tuples: hashing Row objects is slow
+                for context_id, person_id in session.execute(
                     select(Membership.context_id, Membership.person_id).where(
-                        tuple_(Membership.context_id, Membership.person_id).in_(pairs),
+                        tuple_(Membership.context_id, Membership.person_id).in_(members),
                         Membership.is_learner.is_(True),
                         Membership.status == MembershipStatus.ACTIVE,
                     )
                 )
-            )
+            }
             jobs: list[_Job] = []
             skipped: list[int] = []
-            for row, url, sub in rows:
-                if (row.context_id, row.person_id) not in learners or not url:
+            for row in rows:
+                if (row.context_id, row.person_id) not in learners or not row.url:
                     skipped.append(row.id)
                     continue
                 jobs.append(
@@ -381,30 +401,28 @@ class GradeWorker:
                         context_id=row.context_id,
                         line_item_id=row.line_item_id,
                         person_id=row.person_id,
-                        url=url,
-                        body=_score_body(row, sub),
+                        url=row.url,
+                        body=_score_body(row),
                         attempts=row.attempts + 1,
                         scored_at=row.scored_at,
                     )
                 )
             if skipped:
                 session.execute(
-                    update(ScoreOutbox)
-                    .where(ScoreOutbox.id.in_(skipped))
-                    .values(status=OutboxStatus.SKIPPED, last_error=NOT_A_LEARNER),
-                    execution_options={"synchronize_session": False},
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id.in_(skipped))
+                    .values(status=OutboxStatus.SKIPPED, last_error=NOT_A_LEARNER)
                 )
             if jobs:
                 session.execute(
-                    update(ScoreOutbox)
-                    .where(ScoreOutbox.id.in_([j.id for j in jobs]))
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id.in_([j.id for j in jobs]))
                     .values(
                         status=OutboxStatus.SENDING,
                         lease_until=now + self.config.lease,
                         claimed_by=self.worker_id,
-                        attempts=ScoreOutbox.attempts + 1,
-                    ),
-                    execution_options={"synchronize_session": False},
+                        attempts=OUTBOX.c.attempts + 1,
+                    )
                 )
             return jobs
 
@@ -429,25 +447,42 @@ class GradeWorker:
                 return _Outcome(job, LmsRequestError(f"internal error: {err}", retryable=True))
         return _Outcome(job)
 
+    def _release(self, jobs: Sequence[_Job]) -> None:
+        """Give back rows claimed but not sent (stopping), so no one waits for their lease."""
+        with self.db.begin() as session:
+            session.execute(
+                update(OUTBOX)
+                .where(
+                    OUTBOX.c.id.in_([j.id for j in jobs]),
+                    OUTBOX.c.status == OutboxStatus.SENDING,
+                    OUTBOX.c.claimed_by == self.worker_id,
+                )
+                .values(
+                    status=OutboxStatus.PENDING,
+                    lease_until=None,
+                    claimed_by="",
+                    attempts=OUTBOX.c.attempts - 1,
+                )
+            )
+
     def _record(self, outcomes: Sequence[_Outcome], stats: DrainStats) -> None:
         now = utcnow()
         ok = [o.job.id for o in outcomes if o.error is None]
         with self.db.begin() as session:
-            mine = (ScoreOutbox.status == OutboxStatus.SENDING) & (
-                ScoreOutbox.claimed_by == self.worker_id
+            mine = (OUTBOX.c.status == OutboxStatus.SENDING) & (
+                OUTBOX.c.claimed_by == self.worker_id
             )
             for start in range(0, len(ok), 500):
                 session.execute(
-                    update(ScoreOutbox)
-                    .where(ScoreOutbox.id.in_(ok[start : start + 500]), mine)
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id.in_(ok[start : start + 500]), mine)
                     .values(
                         status=OutboxStatus.SENT,
                         sent_at=now,
                         lease_until=None,
                         last_error="",
                         last_status=200,
-                    ),
-                    execution_options={"synchronize_session": False},
+                    )
                 )
             stats.sent += len(ok)
             if ok:
@@ -532,35 +567,64 @@ class GradeWorker:
         stats = DrainStats()
         self._blocked.clear()
         self._platforms.clear()  # pick up registration changes
+        self._reclaim_at = 0.0
         stats.line_items = self.sync_line_items()
-        inflight: dict[Future[_Outcome], _Job] = {}
-        done: list[_Outcome] = []
-        exhausted = False
-        last_record = time.monotonic()
         window = self.config.concurrency * 2
+        # The sending threads wake this one once per few outcomes, not per outcome: each
+        # wake-up is a GIL hand-off, and a window of queued jobs keeps them busy meanwhile.
+        wake_at = max(1, self.config.concurrency // 2)
+        arrived: list[_Outcome] = []
+        ready = threading.Condition()
+
+        def send(job: _Job) -> None:
+            outcome = self._send(job)
+            with ready:
+                arrived.append(outcome)
+                if len(arrived) >= wake_at:
+                    ready.notify()
+
+        claimed: deque[_Job] = deque()
+        in_flight = 0
+        done: list[_Outcome] = []
+        first_done = 0.0
+        exhausted = False
         while True:
             stopping = stop is not None and stop.is_set()
-            if not stopping and not exhausted and len(inflight) < window:
-                jobs = self._claim(min(self.config.batch_size, window * 2 - len(inflight)))
+            if stopping:
+                if claimed:
+                    self._release(list(claimed))
+                    claimed.clear()
+            elif not exhausted and len(claimed) < window:
+                # Idle connections: a small first claim starts sending sooner.
+                jobs = self._claim(self.config.batch_size if in_flight else window)
                 exhausted = not jobs
-                for job in jobs:
-                    inflight[self._pool.submit(self._send, job)] = job
-            if inflight:
-                finished, _ = wait(list(inflight), timeout=0.05, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    inflight.pop(future)
-                    done.append(future.result())
+                claimed.extend(jobs)
+            # Two rounds of requests in flight or queued to the sending threads: a thread that
+            # finishes finds its next job at once, whatever the database is doing meanwhile.
+            while claimed and in_flight < window:
+                self._pool.submit(send, claimed.popleft())
+                in_flight += 1
+            if in_flight:
+                with ready:
+                    if len(arrived) < min(wake_at, in_flight):
+                        # Not past the moment the batch is due, nor long when few are left.
+                        due = first_done + self.config.commit_interval - time.monotonic()
+                        ready.wait(max(0.0, min(due, 0.01)) if done else 0.01)
+                    got, arrived[:] = arrived[:], []
+                in_flight -= len(got)
+                done.extend(got)
+                if done and not first_done:
+                    first_done = time.monotonic()
             if done and (
                 len(done) >= self.config.commit_every
-                or not inflight
-                or time.monotonic() - last_record > 0.02
+                or not in_flight
+                or time.monotonic() - first_done >= self.config.commit_interval
             ):
                 self._record(done, stats)
-                done = []
-                last_record = time.monotonic()
+                done, first_done = [], 0.0
                 exhausted = False  # pairs whose older row just finished may be claimable
                 continue
-            if not inflight and (exhausted or stopping):
+            if not in_flight and not claimed and (exhausted or stopping):
                 break
         return stats
 
@@ -598,9 +662,9 @@ class GradeWorker:
             wake.clear()
 
 
-def _score_body(row: ScoreOutbox, user_id: str) -> dict[str, Any]:
+def _score_body(row: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "userId": user_id,
+        "userId": row.sub,
         "activityProgress": row.activity_progress,
         "gradingProgress": row.grading_progress,
         "timestamp": utc_iso(row.scored_at),

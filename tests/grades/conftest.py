@@ -29,6 +29,7 @@ from lti_app.grades import services
 from lti_app.grades.client import AgsClient
 from lti_app.grades.models import LineItem, OutboxStatus, ScoreOutbox
 from lti_app.grades.worker import GradeWorker, WorkerConfig
+from lti_app.http import make_http_client, make_score_pool
 from lti_app.mastery.models import EvidenceSource, StudentCompetencyLevel
 from lti_app.mastery.services import get_or_create_scale, record_evidence
 from lti_app.settings import Settings
@@ -82,7 +83,10 @@ class GradeCourse:
 
     def worker(self, *, timeout: float = 5.0, **overrides: Any) -> GradeWorker:
         assert self.settings is not None
-        http = httpx.Client(timeout=httpx.Timeout(timeout))
+        settings = dataclasses.replace(
+            self.settings, http_read_timeout=timeout, http_connect_timeout=timeout
+        )
+        http = make_http_client(settings)
         keyring = KeyRing(secret=self.settings.effective_key_secret)
         tokens = TokenClient(self.db, http, keyring)
         config = dataclasses.replace(
@@ -95,7 +99,8 @@ class GradeCourse:
             ),
             **overrides,
         )
-        worker = GradeWorker(self.db, AgsClient(http, tokens), config)
+        pool = make_score_pool(settings, config.concurrency)
+        worker = GradeWorker(self.db, AgsClient(pool, tokens), config)
         self.workers.append(worker)
         return worker
 

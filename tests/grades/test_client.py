@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
+import urllib3
+from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
 from lti_app.grades.client import (
     CANVAS_SUBMISSION,
@@ -15,7 +23,9 @@ from lti_app.grades.client import (
     retry_after_seconds,
     score_url,
 )
+from lti_app.http import make_score_pool
 from lti_app.roster.client import parse_links, parse_member, with_query
+from lti_app.settings import Settings
 from lti_app.tool.client import AccessToken
 from lti_app.tool.models import Platform
 
@@ -68,41 +78,67 @@ class _Tokens:
         self.dropped = 0
 
     def token(self, platform: Platform, scopes: frozenset[str]) -> AccessToken:
-        from datetime import UTC, datetime, timedelta
-
         return AccessToken(f"t{self.dropped}", scopes, datetime.now(UTC) + timedelta(hours=1))
 
     def drop(self, platform: Platform, scopes: frozenset[str]) -> None:
         self.dropped += 1
 
 
-def _client(handler: httpx.MockTransport) -> tuple[AgsClient, _Tokens]:
-    tokens = _Tokens()
-    http = httpx.Client(transport=handler, headers={"User-Agent": "Pathways-test"})
-    return AgsClient(http, tokens), tokens  # type: ignore[arg-type]
+@dataclass
+class _Sent:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+
+
+class _Pool:
+    """Stands in for urllib3's PoolManager: headers given to a request replace its own."""
+
+    def __init__(self, answer: Callable[[_Sent], urllib3.BaseHTTPResponse]) -> None:
+        self.answer = answer
+        self.headers = {"User-Agent": "Pathways-test"}
+        self.sent: list[_Sent] = []
+
+    def request(
+        self, method: str, url: str, *, headers: dict[str, str], body: bytes | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        self.sent.append(_Sent(method, url, headers, body))
+        return self.answer(self.sent[-1])
+
+    def clear(self) -> None:
+        pass
+
+
+def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> Any:
+    return urllib3.HTTPResponse(body=body, status=status, headers=headers, preload_content=True)
+
+
+def _client(
+    answer: Callable[[_Sent], urllib3.BaseHTTPResponse],
+) -> tuple[AgsClient, _Pool, _Tokens]:
+    tokens, pool = _Tokens(), _Pool(answer)
+    return AgsClient(pool, tokens), pool, tokens  # type: ignore[arg-type]
 
 
 PLATFORM = Platform(id=1, issuer="https://lms.test", client_id="c", token_url="https://lms.test/t")
 
 
 def test_a_score_uses_moodles_media_type_and_a_401_retries_once_with_a_new_token() -> None:
-    seen: list[httpx.Request] = []
+    def answer(sent: _Sent) -> urllib3.BaseHTTPResponse:
+        return _response(401 if sent.headers["Authorization"] == "Bearer t0" else 200, b"{}")
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        if request.headers["Authorization"] == "Bearer t0":
-            return httpx.Response(401)
-        return httpx.Response(200, json={})
-
-    client, tokens = _client(httpx.MockTransport(handle))
+    client, pool, tokens = _client(answer)
     body = {"userId": "u", CANVAS_SUBMISSION: {"new_submission": False}}
     client.post_score(PLATFORM, "https://lms.test/li/1?type_id=3", body)
     assert tokens.dropped == 1
-    assert [r.headers["Authorization"] for r in seen] == ["Bearer t0", "Bearer t1"]
-    assert seen[-1].headers["Content-Type"] == SCORE_TYPE
-    assert seen[-1].headers["User-Agent"] == "Pathways-test"
-    assert seen[-1].url.path == "/li/1/scores"
-    assert json.loads(seen[-1].content)[CANVAS_SUBMISSION] == {"new_submission": False}
+    assert [s.headers["Authorization"] for s in pool.sent] == ["Bearer t0", "Bearer t1"]
+    last = pool.sent[-1]
+    assert last.headers["Content-Type"] == SCORE_TYPE
+    assert last.headers["User-Agent"] == "Pathways-test"
+    assert last.url == "https://lms.test/li/1/scores?type_id=3"
+    assert last.body is not None
+    assert json.loads(last.body)[CANVAS_SUBMISSION] == {"new_submission": False}
 
 
 @pytest.mark.parametrize(
@@ -118,7 +154,7 @@ def test_a_score_uses_moodles_media_type_and_a_401_retries_once_with_a_new_token
     ],
 )
 def test_errors_are_classified(status: int, body: str, retryable: bool, config: bool) -> None:
-    client, _ = _client(httpx.MockTransport(lambda _r: httpx.Response(status, text=body)))
+    client, _, _ = _client(lambda _sent: _response(status, body.encode()))
     with pytest.raises(LmsRequestError) as info:
         client.post_score(PLATFORM, "https://lms.test/li/1", {"userId": "u"})
     assert (info.value.retryable, info.value.config, info.value.status) == (
@@ -128,11 +164,61 @@ def test_errors_are_classified(status: int, body: str, retryable: bool, config: 
     )
 
 
-def test_dropped_connections_and_timeouts_are_retryable() -> None:
-    def drop(_request: httpx.Request) -> httpx.Response:
-        raise httpx.RemoteProtocolError("Server disconnected")
+def test_throttling_says_when_to_come_back() -> None:
+    client, _, _ = _client(lambda _sent: _response(429, headers={"Retry-After": "7"}))
+    with pytest.raises(LmsRequestError) as info:
+        client.post_score(PLATFORM, "https://lms.test/li/1", {"userId": "u"})
+    assert info.value.retry_after == 7.0
 
-    client, _ = _client(httpx.MockTransport(drop))
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+        ReadTimeoutError(None, "https://lms.test/li/1/scores", "Read timed out."),  # type: ignore[arg-type]
+        NewConnectionError(None, "Connection refused"),  # type: ignore[arg-type]
+    ],
+)
+def test_dropped_connections_and_timeouts_are_retryable(failure: Exception) -> None:
+    def fail(_sent: _Sent) -> urllib3.BaseHTTPResponse:
+        raise failure
+
+    client, _, _ = _client(fail)
     with pytest.raises(LmsRequestError) as info:
         client.post_score(PLATFORM, "https://lms.test/li/1", {"userId": "u"})
     assert info.value.retryable
+
+
+def test_the_score_pool_sends_the_product_user_agent_over_one_kept_connection(
+    tool_settings: Settings,
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.headers["User-Agent"], self.client_address[1]))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = AgsClient(make_score_pool(tool_settings, 2), _Tokens())  # type: ignore[arg-type]
+        url = f"http://127.0.0.1:{server.server_port}/li/1"
+        for _ in range(3):
+            client.post_score(PLATFORM, url, {"userId": "u"})
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [agent for agent, _port in seen] == [tool_settings.user_agent] * 3
+    assert len({port for _agent, port in seen}) == 1, "a new connection per score"

@@ -108,8 +108,9 @@ def test_newest_level_wins_when_evidence_changes_during_a_send(
 
     _wait_for(in_flight)
     course.record(4)  # while the first score is on the wire
-    (second_claimable,) = [r for r in outbox_rows(course.db, course.context_id) if r.id != first]
-    assert second_claimable.status is OutboxStatus.PENDING
+    course.worker().drain()  # another worker must not overtake the score in flight
+    (second,) = [r for r in outbox_rows(course.db, course.context_id) if r.id != first]
+    assert second.status is OutboxStatus.PENDING
     sending.join()
     platform.delay_ms = 0
     course.drain_until_settled(worker)
@@ -152,11 +153,12 @@ def test_a_killed_worker_loses_nothing_and_resends_nothing_it_recorded(
         "--lease",
         "1.5",
     ]
+    received_before = platform.counters.scores_received  # the LMS counts for every test
     worker = subprocess.Popen(  # noqa: S603 - our own command
         args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        _wait_for(lambda: platform.counters.scores_received >= 25, timeout=60)
+        _wait_for(lambda: platform.counters.scores_received - received_before >= 25, timeout=60)
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
     finally:
@@ -287,3 +289,29 @@ def platform_row(db: Database, platform_id: int) -> Platform:
         row = session.get(Platform, platform_id)
         assert row is not None
         return row
+
+
+def test_a_stopped_worker_hands_back_what_it_had_not_sent(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=20, competencies=3)
+    platform = course.lms.platform
+    worker = course.worker(concurrency=2)
+    course.drain_until_settled(worker)  # columns
+    for competency in range(3):
+        course.record(3, competency=competency)
+    platform.delay_ms = 40
+    received_before = platform.counters.scores_received
+    stop = threading.Event()
+    sending = threading.Thread(target=worker.drain, args=(stop,))
+    sending.start()
+    _wait_for(lambda: platform.counters.scores_received - received_before >= 4)
+    stop.set()  # SIGTERM: the worker finishes what is on the wire and stops
+    sending.join(10)
+    counts = course.counts()
+    assert counts[OutboxStatus.SENDING] == 0
+    assert 0 < counts[OutboxStatus.SENT] < 60
+    platform.delay_ms = 0
+    # Another worker sends the rest now, not once a lease of minutes has run out.
+    course.drain_until_settled(course.worker())
+    course.assert_lms_matches_mastery()

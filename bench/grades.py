@@ -5,42 +5,50 @@ they do once a teacher picked the columns) until every score is recorded as sent
 same for what pylti1p3's defaults amount to: one score at a time, a new token each time
 (measured on 300 scores; the 10,000 figure is extrapolated).
 
-    .venv/bin/python bench/grades.py [--delay-ms 20] [--concurrency 16] [--database-url URL]
+    .venv/bin/python bench/grades.py [--delay-ms 20] [--concurrency 32] [--database-url URL]
+        [--skip-naive] [--lms-server gunicorn|werkzeug] [--profile FILE]
+
+Each line reports wall time and CPU per score in each process (tool, test LMS, PostgreSQL):
+the tool, the LMS and the database share the machine's cores, so CPU per score is what caps
+the rate, and it is steadier than wall time on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import logging
-import multiprocessing
+import os
+import pstats
 import resource
+import socket
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
-from sqlalchemy import select
-from werkzeug.serving import WSGIRequestHandler
+from sqlalchemy import select, text
 
 from lti_app import create_app
 from lti_app.competencies.models import Competency
 from lti_app.db import Database
-from lti_app.demo import seed
-from lti_app.demo.seed import Course, Enrollment, Role
-from lti_app.demo.server import serve_in_thread, start_demo_platform
-from lti_app.demo.state import PlatformState, ScoreRecord, ScoreRejectedError, parse_timestamp
+from lti_app.demo.seed import Role
+from lti_app.demo.server import serve_in_thread
 from lti_app.grades import services
 from lti_app.grades.client import SCORE_TYPE, AgsClient, score_url
-from lti_app.grades.models import LineItem, OutboxStatus
+from lti_app.grades.models import LineItem, OutboxStatus, ScoreOutbox
 from lti_app.grades.worker import GradeWorker, WorkerConfig
+from lti_app.http import make_http_client, make_score_pool
 from lti_app.mastery.services import MasteryChange
 from lti_app.models import Base
 from lti_app.settings import load_settings
@@ -49,81 +57,127 @@ from lti_app.tool.keys import KeyRing
 from lti_app.tool.models import Context, Membership, MembershipStatus, Person, Platform
 
 
-def _indexed_record_score(self: Any, item: Any, user_id: str, body: dict[str, Any]) -> None:
-    """The demo platform's record_score with the latest score per pair indexed.
-
-    The demo scans its whole score log for each score (O(n) per score, quadratic in a
-    benchmark); a real LMS looks the result up by key. Bench-only, same answers.
-    """
-    now = datetime.now(UTC)
-    latest_by_pair = self.__dict__.setdefault("_bench_latest", {})
-    with self.lock:
-        self.counters.scores_received += 1
-        latest = latest_by_pair.get((item.id, user_id))
-        try:
-            stamp = parse_timestamp(body.get("timestamp"))
-            if latest is not None and stamp < parse_timestamp(latest.body["timestamp"]):
-                raise ScoreRejectedError(400, "score timestamp is older than the stored one")
-        except ScoreRejectedError as err:
-            self.scores.append(ScoreRecord(item.id, user_id, body, err.status, now))
-            raise
-        except ValueError as err:
-            self.scores.append(ScoreRecord(item.id, user_id, body, 400, now))
-            raise ScoreRejectedError(400, f"bad timestamp: {err}") from err
-        record = ScoreRecord(item.id, user_id, body, 200, now)
-        self.scores.append(record)
-        latest_by_pair[(item.id, user_id)] = record
-
-
-def platform_process(conn: Connection, tool_url: str, delay_ms: int) -> None:
-    """The test LMS in its own process (as an LMS is on its own machine); obeys commands."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    # Real LMSs keep connections alive; werkzeug's server speaks HTTP/1.0 unless told.
-    WSGIRequestHandler.protocol_version = "HTTP/1.1"
-    PlatformState.record_score = _indexed_record_score  # type: ignore[method-assign]
-    lms = start_demo_platform(tool_url, delay_ms=delay_ms)
-    conn.send(lms.base_url)
-    while True:
-        command, *args = conn.recv()
-        if command == "course":
-            name, subs = args
-            seed.COURSES[name] = Course(
-                name, name, name, tuple(Enrollment(s, Role.LEARNER) for s in subs)
-            )
-            conn.send(None)
-        elif command == "counters":
-            state = lms.platform.state
-            with state.lock:
-                accepted = sum(1 for r in state.scores if r.status == 200)
-            conn.send((lms.platform.counters.token_requests, accepted))
-        else:
-            lms.stop()
-            conn.send(None)
-            return
-
-
 class RemoteLms:
-    """The main process's handle on the platform process."""
+    """The test LMS in its own process, as an LMS is on its own machine (grades_platform.py)."""
 
-    def __init__(self, tool_url: str, delay_ms: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(
-            target=platform_process, args=(child, tool_url, delay_ms), daemon=True
+    def __init__(self, tool_url: str, delay_ms: int, server: str) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        script = Path(__file__).with_name("grades_platform.py")
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, str(script), "--port", str(port), "--tool", tool_url),
+                *("--delay-ms", str(delay_ms), "--server", server),
+            ]
         )
-        self.process.start()
-        self.base_url: str = self.conn.recv()
+        self.http = httpx.Client(base_url=self.base_url, timeout=30)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.http.get("/bench/ready").raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.1)
 
-    def call(self, *command: Any) -> Any:
-        self.conn.send(command)
-        return self.conn.recv()
+    def add_course(self, name: str, subs: list[str]) -> None:
+        self.http.post("/bench/course", json={"name": name, "subs": subs}).raise_for_status()
+
+    def counters(self) -> dict[str, Any]:
+        counters: dict[str, Any] = self.http.get("/bench/counters").json()
+        return counters
+
+    def scores(self, context: str) -> dict[tuple[str, str], float | None]:
+        """(line item URL, userId) -> the scoreGiven the LMS holds now."""
+        rows = self.http.get("/bench/scores", params={"context": context}).json()
+        return {(url, user): given for url, user, given, _stamp in rows}
 
     def line_items_url(self, context_id: str) -> str:
         return f"{self.base_url}/api/contexts/{context_id}/lineitems"
 
     def stop(self) -> None:
-        self.call("stop")
-        self.process.join(10)
+        self.http.close()
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def postgres_cpu() -> float:
+    """CPU seconds used so far by every PostgreSQL process on this machine.
+
+    Backends that exit take their CPU with them, so a figure can be slightly low (or below 0).
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        if name.startswith("postgres"):
+            fields = text[text.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+MEASURE_DB = False
+"""PostgreSQL runs in its own processes; SQLite's CPU is the tool's."""
+
+
+@dataclasses.dataclass
+class Cpu:
+    """CPU seconds per process between two points: this process (tool), LMS, PostgreSQL."""
+
+    tool: float
+    lms: float
+    db: float
+
+    @classmethod
+    def now(cls, lms: RemoteLms) -> Cpu:
+        return cls(own_cpu(), float(lms.counters()["cpu"]), postgres_cpu() if MEASURE_DB else 0)
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        return Cpu(self.tool - other.tool, self.lms - other.lms, self.db - other.db)
+
+    def per_score(self, n: int) -> str:
+        ms = [1000 * v / n for v in (self.tool, self.lms, self.db)]
+        return f"CPU/score {sum(ms):.2f} ms (tool {ms[0]:.2f}, LMS {ms[1]:.2f}, db {ms[2]:.2f})"
+
+
+class SendProfiler:
+    """cProfile of every sending thread and of the claiming thread, merged into one file."""
+
+    def __init__(self, worker: GradeWorker) -> None:
+        self.profiles: list[cProfile.Profile] = []
+        self.local = threading.local()
+        self.guard = threading.Lock()
+        send = worker._send
+
+        def profiled_send(job: Any) -> Any:
+            profile = getattr(self.local, "profile", None)
+            if profile is None:
+                profile = self.local.profile = cProfile.Profile()
+                with self.guard:
+                    self.profiles.append(profile)
+            profile.enable()
+            try:
+                return send(job)
+            finally:
+                profile.disable()
+
+        worker._send = profiled_send  # type: ignore[method-assign]
+
+    def save(self, path: str) -> None:
+        stats = pstats.Stats(*self.profiles)
+        stats.dump_stats(path)
 
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -135,10 +189,10 @@ def maxrss_mb() -> float:
 
 def make_course(
     db: Database, lms: RemoteLms, platform_id: int, students: int, competencies: int
-) -> tuple[int, list[MasteryChange]]:
+) -> tuple[int, str, list[MasteryChange]]:
     name = f"bench-grades-{uuid.uuid4().hex[:6]}"
     subs = [f"{name}-s{i:04d}" for i in range(students)]
-    lms.call("course", name, subs)
+    lms.add_course(name, subs)
     with db.begin() as session:
         ctx = Context(platform_id=platform_id, context_id=name)
         session.add(ctx)
@@ -176,31 +230,65 @@ def make_course(
             for p in people
             for c in comps
         ]
-        return ctx.id, changes
+        return ctx.id, name, changes
+
+
+@dataclasses.dataclass
+class Run:
+    elapsed: float
+    sent: int
+    token_requests: int
+    cpu: Cpu
 
 
 def run_worker(
     db: Database,
     worker: GradeWorker,
     lms: RemoteLms,
-    context_id: int,
-    changes: list[MasteryChange],
-) -> tuple[float, int, int]:
+    course: tuple[int, str, list[MasteryChange]],
+) -> Run:
     """Columns first (untimed), then queue the scores, then time the drain."""
+    context_id, lms_context, changes = course
     worker.config = dataclasses.replace(worker.config, context_ids=frozenset({context_id}))
-    tokens_before, accepted_before = lms.call("counters")
+    before = lms.counters()
     worker.sync_line_items()
     with db.begin() as session:
         services.queue_scores(session, changes)
+    if db.engine.dialect.name == "postgresql":
+        # The test server runs with autovacuum off: without it the planner would see the
+        # outbox as empty forever and sort every pending row on each claim. A production
+        # server's autovacuum analyzes after a burst like this one.
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE score_outbox, line_item, person, membership"))
+    cpu_before = Cpu.now(lms)
     start = time.perf_counter()
     stats = worker.drain()
     elapsed = time.perf_counter() - start
+    cpu = Cpu.now(lms) - cpu_before
+    after = lms.counters()
     with db.session_factory() as session:
         counts = services.outbox_counts(session, context_id=context_id)
-    tokens_after, accepted_after = lms.call("counters")
     assert counts[OutboxStatus.SENT] == len(changes) == stats.sent, counts
-    assert accepted_after - accepted_before == len(changes)
-    return elapsed, stats.sent, tokens_after - tokens_before
+    assert after["accepted"] - before["accepted"] == len(changes)
+    check_lms_holds_the_queued_scores(db, lms, context_id, lms_context)
+    return Run(elapsed, stats.sent, after["token_requests"] - before["token_requests"], cpu)
+
+
+def check_lms_holds_the_queued_scores(
+    db: Database, lms: RemoteLms, context_id: int, lms_context: str
+) -> None:
+    """Every student's score in the LMS equals the newest one queued for them."""
+    with db.session_factory() as session:
+        rows = session.execute(
+            select(LineItem.url, Person.sub, ScoreOutbox.score_given)
+            .join(LineItem, LineItem.id == ScoreOutbox.line_item_id)
+            .join(Person, Person.id == ScoreOutbox.person_id)
+            .where(ScoreOutbox.context_id == context_id)
+            .order_by(ScoreOutbox.id)
+        )
+        queued = {(url, sub): None if g is None else float(g) for url, sub, g in rows}
+    held = lms.scores(lms_context)
+    assert held == queued, (len(held), len(queued))
 
 
 def naive(
@@ -263,8 +351,13 @@ def naive(
 
 
 def floor(
-    db: Database, ags: AgsClient, registration: Platform, context_id: int, concurrency: int
-) -> tuple[float, int]:
+    db: Database,
+    ags: AgsClient,
+    lms: RemoteLms,
+    registration: Platform,
+    context_id: int,
+    concurrency: int,
+) -> Run:
     """The same score POSTs from a bare thread pool: no outbox, no database, one token."""
     with db.session_factory() as session:
         rows = list(
@@ -291,18 +384,33 @@ def floor(
             },
         )
 
+    before = lms.counters()
+    cpu_before = Cpu.now(lms)
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(post, rows))
-    return time.perf_counter() - start, len(rows)
+    elapsed = time.perf_counter() - start
+    cpu = Cpu.now(lms) - cpu_before
+    after = lms.counters()
+    assert after["accepted"] - before["accepted"] == len(rows)
+    return Run(elapsed, len(rows), after["token_requests"] - before["token_requests"], cpu)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--delay-ms", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--lms-server",
+        choices=("asyncio", "gunicorn", "werkzeug"),
+        default="asyncio",
+        help="the test LMS's HTTP server (werkzeug: as this bench ran before); see "
+        "bench/grades_platform.py",
+    )
+    parser.add_argument("--profile", default="", help="write a cProfile of the last drain here")
+    parser.add_argument("--batch-size", type=int, default=WorkerConfig.batch_size)
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-grades-"))
@@ -316,11 +424,13 @@ def main() -> None:
         secure_cookies=False,
     )
     db = Database(url)
+    global MEASURE_DB
+    MEASURE_DB = db.engine.dialect.name == "postgresql"
     Base.metadata.create_all(db.engine)
     app = create_app(settings)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     tool_url, stop_tool = serve_in_thread(app)
-    lms = RemoteLms(tool_url, args.delay_ms)
+    lms = RemoteLms(tool_url, args.delay_ms, args.lms_server)
     try:
         with db.begin() as session:
             registration = Platform(
@@ -337,36 +447,47 @@ def main() -> None:
         with db.session_factory() as session:
             registration = session.get(Platform, platform_id)
             assert registration is not None
-        http = httpx.Client(
-            timeout=httpx.Timeout(15, connect=5),
-            headers={"User-Agent": settings.user_agent},
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-        )
+        http = make_http_client(settings)
         keyring = KeyRing(secret=settings.effective_key_secret)
         tokens = TokenClient(db, http, keyring)
+        pool = make_score_pool(settings, args.concurrency)
         worker = GradeWorker(
-            db, AgsClient(http, tokens), WorkerConfig(concurrency=args.concurrency)
+            db,
+            AgsClient(pool, tokens),
+            WorkerConfig(concurrency=args.concurrency, batch_size=args.batch_size),
         )
         print(
-            f"grades: LMS +{args.delay_ms} ms, concurrency {args.concurrency}, "
-            f"db={db.engine.dialect.name}"
+            f"grades: LMS +{args.delay_ms} ms ({args.lms_server}), "
+            f"concurrency {args.concurrency}, db={db.engine.dialect.name}"
         )
         rss = [maxrss_mb()]
         small = None
-        for students, comps in ((30, 10), (30, 10), (100, 100), (100, 100)):
-            context_id, changes = make_course(db, lms, platform_id, students, comps)
-            elapsed, sent, token_requests = run_worker(db, worker, lms, context_id, changes)
+        sizes = ((30, 10), (30, 10), (100, 100), (100, 100))
+        for round_no, (students, comps) in enumerate(sizes):
+            course = make_course(db, lms, platform_id, students, comps)
+            profiler = None
+            if args.profile and round_no == len(sizes) - 1:
+                profiler = SendProfiler(worker)
+                profiler.profiles.append(cProfile.Profile())
+                profiler.profiles[-1].enable()
+            run = run_worker(db, worker, lms, course)
+            if profiler is not None:
+                profiler.profiles[-1].disable()
+                profiler.save(args.profile)
             rss.append(maxrss_mb())
+            context_id = course[0]
             if small is None:
                 small = context_id
             print(
-                f"  worker  {len(changes):6d} scores: {elapsed:6.2f} s "
-                f"({sent / elapsed:7.0f}/s), token requests {token_requests}, "
-                f"max RSS {rss[-1]:.0f} MB (+{rss[-1] - rss[-2]:.0f})"
+                f"  worker  {run.sent:6d} scores: {run.elapsed:6.2f} s "
+                f"({run.sent / run.elapsed:6.0f}/s), {run.cpu.per_score(run.sent)}, "
+                f"tokens {run.token_requests}, max RSS {rss[-1]:.0f} MB "
+                f"(+{rss[-1] - rss[-2]:.0f})"
             )
-        seconds, n = floor(db, worker.ags, registration, context_id, args.concurrency)
+        run = floor(db, worker.ags, lms, registration, context_id, args.concurrency)
         print(
-            f"  floor   {n:6d} scores: {seconds:6.2f} s ({n / seconds:7.0f}/s) "
+            f"  floor   {run.sent:6d} scores: {run.elapsed:6.2f} s "
+            f"({run.sent / run.elapsed:6.0f}/s), {run.cpu.per_score(run.sent)}: "
             "bare thread pool, same client, no database"
         )
         if not args.skip_naive and small is not None:

@@ -134,9 +134,9 @@ def _error_for(response: urllib3.BaseHTTPResponse, what: str) -> LmsRequestError
             config=True,
         )
     if status == 404:
+        # The worker finds out whether the column itself is gone (and re-creates it).
         return LmsRequestError(
-            "The gradebook column no longer exists in the LMS (404). Turn the competency "
-            "off and on again in Pathways' gradebook settings to recreate it.",
+            f"The LMS did not find the address of the {what} (404).",
             retryable=False,
             status=status,
         )
@@ -266,6 +266,23 @@ class AgsClient:
                 if item and item.resource_id == resource_id and item.tag == tag:
                     yield item
             url = parse_links(httpx.Headers(list(response.headers.items()))).get("next")
+
+    def line_item_exists(self, platform: Platform, url: str) -> bool:
+        """False only when the LMS answers 404 for the line item (deleted in the LMS)."""
+        try:
+            self.request(
+                platform,
+                "GET",
+                url,
+                needed=SCOPE_LINEITEM,
+                what="gradebook column",
+                accept=LINEITEM_TYPE,
+            )
+        except LmsRequestError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
 
     def create_line_item(
         self, platform: Platform, lineitems_url: str, body: dict[str, Any]

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, inspect, select, text, tuple_, update
+from sqlalchemy.orm import Session, UOWTransaction
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import list_competencies
@@ -34,7 +34,7 @@ from lti_app.grades.models import (
     OutboxStatus,
     ScoreOutbox,
 )
-from lti_app.mastery.models import MasteryScale, StudentCompetencyLevel
+from lti_app.mastery.models import MasteryLevel, MasteryScale, StudentCompetencyLevel
 from lti_app.mastery.services import MasteryChange, get_or_create_scale
 from lti_app.tool.models import Context, LaunchSession, Membership, MembershipStatus, Person
 
@@ -186,6 +186,20 @@ def set_display(
             clean[name] = str(value.quantize(CENT, ROUND_HALF_UP))
         gradebook.conversion = clean
     gradebook.display = display
+    session.flush()
+    return rescore_course(session, context_id=context_id)
+
+
+def rescore_course(session: Session, *, context_id: int) -> list[int]:
+    """After a change of how levels become points (display, table, scale): give each column
+    its new scoreMaximum and queue every current level again, in the caller's transaction.
+
+    The levels themselves did not change, so nothing else would tell the LMS.
+    """
+    gradebook = get_gradebook(session, context_id=context_id)
+    if gradebook is None:
+        return []
+    scale = get_or_create_scale(session, context_id=context_id)
     _, maximum = score_for(gradebook, scale, None)
     for item in session.scalars(select(LineItem).where(LineItem.context_id == context_id)):
         if item.score_maximum != maximum:
@@ -424,14 +438,24 @@ def queue_scores(session: Session, changes: Sequence[MasteryChange]) -> list[int
 def requeue_current(
     session: Session, *, context_id: int, competency_ids: Iterable[int] | None = None
 ) -> list[int]:
-    """Queue every stored level of the course again (new column, new display choice)."""
-    stmt = select(
-        StudentCompetencyLevel.person_id,
-        StudentCompetencyLevel.competency_id,
-        StudentCompetencyLevel.level_name,
-    ).where(
-        StudentCompetencyLevel.context_id == context_id,
-        StudentCompetencyLevel.level_name.is_not(None),
+    """Queue every active learner's stored level again (new column, new display choice)."""
+    stmt = (
+        select(
+            StudentCompetencyLevel.person_id,
+            StudentCompetencyLevel.competency_id,
+            StudentCompetencyLevel.level_name,
+        )
+        .join(
+            Membership,
+            (Membership.context_id == StudentCompetencyLevel.context_id)
+            & (Membership.person_id == StudentCompetencyLevel.person_id),
+        )
+        .where(
+            StudentCompetencyLevel.context_id == context_id,
+            StudentCompetencyLevel.level_name.is_not(None),
+            Membership.is_learner.is_(True),
+            Membership.status == MembershipStatus.ACTIVE,
+        )
     )
     if competency_ids is not None:
         stmt = stmt.where(StudentCompetencyLevel.competency_id.in_(set(competency_ids)))
@@ -540,3 +564,67 @@ def active_learner_filter() -> Any:
         )
         .exists()
     )
+
+
+# --- Scale edits -----------------------------------------------------------------------------
+#
+# A scale edit (mastery's `update_scale`) changes the points a level is worth, or the top
+# level's points, without changing anyone's level; mastery then reports no change and nothing
+# would reach the LMS. Mastery does not know the gradebook, so the gradebook watches the
+# session: a flush that changes level points, names or the set of levels marks the course,
+# and the commit re-scores it in the same transaction.
+
+_RESCORE_KEY = "pathways_grades_rescore_contexts"
+
+
+def _scale_edits(session: Session) -> set[int]:
+    with session.no_autoflush:
+        return _scale_edits_in(session)
+
+
+def _scale_edits_in(session: Session) -> set[int]:
+    contexts: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, MasteryLevel):
+            scale = obj.scale
+            if scale is None or scale in session.new:
+                continue  # a new course's default scale: no score exists yet
+            state = inspect(obj)
+            if (
+                obj in session.new
+                or obj in session.deleted
+                or state.attrs.points.history.has_changes()
+                or state.attrs.name.history.has_changes()
+            ):
+                contexts.add(scale.context_id)
+        elif (
+            isinstance(obj, MasteryScale)
+            and obj not in session.new
+            and inspect(obj).attrs.levels.history.has_changes()
+        ):
+            contexts.add(obj.context_id)
+    return contexts
+
+
+@event.listens_for(Session, "before_flush")
+def _note_scale_edits(session: Session, _context: UOWTransaction, _instances: object) -> None:
+    edited = _scale_edits(session)
+    if edited:
+        session.info.setdefault(_RESCORE_KEY, set()).update(edited)
+
+
+@event.listens_for(Session, "before_commit")
+def _rescore_edited_scales(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint; the outer commit re-scores
+    if not session.info.get(_RESCORE_KEY) and not _scale_edits(session):
+        return
+    session.flush()  # edits made since the last flush are noted too
+    contexts: set[int] = session.info.pop(_RESCORE_KEY, set())
+    for context_id in sorted(contexts):
+        rescore_course(session, context_id=context_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_scale_edits(session: Session) -> None:
+    session.info.pop(_RESCORE_KEY, None)

@@ -13,6 +13,11 @@ Guarantees, for one (line item, student):
 Several workers may share the outbox: on PostgreSQL the claim uses
 `SELECT ... FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time anyway.
 
+A column the teacher deleted in the LMS answers 404: the worker checks the line item's own
+URL, and when that answers 404 too, holds the column's scores, finds or creates the column
+again (find first, so retries and other workers never duplicate it) and queues every active
+learner's current level for it, with a note for the teacher's "Gradebook sync" page.
+
 Throughput: the database work (claim, record) runs in the draining thread while the sending
 threads work through jobs claimed ahead, so a claim or a commit never leaves the connections
 idle; claims and records are a few set-based statements per batch of rows, not per row.
@@ -37,6 +42,7 @@ from sqlalchemy import Table, case, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
+from lti_app.grades import services
 from lti_app.grades.client import CANVAS_SUBMISSION, AgsClient, LmsRequestError, utc_iso
 from lti_app.grades.models import (
     Gradebook,
@@ -56,6 +62,21 @@ NO_AGS = (
     "Services claim in the launches). An LMS administrator can enable that service for "
     "Pathways; then a teacher opens Pathways again from the course."
 )
+SCORE_NOT_FOUND = (
+    "The LMS answered 404 (not found) for this score although its gradebook column exists."
+)
+
+
+def column_deleted_note(label: str) -> str:
+    return f"The column “{label}” was deleted in the LMS; Pathways is creating it again."
+
+
+def column_recreated_note(label: str, resent: int) -> str:
+    scores = "1 score" if resent == 1 else f"{resent} scores"
+    return (
+        f"The column “{label}” was deleted in the LMS; Pathways created it again and "
+        f"resent {scores}."
+    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,8 @@ class _Job:
 class _Outcome:
     job: _Job
     error: LmsRequestError | None = None
+    column_gone: bool = False
+    """The score's line item URL answers 404: the column was deleted in the LMS."""
 
 
 @dataclass
@@ -128,6 +151,8 @@ class GradeWorker:
         self._semaphores: dict[int, threading.Semaphore] = {}
         self._blocked: dict[int, LmsRequestError] = {}
         self._guard = threading.Lock()
+        self._column_exists: dict[str, bool] = {}
+        self._probe_locks: dict[str, threading.Lock] = {}
         self._reclaim_at = 0.0
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, self.config.concurrency * 2), thread_name_prefix="ags-send"
@@ -213,12 +238,40 @@ class GradeWorker:
                             **({"resourceLinkId": link.resource_link_id} if link else {}),
                         },
                         item.needs_update,
+                        item.state is LineItemState.PENDING,
                     )
                 )
         done = 0
-        for item_id, context_id, platform, lineitems_url, url, body, needs_update in work:
+        for (
+            item_id,
+            context_id,
+            platform,
+            lineitems_url,
+            known_url,
+            body,
+            needs_update,
+            pending,
+        ) in work:
             error: LmsRequestError | None = None
+            url = known_url
             try:
+                # A known column marked pending (a score answered 404, or a retry after a
+                # failure) may have been deleted in the LMS: ask before trusting it.
+                if (
+                    url is not None
+                    and pending
+                    and not needs_update
+                    and not self.ags.line_item_exists(platform, url)
+                ):
+                    url = None
+                if url is not None and needs_update:
+                    try:
+                        self.ags.update_line_item(platform, url, body)
+                        needs_update = False
+                    except LmsRequestError as err:
+                        if err.status != 404:
+                            raise
+                        url = None
                 if url is None:
                     if not lineitems_url:
                         raise LmsRequestError(NO_AGS, retryable=False, config=True)
@@ -237,22 +290,47 @@ class GradeWorker:
                     self.ags.update_line_item(platform, url, body)
             except LmsRequestError as err:
                 error = err
-            self._save_line_item(item_id, context_id, url, error)
+            replaced = known_url if known_url is not None and url != known_url else None
+            self._save_line_item(item_id, context_id, url, error, replaced=replaced)
             done += error is None
         return done
 
     def _save_line_item(
-        self, item_id: int, context_id: int, url: str | None, error: LmsRequestError | None
+        self,
+        item_id: int,
+        context_id: int,
+        url: str | None,
+        error: LmsRequestError | None,
+        *,
+        replaced: str | None = None,
     ) -> None:
+        """Record the outcome; `replaced` is the URL of a column deleted in the LMS."""
         now = utcnow()
         with self.db.begin() as session:
             item = session.get(LineItem, item_id)
             if item is None:
                 return
+            if replaced is not None and error is None and item.url != replaced:
+                replaced = None  # someone else already re-created it and re-queued its scores
             item.url = url or item.url
             if error is None:
                 item.state, item.needs_update, item.last_error = LineItemState.READY, False, ""
                 item.lease_until = None
+                if replaced is not None:
+                    # The new column is empty: every learner's current level goes again,
+                    # superseding scores still waiting for the old one.
+                    session.flush()
+                    resent = services.requeue_current(
+                        session, context_id=context_id, competency_ids=[item.competency_id]
+                    )
+                    item.last_error = column_recreated_note(item.label, len(resent))
+                    LOG.warning(
+                        "line item %s was deleted in the LMS; re-created context=%s, "
+                        "%d scores queued again",
+                        item_id,
+                        context_id,
+                        len(resent),
+                    )
                 LOG.info("line item ready context=%s line_item=%s", context_id, item_id)
                 return
             item.last_error = str(error)
@@ -441,11 +519,30 @@ class GradeWorker:
                 if err.config:
                     # The token or scope is refused: the rest of the batch would be too.
                     self._blocked[job.platform.id] = err
+                if err.status == 404:
+                    return self._not_found(job, err)
                 return _Outcome(job, err)
             except Exception as err:  # pragma: no cover - a bug must not kill the worker
                 LOG.exception("score %s: unexpected error", job.id)
                 return _Outcome(job, LmsRequestError(f"internal error: {err}", retryable=True))
         return _Outcome(job)
+
+    def _not_found(self, job: _Job, err: LmsRequestError) -> _Outcome:
+        """A score answered 404: was its column deleted, or is it this score alone?"""
+        with self._guard:
+            lock = self._probe_locks.setdefault(job.url, threading.Lock())
+        # Every score of a deleted column answers 404 at once: one GET answers for all.
+        with lock:
+            exists = self._column_exists.get(job.url)
+            if exists is None:
+                try:
+                    exists = self.ags.line_item_exists(job.platform, job.url)
+                except LmsRequestError as probe_err:
+                    return _Outcome(job, probe_err)
+                self._column_exists[job.url] = exists
+        if exists:
+            return _Outcome(job, LmsRequestError(SCORE_NOT_FOUND, retryable=False, status=404))
+        return _Outcome(job, err, column_gone=True)
 
     def _release(self, jobs: Sequence[_Job]) -> None:
         """Give back rows claimed but not sent (stopping), so no one waits for their lease."""
@@ -492,16 +589,37 @@ class GradeWorker:
                     .where(Gradebook.context_id.in_(contexts), Gradebook.last_error != "")
                     .values(last_error="")
                 )
+            self._mark_deleted_columns(session, [o.job for o in outcomes if o.column_gone])
             config_errors: dict[int, str] = {}
             for outcome in outcomes:
                 if outcome.error is not None:
-                    self._record_failure(session, outcome.job, outcome.error, now, stats)
+                    self._record_failure(
+                        session, outcome.job, outcome.error, now, stats, outcome.column_gone
+                    )
                     if outcome.error.config:
                         config_errors[outcome.job.context_id] = str(outcome.error)
             self._note_gradebook_error(session, config_errors)
 
+    @staticmethod
+    def _mark_deleted_columns(session: Session, jobs: Sequence[_Job]) -> None:
+        """Hold the columns whose URL answers 404 until `sync_line_items` re-creates them."""
+        for line_item_id, url in sorted({(j.line_item_id, j.url) for j in jobs}):
+            item = session.get(LineItem, line_item_id)
+            # Only the column as this score knew it: another worker may have re-created it.
+            if item is None or item.url != url or item.state is not LineItemState.READY:
+                continue
+            item.state, item.lease_until = LineItemState.PENDING, None
+            item.last_error = column_deleted_note(item.label)
+            LOG.warning("line item %s answers 404 context=%s", line_item_id, item.context_id)
+
     def _record_failure(
-        self, session: Session, job: _Job, err: LmsRequestError, now: datetime, stats: DrainStats
+        self,
+        session: Session,
+        job: _Job,
+        err: LmsRequestError,
+        now: datetime,
+        stats: DrainStats,
+        column_gone: bool = False,
     ) -> None:
         newer = session.scalar(
             select(func.count()).where(
@@ -518,6 +636,16 @@ class GradeWorker:
         if newer:
             values["status"] = OutboxStatus.SUPERSEDED
             stats.superseded += 1
+        elif column_gone:
+            # Not the row's fault: it waits for the column to exist again (or for the
+            # re-queue that comes with it), without using up attempts.
+            values.update(
+                status=OutboxStatus.PENDING,
+                attempts=max(0, job.attempts - 1),
+                next_attempt_at=now,
+                last_error="",
+            )
+            stats.retried += 1
         elif err.config:
             # Not the row's fault: wait for the admin, without using up attempts.
             values.update(
@@ -567,6 +695,8 @@ class GradeWorker:
         stats = DrainStats()
         self._blocked.clear()
         self._platforms.clear()  # pick up registration changes
+        self._column_exists.clear()
+        self._probe_locks.clear()
         self._reclaim_at = 0.0
         stats.line_items = self.sync_line_items()
         window = self.config.concurrency * 2

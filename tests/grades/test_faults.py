@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
 from lti_app.settings import Settings
 from lti_app.tool.client import SCOPE_LINEITEM
 from lti_app.tool.models import Membership, MembershipStatus, Platform
+from tests.conftest import LtiActions
 
 from .conftest import GradeCourse, outbox_rows
 
@@ -315,3 +317,43 @@ def test_a_stopped_worker_hands_back_what_it_had_not_sent(
     # Another worker sends the rest now, not once a lease of minutes has run out.
     course.drain_until_settled(course.worker())
     course.assert_lms_matches_mastery()
+
+
+def test_a_column_deleted_in_the_lms_is_made_again_with_every_current_level(
+    make_course: Callable[..., GradeCourse], lti: LtiActions
+) -> None:
+    course = make_course(students=4, competencies=2)
+    state = course.lms.platform.state
+    worker = course.worker()
+    course.record(3)
+    course.record(2, competency=1)
+    course.drain_until_settled(worker)
+    deleted_url = course.line_items()[course.competency_ids[0]].url
+    assert deleted_url is not None
+    state.delete_line_item(course.lms_item_ids()[deleted_url])  # the teacher, in the LMS
+
+    first = next(iter(course.students))
+    assert course.record(1, subs=[first])  # a new level: its POST answers 404
+    course.drain_until_settled(worker)
+    course.worker().drain()  # a second worker finds the new column, never adds one
+
+    labels = sorted(li.label for li in state.line_items_in(course.lms_context_id))
+    assert labels == ["C1 Competency 1", "C2 Competency 2"]
+    new_url = course.line_items()[course.competency_ids[0]].url
+    assert new_url is not None
+    assert new_url != deleted_url
+    new_results = state.results(course.lms_item_ids()[new_url])
+    assert sorted(new_results) == sorted(course.students)
+    assert new_results[first].body["scoreGiven"] < 3.0
+    course.assert_lms_matches_mastery()  # every student's current level, in both columns
+    assert course.counts()[OutboxStatus.FAILED] == 0
+
+    teacher = lti.launch("user-t01", context_id=course.lms_context_id)
+    token = re.search(r"[?&]lt=([^\"&]+)", teacher.text)
+    assert token is not None
+    page = teacher.client.get(f"{lti.tool.url}/grades/sync", params={"lt": token.group(1)})
+    assert page.status_code == 200
+    assert (
+        "The column “C1 Competency 1” was deleted in the LMS; Pathways created it again "
+        "and resent 4 scores."
+    ) in page.text

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 
 from lti_app.competencies.services import create_competency
+from lti_app.courses import recording
 from lti_app.db import Database
 from lti_app.grades import services
 from lti_app.grades.models import GradeDisplay, LineItemState
+from lti_app.mastery.services import get_or_create_scale, update_scale
 from tests.conftest import LtiActions
 
 from .conftest import GradeCourse
@@ -121,3 +124,53 @@ def test_teacher_pages_choose_columns_and_show_the_sync(lti: LtiActions, db: Dat
             f"{lti.tool.url}/grades/sync", params={"lt": student_token.group(1)}
         )
         assert refused.status_code == 403
+
+
+def _raise_top_level(course: GradeCourse, points: int) -> None:
+    """Change the top level's points as the scale page does: no student changes level."""
+    with course.db.begin() as session:
+        scale = get_or_create_scale(session, context_id=course.context_id)
+        levels = [(lv.name, lv.points, lv.colour, lv.is_mastery) for lv in scale.levels]
+        name, _, colour, is_mastery = levels[-1]
+        levels[-1] = (name, Decimal(points), colour, is_mastery)
+        changes = update_scale(
+            session, context_id=course.context_id, method=scale.method, levels=levels
+        )
+        assert [c for c in changes if c.old_level_name != c.new_level_name] == []
+        recording.queue_scores(session, changes)
+
+
+def test_a_scale_change_that_keeps_every_level_still_updates_the_gradebook(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=3, competencies=2)
+    state = course.lms.platform.state
+    worker = course.worker()
+    course.record(3)  # Proficient
+    course.record(2, competency=1)  # Developing
+    course.drain_until_settled(worker)
+
+    _raise_top_level(course, 5)
+    course.drain_until_settled(worker)
+    items = state.line_items_in(course.lms_context_id)
+    assert {i.score_maximum for i in items} == {5.0}
+    shown = {
+        (i.label, sub): (r.body["scoreGiven"], r.body["scoreMaximum"])
+        for i in items
+        for sub, r in state.results(i.id).items()
+    }
+    assert shown == {
+        **{("C1 Competency 1", sub): (3.0, 5.0) for sub in course.students},
+        **{("C2 Competency 2", sub): (2.0, 5.0) for sub in course.students},
+    }
+
+    # A percentage the teacher left to the default follows the level's share of the top.
+    with course.db.begin() as session:
+        services.set_display(session, context_id=course.context_id, display=GradeDisplay.PERCENT)
+    course.drain_until_settled(worker)
+    _raise_top_level(course, 6)
+    course.drain_until_settled(worker)
+    items = state.line_items_in(course.lms_context_id)
+    assert {i.score_maximum for i in items} == {100.0}
+    proficient = {r.body["scoreGiven"] for r in state.results(items[0].id).values()}
+    assert proficient == {50.0}

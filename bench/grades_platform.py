@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
-from gunicorn.app.base import BaseApplication
+from embedded_gunicorn import EmbeddedGunicorn
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from lti_app.demo import seed
@@ -232,20 +232,6 @@ def serve_asyncio(app: WSGIApplication, port: int, delay: float) -> None:
     asyncio.run(main())
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, app: WSGIApplication, options: dict[str, Any]) -> None:
-        self.application = app
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> WSGIApplication:
-        return self.application
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True)
@@ -275,7 +261,7 @@ def main() -> None:
         WSGIRequestHandler.protocol_version = "HTTP/1.1"
         make_server("127.0.0.1", args.port, wsgi, threaded=True).serve_forever()
         return
-    _Gunicorn(
+    EmbeddedGunicorn(
         wsgi,
         {
             "bind": f"127.0.0.1:{args.port}",

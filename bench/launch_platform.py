@@ -22,9 +22,9 @@ import json
 import multiprocessing
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gunicorn.app.base import BaseApplication
+from embedded_gunicorn import EmbeddedGunicorn
 
 from lti_app.db import Database
 from lti_app.demo.platform import DemoPlatform, build_demo_platform
@@ -100,20 +100,6 @@ def build(port: int, tool: str, floor: str, delay_ms: int) -> tuple[BenchPlatfor
     return BenchPlatform(app, urls), platform
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, app: WSGIApplication, options: dict[str, Any]) -> None:
-        self.application = app
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> WSGIApplication:
-        return self.application
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True)
@@ -130,7 +116,7 @@ def main() -> None:
     with db.begin() as session:
         register_demo_platform(session, platform)
     db.dispose()
-    _Gunicorn(
+    EmbeddedGunicorn(
         wsgi,
         {
             "bind": f"127.0.0.1:{args.port}",

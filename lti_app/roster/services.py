@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -198,6 +199,15 @@ def _apply_person(person: Person, member: Member) -> None:
             setattr(person, field, value[:limit])
 
 
+def _insert_missing(session: Session, model: Any, keys: list[dict[str, Any]]) -> None:
+    """Insert rows by their unique key, skipping any another transaction inserted first."""
+    session.execute(
+        upsert_insert(session, model)
+        .values(keys)
+        .on_conflict_do_nothing(index_elements=list(keys[0]))
+    )
+
+
 def _people(session: Session, platform_id: int, subs: Iterable[str]) -> dict[str, Person]:
     found = session.scalars(
         select(Person).where(Person.platform_id == platform_id, Person.sub.in_(list(subs)))
@@ -233,10 +243,8 @@ def apply_members(
     people = _people(session, platform_id, by_sub)
     missing_people = by_sub.keys() - people.keys()
     if missing_people:
-        session.execute(
-            upsert_insert(session, Person)
-            .values([{"platform_id": platform_id, "sub": sub} for sub in missing_people])
-            .on_conflict_do_nothing(index_elements=["platform_id", "sub"])
+        _insert_missing(
+            session, Person, [{"platform_id": platform_id, "sub": sub} for sub in missing_people]
         )
         people.update(_people(session, platform_id, missing_people))
     for sub, member in by_sub.items():
@@ -246,10 +254,10 @@ def apply_members(
     memberships = _memberships(session, context_id, ids)
     missing_members = ids.keys() - memberships.keys()
     if missing_members:
-        session.execute(
-            upsert_insert(session, Membership)
-            .values([{"context_id": context_id, "person_id": pid} for pid in missing_members])
-            .on_conflict_do_nothing(index_elements=["context_id", "person_id"])
+        _insert_missing(
+            session,
+            Membership,
+            [{"context_id": context_id, "person_id": pid} for pid in missing_members],
         )
         memberships.update(_memberships(session, context_id, missing_members))
     for person_id, member in ids.items():

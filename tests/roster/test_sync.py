@@ -183,3 +183,33 @@ def test_teacher_launch_syncs_in_the_background_and_the_page_lists_students(
     assert "The roster could not be updated" in failed.text
     assert "Authorization header" in failed.text
     assert "José Núñez" in failed.text
+
+
+def test_a_class_launching_while_the_roster_syncs_loses_nothing(
+    make_roster_course: Callable[..., RosterCourse],
+    nrps: NrpsClient,
+    db: Database,
+    lti: LtiActions,
+) -> None:
+    """8 a.m.: the teacher's launch syncs the roster while thirty students open the course
+    for the first time; both insert the same memberships at the same moment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    course = make_roster_course(students=30)
+    learners = [e.user_id for e in course.course.enrollments if e.role is Role.LEARNER]
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        sync = pool.submit(sync_roster, db, nrps, context_id=course.context_id)
+        launches = list(
+            pool.map(
+                lambda user: lti.launch(user, context_id=course.lms_context_id).response,
+                learners,
+            )
+        )
+    result = sync.result()
+    assert result.ok, result.message
+    assert [r.status_code for r in launches] == [200] * len(learners)
+    assert all("My pathways" in r.text for r in launches)
+    students = _students(db, course.context_id)
+    assert sorted(students) == sorted(learners)
+    assert all(s.status is MembershipStatus.ACTIVE for s in students.values())
+    assert all(s.has_launched for s in students.values())

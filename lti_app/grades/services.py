@@ -566,13 +566,14 @@ def active_learner_filter() -> Any:
     )
 
 
-# --- Scale edits -----------------------------------------------------------------------------
+# --- Scale edits and renamed competencies ------------------------------------------------------
 #
 # A scale edit (mastery's `update_scale`) changes the points a level is worth, or the top
 # level's points, without changing anyone's level; mastery then reports no change and nothing
 # would reach the LMS. Mastery does not know the gradebook, so the gradebook watches the
 # session: a flush that changes level points, names or the set of levels marks the course,
-# and the commit re-scores it in the same transaction.
+# and the commit re-scores it in the same transaction. A renamed competency renames its column
+# the same way (the worker then updates the LMS's line item).
 
 _RESCORE_KEY = "pathways_grades_rescore_contexts"
 
@@ -611,6 +612,32 @@ def _note_scale_edits(session: Session, _context: UOWTransaction, _instances: ob
     edited = _scale_edits(session)
     if edited:
         session.info.setdefault(_RESCORE_KEY, set()).update(edited)
+    _relabel_renamed_columns(session)
+
+
+def _relabel_renamed_columns(session: Session) -> None:
+    """A competency whose code or title changed renames its LMS column (in this flush)."""
+    renamed = {
+        obj.id: obj
+        for obj in session.dirty
+        if isinstance(obj, Competency)
+        and obj.id is not None
+        and (
+            inspect(obj).attrs.code.history.has_changes()
+            or inspect(obj).attrs.title.history.has_changes()
+        )
+    }
+    if not renamed:
+        return
+    with session.no_autoflush:
+        items = session.scalars(select(LineItem).where(LineItem.competency_id.in_(renamed)))
+        changed = False
+        for item in items:
+            label = _label(renamed[item.competency_id])
+            if item.label != label:
+                item.label, item.needs_update, changed = label, True, True
+    if changed:
+        _notify(session)
 
 
 @event.listens_for(Session, "before_commit")

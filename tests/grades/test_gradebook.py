@@ -7,7 +7,10 @@ import threading
 from collections.abc import Callable
 from decimal import Decimal
 
-from lti_app.competencies.services import create_competency
+from sqlalchemy import select
+
+from lti_app.competencies.models import Competency
+from lti_app.competencies.services import create_competency, edit_competency
 from lti_app.courses import recording
 from lti_app.db import Database
 from lti_app.grades import services
@@ -174,3 +177,35 @@ def test_a_scale_change_that_keeps_every_level_still_updates_the_gradebook(
     assert {i.score_maximum for i in items} == {100.0}
     proficient = {r.body["scoreGiven"] for r in state.results(items[0].id).values()}
     assert proficient == {50.0}
+
+
+def test_renaming_a_competency_renames_its_gradebook_column(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=2, competencies=2)
+    state = course.lms.platform.state
+    worker = course.worker()
+    course.record(3)
+    course.drain_until_settled(worker)
+    first = {i.label: i.id for i in state.line_items_in(course.lms_context_id)}
+
+    with course.db.begin() as session:
+        competency_id = session.scalar(
+            select(Competency.id).where(
+                Competency.context_id == course.context_id, Competency.code == "C1"
+            )
+        )
+        assert competency_id is not None
+        edit_competency(
+            session,
+            context_id=course.context_id,
+            competency_id=competency_id,
+            title="Reads scientific texts",
+        )
+    course.drain_until_settled(worker)
+
+    items = {i.label: i.id for i in state.line_items_in(course.lms_context_id)}
+    assert items == {
+        "C1 Reads scientific texts": first["C1 Competency 1"],
+        **{label: item_id for label, item_id in first.items() if label != "C1 Competency 1"},
+    }

@@ -209,3 +209,31 @@ def test_renaming_a_competency_renames_its_gradebook_column(
         "C1 Reads scientific texts": first["C1 Competency 1"],
         **{label: item_id for label, item_id in first.items() if label != "C1 Competency 1"},
     }
+
+
+def test_a_renamed_column_that_was_deleted_in_the_lms_is_made_again_under_its_new_name(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    """The update of a column the teacher deleted answers 404: it is made again, not lost."""
+    course = make_course(students=3, competencies=1)
+    state = course.lms.platform.state
+    worker = course.worker()
+    course.record(3)
+    course.drain_until_settled(worker)
+    deleted_url = course.line_items()[course.competency_ids[0]].url
+    assert deleted_url is not None
+    state.delete_line_item(course.lms_item_ids()[deleted_url])  # the teacher, in the LMS
+
+    with course.db.begin() as session:
+        edit_competency(
+            session,
+            context_id=course.context_id,
+            competency_id=course.competency_ids[0],
+            title="Reads scientific texts",
+        )
+    course.drain_until_settled(worker)
+
+    items = state.line_items_in(course.lms_context_id)
+    assert [i.label for i in items] == ["C1 Reads scientific texts"]
+    assert sorted(state.results(items[0].id)) == sorted(course.students)
+    course.assert_lms_matches_mastery()

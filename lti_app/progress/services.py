@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
@@ -52,16 +52,23 @@ class NextAction:
     """The teacher sent something back: shown first."""
 
 
+_OPEN_PATHWAYS = (
+    select(Pathway.__table__)
+    .where(Pathway.context_id == bindparam("context_id"), Pathway.archived_at.is_(None))
+    .order_by(Pathway.position, Pathway.id)
+)
+"""Built once: a student's home is also the first page of every launch, and an ORM query built
+per call cost more than the database did. Its rows become plain (untracked) Pathway objects."""
+
+
 def pathway_overview(session: Session, *, context_id: int, person_id: int) -> list[PathwaySummary]:
     """Return every open pathway of the course with each step's lock state and the student's
     choice, in six queries."""
-    pathways = list(
-        session.scalars(
-            select(Pathway)
-            .where(Pathway.context_id == context_id, Pathway.archived_at.is_(None))
-            .order_by(Pathway.position, Pathway.id)
-        )
-    )
+    session.flush()  # what follows reads through the connection, past the session's autoflush
+    pathways = [
+        Pathway(**row._mapping)
+        for row in session.connection().execute(_OPEN_PATHWAYS, {"context_id": context_id})
+    ]
     if not pathways:
         return []
     rows = session.execute(

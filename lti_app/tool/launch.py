@@ -26,12 +26,13 @@ import jwt
 from itsdangerous import BadSignature, URLSafeSerializer
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import and_, bindparam, delete, event, select
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from lti_app.db import Base, upsert_insert, utcnow
 from lti_app.errors import LaunchError, LaunchForbiddenError
+from lti_app.tool.cache import EngineTtlCache
 from lti_app.tool.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
 from lti_app.tool.models import (
     Deployment,
@@ -123,56 +124,59 @@ def state_cookie_name(state: str) -> str:
 def find_platform(session: Session, issuer: str, client_id: str | None) -> Platform:
     """Find the registration; without client_id only an issuer with one registration works.
 
-    Login initiation reads registrations through a short-lived cache: the launch that
-    follows checks the registration and its deployment in the database again, so a stale
-    entry can at worst let a login start that its launch then refuses.
+    Login initiation reads registrations through a short-lived cache (LOGIN_REGISTRATIONS).
     """
     if not issuer:
         raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
-    return _choose_platform(LOGIN_REGISTRATIONS.get(session, issuer), issuer, client_id)
+    return _choose_platform(_registrations_for_login(session, issuer), issuer, client_id)
 
 
-class RegistrationCache:
-    """Registrations by issuer, per process, for a few seconds; only issuers that exist are
-    kept, so logins naming made-up issuers cannot grow it. Any change a session in this
-    process makes to registrations empties it at once; other processes (the CLI) wait out
-    `ttl`."""
-
-    def __init__(self, ttl: float = 10.0) -> None:
-        self.ttl = ttl
-        self._entries: dict[str, tuple[float, list[Platform]]] = {}
-
-    def get(self, session: Session, issuer: str) -> list[Platform]:
-        now = time.monotonic()
-        hit = self._entries.get(issuer)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        rows = session.connection().execute(_queries().platforms, {"issuer": issuer})
-        platforms = [Platform(**row._mapping) for row in rows]
-        if platforms:
-            self._entries[issuer] = (now + self.ttl, platforms)
-        return platforms
-
-    def clear(self) -> None:
-        self._entries.clear()
+LOGIN_REGISTRATIONS: EngineTtlCache[list[Platform]] = EngineTtlCache(ttl=10.0)
+"""Registrations by issuer, for login initiation; only issuers that exist are kept, so logins
+naming made-up issuers cannot grow it."""
+LAUNCH_REGISTRATIONS: EngineTtlCache[tuple[Platform, Deployment]] = EngineTtlCache(ttl=10.0)
+"""(registration, deployment) by (issuer, client_id, deployment_id), kept only while both are
+active: approving a deployment takes effect at once, disabling one within `ttl` seconds in
+other processes and at once in the process that did it."""
 
 
-LOGIN_REGISTRATIONS = RegistrationCache()
+def _registrations_for_login(session: Session, issuer: str) -> list[Platform]:
+    engine = _engine(session)
+    cached = LOGIN_REGISTRATIONS.get(engine, issuer)
+    if cached is not None:
+        return cached
+    rows = session.connection().execute(_queries().platforms, {"issuer": issuer})
+    platforms = [Platform(**row._mapping) for row in rows]
+    if platforms:
+        LOGIN_REGISTRATIONS.put(engine, issuer, platforms)
+    return platforms
+
+
+def _engine(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
+def _forget_registrations() -> None:
+    LOGIN_REGISTRATIONS.clear()
+    LAUNCH_REGISTRATIONS.clear()
 
 
 @event.listens_for(Platform, "after_insert")
 @event.listens_for(Platform, "after_update")
 @event.listens_for(Platform, "after_delete")
+@event.listens_for(Deployment, "after_update")
+@event.listens_for(Deployment, "after_delete")
 def _registration_changed(*_args: Any) -> None:
-    LOGIN_REGISTRATIONS.clear()
+    _forget_registrations()
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _registrations_changed_in_bulk(state: ORMExecuteState) -> None:
     if (state.is_update or state.is_delete) and any(
-        mapper.class_ is Platform for mapper in state.all_mappers
+        mapper.class_ in (Platform, Deployment) for mapper in state.all_mappers
     ):
-        LOGIN_REGISTRATIONS.clear()
+        _forget_registrations()
 
 
 def _choose_platform(rows: list[Platform], issuer: str, client_id: str | None) -> Platform:
@@ -204,9 +208,15 @@ def _choose_platform(rows: list[Platform], issuer: str, client_id: str | None) -
 def _find_platform_and_deployment(
     session: Session, issuer: str, client_id: str, deployment_id: str
 ) -> tuple[Platform, Deployment | None]:
-    """The registration and, when known, the deployment: one query for both."""
+    """The registration and, when known, the deployment: one query for both, or none while
+    LAUNCH_REGISTRATIONS holds them active."""
     if not issuer:
         raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
+    engine = _engine(session)
+    cache_key = (issuer, client_id, deployment_id)
+    cached = LAUNCH_REGISTRATIONS.get(engine, cache_key)
+    if cached is not None:
+        return cached
     rows = session.connection().execute(
         _queries().platforms_with_deployment, {"issuer": issuer, "deployment_id": deployment_id}
     )
@@ -219,7 +229,10 @@ def _find_platform_and_deployment(
             deployment = Deployment(**{c: values["d_" + c] for c in DEPLOYMENT_COLUMNS})
         pairs.append((platform, deployment))
     platform = _choose_platform([pair[0] for pair in pairs], issuer, client_id)
-    return platform, next(pair[1] for pair in pairs if pair[0] is platform)
+    found = next(pair[1] for pair in pairs if pair[0] is platform)
+    if found is not None and found.status is DeploymentStatus.ACTIVE:
+        LAUNCH_REGISTRATIONS.put(engine, cache_key, (platform, found))
+    return platform, found
 
 
 @dataclass(frozen=True)

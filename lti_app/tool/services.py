@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Base, upsert_insert, utcnow
+from lti_app.tool.cache import EngineTtlCache
 from lti_app.tool.launch import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS, ValidatedLaunch
 from lti_app.tool.models import (
     Context,
@@ -43,6 +44,7 @@ class _Record:
     Statements have bound parameters and are built once, not once per launch.
     """
 
+    table: str
     key: tuple[str, ...]
     fields: tuple[str, ...]
     """Compared with the stored row; a difference (or no row) writes all of them."""
@@ -65,15 +67,30 @@ class _Record:
         select_row = select(table).where(
             *(table.c[name] == bindparam(name, type_=table.c[name].type) for name in key)
         )
-        return cls(key, fields, select_row, upsert)
+        return cls(table.name, key, fields, select_row, upsert)
 
     def ensure(self, conn: Connection, values: dict[str, Any]) -> Row[Any]:
-        """The stored row after making it say `values`."""
+        """The stored row after making it say `values`; no statement at all when this process
+        saw the row say so in the last minute (KNOWN_ROWS)."""
+        cache_key = (self.table, *(values[name] for name in self.key))
+        known = KNOWN_ROWS.get(conn.engine, cache_key)
+        if known is not None and self._says(known, values):
+            return known
         row = conn.execute(self.select, {name: values[name] for name in self.key}).first()
-        if row is not None and all(row._mapping[name] == values[name] for name in self.fields):
-            return row
-        written: Row[Any] = conn.execute(self.upsert, values).one()
-        return written
+        if row is None or not self._says(row, values):
+            row = conn.execute(self.upsert, values).one()
+        KNOWN_ROWS.put(conn.engine, cache_key, row)
+        return row
+
+    def _says(self, row: Row[Any], values: dict[str, Any]) -> bool:
+        stored = row._mapping
+        return all(stored[name] == values[name] for name in self.fields)
+
+
+KNOWN_ROWS: EngineTtlCache[Row[Any]] = EngineTtlCache(ttl=60.0)
+"""People, courses and placements as last read or written by this process. A change made
+elsewhere (the roster, another worker) is not seen for up to a minute, which only means a
+launch that repeats what this process last wrote does not write it again."""
 
 
 @functools.cache

@@ -11,14 +11,19 @@ from urllib.parse import urlsplit
 import jwt
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
 from pylti1p3.deep_link_resource import DeepLinkResource
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from lti_app.errors import LaunchError, PermissionDeniedError, request_id
+from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
 from lti_app.tool.launch import (
     CLAIM,
     CLAIM_DL,
+    LoginState,
     PendingDeploymentError,
+    ValidatedLaunch,
     load_login_state,
     login_was_used,
     start_login,
@@ -190,14 +195,7 @@ def launch() -> Response | str:
                 platform_origin=f"{auth_parts.scheme}://{auth_parts.netloc}",
                 secret_field=STORAGE_SECRET_FIELD,
             )
-        validated = validate_launch(
-            session,
-            id_token=id_token,
-            login=login_state,
-            presented_secret=secret,
-            jwks=_jwks_cache(),
-            leeway=settings().clock_skew_seconds,
-        )
+        validated, ctx = _validate_and_record(session, id_token, login_state, secret)
     except LaunchError as err:
         if isinstance(err, PendingDeploymentError):
             session.commit()  # keep the pending deployment for the admin to approve
@@ -216,7 +214,6 @@ def launch() -> Response | str:
             platform_id=login_platform_id,
         )
         raise
-    ctx = sync_launch(session, validated, ttl_seconds=LAUNCH_SESSION_SECONDS)
     set_current_launch(ctx)
     LOG.info(
         "launch ok iss=%s client_id=%s deployment=%s role=%s message=%s",
@@ -236,6 +233,31 @@ def launch() -> Response | str:
     response = make_response(page)
     response.delete_cookie(state_cookie_name(state), path="/lti/")
     return response
+
+
+def _validate_and_record(
+    session: Session, id_token: str, login_state: LoginState, secret: str | None
+) -> tuple[ValidatedLaunch, LaunchContext]:
+    for attempt in (1, 2):
+        validated = validate_launch(
+            session,
+            id_token=id_token,
+            login=login_state,
+            presented_secret=secret,
+            jwks=_jwks_cache(),
+            leeway=settings().clock_skew_seconds,
+        )
+        try:
+            return validated, sync_launch(session, validated, ttl_seconds=LAUNCH_SESSION_SECONDS)
+        except IntegrityError:
+            # A row this process remembered (tool.cache) was deleted meanwhile: forget them
+            # all and run the launch again from the database; its login was rolled back too.
+            session.rollback()
+            clear_all()
+            if attempt == 2:
+                raise
+            LOG.info("launch met a deleted row; retrying without cached rows")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def render_home(ctx: LaunchContext) -> str:

@@ -20,6 +20,7 @@ from lti_app.demo.run import register_demo_platform
 from lti_app.demo.server import RunningPlatform, start_demo_platform
 from lti_app.demo.state import Fault
 from lti_app.tool.models import (
+    Context,
     Deployment,
     DeploymentStatus,
     JwksCacheEntry,
@@ -135,6 +136,44 @@ def test_launch_records_person_course_membership_and_services(
     person = session.scalar(select(Person).where(Person.sub == "user-s05"))
     assert person is not None
     assert person.name == "محمد علي"
+
+
+def test_a_course_deleted_behind_the_tools_back_is_made_again_at_the_next_launch(
+    lti: LtiActions, database_url: str
+) -> None:
+    # The tool remembers people, courses and placements for a minute (tool.cache); a launch
+    # that meets a remembered row that is gone runs again from the database.
+    course = {"id": "course-deleted-meanwhile", "title": "Deleted meanwhile"}
+    first = lti.launch(STUDENT, tweaks=tweaks(**{CLAIM + "context": course}))
+    assert first.response.status_code == 200, first.text[:1500]
+    database = Database(database_url)
+    try:
+        with database.begin() as own:
+            config = lti.platform.config
+            platform_id = own.scalar(
+                select(Platform.id).where(
+                    Platform.issuer == config.issuer, Platform.client_id == config.client_id
+                )
+            )
+            deleted = own.execute(
+                delete(Context).where(
+                    Context.context_id == course["id"], Context.platform_id == platform_id
+                )
+            ).rowcount
+        assert deleted == 1
+
+        again = lti.launch(STUDENT, tweaks=tweaks(**{CLAIM + "context": course}))
+
+        assert again.response.status_code == 200, again.text[:1500]
+        assert "Deleted meanwhile" in again.text
+        with database.begin() as own:
+            assert own.scalar(
+                select(Context.id).where(
+                    Context.context_id == course["id"], Context.platform_id == platform_id
+                )
+            )
+    finally:
+        database.dispose()
 
 
 def test_cookies_are_set_for_a_cross_site_frame(

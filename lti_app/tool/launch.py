@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 import jwt
 from itsdangerous import BadSignature, URLSafeSerializer
+from jwt.utils import base64url_decode, base64url_encode
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, event, select
@@ -338,6 +340,44 @@ def purge_expired(session: Session) -> None:
     session.execute(delete(LaunchSession).where(LaunchSession.expires_at < now))
 
 
+_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
+
+
+def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
+    """PyJWT 2.15's strict segment check with one regular expression instead of a Python
+    loop over every character (~0.1 ms for a 3 KB id_token, a twentieth of a launch). The
+    same rules: at most two '=' and only where the length needs them, nothing outside the
+    base64url alphabet, and the canonical encoding."""
+    stripped = segment.rstrip(b"=")
+    padding = len(segment) - len(stripped)
+    if (
+        padding > 2
+        or (padding and len(segment) % 4)
+        or len(stripped) % 4 == 1
+        or _BASE64URL.fullmatch(stripped) is None
+    ):
+        raise jwt.DecodeError(f"Invalid {name} padding")
+    try:
+        decoded = base64url_decode(stripped)
+    except (TypeError, binascii.Error) as err:
+        raise jwt.DecodeError(f"Invalid {name} padding") from err
+    if base64url_encode(decoded) != stripped:
+        raise jwt.DecodeError(f"Invalid {name} padding")
+    return decoded
+
+
+def _id_token_decoder() -> jwt.PyJWT:
+    decoder = jwt.PyJWT()
+    jws = getattr(decoder, "_jws", None)
+    # Only where this PyJWT has the slow check (2.15+); older ones decode segments directly.
+    if jws is not None and hasattr(jws, "_decode_base64url_segment"):
+        jws._decode_base64url_segment = _decode_base64url_segment
+    return decoder
+
+
+ID_TOKEN_DECODER = _id_token_decoder()
+
+
 def _json_segment(segment: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
@@ -476,7 +516,7 @@ def validate_launch(
             "is right and reachable from the Pathways server.",
         ) from err
     try:
-        claims: dict[str, Any] = jwt.decode(
+        claims: dict[str, Any] = ID_TOKEN_DECODER.decode(
             id_token,
             public_key,
             algorithms=["RS256"],

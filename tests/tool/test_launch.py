@@ -536,3 +536,42 @@ def test_a_launch_completes_on_another_worker_or_after_a_restart(
     other_worker.extensions["lti_app.db"].dispose()
     # The first worker then sees the same launch as a replay.
     assert_refused(Launched(submit_form(client, form), client), 400, "already used")
+
+
+# --- the id_token's segments are checked as strictly as PyJWT checks them --------------------
+
+
+@pytest.mark.parametrize(
+    "segment",
+    [
+        b"eyJhbGciOiJSUzI1NiJ9",
+        b"QQ",
+        b"QQ==",  # padding some issuers send
+        b"QQ=",
+        b"QQ===",  # too much padding
+        b"QR",  # not the canonical encoding of its bytes
+        b"Q",  # a length no encoding has
+        b"!!!!",
+        b"QQ.Q",
+        b"QUJD\n",
+        b"QUJD+/",  # standard base64, not base64url
+        b"",
+    ],
+)
+def test_segment_check_agrees_with_pyjwt(segment: bytes) -> None:
+    from jwt.api_jws import PyJWS
+
+    from lti_app.tool.launch import ID_TOKEN_DECODER, _decode_base64url_segment
+
+    reference = getattr(PyJWS, "_decode_base64url_segment", None)
+    if reference is None:
+        pytest.skip("this PyJWT decodes segments without its own check")
+    assert ID_TOKEN_DECODER._jws._decode_base64url_segment is _decode_base64url_segment
+
+    def outcome(check: Any) -> bytes | str:
+        try:
+            return bytes(check(segment, "payload"))
+        except Exception as err:  # the kind of error is what is compared
+            return type(err).__name__
+
+    assert outcome(_decode_base64url_segment) == outcome(reference)

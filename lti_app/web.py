@@ -3,6 +3,7 @@ launch session carried by a signed token (so the frame does not depend on cookie
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -53,7 +54,13 @@ def _close_session(_exc: BaseException | None) -> None:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings().secret_key, salt="pathways-launch")
+    return _launch_token_serializer(settings().secret_key)
+
+
+@functools.lru_cache(maxsize=8)
+def _launch_token_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    # Built once per key: a serializer is immutable, and building one costs ~15 µs a request.
+    return URLSafeTimedSerializer(secret_key, salt="pathways-launch")
 
 
 def make_launch_token(launch_session_id: str) -> str:
@@ -206,6 +213,17 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
     the session, so we derive that secret from the launch session instead. Forms then
     validate whether or not the cookie arrived, and no write is needed to keep it.
     """
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        # Flask builds a new serializer for every request; one per key set is enough.
+        keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = getattr(
+            self, "_serializer", None
+        )
+        if cached is None or cached[0] != keys:
+            cached = (keys, super().get_signing_serializer(app))
+            self._serializer = cached
+        return cached[1]
 
     def open_session(self, app: Flask, req: Any) -> SecureCookieSession | None:
         sess = super().open_session(app, req)

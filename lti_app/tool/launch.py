@@ -19,7 +19,6 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -32,7 +31,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, event, selec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from lti_app.db import Base, upsert_insert, utcnow
+from lti_app.db import Base, utcnow
 from lti_app.errors import LaunchError, LaunchForbiddenError
 from lti_app.tool.cache import EngineTtlCache
 from lti_app.tool.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
@@ -41,7 +40,6 @@ from lti_app.tool.models import (
     DeploymentStatus,
     LaunchSession,
     Platform,
-    UsedLogin,
 )
 
 LOG = logging.getLogger(__name__)
@@ -51,7 +49,7 @@ CLAIM_DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 CLAIM_AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 CLAIM_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 SUPPORTED_MESSAGES = frozenset({"LtiResourceLinkRequest", "LtiDeepLinkingRequest"})
-# Now and then a launch also clears used logins and sessions that expired: no cron job.
+# Now and then a launch also clears sessions that expired: no cron job.
 PURGE_ONE_IN = 200
 LOGIN_SALT = "pathways-login"
 UNKNOWN_STATE = "This launch does not match a login Pathways started (unknown state)."
@@ -97,6 +95,7 @@ class LoginState:
     """Unix time."""
 
 
+@functools.lru_cache(maxsize=8)
 def _login_signer(secret_key: str) -> URLSafeSerializer:
     return URLSafeSerializer(
         secret_key, salt=LOGIN_SALT, signer_kwargs={"digest_method": hashlib.sha256}
@@ -108,6 +107,8 @@ class ValidatedLaunch:
     platform: Platform
     deployment: Deployment
     claims: dict[str, Any]
+    login_nonce: str
+    """Stored with the launch session, whose unique column makes the login single-use."""
 
     @property
     def message_type(self) -> str:
@@ -241,7 +242,6 @@ def _find_platform_and_deployment(
 class _Queries:
     platforms: Any
     platforms_with_deployment: Any
-    used_login: dict[str, Any]
 
 
 PLATFORM_COLUMNS = [c.name for c in Base.metadata.tables["platform"].c]
@@ -255,7 +255,6 @@ def _queries() -> _Queries:
     made from their rows are plain copies, not tracked by the session."""
     platform = Base.metadata.tables["platform"]
     deployment = Base.metadata.tables["deployment"]
-    used = Base.metadata.tables["used_login"]
     with_deployment = (
         select(platform, *(c.label("d_" + c.name) for c in deployment.c))
         .outerjoin(
@@ -270,13 +269,6 @@ def _queries() -> _Queries:
     return _Queries(
         platforms=select(platform).where(platform.c.issuer == bindparam("issuer")),
         platforms_with_deployment=with_deployment,
-        used_login={
-            dialect: upsert_insert(dialect, used)
-            .on_conflict_do_nothing(index_elements=["nonce"])
-            # rowcount is not reliable here (psycopg reports -1): the returned row is.
-            .returning(used.c.nonce)
-            for dialect in ("postgresql", "sqlite")
-        },
     )
 
 
@@ -334,10 +326,9 @@ def start_login(
 
 
 def purge_expired(session: Session) -> None:
-    """Drop used logins and launch sessions that can no longer be used."""
-    now = utcnow()
-    session.execute(delete(UsedLogin).where(UsedLogin.expires_at < now))
-    session.execute(delete(LaunchSession).where(LaunchSession.expires_at < now))
+    """Drop launch sessions that can no longer be used (with them, the record of their
+    logins, whose signed states expired long before)."""
+    session.execute(delete(LaunchSession).where(LaunchSession.expires_at < utcnow()))
 
 
 _BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
@@ -436,25 +427,10 @@ def load_login_state(state: str, *, secret_key: str) -> LoginState:
 
 
 def login_was_used(session: Session, login: LoginState) -> bool:
-    return session.get(UsedLogin, login.nonce) is not None
-
-
-def _consume_login(session: Session, login: LoginState) -> bool:
-    """Mark the login used; False when it already was. One INSERT: a replay or a race of two
-    posts of the same launch loses on the primary key."""
-    if secrets.randbelow(PURGE_ONE_IN) == 0:
-        purge_expired(session)
-    conn = session.connection()
-    inserted = conn.execute(
-        _queries().used_login[conn.dialect.name],
-        {
-            "nonce": login.nonce,
-            "platform_id": login.platform_id,
-            "used_at": utcnow(),
-            "expires_at": datetime.fromtimestamp(login.expires_at, UTC),
-        },
+    return (
+        session.scalar(select(LaunchSession.id).where(LaunchSession.login_nonce == login.nonce))
+        is not None
     )
-    return inserted.first() is not None
 
 
 def validate_launch(
@@ -554,11 +530,10 @@ def validate_launch(
         )
     _validate_message(claims)
     deployment = _resolve_deployment(session, platform, deployment, claims)
-
-    # Consume the login only now, atomically: a replay or a race loses here.
-    if not _consume_login(session, login):
-        raise LaunchError(USED)
-    return ValidatedLaunch(platform=platform, deployment=deployment, claims=claims)
+    # The login is consumed by the launch session's insert (tool.services.sync_launch).
+    return ValidatedLaunch(
+        platform=platform, deployment=deployment, claims=claims, login_nonce=login.nonce
+    )
 
 
 def _validate_message(claims: dict[str, Any]) -> None:

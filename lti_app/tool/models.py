@@ -1,4 +1,4 @@
-"""Registrations, deployments, tool keys, used logins, and what launches tell us."""
+"""Registrations, deployments, tool keys, and what launches tell us."""
 
 from __future__ import annotations
 
@@ -86,19 +86,6 @@ class ToolKey(Base):
     status: Mapped[KeyStatus] = mapped_column(str_enum(KeyStatus), default=KeyStatus.ACTIVE)
     created_at: Mapped[created_at]
     retire_after: Mapped[datetime | None]
-
-
-class UsedLogin(Base):
-    """A login whose launch has arrived. The login itself travels signed in the OIDC `state`
-    (no write at login); this row is what makes its nonce single-use."""
-
-    __tablename__ = "used_login"
-
-    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
-    used_at: Mapped[datetime]
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-    """After this the signed state is refused anyway, so the row may go."""
 
 
 class JwksCacheEntry(Base):
@@ -200,6 +187,10 @@ class LaunchSession(Base):
     __table_args__ = (Index("ix_launch_session_expires_at", "expires_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login_nonce: Mapped[str | None] = mapped_column(String(128), unique=True)
+    """The nonce of the login this launch completed. The login itself travels signed in the
+    OIDC `state` (no write at login); this unique column is what makes it single-use, in the
+    launch's one insert. A session outlives the signed state that could replay it."""
     platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"))
     context_id: Mapped[int | None] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))

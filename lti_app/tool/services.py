@@ -8,12 +8,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Base, upsert_insert, utcnow
+from lti_app.errors import LaunchError
 from lti_app.tool.cache import EngineTtlCache
-from lti_app.tool.launch import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS, ValidatedLaunch
+from lti_app.tool.launch import (
+    CLAIM,
+    CLAIM_AGS,
+    CLAIM_DL,
+    CLAIM_NRPS,
+    PURGE_ONE_IN,
+    USED,
+    ValidatedLaunch,
+    purge_expired,
+)
 from lti_app.tool.models import (
     Context,
     LaunchSession,
@@ -126,7 +136,11 @@ def _statements(dialect: str) -> dict[str, Any]:
         "membership": upsert_membership.on_conflict_do_update(
             index_elements=MEMBERSHIP_KEY, set_=updates
         ),
-        "launch_session": insert(LaunchSession),
+        # The login's single use: a replay, or a race of two posts of one launch, inserts
+        # nothing. (rowcount is not reliable here, psycopg reports -1: the returned row is.)
+        "launch_session": upsert_insert(dialect, LaunchSession.__table__)
+        .on_conflict_do_nothing(index_elements=["login_nonce"])
+        .returning(LaunchSession.__table__.c.id),
     }
 
 
@@ -227,6 +241,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     dl_settings = claims.get(CLAIM_DL + "deep_linking_settings")
     values = {
         "id": secrets.token_urlsafe(24),
+        "login_nonce": launch.login_nonce,
         "platform_id": platform.id,
         "deployment_id": launch.deployment.id,
         "context_id": context.id if context else None,
@@ -242,7 +257,10 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
         "created_at": now,
         "expires_at": now + timedelta(seconds=ttl_seconds),
     }
-    conn.execute(statements["launch_session"], values)
+    if conn.execute(statements["launch_session"], values).first() is None:
+        raise LaunchError(USED)
+    if secrets.randbelow(PURGE_ONE_IN) == 0:
+        purge_expired(session)
     return LaunchContext(LaunchSession(**values), person, context, resource_link)
 
 

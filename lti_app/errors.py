@@ -103,6 +103,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> tuple[str, int]:
         LOG.error("unexpected error rid=%s", request_id(), exc_info=err)
+        # The page below may read through the request's session (the navigation, the launch);
+        # after a database error that session refuses to until it is rolled back.
+        failed_session = g.get("_db_session")
+        if failed_session is not None:
+            failed_session.rollback()
         return (
             render_template(
                 "errors/error.html",

@@ -80,7 +80,8 @@ def get_or_create_gradebook(session: Session, *, context_id: int) -> Gradebook:
 
 def _apply_claim(gradebook: Gradebook, claim: dict[str, Any], link_id: int | None) -> None:
     url = claim.get("lineitems")
-    if isinstance(url, str) and url:
+    # An address longer than the column, or with NUL, is not one the LMS could answer at.
+    if isinstance(url, str) and url and len(url) <= 2048 and "\x00" not in url:
         gradebook.lineitems_url = url
         if link_id is not None:
             gradebook.resource_link_id = link_id

@@ -113,7 +113,9 @@ def _placed_pathway_id(ctx: LaunchContext) -> int | None:
     """The pathway a deep-linked placement opens (its custom parameter), if any."""
     custom = ctx.resource_link.custom if ctx.resource_link is not None else {}
     value = custom.get("pathway_id") if isinstance(custom, dict) else None
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None  # isdigit() alone also takes "²", which int() refuses
+    return int(value) if len(value) <= 9 else None  # nine digits fit any database
 
 
 def render_student_home(ctx: LaunchContext) -> str:

@@ -144,6 +144,8 @@ other processes and at once in the process that did it."""
 
 
 def _registrations_for_login(session: Session, issuer: str) -> list[Platform]:
+    if "\x00" in issuer:  # PostgreSQL text cannot hold it; no registration can match
+        return []
     engine = _engine(session)
     cached = LOGIN_REGISTRATIONS.get(engine, issuer)
     if cached is not None:
@@ -384,7 +386,7 @@ def _unverified(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if len(parts) != 3:
             raise ValueError("not three segments")
         header, body = _json_segment(parts[0]), _json_segment(parts[1])
-    except (ValueError, binascii.Error) as err:  # json's errors are ValueErrors
+    except (ValueError, binascii.Error, RecursionError) as err:  # json's are ValueErrors
         raise LaunchError("The launch message is not a valid JWT.", hint=ADMIN_HINT) from err
     if not isinstance(header, dict) or not isinstance(body, dict):
         raise LaunchError("The launch message is not a valid JWT.", hint=ADMIN_HINT)
@@ -457,9 +459,9 @@ def validate_launch(
     client_id = _client_id_from_aud(unverified)
     platform, deployment = _find_platform_and_deployment(
         session,
-        issuer if isinstance(issuer, str) else "",
+        issuer if isinstance(issuer, str) and "\x00" not in issuer else "",
         client_id,
-        str(unverified.get(CLAIM + "deployment_id") or ""),
+        _id_claim(unverified.get(CLAIM + "deployment_id"), "deployment_id"),
     )
 
     now = time.time()
@@ -504,8 +506,9 @@ def validate_launch(
     except jwt.ExpiredSignatureError as err:
         raise LaunchError("The launch message has expired (exp).", hint=ADMIN_HINT) from err
     except jwt.ImmatureSignatureError as err:
+        which = "nbf" if "nbf" in str(err) else "iat"
         raise LaunchError(
-            "The launch message is dated in the future (iat).", hint=ADMIN_HINT
+            f"The launch message is dated in the future ({which}).", hint=ADMIN_HINT
         ) from err
     except jwt.InvalidAudienceError as err:
         raise LaunchError("The launch is meant for another tool (aud).", hint=ADMIN_HINT) from err
@@ -517,6 +520,11 @@ def validate_launch(
         raise LaunchError("The launch signature does not verify.", hint=ADMIN_HINT) from err
     except jwt.InvalidTokenError as err:
         raise LaunchError(f"The launch message is invalid: {err}.", hint=ADMIN_HINT) from err
+    for name in ("exp", "iat", "nbf"):
+        # NumericDate (RFC 7519): PyJWT would take "9999999999" as a number.
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise LaunchError(f"The launch's {name} claim is not a number.", hint=ADMIN_HINT)
     iat = claims.get("iat")
     if not isinstance(iat, int | float) or iat > now + leeway:
         raise LaunchError("The launch message is dated in the future (iat).", hint=ADMIN_HINT)
@@ -536,19 +544,64 @@ def validate_launch(
     )
 
 
+MAX_ID_LENGTH = 255
+"""The spec's limit for sub, and what Pathways stores for deployment, course and link ids."""
+
+
+def _id_claim(value: Any, what: str) -> str:
+    """An identifier claim as text: numbers are taken as their digits; anything else that is
+    not 1-255 characters of text is refused rather than stored as something else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if value is None or value == "":
+        raise LaunchError(f"The launch has no {what}.", hint=ADMIN_HINT)
+    if not isinstance(value, str):
+        raise LaunchError(f"The launch's {what} is not text.", hint=ADMIN_HINT)
+    if len(value) > MAX_ID_LENGTH:
+        raise LaunchError(
+            f"The launch's {what} is longer than {MAX_ID_LENGTH} characters.", hint=ADMIN_HINT
+        )
+    if "\x00" in value:
+        raise LaunchError(f"The launch's {what} contains a NUL character.", hint=ADMIN_HINT)
+    return value
+
+
+def check_deep_linking_settings(settings: Any) -> None:
+    if not isinstance(settings, dict) or not settings:
+        raise LaunchError("The deep linking request has no deep linking settings.", hint=ADMIN_HINT)
+    url = settings.get("deep_link_return_url")
+    parts = urlsplit(url) if isinstance(url, str) and len(url) <= 2048 else None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
+        # Never an action for the form that posts the signed response (javascript:, data:,
+        # a path on Pathways itself).
+        raise LaunchError(
+            "The deep linking request has no usable return address (deep_link_return_url).",
+            hint=ADMIN_HINT,
+        )
+
+
 def _validate_message(claims: dict[str, Any]) -> None:
     if claims.get(CLAIM + "version") != "1.3.0":
         raise LaunchError("The launch is not an LTI 1.3.0 message (version).", hint=ADMIN_HINT)
     message_type = claims.get(CLAIM + "message_type")
     if not message_type:
         raise LaunchError("The launch does not say what it is (message_type).", hint=ADMIN_HINT)
+    if not isinstance(message_type, str):
+        raise LaunchError("The launch's message_type is not text.", hint=ADMIN_HINT)
     if message_type not in SUPPORTED_MESSAGES:
         raise LaunchError(f"Pathways does not handle {message_type!r} messages.", hint=ADMIN_HINT)
-    if not claims.get(CLAIM + "deployment_id"):
-        raise LaunchError("The launch has no deployment_id.", hint=ADMIN_HINT)
+    _id_claim(claims.get(CLAIM + "deployment_id"), "deployment_id")
     roles = claims.get(CLAIM + "roles")
     if roles is not None and not isinstance(roles, list):
         raise LaunchError("The launch's roles claim is not a list.", hint=ADMIN_HINT)
+    link = claims.get(CLAIM + "resource_link")
+    # pylti1p3's validators assume these claims are objects (a 500 otherwise).
+    if message_type == "LtiResourceLinkRequest" and not isinstance(link, dict):
+        raise LaunchError(
+            "The launch's resource link claim is not an object with an id.", hint=ADMIN_HINT
+        )
+    if message_type == "LtiDeepLinkingRequest":
+        check_deep_linking_settings(claims.get(CLAIM_DL + "deep_linking_settings"))
     for validator in get_validators():  # type: ignore[no-untyped-call]
         if validator.can_validate(claims):
             try:
@@ -560,6 +613,11 @@ def _validate_message(claims: dict[str, Any]) -> None:
     context = claims.get(CLAIM + "context")
     if context is not None and (not isinstance(context, dict) or not context.get("id")):
         raise LaunchError("The launch's course (context) claim has no id.", hint=ADMIN_HINT)
+    if isinstance(context, dict):
+        _id_claim(context["id"], "course (context) id")
+    if isinstance(link, dict) and link.get("id") is not None:
+        _id_claim(link["id"], "resource link id")
+    _id_claim(claims.get("sub"), "user id (sub)")
 
 
 def _resolve_deployment(

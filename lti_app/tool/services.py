@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -156,8 +157,20 @@ MEMBERSHIP_FIELDS = [
 
 
 def _text(value: Any, limit: int) -> str:
-    # A withheld claim (privacy settings) clears what an earlier launch told us.
-    return value[:limit] if isinstance(value, str) else ""
+    # A withheld claim (privacy settings) clears what an earlier launch told us. NUL is valid
+    # JSON but PostgreSQL text cannot hold it.
+    return value.replace("\x00", "")[:limit] if isinstance(value, str) else ""
+
+
+def _service_url(value: Any) -> str | None:
+    """A URL the launch gave for a service, or None when it is not one we could call."""
+    if not isinstance(value, str) or len(value) > URL_MAX_LENGTH or "\x00" in value:
+        return None
+    parts = urlsplit(value)
+    return value if parts.scheme in ("https", "http") and parts.netloc else None
+
+
+URL_MAX_LENGTH = 2048
 
 
 def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) -> LaunchContext:
@@ -250,10 +263,14 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
         "roles": roles,
         "role": role.value,
         "message_type": launch.message_type,
-        "nrps_url": nrps.get("context_memberships_url") if isinstance(nrps, dict) else None,
+        "nrps_url": _service_url(nrps.get("context_memberships_url"))
+        if isinstance(nrps, dict)
+        else None,
         "ags_claim": ags if isinstance(ags, dict) else None,
         "deep_linking_settings": dl_settings if isinstance(dl_settings, dict) else None,
-        "return_url": presentation.get("return_url") if isinstance(presentation, dict) else None,
+        "return_url": _service_url(presentation.get("return_url"))
+        if isinstance(presentation, dict)
+        else None,
         "created_at": now,
         "expires_at": now + timedelta(seconds=ttl_seconds),
     }

@@ -24,6 +24,7 @@ from lti_app.tool.launch import (
     LoginState,
     PendingDeploymentError,
     ValidatedLaunch,
+    check_deep_linking_settings,
     load_login_state,
     login_was_used,
     start_login,
@@ -204,7 +205,7 @@ def launch() -> Response | str:
         # Only a refused launch needs the claims unverified, to say where it came from.
         try:
             unverified = jwt.decode(id_token, options={"verify_signature": False})
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, RecursionError, ValueError):  # only for the log line
             unverified = {}
         _log_failure(
             err,
@@ -331,6 +332,7 @@ def deep_link_submit() -> str:
     dl = ctx.launch.deep_linking_settings
     if ctx.launch.message_type != "LtiDeepLinkingRequest" or not dl:
         raise PermissionDeniedError("This session was not opened to add content to the course.")
+    check_deep_linking_settings(dl)  # sessions stored before launches were checked for it
     wanted = request.form.getlist("item")
     choices = {c["key"]: c for c in deep_link_choices(ctx)}
     picked = [choices[k] for k in wanted if k in choices]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -78,6 +79,15 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int, path: s
     )
 
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(value: str) -> str:
+    """What a refused launch claimed, fit for one log line and a database row: control
+    characters (a forged second log line, a NUL PostgreSQL cannot store) become '?'."""
+    return _CONTROL_CHARACTERS.sub("?", value)
+
+
 def _log_failure(
     err: LaunchError,
     issuer: str = "",
@@ -85,12 +95,18 @@ def _log_failure(
     deployment_id: str = "",
     platform_id: int | None = None,
 ) -> None:
+    issuer, client_id, deployment_id = (
+        _printable(issuer),
+        _printable(client_id),
+        _printable(deployment_id),
+    )
+    reason = _printable(err.user_message)
     LOG.warning(
         "launch rejected iss=%s client_id=%s deployment=%s reason=%s",
         issuer,
         client_id,
         deployment_id,
-        err.user_message,
+        reason,
     )
     # End the request's transaction first: on SQLite it holds the write lock we need here.
     db_session().rollback()
@@ -103,7 +119,7 @@ def _log_failure(
                     issuer=issuer[:255],
                     client_id=client_id[:255],
                     deployment_id=deployment_id[:255],
-                    reason=err.user_message[:2000],
+                    reason=reason[:2000],
                     request_id=request_id(),
                 )
             )

@@ -484,6 +484,30 @@ def test_nul_characters_in_ids_are_not_a_500(lti: LtiActions, claims: dict[str, 
     assert "Traceback" not in launched.text
 
 
+def test_a_refusal_with_control_characters_is_still_kept_for_the_admin(
+    lti: LtiActions, database_url: str
+) -> None:
+    from sqlalchemy import select
+
+    from lti_app.db import Database
+    from lti_app.tool.models import LaunchFailure
+
+    marker = f"dep-{time.monotonic_ns()}"
+    launched = lti.launch(STUDENT, tweaks=tweaks(**{DEPLOYMENT_ID: marker + "\x00\nforged"}))
+    assert_refused(launched, 400, "NUL")
+    db = Database(database_url)
+    try:
+        with db.begin() as s:
+            kept = s.scalars(
+                select(LaunchFailure.deployment_id).where(
+                    LaunchFailure.deployment_id.startswith(marker)
+                )
+            ).all()
+    finally:
+        db.dispose()
+    assert kept == [marker + "??forged"]
+
+
 # === 3. time claims ============================================================================
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from lti_app.db import Database, utcnow
-from lti_app.tool.keys import KeyRing
+from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, KeyRing
 from lti_app.tool.models import Platform, ServiceToken
 
 LOG = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class TokenClient:
             # Canvas compares aud to the token URL exactly; some platforms name a separate
             # authorization server to use instead.
             "aud": platform.token_audience or platform.token_url,
-            "iat": now,
+            "iat": now - ISSUED_AT_SKEW_SECONDS,
             "exp": now + 300,
             "jti": uuid.uuid4().hex,
         }

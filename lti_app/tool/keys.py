@@ -29,6 +29,10 @@ LOG = logging.getLogger(__name__)
 KEY_REFRESH_SECONDS = 30.0
 # How long platforms may cache our key set (the JWKS endpoint's Cache-Control max-age).
 JWKS_MAX_AGE_SECONDS = 300
+ISSUED_AT_SKEW_SECONDS = 30
+"""How far back the messages we sign date their `iat`: Moodle checks iat with no leeway at
+all (php-jwt), so a Pathways clock a second ahead of the LMS's would have it refuse the
+deep-linking response and the service-token request."""
 # A new key signs only once every worker publishes it and every platform's cached copy of
 # our key set has expired: a platform must never meet a kid it cannot find.
 PUBLISH_BEFORE_SIGNING = timedelta(seconds=JWKS_MAX_AGE_SECONDS + 2 * KEY_REFRESH_SECONDS)

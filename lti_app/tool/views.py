@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from lti_app.errors import LaunchError, PermissionDeniedError, request_id
 from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
-from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
+from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, JWKS_MAX_AGE_SECONDS, KeyRing
 from lti_app.tool.launch import (
     CLAIM,
     CLAIM_DL,
@@ -386,7 +386,7 @@ def deep_link_submit() -> str:
         "iss": platform.client_id,
         "aud": [platform.issuer],
         "azp": platform.client_id,
-        "iat": now,
+        "iat": now - ISSUED_AT_SKEW_SECONDS,
         "exp": now + 600,
         "nonce": uuid.uuid4().hex,
         CLAIM + "deployment_id": deployment.deployment_id if deployment else "",

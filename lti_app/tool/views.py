@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import uuid
@@ -15,7 +16,7 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_app.errors import LaunchError, PermissionDeniedError, request_id
+from lti_app.errors import AppError, LaunchError, PermissionDeniedError, request_id
 from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, JWKS_MAX_AGE_SECONDS, KeyRing
@@ -51,6 +52,7 @@ bp = Blueprint("tool", __name__)
 
 STORAGE_SECRET_FIELD = "lti_storage_secret"  # noqa: S105 - a field name
 LAUNCH_SESSION_SECONDS = 12 * 3600
+MAX_SCORE_MAXIMUM = 1000
 
 
 def _keyring() -> KeyRing:
@@ -197,10 +199,15 @@ def launch() -> Response | str:
     try:
         login_state = load_login_state(state, secret_key=settings().secret_key)
         login_platform_id = login_state.platform_id
-        secret = request.cookies.get(state_cookie_name(state)) or request.form.get(
-            STORAGE_SECRET_FIELD
-        )
-        if not secret and login_state.storage_target and not login_was_used(session, login_state):
+        # None until the storage page has asked the platform; "" when the platform had nothing.
+        from_storage = request.form.get(STORAGE_SECRET_FIELD)
+        secret = request.cookies.get(state_cookie_name(state)) or from_storage
+        if (
+            not secret
+            and from_storage is None
+            and login_state.storage_target
+            and not login_was_used(session, login_state)
+        ):
             # No cookie reached us: fetch the secret from the platform's storage, post again.
             auth = session.get(Platform, login_state.platform_id)
             auth_parts = urlsplit(auth.auth_login_url if auth else "")
@@ -310,8 +317,13 @@ def jwks() -> Response:
     return response
 
 
+# An LMS administrator who is not enrolled (Canvas: institution Administrator only) is sent a
+# deep-linking request only when the LMS lets them edit the course's content.
+DEEP_LINKING_ROLES = (CourseRole.TEACHER.value, CourseRole.ADMIN.value)
+
+
 def _deep_link_picker(ctx: LaunchContext) -> str:
-    if ctx.launch.role != CourseRole.TEACHER.value:
+    if ctx.launch.role not in DEEP_LINKING_ROLES:
         raise PermissionDeniedError("Only a teacher of this course can add Pathways to it.")
     dl = ctx.launch.deep_linking_settings or {}
     items = deep_link_choices(ctx)
@@ -341,7 +353,7 @@ def deep_link_choices(ctx: LaunchContext) -> list[dict[str, Any]]:
 
 
 @bp.route("/lti/deep-link", methods=["POST"])
-@require_role(CourseRole.TEACHER.value)
+@require_role(*DEEP_LINKING_ROLES)
 def deep_link_submit() -> str:
     """Return the teacher's picks to the LMS as a signed LtiDeepLinkingResponse."""
     ctx = current_launch()
@@ -355,7 +367,12 @@ def deep_link_submit() -> str:
     if str(dl.get("accept_multiple", "true")).lower() == "false":
         picked = picked[:1]
     with_grade = request.form.get("gradebook") == "on"
-    score_max = float(request.form.get("score_maximum") or 4)
+    try:
+        score_max = float(request.form.get("score_maximum") or 4)
+    except ValueError:
+        score_max = math.nan
+    if not (math.isfinite(score_max) and 1 <= score_max <= MAX_SCORE_MAXIMUM):
+        raise AppError(f"Points possible must be a number from 1 to {MAX_SCORE_MAXIMUM}.")
     items = []
     for choice in picked:
         resource = (

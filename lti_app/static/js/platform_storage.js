@@ -54,7 +54,10 @@
     supports("lti.get_data")
       .then(function () { return ask({ subject: "lti.get_data", key: el.dataset.key }, 1500); })
       .then(function (data) {
-        form.querySelector("input[name=lti_storage_secret]").value = data.value || "";
+        // Nothing stored (the put was refused, e.g. storage_exhaustion): posting an empty
+        // secret would only bring this page back.
+        if (!data.value) { throw new Error("nothing stored"); }
+        form.querySelector("input[name=lti_storage_secret]").value = data.value;
         form.submit();
       })
       .catch(function () {

@@ -87,10 +87,15 @@ def course(context_id: str) -> str:
     links = _links(platform, course)
     wanted = request.args.get("link", default_resource_link_id(course))
     link = next((rl for rl in links if rl.id == wanted), links[0])
-    storage = request.args.get("storage") == "1"
+    # storage=forgetful: answer every lti.get_data with no value, as Canvas does when nothing
+    # was stored (its put_data refused for storage_exhaustion, or timed out).
+    storage = request.args.get("storage") in ("1", "forgetful")
     buttons = _buttons(platform, course, link, storage)
     preload = next((b.url for b in buttons if b.person.user_id == request.args.get("as")), None)
-    config: dict[str, Any] = {"toolOrigin": platform.config.tool_origin}
+    config: dict[str, Any] = {
+        "toolOrigin": platform.config.tool_origin,
+        "storageForgets": request.args.get("storage") == "forgetful",
+    }
     return render_template(
         "demo/course.html",
         course=course,

@@ -54,6 +54,24 @@ def test_platform_storage_carries_the_login_when_cookies_are_blocked(
     assert launch_posts == [False, False]
 
 
+def test_platform_storage_that_kept_nothing_says_what_to_do_and_stops(
+    demo_without_cookies: Demo, page_factory: Any
+) -> None:
+    page = page_factory()
+    launch_posts: list[str] = []
+    page.on(
+        "request",
+        lambda r: launch_posts.append(r.url) if r.url.endswith("/lti/launch") else None,
+    )
+    page.goto(demo_without_cookies.course_url(storage="forgetful", **{"as": "user-s03"}))
+    frame = tool_frame(page)
+    failed = frame.locator("#lti-storage-failed")
+    failed.wait_for(state="visible", timeout=10_000)
+    assert "new window" in failed.inner_text()
+    page.wait_for_timeout(1000)  # an empty answer posted back would bring the page again
+    assert len(launch_posts) == 1
+
+
 def test_without_cookies_or_platform_storage_the_page_says_what_to_do(
     demo_without_cookies: Demo, page_factory: Any
 ) -> None:

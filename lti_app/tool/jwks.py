@@ -8,6 +8,7 @@ platform's JWKS endpoint is down.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,10 @@ LOG = logging.getLogger(__name__)
 # An unknown kid triggers at most one refetch per URL in this window, so a stream of
 # forged kids cannot turn Pathways into a load generator against the LMS.
 UNKNOWN_KID_REFETCH_INTERVAL = 10.0
+# With no keys at all, a failed fetch is not retried for this long: launches queued behind a
+# hung or broken key set endpoint fail at once instead of each waiting out a timeout.
+FAILED_FETCH_BACKOFF = 10.0
+MAX_KEY_SET_BYTES = 4 * 1024 * 1024
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -42,19 +47,26 @@ class UnknownKeyError(Exception):
     """The JWT names a key the platform does not publish."""
 
 
+KeySet = dict[str, list[tuple[str, rsa.RSAPublicKey]]]
+"""kid -> [(alg, key)]: a platform may (wrongly) publish two keys under one kid."""
+
+
 @dataclass
 class _Entry:
-    keys: dict[str, tuple[str, rsa.RSAPublicKey]]
+    keys: KeySet
     expires_at: float  # wall clock (time.time), comparable across workers
     last_unknown_kid_refetch: float = 0.0
+    failed_until: float = 0.0
+    last_error: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def parse_key_set(document: Any) -> dict[str, tuple[str, rsa.RSAPublicKey]]:
-    """Map kid to (alg, key) for every usable RSA signing key of a JWKS document."""
+def parse_key_set(document: Any) -> KeySet:
+    """Every usable RSA signing key of a JWKS document by kid; members that are not one, or
+    are malformed, are skipped (RFC 7517 §5), so one bad key cannot hide the others."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("not a JWKS document (no 'keys' list)")
-    parsed: dict[str, tuple[str, rsa.RSAPublicKey]] = {}
+    parsed: KeySet = {}
     for jwk in document["keys"]:
         if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or not jwk.get("kid"):
             continue
@@ -62,10 +74,10 @@ def parse_key_set(document: Any) -> dict[str, tuple[str, rsa.RSAPublicKey]]:
             continue
         try:
             key = PyJWK(jwk, algorithm="RS256").key
-        except (PyJWKError, ValueError, TypeError):
+        except (PyJWTError, ValueError, TypeError):
             continue
         if isinstance(key, rsa.RSAPublicKey):
-            parsed[str(jwk["kid"])] = (str(jwk.get("alg", "RS256")), key)
+            parsed.setdefault(str(jwk["kid"]), []).append((str(jwk.get("alg", "RS256")), key))
     return parsed
 
 
@@ -98,7 +110,13 @@ class JwksCache:
             return entry
 
     def get_key(self, session: Session, jwks_url: str, kid: str) -> tuple[str, rsa.RSAPublicKey]:
-        """Return (alg, public key) for kid, fetching the key set only when needed."""
+        """Return (alg, public key) for kid: the first the platform publishes under it."""
+        return self.get_keys(session, jwks_url, kid)[0]
+
+    def get_keys(
+        self, session: Session, jwks_url: str, kid: str
+    ) -> list[tuple[str, rsa.RSAPublicKey]]:
+        """Every (alg, public key) published under kid, fetching the key set only when needed."""
         entry = self._entry(jwks_url)
         now = time.time()
         if now < entry.expires_at and kid in entry.keys:
@@ -107,6 +125,8 @@ class JwksCache:
             now = time.time()
             if now >= entry.expires_at:
                 self._load_shared(session, jwks_url, entry)
+            if not entry.keys and now < entry.failed_until:
+                raise JwksUnavailableError(entry.last_error)
             if now >= entry.expires_at:
                 self._refresh(session, jwks_url, entry, reason="expired")
             elif (
@@ -133,24 +153,44 @@ class JwksCache:
             entry.keys, entry.expires_at = keys, expires
 
     def _refresh(self, session: Session, url: str, entry: _Entry, *, reason: str) -> None:
+        # The caller has only read so far; ending its transaction here means no database lock
+        # (SQLite's write lock, a PostgreSQL connection idle in transaction) waits on the LMS.
+        session.commit()
         try:
-            response = self._http.get(url, headers={"Accept": "application/json"})
-            self.fetch_count += 1
-            response.raise_for_status()
-            document = response.json()
+            document, cache_control = self._fetch(url)
             keys = parse_key_set(document)
-        except (httpx.HTTPError, ValueError) as err:
+        except (httpx.HTTPError, ValueError, RecursionError) as err:
             LOG.warning("JWKS fetch failed url=%s reason=%s error=%s", url, reason, err)
             if entry.keys:
                 # Stale-if-error: keep using what we had, try again shortly.
                 entry.expires_at = time.time() + min(self._min_ttl, 60)
                 return
-            raise JwksUnavailableError(f"{url}: {err}") from err
-        ttl = self._ttl(response.headers.get("Cache-Control", ""))
+            entry.failed_until = time.time() + FAILED_FETCH_BACKOFF
+            entry.last_error = f"{url}: {err}"
+            raise JwksUnavailableError(entry.last_error) from err
+        entry.failed_until = 0.0
+        ttl = self._ttl(cache_control)
         LOG.info("JWKS fetched url=%s reason=%s keys=%d ttl=%ds", url, reason, len(keys), ttl)
         entry.keys = keys
         entry.expires_at = time.time() + ttl
         self._store_shared(session, url, document, ttl)
+
+    def _fetch(self, url: str) -> tuple[Any, str]:
+        """The key set document and its Cache-Control, read within one read timeout in all
+        and at most MAX_KEY_SET_BYTES: httpx's timeout is per read, and an endpoint that
+        drips a byte at a time would otherwise hold the launch (and this URL's lock)."""
+        deadline = time.monotonic() + (self._http.timeout.read or 15.0)
+        with self._http.stream("GET", url, headers={"Accept": "application/json"}) as response:
+            self.fetch_count += 1
+            response.raise_for_status()
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_KEY_SET_BYTES:
+                    raise ValueError(f"key set larger than {MAX_KEY_SET_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the key set took too long to arrive")
+            return json.loads(body), response.headers.get("Cache-Control", "")
 
     def _ttl(self, cache_control: str) -> int:
         lowered = cache_control.lower()

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from itsdangerous import BadSignature, URLSafeSerializer
 from jwt.utils import base64url_decode, base64url_encode
 from pylti1p3.exception import LtiException
@@ -482,7 +483,7 @@ def validate_launch(
         )
 
     try:
-        _alg, public_key = jwks.get_key(session, platform.jwks_url, kid)
+        published = jwks.get_keys(session, platform.jwks_url, kid)
     except UnknownKeyError as err:
         raise LaunchError(
             f"The launch is signed with a key ({kid}) the LMS does not publish.", hint=ADMIN_HINT
@@ -493,16 +494,9 @@ def validate_launch(
             hint=f"An LMS administrator can check that the key set URL {platform.jwks_url} "
             "is right and reachable from the Pathways server.",
         ) from err
+    candidates = _rs256_keys(kid, published)
     try:
-        claims: dict[str, Any] = ID_TOKEN_DECODER.decode(
-            id_token,
-            public_key,
-            algorithms=["RS256"],
-            audience=client_id,
-            issuer=platform.issuer,
-            leeway=leeway,
-            options={"require": ["exp", "iat", "iss", "aud", "nonce"]},
-        )
+        claims = _decode_with_any(id_token, candidates, client_id, platform.issuer, leeway)
     except jwt.ExpiredSignatureError as err:
         raise LaunchError("The launch message has expired (exp).", hint=ADMIN_HINT) from err
     except jwt.ImmatureSignatureError as err:
@@ -578,6 +572,55 @@ def check_deep_linking_settings(settings: Any) -> None:
             "The deep linking request has no usable return address (deep_link_return_url).",
             hint=ADMIN_HINT,
         )
+
+
+MIN_RSA_KEY_BITS = 2048  # RFC 7518 §3.3
+
+
+def _rs256_keys(kid: str, published: list[tuple[str, RSAPublicKey]]) -> list[RSAPublicKey]:
+    """The keys under kid that may check an RS256 signature: published for RS256 (a key is for
+    one algorithm, RFC 8725 §3.1) and of at least 2048 bits."""
+    for_rs256 = [key for alg, key in published if alg == "RS256"]
+    if not for_rs256:
+        algs = ", ".join(sorted({alg for alg, _key in published}))
+        raise LaunchError(
+            f"The LMS publishes its key {kid} for {algs}, not for RS256.", hint=ADMIN_HINT
+        )
+    strong = [key for key in for_rs256 if key.key_size >= MIN_RSA_KEY_BITS]
+    if not strong:
+        raise LaunchError(
+            f"The LMS signs with a {for_rs256[0].key_size}-bit key; Pathways needs "
+            f"{MIN_RSA_KEY_BITS} bits or more.",
+            hint=ADMIN_HINT,
+        )
+    return strong
+
+
+def _decode_with_any(
+    id_token: str, keys: list[RSAPublicKey], client_id: str, issuer: str, leeway: int
+) -> dict[str, Any]:
+    """The verified claims; each key published under the kid is tried in turn."""
+    for key in keys[:-1]:
+        try:
+            return _decode(id_token, key, client_id, issuer, leeway)
+        except jwt.InvalidSignatureError:
+            continue
+    return _decode(id_token, keys[-1], client_id, issuer, leeway)
+
+
+def _decode(
+    id_token: str, key: RSAPublicKey, client_id: str, issuer: str, leeway: int
+) -> dict[str, Any]:
+    claims: dict[str, Any] = ID_TOKEN_DECODER.decode(
+        id_token,
+        key,
+        algorithms=["RS256"],
+        audience=client_id,
+        issuer=issuer,
+        leeway=leeway,
+        options={"require": ["exp", "iat", "iss", "aud", "nonce"]},
+    )
+    return claims
 
 
 def _validate_message(claims: dict[str, Any]) -> None:

@@ -68,8 +68,14 @@ class BoundCache:
         self.database = database
 
     def get_key(self, url: str, kid: str) -> tuple[str, Any]:
-        with self.database.begin() as session:
-            return self.cache.get_key(session, url, kid)
+        # As the launch view does: the request's session, which the cache may commit.
+        session = self.database.session_factory()
+        try:
+            found = self.cache.get_key(session, url, kid)
+            session.commit()
+            return found
+        finally:
+            session.close()
 
     def _ttl(self, header: str) -> int:
         return self.cache._ttl(header)

@@ -38,6 +38,7 @@ from lti_app.competencies.framework import (
 )
 from lti_app.competencies.models import Competency, CompetencyKind, CompetencyPrerequisite
 from lti_app.competencies.services import list_competencies
+from lti_app.csvsafe import safe_cell, unsafe_cell
 
 __all__ = [
     "CSV_COLUMNS",
@@ -135,7 +136,9 @@ def _parse_csv_record(
         problems.append(
             ImportProblem(line, "", "more values than columns; quote values that contain commas")
         )
-    values = {name: (record[i] if i < len(record) else "") for i, name in enumerate(header)}
+    values = {
+        name: (unsafe_cell(record[i]) if i < len(record) else "") for i, name in enumerate(header)
+    }
     kind = _parse_kind(values.get("kind", ""))
     if kind is None:
         problems.append(
@@ -192,16 +195,15 @@ def export_csv(session: Session, *, context_id: int, include_archived: bool = Fa
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for c in competencies:
-        writer.writerow(
-            [
-                c.code,
-                c.title,
-                c.description,
-                code_by_id.get(c.parent_id, "") if c.parent_id is not None else "",
-                ";".join(sorted(prerequisites[c.id])),
-                c.kind.value,
-            ]
-        )
+        cells = [
+            c.code,
+            c.title,
+            c.description,
+            code_by_id.get(c.parent_id, "") if c.parent_id is not None else "",
+            ";".join(sorted(prerequisites[c.id])),
+            c.kind.value,
+        ]
+        writer.writerow([safe_cell(cell) for cell in cells])
     return out.getvalue()
 
 

@@ -5,32 +5,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Sequence
-from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from lti_app.competencies.models import Competency
+from lti_app.csvsafe import safe_cell
 from lti_app.insights.grid import GridRow
 from lti_app.mastery.models import Evidence
 from lti_app.tool.models import Membership, Person
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection advice)."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    text = str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
 
 
 def _lines(rows: Iterator[Sequence[object]]) -> Iterator[str]:

@@ -27,10 +27,13 @@ from lti_app.tool.launch import (
 )
 from lti_app.tool.models import (
     Context,
+    Deployment,
+    DeploymentStatus,
     LaunchSession,
     Membership,
     MembershipStatus,
     Person,
+    Platform,
     ResourceLink,
 )
 from lti_app.tool.roles import CourseRole, context_role_names, course_role
@@ -288,7 +291,14 @@ def load_launch_context(session: Session, launch_session_id: str) -> LaunchConte
         .join(Person, Person.id == LaunchSession.person_id)
         .outerjoin(Context, Context.id == LaunchSession.context_id)
         .outerjoin(ResourceLink, ResourceLink.id == LaunchSession.resource_link_id)
-        .where(LaunchSession.id == launch_session_id)
+        # A registration or deployment an administrator disabled ends its open sessions too.
+        .join(Deployment, Deployment.id == LaunchSession.deployment_id)
+        .join(Platform, Platform.id == LaunchSession.platform_id)
+        .where(
+            LaunchSession.id == launch_session_id,
+            Deployment.status == DeploymentStatus.ACTIVE,
+            Platform.is_active.is_(True),
+        )
     ).first()
     if row is None:
         return None

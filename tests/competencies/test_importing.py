@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -206,6 +208,20 @@ def test_export_round_trips_into_an_empty_course(
     import_csv(session, context_id=other_course.context_id, data=exported)
     assert snapshot(session, other_course.context_id) == snapshot(session, course.context_id)
     assert export_csv(session, context_id=other_course.context_id) == exported
+
+
+def test_export_neutralises_formulas_and_still_round_trips(
+    session: Session, course: Course, other_course: Course
+) -> None:
+    data = 'code,title,description\n"=HYPERLINK(""http://evil.test"")",+SUM(1),-minus\n'
+    import_csv(session, context_id=course.context_id, data=data)
+    exported = export_csv(session, context_id=course.context_id)
+    cells = [cell for row in csv.reader(io.StringIO(exported)) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
+    import_csv(session, context_id=other_course.context_id, data=exported)
+    assert snapshot(session, other_course.context_id) == snapshot(session, course.context_id)
+    (imported,) = services.list_competencies(session, context_id=other_course.context_id)
+    assert (imported.code, imported.title) == ('=HYPERLINK("http://evil.test")', "+SUM(1)")
 
 
 def test_parent_archived_in_the_course_is_reported(session: Session, course: Course) -> None:

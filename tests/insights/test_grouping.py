@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from lti_app.csvsafe import safe_cell
 from lti_app.insights.charts import Point, Series, level_chart_svg
-from lti_app.insights.exports import safe_cell
 from lti_app.insights.grid import (
     NOT_ASSESSED,
     Cell,

@@ -84,8 +84,9 @@ def parse_key_set(document: Any) -> KeySet:
 class JwksCache:
     """Process-wide cache of platform keys, backed by the jwks_cache_entry table.
 
-    The shared row is read and written through the caller's session, inside its transaction:
-    a second connection would wait on SQLite's write lock that the caller already holds.
+    The shared row is read and written through the caller's session (a second connection
+    would wait on SQLite's write lock that the caller may hold); before fetching from the
+    LMS the caller's transaction is committed, so no lock waits on the network.
     """
 
     def __init__(

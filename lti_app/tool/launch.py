@@ -445,7 +445,8 @@ def validate_launch(
     jwks: JwksCache,
     leeway: int,
 ) -> ValidatedLaunch:
-    """Check everything about an id_token; mark its login used; raise LaunchError otherwise."""
+    """Check everything about an id_token (its login is consumed later, by the launch
+    session's insert in tool.services.sync_launch); raise LaunchError otherwise."""
     header, unverified = _unverified(id_token)
     if header.get("alg") != "RS256":
         raise LaunchError(

@@ -16,12 +16,13 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 import urllib3
@@ -46,6 +47,8 @@ SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
 LINEITEM_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
 LINEITEMS_TYPE = "application/vnd.ims.lis.v2.lineitemcontainer+json"
 CANVAS_SUBMISSION = "https://canvas.instructure.com/lti/submission"
+MAX_RETRY_AFTER = 86400.0
+"""Seconds; a longer Retry-After (or a huge one that overflows datetime) waits a day."""
 
 
 class LmsRequestError(Exception):
@@ -92,9 +95,12 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "1e999" parses as inf and "nan" as nan: neither is a time to wait.
+        return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -102,12 +108,46 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
+    return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - now))
+
+
+def without_nul(text: str) -> str:
+    """PostgreSQL text columns refuse NUL, and an LMS error body may hold one."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a non-numeric port: no origin the token may go to
+        return ("", "", None)
+    return (scheme, (parts.hostname or "").lower(), port)
+
+
+def same_service_url(url: str, base: str, lineitems_url: str) -> str | None:
+    """`url` resolved against `base`; None unless on the host of the launch's lineitems URL.
+
+    The bearer token goes with every request: an id or link the LMS names on another host
+    (or scheme) must not get it.
+    """
+    resolved = urljoin(base, url.strip())
+    origin = _origin(resolved)
+    if origin[0] not in ("http", "https") or not origin[1] or origin != _origin(lineitems_url):
+        return None
+    return resolved
+
+
+def _container_base(lineitems_url: str) -> str:
+    """The container as a directory: a bare id such as "1" names an item inside it."""
+    parts = urlsplit(lineitems_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/", query="", fragment=""))
 
 
 def _error_for(response: urllib3.BaseHTTPResponse, what: str) -> LmsRequestError:
     status = response.status
-    text = (response.data or b"")[:300].decode("utf-8", errors="replace")
+    text = without_nul((response.data or b"")[:300].decode("utf-8", errors="replace"))
     retry_after = retry_after_seconds(response.headers.get("retry-after"))
     if status == 429 or (status == 403 and "rate limit" in text.lower()):
         return LmsRequestError(
@@ -248,9 +288,9 @@ class AgsClient:
     ) -> Iterator[RemoteLineItem]:
         """Line items with this resourceId and tag, following every `next` page."""
         url: str | None = with_query(lineitems_url, resource_id=resource_id, tag=tag)
-        pages = 0
-        while url and pages < 1000:
-            pages += 1
+        seen: set[str] = set()
+        while url and url not in seen and len(seen) < 1000:
+            seen.add(url)
             response = self.request(
                 platform,
                 "GET",
@@ -261,11 +301,23 @@ class AgsClient:
             )
             body = _json(response)
             for data in body if isinstance(body, list) else []:
-                item = _line_item(data)
+                item = _line_item(data, lineitems_url)
                 # Some platforms ignore the filters: check them ourselves.
                 if item and item.resource_id == resource_id and item.tag == tag:
                     yield item
-            url = parse_links(httpx.Headers(list(response.headers.items()))).get("next")
+            # urllib3 reads header bytes as latin-1; Moodle's curly quotes are UTF-8 bytes,
+            # which httpx.Headers decodes only when given the bytes themselves.
+            headers = httpx.Headers(
+                [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+            )
+            next_url = parse_links(headers).get("next")
+            url = same_service_url(next_url, url, lineitems_url) if next_url else None
+            if next_url and url is None:
+                LOG.warning(
+                    "gradebook columns: not following next link %r iss=%s",
+                    next_url,
+                    platform.issuer,
+                )
 
     def line_item_exists(self, platform: Platform, url: str) -> bool:
         """False only when the LMS answers 404 for the line item (deleted in the LMS)."""
@@ -297,11 +349,20 @@ class AgsClient:
             content_type=LINEITEM_TYPE,
             json_body=body,
         )
-        item = _line_item(_json(response))
+        item = _line_item(_json(response), lineitems_url)
         if item is None:
+            item = next(
+                self.find_line_items(
+                    platform, lineitems_url, resource_id=body["resourceId"], tag=body["tag"]
+                ),
+                None,
+            )
+        if item is None:
+            # Creating it again would add a column on every pass: stop and tell the teacher.
             raise LmsRequestError(
-                "The LMS created a gradebook column but did not say its address.",
-                retryable=True,
+                "The LMS created a gradebook column but did not say its address, nor list "
+                "it; check the LMS gradebook for a duplicate column, then press Retry.",
+                retryable=False,
             )
         return item
 
@@ -318,7 +379,7 @@ class AgsClient:
             content_type=LINEITEM_TYPE,
             json_body={**body, "id": url},
         )
-        return _line_item(_json(response)) if response.data else None
+        return _line_item(_json(response), url) if response.data else None
 
 
 def _json(response: urllib3.BaseHTTPResponse) -> Any:
@@ -332,12 +393,17 @@ def _json(response: urllib3.BaseHTTPResponse) -> Any:
         ) from err
 
 
-def _line_item(data: Any) -> RemoteLineItem | None:
+def _line_item(data: Any, lineitems_url: str) -> RemoteLineItem | None:
+    """The line item in `data`; None without an id we may send the token to."""
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return None
+    url = same_service_url(data["id"], _container_base(lineitems_url), lineitems_url)
+    if url is None:
+        LOG.warning("gradebook column id %r refused: not on the LMS's gradebook host", data["id"])
         return None
     maximum = data.get("scoreMaximum")
     return RemoteLineItem(
-        url=data["id"],
+        url=url,
         label=str(data.get("label", "")),
         score_maximum=float(maximum) if isinstance(maximum, int | float) else 0.0,
         resource_id=data.get("resourceId") if isinstance(data.get("resourceId"), str) else None,

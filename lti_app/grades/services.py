@@ -541,7 +541,12 @@ def retry(
         stmt.values(status=OutboxStatus.PENDING, next_attempt_at=utcnow(), attempts=0),
         execution_options={"synchronize_session": False},
     )
-    items = update(LineItem).where(LineItem.state == LineItemState.FAILED)
+    # A column waiting out a refused token or scope (PENDING with an error) goes again at
+    # once too: the teacher presses Retry once the admin has fixed it.
+    items = update(LineItem).where(
+        (LineItem.state == LineItemState.FAILED)
+        | ((LineItem.state == LineItemState.PENDING) & (LineItem.last_error != ""))
+    )
     if context_id is not None:
         items = items.where(LineItem.context_id == context_id)
     session.execute(items.values(state=LineItemState.PENDING, last_error="", lease_until=None))

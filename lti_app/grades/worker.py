@@ -43,7 +43,14 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.grades import services
-from lti_app.grades.client import CANVAS_SUBMISSION, AgsClient, LmsRequestError, utc_iso
+from lti_app.grades.client import (
+    CANVAS_SUBMISSION,
+    MAX_RETRY_AFTER,
+    AgsClient,
+    LmsRequestError,
+    utc_iso,
+    without_nul,
+)
 from lti_app.grades.models import (
     Gradebook,
     LineItem,
@@ -173,7 +180,8 @@ class GradeWorker:
             self.config.backoff_cap, self.config.backoff_base * float(2 ** max(0, attempts - 1))
         )
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
-        return max(delay, retry_after or 0.0)
+        # A day at most: a configured cap or Retry-After beyond it would only overflow datetime.
+        return min(MAX_RETRY_AFTER, max(delay, retry_after or 0.0))
 
     def _platform(self, session: Session, platform_id: int) -> Platform:
         platform = self._platforms.get(platform_id)
@@ -333,7 +341,7 @@ class GradeWorker:
                     )
                 LOG.info("line item ready context=%s line_item=%s", context_id, item_id)
                 return
-            item.last_error = str(error)
+            item.last_error = without_nul(str(error))[:2000]
             if error.config:
                 self._note_gradebook_error(session, {context_id: str(error)})
             if error.retryable or error.config:
@@ -349,7 +357,7 @@ class GradeWorker:
             session.execute(
                 update(Gradebook)
                 .where(Gradebook.context_id == context_id)
-                .values(last_error=message[:2000])
+                .values(last_error=without_nul(message)[:2000])
             )
 
     # -- claiming -----------------------------------------------------------------------------
@@ -630,7 +638,7 @@ class GradeWorker:
         )
         values: dict[str, Any] = {
             "lease_until": None,
-            "last_error": str(err)[:2000],
+            "last_error": without_nul(str(err))[:2000],
             "last_status": err.status,
         }
         if newer:
@@ -654,12 +662,13 @@ class GradeWorker:
                 next_attempt_at=now + timedelta(seconds=self.config.config_retry),
             )
             stats.retried += 1
-        elif err.status == 409:
-            # Moodle keeps second resolution: move past the stored grade's second.
+        elif err.status == 409 and job.attempts < self.config.max_attempts:
+            # Moodle keeps second resolution: move past the stored grade's second. The backoff
+            # lets the clock move too, so the timestamp stays near the present.
             values.update(
                 status=OutboxStatus.PENDING,
                 scored_at=max(now, job.scored_at + timedelta(seconds=1)),
-                next_attempt_at=now,
+                next_attempt_at=now + timedelta(seconds=self._backoff(job.attempts)),
             )
             stats.retried += 1
         elif err.retryable and job.attempts < self.config.max_attempts:

@@ -8,12 +8,14 @@ the `differences` link, and explain refusals in words an LMS admin can act on.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -30,6 +32,10 @@ LOG = logging.getLogger(__name__)
 MEMBERSHIPS_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 LEARNER_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 NRPS_SCOPES = frozenset({SCOPE_NRPS})
+# Canvas sends at most 50 members a page and Moodle every member in one: even a 10,000-student
+# Moodle course with long names stays far below this.
+MAX_PAGE_BYTES = 32 * 1024 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _LINK = re.compile(r"<([^>]*)>([^<]*)")
 _REL = re.compile(r"""rel\s*=\s*["'\u201c\u201d]?([^"'\u201c\u201d;,]*)""", re.IGNORECASE)
@@ -92,19 +98,51 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def _origin(url: str) -> tuple[str, str | None, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        return scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is not a number
+        return None
+
+
+def same_site(url: str, other: str) -> bool:
+    """Whether both URLs have the same scheme, host and port (where the token may go)."""
+    origin = _origin(url)
+    return origin is not None and origin == _origin(other)
+
+
 def _text(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
-    return value if isinstance(value, str) else None
+    # PostgreSQL refuses NUL in text: one such name would fail the whole sync, every time.
+    return value.replace("\x00", "") if isinstance(value, str) else None
+
+
+def _roles(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):  # some LMSs send one comma- or space-separated string
+        value = re.split(r"[\s,]+", value)
+    if not isinstance(value, list):
+        return ()
+    roles = (r.replace("\x00", "") for r in value if isinstance(r, str))
+    return tuple(r for r in roles if r)
 
 
 def parse_member(data: Any) -> Member | None:
-    """A Member from one `members` entry; None for an entry without a user_id."""
-    if not isinstance(data, dict) or not isinstance(data.get("user_id"), str | int):
+    """A Member from one `members` entry; None for an entry without a usable user_id."""
+    if not isinstance(data, dict):
         return None
-    roles = data.get("roles")
+    raw_id = data.get("user_id")
+    # bool is an int subclass: `true` must not become the person "True".
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+        return None
+    user_id = str(raw_id)
+    # NUL is not stripped from an id: "a\x00b" and "ab" would then be one person.
+    if not user_id.strip() or "\x00" in user_id:
+        return None
     return Member(
-        user_id=str(data["user_id"]),
-        roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+        user_id=user_id,
+        roles=_roles(data.get("roles")),
         status=_text(data, "status") or "Active",
         name=_text(data, "name"),
         given_name=_text(data, "given_name"),
@@ -135,29 +173,56 @@ class NrpsClient:
             raise RosterError(missing_scopes_message({SCOPE_NRPS}), retryable=False)
         return token.value
 
-    def _get(self, platform: Platform, url: str) -> httpx.Response:
+    def _get(self, platform: Platform, url: str) -> tuple[httpx.Response, bytes]:
+        """The answer and, for a 200, its body (other statuses are not read)."""
         for attempt in (1, 2):
             headers = {
                 "Authorization": f"Bearer {self._token(platform)}",
                 "Accept": MEMBERSHIPS_TYPE,
             }
             try:
-                response = self._http.get(url, headers=headers)
+                with self._http.stream("GET", url, headers=headers) as response:
+                    if response.status_code == 401 and attempt == 1:
+                        self._tokens.drop(platform, NRPS_SCOPES)
+                        continue
+                    body = self._read(response) if response.status_code == 200 else b""
+                    return response, body
             except httpx.HTTPError as err:
                 raise RosterError(
                     f"The LMS roster service did not answer ({type(err).__name__}). "
                     "Pathways will try again later.",
                     retryable=True,
                 ) from err
-            if response.status_code == 401 and attempt == 1:
-                self._tokens.drop(platform, NRPS_SCOPES)
-                continue
-            return response
-        return response
+        raise AssertionError("unreachable: the second attempt always returns")  # pragma: no cover
+
+    def _read(self, response: httpx.Response) -> bytes:
+        # httpx's read timeout is per read: a page that drips a byte at a time would hold the
+        # sync (and a teacher's Refresh) for as long as the LMS likes, so bound the whole body.
+        limit = self._http.timeout.read or 15.0
+        deadline = time.monotonic() + limit
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_PAGE_BYTES:
+                raise RosterError(
+                    f"The LMS roster page was larger than {MAX_PAGE_BYTES // (1024 * 1024)} MB, "
+                    "so Pathways did not read it. An LMS administrator can check that the "
+                    "roster service address reaches the LMS's roster service.",
+                    retryable=False,
+                    status=response.status_code,
+                )
+            if time.monotonic() > deadline:
+                raise RosterError(
+                    f"The LMS roster service took more than {limit:g} s to send a page. "
+                    "Pathways will try again later.",
+                    retryable=True,
+                    status=response.status_code,
+                )
+        return bytes(body)
 
     def fetch_page(self, platform: Platform, url: str) -> MembersPage:
         """One page of members, with its `next` and `differences` links."""
-        response = self._get(platform, url)
+        response, content = self._get(platform, url)
         status = response.status_code
         if status == 401:
             raise RosterError(UNAUTHORIZED_HINT, retryable=False, status=status)
@@ -191,8 +256,8 @@ class NrpsClient:
                 status=status,
             )
         try:
-            body = response.json()
-        except ValueError as err:
+            body = json.loads(content)
+        except (ValueError, RecursionError) as err:  # not JSON, or nested past Python's limit
             raise RosterError(
                 "The LMS roster answer was not JSON. An LMS administrator can check that the "
                 "roster service address reaches the LMS and not a login or error page.",
@@ -200,15 +265,38 @@ class NrpsClient:
                 status=status,
             ) from err
         raw = body.get("members") if isinstance(body, dict) else None
-        members = [m for m in map(parse_member, raw if isinstance(raw, list) else []) if m]
+        if not isinstance(raw, list):
+            # Read as an empty page, this would mark the whole class inactive.
+            raise RosterError(
+                "The LMS roster answer had no member list, so Pathways kept the class as it "
+                "was. Pathways will try again later; if this persists, an LMS administrator "
+                "can check the LMS's roster service.",
+                retryable=True,
+                status=status,
+            )
+        members = [m for m in map(parse_member, raw) if m]
         links = parse_links(response.headers)
-        return MembersPage(members, links.get("next"), links.get("differences"))
+        # Link URLs may be relative (RFC 8288 §3.2): resolve them against this page.
+        next_url = urljoin(url, links["next"]) if links.get("next") else None
+        differences_url = urljoin(url, links["differences"]) if links.get("differences") else None
+        if differences_url and not same_site(differences_url, url):
+            # Kept, it would later be requested with our token; a full sync works without it.
+            LOG.warning("roster differences link to another site ignored iss=%s", platform.issuer)
+            differences_url = None
+        return MembersPage(members, next_url, differences_url)
 
     def pages(self, platform: Platform, url: str) -> Iterator[MembersPage]:
         """Every page from `url`, following `next` links (at most 10,000 pages)."""
         seen: set[str] = set()
         next_url: str | None = url
         while next_url and next_url not in seen and len(seen) < 10_000:
+            if not same_site(next_url, url):
+                raise RosterError(
+                    "The LMS pointed the roster's next page to another site, so Pathways did "
+                    "not follow it (that would hand the site Pathways' access to the LMS). An "
+                    "LMS administrator can check the LMS's configured web address.",
+                    retryable=False,
+                )
             seen.add(next_url)
             page = self.fetch_page(platform, next_url)
             yield page

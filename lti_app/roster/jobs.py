@@ -158,6 +158,9 @@ def sync_roster(
                     seen_person_ids=seen,
                     learners_only=role_filter is not None,
                 )
+            if not use_differences:
+                # An LMS may list a member twice (on two pages): count people, not entries.
+                count = len(seen)
             services.finish_sync(
                 session,
                 context_id=context_id,

@@ -7,7 +7,9 @@ rate-limited by Canvas and costs ~200 ms against a distant LMS.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -39,6 +41,11 @@ SCOPE_NAMES = {
 }
 # Refresh this long before expiry so a token never expires in flight.
 REFRESH_MARGIN = timedelta(seconds=120)
+DEFAULT_EXPIRES_IN = 3600.0
+# A day at most: a huge (or infinite) expires_in would overflow datetime, and a token the LMS
+# revokes early is dropped on its first 401 anyway.
+MAX_EXPIRES_IN = 86400.0
+MAX_TOKEN_BODY_BYTES = 1024 * 1024
 
 
 class ServiceTokenError(Exception):
@@ -189,9 +196,7 @@ class TokenClient:
         }
         try:
             self.requests_made += 1
-            response = self._http.post(
-                platform.token_url, data=data, headers={"Accept": "application/json"}
-            )
+            response, content = self._post(platform.token_url, data)
         except httpx.HTTPError as err:
             raise ServiceTokenError(
                 f"The LMS token endpoint {platform.token_url} did not answer ({err}).",
@@ -204,8 +209,8 @@ class TokenClient:
                 status=response.status_code,
             )
         try:
-            body = response.json()
-        except ValueError:
+            body = json.loads(content)
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
             body = {}
         if (
             response.status_code != 200
@@ -222,9 +227,7 @@ class TokenClient:
             )
         granted_text = body.get("scope")
         granted = frozenset(str(granted_text).split()) if granted_text else scopes
-        expires_in = body.get("expires_in", 3600)
-        if not isinstance(expires_in, int | float) or expires_in <= 0:
-            expires_in = 3600
+        expires_at = _expires_at(body.get("expires_in"))
         LOG.info(
             "service token issued iss=%s client_id=%s scopes=%d granted=%d",
             platform.issuer,
@@ -232,6 +235,42 @@ class TokenClient:
             len(scopes),
             len(granted),
         )
-        return AccessToken(
-            str(body["access_token"]), granted, utcnow() + timedelta(seconds=float(expires_in))
-        )
+        return AccessToken(str(body["access_token"]), granted, expires_at)
+
+    def _post(self, url: str, data: dict[str, str]) -> tuple[httpx.Response, bytes]:
+        """The answer and its body, read within one read timeout in all and at most
+        MAX_TOKEN_BODY_BYTES: httpx's timeout is per read, and an endpoint that drips a byte
+        at a time would otherwise hold the sync or grade worker."""
+        deadline = time.monotonic() + (self._http.timeout.read or 15.0)
+        with self._http.stream(
+            "POST", url, data=data, headers={"Accept": "application/json"}
+        ) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_TOKEN_BODY_BYTES:
+                    # Not a token answer; read as one that has no access_token.
+                    return response, b""
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the token answer took too long to arrive")
+            return response, bytes(body)
+
+
+def _expires_at(expires_in: object) -> datetime:
+    """The expiry to store for a new token, from the LMS's `expires_in` (any JSON value)."""
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or (isinstance(expires_in, float) and not math.isfinite(expires_in))
+        or expires_in <= 0
+    ):
+        expires_in = DEFAULT_EXPIRES_IN
+    # min() before float(): an integer like 10**400 has no float.
+    seconds = float(min(expires_in, MAX_EXPIRES_IN))
+    margin = REFRESH_MARGIN.total_seconds()
+    if seconds <= 2 * margin:
+        # A token living no longer than twice the refresh margin would be stale at once (or
+        # after a moment) and fetched again for every request: Canvas rate-limits that. Use it
+        # for the first half of its life instead, so it still has half its life left when sent.
+        return utcnow() + timedelta(seconds=seconds / 2) + REFRESH_MARGIN
+    return utcnow() + timedelta(seconds=seconds)

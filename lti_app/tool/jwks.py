@@ -122,6 +122,10 @@ class JwksCache:
         now = time.time()
         if now < entry.expires_at and kid in entry.keys:
             return entry.keys[kid]
+        # The launch fetching under this lock will write the shared row: on SQLite it would
+        # wait for a write lock this caller holds while it waits here (a deadlock until the
+        # busy timeout). The caller has only read so far.
+        session.commit()
         with entry.lock:  # single flight per URL within this process
             now = time.time()
             if now >= entry.expires_at:

@@ -48,7 +48,7 @@ from tests.conftest import POSTGRES_URL_ENV, Launched, ToolServer
 from tests.tool.test_launch import CLAIM, assert_refused
 
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
-READ_TIMEOUT = 1.0
+READ_TIMEOUT = 2.0
 """This module's Pathways gives up on a silent LMS after this many seconds."""
 BOUND = READ_TIMEOUT * 3 + 1.5
 """The most a launch may take when the LMS's key set endpoint misbehaves."""

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import httpx
 import urllib3
 
 from lti_app.settings import Settings
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Whether `url` is http(s) on the scheme, host and port of `other`: only there may the
+    LMS's bearer token go, whatever address (next page, line item) the LMS names."""
+    origin = _origin(url)
+    return origin is not None and origin == _origin(other)
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is not a number
+        return None
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or port is None:
+        return None
+    return scheme, parts.hostname.lower(), port
 
 
 def make_http_client(settings: Settings, **kwargs: object) -> httpx.Client:

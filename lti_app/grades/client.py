@@ -29,6 +29,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
+from lti_app.http import same_origin
 from lti_app.roster.client import UNAUTHORIZED_HINT, parse_links, with_query
 from lti_app.tool.client import (
     SCOPE_LINEITEM,
@@ -116,16 +117,6 @@ def without_nul(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:  # a non-numeric port: no origin the token may go to
-        return ("", "", None)
-    return (scheme, (parts.hostname or "").lower(), port)
-
-
 def same_service_url(url: str, base: str, lineitems_url: str) -> str | None:
     """`url` resolved against `base`; None unless on the host of the launch's lineitems URL.
 
@@ -133,10 +124,7 @@ def same_service_url(url: str, base: str, lineitems_url: str) -> str | None:
     (or scheme) must not get it.
     """
     resolved = urljoin(base, url.strip())
-    origin = _origin(resolved)
-    if origin[0] not in ("http", "https") or not origin[1] or origin != _origin(lineitems_url):
-        return None
-    return resolved
+    return resolved if same_origin(resolved, lineitems_url) else None
 
 
 def _container_base(lineitems_url: str) -> str:
@@ -385,7 +373,7 @@ class AgsClient:
 def _json(response: urllib3.BaseHTTPResponse) -> Any:
     try:
         return json.loads(response.data)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # not JSON, or nested past Python's limit
         raise LmsRequestError(
             "The LMS answered with something other than JSON; Pathways will retry.",
             retryable=True,

@@ -19,6 +19,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from lti_app.http import same_origin
 from lti_app.tool.client import (
     SCOPE_NRPS,
     ServiceTokenError,
@@ -35,7 +36,6 @@ NRPS_SCOPES = frozenset({SCOPE_NRPS})
 # Canvas sends at most 50 members a page and Moodle every member in one: even a 10,000-student
 # Moodle course with long names stays far below this.
 MAX_PAGE_BYTES = 32 * 1024 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _LINK = re.compile(r"<([^>]*)>([^<]*)")
 _REL = re.compile(r"""rel\s*=\s*["'\u201c\u201d]?([^"'\u201c\u201d;,]*)""", re.IGNORECASE)
@@ -96,21 +96,6 @@ def with_query(url: str, **params: str) -> str:
     extra = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params.items())
     query = f"{parts.query}&{extra}" if parts.query else extra
     return urlunsplit(parts._replace(query=query))
-
-
-def _origin(url: str) -> tuple[str, str | None, int | None] | None:
-    try:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        return scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
-    except ValueError:  # a port that is not a number
-        return None
-
-
-def same_site(url: str, other: str) -> bool:
-    """Whether both URLs have the same scheme, host and port (where the token may go)."""
-    origin = _origin(url)
-    return origin is not None and origin == _origin(other)
 
 
 def _text(data: dict[str, Any], key: str) -> str | None:
@@ -279,7 +264,7 @@ class NrpsClient:
         # Link URLs may be relative (RFC 8288 §3.2): resolve them against this page.
         next_url = urljoin(url, links["next"]) if links.get("next") else None
         differences_url = urljoin(url, links["differences"]) if links.get("differences") else None
-        if differences_url and not same_site(differences_url, url):
+        if differences_url and not same_origin(differences_url, url):
             # Kept, it would later be requested with our token; a full sync works without it.
             LOG.warning("roster differences link to another site ignored iss=%s", platform.issuer)
             differences_url = None
@@ -290,7 +275,7 @@ class NrpsClient:
         seen: set[str] = set()
         next_url: str | None = url
         while next_url and next_url not in seen and len(seen) < 10_000:
-            if not same_site(next_url, url):
+            if not same_origin(next_url, url):
                 raise RosterError(
                     "The LMS pointed the roster's next page to another site, so Pathways did "
                     "not follow it (that would hand the site Pathways' access to the LMS). An "

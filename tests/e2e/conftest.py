@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from lti_app import create_app
 from lti_app.db import Database
@@ -128,11 +130,26 @@ def screenshot(page: Any, name: str) -> Path:
 
 
 def tool_frame(page: Any, *, timeout: float = 15000) -> Any:
-    """The Pathways frame inside the demo LMS page, once its page has a main heading."""
-    handle = page.wait_for_selector("iframe#tool-frame", timeout=timeout)
-    frame = handle.content_frame()
-    frame.wait_for_selector("main h1", timeout=timeout)
-    return frame
+    """The Pathways frame inside the demo LMS page, once its page has a main heading.
+
+    A launch through platform storage passes several documents through the frame (login,
+    LMS, storage page, home); the frame object found during one of them can go stale, so it
+    is looked up again until the deadline.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        handle = page.wait_for_selector("iframe#tool-frame", timeout=timeout)
+        frame = handle.content_frame()
+        left_ms = max(1.0, (deadline - time.monotonic()) * 1000)
+        try:
+            if frame is not None:
+                frame.wait_for_selector("main h1", timeout=min(2000.0, left_ms))
+                return frame
+        except PlaywrightTimeoutError:
+            pass
+        if time.monotonic() >= deadline:
+            raise PlaywrightTimeoutError("the Pathways frame never showed a main heading")
+        page.wait_for_timeout(100)
 
 
 def serious_axe_violations(frame_or_page: Any) -> list[dict[str, Any]]:

@@ -80,6 +80,7 @@ from lti_app.demo.launches import DELETE
 from lti_app.settings import Settings
 from lti_app.tool.models import Deployment, DeploymentStatus, Person, Platform
 from tests.conftest import Launched, ToolServer
+from tests.tool.lms_pages import assert_home, picker_form, submit_picks
 from tests.tool.test_launch import assert_refused
 
 CANVAS_ISS = "https://canvas.instructure.com"
@@ -658,15 +659,6 @@ def canvas_launch(canvas: FakeCanvas, browser: httpx.Client, launch: CanvasLaunc
     return Launched(submit_form(browser, form), browser)
 
 
-def assert_home(launched: Launched, badge: str, *phrases: str) -> None:
-    response = launched.response
-    assert response.status_code == 200, response.text[:2000]
-    assert "Traceback" not in response.text
-    assert f'role-badge">{badge}<' in response.text, response.text[:2000]
-    for phrase in phrases:
-        assert phrase in response.text, response.text[:2000]
-
-
 # === 1. Canvas login initiation, student and teacher launches ================================
 
 
@@ -982,14 +974,6 @@ def canvas_reads_deep_link_response(
     return claims
 
 
-def picker_form(launched: Launched) -> HtmlForm:
-    return next(
-        f
-        for f in parse_forms(launched.text, str(launched.response.url))
-        if f.action.endswith("/lti/deep-link")
-    )
-
-
 def deep_link(
     site: CanvasSite,
     browser: httpx.Client,
@@ -1002,20 +986,6 @@ def deep_link(
     launched = canvas_launch(site.canvas, browser, launch)
     assert launched.response.status_code == 200, launched.text[:2000]
     return launched
-
-
-def submit_picks(launched: Launched, *, gradebook: bool, score_maximum: str = "10") -> HtmlForm:
-    form = picker_form(launched)
-    form.fields["item"] = "home"
-    if gradebook:
-        form.fields["gradebook"] = "on"
-        form.fields["score_maximum"] = score_maximum
-    else:
-        form.fields.pop("gradebook", None)
-    autopost = submit_form(launched.client, form)
-    assert autopost.status_code == 200, autopost.text[:2000]
-    (back,) = parse_forms(autopost.text, str(autopost.url))
-    return back
 
 
 def test_canvas_deep_link_request_shape_is_what_canvas_sends(site: CanvasSite) -> None:

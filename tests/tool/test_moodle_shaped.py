@@ -58,6 +58,7 @@ from lti_app.demo.launches import DELETE
 from lti_app.grades.client import score_url
 from lti_app.tool.models import Deployment, DeploymentStatus, Platform
 from tests.conftest import Launched, ToolServer
+from tests.tool.lms_pages import assert_home, picker_form, submit_picks
 from tests.tool.test_launch import assert_refused
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -530,15 +531,6 @@ def moodle_launch(
     return Launched(submit_form(browser, form), browser)
 
 
-def assert_home(launched: Launched, badge: str, *phrases: str) -> None:
-    response = launched.response
-    assert response.status_code == 200, response.text[:2000]
-    assert "Traceback" not in response.text
-    assert f'role-badge">{badge}<' in response.text, response.text[:2000]
-    for phrase in phrases:
-        assert phrase in response.text, response.text[:2000]
-
-
 # === 1. Moodle student, teacher and site admin launches =====================================
 
 
@@ -773,14 +765,6 @@ def moodle_form_config(item: dict[str, Any], *, accept_grades: bool = True) -> d
     return config
 
 
-def picker_form(launched: Launched) -> HtmlForm:
-    return next(
-        f
-        for f in parse_forms(launched.text, str(launched.response.url))
-        if f.action.endswith("/lti/deep-link")
-    )
-
-
 def deep_link(
     moodle: FakeMoodle,
     browser: httpx.Client,
@@ -796,20 +780,6 @@ def deep_link(
     assert launched.response.status_code == 200, launched.text[:2000]
     assert "Add Pathways to your course" in launched.text
     return launched
-
-
-def submit_picks(launched: Launched, *, gradebook: bool, score_maximum: str = "10") -> HtmlForm:
-    form = picker_form(launched)
-    form.fields["item"] = "home"
-    if gradebook:
-        form.fields["gradebook"] = "on"
-        form.fields["score_maximum"] = score_maximum
-    else:
-        form.fields.pop("gradebook", None)
-    autopost = submit_form(launched.client, form)
-    assert autopost.status_code == 200, autopost.text[:2000]
-    (back,) = parse_forms(autopost.text, str(autopost.url))
-    return back
 
 
 def test_moodle_deep_link_request_shape_is_what_moodle_sends(moodle: FakeMoodle) -> None:

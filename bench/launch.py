@@ -371,9 +371,14 @@ def run(args: argparse.Namespace) -> int:
                 "LTI_APP_LOG_LEVEL": "INFO",  # as in production
                 "LTI_APP_DEMO_ENABLED": "false",
             }
+            tool_app = (
+                ["--pythonpath", str(BENCH), "bound_app:app"]
+                if args.tool_app == "bound"
+                else ["lti_app:create_app()"]
+            )
             tool = start_server(
                 "tool",
-                [*gunicorn, "--bind", f"127.0.0.1:{tool_port}", "lti_app:create_app()"],
+                [*gunicorn, "--bind", f"127.0.0.1:{tool_port}", *tool_app],
                 tool_env,
                 logdir,
                 tool_port,
@@ -524,6 +529,8 @@ def print_report(
         f"{info['background']} cores busy with other work just before  "
     )
     print(f"Code: {info['commit']}  ")
+    if args.tool_app == "bound":
+        print("Measured in place of Pathways: bench/bound_app.py (see its docstring)  ")
     print(
         f"Pathways: gunicorn {args.workers} workers {args.worker_class}"
         + (f" x {args.threads} threads" if args.worker_class == "gthread" else "")
@@ -621,6 +628,12 @@ def main() -> int:
         default=0,
         metavar="SECONDS",
         help="first wait up to this long for other processes to leave the CPUs idle",
+    )
+    parser.add_argument(
+        "--tool-app",
+        choices=("pathways", "bound"),
+        default="pathways",
+        help="bound: bench/bound_app.py (a launch's unavoidable work only) in place of Pathways",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     args = parser.parse_args()

@@ -294,10 +294,21 @@ def load_launch_context(session: Session, launch_session_id: str) -> LaunchConte
         # A registration or deployment an administrator disabled ends its open sessions too.
         .join(Deployment, Deployment.id == LaunchSession.deployment_id)
         .join(Platform, Platform.id == LaunchSession.platform_id)
+        .outerjoin(
+            Membership,
+            (Membership.context_id == LaunchSession.context_id)
+            & (Membership.person_id == LaunchSession.person_id),
+        )
         .where(
             LaunchSession.id == launch_session_id,
             Deployment.status == DeploymentStatus.ACTIVE,
             Platform.is_active.is_(True),
+            # A student the LMS's roster no longer lists (dropped, suspended) loses the open
+            # session too; a new launch from the LMS makes them active again. Teachers and
+            # unenrolled LMS admins are kept: a learners-only roster does not list them.
+            (LaunchSession.role != CourseRole.LEARNER.value)
+            | Membership.status.is_(None)
+            | (Membership.status == MembershipStatus.ACTIVE),
         )
     ).first()
     if row is None:

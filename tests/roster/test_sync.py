@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -18,7 +19,7 @@ from lti_app.roster.jobs import sync_roster
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.tool.client import SCOPE_LINEITEM
 from lti_app.tool.models import Membership, MembershipStatus, Person, Platform
-from tests.conftest import LtiActions
+from tests.conftest import Launched, LtiActions
 
 from .conftest import CSRF, LAUNCH_TOKEN, RosterCourse, set_enrollments
 
@@ -213,3 +214,59 @@ def test_a_class_launching_while_the_roster_syncs_loses_nothing(
     assert sorted(students) == sorted(learners)
     assert all(s.status is MembershipStatus.ACTIVE for s in students.values())
     assert all(s.has_launched for s in students.values())
+
+
+def test_a_student_the_roster_drops_loses_the_open_session_until_the_lms_launches_them_again(
+    make_roster_course: Callable[..., RosterCourse],
+    nrps: NrpsClient,
+    db: Database,
+    lti: LtiActions,
+) -> None:
+    course = make_roster_course(students=3)
+    student = lti.launch("user-s03", context_id=course.lms_context_id)
+    teacher = lti.launch("user-t01", context_id=course.lms_context_id)
+    tokens = {}
+    for who, launched in (("student", student), ("teacher", teacher)):
+        found = LAUNCH_TOKEN.search(launched.text)
+        assert found is not None, who
+        tokens[who] = found.group(1)
+
+    def home(who: str, launched: Launched) -> httpx.Response:
+        return launched.client.get(f"{lti.tool.url}/home", params={"lt": tokens[who]})
+
+    assert home("student", student).status_code == 200
+    set_enrollments(
+        course,
+        (
+            Enrollment(TEACHER.user_id, Role.INSTRUCTOR),
+            *(Enrollment(s.user_id, Role.LEARNER) for s in STUDENTS[:2]),
+        ),
+    )
+    deadline = time.monotonic() + 20
+    while (synced := sync_roster(db, nrps, context_id=course.context_id)).skipped:
+        # The teacher's launch started a sync in the background: this one waits its turn.
+        assert time.monotonic() < deadline, "the background roster sync never finished"
+        time.sleep(0.05)
+    assert synced.ok, synced.message
+    assert _students(db, course.context_id)["user-s03"].status is MembershipStatus.INACTIVE
+    ended = home("student", student)
+    assert ended.status_code == 401
+    assert "Open Pathways again from your course" in ended.text
+    # The learners-only roster does not list teachers: her session stays.
+    assert home("teacher", teacher).status_code == 200
+
+    # Enrolled again: the LMS's next launch is the proof, and opens Pathways.
+    set_enrollments(
+        course,
+        (
+            Enrollment(TEACHER.user_id, Role.INSTRUCTOR),
+            *(Enrollment(s.user_id, Role.LEARNER) for s in STUDENTS[:3]),
+        ),
+    )
+    again = lti.launch("user-s03", context_id=course.lms_context_id)
+    assert again.response.status_code == 200
+    assert "My pathways" in again.text
+    found = LAUNCH_TOKEN.search(again.text)
+    assert found is not None
+    tokens["student"] = found.group(1)
+    assert home("student", again).status_code == 200

@@ -125,6 +125,11 @@ def state_cookie_name(state: str) -> str:
     return "lti1p3_state_" + hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
+def storage_key(state: str) -> str:
+    """The key the login's browser secret has in the platform's storage (lti.put_data)."""
+    return "lti_state_" + state
+
+
 def find_platform(session: Session, issuer: str, client_id: str | None) -> Platform:
     """Find the registration; without client_id only an issuer with one registration works.
 

@@ -11,7 +11,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+)
 from pylti1p3.deep_link_resource import DeepLinkResource
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,6 +40,7 @@ from lti_app.tool.launch import (
     login_was_used,
     start_login,
     state_cookie_name,
+    storage_key,
     validate_launch,
 )
 from lti_app.tool.models import Deployment, LaunchFailure, Platform
@@ -129,6 +139,11 @@ def _log_failure(
         LOG.exception("could not store launch failure")
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 @bp.route("/lti/login", methods=["GET", "POST"])
 def login() -> Response | str:
     """OIDC third-party initiated login."""
@@ -157,15 +172,14 @@ def login() -> Response | str:
     if redirect_to.storage_target:
         # Try the platform's storage first (works with third-party cookies blocked);
         # the cookie below is the fallback when the platform does not answer.
-        auth_origin = urlsplit(redirect_to.auth_url)
         response = make_response(
             render_template(
                 "tool/login_storage.html",
                 auth_url=redirect_to.auth_url,
-                state=redirect_to.state,
+                storage_key=storage_key(redirect_to.state),
                 secret=redirect_to.browser_secret,
                 storage_target=redirect_to.storage_target,
-                platform_origin=f"{auth_origin.scheme}://{auth_origin.netloc}",
+                platform_origin=_origin(redirect_to.auth_url),
             )
         )
     else:
@@ -201,7 +215,8 @@ def launch() -> Response | str:
         login_platform_id = login_state.platform_id
         # None until the storage page has asked the platform; "" when the platform had nothing.
         from_storage = request.form.get(STORAGE_SECRET_FIELD)
-        secret = request.cookies.get(state_cookie_name(state)) or from_storage
+        from_cookie = request.cookies.get(state_cookie_name(state))
+        secret = from_cookie or from_storage
         if (
             not secret
             and from_storage is None
@@ -210,13 +225,13 @@ def launch() -> Response | str:
         ):
             # No cookie reached us: fetch the secret from the platform's storage, post again.
             auth = session.get(Platform, login_state.platform_id)
-            auth_parts = urlsplit(auth.auth_login_url if auth else "")
             return render_template(
                 "tool/launch_storage.html",
                 id_token=id_token,
                 state=state,
+                storage_key=storage_key(state),
                 storage_target=login_state.storage_target,
-                platform_origin=f"{auth_parts.scheme}://{auth_parts.netloc}",
+                platform_origin=_origin(auth.auth_login_url if auth else ""),
                 secret_field=STORAGE_SECRET_FIELD,
             )
         validated, ctx = _validate_and_record(session, id_token, login_state, secret)
@@ -239,6 +254,15 @@ def launch() -> Response | str:
         )
         raise
     set_current_launch(ctx)
+    if login_state.storage_target and from_cookie:
+        # The cookie carried the login, so the copy put in the platform's storage is not
+        # needed: Canvas keeps it in the browser's localStorage for good unless we clear it.
+        # (The storage page clears the key itself when it was the storage that carried it.)
+        g.lti_storage_to_clear = {
+            "key": storage_key(state),
+            "target": login_state.storage_target,
+            "origin": _origin(validated.platform.auth_login_url),
+        }
     LOG.info(
         "launch ok iss=%s client_id=%s deployment=%s role=%s message=%s",
         validated.platform.issuer,

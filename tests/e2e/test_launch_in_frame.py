@@ -52,6 +52,32 @@ def test_platform_storage_carries_the_login_when_cookies_are_blocked(
     assert frame.inner_text(".role-badge") == "Student"
     # The first POST came without a cookie; the second carried the secret from the platform.
     assert launch_posts == [False, False]
+    assert _storage_left_behind(page) == []
+
+
+def _storage_left_behind(page: Any) -> list[str]:
+    """Keys the tool put in the demo LMS's platform storage and did not take away again.
+
+    Canvas keeps platform storage in the browser's localStorage, so a key left there stays
+    for good; the demo LMS logs every lti.put_data (origin, key, stored?).
+    """
+    page.wait_for_function(
+        "() => { const s = window.demoPlatformStorage;"
+        " return s.puts.some(p => p[2]) && s.puts.some(p => !p[2]); }",
+        timeout=10_000,
+    )
+    stored: dict[str, Any] = page.evaluate("window.demoPlatformStorage")
+    return [key for keys in stored["stores"].values() for key in keys]
+
+
+def test_a_launch_the_cookie_carried_takes_its_key_out_of_platform_storage(
+    demo: Demo, page_factory: Any
+) -> None:
+    page = page_factory()
+    page.goto(demo.course_url(storage="1", **{"as": "user-s04"}))
+    frame = tool_frame(page)
+    assert frame.inner_text(".role-badge") == "Student"
+    assert _storage_left_behind(page) == []
 
 
 def test_platform_storage_that_kept_nothing_says_what_to_do_and_stops(

@@ -1188,7 +1188,22 @@ def test_canvas_launch_with_cookie_needs_no_platform_storage(
 ) -> None:
     # Canvas mobile sends lti_storage_target but never answers: the cookie carries the launch.
     launch = CanvasLaunch(STUDENT, STUDENT_ROLES, site.north, include_storage_target=True)
-    assert_home(canvas_launch(site.canvas, browser, launch), "Student")
+    launched = canvas_launch(site.canvas, browser, launch)
+    assert_home(launched, "Student")
+    # Canvas keeps put_data in the browser's localStorage: the home takes the login's copy
+    # out again (tests/e2e runs the script against the demo LMS).
+    (clear,) = re.findall(r'<div id="lti-storage" data-mode="clear"[^>]*>', launched.text)
+    assert 'data-key="lti_state_' in clear
+    assert f'data-target="{FORWARDING_TARGET}"' in clear
+    assert f'data-origin="{site.canvas.sso_origin}"' in clear  # the OIDC auth origin
+
+
+def test_canvas_launch_without_platform_storage_leaves_nothing_to_clear(
+    site: CanvasSite, browser: httpx.Client
+) -> None:
+    launched = canvas_launch(site.canvas, browser, CanvasLaunch(STUDENT, STUDENT_ROLES, site.north))
+    assert_home(launched, "Student")
+    assert "lti-storage" not in launched.text
 
 
 def test_canvas_storage_answer_with_a_wrong_secret_is_refused(

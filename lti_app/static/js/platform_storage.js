@@ -42,7 +42,15 @@
     });
   }
 
-  if (el.dataset.mode === "put") {
+  // A put_data without a value removes the key (Canvas, D2L): Canvas keeps what a tool puts
+  // in the browser's localStorage, so every login would otherwise leave its secret there.
+  function forget() {
+    return ask({ subject: "lti.put_data", key: el.dataset.key }, 1000);
+  }
+
+  if (el.dataset.mode === "clear") {
+    supports("lti.put_data").then(forget).catch(function () { /* nothing kept, or no answer */ });
+  } else if (el.dataset.mode === "put") {
     var go = function () { window.location.href = el.dataset.authUrl; };
     supports("lti.put_data")
       .then(function () {
@@ -58,7 +66,8 @@
         // secret would only bring this page back.
         if (!data.value) { throw new Error("nothing stored"); }
         form.querySelector("input[name=lti_storage_secret]").value = data.value;
-        form.submit();
+        var submit = function () { form.submit(); };
+        forget().then(submit, submit);
       })
       .catch(function () {
         document.getElementById("lti-storage-failed").hidden = false;

@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SESSION_COOKIE_PARTITIONED"] = settings.secure_cookies
     csrf.init_app(app)
 
-    from lti_app import web
+    from lti_app import health, web
     from lti_app.admin import views as admin_views
     from lti_app.competencies import views as competencies_views
     from lti_app.courses import views as courses_views
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_babel(app)
     errors.register_error_handlers(app)
     app.register_blueprint(tool_views.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(registration_views.bp)
     app.register_blueprint(admin_views.bp)
     app.register_blueprint(roster_views.bp)

@@ -223,6 +223,9 @@ class GradeWorker:
             work = []
             for item in items:
                 item.lease_until = now + self.config.lease
+                # Being tried again: Retry resets only columns with an error, so it leaves this
+                # lease alone and no second worker takes the column meanwhile.
+                item.last_error = ""
                 gradebook = session.scalar(
                     select(Gradebook).where(Gradebook.context_id == item.context_id)
                 )

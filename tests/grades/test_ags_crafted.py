@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -721,6 +722,42 @@ def test_retry_after_the_admin_fix_sends_at_once(
     for _ in range(3):
         worker.drain()
     all_sent(course, gradebook)
+
+
+def test_retry_pressed_while_a_worker_is_on_the_column_leaves_it_to_that_worker(
+    make_ags: Callable[..., tuple[GradeCourse, FakeGradebook]],
+) -> None:
+    course, gradebook = make_ags()
+    gradebook.lms.token_answer = lambda seen: Answer(400, {"error": "invalid_client"})
+    course.record(3)
+    course.worker(timeout=2, config_retry=0.2).drain()
+    assert "invalid_client" in line_item(course).last_error
+    at_lms, admin_fixed = threading.Event(), threading.Event()
+
+    def slow_token(seen: Seen) -> Answer:
+        at_lms.set()
+        admin_fixed.wait(10)
+        scope = dict(parse_qsl(seen.body.decode())).get("scope", "")
+        token = {"access_token": "tok-slow", "token_type": "Bearer", "scope": scope}
+        return Answer(200, {**token, "expires_in": 3600})
+
+    gradebook.lms.token_answer = slow_token
+    time.sleep(0.3)  # the column's wait after the refusal is over
+    first = course.worker(timeout=15, config_retry=600)
+    syncing = threading.Thread(target=first.sync_line_items)
+    syncing.start()
+    try:
+        assert at_lms.wait(10), "the first worker never asked for a token"
+        asked = gradebook.lms.token_requests
+        with course.db.begin() as session:  # the teacher presses Retry meanwhile
+            services.retry(session, context_id=course.context_id)
+        course.worker(timeout=2, config_retry=600).sync_line_items()
+        assert gradebook.lms.token_requests == asked, "a second worker took the column too"
+    finally:
+        admin_fixed.set()
+        syncing.join(20)
+    assert line_item(course).state is LineItemState.READY
+    assert line_item(course).last_error == ""
 
 
 def test_a_token_without_the_score_scope_says_sending_scores_is_off(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, g, has_request_context, render_template, request
+from flask import Flask, current_app, g, has_request_context, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -90,10 +90,17 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(err: HTTPException) -> Response | tuple[str, int]:
         if err.code is None or err.code < 400:
             return err.get_response()
+        description = err.description or err.name
+        if err.code == 413:
+            limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+            description = (
+                f"What was sent is larger than {limit // 2**20} MB, the most Pathways accepts "
+                "at once, so nothing was saved. Choose a smaller file or split it into parts."
+            )
         return (
             render_template(
                 "errors/error.html",
-                error=AppError(err.description or err.name),
+                error=AppError(description),
                 title=err.name,
                 request_id=request_id(),
             ),

@@ -15,6 +15,7 @@ from flask import Flask, current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from lti_app.db import Database
 from lti_app.errors import PermissionDeniedError, SessionExpiredError
@@ -67,10 +68,19 @@ def make_launch_token(launch_session_id: str) -> str:
     return _serializer().dumps(launch_session_id)
 
 
+def _posted_token() -> str | None:
+    try:
+        return request.form.get(LAUNCH_TOKEN_FIELD)
+    except RequestEntityTooLarge:
+        # Read while the session opens, where no error handler runs: leave the answer to the
+        # next read of the form (CSRF, the view), which gets the app's 413 page.
+        return None
+
+
 def _token_from_request() -> str | None:
     return (
         request.headers.get(LAUNCH_TOKEN_HEADER)
-        or request.form.get(LAUNCH_TOKEN_FIELD)
+        or _posted_token()
         or request.args.get(LAUNCH_TOKEN_FIELD)
     )
 

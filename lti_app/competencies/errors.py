@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class CompetencyError(Exception):
@@ -30,15 +30,29 @@ class InvalidCompetencyError(CompetencyError, ValueError):
 class ImportProblem:
     """One thing wrong with an imported file.
 
-    `location` is the CSV line number (the header is line 1) or the CASE identifier.
+    `location` is the CSV line number as a text editor counts lines (the header is line 1,
+    blank lines count, a quoted value with line breaks takes several lines) or the CASE
+    identifier.
     """
 
     location: int | str
     column: str
     message: str
+    row: int | None = field(default=None, compare=False)
+    """The row a spreadsheet shows for a CSV line: it differs after a value with line breaks."""
+
+    @property
+    def spreadsheet_row(self) -> int | None:
+        """The spreadsheet row when it is not the line number (else None)."""
+        return self.row if self.row is not None and self.row != self.location else None
 
     def __str__(self) -> str:
-        where = f"line {self.location}" if isinstance(self.location, int) else self.location
+        if isinstance(self.location, int):
+            where = f"line {self.location}"
+            if self.spreadsheet_row is not None:
+                where += f" (row {self.spreadsheet_row} in a spreadsheet)"
+        else:
+            where = self.location
         return (
             f"{where}, {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
         )

@@ -22,7 +22,7 @@ from lti_app.competencies.errors import (
 )
 from lti_app.competencies.graph import find_cycles
 from lti_app.competencies.models import Competency, CompetencyKind, CompetencyPrerequisite
-from lti_app.competencies.services import clean_code, clean_title
+from lti_app.competencies.services import clean_code, clean_description, clean_title
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class FrameworkRow:
     kind: CompetencyKind = CompetencyKind.ACADEMIC
     sort_key: tuple[float, int] = (0.0, 0)
     """Orders siblings; the import numbers each parent's children 0, 1, 2... by it."""
+    row: int | None = None
+    """The row a spreadsheet shows for a CSV line (`location`), for problems."""
+
+    def problem(self, column: str, message: str) -> ImportProblem:
+        return ImportProblem(self.location, column, message, row=self.row)
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,13 @@ class Columns:
     title: str
     parent: str
     prerequisites: str
+    description: str
 
 
-CSV_FIELDS = Columns("code", "title", "parent_code", "prerequisite_codes")
-CASE_FIELDS = Columns("humanCodingScheme", "fullStatement", "isChildOf", "precedes")
+CSV_FIELDS = Columns("code", "title", "parent_code", "prerequisite_codes", "description")
+CASE_FIELDS = Columns(
+    "humanCodingScheme", "fullStatement", "isChildOf", "precedes", "fullStatement"
+)
 
 
 # --- Validation and upsert ---------------------------------------------------------------
@@ -75,21 +83,21 @@ def _validate(
         try:
             row.code = clean_code(row.code)
         except InvalidCompetencyError as err:
-            problems.append(ImportProblem(row.location, columns.code, str(err)))
+            problems.append(row.problem(columns.code, str(err)))
             continue
         try:
             row.title = clean_title(row.title)
         except InvalidCompetencyError as err:
-            problems.append(ImportProblem(row.location, columns.title, str(err)))
+            problems.append(row.problem(columns.title, str(err)))
+        try:
+            row.description = clean_description(row.description)
+        except InvalidCompetencyError as err:
+            problems.append(row.problem(columns.description, str(err)))
         if row.code in first_line:
             where = first_line[row.code]
             where_text = f"line {where}" if isinstance(where, int) else f"item {where}"
             problems.append(
-                ImportProblem(
-                    row.location,
-                    columns.code,
-                    f"duplicate code {row.code!r} (first on {where_text})",
-                )
+                row.problem(columns.code, f"duplicate code {row.code!r} (first on {where_text})")
             )
         else:
             first_line[row.code] = row.location
@@ -98,20 +106,15 @@ def _validate(
         if row.parent_code is not None:
             if row.parent_code == row.code:
                 problems.append(
-                    ImportProblem(
-                        row.location, columns.parent, "a competency cannot be its own parent"
-                    )
+                    row.problem(columns.parent, "a competency cannot be its own parent")
                 )
             elif row.parent_code not in known:
                 problems.append(
-                    ImportProblem(
-                        row.location, columns.parent, f"unknown parent code {row.parent_code!r}"
-                    )
+                    row.problem(columns.parent, f"unknown parent code {row.parent_code!r}")
                 )
             elif row.parent_code not in first_line and existing[row.parent_code].is_archived:
                 problems.append(
-                    ImportProblem(
-                        row.location,
+                    row.problem(
                         columns.parent,
                         f"parent {row.parent_code!r} is archived; unarchive it or include it",
                     )
@@ -119,15 +122,11 @@ def _validate(
         for code in row.prerequisite_codes:
             if code == row.code:
                 problems.append(
-                    ImportProblem(
-                        row.location, columns.prerequisites, "a competency cannot require itself"
-                    )
+                    row.problem(columns.prerequisites, "a competency cannot require itself")
                 )
             elif code not in known:
                 problems.append(
-                    ImportProblem(
-                        row.location, columns.prerequisites, f"unknown prerequisite code {code!r}"
-                    )
+                    row.problem(columns.prerequisites, f"unknown prerequisite code {code!r}")
                 )
     return problems
 
@@ -156,8 +155,12 @@ def _cycle_problems(
     ):
         for cycle in find_cycles(graph):
             in_file = [by_code[code] for code in cycle if code in by_code]
-            location = in_file[0].location if in_file else cycle[0]
-            problems.append(ImportProblem(location, column, f"{what} cycle: {' → '.join(cycle)}"))
+            message = f"{what} cycle: {' → '.join(cycle)}"
+            problems.append(
+                in_file[0].problem(column, message)
+                if in_file
+                else ImportProblem(cycle[0], column, message)
+            )
     return problems
 
 
@@ -193,12 +196,26 @@ def apply_framework(
     if cycles:
         raise ImportFailedError(cycles)
 
+    # The file's siblings take the file's order, after the siblings it does not name (those are
+    # left alone): a competency imported on its own under a parent comes last, not in between.
+    in_file = {row.code for row in rows}
+    first_free: dict[int | None, int] = defaultdict(int)
+    for code, competency in existing.items():
+        if code not in in_file:
+            parent_id = competency.parent_id
+            first_free[parent_id] = max(first_free[parent_id], competency.position + 1)
     positions: dict[str, int] = {}
     siblings: dict[str | None, list[FrameworkRow]] = defaultdict(list)
     for row in rows:
         siblings[row.parent_code].append(row)
-    for group in siblings.values():
-        for position, row in enumerate(sorted(group, key=lambda r: r.sort_key)):
+    for parent_code, group in siblings.items():
+        if parent_code is None:
+            start = first_free[None]
+        elif parent_code in existing:
+            start = first_free[existing[parent_code].id]
+        else:
+            start = 0  # a parent new in this file has no other children
+        for position, row in enumerate(sorted(group, key=lambda r: r.sort_key), start):
             positions[row.code] = position
 
     created = updated = 0

@@ -1,6 +1,7 @@
 """Move frameworks in and out of a course: CSV, 1EdTech CASE JSON, and course-to-course copy.
 
-CSV columns (header row required, names case-insensitive, order free, unknown columns ignored):
+CSV columns (header row required, names case-insensitive, order free, unknown columns ignored
+unless their name is close to one of these, which is reported rather than silently dropped):
 
     code                required; unique in the course; imports match existing competencies by it
     title               required
@@ -14,6 +15,11 @@ Competencies in the file are created or updated (their parent, prerequisites, po
 siblings and kind become what the file says, and an archived one is brought back); competencies
 of the course that are not in the file are left alone. Importing the same file twice changes
 nothing the second time. The upsert itself lives in `framework.py`.
+
+Files may be UTF-8 (with or without a byte-order mark) or UTF-16 with one, separated by commas,
+semicolons or tabs, with any line endings; `reading.py` reads them. Problems name the line as a
+text editor counts them (the header is line 1, blank lines count, a quoted value with line
+breaks takes several), and the spreadsheet row too where that differs.
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ from lti_app.competencies.framework import (
     ImportSummary,
     apply_framework,
 )
-from lti_app.competencies.models import Competency, CompetencyKind, CompetencyPrerequisite
+from lti_app.competencies.models import Competency, CompetencyPrerequisite
+from lti_app.competencies.reading import CSV_COLUMNS, MAX_ROWS, decode, parse_csv
 from lti_app.competencies.services import list_competencies
-from lti_app.csvsafe import safe_cell, unsafe_cell
+from lti_app.csvsafe import safe_cell
 
 __all__ = [
     "CSV_COLUMNS",
+    "MAX_ROWS",
     "ImportSummary",
     "copy_framework",
     "export_csv",
@@ -51,117 +59,11 @@ __all__ = [
     "parse_csv",
 ]
 
-CSV_COLUMNS = ("code", "title", "description", "parent_code", "prerequisite_codes", "kind")
-REQUIRED_CSV_COLUMNS = ("code", "title")
 CASE_TITLE_LENGTH = 200
 """A CASE fullStatement longer than this is shortened for the title and kept as description."""
 
 
 # --- CSV ---------------------------------------------------------------------------------
-
-
-def _decode(data: str | bytes) -> str:
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8-sig")  # Excel writes a byte-order mark
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            raise ImportFailedError(
-                [ImportProblem(line, "", "the file is not UTF-8 text; save it as CSV UTF-8")]
-            ) from err
-    else:
-        text = data
-    return text.removeprefix("\ufeff")
-
-
-def _parse_kind(value: str) -> CompetencyKind | None:
-    normalised = value.strip().lower().replace("-", "_").replace(" ", "_")
-    if not normalised:
-        return CompetencyKind.ACADEMIC
-    try:
-        return CompetencyKind(normalised)
-    except ValueError:
-        return None
-
-
-def parse_csv(data: str | bytes) -> tuple[list[FrameworkRow], list[ImportProblem]]:
-    """Read a framework CSV into rows and the problems found in them.
-
-    Raise ImportFailedError at once when the rows cannot be read (encoding, header).
-    """
-    reader = csv.reader(io.StringIO(_decode(data), newline=""))
-    problems: list[ImportProblem] = []
-    header: list[str] | None = None
-    rows: list[FrameworkRow] = []
-    last_line = 0
-    try:
-        for record in reader:
-            line, last_line = last_line + 1, reader.line_num
-            if not any(cell.strip() for cell in record):
-                continue  # blank lines, including ",,,," from spreadsheets
-            if header is None:
-                header = [name.strip().lower().replace(" ", "_") for name in record]
-                problems.extend(_check_header(header, line))
-                if problems:
-                    break
-                continue
-            rows.append(_parse_csv_record(record, header, line, problems))
-    except csv.Error as err:
-        problems.append(ImportProblem(reader.line_num, "", f"unreadable CSV: {err}"))
-    if header is None and not problems:
-        problems.append(ImportProblem(1, "", "the file is empty; it needs a header row"))
-    if header is None or (not rows and problems):
-        raise ImportFailedError(problems)
-    return rows, problems
-
-
-def _check_header(header: list[str], line: int) -> list[ImportProblem]:
-    problems = [
-        ImportProblem(line, name, "required column is missing")
-        for name in REQUIRED_CSV_COLUMNS
-        if name not in header
-    ]
-    seen: set[str] = set()
-    for name in header:
-        if name and name in seen:
-            problems.append(ImportProblem(line, name, "column appears twice"))
-        seen.add(name)
-    return problems
-
-
-def _parse_csv_record(
-    record: list[str], header: list[str], line: int, problems: list[ImportProblem]
-) -> FrameworkRow:
-    if len(record) > len(header) and any(cell.strip() for cell in record[len(header) :]):
-        problems.append(
-            ImportProblem(line, "", "more values than columns; quote values that contain commas")
-        )
-    values = {
-        name: (unsafe_cell(record[i]) if i < len(record) else "") for i, name in enumerate(header)
-    }
-    kind = _parse_kind(values.get("kind", ""))
-    if kind is None:
-        problems.append(
-            ImportProblem(
-                line,
-                "kind",
-                f"unknown kind {values['kind'].strip()!r}; use academic or non_academic",
-            )
-        )
-    parent_code = values.get("parent_code", "").strip() or None
-    prerequisite_codes = [
-        code.strip() for code in values.get("prerequisite_codes", "").split(";") if code.strip()
-    ]
-    return FrameworkRow(
-        location=line,
-        code=values["code"],
-        title=values["title"],
-        description=values.get("description", "").strip(),
-        parent_code=parent_code,
-        prerequisite_codes=prerequisite_codes,
-        kind=kind or CompetencyKind.ACADEMIC,
-        sort_key=(0.0, line),
-    )
 
 
 def import_csv(session: Session, *, context_id: int, data: str | bytes) -> ImportSummary:
@@ -241,10 +143,12 @@ def parse_case(
         package: Any = data
     else:
         try:
-            package = json.loads(_decode(data))
+            package = json.loads(decode(data, expected="CASE JSON"))
         except json.JSONDecodeError as err:
-            problem = ImportProblem("CFPackage", "", f"not JSON: {err.msg} at line {err.lineno}")
-            raise ImportFailedError([problem]) from err
+            message = f"not JSON: {err.msg} at line {err.lineno}"
+            if err.pos == 0:
+                message += "; if it is a CSV file, choose CSV as the format"
+            raise ImportFailedError([ImportProblem("CFPackage", "", message)]) from err
     if not isinstance(package, Mapping):
         raise ImportFailedError([ImportProblem("CFPackage", "", "expected a JSON object")])
     problems: list[ImportProblem] = []

@@ -44,9 +44,23 @@ class CompetencyNode:
     children: list[CompetencyNode] = field(default_factory=list)
 
 
+NUL_MESSAGE = (
+    "the value contains an invisible NUL character (code 0), which cannot be saved; delete it "
+    "or retype the value"
+)
+
+
+def _check_no_nul(value: str) -> None:
+    # PostgreSQL text cannot hold NUL at all; SQLite would keep it. Refuse it on both, plainly,
+    # instead of a database error (or a value that differs between databases).
+    if "\x00" in value:
+        raise InvalidCompetencyError(NUL_MESSAGE)
+
+
 def clean_code(code: str) -> str:
     """Return the code stripped, or raise InvalidCompetencyError if it cannot be a code."""
     code = code.strip()
+    _check_no_nul(code)
     if not code:
         raise InvalidCompetencyError("a code is required")
     if len(code) > CODE_MAX_LENGTH:
@@ -60,11 +74,19 @@ def clean_code(code: str) -> str:
 def clean_title(title: str) -> str:
     """Return the title stripped, or raise InvalidCompetencyError."""
     title = title.strip()
+    _check_no_nul(title)
     if not title:
         raise InvalidCompetencyError("a title is required")
     if len(title) > TITLE_MAX_LENGTH:
         raise InvalidCompetencyError(f"a title has at most {TITLE_MAX_LENGTH} characters")
     return title
+
+
+def clean_description(description: str) -> str:
+    """Return the description stripped, or raise InvalidCompetencyError."""
+    description = description.strip()
+    _check_no_nul(description)
+    return description
 
 
 def get_competency(session: Session, *, context_id: int, competency_id: int) -> Competency:
@@ -208,7 +230,7 @@ def create_competency(
         context_id=context_id,
         code=code,
         title=clean_title(title),
-        description=description.strip(),
+        description=clean_description(description),
         parent_id=parent_id,
         kind=kind,
         position=_next_position(session, context_id=context_id, parent_id=parent_id),
@@ -246,7 +268,7 @@ def edit_competency(
     if title is not None:
         competency.title = clean_title(title)
     if description is not None:
-        competency.description = description.strip()
+        competency.description = clean_description(description)
     if kind is not None:
         competency.kind = kind
     if not isinstance(parent_id, _Keep) and parent_id != competency.parent_id:

@@ -6,13 +6,20 @@ import re
 from collections.abc import Sequence
 from typing import cast
 
-from flask import Blueprint, Flask, Response, redirect, render_template, request
+from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_app.competencies.errors import CompetencyError, ImportFailedError, ImportProblem
 from lti_app.competencies.forms import IMPORT_FORMATS, KIND_LABELS, CompetencyForm, sentence
-from lti_app.competencies.importing import copy_framework, export_csv, import_case, import_csv
+from lti_app.competencies.importing import (
+    MAX_ROWS,
+    copy_framework,
+    export_csv,
+    import_case,
+    import_csv,
+)
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import (
     CompetencyNode,
@@ -51,6 +58,11 @@ NOTICES = {
     "copied_pathways": "Copied {n} competencies and the pathways.",
 }
 MAX_PASTE = 2_000_000
+CONCURRENT_IMPORT = (
+    "The course's competencies changed while this file was being imported (was Import pressed "
+    "twice?), so nothing was imported from it. Look at the competencies, then import the file "
+    "again if it is still needed."
+)
 
 
 @bp.record_once
@@ -292,6 +304,8 @@ def _import_page(
             problems=list(problems),
             errors=list(errors),
             notice="",
+            max_rows=MAX_ROWS,
+            max_megabytes=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // 2**20,
         ),
         status,
     )
@@ -314,9 +328,20 @@ def import_framework() -> BaseResponse | tuple[str, int]:
     if kind not in IMPORT_FORMATS:
         return _import_page(errors=["Choose CSV or CASE JSON."], status=400)
     upload = request.files.get("file")
-    data: bytes | str = upload.read() if upload is not None and upload.filename else b""
-    if not data:
-        data = request.form.get("text", "")[:MAX_PASTE]
+    data: bytes | str
+    if upload is not None and upload.filename:
+        data = upload.read()
+        if not data.strip():
+            message = f"The file “{upload.filename}” is empty: choose the file with the framework."
+            return _import_page(errors=[message], status=400)
+    else:
+        data = request.form.get("text", "")
+        if len(data) > MAX_PASTE:
+            message = (
+                f"The pasted text is longer than {MAX_PASTE:,} characters, the most that can be "
+                "pasted; nothing was imported. Save it as a file and choose the file instead."
+            )
+            return _import_page(errors=[message], status=400)
     if not data.strip():
         return _import_page(errors=["Choose a file or paste the framework."], status=400)
     try:
@@ -326,13 +351,17 @@ def import_framework() -> BaseResponse | tuple[str, int]:
             else:
                 summary = import_case(session, context_id=course.context_id, data=data)
             _recompute(course.context_id)
+        session.commit()
     except ImportFailedError as err:
         session.rollback()
         return _import_page(problems=err.problems, status=400)
     except (CompetencyError, ValueError) as err:
         session.rollback()
         return _import_page(errors=[sentence(str(err))], status=400)
-    session.commit()
+    except IntegrityError:
+        # Another import (Import pressed twice, a second tab) added the same codes meanwhile.
+        session.rollback()
+        return _import_page(errors=[CONCURRENT_IMPORT], status=409)
     return redirect(
         launch_url(
             "competencies.index",

@@ -50,6 +50,10 @@ class Settings:
     """Lets an operator open the admin console without an LMS launch; empty: off."""
     registration_access_code: str = ""
     """If set, Dynamic Registration asks the LMS admin for this code first."""
+    registration_private_hosts: bool = True
+    """Dynamic Registration may reach an LMS on a private network (10.x, 192.168.x, loopback,
+    link-local). Off in production, where the public /lti/register must not be a way into the
+    school's own network; an operator whose LMS runs there turns it on."""
 
     @property
     def effective_database_url(self) -> str:

@@ -9,9 +9,13 @@ Spec: https://www.imsglobal.org/spec/lti-dr/v1p0
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import socket
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lti_app.registration.errors import PlatformRefusedError, RegistrationError
 from lti_app.tool.client import (
@@ -158,11 +162,38 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
 
 
+# RFC 6750's b64token: what a bearer token may be made of (Canvas and Moodle send JWTs).
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+MAX_TOKEN_LENGTH = 4096
+
+
+def plain_text(value: Any, limit: int) -> str:
+    """A name or label from the LMS as text: numbers as written, no control characters
+    (PostgreSQL refuses NUL; the rest only hides or garbles text), trimmed and cut to size.
+    Markup stays: it is escaped where it is shown."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return ""
+    text = "".join(c for c in str(value) if unicodedata.category(c) != "Cc")
+    return text.strip()[:limit]
+
+
+def has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
 def _is_url(value: Any, *, allow_loopback_http: bool) -> bool:
     if not isinstance(value, str) or len(value) > 1024:
         return False
-    parts = urlsplit(value)
-    if not parts.netloc:
+    # Whitespace and control characters are never part of a URL (RFC 3986); stored, they
+    # would break every launch, and PostgreSQL refuses NUL.
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # a port that is not a number, or out of range
+    except ValueError:
+        return False
+    if not parts.hostname:
         return False
     if parts.scheme == "https":
         return True
@@ -177,6 +208,57 @@ def check_configuration_url(url: str, *, allow_loopback_http: bool) -> None:
             hint="Start the registration again from the LMS. If it keeps happening, the LMS's "
             "own address must start with https://.",
         )
+
+
+def check_public_hosts(*urls: str) -> None:
+    """Refuse addresses whose host is, or resolves to, an address off the public internet.
+
+    The registration page is public: without this, anyone could have Pathways fetch from (and
+    post to) hosts on its own network, such as a cloud's metadata service. A name that does not
+    resolve is left to the request itself, which then says the LMS cannot be reached.
+    """
+    for url in urls:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            found = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError, ValueError):
+            continue
+        for *_, sockaddr in found:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+            if not address.is_global:
+                raise RegistrationError(
+                    f"The LMS's address {host} is on a private network, and this Pathways "
+                    "registers only LMSs it reaches on the internet.",
+                    hint="If the LMS runs on the school's own network, the Pathways operator "
+                    "can allow that with LTI_APP_REGISTRATION_PRIVATE_HOSTS=true.",
+                )
+
+
+def check_registration_token(token: str) -> None:
+    """Refuse a token that cannot travel as a bearer token (RFC 6750), before it travels."""
+    if token and (len(token) > MAX_TOKEN_LENGTH or not BEARER_TOKEN.fullmatch(token)):
+        raise RegistrationError(
+            "The registration link from the LMS carries a registration token Pathways cannot "
+            "use (it is damaged or far too long).",
+            hint="Start the registration again from the LMS; copy the whole link if you "
+            "pasted it by hand.",
+        )
+
+
+def configuration_url_to_keep(config_url: str, token: str) -> str:
+    """The configuration address without the registration token some LMSs put in it (Canvas:
+    `?registration_token=...`): a credential for the LMS's registration API, not a record."""
+    parts = urlsplit(config_url)
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key != "registration_token" and not (token and value == token)
+    ]
+    kept = urlunsplit(parts._replace(query=urlencode(query), fragment=""))
+    if token and token in kept:
+        kept = kept.replace(token, "")
+    return kept[:1024]
 
 
 def issuer_matches(config_url: str, issuer: str) -> bool:
@@ -226,7 +308,8 @@ def parse_platform_configuration(
             f"({PLATFORM_CONFIG} is missing)."
         )
     messages: dict[str, tuple[str, ...] | None] = {}
-    for item in lti.get("messages_supported") or []:
+    supported = lti.get("messages_supported")
+    for item in supported if isinstance(supported, list) else []:
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
             continue
         raw = item.get("placements")
@@ -255,8 +338,8 @@ def parse_platform_configuration(
         jwks_uri=str(body["jwks_uri"]),
         registration_endpoint=str(body["registration_endpoint"]),
         authorization_server=server if isinstance(server, str) and server else None,
-        product_family_code=str(lti.get("product_family_code") or "")[:64],
-        version=str(lti.get("version") or "")[:64],
+        product_family_code=plain_text(lti.get("product_family_code"), 64),
+        version=plain_text(lti.get("version"), 64),
         messages=messages,
         scopes_supported=(
             frozenset(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else None
@@ -266,7 +349,7 @@ def parse_platform_configuration(
             if isinstance(variables, list)
             else frozenset()
         ),
-        account_name=account_name[:200] if isinstance(account_name, str) else "",
+        account_name=plain_text(account_name, 200) if isinstance(account_name, str) else "",
     )
 
 

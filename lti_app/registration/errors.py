@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from lti_app.errors import AppError
 
+NOTHING_SAVED = (
+    "Nothing was saved in Pathways. Remove the new Pathways tool in the LMS if it appears "
+    "there, then try again."
+)
+"""The hint when the LMS may have created the tool but Pathways kept nothing."""
+
 
 class RegistrationError(AppError):
     """A registration that cannot go on; the message says why in words an admin can act on."""
@@ -22,3 +28,9 @@ class RegistrationNotSavedError(RegistrationError):
     """The LMS registered Pathways but Pathways could not store it."""
 
     status_code = 500
+
+
+class AlreadySubmittedError(RegistrationError):
+    """This confirm form was sent to the LMS before."""
+
+    status_code = 409

@@ -40,6 +40,18 @@ class PlatformRegistration(Base):
     updated_at: Mapped[updated_at]
 
 
+class RegistrationSubmission(Base):
+    """A confirm form sent to an LMS. The same form sent twice (a double click, Back and submit
+    again) must not register Pathways twice: Canvas accepts its registration token for an hour.
+    """
+
+    __tablename__ = "registration_submission"
+
+    form_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the sealed pending registration the form carried (each form's is unique)."""
+    created_at: Mapped[created_at]
+
+
 class ServiceFailure(Base):
     """A failed call to an LMS service (roster, gradebook, token), kept for the admin console."""
 

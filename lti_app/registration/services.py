@@ -7,20 +7,26 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from lti_app.db import utcnow
+from lti_app.db import upsert_insert, utcnow
 from lti_app.registration.configuration import (
     PRIVACY_LEVEL,
     TOOL_CONFIG,
     PlatformConfiguration,
+    has_control_characters,
 )
-from lti_app.registration.errors import PlatformRefusedError, RegistrationError
-from lti_app.registration.models import PlatformRegistration, RegistrationMethod
+from lti_app.registration.errors import NOTHING_SAVED, PlatformRefusedError, RegistrationError
+from lti_app.registration.models import (
+    PlatformRegistration,
+    RegistrationMethod,
+    RegistrationSubmission,
+)
 from lti_app.tool.models import Deployment, DeploymentStatus, Platform
 
 LOG = logging.getLogger(__name__)
@@ -40,23 +46,38 @@ def parse_registration_response(body: Any) -> Issued:
     if not isinstance(body, dict):
         raise PlatformRefusedError(
             "The LMS accepted the registration but its answer is not a JSON object.",
-            hint="Nothing was saved in Pathways. Remove the new Pathways tool in the LMS if it "
-            "appears there, then try again.",
+            hint=NOTHING_SAVED,
         )
     client_id = body.get("client_id")
     if not isinstance(client_id, str | int) or isinstance(client_id, bool) or not str(client_id):
         raise PlatformRefusedError(
             "The LMS's answer has no client ID, so Pathways cannot recognise its launches.",
-            hint="Nothing was saved in Pathways. Remove the new Pathways tool in the LMS if it "
-            "appears there, then try again.",
+            hint=NOTHING_SAVED,
         )
     if len(str(client_id)) > 255:
-        raise PlatformRefusedError("The LMS's answer has a client ID longer than 255 characters.")
+        raise PlatformRefusedError(
+            "The LMS's answer has a client ID longer than 255 characters.", hint=NOTHING_SAVED
+        )
     tool = body.get(TOOL_CONFIG)
     deployment = tool.get("deployment_id") if isinstance(tool, dict) else None
-    deployment_id = str(deployment) if isinstance(deployment, str | int) and deployment else None
+    deployment_id = (
+        str(deployment)
+        if isinstance(deployment, str | int) and not isinstance(deployment, bool) and deployment
+        else None
+    )
     if deployment_id is not None and len(deployment_id) > 255:
-        raise PlatformRefusedError("The LMS's answer has a deployment ID that is too long.")
+        raise PlatformRefusedError(
+            "The LMS's answer has a deployment ID that is too long.", hint=NOTHING_SAVED
+        )
+    # No launch could ever match an id with control characters in it (and PostgreSQL refuses
+    # NUL): say so now rather than store a registration that cannot work.
+    for name, value in (("client ID", str(client_id)), ("deployment ID", deployment_id)):
+        if value is not None and has_control_characters(value):
+            raise PlatformRefusedError(
+                f"The LMS's answer has a {name} with control characters in it, which no "
+                "launch could match.",
+                hint=NOTHING_SAVED,
+            )
     scope = body.get("scope")
     granted = tuple(scope.split()) if isinstance(scope, str) else ()
     return Issued(str(client_id), deployment_id, granted)
@@ -132,6 +153,24 @@ def store_registration(
 def _fernet(secret: str) -> Fernet:
     digest = hashlib.sha256(b"pathways-registration:" + secret.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def claim_submission(session: Session, sealed: str, *, max_age: int) -> bool:
+    """Record that this confirm form goes to the LMS now; False when it already went."""
+    table = RegistrationSubmission.__table__
+    # A form is only good for max_age seconds (open_pending): older records guard nothing.
+    session.execute(
+        delete(RegistrationSubmission).where(
+            RegistrationSubmission.created_at < utcnow() - timedelta(seconds=max_age)
+        )
+    )
+    claimed = session.execute(
+        upsert_insert(session, table)
+        .values(form_digest=hashlib.sha256(sealed.encode()).hexdigest(), created_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(table.c.form_digest)
+    ).first()
+    return claimed is not None
 
 
 def seal_pending(secret: str, *, config_url: str, token: str, config: dict[str, Any]) -> str:

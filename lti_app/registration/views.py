@@ -20,13 +20,21 @@ from lti_app.registration.configuration import (
     ToolUrls,
     canvas_configuration,
     check_configuration_url,
+    check_public_hosts,
+    check_registration_token,
     client_registration,
+    configuration_url_to_keep,
     parse_platform_configuration,
     requested_scopes,
     summarize,
 )
-from lti_app.registration.errors import RegistrationError, RegistrationNotSavedError
+from lti_app.registration.errors import (
+    AlreadySubmittedError,
+    RegistrationError,
+    RegistrationNotSavedError,
+)
 from lti_app.registration.services import (
+    claim_submission,
     open_pending,
     parse_registration_response,
     seal_pending,
@@ -104,8 +112,15 @@ def start() -> Response:
         )
     allow_http = _allow_loopback_http()
     check_configuration_url(config_url, allow_loopback_http=allow_http)
+    check_registration_token(token)
+    if not settings().registration_private_hosts:
+        check_public_hosts(config_url)
     raw = fetch_platform_configuration(_http(), config_url, token)
     platform = parse_platform_configuration(config_url, raw, allow_loopback_http=allow_http)
+    if not settings().registration_private_hosts:
+        check_public_hosts(
+            platform.registration_endpoint, platform.jwks_uri, platform.token_endpoint
+        )
     LOG.info("registration offered iss=%s family=%s", platform.issuer, platform.product_family_code)
     sealed = seal_pending(settings().secret_key, config_url=config_url, token=token, config=raw)
     return _no_store(
@@ -128,9 +143,8 @@ def start() -> Response:
 @bp.post("/lti/register")
 def confirm() -> Response:
     """Register with the platform, store what it issued, and hand control back to it."""
-    config_url, token, raw = open_pending(
-        settings().secret_key, request.form.get(PENDING_FIELD, ""), max_age=PENDING_MAX_AGE
-    )
+    sealed = request.form.get(PENDING_FIELD, "")
+    config_url, token, raw = open_pending(settings().secret_key, sealed, max_age=PENDING_MAX_AGE)
     expected_code = _access_code()
     if expected_code and not hmac.compare_digest(
         request.form.get("access_code", "").encode(), expected_code.encode()
@@ -142,16 +156,31 @@ def confirm() -> Response:
         )
     allow_http = _allow_loopback_http()
     platform = parse_platform_configuration(config_url, raw, allow_loopback_http=allow_http)
+    if not settings().registration_private_hosts:
+        # The configuration names the addresses Pathways posts to now and fetches keys and
+        # tokens from later: none may lead into a private network either.
+        check_public_hosts(
+            platform.registration_endpoint, platform.jwks_uri, platform.token_endpoint
+        )
     body = client_registration(tool_urls(), platform)
+    session = db_session()
+    if not claim_submission(session, sealed, max_age=PENDING_MAX_AGE):
+        session.rollback()
+        raise AlreadySubmittedError(
+            "This registration was already sent to the LMS (was Register pressed twice?), so "
+            "Pathways did not send it again.",
+            hint="Look for Pathways among the LMS's tools. If it is not there, start the "
+            "registration again from the LMS.",
+        )
+    session.commit()  # before the LMS is asked: a second press must find it
     answer = post_client_registration(_http(), platform.registration_endpoint, token, body)
     issued = parse_registration_response(answer)
-    session = db_session()
     try:
         store_registration(
             session,
             platform=platform,
             issued=issued,
-            config_url=config_url,
+            config_url=configuration_url_to_keep(config_url, token),
             requested=requested_scopes(platform),
             auto_approve_deployments=request.form.get("auto_approve") == "on",
         )

@@ -4,6 +4,7 @@ reflection. A teacher reaches any student of their course; a student only their 
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from typing import cast
@@ -17,12 +18,14 @@ from lti_app.db import utcnow
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.insights.grouping import level_band
 from lti_app.reports import services
+from lti_app.reports.fonts import strings_in, unprintable
 from lti_app.reports.i18n import LANGUAGES, TEMPLATE_HELPERS, choose_language
 from lti_app.reports.pdf import render_pdf
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
 
+LOG = logging.getLogger(__name__)
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 TEACHER, LEARNER = "teacher", "learner"
 
@@ -91,6 +94,10 @@ def _filename(report: services.FamilyReport, lang: str) -> str:
 
 def pdf_bytes(report: services.FamilyReport, lang: str) -> bytes:
     """The PDF of one report, from the same body the page shows."""
+    missing = unprintable("".join(strings_in(report)))
+    if missing:
+        # Count only: the letters are a student's name or words.
+        LOG.warning("family report PDF with %d letters no installed font has", len(missing))
     return render_pdf(_render("reports/family_pdf.html", report, lang))
 
 
@@ -107,6 +114,7 @@ def index() -> str | Response:
         "reports/index.html",
         title="Family reports",
         students=students,
+        unprintable_letters=unprintable("".join(s.name for s in students)),
         languages=LANGUAGES,
         lang=choose_language(request.args.get("lang")),
     )
@@ -118,11 +126,13 @@ def student_report(person_id: int) -> str:
     ctx, context_id = _authorize(person_id)
     lang = choose_language(request.args.get("lang"))
     report = _report(ctx, context_id, person_id)
+    is_teacher = ctx.launch.role == TEACHER
     return _render(
         "reports/family.html",
         report,
         lang,
-        is_teacher=ctx.launch.role == TEACHER,
+        is_teacher=is_teacher,
+        unprintable_letters=unprintable("".join(strings_in(report))) if is_teacher else "",
     )
 
 

@@ -4,11 +4,14 @@ says), in English and Spanish, as a page, a PDF and a class ZIP."""
 from __future__ import annotations
 
 import io
+import re
+import subprocess
 import zipfile
 
 import pytest
 
 from lti_app.insights.services import create_group
+from lti_app.reports import fonts
 from tests.conftest import LtiActions
 from tests.insights.conftest import OTHER_TEACHER, TEACHER, Seeded
 from tests.progress.pages import form, post, unit_of_work, url
@@ -140,3 +143,57 @@ def test_class_zip_holds_one_pdf_per_student(lti: LtiActions, seeded: Seeded) ->
     assert all(n.endswith("-es.pdf") for n in names)
     own = next(n for n in names if f"-{seeded.students['user-s01']}-es.pdf" in n)
     assert pdf_text(archive.read(own)).count("Informe de progreso") >= 1
+
+
+@pytest.fixture
+def latin_fonts_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server whose fonts cover Latin letters (Basic Latin to Latin Extended-B) and
+    punctuation only."""
+    monkeypatch.setattr(fonts, "_covered", lambda: ((0x20, 0xA0, 0x2000), (0x7E, 0x24F, 0x206F)))
+
+
+def _warning(page: str) -> str:
+    found = re.search(r'<p class="flash flash-warning" role="status">(.*?)</p>', page, re.S)
+    return found.group(1) if found else ""
+
+
+def test_teacher_is_told_which_letters_the_pdf_would_print_as_boxes(
+    lti: LtiActions, seeded: Seeded, latin_fonts_only: None
+) -> None:
+    home = lti.launch(TEACHER)
+    chinese = home.client.get(url(home.response, _report_path(seeded, "user-s03")))
+    assert "no font for some letters in this report (李小龍)" in _warning(chinese.text)
+    latin = home.client.get(url(home.response, _report_path(seeded, "user-s01")))
+    assert latin.status_code == 200
+    assert _warning(latin.text) == ""
+    index = home.client.get(url(home.response, "/reports/"))
+    assert "李" in _warning(index.text)
+    assert "fonts-noto-cjk" in _warning(index.text)
+    student = lti.launch("user-s03")  # the notice is for the teacher, not the family
+    own = student.client.get(url(student.response, _report_path(seeded, "user-s03")))
+    assert own.status_code == 200
+    assert _warning(own.text) == ""
+
+
+def test_no_warning_when_the_fonts_cannot_be_listed(
+    lti: LtiActions, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fonts, "_covered", lambda: None)
+    home = lti.launch(TEACHER)
+    page = home.client.get(url(home.response, _report_path(seeded, "user-s03")))
+    assert page.status_code == 200
+    assert _warning(page.text) == ""
+
+
+def test_fontconfig_ranges_are_read_and_merged(monkeypatch: pytest.MonkeyPatch) -> None:
+    listing = "20-7e a0-17f\n400-45f 20-30\n\n5d0-5ea\n"
+
+    def fc_list(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(args, 0, stdout=listing, stderr="")
+
+    monkeypatch.setattr(fonts.subprocess, "run", fc_list)
+    covered = fonts._covered.__wrapped__()
+    assert covered == ((0x20, 0xA0, 0x400, 0x5D0), (0x7E, 0x17F, 0x45F, 0x5EA))
+    monkeypatch.setattr(fonts, "_covered", lambda: covered)
+    # Each letter once, in order: the م of محمد is named once.
+    assert fonts.unprintable("José Ольга שלום 李小龍 李 محمد") == "李小龍محد"

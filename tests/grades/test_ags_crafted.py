@@ -593,8 +593,14 @@ def test_an_enormous_retry_after_does_not_kill_the_worker(
     _ended, error = drain_bounded(worker, 10)
     assert error is None, f"drain raised {type(error).__name__}: {error}"
     (row,) = outbox_rows(course.db, course.context_id)
-    assert row.status is OutboxStatus.PENDING
-    assert row.next_attempt_at < utcnow() + timedelta(days=1)
+    if value == "1e999":
+        # Not a number of seconds (inf): the worker's own short test backoff applies, so the
+        # score goes on a later pass (or already went, on a slow machine).
+        course.drain_until_settled(worker)
+        all_sent(course, gradebook)
+    else:
+        assert row.status is OutboxStatus.PENDING
+        assert utcnow() + timedelta(hours=23) < row.next_attempt_at < utcnow() + timedelta(days=1)
 
 
 def test_a_409_moves_the_timestamp_past_the_stored_one(

@@ -17,6 +17,7 @@ from lti_app.learners.vocab import (
     clean_tags,
     parse_career_clusters,
     parse_modalities,
+    strip_control_characters,
 )
 
 MAX_TEXT_LENGTH = 5000
@@ -349,7 +350,7 @@ def _goal_with_owner(session: Session, *, context_id: int, goal_id: int) -> tupl
 
 
 def _clean_text(value: str, label: str) -> str:
-    value = value.strip()
+    value = strip_control_characters(value).strip()
     if len(value) > MAX_TEXT_LENGTH:
         raise ValueError(f"The {label} is too long (at most {MAX_TEXT_LENGTH} characters).")
     return value

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
+
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_control_characters(text: str) -> str:
+    """Drop invisible control characters (NUL among them, which PostgreSQL refuses to store);
+    tabs and line breaks stay."""
+    return _CONTROL_CHARACTERS.sub("", text)
 
 
 class CareerCluster(enum.StrEnum):
@@ -62,7 +71,7 @@ def clean_tags(tags: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     cleaned: list[str] = []
     for raw in tags:
-        tag = " ".join(str(raw).split())
+        tag = " ".join(strip_control_characters(str(raw)).split())
         if not tag or tag.casefold() in seen:
             continue
         if len(tag) > MAX_TAG_LENGTH:

@@ -21,9 +21,11 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
+from lti_app.learners.vocab import strip_control_characters
 from lti_app.pathways.errors import (
     ChoiceNotAllowedError,
     ChoiceNotFoundError,
@@ -101,17 +103,31 @@ def choose_option(
     )[step.id]
     if not state.is_unlocked:
         raise ChoiceNotAllowedError(f"This step is locked. {state.reason}.")
-    choice = session.scalars(
-        select(Choice).where(Choice.person_id == person_id, Choice.step_id == step.id)
-    ).one_or_none()
+    mine = select(Choice).where(Choice.person_id == person_id, Choice.step_id == step.id)
+    choice = session.scalars(mine).one_or_none()
     if choice is None:
-        choice = Choice(context_id=context_id, person_id=person_id, step_id=step.id)
-        session.add(choice)
-    elif choice.status not in CHANGEABLE:
+        try:
+            with session.begin_nested():
+                choice = Choice(
+                    context_id=context_id,
+                    person_id=person_id,
+                    step_id=step.id,
+                    option_id=option.id,
+                    status=ChoiceStatus.CHOSEN,
+                    chosen_at=utcnow(),
+                )
+                session.add(choice)
+        except IntegrityError:
+            # A second request of the same student (a double click) chose for this step
+            # first; carry on from its choice instead of failing.
+            choice = session.scalars(mine).one()
+        else:
+            return choice
+    if choice.status not in CHANGEABLE:
         raise ChoiceNotAllowedError(
             "You have already started work on this step, so you can't switch options now."
         )
-    elif choice.option_id == option.id and choice.status is not ChoiceStatus.REJECTED:
+    if choice.option_id == option.id and choice.status is not ChoiceStatus.REJECTED:
         return choice
     choice.option_id = option.id
     choice.status = ChoiceStatus.CHOSEN
@@ -404,7 +420,7 @@ def _close(choice: Choice, closed_by_id: int, feedback: str) -> None:
 
 
 def _note(value: str) -> str:
-    value = value.strip()
+    value = strip_control_characters(value).strip()
     if len(value) > MAX_NOTE_LENGTH:
         raise ChoiceNotAllowedError(f"Keep the note under {MAX_NOTE_LENGTH} characters.")
     return value

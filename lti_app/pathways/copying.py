@@ -54,18 +54,25 @@ def copy_pathways(
             .order_by(Option.position, Option.id)
         )
     )
+    # Archived competencies are not copied with the framework and lock nothing: links to them
+    # are left behind rather than refusing the whole copy.
+    live = select(Competency.id).where(
+        Competency.context_id == from_context_id, Competency.archived_at.is_(None)
+    )
     pathway_links = session.execute(
         select(PathwayCompetency.pathway_id, PathwayCompetency.competency_id).where(
-            PathwayCompetency.pathway_id.in_(pathway_ids)
+            PathwayCompetency.pathway_id.in_(pathway_ids),
+            PathwayCompetency.competency_id.in_(live),
         )
     ).all()
     prerequisites = session.execute(
         select(StepPrerequisite.step_id, StepPrerequisite.competency_id).where(
-            StepPrerequisite.step_id.in_(step_ids)
+            StepPrerequisite.step_id.in_(step_ids), StepPrerequisite.competency_id.in_(live)
         )
     ).all()
-    used = {c for _, c in pathway_links} | {c for _, c in prerequisites}
-    used |= {s.competency_id for s in steps if s.competency_id is not None}
+    live_ids = set(session.scalars(live))
+    assessed = {s.id: s.competency_id for s in steps if s.competency_id in live_ids}
+    used = {c for _, c in pathway_links} | {c for _, c in prerequisites} | set(assessed.values())
     _check_competency_map(session, used, competency_id_map, to_context_id)
 
     last = session.scalar(
@@ -90,7 +97,7 @@ def copy_pathways(
             position=s.position,
             title=s.title,
             description=s.description,
-            competency_id=None if s.competency_id is None else competency_id_map[s.competency_id],
+            competency_id=competency_id_map[assessed[s.id]] if s.id in assessed else None,
         )
         for s in steps
     }

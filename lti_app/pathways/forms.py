@@ -16,6 +16,9 @@ from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.pathways.models import ChallengeLevel, Option, Pathway, Step
 from lti_app.pathways.services import OptionInput
 
+MAX_ID = 2**31 - 1
+"""Ids are 32-bit integers; a longer number would overflow SQLite's integers and is no id."""
+
 FormData = MultiDict[str, str]
 """request.form (an ImmutableMultiDict) or any MultiDict, e.g. in tests."""
 
@@ -26,7 +29,7 @@ def parse_id(value: str | None, what: str = "item") -> int:
         number = int((value or "").strip())
     except ValueError:
         raise ValueError(f"Choose a {what}.") from None
-    if number <= 0:
+    if not 0 < number <= MAX_ID:
         raise ValueError(f"Choose a {what}.")
     return number
 
@@ -38,9 +41,10 @@ def parse_ids(values: Iterable[str], what: str = "item") -> list[int]:
 def _lenient_id(value: str) -> int:
     # An id that is not a number matches nothing: the service refuses it in words.
     try:
-        return int(value.strip())
+        number = int(value.strip())
     except ValueError:
         return -1
+    return number if 0 < number <= MAX_ID else -1
 
 
 def _lenient_ids(values: Iterable[str]) -> list[int]:

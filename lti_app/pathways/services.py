@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
 from lti_app.db import utcnow
-from lti_app.learners.vocab import CareerCluster, Modality, clean_tags, parse_career_clusters
+from lti_app.learners.vocab import (
+    CareerCluster,
+    Modality,
+    clean_tags,
+    parse_career_clusters,
+    strip_control_characters,
+)
 from lti_app.pathways.errors import (
     OptionNotFoundError,
     PathwayInUseError,
@@ -407,7 +413,7 @@ def _reorder(rows: list[_P], ids: Sequence[int], not_found: LookupError) -> None
 
 
 def _title(value: str) -> str:
-    value = " ".join(value.split())
+    value = " ".join(strip_control_characters(value).split())
     if not value:
         raise ValueError("Give it a title.")
     if len(value) > TITLE_MAX_LENGTH:

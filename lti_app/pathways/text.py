@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from lti_app.learners.vocab import strip_control_characters
 from lti_app.pathways.models import URL_MAX_LENGTH
 
 ALLOWED_TAGS = frozenset({"p", "br", "strong", "em", "ul", "ol", "li", "a"})
@@ -26,7 +27,7 @@ def clean_html(html: str) -> str:
     if len(html) > MAX_HTML_LENGTH:
         raise ValueError(f"The text is too long (at most {MAX_HTML_LENGTH} characters).")
     return nh3.clean(
-        html,
+        strip_control_characters(html),
         tags=set(ALLOWED_TAGS),
         clean_content_tags={"script", "style"},
         attributes=ALLOWED_ATTRIBUTES,
@@ -55,7 +56,7 @@ def clean_links(links: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
     cleaned: list[dict[str, str]] = []
     for link in links:
         url = clean_url(str(link.get("url", "")))
-        label = " ".join(str(link.get("label", "")).split()) or url
+        label = " ".join(strip_control_characters(str(link.get("label", ""))).split()) or url
         cleaned.append({"label": label[:MAX_LINK_LABEL], "url": url})
     if len(cleaned) > MAX_LINKS:
         raise ValueError(f"Use at most {MAX_LINKS} links.")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.pathways.models import Step, StepPrerequisite, StepUnlock
+from lti_app.pathways.models import PathwayCompetency, Step, StepPrerequisite, StepUnlock
 from lti_app.pathways.services import get_pathway, get_step
 from lti_app.pathways.unlock import CompetencyRef, StepRule, UnlockState, step_unlock_states
 
@@ -137,3 +137,54 @@ def manual_unlock_ids_by_person(session: Session, *, context_id: int, step_id: i
             )
         )
     )
+
+
+def stuck_steps(
+    session: Session, *, context_id: int, pathway_id: int
+) -> list[tuple[Step, list[CompetencyRef]]]:
+    """Find steps no student can ever open by working through the pathway, with what they wait
+    for: each waits, directly or through other steps, for a competency only it teaches.
+
+    Competencies the pathway does not teach count as reachable (evidence comes from elsewhere);
+    archived steps and archived prerequisites count for nothing, as for the students.
+    """
+    get_pathway(session, context_id=context_id, pathway_id=pathway_id)
+    steps = [
+        s
+        for s in session.scalars(
+            select(Step)
+            .where(Step.context_id == context_id, Step.pathway_id == pathway_id)
+            .order_by(Step.position, Step.id)
+        )
+        if s.archived_at is None
+    ]
+    rules = {
+        r.step_id: r
+        for r in step_rules(session, context_id=context_id, step_ids=[s.id for s in steps])
+    }
+    leads = set(
+        session.scalars(
+            select(PathwayCompetency.competency_id).where(
+                PathwayCompetency.pathway_id == pathway_id
+            )
+        )
+    )
+    teaches = {s.id: {s.competency_id} if s.competency_id is not None else leads for s in steps}
+    taught = set().union(*teaches.values()) if teaches else set()
+    reachable = {c.id for r in rules.values() for c in r.prerequisites} - taught
+    opened: set[int] = set()
+    changed = True
+    while changed:  # open every step whose prerequisites are reachable, until nothing changes
+        changed = False
+        for step in steps:
+            if step.id not in opened and all(
+                c.id in reachable for c in rules[step.id].prerequisites
+            ):
+                opened.add(step.id)
+                reachable |= teaches[step.id]
+                changed = True
+    return [
+        (s, [c for c in rules[s.id].prerequisites if c.id not in reachable])
+        for s in steps
+        if s.id not in opened
+    ]

@@ -33,9 +33,11 @@ from lti_app.pathways.forms import (
 )
 from lti_app.pathways.models import ChoiceStatus, Option, Step
 from lti_app.pathways.student import StepView, student_pathway_view
+from lti_app.pathways.unlock import CompetencyRef
 from lti_app.pathways.unlocking import (
     manual_unlock_ids_by_person,
     relock_step_for_students,
+    stuck_steps,
     unlock_step_for_students,
 )
 from lti_app.progress.services import next_actions, pathway_overview
@@ -46,6 +48,8 @@ from lti_app.web import add_nav_item, current_launch, db_session, launch_url, re
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("pathways", __name__, url_prefix="/pathways")
+ID = "int(max=2147483647)"
+"""A URL id: a longer number is no row of ours (and would overflow SQLite's integers)."""
 
 TEACHER = CourseRole.TEACHER.value
 LEARNER = CourseRole.LEARNER.value
@@ -172,7 +176,7 @@ def _render_pathway(
     )
 
 
-@bp.get("/<int:pathway_id>")
+@bp.get(f"/<{ID}:pathway_id>")
 @require_role(LEARNER)
 def student_pathway(pathway_id: int) -> tuple[str, int]:
     """One pathway with its steps, options, recommendations and the student's choices."""
@@ -193,7 +197,7 @@ def _pathway_of_option(option_id: int, context_id: int) -> int:
     return _pathway_of_step(option.step_id, context_id)
 
 
-@bp.post("/options/<int:option_id>/choose")
+@bp.post(f"/options/<{ID}:option_id>/choose")
 @require_role(LEARNER)
 def choose(option_id: int) -> Response | tuple[str, int]:
     """Pick an option, or switch to it while work has not started."""
@@ -252,21 +256,21 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
     return _after_student_action(pathway_id, step_id, notice)
 
 
-@bp.post("/choices/<int:choice_id>/withdraw")
+@bp.post(f"/choices/<{ID}:choice_id>/withdraw")
 @require_role(LEARNER)
 def withdraw(choice_id: int) -> Response | tuple[str, int]:
     """Drop a pick before work starts."""
     return _choice_action(choice_id, "withdraw")
 
 
-@bp.post("/choices/<int:choice_id>/start")
+@bp.post(f"/choices/<{ID}:choice_id>/start")
 @require_role(LEARNER)
 def start(choice_id: int) -> Response | tuple[str, int]:
     """Begin work on the chosen option."""
     return _choice_action(choice_id, "start")
 
 
-@bp.post("/choices/<int:choice_id>/submit")
+@bp.post(f"/choices/<{ID}:choice_id>/submit")
 @require_role(LEARNER)
 def submit(choice_id: int) -> Response | tuple[str, int]:
     """Hand in the work with a note and an optional link."""
@@ -316,6 +320,21 @@ def _step_actions(step_view: StepView) -> dict[str, object]:
 
 
 # --- the teacher's editor ---------------------------------------------------------------------
+
+
+def _join_names(refs: list[CompetencyRef]) -> str:
+    names = [r.label for r in refs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
+    """Tell the teacher which steps students can never open, so none waits forever."""
+    return [
+        f"Students can never unlock “{step.title}”: it waits for {_join_names(missing)}, "
+        "which this pathway teaches only in steps that stay locked until then. Change its "
+        "prerequisites, or unlock it for students by hand."
+        for step, missing in stuck_steps(db_session(), context_id=context_id, pathway_id=pathway_id)
+    ]
 
 
 def _competencies(context_id: int) -> list[Competency]:
@@ -398,6 +417,7 @@ def _render_pathway_editor(
             steps=steps,
             competencies=competencies,
             competency_names={c.id: f"{c.code} {c.title}" for c in competencies},
+            warnings=_stuck_warnings(context_id, pathway_id),
             error=error,
             notice=None if error else _notice(),
         ),
@@ -405,7 +425,7 @@ def _render_pathway_editor(
     )
 
 
-@bp.route("/manage/<int:pathway_id>", methods=["GET", "POST"])
+@bp.route(f"/manage/<{ID}:pathway_id>", methods=["GET", "POST"])
 @require_role(TEACHER)
 def edit_pathway(pathway_id: int) -> Response | tuple[str, int]:
     """Change a pathway; list its steps with a form for a new one."""
@@ -430,7 +450,7 @@ def edit_pathway(pathway_id: int) -> Response | tuple[str, int]:
     return redirect(launch_url("pathways.edit_pathway", pathway_id=pathway_id, notice="saved"))
 
 
-@bp.post("/manage/<int:pathway_id>/steps")
+@bp.post(f"/manage/<{ID}:pathway_id>/steps")
 @require_role(TEACHER)
 def create_step(pathway_id: int) -> Response | tuple[str, int]:
     """Add a step at the end of a pathway."""
@@ -485,6 +505,7 @@ def _render_step_editor(
                 session, context_id=context_id, step_id=step_id
             ),
             minutes_label=minutes_label,
+            warnings=_stuck_warnings(context_id, step.pathway_id),
             error=error,
             notice=None if error else _notice(),
         ),
@@ -492,7 +513,7 @@ def _render_step_editor(
     )
 
 
-@bp.route("/manage/steps/<int:step_id>", methods=["GET", "POST"])
+@bp.route(f"/manage/steps/<{ID}:step_id>", methods=["GET", "POST"])
 @require_role(TEACHER)
 def edit_step(step_id: int) -> Response | tuple[str, int]:
     """Change a step; list its options; unlock it for chosen students."""
@@ -518,7 +539,7 @@ def edit_step(step_id: int) -> Response | tuple[str, int]:
     return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="saved"))
 
 
-@bp.post("/manage/steps/<int:step_id>/unlock")
+@bp.post(f"/manage/steps/<{ID}:step_id>/unlock")
 @require_role(TEACHER)
 def unlock_step(step_id: int) -> Response | tuple[str, int]:
     """Open a step for the checked students (or withdraw their unlock) whatever their mastery."""
@@ -582,7 +603,7 @@ def _render_option_form(
     )
 
 
-@bp.route("/manage/steps/<int:step_id>/options/new", methods=["GET", "POST"])
+@bp.route(f"/manage/steps/<{ID}:step_id>/options/new", methods=["GET", "POST"])
 @require_role(TEACHER)
 def create_option(step_id: int) -> Response | tuple[str, int]:
     """Add an option at the end of a step."""
@@ -603,7 +624,7 @@ def create_option(step_id: int) -> Response | tuple[str, int]:
     return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="created"))
 
 
-@bp.route("/manage/options/<int:option_id>", methods=["GET", "POST"])
+@bp.route(f"/manage/options/<{ID}:option_id>", methods=["GET", "POST"])
 @require_role(TEACHER)
 def edit_option(option_id: int) -> Response | tuple[str, int]:
     """Change everything a teacher sets on an option."""
@@ -637,7 +658,7 @@ def _moved(ids: list[int], item_id: int, direction: str) -> list[int]:
     return ids
 
 
-@bp.post("/manage/<any(pathway, step, option):kind>/<int:item_id>/<action>")
+@bp.post(f"/manage/<any(pathway, step, option):kind>/<{ID}:item_id>/<action>")
 @require_role(TEACHER)
 def item_action(kind: str, item_id: int, action: str) -> Response:
     """Move a pathway, step or option up or down, archive it or restore it."""

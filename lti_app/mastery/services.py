@@ -21,6 +21,7 @@ from lti_app.competencies.models import Competency
 from lti_app.competencies.services import get_competency
 from lti_app.db import utcnow
 from lti_app.mastery.calculation import (
+    N_RANGE,
     TWO_PLACES,
     CalculationError,
     CalculationMethod,
@@ -58,6 +59,15 @@ __all__ = [
 ]
 
 CLOCK_SKEW = timedelta(minutes=5)
+DOUBLE_SUBMIT = timedelta(seconds=30)
+"""An identical observation recorded again this soon is a double click, not new evidence."""
+MAX_ID = 2**63 - 1
+"""Ids beyond a 64-bit integer exist nowhere (SQLite cannot even bind them)."""
+HAND_ENTERED = frozenset({EvidenceSource.TEACHER, EvidenceSource.SELF_ASSESSMENT})
+NUL_MESSAGE = (
+    "the {what} contains an invisible NUL character (code 0), which cannot be saved; delete it "
+    "or retype the {what}"
+)
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -125,6 +135,8 @@ def _check_levels(levels: Sequence[tuple[str, Decimal, str, bool]]) -> list[Leve
     ]
     if len(specs) < 2:
         raise InvalidScaleError("a scale needs at least two levels")
+    if any("\x00" in spec.name for spec in specs):
+        raise InvalidScaleError(NUL_MESSAGE.format(what="level name"))
     names = [spec.name.casefold() for spec in specs]
     if any(not name for name in names) or len(set(names)) != len(names):
         raise InvalidScaleError("every level needs a name of its own")
@@ -159,6 +171,12 @@ def update_scale(
     (name, points, colour #rrggbb, is_mastery). Returns what changed, for the teacher to review.
     """
     scale = get_or_create_scale(session, context_id=context_id)
+    # A setting the chosen method ignores is still stored (and shown) for a later switch, so it
+    # must be a value some method accepts; an unbounded one would not even fit its column.
+    if weight is not None and not 1 <= weight <= 99:
+        raise InvalidScaleError("the weight is a percentage from 1 to 99")
+    if n is not None and not N_RANGE[0] <= n <= N_RANGE[1]:
+        raise InvalidScaleError(f"n times needs n from {N_RANGE[0]} to {N_RANGE[1]}")
     try:
         check_parameters(
             method,
@@ -223,6 +241,18 @@ def _check_points(scale: MasteryScale, points: Decimal) -> Decimal:
     return points
 
 
+def _clean_note(note: str) -> str:
+    # PostgreSQL text cannot hold NUL; SQLite would keep it. Refuse it plainly on both.
+    if "\x00" in note:
+        raise InvalidEvidenceError(NUL_MESSAGE.format(what="note"))
+    return note.strip()
+
+
+def _same_points(points: Decimal, stored: Decimal) -> bool:
+    value = Decimal(points)
+    return value.is_finite() and value == stored
+
+
 def _check_observed_at(observed_at: datetime | None) -> datetime:
     if observed_at is None:
         return utcnow()
@@ -249,7 +279,40 @@ def _assessable(session: Session, *, context_id: int, competency_id: int) -> Com
     if has_children is not None:
         # A parent's level is rolled up from its sub-competencies; evidence goes on those.
         raise InvalidEvidenceError("record evidence on this competency's sub-competencies")
+    # Serialise evidence on this competency (PostgreSQL; SQLite transactions are serial anyway),
+    # so a double click's second request sees the first one's evidence and the stored level row.
+    session.execute(select(Competency.id).where(Competency.id == competency_id).with_for_update())
     return competency
+
+
+def _already_recorded(
+    session: Session,
+    *,
+    context_id: int,
+    competency_id: int,
+    student_ids: Sequence[int],
+    points: Decimal,
+    source: EvidenceSource,
+    note: str,
+    recorded_by_id: int,
+    observed_at: datetime,
+) -> set[int]:
+    """The students who got this very observation moments ago (a double click or a resend)."""
+    rows = session.execute(
+        select(Evidence.person_id, Evidence.created_at).where(
+            Evidence.context_id == context_id,
+            Evidence.competency_id == competency_id,
+            Evidence.person_id.in_(student_ids),
+            Evidence.points == points,
+            Evidence.source == source,
+            Evidence.note == note,
+            Evidence.recorded_by_id == recorded_by_id,
+            Evidence.withdrawn_at.is_(None),
+            Evidence.observed_at.between(observed_at - DOUBLE_SUBMIT, observed_at + DOUBLE_SUBMIT),
+        )
+    ).all()
+    recent = utcnow() - DOUBLE_SUBMIT
+    return {person_id for person_id, created in rows if created is not None and created >= recent}
 
 
 def record_evidence(
@@ -266,6 +329,9 @@ def record_evidence(
 ) -> list[MasteryChange]:
     """Record the same observation for one or more students and update their levels.
 
+    A student who got this very observation (same points, source, note and recorder, observed
+    at about the same time) in the last `DOUBLE_SUBMIT` is skipped: that is a double click.
+
     :raises CompetencyNotFoundError: the competency is not in this course.
     :raises InvalidEvidenceError: points outside the scale, archived or parent competency, no
         students, or a naive or future observed_at.
@@ -274,9 +340,29 @@ def record_evidence(
     scale = get_or_create_scale(session, context_id=context_id)
     points = _check_points(scale, points)
     observed = _check_observed_at(observed_at)
+    note = _clean_note(note)
     students = list(dict.fromkeys(student_ids))
     if not students:
         raise InvalidEvidenceError("choose at least one student")
+    # Only what people type into a form can be double-clicked; checks and work carry their own.
+    repeated = (
+        set()
+        if source not in HAND_ENTERED
+        else _already_recorded(
+            session,
+            context_id=context_id,
+            competency_id=competency_id,
+            student_ids=students,
+            points=points,
+            source=source,
+            note=note,
+            recorded_by_id=recorded_by_id,
+            observed_at=observed,
+        )
+    )
+    students = [s for s in students if s not in repeated]
+    if not students:
+        return []
     level_name = level_for_score(scale, points).name
     for student_id in students:
         session.add(
@@ -287,7 +373,7 @@ def record_evidence(
                 points=points,
                 level_name=level_name,
                 source=source,
-                note=note.strip(),
+                note=note,
                 recorded_by_id=recorded_by_id,
                 observed_at=observed,
             )
@@ -304,6 +390,8 @@ def record_evidence(
 
 def get_evidence(session: Session, *, context_id: int, evidence_id: int) -> Evidence:
     """Return the course's evidence, or raise EvidenceNotFoundError (also for other courses)."""
+    if not 0 < evidence_id <= MAX_ID:
+        raise EvidenceNotFoundError(evidence_id)
     evidence = session.scalar(
         select(Evidence).where(Evidence.id == evidence_id, Evidence.context_id == context_id)
     )
@@ -353,8 +441,12 @@ def correct_evidence(
     if evidence.withdrawn_at is not None:
         raise InvalidEvidenceError("withdrawn evidence cannot be corrected")
     scale = get_or_create_scale(session, context_id=context_id)
-    new_points = evidence.points if points is None else _check_points(scale, points)
-    new_note = evidence.note if note is None else note.strip()
+    # Points left as they were pass even if a later scale change put them off the scale.
+    if points is None or _same_points(points, evidence.points):
+        new_points = evidence.points
+    else:
+        new_points = _check_points(scale, points)
+    new_note = evidence.note if note is None else _clean_note(note)
     new_observed = evidence.observed_at if observed_at is None else _check_observed_at(observed_at)
     if (new_points, new_note, new_observed) == (
         evidence.points,

@@ -32,9 +32,11 @@ from lti_app.courses.views import (
     notice_text,
     student_page_with_errors,
 )
+from lti_app.errors import NotFoundError
 from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.services import (
+    MAX_ID,
     MasteryChange,
     correct_evidence,
     get_evidence,
@@ -43,6 +45,7 @@ from lti_app.mastery.services import (
     withdraw_evidence,
 )
 from lti_app.roster.services import list_students
+from lti_app.tool.models import MembershipStatus
 from lti_app.web import add_nav_item, db_session, launch_url, require_role
 
 bp = Blueprint("mastery", __name__, url_prefix="/mastery")
@@ -58,6 +61,7 @@ METHOD_LABELS = {
     CalculationMethod.AVERAGE: "Average of all results",
 }
 EXTRA_LEVEL_ROWS = 2
+ACTIVE = MembershipStatus.ACTIVE
 
 
 @bp.record_once
@@ -70,13 +74,29 @@ def _register(state: BlueprintSetupState) -> None:
 # --- evidence for one student -----------------------------------------------------------------
 
 
+LEFT_MESSAGE = "{name} has left the course, so no new evidence can be recorded for them."
+
+
+def _students_who_left(context_id: int, person_ids: Sequence[int]) -> list[str]:
+    """Names of the students here whose membership is no longer active (the LMS keeps their
+    grades read-only, so new evidence would only fail at passback)."""
+    everyone = list_students(db_session(), context_id=context_id, include_inactive=True)
+    wanted = set(person_ids)
+    return [s.name for s in everyone if s.person_id in wanted and s.status != ACTIVE]
+
+
 @bp.post("/students/<int:person_id>/evidence")
 @require_role(TEACHER)
 def record(person_id: int) -> Response | tuple[str, int]:
     """Record one observation for a student (and close the pathway work it answers)."""
     course = current_course()
+    if not 0 < person_id <= MAX_ID:
+        raise NotFoundError("That student is not in this course.")
     check_students(course.context_id, [person_id])
     form = request.form
+    left = _students_who_left(course.context_id, [person_id])
+    if left:
+        return student_page_with_errors(person_id, [LEFT_MESSAGE.format(name=left[0])])
     try:
         competency_id = parse_id(form.get("competency_id"))
         points = parse_points(form.get("points"))
@@ -113,7 +133,7 @@ def _bulk_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int]
             students=list_students(session, context_id=course.context_id),
             competencies=assessable(list_competencies(session, context_id=course.context_id)),
             scale=get_or_create_scale(session, context_id=course.context_id),
-            picked={int(v) for v in form.getlist("student") if v.isdigit()},
+            picked={int(v) for v in form.getlist("student") if v.isdecimal()},
             form=form,
             today=today(),
             notice=notice_text(NOTICES),
@@ -139,8 +159,14 @@ def bulk_record() -> Response | tuple[str, int]:
     if form.get("all") == "on":
         student_ids = [s.person_id for s in list_students(session, context_id=course.context_id)]
     else:
-        student_ids = check_students(course.context_id, form_ids("student"))
-        student_ids = picked_students_with_group(course.context_id, list(student_ids))
+        ticked = check_students(course.context_id, form_ids("student"))
+        left = _students_who_left(course.context_id, ticked)
+        if left:
+            return _bulk_page([LEFT_MESSAGE.format(name=name) for name in left], 400)
+        student_ids = picked_students_with_group(course.context_id, list(ticked))
+        # A saved group may still hold students who have left since; they are not recorded.
+        active = {s.person_id for s in list_students(session, context_id=course.context_id)}
+        student_ids = [p for p in student_ids if p in active]
     try:
         if not student_ids:
             raise ValueError("Tick at least one student.")

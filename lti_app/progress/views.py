@@ -14,7 +14,7 @@ from lti_app.competencies.errors import CompetencyNotFoundError
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.mastery.errors import InvalidEvidenceError
 from lti_app.mastery.models import EvidenceSource
-from lti_app.mastery.services import record_evidence
+from lti_app.mastery.services import MAX_ID, record_evidence
 from lti_app.progress.charts import AxisLevel, ChartPoint, level_history_svg, short_date
 from lti_app.progress.services import (
     CompetencyProgress,
@@ -104,12 +104,20 @@ def self_assess() -> Response | tuple[str, int]:
         level_id = int(request.form.get("level_id", ""))
     except ValueError:
         return _render("Choose a competency and a level.", 400)
+    if not 0 < competency_id <= MAX_ID:
+        raise NotFoundError("That competency does not exist in this course.")
     level = next((lv for lv in view.scale.levels if lv.id == level_id), None)
     if level is None:
         return _render("Choose one of the levels.", 400)
     note = request.form.get("note", "").strip()
     if len(note) > MAX_SELF_NOTE:
         return _render(f"Keep the note under {MAX_SELF_NOTE} characters.", 400)
+    if "\x00" in note:
+        return _render(
+            "Your note contains an invisible character (code 0) that cannot be saved: "
+            "delete it or retype the note.",
+            400,
+        )
     try:
         record_evidence(
             session,

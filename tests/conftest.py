@@ -77,7 +77,7 @@ def session(engine: Engine) -> Iterator[Session]:
 # --- A running Pathways and a running LMS, over real HTTP on loopback -----------------------
 
 from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import httpx  # noqa: E402
 from flask import Flask  # noqa: E402
@@ -89,6 +89,9 @@ from lti_app.demo.launches import LaunchSpec  # noqa: E402
 from lti_app.demo.run import register_demo_platform  # noqa: E402
 from lti_app.demo.server import RunningPlatform, serve_in_thread, start_demo_platform  # noqa: E402
 from lti_app.settings import Settings, load_settings  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.courses.frames import Ids
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,22 @@ class LtiActions:
     def close(self) -> None:
         for client in self._clients:
             client.close()
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[Database]:
+    """The tool's database, for tests that prepare or look at rows themselves."""
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def ids(db: Database, lms: RunningPlatform) -> Ids:
+    """Pathways' ids of the test LMS's people and courses."""
+    from tests.courses.frames import Ids  # frames imports this module
+
+    return Ids(db, lms.platform.config.issuer)
 
 
 @pytest.fixture

@@ -243,13 +243,6 @@ def _seed(
 
 
 @pytest.fixture(scope="module")
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
 def world(lms: RunningPlatform, tool_server: ToolServer, db: Database) -> Iterator[World]:
     actions = LtiActions(lms, tool_server)
     try:

@@ -17,7 +17,6 @@ import json
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -30,7 +29,6 @@ from lti_app.competencies.errors import ImportFailedError, ImportProblem
 from lti_app.competencies.importing import MAX_ROWS, export_csv, import_case, import_csv
 from lti_app.competencies.models import Competency, CompetencyKind
 from lti_app.db import Database
-from lti_app.demo.server import RunningPlatform
 from tests.competencies.test_importing import FRAMEWORK, case_package, snapshot
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import Frame, Ids, frame, make_competency, unique
@@ -337,18 +335,6 @@ def test_a_problem_on_the_last_line_leaves_earlier_changes_unapplied(
 
 
 # --- Through the pages, as a teacher meets it ---------------------------------------------------
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def ids(db: Database, lms: RunningPlatform) -> Ids:
-    return Ids(db, lms.platform.config.issuer)
 
 
 @pytest.fixture

@@ -21,18 +21,6 @@ from tests.courses.frames import Frame, Ids, frame, make_competency, second_lms,
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def ids(db: Database, lms: RunningPlatform) -> Ids:
-    return Ids(db, lms.platform.config.issuer)
-
-
-@pytest.fixture
 def fresh_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
     with second_lms(tool_server, database_url) as running:
         yield running

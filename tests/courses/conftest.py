@@ -6,22 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from lti_app.db import Database
 from lti_app.demo.server import RunningPlatform
 from tests.conftest import LtiActions, ToolServer
-from tests.courses.frames import BIO_STUDENTS, Frame, Ids, ensure_launched, frame, second_lms
-
-
-@pytest.fixture(scope="session")
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def ids(db: Database, lms: RunningPlatform) -> Ids:
-    return Ids(db, lms.platform.config.issuer)
+from tests.courses.frames import BIO_STUDENTS, Frame, ensure_launched, frame, second_lms
 
 
 @pytest.fixture

@@ -41,13 +41,6 @@ from tests.conftest import ToolServer
 _numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
 @dataclass
 class GradeCourse:
     """Ids of a course on the test LMS with students, competencies and gradebook columns."""

@@ -111,13 +111,6 @@ def score_posts(lms: FakeLms) -> list[Seen]:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
 def make_ags(
     make_lms: Callable[[], FakeLms],  # noqa: F811
     db: Database,

@@ -5,7 +5,6 @@ calculation edges, roll-ups over archived parts, stale forms, and charts at thei
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -382,18 +381,6 @@ def test_chart_names_in_right_to_left_scripts_are_kept_and_escaped() -> None:
 
 
 # --- through the teacher's and the student's pages --------------------------------------------
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def ids(db: Database, lms: RunningPlatform) -> Ids:
-    return Ids(db, lms.platform.config.issuer)
 
 
 @pytest.fixture

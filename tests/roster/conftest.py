@@ -26,13 +26,6 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
 @pytest.fixture
 def nrps(db: Database, tool_server: ToolServer) -> Iterator[NrpsClient]:
     httpx.get(tool_server.url + "/.well-known/jwks.json", timeout=10).raise_for_status()

@@ -354,13 +354,6 @@ class Roster:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
 def make_roster(
     make_lms: Callable[[], FakeLms], db: Database, tool_server: ToolServer
 ) -> Iterator[Callable[..., Roster]]:

@@ -449,7 +449,7 @@ def test_profile_form_with_odd_input_answers_in_words(lti: LtiActions, database_
         }
     )
     assert ok.status_code in (302, 303)
-    goal_form = form(page, "/profile/goals")
+    goal_form = form(page, "/profile/goals?")  # the new-goal form, not an earlier goal's
     bad_date = post(client, goal_form, {"text": "Run", "target_date": "2025-02-30"}, follow=False)
     assert (bad_date.status_code, "as a date" in bad_date.text) == (400, True)
     empty = post(client, goal_form, {"text": " \x00 ", "target_date": ""}, follow=False)

@@ -162,7 +162,8 @@ def test_teacher_is_told_which_letters_the_pdf_would_print_as_boxes(
 ) -> None:
     home = lti.launch(TEACHER)
     chinese = home.client.get(url(home.response, _report_path(seeded, "user-s03")))
-    assert "no font for some letters in this report (李小龍)" in _warning(chinese.text)
+    # (Other tests may have given the course titles in more scripts: the name is what counts.)
+    assert "no font for some letters in this report (李小龍" in _warning(chinese.text)
     latin = home.client.get(url(home.response, _report_path(seeded, "user-s01")))
     assert latin.status_code == 200
     assert _warning(latin.text) == ""

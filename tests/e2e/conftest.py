@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from lti_app import create_app
@@ -137,18 +138,22 @@ def tool_frame(page: Any, *, timeout: float = 15000) -> Any:
     is looked up again until the deadline.
     """
     deadline = time.monotonic() + timeout / 1000
+    # A frame locator finds the iframe's current document on every try, whatever came before.
+    heading = page.frame_locator("iframe#tool-frame").locator("main h1").first
     while True:
-        handle = page.wait_for_selector("iframe#tool-frame", timeout=timeout)
-        frame = handle.content_frame()
         left_ms = max(1.0, (deadline - time.monotonic()) * 1000)
         try:
-            if frame is not None:
-                frame.wait_for_selector("main h1", timeout=min(2000.0, left_ms))
+            heading.wait_for(state="visible", timeout=min(2000.0, left_ms))
+            frame = page.wait_for_selector("iframe#tool-frame", timeout=left_ms).content_frame()
+            if frame is not None and frame.query_selector("main h1") is not None:
                 return frame
-        except PlaywrightTimeoutError:
+        except PlaywrightError:  # timeouts, and a document replaced while we looked
             pass
         if time.monotonic() >= deadline:
-            raise PlaywrightTimeoutError("the Pathways frame never showed a main heading")
+            urls = [f.url for f in page.frames if f is not page.main_frame]
+            raise PlaywrightTimeoutError(
+                f"the Pathways frame never showed a main heading (its documents now: {urls})"
+            )
         page.wait_for_timeout(100)
 
 

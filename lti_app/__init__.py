@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from lti_app import errors
 from lti_app.db import Database
@@ -18,6 +20,18 @@ from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import KeyRing
 
 csrf = CSRFProtect()
+
+DATABASE_ID_MAX = 2**31 - 1
+"""The largest id an integer column holds on PostgreSQL (SQLite cannot bind past 2**63)."""
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` in every route: a number past any row's id is a 404, not a database error."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", DATABASE_ID_MAX)
+        super().__init__(url_map, *args, **kwargs)
+
 
 # Everything the pages need comes from Pathways itself; the LMS (any origin) may frame us.
 CONTENT_SECURITY_POLICY = {
@@ -36,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app = Flask(__name__, instance_path=str(Path(settings.instance_path).resolve()))
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="pathways_session",

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies import services
@@ -29,9 +28,9 @@ from lti_app.competencies.errors import ImportFailedError, ImportProblem
 from lti_app.competencies.importing import MAX_ROWS, export_csv, import_case, import_csv
 from lti_app.competencies.models import Competency, CompetencyKind
 from lti_app.db import Database
+from tests.competencies.conftest import competencies_by_code
 from tests.competencies.test_importing import FRAMEWORK, case_package, snapshot
-from tests.conftest import LtiActions, ToolServer
-from tests.courses.frames import Frame, Ids, frame, make_competency, unique
+from tests.courses.frames import Frame, Ids, make_competency, unique
 from tests.domain_fixtures import Course
 
 COLUMNS = ["code", "title", "description", "parent_code", "prerequisite_codes", "kind"]
@@ -337,21 +336,6 @@ def test_a_problem_on_the_last_line_leaves_earlier_changes_unapplied(
 # --- Through the pages, as a teacher meets it ---------------------------------------------------
 
 
-@pytest.fixture
-def teacher(lti: LtiActions, tool_server: ToolServer) -> Frame:
-    return frame(lti.launch("user-t01"), tool_server.url)
-
-
-def stored(db: Database, context_id: int, prefix: str) -> dict[str, Competency]:
-    with db.begin() as s:
-        rows = s.scalars(
-            select(Competency).where(
-                Competency.context_id == context_id, Competency.code.startswith(prefix)
-            )
-        )
-        return {c.code: c for c in rows}
-
-
 def upload(teacher: Frame, name: str, content: bytes, mimetype: str = "text/csv") -> Any:
     return teacher.post(
         "/competencies/import", {"format": "csv"}, files={"file": (name, content, mimetype)}
@@ -368,7 +352,10 @@ def test_excel_unicode_text_file_can_be_chosen_and_imported(
     content = table(rows, delimiter="\t").encode("utf-16")  # with its byte-order mark
     response = upload(teacher, "framework.txt", content, "text/plain")
     assert "Imported: 2 competencies" in teacher.follow(response).text
-    assert {c.title for c in stored(db, ids.context(), p).values()} == {"Géographie", "Économie"}
+    assert {c.title for c in competencies_by_code(db, ids.context(), p).values()} == {
+        "Géographie",
+        "Économie",
+    }
 
 
 def xlsx() -> bytes:
@@ -418,7 +405,7 @@ def test_pasted_text_over_the_paste_limit_is_refused_not_cut_short(
     response = teacher.post("/competencies/import", {"format": "csv", "text": table(rows)})
     assert response.status_code == 400
     assert "2,000,000" in response.text
-    assert stored(db, ids.context(), p) == {}
+    assert competencies_by_code(db, ids.context(), p) == {}
 
 
 def test_a_file_over_the_upload_limit_gets_a_plain_answer(teacher: Frame) -> None:
@@ -443,7 +430,7 @@ def test_problems_page_names_line_and_row_keeps_the_paste_and_escapes_the_file(
     assert "<img src=x" not in response.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in response.text
     assert f"{p}.1,Alpha," in response.text  # the pasted text is still there to fix
-    assert stored(db, ids.context(), p) == {}
+    assert competencies_by_code(db, ids.context(), p) == {}
 
 
 def test_formula_like_values_are_stored_as_text_and_exported_harmless(
@@ -458,7 +445,9 @@ def test_formula_like_values_are_stored_as_text_and_exported_harmless(
     imported = teacher.post("/competencies/import", {"format": "csv", "text": table(rows)})
     page = teacher.follow(imported).text
     assert "@SUM(A1:A9)" in page
-    mine = stored(db, ids.context(), f"={p}") | stored(db, ids.context(), p)
+    mine = competencies_by_code(db, ids.context(), f"={p}") | competencies_by_code(
+        db, ids.context(), p
+    )
     assert {(c.code, c.title, c.description) for c in mine.values()} == {
         tuple(row) for row in rows[1:]
     }
@@ -489,7 +478,7 @@ def test_an_import_without_the_forms_tokens_changes_nothing(
     )
     assert no_launch.status_code in (400, 401)
     assert "Traceback" not in no_csrf.text + no_launch.text
-    assert stored(db, ids.context(), p) == {}
+    assert competencies_by_code(db, ids.context(), p) == {}
 
 
 def test_a_competency_imported_on_its_own_under_a_parent_comes_after_its_siblings(
@@ -530,9 +519,9 @@ def test_an_import_racing_another_one_gets_a_plain_answer(
         time.sleep(1.0)  # PostgreSQL: the second import now waits on the same code
     request.join(timeout=30)
     (answer,) = answers
-    assert [c.code for c in stored(db, cid, p).values()] == [f"{p}.1"]
+    assert [c.code for c in competencies_by_code(db, cid, p).values()] == [f"{p}.1"]
     if answer.status_code == 303:  # SQLite: the second waited for the first, then updated
-        assert stored(db, cid, p)[f"{p}.1"].title == "From the file"
+        assert competencies_by_code(db, cid, p)[f"{p}.1"].title == "From the file"
     else:
         assert answer.status_code == 409
         assert "nothing was imported" in answer.text

@@ -16,6 +16,7 @@ from lti_app.demo.browser import follow_launch
 from lti_app.demo.server import RunningPlatform
 from lti_app.pathways.models import Pathway
 from lti_app.pathways.services import create_pathway
+from tests.competencies.conftest import competencies_by_code
 from tests.conftest import Launched, LtiActions, ToolServer
 from tests.courses.frames import Frame, Ids, frame, make_competency, second_lms, unique
 
@@ -24,21 +25,6 @@ from tests.courses.frames import Frame, Ids, frame, make_competency, second_lms,
 def fresh_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
     with second_lms(tool_server, database_url) as running:
         yield running
-
-
-@pytest.fixture
-def teacher(lti: LtiActions, tool_server: ToolServer) -> Frame:
-    return frame(lti.launch("user-t01"), tool_server.url)
-
-
-def _codes(db: Database, context_id: int, prefix: str) -> dict[str, Competency]:
-    with db.begin() as s:
-        rows = s.scalars(
-            select(Competency).where(
-                Competency.context_id == context_id, Competency.code.startswith(prefix)
-            )
-        )
-        return {c.code: c for c in rows}
 
 
 def test_csv_import_with_errors_lists_every_line_and_changes_nothing(
@@ -58,7 +44,7 @@ def test_csv_import_with_errors_lists_every_line_and_changes_nothing(
     for line in ("Line 3", "Line 4", "Line 5"):
         assert line in response.text
     assert "parent_code" in response.text  # the column is named
-    assert _codes(db, ids.context(), p) == {}
+    assert competencies_by_code(db, ids.context(), p) == {}
 
 
 def test_csv_import_from_a_file_then_export_round_trips(
@@ -80,7 +66,7 @@ def test_csv_import_from_a_file_then_export_round_trips(
     page = teacher.follow(response).text
     assert "Imported: 4 competencies created or changed." in page
     assert "Ecology &lt;basics&gt;" in page
-    imported = _codes(db, ids.context(), p)
+    imported = competencies_by_code(db, ids.context(), p)
     assert imported[f"{p}.A1"].parent_id == imported[f"{p}.A"].id
 
     exported = teacher.get("/competencies/export.csv")
@@ -123,11 +109,11 @@ def test_editor_creates_edits_reorders_and_archives(teacher: Frame, db: Database
     duplicate = teacher.post("/competencies/", {"code": f"{p}.1", "title": "Again"})
     assert duplicate.status_code == 400
     assert "already used" in duplicate.text
-    rows = _codes(db, cid, p)
+    rows = competencies_by_code(db, cid, p)
     first, second = rows[f"{p}.1"], rows[f"{p}.2"]
     assert first.position < second.position
     teacher.follow(teacher.post(f"/competencies/{second.id}/move", {"direction": "up"}))
-    rows = _codes(db, cid, p)
+    rows = competencies_by_code(db, cid, p)
     assert rows[f"{p}.2"].position < rows[f"{p}.1"].position
 
     edit = teacher.get(f"/competencies/{first.id}/edit")
@@ -156,14 +142,14 @@ def test_editor_creates_edits_reorders_and_archives(teacher: Frame, db: Database
     assert cycle.status_code == 400
     with db.begin() as s:
         assert prerequisite_map(s, context_id=cid)[first.id] == {second.id}
-    assert _codes(db, cid, p)[f"{p}.1"].title == "Renamed"
+    assert competencies_by_code(db, cid, p)[f"{p}.1"].title == "Renamed"
 
     teacher.follow(teacher.post(f"/competencies/{parent}/archive"))
-    assert all(c.is_archived for c in _codes(db, cid, p).values())
+    assert all(c.is_archived for c in competencies_by_code(db, cid, p).values())
     refused = teacher.post(f"/competencies/{first.id}/unarchive")
     assert refused.status_code == 400  # its parent is archived
     teacher.follow(teacher.post(f"/competencies/{parent}/unarchive"))
-    assert not any(c.is_archived for c in _codes(db, cid, p).values())
+    assert not any(c.is_archived for c in competencies_by_code(db, cid, p).values())
 
 
 def test_copy_framework_and_pathways_from_another_course_the_teacher_teaches(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import event
@@ -12,6 +12,10 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
 from lti_app.tool.models import Context, Person, Platform
+from tests.conftest import LtiActions
+
+if TYPE_CHECKING:
+    from tests.pathways.test_views import Built
 
 MakeCompetency = Callable[..., int]
 
@@ -113,3 +117,14 @@ def count_queries(session: Session) -> CountQueries:
             event.remove(engine, "before_cursor_execute", before)
 
     return counting
+
+
+@pytest.fixture
+def built(lti: LtiActions, database_url: str) -> Built:
+    """The demo course's pathway with its steps and options, the teacher and a classmate
+    launched (tests/pathways/test_views.py builds it)."""
+    from tests.pathways.test_views import CLASSMATE, TEACHER, build_pathway
+
+    lti.launch(TEACHER)
+    lti.launch(CLASSMATE)
+    return build_pathway(database_url, lti.lms)

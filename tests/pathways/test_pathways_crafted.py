@@ -24,7 +24,7 @@ from lti_app.pathways.services import OptionInput
 from lti_app.pathways.unlocking import stuck_steps
 from tests.conftest import LtiActions
 from tests.pathways.conftest import MakeCompetency
-from tests.pathways.test_views import CLASSMATE, STUDENT, TEACHER, Built, build_pathway
+from tests.pathways.test_views import STUDENT, TEACHER, Built
 from tests.progress.pages import (
     context_id,
     form,
@@ -38,13 +38,6 @@ from tests.progress.pages import (
 )
 
 HUGE = "99999999999999999999999"
-
-
-@pytest.fixture
-def built(lti: LtiActions, database_url: str) -> Built:
-    lti.launch(TEACHER)
-    lti.launch(CLASSMATE)
-    return build_pathway(database_url, lti.lms)
 
 
 # --- services: text a teacher or student types ------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
 
@@ -105,13 +104,6 @@ def build_pathway(
             plain.id,
             deeper.id,
         )
-
-
-@pytest.fixture
-def built(lti: LtiActions, database_url: str) -> Built:
-    lti.launch(TEACHER)
-    lti.launch(CLASSMATE)
-    return build_pathway(database_url, lti.lms)
 
 
 def test_student_chooses_changes_mind_starts_and_submits_with_a_link(

@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--show-sql", action="store_true", help="print one launch's SQL")
+    parser.add_argument("--save", help="also write the raw profile here (for pstats callers)")
     parser.add_argument(
         "--no-cprofile", action="store_true", help="time only (e.g. to sample with py-spy)"
     )
@@ -156,6 +157,8 @@ def profile(db_url: str, workdir: Path, args: argparse.Namespace) -> None:
     )
     if args.no_cprofile:
         return
+    if args.save:
+        prof.dump_stats(args.save)
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
     stats.sort_stats("cumulative").print_stats(args.top)

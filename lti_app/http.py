@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import socket
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import urllib3
 
 from lti_app.settings import Settings
+
+LOG = logging.getLogger(__name__)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -41,6 +48,77 @@ def make_http_client(settings: Settings, **kwargs: object) -> httpx.Client:
         headers={"User-Agent": settings.user_agent},
         follow_redirects=False,
         **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def is_public_address(address: str) -> bool:
+    return ipaddress.ip_address(address).is_global
+
+
+class PrivateAddressError(httpcore.ConnectError):
+    """The host resolved, as the connection opened, to an address off the public internet."""
+
+
+class PublicAddressesOnly(httpcore.SyncBackend):
+    """Opens connections only to public addresses, checked on the very answer connected to.
+
+    Checking a name before the request is not enough: its DNS can answer with a public address
+    for the check and a private one a moment later for the request (DNS rebinding). Here the
+    name is resolved once, every address is checked, and the socket goes to a checked address;
+    TLS still verifies the certificate against the name.
+    """
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as err:
+            raise httpcore.ConnectError(str(err)) from err
+        addresses = [str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in found]
+        if not addresses or not all(is_public_address(a) for a in addresses):
+            LOG.warning("refused a connection to a private address host=%s", host)
+            raise PrivateAddressError(f"{host} resolves to an address off the public internet")
+        last = httpcore.ConnectError(f"{host}: no address")
+        for address in dict.fromkeys(addresses):
+            try:
+                return super().connect_tcp(
+                    address,
+                    port,
+                    timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore.ConnectError as err:
+                last = err
+        raise last
+
+
+class _PublicOnlyTransport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=PublicAddressesOnly()
+        )
+
+
+def make_public_only_http_client(settings: Settings) -> httpx.Client:
+    """A client for addresses a stranger may name (the public registration page): it reaches
+    only hosts on the public internet, whatever their DNS answers between check and fetch.
+    Through an HTTP proxy from the environment the proxy connects, and its own rules apply."""
+    timeout = httpx.Timeout(
+        settings.http_read_timeout, connect=settings.http_connect_timeout, pool=5.0
+    )
+    return httpx.Client(
+        timeout=timeout,
+        headers={"User-Agent": settings.user_agent},
+        follow_redirects=False,
+        transport=_PublicOnlyTransport(),
     )
 
 

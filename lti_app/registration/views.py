@@ -76,7 +76,7 @@ def tool_urls() -> ToolUrls:
 
 
 def _http() -> httpx.Client:
-    client: httpx.Client = current_app.extensions["lti_app.http"]
+    client: httpx.Client = current_app.extensions["lti_app.registration_http"]
     return client
 
 

@@ -122,6 +122,7 @@ def make_tool(tool_settings: Settings, engine: Engine) -> Iterator[Callable[...,
             app = create_app(dataclasses.replace(tool_settings, **changes))
             stack.callback(app.extensions["lti_app.db"].dispose)
             stack.callback(app.extensions["lti_app.http"].close)
+            stack.callback(app.extensions["lti_app.registration_http"].close)
             url: str = stack.enter_context(serve(app))
             return url
 
@@ -402,6 +403,50 @@ def test_an_lms_on_a_private_network_is_refused_unless_the_operator_allows_it(
     assert lms.seen == []
     allowed = make_tool(registration_private_hosts=True)
     assert open_registration(browser, allowed, lms).status_code == 200
+
+
+def test_a_name_that_turns_private_after_the_check_is_still_not_reached(
+    browser: httpx.Client,
+    make_tool: Callable[..., str],
+    crafted: MakeCrafted,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name answers with a public address for the check and a private one
+    for the fetch. The check is made to pass here; the connection itself must still refuse."""
+    import lti_app.registration.views as registration_views
+
+    monkeypatch.setattr(registration_views, "check_public_hosts", lambda *urls: None)
+    lms = crafted()
+    guarded = make_tool(registration_private_hosts=False)
+    response = open_registration(browser, guarded, lms)
+    assert_plain_refusal(response, 502, "could not reach the LMS")
+    assert lms.seen == []
+
+
+def test_the_public_only_client_connects_to_the_address_it_checked(
+    crafted: MakeCrafted, tool_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guarded client still reaches an LMS whose every address passes the check (here the
+    test LMS's loopback address is let through in place of a public one)."""
+    import lti_app.http as http_module
+
+    lms = crafted()
+    checked: list[str] = []
+    allowed = {"127.0.0.1"}
+
+    def public(address: str) -> bool:
+        checked.append(address)
+        return address in allowed
+
+    monkeypatch.setattr(http_module, "is_public_address", public)
+    with http_module.make_public_only_http_client(tool_settings) as client:
+        assert client.get(lms.config_url).status_code == 200
+        assert checked == ["127.0.0.1"]
+        allowed.clear()
+        with pytest.raises(httpx.ConnectError) as refused:
+            client.get(lms.config_url + "?again")
+        assert isinstance(refused.value.__cause__, http_module.PrivateAddressError)
+    assert [s.path for s in lms.seen] == [lms.config_path]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
+import time
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
@@ -51,22 +54,63 @@ def make_http_client(settings: Settings, **kwargs: object) -> httpx.Client:
     )
 
 
-def is_public_address(address: str) -> bool:
-    return ipaddress.ip_address(address).is_global
-
-
 class PrivateAddressError(httpcore.ConnectError):
     """The host resolved, as the connection opened, to an address off the public internet."""
 
 
-class PublicAddressesOnly(httpcore.SyncBackend):
-    """Opens connections only to public addresses, checked on the very answer connected to.
+class _ExchangeTimeoutError(httpcore.ReadTimeout):
+    pass
 
-    Checking a name before the request is not enough: its DNS can answer with a public address
-    for the check and a private one a moment later for the request (DNS rebinding). Here the
-    name is resolved once, every address is checked, and the socket goes to a checked address;
-    TLS still verifies the certificate against the name.
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection that ends at a set moment, however steadily the other side drips bytes:
+    socket timeouts bound each wait for a byte, not the headers or the answer as a whole."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def _remaining(self, timeout: float | None) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise _ExchangeTimeoutError("the exchange took longer than allowed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._remaining(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._remaining(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, self._remaining(timeout))
+        return _DeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class GuardedBackend(httpcore.SyncBackend):
+    """Connections for addresses a stranger may name (the public registration page).
+
+    Each connection lasts at most `exchange_seconds`, so a host that drips its answer cannot
+    hold a server thread. With `public_only`, it opens only to public addresses, checked on
+    the very DNS answer it connects to: checking a name before the request is not enough, as
+    its DNS can answer public for the check and private a moment later (DNS rebinding). TLS
+    still verifies the certificate against the name.
     """
+
+    def __init__(self, *, public_only: bool, exchange_seconds: float) -> None:
+        self.public_only = public_only
+        self.exchange_seconds = exchange_seconds
 
     def connect_tcp(
         self,
@@ -76,49 +120,73 @@ class PublicAddressesOnly(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        try:
-            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as err:
-            raise httpcore.ConnectError(str(err)) from err
-        addresses = [str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in found]
-        if not addresses or not all(is_public_address(a) for a in addresses):
-            LOG.warning("refused a connection to a private address host=%s", host)
-            raise PrivateAddressError(f"{host} resolves to an address off the public internet")
+        deadline = time.monotonic() + self.exchange_seconds
+        addresses = [host]
+        if self.public_only:
+            addresses = _public_addresses(host, port)
         last = httpcore.ConnectError(f"{host}: no address")
-        for address in dict.fromkeys(addresses):
+        for address in addresses:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             try:
-                return super().connect_tcp(
+                stream = super().connect_tcp(
                     address,
                     port,
-                    timeout,
+                    left if timeout is None else min(timeout, left),
                     local_address=local_address,
                     socket_options=socket_options,
                 )
             except httpcore.ConnectError as err:
                 last = err
+                continue
+            return _DeadlineStream(stream, deadline)
         raise last
 
 
-class _PublicOnlyTransport(httpx.HTTPTransport):
-    def __init__(self) -> None:
+def is_public_address(address: str) -> bool:
+    return ipaddress.ip_address(address).is_global
+
+
+def _public_addresses(host: str, port: int) -> list[str]:
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as err:
+        raise httpcore.ConnectError(str(err)) from err
+    addresses = list(dict.fromkeys(str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in found))
+    if not addresses or not all(is_public_address(a) for a in addresses):
+        LOG.warning("refused a connection to a private address host=%s", host)
+        raise PrivateAddressError(f"{host} resolves to an address off the public internet")
+    return addresses
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    def __init__(self, backend: GuardedBackend) -> None:
         super().__init__()
+        # No connection is kept: each exchange's deadline is its connection's.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(), network_backend=PublicAddressesOnly()
+            ssl_context=httpx.create_ssl_context(),
+            max_keepalive_connections=0,
+            network_backend=backend,
         )
 
 
-def make_public_only_http_client(settings: Settings) -> httpx.Client:
-    """A client for addresses a stranger may name (the public registration page): it reaches
-    only hosts on the public internet, whatever their DNS answers between check and fetch.
-    Through an HTTP proxy from the environment the proxy connects, and its own rules apply."""
+def make_registration_http_client(settings: Settings, *, public_only: bool) -> httpx.Client:
+    """A client for the LMS addresses a visitor of the public registration page names: every
+    exchange ends within one connect plus one read timeout, and with `public_only` it reaches
+    only hosts on the public internet. Through an HTTP proxy from the environment the proxy
+    connects, and its own rules apply."""
     timeout = httpx.Timeout(
         settings.http_read_timeout, connect=settings.http_connect_timeout, pool=5.0
     )
+    exchange = settings.http_connect_timeout + settings.http_read_timeout + 1.0
     return httpx.Client(
         timeout=timeout,
         headers={"User-Agent": settings.user_agent},
         follow_redirects=False,
-        transport=_PublicOnlyTransport(),
+        transport=_GuardedTransport(
+            GuardedBackend(public_only=public_only, exchange_seconds=exchange)
+        ),
     )
 
 

@@ -2,7 +2,8 @@
 
 Neither the registration token nor a response body is ever logged. Every answer is bounded in
 size and in time: the read timeout bounds each wait for a byte, not an answer dripped byte by
-byte, so the body is also read against a deadline for the whole exchange.
+byte, so the body is read against a deadline for the whole exchange (which says "too slow"),
+and the connection itself ends a moment later (lti_app.http.GuardedBackend: headers too).
 """
 
 from __future__ import annotations

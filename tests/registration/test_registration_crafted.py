@@ -15,10 +15,12 @@ import html
 import json
 import re
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -347,6 +349,53 @@ def test_slowly_dripping_registration_error_is_cut_off(
     assert platforms_for(engine, lms.base_url) == []
 
 
+@contextmanager
+def _lms_dripping_its_headers() -> Iterator[str]:
+    """A host that answers 'HTTP/1.1 200 OK' and then one header byte every 0.2 s, forever."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not stop.wait(0.2):
+                    conn.sendall(b"a")
+            except OSError:
+                return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/openid-configuration"
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_lms_dripping_its_headers_is_cut_off(
+    browser: httpx.Client, make_tool: Callable[..., str]
+) -> None:
+    # The public registration page must not let any host hold a server thread for as long as
+    # it likes: eight such visitors would otherwise stop Pathways for everyone.
+    tool = make_tool(http_read_timeout=1.0, http_connect_timeout=1.0)
+    with _lms_dripping_its_headers() as config_url:
+        query = urlencode({"openid_configuration": config_url, "registration_token": "t"})
+        started = time.monotonic()
+        response = browser.get(tool + "/lti/register?" + query, timeout=20)
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, elapsed
+    assert_plain_refusal(response, 502, "could not reach the LMS")
+
+
 # --- The configuration URL and the token in it ---------------------------------------------
 
 
@@ -439,7 +488,7 @@ def test_the_public_only_client_connects_to_the_address_it_checked(
         return address in allowed
 
     monkeypatch.setattr(http_module, "is_public_address", public)
-    with http_module.make_public_only_http_client(tool_settings) as client:
+    with http_module.make_registration_http_client(tool_settings, public_only=True) as client:
         assert client.get(lms.config_url).status_code == 200
         assert checked == ["127.0.0.1"]
         allowed.clear()

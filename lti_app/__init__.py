@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from lti_app import errors
 from lti_app.db import Database
-from lti_app.http import make_http_client, make_registration_http_client
+from lti_app.http import make_http_client, make_guarded_http_client
 from lti_app.logs import configure_logging
 from lti_app.settings import Settings, load_settings
 from lti_app.tool.jwks import JwksCache
@@ -65,14 +65,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     http = make_http_client(settings)
     app.extensions["lti_app.http"] = http
     # The public registration page fetches from whatever LMS address a visitor names.
-    app.extensions["lti_app.registration_http"] = make_registration_http_client(
+    app.extensions["lti_app.registration_http"] = make_guarded_http_client(
         settings, public_only=not settings.registration_private_hosts
     )
     app.extensions["lti_app.keyring"] = KeyRing(
         secret=settings.effective_key_secret, key_file=settings.tool_key_file
     )
     app.extensions["lti_app.jwks"] = JwksCache(
-        http,
+        # Fetched while a launch waits: a key set that drips its headers must not hold it.
+        make_guarded_http_client(settings, public_only=False),
         min_ttl=settings.jwks_min_ttl,
         max_ttl=settings.jwks_max_ttl,
         default_ttl=settings.jwks_default_ttl,

@@ -99,7 +99,7 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class GuardedBackend(httpcore.SyncBackend):
-    """Connections for addresses a stranger may name (the public registration page).
+    """Connections for addresses a stranger may have named (see make_guarded_http_client).
 
     Each connection lasts at most `exchange_seconds`, so a host that drips its answer cannot
     hold a server thread. With `public_only`, it opens only to public addresses, checked on
@@ -171,11 +171,11 @@ class _GuardedTransport(httpx.HTTPTransport):
         )
 
 
-def make_registration_http_client(settings: Settings, *, public_only: bool) -> httpx.Client:
-    """A client for the LMS addresses a visitor of the public registration page names: every
-    exchange ends within one connect plus one read timeout, and with `public_only` it reaches
-    only hosts on the public internet. Through an HTTP proxy from the environment the proxy
-    connects, and its own rules apply."""
+def make_guarded_http_client(settings: Settings, *, public_only: bool) -> httpx.Client:
+    """A client for addresses a stranger may have named (the public registration page, the key
+    set of a registered LMS): every exchange ends within one connect plus one read timeout,
+    and with `public_only` it reaches only hosts on the public internet. Through an HTTP proxy
+    from the environment the proxy connects, and its own rules apply."""
     timeout = httpx.Timeout(
         settings.http_read_timeout, connect=settings.http_connect_timeout, pool=5.0
     )

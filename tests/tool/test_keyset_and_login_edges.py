@@ -652,6 +652,28 @@ def test_a_key_set_endpoint_that_drips_fails_within_a_bounded_time(
     assert seconds < BOUND
 
 
+def test_a_key_set_endpoint_that_drips_its_headers_fails_within_a_bounded_time(
+    tool: ToolServer, fake: FakeLms, browser: httpx.Client
+) -> None:
+    # Each header byte comes well within the read timeout: only a bound on the whole exchange
+    # keeps the launch (and a server thread) from waiting for as long as the host likes.
+    def drip(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        deadline = time.monotonic() + DRIP_SECONDS
+        while time.monotonic() < deadline and not fake.closing.wait(READ_TIMEOUT / 3):
+            try:
+                handler.wfile.write(b"a")
+                handler.wfile.flush()
+            except OSError:
+                return
+
+    fake.answer = drip
+    launched, seconds = timed(lambda: launch(tool, fake, browser))
+    assert_refused(launched, 400, "could not fetch the LMS")
+    assert seconds < BOUND
+
+
 def test_a_key_set_url_nobody_listens_on_is_a_clear_error(
     tool: ToolServer, make_fake: Callable[..., FakeLms], browser: httpx.Client
 ) -> None:

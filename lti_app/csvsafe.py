@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+EXCEL_UTF8 = "\ufeff"
+"""Put first in a download, so that Excel reads it as UTF-8 (else "José" shows as "JosÃ©")."""
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -38,6 +38,7 @@ from lti_app.courses.common import TEACHER, current_course, domain_errors, parse
 from lti_app.courses.queries import taught_courses
 from lti_app.courses.recording import queue_scores
 from lti_app.courses.views import notice_text
+from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.errors import AppError, NotFoundError
 from lti_app.mastery.services import recompute_course
 from lti_app.pathways.copying import copy_pathways
@@ -382,7 +383,7 @@ def export() -> Response:
     label = (context.label or context.context_id) if context is not None else "course"
     safe = re.sub(r"[^A-Za-z0-9_-]+", "-", label).strip("-") or "course"
     return Response(
-        text,
+        EXCEL_UTF8 + text,
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="competencies-{safe}.csv"',

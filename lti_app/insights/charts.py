@@ -134,8 +134,10 @@ def level_chart_svg(
     all_points = [p for s in series for p in s.points]
     if not all_points or not levels:
         return Markup("")
-    lo = float(min(lv.points for lv in levels))
-    hi = float(max(lv.points for lv in levels))
+    # Results recorded before the scale changed may lie outside today's levels: widen the
+    # range to them, or they would be drawn off the picture's edge.
+    lo = float(min(min(lv.points for lv in levels), min(p.value for p in all_points)))
+    hi = float(max(max(lv.points for lv in levels), max(p.value for p in all_points)))
     span_y = (hi - lo) or 1.0
     first = min(p.at for p in all_points)
     last = max(p.at for p in all_points)

@@ -6,6 +6,7 @@ See the package docstring for the group API other pages use.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from lti_app.mastery.services import get_or_create_scale, levels_for_course
 from lti_app.pathways.models import Choice, ChoiceStatus, Pathway, Step, StepPrerequisite
 from lti_app.pathways.unlocking import manual_unlock_ids_by_person, step_rules
 from lti_app.roster.services import Student, list_students, student_ids_in_course
+from lti_app.tool.models import Context
 
 ACTIVE_CHOICE = (
     ChoiceStatus.CHOSEN,
@@ -259,6 +261,8 @@ def load_dashboard(session: Session, *, context_id: int, with_dates: bool = Fals
 
 
 def _clean_name(name: str) -> str:
+    # Control characters (a pasted NUL above all, which PostgreSQL cannot store) are dropped.
+    name = "".join(ch for ch in name if ch.isspace() or unicodedata.category(ch) != "Cc")
     name = " ".join(name.split())
     if not name:
         raise InvalidGroupError("A group needs a name.")
@@ -314,13 +318,19 @@ def create_group(
     return group
 
 
-def get_group(session: Session, *, context_id: int, group_id: int) -> StudentGroup:
-    """Return a group of the course, archived or not; another course's group is not found."""
-    group = session.scalar(
-        select(StudentGroup).where(
-            StudentGroup.id == group_id, StudentGroup.context_id == context_id
-        )
+def get_group(
+    session: Session, *, context_id: int, group_id: int, for_update: bool = False
+) -> StudentGroup:
+    """Return a group of the course, archived or not; another course's group is not found.
+
+    `for_update` locks the row until the transaction ends (PostgreSQL), so two saves of the
+    same group (a double click) run one after the other instead of colliding."""
+    query = select(StudentGroup).where(
+        StudentGroup.id == group_id, StudentGroup.context_id == context_id
     )
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    group = session.scalar(query)
     if group is None:
         raise GroupNotFoundError("That group does not exist in this course.")
     return group
@@ -387,7 +397,8 @@ def update_group(
     person_ids: Iterable[int],
 ) -> StudentGroup:
     """Rename a group and set its members; removed members keep a dated history row."""
-    group = get_group(session, context_id=context_id, group_id=group_id)
+    group = get_group(session, context_id=context_id, group_id=group_id, for_update=True)
+    session.refresh(group, ["members"])
     wanted = set(_check_members(session, context_id, person_ids))
     if not wanted:
         raise InvalidGroupError("A group needs at least one student; archive it instead.")
@@ -544,18 +555,37 @@ def save_proposal(
     competency_id: int | None = None,
     step_id: int | None = None,
 ) -> list[StudentGroup]:
-    """Save the groups the teacher kept, each with its (possibly edited) name and members."""
-    return [
-        create_group(
+    """Save the groups the teacher kept, each with its (possibly edited) name and members.
+
+    A group identical to an active one of the course (same name, same students) is not saved
+    twice: a double click, or the same page submitted again, returns the group already saved.
+    """
+    # One save per course at a time (PostgreSQL row lock; SQLite writes are serialized), so
+    # two clicks cannot both miss each other's groups.
+    session.execute(select(Context.id).where(Context.id == context_id).with_for_update())
+    existing = {
+        (group.name.casefold(), frozenset(current_member_ids(group))): group
+        for group in active_groups(session, context_id=context_id)
+    }
+    saved: list[StudentGroup] = []
+    for name, members in groups:
+        if not members:
+            continue
+        wanted = _check_members(session, context_id, members)
+        same = existing.get((_clean_name(name).casefold(), frozenset(wanted)))
+        if same is not None:
+            saved.append(same)
+            continue
+        group = create_group(
             session,
             context_id=context_id,
             name=name,
-            person_ids=members,
+            person_ids=wanted,
             created_by_id=created_by_id,
             basis=basis,
             competency_id=competency_id,
             step_id=step_id,
         )
-        for name, members in groups
-        if members
-    ]
+        existing[(group.name.casefold(), frozenset(wanted))] = group
+        saved.append(group)
+    return saved

@@ -12,6 +12,7 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.services import get_competency, list_competencies
+from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.db import utcnow
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
 from lti_app.insights import attention, charts, exports, services
@@ -36,6 +37,10 @@ bp = Blueprint("insights", __name__, url_prefix="/insights")
 TEACHER, LEARNER = "teacher", "learner"
 STATUSES = ("active", "inactive", "deleted", "all")
 MAX_DAYS = 3650
+MAX_ID = 2**62
+"""Ids past this match no row; SQLite cannot even bind integers past 2**63."""
+MAX_PROPOSED = 50
+"""More proposed groups than a proposal ever has: the bound on `keep-N` fields read back."""
 
 
 @bp.record_once
@@ -88,6 +93,16 @@ def _domain_errors() -> Iterator[None]:
         raise AppError(str(err)) from err
 
 
+def _plain_id(raw: str) -> int | None:
+    """An id typed in ASCII digits within range, else None (str.isdigit() also accepts "²",
+    which int() refuses)."""
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None
+
+
 def _int_arg(name: str, *, source: object = None) -> int | None:
     raw = (request.args if source is None else source).get(name, "")  # type: ignore[attr-defined]
     raw = str(raw).strip()
@@ -103,10 +118,10 @@ def _int_arg(name: str, *, source: object = None) -> int | None:
 def _ids(name: str) -> list[int]:
     ids: list[int] = []
     for raw in request.form.getlist(name):
-        try:
-            ids.append(int(raw))
-        except ValueError as err:
-            raise AppError("A field that should hold a number does not.") from err
+        value = _plain_id(raw)
+        if value is None:
+            raise NotFoundError("A student picked is not in this course.")
+        ids.append(value)
     return ids
 
 
@@ -202,9 +217,10 @@ def cell() -> str:
     context_id = _context_id(ctx)
     raw = request.args.get("cell", "")
     person_raw, _, comp_raw = raw.partition("-")
-    if not (person_raw.isdigit() and comp_raw.isdigit()):
+    person_id, competency_id = _plain_id(person_raw), _plain_id(comp_raw)
+    if person_id is None or competency_id is None:
         raise NotFoundError("That cell does not exist in this course.")
-    return _cell_page(context_id, int(person_raw), int(comp_raw))
+    return _cell_page(context_id, person_id, competency_id)
 
 
 @bp.get("/students/<int:person_id>/competencies/<int:competency_id>")
@@ -252,7 +268,7 @@ def _cell_page(context_id: int, person_id: int, competency_id: int) -> str:
 
 def _csv(lines: Iterator[str], filename: str) -> Response:
     return Response(
-        "".join(lines),
+        EXCEL_UTF8 + "".join(lines),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
@@ -337,12 +353,16 @@ def propose() -> str | Response:
             raise AppError("Choose a competency or a step to group by.")
     if request.method == "POST":
         chosen: list[tuple[str, list[int]]] = []
-        assignments = {
-            int(key[7:]): value
-            for key, value in request.form.items()
-            if key.startswith("assign-") and key[7:].isdigit()
-        }
-        for index in range(len(proposal)):
+        assignments: dict[int, str] = {}
+        for key, value in request.form.items():
+            if key.startswith("assign-") and value:
+                person_id = _plain_id(key[7:])
+                if person_id is None:
+                    raise NotFoundError("A student picked is not in this course.")
+                assignments[person_id] = value
+        # The groups the teacher's page showed, not today's proposal: evidence recorded or
+        # withdrawn since the page opened may have changed how many groups there are now.
+        for index in range(MAX_PROPOSED):
             if request.form.get(f"keep-{index}") != "1":
                 continue
             members = [pid for pid, slot in assignments.items() if slot == str(index)]
@@ -390,12 +410,19 @@ def group_detail(group_id: int) -> str | Response:
             )
             session.commit()
             return redirect(launch_url("insights.group_detail", group_id=group_id, saved=1), 303)
+    members = services.current_member_ids(group)
+    # Members whose enrollment is inactive stay listed (ticked), or saving would drop them.
+    students = [
+        s
+        for s in list_students(session, context_id=context_id, include_inactive=True)
+        if s.status.value == "active" or s.person_id in members
+    ]
     return render_template(
         "insights/group.html",
         title=group.name,
         group=group,
-        members=services.current_member_ids(group),
-        students=list_students(session, context_id=context_id),
+        members=members,
+        students=students,
         saved=request.args.get("saved") == "1",
     )
 

@@ -525,3 +525,20 @@ def test_an_import_racing_another_one_gets_a_plain_answer(
     else:
         assert answer.status_code == 409
         assert "nothing was imported" in answer.text
+
+
+def test_the_export_opens_in_excel_with_its_accents_and_imports_again_unchanged(
+    teacher: Frame, db: Database, ids: Ids
+) -> None:
+    """Excel reads a CSV as the machine's legacy code page unless the file starts with the
+    UTF-8 byte order mark: "Énergie" would show as "Ã‰nergie" and be saved back that way."""
+    p = unique("BOM")
+    rows = [["code", "title"], [p, "Énergie et matière — niño"]]
+    teacher.follow(teacher.post("/competencies/import", {"format": "csv", "text": table(rows)}))
+    downloaded = teacher.get("/competencies/export.csv").content
+    assert downloaded.startswith(b"\xef\xbb\xbf")
+    assert "Énergie et matière — niño".encode() in downloaded
+    again = teacher.post(
+        "/competencies/import", {"format": "csv", "text": downloaded.decode("utf-8")}
+    )
+    assert "Imported: 0 competencies created or changed." in teacher.follow(again).text

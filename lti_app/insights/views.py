@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from flask import Blueprint, Flask, redirect, render_template, request
+from flask import Blueprint, Flask, make_response, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
@@ -351,44 +351,65 @@ def propose() -> str | Response:
             basis = GroupBasis.STEP
         else:
             raise AppError("Choose a competency or a step to group by.")
+    students = {s.person_id: s.name for s in list_students(session, context_id=context_id)}
+    slot_of = {pid: str(index) for index, group in enumerate(proposal) for pid in group.person_ids}
+    names: dict[int, str] = {}
+    kept: set[int] | None = None
+    error = ""
     if request.method == "POST":
         chosen: list[tuple[str, list[int]]] = []
         assignments: dict[int, str] = {}
         for key, value in request.form.items():
-            if key.startswith("assign-") and value:
+            if key.startswith("assign-"):
                 person_id = _plain_id(key[7:])
                 if person_id is None:
                     raise NotFoundError("A student picked is not in this course.")
                 assignments[person_id] = value
         # The groups the teacher's page showed, not today's proposal: evidence recorded or
         # withdrawn since the page opened may have changed how many groups there are now.
+        kept = set()
         for index in range(MAX_PROPOSED):
+            names[index] = request.form.get(f"name-{index}", "")
             if request.form.get(f"keep-{index}") != "1":
                 continue
+            kept.add(index)
             members = [pid for pid, slot in assignments.items() if slot == str(index)]
-            chosen.append((request.form.get(f"name-{index}", ""), members))
-        with _domain_errors():
-            saved = services.save_proposal(
-                session,
-                context_id=context_id,
-                created_by_id=ctx.person.id,
-                groups=chosen,
-                basis=basis,
-                competency_id=competency_id,
-                step_id=step_id,
-            )
-        session.commit()
-        return redirect(launch_url("insights.groups", saved=len(saved)), 303)
-    students = {s.person_id: s.name for s in list_students(session, context_id=context_id)}
-    slot = {pid: index for index, group in enumerate(proposal) for pid in group.person_ids}
-    return render_template(
-        "insights/propose.html",
-        title="Propose groups",
-        proposal=proposal,
-        students=students,
-        slot=slot,
-        competency_id=competency_id,
-        step_id=step_id,
+            chosen.append((names[index], members))
+        try:
+            with _domain_errors():
+                saved = services.save_proposal(
+                    session,
+                    context_id=context_id,
+                    created_by_id=ctx.person.id,
+                    groups=chosen,
+                    basis=basis,
+                    competency_id=competency_id,
+                    step_id=step_id,
+                )
+        except AppError as err:
+            if isinstance(err, NotFoundError):
+                raise
+            # The page comes back as the teacher left it, with what to change.
+            session.rollback()
+            error = err.user_message
+            slot_of.update(assignments)
+        else:
+            session.commit()
+            return redirect(launch_url("insights.groups", saved=len(saved)), 303)
+    return make_response(
+        render_template(
+            "insights/propose.html",
+            title="Propose groups",
+            proposal=proposal,
+            students=students,
+            slot_of=slot_of,
+            names=names,
+            kept=kept,
+            error=error,
+            competency_id=competency_id,
+            step_id=step_id,
+        ),
+        400 if error else 200,
     )
 
 

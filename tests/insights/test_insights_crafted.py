@@ -379,6 +379,39 @@ def test_group_names_with_nul_or_too_long_are_handled_in_words(
         assert group.name == f"Pairs {tag}"
 
 
+def test_a_proposal_refused_for_a_name_comes_back_as_the_teacher_left_it(
+    lti: LtiActions, seeded: Seeded, database_url: str
+) -> None:
+    """A teacher who emptied one group's name after renaming others and moving students gets
+    the page back with every change still there and what to fix, not an error page."""
+    home = lti.launch(TEACHER)
+    client = home.client
+    proposal = client.get(
+        url(home.response, "/insights/groups/propose") + f"&competency={seeded.c1}"
+    )
+    data = _propose_form_data(proposal)
+    assert len([k for k in data if k.startswith("keep-")]) >= 2, "needs two proposed groups"
+    tag = unique()
+    data["name-0"] = "   "
+    data["name-1"] = f"Extension {tag}"
+    moved = next(k for k, v in data.items() if k.startswith("assign-") and v == "1")
+    data[moved] = "0"
+    answer = client.post(form(proposal, "/insights/groups/propose").action, data=data)
+    assert answer.status_code == 400
+    assert "A group needs a name." in answer.text
+    assert "Save the kept groups" in answer.text
+    again = _propose_form_data(answer)
+    assert again["name-1"] == f"Extension {tag}"
+    assert again[moved] == "0"
+    with unit_of_work(database_url) as s:
+        assert not s.scalars(
+            select(StudentGroup).where(StudentGroup.name == f"Extension {tag}")
+        ).all()
+    again["name-0"] = f"Reteach {tag}"
+    saved = client.post(form(answer, "/insights/groups/propose").action, data=again)
+    assert saved.status_code == 303
+
+
 def test_a_proposal_that_changed_since_the_page_opened_saves_every_group_kept(
     lti: LtiActions, seeded: Seeded, database_url: str
 ) -> None:

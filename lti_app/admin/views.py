@@ -9,6 +9,7 @@ registration shares.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import time
@@ -48,6 +49,10 @@ LOG = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 OPERATOR_KEY = "pathways_operator_at"
+OPERATOR_FINGERPRINT_KEY = "pathways_operator_fp"
+"""A fingerprint of the admin secret the operator signed in with: changing the secret (say,
+after it leaked) signs out every operator session made with the old one."""
+MAX_ID = 2147483647
 OPERATOR_SESSION_SECONDS = 8 * 3600
 ACTIONS = {"approve": DeploymentStatus.ACTIVE, "disable": DeploymentStatus.DISABLED}
 NOTICES = {
@@ -76,12 +81,23 @@ def _has_launch_token() -> bool:
     )
 
 
+def _secret_fingerprint(secret: str) -> str:
+    # Keyed with the app's secret key: the cookie is signed, not encrypted, so it must not
+    # carry anything that helps guess the admin secret.
+    key = str(current_app.secret_key or "").encode()
+    return hmac.new(key, b"operator:" + secret.encode(), hashlib.sha256).hexdigest()
+
+
 def _is_operator() -> bool:
+    secret = settings().admin_secret
     started = session.get(OPERATOR_KEY)
+    fingerprint = session.get(OPERATOR_FINGERPRINT_KEY)
     return (
-        bool(settings().admin_secret)
+        bool(secret)
         and isinstance(started, int | float)
         and 0 <= time.time() - started < OPERATOR_SESSION_SECONDS
+        and isinstance(fingerprint, str)
+        and hmac.compare_digest(fingerprint, _secret_fingerprint(secret))
     )
 
 
@@ -113,7 +129,8 @@ def _render_console(viewer: Viewer) -> str:
     if viewer.is_operator:
         selected = request.args.get("platform", type=int)
         if selected is not None:
-            platform_ids = (selected,)
+            # A number no row can have (too big for the database) matches nothing.
+            platform_ids = (selected,) if 0 < selected <= MAX_ID else ()
     data = load_console(db_session(), platform_ids=platform_ids)
     notice = NOTICES.get(request.args.get("notice", ""))
     return render_template(
@@ -149,13 +166,25 @@ def console() -> Response | str:
     return _render_console(current_viewer())
 
 
-@bp.post("/deployments/<int:deployment_id>/<action>")
+@bp.post("/deployments/<int(max=2147483647):deployment_id>/<action>")
 def deployment_action(deployment_id: int, action: str) -> Response:
     """Approve or disable a deployment of one of the viewer's registrations."""
     viewer = current_viewer()
     status = ACTIONS.get(action)
     if status is None:
         raise AppError("Unknown action.")
+    if (
+        status is DeploymentStatus.DISABLED
+        and viewer.launch is not None
+        and viewer.launch.launch.deployment_id == deployment_id
+    ):
+        # Disabling it would end this very session, and no launch from it could undo that.
+        raise AppError(
+            "You opened Pathways through this deployment, so disabling it here would lock "
+            "you out of this console.",
+            hint="Disable it from a launch through another deployment, or ask the Pathways "
+            "operator.",
+        )
     deployment = set_deployment_status(
         db_session(), deployment_id=deployment_id, status=status, platform_ids=viewer.platform_ids
     )
@@ -207,6 +236,7 @@ def login() -> Response | str | tuple[str, int]:
         if secret and hmac.compare_digest(given.encode(), secret.encode()):
             session.clear()
             session[OPERATOR_KEY] = int(time.time())
+            session[OPERATOR_FINGERPRINT_KEY] = _secret_fingerprint(secret)
             LOG.info("operator signed in to the admin console")
             return redirect(url_for("admin.console"))
         LOG.warning("operator sign-in refused")
@@ -220,4 +250,5 @@ def login() -> Response | str | tuple[str, int]:
 @bp.post("/logout")
 def logout() -> Response:
     session.pop(OPERATOR_KEY, None)
+    session.pop(OPERATOR_FINGERPRINT_KEY, None)
     return redirect(url_for("admin.login"))

@@ -8,6 +8,7 @@ from datetime import date
 from typing import TypedDict, TypeVar, Unpack
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_app.learners.models import CheckIn, Goal, GoalStatus, LearnerProfile
@@ -110,10 +111,18 @@ def get_profile(session: Session, *, context_id: int, person_id: int) -> Learner
 def get_or_create_profile(session: Session, *, context_id: int, person_id: int) -> LearnerProfile:
     """Return the student's profile in the course, creating an empty one when missing."""
     profile = get_profile(session, context_id=context_id, person_id=person_id)
-    if profile is None:
-        profile = LearnerProfile(context_id=context_id, person_id=person_id)
-        session.add(profile)
-        session.flush()
+    if profile is not None:
+        return profile
+    try:
+        # A double click on a first save sends two requests that both find no profile; the
+        # second insert meets the first's row (PostgreSQL waits for it, then refuses it).
+        with session.begin_nested():
+            profile = LearnerProfile(context_id=context_id, person_id=person_id)
+            session.add(profile)
+    except IntegrityError:
+        profile = get_profile(session, context_id=context_id, person_id=person_id)
+        if profile is None:
+            raise
     return profile
 
 
@@ -185,14 +194,33 @@ def add_goal(
     created_by_id: int,
     editor_is_teacher: bool,
 ) -> Goal:
-    """Add a goal to a student's profile; students add goals only to their own profile."""
+    """Add a goal to a student's profile; students add goals only to their own profile.
+
+    A goal with the same words as one the student is still working on is that goal (a double
+    click, or the form sent again): it is returned unchanged instead of added twice.
+    """
     if not editor_is_teacher and created_by_id != person_id:
         raise NotAllowedError("You can only add goals to your own profile.")
+    text = _require_text(text, "goal")
     profile = get_or_create_profile(session, context_id=context_id, person_id=person_id)
+    # Lock the profile so that two requests adding the same goal at once take turns.
+    session.execute(
+        select(LearnerProfile.id).where(LearnerProfile.id == profile.id).with_for_update()
+    )
+    same = _same_words(text)
+    for existing in session.scalars(
+        select(Goal).where(
+            Goal.profile_id == profile.id,
+            Goal.context_id == context_id,
+            Goal.status.in_((GoalStatus.NOT_STARTED, GoalStatus.IN_PROGRESS)),
+        )
+    ):
+        if _same_words(existing.text) == same:
+            return existing
     goal = Goal(
         context_id=context_id,
         profile_id=profile.id,
-        text=_require_text(text, "goal"),
+        text=text,
         target_date=target_date,
         created_by_id=created_by_id,
     )
@@ -349,7 +377,14 @@ def _goal_with_owner(session: Session, *, context_id: int, goal_id: int) -> tupl
     return row[0], row[1]
 
 
+def _same_words(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
 def _clean_text(value: str, label: str) -> str:
+    # Browsers send a textarea's line breaks as CR LF but count each as one character against
+    # its maxlength; count (and keep) them as one, or text the page accepted is "too long".
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
     value = strip_control_characters(value).strip()
     if len(value) > MAX_TEXT_LENGTH:
         raise ValueError(f"The {label} is too long (at most {MAX_TEXT_LENGTH} characters).")

@@ -6,6 +6,7 @@ check-ins, so no template can show them by mistake.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date
@@ -115,6 +116,16 @@ class ProfileForm:
             form.get("preferences_text", ""),
         )
 
+    def as_shown(self) -> dict[str, Any]:
+        """The values in a form that compares equal whatever the browser did to them."""
+        return {
+            "interests": ", ".join(_tags(self.interests_text)),
+            "career_clusters": sorted(set(self.career_clusters)),
+            "career_goal_text": _same_text(self.career_goal_text),
+            "preferred_modalities": sorted(set(self.preferred_modalities)),
+            "preferences_text": _same_text(self.preferences_text),
+        }
+
     def fields(self) -> dict[str, Any]:
         return {
             "interests": _tags(self.interests_text),
@@ -123,6 +134,50 @@ class ProfileForm:
             "preferred_modalities": self.preferred_modalities,
             "preferences_text": self.preferences_text,
         }
+
+
+@dataclass(frozen=True)
+class GoalDraft:
+    """A goal form as the editor sent it, shown again when it is refused so nothing typed is
+    lost. goal_id is None for a new goal."""
+
+    goal_id: int | None
+    text: str
+    target_date: str
+    status: str = ""
+
+    @classmethod
+    def from_request(cls, goal_id: int | None = None) -> GoalDraft:
+        form = request.form
+        return cls(
+            goal_id, form.get("text", ""), form.get("target_date", ""), form.get("status", "")
+        )
+
+
+def _same_text(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _shown(form: ProfileForm, teacher_values: dict[str, str]) -> str:
+    """What the teacher's page shows, sent back with it: saving changes only what differs."""
+    values = {**form.as_shown(), **{k: _same_text(v) for k, v in teacher_values.items()}}
+    return json.dumps(values, ensure_ascii=False, sort_keys=True)
+
+
+def _changed_fields(
+    form: ProfileForm, teacher_values: dict[str, str], shown_json: str
+) -> dict[str, Any]:
+    """The fields the teacher changed on their page (all of them if the page did not say what
+    it showed), so that saving an open page does not undo what the student saved meanwhile."""
+    fields: dict[str, Any] = {**form.fields(), **teacher_values}
+    try:
+        shown = json.loads(shown_json)
+    except ValueError:
+        return fields
+    if not isinstance(shown, dict):
+        return fields
+    now = {**form.as_shown(), **{k: _same_text(v) for k, v in teacher_values.items()}}
+    return {k: v for k, v in fields.items() if k not in shown or shown[k] != now[k]}
 
 
 def _vocab() -> dict[str, Any]:
@@ -138,7 +193,10 @@ def _vocab() -> dict[str, Any]:
 
 
 def _render_mine(
-    form: ProfileForm | None = None, error: str | None = None, status: int = 200
+    form: ProfileForm | None = None,
+    error: str | None = None,
+    status: int = 200,
+    draft: GoalDraft | None = None,
 ) -> tuple[str, int]:
     ctx, context_id = _course()
     view = services.student_view(db_session(), context_id=context_id, person_id=ctx.person.id)
@@ -148,6 +206,7 @@ def _render_mine(
             ctx=ctx,
             view=view,
             form=form or ProfileForm.from_view(view),
+            draft=draft,
             error=error,
             notice=None if error else _notice(),
             **_vocab(),
@@ -198,7 +257,7 @@ def add_goal() -> Response | tuple[str, int]:
         )
     except ValueError as err:
         session.rollback()
-        return _render_mine(error=str(err), status=400)
+        return _render_mine(error=str(err), status=400, draft=GoalDraft.from_request())
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_added") + f"#goal-{goal.id}")
 
@@ -224,7 +283,7 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
         raise NotFoundError("That goal does not exist.") from err
     except ValueError as err:
         session.rollback()
-        return _render_mine(error=str(err), status=400)
+        return _render_mine(error=str(err), status=400, draft=GoalDraft.from_request(goal_id))
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_saved") + f"#goal-{goal_id}")
 
@@ -252,6 +311,8 @@ def _render_teacher(
     teacher_values: dict[str, str] | None = None,
     error: str | None = None,
     status: int = 200,
+    draft: GoalDraft | None = None,
+    shown: str | None = None,
 ) -> tuple[str, int]:
     session = db_session()
     name = _student_in_course(context_id, person_id)
@@ -259,16 +320,18 @@ def _render_teacher(
         session, context_id=context_id, person_id=person_id
     )
     view = services.student_profile_view(profile, person_id=person_id, goals=(), check_ins=())
-    if teacher_values is None:
-        teacher_values = {f: getattr(profile, f) if profile else "" for f in TEACHER_TEXT_FIELDS}
+    stored_form = ProfileForm.from_view(view)
+    stored_values = {f: getattr(profile, f) if profile else "" for f in TEACHER_TEXT_FIELDS}
     return (
         render_template(
             "learners/edit_profile.html",
             student_name=name,
             person_id=person_id,
-            form=form or ProfileForm.from_view(view),
-            teacher_values=teacher_values,
+            form=form or stored_form,
+            teacher_values=stored_values if teacher_values is None else teacher_values,
+            shown=_shown(stored_form, stored_values) if shown is None else shown,
             goals=services.list_goals(session, context_id=context_id, person_id=person_id),
+            draft=draft,
             error=error,
             notice=None if error else _notice(),
             **_vocab(),
@@ -288,14 +351,14 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
     session = db_session()
     form = ProfileForm.from_request()
     teacher_values = {f: request.form.get(f, "") for f in TEACHER_TEXT_FIELDS}
+    shown = request.form.get("shown", "")
     try:
         services.update_profile(
             session,
             context_id=context_id,
             person_id=person_id,
             editor_is_teacher=True,
-            **form.fields(),
-            **teacher_values,
+            **_changed_fields(form, teacher_values, shown),
         )
     except ValueError as err:
         session.rollback()
@@ -306,6 +369,7 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
             teacher_values=teacher_values,
             error=str(err),
             status=400,
+            shown=shown or None,
         )
     session.commit()
     return redirect(
@@ -332,7 +396,9 @@ def add_student_goal(person_id: int) -> Response | tuple[str, int]:
         )
     except ValueError as err:
         session.rollback()
-        return _render_teacher(context_id, person_id, error=str(err), status=400)
+        return _render_teacher(
+            context_id, person_id, error=str(err), status=400, draft=GoalDraft.from_request()
+        )
     session.commit()
     return redirect(
         launch_url("learners.edit_profile", person_id=person_id, notice="teacher_goal_added")

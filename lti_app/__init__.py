@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from lti_app import errors
 from lti_app.db import Database
-from lti_app.http import make_http_client, make_guarded_http_client
+from lti_app.http import make_guarded_http_client, make_http_client
 from lti_app.logs import configure_logging
 from lti_app.settings import Settings, load_settings
 from lti_app.tool.jwks import JwksCache

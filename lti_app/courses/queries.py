@@ -1,4 +1,4 @@
-"""Read-only queries the teacher pages need and no domain service offers, each scoped by course.
+"""Queries the teacher pages need and no domain service offers, each scoped by course.
 
 Each is one query, whatever the number of students.
 """
@@ -12,6 +12,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lti_app.learners.models import CheckIn, LearnerProfile
+from lti_app.learners.services import get_or_create_profile
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, PathwayCompetency, Step
 from lti_app.tool.models import Context, Membership, MembershipStatus, Person
 
@@ -85,8 +87,13 @@ def choice_rows(
     context_id: int,
     person_id: int | None = None,
     choice_ids: Collection[int] | None = None,
+    lock: bool = False,
 ) -> list[ChoiceRow]:
-    """The course's choices (of one student, or these ids) with titles, newest first."""
+    """The course's choices (of one student, or these ids) with titles, newest first.
+
+    With `lock`, the choices stay locked until the transaction ends, so a second request on the
+    same choices (a double click) waits and then reads what the first one did.
+    """
     query = (
         select(Choice, Option.title, Step.title, Step.competency_id, Pathway.id, Pathway.title)
         .join(Option, Option.id == Choice.option_id)
@@ -98,6 +105,8 @@ def choice_rows(
         query = query.where(Choice.person_id == person_id)
     if choice_ids is not None:
         query = query.where(Choice.id.in_(set(choice_ids)))
+    if lock:
+        query = query.with_for_update(of=Choice)
     rows = session.execute(query.order_by(Choice.id.desc())).all()
     singles = _single_competency_by_pathway(
         session, {pathway_id for *_, step_competency, pathway_id, _t in rows if not step_competency}
@@ -129,3 +138,32 @@ def taught_courses(session: Session, *, person_id: int, exclude_context_id: int)
             .order_by(Context.title, Context.id)
         )
     )
+
+
+def lock_profile(session: Session, *, context_id: int, person_id: int) -> LearnerProfile:
+    """The student's profile, created if missing and locked until the transaction ends, so
+    that two requests adding to it (a double click) take turns."""
+    profile = get_or_create_profile(session, context_id=context_id, person_id=person_id)
+    session.execute(
+        select(LearnerProfile.id).where(LearnerProfile.id == profile.id).with_for_update()
+    )
+    return profile
+
+
+def earlier_same_check_in(session: Session, *, check_in: CheckIn, since: datetime) -> bool:
+    """Whether the same author stored this very check-in (as cleaned) before, since `since`."""
+    found = session.scalar(
+        select(CheckIn.id)
+        .where(
+            CheckIn.profile_id == check_in.profile_id,
+            CheckIn.id != check_in.id,
+            CheckIn.author_id == check_in.author_id,
+            CheckIn.held_on == check_in.held_on,
+            CheckIn.note == check_in.note,
+            CheckIn.next_steps == check_in.next_steps,
+            CheckIn.is_private.is_(check_in.is_private),
+            CheckIn.created_at >= since,
+        )
+        .limit(1)
+    )
+    return found is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 from typing import cast
 
 from flask import Blueprint, Flask, redirect, render_template, request
@@ -23,8 +24,14 @@ from lti_app.courses.common import (
     parse_points,
     today,
 )
-from lti_app.courses.queries import choice_rows, person_names
+from lti_app.courses.queries import (
+    choice_rows,
+    earlier_same_check_in,
+    lock_profile,
+    person_names,
+)
 from lti_app.courses.recording import record_and_close
+from lti_app.db import utcnow
 from lti_app.insights.services import group_history
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.services import (
@@ -36,9 +43,10 @@ from lti_app.learners.services import (
     update_goal,
     update_profile,
 )
-from lti_app.learners.vocab import CareerCluster, Modality
+from lti_app.learners.vocab import CareerCluster, Modality, strip_control_characters
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import (
+    DOUBLE_SUBMIT,
     current_levels,
     evidence_history,
     get_or_create_scale,
@@ -50,6 +58,7 @@ from lti_app.pathways.choices import (
     pending_for_teacher,
     return_choices,
 )
+from lti_app.pathways.models import ChoiceStatus
 from lti_app.pathways.services import list_pathways
 from lti_app.roster.services import list_students
 from lti_app.tool.services import LaunchContext
@@ -180,13 +189,7 @@ def act_on_pending() -> Response | tuple[str, int]:
                 )
                 notice = "approved"
             elif action == "return":
-                return_choices(
-                    session,
-                    context_id=course.context_id,
-                    choice_ids=choice_ids,
-                    decided_by_id=course.teacher_id,
-                    note=note,
-                )
+                _send_back(course, choice_ids, note)
                 notice = "returned"
             elif action == "done":
                 notice = _complete(course, choice_ids, note)
@@ -202,11 +205,40 @@ def act_on_pending() -> Response | tuple[str, int]:
     )
 
 
+def _send_back(course: Course, choice_ids: list[int], note: str) -> None:
+    """Send choices back with a note; those this teacher already sent back with this very note
+    (the first of a double click) count as sent back, not as a mistake."""
+    session = db_session()
+    rows = choice_rows(session, context_id=course.context_id, choice_ids=choice_ids, lock=True)
+    feedback = strip_control_characters(note).strip()
+    repeated = {
+        row.id
+        for row in rows
+        if feedback
+        and row.status in {ChoiceStatus.RETURNED, ChoiceStatus.REJECTED}
+        and row.choice.teacher_feedback == feedback
+        and row.choice.decided_by_id == course.teacher_id
+    }
+    rest = [choice_id for choice_id in choice_ids if choice_id not in repeated]
+    if rest:
+        return_choices(
+            session,
+            context_id=course.context_id,
+            choice_ids=rest,
+            decided_by_id=course.teacher_id,
+            note=note,
+        )
+
+
 def _complete(course: Course, choice_ids: list[int], note: str) -> str:
-    """Mark choices done; with a level, record it as evidence on what each step assesses."""
+    """Mark choices done; with a level, record it as evidence on what each step assesses.
+
+    Work that is already done (a double click's first request did it) gets no second evidence.
+    """
     session = db_session()
     level = request.form.get("level", "").strip()
-    rows = choice_rows(session, context_id=course.context_id, choice_ids=choice_ids)
+    rows = choice_rows(session, context_id=course.context_id, choice_ids=choice_ids, lock=True)
+    already_done = {row.id for row in rows if row.status is ChoiceStatus.DONE}
     complete_choices(
         session,
         context_id=course.context_id,
@@ -225,7 +257,7 @@ def _complete(course: Course, choice_ids: list[int], note: str) -> str:
             "student's page."
         )
     for row in rows:
-        if row.competency_id is None:  # pragma: no cover - refused above
+        if row.competency_id is None or row.id in already_done:
             continue
         record_and_close(
             session,
@@ -243,7 +275,18 @@ def _complete(course: Course, choice_ids: list[int], note: str) -> str:
 # --- one student ------------------------------------------------------------------------------
 
 
-def _student_page(person_id: int, errors: list[str] | None = None) -> str:
+DRAFT_FORMS = {
+    "courses.save_profile": "profile",
+    "courses.save_goal": "goal",
+    "courses.save_check_in": "check_in",
+    "mastery.record": "evidence",
+}
+"""The student page's forms by the endpoint they post to: a refused form comes back as typed."""
+
+
+def _student_page(
+    person_id: int, errors: list[str] | None = None, draft: dict[str, object] | None = None
+) -> str:
     course = current_course()
     session = db_session()
     cid = course.context_id
@@ -286,13 +329,17 @@ def _student_page(person_id: int, errors: list[str] | None = None) -> str:
         today=today(),
         notice=notice_text(NOTICES),
         errors=errors or [],
+        draft=draft,
     )
 
 
 def student_page_with_errors(person_id: int, errors: list[str]) -> tuple[str, int]:
-    """Roll back and show the student's page with what went wrong (for other blueprints)."""
+    """Roll back and show the student's page with what went wrong (for other blueprints), the
+    refused form filled in as the teacher typed it, so nothing they wrote is lost."""
     db_session().rollback()
-    return _student_page(person_id, errors=errors), 400
+    kind = DRAFT_FORMS.get(request.endpoint or "")
+    draft: dict[str, object] | None = {"kind": kind, "values": request.form} if kind else None
+    return _student_page(person_id, errors=errors, draft=draft), 400
 
 
 def back_to_student(person_id: int, notice: str) -> Response:
@@ -383,15 +430,22 @@ def save_goal(person_id: int) -> Response | tuple[str, int]:
 @bp.post("/students/<int:person_id>/check-ins")
 @require_role(TEACHER)
 def save_check_in(person_id: int) -> Response | tuple[str, int]:
-    """Record a check-in held with the student."""
+    """Record a check-in held with the student (the same one posted again within seconds, a
+    double click, is stored once)."""
     course = current_course()
     check_students(course.context_id, [person_id])
+    session = db_session()
     form = request.form
     try:
         held_on = parse_date(form.get("held_on"), label="The date") or today()
+        if held_on > today() + timedelta(days=1):
+            raise ValueError(
+                "A check-in records a conversation already held: its date cannot be in the future."
+            )
         with domain_errors():
-            add_check_in(
-                db_session(),
+            lock_profile(session, context_id=course.context_id, person_id=person_id)
+            check_in = add_check_in(
+                session,
                 context_id=course.context_id,
                 person_id=person_id,
                 author_id=course.teacher_id,
@@ -400,7 +454,10 @@ def save_check_in(person_id: int) -> Response | tuple[str, int]:
                 next_steps=form.get("next_steps", ""),
                 is_private=form.get("is_private") == "on",
             )
+            if earlier_same_check_in(session, check_in=check_in, since=utcnow() - DOUBLE_SUBMIT):
+                session.delete(check_in)
+                session.flush()
     except ValueError as err:
         return student_page_with_errors(person_id, [str(err)])
-    db_session().commit()
+    session.commit()
     return back_to_student(person_id, "check_in")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
@@ -15,6 +16,7 @@ from lti_app.insights.grouping import ScaleLevel, level_band
 from lti_app.insights.services import scale_levels
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.services import student_view
+from lti_app.learners.vocab import strip_control_characters
 from lti_app.mastery.models import Evidence, StudentCompetencyLevel
 from lti_app.mastery.services import current_levels
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
@@ -115,24 +117,40 @@ def get_reflection(session: Session, *, context_id: int, person_id: int) -> str:
 def save_reflection(
     session: Session, *, context_id: int, person_id: int, text: str
 ) -> StudentReflection:
-    """Store the student's own reflection (the view lets only that student call this)."""
-    text = text.strip().replace("\r\n", "\n")
+    """Store the student's own reflection (the view lets only that student call this).
+
+    Invisible control characters (NUL, which PostgreSQL refuses, among them) are dropped; line
+    breaks and tabs stay. Two saves at once (a double click) leave one reflection, the last.
+    """
+    text = strip_control_characters(text.replace("\r\n", "\n")).strip()
     if len(text) > REFLECTION_MAX_LENGTH:
         raise InvalidReflectionError(
             f"A reflection has at most {REFLECTION_MAX_LENGTH} characters."
         )
-    row = session.scalar(
+    row = _stored_reflection(session, context_id=context_id, person_id=person_id)
+    if row is None:
+        try:
+            with session.begin_nested():
+                row = StudentReflection(context_id=context_id, person_id=person_id, text=text)
+                session.add(row)
+        except IntegrityError:
+            # Another request of the same student stored the first reflection meanwhile.
+            row = _stored_reflection(session, context_id=context_id, person_id=person_id)
+            if row is None:  # pragma: no cover - the unique row exists once the insert failed
+                raise
+    row.text = text
+    session.flush()
+    return row
+
+
+def _stored_reflection(
+    session: Session, *, context_id: int, person_id: int
+) -> StudentReflection | None:
+    return session.scalar(
         select(StudentReflection).where(
             StudentReflection.context_id == context_id, StudentReflection.person_id == person_id
         )
     )
-    if row is None:
-        row = StudentReflection(context_id=context_id, person_id=person_id, text=text)
-        session.add(row)
-    else:
-        row.text = text
-    session.flush()
-    return row
 
 
 def family_report(

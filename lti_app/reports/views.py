@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import logging
 import re
+import unicodedata
 import zipfile
 from typing import cast
+from urllib.parse import quote
 
 from flask import Blueprint, Flask, g, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
@@ -87,9 +89,39 @@ def _report(ctx: LaunchContext, context_id: int, person_id: int) -> services.Fam
     )
 
 
-def _filename(report: services.FamilyReport, lang: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", report.student_name).strip("-").lower() or "student"
-    return f"report-{slug}-{report.person_id}-{lang}.pdf"
+NAME_IN_FILE_MAX = 60
+"""Characters of the student's name in a file name: with the rest, well under the 255 bytes
+file systems allow, even in a script of three bytes a letter."""
+
+
+def _file_name_part(name: str, *, ascii_only: bool) -> str:
+    """The name as part of a file name: letters, marks and digits of any script (or, for
+    clients that read only ASCII, the Latin letters without their accents); every other run of
+    characters, path separators and quotes among them, becomes one hyphen."""
+    if ascii_only:
+        decomposed = unicodedata.normalize("NFKD", name)
+        name = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        kept = re.sub(r"[^A-Za-z0-9]+", "-", name).lower()
+    else:
+        letters = (
+            ch if unicodedata.category(ch)[0] in "LMN" else "-"
+            for ch in unicodedata.normalize("NFC", name)
+        )
+        kept = re.sub(r"-+", "-", "".join(letters))
+    return kept.strip("-")[:NAME_IN_FILE_MAX].strip("-") or "student"
+
+
+def _filename(report: services.FamilyReport, lang: str, *, ascii_only: bool = False) -> str:
+    name = _file_name_part(report.student_name, ascii_only=ascii_only)
+    return f"report-{name}-{report.person_id}-{lang}.pdf"
+
+
+def _attachment(report: services.FamilyReport, lang: str) -> str:
+    """Content-Disposition naming the file after the student (RFC 6266: an ASCII filename for
+    old clients, the name as written in filename*)."""
+    plain = _filename(report, lang, ascii_only=True)
+    written = quote(_filename(report, lang), safe="")
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{written}"
 
 
 def pdf_bytes(report: services.FamilyReport, lang: str) -> bytes:
@@ -146,7 +178,7 @@ def student_pdf(person_id: int) -> Response:
         pdf_bytes(report, lang),
         mimetype="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{_filename(report, lang)}"',
+            "Content-Disposition": _attachment(report, lang),
             "Cache-Control": "private, no-store",
         },
     )

@@ -6,6 +6,7 @@ import logging
 import secrets
 
 from flask import Flask, current_app, g, has_request_context, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -106,6 +107,19 @@ def register_error_handlers(app: Flask) -> None:
             ),
             err.code,
         )
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(err: CSRFError) -> Response | tuple[str, int]:
+        # The CSRF secret comes from the launch token (lti_app.web): once the token has
+        # expired, every form fails its CSRF check before any view can say why.
+        if g.get("_launch_token_expired"):
+            return render_error(
+                SessionExpiredError(
+                    "Your Pathways session has ended or this link is not valid any more. "
+                    "Open Pathways again from your course."
+                )
+            )
+        return _http_error(err)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> tuple[str, int]:

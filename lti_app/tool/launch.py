@@ -578,6 +578,18 @@ def check_deep_linking_settings(settings: Any) -> None:
             "The deep linking request has no usable return address (deep_link_return_url).",
             hint=ADMIN_HINT,
         )
+    types = settings.get("accept_types")
+    if isinstance(types, list) and "ltiResourceLink" not in types:
+        # Canvas's conference_selection asks for link/html and migration_selection for file
+        # (lib/lti/messages/deep_linking_request.rb): the teacher opened Pathways from a place
+        # that cannot take what Pathways adds. Nothing is wrong with the registration.
+        asked = ", ".join(str(t)[:40] for t in types[:6]) or "nothing"
+        raise LaunchError(
+            f"This part of the LMS accepts only other content ({asked}), not activity links "
+            "(LTI resource links), and activity links are what Pathways adds.",
+            hint="Add Pathways from the course's modules or assignments instead, where the LMS "
+            "accepts activity links.",
+        )
 
 
 MIN_RSA_KEY_BITS = 2048  # RFC 7518 §3.3

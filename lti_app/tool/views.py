@@ -346,6 +346,13 @@ def jwks() -> Response:
 DEEP_LINKING_ROLES = (CourseRole.TEACHER.value, CourseRole.ADMIN.value)
 
 
+def _accepts_multiple(settings: dict[str, Any]) -> bool:
+    """Whether the platform said it takes several items. The claim is optional and the spec
+    gives it no default, so only its word (true, or Moodle 4.0's "true") allows several."""
+    value = settings.get("accept_multiple")
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
 def _deep_link_picker(ctx: LaunchContext) -> str:
     if ctx.launch.role not in DEEP_LINKING_ROLES:
         raise PermissionDeniedError("Only a teacher of this course can add Pathways to it.")
@@ -355,7 +362,7 @@ def _deep_link_picker(ctx: LaunchContext) -> str:
         "tool/deep_link_picker.html",
         ctx=ctx,
         items=items,
-        accept_multiple=str(dl.get("accept_multiple", "true")).lower() != "false",
+        accept_multiple=_accepts_multiple(dl),
         accept_lineitem=str(dl.get("accept_lineitem", "true")).lower() != "false",
     )
 
@@ -385,10 +392,10 @@ def deep_link_submit() -> str:
     if ctx.launch.message_type != "LtiDeepLinkingRequest" or not dl:
         raise PermissionDeniedError("This session was not opened to add content to the course.")
     check_deep_linking_settings(dl)  # sessions stored before launches were checked for it
-    wanted = request.form.getlist("item")
+    wanted = list(dict.fromkeys(request.form.getlist("item")))  # each item once
     choices = {c["key"]: c for c in deep_link_choices(ctx)}
     picked = [choices[k] for k in wanted if k in choices]
-    if str(dl.get("accept_multiple", "true")).lower() == "false":
+    if not _accepts_multiple(dl):
         picked = picked[:1]
     with_grade = request.form.get("gradebook") == "on"
     try:

@@ -17,7 +17,7 @@ from lti_app.insights.services import scale_levels
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.services import student_view
 from lti_app.learners.vocab import strip_control_characters
-from lti_app.mastery.models import Evidence, StudentCompetencyLevel
+from lti_app.mastery.models import Evidence, EvidenceSource, StudentCompetencyLevel
 from lti_app.mastery.services import current_levels
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
 from lti_app.reports.models import REFLECTION_MAX_LENGTH, StudentReflection
@@ -176,6 +176,10 @@ def family_report(
             Evidence.person_id == person_id,
             Evidence.withdrawn_at.is_(None),
             Evidence.note != "",
+            # "Teacher comments": a student's own self-assessment notes are not the teacher's
+            # words, and archived competencies are not in the report (before the limit).
+            Evidence.source != EvidenceSource.SELF_ASSESSMENT,
+            Evidence.competency_id.in_(list(by_id)),
         )
         .order_by(Evidence.observed_at.desc(), Evidence.id.desc())
         .limit(RECENT_COMMENTS)

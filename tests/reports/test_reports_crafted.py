@@ -274,3 +274,62 @@ def test_odd_language_parameters_give_a_report_not_an_error(
     assert page.status_code == 200
     expected = '<html lang="es">' if query in ("lang=ES", "lang=es&lang=en") else '<html lang="en">'
     assert expected in page.text
+
+
+def test_teacher_comments_hold_only_what_teachers_wrote_on_competencies_in_the_report(
+    seeded: Seeded, database_url: str
+) -> None:
+    """A family reads "Teacher comments" as the teacher's words: a student's own notes on a
+    self-assessment are not among them, and comments on archived competencies (not in the
+    report) do not take the places of the eight most recent ones."""
+    from decimal import Decimal
+
+    from lti_app.competencies.services import archive_competency, create_competency
+    from lti_app.mastery.models import EvidenceSource
+    from lti_app.mastery.services import record_evidence
+    from lti_app.reports.services import RECENT_COMMENTS, family_report
+
+    student = seeded.students["user-s02"]
+    tag = str(time.monotonic_ns())
+    with unit_of_work(database_url) as s:
+        old = create_competency(s, context_id=seeded.context_id, code=f"OLD{tag}", title="Old")
+        for n in range(RECENT_COMMENTS):
+            record_evidence(
+                s,
+                context_id=seeded.context_id,
+                competency_id=seeded.c1,
+                student_ids=[student],
+                points=Decimal(2),
+                source=EvidenceSource.TEACHER,
+                note=f"Teacher said {n} {tag}",
+                recorded_by_id=seeded.teacher_id,
+            )
+        for n in range(3):
+            record_evidence(
+                s,
+                context_id=seeded.context_id,
+                competency_id=old.id,
+                student_ids=[student],
+                points=Decimal(3),
+                source=EvidenceSource.TEACHER,
+                note=f"On an archived competency {n} {tag}",
+                recorded_by_id=seeded.teacher_id,
+            )
+        record_evidence(
+            s,
+            context_id=seeded.context_id,
+            competency_id=seeded.c1,
+            student_ids=[student],
+            points=Decimal(4),
+            source=EvidenceSource.SELF_ASSESSMENT,
+            note=f"I think I am great {tag}",
+            recorded_by_id=student,
+        )
+        archive_competency(s, context_id=seeded.context_id, competency_id=old.id)
+    with unit_of_work(database_url) as s:
+        report = family_report(
+            s, context_id=seeded.context_id, person_id=student, course_title="Biology"
+        )
+    notes = [c.note for c in report.comments]
+    assert len(notes) == RECENT_COMMENTS, notes
+    assert all(note.startswith("Teacher said") for note in notes), notes

@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from lti_app import errors
-from lti_app.db import Database
+from lti_app.db import DATABASE_ID_MAX, Database
 from lti_app.http import make_guarded_http_client, make_http_client
 from lti_app.logs import configure_logging
 from lti_app.settings import Settings, load_settings
@@ -20,9 +20,6 @@ from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import KeyRing
 
 csrf = CSRFProtect()
-
-DATABASE_ID_MAX = 2**31 - 1
-"""The largest id an integer column holds on PostgreSQL (SQLite cannot bind past 2**63)."""
 
 
 class DatabaseIdConverter(IntegerConverter):

@@ -94,6 +94,11 @@ def upsert_insert(
     return sqlite.insert(model)
 
 
+DATABASE_ID_MAX = 2**31 - 1
+"""The largest id an integer column holds on PostgreSQL (SQLite cannot bind past 2**63): a
+number past it, in a URL or a form, names no row and must not reach the database."""
+
+
 def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL and a busy timeout for several workers.
 

@@ -30,6 +30,7 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from lti_app.admin.services import load_console, set_deployment_status
+from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import AppError, PermissionDeniedError, SessionExpiredError
 from lti_app.tool.keys import KeyRing, rotate_keys
 from lti_app.tool.models import DeploymentStatus
@@ -52,7 +53,6 @@ OPERATOR_KEY = "pathways_operator_at"
 OPERATOR_FINGERPRINT_KEY = "pathways_operator_fp"
 """A fingerprint of the admin secret the operator signed in with: changing the secret (say,
 after it leaked) signs out every operator session made with the old one."""
-MAX_ID = 2147483647
 OPERATOR_SESSION_SECONDS = 8 * 3600
 ACTIONS = {"approve": DeploymentStatus.ACTIVE, "disable": DeploymentStatus.DISABLED}
 NOTICES = {
@@ -130,7 +130,7 @@ def _render_console(viewer: Viewer) -> str:
         selected = request.args.get("platform", type=int)
         if selected is not None:
             # A number no row can have (too big for the database) matches nothing.
-            platform_ids = (selected,) if 0 < selected <= MAX_ID else ()
+            platform_ids = (selected,) if 0 < selected <= DATABASE_ID_MAX else ()
     data = load_console(db_session(), platform_ids=platform_ids)
     notice = NOTICES.get(request.args.get("notice", ""))
     return render_template(
@@ -166,7 +166,7 @@ def console() -> Response | str:
     return _render_console(current_viewer())
 
 
-@bp.post("/deployments/<int(max=2147483647):deployment_id>/<action>")
+@bp.post("/deployments/<int:deployment_id>/<action>")
 def deployment_action(deployment_id: int, action: str) -> Response:
     """Approve or disable a deployment of one of the viewer's registrations."""
     viewer = current_viewer()

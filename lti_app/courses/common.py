@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import request
 
-from lti_app.db import utcnow
+from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
 from lti_app.roster.services import student_ids_in_course
 from lti_app.tool.services import LaunchContext
@@ -59,7 +59,7 @@ def parse_id(value: str | None) -> int:
         number = int(str(value).strip())
     except ValueError as err:
         raise AppError("A field that should hold a number does not.") from err
-    if number <= 0 or number > 2**62:
+    if number <= 0 or number > DATABASE_ID_MAX:
         raise NotFoundError("That does not exist in this course.")
     return number
 

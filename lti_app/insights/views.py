@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from lti_app.competencies.services import get_competency, list_competencies
 from lti_app.csvsafe import EXCEL_UTF8
-from lti_app.db import utcnow
+from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
 from lti_app.insights import attention, charts, exports, services
 from lti_app.insights.grid import NOT_ASSESSED, SORTS, GridFilter, apply_filter, level_counts
@@ -37,8 +37,6 @@ bp = Blueprint("insights", __name__, url_prefix="/insights")
 TEACHER, LEARNER = "teacher", "learner"
 STATUSES = ("active", "inactive", "deleted", "all")
 MAX_DAYS = 3650
-MAX_ID = 2**62
-"""Ids past this match no row; SQLite cannot even bind integers past 2**63."""
 MAX_PROPOSED = 50
 """More proposed groups than a proposal ever has: the bound on `keep-N` fields read back."""
 
@@ -100,7 +98,7 @@ def _plain_id(raw: str) -> int | None:
     if not raw.isascii() or not raw.isdigit():
         return None
     value = int(raw)
-    return value if value <= MAX_ID else None
+    return value if value <= DATABASE_ID_MAX else None
 
 
 def _int_arg(name: str, *, source: object = None) -> int | None:
@@ -112,7 +110,7 @@ def _int_arg(name: str, *, source: object = None) -> int | None:
         value = int(raw)
     except ValueError:
         return None
-    return value if 0 <= value <= 2**62 else None
+    return value if 0 <= value <= DATABASE_ID_MAX else None
 
 
 def _ids(name: str) -> list[int]:

@@ -28,7 +28,6 @@ from lti_app.web import add_nav_item, current_launch, db_session, launch_url, re
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("learners", __name__, url_prefix="/profile")
-ID = "int(max=2147483647)"
 """A URL id: a longer number is no row of ours (and would overflow SQLite's integers)."""
 
 LEARNER = CourseRole.LEARNER.value
@@ -262,7 +261,7 @@ def add_goal() -> Response | tuple[str, int]:
     return redirect(launch_url("learners.my_profile", notice="goal_added") + f"#goal-{goal.id}")
 
 
-@bp.post(f"/goals/<{ID}:goal_id>")
+@bp.post("/goals/<int:goal_id>")
 @require_role(LEARNER)
 def update_goal(goal_id: int) -> Response | tuple[str, int]:
     """Change the text, target date or status of one of the student's own goals."""
@@ -340,7 +339,7 @@ def _render_teacher(
     )
 
 
-@bp.route(f"/students/<{ID}:person_id>", methods=["GET", "POST"])
+@bp.route("/students/<int:person_id>", methods=["GET", "POST"])
 @require_role(TEACHER)
 def edit_profile(person_id: int) -> Response | tuple[str, int]:
     """A teacher edits a student's whole profile, private teacher notes included."""
@@ -377,7 +376,7 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
     )
 
 
-@bp.post(f"/students/<{ID}:person_id>/goals")
+@bp.post("/students/<int:person_id>/goals")
 @require_role(TEACHER)
 def add_student_goal(person_id: int) -> Response | tuple[str, int]:
     """A teacher adds a goal to a student's profile."""

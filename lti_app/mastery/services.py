@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import get_competency
-from lti_app.db import utcnow
+from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.mastery.calculation import (
     N_RANGE,
     TWO_PLACES,
@@ -61,7 +61,6 @@ __all__ = [
 CLOCK_SKEW = timedelta(minutes=5)
 DOUBLE_SUBMIT = timedelta(seconds=30)
 """An identical observation recorded again this soon is a double click, not new evidence."""
-MAX_ID = 2**63 - 1
 """Ids beyond a 64-bit integer exist nowhere (SQLite cannot even bind them)."""
 HAND_ENTERED = frozenset({EvidenceSource.TEACHER, EvidenceSource.SELF_ASSESSMENT})
 NUL_MESSAGE = (
@@ -390,7 +389,7 @@ def record_evidence(
 
 def get_evidence(session: Session, *, context_id: int, evidence_id: int) -> Evidence:
     """Return the course's evidence, or raise EvidenceNotFoundError (also for other courses)."""
-    if not 0 < evidence_id <= MAX_ID:
+    if not 0 < evidence_id <= DATABASE_ID_MAX:
         raise EvidenceNotFoundError(evidence_id)
     evidence = session.scalar(
         select(Evidence).where(Evidence.id == evidence_id, Evidence.context_id == context_id)

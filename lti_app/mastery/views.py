@@ -32,11 +32,11 @@ from lti_app.courses.views import (
     notice_text,
     student_page_with_errors,
 )
+from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import NotFoundError
 from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.services import (
-    MAX_ID,
     MasteryChange,
     correct_evidence,
     get_evidence,
@@ -90,7 +90,7 @@ def _students_who_left(context_id: int, person_ids: Sequence[int]) -> list[str]:
 def record(person_id: int) -> Response | tuple[str, int]:
     """Record one observation for a student (and close the pathway work it answers)."""
     course = current_course()
-    if not 0 < person_id <= MAX_ID:
+    if not 0 < person_id <= DATABASE_ID_MAX:
         raise NotFoundError("That student is not in this course.")
     check_students(course.context_id, [person_id])
     form = request.form

@@ -12,11 +12,11 @@ from html import escape
 
 from werkzeug.datastructures import MultiDict
 
+from lti_app.db import DATABASE_ID_MAX
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.pathways.models import ChallengeLevel, Option, Pathway, Step
 from lti_app.pathways.services import OptionInput
 
-MAX_ID = 2**31 - 1
 """Ids are 32-bit integers; a longer number would overflow SQLite's integers and is no id."""
 
 FormData = MultiDict[str, str]
@@ -29,7 +29,7 @@ def parse_id(value: str | None, what: str = "item") -> int:
         number = int((value or "").strip())
     except ValueError:
         raise ValueError(f"Choose a {what}.") from None
-    if not 0 < number <= MAX_ID:
+    if not 0 < number <= DATABASE_ID_MAX:
         raise ValueError(f"Choose a {what}.")
     return number
 
@@ -44,7 +44,7 @@ def _lenient_id(value: str) -> int:
         number = int(value.strip())
     except ValueError:
         return -1
-    return number if 0 < number <= MAX_ID else -1
+    return number if 0 < number <= DATABASE_ID_MAX else -1
 
 
 def _lenient_ids(values: Iterable[str]) -> list[int]:

@@ -48,7 +48,6 @@ from lti_app.web import add_nav_item, current_launch, db_session, launch_url, re
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("pathways", __name__, url_prefix="/pathways")
-ID = "int(max=2147483647)"
 """A URL id: a longer number is no row of ours (and would overflow SQLite's integers)."""
 
 TEACHER = CourseRole.TEACHER.value
@@ -176,7 +175,7 @@ def _render_pathway(
     )
 
 
-@bp.get(f"/<{ID}:pathway_id>")
+@bp.get("/<int:pathway_id>")
 @require_role(LEARNER)
 def student_pathway(pathway_id: int) -> tuple[str, int]:
     """One pathway with its steps, options, recommendations and the student's choices."""
@@ -197,7 +196,7 @@ def _pathway_of_option(option_id: int, context_id: int) -> int:
     return _pathway_of_step(option.step_id, context_id)
 
 
-@bp.post(f"/options/<{ID}:option_id>/choose")
+@bp.post("/options/<int:option_id>/choose")
 @require_role(LEARNER)
 def choose(option_id: int) -> Response | tuple[str, int]:
     """Pick an option, or switch to it while work has not started."""
@@ -256,21 +255,21 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
     return _after_student_action(pathway_id, step_id, notice)
 
 
-@bp.post(f"/choices/<{ID}:choice_id>/withdraw")
+@bp.post("/choices/<int:choice_id>/withdraw")
 @require_role(LEARNER)
 def withdraw(choice_id: int) -> Response | tuple[str, int]:
     """Drop a pick before work starts."""
     return _choice_action(choice_id, "withdraw")
 
 
-@bp.post(f"/choices/<{ID}:choice_id>/start")
+@bp.post("/choices/<int:choice_id>/start")
 @require_role(LEARNER)
 def start(choice_id: int) -> Response | tuple[str, int]:
     """Begin work on the chosen option."""
     return _choice_action(choice_id, "start")
 
 
-@bp.post(f"/choices/<{ID}:choice_id>/submit")
+@bp.post("/choices/<int:choice_id>/submit")
 @require_role(LEARNER)
 def submit(choice_id: int) -> Response | tuple[str, int]:
     """Hand in the work with a note and an optional link."""
@@ -425,7 +424,7 @@ def _render_pathway_editor(
     )
 
 
-@bp.route(f"/manage/<{ID}:pathway_id>", methods=["GET", "POST"])
+@bp.route("/manage/<int:pathway_id>", methods=["GET", "POST"])
 @require_role(TEACHER)
 def edit_pathway(pathway_id: int) -> Response | tuple[str, int]:
     """Change a pathway; list its steps with a form for a new one."""
@@ -450,7 +449,7 @@ def edit_pathway(pathway_id: int) -> Response | tuple[str, int]:
     return redirect(launch_url("pathways.edit_pathway", pathway_id=pathway_id, notice="saved"))
 
 
-@bp.post(f"/manage/<{ID}:pathway_id>/steps")
+@bp.post("/manage/<int:pathway_id>/steps")
 @require_role(TEACHER)
 def create_step(pathway_id: int) -> Response | tuple[str, int]:
     """Add a step at the end of a pathway."""
@@ -513,7 +512,7 @@ def _render_step_editor(
     )
 
 
-@bp.route(f"/manage/steps/<{ID}:step_id>", methods=["GET", "POST"])
+@bp.route("/manage/steps/<int:step_id>", methods=["GET", "POST"])
 @require_role(TEACHER)
 def edit_step(step_id: int) -> Response | tuple[str, int]:
     """Change a step; list its options; unlock it for chosen students."""
@@ -539,7 +538,7 @@ def edit_step(step_id: int) -> Response | tuple[str, int]:
     return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="saved"))
 
 
-@bp.post(f"/manage/steps/<{ID}:step_id>/unlock")
+@bp.post("/manage/steps/<int:step_id>/unlock")
 @require_role(TEACHER)
 def unlock_step(step_id: int) -> Response | tuple[str, int]:
     """Open a step for the checked students (or withdraw their unlock) whatever their mastery."""
@@ -603,7 +602,7 @@ def _render_option_form(
     )
 
 
-@bp.route(f"/manage/steps/<{ID}:step_id>/options/new", methods=["GET", "POST"])
+@bp.route("/manage/steps/<int:step_id>/options/new", methods=["GET", "POST"])
 @require_role(TEACHER)
 def create_option(step_id: int) -> Response | tuple[str, int]:
     """Add an option at the end of a step."""
@@ -624,7 +623,7 @@ def create_option(step_id: int) -> Response | tuple[str, int]:
     return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="created"))
 
 
-@bp.route(f"/manage/options/<{ID}:option_id>", methods=["GET", "POST"])
+@bp.route("/manage/options/<int:option_id>", methods=["GET", "POST"])
 @require_role(TEACHER)
 def edit_option(option_id: int) -> Response | tuple[str, int]:
     """Change everything a teacher sets on an option."""
@@ -658,7 +657,7 @@ def _moved(ids: list[int], item_id: int, direction: str) -> list[int]:
     return ids
 
 
-@bp.post(f"/manage/<any(pathway, step, option):kind>/<{ID}:item_id>/<action>")
+@bp.post("/manage/<any(pathway, step, option):kind>/<int:item_id>/<action>")
 @require_role(TEACHER)
 def item_action(kind: str, item_id: int, action: str) -> Response:
     """Move a pathway, step or option up or down, archive it or restore it."""

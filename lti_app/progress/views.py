@@ -11,10 +11,11 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.errors import CompetencyNotFoundError
+from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.mastery.errors import InvalidEvidenceError
 from lti_app.mastery.models import EvidenceSource
-from lti_app.mastery.services import MAX_ID, record_evidence
+from lti_app.mastery.services import record_evidence
 from lti_app.progress.charts import AxisLevel, ChartPoint, level_history_svg, short_date
 from lti_app.progress.services import (
     CompetencyProgress,
@@ -104,7 +105,7 @@ def self_assess() -> Response | tuple[str, int]:
         level_id = int(request.form.get("level_id", ""))
     except ValueError:
         return _render("Choose a competency and a level.", 400)
-    if not 0 < competency_id <= MAX_ID:
+    if not 0 < competency_id <= DATABASE_ID_MAX:
         raise NotFoundError("That competency does not exist in this course.")
     level = next((lv for lv in view.scale.levels if lv.id == level_id), None)
     if level is None:

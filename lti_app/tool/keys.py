@@ -163,6 +163,11 @@ class KeyRing:
         snap = self._snapshot
         if snap is not None and time.monotonic() - snap.loaded_at < KEY_REFRESH_SECONDS:
             return snap
+        if not self._key_file:
+            # The database first, this lock second, in every caller: on SQLite a transaction
+            # holds the write lock from its start, so a job holding this lock while it waited
+            # for the database stalled a request waiting for this lock (busy timeout: 30 s).
+            session.connection()
         with self._lock:
             snap = self._snapshot
             if snap is not None and time.monotonic() - snap.loaded_at < KEY_REFRESH_SECONDS:

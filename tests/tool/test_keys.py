@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -100,3 +103,36 @@ def test_key_from_a_pem_file_is_used_instead_of_the_database(
     snap = KeyRing(secret=SECRET, key_file=str(path)).snapshot(clean_keys)
     assert snap.signing.private_key.private_numbers() == key.private_numbers()
     assert clean_keys.scalars(select(ToolKey)).first() is None
+
+
+def test_a_job_refreshing_the_keys_never_stalls_a_request_on_sqlite(tmp_path: Path) -> None:
+    """A request holds SQLite's write lock from its first statement; a job (roster sync, grade
+    sending) refreshing the key ring at that moment must not hold the ring while it waits for
+    the database, or the request, asking for the ring, waits out the 30 s busy timeout."""
+    from lti_app.db import Database
+    from lti_app.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'keys.sqlite3'}"
+    upgrade(url)
+    database = Database(url)
+    ring = KeyRing(secret=SECRET)
+    with database.begin() as setup:
+        ring.snapshot(setup)  # the first key exists; the ring is stale again below
+    ring.invalidate()
+    request = database.session_factory()
+    request.connection()  # the request's transaction: SQLite's write lock is taken
+    job = threading.Thread(target=ring.snapshot_without_session, args=(database,), daemon=True)
+    job.start()
+    time.sleep(0.3)  # the job now waits for the database
+    answered: list[str] = []
+    signer = threading.Thread(
+        target=lambda: answered.append(ring.snapshot(request).signing.kid), daemon=True
+    )
+    signer.start()
+    signer.join(timeout=10)
+    assert answered, "the request waited for the job, which waited for the request"
+    request.commit()
+    request.close()
+    job.join(timeout=10)
+    assert not job.is_alive()
+    database.dispose()

@@ -57,9 +57,8 @@ MAX_TOKEN_AGE = 300
 @pytest.fixture(autouse=True, scope="module")
 def _quiet_database(lms: RunningPlatform, tool_server: ToolServer) -> None:
     """Settle what the first launches start before the probes run: the tool's first signing
-    key, and the background roster sync a teacher's first launch in a course begins. On SQLite
-    a deep-linking answer otherwise can wait 30 s behind that sync's write lock (a finding of
-    its own, outside these probes: see the report)."""
+    key, and the background roster sync a teacher's first launch in a course begins (which once
+    stalled a deep-linking answer 30 s on SQLite: tests/tool/test_keys.py keeps that fixed)."""
     from lti_app.roster import jobs
 
     assert httpx.get(tool_server.url + "/.well-known/jwks.json", timeout=30).status_code == 200

@@ -22,7 +22,7 @@ from flask import (
     request,
 )
 from pylti1p3.deep_link_resource import DeepLinkResource
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from lti_app.errors import AppError, LaunchError, PermissionDeniedError, request_id
@@ -210,6 +210,8 @@ def launch() -> Response | str:
         raise LaunchError("The launch is missing its id_token or state. Open Pathways again.")
     session = db_session()
     login_platform_id: int | None = None
+    login_state: LoginState | None = None
+    from_cookie: str | None = None
     try:
         login_state = load_login_state(state, secret_key=settings().secret_key)
         login_platform_id = login_state.platform_id
@@ -252,17 +254,18 @@ def launch() -> Response | str:
             str(unverified.get(CLAIM + "deployment_id", ""))[:255],
             platform_id=login_platform_id,
         )
+        if login_state is not None and login_state.storage_target and from_cookie:
+            # A refused launch needs its stored copy no more than a successful one does.
+            try:
+                auth = session.get(Platform, login_state.platform_id)
+            except SQLAlchemyError:  # the refusal itself matters more than the clean-up
+                auth = None
+            if auth is not None:
+                _clear_stored_login(state, login_state, auth.auth_login_url)
         raise
     set_current_launch(ctx)
     if login_state.storage_target and from_cookie:
-        # The cookie carried the login, so the copy put in the platform's storage is not
-        # needed: Canvas keeps it in the browser's localStorage for good unless we clear it.
-        # (The storage page clears the key itself when it was the storage that carried it.)
-        g.lti_storage_to_clear = {
-            "key": storage_key(state),
-            "target": login_state.storage_target,
-            "origin": _origin(validated.platform.auth_login_url),
-        }
+        _clear_stored_login(state, login_state, validated.platform.auth_login_url)
     LOG.info(
         "launch ok iss=%s client_id=%s deployment=%s role=%s message=%s",
         validated.platform.issuer,
@@ -281,6 +284,21 @@ def launch() -> Response | str:
     response = make_response(page)
     response.delete_cookie(state_cookie_name(state), path="/lti/")
     return response
+
+
+def _clear_stored_login(state: str, login_state: LoginState, auth_login_url: str) -> None:
+    """Have the page take the login's copy out of the platform's storage again.
+
+    The cookie carried the login, so the copy put in the platform's storage is not needed:
+    Canvas keeps it in the browser's localStorage for good unless we clear it. (The storage
+    page clears the key itself when it was the storage that carried it.)
+    """
+    if urlsplit(auth_login_url).netloc:
+        g.lti_storage_to_clear = {
+            "key": storage_key(state),
+            "target": login_state.storage_target,
+            "origin": _origin(auth_login_url),
+        }
 
 
 def _validate_and_record(

@@ -1198,6 +1198,26 @@ def test_canvas_launch_with_cookie_needs_no_platform_storage(
     assert f'data-origin="{site.canvas.sso_origin}"' in clear  # the OIDC auth origin
 
 
+def test_canvas_launch_refused_still_takes_its_login_out_of_platform_storage(
+    site: CanvasSite, browser: httpx.Client
+) -> None:
+    # A launch Pathways refuses (here: a deployment nobody approved) put its login in Canvas's
+    # localStorage like any other; the refusal page takes it out again.
+    launch = CanvasLaunch(
+        STUDENT,
+        STUDENT_ROLES,
+        site.north,
+        include_storage_target=True,
+        deployment_id="deployment-nobody-approved",
+    )
+    launched = canvas_launch(site.canvas, browser, launch)
+    assert launched.response.status_code == 403, launched.text[:2000]
+    (clear,) = re.findall(r'<div id="lti-storage" data-mode="clear"[^>]*>', launched.text)
+    assert 'data-key="lti_state_' in clear
+    assert f'data-target="{FORWARDING_TARGET}"' in clear
+    assert f'data-origin="{site.canvas.sso_origin}"' in clear
+
+
 def test_canvas_launch_without_platform_storage_leaves_nothing_to_clear(
     site: CanvasSite, browser: httpx.Client
 ) -> None:

@@ -114,7 +114,10 @@ def _signing_row(keys: list[ToolKey], active: list[ToolKey], now: datetime) -> T
         for k in keys
         if k.status is KeyStatus.RETIRING and (k.retire_after is None or k.retire_after > now)
     ]
-    return replaced[0] if replaced else active[0]
+    # Two rotations in a row (a double click on Rotate) leave a replaced key as new as the
+    # active one: sign with the newest that platforms have had time to see.
+    seen = [k for k in replaced if k.created_at <= now - PUBLISH_BEFORE_SIGNING]
+    return (seen or replaced or active)[0]
 
 
 def retire_expired_keys(session: Session) -> list[str]:

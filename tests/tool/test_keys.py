@@ -66,6 +66,25 @@ def test_rotation_publishes_the_new_key_first_and_signs_with_it_once_platforms_s
     assert {k["kid"] for k in snap.jwks["keys"]} == {old_kid, new.kid}
 
 
+def test_two_rotations_in_a_row_keep_signing_with_the_key_platforms_know(
+    clean_keys: Session,
+) -> None:
+    """A double click on Rotate: neither new key has been published long enough, so the key
+    platforms have cached keeps signing (not the first new one, published a moment ago)."""
+    ring = KeyRing(secret=SECRET)
+    old_kid = ring.snapshot(clean_keys).signing.kid
+    old = clean_keys.scalars(select(ToolKey).where(ToolKey.kid == old_kid)).one()
+    old.created_at = utcnow() - timedelta(days=30)
+    first, _ = rotate_keys(clean_keys, secret=SECRET, grace_days=7)
+    second, _ = rotate_keys(clean_keys, secret=SECRET, grace_days=7)
+    snap = KeyRing(secret=SECRET).snapshot(clean_keys)
+    assert snap.signing.kid == old_kid
+    assert {k["kid"] for k in snap.jwks["keys"]} == {old_kid, first.kid, second.kid}
+    second.created_at = utcnow() - PUBLISH_BEFORE_SIGNING - timedelta(seconds=1)
+    clean_keys.flush()
+    assert KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid == second.kid
+
+
 def test_a_new_key_signs_at_once_when_the_old_one_is_already_past_its_grace(
     clean_keys: Session,
 ) -> None:

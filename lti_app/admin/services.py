@@ -145,9 +145,9 @@ def set_deployment_status(
         platform_ids is not None and deployment.platform_id not in platform_ids
     ):
         raise NotFoundError("There is no such deployment among your registrations.")
+    if status is DeploymentStatus.ACTIVE and deployment.status is not DeploymentStatus.ACTIVE:
+        deployment.approved_at = utcnow()  # approving it again (a second click) keeps the date
     deployment.status = status
-    if status is DeploymentStatus.ACTIVE:
-        deployment.approved_at = utcnow()
     session.flush()
     return deployment
 

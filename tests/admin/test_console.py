@@ -381,3 +381,22 @@ def test_admin_launch_lands_on_the_console(app: Flask, world: World) -> None:
     assert "Pathways admin console" in text
     assert "B-client" not in text
     assert 'href="/admin/?lt=' in text  # the in-frame navigation links to the console
+
+
+def test_approving_an_approved_deployment_again_keeps_its_date(
+    app: Flask, world: World, engine: Engine
+) -> None:
+    """The console shows since when a deployment is approved; a second click on Approve (or a
+    second admin approving it) does not move that date."""
+    client = app.test_client()
+    lt = token(app, world.admin_a)
+    page = client.get(f"/admin/?lt={lt}").get_data(as_text=True)
+    url = f"/admin/deployments/{world.a_pending.id}/approve"
+    client.post(url, data={"csrf_token": csrf(page), "lt": lt})
+    with Session(engine) as session:
+        first = session.get(Deployment, world.a_pending.id).approved_at  # type: ignore[union-attr]
+    assert first is not None
+    client.post(url, data={"csrf_token": csrf(page), "lt": lt})
+    with Session(engine) as session:
+        again = session.get(Deployment, world.a_pending.id).approved_at  # type: ignore[union-attr]
+    assert again == first

@@ -11,7 +11,7 @@ graceful_timeout = 20
 accesslog = "-"
 # The path without its query: launch tokens and registration tokens travel in query strings.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(D)sus'
-forwarded_allow_ips = os.environ.get("LTI_APP_FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = os.environ.get("LTI_APP_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 def post_worker_init(worker: object) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, g, request
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -42,6 +43,34 @@ CONTENT_SECURITY_POLICY = {
 }
 
 
+class TrustedProxyFix:
+    """ProxyFix only for requests from a configured proxy: anyone else's X-Forwarded-* is
+    ignored, so a forged X-Forwarded-Host cannot change the URLs Pathways gives out."""
+
+    def __init__(self, app: Any, trusted: str) -> None:
+        self.app = app
+        self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
+        self.trusted = {part.strip() for part in trusted.split(",") if part.strip()}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        peer = environ.get("REMOTE_ADDR", "")
+        if "*" in self.trusted or peer in self.trusted:
+            return self.fixed(environ, start_response)
+        return self.app(environ, start_response)
+
+
+def _operator_pages_not_framable(response: Response) -> Response:
+    """The admin console opened by an LMS launch lives in the LMS frame; the operator's
+    sign-in and console (and any admin page without a valid launch) are framed by no one."""
+    if request.blueprint == "admin" and g.get("_launch_ctx") is None:
+        csp = response.headers.get("Content-Security-Policy", "")
+        response.headers["Content-Security-Policy"] = re.sub(
+            r"frame-ancestors [^;]*", "frame-ancestors 'none'", csp
+        )
+        response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build a configured app. Tests pass `settings`; servers read the environment."""
     settings = settings or load_settings()
@@ -55,7 +84,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_SSL_STRICT=False,  # the Referer of a framed page is the LMS, not us
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
     )
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    app.wsgi_app = TrustedProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app, settings.forwarded_allow_ips
+    )
     app.extensions["lti_app.settings"] = settings
     database = Database(settings.effective_database_url)
     app.extensions["lti_app.db"] = database
@@ -75,6 +106,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         max_ttl=settings.jwks_max_ttl,
         default_ttl=settings.jwks_default_ttl,
     )
+    # Registered before Talisman, so it runs after Talisman has set its headers.
+    app.after_request(_operator_pages_not_framable)
     Talisman(
         app,
         force_https=False,  # TLS ends at the proxy; ProxyFix gives us the scheme

@@ -1,5 +1,6 @@
 """Every feature's tables, so Alembic and create_all see the whole schema."""
 
+from lti_app.admin import models as admin_models
 from lti_app.competencies import models as competencies_models
 from lti_app.db import Base
 from lti_app.grades import models as grades_models
@@ -14,6 +15,7 @@ from lti_app.tool import models as tool_models
 
 __all__ = [
     "Base",
+    "admin_models",
     "competencies_models",
     "grades_models",
     "insights_models",

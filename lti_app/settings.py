@@ -54,6 +54,10 @@ class Settings:
     """Dynamic Registration may reach an LMS on a private network (10.x, 192.168.x, loopback,
     link-local). Off in production, where the public /lti/register must not be a way into the
     school's own network; an operator whose LMS runs there turns it on."""
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    """Peers whose X-Forwarded-For/-Proto/-Host are believed (comma-separated, "*" for any):
+    the same variable gunicorn reads. A client reaching Pathways any other way cannot change
+    the URLs it tells LMSs."""
 
     @property
     def effective_database_url(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -16,6 +17,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response
 
 from lti_app.db import Database
 from lti_app.errors import PermissionDeniedError, SessionExpiredError
@@ -27,6 +29,10 @@ R = TypeVar("R")
 
 LAUNCH_TOKEN_FIELD = "lt"  # noqa: S105 - a field name
 LAUNCH_TOKEN_HEADER = "X-Launch-Token"  # noqa: S105 - a header name
+FOREIGN_FETCH_SITES = {"none", "cross-site"}
+"""Every request carrying a launch token comes from a Pathways page in the frame (same-origin,
+or same-site when the LMS shares the school's domain); the LMS's own launch carries none."""
+LOG = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
@@ -92,6 +98,14 @@ def launch_session_id_from_request() -> str | None:
         return value
     token = _token_from_request()
     session_id: str | None = None
+    if token and request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_FETCH_SITES:
+        # The browser says this address was typed, pasted, bookmarked or followed from another
+        # site: a launch token copied out of the frame (shared with a classmate) opens nothing.
+        LOG.info(
+            "launch token refused: request from Sec-Fetch-Site=%s",
+            request.headers.get("Sec-Fetch-Site"),
+        )
+        token = None
     if token:
         try:
             session_id = _serializer().loads(token, max_age=settings().launch_token_ttl)
@@ -286,8 +300,17 @@ def _nav_path(endpoint: str) -> str:
     return path
 
 
+def _not_stored_by_default(response: Response) -> Response:
+    # Pages name students, their levels and notes: no browser or shared cache may keep them
+    # (a school's shared computers, a proxy). Responses that choose their own caching keep it.
+    if "Cache-Control" not in response.headers and request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def init_web(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
+    app.after_request(_not_stored_by_default)
     app.session_interface = LaunchAwareSessionInterface()
     app.jinja_env.globals.update(
         launch_url=launch_url,

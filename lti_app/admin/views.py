@@ -14,6 +14,7 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from flask import (
@@ -27,8 +28,10 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
+from sqlalchemy import delete, func, select
 from werkzeug.wrappers import Response
 
+from lti_app.admin.models import OperatorSignInFailure
 from lti_app.admin.services import load_console, set_deployment_status
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import AppError, PermissionDeniedError, SessionExpiredError
@@ -54,6 +57,10 @@ OPERATOR_FINGERPRINT_KEY = "pathways_operator_fp"
 """A fingerprint of the admin secret the operator signed in with: changing the secret (say,
 after it leaked) signs out every operator session made with the old one."""
 OPERATOR_SESSION_SECONDS = 8 * 3600
+SIGN_IN_MAX_FAILURES = 10
+SIGN_IN_WINDOW_SECONDS = 15 * 60
+"""After this many wrong admin secrets from one address within the window, that address is
+refused (429) until the window has passed; other addresses are not affected."""
 ACTIONS = {"approve": DeploymentStatus.ACTIVE, "disable": DeploymentStatus.DISABLED}
 NOTICES = {
     "approve": "The deployment is approved: launches from it now open Pathways.",
@@ -226,6 +233,33 @@ def rotate() -> Response:
     return redirect(url_for("admin.console", notice="rotated"))
 
 
+def _client_address() -> str:
+    # request.remote_addr is the client's own address only behind a configured proxy
+    # (TrustedProxyFix); otherwise the peer's, which a client cannot forge.
+    return (request.remote_addr or "-")[:64]
+
+
+def _sign_in_locked(address: str) -> bool:
+    since = datetime.now(UTC) - timedelta(seconds=SIGN_IN_WINDOW_SECONDS)
+    failures = db_session().scalar(
+        select(func.count())
+        .select_from(OperatorSignInFailure)
+        .where(
+            OperatorSignInFailure.client_address == address,
+            OperatorSignInFailure.created_at >= since,
+        )
+    )
+    return (failures or 0) >= SIGN_IN_MAX_FAILURES
+
+
+def _record_sign_in_failure(address: str) -> None:
+    session_ = db_session()
+    old = datetime.now(UTC) - timedelta(seconds=SIGN_IN_WINDOW_SECONDS)
+    session_.execute(delete(OperatorSignInFailure).where(OperatorSignInFailure.created_at < old))
+    session_.add(OperatorSignInFailure(client_address=address))
+    session_.commit()
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     """The operator signs in with the admin secret from the settings."""
@@ -233,13 +267,30 @@ def login() -> Response | str | tuple[str, int]:
     error = ""
     if request.method == "POST":
         given = request.form.get("admin_secret", "")
+        address = _client_address()
+        if secret and _sign_in_locked(address):
+            # Checked before the secret: a locked-out address learns nothing from its guesses.
+            LOG.warning("operator sign-in refused: too many wrong secrets from %s", address)
+            page = render_template(
+                "admin/login.html",
+                error="Too many wrong secrets from this address. Try again in 15 minutes.",
+                enabled=True,
+                title="Operator sign-in",
+            )
+            return Response(page, 429, {"Retry-After": str(SIGN_IN_WINDOW_SECONDS)})
         if secret and hmac.compare_digest(given.encode(), secret.encode()):
+            db_session().execute(
+                delete(OperatorSignInFailure).where(OperatorSignInFailure.client_address == address)
+            )
+            db_session().commit()
             session.clear()
             session[OPERATOR_KEY] = int(time.time())
             session[OPERATOR_FINGERPRINT_KEY] = _secret_fingerprint(secret)
             LOG.info("operator signed in to the admin console")
             return redirect(url_for("admin.console"))
-        LOG.warning("operator sign-in refused")
+        LOG.warning("operator sign-in refused from %s", address)
+        if secret:
+            _record_sign_in_failure(address)
         error = "That is not the admin secret."
     page = render_template(
         "admin/login.html", error=error, enabled=bool(secret), title="Operator sign-in"

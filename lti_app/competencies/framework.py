@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import select
@@ -147,7 +148,12 @@ def _cycle_problems(
         requires[code] = sorted(existing_prerequisites.get(code, ()))
     for row in rows:
         parents[row.code] = [row.parent_code] if row.parent_code else []
-        requires[row.code] = list(dict.fromkeys(row.prerequisite_codes))
+        kept = [
+            code
+            for code in sorted(existing_prerequisites.get(row.code, ()))
+            if existing[code].is_archived and code not in by_code
+        ]  # archived prerequisites the import keeps (see apply_framework)
+        requires[row.code] = list(dict.fromkeys([*row.prerequisite_codes, *kept]))
     problems = []
     for graph, column, what in (
         (parents, columns.parent, "parent"),
@@ -209,6 +215,18 @@ def apply_framework(
     for row in rows:
         siblings[row.parent_code].append(row)
     for parent_code, group in siblings.items():
+        ordered = sorted(group, key=lambda r: r.sort_key)
+        stored = [existing.get(row.code) for row in ordered]
+        parent_id = existing[parent_code].id if parent_code in existing else None
+        if (parent_code is None or parent_code in existing) and all(
+            c is not None and c.parent_id == parent_id for c in stored
+        ):
+            kept = [c.position for c in stored if c is not None]
+            if all(a < b for a, b in pairwise(kept)):
+                # Already in this order (gaps left by moved or archived siblings): a file
+                # exported and imported again changes nothing.
+                positions.update((row.code, pos) for row, pos in zip(ordered, kept, strict=True))
+                continue
         if parent_code is None:
             start = first_free[None]
         elif parent_code in existing:
@@ -244,7 +262,11 @@ def apply_framework(
                 setattr(competency, name, value)
                 changed.add(row.code)
         have = existing_prerequisites.get(row.code, set())
-        want = set(row.prerequisite_codes)
+        # A prerequisite archived for now is not in an export, so a file cannot be read as
+        # dropping it: it stays until removed on the edit page (or unarchived by the file).
+        want = set(row.prerequisite_codes) | {
+            code for code in have if existing[code].is_archived and code not in in_file
+        }
         if have != want:
             changed.add(row.code)
             for link in links:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import column, func, select, table
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.errors import (
@@ -369,13 +369,76 @@ def archive_competency(session: Session, *, context_id: int, competency_id: int)
 
 
 def unarchive_competency(session: Session, *, context_id: int, competency_id: int) -> Competency:
-    """Bring back a competency and its descendants; its parent must not be archived."""
+    """Bring back a competency and the descendants archived with it; its parent must not be
+    archived.
+
+    A sub-competency archived on its own before its parent stays archived: the teacher retired
+    it separately and restores it separately.
+    """
     competency = get_competency(session, context_id=context_id, competency_id=competency_id)
     if competency.parent_id is not None:
         parent = get_competency(session, context_id=context_id, competency_id=competency.parent_id)
         if parent.is_archived:
             raise CompetencyError("unarchive the parent competency first")
-    for member in _subtree(session, context_id=context_id, root_id=competency_id):
-        member.archived_at = None
+    archived_at = competency.archived_at
+    if archived_at is None:
+        return competency
+    members = {m.id: m for m in _subtree(session, context_id=context_id, root_id=competency_id)}
+    # Archiving stamps a whole subtree with one time; a descendant with another stamp (or under
+    # one) was archived before, on its own.
+    restore = [competency_id]
+    todo = [competency_id]
+    while todo:
+        current = todo.pop()
+        for member in members.values():
+            if member.parent_id == current and member.archived_at == archived_at:
+                restore.append(member.id)
+                todo.append(member.id)
+    for member_id in restore:
+        members[member_id].archived_at = None
     session.flush()
     return competency
+
+
+def lock_framework(session: Session, *, context_id: int) -> None:
+    """Make framework changes of this course take turns until the transaction ends.
+
+    A double click on Add or Copy sends two requests at once: without a turn each would miss
+    the other's rows (PostgreSQL row lock on the course; SQLite writes are serialized anyway).
+    """
+    course = table("context", column("id"))
+    session.execute(select(course.c.id).where(course.c.id == context_id).with_for_update())
+
+
+def find_same_competency(
+    session: Session,
+    *,
+    context_id: int,
+    code: str,
+    title: str,
+    description: str,
+    kind: CompetencyKind,
+    parent_id: int | None,
+    prerequisite_ids: Iterable[int],
+) -> Competency | None:
+    """Return the course's unarchived competency that is exactly this one, if there is one.
+
+    The values are compared as cleaned; a value that cannot be cleaned matches nothing.
+    """
+    try:
+        code, title = clean_code(code), clean_title(title)
+        description = clean_description(description)
+    except InvalidCompetencyError:
+        return None
+    found = session.scalar(
+        select(Competency).where(Competency.context_id == context_id, Competency.code == code)
+    )
+    if (
+        found is None
+        or found.is_archived
+        or (found.title, found.description, found.kind, found.parent_id)
+        != (title, description, kind, parent_id)
+    ):
+        return None
+    have = prerequisite_map(session, context_id=context_id).get(found.id, set())
+    return found if have == set(prerequisite_ids) else None

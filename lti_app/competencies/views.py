@@ -27,8 +27,10 @@ from lti_app.competencies.services import (
     competency_tree,
     create_competency,
     edit_competency,
+    find_same_competency,
     get_competency,
     list_competencies,
+    lock_framework,
     prerequisite_map,
     reorder_competencies,
     set_prerequisites,
@@ -59,6 +61,10 @@ NOTICES = {
     "copied_pathways": "Copied {n} competencies and the pathways.",
 }
 MAX_PASTE = 2_000_000
+CONCURRENT_EDIT = (
+    "The course's competencies changed while this was being saved (in another tab, or was the "
+    "button pressed twice?), so nothing was saved. Look at the competencies, then try again."
+)
 CONCURRENT_IMPORT = (
     "The course's competencies changed while this file was being imported (was Import pressed "
     "twice?), so nothing was imported from it. Look at the competencies, then import the file "
@@ -69,6 +75,11 @@ CONCURRENT_IMPORT = (
 @bp.record_once
 def _register(state: BlueprintSetupState) -> None:
     add_nav_item(cast(Flask, state.app), "competencies.index", "Competencies", (TEACHER,), 20)
+
+
+def _posted_ids(name: str) -> set[int]:
+    """The ids ticked in a posted form, to show them ticked again (unreadable ones dropped)."""
+    return {int(v) for v in request.form.getlist(name) if v.strip().isdigit() and len(v) < 19}
 
 
 def _recompute(context_id: int) -> None:
@@ -110,6 +121,7 @@ def _index_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int
             code_by_id=code_by_id,
             kinds=KIND_LABELS,
             form=request.form if request.method == "POST" else {},
+            selected=_posted_ids("prerequisite_ids") if request.method == "POST" else set(),
             notice=notice_text(NOTICES),
             errors=list(errors),
         ),
@@ -132,21 +144,37 @@ def create() -> BaseResponse | tuple[str, int]:
     try:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():
-            create_competency(
+            lock_framework(session, context_id=course.context_id)
+            same = find_same_competency(
                 session,
                 context_id=course.context_id,
                 code=data.code,
                 title=data.title,
                 description=data.description,
-                parent_id=data.parent_id,
                 kind=data.kind,
+                parent_id=data.parent_id,
                 prerequisite_ids=data.prerequisite_ids,
             )
-            if data.parent_id is not None:
-                _recompute(course.context_id)  # the parent's level now rolls up
+            # The same competency already there: the first press of a double click added it.
+            if same is None:
+                create_competency(
+                    session,
+                    context_id=course.context_id,
+                    code=data.code,
+                    title=data.title,
+                    description=data.description,
+                    parent_id=data.parent_id,
+                    kind=data.kind,
+                    prerequisite_ids=data.prerequisite_ids,
+                )
+                if data.parent_id is not None:
+                    _recompute(course.context_id)  # the parent's level now rolls up
     except (CompetencyError, ValueError) as err:
         session.rollback()
         return _index_page([sentence(str(err))], 400)
+    except IntegrityError:
+        session.rollback()
+        return _index_page([CONCURRENT_EDIT], 409)
     session.commit()
     return redirect(launch_url("competencies.index", notice="created"), 303)
 
@@ -160,20 +188,41 @@ def _edit_page(
         competency = get_competency(
             session, context_id=course.context_id, competency_id=competency_id
         )
-    others = [
-        c for c in list_competencies(session, context_id=course.context_id) if c.id != competency_id
+    everything = list_competencies(session, context_id=course.context_id, include_archived=True)
+    others = [c for c in everything if c.id != competency_id and not c.is_archived]
+    stored = prerequisite_map(session, context_id=course.context_id).get(competency_id, set())
+    if request.method == "POST":  # the page again after a refused save: what was typed
+        form = request.form
+        values = {k: form.get(k, "") for k in ("code", "title", "description", "kind")}
+        values["parent_id"] = form.get("parent_id", "").strip()
+        selected = _posted_ids("prerequisite_ids")
+    else:
+        values = {
+            "code": competency.code,
+            "title": competency.title,
+            "description": competency.description,
+            "kind": competency.kind.value,
+            "parent_id": str(competency.parent_id or ""),
+        }
+        selected = stored
+    # An archived parent or prerequisite is still this competency's: offer it (marked), or
+    # saving the page would silently drop it.
+    parents = others + [c for c in everything if c.is_archived and c.id == competency.parent_id]
+    prereq_choices = others + [
+        c
+        for c in everything
+        if c.is_archived and c.id in stored | selected and c.id != competency_id
     ]
-    current_prereqs = prerequisite_map(session, context_id=course.context_id).get(
-        competency_id, set()
-    )
     return (
         render_template(
             "competencies/edit.html",
             ctx=course.ctx,
             title=f"Edit {competency.code}",
             competency=competency,
-            others=others,
-            prerequisite_ids=current_prereqs,
+            values=values,
+            parents=parents,
+            prereq_choices=prereq_choices,
+            prerequisite_ids=selected,
             kinds=KIND_LABELS,
             errors=list(errors),
             notice="",
@@ -197,6 +246,7 @@ def save(competency_id: int) -> BaseResponse | tuple[str, int]:
     try:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():
+            lock_framework(session, context_id=course.context_id)
             before = get_competency(
                 session, context_id=course.context_id, competency_id=competency_id
             ).parent_id
@@ -221,6 +271,9 @@ def save(competency_id: int) -> BaseResponse | tuple[str, int]:
     except (CompetencyError, ValueError) as err:
         session.rollback()
         return _edit_page(competency_id, [sentence(str(err))], 400)
+    except IntegrityError:
+        session.rollback()
+        return _edit_page(competency_id, [CONCURRENT_EDIT], 409)
     session.commit()
     return redirect(launch_url("competencies.index", notice="saved"), 303)
 
@@ -437,6 +490,9 @@ def copy() -> BaseResponse | tuple[str, int]:
         raise NotFoundError("You do not teach that course on this LMS, so it cannot be copied.")
     with_pathways = request.form.get("pathways") == "on"
     try:
+        # A second press of Copy waits for the first, then finds its work done (copying is
+        # matched by code, and a pathway already copied unchanged is not copied again).
+        lock_framework(session, context_id=course.context_id)
         id_map = copy_framework(session, from_context_id=source_id, to_context_id=course.context_id)
         if with_pathways:
             copy_pathways(
@@ -452,6 +508,9 @@ def copy() -> BaseResponse | tuple[str, int]:
     except (CompetencyError, CopyError, ValueError) as err:
         session.rollback()
         return _copy_page([sentence(str(err))], 400)
+    except IntegrityError:
+        session.rollback()
+        return _copy_page([CONCURRENT_EDIT], 409)
     session.commit()
     notice = "copied_pathways" if with_pathways else "copied"
     return redirect(launch_url("competencies.index", notice=notice, n=len(id_map)), 303)

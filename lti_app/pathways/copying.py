@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Hashable, Mapping, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,6 +27,9 @@ def copy_pathways(
 
     Competency links are translated with competency_id_map (source id to target id), which
     must cover every competency the copied pathways use; students' choices and unlocks stay.
+    A pathway the target already has exactly as it would be copied (an earlier copy, a second
+    press of Copy) is not copied again; one the teacher has changed since is theirs, and the
+    source's pathway comes in beside it.
 
     :raises CopyError: a competency has no counterpart, or the counterpart is in another course.
     """
@@ -74,6 +78,24 @@ def copy_pathways(
     assessed = {s.id: s.competency_id for s in steps if s.competency_id in live_ids}
     used = {c for _, c in pathway_links} | {c for _, c in prerequisites} | set(assessed.values())
     _check_competency_map(session, used, competency_id_map, to_context_id)
+
+    translate = {c: competency_id_map[c] for c in live_ids if c in competency_id_map}
+    already = set(
+        _describe(
+            session,
+            context_id=to_context_id,
+            pathways=list_pathways(session, context_id=to_context_id),
+            translate=None,
+        ).values()
+    )
+    wanted = _describe(session, context_id=from_context_id, pathways=pathways, translate=translate)
+    pathways = [p for p in pathways if wanted[p.id] not in already]
+    kept = {p.id for p in pathways}
+    steps = [s for s in steps if s.pathway_id in kept]
+    kept_steps = {s.id for s in steps}
+    options = [o for o in options if o.step_id in kept_steps]
+    pathway_links = [link for link in pathway_links if link[0] in kept]
+    prerequisites = [link for link in prerequisites if link[0] in kept_steps]
 
     last = session.scalar(
         select(func.max(Pathway.position)).where(Pathway.context_id == to_context_id)
@@ -130,6 +152,91 @@ def copy_pathways(
     )
     session.flush()
     return list(new_pathways.values())
+
+
+def _describe(
+    session: Session,
+    *,
+    context_id: int,
+    pathways: Sequence[Pathway],
+    translate: Mapping[int, int] | None,
+) -> dict[int, Hashable]:
+    """What each pathway holds, in the target's competency ids, to recognise one already copied.
+
+    `translate` maps the course's competency ids to the target's (links to others are left out,
+    as the copy leaves them out); None keeps the ids as they are.
+    """
+    pathway_ids = [p.id for p in pathways]
+
+    def target(competency_id: int | None) -> int | None:
+        if competency_id is None or translate is None:
+            return competency_id
+        return translate.get(competency_id)
+
+    steps = session.scalars(
+        select(Step)
+        .where(
+            Step.context_id == context_id,
+            Step.pathway_id.in_(pathway_ids),
+            Step.archived_at.is_(None),
+        )
+        .order_by(Step.position, Step.id)
+    ).all()
+    step_ids = [s.id for s in steps]
+    options: dict[int, list[Hashable]] = defaultdict(list)
+    for o in session.scalars(
+        select(Option)
+        .where(
+            Option.context_id == context_id,
+            Option.step_id.in_(step_ids),
+            Option.archived_at.is_(None),
+        )
+        .order_by(Option.position, Option.id)
+    ):
+        options[o.step_id].append(
+            (
+                o.position,
+                o.title,
+                o.description,
+                tuple(tuple(sorted(link.items())) for link in o.links),
+                o.modality,
+                tuple(o.interest_tags),
+                tuple(o.career_clusters),
+                o.challenge,
+                o.expected_minutes,
+                o.requires_approval,
+            )
+        )
+    links: dict[int, set[int | None]] = defaultdict(set)
+    for pathway_id, competency_id in session.execute(
+        select(PathwayCompetency.pathway_id, PathwayCompetency.competency_id).where(
+            PathwayCompetency.pathway_id.in_(pathway_ids)
+        )
+    ):
+        links[pathway_id].add(target(competency_id))
+    prerequisites: dict[int, set[int | None]] = defaultdict(set)
+    for step_id, competency_id in session.execute(
+        select(StepPrerequisite.step_id, StepPrerequisite.competency_id).where(
+            StepPrerequisite.step_id.in_(step_ids)
+        )
+    ):
+        prerequisites[step_id].add(target(competency_id))
+    shapes: dict[int, list[Hashable]] = defaultdict(list)
+    for s in steps:
+        shapes[s.pathway_id].append(
+            (
+                s.position,
+                s.title,
+                s.description,
+                target(s.competency_id),
+                frozenset(prerequisites[s.id] - {None}),
+                tuple(options[s.id]),
+            )
+        )
+    return {
+        p.id: (p.title, p.description, frozenset(links[p.id] - {None}), tuple(shapes[p.id]))
+        for p in pathways
+    }
 
 
 def _check_competency_map(

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import list_competencies
-from lti_app.db import utcnow
+from lti_app.db import upsert_insert, utcnow
 from lti_app.grades.models import (
     Gradebook,
     GradeDisplay,
@@ -64,8 +64,18 @@ def get_or_create_gradebook(session: Session, *, context_id: int) -> Gradebook:
     context = session.get(Context, context_id)
     if context is None:
         raise LookupError(f"no context {context_id}")
-    gradebook = Gradebook(platform_id=context.platform_id, context_id=context_id)
-    session.add(gradebook)
+    # ON CONFLICT DO NOTHING: the teacher's first visit may come twice at once (two tabs, a
+    # double click), and a plain INSERT would fail one of them on PostgreSQL.
+    created = session.execute(
+        upsert_insert(session, Gradebook)
+        .values(platform_id=context.platform_id, context_id=context_id)
+        .on_conflict_do_nothing(index_elements=["context_id"])
+    )
+    gradebook = get_gradebook(session, context_id=context_id)
+    if gradebook is None:  # pragma: no cover - the row exists after the insert
+        raise LookupError(f"no gradebook for context {context_id}")
+    if not getattr(created, "rowcount", 0):
+        return gradebook
     latest = session.scalar(
         select(LaunchSession)
         .where(LaunchSession.context_id == context_id, LaunchSession.ags_claim.is_not(None))
@@ -294,19 +304,25 @@ def set_gradebook_competencies(
         item = items.get(competency_id)
         if competency_id in wanted:
             if item is None:
-                item = LineItem(
-                    platform_id=gradebook.platform_id,
-                    context_id=context_id,
-                    competency_id=competency_id,
-                    resource_link_id=gradebook.resource_link_id,
-                    label=_label(competency),
-                    score_maximum=maximum,
-                    resource_id=f"pathways-competency-{competency_id}",
-                    tag=LINE_ITEM_TAG,
-                    state=LineItemState.PENDING,
+                # ON CONFLICT DO NOTHING: a double click on "Save columns" makes the column
+                # twice at once; the click that did not insert it leaves it to the other.
+                inserted = session.execute(
+                    upsert_insert(session, LineItem)
+                    .values(
+                        platform_id=gradebook.platform_id,
+                        context_id=context_id,
+                        competency_id=competency_id,
+                        resource_link_id=gradebook.resource_link_id,
+                        label=_label(competency),
+                        score_maximum=maximum,
+                        resource_id=f"pathways-competency-{competency_id}",
+                        tag=LINE_ITEM_TAG,
+                        state=LineItemState.PENDING,
+                    )
+                    .on_conflict_do_nothing(index_elements=["context_id", "competency_id"])
                 )
-                session.add(item)
-                newly_enabled.add(competency_id)
+                if getattr(inserted, "rowcount", 0):
+                    newly_enabled.add(competency_id)
             elif not item.is_enabled:
                 item.is_enabled = True
                 if item.state is LineItemState.FAILED:

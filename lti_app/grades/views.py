@@ -140,8 +140,14 @@ def retry() -> str:
     ctx = current_launch()
     session = db_session()
     context_id = _course(ctx)
-    ids = [int(v) for v in request.form.getlist("id") if v.isdigit()]
-    count = services.retry(session, context_id=context_id, outbox_ids=ids or None)
+    named = request.form.getlist("id")
+    # Only ids the page could have shown: ASCII digits ("²" passes isdigit() but not int())
+    # that fit the database's integer. A Retry that names results retries only those.
+    ids = {int(v) for v in named if v.isascii() and v.isdigit() and len(v) <= 18}
+    if named and not ids:
+        count = 0
+    else:
+        count = services.retry(session, context_id=context_id, outbox_ids=ids or None)
     session.commit()
     notify_outbox(current_app)
     return _render_sync(ctx, notice=f"{count} result(s) will be sent again.")

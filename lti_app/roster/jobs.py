@@ -204,9 +204,18 @@ def sync_roster(
 
 
 def start_background_sync(
-    app: Flask, *, context_id: int, nrps_url: str | None, min_interval: timedelta | None
+    app: Flask,
+    *,
+    context_id: int,
+    nrps_url: str | None,
+    min_interval: timedelta | None,
+    results: list[SyncResult] | None = None,
 ) -> threading.Thread | None:
-    """Sync the course in a daemon thread with its own unit of work; the caller never waits."""
+    """Sync the course in a daemon thread with its own unit of work; the caller never waits.
+
+    None when this process already syncs the course. The outcome is appended to `results`
+    (nothing is appended when the sync stopped on an unexpected error).
+    """
     with _running_guard:
         if context_id in _running:
             return None
@@ -217,9 +226,11 @@ def start_background_sync(
         try:
             with database.begin() as session:
                 services.remember_nrps_url(session, context_id=context_id, nrps_url=nrps_url)
-            sync_roster(
+            result = sync_roster(
                 database, nrps_client(app), context_id=context_id, min_interval=min_interval
             )
+            if results is not None:
+                results.append(result)
         except Exception:
             LOG.exception("background roster sync failed context=%s", context_id)
         finally:
@@ -229,6 +240,41 @@ def start_background_sync(
     thread = threading.Thread(target=run, name=f"roster-sync-{context_id}", daemon=True)
     thread.start()
     return thread
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """What a teacher's Refresh found after waiting: a result, or a sync still going on."""
+
+    result: SyncResult | None
+    still_running: bool = False
+
+
+def refresh_roster(
+    app: Flask, *, context_id: int, nrps_url: str | None, wait: float
+) -> RefreshOutcome:
+    """Sync the course now, waiting at most `wait` seconds for the outcome.
+
+    A slow LMS must not hold the teacher's page (or the LMS frame's proxy) for minutes: past
+    `wait` the sync goes on in its thread and the page says so.
+    """
+    results: list[SyncResult] = []
+    thread = start_background_sync(
+        app, context_id=context_id, nrps_url=nrps_url, min_interval=None, results=results
+    )
+    if thread is None:
+        return RefreshOutcome(SyncResult(ok=True, skipped=True))
+    thread.join(timeout=wait)
+    if thread.is_alive():
+        return RefreshOutcome(None, still_running=True)
+    if not results:
+        return RefreshOutcome(
+            SyncResult(
+                ok=False,
+                message="The roster sync stopped on an unexpected error; it will be retried.",
+            )
+        )
+    return RefreshOutcome(results[0])
 
 
 def after_launch(app: Flask, response: Response) -> Response:

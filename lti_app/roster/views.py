@@ -8,13 +8,20 @@ from flask import Blueprint, Flask, current_app, render_template
 from flask.blueprints import BlueprintSetupState
 from flask.wrappers import Response
 
+from lti_app.db import utcnow
 from lti_app.errors import NotFoundError
 from lti_app.roster import services
-from lti_app.roster.jobs import after_launch, nrps_client, sync_roster
+from lti_app.roster.jobs import after_launch, refresh_roster
+from lti_app.roster.models import SyncStatus
+from lti_app.tool.models import MembershipStatus
 from lti_app.tool.services import LaunchContext
-from lti_app.web import add_nav_item, current_launch, database, db_session, require_role
+from lti_app.web import add_nav_item, current_launch, db_session, require_role
 
 bp = Blueprint("roster", __name__, url_prefix="/roster")
+
+REFRESH_WAIT = 8.0
+"""Seconds "Refresh roster" waits for the LMS before saying the update goes on without it."""
+REFRESH_WAIT_KEY = "lti_app.roster.refresh_wait"
 
 
 @bp.record_once
@@ -38,11 +45,24 @@ def _course(ctx: LaunchContext) -> int:
 def _render(ctx: LaunchContext, notice: str = "", error: str = "") -> str:
     session = db_session()
     context_id = _course(ctx)
+    students = services.list_students(session, context_id=context_id, include_inactive=True)
+    sync = services.get_roster_sync(session, context_id=context_id)
+    # A sync whose lease ran out died with its process (a restart): it is not running.
+    is_running = bool(
+        sync is not None
+        and sync.status is SyncStatus.RUNNING
+        and sync.lease_until is not None
+        and sync.lease_until > utcnow()
+    )
+    active = sum(1 for s in students if s.status is MembershipStatus.ACTIVE)
     return render_template(
         "roster/index.html",
         ctx=ctx,
-        students=services.list_students(session, context_id=context_id, include_inactive=True),
-        sync=services.get_roster_sync(session, context_id=context_id),
+        students=students,
+        active_count=active,
+        gone_count=len(students) - active,
+        sync=sync,
+        is_running=is_running,
         notice=notice,
         error=error,
     )
@@ -65,7 +85,20 @@ def refresh() -> str:
     services.remember_nrps_url(session, context_id=context_id, nrps_url=ctx.launch.nrps_url)
     # End this request's transaction: the sync works in its own (SQLite has one writer).
     session.commit()
-    result = sync_roster(database(), nrps_client(current_app), context_id=context_id)
+    wait = float(current_app.extensions.get(REFRESH_WAIT_KEY, REFRESH_WAIT))
+    outcome = refresh_roster(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        context_id=context_id,
+        nrps_url=ctx.launch.nrps_url,
+        wait=wait,
+    )
+    result = outcome.result
+    if outcome.still_running or result is None:
+        return _render(
+            ctx,
+            notice="The LMS is slow to answer: Pathways keeps updating the roster in the "
+            "background. Reload this page in a minute to see the new list.",
+        )
     if result.skipped:
         return _render(ctx, notice="A roster sync is already running. Reload in a moment.")
     if not result.ok:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 
 from flask import Flask, current_app, g, has_request_context, render_template, request
@@ -51,6 +52,9 @@ class SessionExpiredError(AppError):
     title = "Please open Pathways again"
 
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
 def request_id() -> str:
     """The id of this request, for logs and error pages (taken from a proxy if it set one)."""
     if not has_request_context():
@@ -58,7 +62,9 @@ def request_id() -> str:
     rid = g.get("request_id")
     if rid is None:
         incoming = request.headers.get("X-Request-Id", "")
-        rid = incoming if incoming.isascii() and 0 < len(incoming) <= 64 else secrets.token_hex(8)
+        # Only an id that looks like one: it goes into every log line of the request, where a
+        # line break or control character would let a client write log lines of its own.
+        rid = incoming if REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
         g.request_id = rid
     return str(rid)
 
@@ -119,7 +125,14 @@ def register_error_handlers(app: Flask) -> None:
                     "Open Pathways again from your course."
                 )
             )
-        return _http_error(err)
+        # Flask-WTF's own words ("The CSRF token is invalid.") tell a teacher nothing.
+        return render_error(
+            AppError(
+                "This form could not be accepted: it was opened in another Pathways session or "
+                "too long ago. Nothing was saved.",
+                hint="Reload the page and send the form again.",
+            )
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> tuple[str, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -190,6 +191,34 @@ def test_a_post_refused_for_its_csrf_token_changes_nothing(
     )
     assert refused.status_code == 400
     assert title not in teacher.get("/competencies/").text
+
+
+def test_a_refused_form_says_in_plain_words_what_to_do(teacher: Frame, student: Frame) -> None:
+    refused = teacher.post("/competencies/", {"csrf_token": student.csrf, "title": "x"})
+    assert refused.status_code == 400
+    assert "Reload the page and send the form again." in refused.text
+    assert "CSRF" not in refused.text
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    ["abc\nFAKE LOG LINE", "abc\rxyz", "a b", "x" * 65, "<b>", "abc\x00"],
+    ids=["newline", "cr", "space", "long", "markup", "nul"],
+)
+def test_a_request_id_from_outside_cannot_write_log_lines(
+    tool_server: ToolServer, incoming: str
+) -> None:
+    """A proxy's request id is kept for the logs only when it looks like one: otherwise a
+    client could start a log line of its own with a line break."""
+    from lti_app.errors import request_id
+
+    # As a WSGI server hands it over (HTTP clients refuse to send some of these at all).
+    with tool_server.app.test_request_context(environ_overrides={"HTTP_X_REQUEST_ID": incoming}):
+        assert re.fullmatch(r"[0-9a-f]{16}", request_id())
+    with tool_server.app.test_request_context(
+        environ_overrides={"HTTP_X_REQUEST_ID": "lb-7f3a.2:9"}
+    ):
+        assert request_id() == "lb-7f3a.2:9"
 
 
 def test_a_get_to_every_post_only_route_is_405(tool_server: ToolServer, teacher: Frame) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_app.db import upsert_insert, utcnow
@@ -141,6 +142,16 @@ def get_roster_sync(session: Session, *, context_id: int) -> RosterSync | None:
     return session.scalar(select(RosterSync).where(RosterSync.context_id == context_id))
 
 
+def _locked_roster_sync(session: Session, context_id: int) -> RosterSync | None:
+    # Locked until the transaction ends, so two workers cannot both take a sync's lease.
+    return session.scalar(
+        select(RosterSync)
+        .where(RosterSync.context_id == context_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def _latest_nrps_url(session: Session, context_id: int) -> str | None:
     return session.scalar(
         select(LaunchSession.nrps_url)
@@ -155,10 +166,18 @@ def remember_nrps_url(session: Session, *, context_id: int, nrps_url: str | None
     context = session.get(Context, context_id)
     if context is None:
         raise LookupError(f"no context {context_id}")
-    row = get_roster_sync(session, context_id=context_id)
+    row = _locked_roster_sync(session, context_id)
     if row is None:
-        row = RosterSync(platform_id=context.platform_id, context_id=context_id)
-        session.add(row)
+        try:
+            # Two teachers opening a new course at once both find no row; the second insert
+            # meets the first's (PostgreSQL waits for it, then refuses it).
+            with session.begin_nested():
+                row = RosterSync(platform_id=context.platform_id, context_id=context_id)
+                session.add(row)
+        except IntegrityError:
+            row = _locked_roster_sync(session, context_id)
+            if row is None:
+                raise
     url = nrps_url or row.nrps_url or _latest_nrps_url(session, context_id)
     if url and url != row.nrps_url:
         row.nrps_url = url

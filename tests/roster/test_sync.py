@@ -270,3 +270,49 @@ def test_a_student_the_roster_drops_loses_the_open_session_until_the_lms_launche
     assert found is not None
     tokens["student"] = found.group(1)
     assert home("student", again).status_code == 200
+
+
+def test_two_teachers_opening_a_new_course_at_once_share_one_roster_record(
+    db: Database, lti: LtiActions
+) -> None:
+    """Both launches start a roster sync; neither fails on the other's new record (on
+    PostgreSQL the second insert used to be refused, and that sync was lost)."""
+    import threading
+    import uuid
+
+    from lti_app.tool.models import Context
+
+    lti.launch(TEACHER.user_id)  # the platform is registered
+    with db.begin() as session:
+        platform_id = session.scalars(select(Platform.id)).first()
+        assert platform_id is not None
+        context = Context(platform_id=platform_id, context_id=f"new-{uuid.uuid4().hex}")
+        session.add(context)
+        session.flush()
+        context_id = context.id
+    first_made_its_record = threading.Event()
+    errors: list[BaseException] = []
+
+    def remember(first: bool) -> None:
+        try:
+            with db.begin() as session:
+                if not first:
+                    first_made_its_record.wait(10)
+                services.remember_nrps_url(
+                    session, context_id=context_id, nrps_url="https://lms.example/nrps"
+                )
+                if first:
+                    first_made_its_record.set()
+                    time.sleep(0.5)  # the other launch tries while this one is still open
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=remember, args=(first,)) for first in (True, False)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    with db.begin() as session:
+        rows = session.scalars(select(RosterSync).where(RosterSync.context_id == context_id)).all()
+        assert [row.nrps_url for row in rows] == ["https://lms.example/nrps"]

@@ -215,6 +215,9 @@ def test_without_a_roster_service_the_page_says_what_to_ask_for(
     assert refreshed.status_code == 200
     assert "has not offered Pathways this course" in refreshed.text
     assert "Names and Role" in refreshed.text
+    # It never sent one: the list is not "the last one Pathways received".
+    assert "last one Pathways received" not in refreshed.text
+    assert "the students who have opened Pathways" in refreshed.text
 
 
 def test_a_sync_that_died_is_not_shown_as_running(

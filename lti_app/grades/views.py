@@ -112,6 +112,10 @@ def display() -> str:
     )
 
 
+PROBLEMS_SHOWN = 200
+"""Rows of the problem list on the sync page; the counts above it cover every row."""
+
+
 def _render_sync(ctx: LaunchContext, notice: str = "") -> str:
     session = db_session()
     context_id = _course(ctx)
@@ -121,7 +125,8 @@ def _render_sync(ctx: LaunchContext, notice: str = "") -> str:
         "grades/sync.html",
         gradebook=gradebook,
         counts=services.outbox_counts(session, context_id=context_id),
-        problems=services.list_problems(session, context_id=context_id),
+        problems=services.list_problems(session, context_id=context_id, limit=PROBLEMS_SHOWN),
+        problems_shown=PROBLEMS_SHOWN,
         columns=[c for c in services.list_columns(session, context_id=context_id) if c.is_enabled],
         notice=notice,
     )

@@ -272,3 +272,23 @@ def test_sync_page_says_when_the_lms_offers_no_gradebook(
     sync = t.get("/grades/sync")
     assert sync.status_code == 200
     assert "has not offered Pathways a gradebook" in sync.text
+
+
+def test_a_long_problem_list_says_it_is_cut_and_columns_are_in_words(
+    make_course: Callable[..., GradeCourse], lti: LtiActions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More failures than the page lists: the teacher is told the list is cut, and that Retry
+    with nothing ticked covers the rest too. Column states are words, not "ready"."""
+    from lti_app.grades import views as grade_views
+
+    course = make_course(students=6, competencies=1)
+    _failed_scores(course)
+    monkeypatch.setattr(grade_views, "PROBLEMS_SHOWN", 4)
+    teacher = _teacher(lti, course.lms_context_id)
+    page = teacher.get("/grades/sync")
+    assert page.text.count('name="id"') == 4
+    assert "Only the newest 4 problems are listed" in page.text
+    assert ": in the LMS gradebook" in page.text
+    assert ": ready" not in page.text
+    monkeypatch.setattr(grade_views, "PROBLEMS_SHOWN", 200)
+    assert "Only the newest" not in teacher.get("/grades/sync").text

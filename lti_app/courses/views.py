@@ -175,6 +175,7 @@ def act_on_pending() -> Response | tuple[str, int]:
     action = request.form.get("action", "")
     choice_ids = form_ids("choice")
     note = request.form.get("note", "")
+    seen = _seen_options(choice_ids)
     notice = action
     try:
         if not choice_ids:
@@ -186,13 +187,14 @@ def act_on_pending() -> Response | tuple[str, int]:
                     context_id=course.context_id,
                     choice_ids=choice_ids,
                     decided_by_id=course.teacher_id,
+                    seen_option_ids=seen,
                 )
                 notice = "approved"
             elif action == "return":
-                _send_back(course, choice_ids, note)
+                _send_back(course, choice_ids, note, seen)
                 notice = "returned"
             elif action == "done":
-                notice = _complete(course, choice_ids, note)
+                notice = _complete(course, choice_ids, note, seen)
             else:
                 raise ValueError("Choose what to do with the ticked items.")
     except ValueError as err:
@@ -205,7 +207,18 @@ def act_on_pending() -> Response | tuple[str, int]:
     )
 
 
-def _send_back(course: Course, choice_ids: list[int], note: str) -> None:
+def _seen_options(choice_ids: list[int]) -> dict[int, int]:
+    """The option the overview showed for each ticked choice (hidden `option-<choice id>`), so
+    a pick the student switched since the page was opened is refused, not answered unseen."""
+    seen: dict[int, int] = {}
+    for choice_id in choice_ids:
+        value = request.form.get(f"option-{choice_id}", "").strip()
+        if value:
+            seen[choice_id] = parse_id(value)
+    return seen
+
+
+def _send_back(course: Course, choice_ids: list[int], note: str, seen: dict[int, int]) -> None:
     """Send choices back with a note; those this teacher already sent back with this very note
     (the first of a double click) count as sent back, not as a mistake."""
     session = db_session()
@@ -227,10 +240,11 @@ def _send_back(course: Course, choice_ids: list[int], note: str) -> None:
             choice_ids=rest,
             decided_by_id=course.teacher_id,
             note=note,
+            seen_option_ids=seen,
         )
 
 
-def _complete(course: Course, choice_ids: list[int], note: str) -> str:
+def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, int]) -> str:
     """Mark choices done; with a level, record it as evidence on what each step assesses.
 
     Work that is already done (a double click's first request did it) gets no second evidence.
@@ -245,6 +259,7 @@ def _complete(course: Course, choice_ids: list[int], note: str) -> str:
         choice_ids=choice_ids,
         closed_by_id=course.teacher_id,
         feedback=note,
+        seen_option_ids=seen,
     )
     if not level:
         return "done"

@@ -15,7 +15,7 @@ Once work has started (in_progress and later) the student can no longer switch o
 
 from __future__ import annotations
 
-from collections.abc import Collection, Set
+from collections.abc import Collection, Mapping, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -103,7 +103,13 @@ def choose_option(
     )[step.id]
     if not state.is_unlocked:
         raise ChoiceNotAllowedError(f"This step is locked. {state.reason}.")
-    mine = select(Choice).where(Choice.person_id == person_id, Choice.step_id == step.id)
+    # Locked until the transaction ends (PostgreSQL), so a teacher answering this very choice at
+    # the same moment either goes first (and we read their answer) or waits for the switch.
+    mine = (
+        select(Choice)
+        .where(Choice.person_id == person_id, Choice.step_id == step.id)
+        .with_for_update()
+    )
     choice = session.scalars(mine).one_or_none()
     if choice is None:
         try:
@@ -124,9 +130,7 @@ def choose_option(
         else:
             return choice
     if choice.status not in CHANGEABLE:
-        raise ChoiceNotAllowedError(
-            "You have already started work on this step, so you can't switch options now."
-        )
+        raise ChoiceNotAllowedError(_no_switch(choice.status))
     if choice.option_id == option.id and choice.status is not ChoiceStatus.REJECTED:
         return choice
     choice.option_id = option.id
@@ -172,9 +176,15 @@ def submit_choice(
 ) -> Choice:
     """Hand in the work for the teacher to look at, with a note and an optional http(s) link."""
     choice, option = _own_choice(session, context_id, person_id, choice_id)
+    cleaned_url = clean_url(url) if url and url.strip() else None
+    if (
+        choice.status is ChoiceStatus.SUBMITTED
+        and choice.submission_note == _note(note)
+        and choice.submission_url == cleaned_url
+    ):
+        return choice  # the same hand-in again (a double click): it is handed in, as asked
     if not may_submit(choice.status, requires_approval=option.requires_approval):
         raise ChoiceNotAllowedError(_refusal(choice.status, "submit"))
-    cleaned_url = clean_url(url) if url and url.strip() else None
     now = utcnow()
     choice.submission_note = _note(note)
     choice.submission_url = cleaned_url
@@ -189,13 +199,21 @@ def submit_choice(
 
 
 def approve_choices(
-    session: Session, *, context_id: int, choice_ids: Collection[int], decided_by_id: int
+    session: Session,
+    *,
+    context_id: int,
+    choice_ids: Collection[int],
+    decided_by_id: int,
+    seen_option_ids: Mapping[int, int] | None = None,
 ) -> list[Choice]:
     """Approve picks that wait for approval; already approved ones stay as they are.
 
     All or nothing: one choice that cannot be approved refuses the whole batch.
+
+    :param seen_option_ids: the option the teacher saw for each choice (choice id -> option
+        id); a choice whose student has switched since is refused, never approved unseen.
     """
-    choices = _choices(session, context_id, choice_ids)
+    choices = _choices(session, context_id, choice_ids, seen_option_ids)
     for choice in choices:
         if choice.status not in {ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED}:
             raise ChoiceNotAllowedError(
@@ -218,13 +236,17 @@ def return_choices(
     choice_ids: Collection[int],
     decided_by_id: int,
     note: str,
+    seen_option_ids: Mapping[int, int] | None = None,
 ) -> list[Choice]:
     """Send choices back with a note: a pick not yet started is rejected (the student picks
-    again), a submission is returned (the student keeps working on it)."""
+    again), a submission is returned (the student keeps working on it).
+
+    :param seen_option_ids: as for approve_choices.
+    """
     feedback = _note(note)
     if not feedback:
         raise ChoiceNotAllowedError("Write a note so the student knows what to change.")
-    choices = _choices(session, context_id, choice_ids)
+    choices = _choices(session, context_id, choice_ids, seen_option_ids)
     returnable = {ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED, ChoiceStatus.SUBMITTED}
     for choice in choices:
         if choice.status not in returnable:
@@ -252,9 +274,13 @@ def complete_choices(
     choice_ids: Collection[int],
     closed_by_id: int,
     feedback: str = "",
+    seen_option_ids: Mapping[int, int] | None = None,
 ) -> list[Choice]:
-    """Mark choices done, e.g. after observing offline work; rejected picks cannot be."""
-    choices = _choices(session, context_id, choice_ids)
+    """Mark choices done, e.g. after observing offline work; rejected picks cannot be.
+
+    :param seen_option_ids: as for approve_choices.
+    """
+    choices = _choices(session, context_id, choice_ids, seen_option_ids)
     for choice in choices:
         if choice.status is ChoiceStatus.REJECTED:
             raise ChoiceNotAllowedError("A rejected choice cannot be marked done.")
@@ -390,23 +416,41 @@ def _own_choice(
             # Another student's choice is "not found", never "not yours".
             Choice.person_id == person_id,
         )
+        # Locked until the transaction ends, so a teacher's answer given at the same moment is
+        # read, not overwritten (PostgreSQL; SQLite writes one transaction at a time anyway).
+        .with_for_update(of=Choice)
     ).one_or_none()
     if row is None:
         raise ChoiceNotFoundError("That choice does not exist.")
     return row[0], row[1]
 
 
-def _choices(session: Session, context_id: int, choice_ids: Collection[int]) -> list[Choice]:
+def _choices(
+    session: Session,
+    context_id: int,
+    choice_ids: Collection[int],
+    seen_option_ids: Mapping[int, int] | None = None,
+) -> list[Choice]:
+    """The choices, locked until the transaction ends: two teachers (or a teacher and the
+    student) on the same choice take turns, and the second reads what the first did."""
     wanted = set(choice_ids)
     choices = list(
         session.scalars(
             select(Choice)
             .where(Choice.context_id == context_id, Choice.id.in_(wanted))
             .order_by(Choice.id)
+            .with_for_update()
         )
     )
     if len(choices) != len(wanted):
         raise ChoiceNotFoundError("Some of those choices do not exist in this course.")
+    for choice in choices:
+        seen = (seen_option_ids or {}).get(choice.id)
+        if seen is not None and seen != choice.option_id:
+            raise ChoiceNotAllowedError(
+                "A student changed their choice since you opened this page, so nothing was "
+                "changed. Look at the list again."
+            )
     return choices
 
 
@@ -439,6 +483,14 @@ _STATUS_WORDS = {
 
 def _status_words(status: ChoiceStatus) -> str:
     return _STATUS_WORDS[status]
+
+
+def _no_switch(status: ChoiceStatus) -> str:
+    if status is ChoiceStatus.DONE:
+        return "You have already started work on this step and it is done, so you can't switch."
+    if status is ChoiceStatus.SUBMITTED:
+        return "You have already started work on this step and handed it in, so you can't switch."
+    return "You have already started work on this step, so you can't switch options now."
 
 
 def _refusal(status: ChoiceStatus, action: Literal["start", "submit"]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -36,11 +37,11 @@ def recommend_option(
 ) -> Recommendation:
     """Recommend an option that matches an interest (any case), a career cluster or a preferred
     way of learning, giving one reason per match."""
-    wanted = {i.casefold(): i for i in learner.interests}
+    wanted = {_key(i): i for i in learner.interests}
     reasons = [
-        f"Matches your interest in {wanted[tag.casefold()]}"
+        f"Matches your interest in {wanted[_key(tag)]}"
         for tag in _unique_casefold(interest_tags)
-        if tag.casefold() in wanted
+        if _key(tag) in wanted
     ]
     learner_clusters = set(learner.career_clusters)
     reasons += [
@@ -55,11 +56,17 @@ def recommend_option(
     return Recommendation(is_recommended=True, reasons=tuple(reasons))
 
 
+def _key(tag: str) -> str:
+    """Compare tags as people read them: "Écologie" typed with a composed or a decomposed
+    accent, in any case, is the same interest."""
+    return unicodedata.normalize("NFKC", tag).casefold()
+
+
 def _unique_casefold(tags: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     result = []
     for tag in tags:
-        if tag.casefold() not in seen:
-            seen.add(tag.casefold())
+        if _key(tag) not in seen:
+            seen.add(_key(tag))
             result.append(tag)
     return result

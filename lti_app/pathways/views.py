@@ -142,7 +142,15 @@ def render_student_home(ctx: LaunchContext) -> str:
         actions=next_actions(overview),
         notice=_notice(),
         status_words=STUDENT_STATUS_WORDS,
+        status_of=student_status,
     )
+
+
+def student_status(status: ChoiceStatus, option: Option | None) -> str:
+    """A choice's status in the student's words; a pick that waits for approval says so."""
+    if status is ChoiceStatus.CHOSEN and option is not None and option.requires_approval:
+        return "Waiting for your teacher's approval"
+    return STUDENT_STATUS_WORDS[status]
 
 
 @bp.get("/")
@@ -154,8 +162,13 @@ def my_pathways() -> str:
 
 
 def _render_pathway(
-    pathway_id: int, *, error: str | None = None, status: int = 200
+    pathway_id: int,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    draft: dict[int, dict[str, str]] | None = None,
 ) -> tuple[str, int]:
+    """The student's pathway page; `draft` holds a refused hand-in as typed, by choice id."""
     ctx, context_id = _course()
     view = student_pathway_view(
         db_session(), context_id=context_id, pathway_id=pathway_id, person_id=ctx.person.id
@@ -170,6 +183,7 @@ def _render_pathway(
             status_words=STUDENT_STATUS_WORDS,
             step_actions={s.step.id: _step_actions(s) for s in view.steps},
             minutes_label=minutes_label,
+            draft=draft or {},
         ),
         status,
     )
@@ -249,7 +263,13 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
             )
     except ValueError as err:  # ChoiceNotAllowedError, or a link that is not http(s)
         session.rollback()
-        return _render_pathway(pathway_id, error=str(err), status=400)
+        # A refused hand-in comes back as typed: the student only fixes what was wrong.
+        draft = (
+            {choice_id: {"note": request.form.get("note", ""), "url": request.form.get("url", "")}}
+            if action == "submit"
+            else None
+        )
+        return _render_pathway(pathway_id, error=str(err), status=400, draft=draft)
     session.commit()
     notice = {"withdraw": "withdrawn", "start": "started", "submit": "submitted"}[action]
     return _after_student_action(pathway_id, step_id, notice)

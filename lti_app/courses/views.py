@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import cast
 
 from flask import Blueprint, Flask, redirect, render_template, request
@@ -130,7 +132,16 @@ def render_overview_home(ctx: LaunchContext) -> str:
     return _overview_page()
 
 
-def _overview_page(errors: list[str] | None = None) -> str:
+@dataclass(frozen=True)
+class PendingDraft:
+    """What the teacher had ticked and typed when an action on waiting items was refused."""
+
+    ticked: frozenset[int]
+    note: str
+    level: Decimal | None
+
+
+def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None = None) -> str:
     course = current_course()
     session = db_session()
     cid = course.context_id
@@ -156,6 +167,7 @@ def _overview_page(errors: list[str] | None = None) -> str:
         scale=scale,
         notice=notice_text(NOTICES),
         errors=errors or [],
+        draft=draft,
     )
 
 
@@ -199,7 +211,13 @@ def act_on_pending() -> Response | tuple[str, int]:
                 raise ValueError("Choose what to do with the ticked items.")
     except ValueError as err:
         session.rollback()
-        return _overview_page(errors=[str(err)]), 400
+        # The page comes back as the teacher left it: ticks, note and level.
+        try:
+            level: Decimal | None = parse_points(request.form.get("level"))
+        except ValueError:
+            level = None
+        draft = PendingDraft(frozenset(choice_ids), note, level)
+        return _overview_page(errors=[str(err)], draft=draft), 400
     session.commit()
     return redirect(
         launch_url("courses.overview", notice=notice, n=len(choice_ids), _anchor="pending"),

@@ -4,6 +4,7 @@ impossible dates and hand-edited addresses."""
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -175,6 +176,23 @@ def test_double_click_on_send_back_shows_success_not_an_error(
     other = teacher.post("/course/pending", {**data, "note": "Something else"})
     assert other.status_code == 400
     assert "cannot be sent back" in other.text
+
+
+def test_a_refused_action_on_waiting_items_keeps_the_ticks_note_and_level(
+    teacher: Frame, submitted: Submitted
+) -> None:
+    """ "Approve" pressed on handed-in work (which is reviewed, not approved) is refused in
+    words; the items stay ticked and the note and level the teacher chose are still there."""
+    ticked = submitted.choices[0]
+    note = unique("Great diagram, add labels ")
+    answer = teacher.post(
+        "/course/pending",
+        {"action": "approve", "choice": str(ticked), "note": note, "level": "3"},
+    )
+    assert answer.status_code == 400
+    assert note in answer.text
+    assert re.search(rf'id="choice-{ticked}" checked', answer.text)
+    assert re.search(r'<option value="3(\.0+)?" selected>', answer.text)
 
 
 # --- what the teacher typed ----------------------------------------------------------------------

@@ -70,6 +70,8 @@ bp = Blueprint("courses", __name__, url_prefix="/course")
 
 NOTICES = {
     "approved": "Approved {n} choice(s).",
+    "approved_some": "Approved {n} choice(s). Handed-in work among the ticked items still waits "
+    "for you to mark it done or send it back.",
     "returned": "Sent {n} choice(s) back with your note.",
     "done": "Marked {n} choice(s) done.",
     "done_evidence": "Marked {n} choice(s) done and recorded evidence.",
@@ -189,19 +191,25 @@ def act_on_pending() -> Response | tuple[str, int]:
     note = request.form.get("note", "")
     seen = _seen_options(choice_ids)
     notice = action
+    count = len(choice_ids)
     try:
         if not choice_ids:
             raise ValueError("Tick at least one item first.")
         with domain_errors():
             if action == "approve":
+                # "Select all" ticks handed-in work too, which is reviewed, not approved: the
+                # picks waiting for approval are approved, the rest stays waiting (and is said).
+                rows = choice_rows(session, context_id=course.context_id, choice_ids=choice_ids)
+                waiting = [r.id for r in rows if r.status in APPROVABLE]
                 approve_choices(
                     session,
                     context_id=course.context_id,
-                    choice_ids=choice_ids,
+                    choice_ids=waiting or choice_ids,  # none: the domain says why
                     decided_by_id=course.teacher_id,
                     seen_option_ids=seen,
                 )
-                notice = "approved"
+                notice = "approved_some" if waiting and len(waiting) < len(rows) else "approved"
+                count = len(waiting)
             elif action == "return":
                 _send_back(course, choice_ids, note, seen)
                 notice = "returned"
@@ -220,9 +228,12 @@ def act_on_pending() -> Response | tuple[str, int]:
         return _overview_page(errors=[str(err)], draft=draft), 400
     session.commit()
     return redirect(
-        launch_url("courses.overview", notice=notice, n=len(choice_ids), _anchor="pending"),
+        launch_url("courses.overview", notice=notice, n=count, _anchor="pending"),
         303,
     )
+
+
+APPROVABLE = frozenset({ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED})
 
 
 def _seen_options(choice_ids: list[int]) -> dict[int, int]:

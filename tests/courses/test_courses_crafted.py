@@ -195,6 +195,44 @@ def test_a_refused_action_on_waiting_items_keeps_the_ticks_note_and_level(
     assert re.search(r'<option value="3(\.0+)?" selected>', answer.text)
 
 
+def test_approve_with_handed_in_work_among_the_ticked_approves_the_picks_and_says_so(
+    teacher: Frame, submitted: Submitted, ids: Ids, db: Database
+) -> None:
+    """ "Select all", then "Approve": the picks waiting for approval are approved, and the
+    handed-in work (reviewed, not approved) stays waiting, which the notice says, instead of
+    the whole batch being refused."""
+    cid = ids.context()
+    with db.begin() as s:
+        pathway = create_pathway(s, context_id=cid, title=unique("Approvals "))
+        step = create_step(
+            s,
+            context_id=cid,
+            pathway_id=pathway.id,
+            title="Pick",
+            competency_id=submitted.competency,
+        )
+        option = create_option(
+            s,
+            context_id=cid,
+            step_id=step.id,
+            data=OptionInput("Needs a yes", requires_approval=True),
+        )
+        pick = choose_option(s, context_id=cid, person_id=submitted.student, option_id=option.id)
+        pick_id = pick.id
+    answer = teacher.post(
+        "/course/pending",
+        {"action": "approve", "choice": [str(pick_id), *map(str, submitted.choices)]},
+    )
+    assert answer.status_code == 303, answer.text[-600:]
+    page = teacher.follow(answer).text
+    assert "Approved 1 choice(s)." in page
+    assert "still waits for you to mark it done or send it back" in page
+    with db.begin() as s:
+        assert s.get(Choice, pick_id).status is ChoiceStatus.APPROVED  # type: ignore[union-attr]
+        for choice_id in submitted.choices:
+            assert s.get(Choice, choice_id).status is ChoiceStatus.SUBMITTED  # type: ignore[union-attr]
+
+
 # --- what the teacher typed ----------------------------------------------------------------------
 
 

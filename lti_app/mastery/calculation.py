@@ -34,6 +34,16 @@ class CalculationMethod(enum.StrEnum):
     AVERAGE = "average"
 
 
+METHOD_NAMES = {
+    CalculationMethod.DECAYING_AVERAGE: "Decaying average",
+    CalculationMethod.WEIGHTED_AVERAGE: "Weighted average",
+    CalculationMethod.N_TIMES: "n times",
+    CalculationMethod.MOST_RECENT: "Most recent",
+    CalculationMethod.HIGHEST: "Highest",
+    CalculationMethod.AVERAGE: "Average",
+}
+"""Names fit to show a teacher (error messages name the method this way)."""
+
 WEIGHT_RANGES = {
     CalculationMethod.DECAYING_AVERAGE: (50, 99),
     CalculationMethod.WEIGHTED_AVERAGE: (1, 99),
@@ -107,7 +117,7 @@ def check_parameters(method: CalculationMethod, *, weight: int | None, n: int | 
     if method in WEIGHT_RANGES:
         low, high = WEIGHT_RANGES[method]
         if weight is None or not low <= weight <= high:
-            raise CalculationError(f"{method.value} needs a weight from {low}% to {high}%")
+            raise CalculationError(f"{METHOD_NAMES[method]} needs a weight from {low}% to {high}%")
     elif method is CalculationMethod.N_TIMES:
         low, high = N_RANGE
         if n is None or not low <= n <= high:

@@ -42,6 +42,7 @@ from lti_app.mastery.rollup import MasteryChange, level_for_score, refresh_level
 
 __all__ = [
     "DEFAULT_LEVELS",
+    "MAX_LEVELS",
     "LevelSpec",
     "MasteryChange",
     "correct_evidence",
@@ -67,7 +68,10 @@ NUL_MESSAGE = (
     "the {what} contains an invisible NUL character (code 0), which cannot be saved; delete it "
     "or retype the {what}"
 )
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+MAX_LEVELS = 20
+"""The most levels a scale has: the editor reads this many rows, so a longer scale could not be
+saved from it again without losing levels."""
 
 
 class LevelSpec(NamedTuple):
@@ -134,6 +138,8 @@ def _check_levels(levels: Sequence[tuple[str, Decimal, str, bool]]) -> list[Leve
     ]
     if len(specs) < 2:
         raise InvalidScaleError("a scale needs at least two levels")
+    if len(specs) > MAX_LEVELS:
+        raise InvalidScaleError(f"a scale has at most {MAX_LEVELS} levels")
     if any("\x00" in spec.name for spec in specs):
         raise InvalidScaleError(NUL_MESSAGE.format(what="level name"))
     names = [spec.name.casefold() for spec in specs]
@@ -145,7 +151,8 @@ def _check_levels(levels: Sequence[tuple[str, Decimal, str, bool]]) -> list[Leve
         _check_two_places(spec.points, InvalidScaleError)
         if spec.points < 0 or spec.points >= 10_000:
             raise InvalidScaleError("level points are from 0 to 9999.99")
-        if not _COLOUR.match(spec.colour):
+        # fullmatch: `$` would let "#rrggbb\n" through, too long for the column on PostgreSQL.
+        if not _COLOUR.fullmatch(spec.colour):
             raise InvalidScaleError(f"colour {spec.colour!r} is not of the form #rrggbb")
     if any(a.points >= b.points for a, b in pairwise(specs)):
         raise InvalidScaleError("list levels from lowest to highest, with rising points")
@@ -169,7 +176,7 @@ def update_scale(
     None leaves a setting as it is. `levels` replaces the levels, lowest first, as
     (name, points, colour #rrggbb, is_mastery). Returns what changed, for the teacher to review.
     """
-    scale = get_or_create_scale(session, context_id=context_id)
+    scale = _locked_scale(session, context_id)
     # A setting the chosen method ignores is still stored (and shown) for a later switch, so it
     # must be a value some method accepts; an unbounded one would not even fit its column.
     if weight is not None and not 1 <= weight <= 99:
@@ -207,6 +214,29 @@ def update_scale(
             scale.levels.remove(level)
     session.flush()
     return refresh_levels(session, scale=scale, context_id=context_id)
+
+
+def _locked_scale(session: Session, context_id: int) -> MasteryScale:
+    """The course's scale, locked until commit and read afresh with its levels (PostgreSQL).
+
+    Two saves at once (a double click, two teachers) would otherwise both start from the same
+    levels and both append the new ones; the second now waits and starts from the first's.
+    SQLite runs one writing transaction at a time anyway.
+    """
+    query = (
+        select(MasteryScale)
+        .where(MasteryScale.context_id == context_id)
+        .with_for_update()
+        .options(selectinload(MasteryScale.levels))
+        .execution_options(populate_existing=True)
+    )
+    scale = session.scalar(query)
+    if scale is None:
+        get_or_create_scale(session, context_id=context_id)
+        scale = session.scalar(query)
+    if scale is None:  # pragma: no cover - the row exists after get_or_create_scale
+        raise InvalidScaleError("this course has no mastery scale")
+    return scale
 
 
 def recompute_course(session: Session, *, context_id: int) -> list[MasteryChange]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import cast
 
 from flask import Blueprint, Flask, redirect, render_template, request
@@ -37,6 +37,7 @@ from lti_app.errors import NotFoundError
 from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.services import (
+    MAX_LEVELS,
     MasteryChange,
     correct_evidence,
     get_evidence,
@@ -61,6 +62,8 @@ METHOD_LABELS = {
     CalculationMethod.AVERAGE: "Average of all results",
 }
 EXTRA_LEVEL_ROWS = 2
+MAX_ROWS = 200
+"""The most rows a posted scale form is read for; a real one has MAX_LEVELS + 2."""
 ACTIVE = MembershipStatus.ACTIVE
 
 
@@ -294,7 +297,8 @@ def _scale_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int
             title="Mastery scale",
             scale=scale,
             methods=METHOD_LABELS,
-            extra_rows=EXTRA_LEVEL_ROWS,
+            # Empty rows to add levels, as many as the scale has room for.
+            extra_rows=max(0, min(EXTRA_LEVEL_ROWS, MAX_LEVELS - len(scale.levels))),
             errors=list(errors),
             notice="",
         ),
@@ -309,14 +313,27 @@ def scale() -> tuple[str, int]:
     return _scale_page()
 
 
+WHOLE_NUMBER_BOUND = 10**9
+"""Beyond any setting's range; larger numbers are refused by the range check, not computed."""
+
+
 def _optional_int(value: str | None, label: str) -> int | None:
+    """A whole number from a form, or None when empty.
+
+    A number field may send "70.0" or "7e1" for what the teacher typed as seventy; that is 70.
+    """
     text = (value or "").strip()
     if not text:
         return None
     try:
-        return int(text)
-    except ValueError as err:
-        raise ValueError(f"{label} must be a whole number.") from err
+        number = Decimal(text)
+        whole = number.is_finite() and number == number.to_integral_value()
+    except (InvalidOperation, ValueError):
+        whole = False
+    if not whole:
+        raise ValueError(f"{label} must be a whole number.")
+    bound = Decimal(WHOLE_NUMBER_BOUND)
+    return int(number.max(-bound).min(bound))
 
 
 def _posted_levels() -> list[tuple[str, Decimal, str, bool]]:
@@ -324,7 +341,9 @@ def _posted_levels() -> list[tuple[str, Decimal, str, bool]]:
     mastery = form.get("mastery", "")
     rows = []
     count = _optional_int(form.get("rows"), "The number of rows") or 0
-    for i in range(min(count, 20)):
+    # Every row the form says it has, up to a bound: a scale longer than MAX_LEVELS is refused
+    # by the scale's own check rather than cut short here without a word.
+    for i in range(min(count, MAX_ROWS)):
         name = form.get(f"level-{i}-name", "").strip()
         points_text = form.get(f"level-{i}-points", "").strip()
         if not name and not points_text:

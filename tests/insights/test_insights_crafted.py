@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 
 import httpx
@@ -18,6 +19,7 @@ from sqlalchemy import select, update
 from lti_app.competencies.services import create_competency
 from lti_app.insights import services
 from lti_app.insights.models import StudentGroup
+from lti_app.learners.services import add_goal
 from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence, withdraw_evidence
 from lti_app.tool.models import Membership, MembershipStatus, Person
@@ -172,6 +174,17 @@ def test_lms_names_with_markup_are_text_on_every_teacher_page(
             created_by_id=seeded.teacher_id,
         )
         group_id = group.id
+        # A goal past its date keeps the student on the attention list whatever other tests
+        # did with their launches and evidence.
+        add_goal(
+            s,
+            context_id=seeded.context_id,
+            person_id=s02,
+            text="Finish the lab report",
+            target_date=date(2020, 1, 1),
+            created_by_id=seeded.teacher_id,
+            editor_is_teacher=True,
+        )
     home = lti.launch(TEACHER)
     with _renamed(database_url, s02, hostile):
         pages = [

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import column, func, select, table
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.errors import (
@@ -398,16 +398,6 @@ def unarchive_competency(session: Session, *, context_id: int, competency_id: in
         members[member_id].archived_at = None
     session.flush()
     return competency
-
-
-def lock_framework(session: Session, *, context_id: int) -> None:
-    """Make framework changes of this course take turns until the transaction ends.
-
-    A double click on Add or Copy sends two requests at once: without a turn each would miss
-    the other's rows (PostgreSQL row lock on the course; SQLite writes are serialized anyway).
-    """
-    course = table("context", column("id"))
-    session.execute(select(course.c.id).where(course.c.id == context_id).with_for_update())
 
 
 def find_same_competency(

@@ -30,7 +30,6 @@ from lti_app.competencies.services import (
     find_same_competency,
     get_competency,
     list_competencies,
-    lock_framework,
     prerequisite_map,
     reorder_competencies,
     set_prerequisites,
@@ -41,6 +40,7 @@ from lti_app.courses.queries import taught_courses
 from lti_app.courses.recording import queue_scores
 from lti_app.courses.views import notice_text
 from lti_app.csvsafe import EXCEL_UTF8
+from lti_app.db import lock_course
 from lti_app.errors import AppError, NotFoundError
 from lti_app.mastery.services import recompute_course
 from lti_app.pathways.copying import copy_pathways
@@ -144,7 +144,7 @@ def create() -> BaseResponse | tuple[str, int]:
     try:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():
-            lock_framework(session, context_id=course.context_id)
+            lock_course(session, context_id=course.context_id)
             same = find_same_competency(
                 session,
                 context_id=course.context_id,
@@ -246,7 +246,7 @@ def save(competency_id: int) -> BaseResponse | tuple[str, int]:
     try:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():
-            lock_framework(session, context_id=course.context_id)
+            lock_course(session, context_id=course.context_id)
             before = get_competency(
                 session, context_id=course.context_id, competency_id=competency_id
             ).parent_id
@@ -492,7 +492,7 @@ def copy() -> BaseResponse | tuple[str, int]:
     try:
         # A second press of Copy waits for the first, then finds its work done (copying is
         # matched by code, and a pathway already copied unchanged is not copied again).
-        lock_framework(session, context_id=course.context_id)
+        lock_course(session, context_id=course.context_id)
         id_map = copy_framework(session, from_context_id=source_id, to_context_id=course.context_id)
         if with_pathways:
             copy_pathways(

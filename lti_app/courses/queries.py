@@ -12,8 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lti_app.learners.models import CheckIn, LearnerProfile
-from lti_app.learners.services import get_or_create_profile
+from lti_app.learners.models import CheckIn
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, PathwayCompetency, Step
 from lti_app.tool.models import Context, Membership, MembershipStatus, Person
 
@@ -138,16 +137,6 @@ def taught_courses(session: Session, *, person_id: int, exclude_context_id: int)
             .order_by(Context.title, Context.id)
         )
     )
-
-
-def lock_profile(session: Session, *, context_id: int, person_id: int) -> LearnerProfile:
-    """The student's profile, created if missing and locked until the transaction ends, so
-    that two requests adding to it (a double click) take turns."""
-    profile = get_or_create_profile(session, context_id=context_id, person_id=person_id)
-    session.execute(
-        select(LearnerProfile.id).where(LearnerProfile.id == profile.id).with_for_update()
-    )
-    return profile
 
 
 def earlier_same_check_in(session: Session, *, check_in: CheckIn, since: datetime) -> bool:

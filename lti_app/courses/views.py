@@ -29,7 +29,6 @@ from lti_app.courses.common import (
 from lti_app.courses.queries import (
     choice_rows,
     earlier_same_check_in,
-    lock_profile,
     person_names,
 )
 from lti_app.courses.recording import record_and_close
@@ -42,6 +41,7 @@ from lti_app.learners.services import (
     get_profile,
     list_check_ins,
     list_goals,
+    lock_profile,
     update_goal,
     update_profile,
 )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import get_competency, list_competencies
-from lti_app.db import utcnow
+from lti_app.db import lock_course, utcnow
 from lti_app.insights.grid import Cell, GridRow
 from lti_app.insights.grouping import (
     ProposedGroup,
@@ -39,7 +39,6 @@ from lti_app.mastery.services import get_or_create_scale, levels_for_course
 from lti_app.pathways.models import Choice, ChoiceStatus, Pathway, Step, StepPrerequisite
 from lti_app.pathways.unlocking import manual_unlock_ids_by_person, step_rules
 from lti_app.roster.services import Student, list_students, student_ids_in_course
-from lti_app.tool.models import Context
 
 ACTIVE_CHOICE = (
     ChoiceStatus.CHOSEN,
@@ -562,7 +561,7 @@ def save_proposal(
     """
     # One save per course at a time (PostgreSQL row lock; SQLite writes are serialized), so
     # two clicks cannot both miss each other's groups.
-    session.execute(select(Context.id).where(Context.id == context_id).with_for_update())
+    lock_course(session, context_id=context_id)
     existing = {
         (group.name.casefold(), frozenset(current_member_ids(group))): group
         for group in active_groups(session, context_id=context_id)

@@ -108,6 +108,16 @@ def get_profile(session: Session, *, context_id: int, person_id: int) -> Learner
     ).one_or_none()
 
 
+def lock_profile(session: Session, *, context_id: int, person_id: int) -> LearnerProfile:
+    """The student's profile, created if missing and locked until the transaction ends, so
+    that two requests adding to it (a double click) take turns."""
+    profile = get_or_create_profile(session, context_id=context_id, person_id=person_id)
+    session.execute(
+        select(LearnerProfile.id).where(LearnerProfile.id == profile.id).with_for_update()
+    )
+    return profile
+
+
 def get_or_create_profile(session: Session, *, context_id: int, person_id: int) -> LearnerProfile:
     """Return the student's profile in the course, creating an empty one when missing."""
     profile = get_profile(session, context_id=context_id, person_id=person_id)
@@ -202,11 +212,7 @@ def add_goal(
     if not editor_is_teacher and created_by_id != person_id:
         raise NotAllowedError("You can only add goals to your own profile.")
     text = _require_text(text, "goal")
-    profile = get_or_create_profile(session, context_id=context_id, person_id=person_id)
-    # Lock the profile so that two requests adding the same goal at once take turns.
-    session.execute(
-        select(LearnerProfile.id).where(LearnerProfile.id == profile.id).with_for_update()
-    )
+    profile = lock_profile(session, context_id=context_id, person_id=person_id)
     same = _same_words(text)
     for existing in session.scalars(
         select(Goal).where(

@@ -45,7 +45,7 @@ from lti_app.learners.services import (
     update_goal,
     update_profile,
 )
-from lti_app.learners.vocab import CareerCluster, Modality, strip_control_characters
+from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import (
     DOUBLE_SUBMIT,
@@ -211,7 +211,14 @@ def act_on_pending() -> Response | tuple[str, int]:
                 notice = "approved_some" if waiting and len(waiting) < len(rows) else "approved"
                 count = len(waiting)
             elif action == "return":
-                _send_back(course, choice_ids, note, seen)
+                return_choices(
+                    session,
+                    context_id=course.context_id,
+                    choice_ids=choice_ids,
+                    decided_by_id=course.teacher_id,
+                    note=note,
+                    seen_option_ids=seen,
+                )
                 notice = "returned"
             elif action == "done":
                 notice = _complete(course, choice_ids, note, seen)
@@ -245,32 +252,6 @@ def _seen_options(choice_ids: list[int]) -> dict[int, int]:
         if value:
             seen[choice_id] = parse_id(value)
     return seen
-
-
-def _send_back(course: Course, choice_ids: list[int], note: str, seen: dict[int, int]) -> None:
-    """Send choices back with a note; those this teacher already sent back with this very note
-    (the first of a double click) count as sent back, not as a mistake."""
-    session = db_session()
-    rows = choice_rows(session, context_id=course.context_id, choice_ids=choice_ids, lock=True)
-    feedback = strip_control_characters(note).strip()
-    repeated = {
-        row.id
-        for row in rows
-        if feedback
-        and row.status in {ChoiceStatus.RETURNED, ChoiceStatus.REJECTED}
-        and row.choice.teacher_feedback == feedback
-        and row.choice.decided_by_id == course.teacher_id
-    }
-    rest = [choice_id for choice_id in choice_ids if choice_id not in repeated]
-    if rest:
-        return_choices(
-            session,
-            context_id=course.context_id,
-            choice_ids=rest,
-            decided_by_id=course.teacher_id,
-            note=note,
-            seen_option_ids=seen,
-        )
 
 
 def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, int]) -> str:

@@ -241,6 +241,9 @@ def return_choices(
     """Send choices back with a note: a pick not yet started is rejected (the student picks
     again), a submission is returned (the student keeps working on it).
 
+    A choice this teacher already sent back with this very note (the first press of a double
+    click) counts as sent back, not as a mistake.
+
     :param seen_option_ids: as for approve_choices.
     """
     feedback = _note(note)
@@ -248,13 +251,22 @@ def return_choices(
         raise ChoiceNotAllowedError("Write a note so the student knows what to change.")
     choices = _choices(session, context_id, choice_ids, seen_option_ids)
     returnable = {ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED, ChoiceStatus.SUBMITTED}
+    repeated = {
+        choice.id
+        for choice in choices
+        if choice.status in {ChoiceStatus.RETURNED, ChoiceStatus.REJECTED}
+        and choice.teacher_feedback == feedback
+        and choice.decided_by_id == decided_by_id
+    }
     for choice in choices:
-        if choice.status not in returnable:
+        if choice.status not in returnable and choice.id not in repeated:
             raise ChoiceNotAllowedError(
                 f"A choice that is {_status_words(choice.status)} cannot be sent back."
             )
     now = utcnow()
     for choice in choices:
+        if choice.id in repeated:
+            continue
         if choice.status is ChoiceStatus.SUBMITTED:
             choice.status = ChoiceStatus.RETURNED
         else:

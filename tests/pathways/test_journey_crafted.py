@@ -465,6 +465,9 @@ def test_every_page_tells_where_an_approval_journey_stands(
         {"note": "Transcript attached, with my questions", "url": "https://example.org/interview"},
     )
     assert "Handed in: waiting for your teacher" in page.text
+    # The note that sent it back belongs to the version before this hand-in.
+    assert "earlier note</h4>" in page.text
+    assert "Add two questions of your own" in page.text
 
     overview = teacher.client.get(overview_url)
     answered = teacher.client.post(

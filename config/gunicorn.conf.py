@@ -3,8 +3,18 @@
 import os
 
 bind = os.environ.get("LTI_APP_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("LTI_APP_WORKERS", "2"))
-threads = int(os.environ.get("LTI_APP_THREADS", "4"))
+
+
+def _count(name: str, default: int) -> int:
+    """A positive whole number from the environment, or a one-line error naming it."""
+    raw = os.environ.get(name, str(default)).strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{name} must be a whole number of 1 or more, got {raw!r}")
+    return int(raw)
+
+
+workers = _count("LTI_APP_WORKERS", 2)
+threads = _count("LTI_APP_THREADS", 4)
 worker_class = "gthread"
 timeout = 30
 graceful_timeout = 20

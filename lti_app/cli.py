@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 
 from lti_app.grades.cli import grades_group
 from lti_app.roster.cli import roster_group
@@ -21,7 +26,48 @@ def _load() -> Settings:
         raise click.ClickException(f"configuration: {err}") from err
 
 
-@click.group()
+def _where(url: str) -> str:
+    """The database's address without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "(unreadable address)"
+
+
+def _explain_database_error(err: sa_exc.SQLAlchemyError, url: str) -> str:
+    first_line = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+    missing_table = "no such table" in first_line or (
+        "relation" in first_line and "does not exist" in first_line
+    )
+    if missing_table:
+        return (
+            f"the database {_where(url)} has no Pathways tables yet (or an old version of "
+            "them): run `lti-app db upgrade` first"
+        )
+    if isinstance(err, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return f"cannot open the database {_where(url)}: {first_line}"
+    return f"database error at {_where(url)}: {first_line}"
+
+
+class _MainGroup(click.Group):
+    """Turns an operator's environment mistakes into one plain line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sa_exc.SQLAlchemyError as err:
+            url = os.environ.get("LTI_APP_DATABASE_URL", "")
+            with contextlib.suppress(SettingsError):
+                url = load_settings().effective_database_url
+            raise click.ClickException(_explain_database_error(err, url)) from err
+        except OSError as err:
+            if isinstance(err, BrokenPipeError):
+                raise
+            where = f" {err.filename}" if err.filename else ""
+            raise click.ClickException(f"cannot use{where}: {err.strerror or err}") from err
+
+
+@click.group(cls=_MainGroup)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Pathways, a personalized-learning LTI 1.3 tool."""
@@ -43,16 +89,21 @@ def db_group() -> None:
 @click.option("--revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations (run before starting a new version)."""
+    from alembic.util.exc import CommandError
+
     from lti_app import migrate
 
     settings = _load()
-    migrate.upgrade(settings.effective_database_url, revision)
+    try:
+        migrate.upgrade(settings.effective_database_url, revision)
+    except CommandError as err:
+        raise click.ClickException(f"cannot upgrade to {revision!r}: {err}") from err
     click.echo(f"database at {revision}")
 
 
 @main.command("serve")
 @click.option("--bind", default=None, help="host:port (default 0.0.0.0:8000)")
-@click.option("--workers", default=None, type=int)
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="gunicorn workers")
 def serve(bind: str | None, workers: int | None) -> None:
     """Run Pathways under gunicorn (production)."""
     _load()  # fail here, with a clear message, not in every worker
@@ -68,11 +119,36 @@ def serve(bind: str | None, workers: int | None) -> None:
     os.execvp(args[0], args)  # noqa: S606 - replace this process with gunicorn
 
 
+PORT = click.IntRange(1, 65535)
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 @main.command("demo")
-@click.option("--tool-port", default=8000, type=int)
-@click.option("--lms-port", default=8001, type=int)
+@click.option("--tool-port", default=8000, type=PORT, show_default=True, help="Pathways' port")
+@click.option("--lms-port", default=8001, type=PORT, show_default=True, help="The demo LMS's port")
 def demo(tool_port: int, lms_port: int) -> None:
     """Run Pathways with SQLite and a demo LMS to launch it from."""
     from lti_app.demo.run import run_demo
 
+    if tool_port == lms_port:
+        raise click.BadParameter("Pathways and the demo LMS need two different ports")
+    for option, host, port in (
+        ("--tool-port", "127.0.0.1", tool_port),
+        ("--lms-port", "localhost", lms_port),
+    ):
+        if _port_taken(host, port):
+            raise click.ClickException(
+                f"port {port} is already in use (another `lti-app demo`, or another program): "
+                f"stop it, or choose a free port with {option}"
+            )
+    _load()
     run_demo(tool_port=tool_port, lms_port=lms_port)

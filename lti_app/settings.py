@@ -3,15 +3,65 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 import tomllib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 ENV_PREFIX = "LTI_APP_"
+
+
+OTHER_VARIABLES = frozenset(
+    {
+        "CONFIG_DIR",  # where the TOML files are (read here, not a setting)
+        "BIND",  # config/gunicorn.conf.py
+        "WORKERS",
+        "THREADS",
+        "TEST_DATABASE_URL",  # the test suite and .ci/run
+        "REQUIRE_POSTGRES",
+        "REQUIRE_BROWSER",
+        "LAYOUT_SCREENSHOTS",
+    }
+)
+"""LTI_APP_* variables that other parts of Pathways read: not settings, and not typos."""
+
+SECRET_FIELDS = frozenset({"secret_key", "key_encryption_secret", "admin_secret"})
+"""Kept exactly as given: trimming a secret would change the keys it already encrypted."""
+
+PRODUCTION_SECRET_MIN_LENGTH = 32
+EXAMPLE_SECRET = "change-me-to-64-random-characters"  # noqa: S105 - config/.env.example
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+DAY = 86400
+NUMBER_BOUNDS: dict[str, tuple[float, float]] = {
+    "key_rotation_grace_days": (0, 365),
+    "http_connect_timeout": (0.1, 600),
+    "http_read_timeout": (0.1, 600),
+    "jwks_min_ttl": (0, 365 * DAY),
+    "jwks_max_ttl": (0, 365 * DAY),
+    "jwks_default_ttl": (0, 365 * DAY),
+    # LTI 1.3 / the issue: a leeway of at most 5 minutes for platform clocks.
+    "clock_skew_seconds": (0, 300),
+    "login_state_ttl": (10, DAY),
+    "launch_token_ttl": (60, 7 * DAY),
+}
+"""Inclusive ranges: a negative TTL or a timeout of a century is a typo, not a choice."""
+
+DATABASE_DRIVERS = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "postgresql+psycopg": "postgresql+psycopg",
+    # What people write: psycopg 3 is the driver Pathways ships, so these mean it.
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+}
 
 
 class SettingsError(Exception):
@@ -85,14 +135,71 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
         if isinstance(raw, bool):
             raise SettingsError(f"setting {name!r} must be a number, got {raw!r}")
         try:
-            return target(raw)
-        except (TypeError, ValueError):
-            raise SettingsError(f"setting {name!r} must be a number, got {raw!r}") from None
+            number = target(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError, OverflowError):
+            kind = "a whole number" if target is int else "a number"
+            raise SettingsError(f"setting {name!r} must be {kind}, got {raw!r}") from None
+        if isinstance(number, float) and not math.isfinite(number):
+            raise SettingsError(f"setting {name!r} must be a finite number, got {raw!r}")
+        return number
     if target is str:
         if isinstance(raw, dict | list):
             raise SettingsError(f"setting {name!r} must be text, got {raw!r}")
         return str(raw)
     raise SettingsError(f"setting {name!r} has an unsupported type")  # pragma: no cover
+
+
+def _env_key(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def _check_unknown_variables(environ: typing.Mapping[str, str], known: set[str]) -> None:
+    """A typo such as LTI_APP_SECERT_KEY must not be silently ignored."""
+    names = {_env_key(k) for k in known} | {ENV_PREFIX + o for o in OTHER_VARIABLES}
+    for var in sorted(environ):
+        if var.startswith(ENV_PREFIX) and var not in names:
+            close = difflib.get_close_matches(var, sorted(names), n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise SettingsError(f"unknown setting {var!r} in the environment{hint}")
+
+
+def _check_ranges(values: dict[str, Any]) -> None:
+    for key, (low, high) in NUMBER_BOUNDS.items():
+        value = values.get(key)
+        if value is not None and not low <= value <= high:
+            raise SettingsError(
+                f"setting {_env_key(key)!r} must be between {low:g} and {high:g}, got {value!r}"
+            )
+    if values.get("jwks_min_ttl", 0) > values.get("jwks_max_ttl", 365 * DAY):
+        raise SettingsError(
+            "setting 'LTI_APP_JWKS_MIN_TTL' must not be larger than 'LTI_APP_JWKS_MAX_TTL'"
+        )
+
+
+def _check_url(key: str, value: str) -> None:
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or any(c.isspace() for c in value)
+    ):
+        raise SettingsError(
+            f"setting {_env_key(key)!r} must be an http(s) address such as "
+            f"https://pathways.example.edu, got {value!r}"
+        )
+
+
+def _normalise_database_url(value: str) -> str:
+    """Check the URL's driver now: a typo must not surface as a traceback at first query."""
+    scheme, sep, rest = value.partition("://")
+    driver = DATABASE_DRIVERS.get(scheme.lower()) if sep else None
+    if driver is None:
+        shown = f"{scheme!r}" if sep else "no scheme"
+        raise SettingsError(
+            f"setting 'LTI_APP_DATABASE_URL' has {shown}; use postgresql+psycopg://user@host/db "
+            "or sqlite:////absolute/path/pathways.sqlite3"
+        )
+    return f"{driver}://{rest}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -117,14 +224,23 @@ def load_settings(
         if environ.get(ENV_PREFIX + "CONFIG_DIR")
         else (config_dir or CONFIG_DIR)
     )
-    env_name = overrides.get("env") or environ.get(ENV_PREFIX + "ENV", "development")
+    explicit_env = (overrides.get("env") or environ.get(ENV_PREFIX + "ENV", "")).strip()
+    env_name = explicit_env or "development"
     hints = typing.get_type_hints(Settings)
     known = {f.name for f in dataclasses.fields(Settings)}
+    _check_unknown_variables(environ, known)
+    env_file = config_dir / f"{env_name}.toml"
+    if explicit_env and not env_file.is_file():
+        have = sorted(p.stem for p in config_dir.glob("*.toml") if p.stem != "defaults")
+        raise SettingsError(
+            f"setting 'LTI_APP_ENV' is {env_name!r} but there is no {env_file}; "
+            f"environments here: {', '.join(have) or 'none'}"
+        )
 
     values: dict[str, Any] = {}
     for layer in (
         _read_toml(config_dir / "defaults.toml"),
-        _read_toml(config_dir / f"{env_name}.toml"),
+        _read_toml(env_file),
     ):
         for key, raw in layer.items():
             if key not in known:
@@ -133,17 +249,44 @@ def load_settings(
     for key in known:
         env_key = ENV_PREFIX + key.upper()
         if env_key in environ:
-            values[key] = _coerce(env_key, environ[env_key], hints[key])
+            raw = environ[env_key]
+            if hints[key] is str and key not in SECRET_FIELDS:
+                raw = raw.strip()  # "KEY= value " in an env file
+            values[key] = _coerce(env_key, raw, hints[key])
     for key, raw in overrides.items():
         if key not in known:
             raise SettingsError(f"unknown setting {key!r}")
         values[key] = raw
     values["env"] = env_name
+    _check_ranges(values)
+    level = str(values.get("log_level", "INFO")).strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(
+            f"setting 'LTI_APP_LOG_LEVEL' must be one of {', '.join(LOG_LEVELS)}, "
+            f"got {values.get('log_level')!r}"
+        )
+    values["log_level"] = level
+    if values.get("database_url"):
+        values["database_url"] = _normalise_database_url(values["database_url"])
+    for key in ("public_url", "demo_platform_url"):
+        if values.get(key):
+            _check_url(key, values[key])
     settings = Settings(**values)
-    if not settings.secret_key:
+    if not settings.secret_key.strip():
         raise SettingsError(
             "setting 'secret_key' is required: set LTI_APP_SECRET_KEY to a long random string"
         )
+    if settings.env == "production":
+        if settings.secret_key == EXAMPLE_SECRET or (
+            len(settings.secret_key) < PRODUCTION_SECRET_MIN_LENGTH
+        ):
+            raise SettingsError(
+                f"setting 'LTI_APP_SECRET_KEY' must be at least {PRODUCTION_SECRET_MIN_LENGTH} "
+                "random characters in production, not the example's "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if settings.public_url and urlsplit(settings.public_url).scheme != "https":
+            raise SettingsError("setting 'LTI_APP_PUBLIC_URL' must be https:// in production")
     if settings.secure_cookies is False and settings.env == "production":
         raise SettingsError("setting 'secure_cookies' cannot be off in production")
     return settings

@@ -31,15 +31,33 @@ def grades_group() -> None:
 
 
 @grades_group.command("worker")
-@click.option("--concurrency", default=16, show_default=True, help="Requests per platform")
+@click.option(
+    "--concurrency",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help="Requests per platform",
+)
 @click.option("--once", is_flag=True, help="Drain what is due now, then exit")
 @click.option("--context-id", "context_ids", type=int, multiple=True, help="Only these courses")
-@click.option("--poll", default=1.0, show_default=True, help="Seconds between outbox checks")
-@click.option("--backoff-base", default=2.0, show_default=True, help="First retry delay (s)")
-@click.option("--max-attempts", default=15, show_default=True)
+@click.option(
+    "--poll",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.01, 3600),
+    help="Seconds between outbox checks",
+)
+@click.option(
+    "--backoff-base",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0, 3600),
+    help="First retry delay (s)",
+)
+@click.option("--max-attempts", default=15, show_default=True, type=click.IntRange(1, 1000))
 @click.option(
     "--lease",
-    type=float,
+    type=click.FloatRange(1, 86400),
     default=None,
     help="Seconds before a dead worker's scores are sent again (default: 4x the read timeout)",
 )

@@ -13,15 +13,42 @@ from lti_app.settings import Settings
 from lti_app.tool.keys import PUBLISH_BEFORE_SIGNING, rotate_keys
 from lti_app.tool.models import Deployment, DeploymentStatus, KeyStatus, Platform, ToolKey
 
+TEXT_MAX = 255
+URL_MAX = 1024
+"""The columns' lengths (PostgreSQL refuses longer values with a database error)."""
 
-def _check_url(name: str, value: str) -> str:
+
+def _clean(name: str, value: str, limit: int = TEXT_MAX) -> str:
+    """Trim what a copy and paste adds around a value; refuse empty and over-long values."""
+    value = value.strip()
+    if not value:
+        raise click.BadParameter("must not be empty", param_hint=name)
+    if len(value) > limit:
+        raise click.BadParameter(
+            f"is {len(value)} characters long; at most {limit} fit", param_hint=name
+        )
+    return value
+
+
+def _check_url(name: str, value: str, *, production: bool = False, limit: int = URL_MAX) -> str:
+    value = _clean(name, value, limit)
     parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or any(c.isspace() for c in value)
+    ):
         raise click.BadParameter(f"{value!r} is not an http(s) URL", param_hint=name)
+    if production and parts.scheme != "https":
+        # LTI 1.3 (1EdTech Security Framework): every message travels over TLS.
+        raise click.BadParameter(
+            f"{value!r} must be https:// in production (LTI 1.3 requires TLS)", param_hint=name
+        )
     return value
 
 
 def _find(session: Session, issuer: str, client_id: str) -> Platform:
+    issuer, client_id = issuer.strip(), client_id.strip()
     platform = session.scalar(
         select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
     )
@@ -78,12 +105,25 @@ def platform_add(
     name: str,
     auto_approve_deployments: bool,
 ) -> None:
-    """Register a platform (issuer + client id) and its deployments."""
-    _check_url("--auth-login-url", auth_login_url)
-    _check_url("--token-url", token_url)
-    _check_url("--jwks-url", jwks_url)
-    if not issuer.strip() or not client_id.strip():
-        raise click.BadParameter("issuer and client id must not be empty")
+    """Register a platform (issuer + client id) and its deployments.
+
+    The issuer is the platform's https URL as its id_tokens carry it (iss); the client id and
+    deployment ids are the ones the LMS shows when Pathways is added to it.
+    """
+    settings: Settings = ctx.ensure_object(dict)["settings_loader"]()
+    production = settings.env == "production"
+    issuer = _check_url("--issuer", issuer, production=production, limit=TEXT_MAX)
+    client_id = _clean("--client-id", client_id)
+    auth_login_url = _check_url("--auth-login-url", auth_login_url, production=production)
+    token_url = _check_url("--token-url", token_url, production=production)
+    jwks_url = _check_url("--jwks-url", jwks_url, production=production)
+    if token_audience is not None:
+        token_audience = _clean("--token-audience", token_audience, URL_MAX)
+    name = name.strip()
+    if len(name) > TEXT_MAX:
+        raise click.BadParameter(f"at most {TEXT_MAX} characters", param_hint="--name")
+    # The same deployment given twice is one deployment.
+    deployment_ids = tuple(dict.fromkeys(_clean("--deployment-id", dep) for dep in deployment_ids))
     with _db(ctx).begin() as session:
         exists = session.scalar(
             select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
@@ -176,14 +216,17 @@ def platform_remove(ctx: click.Context, issuer: str, client_id: str, yes: bool) 
 def platform_approve(ctx: click.Context, issuer: str, client_id: str, deployment_id: str) -> None:
     """Approve a deployment (pending after its first launch, or new)."""
     with _db(ctx).begin() as session:
+        deployment_id = _clean("--deployment-id", deployment_id)
         p = _find(session, issuer, client_id)
         dep = next((d for d in p.deployments if d.deployment_id == deployment_id), None)
         if dep is None:
+            # Approving ahead of the first launch is allowed: say so, in case it was a typo.
             dep = Deployment(deployment_id=deployment_id)
             p.deployments.append(dep)
+            click.echo(f"deployment {deployment_id} had not launched yet; added it")
         dep.status = DeploymentStatus.ACTIVE
         dep.approved_at = utcnow()
-        click.echo(f"deployment {deployment_id} of {issuer} is active")
+        click.echo(f"deployment {deployment_id} of {p.issuer} is active")
 
 
 @click.group("keys")

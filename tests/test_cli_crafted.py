@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from lti_app import migrate
 from lti_app.cli import main
 from lti_app.settings import EXAMPLE_SECRET, Settings, SettingsError, load_settings
+from tests.tool.test_cli import add_args
 
 LTI_APP = Path(sys.executable).with_name("lti-app")
 LONG_SECRET = "s" * 48
@@ -189,24 +190,6 @@ def cli(scratch_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Cal
         return result
 
     return invoke
-
-
-def add_args(issuer: str, client_id: str = "c1", *extra: str) -> list[str]:
-    return [
-        "platform",
-        "add",
-        "--issuer",
-        issuer,
-        "--client-id",
-        client_id,
-        "--auth-login-url",
-        "https://lms.example/auth",
-        "--token-url",
-        "https://lms.example/token",
-        "--jwks-url",
-        "https://lms.example/jwks",
-        *extra,
-    ]
 
 
 def fresh_issuer() -> str:

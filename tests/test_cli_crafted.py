@@ -22,8 +22,10 @@ from tests.tool.test_cli import add_args
 
 LTI_APP = Path(sys.executable).with_name("lti-app")
 LONG_SECRET = "s" * 48
-PG_BASE = os.environ.get(
-    "LTI_APP_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# The SQLite run sets the variable empty: the local PostgreSQL is still the one to try.
+PG_BASE = (
+    os.environ.get("LTI_APP_TEST_DATABASE_URL")
+    or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 
 

@@ -31,10 +31,20 @@ ADMIN_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administ
 TEACHER_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 
 
+_PORTS_HANDED_OUT: set[int] = set()
+"""An LMS's issuer is its base URL: a port used again in the same run would make a later test's
+LMS the issuer of an earlier test's registrations."""
+
+
 @contextmanager
 def serve(app: Flask) -> Iterator[str]:
     """Serve a WSGI app on a free loopback port in a thread; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    while server.server_port in _PORTS_HANDED_OUT:
+        fresh = make_server("127.0.0.1", 0, app, threaded=True)
+        server.server_close()
+        server = fresh
+    _PORTS_HANDED_OUT.add(server.server_port)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

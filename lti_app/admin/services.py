@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from lti_app.admin.models import OperatorSignInFailure
 from lti_app.db import utcnow
 from lti_app.errors import NotFoundError
 from lti_app.registration.configuration import SCOPES
@@ -162,3 +164,32 @@ def record_service_failure(
     session.add(failure)
     session.flush()
     return failure
+
+
+def sign_in_locked(session: Session, *, address: str, window: timedelta, max_failures: int) -> bool:
+    """Whether this address gave `max_failures` wrong operator secrets within `window`."""
+    failures = session.scalar(
+        select(func.count())
+        .select_from(OperatorSignInFailure)
+        .where(
+            OperatorSignInFailure.client_address == address,
+            OperatorSignInFailure.created_at >= utcnow() - window,
+        )
+    )
+    return (failures or 0) >= max_failures
+
+
+def record_sign_in_failure(session: Session, *, address: str, window: timedelta) -> None:
+    """Keep one wrong secret from this address; forget those older than the window."""
+    session.execute(
+        delete(OperatorSignInFailure).where(OperatorSignInFailure.created_at < utcnow() - window)
+    )
+    session.add(OperatorSignInFailure(client_address=address))
+    session.flush()
+
+
+def forget_sign_in_failures(session: Session, *, address: str) -> None:
+    """A right secret clears this address's count."""
+    session.execute(
+        delete(OperatorSignInFailure).where(OperatorSignInFailure.client_address == address)
+    )

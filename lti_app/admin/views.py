@@ -14,7 +14,7 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import cast
 
 from flask import (
@@ -28,11 +28,15 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
-from sqlalchemy import delete, func, select
 from werkzeug.wrappers import Response
 
-from lti_app.admin.models import OperatorSignInFailure
-from lti_app.admin.services import load_console, set_deployment_status
+from lti_app.admin.services import (
+    forget_sign_in_failures,
+    load_console,
+    record_sign_in_failure,
+    set_deployment_status,
+    sign_in_locked,
+)
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import AppError, PermissionDeniedError, SessionExpiredError
 from lti_app.tool.keys import KeyRing, rotate_keys
@@ -58,7 +62,7 @@ OPERATOR_FINGERPRINT_KEY = "pathways_operator_fp"
 after it leaked) signs out every operator session made with the old one."""
 OPERATOR_SESSION_SECONDS = 8 * 3600
 SIGN_IN_MAX_FAILURES = 10
-SIGN_IN_WINDOW_SECONDS = 15 * 60
+SIGN_IN_WINDOW = timedelta(minutes=15)
 """After this many wrong admin secrets from one address within the window, that address is
 refused (429) until the window has passed; other addresses are not affected."""
 ACTIONS = {"approve": DeploymentStatus.ACTIVE, "disable": DeploymentStatus.DISABLED}
@@ -239,27 +243,6 @@ def _client_address() -> str:
     return (request.remote_addr or "-")[:64]
 
 
-def _sign_in_locked(address: str) -> bool:
-    since = datetime.now(UTC) - timedelta(seconds=SIGN_IN_WINDOW_SECONDS)
-    failures = db_session().scalar(
-        select(func.count())
-        .select_from(OperatorSignInFailure)
-        .where(
-            OperatorSignInFailure.client_address == address,
-            OperatorSignInFailure.created_at >= since,
-        )
-    )
-    return (failures or 0) >= SIGN_IN_MAX_FAILURES
-
-
-def _record_sign_in_failure(address: str) -> None:
-    session_ = db_session()
-    old = datetime.now(UTC) - timedelta(seconds=SIGN_IN_WINDOW_SECONDS)
-    session_.execute(delete(OperatorSignInFailure).where(OperatorSignInFailure.created_at < old))
-    session_.add(OperatorSignInFailure(client_address=address))
-    session_.commit()
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     """The operator signs in with the admin secret from the settings."""
@@ -268,7 +251,9 @@ def login() -> Response | str | tuple[str, int]:
     if request.method == "POST":
         given = request.form.get("admin_secret", "")
         address = _client_address()
-        if secret and _sign_in_locked(address):
+        if secret and sign_in_locked(
+            db_session(), address=address, window=SIGN_IN_WINDOW, max_failures=SIGN_IN_MAX_FAILURES
+        ):
             # Checked before the secret: a locked-out address learns nothing from its guesses.
             LOG.warning("operator sign-in refused: too many wrong secrets from %s", address)
             page = render_template(
@@ -277,11 +262,10 @@ def login() -> Response | str | tuple[str, int]:
                 enabled=True,
                 title="Operator sign-in",
             )
-            return Response(page, 429, {"Retry-After": str(SIGN_IN_WINDOW_SECONDS)})
+            retry_after = str(int(SIGN_IN_WINDOW.total_seconds()))
+            return Response(page, 429, {"Retry-After": retry_after})
         if secret and hmac.compare_digest(given.encode(), secret.encode()):
-            db_session().execute(
-                delete(OperatorSignInFailure).where(OperatorSignInFailure.client_address == address)
-            )
+            forget_sign_in_failures(db_session(), address=address)
             db_session().commit()
             session.clear()
             session[OPERATOR_KEY] = int(time.time())
@@ -290,7 +274,8 @@ def login() -> Response | str | tuple[str, int]:
             return redirect(url_for("admin.console"))
         LOG.warning("operator sign-in refused from %s", address)
         if secret:
-            _record_sign_in_failure(address)
+            record_sign_in_failure(db_session(), address=address, window=SIGN_IN_WINDOW)
+            db_session().commit()
         error = "That is not the admin secret."
     page = render_template(
         "admin/login.html", error=error, enabled=bool(secret), title="Operator sign-in"

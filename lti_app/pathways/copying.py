@@ -35,29 +35,8 @@ def copy_pathways(
     """
     pathways = list_pathways(session, context_id=from_context_id)
     pathway_ids = [p.id for p in pathways]
-    steps = list(
-        session.scalars(
-            select(Step)
-            .where(
-                Step.context_id == from_context_id,
-                Step.pathway_id.in_(pathway_ids),
-                Step.archived_at.is_(None),
-            )
-            .order_by(Step.position, Step.id)
-        )
-    )
+    steps, options = _live_steps_and_options(session, from_context_id, pathway_ids)
     step_ids = [s.id for s in steps]
-    options = list(
-        session.scalars(
-            select(Option)
-            .where(
-                Option.context_id == from_context_id,
-                Option.step_id.in_(step_ids),
-                Option.archived_at.is_(None),
-            )
-            .order_by(Option.position, Option.id)
-        )
-    )
     # Archived competencies are not copied with the framework and lock nothing: links to them
     # are left behind rather than refusing the whole copy.
     live = select(Competency.id).where(
@@ -80,15 +59,12 @@ def copy_pathways(
     _check_competency_map(session, used, competency_id_map, to_context_id)
 
     translate = {c: competency_id_map[c] for c in live_ids if c in competency_id_map}
-    already = set(
-        _describe(
-            session,
-            context_id=to_context_id,
-            pathways=list_pathways(session, context_id=to_context_id),
-            translate=None,
-        ).values()
+    theirs = list_pathways(session, context_id=to_context_id)
+    their_steps, their_options = _live_steps_and_options(
+        session, to_context_id, [p.id for p in theirs]
     )
-    wanted = _describe(session, context_id=from_context_id, pathways=pathways, translate=translate)
+    already = set(_describe(session, theirs, their_steps, their_options, translate=None).values())
+    wanted = _describe(session, pathways, steps, options, translate=translate)
     pathways = [p for p in pathways if wanted[p.id] not in already]
     kept = {p.id for p in pathways}
     steps = [s for s in steps if s.pathway_id in kept]
@@ -154,11 +130,41 @@ def copy_pathways(
     return list(new_pathways.values())
 
 
+def _live_steps_and_options(
+    session: Session, context_id: int, pathway_ids: Sequence[int]
+) -> tuple[list[Step], list[Option]]:
+    """The pathways' steps and options that are not archived, in their order."""
+    steps = list(
+        session.scalars(
+            select(Step)
+            .where(
+                Step.context_id == context_id,
+                Step.pathway_id.in_(pathway_ids),
+                Step.archived_at.is_(None),
+            )
+            .order_by(Step.position, Step.id)
+        )
+    )
+    options = list(
+        session.scalars(
+            select(Option)
+            .where(
+                Option.context_id == context_id,
+                Option.step_id.in_([s.id for s in steps]),
+                Option.archived_at.is_(None),
+            )
+            .order_by(Option.position, Option.id)
+        )
+    )
+    return steps, options
+
+
 def _describe(
     session: Session,
-    *,
-    context_id: int,
     pathways: Sequence[Pathway],
+    steps: Sequence[Step],
+    all_options: Sequence[Option],
+    *,
     translate: Mapping[int, int] | None,
 ) -> dict[int, Hashable]:
     """What each pathway holds, in the target's competency ids, to recognise one already copied.
@@ -167,32 +173,15 @@ def _describe(
     as the copy leaves them out); None keeps the ids as they are.
     """
     pathway_ids = [p.id for p in pathways]
+    step_ids = [s.id for s in steps]
 
     def target(competency_id: int | None) -> int | None:
         if competency_id is None or translate is None:
             return competency_id
         return translate.get(competency_id)
 
-    steps = session.scalars(
-        select(Step)
-        .where(
-            Step.context_id == context_id,
-            Step.pathway_id.in_(pathway_ids),
-            Step.archived_at.is_(None),
-        )
-        .order_by(Step.position, Step.id)
-    ).all()
-    step_ids = [s.id for s in steps]
     options: dict[int, list[Hashable]] = defaultdict(list)
-    for o in session.scalars(
-        select(Option)
-        .where(
-            Option.context_id == context_id,
-            Option.step_id.in_(step_ids),
-            Option.archived_at.is_(None),
-        )
-        .order_by(Option.position, Option.id)
-    ):
+    for o in all_options:
         options[o.step_id].append(
             (
                 o.position,

@@ -63,6 +63,7 @@ from lti_app.pathways.choices import (
 from lti_app.pathways.models import ChoiceStatus
 from lti_app.pathways.services import list_pathways
 from lti_app.roster.services import list_students
+from lti_app.tool.models import MembershipStatus
 from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, db_session, launch_url, require_role, set_current_launch
 
@@ -147,12 +148,16 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
     course = current_course()
     session = db_session()
     cid = course.context_id
-    students = list_students(session, context_id=cid)
+    everyone = list_students(session, context_id=cid, include_inactive=True)
+    # The roster keeps students a sync dropped (their work stays answerable); they are listed
+    # apart and labelled, as on the roster and student pages, never counted as in the class.
+    students = [s for s in everyone if s.status is MembershipStatus.ACTIVE]
+    left = [s for s in everyone if s.status is not MembershipStatus.ACTIVE]
     competencies = list_competencies(session, context_id=cid)
     pathways = list_pathways(session, context_id=cid)
     pending = pending_for_teacher(session, context_id=cid)
     scale = get_or_create_scale(session, context_id=cid)
-    names = {s.person_id: s.name for s in students}
+    names = {s.person_id: s.name for s in everyone}
     missing = {item.person_id for item in pending} - names.keys()
     names.update(person_names(session, person_ids=missing))
     mastered = mastered_counts(session, context_id=cid)
@@ -161,6 +166,8 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
         ctx=course.ctx,
         title="Course overview",
         students=students,
+        left=left,
+        left_ids={s.person_id for s in left},
         competencies=competencies,
         pathways=pathways,
         pending=pending,

@@ -11,6 +11,8 @@ The state machine (who moves a choice, from which statuses):
     teacher  complete_choices / complete_choices_for_competency  -> done
 
 Once work has started (in_progress and later) the student can no longer switch options.
+The student's moves other than withdrawing need the step open to them now: a step locked again
+(a teacher withdrew an unlock) keeps its choice and work, but takes no new work until it opens.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from lti_app.pathways.models import (
     Step,
 )
 from lti_app.pathways.text import clean_url
-from lti_app.pathways.unlock import step_unlock_states
+from lti_app.pathways.unlock import UnlockState, step_unlock_states
 from lti_app.pathways.unlocking import manual_unlock_ids, mastered_ids_for, step_rules
 
 MAX_NOTE_LENGTH = 5000
@@ -94,13 +96,7 @@ def choose_option(
     if row is None:
         raise OptionNotFoundError("That option is not on offer in this course.")
     option, step = row
-    if mastered_ids is None:
-        mastered_ids = mastered_ids_for(session, context_id=context_id, person_id=person_id)
-    state = step_unlock_states(
-        step_rules(session, context_id=context_id, step_ids=[step.id]),
-        mastered_ids,
-        manual_unlock_ids(session, context_id=context_id, person_id=person_id, step_ids=[step.id]),
-    )[step.id]
+    state = _unlock_state(session, context_id, person_id, step.id, mastered_ids)
     if not state.is_unlocked:
         raise ChoiceNotAllowedError(f"This step is locked. {state.reason}.")
     # Locked until the transaction ends (PostgreSQL), so a teacher answering this very choice at
@@ -152,13 +148,27 @@ def withdraw_choice(session: Session, *, context_id: int, person_id: int, choice
     session.flush()
 
 
-def start_choice(session: Session, *, context_id: int, person_id: int, choice_id: int) -> Choice:
-    """Begin work on a chosen option (or resume work the teacher returned)."""
+def start_choice(
+    session: Session,
+    *,
+    context_id: int,
+    person_id: int,
+    choice_id: int,
+    mastered_ids: Set[int] | None = None,
+) -> Choice:
+    """Begin work on a chosen option (or resume work the teacher returned).
+
+    :raises ChoiceNotAllowedError: the status does not allow it, or the step is locked for the
+        student now (a teacher withdrew their unlock, or a prerequisite is no longer mastered).
+    """
     choice, option = _own_choice(session, context_id, person_id, choice_id)
+    if choice.status is not ChoiceStatus.IN_PROGRESS and not may_start(
+        choice.status, requires_approval=option.requires_approval
+    ):
+        raise ChoiceNotAllowedError(_refusal(choice.status, "start"))
+    _refuse_if_locked(session, context_id, person_id, choice.step_id, mastered_ids)
     if choice.status is ChoiceStatus.IN_PROGRESS:
         return choice
-    if not may_start(choice.status, requires_approval=option.requires_approval):
-        raise ChoiceNotAllowedError(_refusal(choice.status, "start"))
     choice.status = ChoiceStatus.IN_PROGRESS
     choice.started_at = choice.started_at or utcnow()
     session.flush()
@@ -173,8 +183,12 @@ def submit_choice(
     choice_id: int,
     note: str = "",
     url: str | None = None,
+    mastered_ids: Set[int] | None = None,
 ) -> Choice:
-    """Hand in the work for the teacher to look at, with a note and an optional http(s) link."""
+    """Hand in the work for the teacher to look at, with a note and an optional http(s) link.
+
+    :raises ChoiceNotAllowedError: as for start_choice.
+    """
     choice, option = _own_choice(session, context_id, person_id, choice_id)
     cleaned_url = clean_url(url) if url and url.strip() else None
     if (
@@ -185,6 +199,7 @@ def submit_choice(
         return choice  # the same hand-in again (a double click): it is handed in, as asked
     if not may_submit(choice.status, requires_approval=option.requires_approval):
         raise ChoiceNotAllowedError(_refusal(choice.status, "submit"))
+    _refuse_if_locked(session, context_id, person_id, choice.step_id, mastered_ids)
     now = utcnow()
     choice.submission_note = _note(note)
     choice.submission_url = cleaned_url
@@ -416,12 +431,52 @@ def choices_for_student(session: Session, *, context_id: int, person_id: int) ->
 # --- helpers ----------------------------------------------------------------------------------
 
 
+def _unlock_state(
+    session: Session,
+    context_id: int,
+    person_id: int,
+    step_id: int,
+    mastered_ids: Set[int] | None,
+) -> UnlockState:
+    if mastered_ids is None:
+        mastered_ids = mastered_ids_for(session, context_id=context_id, person_id=person_id)
+    return step_unlock_states(
+        step_rules(session, context_id=context_id, step_ids=[step_id]),
+        mastered_ids,
+        manual_unlock_ids(session, context_id=context_id, person_id=person_id, step_ids=[step_id]),
+    )[step_id]
+
+
+def _refuse_if_locked(
+    session: Session,
+    context_id: int,
+    person_id: int,
+    step_id: int,
+    mastered_ids: Set[int] | None,
+) -> None:
+    """Refuse new work on a step that is locked for the student now.
+
+    A pick made while a teacher's unlock stood outlives the unlock: the teacher withdrawing it
+    means "not yet", so the pick and anything handed in stay, but no work starts or is handed
+    in there until the step opens again (by mastery or a new unlock).
+    """
+    state = _unlock_state(session, context_id, person_id, step_id, mastered_ids)
+    if not state.is_unlocked:
+        raise ChoiceNotAllowedError(
+            f"This step is locked for you now. {state.reason}. Your choice and your work are "
+            "kept: carry on once the step opens again."
+        )
+
+
 def _own_choice(
     session: Session, context_id: int, person_id: int, choice_id: int
 ) -> tuple[Choice, Option]:
+    """The student's own choice and its option, locked; refused in an archived pathway."""
     row = session.execute(
-        select(Choice, Option)
+        select(Choice, Option, Pathway.archived_at)
         .join(Option, Option.id == Choice.option_id)
+        .join(Step, Step.id == Choice.step_id)
+        .join(Pathway, Pathway.id == Step.pathway_id)
         .where(
             Choice.id == choice_id,
             Choice.context_id == context_id,
@@ -434,6 +489,14 @@ def _own_choice(
     ).one_or_none()
     if row is None:
         raise ChoiceNotFoundError("That choice does not exist.")
+    if row[2] is not None:
+        # The teacher retired the pathway: its work stays for the student to read (with the
+        # teacher's notes) but takes no new moves, so nothing reaches the teacher from a
+        # pathway they closed. Restoring the pathway opens the work again.
+        raise ChoiceNotAllowedError(
+            "Your teacher archived this pathway, so its work can no longer be changed. What "
+            "you handed in and your teacher's notes stay here to read."
+        )
     return row[0], row[1]
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol, TypeVar
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.db import utcnow
+from lti_app.db import lock_course, utcnow
 from lti_app.learners.vocab import (
     CareerCluster,
     Modality,
@@ -68,15 +69,38 @@ def create_pathway(
     title: str,
     description: str = "",
     competency_ids: Collection[int] = (),
+    once: bool = False,
 ) -> Pathway:
-    """Add a pathway at the end of the course's list, leading to the given competencies."""
+    """Add a pathway at the end of the course's list, leading to the given competencies.
+
+    :param once: return the same pathway created a moment ago (a double click on Create)
+        instead of adding it again.
+    """
+    title, description = _title(title), clean_html(description)
+    wanted = set(_check_competencies(session, context_id, competency_ids))
+    if once:
+        # Two Create clicks arriving together would each miss the other's new row.
+        lock_course(session, context_id=context_id)
+    for twin in _just_made(
+        session,
+        once,
+        Pathway,
+        Pathway.context_id == context_id,
+        Pathway.title == title,
+        Pathway.description == description,
+    ):
+        if (
+            set(pathway_competency_ids(session, context_id=context_id, pathway_id=twin.id))
+            == wanted
+        ):
+            return twin
     last = session.scalar(
         select(func.max(Pathway.position)).where(Pathway.context_id == context_id)
     )
     pathway = Pathway(
         context_id=context_id,
-        title=_title(title),
-        description=clean_html(description),
+        title=title,
+        description=description,
         position=0 if last is None else last + 1,
     )
     session.add(pathway)
@@ -186,21 +210,39 @@ def create_step(
     description: str = "",
     competency_id: int | None = None,
     prerequisite_ids: Collection[int] = (),
+    once: bool = False,
 ) -> Step:
     """Add a step at the end of a pathway.
 
     :param competency_id: the competency this step's work is evidence for; None means the
         pathway's competencies (see complete_choices_for_competency).
     :param prerequisite_ids: competencies to master before the step unlocks.
+    :param once: return the same step added a moment ago (a double click on Add step) instead
+        of adding it again.
     """
-    get_pathway(session, context_id=context_id, pathway_id=pathway_id)
+    _lock(session, Pathway, context_id, pathway_id, PathwayNotFoundError)
     _check_competencies(session, context_id, [] if competency_id is None else [competency_id])
+    title, description = _title(title), clean_html(description)
+    wanted = set(_check_competencies(session, context_id, prerequisite_ids))
+    for twin in _just_made(
+        session,
+        once,
+        Step,
+        Step.pathway_id == pathway_id,
+        Step.title == title,
+        Step.description == description,
+        Step.competency_id.is_(None)
+        if competency_id is None
+        else Step.competency_id == competency_id,
+    ):
+        if set(step_prerequisite_ids(session, context_id=context_id, step_id=twin.id)) == wanted:
+            return twin
     last = session.scalar(select(func.max(Step.position)).where(Step.pathway_id == pathway_id))
     step = Step(
         context_id=context_id,
         pathway_id=pathway_id,
-        title=_title(title),
-        description=clean_html(description),
+        title=title,
+        description=description,
         competency_id=competency_id,
         position=0 if last is None else last + 1,
     )
@@ -307,14 +349,30 @@ def delete_step(session: Session, *, context_id: int, step_id: int) -> None:
 # --- options ----------------------------------------------------------------------------------
 
 
-def create_option(session: Session, *, context_id: int, step_id: int, data: OptionInput) -> Option:
-    """Add an option at the end of a step."""
-    get_step(session, context_id=context_id, step_id=step_id)
+def create_option(
+    session: Session, *, context_id: int, step_id: int, data: OptionInput, once: bool = False
+) -> Option:
+    """Add an option at the end of a step.
+
+    :param once: return the same option added a moment ago (a double click on Save) instead of
+        adding it again.
+    """
+    _lock(session, Step, context_id, step_id, StepNotFoundError)
     last = session.scalar(select(func.max(Option.position)).where(Option.step_id == step_id))
     option = Option(
         context_id=context_id, step_id=step_id, position=0 if last is None else last + 1
     )
     _apply_option_input(option, data)
+    for twin in _just_made(
+        session,
+        once,
+        Option,
+        Option.step_id == step_id,
+        Option.title == option.title,
+        Option.description == option.description,
+    ):
+        if all(getattr(twin, field) == getattr(option, field) for field in _OPTION_FIELDS):
+            return twin
     session.add(option)
     session.flush()
     return option
@@ -400,6 +458,60 @@ class _Positioned(Protocol):
 
 
 _P = TypeVar("_P", bound=_Positioned)
+
+
+DOUBLE_SUBMIT = timedelta(seconds=30)
+"""How soon after a creation an identical one counts as the same click again."""
+
+_OPTION_FIELDS = (
+    "links",
+    "modality",
+    "interest_tags",
+    "career_clusters",
+    "challenge",
+    "expected_minutes",
+    "requires_approval",
+)
+
+_M = TypeVar("_M", Pathway, Step, Option)
+
+
+def _just_made(
+    session: Session, once: bool, model: type[_M], *where: ColumnElement[bool]
+) -> list[_M]:
+    """Rows like these created in the last DOUBLE_SUBMIT, newest first (not archived ones);
+    none unless `once` asks for them."""
+    if not once:
+        return []
+    return list(
+        session.scalars(
+            select(model)
+            .where(
+                *where,
+                model.archived_at.is_(None),
+                model.created_at >= utcnow() - DOUBLE_SUBMIT,
+            )
+            .order_by(model.id.desc())
+        )
+    )
+
+
+def _lock(
+    session: Session,
+    model: type[Pathway] | type[Step],
+    context_id: int,
+    row_id: int,
+    error: type[PathwayNotFoundError],
+) -> None:
+    """Lock the parent until the transaction ends (PostgreSQL), so the two requests of a double
+    click add children one after the other, and the second finds the first's."""
+    found = session.scalar(
+        select(model.id).where(model.id == row_id, model.context_id == context_id).with_for_update()
+    )
+    if found is None:
+        raise error(
+            f"That {'pathway' if model is Pathway else 'step'} does not exist in this course."
+        )
 
 
 def _reorder(rows: list[_P], ids: Sequence[int], not_found: LookupError) -> None:

@@ -38,6 +38,11 @@ class StudentPathwayView:
     steps: tuple[StepView, ...]
 
     @property
+    def is_read_only(self) -> bool:
+        """An archived pathway, shown only for the student's own choices, to read."""
+        return self.pathway.is_archived
+
+    @property
     def recommended_option_ids(self) -> set[int]:
         return {
             o.option.id for s in self.steps for o in s.options if o.recommendation.is_recommended
@@ -54,17 +59,15 @@ def student_pathway_view(
 ) -> StudentPathwayView:
     """Load everything a student's pathway page shows, in a fixed number of queries.
 
-    Archived steps and options stay hidden unless the student already chose them.
+    Archived steps and options stay hidden unless the student already chose them. An archived
+    pathway shows only the steps the student chose in, and only their chosen options.
 
     :param mastered_ids: the student's mastered competencies if the caller has them already.
-    :raises PathwayNotFoundError: no such pathway in this course, or it is archived.
+    :raises PathwayNotFoundError: no such pathway in this course, or it is archived and the
+        student has no choice in it.
     """
     pathway = session.scalars(
-        select(Pathway).where(
-            Pathway.id == pathway_id,
-            Pathway.context_id == context_id,
-            Pathway.archived_at.is_(None),
-        )
+        select(Pathway).where(Pathway.id == pathway_id, Pathway.context_id == context_id)
     ).one_or_none()
     if pathway is None:
         raise PathwayNotFoundError("That pathway does not exist in this course.")
@@ -86,6 +89,9 @@ def student_pathway_view(
             )
         )
     }
+    if pathway.is_archived and not choices:
+        # Archiving retires a pathway; a student with no work in it has nothing to come back to.
+        raise PathwayNotFoundError("That pathway does not exist in this course.")
     chosen_option_ids = {c.option_id for c in choices.values()}
     options_by_step: dict[int, list[Option]] = {s: [] for s in step_ids}
     for option in session.scalars(
@@ -93,7 +99,9 @@ def student_pathway_view(
         .where(Option.context_id == context_id, Option.step_id.in_(step_ids))
         .order_by(Option.position, Option.id)
     ):
-        if option.archived_at is None or option.id in chosen_option_ids:
+        if option.id in chosen_option_ids or (
+            option.archived_at is None and not pathway.is_archived
+        ):
             options_by_step[option.step_id].append(option)
     profile = session.scalars(
         select(LearnerProfile).where(
@@ -119,7 +127,7 @@ def student_pathway_view(
     views = []
     for step in steps:
         choice = choices.get(step.id)
-        if step.archived_at is not None and choice is None:
+        if (step.archived_at is not None or pathway.is_archived) and choice is None:
             continue
         options = tuple(
             OptionView(

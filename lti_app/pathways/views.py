@@ -7,6 +7,7 @@ the student's own rows), so an id from another course, student or platform is "n
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, Literal, cast
 
 from flask import Blueprint, Flask, redirect, render_template, request
@@ -20,7 +21,11 @@ from lti_app.errors import NotFoundError, PermissionDeniedError, render_error
 from lti_app.insights.views import picked_students_with_group
 from lti_app.pathways import choices as choice_services
 from lti_app.pathways import services
-from lti_app.pathways.errors import ChoiceNotAllowedError, PathwayNotFoundError
+from lti_app.pathways.errors import (
+    ChoiceNotAllowedError,
+    ChoiceNotFoundError,
+    PathwayNotFoundError,
+)
 from lti_app.pathways.forms import (
     CAREER_CLUSTERS,
     CHALLENGE_LEVELS,
@@ -31,8 +36,11 @@ from lti_app.pathways.forms import (
     minutes_label,
     parse_ids,
 )
-from lti_app.pathways.models import ChoiceStatus, Option, Step
-from lti_app.pathways.student import StepView, student_pathway_view
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step
+from lti_app.pathways.student import (
+    StepView,
+    student_pathway_view,
+)
 from lti_app.pathways.unlock import CompetencyRef
 from lti_app.pathways.unlocking import (
     manual_unlock_ids_by_person,
@@ -40,7 +48,7 @@ from lti_app.pathways.unlocking import (
     stuck_steps,
     unlock_step_for_students,
 )
-from lti_app.progress.services import next_actions, pathway_overview
+from lti_app.progress.services import next_actions, student_home_overview
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext
@@ -57,10 +65,16 @@ NOTICES = {
     "created": "Saved.",
     "saved": "Your changes are saved.",
     "moved": "The order is changed.",
+    "not_moved": "Nothing was moved: the list had already changed since this page was shown "
+    "(a second click, or a colleague's change). Here is the order as it is now.",
     "archived": "Archived: students no longer see it. Their choices and work are kept.",
+    "archived_pathway": "Archived: students no longer see it. Those who chose in it can still "
+    "read their work and your notes there, but can't change it. Restore it to let them go on.",
     "restored": "Restored: students see it again.",
     "unlocked": "The step is unlocked for the students you chose.",
-    "relocked": "The teacher unlock is withdrawn for the students you chose.",
+    "relocked": "The teacher unlock is withdrawn for the students you chose. Any choice or work "
+    "they have in this step is kept, but they can't start or hand in work here until the step "
+    "opens again.",
     "chosen": "Your choice is saved. You can change your mind until you start.",
     "withdrawn": "Your choice is withdrawn. Choose another option when you are ready.",
     "started": "Started. Hand in your work when it is ready.",
@@ -134,11 +148,15 @@ def render_student_home(ctx: LaunchContext) -> str:
             return _render_pathway(placed)[0]
         except PathwayNotFoundError:
             LOG.info("placement names a missing pathway %s; showing the home", placed)
-    overview = pathway_overview(db_session(), context_id=ctx.context.id, person_id=ctx.person.id)
+    session = db_session()
+    overview, archived = student_home_overview(
+        session, context_id=ctx.context.id, person_id=ctx.person.id
+    )
     return render_template(
         "pathways/my_pathways.html",
         ctx=ctx,
         overview=overview,
+        archived=archived,
         actions=next_actions(overview),
         notice=_notice(),
         status_words=STUDENT_STATUS_WORDS,
@@ -181,7 +199,9 @@ def _render_pathway(
             error=error,
             notice=None if error else _notice(),
             status_words=STUDENT_STATUS_WORDS,
-            step_actions={s.step.id: _step_actions(s) for s in view.steps},
+            step_actions={
+                s.step.id: _step_actions(s, read_only=view.is_read_only) for s in view.steps
+            },
             minutes_label=minutes_label,
             draft=draft or {},
         ),
@@ -244,20 +264,33 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
         )
     }
     if choice_id not in own:
+        done = _withdrawn_already(context_id, own.values()) if action == "withdraw" else None
+        if done is not None:
+            return done
         # Another student's choice, or another course's: the same answer as a missing one.
         raise NotFoundError("That choice does not exist.")
     step_id = own[choice_id].step_id
     pathway_id = _pathway_of_step(step_id, context_id)
-    kwargs = {"context_id": context_id, "person_id": ctx.person.id, "choice_id": choice_id}
+    me = ctx.person.id
     try:
         if action == "withdraw":
-            choice_services.withdraw_choice(session, **kwargs)
+            try:
+                choice_services.withdraw_choice(
+                    session, context_id=context_id, person_id=me, choice_id=choice_id
+                )
+            except ChoiceNotFoundError:
+                session.rollback()  # a simultaneous first click withdrew it: as asked
+                return _after_student_action(pathway_id, step_id, "withdrawn")
         elif action == "start":
-            choice_services.start_choice(session, **kwargs)
+            choice_services.start_choice(
+                session, context_id=context_id, person_id=me, choice_id=choice_id
+            )
         else:
             choice_services.submit_choice(
                 session,
-                **kwargs,
+                context_id=context_id,
+                person_id=me,
+                choice_id=choice_id,
                 note=request.form.get("note", ""),
                 url=request.form.get("url", ""),
             )
@@ -273,6 +306,23 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
     session.commit()
     notice = {"withdraw": "withdrawn", "start": "started", "submit": "submitted"}[action]
     return _after_student_action(pathway_id, step_id, notice)
+
+
+def _withdrawn_already(context_id: int, own: Iterable[Choice]) -> Response | None:
+    """The answer to a second "Withdraw my choice" (a double click): the first one withdrew it,
+    so the page says so instead of "not found". The form names its step; a step where the
+    student holds a choice again, or that is not in the course, gets no such answer."""
+    value = request.form.get("step_id", "")
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:
+        return None
+    step_id = int(value)
+    if any(c.step_id == step_id for c in own):
+        return None
+    try:
+        pathway_id = _pathway_of_step(step_id, context_id)
+    except PathwayNotFoundError:
+        return None
+    return _after_student_action(pathway_id, step_id, "withdrawn")
 
 
 @bp.post("/choices/<int:choice_id>/withdraw")
@@ -307,34 +357,64 @@ STUDENT_STATUS_WORDS = {
 }
 
 
-def _step_actions(step_view: StepView) -> dict[str, object]:
-    """What the student may do on a step now, so the template holds no rules."""
+READ_ONLY_STATUS_WORDS = {
+    **STUDENT_STATUS_WORDS,
+    ChoiceStatus.CHOSEN: "Chosen",
+    ChoiceStatus.SUBMITTED: "Handed in",
+    ChoiceStatus.RETURNED: "Returned by your teacher with a note",
+    ChoiceStatus.REJECTED: "Not approved",
+}
+"""Statuses in an archived pathway, where nothing more can happen: no "hand it in again"."""
+
+LOCKED_AGAIN = (
+    "This step is locked for you now, so you can't start or hand in work here until it opens "
+    "again. Your choice and your work are kept."
+)
+
+
+def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, object]:
+    """What the student may do on a step now, so the template holds no rules.
+
+    :param read_only: the pathway is archived: the page shows the work and notes, no buttons.
+    """
     choice = step_view.choice
     chosen = next((o.option for o in step_view.options if o.is_chosen), None)
     needs_approval = bool(chosen and chosen.requires_approval)
+    is_open = step_view.unlock.is_unlocked and not read_only
     if choice is None:
         return {
-            "can_choose": step_view.unlock.is_unlocked,
+            "can_choose": is_open,
             "status": "",
             "can_withdraw": False,
             "can_start": False,
             "can_submit": False,
             "waiting_for_approval": False,
+            "locked_note": "",
         }
     status = choice.status
+    if read_only:
+        words = READ_ONLY_STATUS_WORDS[status]
+    elif status is ChoiceStatus.CHOSEN and needs_approval:
+        words = "Chosen: waiting for your teacher's approval"
+    else:
+        words = STUDENT_STATUS_WORDS[status]
+    # Work that could go on if the step were open: say why it can't, so it isn't a mystery.
+    unfinished = status not in {ChoiceStatus.DONE, ChoiceStatus.SUBMITTED}
     return {
-        "can_choose": step_view.unlock.is_unlocked and status in choice_services.CHANGEABLE,
-        "status": (
-            "Chosen: waiting for your teacher's approval"
-            if status is ChoiceStatus.CHOSEN and needs_approval
-            else STUDENT_STATUS_WORDS[status]
-        ),
-        "can_withdraw": status in choice_services.CHANGEABLE
+        "can_choose": is_open and status in choice_services.CHANGEABLE,
+        "status": words,
+        "can_withdraw": not read_only
+        and status in choice_services.CHANGEABLE
         and status is not ChoiceStatus.REJECTED,
-        "can_start": status is not ChoiceStatus.IN_PROGRESS
+        "can_start": is_open
+        and status is not ChoiceStatus.IN_PROGRESS
         and choice_services.may_start(status, requires_approval=needs_approval),
-        "can_submit": choice_services.may_submit(status, requires_approval=needs_approval),
+        "can_submit": is_open
+        and choice_services.may_submit(status, requires_approval=needs_approval),
         "waiting_for_approval": status is ChoiceStatus.CHOSEN and needs_approval,
+        "locked_note": LOCKED_AGAIN
+        if not read_only and not step_view.unlock.is_unlocked and unfinished
+        else "",
     }
 
 
@@ -400,6 +480,7 @@ def create_pathway() -> Response | tuple[str, int]:
             title=form.title,
             description=form.description_html,
             competency_ids=form.competency_ids,
+            once=True,
         )
     except ValueError as err:
         session.rollback()
@@ -485,6 +566,7 @@ def create_step(pathway_id: int) -> Response | tuple[str, int]:
             description=step_form.description_html,
             competency_id=step_form.competency_id,
             prerequisite_ids=step_form.prerequisite_ids,
+            once=True,
         )
     except ValueError as err:
         session.rollback()
@@ -634,7 +716,7 @@ def create_option(step_id: int) -> Response | tuple[str, int]:
     form = OptionForm.from_request(request.form)
     try:
         services.create_option(
-            session, context_id=context_id, step_id=step_id, data=form.to_input()
+            session, context_id=context_id, step_id=step_id, data=form.to_input(), once=True
         )
     except ValueError as err:
         session.rollback()
@@ -669,8 +751,18 @@ def edit_option(option_id: int) -> Response | tuple[str, int]:
 ITEM_ACTIONS = frozenset({"up", "down", "archive", "restore"})
 
 
-def _moved(ids: list[int], item_id: int, direction: str) -> list[int]:
+def _moved(ids: list[int], item_id: int, direction: str) -> list[int] | None:
+    """The order with the item swapped with its neighbour, or None when the item is no longer
+    where the teacher's page showed it.
+
+    A double-clicked "Move up" posts the same move twice; the second post finds the item one
+    place higher than the page said, so it is ignored rather than moving the item again. The
+    same goes for a page left open while a colleague reordered the list.
+    """
+    shown_at = request.form.get("shown_at", "")
     index = ids.index(item_id)
+    if not (shown_at.isascii() and shown_at.isdigit()) or int(shown_at) != index:
+        return None
     other = index - 1 if direction == "up" else index + 1
     if 0 <= other < len(ids):
         ids[index], ids[other] = ids[other], ids[index]
@@ -686,26 +778,30 @@ def item_action(kind: str, item_id: int, action: str) -> Response:
         raise NotFoundError("Unknown action.")
     session = db_session()
     notice = {"up": "moved", "down": "moved", "archive": "archived", "restore": "restored"}[action]
+    moves = action in {"up", "down"}
+    order: list[int] | None = None
+    target: tuple[str, dict[str, int]]
     if kind == "pathway":
         services.get_pathway(session, context_id=context_id, pathway_id=item_id)
-        if action in {"up", "down"}:
+        if moves:
             ids = [
                 p.id
                 for p in services.list_pathways(
                     session, context_id=context_id, include_archived=True
                 )
             ]
-            services.reorder_pathways(
-                session, context_id=context_id, pathway_ids=_moved(ids, item_id, action)
-            )
+            order = _moved(ids, item_id, action)
+            if order is not None:
+                services.reorder_pathways(session, context_id=context_id, pathway_ids=order)
         elif action == "archive":
             services.archive_pathway(session, context_id=context_id, pathway_id=item_id)
+            notice = "archived_pathway"
         else:
             services.restore_pathway(session, context_id=context_id, pathway_id=item_id)
-        target = launch_url("pathways.manage", notice=notice)
+        target = "pathways.manage", {}
     elif kind == "step":
         step = services.get_step(session, context_id=context_id, step_id=item_id)
-        if action in {"up", "down"}:
+        if moves:
             ids = [
                 s.id
                 for s in services.list_steps(
@@ -715,36 +811,37 @@ def item_action(kind: str, item_id: int, action: str) -> Response:
                     include_archived=True,
                 )
             ]
-            services.reorder_steps(
-                session,
-                context_id=context_id,
-                pathway_id=step.pathway_id,
-                step_ids=_moved(ids, item_id, action),
-            )
+            order = _moved(ids, item_id, action)
+            if order is not None:
+                services.reorder_steps(
+                    session, context_id=context_id, pathway_id=step.pathway_id, step_ids=order
+                )
         elif action == "archive":
             services.archive_step(session, context_id=context_id, step_id=item_id)
         else:
             services.restore_step(session, context_id=context_id, step_id=item_id)
-        target = launch_url("pathways.edit_pathway", pathway_id=step.pathway_id, notice=notice)
+        target = "pathways.edit_pathway", {"pathway_id": step.pathway_id}
     else:
         option = services.get_option(session, context_id=context_id, option_id=item_id)
-        if action in {"up", "down"}:
+        if moves:
             ids = [
                 o.id
                 for o in services.list_options(
                     session, context_id=context_id, step_id=option.step_id, include_archived=True
                 )
             ]
-            services.reorder_options(
-                session,
-                context_id=context_id,
-                step_id=option.step_id,
-                option_ids=_moved(ids, item_id, action),
-            )
+            order = _moved(ids, item_id, action)
+            if order is not None:
+                services.reorder_options(
+                    session, context_id=context_id, step_id=option.step_id, option_ids=order
+                )
         elif action == "archive":
             services.archive_option(session, context_id=context_id, option_id=item_id)
         else:
             services.restore_option(session, context_id=context_id, option_id=item_id)
-        target = launch_url("pathways.edit_step", step_id=option.step_id, notice=notice)
+        target = "pathways.edit_step", {"step_id": option.step_id}
+    if moves and order is None:
+        notice = "not_moved"
     session.commit()
-    return redirect(f"{target}#{kind}-{item_id}")
+    endpoint, values = target
+    return redirect(f"{launch_url(endpoint, **values, notice=notice)}#{kind}-{item_id}")

@@ -52,25 +52,52 @@ class NextAction:
     """The teacher sent something back: shown first."""
 
 
-_OPEN_PATHWAYS = (
+_STUDENTS_PATHWAYS = (
     select(Pathway.__table__)
-    .where(Pathway.context_id == bindparam("context_id"), Pathway.archived_at.is_(None))
+    .where(
+        Pathway.context_id == bindparam("context_id"),
+        or_(
+            Pathway.archived_at.is_(None),
+            Pathway.id.in_(
+                select(Step.pathway_id)
+                .join(Choice, Choice.step_id == Step.id)
+                .where(
+                    Choice.context_id == bindparam("context_id"),
+                    Choice.person_id == bindparam("person_id"),
+                )
+            ),
+        ),
+    )
     .order_by(Pathway.position, Pathway.id)
 )
-"""Built once: a student's home is also the first page of every launch, and an ORM query built
-per call cost more than the database did. Its rows become plain (untracked) Pathway objects."""
+"""The open pathways, and the archived ones the student has choices in (their work and the
+teacher's notes stay readable). Built once: a student's home is also the first page of every
+launch, and an ORM query built per call cost more than the database did. Its rows become plain
+(untracked) Pathway objects."""
 
 
 def pathway_overview(session: Session, *, context_id: int, person_id: int) -> list[PathwaySummary]:
     """Return every open pathway of the course with each step's lock state and the student's
     choice, in six queries."""
+    return student_home_overview(session, context_id=context_id, person_id=person_id)[0]
+
+
+def student_home_overview(
+    session: Session, *, context_id: int, person_id: int
+) -> tuple[list[PathwaySummary], list[Pathway]]:
+    """Return pathway_overview's summaries, and the archived pathways in which the student has
+    choices (to read), in course order; the same six queries."""
     session.flush()  # what follows reads through the connection, past the session's autoflush
-    pathways = [
+    found = [
         Pathway(**row._mapping)
-        for row in session.connection().execute(_OPEN_PATHWAYS, {"context_id": context_id})
+        for row in session.connection().execute(
+            _STUDENTS_PATHWAYS, {"context_id": context_id, "person_id": person_id}
+        )
     ]
+    pathways = [p for p in found if p.archived_at is None]
+    archived = [p for p in found if p.archived_at is not None]
     if not pathways:
-        return []
+        return [], archived
     rows = session.execute(
         select(Step, Choice, Option)
         .outerjoin(
@@ -97,7 +124,7 @@ def pathway_overview(session: Session, *, context_id: int, person_id: int) -> li
     for step, choice, option in rows:
         summaries = by_pathway[step.pathway_id]
         summaries.append(StepSummary(step, len(summaries) + 1, states[step.id], choice, option))
-    return [PathwaySummary(p, tuple(by_pathway[p.id])) for p in pathways]
+    return [PathwaySummary(p, tuple(by_pathway[p.id])) for p in pathways], archived
 
 
 def next_actions(overview: Sequence[PathwaySummary]) -> list[NextAction]:

@@ -141,7 +141,11 @@ def retry_command(ctx: click.Context, context_id: int | None, ids: tuple[int, ..
     database = Database(_settings(ctx).effective_database_url)
     try:
         with database.begin() as session:
-            n = services.retry(session, context_id=context_id, outbox_ids=ids or None)
-        click.echo(f"{n} score(s) queued again")
+            outlook = services.retry(session, context_id=context_id, outbox_ids=ids or None)
+        click.echo(f"{outlook.will_send} score(s) queued again")
+        if outlook.not_learners:
+            click.echo(f"{outlook.not_learners} not sent: not active students of their course")
+        if outlook.held:
+            click.echo(f"{outlook.held} waiting for a gradebook column the LMS has not made")
     finally:
         database.dispose()

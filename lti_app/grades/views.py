@@ -78,7 +78,8 @@ def columns() -> str:
     notify_outbox(current_app)
     notice = "Gradebook columns saved."
     if queued:
-        notice += f" {len(queued)} current results will be sent."
+        outlook = services.send_outlook(session, outbox_ids=queued, context_id=context_id)
+        notice += f" {outlook.will_send} current results will be sent." + _held(outlook)
     return _render_index(ctx, notice=notice)
 
 
@@ -107,8 +108,11 @@ def display() -> str:
         return _render_index(ctx, error=str(err))
     session.commit()
     notify_outbox(current_app)
+    outlook = services.send_outlook(session, outbox_ids=queued, context_id=context_id)
     return _render_index(
-        ctx, notice=f"Saved. {len(queued)} current results will be sent again this way."
+        ctx,
+        notice=f"Saved. {outlook.will_send} current results will be sent again this way."
+        + _held(outlook),
     )
 
 
@@ -125,6 +129,7 @@ def _render_sync(ctx: LaunchContext, notice: str = "") -> str:
         "grades/sync.html",
         gradebook=gradebook,
         counts=services.outbox_counts(session, context_id=context_id),
+        turned_off=services.waiting_for_turned_off_columns(session, context_id=context_id),
         problems=services.list_problems(session, context_id=context_id, limit=PROBLEMS_SHOWN),
         problems_shown=PROBLEMS_SHOWN,
         columns=[c for c in services.list_columns(session, context_id=context_id) if c.is_enabled],
@@ -150,9 +155,24 @@ def retry() -> str:
     # that fit the database's integer. A Retry that names results retries only those.
     ids = {int(v) for v in named if v.isascii() and v.isdigit() and len(v) <= 18}
     if named and not ids:
-        count = 0
+        outlook = services.SendOutlook(0, 0, 0)
     else:
-        count = services.retry(session, context_id=context_id, outbox_ids=ids or None)
+        outlook = services.retry(session, context_id=context_id, outbox_ids=ids or None)
     session.commit()
     notify_outbox(current_app)
-    return _render_sync(ctx, notice=f"{count} result(s) will be sent again.")
+    notice = f"{outlook.will_send} result(s) will be sent again."
+    if outlook.not_learners:
+        notice += (
+            f" {outlook.not_learners} result(s) of people who are not active students of the"
+            " course will not be sent."
+        )
+    return _render_sync(ctx, notice=notice + _held(outlook))
+
+
+def _held(outlook: services.SendOutlook) -> str:
+    if not outlook.held:
+        return ""
+    return (
+        f" {outlook.held} result(s) wait until their LMS gradebook column can be made;"
+        " they are sent once it exists."
+    )

@@ -150,9 +150,13 @@ class GradeWorker:
         config: WorkerConfig | None = None,
         worker_id: str | None = None,
     ) -> None:
+        config = config or WorkerConfig()
+        if config.concurrency < 1:
+            # With no sending slot, drain would wait for room that never comes, spinning a CPU.
+            raise ValueError(f"GradeWorker concurrency must be 1 or more, got {config.concurrency}")
         self.db = database
         self.ags = ags
-        self.config = config or WorkerConfig()
+        self.config = config
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self._platforms: dict[int, Platform] = {}
         self._semaphores: dict[int, threading.Semaphore] = {}
@@ -162,7 +166,7 @@ class GradeWorker:
         self._probe_locks: dict[str, threading.Lock] = {}
         self._reclaim_at = 0.0
         self._pool = ThreadPoolExecutor(
-            max_workers=max(1, self.config.concurrency * 2), thread_name_prefix="ags-send"
+            max_workers=self.config.concurrency * 2, thread_name_prefix="ags-send"
         )
 
     def close(self) -> None:

@@ -8,16 +8,26 @@ import logging
 import re
 import unicodedata
 import zipfile
-from typing import cast
+from collections.abc import Iterator
+from itertools import chain
+from typing import TYPE_CHECKING, cast
 from urllib.parse import quote
 
-from flask import Blueprint, Flask, g, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+)
 from flask.blueprints import BlueprintSetupState
 from flask_babel import force_locale
 from werkzeug.wrappers import Response
 
 from lti_app.db import utcnow
-from lti_app.errors import NotFoundError, PermissionDeniedError
+from lti_app.errors import NotFoundError, PermissionDeniedError, request_id
 from lti_app.insights.grouping import level_band
 from lti_app.reports import services
 from lti_app.reports.fonts import strings_in, unprintable
@@ -26,6 +36,9 @@ from lti_app.reports.pdf import render_pdf
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -184,24 +197,90 @@ def student_pdf(person_id: int) -> Response:
     )
 
 
+class _Chunks(io.RawIOBase):
+    """Where the class ZIP is written: each write is kept until the response takes it.
+
+    Not seekable, so zipfile writes each entry's sizes after its data, and the archive can
+    leave entry by entry instead of whole at the end.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: ReadableBuffer) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        return len(chunk)
+
+    def take(self) -> bytes:
+        chunk, self._parts = b"".join(self._parts), []
+        return chunk
+
+
+def _class_zip_chunks(
+    context_id: int, course_title: str, person_ids: list[int], lang: str
+) -> Iterator[bytes]:
+    """The ZIP of every report, one student's PDF at a time (memory holds one PDF)."""
+    session = db_session()
+    sink = _Chunks()
+    # No `with`: after an error it would write the central directory, and the teacher would
+    # get a ZIP that opens fine with students missing.
+    archive = zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED)
+    for person_id in person_ids:
+        report = services.family_report(
+            session, context_id=context_id, person_id=person_id, course_title=course_title
+        )
+        # Do not hold a transaction open while the PDF renders (a class takes a minute).
+        session.rollback()
+        archive.writestr(_filename(report, lang), pdf_bytes(report, lang))
+        yield sink.take()
+    archive.close()
+    yield sink.take()
+
+
+def _aborting_on_error(chunks: Iterator[bytes], total: int) -> Iterator[bytes]:
+    """Pass the chunks on; on an error, log it and let it end the response unfinished, so the
+    browser shows a failed download instead of a complete-looking, shorter ZIP."""
+    sent = 0
+    try:
+        for chunk in chunks:
+            yield chunk
+            sent += 1
+    except Exception:
+        LOG.exception(
+            "class ZIP stopped rid=%s after %d of %d reports; the download is cut off",
+            request_id(),
+            sent,
+            total,
+        )
+        raise
+
+
 @bp.get("/class.zip")
 @require_role(TEACHER)
 def class_zip() -> Response:
-    """One PDF per active student of the course, in a ZIP."""
+    """One PDF per active student of the course, in a ZIP that streams as the PDFs are made
+    (a class of a hundred takes longer than a proxy waits for a first byte)."""
     ctx = current_launch()
     context_id = _course(ctx)
     lang = choose_language(request.args.get("lang"))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for student in list_students(db_session(), context_id=context_id):
-            report = _report(ctx, context_id, student.person_id)
-            archive.writestr(_filename(report, lang), pdf_bytes(report, lang))
+    person_ids = [s.person_id for s in list_students(db_session(), context_id=context_id)]
+    chunks = _class_zip_chunks(context_id, _course_title(ctx), person_ids, lang)
+    # The first report is made before answering: a failure there (fonts, WeasyPrint) is the
+    # usual error page with its request id, not a broken download.
+    first = next(chunks)
     return Response(
-        buffer.getvalue(),
+        stream_with_context(_aborting_on_error(chain([first], chunks), len(person_ids))),
         mimetype="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="family-reports-{lang}.zip"',
             "Cache-Control": "private, no-store",
+            # nginx would otherwise gather the whole ZIP before passing any of it on.
+            "X-Accel-Buffering": "no",
         },
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+import time
 import zipfile
 
 import pytest
@@ -133,13 +134,19 @@ def test_reflection_is_written_by_the_student_and_quoted(lti: LtiActions, seeded
 def test_class_zip_holds_one_pdf_per_student(lti: LtiActions, seeded: Seeded) -> None:
     # The small club keeps this quick; bench/dashboard.py times a class of 30.
     home = lti.launch(OTHER_TEACHER, context_id="course-chem-club")
-    index = home.client.get(url(home.response, "/reports/"))
-    assert index.status_code == 200
+    # The teacher's launch syncs the club's roster (two students) in the background: the class
+    # set is taken once they are in.
+    for _ in range(200):
+        index = home.client.get(url(home.response, "/reports/"))
+        assert index.status_code == 200
+        if index.text.count("Open report<") == 2:
+            break
+        time.sleep(0.05)
     response = home.client.get(url(home.response, "/reports/class.zip") + "&lang=es")
     assert response.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     names = archive.namelist()
-    assert names
+    assert len(names) == 2
     assert all(n.endswith("-es.pdf") for n in names)
     own = next(n for n in names if f"-{seeded.students['user-s01']}-es.pdf" in n)
     assert pdf_text(archive.read(own)).count("Informe de progreso") >= 1

@@ -38,11 +38,11 @@ from lti_app.competencies.services import (
 from lti_app.courses.common import TEACHER, current_course, domain_errors, parse_id
 from lti_app.courses.queries import taught_courses
 from lti_app.courses.recording import queue_scores
-from lti_app.courses.views import notice_text
+from lti_app.courses.views import assessable, notice_text
 from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.db import lock_course
 from lti_app.errors import AppError, NotFoundError
-from lti_app.mastery.services import recompute_course
+from lti_app.mastery.services import recompute_course, students_with_evidence
 from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.errors import CopyError
 from lti_app.roster.services import teaches_course
@@ -53,6 +53,12 @@ bp = Blueprint("competencies", __name__, url_prefix="/competencies")
 NOTICES = {
     "created": "The competency is added.",
     "saved": "The competency is saved.",
+    "created_under_evidence": "The competency is added. Its parent already had evidence from {n} "
+    "student(s): that evidence keeps counting, standing in for each sub-competency a student "
+    "has no evidence on yet, so no level changed. Record new evidence on the sub-competencies.",
+    "saved_under_evidence": "The competency is saved. Its new parent already had evidence from "
+    "{n} student(s): that evidence keeps counting, standing in for each sub-competency a "
+    "student has no evidence on yet. Record new evidence on the sub-competencies.",
     "moved": "The order is saved.",
     "archived": "The competency (and any sub-competencies) is archived. Evidence is kept.",
     "unarchived": "The competency is back in the framework.",
@@ -80,6 +86,24 @@ def _register(state: BlueprintSetupState) -> None:
 def _posted_ids(name: str) -> set[int]:
     """The ids ticked in a posted form, to show them ticked again (unreadable ones dropped)."""
     return {int(v) for v in request.form.getlist(name) if v.strip().isdigit() and len(v) < 19}
+
+
+def _evidence_on_leaves(context_id: int) -> dict[int, int]:
+    """Students with evidence on each competency that has no sub-competency yet: choosing one
+    as a parent is worth a word to the teacher before and after."""
+    session = db_session()
+    everything = list_competencies(session, context_id=context_id, include_archived=True)
+    counts = students_with_evidence(session, context_id=context_id)
+    return {c.id: counts[c.id] for c in assessable(everything) if c.id in counts}
+
+
+def _parent_notice(notice: str, parent_id: int | None, evidence_on: dict[int, int]) -> BaseResponse:
+    n = evidence_on.get(parent_id, 0) if parent_id is not None else 0
+    if n:
+        return redirect(
+            launch_url("competencies.index", notice=f"{notice}_under_evidence", n=n), 303
+        )
+    return redirect(launch_url("competencies.index", notice=notice), 303)
 
 
 def _recompute(context_id: int) -> None:
@@ -120,6 +144,7 @@ def _index_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int
             prerequisites=prerequisites,
             code_by_id=code_by_id,
             kinds=KIND_LABELS,
+            evidence_on=_evidence_on_leaves(cid),
             form=request.form if request.method == "POST" else {},
             selected=_posted_ids("prerequisite_ids") if request.method == "POST" else set(),
             notice=notice_text(NOTICES),
@@ -145,6 +170,7 @@ def create() -> BaseResponse | tuple[str, int]:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():
             lock_course(session, context_id=course.context_id)
+            evidence_on = _evidence_on_leaves(course.context_id)
             same = find_same_competency(
                 session,
                 context_id=course.context_id,
@@ -176,7 +202,7 @@ def create() -> BaseResponse | tuple[str, int]:
         session.rollback()
         return _index_page([CONCURRENT_EDIT], 409)
     session.commit()
-    return redirect(launch_url("competencies.index", notice="created"), 303)
+    return _parent_notice("created", None if same else data.parent_id, evidence_on)
 
 
 def _edit_page(
@@ -224,6 +250,7 @@ def _edit_page(
             prereq_choices=prereq_choices,
             prerequisite_ids=selected,
             kinds=KIND_LABELS,
+            evidence_on=_evidence_on_leaves(course.context_id),
             errors=list(errors),
             notice="",
         ),
@@ -247,6 +274,7 @@ def save(competency_id: int) -> BaseResponse | tuple[str, int]:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():
             lock_course(session, context_id=course.context_id)
+            evidence_on = _evidence_on_leaves(course.context_id)
             before = get_competency(
                 session, context_id=course.context_id, competency_id=competency_id
             ).parent_id
@@ -275,7 +303,9 @@ def save(competency_id: int) -> BaseResponse | tuple[str, int]:
         session.rollback()
         return _edit_page(competency_id, [CONCURRENT_EDIT], 409)
     session.commit()
-    return redirect(launch_url("competencies.index", notice="saved"), 303)
+    return _parent_notice(
+        "saved", data.parent_id if before != data.parent_id else None, evidence_on
+    )
 
 
 @bp.post("/<int:competency_id>/move")

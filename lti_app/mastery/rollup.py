@@ -76,7 +76,11 @@ def leaf_standing(scale: MasteryScale, evidence: Sequence[Evidence]) -> Standing
     )
 
 
-def roll_up(scale: MasteryScale, children: Sequence[StudentCompetencyLevel | None]) -> Standing:
+def roll_up(
+    scale: MasteryScale,
+    children: Sequence[StudentCompetencyLevel | None],
+    direct: Standing | None = None,
+) -> Standing:
     """Score a competency with sub-competencies from its children's current levels.
 
     The rule: the score is the mean of the children's scores, over the children that have one,
@@ -84,18 +88,36 @@ def roll_up(scale: MasteryScale, children: Sequence[StudentCompetencyLevel | Non
     when every (unarchived) child is mastered, so a strong child cannot hide an unmastered one.
     No child with a score gives no score. Evidence count and last evidence add up the children's.
     `children` holds one entry per unarchived child, None where the student has no level yet.
+
+    `direct` scores the evidence recorded on the competency itself, before it had
+    sub-competencies. It stands in for every child the student has no evidence on yet: adding a
+    sub-competency then changes no student's level and hides nothing already observed, and the
+    old evidence stops counting once the student has evidence on every sub-competency (new
+    evidence cannot go on the parent, so it could otherwise never be outgrown).
     """
+    own = direct if direct is not None and direct.evidence_count > 0 else None
+    parts: list[tuple[Decimal | None, bool]] = []
+    for child in children:
+        if child is not None and (child.evidence_count > 0 or own is None):
+            parts.append((child.score, child.is_mastered))
+        elif own is not None:
+            parts.append((own.score, own.is_mastered))
+        else:
+            parts.append((None, False))
     present = [child for child in children if child is not None]
-    scores = [child.score for child in present if child.score is not None]
+    scores = [score for score, _ in parts if score is not None]
     score = round_score(sum(scores, Decimal(0)) / len(scores)) if scores else None
+    count = sum(child.evidence_count for child in present)
+    times = [c.last_evidence_at for c in present if c.last_evidence_at is not None]
+    if own is not None:
+        count += own.evidence_count
+        times += [own.last_evidence_at] if own.last_evidence_at is not None else []
     return Standing(
         score=score,
         level=None if score is None else level_for_score(scale, score),
-        is_mastered=bool(children) and all(c is not None and c.is_mastered for c in children),
-        evidence_count=sum(child.evidence_count for child in present),
-        last_evidence_at=max(
-            (c.last_evidence_at for c in present if c.last_evidence_at is not None), default=None
-        ),
+        is_mastered=bool(parts) and all(mastered for _, mastered in parts),
+        evidence_count=count,
+        last_evidence_at=max(times, default=None),
     )
 
 
@@ -122,8 +144,20 @@ def refresh_levels(
     for cid, parent_id, archived_at in framework:
         if parent_id is not None and archived_at is None:
             children_of[parent_id].append(cid)
-    leaves = {cid for cid in parent_of if not children_of.get(cid)}
+    parents = {cid for cid in parent_of if children_of.get(cid)}
+    leaves = set(parent_of) - parents
     in_scope = leaves if competency_ids is None else leaves & set(competency_ids)
+
+    # Every parent above what changed; a parent named itself (its own evidence was corrected or
+    # withdrawn) too.
+    ancestors: set[int] = set()
+    starts = parent_of if competency_ids is None else set(competency_ids) & set(parent_of)
+    for cid in starts:
+        node = cid if cid in parents else parent_of.get(cid)
+        while node is not None and node not in ancestors:
+            ancestors.add(node)
+            node = parent_of.get(node)
+    ancestors &= parents
 
     evidence_query = select(Evidence).where(
         Evidence.context_id == context_id, Evidence.withdrawn_at.is_(None)
@@ -135,7 +169,7 @@ def refresh_levels(
         evidence_query = evidence_query.where(Evidence.person_id.in_(person_ids))
         level_query = level_query.where(StudentCompetencyLevel.person_id.in_(person_ids))
     if competency_ids is not None:
-        evidence_query = evidence_query.where(Evidence.competency_id.in_(in_scope))
+        evidence_query = evidence_query.where(Evidence.competency_id.in_(in_scope | ancestors))
     if not scale.counts_self_assessment:
         evidence_query = evidence_query.where(Evidence.source != EvidenceSource.SELF_ASSESSMENT)
     # Chronological by when the student showed it, not when it was typed in (make-up work).
@@ -143,28 +177,27 @@ def refresh_levels(
     rows = {(r.person_id, r.competency_id): r for r in session.scalars(level_query)}
 
     by_pair: dict[tuple[int, int], list[Evidence]] = defaultdict(list)
+    on_parent: dict[tuple[int, int], list[Evidence]] = defaultdict(list)
     for item in evidence:
         if item.competency_id in in_scope:
             by_pair[(item.person_id, item.competency_id)].append(item)
+        elif item.competency_id in ancestors:
+            on_parent[(item.person_id, item.competency_id)].append(item)
     pairs = set(by_pair) | {pair for pair in rows if pair[1] in in_scope}
     changes: list[MasteryChange] = []
     for pair in sorted(pairs):
         _store(session, context_id, rows, pair, leaf_standing(scale, by_pair[pair]), changes)
 
-    ancestors: set[int] = set()
-    for cid in in_scope if competency_ids is not None else parent_of:
-        parent = parent_of.get(cid)
-        while parent is not None and parent not in ancestors:
-            ancestors.add(parent)
-            parent = parent_of.get(parent)
-    ancestors = {a for a in ancestors if children_of.get(a)}
     persons = set(person_ids) if person_ids is not None else {p for p, _ in rows}
+    persons |= {p for p, _ in on_parent}
     for ancestor in sorted(ancestors, key=lambda a: -_depth(a, parent_of)):
         for person_id in sorted(persons):
             children = [rows.get((person_id, child)) for child in children_of[ancestor]]
-            if (person_id, ancestor) not in rows and not any(children):
+            own = on_parent.get((person_id, ancestor))
+            if (person_id, ancestor) not in rows and not any(children) and not own:
                 continue
-            standing = roll_up(scale, children)
+            direct = leaf_standing(scale, own) if own else None
+            standing = roll_up(scale, children, direct)
             _store(session, context_id, rows, (person_id, ancestor), standing, changes)
     session.flush()
     return changes

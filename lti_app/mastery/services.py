@@ -55,6 +55,8 @@ __all__ = [
     "mastered_competency_ids",
     "recompute_course",
     "record_evidence",
+    "scale_in_force",
+    "students_with_evidence",
     "update_scale",
     "withdraw_evidence",
 ]
@@ -62,7 +64,6 @@ __all__ = [
 CLOCK_SKEW = timedelta(minutes=5)
 DOUBLE_SUBMIT = timedelta(seconds=30)
 """An identical observation recorded again this soon is a double click, not new evidence."""
-"""Ids beyond a 64-bit integer exist nowhere (SQLite cannot even bind them)."""
 HAND_ENTERED = frozenset({EvidenceSource.TEACHER, EvidenceSource.SELF_ASSESSMENT})
 NUL_MESSAGE = (
     "the {what} contains an invisible NUL character (code 0), which cannot be saved; delete it "
@@ -131,7 +132,8 @@ def get_or_create_scale(session: Session, *, context_id: int) -> MasteryScale:
     return scale
 
 
-def _check_levels(levels: Sequence[tuple[str, Decimal, str, bool]]) -> list[LevelSpec]:
+def check_levels(levels: Sequence[tuple[str, Decimal, str, bool]]) -> list[LevelSpec]:
+    """The levels as a scale keeps them (names stripped), or raise InvalidScaleError."""
     specs = [
         LevelSpec(name.strip(), Decimal(points), colour, mastery)
         for name, points, colour, mastery in levels
@@ -176,7 +178,7 @@ def update_scale(
     None leaves a setting as it is. `levels` replaces the levels, lowest first, as
     (name, points, colour #rrggbb, is_mastery). Returns what changed, for the teacher to review.
     """
-    scale = _locked_scale(session, context_id)
+    scale = locked_scale(session, context_id)
     # A setting the chosen method ignores is still stored (and shown) for a later switch, so it
     # must be a value some method accepts; an unbounded one would not even fit its column.
     if weight is not None and not 1 <= weight <= 99:
@@ -191,7 +193,7 @@ def update_scale(
         )
     except CalculationError as err:
         raise InvalidScaleError(str(err)) from err
-    specs = None if levels is None else _check_levels(levels)
+    specs = None if levels is None else check_levels(levels)
     scale.method = method
     if weight is not None:
         scale.weight = weight
@@ -216,17 +218,21 @@ def update_scale(
     return refresh_levels(session, scale=scale, context_id=context_id)
 
 
-def _locked_scale(session: Session, context_id: int) -> MasteryScale:
+def locked_scale(session: Session, context_id: int, *, share: bool = False) -> MasteryScale:
     """The course's scale, locked until commit and read afresh with its levels (PostgreSQL).
 
     Two saves at once (a double click, two teachers) would otherwise both start from the same
     levels and both append the new ones; the second now waits and starts from the first's.
-    SQLite runs one writing transaction at a time anyway.
+    `share` is for whatever stores levels computed on the scale (evidence, a framework
+    change): those run side by side, but a scale save waits for them and they wait for it, so
+    no level is stored on a scale that a save in flight is replacing. SQLite runs one writing
+    transaction at a time anyway; reading afresh still matters there for a session that loaded
+    the scale in an earlier transaction.
     """
     query = (
         select(MasteryScale)
         .where(MasteryScale.context_id == context_id)
-        .with_for_update()
+        .with_for_update(read=share)
         .options(selectinload(MasteryScale.levels))
         .execution_options(populate_existing=True)
     )
@@ -239,13 +245,18 @@ def _locked_scale(session: Session, context_id: int) -> MasteryScale:
     return scale
 
 
+def scale_in_force(session: Session, *, context_id: int) -> MasteryScale:
+    """The course's scale to compute levels on, held until commit so a scale save waits."""
+    return locked_scale(session, context_id, share=True)
+
+
 def recompute_course(session: Session, *, context_id: int) -> list[MasteryChange]:
     """Recompute every stored level of the course, e.g. after the framework's hierarchy changed.
 
     Archiving, unarchiving or moving a competency changes its parents' roll-ups; the
     competencies feature does not know about mastery, so the caller runs this afterwards.
     """
-    scale = get_or_create_scale(session, context_id=context_id)
+    scale = scale_in_force(session, context_id=context_id)
     return refresh_levels(session, scale=scale, context_id=context_id)
 
 
@@ -366,7 +377,7 @@ def record_evidence(
         students, or a naive or future observed_at.
     """
     _assessable(session, context_id=context_id, competency_id=competency_id)
-    scale = get_or_create_scale(session, context_id=context_id)
+    scale = scale_in_force(session, context_id=context_id)
     points = _check_points(scale, points)
     observed = _check_observed_at(observed_at)
     note = _clean_note(note)
@@ -469,7 +480,7 @@ def correct_evidence(
     evidence = get_evidence(session, context_id=context_id, evidence_id=evidence_id)
     if evidence.withdrawn_at is not None:
         raise InvalidEvidenceError("withdrawn evidence cannot be corrected")
-    scale = get_or_create_scale(session, context_id=context_id)
+    scale = scale_in_force(session, context_id=context_id)
     # Points left as they were pass even if a later scale change put them off the scale.
     if points is None or _same_points(points, evidence.points):
         new_points = evidence.points
@@ -521,9 +532,9 @@ def withdraw_evidence(
         note=evidence.note,
         observed_at=evidence.observed_at,
     )
+    scale = scale_in_force(session, context_id=context_id)
     evidence.withdrawn_at = utcnow()
     session.flush()
-    scale = get_or_create_scale(session, context_id=context_id)
     return refresh_levels(
         session,
         scale=scale,
@@ -586,6 +597,16 @@ def mastered_counts(session: Session, *, context_id: int) -> dict[int, int]:
         .group_by(StudentCompetencyLevel.person_id)
     )
     return {int(person_id): int(count) for person_id, count in rows}
+
+
+def students_with_evidence(session: Session, *, context_id: int) -> dict[int, int]:
+    """How many students have evidence that counts (not withdrawn), by competency id."""
+    rows = session.execute(
+        select(Evidence.competency_id, func.count(func.distinct(Evidence.person_id)))
+        .where(Evidence.context_id == context_id, Evidence.withdrawn_at.is_(None))
+        .group_by(Evidence.competency_id)
+    )
+    return {int(competency_id): int(count) for competency_id, count in rows}
 
 
 def evidence_history(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import cast
 
@@ -36,13 +37,14 @@ from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import NotFoundError
 from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.calculation import CalculationMethod
+from lti_app.mastery.models import MasteryScale
+from lti_app.mastery.scale_saving import StaleScaleError, save_settings, settings_of
 from lti_app.mastery.services import (
     MAX_LEVELS,
     MasteryChange,
     correct_evidence,
     get_evidence,
     get_or_create_scale,
-    update_scale,
     withdraw_evidence,
 )
 from lti_app.roster.services import list_students
@@ -62,6 +64,7 @@ METHOD_LABELS = {
     CalculationMethod.AVERAGE: "Average of all results",
 }
 EXTRA_LEVEL_ROWS = 2
+DEFAULT_COLOUR = "#4a5563"
 MAX_ROWS = 200
 """The most rows a posted scale form is read for; a real one has MAX_LEVELS + 2."""
 ACTIVE = MembershipStatus.ACTIVE
@@ -287,18 +290,82 @@ def withdraw(evidence_id: int) -> Response | tuple[str, int]:
 # --- the scale --------------------------------------------------------------------------------
 
 
-def _scale_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int]:
+@dataclass(frozen=True)
+class LevelRow:
+    """One row of the scale editor, as text."""
+
+    name: str
+    points: str
+    colour: str
+    is_mastery: bool
+
+
+def _stored_rows(scale: MasteryScale) -> list[LevelRow]:
+    rows = [
+        LevelRow(lv.name, str(lv.points), lv.colour.lower(), lv.is_mastery) for lv in scale.levels
+    ]
+    # Empty rows to add levels, as many as the scale has room for.
+    extra = max(0, min(EXTRA_LEVEL_ROWS, MAX_LEVELS - len(scale.levels)))
+    return rows + [LevelRow("", "", DEFAULT_COLOUR, False)] * extra
+
+
+def _typed_rows() -> list[LevelRow]:
+    """The rows as the teacher left them in a refused form, so nothing typed is lost."""
+    form = request.form
+    try:
+        count = _optional_int(form.get("rows"), "rows") or 0
+    except ValueError:
+        count = MAX_LEVELS + EXTRA_LEVEL_ROWS
+    mastery = form.get("mastery", "")
+
+    def typed(name: str, default: str = "") -> str:
+        # A NUL cannot be saved; it is named in the error, not echoed into the page.
+        return form.get(name, default).replace("\x00", "")
+
+    return [
+        LevelRow(
+            typed(f"level-{i}-name"),
+            typed(f"level-{i}-points"),
+            typed(f"level-{i}-colour", DEFAULT_COLOUR),
+            mastery == str(i),
+        )
+        for i in range(max(0, min(count, MAX_ROWS)))
+    ]
+
+
+def _scale_page(
+    errors: Sequence[str] = (), status: int = 200, *, stale: bool = False
+) -> tuple[str, int]:
+    """The scale editor: the stored settings, or after a refused save what was typed.
+
+    The form carries the stored settings it is shown with, even when it holds what was typed:
+    saving it again means "replace what is in force now".
+    """
     course = current_course()
     scale = get_or_create_scale(db_session(), context_id=course.context_id)
+    typed = request.method == "POST"
+    form = request.form
+    values = {
+        "method": form.get("method", "") if typed else scale.method.value,
+        "weight": form.get("weight", "") if typed else str(scale.weight),
+        "n": form.get("n", "") if typed else str(scale.n),
+        "counts_self_assessment": (
+            form.get("counts_self_assessment") == "on" if typed else scale.counts_self_assessment
+        ),
+    }
     return (
         render_template(
             "mastery/scale.html",
             ctx=course.ctx,
             title="Mastery scale",
             scale=scale,
+            shown=settings_of(scale).token(),
+            rows=_typed_rows() if typed else _stored_rows(scale),
+            values={
+                k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()
+            },
             methods=METHOD_LABELS,
-            # Empty rows to add levels, as many as the scale has room for.
-            extra_rows=max(0, min(EXTRA_LEVEL_ROWS, MAX_LEVELS - len(scale.levels))),
+            stale=stale,
             errors=list(errors),
             notice="",
         ),
@@ -354,9 +421,21 @@ def _posted_levels() -> list[tuple[str, Decimal, str, bool]]:
             points = parse_points(points_text)
         except ValueError as err:
             raise ValueError(f"The points of “{name}” are not a number.") from err
-        colour = form.get(f"level-{i}-colour", "#4a5563").strip()
+        colour = form.get(f"level-{i}-colour", DEFAULT_COLOUR).strip()
         rows.append((name, points, colour, mastery == str(i)))
     return rows
+
+
+STALE_SCALE = (
+    "The mastery scale was saved by someone else (or in another tab) after this page was "
+    "opened, so your changes were not saved: they would have undone that change. The scale now "
+    "in force is shown below, and the form still holds what you typed: check it against the "
+    "scale in force, then save again."
+)
+REPEATED_SAVE = (
+    "These settings were already saved a moment ago (was Save pressed twice, or were they saved "
+    "in another tab?), so nothing more changed. This is what that save changed."
+)
 
 
 @bp.post("/scale")
@@ -371,24 +450,33 @@ def save_scale() -> tuple[str, int]:
             method = CalculationMethod(form.get("method", ""))
         except ValueError as err:
             raise ValueError("Choose a calculation method.") from err
-        changes = update_scale(
+        saved = save_settings(
             session,
             context_id=course.context_id,
+            shown=form.get("shown"),
             method=method,
             weight=_optional_int(form.get("weight"), "The weight"),
             n=_optional_int(form.get("n"), "n"),
             counts_self_assessment=form.get("counts_self_assessment") == "on",
             levels=_posted_levels(),
         )
-        queue_scores(session, changes)
+        if not saved.repeated:  # a repeat's scores were queued by the save it repeats
+            queue_scores(session, saved.changes)
+    except StaleScaleError:
+        session.rollback()
+        return _scale_page([STALE_SCALE], 409, stale=True)
     except ValueError as err:
         session.rollback()
         return _scale_page([str(err)], 400)
     session.commit()
-    return _changes_page(changes), 200
+    notice = REPEATED_SAVE if saved.repeated else SAVED
+    return _changes_page(saved.changes, notice), 200
 
 
-def _changes_page(changes: list[MasteryChange]) -> str:
+SAVED = "The mastery scale is saved and every level is recomputed."
+
+
+def _changes_page(changes: list[MasteryChange], notice: str) -> str:
     course = current_course()
     session = db_session()
     competencies = {
@@ -412,5 +500,5 @@ def _changes_page(changes: list[MasteryChange]) -> str:
         competencies=competencies,
         scale=get_or_create_scale(session, context_id=course.context_id),
         errors=[],
-        notice="The mastery scale is saved and every level is recomputed.",
+        notice=notice,
     )

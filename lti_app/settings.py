@@ -51,6 +51,8 @@ NUMBER_BOUNDS: dict[str, tuple[float, float]] = {
     "clock_skew_seconds": (0, 300),
     "login_state_ttl": (10, DAY),
     "launch_token_ttl": (60, 7 * DAY),
+    # Up to the operator session's own 8-hour lifetime (admin.views.OPERATOR_SESSION_SECONDS).
+    "admin_idle_minutes": (1, 8 * 60),
 }
 """Inclusive ranges: a negative TTL or a timeout of a century is a typo, not a choice."""
 
@@ -98,6 +100,8 @@ class Settings:
     secure_cookies: bool = True
     admin_secret: str = ""
     """Lets an operator open the admin console without an LMS launch; empty: off."""
+    admin_idle_minutes: int = 30
+    """An operator who has done nothing in the console for this long must sign in again."""
     registration_access_code: str = ""
     """If set, Dynamic Registration asks the LMS admin for this code first."""
     registration_private_hosts: bool = True

@@ -117,6 +117,10 @@ def launch_session_id_from_request() -> str | None:
     return session_id
 
 
+class MembershipEndedError(PermissionDeniedError):
+    title = "No longer in this course"
+
+
 def current_launch() -> LaunchContext:
     """The launch this request belongs to, or a 401 page that says to open Pathways again."""
     ctx: LaunchContext | None = g.get("_launch_ctx")
@@ -129,6 +133,22 @@ def current_launch() -> LaunchContext:
         raise SessionExpiredError(
             "Your Pathways session has ended or this link is not valid any more. "
             "Open Pathways again from your course."
+        )
+    if ctx.left_course:
+        # Not kept in g: the error page must not show this course's navigation either.
+        LOG.info("launch session refused: membership ended person=%s", ctx.launch.person_id)
+        raise MembershipEndedError(
+            "You are no longer a member of this course in the LMS, so Pathways cannot open "
+            "it for you.",
+            hint="Open Pathways again from the LMS. If the LMS still lists you in this "
+            "course, that opens it again.",
+        )
+    if ctx.no_longer_teaches:
+        LOG.info("launch session refused: teaching role ended person=%s", ctx.launch.person_id)
+        raise PermissionDeniedError(
+            "Your role in this course has changed in the LMS: you no longer teach it, so this "
+            "Pathways session cannot go on.",
+            hint="Open Pathways again from the LMS to use it with the role you have now.",
         )
     g._launch_ctx = ctx
     return ctx
@@ -215,6 +235,13 @@ def launch_url_by_id(endpoint: str, key: str) -> Callable[[int], str]:
 
 def current_launch_token() -> str:
     return _request_launch_token()
+
+
+def client_address() -> str:
+    """The address a request came from, as lockouts count it."""
+    # request.remote_addr is the client's own address only behind a configured proxy
+    # (TrustedProxyFix); otherwise the peer's, which a client cannot forge.
+    return (request.remote_addr or "-")[:64]
 
 
 def tool_origin() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -9,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from lti_app.admin.models import OperatorSignInFailure
+from lti_app.admin.models import SecretPurpose, SignInFailure
 from lti_app.db import utcnow
 from lti_app.errors import NotFoundError
 from lti_app.registration.configuration import SCOPES
@@ -25,6 +27,10 @@ from lti_app.tool.models import (
 )
 
 RECENT_ERRORS = 20
+SIGN_IN_MAX_FAILURES = 10
+SIGN_IN_WINDOW = timedelta(minutes=15)
+"""After this many wrong secrets of one kind from one address within the window, that address
+is refused (429) until the window has passed; other addresses are not affected."""
 
 
 @dataclass
@@ -166,30 +172,51 @@ def record_service_failure(
     return failure
 
 
-def sign_in_locked(session: Session, *, address: str, window: timedelta, max_failures: int) -> bool:
-    """Whether this address gave `max_failures` wrong operator secrets within `window`."""
+def sign_in_locked(
+    session: Session,
+    *,
+    purpose: SecretPurpose,
+    address: str,
+    window: timedelta,
+    max_failures: int,
+) -> bool:
+    """Whether this address gave `max_failures` wrong secrets of this kind within `window`."""
     failures = session.scalar(
         select(func.count())
-        .select_from(OperatorSignInFailure)
+        .select_from(SignInFailure)
         .where(
-            OperatorSignInFailure.client_address == address,
-            OperatorSignInFailure.created_at >= utcnow() - window,
+            SignInFailure.purpose == purpose,
+            SignInFailure.client_address == address,
+            SignInFailure.created_at >= utcnow() - window,
         )
     )
     return (failures or 0) >= max_failures
 
 
-def record_sign_in_failure(session: Session, *, address: str, window: timedelta) -> None:
+def record_sign_in_failure(
+    session: Session, *, purpose: SecretPurpose, address: str, window: timedelta
+) -> None:
     """Keep one wrong secret from this address; forget those older than the window."""
-    session.execute(
-        delete(OperatorSignInFailure).where(OperatorSignInFailure.created_at < utcnow() - window)
-    )
-    session.add(OperatorSignInFailure(client_address=address))
+    session.execute(delete(SignInFailure).where(SignInFailure.created_at < utcnow() - window))
+    session.add(SignInFailure(purpose=purpose, client_address=address))
     session.flush()
 
 
-def forget_sign_in_failures(session: Session, *, address: str) -> None:
-    """A right secret clears this address's count."""
+def secret_matches(given: str, expected: str) -> bool:
+    """Whether a typed shared secret is the expected one, in a time that tells nothing of it.
+
+    hmac.compare_digest returns at once when the lengths differ, which tells a guesser the
+    secret's length; the digests compared here always have the same length.
+    """
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
+
+
+def forget_sign_in_failures(session: Session, *, purpose: SecretPurpose, address: str) -> None:
+    """A right secret clears this address's count for that secret."""
     session.execute(
-        delete(OperatorSignInFailure).where(OperatorSignInFailure.client_address == address)
+        delete(SignInFailure).where(
+            SignInFailure.purpose == purpose, SignInFailure.client_address == address
+        )
     )

@@ -14,7 +14,6 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import cast
 
 from flask import (
@@ -30,10 +29,14 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
+from lti_app.admin.models import SecretPurpose
 from lti_app.admin.services import (
+    SIGN_IN_MAX_FAILURES,
+    SIGN_IN_WINDOW,
     forget_sign_in_failures,
     load_console,
     record_sign_in_failure,
+    secret_matches,
     set_deployment_status,
     sign_in_locked,
 )
@@ -47,6 +50,7 @@ from lti_app.web import (
     LAUNCH_TOKEN_FIELD,
     LAUNCH_TOKEN_HEADER,
     add_nav_item,
+    client_address,
     current_launch,
     db_session,
     launch_url,
@@ -60,11 +64,10 @@ OPERATOR_KEY = "pathways_operator_at"
 OPERATOR_FINGERPRINT_KEY = "pathways_operator_fp"
 """A fingerprint of the admin secret the operator signed in with: changing the secret (say,
 after it leaked) signs out every operator session made with the old one."""
+OPERATOR_SEEN_KEY = "pathways_operator_seen"
+"""When the operator last used the console; idle longer than settings.admin_idle_minutes and
+the session ends (a console left open on a shared or unlocked computer)."""
 OPERATOR_SESSION_SECONDS = 8 * 3600
-SIGN_IN_MAX_FAILURES = 10
-SIGN_IN_WINDOW = timedelta(minutes=15)
-"""After this many wrong admin secrets from one address within the window, that address is
-refused (429) until the window has passed; other addresses are not affected."""
 ACTIONS = {"approve": DeploymentStatus.ACTIVE, "disable": DeploymentStatus.DISABLED}
 NOTICES = {
     "approve": "The deployment is approved: launches from it now open Pathways.",
@@ -99,7 +102,8 @@ def _secret_fingerprint(secret: str) -> str:
     return hmac.new(key, b"operator:" + secret.encode(), hashlib.sha256).hexdigest()
 
 
-def _is_operator() -> bool:
+def _operator_signed_in() -> bool:
+    """Whether this browser holds a signed-in operator session (expired or idle: no)."""
     secret = settings().admin_secret
     started = session.get(OPERATOR_KEY)
     fingerprint = session.get(OPERATOR_FINGERPRINT_KEY)
@@ -109,6 +113,39 @@ def _is_operator() -> bool:
         and 0 <= time.time() - started < OPERATOR_SESSION_SECONDS
         and isinstance(fingerprint, str)
         and hmac.compare_digest(fingerprint, _secret_fingerprint(secret))
+        and not _operator_idle()
+    )
+
+
+def _operator_idle() -> bool:
+    """Whether an operator session here went unused longer than the idle limit."""
+    if OPERATOR_KEY not in session:
+        return False
+    # A cookie from before idle times were kept counts from its sign-in.
+    seen = session.get(OPERATOR_SEEN_KEY, session.get(OPERATOR_KEY))
+    idle = settings().admin_idle_minutes * 60
+    return not (isinstance(seen, int | float) and 0 <= time.time() - seen < idle)
+
+
+def _is_operator() -> bool:
+    """An operator session in this request; using it extends its idle limit."""
+    if not _operator_signed_in():
+        return False
+    now = int(time.time())
+    if session.get(OPERATOR_SEEN_KEY) != now:
+        session[OPERATOR_SEEN_KEY] = now
+    return True
+
+
+def _end_operator_session() -> None:
+    for key in (OPERATOR_KEY, OPERATOR_FINGERPRINT_KEY, OPERATOR_SEEN_KEY):
+        session.pop(key, None)
+
+
+def _idle_message() -> str:
+    return (
+        f"You were signed out of the admin console after {settings().admin_idle_minutes} "
+        "minutes without activity. Sign in again to go on."
     )
 
 
@@ -128,6 +165,9 @@ def current_viewer() -> Viewer:
         return viewer_for_launch(current_launch())
     if _is_operator():
         return Viewer(is_operator=True, platform_ids=None)
+    if settings().admin_secret and _operator_idle():
+        _end_operator_session()
+        raise SessionExpiredError(_idle_message(), hint="Operators sign in at /admin/login.")
     raise SessionExpiredError(
         "Please open the admin console from your LMS, or sign in as the Pathways operator.",
         hint="Operators sign in at /admin/login with the admin secret.",
@@ -173,6 +213,9 @@ def _register_home(state: BlueprintSetupState) -> None:
 def console() -> Response | str:
     """The console: registrations, deployments, keys, services, recent errors."""
     if not _has_launch_token() and not _is_operator():
+        if settings().admin_secret and _operator_idle():
+            _end_operator_session()
+            return redirect(url_for("admin.login", signed_out="idle"))
         return redirect(url_for("admin.login"))
     return _render_console(current_viewer())
 
@@ -237,12 +280,6 @@ def rotate() -> Response:
     return redirect(url_for("admin.console", notice="rotated"))
 
 
-def _client_address() -> str:
-    # request.remote_addr is the client's own address only behind a configured proxy
-    # (TrustedProxyFix); otherwise the peer's, which a client cannot forge.
-    return (request.remote_addr or "-")[:64]
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     """The operator signs in with the admin secret from the settings."""
@@ -250,9 +287,13 @@ def login() -> Response | str | tuple[str, int]:
     error = ""
     if request.method == "POST":
         given = request.form.get("admin_secret", "")
-        address = _client_address()
+        address = client_address()
         if secret and sign_in_locked(
-            db_session(), address=address, window=SIGN_IN_WINDOW, max_failures=SIGN_IN_MAX_FAILURES
+            db_session(),
+            purpose=SecretPurpose.OPERATOR,
+            address=address,
+            window=SIGN_IN_WINDOW,
+            max_failures=SIGN_IN_MAX_FAILURES,
         ):
             # Checked before the secret: a locked-out address learns nothing from its guesses.
             LOG.warning("operator sign-in refused: too many wrong secrets from %s", address)
@@ -264,27 +305,33 @@ def login() -> Response | str | tuple[str, int]:
             )
             retry_after = str(int(SIGN_IN_WINDOW.total_seconds()))
             return Response(page, 429, {"Retry-After": retry_after})
-        if secret and hmac.compare_digest(given.encode(), secret.encode()):
-            forget_sign_in_failures(db_session(), address=address)
+        if secret and secret_matches(given, secret):
+            forget_sign_in_failures(db_session(), purpose=SecretPurpose.OPERATOR, address=address)
             db_session().commit()
             session.clear()
-            session[OPERATOR_KEY] = int(time.time())
+            session[OPERATOR_KEY] = session[OPERATOR_SEEN_KEY] = int(time.time())
             session[OPERATOR_FINGERPRINT_KEY] = _secret_fingerprint(secret)
             LOG.info("operator signed in to the admin console")
             return redirect(url_for("admin.console"))
         LOG.warning("operator sign-in refused from %s", address)
         if secret:
-            record_sign_in_failure(db_session(), address=address, window=SIGN_IN_WINDOW)
+            record_sign_in_failure(
+                db_session(), purpose=SecretPurpose.OPERATOR, address=address, window=SIGN_IN_WINDOW
+            )
             db_session().commit()
         error = "That is not the admin secret."
+    notice = _idle_message() if request.args.get("signed_out") == "idle" and secret else ""
     page = render_template(
-        "admin/login.html", error=error, enabled=bool(secret), title="Operator sign-in"
+        "admin/login.html",
+        error=error,
+        notice=notice,
+        enabled=bool(secret),
+        title="Operator sign-in",
     )
     return (page, 403) if error else page
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    session.pop(OPERATOR_KEY, None)
-    session.pop(OPERATOR_FINGERPRINT_KEY, None)
+    _end_operator_session()
     return redirect(url_for("admin.login"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 
@@ -11,6 +10,15 @@ from flask import Blueprint, Response, current_app, jsonify, make_response, rend
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 
+from lti_app.admin.models import SecretPurpose
+from lti_app.admin.services import (
+    SIGN_IN_MAX_FAILURES,
+    SIGN_IN_WINDOW,
+    forget_sign_in_failures,
+    record_sign_in_failure,
+    secret_matches,
+    sign_in_locked,
+)
 from lti_app.errors import AppError, render_error, request_id
 from lti_app.registration.client import fetch_platform_configuration, post_client_registration
 from lti_app.registration.configuration import (
@@ -40,7 +48,7 @@ from lti_app.registration.services import (
     seal_pending,
     store_registration,
 )
-from lti_app.web import db_session, external_url, settings
+from lti_app.web import client_address, db_session, external_url, settings
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("registration", __name__)
@@ -140,20 +148,60 @@ def start() -> Response:
     )
 
 
+def _check_access_code(expected: str) -> Response | None:
+    """Refuse a wrong access code, and any code from an address that guessed too often.
+
+    The code guards a public page, so guesses are counted per address like the operator's
+    admin secret (admin.services), in the database every worker shares.
+    """
+    session = db_session()
+    address = client_address()
+    if sign_in_locked(
+        session,
+        purpose=SecretPurpose.REGISTRATION,
+        address=address,
+        window=SIGN_IN_WINDOW,
+        max_failures=SIGN_IN_MAX_FAILURES,
+    ):
+        # Checked before the code: a locked-out address learns nothing from its guesses.
+        LOG.warning("registration refused: too many wrong access codes from %s", address)
+        minutes = int(SIGN_IN_WINDOW.total_seconds() // 60)
+        page, _status = render_error(
+            RegistrationError(
+                "Too many wrong access codes were tried from this address, so Pathways is "
+                f"not accepting any for now. Try again in {minutes} minutes.",
+                hint="Ask the Pathways operator for the registration access code, then start "
+                "again from the LMS.",
+            ),
+        )
+        response = make_response(page, 429)
+        response.headers["Retry-After"] = str(int(SIGN_IN_WINDOW.total_seconds()))
+        return _no_store(response)
+    if not secret_matches(request.form.get("access_code", ""), expected):
+        LOG.warning("registration refused: wrong access code from %s", address)
+        record_sign_in_failure(
+            session, purpose=SecretPurpose.REGISTRATION, address=address, window=SIGN_IN_WINDOW
+        )
+        session.commit()
+        raise RegistrationError(
+            "The access code is not right.",
+            hint="Ask the Pathways operator for the registration access code, then start "
+            "again from the LMS.",
+        )
+    forget_sign_in_failures(session, purpose=SecretPurpose.REGISTRATION, address=address)
+    return None
+
+
 @bp.post("/lti/register")
 def confirm() -> Response:
     """Register with the platform, store what it issued, and hand control back to it."""
     sealed = request.form.get(PENDING_FIELD, "")
     config_url, token, raw = open_pending(settings().secret_key, sealed, max_age=PENDING_MAX_AGE)
     expected_code = _access_code()
-    if expected_code and not hmac.compare_digest(
-        request.form.get("access_code", "").encode(), expected_code.encode()
-    ):
-        raise RegistrationError(
-            "The access code is not right.",
-            hint="Ask the Pathways operator for the registration access code, then start "
-            "again from the LMS.",
-        )
+    if expected_code:
+        locked = _check_access_code(expected_code)
+        if locked is not None:
+            return locked
     allow_http = _allow_loopback_http()
     platform = parse_platform_configuration(config_url, raw, allow_loopback_http=allow_http)
     if not settings().registration_private_hosts:

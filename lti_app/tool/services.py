@@ -47,6 +47,11 @@ class LaunchContext:
     person: Person
     context: Context | None
     resource_link: ResourceLink | None
+    left_course: bool = False
+    """The LMS's roster has since marked this person inactive or deleted in the course: the
+    launch no longer vouches for them (web.current_launch refuses it)."""
+    no_longer_teaches: bool = False
+    """A teacher's launch whose teaching role the LMS's roster has since taken away."""
 
 
 @dataclass(frozen=True)
@@ -287,7 +292,9 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
 def load_launch_context(session: Session, launch_session_id: str) -> LaunchContext | None:
     """Reload a launch session and what it points at, in one query; None when gone or expired."""
     row = session.execute(
-        select(LaunchSession, Person, Context, ResourceLink)
+        select(
+            LaunchSession, Person, Context, ResourceLink, Membership.status, Membership.is_teacher
+        )
         .join(Person, Person.id == LaunchSession.person_id)
         .outerjoin(Context, Context.id == LaunchSession.context_id)
         .outerjoin(ResourceLink, ResourceLink.id == LaunchSession.resource_link_id)
@@ -303,17 +310,31 @@ def load_launch_context(session: Session, launch_session_id: str) -> LaunchConte
             LaunchSession.id == launch_session_id,
             Deployment.status == DeploymentStatus.ACTIVE,
             Platform.is_active.is_(True),
-            # A student the LMS's roster no longer lists (dropped, suspended) loses the open
-            # session too; a new launch from the LMS makes them active again. Teachers and
-            # unenrolled LMS admins are kept: a learners-only roster does not list them.
-            (LaunchSession.role != CourseRole.LEARNER.value)
-            | Membership.status.is_(None)
-            | (Membership.status == MembershipStatus.ACTIVE),
         )
     ).first()
     if row is None:
         return None
-    launch, person, context, link = row
+    launch, person, context, link, status, is_teacher = row
     if launch.expires_at <= utcnow():
         return None
-    return LaunchContext(launch, person, context, link)
+    return LaunchContext(
+        launch,
+        person,
+        context,
+        link,
+        left_course=_left_course(launch, status),
+        # The launch itself marked the membership as teaching: only a later roster sync that
+        # listed the person without a teaching role (say, as a student now) unmarks it.
+        no_longer_teaches=launch.role == CourseRole.TEACHER.value and is_teacher is False,
+    )
+
+
+def _left_course(launch: LaunchSession, status: MembershipStatus | None) -> bool:
+    # A roster sync marks only people the LMS stopped listing (or listed as inactive), so a
+    # teacher it never lists (a learners-only roster) stays active. An LMS administrator's
+    # launch acts by the institution role, not a membership, so no roster can end it.
+    return (
+        status is not None
+        and status is not MembershipStatus.ACTIVE
+        and launch.role != CourseRole.ADMIN.value
+    )

@@ -250,8 +250,9 @@ def test_a_student_the_roster_drops_loses_the_open_session_until_the_lms_launche
     assert synced.ok, synced.message
     assert _students(db, course.context_id)["user-s03"].status is MembershipStatus.INACTIVE
     ended = home("student", student)
-    assert ended.status_code == 401
-    assert "Open Pathways again from your course" in ended.text
+    assert ended.status_code == 403
+    assert "no longer a member of this course in the LMS" in ended.text
+    assert "Open Pathways again from the LMS" in ended.text
     # The learners-only roster does not list teachers: her session stays.
     assert home("teacher", teacher).status_code == 200
 

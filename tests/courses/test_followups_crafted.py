@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from markupsafe import escape
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from lti_app.db import Database
 from lti_app.pathways.choices import choose_option, submit_choice
@@ -76,3 +76,39 @@ def test_a_student_who_left_is_labelled_on_the_overview(
         assert name not in table
         assert name in apart
         assert "No longer active in this course" in apart
+
+
+def test_a_class_whose_students_all_left_does_not_say_no_students_yet(
+    teacher: Frame, db: Database, ids: Ids
+) -> None:
+    """Every student left the course in the LMS: the overview says no one is active and lists
+    them apart, instead of "No students yet" above the very list of students."""
+    cid = ids.context()
+    with db.begin() as s:
+        before = dict(
+            s.execute(
+                select(Membership.id, Membership.status).where(
+                    Membership.context_id == cid, Membership.is_teacher.is_(False)
+                )
+            ).all()
+        )
+        s.execute(
+            update(Membership)
+            .where(Membership.id.in_(before))
+            .values(status=MembershipStatus.INACTIVE)
+        )
+    try:
+        page = teacher.get("/course/")
+        assert page.status_code == 200
+        students = page.text[
+            page.text.index('id="students"') : page.text.index('id="competencies"')
+        ]
+        assert "No students yet" not in students
+        assert "No active students" in students
+        assert 'id="students-left"' in students
+    finally:
+        with db.begin() as s:
+            for membership_id, status in before.items():
+                s.execute(
+                    update(Membership).where(Membership.id == membership_id).values(status=status)
+                )

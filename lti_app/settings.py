@@ -193,7 +193,7 @@ def _check_url(key: str, value: str) -> None:
         )
 
 
-def _normalise_database_url(value: str) -> str:
+def normalise_database_url(value: str) -> str:
     """Check the URL's driver now: a typo must not surface as a traceback at first query."""
     scheme, sep, rest = value.partition("://")
     driver = DATABASE_DRIVERS.get(scheme.lower()) if sep else None
@@ -271,7 +271,7 @@ def load_settings(
         )
     values["log_level"] = level
     if values.get("database_url"):
-        values["database_url"] = _normalise_database_url(values["database_url"])
+        values["database_url"] = normalise_database_url(values["database_url"])
     for key in ("public_url", "demo_platform_url"):
         if values.get(key):
             _check_url(key, values[key])

@@ -8,7 +8,7 @@ from alembic import context
 
 from lti_app.db import make_engine
 from lti_app.models import Base
-from lti_app.settings import load_settings
+from lti_app.settings import load_settings, normalise_database_url
 
 config = context.config
 target_metadata = Base.metadata
@@ -17,7 +17,8 @@ target_metadata = Base.metadata
 def _url() -> str:
     explicit = config.get_main_option("sqlalchemy.url") or os.environ.get("LTI_APP_DATABASE_URL")
     if explicit:
-        return explicit
+        # As the app reads it: "postgresql://" means psycopg 3 here, not the absent psycopg2.
+        return normalise_database_url(explicit)
     # Migrations need no secret; a placeholder keeps load_settings' check quiet.
     env = dict(os.environ)
     env.setdefault("LTI_APP_SECRET_KEY", "migrations-need-no-secret")

@@ -46,7 +46,10 @@ from lti_app.demo.seed import Role
 from lti_app.demo.server import serve_in_thread
 from lti_app.grades import services
 from lti_app.grades.client import SCORE_TYPE, AgsClient, score_url
+from lti_app.grades.columns import set_gradebook_competencies
+from lti_app.grades.gradebook import remember_ags_claim
 from lti_app.grades.models import LineItem, OutboxStatus, ScoreOutbox
+from lti_app.grades.outbox_status import outbox_counts
 from lti_app.grades.worker import GradeWorker, WorkerConfig
 from lti_app.http import make_http_client, make_score_pool
 from lti_app.mastery.services import MasteryChange
@@ -216,15 +219,13 @@ def make_course(
         ]
         session.add_all(comps)
         session.flush()
-        services.remember_ags_claim(
+        remember_ags_claim(
             session,
             context_id=ctx.id,
             resource_link_id=None,
             claim={"lineitems": lms.line_items_url(name), "scope": [SCOPE_SCORE]},
         )
-        services.set_gradebook_competencies(
-            session, context_id=ctx.id, competency_ids=[c.id for c in comps]
-        )
+        set_gradebook_competencies(session, context_id=ctx.id, competency_ids=[c.id for c in comps])
         changes = [
             MasteryChange(ctx.id, p.id, c.id, None, Decimal(3), None, "Proficient", True)
             for p in people
@@ -267,7 +268,7 @@ def run_worker(
     cpu = Cpu.now(lms) - cpu_before
     after = lms.counters()
     with db.session_factory() as session:
-        counts = services.outbox_counts(session, context_id=context_id)
+        counts = outbox_counts(session, context_id=context_id)
     assert counts[OutboxStatus.SENT] == len(changes) == stats.sent, counts
     assert after["accepted"] - before["accepted"] == len(changes)
     check_lms_holds_the_queued_scores(db, lms, context_id, lms_context)

@@ -23,9 +23,12 @@ from lti_app.learners.models import LearnerProfile
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery import services as mastery
 from lti_app.mastery.calculation import calculate
+from lti_app.mastery.levels import levels_for_course
 from lti_app.mastery.models import Evidence, EvidenceSource, StudentCompetencyLevel
+from lti_app.mastery.scales import get_or_create_scale, recompute_course
 from lti_app.pathways import services as pathways
 from lti_app.pathways.models import Choice, ChoiceStatus, StepUnlock
+from lti_app.pathways.options import OptionInput, create_option
 from lti_app.tool.models import (
     Context,
     Deployment,
@@ -195,7 +198,7 @@ def build_course(db: Database, size: Size, *, key: str, seed: int = 7) -> BuiltC
             session.add(competency)
             session.flush()
             comp_ids.append(competency.id)
-        scale = mastery.get_or_create_scale(session, context_id=cid)
+        scale = get_or_create_scale(session, context_id=cid)
         level_names = {
             Decimal(p): mastery.level_for_score(scale, Decimal(p)).name for p in (1, 2, 3, 4)
         }
@@ -243,7 +246,7 @@ def build_course(db: Database, size: Size, *, key: str, seed: int = 7) -> BuiltC
     # Stored levels: the tool's own recomputation (the code evidence changes run), once.
     started = time.perf_counter()
     with db.begin() as session:
-        mastery.recompute_course(session, context_id=cid)
+        recompute_course(session, context_id=cid)
     timings["recompute_course"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -258,7 +261,7 @@ def build_course(db: Database, size: Size, *, key: str, seed: int = 7) -> BuiltC
     timings["pathways + choices"] = time.perf_counter() - started
 
     with db.begin() as session:
-        level_rows = len(mastery.levels_for_course(session, context_id=cid))
+        level_rows = len(levels_for_course(session, context_id=cid))
         _check_stored_level(session, cid, student_ids[0], comp_ids[0])
 
     return BuiltCourse(
@@ -308,11 +311,11 @@ def _author_pathways(
             options: list[tuple[int, bool]] = []
             for o in range(size.options):
                 needs_approval = o == size.options - 1
-                option = pathways.create_option(
+                option = create_option(
                     session,
                     context_id=cid,
                     step_id=step.id,
-                    data=pathways.OptionInput(
+                    data=OptionInput(
                         title=f"Option {o + 1}",
                         modality=modalities[(s + o) % len(modalities)],
                         description="<p>Do the task and hand in a link.</p>",
@@ -413,7 +416,7 @@ def _launch(
 
 def _check_stored_level(session: Session, cid: int, person_id: int, comp_id: int) -> None:
     """The stored level must equal the calculation over the counted evidence (sanity)."""
-    scale = mastery.get_or_create_scale(session, context_id=cid)
+    scale = get_or_create_scale(session, context_id=cid)
     points = list(
         session.scalars(
             select(Evidence.points)

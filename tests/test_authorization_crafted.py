@@ -30,12 +30,14 @@ from lti_app.db import Database
 from lti_app.demo.browser import follow_launch
 from lti_app.demo.launches import MessageType
 from lti_app.demo.server import RunningPlatform
-from lti_app.insights.services import create_group
+from lti_app.insights.groups import create_group
 from lti_app.learners.services import add_check_in, add_goal, update_profile
 from lti_app.mastery.models import EvidenceSource
-from lti_app.mastery.services import get_or_create_scale, record_evidence
+from lti_app.mastery.scales import get_or_create_scale
+from lti_app.mastery.services import record_evidence
 from lti_app.pathways.choices import choose_option
-from lti_app.pathways.services import OptionInput, create_option, create_pathway, create_step
+from lti_app.pathways.options import OptionInput, create_option
+from lti_app.pathways.services import create_pathway, create_step
 from lti_app.reports.services import save_reflection
 from lti_app.tool.models import (
     Context,

@@ -42,7 +42,8 @@ from lti_app.courses.views import assessable, notice_text
 from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.db import lock_course
 from lti_app.errors import AppError, NotFoundError
-from lti_app.mastery.services import recompute_course, students_with_evidence
+from lti_app.mastery.scales import recompute_course
+from lti_app.mastery.services import students_with_evidence
 from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.errors import CopyError
 from lti_app.roster.services import teaches_course

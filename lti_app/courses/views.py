@@ -33,7 +33,7 @@ from lti_app.courses.queries import (
 )
 from lti_app.courses.recording import record_and_close
 from lti_app.db import utcnow
-from lti_app.insights.services import group_history
+from lti_app.insights.groups import group_history
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.services import (
     add_check_in,
@@ -46,14 +46,10 @@ from lti_app.learners.services import (
     update_profile,
 )
 from lti_app.learners.vocab import CareerCluster, Modality
+from lti_app.mastery.levels import current_levels, mastered_counts
 from lti_app.mastery.models import EvidenceSource
-from lti_app.mastery.services import (
-    DOUBLE_SUBMIT,
-    current_levels,
-    evidence_history,
-    get_or_create_scale,
-    mastered_counts,
-)
+from lti_app.mastery.scales import get_or_create_scale
+from lti_app.mastery.services import DOUBLE_SUBMIT, evidence_history
 from lti_app.pathways.choices import (
     approve_choices,
     complete_choices,

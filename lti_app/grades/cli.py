@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from lti_app.db import Database
-from lti_app.grades import services
+from lti_app.grades import outbox_status
 from lti_app.grades.client import AgsClient
 from lti_app.grades.jobs import listen_for_notifications
 from lti_app.grades.worker import GradeWorker, WorkerConfig
@@ -120,8 +120,8 @@ def status_command(ctx: click.Context, context_id: int | None) -> None:
     database = Database(_settings(ctx).effective_database_url)
     try:
         with database.session_factory() as session:
-            counts = services.outbox_counts(session, context_id=context_id)
-            problems = services.list_problems(session, context_id=context_id, limit=50)
+            counts = outbox_status.outbox_counts(session, context_id=context_id)
+            problems = outbox_status.list_problems(session, context_id=context_id, limit=50)
         click.echo("  ".join(f"{status.value}={n}" for status, n in counts.items()))
         for p in problems:
             click.echo(
@@ -141,7 +141,7 @@ def retry_command(ctx: click.Context, context_id: int | None, ids: tuple[int, ..
     database = Database(_settings(ctx).effective_database_url)
     try:
         with database.begin() as session:
-            outlook = services.retry(session, context_id=context_id, outbox_ids=ids or None)
+            outlook = outbox_status.retry(session, context_id=context_id, outbox_ids=ids or None)
         click.echo(f"{outlook.will_send} score(s) queued again")
         if outlook.not_learners:
             click.echo(f"{outlook.not_learners} not sent: not active students of their course")

@@ -8,10 +8,18 @@ from flask import Blueprint, Flask, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 
 from lti_app.errors import AppError, NotFoundError
-from lti_app.grades import services
+from lti_app.grades import outbox_status
+from lti_app.grades.columns import (
+    GradebookError,
+    display_preview,
+    list_columns,
+    set_display,
+    set_gradebook_competencies,
+)
+from lti_app.grades.gradebook import get_or_create_gradebook, remember_ags_claim
 from lti_app.grades.jobs import notify_outbox
 from lti_app.grades.models import GradeDisplay
-from lti_app.mastery.services import get_or_create_scale
+from lti_app.mastery.scales import get_or_create_scale
 from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, current_launch, db_session, require_role
 
@@ -30,7 +38,7 @@ def _course(ctx: LaunchContext) -> int:
         raise NotFoundError("Open Pathways from a course to manage its gradebook.")
     session = db_session()
     # Keep this launch's AGS endpoint for the worker, which runs outside any request.
-    services.remember_ags_claim(
+    remember_ags_claim(
         session,
         context_id=ctx.context.id,
         claim=ctx.launch.ags_claim,
@@ -42,13 +50,13 @@ def _course(ctx: LaunchContext) -> int:
 def _render_index(ctx: LaunchContext, notice: str = "", error: str = "") -> str:
     session = db_session()
     context_id = _course(ctx)
-    gradebook = services.get_or_create_gradebook(session, context_id=context_id)
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
     session.commit()
     return render_template(
         "grades/index.html",
         gradebook=gradebook,
-        columns=services.list_columns(session, context_id=context_id),
-        preview=services.display_preview(session, context_id=context_id),
+        columns=list_columns(session, context_id=context_id),
+        preview=display_preview(session, context_id=context_id),
         notice=notice,
         error=error,
     )
@@ -71,14 +79,12 @@ def columns() -> str:
         wanted = [int(v) for v in request.form.getlist("competency")]
     except ValueError as err:
         raise AppError("Choose competencies from the list.") from err
-    queued = services.set_gradebook_competencies(
-        session, context_id=context_id, competency_ids=wanted
-    )
+    queued = set_gradebook_competencies(session, context_id=context_id, competency_ids=wanted)
     session.commit()
     notify_outbox(current_app)
     notice = "Gradebook columns saved."
     if queued:
-        outlook = services.send_outlook(session, outbox_ids=queued, context_id=context_id)
+        outlook = outbox_status.send_outlook(session, outbox_ids=queued, context_id=context_id)
         notice += f" {outlook.will_send} current results will be sent." + _held(outlook)
     return _render_index(ctx, notice=notice)
 
@@ -100,15 +106,13 @@ def display() -> str:
         if request.form.get(f"level-{i}", "") != ""
     }
     try:
-        queued = services.set_display(
-            session, context_id=context_id, display=mode, conversion=table
-        )
-    except services.GradebookError as err:
+        queued = set_display(session, context_id=context_id, display=mode, conversion=table)
+    except GradebookError as err:
         session.rollback()
         return _render_index(ctx, error=str(err))
     session.commit()
     notify_outbox(current_app)
-    outlook = services.send_outlook(session, outbox_ids=queued, context_id=context_id)
+    outlook = outbox_status.send_outlook(session, outbox_ids=queued, context_id=context_id)
     return _render_index(
         ctx,
         notice=f"Saved. {outlook.will_send} current results will be sent again this way."
@@ -123,16 +127,16 @@ PROBLEMS_SHOWN = 200
 def _render_sync(ctx: LaunchContext, notice: str = "") -> str:
     session = db_session()
     context_id = _course(ctx)
-    gradebook = services.get_or_create_gradebook(session, context_id=context_id)
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
     session.commit()
     return render_template(
         "grades/sync.html",
         gradebook=gradebook,
-        counts=services.outbox_counts(session, context_id=context_id),
-        turned_off=services.waiting_for_turned_off_columns(session, context_id=context_id),
-        problems=services.list_problems(session, context_id=context_id, limit=PROBLEMS_SHOWN),
+        counts=outbox_status.outbox_counts(session, context_id=context_id),
+        turned_off=outbox_status.waiting_for_turned_off_columns(session, context_id=context_id),
+        problems=outbox_status.list_problems(session, context_id=context_id, limit=PROBLEMS_SHOWN),
         problems_shown=PROBLEMS_SHOWN,
-        columns=[c for c in services.list_columns(session, context_id=context_id) if c.is_enabled],
+        columns=[c for c in list_columns(session, context_id=context_id) if c.is_enabled],
         notice=notice,
     )
 
@@ -155,9 +159,9 @@ def retry() -> str:
     # that fit the database's integer. A Retry that names results retries only those.
     ids = {int(v) for v in named if v.isascii() and v.isdigit() and len(v) <= 18}
     if named and not ids:
-        outlook = services.SendOutlook(0, 0, 0)
+        outlook = outbox_status.SendOutlook(0, 0, 0)
     else:
-        outlook = services.retry(session, context_id=context_id, outbox_ids=ids or None)
+        outlook = outbox_status.retry(session, context_id=context_id, outbox_ids=ids or None)
     session.commit()
     notify_outbox(current_app)
     notice = f"{outlook.will_send} result(s) will be sent again."
@@ -169,7 +173,7 @@ def retry() -> str:
     return _render_sync(ctx, notice=notice + _held(outlook))
 
 
-def _held(outlook: services.SendOutlook) -> str:
+def _held(outlook: outbox_status.SendOutlook) -> str:
     if not outlook.held:
         return ""
     return (

@@ -1,7 +1,7 @@
 """Class insights for teachers: the dashboard, flexible groups, the attention list, progress
 charts and CSV exports.
 
-Groups, for other pages (all in ``lti_app.insights.services``; every function takes
+Groups, for other pages (all in ``lti_app.insights.groups``; every function takes
 ``(session, *, context_id, ...)`` and never reads another course):
 
 - ``active_groups(session, *, context_id) -> list[StudentGroup]``: groups to offer in a picker.

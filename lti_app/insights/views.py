@@ -1,5 +1,6 @@
-"""Teacher pages: the class dashboard, the evidence behind a cell, flexible groups, the
-attention list, progress charts and CSV exports. Every page reads only the launch's course."""
+"""Teacher pages: the class dashboard, the evidence behind a cell, the attention list,
+progress charts and CSV exports; the flexible groups' pages are in insights.group_views, on
+the same blueprint. Every page reads only the launch's course."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from flask import Blueprint, Flask, make_response, redirect, render_template, request
+from flask import Blueprint, Flask, render_template, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
@@ -15,12 +16,14 @@ from lti_app.competencies.services import get_competency, list_competencies
 from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
-from lti_app.insights import attention, charts, exports, services
+from lti_app.insights import attention, charts, exports
+from lti_app.insights.dashboard import Dashboard, load_dashboard, scale_levels
 from lti_app.insights.grid import NOT_ASSESSED, SORTS, GridFilter, apply_filter, level_counts
 from lti_app.insights.grouping import short_names
-from lti_app.insights.models import GroupBasis
+from lti_app.insights.groups import active_groups, group_history, resolve_picked_students
 from lti_app.insights.table import grid_body, level_css
-from lti_app.mastery.services import current_levels, evidence_history
+from lti_app.mastery.levels import current_levels
+from lti_app.mastery.services import evidence_history
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.tool.services import LaunchContext
 from lti_app.web import (
@@ -37,8 +40,6 @@ bp = Blueprint("insights", __name__, url_prefix="/insights")
 TEACHER, LEARNER = "teacher", "learner"
 STATUSES = ("active", "inactive", "deleted", "all")
 MAX_DAYS = 3650
-MAX_PROPOSED = 50
-"""More proposed groups than a proposal ever has: the bound on `keep-N` fields read back."""
 
 
 @bp.record_once
@@ -57,7 +58,7 @@ def _course_groups() -> list[Any]:
     ctx = current_launch()
     if ctx.context is None or ctx.launch.role != TEACHER:
         return []
-    return list(services.active_groups(db_session(), context_id=ctx.context.id))
+    return list(active_groups(db_session(), context_id=ctx.context.id))
 
 
 def picked_students_with_group(context_id: int, person_ids: list[int]) -> list[int]:
@@ -66,7 +67,7 @@ def picked_students_with_group(context_id: int, person_ids: list[int]) -> list[i
     if not raw.isdigit():
         return person_ids
     try:
-        return services.resolve_picked_students(
+        return resolve_picked_students(
             db_session(), context_id=context_id, group_id=int(raw), person_ids=person_ids
         )
     except LookupError as err:
@@ -113,20 +114,10 @@ def _int_arg(name: str, *, source: object = None) -> int | None:
     return value if 0 <= value <= DATABASE_ID_MAX else None
 
 
-def _ids(name: str) -> list[int]:
-    ids: list[int] = []
-    for raw in request.form.getlist(name):
-        value = _plain_id(raw)
-        if value is None:
-            raise NotFoundError("A student picked is not in this course.")
-        ids.append(value)
-    return ids
-
-
 # --- Dashboard ---------------------------------------------------------------------------
 
 
-def _grid_filter(dashboard: services.Dashboard) -> GridFilter:
+def _grid_filter(dashboard: Dashboard) -> GridFilter:
     comp_ids = {c.id for c in dashboard.competencies}
     competency_id = _int_arg("competency")
     competency_id = competency_id if competency_id in comp_ids else None
@@ -171,7 +162,7 @@ def dashboard() -> str:
     """Students x competencies with current levels, counts per level, filters and sorts."""
     ctx = current_launch()
     context_id = _context_id(ctx)
-    data = services.load_dashboard(db_session(), context_id=context_id)
+    data = load_dashboard(db_session(), context_id=context_id)
     flt = _grid_filter(data)
     rows = apply_filter(data.rows, flt, now=utcnow())
     token = current_launch_token()
@@ -201,7 +192,7 @@ def dashboard() -> str:
 @require_role(TEACHER, LEARNER)
 def scale_css() -> Response:
     """The course's level colours as CSS classes (the page's CSP allows no inline style)."""
-    levels = services.scale_levels(db_session(), context_id=_context_id(current_launch()))
+    levels = scale_levels(db_session(), context_id=_context_id(current_launch()))
     return Response(
         level_css(levels), mimetype="text/css", headers={"Cache-Control": "private, max-age=60"}
     )
@@ -279,9 +270,7 @@ def _csv(lines: Iterator[str], filename: str) -> Response:
 @require_role(TEACHER)
 def dashboard_csv() -> Response:
     """The dashboard as CSV (same filters): students x competencies with levels and dates."""
-    data = services.load_dashboard(
-        db_session(), context_id=_context_id(current_launch()), with_dates=True
-    )
+    data = load_dashboard(db_session(), context_id=_context_id(current_launch()), with_dates=True)
     rows = apply_filter(data.rows, _grid_filter(data), now=utcnow())
     return _csv(exports.dashboard_csv(rows, data.competencies), "dashboard.csv")
 
@@ -310,157 +299,6 @@ def attention_list() -> str:
     )
 
 
-# --- Groups ------------------------------------------------------------------------------
-
-
-@bp.get("/groups")
-@require_role(TEACHER)
-def groups() -> str:
-    """Saved groups (active and archived) and the form to propose new ones."""
-    session = db_session()
-    context_id = _context_id(current_launch())
-    return render_template(
-        "insights/groups.html",
-        title="Groups",
-        groups=services.list_groups(session, context_id=context_id, include_archived=True),
-        counts=services.member_counts(session, context_id=context_id),
-        data=services.load_dashboard(session, context_id=context_id),
-    )
-
-
-@bp.route("/groups/propose", methods=["GET", "POST"])
-@require_role(TEACHER)
-def propose() -> str | Response:
-    """Propose groups by a competency or a step; the teacher adjusts, names and saves them."""
-    ctx = current_launch()
-    context_id = _context_id(ctx)
-    session = db_session()
-    source = request.form if request.method == "POST" else request.args
-    competency_id = _int_arg("competency", source=source)
-    step_id = None if competency_id else _int_arg("step", source=source)
-    with _domain_errors():
-        if competency_id:
-            proposal = services.propose_for_competency(
-                session, context_id=context_id, competency_id=competency_id
-            )
-            basis = GroupBasis.COMPETENCY
-        elif step_id:
-            proposal = services.propose_for_step(session, context_id=context_id, step_id=step_id)
-            basis = GroupBasis.STEP
-        else:
-            raise AppError("Choose a competency or a step to group by.")
-    students = {s.person_id: s.name for s in list_students(session, context_id=context_id)}
-    slot_of = {pid: str(index) for index, group in enumerate(proposal) for pid in group.person_ids}
-    names: dict[int, str] = {}
-    kept: set[int] | None = None
-    error = ""
-    if request.method == "POST":
-        chosen: list[tuple[str, list[int]]] = []
-        assignments: dict[int, str] = {}
-        for key, value in request.form.items():
-            if key.startswith("assign-"):
-                person_id = _plain_id(key[7:])
-                if person_id is None:
-                    raise NotFoundError("A student picked is not in this course.")
-                assignments[person_id] = value
-        # The groups the teacher's page showed, not today's proposal: evidence recorded or
-        # withdrawn since the page opened may have changed how many groups there are now.
-        kept = set()
-        for index in range(MAX_PROPOSED):
-            names[index] = request.form.get(f"name-{index}", "")
-            if request.form.get(f"keep-{index}") != "1":
-                continue
-            kept.add(index)
-            members = [pid for pid, slot in assignments.items() if slot == str(index)]
-            chosen.append((names[index], members))
-        try:
-            with _domain_errors():
-                saved = services.save_proposal(
-                    session,
-                    context_id=context_id,
-                    created_by_id=ctx.person.id,
-                    groups=chosen,
-                    basis=basis,
-                    competency_id=competency_id,
-                    step_id=step_id,
-                )
-        except AppError as err:
-            if isinstance(err, NotFoundError):
-                raise
-            # The page comes back as the teacher left it, with what to change.
-            session.rollback()
-            error = err.user_message
-            slot_of.update(assignments)
-        else:
-            session.commit()
-            return redirect(launch_url("insights.groups", saved=len(saved)), 303)
-    return make_response(
-        render_template(
-            "insights/propose.html",
-            title="Propose groups",
-            proposal=proposal,
-            students=students,
-            slot_of=slot_of,
-            names=names,
-            kept=kept,
-            error=error,
-            competency_id=competency_id,
-            step_id=step_id,
-        ),
-        400 if error else 200,
-    )
-
-
-@bp.route("/groups/<int:group_id>", methods=["GET", "POST"])
-@require_role(TEACHER)
-def group_detail(group_id: int) -> str | Response:
-    """A group's members: rename it, add or remove students."""
-    context_id = _context_id(current_launch())
-    session = db_session()
-    with _domain_errors():
-        group = services.get_group(session, context_id=context_id, group_id=group_id)
-        if request.method == "POST":
-            services.update_group(
-                session,
-                context_id=context_id,
-                group_id=group_id,
-                name=request.form.get("name", ""),
-                person_ids=_ids("member"),
-            )
-            session.commit()
-            return redirect(launch_url("insights.group_detail", group_id=group_id, saved=1), 303)
-    members = services.current_member_ids(group)
-    # Members whose enrollment is inactive stay listed (ticked), or saving would drop them.
-    students = [
-        s
-        for s in list_students(session, context_id=context_id, include_inactive=True)
-        if s.status.value == "active" or s.person_id in members
-    ]
-    return render_template(
-        "insights/group.html",
-        title=group.name,
-        group=group,
-        members=members,
-        students=students,
-        saved=request.args.get("saved") == "1",
-    )
-
-
-@bp.post("/groups/<int:group_id>/archive")
-@require_role(TEACHER)
-def archive(group_id: int) -> Response:
-    """Archive a group, or bring it back (``restore=1``)."""
-    context_id = _context_id(current_launch())
-    session = db_session()
-    with _domain_errors():
-        if request.form.get("restore") == "1":
-            services.restore_group(session, context_id=context_id, group_id=group_id)
-        else:
-            services.archive_group(session, context_id=context_id, group_id=group_id)
-    session.commit()
-    return redirect(launch_url("insights.groups"), 303)
-
-
 # --- Progress over time ------------------------------------------------------------------
 
 
@@ -470,7 +308,7 @@ def class_progress() -> str:
     """The class's levels per competency over time, week by week, with data tables."""
     context_id = _context_id(current_launch())
     session = db_session()
-    data = services.load_dashboard(session, context_id=context_id)
+    data = load_dashboard(session, context_id=context_id)
     comp = _int_arg("competency")
     chosen = [c for c in data.competencies if comp in (None, c.id)]
     labels = {c.id: f"{c.code} {c.title}".strip() for c in chosen}
@@ -510,7 +348,7 @@ def student_progress(person_id: int) -> str:
     elif not (ctx.launch.role == LEARNER and ctx.person.id == person_id):
         raise PermissionDeniedError("You can see only your own progress.")
     session = db_session()
-    levels = services.scale_levels(session, context_id=context_id)
+    levels = scale_levels(session, context_id=context_id)
     competencies = list_competencies(session, context_id=context_id)
     labels = {c.id: f"{c.code} {c.title}".strip() for c in competencies}
     series = charts.student_series(
@@ -534,8 +372,11 @@ def student_progress(person_id: int) -> str:
         person_id=person_id,
         is_teacher=is_teacher,
         history=(
-            services.group_history(session, context_id=context_id, person_id=person_id)
-            if is_teacher
-            else ()
+            group_history(session, context_id=context_id, person_id=person_id) if is_teacher else ()
         ),
     )
+
+
+# The group pages (insights.group_views) are routes of this blueprint too: importing them
+# here registers them wherever the blueprint is (Flask's "Larger Applications" pattern).
+from lti_app.insights import group_views  # noqa: E402, F401

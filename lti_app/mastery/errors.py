@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+NUL_MESSAGE = (
+    "the {what} contains an invisible NUL character (code 0), which cannot be saved; delete it "
+    "or retype the {what}"
+)
+"""Why text with a NUL is refused (PostgreSQL text cannot hold it); `{what}` names the field."""
+
 
 class MasteryError(Exception):
     """A mastery change that breaks a rule; the message is fit to show a teacher."""

@@ -154,7 +154,7 @@ class StudentCompetencyLevel(Base):
     """A student's current standing on a competency, kept up to date with every evidence change.
 
     Pages read this instead of recomputing from evidence. For a competency with sub-competencies
-    the values are rolled up from the children (see `mastery.services.roll_up`).
+    the values are rolled up from the children (see `mastery.rollup.roll_up`).
     """
 
     __tablename__ = "student_competency_level"

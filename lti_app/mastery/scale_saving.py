@@ -16,7 +16,7 @@ from lti_app.mastery.calculation import TWO_PLACES, CalculationMethod
 from lti_app.mastery.errors import InvalidScaleError, MasteryError
 from lti_app.mastery.models import MasteryScale
 from lti_app.mastery.rollup import MasteryChange
-from lti_app.mastery.services import LevelSpec, check_levels, locked_scale, update_scale
+from lti_app.mastery.scales import LevelSpec, check_levels, locked_scale, update_scale
 
 MAX_SHOWN_LENGTH = 20_000
 """Far beyond the settings of a full scale; a longer posted value is not read at all."""

@@ -39,12 +39,11 @@ from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.models import MasteryScale
 from lti_app.mastery.scale_saving import StaleScaleError, save_settings, settings_of
+from lti_app.mastery.scales import MAX_LEVELS, get_or_create_scale
 from lti_app.mastery.services import (
-    MAX_LEVELS,
     MasteryChange,
     correct_evidence,
     get_evidence,
-    get_or_create_scale,
     withdraw_evidence,
 )
 from lti_app.roster.services import list_students

@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.pathways.models import ChallengeLevel, Option, Pathway, Step
-from lti_app.pathways.services import OptionInput
+from lti_app.pathways.options import OptionInput
 
 """Ids are 32-bit integers; a longer number would overflow SQLite's integers and is no id."""
 

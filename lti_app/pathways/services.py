@@ -1,63 +1,33 @@
-"""Authoring pathways: create, change, order, archive and copy pathways, steps and options.
+"""Authoring pathways: create, change, order, archive and copy pathways and their steps.
 
 Every function takes the course (context_id) and finds rows only inside it, so an id from
-another course is simply not found.
+another course is simply not found. A step's options are authored in `options`; what both
+share (titles, order, double clicks) is in `authoring`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Protocol, TypeVar
+from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import ColumnElement, delete, exists, func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
 from lti_app.db import lock_course, utcnow
-from lti_app.learners.vocab import (
-    CareerCluster,
-    Modality,
-    clean_tags,
-    parse_career_clusters,
-    strip_control_characters,
-)
+from lti_app.pathways.authoring import clean_title, just_made, lock_parent, reorder
 from lti_app.pathways.errors import (
-    OptionNotFoundError,
     PathwayInUseError,
     PathwayNotFoundError,
     StepNotFoundError,
 )
 from lti_app.pathways.models import (
-    TITLE_MAX_LENGTH,
-    ChallengeLevel,
     Choice,
-    Option,
     Pathway,
     PathwayCompetency,
     Step,
     StepPrerequisite,
 )
-from lti_app.pathways.text import clean_html, clean_links
-
-MAX_EXPECTED_MINUTES = 100_000
-
-
-@dataclass(frozen=True)
-class OptionInput:
-    """Everything a teacher sets on an option; used to create and to replace one."""
-
-    title: str
-    modality: Modality | str = Modality.ONLINE
-    description: str = ""
-    links: Sequence[Mapping[str, str]] = ()
-    interest_tags: Sequence[str] = ()
-    career_clusters: Sequence[CareerCluster | str] = ()
-    challenge: int = ChallengeLevel.CORE
-    expected_minutes: int | None = None
-    requires_approval: bool = False
-
+from lti_app.pathways.text import clean_html
 
 # --- pathways ---------------------------------------------------------------------------------
 
@@ -76,12 +46,12 @@ def create_pathway(
     :param once: return the same pathway created a moment ago (a double click on Create)
         instead of adding it again.
     """
-    title, description = _title(title), clean_html(description)
+    title, description = clean_title(title), clean_html(description)
     wanted = set(_check_competencies(session, context_id, competency_ids))
     if once:
         # Two Create clicks arriving together would each miss the other's new row.
         lock_course(session, context_id=context_id)
-    for twin in _just_made(
+    for twin in just_made(
         session,
         once,
         Pathway,
@@ -120,7 +90,7 @@ def update_pathway(
 ) -> Pathway:
     """Replace a pathway's title, description and the competencies it leads to."""
     pathway = get_pathway(session, context_id=context_id, pathway_id=pathway_id)
-    pathway.title = _title(title)
+    pathway.title = clean_title(title)
     pathway.description = clean_html(description)
     _set_pathway_competencies(session, context_id, pathway.id, competency_ids)
     session.flush()
@@ -165,7 +135,7 @@ def pathway_competency_ids(session: Session, *, context_id: int, pathway_id: int
 def reorder_pathways(session: Session, *, context_id: int, pathway_ids: Sequence[int]) -> None:
     """Put the named pathways first, in the given order; the others follow as they were."""
     rows = list_pathways(session, context_id=context_id, include_archived=True)
-    _reorder(rows, pathway_ids, PathwayNotFoundError("That pathway does not exist in this course."))
+    reorder(rows, pathway_ids, PathwayNotFoundError("That pathway does not exist in this course."))
     session.flush()
 
 
@@ -220,11 +190,11 @@ def create_step(
     :param once: return the same step added a moment ago (a double click on Add step) instead
         of adding it again.
     """
-    _lock(session, Pathway, context_id, pathway_id, PathwayNotFoundError)
+    lock_parent(session, Pathway, context_id, pathway_id, PathwayNotFoundError)
     _check_competencies(session, context_id, [] if competency_id is None else [competency_id])
-    title, description = _title(title), clean_html(description)
+    title, description = clean_title(title), clean_html(description)
     wanted = set(_check_competencies(session, context_id, prerequisite_ids))
-    for twin in _just_made(
+    for twin in just_made(
         session,
         once,
         Step,
@@ -265,7 +235,7 @@ def update_step(
     """Replace a step's title, description, assessed competency and prerequisites."""
     step = get_step(session, context_id=context_id, step_id=step_id)
     _check_competencies(session, context_id, [] if competency_id is None else [competency_id])
-    step.title = _title(title)
+    step.title = clean_title(title)
     step.description = clean_html(description)
     step.competency_id = competency_id
     _set_prerequisites(session, context_id, step.id, prerequisite_ids)
@@ -314,7 +284,7 @@ def reorder_steps(
     """Put the named steps first, in the given order; the others follow as they were."""
     get_pathway(session, context_id=context_id, pathway_id=pathway_id)
     rows = list_steps(session, context_id=context_id, pathway_id=pathway_id, include_archived=True)
-    _reorder(rows, step_ids, StepNotFoundError("That step is not in this pathway."))
+    reorder(rows, step_ids, StepNotFoundError("That step is not in this pathway."))
     session.flush()
 
 
@@ -346,191 +316,7 @@ def delete_step(session: Session, *, context_id: int, step_id: int) -> None:
     session.flush()
 
 
-# --- options ----------------------------------------------------------------------------------
-
-
-def create_option(
-    session: Session, *, context_id: int, step_id: int, data: OptionInput, once: bool = False
-) -> Option:
-    """Add an option at the end of a step.
-
-    :param once: return the same option added a moment ago (a double click on Save) instead of
-        adding it again.
-    """
-    _lock(session, Step, context_id, step_id, StepNotFoundError)
-    last = session.scalar(select(func.max(Option.position)).where(Option.step_id == step_id))
-    option = Option(
-        context_id=context_id, step_id=step_id, position=0 if last is None else last + 1
-    )
-    _apply_option_input(option, data)
-    for twin in _just_made(
-        session,
-        once,
-        Option,
-        Option.step_id == step_id,
-        Option.title == option.title,
-        Option.description == option.description,
-    ):
-        if all(getattr(twin, field) == getattr(option, field) for field in _OPTION_FIELDS):
-            return twin
-    session.add(option)
-    session.flush()
-    return option
-
-
-def update_option(
-    session: Session, *, context_id: int, option_id: int, data: OptionInput
-) -> Option:
-    """Replace everything a teacher sets on an option."""
-    option = get_option(session, context_id=context_id, option_id=option_id)
-    _apply_option_input(option, data)
-    session.flush()
-    return option
-
-
-def get_option(session: Session, *, context_id: int, option_id: int) -> Option:
-    """Return an option of the course.
-
-    :raises OptionNotFoundError: no such option in this course.
-    """
-    option = session.scalars(
-        select(Option).where(Option.id == option_id, Option.context_id == context_id)
-    ).one_or_none()
-    if option is None:
-        raise OptionNotFoundError("That option does not exist in this course.")
-    return option
-
-
-def list_options(
-    session: Session, *, context_id: int, step_id: int, include_archived: bool = False
-) -> list[Option]:
-    """Return a step's options in their order."""
-    query = select(Option).where(Option.context_id == context_id, Option.step_id == step_id)
-    if not include_archived:
-        query = query.where(Option.archived_at.is_(None))
-    return list(session.scalars(query.order_by(Option.position, Option.id)))
-
-
-def reorder_options(
-    session: Session, *, context_id: int, step_id: int, option_ids: Sequence[int]
-) -> None:
-    """Put the named options first, in the given order; the others follow as they were."""
-    get_step(session, context_id=context_id, step_id=step_id)
-    rows = list_options(session, context_id=context_id, step_id=step_id, include_archived=True)
-    _reorder(rows, option_ids, OptionNotFoundError("That option is not in this step."))
-    session.flush()
-
-
-def archive_option(session: Session, *, context_id: int, option_id: int) -> Option:
-    """Stop offering an option; students who chose it keep their choice."""
-    option = get_option(session, context_id=context_id, option_id=option_id)
-    option.archived_at = option.archived_at or utcnow()
-    session.flush()
-    return option
-
-
-def restore_option(session: Session, *, context_id: int, option_id: int) -> Option:
-    """Offer an archived option again."""
-    option = get_option(session, context_id=context_id, option_id=option_id)
-    option.archived_at = None
-    session.flush()
-    return option
-
-
-def delete_option(session: Session, *, context_id: int, option_id: int) -> None:
-    """Delete an option nobody has chosen.
-
-    :raises PathwayInUseError: students have chosen it; archive it instead.
-    """
-    option = get_option(session, context_id=context_id, option_id=option_id)
-    if session.scalar(select(exists().where(Choice.option_id == option.id))):
-        raise PathwayInUseError("Students have chosen this option; archive it instead.")
-    session.delete(option)
-    session.flush()
-
-
 # --- helpers ----------------------------------------------------------------------------------
-
-
-class _Positioned(Protocol):
-    id: int
-    position: int
-
-
-_P = TypeVar("_P", bound=_Positioned)
-
-
-DOUBLE_SUBMIT = timedelta(seconds=30)
-"""How soon after a creation an identical one counts as the same click again."""
-
-_OPTION_FIELDS = (
-    "links",
-    "modality",
-    "interest_tags",
-    "career_clusters",
-    "challenge",
-    "expected_minutes",
-    "requires_approval",
-)
-
-_M = TypeVar("_M", Pathway, Step, Option)
-
-
-def _just_made(
-    session: Session, once: bool, model: type[_M], *where: ColumnElement[bool]
-) -> list[_M]:
-    """Rows like these created in the last DOUBLE_SUBMIT, newest first (not archived ones);
-    none unless `once` asks for them."""
-    if not once:
-        return []
-    return list(
-        session.scalars(
-            select(model)
-            .where(
-                *where,
-                model.archived_at.is_(None),
-                model.created_at >= utcnow() - DOUBLE_SUBMIT,
-            )
-            .order_by(model.id.desc())
-        )
-    )
-
-
-def _lock(
-    session: Session,
-    model: type[Pathway] | type[Step],
-    context_id: int,
-    row_id: int,
-    error: type[PathwayNotFoundError],
-) -> None:
-    """Lock the parent until the transaction ends (PostgreSQL), so the two requests of a double
-    click add children one after the other, and the second finds the first's."""
-    found = session.scalar(
-        select(model.id).where(model.id == row_id, model.context_id == context_id).with_for_update()
-    )
-    if found is None:
-        raise error(
-            f"That {'pathway' if model is Pathway else 'step'} does not exist in this course."
-        )
-
-
-def _reorder(rows: list[_P], ids: Sequence[int], not_found: LookupError) -> None:
-    by_id = {r.id: r for r in rows}
-    if any(i not in by_id for i in ids):
-        raise not_found
-    named = list(dict.fromkeys(ids))
-    ordered = [by_id[i] for i in named] + [r for r in rows if r.id not in set(named)]
-    for position, row in enumerate(ordered):
-        row.position = position
-
-
-def _title(value: str) -> str:
-    value = " ".join(strip_control_characters(value).split())
-    if not value:
-        raise ValueError("Give it a title.")
-    if len(value) > TITLE_MAX_LENGTH:
-        raise ValueError(f"Keep the title under {TITLE_MAX_LENGTH} characters.")
-    return value
 
 
 def _check_competencies(session: Session, context_id: int, ids: Iterable[int]) -> list[int]:
@@ -565,24 +351,3 @@ def _set_prerequisites(
     session.execute(delete(StepPrerequisite).where(StepPrerequisite.step_id == step_id))
     session.add_all(StepPrerequisite(step_id=step_id, competency_id=c) for c in wanted)
     session.flush()
-
-
-def _apply_option_input(option: Option, data: OptionInput) -> None:
-    try:
-        modality = Modality(data.modality)
-    except ValueError:
-        raise ValueError(f"“{data.modality}” is not a known kind of option.") from None
-    if data.challenge not in ChallengeLevel._value2member_map_:
-        raise ValueError("Choose a challenge level from 1 to 3.")
-    minutes = data.expected_minutes
-    if minutes is not None and not 0 < minutes <= MAX_EXPECTED_MINUTES:
-        raise ValueError("Expected time must be a positive number of minutes.")
-    option.title = _title(data.title)
-    option.description = clean_html(data.description)
-    option.links = clean_links(data.links)
-    option.modality = modality
-    option.interest_tags = clean_tags(data.interest_tags)
-    option.career_clusters = parse_career_clusters(data.career_clusters)
-    option.challenge = int(data.challenge)
-    option.expected_minutes = minutes
-    option.requires_approval = data.requires_approval

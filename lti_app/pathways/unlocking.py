@@ -50,7 +50,7 @@ def manual_unlock_ids(
 def mastered_ids_for(session: Session, *, context_id: int, person_id: int) -> set[int]:
     """Ask the mastery feature which competencies the student has mastered."""
     # Imported here so pathways loads (and its rules test) without the mastery tables.
-    from lti_app.mastery.services import mastered_competency_ids
+    from lti_app.mastery.levels import mastered_competency_ids
 
     return mastered_competency_ids(session, context_id=context_id, person_id=person_id)
 

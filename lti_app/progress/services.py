@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import CompetencyNode, competency_tree
+from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import Evidence, MasteryScale, StudentCompetencyLevel
-from lti_app.mastery.services import current_levels, evidence_history, get_or_create_scale
+from lti_app.mastery.scales import get_or_create_scale
+from lti_app.mastery.services import evidence_history
 from lti_app.pathways.choices import may_start
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
 from lti_app.pathways.unlock import UnlockState, step_unlock_states

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from lti_app.registration.configuration import plain_text
 from lti_app.registration.errors import NOTHING_SAVED, PlatformRefusedError
+from lti_app.registration.platform_configuration import plain_text
 
 LOG = logging.getLogger(__name__)
 

@@ -15,17 +15,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import upsert_insert, utcnow
-from lti_app.registration.configuration import (
-    PRIVACY_LEVEL,
-    TOOL_CONFIG,
-    PlatformConfiguration,
-    has_control_characters,
-)
+from lti_app.registration.configuration import PRIVACY_LEVEL, TOOL_CONFIG
 from lti_app.registration.errors import NOTHING_SAVED, PlatformRefusedError, RegistrationError
 from lti_app.registration.models import (
     PlatformRegistration,
     RegistrationMethod,
     RegistrationSubmission,
+)
+from lti_app.registration.platform_configuration import (
+    PlatformConfiguration,
+    has_control_characters,
 )
 from lti_app.tool.models import Deployment, DeploymentStatus, Platform
 

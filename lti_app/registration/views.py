@@ -27,12 +27,7 @@ from lti_app.registration.configuration import (
     TOOL_NAME,
     ToolUrls,
     canvas_configuration,
-    check_configuration_url,
-    check_public_hosts,
-    check_registration_token,
     client_registration,
-    configuration_url_to_keep,
-    parse_platform_configuration,
     requested_scopes,
     summarize,
 )
@@ -40,6 +35,13 @@ from lti_app.registration.errors import (
     AlreadySubmittedError,
     RegistrationError,
     RegistrationNotSavedError,
+)
+from lti_app.registration.platform_configuration import (
+    check_configuration_url,
+    check_public_hosts,
+    check_registration_token,
+    configuration_url_to_keep,
+    parse_platform_configuration,
 )
 from lti_app.registration.services import (
     claim_submission,

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import list_competencies
+from lti_app.insights.dashboard import scale_levels
 from lti_app.insights.grouping import ScaleLevel, level_band
-from lti_app.insights.services import scale_levels
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.services import student_view
 from lti_app.learners.vocab import strip_control_characters
+from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import Evidence, EvidenceSource, StudentCompetencyLevel
-from lti_app.mastery.services import current_levels
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
 from lti_app.reports.models import REFLECTION_MAX_LENGTH, StudentReflection
 from lti_app.tool.models import Person

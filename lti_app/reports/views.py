@@ -230,14 +230,21 @@ def _class_zip_chunks(
     # No `with`: after an error it would write the central directory, and the teacher would
     # get a ZIP that opens fine with students missing.
     archive = zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED)
-    for person_id in person_ids:
-        report = services.family_report(
-            session, context_id=context_id, person_id=person_id, course_title=course_title
-        )
-        # Do not hold a transaction open while the PDF renders (a class takes a minute).
-        session.rollback()
-        archive.writestr(_filename(report, lang), pdf_bytes(report, lang))
-        yield sink.take()
+    try:
+        for person_id in person_ids:
+            report = services.family_report(
+                session, context_id=context_id, person_id=person_id, course_title=course_title
+            )
+            # Do not hold a transaction open while the PDF renders (a class takes a minute).
+            session.rollback()
+            archive.writestr(_filename(report, lang), pdf_bytes(report, lang))
+            yield sink.take()
+    except BaseException:
+        # Left unfinished on purpose (an error, or the teacher closed the download): without
+        # this, the ZipFile's own clean-up would still write the central directory, later, at
+        # garbage collection, into a sink no one reads, and fail in whatever runs then.
+        archive.fp = None
+        raise
     archive.close()
     yield sink.take()
 

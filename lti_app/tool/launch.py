@@ -1,4 +1,4 @@
-"""OIDC login initiation and id_token validation.
+"""id_token validation: the launch that completes an OIDC login (tool.login).
 
 pylti1p3 validates the LTI message claims (its message validators); this module adds what
 pylti1p3 2.0 does not check: `aud`/`azp`, a single-use nonce bound to the login, a state
@@ -10,97 +10,37 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import hashlib
 import hmac
 import json
-import logging
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from itsdangerous import BadSignature, URLSafeSerializer
 from jwt.utils import base64url_decode, base64url_encode
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, event, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import Session
 
-from lti_app.db import Base, utcnow
-from lti_app.errors import LaunchError, LaunchForbiddenError
-from lti_app.tool.cache import EngineTtlCache
+from lti_app.errors import LaunchError
 from lti_app.tool.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
-from lti_app.tool.models import (
-    Deployment,
-    DeploymentStatus,
-    LaunchSession,
-    Platform,
+from lti_app.tool.login import LoginState, browser_hash, login_was_used
+from lti_app.tool.models import Deployment, Platform
+from lti_app.tool.registrations import (
+    ADMIN_HINT,
+    find_platform_and_deployment,
+    resolve_deployment,
 )
-
-LOG = logging.getLogger(__name__)
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 CLAIM_DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 CLAIM_AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 CLAIM_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 SUPPORTED_MESSAGES = frozenset({"LtiResourceLinkRequest", "LtiDeepLinkingRequest"})
-# Now and then a launch also clears sessions that expired: no cron job.
-PURGE_ONE_IN = 200
-LOGIN_SALT = "pathways-login"
-UNKNOWN_STATE = "This launch does not match a login Pathways started (unknown state)."
-UNKNOWN_STATE_HINT = (
-    "Open Pathways again from the course. If it keeps failing, the LMS may be sending "
-    "launches to a different Pathways server."
-)
 USED = "This launch was already used. Open Pathways again from the course."
-ADMIN_HINT = (
-    "An LMS administrator can check the Pathways registration (issuer, client ID, "
-    "deployment ID and key set URL) and the server clocks."
-)
-
-
-class PendingDeploymentError(LaunchForbiddenError):
-    """The deployment waits for approval; the record of it must be kept (committed)."""
-
-
-@dataclass(frozen=True)
-class LoginRedirect:
-    """Where to send the browser after login initiation, and the browser secret to bind."""
-
-    auth_url: str
-    state: str
-    browser_secret: str
-    storage_target: str | None
-
-
-@dataclass(frozen=True)
-class LoginState:
-    """A login in flight. It travels signed inside the OIDC `state` itself, so starting a
-    login writes nothing and any worker, even after a restart, can check the launch."""
-
-    state: str
-    nonce: str
-    browser_hash: str
-    """SHA-256 of the random value in the browser's state cookie or platform storage."""
-    platform_id: int
-    target_link_uri: str
-    storage_target: str | None
-    """Set when the platform offered LTI Platform Storage (lti_storage_target) at login."""
-    expires_at: float
-    """Unix time."""
-
-
-@functools.lru_cache(maxsize=8)
-def _login_signer(secret_key: str) -> URLSafeSerializer:
-    return URLSafeSerializer(
-        secret_key, salt=LOGIN_SALT, signer_kwargs={"digest_method": hashlib.sha256}
-    )
 
 
 @dataclass(frozen=True)
@@ -114,229 +54,6 @@ class ValidatedLaunch:
     @property
     def message_type(self) -> str:
         return str(self.claims[CLAIM + "message_type"])
-
-
-def browser_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def state_cookie_name(state: str) -> str:
-    # One cookie per login, so two launches in two tabs don't overwrite each other.
-    return "lti1p3_state_" + hashlib.sha256(state.encode()).hexdigest()[:16]
-
-
-def storage_key(state: str) -> str:
-    """The key the login's browser secret has in the platform's storage (lti.put_data)."""
-    return "lti_state_" + state
-
-
-def find_platform(session: Session, issuer: str, client_id: str | None) -> Platform:
-    """Find the registration; without client_id only an issuer with one registration works.
-
-    Login initiation reads registrations through a short-lived cache (LOGIN_REGISTRATIONS).
-    """
-    if not issuer:
-        raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
-    return _choose_platform(_registrations_for_login(session, issuer), issuer, client_id)
-
-
-LOGIN_REGISTRATIONS: EngineTtlCache[list[Platform]] = EngineTtlCache(ttl=10.0)
-"""Registrations by issuer, for login initiation; only issuers that exist are kept, so logins
-naming made-up issuers cannot grow it."""
-LAUNCH_REGISTRATIONS: EngineTtlCache[tuple[Platform, Deployment]] = EngineTtlCache(ttl=10.0)
-"""(registration, deployment) by (issuer, client_id, deployment_id), kept only while both are
-active: approving a deployment takes effect at once, disabling one within `ttl` seconds in
-other processes and at once in the process that did it."""
-
-
-def _registrations_for_login(session: Session, issuer: str) -> list[Platform]:
-    if "\x00" in issuer:  # PostgreSQL text cannot hold it; no registration can match
-        return []
-    engine = _engine(session)
-    cached = LOGIN_REGISTRATIONS.get(engine, issuer)
-    if cached is not None:
-        return cached
-    rows = session.connection().execute(_queries().platforms, {"issuer": issuer})
-    platforms = [Platform(**row._mapping) for row in rows]
-    if platforms:
-        LOGIN_REGISTRATIONS.put(engine, issuer, platforms)
-    return platforms
-
-
-def _engine(session: Session) -> Engine:
-    bind = session.get_bind()
-    return bind.engine if isinstance(bind, Connection) else bind
-
-
-def _forget_registrations() -> None:
-    LOGIN_REGISTRATIONS.clear()
-    LAUNCH_REGISTRATIONS.clear()
-
-
-@event.listens_for(Platform, "after_insert")
-@event.listens_for(Platform, "after_update")
-@event.listens_for(Platform, "after_delete")
-@event.listens_for(Deployment, "after_update")
-@event.listens_for(Deployment, "after_delete")
-def _registration_changed(*_args: Any) -> None:
-    _forget_registrations()
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _registrations_changed_in_bulk(state: ORMExecuteState) -> None:
-    if (state.is_update or state.is_delete) and any(
-        mapper.class_ in (Platform, Deployment) for mapper in state.all_mappers
-    ):
-        _forget_registrations()
-
-
-def _choose_platform(rows: list[Platform], issuer: str, client_id: str | None) -> Platform:
-    if not rows:
-        raise LaunchError(
-            f"Pathways is not registered for the LMS {issuer!r}.",
-            hint="An LMS administrator must register Pathways with this issuer first.",
-        )
-    if client_id:
-        matching = [p for p in rows if p.client_id == client_id]
-        if not matching:
-            raise LaunchError(
-                f"The client ID {client_id!r} is not registered for {issuer!r}.",
-                hint="Check the client ID of the Pathways registration in the LMS.",
-            )
-        platform = matching[0]
-    elif len(rows) == 1:
-        platform = rows[0]
-    else:
-        raise LaunchError(
-            "Several registrations exist for this LMS and it did not say which (no client_id).",
-            hint=ADMIN_HINT,
-        )
-    if not platform.is_active:
-        raise LaunchForbiddenError("This Pathways registration is disabled.", hint=ADMIN_HINT)
-    return platform
-
-
-def _find_platform_and_deployment(
-    session: Session, issuer: str, client_id: str, deployment_id: str
-) -> tuple[Platform, Deployment | None]:
-    """The registration and, when known, the deployment: one query for both, or none while
-    LAUNCH_REGISTRATIONS holds them active."""
-    if not issuer:
-        raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
-    engine = _engine(session)
-    cache_key = (issuer, client_id, deployment_id)
-    cached = LAUNCH_REGISTRATIONS.get(engine, cache_key)
-    if cached is not None:
-        return cached
-    rows = session.connection().execute(
-        _queries().platforms_with_deployment, {"issuer": issuer, "deployment_id": deployment_id}
-    )
-    pairs = []
-    for row in rows:
-        values = row._mapping
-        platform = Platform(**{c: values[c] for c in PLATFORM_COLUMNS})
-        deployment = None
-        if values["d_id"] is not None:
-            deployment = Deployment(**{c: values["d_" + c] for c in DEPLOYMENT_COLUMNS})
-        pairs.append((platform, deployment))
-    platform = _choose_platform([pair[0] for pair in pairs], issuer, client_id)
-    found = next(pair[1] for pair in pairs if pair[0] is platform)
-    if found is not None and found.status is DeploymentStatus.ACTIVE:
-        LAUNCH_REGISTRATIONS.put(engine, cache_key, (platform, found))
-    return platform, found
-
-
-@dataclass(frozen=True)
-class _Queries:
-    platforms: Any
-    platforms_with_deployment: Any
-
-
-PLATFORM_COLUMNS = [c.name for c in Base.metadata.tables["platform"].c]
-DEPLOYMENT_COLUMNS = [c.name for c in Base.metadata.tables["deployment"].c]
-
-
-@functools.cache
-def _queries() -> _Queries:
-    """Core statements with bound parameters, built and compiled once: every launch runs
-    them, and the ORM's per-statement work cost more than the database did. The objects
-    made from their rows are plain copies, not tracked by the session."""
-    platform = Base.metadata.tables["platform"]
-    deployment = Base.metadata.tables["deployment"]
-    with_deployment = (
-        select(platform, *(c.label("d_" + c.name) for c in deployment.c))
-        .outerjoin(
-            deployment,
-            and_(
-                deployment.c.platform_id == platform.c.id,
-                deployment.c.deployment_id == bindparam("deployment_id"),
-            ),
-        )
-        .where(platform.c.issuer == bindparam("issuer"))
-    )
-    return _Queries(
-        platforms=select(platform).where(platform.c.issuer == bindparam("issuer")),
-        platforms_with_deployment=with_deployment,
-    )
-
-
-def start_login(
-    session: Session,
-    params: dict[str, str],
-    *,
-    secret_key: str,
-    tool_origin: str,
-    redirect_uri: str,
-    state_ttl: int,
-) -> LoginRedirect:
-    """Build the platform authorization redirect; the login travels signed in its state."""
-    issuer = params.get("iss", "")
-    login_hint = params.get("login_hint", "")
-    target = params.get("target_link_uri", "")
-    platform = find_platform(session, issuer, params.get("client_id") or None)
-    if not login_hint:
-        raise LaunchError("The LMS did not send a login_hint.", hint=ADMIN_HINT)
-    if not target:
-        raise LaunchError("The LMS did not send a target_link_uri.", hint=ADMIN_HINT)
-    target_parts = urlsplit(target)
-    if f"{target_parts.scheme}://{target_parts.netloc}" != tool_origin:
-        # Never let a login send the id_token somewhere else.
-        raise LaunchError(
-            "The launch points at another site (target_link_uri).",
-            hint=f"The target link URI must start with {tool_origin}.",
-        )
-    nonce = secrets.token_urlsafe(32)
-    secret = secrets.token_urlsafe(32)
-    storage_target = params.get("lti_storage_target") or None
-    state = _login_signer(secret_key).dumps(
-        [platform.id, nonce, browser_hash(secret), target, storage_target, time.time() + state_ttl]
-    )
-    query = {
-        "scope": "openid",
-        "response_type": "id_token",
-        "response_mode": "form_post",
-        "prompt": "none",
-        "client_id": platform.client_id,
-        "redirect_uri": redirect_uri,
-        "login_hint": login_hint,
-        "state": state,
-        "nonce": nonce,
-    }
-    if params.get("lti_message_hint"):
-        query["lti_message_hint"] = params["lti_message_hint"]
-    separator = "&" if "?" in platform.auth_login_url else "?"
-    return LoginRedirect(
-        auth_url=platform.auth_login_url + separator + urlencode(query),
-        state=state,
-        browser_secret=secret,
-        storage_target=storage_target,
-    )
-
-
-def purge_expired(session: Session) -> None:
-    """Drop launch sessions that can no longer be used (with them, the record of their
-    logins, whose signed states expired long before)."""
-    session.execute(delete(LaunchSession).where(LaunchSession.expires_at < utcnow()))
 
 
 _BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
@@ -416,31 +133,6 @@ def _client_id_from_aud(body: dict[str, Any]) -> str:
     raise LaunchError("The launch message has no audience (aud).", hint=ADMIN_HINT)
 
 
-def load_login_state(state: str, *, secret_key: str) -> LoginState:
-    """The login a state stands for, if we signed it; expiry is checked with the launch."""
-    try:
-        fields = _login_signer(secret_key).loads(state)
-        platform_id, nonce, hashed, target, storage_target, expires_at = fields
-    except (BadSignature, TypeError, ValueError):
-        raise LaunchError(UNKNOWN_STATE, hint=UNKNOWN_STATE_HINT) from None
-    return LoginState(
-        state=state,
-        nonce=str(nonce),
-        browser_hash=str(hashed),
-        platform_id=int(platform_id),
-        target_link_uri=str(target),
-        storage_target=str(storage_target) if storage_target else None,
-        expires_at=float(expires_at),
-    )
-
-
-def login_was_used(session: Session, login: LoginState) -> bool:
-    return (
-        session.scalar(select(LaunchSession.id).where(LaunchSession.login_nonce == login.nonce))
-        is not None
-    )
-
-
 def validate_launch(
     session: Session,
     *,
@@ -464,7 +156,7 @@ def validate_launch(
 
     issuer = unverified.get("iss")
     client_id = _client_id_from_aud(unverified)
-    platform, deployment = _find_platform_and_deployment(
+    platform, deployment = find_platform_and_deployment(
         session,
         issuer if isinstance(issuer, str) and "\x00" not in issuer else "",
         client_id,
@@ -537,7 +229,9 @@ def validate_launch(
             hint=ADMIN_HINT,
         )
     _validate_message(claims)
-    deployment = _resolve_deployment(session, platform, deployment, claims)
+    deployment = resolve_deployment(
+        session, platform, deployment, str(claims[CLAIM + "deployment_id"])
+    )
     # The login is consumed by the launch session's insert (tool.services.sync_launch).
     return ValidatedLaunch(
         platform=platform, deployment=deployment, claims=claims, login_nonce=login.nonce
@@ -679,62 +373,3 @@ def _validate_message(claims: dict[str, Any]) -> None:
     if isinstance(link, dict) and link.get("id") is not None:
         _id_claim(link["id"], "resource link id")
     _id_claim(claims.get("sub"), "user id (sub)")
-
-
-def _resolve_deployment(
-    session: Session, platform: Platform, deployment: Deployment | None, claims: dict[str, Any]
-) -> Deployment:
-    deployment_id = str(claims[CLAIM + "deployment_id"])
-    if deployment is None or deployment.deployment_id != deployment_id:
-        deployment = record_new_deployment(session, platform, deployment_id)
-    if deployment.status is DeploymentStatus.PENDING:
-        raise PendingDeploymentError(
-            f"This installation of Pathways (deployment {deployment_id}) is waiting for approval.",
-            hint="A Pathways administrator must approve it: lti-app platform approve-deployment "
-            f"--issuer {platform.issuer} --client-id {platform.client_id} "
-            f"--deployment-id {deployment_id}",
-        )
-    if deployment.status is DeploymentStatus.DISABLED:
-        raise LaunchForbiddenError(
-            f"This installation of Pathways (deployment {deployment_id}) is disabled.",
-            hint=ADMIN_HINT,
-        )
-    return deployment
-
-
-def record_new_deployment(session: Session, platform: Platform, deployment_id: str) -> Deployment:
-    """Record an unknown deployment of a known registration (Canvas makes one per install).
-
-    A pending deployment fails its launch with PendingDeploymentError, which the view commits
-    so the administrator sees the request.
-    """
-    status = (
-        DeploymentStatus.ACTIVE if platform.auto_approve_deployments else DeploymentStatus.PENDING
-    )
-    deployment = Deployment(
-        platform_id=platform.id,
-        deployment_id=deployment_id,
-        status=status,
-        approved_at=utcnow() if status is DeploymentStatus.ACTIVE else None,
-    )
-    try:
-        with session.begin_nested():
-            session.add(deployment)
-    except IntegrityError:
-        # A concurrent first launch of the same deployment recorded it first.
-        found = session.scalar(
-            select(Deployment).where(
-                Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
-            )
-        )
-        if found is None:  # pragma: no cover
-            raise
-        return found
-    LOG.warning(
-        "new deployment iss=%s client_id=%s deployment=%s status=%s",
-        platform.issuer,
-        platform.client_id,
-        deployment_id,
-        status.value,
-    )
-    return deployment

@@ -20,11 +20,10 @@ from lti_app.tool.launch import (
     CLAIM_AGS,
     CLAIM_DL,
     CLAIM_NRPS,
-    PURGE_ONE_IN,
     USED,
     ValidatedLaunch,
-    purge_expired,
 )
+from lti_app.tool.login import PURGE_ONE_IN, purge_expired
 from lti_app.tool.models import (
     Context,
     Deployment,

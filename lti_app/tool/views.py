@@ -32,18 +32,20 @@ from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, JWKS_MAX_AGE_SECONDS, KeyR
 from lti_app.tool.launch import (
     CLAIM,
     CLAIM_DL,
-    LoginState,
-    PendingDeploymentError,
     ValidatedLaunch,
     check_deep_linking_settings,
+    validate_launch,
+)
+from lti_app.tool.login import (
+    LoginState,
     load_login_state,
     login_was_used,
     start_login,
     state_cookie_name,
     storage_key,
-    validate_launch,
 )
 from lti_app.tool.models import Deployment, LaunchFailure, Platform
+from lti_app.tool.registrations import PendingDeploymentError
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext, sync_launch
 from lti_app.web import (

@@ -31,7 +31,7 @@ from lti_app.mastery.services import record_evidence
 from lti_app.pathways import services as pathways
 from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.models import Pathway
-from lti_app.pathways.services import OptionInput
+from lti_app.pathways.options import OptionInput, create_option
 from lti_app.tool.models import Context, Membership, MembershipStatus, Person
 from tests.competencies.conftest import competencies_by_code
 from tests.conftest import ToolServer
@@ -278,9 +278,7 @@ def _pathway_with_steps(session: Session, context_id: int, competency_ids: list[
         competency_id=competency_ids[-1],
         prerequisite_ids=competency_ids[:1],
     )
-    pathways.create_option(
-        session, context_id=context_id, step_id=step.id, data=OptionInput("Pond survey")
-    )
+    create_option(session, context_id=context_id, step_id=step.id, data=OptionInput("Pond survey"))
     return pathway.id
 
 
@@ -639,7 +637,7 @@ def _source_framework(db: Database, source: int, p: str) -> None:
         step = pathways.create_step(
             s, context_id=source, pathway_id=pathway.id, title="Survey", competency_id=web
         )
-        pathways.create_option(s, context_id=source, step_id=step.id, data=OptionInput("Pond"))
+        create_option(s, context_id=source, step_id=step.id, data=OptionInput("Pond"))
 
 
 def _pathway_titles(db: Database, context_id: int, p: str) -> list[str]:

@@ -19,7 +19,8 @@ from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence
 from lti_app.pathways.choices import choose_option
 from lti_app.pathways.models import Choice, ChoiceStatus
-from lti_app.pathways.services import OptionInput, create_option, create_pathway, create_step
+from lti_app.pathways.options import OptionInput, create_option
+from lti_app.pathways.services import create_pathway, create_step
 from tests.conftest import Launched, LtiActions, ToolServer
 from tests.courses.frames import Frame, Ids, frame, make_competency, unique
 

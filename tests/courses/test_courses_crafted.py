@@ -18,7 +18,8 @@ from lti_app.learners.models import CheckIn, Goal, LearnerProfile
 from lti_app.mastery.models import Evidence
 from lti_app.pathways.choices import choose_option, submit_choice
 from lti_app.pathways.models import Choice, ChoiceStatus
-from lti_app.pathways.services import OptionInput, create_option, create_pathway, create_step
+from lti_app.pathways.options import OptionInput, create_option
+from lti_app.pathways.services import create_pathway, create_step
 from tests.courses.frames import Frame, Ids, make_competency, unique
 
 

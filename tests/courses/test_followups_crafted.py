@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 
 from lti_app.db import Database
 from lti_app.pathways.choices import choose_option, submit_choice
-from lti_app.pathways.services import OptionInput, create_option, create_pathway, create_step
+from lti_app.pathways.options import OptionInput, create_option
+from lti_app.pathways.services import create_pathway, create_step
 from lti_app.tool.models import Membership, MembershipStatus, Person
 from tests.courses.frames import Frame, Ids, unique
 

@@ -7,11 +7,12 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from lti_app.db import Database
+from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import Evidence, EvidenceSource
-from lti_app.mastery.services import current_levels
 from lti_app.pathways.choices import choose_option, start_choice, submit_choice
 from lti_app.pathways.models import Choice, ChoiceStatus
-from lti_app.pathways.services import OptionInput, create_option, create_pathway, create_step
+from lti_app.pathways.options import OptionInput, create_option
+from lti_app.pathways.services import create_pathway, create_step
 from tests.courses.frames import Frame, Ids, make_competency, unique
 
 

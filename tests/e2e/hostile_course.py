@@ -24,7 +24,7 @@ from lti_app.demo import seed as lms_seed
 from lti_app.demo.platform import DemoPlatform
 from lti_app.demo.seed import Course, Enrollment, Person, Role
 from lti_app.demo.state import ResourceLink
-from lti_app.insights.services import create_group
+from lti_app.insights.groups import create_group
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.services import add_check_in, add_goal, update_profile
 from lti_app.learners.vocab import CareerCluster, Modality
@@ -32,7 +32,8 @@ from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence
 from lti_app.pathways import choices
 from lti_app.pathways.models import TITLE_MAX_LENGTH as OPTION_TITLE_MAX
-from lti_app.pathways.services import OptionInput, create_option, create_pathway, create_step
+from lti_app.pathways.options import OptionInput, create_option
+from lti_app.pathways.services import create_pathway, create_step
 from lti_app.roster.client import Member
 from lti_app.roster.services import apply_members
 from lti_app.tool.models import Context, Platform

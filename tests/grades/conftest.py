@@ -27,11 +27,15 @@ from lti_app.demo.seed import STUDENTS, TEACHER, Course, Enrollment, Role
 from lti_app.demo.server import RunningPlatform
 from lti_app.grades import services
 from lti_app.grades.client import AgsClient
+from lti_app.grades.columns import set_gradebook_competencies
+from lti_app.grades.gradebook import remember_ags_claim
 from lti_app.grades.models import LineItem, OutboxStatus, ScoreOutbox
+from lti_app.grades.outbox_status import outbox_counts
 from lti_app.grades.worker import GradeWorker, WorkerConfig
 from lti_app.http import make_http_client, make_score_pool
 from lti_app.mastery.models import EvidenceSource, StudentCompetencyLevel
-from lti_app.mastery.services import get_or_create_scale, record_evidence
+from lti_app.mastery.scales import get_or_create_scale
+from lti_app.mastery.services import record_evidence
 from lti_app.settings import Settings
 from lti_app.tool.client import SCOPE_LINEITEM, SCOPE_SCORE, TokenClient
 from lti_app.tool.keys import KeyRing
@@ -110,7 +114,7 @@ class GradeCourse:
 
     def counts(self) -> dict[OutboxStatus, int]:
         with self.db.session_factory() as session:
-            return services.outbox_counts(session, context_id=self.context_id)
+            return outbox_counts(session, context_id=self.context_id)
 
     def line_items(self) -> dict[int, LineItem]:
         """competency id -> our line item row"""
@@ -246,7 +250,7 @@ def make_course(
                 ).id
                 for i in range(competencies)
             ]
-            services.remember_ags_claim(
+            remember_ags_claim(
                 session,
                 context_id=context.id,
                 claim={
@@ -255,7 +259,7 @@ def make_course(
                 },
                 resource_link_id=None,
             )
-            services.set_gradebook_competencies(
+            set_gradebook_competencies(
                 session, context_id=context.id, competency_ids=competency_ids
             )
             teacher_id = people.pop(TEACHER.user_id)

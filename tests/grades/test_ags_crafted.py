@@ -25,8 +25,10 @@ from sqlalchemy import select
 
 from lti_app.competencies.services import create_competency
 from lti_app.db import Database, utcnow
-from lti_app.grades import services
+from lti_app.grades.columns import set_gradebook_competencies
+from lti_app.grades.gradebook import remember_ags_claim
 from lti_app.grades.models import Gradebook, LineItem, LineItemState, OutboxStatus
+from lti_app.grades.outbox_status import list_problems, retry
 from lti_app.grades.worker import GradeWorker
 from lti_app.tool.client import SCOPE_LINEITEM, SCOPE_NRPS, SCOPE_SCORE
 from lti_app.tool.models import Context, Membership, MembershipStatus, Person
@@ -146,7 +148,7 @@ def make_ags(
             competency = create_competency(
                 session, context_id=context.id, code="C1", title="Competency 1"
             )
-            services.remember_ags_claim(
+            remember_ags_claim(
                 session,
                 context_id=context.id,
                 claim={
@@ -155,7 +157,7 @@ def make_ags(
                 },
                 resource_link_id=None,
             )
-            services.set_gradebook_competencies(
+            set_gradebook_competencies(
                 session, context_id=context.id, competency_ids=[competency.id]
             )
             teacher = people.pop("teacher")
@@ -516,7 +518,7 @@ def test_a_refused_score_fails_with_a_message_the_teacher_sees(
     assert course.counts()[OutboxStatus.FAILED] == len(course.students)
     assert len(score_posts(gradebook.lms)) == len(course.students)  # not retried
     with course.db.session_factory() as session:
-        problems = services.list_problems(session, context_id=course.context_id)
+        problems = list_problems(session, context_id=course.context_id)
     assert len(problems) == len(course.students)
     assert all(words in p.reason for p in problems), [p.reason for p in problems]
 
@@ -716,7 +718,7 @@ def test_retry_after_the_admin_fix_sends_at_once(
     course.worker(timeout=2, config_retry=600).drain()
     gradebook.lms.token_answer = None  # the admin fixes it, the teacher presses Retry
     with course.db.begin() as session:
-        services.retry(session, context_id=course.context_id)
+        retry(session, context_id=course.context_id)
     worker = course.worker(timeout=2, config_retry=600)
     for _ in range(3):
         worker.drain()
@@ -749,7 +751,7 @@ def test_retry_pressed_while_a_worker_is_on_the_column_leaves_it_to_that_worker(
         assert at_lms.wait(10), "the first worker never asked for a token"
         asked = gradebook.lms.token_requests
         with course.db.begin() as session:  # the teacher presses Retry meanwhile
-            services.retry(session, context_id=course.context_id)
+            retry(session, context_id=course.context_id)
         course.worker(timeout=2, config_retry=600).sync_line_items()
         assert gradebook.lms.token_requests == asked, "a second worker took the column too"
     finally:

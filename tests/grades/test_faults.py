@@ -20,9 +20,9 @@ from lti_app.db import Database
 from lti_app.demo import seed
 from lti_app.demo.seed import Course, Enrollment, Role
 from lti_app.demo.state import Fault
-from lti_app.grades import services
 from lti_app.grades.client import AGS_SCOPES, utc_iso
 from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
+from lti_app.grades.outbox_status import list_problems, retry
 from lti_app.settings import Settings
 from lti_app.tool.client import SCOPE_LINEITEM
 from lti_app.tool.models import Membership, MembershipStatus, Platform
@@ -232,7 +232,7 @@ def test_a_non_student_is_a_permanent_error_for_that_student_only(
     assert counts[OutboxStatus.FAILED] == 1
     assert counts[OutboxStatus.SKIPPED] == 1
     with course.db.session_factory() as session:
-        problems = services.list_problems(session, context_id=course.context_id)
+        problems = list_problems(session, context_id=course.context_id)
     (problem,) = problems
     assert problem.last_status == 422
     assert "not an active student" in problem.reason
@@ -274,7 +274,7 @@ def test_refused_scopes_or_tokens_say_why_and_lose_nothing(
     tokens_while_refused = platform.counters.token_requests
     platform.reset_hooks()
     with course.db.begin() as session:  # the teacher presses "Retry" once the admin fixed it
-        services.retry(session, context_id=course.context_id)
+        retry(session, context_id=course.context_id)
     course.drain_until_settled(worker)
     course.assert_lms_matches_mastery()
     assert platform.counters.token_requests - tokens_while_refused == 1

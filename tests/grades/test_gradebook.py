@@ -13,9 +13,10 @@ from lti_app.competencies.models import Competency
 from lti_app.competencies.services import create_competency, edit_competency
 from lti_app.courses import recording
 from lti_app.db import Database
-from lti_app.grades import services
+from lti_app.grades.columns import LINE_ITEM_TAG, display_preview, list_columns, set_display
+from lti_app.grades.gradebook import get_gradebook
 from lti_app.grades.models import GradeDisplay, LineItemState
-from lti_app.mastery.services import get_or_create_scale, update_scale
+from lti_app.mastery.scales import get_or_create_scale, update_scale
 from tests.conftest import LtiActions
 
 from .conftest import GradeCourse
@@ -35,7 +36,7 @@ def test_columns_are_found_before_created_so_retries_and_workers_never_duplicate
         "C1 Competency 1",
         4.0,
         resource_id=f"pathways-competency-{course.competency_ids[0]}",
-        tag=services.LINE_ITEM_TAG,
+        tag=LINE_ITEM_TAG,
     )
     workers = [course.worker(), course.worker()]
     threads = [threading.Thread(target=w.sync_line_items) for w in workers]
@@ -52,7 +53,7 @@ def test_columns_are_found_before_created_so_retries_and_workers_never_duplicate
     )
     created = [i for i in items if i.id != lost.id]
     assert {i.label for i in created} == {"C2 Competency 2", "C3 Competency 3"}
-    assert {i.tag for i in created} == {services.LINE_ITEM_TAG}
+    assert {i.tag for i in created} == {LINE_ITEM_TAG}
     assert {i.score_maximum for i in created} == {4.0}
 
 
@@ -64,9 +65,9 @@ def test_percent_display_sends_the_conversion_table(
     course.record(3)
     course.drain_until_settled(worker)
     with course.db.begin() as session:
-        preview = services.display_preview(session, context_id=course.context_id)
+        preview = display_preview(session, context_id=course.context_id)
         assert [(p.name, str(p.percent)) for p in preview][2] == ("Proficient", "75.00")
-        queued = services.set_display(
+        queued = set_display(
             session,
             context_id=course.context_id,
             display=GradeDisplay.PERCENT,
@@ -110,10 +111,8 @@ def test_teacher_pages_choose_columns_and_show_the_sync(lti: LtiActions, db: Dat
     assert saved.status_code == 200
     assert "Gradebook columns saved." in saved.text
     with db.session_factory() as session:
-        columns = {
-            c.competency_id: c for c in services.list_columns(session, context_id=context_id)
-        }
-        gradebook = services.get_gradebook(session, context_id=context_id)
+        columns = {c.competency_id: c for c in list_columns(session, context_id=context_id)}
+        gradebook = get_gradebook(session, context_id=context_id)
     assert columns[competency.id].is_enabled
     assert gradebook is not None
     assert gradebook.lineitems_url == lti.platform.line_items_url("course-bio9")
@@ -169,7 +168,7 @@ def test_a_scale_change_that_keeps_every_level_still_updates_the_gradebook(
 
     # A percentage the teacher left to the default follows the level's share of the top.
     with course.db.begin() as session:
-        services.set_display(session, context_id=course.context_id, display=GradeDisplay.PERCENT)
+        set_display(session, context_id=course.context_id, display=GradeDisplay.PERCENT)
     course.drain_until_settled(worker)
     _raise_top_level(course, 6)
     course.drain_until_settled(worker)

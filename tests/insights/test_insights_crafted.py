@@ -17,7 +17,13 @@ import httpx
 from sqlalchemy import select, update
 
 from lti_app.competencies.services import create_competency
-from lti_app.insights import services
+from lti_app.insights.groups import (
+    create_group,
+    current_member_ids,
+    get_group,
+    group_member_ids,
+    update_group,
+)
 from lti_app.insights.models import StudentGroup
 from lti_app.learners.services import add_goal
 from lti_app.mastery.models import Evidence, EvidenceSource
@@ -131,7 +137,7 @@ def test_hostile_form_fields_on_group_pages_are_refused_in_words(
         _no_crash(answer, key)
     s01 = seeded.students["user-s01"]
     with unit_of_work(database_url) as s:
-        group = services.create_group(
+        group = create_group(
             s,
             context_id=seeded.context_id,
             name="Lab partners",
@@ -150,7 +156,7 @@ def test_hostile_form_fields_on_group_pages_are_refused_in_words(
         _no_crash(answer, f"member={member}")
         assert answer.status_code in (400, 404), member
     with unit_of_work(database_url) as s:
-        kept = services.group_member_ids(s, context_id=seeded.context_id, group_id=group_id)
+        kept = group_member_ids(s, context_id=seeded.context_id, group_id=group_id)
         assert kept == {s01}
         newest = s.scalars(select(StudentGroup).where(StudentGroup.id > (before or 0))).all()
         assert not [g for g in newest if g.name.startswith("Tampered")]
@@ -166,7 +172,7 @@ def test_lms_names_with_markup_are_text_on_every_teacher_page(
     s02 = seeded.students["user-s02"]
     hostile = '<img src=x onerror="alert(1)">&amp; Co'
     with unit_of_work(database_url) as s:
-        group = services.create_group(
+        group = create_group(
             s,
             context_id=seeded.context_id,
             name='<script>alert("g")</script>',
@@ -305,7 +311,7 @@ def test_double_click_on_a_group_form_that_adds_a_student_gives_no_error(
     student is in the group once."""
     s01, s02, s03 = (seeded.students[k] for k in ("user-s01", "user-s02", "user-s03"))
     with unit_of_work(database_url) as s:
-        group_id = services.create_group(
+        group_id = create_group(
             s,
             context_id=seeded.context_id,
             name="Readers",
@@ -336,10 +342,12 @@ def test_double_click_on_a_group_form_that_adds_a_student_gives_no_error(
             t.join()
         assert set(codes) == {303}, codes
         with unit_of_work(database_url) as s:
-            assert services.group_member_ids(
-                s, context_id=seeded.context_id, group_id=group_id
-            ) == {s01, s02, s03}
-            services.update_group(
+            assert group_member_ids(s, context_id=seeded.context_id, group_id=group_id) == {
+                s01,
+                s02,
+                s03,
+            }
+            update_group(
                 s,
                 context_id=seeded.context_id,
                 group_id=group_id,
@@ -388,7 +396,7 @@ def test_group_names_with_nul_or_too_long_are_handled_in_words(
     _no_crash(renamed, "NUL in a renamed group")
     assert renamed.status_code == 303
     with unit_of_work(database_url) as s:
-        group = services.get_group(s, context_id=seeded.context_id, group_id=group_id)
+        group = get_group(s, context_id=seeded.context_id, group_id=group_id)
         assert group.name == f"Pairs {tag}"
 
 
@@ -473,8 +481,7 @@ def test_a_proposal_that_changed_since_the_page_opened_saves_every_group_kept(
             )
         ).all()
         got = {
-            g.name: services.group_member_ids(s, context_id=seeded.context_id, group_id=g.id)
-            for g in groups
+            g.name: group_member_ids(s, context_id=seeded.context_id, group_id=g.id) for g in groups
         }
     assert got == wanted
 
@@ -487,7 +494,7 @@ def test_renaming_a_group_keeps_members_the_page_did_not_list(
     drop them; the teacher removes them by unticking (product decision)."""
     s01, s02 = seeded.students["user-s01"], seeded.students["user-s02"]
     with unit_of_work(database_url) as s:
-        group_id = services.create_group(
+        group_id = create_group(
             s,
             context_id=seeded.context_id,
             name="Field trip",
@@ -511,17 +518,17 @@ def test_renaming_a_group_keeps_members_the_page_did_not_list(
         )
         assert answer.status_code == 303
         with unit_of_work(database_url) as s:
-            group = services.get_group(s, context_id=seeded.context_id, group_id=group_id)
+            group = get_group(s, context_id=seeded.context_id, group_id=group_id)
             assert group.name == "Field trip (May)"
-            assert services.current_member_ids(group) == {s01, s02}
+            assert current_member_ids(group) == {s01, s02}
         # Unticking the inactive student does remove them.
         answer = post(
             home.client, found, {"name": "Field trip (May)", "member": [str(s01)]}, follow=False
         )
         assert answer.status_code == 303
         with unit_of_work(database_url) as s:
-            group = services.get_group(s, context_id=seeded.context_id, group_id=group_id)
-            assert services.current_member_ids(group) == {s01}
+            group = get_group(s, context_id=seeded.context_id, group_id=group_id)
+            assert current_member_ids(group) == {s01}
     finally:
         with unit_of_work(database_url) as s:
             s.execute(
@@ -538,7 +545,7 @@ def test_another_courses_teacher_cannot_touch_groups_by_changing_ids(
     archived, renamed, filtered or proposed from Biology."""
     s01 = seeded.students["user-s01"]
     with unit_of_work(database_url) as s:
-        group_id = services.create_group(
+        group_id = create_group(
             s,
             context_id=seeded.context_id,
             name="Biology only",
@@ -550,9 +557,7 @@ def test_another_courses_teacher_cannot_touch_groups_by_changing_ids(
     client = other.client
     with unit_of_work(database_url) as s:
         club = context_id(s, lti.lms, "course-chem-club")
-        services.create_group(
-            s, context_id=club, name="Club group", person_ids=[s01], created_by_id=None
-        )
+        create_group(s, context_id=club, name="Club group", person_ids=[s01], created_by_id=None)
     own = client.get(url(other.response, "/insights/groups"))
     fields = {k: v for k, v in form(own, "/archive").fields.items() if k in ("lt", "csrf_token")}
     base = str(other.response.url.join("/"))
@@ -571,5 +576,5 @@ def test_another_courses_teacher_cannot_touch_groups_by_changing_ids(
     assert dashboard.status_code == 200
     assert "Biology only" not in dashboard.text
     with unit_of_work(database_url) as s:
-        group = services.get_group(s, context_id=seeded.context_id, group_id=group_id)
+        group = get_group(s, context_id=seeded.context_id, group_id=group_id)
         assert (group.name, group.archived_at) == ("Biology only", None)

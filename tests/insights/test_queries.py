@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from lti_app.insights.services import load_dashboard
+from lti_app.insights.dashboard import load_dashboard
 from lti_app.mastery.models import EvidenceSource
-from lti_app.mastery.services import get_or_create_scale, record_evidence
+from lti_app.mastery.scales import get_or_create_scale
+from lti_app.mastery.services import record_evidence
 from tests.conftest import LtiActions
 from tests.insights.conftest import Seeded
 from tests.progress.pages import unit_of_work

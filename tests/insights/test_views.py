@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lti_app.insights.services import group_history, group_member_ids, resolve_picked_students
+from lti_app.insights.groups import group_history, group_member_ids, resolve_picked_students
 from tests.conftest import LtiActions
 from tests.insights.conftest import OTHER_TEACHER, TEACHER, Seeded
 from tests.progress.pages import form, post, unit_of_work, url

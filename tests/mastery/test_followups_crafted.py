@@ -22,7 +22,9 @@ from lti_app.db import Database
 from lti_app.demo.server import RunningPlatform
 from lti_app.mastery import services
 from lti_app.mastery.calculation import CalculationMethod
+from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource, StudentCompetencyLevel
+from lti_app.mastery.scales import get_or_create_scale, recompute_course, update_scale
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import Frame, Ids, ensure_launched, frame, second_lms, unique
 from tests.domain_fixtures import Course, make_course
@@ -68,7 +70,7 @@ def teacher(
     finally:
         actions.close()
         with db.begin() as s:
-            services.update_scale(
+            update_scale(
                 s,
                 context_id=own_ids.context(),
                 method=M.DECAYING_AVERAGE,
@@ -260,10 +262,10 @@ def test_evidence_recorded_while_the_scale_is_saved_is_scored_on_the_saved_scale
             comp = competencies.create_competency(
                 s, context_id=course.context_id, code="TURN", title="Turns"
             ).id
-            services.get_or_create_scale(s, context_id=course.context_id)
+            get_or_create_scale(s, context_id=course.context_id)
 
         def save_scale(s: Session) -> None:
-            services.update_scale(
+            update_scale(
                 s, context_id=course.context_id, method=M.HIGHEST, levels=MASTERY_AT_ADVANCED
             )
 
@@ -305,10 +307,10 @@ def test_evidence_is_scored_on_the_scale_in_force_not_on_one_read_earlier(
                 s, context_id=course.context_id, code="LATE", title="Late"
             ).id
         with db.session_factory() as worker:
-            services.get_or_create_scale(worker, context_id=course.context_id)
+            get_or_create_scale(worker, context_id=course.context_id)
             worker.commit()
             with db.begin() as s:
-                services.update_scale(
+                update_scale(
                     s, context_id=course.context_id, method=M.HIGHEST, levels=MASTERY_AT_ADVANCED
                 )
             _record(worker, course, comp, "3")
@@ -322,7 +324,7 @@ def test_evidence_is_scored_on_the_scale_in_force_not_on_one_read_earlier(
 
 
 def _level(session: Session, course: Course, competency_id: int) -> tuple[Decimal | None, bool]:
-    row = services.current_levels(
+    row = current_levels(
         session, context_id=course.context_id, person_id=course.student_ids[0]
     ).get(competency_id)
     return (None, False) if row is None else (row.score, row.is_mastered)
@@ -347,7 +349,7 @@ def test_evidence_on_a_competency_keeps_counting_after_it_gets_sub_competencies(
         ).id
         for i in (1, 2)
     ]
-    assert services.recompute_course(session, context_id=cid) == []
+    assert recompute_course(session, context_id=cid) == []
     assert _level(session, course, writing) == (D(3), True)
 
     _record(session, course, parts[0], "1")
@@ -377,7 +379,7 @@ def test_old_evidence_on_a_parent_stops_counting_once_every_part_has_evidence(
     part = competencies.create_competency(
         session, context_id=cid, code="U.1", title="Part", parent_id=unit
     ).id
-    services.recompute_course(session, context_id=cid)
+    recompute_course(session, context_id=cid)
     assert _level(session, course, unit) == (D(1), False)
     _record(session, course, part, "4")
     assert _level(session, course, unit) == (D(4), True)

@@ -20,7 +20,14 @@ from lti_app.demo.server import RunningPlatform
 from lti_app.mastery import services
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.errors import InvalidEvidenceError, InvalidScaleError
+from lti_app.mastery.levels import current_levels, mastered_counts
 from lti_app.mastery.models import Evidence, EvidenceSource, StudentCompetencyLevel
+from lti_app.mastery.scales import (
+    DEFAULT_LEVELS,
+    get_or_create_scale,
+    recompute_course,
+    update_scale,
+)
 from lti_app.progress.charts import AxisLevel, ChartPoint, level_history_svg
 from lti_app.progress.services import student_progress
 from lti_app.tool.models import Membership, MembershipStatus, Person, Platform
@@ -40,7 +47,7 @@ from tests.progress import pages
 D = Decimal
 TEACHER = EvidenceSource.TEACHER
 NOW = datetime.now(UTC)
-DEFAULT_SPECS = [tuple(spec) for spec in services.DEFAULT_LEVELS]
+DEFAULT_SPECS = [tuple(spec) for spec in DEFAULT_LEVELS]
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -76,7 +83,7 @@ def _record(
 
 
 def _level(session: Session, course: Course, competency_id: int) -> StudentCompetencyLevel | None:
-    return services.current_levels(
+    return current_levels(
         session, context_id=course.context_id, person_id=course.student_ids[0]
     ).get(competency_id)
 
@@ -134,7 +141,7 @@ def test_level_name_with_nul_is_refused(session: Session, course: Course) -> Non
     levels = list(DEFAULT_SPECS)
     levels[2] = ("Pro\x00ficient", D(3), "#067647", True)
     with pytest.raises(InvalidScaleError, match="NUL"):
-        services.update_scale(
+        update_scale(
             session,
             context_id=course.context_id,
             method=CalculationMethod.DECAYING_AVERAGE,
@@ -148,10 +155,10 @@ def test_level_name_with_nul_is_refused(session: Session, course: Course) -> Non
 def test_weight_or_n_out_of_any_range_is_refused_for_a_method_that_ignores_it(
     session: Session, course: Course, weight: int | None, n: int | None
 ) -> None:
-    scale = services.get_or_create_scale(session, context_id=course.context_id)
+    scale = get_or_create_scale(session, context_id=course.context_id)
     before = (scale.weight, scale.n)
     with pytest.raises(InvalidScaleError):
-        services.update_scale(
+        update_scale(
             session,
             context_id=course.context_id,
             method=CalculationMethod.MOST_RECENT,
@@ -169,7 +176,7 @@ def test_weight_or_n_out_of_any_range_is_refused_for_a_method_that_ignores_it(
 def test_a_single_result_is_the_level_for_every_method(
     session: Session, course: Course, method: CalculationMethod
 ) -> None:
-    services.update_scale(session, context_id=course.context_id, method=method, n=1)
+    update_scale(session, context_id=course.context_id, method=method, n=1)
     comp = _competency(session, course, "ONE")
     _record(session, course, comp, "3")
     stored = _level(session, course, comp)
@@ -181,7 +188,7 @@ def test_a_single_result_is_the_level_for_every_method(
 def test_equal_results_give_that_level_for_every_method(
     session: Session, course: Course, method: CalculationMethod
 ) -> None:
-    services.update_scale(session, context_id=course.context_id, method=method, n=2)
+    update_scale(session, context_id=course.context_id, method=method, n=2)
     comp = _competency(session, course, "EQ")
     for days in (3, 2, 1):
         _record(session, course, comp, "2", observed_at=NOW - timedelta(days=days))
@@ -200,9 +207,7 @@ def test_equal_results_give_that_level_for_every_method(
 def test_most_recent_with_two_results_at_the_same_moment_takes_the_one_recorded_last(
     session: Session, course: Course
 ) -> None:
-    services.update_scale(
-        session, context_id=course.context_id, method=CalculationMethod.MOST_RECENT
-    )
+    update_scale(session, context_id=course.context_id, method=CalculationMethod.MOST_RECENT)
     comp = _competency(session, course, "TIE")
     moment = NOW - timedelta(days=2)
     _record(session, course, comp, "4", observed_at=moment)
@@ -245,9 +250,9 @@ def test_parent_whose_children_are_all_archived_no_longer_shows_their_mastery(
     assert rolled.is_mastered
     for kid in kids:
         competencies.archive_competency(session, context_id=course.context_id, competency_id=kid)
-    services.recompute_course(session, context_id=course.context_id)
+    recompute_course(session, context_id=course.context_id)
     assert (rolled.score, rolled.level_name, rolled.is_mastered) == (None, None, False)
-    assert services.mastered_counts(session, context_id=course.context_id) == {}
+    assert mastered_counts(session, context_id=course.context_id) == {}
     # The parent now stands alone, so evidence goes on it.
     _record(session, course, parent, "3")
     assert (rolled.level_name, rolled.is_mastered) == ("Proficient", True)
@@ -275,13 +280,13 @@ def test_fewer_levels_keep_stored_levels_on_the_scale_and_old_evidence_correctab
 ) -> None:
     comp = _competency(session, course, "FEW")
     _record(session, course, comp, "4", note="Top marks")
-    services.update_scale(
+    update_scale(
         session,
         context_id=course.context_id,
         method=CalculationMethod.DECAYING_AVERAGE,
         levels=DEFAULT_SPECS[:3],  # type: ignore[arg-type]
     )
-    scale = services.get_or_create_scale(session, context_id=course.context_id)
+    scale = get_or_create_scale(session, context_id=course.context_id)
     names = {lv.name for lv in scale.levels}
     stored = _level(session, course, comp)
     assert stored is not None
@@ -316,7 +321,7 @@ def test_renamed_and_repointed_levels_show_on_the_current_level(
 ) -> None:
     comp = _competency(session, course, "REN")
     _record(session, course, comp, "3")
-    services.update_scale(
+    update_scale(
         session,
         context_id=course.context_id,
         method=CalculationMethod.DECAYING_AVERAGE,
@@ -563,7 +568,7 @@ def test_double_click_on_record_evidence_counts_once(
     assert sorted(a.status_code for a in answers) == [303, 303], [a.text[:300] for a in answers]
     assert _count(db, comp) == 1
     with db.begin() as s:
-        stored = services.current_levels(s, context_id=ids.context(), person_id=student)[comp]
+        stored = current_levels(s, context_id=ids.context(), person_id=student)[comp]
         assert (stored.evidence_count, stored.level_name) == (1, "Proficient")
 
 
@@ -666,7 +671,7 @@ def test_progress_page_with_many_results_and_a_right_to_left_title(
                 )
             )
         s.flush()
-        services.recompute_course(s, context_id=cid)
+        recompute_course(s, context_id=cid)
     me = frame(lti.launch("user-s10"), tool_server.url)
     page = me.get("/progress/")
     assert page.status_code == 200
@@ -684,7 +689,7 @@ def test_stale_self_assessment_with_a_level_since_removed_gets_a_plain_answer(
     cid = ids.context("course-chem-club")
     with db.begin() as s:
         comp = make_competency(s, cid, unique("SELF"))
-        services.get_or_create_scale(s, context_id=cid)
+        get_or_create_scale(s, context_id=cid)
     home = lti.launch("user-s01", context_id="course-chem-club")
     progress = home.client.get(pages.url(home.response, "/progress/"))
     page = progress.text
@@ -692,7 +697,7 @@ def test_stale_self_assessment_with_a_level_since_removed_gets_a_plain_answer(
     advanced = top_id.split(">Advanced</option>", 1)[0].rsplit('value="', 1)[1].split('"', 1)[0]
     try:
         with db.begin() as s:  # the teacher drops the top level while the page is open
-            services.update_scale(
+            update_scale(
                 s,
                 context_id=cid,
                 method=CalculationMethod.DECAYING_AVERAGE,
@@ -708,7 +713,7 @@ def test_stale_self_assessment_with_a_level_since_removed_gets_a_plain_answer(
         assert _count(db, comp) == 0
     finally:
         with db.begin() as s:
-            services.update_scale(
+            update_scale(
                 s,
                 context_id=cid,
                 method=CalculationMethod.DECAYING_AVERAGE,
@@ -733,7 +738,7 @@ def test_correction_form_after_the_scale_lost_a_level_keeps_the_points(
         evidence_id = s.scalars(select(Evidence.id).where(Evidence.competency_id == comp)).one()
     try:
         with db.begin() as s:
-            services.update_scale(
+            update_scale(
                 s,
                 context_id=cid,
                 method=CalculationMethod.DECAYING_AVERAGE,
@@ -755,7 +760,7 @@ def test_correction_form_after_the_scale_lost_a_level_keeps_the_points(
             assert (stored.points, stored.note) == (D(4), "moderated")
     finally:
         with db.begin() as s:
-            services.update_scale(
+            update_scale(
                 s,
                 context_id=cid,
                 method=CalculationMethod.DECAYING_AVERAGE,
@@ -780,7 +785,7 @@ def test_weight_beyond_any_range_on_the_scale_form_gets_a_plain_answer(
         assert "weight" in answer.text
     finally:
         with db.begin() as s:
-            services.update_scale(
+            update_scale(
                 s,
                 context_id=ids.context("course-chem-club"),
                 method=CalculationMethod.DECAYING_AVERAGE,

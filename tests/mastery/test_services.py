@@ -16,8 +16,16 @@ from lti_app.competencies.errors import CompetencyNotFoundError
 from lti_app.mastery import services
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.errors import EvidenceNotFoundError, InvalidEvidenceError, InvalidScaleError
+from lti_app.mastery.levels import current_levels, levels_for_course, mastered_competency_ids
 from lti_app.mastery.models import EvidenceSource, RevisionAction
-from lti_app.mastery.services import DEFAULT_LEVELS, LevelSpec, MasteryChange
+from lti_app.mastery.scales import (
+    DEFAULT_LEVELS,
+    LevelSpec,
+    get_or_create_scale,
+    recompute_course,
+    update_scale,
+)
+from lti_app.mastery.services import MasteryChange
 from tests.domain_fixtures import Course
 
 D = Decimal
@@ -56,7 +64,7 @@ def record(
 
 def level(session: Session, course: Course, competency_id: int, student: int | None = None) -> Any:
     student = student or course.student_ids[0]
-    return services.current_levels(session, context_id=course.context_id, person_id=student).get(
+    return current_levels(session, context_id=course.context_id, person_id=student).get(
         competency_id
     )
 
@@ -64,11 +72,11 @@ def level(session: Session, course: Course, competency_id: int, student: int | N
 def use_method(
     session: Session, course: Course, method: CalculationMethod, **kwargs: Any
 ) -> list[MasteryChange]:
-    return services.update_scale(session, context_id=course.context_id, method=method, **kwargs)
+    return update_scale(session, context_id=course.context_id, method=method, **kwargs)
 
 
 def test_default_scale_is_created_once(session: Session, course: Course) -> None:
-    scale = services.get_or_create_scale(session, context_id=course.context_id)
+    scale = get_or_create_scale(session, context_id=course.context_id)
     assert [(lv.name, lv.points, lv.is_mastery) for lv in scale.levels] == [
         ("Emerging", D(1), False),
         ("Developing", D(2), False),
@@ -78,7 +86,7 @@ def test_default_scale_is_created_once(session: Session, course: Course) -> None
     assert scale.method is CalculationMethod.DECAYING_AVERAGE
     assert (scale.weight, scale.counts_self_assessment) == (65, False)
     assert scale.mastery_points == 3
-    assert services.get_or_create_scale(session, context_id=course.context_id).id == scale.id
+    assert get_or_create_scale(session, context_id=course.context_id).id == scale.id
 
 
 def test_record_evidence_for_several_students_updates_their_levels(
@@ -339,7 +347,7 @@ def test_scale_or_method_change_recomputes_every_level_of_the_course(
         (s2, a): ("Meeting", True),
         (s3, b): ("Approaching", False),
     }
-    scale = services.get_or_create_scale(session, context_id=course.context_id)
+    scale = get_or_create_scale(session, context_id=course.context_id)
     assert [lv.name for lv in scale.levels] == ["Beginning", "Approaching", "Meeting"]
     # Evidence keeps the level name it had when it was recorded.
     history = services.evidence_history(session, context_id=course.context_id, person_id=s3)
@@ -348,7 +356,7 @@ def test_scale_or_method_change_recomputes_every_level_of_the_course(
     assert level(session, other_course, theirs, other_course.student_ids[0]).level_name == (
         "Emerging"
     )
-    grid = services.levels_for_course(session, context_id=course.context_id)
+    grid = levels_for_course(session, context_id=course.context_id)
     assert {(row.person_id, row.competency_id) for row in grid} == {(s1, a), (s2, a), (s3, b)}
 
 
@@ -389,7 +397,7 @@ def test_invalid_scales_are_refused(
     session: Session, course: Course, kwargs: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(InvalidScaleError, match=message):
-        services.update_scale(session, context_id=course.context_id, **kwargs)
+        update_scale(session, context_id=course.context_id, **kwargs)
 
 
 def test_parent_rolls_up_its_children(session: Session, course: Course) -> None:
@@ -409,7 +417,7 @@ def test_parent_rolls_up_its_children(session: Session, course: Course) -> None:
         (c2, 3, "Proficient", True),
         (parent, Decimal("3.50"), "Proficient", True),
     ]
-    assert services.mastered_competency_ids(
+    assert mastered_competency_ids(
         session, context_id=course.context_id, person_id=course.student_ids[0]
     ) == {parent, c1, c2}
     rolled = level(session, course, parent)
@@ -417,12 +425,12 @@ def test_parent_rolls_up_its_children(session: Session, course: Course) -> None:
 
     # A third sub-competency nobody has shown yet: recompute after the framework change.
     c3 = competency(session, course, "P.3", parent)
-    changes = services.recompute_course(session, context_id=course.context_id)
+    changes = recompute_course(session, context_id=course.context_id)
     assert [(c.competency_id, c.new_score, c.is_mastered) for c in changes] == [
         (parent, Decimal("3.50"), False)
     ]
     competencies.archive_competency(session, context_id=course.context_id, competency_id=c3)
-    changes = services.recompute_course(session, context_id=course.context_id)
+    changes = recompute_course(session, context_id=course.context_id)
     assert [(c.competency_id, c.is_mastered) for c in changes] == [(parent, True)]
 
 

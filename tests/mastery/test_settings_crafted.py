@@ -35,12 +35,14 @@ from sqlalchemy.orm import Session
 from lti_app.competencies import services as competencies
 from lti_app.db import Database
 from lti_app.demo.server import RunningPlatform
-from lti_app.grades import services as grades
+from lti_app.grades.columns import set_gradebook_competencies
 from lti_app.grades.models import OutboxStatus, ScoreOutbox
 from lti_app.mastery import services
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.errors import InvalidScaleError
+from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource, MasteryScale, StudentCompetencyLevel
+from lti_app.mastery.scales import DEFAULT_LEVELS, get_or_create_scale, update_scale
 from lti_app.tool.models import Person
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import Frame, Ids, ensure_launched, frame, second_lms, unique
@@ -51,7 +53,7 @@ M = CalculationMethod
 NOW = datetime.now(UTC)
 LevelRow = tuple[str, Decimal, str, bool]
 DEFAULT_SPECS: list[LevelRow] = [
-    (spec.name, spec.points, spec.colour, spec.is_mastery) for spec in services.DEFAULT_LEVELS
+    (spec.name, spec.points, spec.colour, spec.is_mastery) for spec in DEFAULT_LEVELS
 ]
 ON_POSTGRES = bool(os.environ.get("LTI_APP_TEST_DATABASE_URL"))
 
@@ -97,9 +99,7 @@ def _results(
 
 
 def _standing(session: Session, context_id: int, student: int, competency_id: int) -> Standing:
-    row = services.current_levels(session, context_id=context_id, person_id=student).get(
-        competency_id
-    )
+    row = current_levels(session, context_id=context_id, person_id=student).get(competency_id)
     if row is None:
         return NONE
     score = None if row.score is None else D(row.score).quantize(D("0.01"))
@@ -107,7 +107,7 @@ def _standing(session: Session, context_id: int, student: int, competency_id: in
 
 
 def _set(session: Session, course: Course, method: M, **kw: Any) -> list[services.MasteryChange]:
-    return services.update_scale(session, context_id=course.context_id, method=method, **kw)
+    return update_scale(session, context_id=course.context_id, method=method, **kw)
 
 
 # --- the methods on the same evidence, switched one after another ------------------------------
@@ -378,7 +378,7 @@ def test_scales_a_teacher_cannot_mean_are_refused_and_nothing_changes(
     with pytest.raises(InvalidScaleError, match=message):
         _set(session, course, M.HIGHEST, levels=levels)
     session.expire_all()
-    scale = services.get_or_create_scale(session, context_id=course.context_id)
+    scale = get_or_create_scale(session, context_id=course.context_id)
     assert [lv.name for lv in scale.levels] == [s[0] for s in DEFAULT_SPECS]
     assert scale.method is M.DECAYING_AVERAGE
     assert _standing(session, course.context_id, course.student_ids[0], comp) == (
@@ -414,7 +414,7 @@ def test_self_assessment_counting_switched_on_and_off(session: Session, course: 
 
     on = _set(session, course, M.DECAYING_AVERAGE, counts_self_assessment=True)
     assert [(c.person_id, c.new_score, c.became_mastered) for c in on] == [(me, D("3.30"), True)]
-    row = services.current_levels(session, context_id=course.context_id, person_id=me)[comp]
+    row = current_levels(session, context_id=course.context_id, person_id=me)[comp]
     assert (row.level_name, row.evidence_count) == ("Proficient", 2)
 
     off = _set(session, course, M.DECAYING_AVERAGE, counts_self_assessment=False)
@@ -456,24 +456,22 @@ def test_two_saves_with_different_levels_never_mix_into_an_invalid_scale(
     try:
         with db.begin() as s:
             course = make_course(s)
-            services.get_or_create_scale(s, context_id=course.context_id)
+            get_or_create_scale(s, context_id=course.context_id)
         five = [(n, p, c, False) for n, p, c, _ in DEFAULT_SPECS] + [
             ("Expert", D(5), "#5b21b6", True)
         ]
         with db.begin() as a:
-            services.get_or_create_scale(a, context_id=course.context_id)  # A has read it
+            get_or_create_scale(a, context_id=course.context_id)  # A has read it
             with db.begin() as b:
-                services.update_scale(
-                    b, context_id=course.context_id, method=M.HIGHEST, levels=five
-                )
-            services.update_scale(
+                update_scale(b, context_id=course.context_id, method=M.HIGHEST, levels=five)
+            update_scale(
                 a,
                 context_id=course.context_id,
                 method=M.HIGHEST,
                 levels=DEFAULT_SPECS,
             )
         with db.begin() as s:
-            scale = services.get_or_create_scale(s, context_id=course.context_id)
+            scale = get_or_create_scale(s, context_id=course.context_id)
             got = [(lv.name, lv.points, lv.is_mastery) for lv in scale.levels]
         assert got == [(n, p, m) for n, p, _, m in DEFAULT_SPECS]
     finally:
@@ -509,7 +507,7 @@ def teacher(
     finally:
         actions.close()
         with db.begin() as s:
-            services.update_scale(
+            update_scale(
                 s,
                 context_id=own_ids.context(),
                 method=M.DECAYING_AVERAGE,
@@ -657,7 +655,7 @@ def test_levels_that_moved_are_queued_for_the_gradebook_with_the_new_level(
     comp, people = _with_evidence(db, own_ids, unique("GB"))
     cid = own_ids.context()
     with db.begin() as s:
-        grades.set_gradebook_competencies(s, context_id=cid, competency_ids=[comp])
+        set_gradebook_competencies(s, context_id=cid, competency_ids=[comp])
 
     def pending() -> dict[int, tuple[str | None, Decimal | None]]:
         with db.begin() as s:
@@ -710,7 +708,7 @@ def test_a_scale_of_twenty_levels_survives_being_saved_from_its_own_page(
     cid = own_ids.context()
     twenty = [(f"Step {i}", D(i), "#067647", i == 10) for i in range(20)]
     with db.begin() as s:
-        services.update_scale(s, context_id=cid, method=M.HIGHEST, levels=twenty)
+        update_scale(s, context_id=cid, method=M.HIGHEST, levels=twenty)
     fields = _browser_fields(teacher.get("/mastery/scale").text)
     answer = teacher.post("/mastery/scale", fields)
     assert answer.status_code == 200, answer.text[:1000]

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from lti_app.db import Database
 from lti_app.demo.server import RunningPlatform
 from lti_app.mastery.calculation import CalculationMethod
+from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import Evidence
-from lti_app.mastery.services import DEFAULT_LEVELS, current_levels, update_scale
+from lti_app.mastery.scales import DEFAULT_LEVELS, update_scale
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import (
     BIO_STUDENTS,
@@ -163,7 +164,7 @@ def test_scale_change_shows_what_changed(
 
 
 def test_bulk_evidence_for_a_saved_group(teacher: Frame, db: Database, ids: Ids) -> None:
-    from lti_app.insights.services import create_group
+    from lti_app.insights.groups import create_group
 
     cid = ids.context()
     members = [ids.person(sub) for sub in ("user-s03", "user-s10")]

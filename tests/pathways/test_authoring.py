@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.learners.vocab import CareerCluster, Modality
-from lti_app.pathways import services
+from lti_app.pathways import options, services
 from lti_app.pathways.choices import choose_option
 from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.errors import (
@@ -20,7 +20,7 @@ from lti_app.pathways.errors import (
     StepNotFoundError,
 )
 from lti_app.pathways.models import Option, Step
-from lti_app.pathways.services import OptionInput
+from lti_app.pathways.options import OptionInput
 from lti_app.pathways.text import InvalidUrlError
 from tests.pathways.conftest import MakeCompetency
 
@@ -74,8 +74,8 @@ def test_new_pathways_steps_and_options_go_last(session: Session, course: int) -
     s1 = services.create_step(session, context_id=course, pathway_id=first.id, title="1")
     s2 = services.create_step(session, context_id=course, pathway_id=first.id, title="2")
     assert (s1.position, s2.position) == (0, 1)
-    o1 = services.create_option(session, context_id=course, step_id=s1.id, data=OptionInput("x"))
-    o2 = services.create_option(session, context_id=course, step_id=s1.id, data=OptionInput("y"))
+    o1 = options.create_option(session, context_id=course, step_id=s1.id, data=OptionInput("x"))
+    o2 = options.create_option(session, context_id=course, step_id=s1.id, data=OptionInput("y"))
     assert (o1.position, o2.position) == (0, 1)
 
 
@@ -99,11 +99,11 @@ def test_reorder_steps_and_options(session: Session, course: int) -> None:
     assert [s.title for s in steps] == ["two", "one"]
 
     o1, o2 = (
-        services.create_option(session, context_id=course, step_id=s1.id, data=OptionInput(t))
+        options.create_option(session, context_id=course, step_id=s1.id, data=OptionInput(t))
         for t in ("x", "y")
     )
-    services.reorder_options(session, context_id=course, step_id=s1.id, option_ids=[o2.id, o1.id])
-    assert [o.title for o in services.list_options(session, context_id=course, step_id=s1.id)] == [
+    options.reorder_options(session, context_id=course, step_id=s1.id, option_ids=[o2.id, o1.id])
+    assert [o.title for o in options.list_options(session, context_id=course, step_id=s1.id)] == [
         "y",
         "x",
     ]
@@ -120,28 +120,28 @@ def test_reorder_refuses_a_step_of_another_pathway(session: Session, course: int
 def test_archive_hides_and_restore_shows(session: Session, course: int) -> None:
     pathway = services.create_pathway(session, context_id=course, title="P")
     step = services.create_step(session, context_id=course, pathway_id=pathway.id, title="S")
-    option = services.create_option(
+    option = options.create_option(
         session, context_id=course, step_id=step.id, data=OptionInput("O")
     )
     services.archive_pathway(session, context_id=course, pathway_id=pathway.id)
     services.archive_step(session, context_id=course, step_id=step.id)
-    services.archive_option(session, context_id=course, option_id=option.id)
+    options.archive_option(session, context_id=course, option_id=option.id)
     assert services.list_pathways(session, context_id=course) == []
     assert services.list_steps(session, context_id=course, pathway_id=pathway.id) == []
-    assert services.list_options(session, context_id=course, step_id=step.id) == []
+    assert options.list_options(session, context_id=course, step_id=step.id) == []
     assert services.list_pathways(session, context_id=course, include_archived=True) == [pathway]
 
     services.restore_pathway(session, context_id=course, pathway_id=pathway.id)
     services.restore_step(session, context_id=course, step_id=step.id)
-    services.restore_option(session, context_id=course, option_id=option.id)
+    options.restore_option(session, context_id=course, option_id=option.id)
     assert not pathway.is_archived
-    assert services.list_options(session, context_id=course, step_id=step.id) == [option]
+    assert options.list_options(session, context_id=course, step_id=step.id) == [option]
 
 
 def test_option_fields_are_validated_and_cleaned(session: Session, course: int) -> None:
     pathway = services.create_pathway(session, context_id=course, title="P")
     step = services.create_step(session, context_id=course, pathway_id=pathway.id, title="S")
-    option = services.create_option(
+    option = options.create_option(
         session,
         context_id=course,
         step_id=step.id,
@@ -184,16 +184,16 @@ def test_bad_option_input_is_refused(
     pathway = services.create_pathway(session, context_id=course, title="P")
     step = services.create_step(session, context_id=course, pathway_id=pathway.id, title="S")
     with pytest.raises(error):
-        services.create_option(session, context_id=course, step_id=step.id, data=data)
+        options.create_option(session, context_id=course, step_id=step.id, data=data)
 
 
 def test_update_option_replaces_fields(session: Session, course: int) -> None:
     pathway = services.create_pathway(session, context_id=course, title="P")
     step = services.create_step(session, context_id=course, pathway_id=pathway.id, title="S")
-    option = services.create_option(
+    option = options.create_option(
         session, context_id=course, step_id=step.id, data=OptionInput("x", interest_tags=["a"])
     )
-    services.update_option(
+    options.update_option(
         session, context_id=course, option_id=option.id, data=OptionInput("y", Modality.VIDEO)
     )
     assert (option.title, option.modality, option.interest_tags) == ("y", Modality.VIDEO, [])
@@ -231,7 +231,7 @@ def test_ids_of_another_course_are_not_found(
 ) -> None:
     pathway = services.create_pathway(session, context_id=other_course, title="B's")
     step = services.create_step(session, context_id=other_course, pathway_id=pathway.id, title="S")
-    option = services.create_option(
+    option = options.create_option(
         session, context_id=other_course, step_id=step.id, data=OptionInput("O")
     )
     with pytest.raises(PathwayNotFoundError):
@@ -239,36 +239,36 @@ def test_ids_of_another_course_are_not_found(
     with pytest.raises(PathwayNotFoundError):
         services.create_step(session, context_id=course, pathway_id=pathway.id, title="x")
     with pytest.raises(StepNotFoundError):
-        services.create_option(session, context_id=course, step_id=step.id, data=OptionInput("x"))
+        options.create_option(session, context_id=course, step_id=step.id, data=OptionInput("x"))
     with pytest.raises(OptionNotFoundError):
-        services.get_option(session, context_id=course, option_id=option.id)
+        options.get_option(session, context_id=course, option_id=option.id)
     with pytest.raises(OptionNotFoundError):
-        services.archive_option(session, context_id=course, option_id=option.id)
+        options.archive_option(session, context_id=course, option_id=option.id)
     assert services.list_pathways(session, context_id=course) == []
 
 
 def test_delete_refuses_when_students_chose(session: Session, course: int, student: int) -> None:
     pathway = services.create_pathway(session, context_id=course, title="P")
     step = services.create_step(session, context_id=course, pathway_id=pathway.id, title="S")
-    option = services.create_option(
+    option = options.create_option(
         session, context_id=course, step_id=step.id, data=OptionInput("O")
     )
-    spare = services.create_option(
+    spare = options.create_option(
         session, context_id=course, step_id=step.id, data=OptionInput("spare")
     )
     choose_option(
         session, context_id=course, person_id=student, option_id=option.id, mastered_ids=set()
     )
     deletions: list[Callable[[], None]] = [
-        lambda: services.delete_option(session, context_id=course, option_id=option.id),
+        lambda: options.delete_option(session, context_id=course, option_id=option.id),
         lambda: services.delete_step(session, context_id=course, step_id=step.id),
         lambda: services.delete_pathway(session, context_id=course, pathway_id=pathway.id),
     ]
     for delete in deletions:
         with pytest.raises(PathwayInUseError):
             delete()
-    services.delete_option(session, context_id=course, option_id=spare.id)
-    assert services.list_options(session, context_id=course, step_id=step.id) == [option]
+    options.delete_option(session, context_id=course, option_id=spare.id)
+    assert options.list_options(session, context_id=course, step_id=step.id) == [option]
 
 
 def test_delete_unused_pathway_removes_its_steps(session: Session, course: int) -> None:
@@ -296,16 +296,16 @@ def test_copy_pathways_translates_competencies(
         competency_id=a2,
         prerequisite_ids=[a1],
     )
-    services.create_option(
+    options.create_option(
         session,
         context_id=course,
         step_id=step.id,
         data=OptionInput("O", Modality.VIDEO, interest_tags=["x"], requires_approval=True),
     )
-    gone = services.create_option(
+    gone = options.create_option(
         session, context_id=course, step_id=step.id, data=OptionInput("archived")
     )
-    services.archive_option(session, context_id=course, option_id=gone.id)
+    options.archive_option(session, context_id=course, option_id=gone.id)
     archived = services.create_pathway(session, context_id=course, title="Old")
     services.archive_pathway(session, context_id=course, pathway_id=archived.id)
 
@@ -328,7 +328,7 @@ def test_copy_pathways_translates_competencies(
     assert services.step_prerequisite_ids(
         session, context_id=other_course, step_id=new_step.id
     ) == [b1]
-    [new_option] = services.list_options(session, context_id=other_course, step_id=new_step.id)
+    [new_option] = options.list_options(session, context_id=other_course, step_id=new_step.id)
     assert (new_option.title, new_option.modality, new_option.interest_tags) == (
         "O",
         Modality.VIDEO,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from lti_app.pathways import choices as ch
-from lti_app.pathways import services
+from lti_app.pathways import options, services
 from lti_app.pathways import unlocking as ul
 from lti_app.pathways.errors import (
     ChoiceNotAllowedError,
@@ -19,7 +19,7 @@ from lti_app.pathways.errors import (
     StepNotFoundError,
 )
 from lti_app.pathways.models import Choice, ChoiceStatus
-from lti_app.pathways.services import OptionInput
+from lti_app.pathways.options import OptionInput
 from lti_app.pathways.text import InvalidUrlError
 from lti_app.pathways.unlock import UnlockState
 from tests.pathways.conftest import CountQueries, MakeCompetency
@@ -52,7 +52,7 @@ def setup(session: Session, course: int, make_competency: MakeCompetency) -> Set
 
     def option(step_id: int, title: str, approval: bool = False) -> int:
         data = OptionInput(title, requires_approval=approval)
-        return services.create_option(session, context_id=course, step_id=step_id, data=data).id
+        return options.create_option(session, context_id=course, step_id=step_id, data=data).id
 
     return Setup(
         course=course,
@@ -234,7 +234,7 @@ def test_option_of_another_course_is_not_found(
 
 
 def test_archived_option_cannot_be_chosen(session: Session, setup: Setup, student: int) -> None:
-    services.archive_option(session, context_id=setup.course, option_id=setup.free)
+    options.archive_option(session, context_id=setup.course, option_id=setup.free)
     with pytest.raises(OptionNotFoundError):
         choose(session, setup, student, setup.free)
 
@@ -499,7 +499,7 @@ def test_evidence_closes_submitted_work_of_the_assessed_competency(
     )
     ids = {}
     for step in (own, inherited):
-        option = services.create_option(
+        option = options.create_option(
             session, context_id=course, step_id=step.id, data=OptionInput("o")
         )
         for person in (student, other_student):

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from lti_app.pathways import choices as ch
-from lti_app.pathways import services
+from lti_app.pathways import options, services
 from lti_app.pathways.errors import ChoiceNotAllowedError
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step
-from lti_app.pathways.services import OptionInput
+from lti_app.pathways.options import OptionInput
 from lti_app.pathways.unlocking import relock_step_for_students, unlock_step_for_students
 from tests.conftest import LtiActions
 from tests.pathways.test_views import STUDENT, TEACHER, Built
@@ -73,7 +73,7 @@ def test_a_double_clicked_move_down_moves_an_option_one_place(
     lti: LtiActions, built: Built, database_url: str
 ) -> None:
     with unit_of_work(database_url) as s:
-        services.create_option(
+        options.create_option(
             s,
             context_id=built.context_id,
             step_id=built.open_step_id,

@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from lti_app.db import Database
 from lti_app.learners.services import update_profile
 from lti_app.pathways import choices as ch
-from lti_app.pathways import services
+from lti_app.pathways import options, services
 from lti_app.pathways.errors import ChoiceNotAllowedError
 from lti_app.pathways.models import Choice, ChoiceStatus
-from lti_app.pathways.services import OptionInput
+from lti_app.pathways.options import OptionInput
 from lti_app.tool.models import Context, Membership, MembershipStatus, Person, Platform
 from tests.conftest import LtiActions
 from tests.pathways.test_views import STUDENT, TEACHER, Built
@@ -70,7 +70,7 @@ def room(db: Database, engine: Engine) -> Room:
 
         def option(title: str, approval: bool) -> int:
             data = OptionInput(title, requires_approval=approval)
-            return services.create_option(s, context_id=ctx.id, step_id=step.id, data=data).id
+            return options.create_option(s, context_id=ctx.id, step_id=step.id, data=data).id
 
         return Room(
             ctx.id,
@@ -315,7 +315,7 @@ def test_double_click_on_hand_in_keeps_one_submission_and_no_error(
 def _approval_options(database_url: str, built: Built) -> tuple[int, int]:
     with unit_of_work(database_url) as s:
         return tuple(  # type: ignore[return-value]
-            services.create_option(
+            options.create_option(
                 s,
                 context_id=built.context_id,
                 step_id=built.open_step_id,
@@ -657,25 +657,25 @@ def test_recommendations_name_the_interest_or_career_they_match(
     matching option recommended with its reason; other options, and archived ones, are not."""
     decomposed = unicodedata.normalize("NFD", "écologie")
     with unit_of_work(database_url) as s:
-        services.create_option(
+        options.create_option(
             s,
             context_id=built.context_id,
             step_id=built.open_step_id,
             data=OptionInput("Pond survey", interest_tags=[decomposed, "water"]),
         )
-        services.create_option(
+        options.create_option(
             s,
             context_id=built.context_id,
             step_id=built.open_step_id,
             data=OptionInput("Shadow a nurse", career_clusters=["Health Science"]),
         )
-        gone = services.create_option(
+        gone = options.create_option(
             s,
             context_id=built.context_id,
             step_id=built.open_step_id,
             data=OptionInput("Old zoo visit", interest_tags=["animals"]),
         )
-        services.archive_option(s, context_id=built.context_id, option_id=gone.id)
+        options.archive_option(s, context_id=built.context_id, option_id=gone.id)
     home = lti.launch(STUDENT)
     with unit_of_work(database_url) as s:
         update_profile(

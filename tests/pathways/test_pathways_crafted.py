@@ -16,11 +16,11 @@ from lti_app.competencies.models import Competency
 from lti_app.competencies.services import archive_competency, create_competency
 from lti_app.learners.services import add_goal, get_profile, update_profile
 from lti_app.pathways import choices as ch
-from lti_app.pathways import services
+from lti_app.pathways import options, services
 from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.forms import StepForm, parse_ids
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway
-from lti_app.pathways.services import OptionInput
+from lti_app.pathways.options import OptionInput
 from lti_app.pathways.unlocking import stuck_steps
 from tests.conftest import LtiActions
 from tests.pathways.conftest import MakeCompetency
@@ -51,7 +51,7 @@ def test_nul_and_control_characters_never_reach_the_page(
         session, context_id=course, title="Cells\x00 \x07and\x1b more", description="<p>a\x00b</p>"
     )
     step = services.create_step(session, context_id=course, pathway_id=pathway.id, title="S\x00")
-    option = services.create_option(
+    option = options.create_option(
         session,
         context_id=course,
         step_id=step.id,
@@ -180,7 +180,7 @@ def test_copy_leaves_archived_competencies_behind(
         competency_id=old,
         prerequisite_ids=[live, old],
     )
-    services.create_option(session, context_id=course, step_id=step.id, data=OptionInput("O"))
+    options.create_option(session, context_id=course, step_id=step.id, data=OptionInput("O"))
     archive_competency(session, context_id=course, competency_id=old)
     # What the copy page does: the framework (unarchived only), then the pathways.
     id_map = copy_framework(session, from_context_id=course, to_context_id=other_course)
@@ -328,7 +328,7 @@ def test_stale_pages_get_a_plain_answer(lti: LtiActions, built: Built, database_
     hidden = form(page, "/choose").fields
     # The teacher stops offering an option while the student's page is open.
     with unit_of_work(database_url) as s:
-        services.archive_option(s, context_id=built.context_id, option_id=built.plain_option_id)
+        options.archive_option(s, context_id=built.context_id, option_id=built.plain_option_id)
     answer = client.post(form(page, f"/options/{built.plain_option_id}/choose").action, data=hidden)
     assert answer.status_code == 404
     assert "not on offer" in answer.text
@@ -357,7 +357,7 @@ def test_stale_pages_get_a_plain_answer(lti: LtiActions, built: Built, database_
     teacher = lti.launch(TEACHER)
     tclient = teacher.client
     with unit_of_work(database_url) as s:
-        spare = services.create_option(
+        spare = options.create_option(
             s, context_id=built.context_id, step_id=built.locked_step_id, data=OptionInput("Spare")
         ).id
         gone = create_competency(s, context_id=built.context_id, code=unique("G"), title="Gone")
@@ -365,7 +365,7 @@ def test_stale_pages_get_a_plain_answer(lti: LtiActions, built: Built, database_
     option_page = tclient.get(url(teacher.response, f"/pathways/manage/options/{spare}"))
     step_page = tclient.get(url(teacher.response, f"/pathways/manage/steps/{built.open_step_id}"))
     with unit_of_work(database_url) as s:
-        services.delete_option(s, context_id=built.context_id, option_id=spare)
+        options.delete_option(s, context_id=built.context_id, option_id=spare)
         s.execute(delete(Competency).where(Competency.id == gone_id))
     answer = post(
         tclient,
@@ -464,8 +464,8 @@ def test_teacher_archiving_a_chosen_option_keeps_the_students_choice_visible(
     client, page = _student_page(lti, built)
     page = post(client, form(page, f"/options/{built.animals_option_id}/choose"))
     with unit_of_work(database_url) as s:
-        services.archive_option(s, context_id=built.context_id, option_id=built.animals_option_id)
-        services.reorder_options(
+        options.archive_option(s, context_id=built.context_id, option_id=built.animals_option_id)
+        options.reorder_options(
             s,
             context_id=built.context_id,
             step_id=built.open_step_id,

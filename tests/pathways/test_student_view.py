@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 from lti_app.learners import services as learners
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.pathways import choices as ch
-from lti_app.pathways import services
+from lti_app.pathways import options, services
 from lti_app.pathways import unlocking as ul
 from lti_app.pathways.errors import PathwayNotFoundError
-from lti_app.pathways.services import OptionInput
+from lti_app.pathways.options import OptionInput
 from lti_app.pathways.student import student_pathway_view
 from tests.pathways.conftest import CountQueries, MakeCompetency
 
@@ -33,7 +33,7 @@ def build_pathway(
             prerequisite_ids=[] if previous is None else [previous],
         )
         for modality, tags in ((Modality.VIDEO, ["animals"]), (Modality.PROJECT, ["music"])):
-            services.create_option(
+            options.create_option(
                 session,
                 context_id=course,
                 step_id=step.id,
@@ -60,7 +60,7 @@ def test_view_shows_locks_choices_and_recommendations(
         interests=["Animals"],
     )
     first_steps = services.list_steps(session, context_id=course, pathway_id=pathway_id)
-    video = services.list_options(session, context_id=course, step_id=first_steps[0].id)[0]
+    video = options.list_options(session, context_id=course, step_id=first_steps[0].id)[0]
     choice = ch.choose_option(
         session, context_id=course, person_id=student, option_id=video.id, mastered_ids=set()
     )
@@ -111,12 +111,12 @@ def test_archived_rows_show_only_when_chosen(
 ) -> None:
     pathway_id = build_pathway(session, course, make_competency, 2)
     step0, step1 = services.list_steps(session, context_id=course, pathway_id=pathway_id)
-    chosen, other = services.list_options(session, context_id=course, step_id=step0.id)
+    chosen, other = options.list_options(session, context_id=course, step_id=step0.id)
     ch.choose_option(
         session, context_id=course, person_id=student, option_id=chosen.id, mastered_ids=set()
     )
     for option in (chosen, other):
-        services.archive_option(session, context_id=course, option_id=option.id)
+        options.archive_option(session, context_id=course, option_id=option.id)
     services.archive_step(session, context_id=course, step_id=step0.id)
     services.archive_step(session, context_id=course, step_id=step1.id)
 
@@ -170,7 +170,7 @@ def test_query_count_does_not_grow_with_steps(
                 student_ids=[student],
                 unlocked_by_id=teacher,
             )
-            option = services.list_options(session, context_id=course, step_id=step.id)[0]
+            option = options.list_options(session, context_id=course, step_id=step.id)[0]
             ch.choose_option(
                 session,
                 context_id=course,

@@ -16,10 +16,10 @@ from lti_app.demo.server import RunningPlatform, start_demo_platform
 from lti_app.learners.services import update_profile
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
-from lti_app.pathways import services
+from lti_app.pathways import options, services
 from lti_app.pathways.choices import choose_option, pending_for_teacher
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step, StepUnlock
-from lti_app.pathways.services import OptionInput
+from lti_app.pathways.options import OptionInput
 from tests.conftest import LtiActions, ToolServer
 from tests.progress.pages import (
     context_id,
@@ -69,7 +69,7 @@ def build_pathway(
             title="Go deeper",
             prerequisite_ids=[comp.id],
         )
-        animals = services.create_option(
+        animals = options.create_option(
             s,
             context_id=ctx,
             step_id=open_step.id,
@@ -80,17 +80,17 @@ def build_pathway(
                 links=[{"label": "Guide", "url": "https://example.org/guide"}],
             ),
         )
-        plain = services.create_option(
+        plain = options.create_option(
             s, context_id=ctx, step_id=open_step.id, data=OptionInput(title="Read chapter 3")
         )
-        deeper = services.create_option(
+        deeper = options.create_option(
             s, context_id=ctx, step_id=locked.id, data=OptionInput(title="Osmosis lab")
         )
         for n in range(steps):
             extra = services.create_step(
                 s, context_id=ctx, pathway_id=pathway.id, title=f"Extra {n}"
             )
-            services.create_option(
+            options.create_option(
                 s, context_id=ctx, step_id=extra.id, data=OptionInput(title=f"Extra option {n}")
             )
         return Built(

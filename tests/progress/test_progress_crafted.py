@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from lti_app.competencies.services import create_competency
 from lti_app.insights import charts as class_charts
 from lti_app.insights.grouping import ScaleLevel
-from lti_app.insights.services import create_group
+from lti_app.insights.groups import create_group
 from lti_app.mastery.models import Evidence, EvidenceSource
-from lti_app.mastery.services import get_or_create_scale, record_evidence
+from lti_app.mastery.scales import get_or_create_scale
+from lti_app.mastery.services import record_evidence
 from lti_app.progress import charts as student_charts
 from tests.conftest import LtiActions
 from tests.progress.pages import context_id, form, person_id, unique, unit_of_work, url

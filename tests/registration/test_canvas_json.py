@@ -11,8 +11,8 @@ from lti_app.registration.configuration import (
     ToolUrls,
     canvas_configuration,
     client_registration,
-    parse_platform_configuration,
 )
+from lti_app.registration.platform_configuration import parse_platform_configuration
 
 # From Canvas's Schemas::Lti::ToolConfiguration (lib/schemas/lti/tool_configuration.rb).
 CANVAS_REQUIRED = ("title", "description", "target_link_uri", "oidc_initiation_url")

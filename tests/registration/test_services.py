@@ -9,17 +9,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.registration.configuration import (
-    PLATFORM_CONFIG,
     TOOL_CONFIG,
     ToolUrls,
-    check_configuration_url,
     client_registration,
-    issuer_matches,
-    parse_platform_configuration,
     summarize,
 )
 from lti_app.registration.errors import PlatformRefusedError, RegistrationError
 from lti_app.registration.models import PlatformRegistration
+from lti_app.registration.platform_configuration import (
+    PLATFORM_CONFIG,
+    check_configuration_url,
+    issuer_matches,
+    parse_platform_configuration,
+)
 from lti_app.registration.services import (
     Issued,
     open_pending,

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from lti_app.insights.services import create_group
+from lti_app.insights.groups import create_group
 from lti_app.reports import fonts
 from tests.conftest import LtiActions
 from tests.insights.conftest import OTHER_TEACHER, TEACHER, Seeded

@@ -19,7 +19,8 @@ from lti_app.db import Database
 from lti_app.demo.launches import LaunchTweaks
 from lti_app.demo.server import RunningPlatform
 from lti_app.pathways.choices import choose_option
-from lti_app.pathways.services import OptionInput, create_option, create_pathway, create_step
+from lti_app.pathways.options import OptionInput, create_option
+from lti_app.pathways.services import create_pathway, create_step
 from lti_app.reports.models import StudentReflection
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import Ids, second_lms

@@ -1,4 +1,5 @@
-"""Load the class dashboard in a fixed number of queries, and keep flexible groups.
+"""Keep flexible groups of a course's students: save, rename, change members, archive, and
+the history of who was in which group.
 
 Everything takes a database session and the course's context id, and never imports Flask.
 See the package docstring for the group API other pages use.
@@ -12,41 +13,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_app.competencies.models import Competency
-from lti_app.competencies.services import get_competency, list_competencies
+from lti_app.competencies.services import get_competency
 from lti_app.db import lock_course, utcnow
-from lti_app.insights.grid import Cell, GridRow
-from lti_app.insights.grouping import (
-    ProposedGroup,
-    ScaleLevel,
-    StudentAtLevel,
-    StudentAtStep,
-    propose_by_competency,
-    propose_by_step,
-    step_progress,
-)
 from lti_app.insights.models import (
     GROUP_NAME_LENGTH,
     GroupBasis,
     StudentGroup,
     StudentGroupMember,
 )
-from lti_app.mastery.models import StudentCompetencyLevel
-from lti_app.mastery.services import get_or_create_scale, levels_for_course
-from lti_app.pathways.models import Choice, ChoiceStatus, Pathway, Step, StepPrerequisite
-from lti_app.pathways.unlocking import manual_unlock_ids_by_person, step_rules
-from lti_app.roster.services import Student, list_students, student_ids_in_course
-
-ACTIVE_CHOICE = (
-    ChoiceStatus.CHOSEN,
-    ChoiceStatus.APPROVED,
-    ChoiceStatus.IN_PROGRESS,
-    ChoiceStatus.SUBMITTED,
-    ChoiceStatus.RETURNED,
-)
+from lti_app.insights.steps import list_steps
+from lti_app.roster.services import student_ids_in_course
 
 
 class GroupNotFoundError(LookupError):
@@ -55,33 +34,6 @@ class GroupNotFoundError(LookupError):
 
 class InvalidGroupError(ValueError):
     """A group name or member list that cannot be saved; the message says why."""
-
-
-@dataclass(frozen=True)
-class StepRef:
-    """A step of an open pathway, numbered within its pathway."""
-
-    id: int
-    pathway_id: int
-    pathway_title: str
-    title: str
-    number: int
-    competency_id: int | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.pathway_title}: step {self.number}, {self.title}"
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    """Everything the class dashboard shows, before filtering."""
-
-    levels: tuple[ScaleLevel, ...]
-    competencies: tuple[Competency, ...]
-    rows: tuple[GridRow, ...]
-    steps: tuple[StepRef, ...]
-    groups: tuple[StudentGroup, ...]
 
 
 @dataclass(frozen=True)
@@ -99,164 +51,6 @@ class GroupHistoryEntry:
     @property
     def is_current(self) -> bool:
         return self.archived_at is None and self.removed_at is None
-
-
-# --- Dashboard ---------------------------------------------------------------------------
-
-
-def scale_levels(session: Session, *, context_id: int) -> tuple[ScaleLevel, ...]:
-    """The course's scale as plain values, lowest level first."""
-    scale = get_or_create_scale(session, context_id=context_id)
-    return tuple(
-        ScaleLevel(lv.name, lv.points, lv.colour, lv.position, lv.is_mastery)
-        for lv in sorted(scale.levels, key=lambda lv: (lv.points, lv.position))
-    )
-
-
-def list_steps(session: Session, *, context_id: int) -> list[StepRef]:
-    """Every step of the course's open pathways, in pathway and step order, in one query."""
-    rows = session.execute(
-        select(Step, Pathway.title)
-        .join(Pathway, Pathway.id == Step.pathway_id)
-        .where(
-            Step.context_id == context_id,
-            Pathway.context_id == context_id,
-            Step.archived_at.is_(None),
-            Pathway.archived_at.is_(None),
-        )
-        .order_by(Pathway.position, Pathway.id, Step.position, Step.id)
-    ).all()
-    numbers: dict[int, int] = defaultdict(int)
-    refs: list[StepRef] = []
-    for step, pathway_title in rows:
-        numbers[step.pathway_id] += 1
-        refs.append(
-            StepRef(
-                step.id,
-                step.pathway_id,
-                pathway_title,
-                step.title,
-                numbers[step.pathway_id],
-                step.competency_id,
-            )
-        )
-    return refs
-
-
-def _current_steps(session: Session, context_id: int) -> dict[int, set[int]]:
-    rows = session.execute(
-        select(Choice.person_id, Choice.step_id).where(
-            Choice.context_id == context_id, Choice.status.in_(ACTIVE_CHOICE)
-        )
-    )
-    result: dict[int, set[int]] = defaultdict(set)
-    for person_id, step_id in rows:
-        result[person_id].add(step_id)
-    return result
-
-
-def _current_group_ids(session: Session, context_id: int) -> dict[int, set[int]]:
-    rows = session.execute(
-        select(StudentGroupMember.person_id, StudentGroupMember.group_id)
-        .join(StudentGroup, StudentGroup.id == StudentGroupMember.group_id)
-        .where(
-            StudentGroupMember.context_id == context_id,
-            StudentGroup.context_id == context_id,
-            StudentGroup.archived_at.is_(None),
-            StudentGroupMember.removed_at.is_(None),
-        )
-    )
-    result: dict[int, set[int]] = defaultdict(set)
-    for person_id, group_id in rows:
-        result[person_id].add(group_id)
-    return result
-
-
-def _level_cells(
-    session: Session, context_id: int, *, with_dates: bool
-) -> dict[int, dict[int, Cell]]:
-    """Every stored level of the course in one query, as plain tuples.
-
-    The same rows as mastery.services.levels_for_course, without building 12,000 ORM objects
-    (that alone took ~280 ms for 300 x 40); dates only when asked for (the CSV), since
-    converting 12,000 timestamps costs another ~15 ms."""
-    level = StudentCompetencyLevel
-    cells: dict[int, dict[int, Cell]] = defaultdict(dict)
-    where = level.context_id == context_id
-    # Core execution on the session's connection: the ORM's row loading is most of the cost.
-    conn = session.connection()
-    if with_dates:
-        dated = conn.execute(
-            select(
-                level.person_id,
-                level.competency_id,
-                level.level_name,
-                level.level_points,
-                level.is_mastered,
-                level.last_evidence_at,
-            ).where(where)
-        )
-        for pid, cid, name, points, mastered, last_at in dated:
-            cells[pid][cid] = Cell(name, points, last_at, mastered)
-        return cells
-    plain = conn.execute(
-        select(
-            level.person_id,
-            level.competency_id,
-            level.level_name,
-            level.level_points,
-            level.is_mastered,
-        ).where(where)
-    )
-    for pid, cid, name, points, mastered in plain:
-        cells[pid][cid] = Cell(name, points, None, mastered)
-    return cells
-
-
-def _last_evidence(session: Session, context_id: int) -> dict[int, datetime]:
-    level = StudentCompetencyLevel
-    rows = session.execute(
-        select(level.person_id, func.max(level.last_evidence_at))
-        .where(level.context_id == context_id)
-        .group_by(level.person_id)
-    )
-    return {person_id: last for person_id, last in rows if last is not None}
-
-
-def load_dashboard(session: Session, *, context_id: int, with_dates: bool = False) -> Dashboard:
-    """Load the grid of every student (any roster status) x competency in a fixed number of
-    queries; `with_dates` adds each cell's latest evidence date (for the CSV)."""
-    levels = scale_levels(session, context_id=context_id)
-    competencies = tuple(list_competencies(session, context_id=context_id))
-    students = list_students(session, context_id=context_id, include_inactive=True)
-    cells = _level_cells(session, context_id, with_dates=with_dates)
-    last_evidence = _last_evidence(session, context_id)
-    steps = _current_steps(session, context_id)
-    group_ids = _current_group_ids(session, context_id)
-    rows = tuple(
-        GridRow(
-            person_id=s.person_id,
-            name=s.name,
-            sort_key=s.sort_key,
-            status=s.status.value,
-            last_launch_at=s.last_launch_at,
-            last_evidence_at=last_evidence.get(s.person_id),
-            cells=cells.get(s.person_id, {}),
-            step_ids=frozenset(steps.get(s.person_id, ())),
-            group_ids=frozenset(group_ids.get(s.person_id, ())),
-        )
-        for s in students
-    )
-    return Dashboard(
-        levels=levels,
-        competencies=competencies,
-        rows=rows,
-        steps=tuple(list_steps(session, context_id=context_id)),
-        groups=tuple(active_groups(session, context_id=context_id)),
-    )
-
-
-# --- Groups ------------------------------------------------------------------------------
 
 
 def _clean_name(name: str) -> str:
@@ -464,84 +258,6 @@ def group_history(session: Session, *, context_id: int, person_id: int) -> list[
         )
         for group, member in rows
     ]
-
-
-# --- Proposals ---------------------------------------------------------------------------
-
-
-def _active_students(session: Session, context_id: int) -> list[Student]:
-    return list_students(session, context_id=context_id)
-
-
-def propose_for_competency(
-    session: Session, *, context_id: int, competency_id: int
-) -> list[ProposedGroup]:
-    """Propose groups of the course's active students by their level on one competency."""
-    competency = get_competency(session, context_id=context_id, competency_id=competency_id)
-    levels = scale_levels(session, context_id=context_id)
-    points = {
-        row.person_id: row.level_points
-        for row in levels_for_course(session, context_id=context_id)
-        if row.competency_id == competency_id and row.level_name is not None
-    }
-    students = [
-        StudentAtLevel(s.person_id, s.name, points.get(s.person_id))
-        for s in _active_students(session, context_id)
-    ]
-    return propose_by_competency(
-        students,
-        levels=levels,
-        code=competency.code or competency.title,
-        next_step_title=_next_step_title(session, context_id, competency_id),
-    )
-
-
-def _next_step_title(session: Session, context_id: int, competency_id: int) -> str | None:
-    """The first open step that waits for this competency: where mastering it leads."""
-    waiting = set(
-        session.scalars(
-            select(StepPrerequisite.step_id).where(StepPrerequisite.competency_id == competency_id)
-        )
-    )
-    for ref in list_steps(session, context_id=context_id):
-        if ref.id in waiting:
-            return f"step {ref.number}: {ref.title}"
-    return None
-
-
-def propose_for_step(session: Session, *, context_id: int, step_id: int) -> list[ProposedGroup]:
-    """Propose groups of the course's active students by their place on one step."""
-    ref = next((s for s in list_steps(session, context_id=context_id) if s.id == step_id), None)
-    if ref is None:
-        raise GroupNotFoundError("That step is not in this course.")
-    (rule,) = step_rules(session, context_id=context_id, step_ids=[step_id])
-    manual = manual_unlock_ids_by_person(session, context_id=context_id, step_id=step_id)
-    mastered: dict[int, set[int]] = defaultdict(set)
-    for row in levels_for_course(session, context_id=context_id):
-        if row.is_mastered:
-            mastered[row.person_id].add(row.competency_id)
-    statuses = dict(
-        session.execute(
-            select(Choice.person_id, Choice.status).where(
-                Choice.context_id == context_id, Choice.step_id == step_id
-            )
-        ).all()
-    )
-    students: list[StudentAtStep] = []
-    for student in _active_students(session, context_id):
-        missing = tuple(
-            c.code or c.title
-            for c in rule.prerequisites
-            if c.id not in mastered.get(student.person_id, set())
-        )
-        status = statuses.get(student.person_id)
-        progress = step_progress(
-            choice_status=status.value if status else None,
-            missing=missing,
-            manually_unlocked=student.person_id in manual,
-        )
-        students.append(StudentAtStep(student.person_id, student.name, progress, missing))
-    return propose_by_step(students, step_title=ref.title, step_number=ref.number)
 
 
 def save_proposal(

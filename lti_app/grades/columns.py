@@ -1,0 +1,201 @@
+"""The teacher's gradebook choices: which competencies become LMS columns, and whether a
+level shows there as points or as a percentage.
+
+Each choice re-queues the current levels it affects (`grades.services.requeue_current`), in the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lti_app.competencies.services import list_competencies
+from lti_app.db import upsert_insert
+from lti_app.grades.gradebook import (
+    CENT,
+    column_label,
+    conversion_table,
+    get_or_create_gradebook,
+    score_for,
+)
+from lti_app.grades.models import GradeDisplay, LineItem, LineItemState, OutboxStatus, ScoreOutbox
+from lti_app.grades.services import requeue_current, rescore_course
+from lti_app.mastery.scales import get_or_create_scale
+
+LINE_ITEM_TAG = "pathways-competency"
+
+
+class GradebookError(Exception):
+    """A gradebook setting the teacher gave cannot be used; the message says why."""
+
+
+# --- Display -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LevelDisplay:
+    """How one level appears in the LMS gradebook under each choice."""
+
+    name: str
+    points: Decimal
+    points_given: Decimal
+    points_maximum: Decimal
+    percent: Decimal
+
+
+def display_preview(session: Session, *, context_id: int) -> list[LevelDisplay]:
+    """Every level with what the gradebook would show, in both modes (shown before choosing)."""
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
+    scale = get_or_create_scale(session, context_id=context_id)
+    table = conversion_table(gradebook, scale)
+    top = scale.levels[-1].points
+    return [
+        LevelDisplay(level.name, level.points, level.points, top, table[level.name])
+        for level in scale.levels
+    ]
+
+
+def set_display(
+    session: Session,
+    *,
+    context_id: int,
+    display: GradeDisplay,
+    conversion: dict[str, str] | None = None,
+) -> list[int]:
+    """Choose points or percent (with its table); re-send every current level that way."""
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
+    scale = get_or_create_scale(session, context_id=context_id)
+    if conversion is not None:
+        names = {level.name for level in scale.levels}
+        clean: dict[str, str] = {}
+        for name, raw in conversion.items():
+            if name not in names:
+                continue
+            try:
+                value = Decimal(str(raw).strip().rstrip("%"))
+            except InvalidOperation as err:
+                raise GradebookError(f"{name}: {raw!r} is not a number") from err
+            if not value.is_finite() or not Decimal(0) <= value <= Decimal(1000):
+                raise GradebookError(f"{name}: a percentage is from 0 to 1000")
+            clean[name] = str(value.quantize(CENT, ROUND_HALF_UP))
+        gradebook.conversion = clean
+    gradebook.display = display
+    session.flush()
+    return rescore_course(session, context_id=context_id)
+
+
+# --- Columns -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnView:
+    """A competency and its gradebook column, as the teacher's page shows it."""
+
+    competency_id: int
+    code: str
+    title: str
+    is_enabled: bool
+    state: LineItemState | None
+    url: str | None
+    last_error: str
+    pending: int
+    failed: int
+
+
+def list_columns(session: Session, *, context_id: int) -> list[ColumnView]:
+    """Every competency of the course with its column state and outbox counts (3 queries)."""
+    items = {
+        i.competency_id: i
+        for i in session.scalars(select(LineItem).where(LineItem.context_id == context_id))
+    }
+    counts: dict[tuple[int, OutboxStatus], int] = {
+        (line_item_id, status): n
+        for line_item_id, status, n in session.execute(
+            select(ScoreOutbox.line_item_id, ScoreOutbox.status, func.count())
+            .where(
+                ScoreOutbox.context_id == context_id,
+                ScoreOutbox.status.in_(
+                    [OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.FAILED]
+                ),
+            )
+            .group_by(ScoreOutbox.line_item_id, ScoreOutbox.status)
+        )
+    }
+    views = []
+    for competency in list_competencies(session, context_id=context_id):
+        item = items.get(competency.id)
+        item_id = item.id if item else -1
+        views.append(
+            ColumnView(
+                competency_id=competency.id,
+                code=competency.code,
+                title=competency.title,
+                is_enabled=bool(item and item.is_enabled),
+                state=item.state if item else None,
+                url=item.url if item else None,
+                last_error=item.last_error if item else "",
+                pending=counts.get((item_id, OutboxStatus.PENDING), 0)
+                + counts.get((item_id, OutboxStatus.SENDING), 0),
+                failed=counts.get((item_id, OutboxStatus.FAILED), 0),
+            )
+        )
+    return views
+
+
+def set_gradebook_competencies(
+    session: Session, *, context_id: int, competency_ids: Iterable[int]
+) -> list[int]:
+    """Send exactly these competencies to the gradebook; queue current levels of new ones.
+
+    Turning a competency off stops sending; its LMS column is left for the teacher.
+    Returns the outbox ids queued.
+    """
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
+    scale = get_or_create_scale(session, context_id=context_id)
+    _, maximum = score_for(gradebook, scale, None)
+    wanted = {int(c) for c in competency_ids}
+    competencies = {c.id: c for c in list_competencies(session, context_id=context_id)}
+    items = {
+        i.competency_id: i
+        for i in session.scalars(select(LineItem).where(LineItem.context_id == context_id))
+    }
+    newly_enabled: set[int] = set()
+    for competency_id, competency in competencies.items():
+        item = items.get(competency_id)
+        if competency_id in wanted:
+            if item is None:
+                # ON CONFLICT DO NOTHING: a double click on "Save columns" makes the column
+                # twice at once; the click that did not insert it leaves it to the other.
+                inserted = session.execute(
+                    upsert_insert(session, LineItem)
+                    .values(
+                        platform_id=gradebook.platform_id,
+                        context_id=context_id,
+                        competency_id=competency_id,
+                        resource_link_id=gradebook.resource_link_id,
+                        label=column_label(competency),
+                        score_maximum=maximum,
+                        resource_id=f"pathways-competency-{competency_id}",
+                        tag=LINE_ITEM_TAG,
+                        state=LineItemState.PENDING,
+                    )
+                    .on_conflict_do_nothing(index_elements=["context_id", "competency_id"])
+                )
+                if getattr(inserted, "rowcount", 0):
+                    newly_enabled.add(competency_id)
+            elif not item.is_enabled:
+                item.is_enabled = True
+                if item.state is LineItemState.FAILED:
+                    item.state, item.last_error = LineItemState.PENDING, ""
+                newly_enabled.add(competency_id)
+        elif item is not None and item.is_enabled:
+            item.is_enabled = False
+    session.flush()
+    if not newly_enabled:
+        return []
+    return requeue_current(session, context_id=context_id, competency_ids=newly_enabled)

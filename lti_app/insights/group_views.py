@@ -1,0 +1,193 @@
+"""Teacher pages for flexible groups: the saved groups, proposing groups by a competency or
+a step, a group's members, archiving. Routes of the insights blueprint (insights.views)."""
+
+from __future__ import annotations
+
+from flask import make_response, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from lti_app.errors import AppError, NotFoundError
+from lti_app.insights.dashboard import load_dashboard
+from lti_app.insights.groups import (
+    archive_group,
+    current_member_ids,
+    get_group,
+    list_groups,
+    member_counts,
+    restore_group,
+    save_proposal,
+    update_group,
+)
+from lti_app.insights.models import GroupBasis
+from lti_app.insights.proposals import propose_for_competency, propose_for_step
+from lti_app.insights.views import (
+    TEACHER,
+    _context_id,
+    _domain_errors,
+    _int_arg,
+    _plain_id,
+    bp,
+)
+from lti_app.roster.services import list_students
+from lti_app.web import current_launch, db_session, launch_url, require_role
+
+MAX_PROPOSED = 50
+"""More proposed groups than a proposal ever has: the bound on `keep-N` fields read back."""
+
+
+def _ids(name: str) -> list[int]:
+    ids: list[int] = []
+    for raw in request.form.getlist(name):
+        value = _plain_id(raw)
+        if value is None:
+            raise NotFoundError("A student picked is not in this course.")
+        ids.append(value)
+    return ids
+
+
+@bp.get("/groups")
+@require_role(TEACHER)
+def groups() -> str:
+    """Saved groups (active and archived) and the form to propose new ones."""
+    session = db_session()
+    context_id = _context_id(current_launch())
+    return render_template(
+        "insights/groups.html",
+        title="Groups",
+        groups=list_groups(session, context_id=context_id, include_archived=True),
+        counts=member_counts(session, context_id=context_id),
+        data=load_dashboard(session, context_id=context_id),
+    )
+
+
+@bp.route("/groups/propose", methods=["GET", "POST"])
+@require_role(TEACHER)
+def propose() -> str | Response:
+    """Propose groups by a competency or a step; the teacher adjusts, names and saves them."""
+    ctx = current_launch()
+    context_id = _context_id(ctx)
+    session = db_session()
+    source = request.form if request.method == "POST" else request.args
+    competency_id = _int_arg("competency", source=source)
+    step_id = None if competency_id else _int_arg("step", source=source)
+    with _domain_errors():
+        if competency_id:
+            proposal = propose_for_competency(
+                session, context_id=context_id, competency_id=competency_id
+            )
+            basis = GroupBasis.COMPETENCY
+        elif step_id:
+            proposal = propose_for_step(session, context_id=context_id, step_id=step_id)
+            basis = GroupBasis.STEP
+        else:
+            raise AppError("Choose a competency or a step to group by.")
+    students = {s.person_id: s.name for s in list_students(session, context_id=context_id)}
+    slot_of = {pid: str(index) for index, group in enumerate(proposal) for pid in group.person_ids}
+    names: dict[int, str] = {}
+    kept: set[int] | None = None
+    error = ""
+    if request.method == "POST":
+        chosen: list[tuple[str, list[int]]] = []
+        assignments: dict[int, str] = {}
+        for key, value in request.form.items():
+            if key.startswith("assign-"):
+                person_id = _plain_id(key[7:])
+                if person_id is None:
+                    raise NotFoundError("A student picked is not in this course.")
+                assignments[person_id] = value
+        # The groups the teacher's page showed, not today's proposal: evidence recorded or
+        # withdrawn since the page opened may have changed how many groups there are now.
+        kept = set()
+        for index in range(MAX_PROPOSED):
+            names[index] = request.form.get(f"name-{index}", "")
+            if request.form.get(f"keep-{index}") != "1":
+                continue
+            kept.add(index)
+            members = [pid for pid, slot in assignments.items() if slot == str(index)]
+            chosen.append((names[index], members))
+        try:
+            with _domain_errors():
+                saved = save_proposal(
+                    session,
+                    context_id=context_id,
+                    created_by_id=ctx.person.id,
+                    groups=chosen,
+                    basis=basis,
+                    competency_id=competency_id,
+                    step_id=step_id,
+                )
+        except AppError as err:
+            if isinstance(err, NotFoundError):
+                raise
+            # The page comes back as the teacher left it, with what to change.
+            session.rollback()
+            error = err.user_message
+            slot_of.update(assignments)
+        else:
+            session.commit()
+            return redirect(launch_url("insights.groups", saved=len(saved)), 303)
+    return make_response(
+        render_template(
+            "insights/propose.html",
+            title="Propose groups",
+            proposal=proposal,
+            students=students,
+            slot_of=slot_of,
+            names=names,
+            kept=kept,
+            error=error,
+            competency_id=competency_id,
+            step_id=step_id,
+        ),
+        400 if error else 200,
+    )
+
+
+@bp.route("/groups/<int:group_id>", methods=["GET", "POST"])
+@require_role(TEACHER)
+def group_detail(group_id: int) -> str | Response:
+    """A group's members: rename it, add or remove students."""
+    context_id = _context_id(current_launch())
+    session = db_session()
+    with _domain_errors():
+        group = get_group(session, context_id=context_id, group_id=group_id)
+        if request.method == "POST":
+            update_group(
+                session,
+                context_id=context_id,
+                group_id=group_id,
+                name=request.form.get("name", ""),
+                person_ids=_ids("member"),
+            )
+            session.commit()
+            return redirect(launch_url("insights.group_detail", group_id=group_id, saved=1), 303)
+    members = current_member_ids(group)
+    # Members whose enrollment is inactive stay listed (ticked), or saving would drop them.
+    students = [
+        s
+        for s in list_students(session, context_id=context_id, include_inactive=True)
+        if s.status.value == "active" or s.person_id in members
+    ]
+    return render_template(
+        "insights/group.html",
+        title=group.name,
+        group=group,
+        members=members,
+        students=students,
+        saved=request.args.get("saved") == "1",
+    )
+
+
+@bp.post("/groups/<int:group_id>/archive")
+@require_role(TEACHER)
+def archive(group_id: int) -> Response:
+    """Archive a group, or bring it back (``restore=1``)."""
+    context_id = _context_id(current_launch())
+    session = db_session()
+    with _domain_errors():
+        if request.form.get("restore") == "1":
+            restore_group(session, context_id=context_id, group_id=group_id)
+        else:
+            archive_group(session, context_id=context_id, group_id=group_id)
+    session.commit()
+    return redirect(launch_url("insights.groups"), 303)

@@ -1,0 +1,88 @@
+"""What authoring pathways, steps and options shares (`services` for pathways and steps,
+`options` for options): a title's rules, the order of a list, and a double click making one
+row, not two."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from lti_app.db import utcnow
+from lti_app.learners.vocab import strip_control_characters
+from lti_app.pathways.errors import PathwayNotFoundError
+from lti_app.pathways.models import TITLE_MAX_LENGTH, Option, Pathway, Step
+
+
+class _Positioned(Protocol):
+    id: int
+    position: int
+
+
+_P = TypeVar("_P", bound=_Positioned)
+
+
+DOUBLE_SUBMIT = timedelta(seconds=30)
+"""How soon after a creation an identical one counts as the same click again."""
+
+_M = TypeVar("_M", Pathway, Step, Option)
+
+
+def just_made(
+    session: Session, once: bool, model: type[_M], *where: ColumnElement[bool]
+) -> list[_M]:
+    """Rows like these created in the last DOUBLE_SUBMIT, newest first (not archived ones);
+    none unless `once` asks for them."""
+    if not once:
+        return []
+    return list(
+        session.scalars(
+            select(model)
+            .where(
+                *where,
+                model.archived_at.is_(None),
+                model.created_at >= utcnow() - DOUBLE_SUBMIT,
+            )
+            .order_by(model.id.desc())
+        )
+    )
+
+
+def lock_parent(
+    session: Session,
+    model: type[Pathway] | type[Step],
+    context_id: int,
+    row_id: int,
+    error: type[PathwayNotFoundError],
+) -> None:
+    """Lock the parent until the transaction ends (PostgreSQL), so the two requests of a double
+    click add children one after the other, and the second finds the first's."""
+    found = session.scalar(
+        select(model.id).where(model.id == row_id, model.context_id == context_id).with_for_update()
+    )
+    if found is None:
+        raise error(
+            f"That {'pathway' if model is Pathway else 'step'} does not exist in this course."
+        )
+
+
+def reorder(rows: list[_P], ids: Sequence[int], not_found: LookupError) -> None:
+    by_id = {r.id: r for r in rows}
+    if any(i not in by_id for i in ids):
+        raise not_found
+    named = list(dict.fromkeys(ids))
+    ordered = [by_id[i] for i in named] + [r for r in rows if r.id not in set(named)]
+    for position, row in enumerate(ordered):
+        row.position = position
+
+
+def clean_title(value: str) -> str:
+    value = " ".join(strip_control_characters(value).split())
+    if not value:
+        raise ValueError("Give it a title.")
+    if len(value) > TITLE_MAX_LENGTH:
+        raise ValueError(f"Keep the title under {TITLE_MAX_LENGTH} characters.")
+    return value

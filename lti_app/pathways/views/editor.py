@@ -1,0 +1,366 @@
+"""The teacher's editor: the course's pathways, a pathway's steps, a step's options, and
+unlocking a step for chosen students."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from lti_app.competencies.models import Competency
+from lti_app.competencies.services import list_competencies
+from lti_app.errors import NotFoundError
+from lti_app.insights.views import picked_students_with_group
+from lti_app.pathways import options as option_services
+from lti_app.pathways import services
+from lti_app.pathways.forms import (
+    CAREER_CLUSTERS,
+    CHALLENGE_LEVELS,
+    MODALITIES,
+    OptionForm,
+    PathwayForm,
+    StepForm,
+    minutes_label,
+    parse_ids,
+)
+from lti_app.pathways.models import Option, Step
+from lti_app.pathways.unlock import CompetencyRef
+from lti_app.pathways.unlocking import (
+    manual_unlock_ids_by_person,
+    relock_step_for_students,
+    stuck_steps,
+    unlock_step_for_students,
+)
+from lti_app.pathways.views import TEACHER, bp, launch_course, page_notice
+from lti_app.roster.services import list_students, student_ids_in_course
+from lti_app.web import db_session, launch_url, require_role
+
+LOG = logging.getLogger(__name__)
+
+
+def _join_names(refs: list[CompetencyRef]) -> str:
+    names = [r.label for r in refs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
+    """Tell the teacher which steps students can never open, so none waits forever."""
+    return [
+        f"Students can never unlock “{step.title}”: it waits for {_join_names(missing)}, "
+        "which this pathway teaches only in steps that stay locked until then. Change its "
+        "prerequisites, or unlock it for students by hand."
+        for step, missing in stuck_steps(db_session(), context_id=context_id, pathway_id=pathway_id)
+    ]
+
+
+def _competencies(context_id: int) -> list[Competency]:
+    return list_competencies(db_session(), context_id=context_id)
+
+
+@bp.get("/manage")
+@require_role(TEACHER)
+def manage() -> str:
+    """The course's pathways, with a form for a new one."""
+    _, context_id = launch_course()
+    return _render_manage(context_id, PathwayForm())[0]
+
+
+def _render_manage(
+    context_id: int, form: PathwayForm, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    session = db_session()
+    pathways = services.list_pathways(session, context_id=context_id, include_archived=True)
+    return (
+        render_template(
+            "pathways/manage.html",
+            pathways=pathways,
+            competencies=_competencies(context_id),
+            form=form,
+            error=error,
+            notice=None if error else page_notice(),
+        ),
+        status,
+    )
+
+
+@bp.post("/manage")
+@require_role(TEACHER)
+def create_pathway() -> Response | tuple[str, int]:
+    """Add a pathway at the end of the course's list."""
+    _, context_id = launch_course()
+    session = db_session()
+    form = PathwayForm.from_request(request.form)
+    try:
+        pathway = services.create_pathway(
+            session,
+            context_id=context_id,
+            title=form.title,
+            description=form.description_html,
+            competency_ids=form.competency_ids,
+            once=True,
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_manage(context_id, form, str(err), 400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_pathway", pathway_id=pathway.id, notice="created"))
+
+
+def _render_pathway_editor(
+    context_id: int,
+    pathway_id: int,
+    form: PathwayForm | None = None,
+    step_form: StepForm | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    session = db_session()
+    pathway = services.get_pathway(session, context_id=context_id, pathway_id=pathway_id)
+    if form is None:
+        form = PathwayForm.from_pathway(
+            pathway,
+            services.pathway_competency_ids(session, context_id=context_id, pathway_id=pathway_id),
+        )
+    steps = services.list_steps(
+        session, context_id=context_id, pathway_id=pathway_id, include_archived=True
+    )
+    competencies = _competencies(context_id)
+    return (
+        render_template(
+            "pathways/edit_pathway.html",
+            pathway=pathway,
+            form=form,
+            step_form=step_form or StepForm(),
+            steps=steps,
+            competencies=competencies,
+            competency_names={c.id: f"{c.code} {c.title}" for c in competencies},
+            warnings=_stuck_warnings(context_id, pathway_id),
+            error=error,
+            notice=None if error else page_notice(),
+        ),
+        status,
+    )
+
+
+@bp.route("/manage/<int:pathway_id>", methods=["GET", "POST"])
+@require_role(TEACHER)
+def edit_pathway(pathway_id: int) -> Response | tuple[str, int]:
+    """Change a pathway; list its steps with a form for a new one."""
+    _, context_id = launch_course()
+    if request.method == "GET":
+        return _render_pathway_editor(context_id, pathway_id)
+    session = db_session()
+    form = PathwayForm.from_request(request.form)
+    try:
+        services.update_pathway(
+            session,
+            context_id=context_id,
+            pathway_id=pathway_id,
+            title=form.title,
+            description=form.description_html,
+            competency_ids=form.competency_ids,
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_pathway_editor(context_id, pathway_id, form=form, error=str(err), status=400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_pathway", pathway_id=pathway_id, notice="saved"))
+
+
+@bp.post("/manage/<int:pathway_id>/steps")
+@require_role(TEACHER)
+def create_step(pathway_id: int) -> Response | tuple[str, int]:
+    """Add a step at the end of a pathway."""
+    _, context_id = launch_course()
+    session = db_session()
+    step_form = StepForm.from_request(request.form)
+    try:
+        step = services.create_step(
+            session,
+            context_id=context_id,
+            pathway_id=pathway_id,
+            title=step_form.title,
+            description=step_form.description_html,
+            competency_id=step_form.competency_id,
+            prerequisite_ids=step_form.prerequisite_ids,
+            once=True,
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_pathway_editor(
+            context_id, pathway_id, step_form=step_form, error=str(err), status=400
+        )
+    session.commit()
+    return redirect(launch_url("pathways.edit_step", step_id=step.id, notice="created"))
+
+
+def _render_step_editor(
+    context_id: int,
+    step_id: int,
+    form: StepForm | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    session = db_session()
+    step = services.get_step(session, context_id=context_id, step_id=step_id)
+    pathway = services.get_pathway(session, context_id=context_id, pathway_id=step.pathway_id)
+    if form is None:
+        form = StepForm.from_step(
+            step, services.step_prerequisite_ids(session, context_id=context_id, step_id=step_id)
+        )
+    return (
+        render_template(
+            "pathways/edit_step.html",
+            pathway=pathway,
+            step=step,
+            form=form,
+            options=option_services.list_options(
+                session, context_id=context_id, step_id=step_id, include_archived=True
+            ),
+            competencies=_competencies(context_id),
+            students=list_students(session, context_id=context_id),
+            unlocked_ids=manual_unlock_ids_by_person(
+                session, context_id=context_id, step_id=step_id
+            ),
+            minutes_label=minutes_label,
+            warnings=_stuck_warnings(context_id, step.pathway_id),
+            error=error,
+            notice=None if error else page_notice(),
+        ),
+        status,
+    )
+
+
+@bp.route("/manage/steps/<int:step_id>", methods=["GET", "POST"])
+@require_role(TEACHER)
+def edit_step(step_id: int) -> Response | tuple[str, int]:
+    """Change a step; list its options; unlock it for chosen students."""
+    _, context_id = launch_course()
+    if request.method == "GET":
+        return _render_step_editor(context_id, step_id)
+    session = db_session()
+    form = StepForm.from_request(request.form)
+    try:
+        services.update_step(
+            session,
+            context_id=context_id,
+            step_id=step_id,
+            title=form.title,
+            description=form.description_html,
+            competency_id=form.competency_id,
+            prerequisite_ids=form.prerequisite_ids,
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_step_editor(context_id, step_id, form=form, error=str(err), status=400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="saved"))
+
+
+@bp.post("/manage/steps/<int:step_id>/unlock")
+@require_role(TEACHER)
+def unlock_step(step_id: int) -> Response | tuple[str, int]:
+    """Open a step for the checked students (or withdraw their unlock) whatever their mastery."""
+    ctx, context_id = launch_course()
+    session = db_session()
+    services.get_step(session, context_id=context_id, step_id=step_id)
+    try:
+        wanted = parse_ids(request.form.getlist("student_ids"), "student")
+    except ValueError as err:
+        return _render_step_editor(context_id, step_id, error=str(err), status=400)
+    wanted = picked_students_with_group(context_id, list(wanted))
+    if not wanted:
+        return _render_step_editor(
+            context_id, step_id, error="Tick at least one student or pick a group.", status=400
+        )
+    students = student_ids_in_course(session, context_id=context_id, person_ids=wanted)
+    if students != set(wanted):
+        raise NotFoundError("Some of those students are not in this course.")
+    if request.form.get("action") == "relock":
+        relock_step_for_students(
+            session, context_id=context_id, step_id=step_id, student_ids=wanted
+        )
+        notice = "relocked"
+    else:
+        unlock_step_for_students(
+            session,
+            context_id=context_id,
+            step_id=step_id,
+            student_ids=wanted,
+            unlocked_by_id=ctx.person.id,
+        )
+        notice = "unlocked"
+    session.commit()
+    LOG.info("step %s %s for %d students context=%s", step_id, notice, len(wanted), context_id)
+    return redirect(launch_url("pathways.edit_step", step_id=step_id, notice=notice) + "#unlock")
+
+
+def _render_option_form(
+    context_id: int,
+    step: Step,
+    form: OptionForm,
+    option: Option | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    pathway = services.get_pathway(db_session(), context_id=context_id, pathway_id=step.pathway_id)
+    return (
+        render_template(
+            "pathways/edit_option.html",
+            pathway=pathway,
+            step=step,
+            option=option,
+            form=form,
+            career_clusters=CAREER_CLUSTERS,
+            modalities=MODALITIES,
+            challenge_levels=CHALLENGE_LEVELS,
+            error=error,
+            notice=None if error else page_notice(),
+        ),
+        status,
+    )
+
+
+@bp.route("/manage/steps/<int:step_id>/options/new", methods=["GET", "POST"])
+@require_role(TEACHER)
+def create_option(step_id: int) -> Response | tuple[str, int]:
+    """Add an option at the end of a step."""
+    _, context_id = launch_course()
+    session = db_session()
+    step = services.get_step(session, context_id=context_id, step_id=step_id)
+    if request.method == "GET":
+        return _render_option_form(context_id, step, OptionForm())
+    form = OptionForm.from_request(request.form)
+    try:
+        option_services.create_option(
+            session, context_id=context_id, step_id=step_id, data=form.to_input(), once=True
+        )
+    except ValueError as err:
+        session.rollback()
+        return _render_option_form(context_id, step, form, error=str(err), status=400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="created"))
+
+
+@bp.route("/manage/options/<int:option_id>", methods=["GET", "POST"])
+@require_role(TEACHER)
+def edit_option(option_id: int) -> Response | tuple[str, int]:
+    """Change everything a teacher sets on an option."""
+    _, context_id = launch_course()
+    session = db_session()
+    option = option_services.get_option(session, context_id=context_id, option_id=option_id)
+    step = services.get_step(session, context_id=context_id, step_id=option.step_id)
+    if request.method == "GET":
+        return _render_option_form(context_id, step, OptionForm.from_option(option), option)
+    form = OptionForm.from_request(request.form)
+    try:
+        option_services.update_option(
+            session, context_id=context_id, option_id=option_id, data=form.to_input()
+        )
+    except ValueError as err:
+        session.rollback()
+        option = option_services.get_option(session, context_id=context_id, option_id=option_id)
+        return _render_option_form(context_id, step, form, option, error=str(err), status=400)
+    session.commit()
+    return redirect(launch_url("pathways.edit_step", step_id=step.id, notice="saved"))

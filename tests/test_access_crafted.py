@@ -1,6 +1,6 @@
-"""Who may still act once access has changed: people the LMS's roster dropped from a course, an
-operator who walked away from the console, guesses at the registration access code, and launch
-tokens carried to places they were not issued for."""
+"""Who may still act once access has changed: an operator who walked away from the console,
+guesses at the registration access code and at the admin secret. (People the LMS's roster
+dropped: tests/roster/test_membership_access_crafted.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,256 +23,16 @@ from sqlalchemy.engine import Engine
 from lti_app import create_app
 from lti_app.admin import services as admin_services
 from lti_app.admin import views as admin_views
-from lti_app.competencies.models import Competency
 from lti_app.db import Database
-from lti_app.demo import seed
-from lti_app.demo.seed import STUDENTS, TEACHER, Course, Enrollment, Role
-from lti_app.demo.server import RunningPlatform
-from lti_app.learners.models import Goal
-from lti_app.roster import services as roster
-from lti_app.roster.client import Member, NrpsClient
-from lti_app.roster.jobs import sync_roster
 from lti_app.settings import SettingsError, load_settings
-from lti_app.tool.client import TokenClient
-from lti_app.tool.keys import KeyRing
-from lti_app.tool.models import Context, Membership, MembershipStatus, Person, Platform, ToolKey
-from tests.conftest import LtiActions, ToolServer
+from lti_app.tool.models import ToolKey
 from tests.registration.conftest import hidden_fields
 from tests.registration.lms import PlatformDouble, serve
-from tests.security_support import frame_of
 
 LEFT_COURSE = "no longer a member of this course in the LMS"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _numbers = itertools.count(1)
-
-
-# --- a course of its own, and its roster ---------------------------------------------------------
-
-
-class OwnCourse:
-    """A course of the test LMS only this test uses, with Pathways' id for it."""
-
-    def __init__(self, lms_context_id: str, context_id: int, platform_id: int) -> None:
-        self.lms_context_id = lms_context_id
-        self.context_id = context_id
-        self.platform_id = platform_id
-
-    def enrol(self, *enrollments: Enrollment) -> None:
-        """What the LMS lists from now on (its roster service and its launches)."""
-        current = seed.COURSES[self.lms_context_id]
-        seed.COURSES[self.lms_context_id] = Course(
-            current.context_id, current.label, current.title, enrollments
-        )
-
-
-@pytest.fixture
-def make_course(
-    lms: RunningPlatform, db: Database, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[int], OwnCourse]:
-    def make(students: int) -> OwnCourse:
-        n = next(_numbers)
-        lms_context_id = f"course-access-{n}-{uuid.uuid4().hex[:6]}"
-        course = Course(
-            lms_context_id,
-            f"A{n}",
-            f"Access test {n}",
-            (
-                Enrollment(TEACHER.user_id, Role.INSTRUCTOR),
-                *(Enrollment(s.user_id, Role.LEARNER) for s in STUDENTS[:students]),
-            ),
-        )
-        monkeypatch.setitem(seed.COURSES, lms_context_id, course)
-        with db.begin() as session:
-            platform = session.scalar(
-                select(Platform).where(Platform.issuer == lms.platform.config.issuer)
-            )
-            assert platform is not None
-            context = Context(platform_id=platform.id, context_id=lms_context_id)
-            session.add(context)
-            session.flush()
-            roster.remember_nrps_url(
-                session,
-                context_id=context.id,
-                nrps_url=lms.platform.memberships_url(lms_context_id),
-            )
-            return OwnCourse(lms_context_id, context.id, platform.id)
-
-    return make
-
-
-@pytest.fixture
-def nrps(db: Database, tool_server: ToolServer) -> Iterator[NrpsClient]:
-    httpx.get(tool_server.url + "/.well-known/jwks.json", timeout=10).raise_for_status()
-    http = httpx.Client(timeout=5)
-    keyring = KeyRing(secret=tool_server.settings.effective_key_secret)
-    yield NrpsClient(http, TokenClient(db, http, keyring))
-    http.close()
-
-
-def _sync(db: Database, nrps: NrpsClient, course: OwnCourse) -> None:
-    deadline = time.monotonic() + 20
-    while (synced := sync_roster(db, nrps, context_id=course.context_id)).skipped:
-        # A teacher's launch starts a sync in the background: this one waits its turn.
-        assert time.monotonic() < deadline, "the background roster sync never finished"
-        time.sleep(0.05)
-    assert synced.ok, synced.message
-
-
-def _membership(db: Database, course: OwnCourse, user_id: str) -> MembershipStatus:
-    with db.begin() as s:
-        status = s.scalar(
-            select(Membership.status)
-            .join(Person, Person.id == Membership.person_id)
-            .where(Membership.context_id == course.context_id, Person.sub == user_id)
-        )
-    assert status is not None
-    return status
-
-
-def _competency_codes(db: Database, course: OwnCourse) -> list[str]:
-    with db.begin() as s:
-        return sorted(
-            s.scalars(select(Competency.code).where(Competency.context_id == course.context_id))
-        )
-
-
-# --- 1. people the LMS removed from the course ---------------------------------------------------
-
-
-def test_a_student_the_roster_drops_is_told_so_until_the_lms_launches_them_again(
-    make_course: Callable[[int], OwnCourse],
-    nrps: NrpsClient,
-    db: Database,
-    lti: LtiActions,
-    tool_server: ToolServer,
-) -> None:
-    course = make_course(3)
-    dropped = STUDENTS[2].user_id
-    student = frame_of(tool_server, lti.launch(dropped, context_id=course.lms_context_id))
-    assert student.get("/home").status_code == 200
-
-    course.enrol(
-        Enrollment(TEACHER.user_id, Role.INSTRUCTOR),
-        *(Enrollment(s.user_id, Role.LEARNER) for s in STUDENTS[:2]),
-    )
-    _sync(db, nrps, course)
-    assert _membership(db, course, dropped) is MembershipStatus.INACTIVE
-
-    for answer in (
-        student.get("/home"),
-        student.get("/pathways/"),
-        student.post("/profile/goals", {"csrf_token": student.csrf, "text": "Stay on"}),
-    ):
-        assert answer.status_code == 403, (answer.request.url, answer.status_code)
-        assert LEFT_COURSE in answer.text
-        assert "Open Pathways again from the LMS" in answer.text
-        # The course's own navigation is not offered to someone who left it.
-        assert "My pathways" not in answer.text
-
-    # Enrolled again: the LMS's next launch is the proof, and opens Pathways.
-    course.enrol(
-        Enrollment(TEACHER.user_id, Role.INSTRUCTOR),
-        *(Enrollment(s.user_id, Role.LEARNER) for s in STUDENTS[:3]),
-    )
-    again = frame_of(tool_server, lti.launch(dropped, context_id=course.lms_context_id))
-    assert "My pathways" in again.page.text
-    assert again.get("/home").status_code == 200
-    assert _membership(db, course, dropped) is MembershipStatus.ACTIVE
-    with db.begin() as s:
-        assert s.scalars(select(Goal.text).where(Goal.context_id == course.context_id)).all() == []
-
-
-@pytest.mark.parametrize("status", ["Inactive", "Deleted"])
-def test_a_teacher_the_lms_lists_as_gone_can_no_longer_change_the_course(
-    make_course: Callable[[int], OwnCourse],
-    db: Database,
-    lti: LtiActions,
-    tool_server: ToolServer,
-    status: str,
-) -> None:
-    course = make_course(1)
-    teacher = frame_of(tool_server, lti.launch(TEACHER.user_id, context_id=course.lms_context_id))
-    assert teacher.get("/competencies/").status_code == 200
-    # What a roster sync stores when the LMS lists her enrolment as ended (Moodle: suspended).
-    with db.begin() as s:
-        roster.apply_members(
-            s,
-            platform_id=course.platform_id,
-            context_id=course.context_id,
-            members=[Member(TEACHER.user_id, (INSTRUCTOR,), status, None, None, None, None, None)],
-        )
-
-    page = teacher.get("/competencies/")
-    assert page.status_code == 403
-    assert LEFT_COURSE in page.text
-    added = teacher.post(
-        "/competencies/",
-        {"csrf_token": teacher.csrf, "code": "GONE.1", "title": "Cells", "kind": "academic"},
-    )
-    assert added.status_code == 403
-    assert LEFT_COURSE in added.text
-    assert _competency_codes(db, course) == []
-
-    # The LMS still lists her (the roster was wrong, or she was enrolled again): a launch works.
-    back = frame_of(tool_server, lti.launch(TEACHER.user_id, context_id=course.lms_context_id))
-    added = back.post(
-        "/competencies/",
-        {"csrf_token": back.csrf, "code": "BACK.1", "title": "Cells", "kind": "academic"},
-    )
-    assert added.status_code == 303
-    assert _competency_codes(db, course) == ["BACK.1"]
-
-
-def test_a_teacher_a_learners_only_roster_does_not_list_keeps_her_session(
-    make_course: Callable[[int], OwnCourse],
-    nrps: NrpsClient,
-    db: Database,
-    lti: LtiActions,
-    tool_server: ToolServer,
-) -> None:
-    course = make_course(2)
-    teacher = frame_of(tool_server, lti.launch(TEACHER.user_id, context_id=course.lms_context_id))
-    _sync(db, nrps, course)
-    assert _membership(db, course, TEACHER.user_id) is MembershipStatus.ACTIVE
-    assert teacher.get("/competencies/").status_code == 200
-
-
-# --- more launch-session probes ------------------------------------------------------------------
-
-
-def test_a_teacher_the_lms_now_lists_as_a_student_loses_the_teacher_session(
-    make_course: Callable[[int], OwnCourse],
-    nrps: NrpsClient,
-    db: Database,
-    lti: LtiActions,
-    tool_server: ToolServer,
-) -> None:
-    """Demoted in the LMS (a student teacher back to a student, a TA removed from the staff):
-    the open teacher session must not keep teacher pages for the rest of its hour."""
-    course = make_course(1)
-    teacher = frame_of(tool_server, lti.launch(TEACHER.user_id, context_id=course.lms_context_id))
-    assert teacher.get("/competencies/").status_code == 200
-    course.enrol(
-        Enrollment(TEACHER.user_id, Role.LEARNER),
-        Enrollment(STUDENTS[0].user_id, Role.LEARNER),
-    )
-    _sync(db, nrps, course)
-
-    for answer in (
-        teacher.get("/competencies/"),
-        teacher.post(
-            "/competencies/",
-            {"csrf_token": teacher.csrf, "code": "DEMOTED.1", "title": "Cells", "kind": "academic"},
-        ),
-    ):
-        assert answer.status_code == 403
-        assert "you no longer teach it" in answer.text
-    assert _competency_codes(db, course) == []
-    # The LMS's next launch opens Pathways with the role she has now.
-    now = frame_of(tool_server, lti.launch(TEACHER.user_id, context_id=course.lms_context_id))
-    assert "My pathways" in now.page.text
-    assert now.get("/competencies/").status_code == 403
 
 
 # --- 2. the operator who walked away --------------------------------------------------------------

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jwt
 import pytest
 
+from lti_app.demo import platform as demo_platform
 from lti_app.demo.keys import HeaderTweak
 from lti_app.demo.launches import (
     AGS_ENDPOINT,
@@ -238,7 +243,41 @@ def test_jwks_outage_answers_500_then_drops_connections(
     assert lms.counters.jwks_fetches == 3
 
 
-def test_delay_slows_every_answer(http: httpx.Client, running: RunningPlatform) -> None:
+class PauseRecorder:
+    """Stands in for the platform's `time` module: records each pause it is asked for and
+    holds it until `resume` is set, so a test sees an answer held by the delay."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.paused.set()
+        self.resume.wait(30)  # only keeps a failing test from holding the platform forever
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def test_delay_holds_every_answer(
+    http: httpx.Client, running: RunningPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = PauseRecorder()
+    monkeypatch.setattr(demo_platform, "time", clock)
+    assert http.get(running.platform.url("/jwks")).status_code == 200
+    assert clock.pauses == []  # no delay set: no pause
     running.platform.delay_ms = 150
-    resp = http.get(running.platform.url("/jwks"))
-    assert resp.elapsed.total_seconds() >= 0.15
+    for path in ("/jwks", "/no-such-page"):
+        clock.paused.clear()
+        clock.resume.clear()
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(http.get, running.platform.url(path))
+            try:
+                assert clock.paused.wait(10), f"{path} was answered without the delay"
+                assert not answer.done(), f"{path} was answered before its delay was over"
+            finally:
+                clock.resume.set()
+            assert answer.result().status_code in (200, 404)
+    assert clock.pauses == [0.15, 0.15]

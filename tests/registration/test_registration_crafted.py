@@ -18,7 +18,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -33,9 +32,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from lti_app import create_app
-from lti_app.registration.configuration import check_public_hosts, parse_platform_configuration
 from lti_app.registration.errors import PlatformRefusedError, RegistrationError
 from lti_app.registration.models import PlatformRegistration
+from lti_app.registration.platform_configuration import (
+    check_public_hosts,
+    parse_platform_configuration,
+)
 from lti_app.settings import Settings
 from lti_app.tool.models import Deployment
 from tests.registration.conftest import hidden_fields
@@ -301,12 +303,38 @@ def test_large_but_acceptable_configuration_can_be_confirmed(
     assert len(platforms_for(engine, lms.base_url)) == 1
 
 
-def _drip(first: bytes, seconds: float, stop: list[bool]) -> Iterator[bytes]:
-    yield first
-    end = time.monotonic() + seconds
-    while time.monotonic() < end and not stop:
-        time.sleep(0.2)
-        yield b" "
+@dataclass
+class _Drip:
+    """An answer that drips a byte every 0.2 s and has no end of its own: it stops only when
+    the client hangs up (recorded in `hung_up`) or the test is over. Each byte comes well
+    within the read timeout, so a Pathways that waited for the end would never answer."""
+
+    first: bytes
+    hung_up: threading.Event = field(default_factory=threading.Event)
+    over: threading.Event = field(default_factory=threading.Event)
+
+    def body(self) -> Iterator[bytes]:
+        yield self.first
+        try:
+            while not self.over.wait(0.2):
+                yield b" "
+        except GeneratorExit:  # the server closes the answer when the client has hung up
+            self.hung_up.set()
+            raise
+
+
+def _answered_while_dripping(ask: Callable[[], httpx.Response], drip: _Drip) -> httpx.Response:
+    """The admin's answer, which must come while the LMS still drips, and Pathways must have
+    hung up on the LMS; then the drip is let go."""
+    try:
+        response = ask()
+        # The drip notices a hang-up at its next byte; 10 s only keeps a failure from hanging.
+        assert drip.hung_up.wait(10), "Pathways answered but kept reading from the LMS"
+    except httpx.ReadTimeout:
+        pytest.fail("the browser gave up first: Pathways waited for a drip that never ends")
+    finally:
+        drip.over.set()
+    return response
 
 
 def test_slowly_dripping_configuration_is_cut_off(
@@ -314,44 +342,31 @@ def test_slowly_dripping_configuration_is_cut_off(
 ) -> None:
     # Each byte arrives well within the read timeout, so only a bound on the whole answer
     # keeps an admin (and a server thread) from waiting for as long as the LMS likes.
-    stop: list[bool] = []
-    lms = crafted(
-        on_config=lambda: Response(_drip(b'{"issuer": "', 30, stop), content_type="text/json")
-    )
+    drip = _Drip(b'{"issuer": "')
+    lms = crafted(on_config=lambda: Response(drip.body(), content_type="text/json"))
     tool = make_tool(http_read_timeout=1.0, http_connect_timeout=1.0)
-    started = time.monotonic()
-    response = open_registration(browser, tool, lms)
-    elapsed = time.monotonic() - started
-    stop.append(True)
-    assert elapsed < 10, elapsed
+    response = _answered_while_dripping(lambda: open_registration(browser, tool, lms), drip)
     assert_plain_refusal(response, 502, "too long")
 
 
 def test_slowly_dripping_registration_error_is_cut_off(
     browser: httpx.Client, make_tool: Callable[..., str], crafted: MakeCrafted, engine: Engine
 ) -> None:
-    stop: list[bool] = []
+    drip = _Drip(b'{"error": "server_error", "x": "')
     lms = crafted(
-        on_register=lambda: Response(
-            _drip(b'{"error": "server_error", "x": "', 30, stop),
-            status=500,
-            content_type="application/json",
-        )
+        on_register=lambda: Response(drip.body(), status=500, content_type="application/json")
     )
     tool = make_tool(http_read_timeout=1.0, http_connect_timeout=1.0)
     page = open_registration(browser, tool, lms)
-    started = time.monotonic()
-    response = confirm(browser, tool, page.text)
-    elapsed = time.monotonic() - started
-    stop.append(True)
-    assert elapsed < 10, elapsed
+    response = _answered_while_dripping(lambda: confirm(browser, tool, page.text), drip)
     assert_plain_refusal(response, 502, "had a problem while registering Pathways (500)")
     assert platforms_for(engine, lms.base_url) == []
 
 
 @contextmanager
-def _lms_dripping_its_headers() -> Iterator[str]:
-    """A host that answers 'HTTP/1.1 200 OK' and then one header byte every 0.2 s, forever."""
+def _lms_dripping_its_headers(hung_up: threading.Event) -> Iterator[str]:
+    """A host that answers 'HTTP/1.1 200 OK' and then one header byte every 0.2 s, with no end
+    of its own: it stops when the client hangs up (then sets `hung_up`) or the test is over."""
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
@@ -360,10 +375,17 @@ def _lms_dripping_its_headers() -> Iterator[str]:
             try:
                 conn.recv(65536)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-                while not stop.wait(0.2):
-                    conn.sendall(b"a")
+                conn.settimeout(0.2)
+                while not stop.is_set():
+                    try:
+                        if not conn.recv(65536):
+                            break  # the client closed its end
+                    except TimeoutError:  # nothing from the client for 0.2 s: one more byte
+                        conn.sendall(b"a")
             except OSError:
-                return
+                pass
+            if not stop.is_set():
+                hung_up.set()
 
     def accept() -> None:
         while not stop.is_set():
@@ -387,12 +409,15 @@ def test_lms_dripping_its_headers_is_cut_off(
     # The public registration page must not let any host hold a server thread for as long as
     # it likes: eight such visitors would otherwise stop Pathways for everyone.
     tool = make_tool(http_read_timeout=1.0, http_connect_timeout=1.0)
-    with _lms_dripping_its_headers() as config_url:
+    hung_up = threading.Event()
+    with _lms_dripping_its_headers(hung_up) as config_url:
         query = urlencode({"openid_configuration": config_url, "registration_token": "t"})
-        started = time.monotonic()
-        response = browser.get(tool + "/lti/register?" + query, timeout=20)
-        elapsed = time.monotonic() - started
-    assert elapsed < 10, elapsed
+        try:
+            response = browser.get(tool + "/lti/register?" + query, timeout=30)
+        except httpx.ReadTimeout:
+            pytest.fail("the browser gave up first: Pathways waited for headers that never end")
+        # The host notices the hang-up within a byte; 10 s only keeps a failure from hanging.
+        assert hung_up.wait(10), "Pathways answered but kept the host's connection open"
     assert_plain_refusal(response, 502, "could not reach the LMS")
 
 

@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -58,6 +57,8 @@ class Answer:
     headers: list[tuple[str, str]] = field(default_factory=list)
     delay: float = 0.0
     """Seconds before the status line (a hang when longer than the client's read timeout)."""
+    hold: bool = False
+    """No status line until the test ends: a hang with no end of its own."""
     trickle: float | None = None
     """Send the body one byte at a time, this many seconds apart (never a silent gap)."""
     drop: bool = False
@@ -107,6 +108,8 @@ class FakeLms:
         self._tokens = itertools.count(1)
         self.closing = threading.Event()
         """Set when the test ends: slow answers stop at once."""
+        self.hung_up = threading.Event()
+        """Set when a client hung up while an answer was still being sent."""
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.server.block_on_close = False
@@ -166,7 +169,9 @@ class FakeLms:
 
             def _write(self, answer: Answer) -> None:
                 try:
-                    if answer.delay:
+                    if answer.hold:
+                        lms.closing.wait()
+                    elif answer.delay:
                         lms.closing.wait(answer.delay)
                     if answer.drop:
                         self.connection.shutdown(socket.SHUT_RDWR)
@@ -198,6 +203,8 @@ class FakeLms:
                                 break
                     self.wfile.flush()
                 except OSError:  # the client gave up: fine
+                    if not lms.closing.is_set():
+                        lms.hung_up.set()
                     self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server's names
@@ -295,8 +302,9 @@ class Roster:
     def sync(self, **kwargs: Any) -> SyncResult:
         return sync_roster(self.db, self.client(), context_id=self.context_id, **kwargs)
 
-    def sync_bounded(self, seconds: float) -> tuple[SyncResult | BaseException | None, float]:
-        """Run a sync in a thread; (its result or error, or None if still running; seconds)."""
+    def sync_bounded(self, seconds: float) -> SyncResult | BaseException | None:
+        """Run a sync in a thread: its result or error, or None if it is still running after
+        `seconds` (a guard that keeps a sync that never ends from hanging the suite)."""
         out: list[SyncResult | BaseException] = []
 
         def run() -> None:
@@ -305,12 +313,11 @@ class Roster:
             except BaseException as err:
                 out.append(err)
 
-        started = time.monotonic()
         thread = threading.Thread(target=run, daemon=True)
         self.threads.append(thread)
         thread.start()
         thread.join(seconds)
-        return (out[0] if out else None), time.monotonic() - started
+        return out[0] if out else None
 
     def statuses(self) -> dict[str, MembershipStatus]:
         with self.db.session_factory() as session:
@@ -396,7 +403,7 @@ def assert_kept(roster: Roster, subs: list[str], result: SyncResult) -> None:
 
 def test_a_next_link_to_the_same_page_is_followed_once(roster: Roster) -> None:
     roster.lms.route = lambda seen: page([member("s1")], next_url=roster.lms.base + seen.target)
-    result, _ = roster.sync_bounded(20)
+    result = roster.sync_bounded(20)
     assert isinstance(result, SyncResult), result
     assert result.ok, result.message
     assert len(roster.members_requests()) == 1
@@ -413,7 +420,7 @@ def test_a_next_link_cycle_a_b_a_ends(roster: Roster) -> None:
         return page([member("s1")], next_url=b)
 
     roster.lms.route = route
-    result, _ = roster.sync_bounded(20)
+    result = roster.sync_bounded(20)
     assert isinstance(result, SyncResult), result
     assert result.ok, result.message
     assert len(roster.members_requests()) <= 3
@@ -671,10 +678,11 @@ def test_error_statuses_fail_with_a_message_and_keep_the_class(
 def test_a_hung_roster_page_times_out_and_keeps_the_class(roster: Roster) -> None:
     roster.seed(["s1", "s2"])
     roster.timeout = 0.5
-    roster.lms.route = lambda seen: Answer(200, page([member("s1")]).body, delay=3)
-    result, seconds = roster.sync_bounded(10)
+    # The LMS holds the page until the test ends: only a sync that gives up can finish.
+    roster.lms.route = lambda seen: Answer(200, page([member("s1")]).body, hold=True)
+    result = roster.sync_bounded(30)
+    assert result is not None, "the sync was still waiting for the hung LMS after 30 s"
     assert isinstance(result, SyncResult), result
-    assert seconds < 2.5
     assert_kept(roster, ["s1", "s2"], result)
     assert "did not answer" in result.message
 
@@ -682,12 +690,16 @@ def test_a_hung_roster_page_times_out_and_keeps_the_class(roster: Roster) -> Non
 def test_a_roster_page_that_never_finishes_is_given_up(roster: Roster) -> None:
     roster.seed(["s1", "s2"])
     roster.timeout = 1.0
-    body = json.dumps({"members": [member("s1")], "pad": " " * 30}).encode()
-    roster.lms.route = lambda seen: Answer(200, body, trickle=0.2)  # ~25 s in all
-    result, seconds = roster.sync_bounded(6)
-    assert result is not None, f"still syncing after {seconds:.1f} s"
+    # A byte every 0.2 s (never a silent gap) of a page that would take hours to arrive.
+    body = json.dumps({"members": [member("s1")], "pad": " " * 100_000}).encode()
+    roster.lms.route = lambda seen: Answer(200, body, trickle=0.2)
+    roster.lms.hung_up.clear()
+    result = roster.sync_bounded(30)
+    assert result is not None, "the sync was still reading the trickling page after 30 s"
     assert isinstance(result, SyncResult)
     assert_kept(roster, ["s1", "s2"], result)
+    # The LMS sees the hang-up at its next byte; 10 s only keeps a failure from hanging.
+    assert roster.lms.hung_up.wait(10), "the sync ended but left the LMS's connection open"
 
 
 def test_a_50_mb_roster_page_is_refused(roster: Roster) -> None:
@@ -725,7 +737,7 @@ def test_a_sync_that_fails_halfway_deactivates_no_one(roster: Roster, second: An
         return page([member("s1"), member("s2")], next_url=roster.members_url + "?page=2")
 
     roster.lms.route = route
-    result, _ = roster.sync_bounded(15)
+    result = roster.sync_bounded(15)
     assert isinstance(result, SyncResult), result
     assert_kept(roster, ["s1", "s2", "s3", "s4"], result)
 

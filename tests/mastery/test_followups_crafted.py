@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 import httpx
@@ -19,19 +19,16 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies import services as competencies
 from lti_app.db import Database
-from lti_app.demo.server import RunningPlatform
 from lti_app.mastery import services
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource, StudentCompetencyLevel
 from lti_app.mastery.scales import get_or_create_scale, recompute_course, update_scale
-from tests.conftest import LtiActions, ToolServer
-from tests.courses.frames import Frame, Ids, ensure_launched, frame, second_lms, unique
+from tests.courses.frames import Frame, Ids, unique
 from tests.domain_fixtures import Course, make_course
+from tests.mastery.conftest import DEFAULT_SPECS
 from tests.mastery.test_settings_crafted import (
-    DEFAULT_SPECS,
     ON_POSTGRES,
-    STUDENTS,
     _browser_fields,
     _report,
     _scale,
@@ -45,40 +42,6 @@ MASTERY_AT_ADVANCED = [(n, p, c, n == "Advanced") for n, p, c, _ in DEFAULT_SPEC
 
 
 # --- the teacher's scale page, on an LMS of this file's own -----------------------------------
-
-
-@pytest.fixture(scope="module")
-def own_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
-    with second_lms(tool_server, database_url) as running:
-        yield running
-
-
-@pytest.fixture
-def own_ids(db: Database, own_lms: RunningPlatform) -> Ids:
-    return Ids(db, own_lms.platform.config.issuer)
-
-
-@pytest.fixture
-def teacher(
-    own_lms: RunningPlatform, tool_server: ToolServer, db: Database, own_ids: Ids
-) -> Iterator[Frame]:
-    """The teacher of the own LMS's biology course; the scale is back to the default after."""
-    ensure_launched(own_lms, tool_server, STUDENTS)
-    actions = LtiActions(own_lms, tool_server)
-    try:
-        yield frame(actions.launch("user-t01"), tool_server.url)
-    finally:
-        actions.close()
-        with db.begin() as s:
-            update_scale(
-                s,
-                context_id=own_ids.context(),
-                method=M.DECAYING_AVERAGE,
-                weight=65,
-                n=3,
-                counts_self_assessment=False,
-                levels=DEFAULT_SPECS,
-            )
 
 
 def _post(teacher: Frame, fields: dict[str, str]) -> httpx.Response:

@@ -20,7 +20,7 @@ import html
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies import services as competencies
 from lti_app.db import Database
-from lti_app.demo.server import RunningPlatform
 from lti_app.grades.columns import set_gradebook_competencies
 from lti_app.grades.models import OutboxStatus, ScoreOutbox
 from lti_app.mastery import services
@@ -42,19 +41,15 @@ from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.errors import InvalidScaleError
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource, MasteryScale, StudentCompetencyLevel
-from lti_app.mastery.scales import DEFAULT_LEVELS, get_or_create_scale, update_scale
+from lti_app.mastery.scales import get_or_create_scale, update_scale
 from lti_app.tool.models import Person
-from tests.conftest import LtiActions, ToolServer
-from tests.courses.frames import Frame, Ids, ensure_launched, frame, second_lms, unique
+from tests.courses.frames import Frame, Ids, unique
 from tests.domain_fixtures import Course, make_course
+from tests.mastery.conftest import DEFAULT_SPECS, STUDENTS
 
 D = Decimal
 M = CalculationMethod
 NOW = datetime.now(UTC)
-LevelRow = tuple[str, Decimal, str, bool]
-DEFAULT_SPECS: list[LevelRow] = [
-    (spec.name, spec.points, spec.colour, spec.is_mastery) for spec in DEFAULT_LEVELS
-]
 ON_POSTGRES = bool(os.environ.get("LTI_APP_TEST_DATABASE_URL"))
 
 # (score, level name, mastered) on the default scale (1, 2, 3 = mastery, 4).
@@ -479,43 +474,6 @@ def test_two_saves_with_different_levels_never_mix_into_an_invalid_scale(
 
 
 # --- through the teacher's pages, on an LMS of this file's own ------------------------------
-
-
-@pytest.fixture(scope="module")
-def own_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
-    with second_lms(tool_server, database_url) as running:
-        yield running
-
-
-STUDENTS = ("user-s01", "user-s02", "user-s03", "user-s10")
-
-
-@pytest.fixture
-def own_ids(db: Database, own_lms: RunningPlatform) -> Ids:
-    return Ids(db, own_lms.platform.config.issuer)
-
-
-@pytest.fixture
-def teacher(
-    own_lms: RunningPlatform, tool_server: ToolServer, db: Database, own_ids: Ids
-) -> Iterator[Frame]:
-    """The teacher of the own LMS's biology course; the scale is back to the default after."""
-    ensure_launched(own_lms, tool_server, STUDENTS)
-    actions = LtiActions(own_lms, tool_server)
-    try:
-        yield frame(actions.launch("user-t01"), tool_server.url)
-    finally:
-        actions.close()
-        with db.begin() as s:
-            update_scale(
-                s,
-                context_id=own_ids.context(),
-                method=M.DECAYING_AVERAGE,
-                weight=65,
-                n=3,
-                counts_self_assessment=False,
-                levels=DEFAULT_SPECS,
-            )
 
 
 def _form(

@@ -11,10 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from lti_app import create_app
 from lti_app.settings import Settings, load_settings
+from lti_app.tool.models import Platform
 from tests.registration.lms import PlatformDouble, serve
 
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
@@ -58,13 +61,26 @@ def browser() -> Iterator[httpx.Client]:
         yield client
 
 
+def serve_fresh_lms(stack: ExitStack, engine: Engine, app: Flask) -> str:
+    """Serve a test LMS whose issuer (its loopback address) nobody has registered yet.
+
+    The database lives for the whole run and the operating system hands freed ports out
+    again, so an earlier test's LMS may have registered this very address.
+    """
+    base_url = stack.enter_context(serve(app))
+    with Session(engine) as session, session.begin():
+        for stale in session.scalars(select(Platform).where(Platform.issuer == base_url)):
+            session.delete(stale)
+    return base_url
+
+
 @pytest.fixture
-def make_lms() -> Iterator[Callable[[str], PlatformDouble]]:
+def make_lms(engine: Engine) -> Iterator[Callable[[str], PlatformDouble]]:
     with ExitStack() as stack:
 
         def factory(flavour: str) -> PlatformDouble:
             lms = PlatformDouble(flavour)
-            lms.base_url = stack.enter_context(serve(lms.app()))
+            lms.base_url = serve_fresh_lms(stack, engine, lms.app())
             return lms
 
         yield factory

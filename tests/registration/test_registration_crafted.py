@@ -40,7 +40,7 @@ from lti_app.registration.platform_configuration import (
 )
 from lti_app.settings import Settings
 from lti_app.tool.models import Deployment
-from tests.registration.conftest import hidden_fields
+from tests.registration.conftest import hidden_fields, serve_fresh_lms
 from tests.registration.lms import PLATFORM_CONFIG, TOOL_CONFIG, PlatformDouble, serve
 from tests.registration.test_dynamic_registration import (  # noqa: F401 (a fixture)
     confirm,
@@ -106,12 +106,12 @@ MakeCrafted = Callable[..., CraftedLms]
 
 
 @pytest.fixture
-def crafted() -> Iterator[MakeCrafted]:
+def crafted(engine: Engine) -> Iterator[MakeCrafted]:
     with ExitStack() as stack:
 
         def factory(flavour: str = "moodle", **changes: Any) -> CraftedLms:
             lms = CraftedLms(flavour, **changes)
-            lms.base_url = stack.enter_context(serve(lms.app()))
+            lms.base_url = serve_fresh_lms(stack, engine, lms.app())
             return lms
 
         yield factory

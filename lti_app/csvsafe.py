@@ -3,13 +3,23 @@ export, and the way back for files Pathways itself wrote and a teacher imports a
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 
 EXCEL_UTF8 = "\ufeff"
 """Put first in a download, so that Excel reads it as UTF-8 (else "José" shows as "JosÃ©")."""
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A cell that starts with = + - @, a tab or a carriage return is a formula to a spreadsheet.
+# Where ";" is the list separator (German, French, Dutch... locales), Excel opens a .csv by
+# splitting at ";", and past the first cell quoting does not hold it together: "a;=cmd" can
+# become a cell "=cmd". The text after each ";" gets the same guard as a cell's start.
+# Text that already has quotes there gets one more, so that unsafe_cell can take exactly one
+# away again and a title typed as "'=x" comes back as typed.
+_GUARD_AT_START = re.compile(r"(?=^'*[=+\-@\t\r])")
+_GUARD_AFTER_SEMICOLON = re.compile(r";(?='*[=+\-@\t\r])")
+_GUARDED_START = re.compile(r"^'(?='*[=+\-@\t\r])")
+_GUARDED_AFTER_SEMICOLON = re.compile(r";'(?='*[=+\-@\t\r])")
 
 
 def safe_cell(value: object) -> str:
@@ -20,14 +30,11 @@ def safe_cell(value: object) -> str:
         return value.isoformat(timespec="seconds")
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
-    text = str(value)
-    if text.startswith(FORMULA_START):
-        return "'" + text
-    return text
+    text = _GUARD_AFTER_SEMICOLON.sub(";'", str(value))
+    return _GUARD_AT_START.sub("'", text, count=1)
 
 
 def unsafe_cell(text: str) -> str:
     """What safe_cell was given: an export imported again keeps its codes and titles."""
-    if text[:1] == "'" and text[1:2] != "" and text[1:].startswith(FORMULA_START):
-        return text[1:]
-    return text
+    text = _GUARDED_START.sub("", text, count=1)
+    return _GUARDED_AFTER_SEMICOLON.sub(";", text)

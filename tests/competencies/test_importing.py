@@ -224,6 +224,23 @@ def test_export_neutralises_formulas_and_still_round_trips(
     assert (imported.code, imported.title) == ('=HYPERLINK("http://evil.test")', "+SUM(1)")
 
 
+def test_export_guards_formulas_after_a_semicolon_and_still_round_trips(
+    session: Session, course: Course, other_course: Course
+) -> None:
+    # Excel where ";" is the list separator (much of Europe) splits a .csv at every ";".
+    title = 'Reading;=HYPERLINK("http://evil.test");+1'
+    description = "Plain; text;-1;'@typed with its quote"
+    services.create_competency(
+        session, context_id=course.context_id, code="R", title=title, description=description
+    )
+    exported = export_csv(session, context_id=course.context_id)
+    pieces = [p for row in csv.reader(io.StringIO(exported)) for c in row for p in c.split(";")]
+    assert not [p for p in pieces if p.startswith(("=", "+", "-", "@"))]
+    import_csv(session, context_id=other_course.context_id, data=exported)
+    (imported,) = services.list_competencies(session, context_id=other_course.context_id)
+    assert (imported.title, imported.description) == (title, description)
+
+
 def test_parent_archived_in_the_course_is_reported(session: Session, course: Course) -> None:
     import_csv(session, context_id=course.context_id, data=FRAMEWORK)
     math = services.get_competency_by_code(session, context_id=course.context_id, code="MATH")

@@ -243,7 +243,7 @@ def test_exports_open_safely_and_readably_in_excel(
             student_ids=[s01],
             points=Decimal(3),
             source=EvidenceSource.TEACHER,
-            note="+1-1\t@x",
+            note='+1-1\t@x;=HYPERLINK("http://evil.example");ok',
             recorded_by_id=seeded.teacher_id,
         )
     home = lti.launch(TEACHER)
@@ -255,7 +255,9 @@ def test_exports_open_safely_and_readably_in_excel(
             text = answer.content.decode("utf-8-sig")
             rows = list(csv.reader(io.StringIO(text)))
             cells = [c for row in rows for c in row]
-            dangerous = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+            # Excel in a locale whose list separator is ";" splits cells there too.
+            pieces = [piece for c in cells for piece in c.split(";")]
+            dangerous = [p for p in pieces if p[:1] in ("=", "+", "-", "@", "\t", "\r")]
             assert dangerous == [], (path, dangerous)
             assert "'-2+3+cmd|' /C calc'!A0" in cells, path
             assert any("Siobhán" in c for c in cells), path

@@ -109,6 +109,10 @@ class SendOutlook:
     held: int
     """Rows of active students waiting for something only the LMS side can fix (no gradebook
     service, or a column the LMS refused): sent once it is fixed."""
+    for_admin: int = 0
+    """Rows of active students whose course's gradebook waits for an LMS administrator (the
+    LMS refused Pathways' token or scopes): the worker tries them again after a while, or at
+    once on Retry."""
 
 
 def send_outlook(
@@ -120,11 +124,16 @@ def send_outlook(
     supersedes the others unsent. Rows of columns the teacher turned off count nowhere.
     """
     ids = sorted({int(i) for i in outbox_ids})
-    will_send = not_learners = held = 0
+    will_send = not_learners = held = for_admin = 0
     newer = aliased(ScoreOutbox)
     for start in range(0, len(ids), 500):
         stmt = (
-            select(active_learner_filter(), LineItem.state, Gradebook.lineitems_url)
+            select(
+                active_learner_filter(),
+                LineItem.state,
+                Gradebook.lineitems_url,
+                Gradebook.last_error,
+            )
             .select_from(ScoreOutbox)
             .join(LineItem, LineItem.id == ScoreOutbox.line_item_id)
             .outerjoin(Gradebook, Gradebook.context_id == ScoreOutbox.context_id)
@@ -143,14 +152,16 @@ def send_outlook(
         )
         if context_id is not None:
             stmt = stmt.where(ScoreOutbox.context_id == context_id)
-        for is_learner, state, lineitems_url in session.execute(stmt):
+        for is_learner, state, lineitems_url, admin_problem in session.execute(stmt):
             if not is_learner:
                 not_learners += 1
             elif state is LineItemState.FAILED or not lineitems_url:
                 held += 1
+            elif admin_problem:
+                for_admin += 1
             else:
                 will_send += 1
-    return SendOutlook(will_send, not_learners, held)
+    return SendOutlook(will_send, not_learners, held, for_admin)
 
 
 def retry(
@@ -198,10 +209,11 @@ def retry(
     if context_id is not None:
         items = items.where(LineItem.context_id == context_id)
     session.execute(items.values(state=LineItemState.PENDING, last_error="", lease_until=None))
+    # The admin problem noted on the course goes too: these rows are tried at once.
+    gradebooks = update(Gradebook).where(Gradebook.last_error != "")
     if context_id is not None:
-        session.execute(
-            update(Gradebook).where(Gradebook.context_id == context_id).values(last_error="")
-        )
+        gradebooks = gradebooks.where(Gradebook.context_id == context_id)
+    session.execute(gradebooks.values(last_error=""))
     notify_worker(session)
     return send_outlook(session, outbox_ids=ids, context_id=context_id)
 

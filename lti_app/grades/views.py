@@ -174,9 +174,15 @@ def retry() -> str:
 
 
 def _held(outlook: outbox_status.SendOutlook) -> str:
-    if not outlook.held:
-        return ""
-    return (
-        f" {outlook.held} result(s) wait until their LMS gradebook column can be made;"
-        " they are sent once it exists."
-    )
+    notice = ""
+    if outlook.held:
+        notice += (
+            f" {outlook.held} result(s) wait until their LMS gradebook column can be made;"
+            " they are sent once it exists."
+        )
+    if outlook.for_admin:
+        notice += (
+            f" {outlook.for_admin} result(s) wait for an LMS administrator (see above);"
+            " they are sent once it is fixed."
+        )
+    return notice

@@ -15,12 +15,14 @@ from sqlalchemy import select, update
 from lti_app.db import Database
 from lti_app.demo import seed
 from lti_app.demo.state import Fault
+from lti_app.grades.client import AGS_SCOPES
 from lti_app.grades.models import LineItem, LineItemState, OutboxStatus
 from lti_app.grades.worker import GradeWorker
 from lti_app.tool.models import Membership, MembershipStatus
 from tests.conftest import LtiActions
 
 from .conftest import GradeCourse, outbox_rows
+from .test_faults import platform_row
 from .test_grades_ui_crafted import _teacher, _wait_for_roster
 
 
@@ -178,3 +180,34 @@ def test_results_of_a_turned_off_column_are_not_shown_as_waiting(
     page = teacher.get("/grades/sync").text
     assert _shown(page, "Waiting or being sent") == 0
     assert _shown(page, "Not sent (the competency no longer goes to the gradebook)") == 2
+
+
+def test_results_waiting_for_an_lms_administrator_are_not_counted_as_going(
+    make_course: Callable[..., GradeCourse], lti: LtiActions, db: Database
+) -> None:
+    """The LMS refused Pathways' service token: every result waits for its administrator.
+    Switching the display says so rather than "will be sent again", and Retry, pressed once
+    the admin has fixed it, sends them and says how many (the page said 3 for 0)."""
+    course = make_course(students=3, competencies=1)
+    platform = course.lms.platform
+    worker = course.worker(config_retry=3600)
+    course.drain_until_settled(worker)  # the column exists
+    worker.ags._tokens.drop(platform_row(db, course.platform_id), AGS_SCOPES)
+    platform.revoke_tokens()
+    platform.token_refusal = (401, "unauthorized_client")
+    course.record(3)
+    worker.drain()
+    teacher = _teacher(lti, course.lms_context_id)
+    answer = teacher.post("/grades/display", {"display": "percent"})
+    assert answer.status_code == 200
+    notice = _notice(answer.text)
+    assert notice.startswith("Saved. 0 current results will be sent again this way."), notice
+    assert "3 result(s) wait for an LMS administrator" in notice
+    assert "needs attention from an LMS administrator" in answer.text
+    platform.reset_hooks()
+    before = _accepted(course)
+    retried = _notice(teacher.post("/grades/retry").text)
+    assert retried.startswith("3 result(s) will be sent again."), retried
+    assert "administrator" not in retried
+    course.drain_until_settled(worker)
+    assert _accepted(course) - before == 3

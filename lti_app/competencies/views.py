@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
@@ -67,6 +67,17 @@ NOTICES = {
     "copied": "Copied {n} competencies.",
     "copied_pathways": "Copied {n} competencies and the pathways.",
 }
+# An import, a copy or an unarchive can give sub-competencies to a competency that already has
+# evidence, as the form can (the form warns before; these say it after).
+UNDER_EVIDENCE = (
+    " {m} competencies that had evidence now have sub-competencies: that evidence keeps "
+    "counting, standing in for each sub-competency a student has no evidence on yet, so no "
+    "level changed. Record new evidence on the sub-competencies."
+)
+NOTICES |= {
+    f"{name}_under_evidence": NOTICES[name] + UNDER_EVIDENCE
+    for name in ("unarchived", "imported", "copied", "copied_pathways")
+}
 MAX_PASTE = 2_000_000
 CONCURRENT_EDIT = (
     "The course's competencies changed while this was being saved (in another tab, or was the "
@@ -96,6 +107,22 @@ def _evidence_on_leaves(context_id: int) -> dict[int, int]:
     everything = list_competencies(session, context_id=context_id, include_archived=True)
     counts = students_with_evidence(session, context_id=context_id)
     return {c.id: counts[c.id] for c in assessable(everything) if c.id in counts}
+
+
+def _became_parents(context_id: int, evidence_on: dict[int, int]) -> int:
+    """How many of the competencies that had evidence (`_evidence_on_leaves` taken before a
+    change) have active sub-competencies now."""
+    if not evidence_on:
+        return 0
+    everything = list_competencies(db_session(), context_id=context_id, include_archived=True)
+    parents = {c.parent_id for c in everything if c.parent_id is not None and not c.is_archived}
+    return len(parents & evidence_on.keys())
+
+
+def _framework_notice(notice: str, became_parents: int, **args: Any) -> BaseResponse:
+    if became_parents:
+        notice, args = f"{notice}_under_evidence", {**args, "m": became_parents}
+    return redirect(launch_url("competencies.index", notice=notice, **args), 303)
 
 
 def _parent_notice(notice: str, parent_id: int | None, evidence_on: dict[int, int]) -> BaseResponse:
@@ -359,16 +386,17 @@ def _set_archived(competency_id: int, *, archived: bool) -> BaseResponse | tuple
     course = current_course()
     session = db_session()
     change = archive_competency if archived else unarchive_competency
+    evidence_on = {} if archived else _evidence_on_leaves(course.context_id)
     try:
         with domain_errors():
             change(session, context_id=course.context_id, competency_id=competency_id)
+            became_parents = _became_parents(course.context_id, evidence_on)
             _recompute(course.context_id)
     except CompetencyError as err:
         session.rollback()
         return _index_page([sentence(str(err))], 400)
     session.commit()
-    notice = "archived" if archived else "unarchived"
-    return redirect(launch_url("competencies.index", notice=notice), 303)
+    return _framework_notice("archived" if archived else "unarchived", became_parents)
 
 
 # --- import and export ------------------------------------------------------------------------
@@ -429,12 +457,14 @@ def import_framework() -> BaseResponse | tuple[str, int]:
             return _import_page(errors=[message], status=400)
     if not data.strip():
         return _import_page(errors=["Choose a file or paste the framework."], status=400)
+    evidence_on = _evidence_on_leaves(course.context_id)
     try:
         with domain_errors():
             if kind == "csv":
                 summary = import_csv(session, context_id=course.context_id, data=data)
             else:
                 summary = import_case(session, context_id=course.context_id, data=data)
+            became_parents = _became_parents(course.context_id, evidence_on)
             _recompute(course.context_id)
         session.commit()
     except ImportFailedError as err:
@@ -447,14 +477,7 @@ def import_framework() -> BaseResponse | tuple[str, int]:
         # Another import (Import pressed twice, a second tab) added the same codes meanwhile.
         session.rollback()
         return _import_page(errors=[CONCURRENT_IMPORT], status=409)
-    return redirect(
-        launch_url(
-            "competencies.index",
-            notice="imported",
-            n=summary.created + summary.updated,
-        ),
-        303,
-    )
+    return _framework_notice("imported", became_parents, n=summary.created + summary.updated)
 
 
 @bp.get("/export.csv")
@@ -524,7 +547,9 @@ def copy() -> BaseResponse | tuple[str, int]:
         # A second press of Copy waits for the first, then finds its work done (copying is
         # matched by code, and a pathway already copied unchanged is not copied again).
         lock_course(session, context_id=course.context_id)
+        evidence_on = _evidence_on_leaves(course.context_id)
         id_map = copy_framework(session, from_context_id=source_id, to_context_id=course.context_id)
+        became_parents = _became_parents(course.context_id, evidence_on)
         if with_pathways:
             copy_pathways(
                 session,
@@ -544,4 +569,4 @@ def copy() -> BaseResponse | tuple[str, int]:
         return _copy_page([CONCURRENT_EDIT], 409)
     session.commit()
     notice = "copied_pathways" if with_pathways else "copied"
-    return redirect(launch_url("competencies.index", notice=notice, n=len(id_map)), 303)
+    return _framework_notice(notice, became_parents, n=len(id_map))

@@ -106,7 +106,8 @@ def notice_text(notices: dict[str, str]) -> str:
     template = notices.get(request.args.get("notice", ""))
     if template is None:
         return ""
-    return template.format(n=request.args.get("n", type=int) or 0)
+    count = request.args.get
+    return template.format(n=count("n", type=int) or 0, m=count("m", type=int) or 0)
 
 
 def assessable(competencies: list[Competency]) -> list[Competency]:

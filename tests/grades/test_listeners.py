@@ -31,6 +31,8 @@ assert all(registered), registered
         "lti_app.grades.jobs",
         "lti_app.grades.views",
         "lti_app.grades.worker",
+        "lti_app.grades.claiming",
+        "lti_app.grades.line_item_sync",
         "lti_app.grades.cli",
         "lti_app.models",
     ],

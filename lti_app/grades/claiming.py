@@ -1,0 +1,240 @@
+"""Claiming score outbox rows for the worker, and taking back claims whose worker died.
+
+The ordering guarantees of the outbox live in one claim: only the newest row of a
+(line item, student) pair is sent, and not while an older row of the pair is in flight, so
+the LMS never sees an older score after a newer one. Kept apart from `grades.worker` so that
+the rules of who may send what can be read without the threads that send.
+
+Several workers may share the outbox: on PostgreSQL the claim uses
+`SELECT ... FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, case, func, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from lti_app.grades.client import CANVAS_SUBMISSION, utc_iso
+from lti_app.grades.models import LineItem, LineItemState, OutboxStatus, ScoreOutbox
+from lti_app.tool.models import Membership, MembershipStatus, Person, Platform
+
+LOG = logging.getLogger(__name__)
+OUTBOX = cast(Table, ScoreOutbox.__table__)
+"""The hot path writes through the table: no ORM objects or unit of work per row."""
+NOT_A_LEARNER = "Not sent: this person is not an active student of the course."
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """One outbox row claimed by a worker: everything needed to post it, no ORM objects."""
+
+    id: int
+    platform: Platform
+    context_id: int
+    line_item_id: int
+    person_id: int
+    url: str
+    body: dict[str, Any]
+    attempts: int
+    scored_at: datetime
+
+
+def reclaim_expired(session: Session, now: datetime, *, context_ids: frozenset[int] | None) -> None:
+    """Hand back rows whose worker died mid-send, unless a newer row of the pair exists."""
+    stmt = select(ScoreOutbox.id, ScoreOutbox.line_item_id, ScoreOutbox.person_id).where(
+        ScoreOutbox.status == OutboxStatus.SENDING, ScoreOutbox.lease_until < now
+    )
+    if context_ids is not None:
+        stmt = stmt.where(ScoreOutbox.context_id.in_(context_ids))
+    expired = [
+        (row_id, line_item_id, person_id)
+        for row_id, line_item_id, person_id in session.execute(stmt)
+    ]
+    for row_id, line_item_id, person_id in expired:
+        newer = session.scalar(
+            select(func.count()).where(
+                ScoreOutbox.line_item_id == line_item_id,
+                ScoreOutbox.person_id == person_id,
+                ScoreOutbox.id > row_id,
+            )
+        )
+        status = OutboxStatus.SUPERSEDED if newer else OutboxStatus.PENDING
+        session.execute(
+            update(ScoreOutbox)
+            .where(ScoreOutbox.id == row_id, ScoreOutbox.status == OutboxStatus.SENDING)
+            .values(status=status, lease_until=None, claimed_by="")
+        )
+        LOG.info("score %s lease expired; now %s", row_id, status.value)
+
+
+def claim_due(
+    session: Session,
+    now: datetime,
+    *,
+    limit: int,
+    lease: timedelta,
+    worker_id: str,
+    context_ids: frozenset[int] | None,
+    platform_of: Callable[[Session, int], Platform],
+) -> list[ClaimedJob]:
+    """Claim up to `limit` rows due now for `worker_id`; supersede or skip those never to send.
+
+    :param platform_of: the worker's cache of detached platforms, by id.
+    """
+    # Plain index scans only: per-row correlated subqueries cost O(pending) per claim.
+    stmt = (
+        select(
+            OUTBOX.c.id,
+            OUTBOX.c.platform_id,
+            OUTBOX.c.context_id,
+            OUTBOX.c.line_item_id,
+            OUTBOX.c.person_id,
+            OUTBOX.c.score_given,
+            OUTBOX.c.score_maximum,
+            OUTBOX.c.level_name,
+            OUTBOX.c.activity_progress,
+            OUTBOX.c.grading_progress,
+            OUTBOX.c.scored_at,
+            OUTBOX.c.is_update,
+            OUTBOX.c.attempts,
+            LineItem.url,
+            Person.sub,
+        )
+        .join(LineItem, LineItem.id == OUTBOX.c.line_item_id)
+        .join(Person, Person.id == OUTBOX.c.person_id)
+        .where(
+            OUTBOX.c.status == OutboxStatus.PENDING,
+            OUTBOX.c.next_attempt_at <= now,
+            LineItem.is_enabled.is_(True),
+            LineItem.state == LineItemState.READY,
+        )
+        .order_by(OUTBOX.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=OUTBOX)
+    )
+    if context_ids is not None:
+        stmt = stmt.where(OUTBOX.c.context_id.in_(context_ids))
+    candidates = list(session.execute(stmt))
+    if not candidates:
+        return []
+    pairs = sorted({(c.line_item_id, c.person_id) for c in candidates})
+    pair_key = tuple_(OUTBOX.c.line_item_id, OUTBOX.c.person_id)
+    in_flight = func.max(case((OUTBOX.c.status == OutboxStatus.SENDING, 1), else_=0))
+    newest: dict[tuple[int, int], int] = {}
+    busy: set[tuple[int, int]] = set()
+    for start in range(0, len(pairs), 300):
+        for line_item_id, person_id, top, sending in session.execute(
+            select(OUTBOX.c.line_item_id, OUTBOX.c.person_id, func.max(OUTBOX.c.id))
+            .add_columns(in_flight)
+            .where(pair_key.in_(pairs[start : start + 300]))
+            .group_by(OUTBOX.c.line_item_id, OUTBOX.c.person_id)
+        ):
+            newest[(line_item_id, person_id)] = top
+            if sending:
+                busy.add((line_item_id, person_id))
+    stale = [c.id for c in candidates if newest[(c.line_item_id, c.person_id)] != c.id]
+    if stale:
+        session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(stale), OUTBOX.c.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.SUPERSEDED)
+        )
+    # An older row of the pair is in flight: this one waits, so order is kept.
+    rows = [
+        c
+        for c in candidates
+        if newest[(c.line_item_id, c.person_id)] == c.id
+        and (c.line_item_id, c.person_id) not in busy
+    ]
+    if not rows:
+        return []
+    members = {(row.context_id, row.person_id) for row in rows}
+    learners = {
+        (context_id, person_id)  # plain tuples: hashing Row objects is slow
+        for context_id, person_id in session.execute(
+            select(Membership.context_id, Membership.person_id).where(
+                tuple_(Membership.context_id, Membership.person_id).in_(members),
+                Membership.is_learner.is_(True),
+                Membership.status == MembershipStatus.ACTIVE,
+            )
+        )
+    }
+    jobs: list[ClaimedJob] = []
+    skipped: list[int] = []
+    for row in rows:
+        if (row.context_id, row.person_id) not in learners or not row.url:
+            skipped.append(row.id)
+            continue
+        jobs.append(
+            ClaimedJob(
+                id=row.id,
+                platform=platform_of(session, row.platform_id),
+                context_id=row.context_id,
+                line_item_id=row.line_item_id,
+                person_id=row.person_id,
+                url=row.url,
+                body=_score_body(row),
+                attempts=row.attempts + 1,
+                scored_at=row.scored_at,
+            )
+        )
+    if skipped:
+        session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(skipped))
+            .values(status=OutboxStatus.SKIPPED, last_error=NOT_A_LEARNER)
+        )
+    if jobs:
+        session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_([j.id for j in jobs]))
+            .values(
+                status=OutboxStatus.SENDING,
+                lease_until=now + lease,
+                claimed_by=worker_id,
+                attempts=OUTBOX.c.attempts + 1,
+            )
+        )
+    return jobs
+
+
+def release(session: Session, job_ids: Sequence[int], *, worker_id: str) -> None:
+    """Give back rows claimed but not sent (stopping), so no one waits for their lease."""
+    session.execute(
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.id.in_(job_ids),
+            OUTBOX.c.status == OutboxStatus.SENDING,
+            OUTBOX.c.claimed_by == worker_id,
+        )
+        .values(
+            status=OutboxStatus.PENDING,
+            lease_until=None,
+            claimed_by="",
+            attempts=OUTBOX.c.attempts - 1,
+        )
+    )
+
+
+def _score_body(row: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "userId": row.sub,
+        "activityProgress": row.activity_progress,
+        "gradingProgress": row.grading_progress,
+        "timestamp": utc_iso(row.scored_at),
+    }
+    if row.score_given is not None and row.score_maximum is not None:
+        body["scoreGiven"] = float(row.score_given)
+        body["scoreMaximum"] = float(row.score_maximum)
+    if row.level_name:
+        body["comment"] = row.level_name
+    if row.is_update:
+        # Canvas: an update must not start a new submission attempt.
+        body[CANVAS_SUBMISSION] = {"new_submission": False}
+    return body

@@ -1,0 +1,237 @@
+"""Keeping the LMS gradebook columns (line items) in step with Pathways' own, for the worker.
+
+Scores wait until their column is READY, so the worker runs this before each drain. Kept
+apart from `grades.worker` because it is one request per column, not per score, and has its
+own recovery: a column the teacher deleted in the LMS answers 404. The worker then checks the
+line item's own URL, and when that answers 404 too, holds the column's scores
+(`hold_deleted_columns`); the next sync finds or creates the column again (find first, so
+retries and other workers never duplicate it) and queues every active learner's current level
+for it, with a note for the teacher's "Gradebook sync" page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lti_app.db import Database, utcnow
+from lti_app.grades import services
+from lti_app.grades.client import AgsClient, LmsRequestError, without_nul
+from lti_app.grades.models import Gradebook, LineItem, LineItemState
+from lti_app.tool.models import Platform, ResourceLink
+
+if TYPE_CHECKING:
+    from lti_app.grades.worker import WorkerConfig
+
+LOG = logging.getLogger(__name__)
+NO_AGS = (
+    "The LMS has not offered Pathways a gradebook for this course (no Assignment and Grade "
+    "Services claim in the launches). An LMS administrator can enable that service for "
+    "Pathways; then a teacher opens Pathways again from the course."
+)
+
+
+def column_deleted_note(label: str) -> str:
+    return f"The column “{label}” was deleted in the LMS; Pathways is creating it again."
+
+
+def column_recreated_note(label: str, resent: int) -> str:
+    scores = "1 score" if resent == 1 else f"{resent} scores"
+    return (
+        f"The column “{label}” was deleted in the LMS; Pathways created it again and "
+        f"resent {scores}."
+    )
+
+
+def sync_line_items(
+    db: Database,
+    ags: AgsClient,
+    config: WorkerConfig,
+    platform_of: Callable[[Session, int], Platform],
+) -> int:
+    """Find or create (or update) the columns that need it; return how many are done.
+
+    :param platform_of: the worker's cache of detached platforms, by id.
+    """
+    now = utcnow()
+    with db.begin() as session:
+        stmt = (
+            select(LineItem)
+            .where(
+                LineItem.is_enabled.is_(True),
+                (LineItem.state == LineItemState.PENDING) | LineItem.needs_update.is_(True),
+                LineItem.state != LineItemState.FAILED,
+                (LineItem.lease_until.is_(None)) | (LineItem.lease_until < now),
+            )
+            .order_by(LineItem.id)
+            .limit(50)
+            .with_for_update(skip_locked=True, of=LineItem)
+        )
+        if config.context_ids is not None:
+            stmt = stmt.where(LineItem.context_id.in_(config.context_ids))
+        items = list(session.scalars(stmt))
+        work: list[
+            tuple[int, int, Platform, str | None, str | None, dict[str, Any], bool, bool]
+        ] = []
+        for item in items:
+            item.lease_until = now + config.lease
+            # Being tried again: Retry resets only columns with an error, so it leaves this
+            # lease alone and no second worker takes the column meanwhile.
+            item.last_error = ""
+            gradebook = session.scalar(
+                select(Gradebook).where(Gradebook.context_id == item.context_id)
+            )
+            link = (
+                session.get(ResourceLink, item.resource_link_id) if item.resource_link_id else None
+            )
+            work.append(
+                (
+                    item.id,
+                    item.context_id,
+                    platform_of(session, item.platform_id),
+                    gradebook.lineitems_url if gradebook else None,
+                    item.url,
+                    {
+                        "label": item.label,
+                        "scoreMaximum": float(item.score_maximum),
+                        "resourceId": item.resource_id,
+                        "tag": item.tag,
+                        **({"resourceLinkId": link.resource_link_id} if link else {}),
+                    },
+                    item.needs_update,
+                    item.state is LineItemState.PENDING,
+                )
+            )
+    done = 0
+    for (
+        item_id,
+        context_id,
+        platform,
+        lineitems_url,
+        known_url,
+        body,
+        needs_update,
+        pending,
+    ) in work:
+        error: LmsRequestError | None = None
+        url = known_url
+        try:
+            # A known column marked pending (a score answered 404, or a retry after a
+            # failure) may have been deleted in the LMS: ask before trusting it.
+            if (
+                url is not None
+                and pending
+                and not needs_update
+                and not ags.line_item_exists(platform, url)
+            ):
+                url = None
+            if url is not None and needs_update:
+                try:
+                    ags.update_line_item(platform, url, body)
+                    needs_update = False
+                except LmsRequestError as err:
+                    if err.status != 404:
+                        raise
+                    url = None
+            if url is None:
+                if not lineitems_url:
+                    raise LmsRequestError(NO_AGS, retryable=False, config=True)
+                found = next(
+                    ags.find_line_items(
+                        platform, lineitems_url, resource_id=body["resourceId"], tag=body["tag"]
+                    ),
+                    None,
+                )
+                if found is None:
+                    url = ags.create_line_item(platform, lineitems_url, body).url
+                else:
+                    url = found.url
+                    needs_update = needs_update or found.score_maximum != body["scoreMaximum"]
+            if needs_update:
+                ags.update_line_item(platform, url, body)
+        except LmsRequestError as err:
+            error = err
+        replaced = known_url if known_url is not None and url != known_url else None
+        _save_line_item(db, config, item_id, context_id, url, error, replaced=replaced)
+        done += error is None
+    return done
+
+
+def _save_line_item(
+    db: Database,
+    config: WorkerConfig,
+    item_id: int,
+    context_id: int,
+    url: str | None,
+    error: LmsRequestError | None,
+    *,
+    replaced: str | None = None,
+) -> None:
+    """Record the outcome; `replaced` is the URL of a column deleted in the LMS."""
+    now = utcnow()
+    with db.begin() as session:
+        item = session.get(LineItem, item_id)
+        if item is None:
+            return
+        if replaced is not None and error is None and item.url != replaced:
+            replaced = None  # someone else already re-created it and re-queued its scores
+        item.url = url or item.url
+        if error is None:
+            item.state, item.needs_update, item.last_error = LineItemState.READY, False, ""
+            item.lease_until = None
+            if replaced is not None:
+                # The new column is empty: every learner's current level goes again,
+                # superseding scores still waiting for the old one.
+                session.flush()
+                resent = services.requeue_current(
+                    session, context_id=context_id, competency_ids=[item.competency_id]
+                )
+                item.last_error = column_recreated_note(item.label, len(resent))
+                LOG.warning(
+                    "line item %s was deleted in the LMS; re-created context=%s, "
+                    "%d scores queued again",
+                    item_id,
+                    context_id,
+                    len(resent),
+                )
+            LOG.info("line item ready context=%s line_item=%s", context_id, item_id)
+            return
+        item.last_error = without_nul(str(error))[:2000]
+        if error.config:
+            note_gradebook_error(session, {context_id: str(error)})
+        if error.retryable or error.config:
+            delay = config.config_retry if error.config else config.backoff(2)
+            item.lease_until = now + timedelta(seconds=delay)
+        else:
+            item.state, item.lease_until = LineItemState.FAILED, None
+        LOG.warning("line item %s failed context=%s: %s", item_id, context_id, error)
+
+
+def hold_deleted_columns(session: Session, columns: Iterable[tuple[int, str]]) -> None:
+    """Hold the columns whose URL answers 404 until `sync_line_items` re-creates them.
+
+    :param columns: (line item id, the URL that answered 404) pairs.
+    """
+    for line_item_id, url in sorted(set(columns)):
+        item = session.get(LineItem, line_item_id)
+        # Only the column as this score knew it: another worker may have re-created it.
+        if item is None or item.url != url or item.state is not LineItemState.READY:
+            continue
+        item.state, item.lease_until = LineItemState.PENDING, None
+        item.last_error = column_deleted_note(item.label)
+        LOG.warning("line item %s answers 404 context=%s", line_item_id, item.context_id)
+
+
+def note_gradebook_error(session: Session, errors: dict[int, str]) -> None:
+    """Show each course's problem that only an admin can fix (token, scopes, no AGS)."""
+    for context_id, message in errors.items():
+        session.execute(
+            update(Gradebook)
+            .where(Gradebook.context_id == context_id)
+            .values(last_error=without_nul(message)[:2000])
+        )

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -94,8 +95,30 @@ def _id_token_decoder() -> jwt.PyJWT:
 ID_TOKEN_DECODER = _id_token_decoder()
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def _json_segment(segment: str) -> Any:
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    """One JWT segment as strict JSON (RFC 8259, I-JSON RFC 7493 §2.1): Python's json also
+    takes NaN, Infinity, numbers that overflow to inf and lone surrogates (\\ud800). None of
+    those can be stored (PostgreSQL's json type refuses NaN; no database encodes a lone
+    surrogate as UTF-8), so a launch carrying one was a 500 instead of a refusal."""
+    value = json.loads(
+        base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)),
+        parse_constant=_not_json,
+        parse_float=_finite_float,
+    )
+    # A lone surrogate anywhere (keys too) fails to encode: UnicodeEncodeError is a ValueError.
+    json.dumps(value, ensure_ascii=False).encode()
+    return value
 
 
 def _unverified(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -118,19 +141,31 @@ def _unverified(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _client_id_from_aud(body: dict[str, Any]) -> str:
     aud = body.get("aud")
+    azp = body.get("azp")
     if isinstance(aud, str) and aud:
-        return aud
-    if isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+        client_id = aud
+    elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
         if len(aud) == 1:
-            return str(aud[0])
-        azp = body.get("azp")
-        if not isinstance(azp, str) or azp not in aud:
+            client_id = str(aud[0])
+        elif not isinstance(azp, str) or azp not in aud:
             raise LaunchError(
                 "The launch names several audiences but no authorized party (azp) among them.",
                 hint=ADMIN_HINT,
             )
-        return azp
-    raise LaunchError("The launch message has no audience (aud).", hint=ADMIN_HINT)
+        else:
+            client_id = azp
+    else:
+        raise LaunchError("The launch message has no audience (aud).", hint=ADMIN_HINT)
+    if azp is not None and azp != client_id:
+        # Security Framework 1.0 §5.1.3 step 6 (OIDC Core §3.1.3.7): "If an azp Claim is
+        # present, the Tool SHOULD verify that its client_id is the Claim's value", with one
+        # audience too: the token was issued to the tool azp names, not to us.
+        raise LaunchError(
+            "The launch was issued to another tool (its authorized party, azp, is not the "
+            "client ID it is addressed to).",
+            hint=ADMIN_HINT,
+        )
+    return client_id
 
 
 def validate_launch(
@@ -223,7 +258,12 @@ def validate_launch(
 
     if not hmac.compare_digest(str(claims.get("nonce", "")), login.nonce):
         raise LaunchError("The launch nonce does not match its login.", hint=ADMIN_HINT)
-    if claims.get(CLAIM + "target_link_uri") != login.target_link_uri:
+    target = claims.get(CLAIM + "target_link_uri")
+    # Deep Linking 2.0 does not list target_link_uri among a deep-linking request's claims, so
+    # a platform may leave it out there; the login's own target_link_uri was checked already.
+    # When the claim is present it must match, in every message.
+    leaves_it_out = target is None and claims.get(CLAIM + "message_type") == "LtiDeepLinkingRequest"
+    if target != login.target_link_uri and not leaves_it_out:
         raise LaunchError(
             "The launch points somewhere other than its login asked for (target_link_uri).",
             hint=ADMIN_HINT,

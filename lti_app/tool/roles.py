@@ -26,8 +26,11 @@ class CourseRole(enum.StrEnum):
 def context_role_names(roles: Iterable[str]) -> set[str]:
     """Short names of the context (membership) roles, from full URIs or deprecated short names.
 
-    `…/membership/Instructor#TeachingAssistant` is a sub-role of Instructor: it counts as
-    the sub-role's own name. Institution and system roles are not context roles.
+    `…/membership/Instructor#TeachingAssistant` is a sub-role of Instructor: it counts as its
+    principal role, Instructor. Counting the sub-role's own name made a teacher of
+    `…/membership/Learner#Instructor` (a learner's sub-role, LTI 1.3 Core §A.2.3.1), and
+    nobody of `…/membership/Instructor#Grader` sent without its principal role (including it
+    is only best practice, Core §5.3.7). Institution and system roles are not context roles.
     """
     names: set[str] = set()
     for role in roles:
@@ -36,7 +39,7 @@ def context_role_names(roles: Iterable[str]) -> set[str]:
         if role.startswith(MEMBERSHIP):
             names.add(role[len(MEMBERSHIP) :])
         elif role.startswith(MEMBERSHIP_SUB) and "#" in role:
-            names.add(role.rsplit("#", 1)[1])
+            names.add(role[len(MEMBERSHIP_SUB) :].split("#", 1)[0])
         elif "/" not in role and "#" not in role and ":" not in role:
             # LTI 1.3 still allows the deprecated simple names for context roles.
             names.add(role)

@@ -93,12 +93,13 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int, path: s
     )
 
 
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def _printable(value: str) -> str:
     """What a refused launch claimed, fit for one log line and a database row: control
-    characters (a forged second log line, a NUL PostgreSQL cannot store) become '?'."""
+    characters (a forged second log line, a NUL PostgreSQL cannot store) and lone surrogates
+    (valid JSON escapes that no database or log file can encode as UTF-8) become '?'."""
     return _CONTROL_CHARACTERS.sub("?", value)
 
 

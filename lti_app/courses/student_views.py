@@ -1,0 +1,253 @@
+"""The teacher's view of one student: profile, goals, check-ins, choices and evidence, and the
+forms that change them. Routes of the courses blueprint (courses.views), kept apart from the
+overview because the mastery pages reuse this page to show a refused evidence form.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from flask import redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from lti_app.competencies.services import list_competencies
+from lti_app.courses.common import (
+    TEACHER,
+    check_students,
+    current_course,
+    domain_errors,
+    parse_date,
+    parse_id,
+    today,
+)
+from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
+from lti_app.courses.views import NOTICES, assessable, bp, notice_text
+from lti_app.db import utcnow
+from lti_app.insights.groups import group_history
+from lti_app.learners.models import GoalStatus
+from lti_app.learners.services import (
+    add_check_in,
+    add_goal,
+    get_profile,
+    list_check_ins,
+    list_goals,
+    lock_profile,
+    update_goal,
+    update_profile,
+)
+from lti_app.learners.vocab import CareerCluster, Modality
+from lti_app.mastery.levels import current_levels
+from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.scales import get_or_create_scale
+from lti_app.mastery.services import DOUBLE_SUBMIT, evidence_history
+from lti_app.roster.services import list_students
+from lti_app.web import db_session, launch_url, require_role
+
+GOAL_STATUS_LABELS = {
+    GoalStatus.NOT_STARTED: "Not started",
+    GoalStatus.IN_PROGRESS: "In progress",
+    GoalStatus.MET: "Met",
+    GoalStatus.DROPPED: "Dropped",
+}
+SOURCE_LABELS = {
+    EvidenceSource.TEACHER: "Teacher observation",
+    EvidenceSource.SELF_ASSESSMENT: "Self-assessment",
+    EvidenceSource.PATHWAY_WORK: "Pathway work",
+    EvidenceSource.KNOWLEDGE_CHECK: "Knowledge check",
+}
+PROFILE_TEXT_FIELDS = (
+    ("career_goal_text", "Career goals"),
+    ("preferences_text", "How they like to learn"),
+    ("strengths", "Strengths"),
+    ("needs_and_supports", "Needs and supports"),
+    ("non_academic_notes", "Non-academic skills (work habits, social skills)"),
+    ("teacher_notes", "Private teacher notes (never shown to the student or family)"),
+)
+
+DRAFT_FORMS = {
+    "courses.save_profile": "profile",
+    "courses.save_goal": "goal",
+    "courses.save_check_in": "check_in",
+    "mastery.record": "evidence",
+}
+"""The student page's forms by the endpoint they post to: a refused form comes back as typed."""
+
+
+def _student_page(
+    person_id: int, errors: list[str] | None = None, draft: dict[str, object] | None = None
+) -> str:
+    course = current_course()
+    session = db_session()
+    cid = course.context_id
+    check_students(cid, [person_id])
+    student = next(
+        s
+        for s in list_students(session, context_id=cid, include_inactive=True)
+        if s.person_id == person_id
+    )
+    competencies = list_competencies(session, context_id=cid, include_archived=True)
+    evidence = evidence_history(session, context_id=cid, person_id=person_id)
+    by_competency: dict[int, list[object]] = defaultdict(list)
+    for item in reversed(evidence):  # newest first on the page
+        by_competency[item.competency_id].append(item)
+    recorders = person_names(session, person_ids={e.recorded_by_id for e in evidence})
+    return render_template(
+        "courses/student.html",
+        ctx=course.ctx,
+        title=student.name,
+        student=student,
+        profile=get_profile(session, context_id=cid, person_id=person_id),
+        goals=list_goals(session, context_id=cid, person_id=person_id),
+        check_ins=list_check_ins(
+            session, context_id=cid, person_id=person_id, include_private=True
+        ),
+        choices=choice_rows(session, context_id=cid, person_id=person_id),
+        group_history=group_history(session, context_id=cid, person_id=person_id),
+        competencies=competencies,
+        competency_by_id={c.id: c for c in competencies},
+        assessable=assessable(competencies),
+        levels=current_levels(session, context_id=cid, person_id=person_id),
+        evidence_by_competency=by_competency,
+        recorders=recorders,
+        scale=get_or_create_scale(session, context_id=cid),
+        goal_statuses=GOAL_STATUS_LABELS,
+        source_labels=SOURCE_LABELS,
+        career_clusters=list(CareerCluster),
+        modalities=list(Modality),
+        profile_text_fields=PROFILE_TEXT_FIELDS,
+        today=today(),
+        notice=notice_text(NOTICES),
+        errors=errors or [],
+        draft=draft,
+    )
+
+
+def student_page_with_errors(person_id: int, errors: list[str]) -> tuple[str, int]:
+    """Roll back and show the student's page with what went wrong (for other blueprints), the
+    refused form filled in as the teacher typed it, so nothing they wrote is lost."""
+    db_session().rollback()
+    kind = DRAFT_FORMS.get(request.endpoint or "")
+    draft: dict[str, object] | None = {"kind": kind, "values": request.form} if kind else None
+    return _student_page(person_id, errors=errors, draft=draft), 400
+
+
+def back_to_student(person_id: int, notice: str) -> Response:
+    return redirect(launch_url("courses.student", person_id=person_id, notice=notice), 303)
+
+
+@bp.get("/students/<int:person_id>")
+@require_role(TEACHER)
+def student(person_id: int) -> str:
+    """Profile, goals, check-ins, choices and evidence of one student, for the teacher."""
+    return _student_page(person_id)
+
+
+@bp.post("/students/<int:person_id>/profile")
+@require_role(TEACHER)
+def save_profile(person_id: int) -> Response | tuple[str, int]:
+    """Save every profile field, the teacher-only ones included."""
+    course = current_course()
+    check_students(course.context_id, [person_id])
+    form = request.form
+    interests = [t.strip() for t in form.get("interests", "").split(",") if t.strip()]
+    try:
+        with domain_errors():
+            update_profile(
+                db_session(),
+                context_id=course.context_id,
+                person_id=person_id,
+                editor_is_teacher=True,
+                interests=interests,
+                career_clusters=form.getlist("career_clusters"),
+                preferred_modalities=form.getlist("preferred_modalities"),
+                career_goal_text=form.get("career_goal_text", ""),
+                preferences_text=form.get("preferences_text", ""),
+                strengths=form.get("strengths", ""),
+                needs_and_supports=form.get("needs_and_supports", ""),
+                non_academic_notes=form.get("non_academic_notes", ""),
+                teacher_notes=form.get("teacher_notes", ""),
+            )
+    except ValueError as err:
+        return student_page_with_errors(person_id, [str(err)])
+    db_session().commit()
+    return back_to_student(person_id, "profile")
+
+
+@bp.post("/students/<int:person_id>/goals")
+@require_role(TEACHER)
+def save_goal(person_id: int) -> Response | tuple[str, int]:
+    """Add a goal, or (with goal_id) change one of this student's goals."""
+    course = current_course()
+    check_students(course.context_id, [person_id])
+    session = db_session()
+    form = request.form
+    try:
+        target = parse_date(form.get("target_date"), label="The target date")
+        with domain_errors():
+            goal_id = form.get("goal_id", "").strip()
+            if goal_id:
+                wanted = parse_id(goal_id)
+                owned = list_goals(session, context_id=course.context_id, person_id=person_id)
+                if wanted not in {g.id for g in owned}:
+                    raise LookupError(wanted)
+                update_goal(
+                    session,
+                    context_id=course.context_id,
+                    goal_id=wanted,
+                    editor_id=course.teacher_id,
+                    editor_is_teacher=True,
+                    text=form.get("text", ""),
+                    target_date=target,
+                    status=GoalStatus(form.get("status", GoalStatus.NOT_STARTED.value)),
+                )
+            else:
+                add_goal(
+                    session,
+                    context_id=course.context_id,
+                    person_id=person_id,
+                    text=form.get("text", ""),
+                    target_date=target,
+                    created_by_id=course.teacher_id,
+                    editor_is_teacher=True,
+                )
+    except ValueError as err:
+        return student_page_with_errors(person_id, [str(err)])
+    session.commit()
+    return back_to_student(person_id, "goal")
+
+
+@bp.post("/students/<int:person_id>/check-ins")
+@require_role(TEACHER)
+def save_check_in(person_id: int) -> Response | tuple[str, int]:
+    """Record a check-in held with the student (the same one posted again within seconds, a
+    double click, is stored once)."""
+    course = current_course()
+    check_students(course.context_id, [person_id])
+    session = db_session()
+    form = request.form
+    try:
+        held_on = parse_date(form.get("held_on"), label="The date") or today()
+        if held_on > today() + timedelta(days=1):
+            raise ValueError(
+                "A check-in records a conversation already held: its date cannot be in the future."
+            )
+        with domain_errors():
+            lock_profile(session, context_id=course.context_id, person_id=person_id)
+            check_in = add_check_in(
+                session,
+                context_id=course.context_id,
+                person_id=person_id,
+                author_id=course.teacher_id,
+                held_on=held_on,
+                note=form.get("note", ""),
+                next_steps=form.get("next_steps", ""),
+                is_private=form.get("is_private") == "on",
+            )
+            if earlier_same_check_in(session, check_in=check_in, since=utcnow() - DOUBLE_SUBMIT):
+                session.delete(check_in)
+                session.flush()
+    except ValueError as err:
+        return student_page_with_errors(person_id, [str(err)])
+    session.commit()
+    return back_to_student(person_id, "check_in")

@@ -1,6 +1,7 @@
 """Every teacher and student page, reached through the in-frame navigation and links of a
 seeded course: no serious or critical axe violations, nothing wider than a 700 px frame or a
-390 px phone, and a screenshot of each at both widths (artifacts/screenshots/, kept by CI).
+390 px phone, no table heading or status word broken across lines, and a screenshot of each
+at both widths (artifacts/screenshots/, kept by CI).
 
 Pages of features still being built elsewhere (roster, gradebook, dashboard, family reports)
 are left to those features' tests.
@@ -48,6 +49,25 @@ WIDER_THAN_THE_FRAME = """() => {
     }
   }
   return ['page is ' + root.scrollWidth + ' px wide in ' + width + ' px', ...culprits.slice(0, 6)];
+}"""
+
+BROKEN_WORDS = """() => {
+  // Table headings and status words are Pathways' own: none may break across lines.
+  const broken = [];
+  for (const cell of document.querySelectorAll('table:not(.grid) thead th, td.status')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const word of node.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, word.index);
+        range.setEnd(node, word.index + word[0].length);
+        const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                                           .map(r => Math.round(r.top)));
+        if (lines.size > 1) { broken.push(word[0]); }
+      }
+    }
+  }
+  return broken;
 }"""
 
 LMS_WIDTH = 1400
@@ -134,6 +154,8 @@ class PageCheck:
             fit_frame(self.page, self.frame, width)
             for problem in self.frame.evaluate(WIDER_THAN_THE_FRAME):
                 self.problems.append(f"{name} at {width} px: {problem}")
+            for word in self.frame.evaluate(BROKEN_WORDS):
+                self.problems.append(f"{name} at {width} px: table word broken: {word}")
             frame_screenshot(self.page, f"{self.prefix}-{name}-{width}")
         fit_frame(self.page, self.frame, WIDTHS[0])
 

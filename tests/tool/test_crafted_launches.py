@@ -487,25 +487,31 @@ def test_nul_characters_in_ids_are_not_a_500(lti: LtiActions, claims: dict[str, 
 def test_a_refusal_with_control_characters_is_still_kept_for_the_admin(
     lti: LtiActions, database_url: str
 ) -> None:
+    marker = f"dep-{time.monotonic_ns()}"
+    launched = lti.launch(STUDENT, tweaks=tweaks(**{DEPLOYMENT_ID: marker + "\x00\nforged"}))
+    assert_refused(launched, 400, "NUL")
+    assert refusals_kept_for(database_url, marker) == [marker + "??forged"]
+
+
+def refusals_kept_for(database_url: str, marker: str) -> list[str]:
+    """The deployment ids of the refused launches recorded for the admin, starting `marker`."""
     from sqlalchemy import select
 
     from lti_app.db import Database
     from lti_app.tool.models import LaunchFailure
 
-    marker = f"dep-{time.monotonic_ns()}"
-    launched = lti.launch(STUDENT, tweaks=tweaks(**{DEPLOYMENT_ID: marker + "\x00\nforged"}))
-    assert_refused(launched, 400, "NUL")
     db = Database(database_url)
     try:
         with db.begin() as s:
-            kept = s.scalars(
-                select(LaunchFailure.deployment_id).where(
-                    LaunchFailure.deployment_id.startswith(marker)
+            return list(
+                s.scalars(
+                    select(LaunchFailure.deployment_id).where(
+                        LaunchFailure.deployment_id.startswith(marker)
+                    )
                 )
-            ).all()
+            )
     finally:
         db.dispose()
-    assert kept == [marker + "??forged"]
 
 
 # === 3. time claims ============================================================================

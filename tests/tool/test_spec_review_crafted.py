@@ -19,12 +19,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from sqlalchemy import select
 
-from lti_app.db import Database
 from lti_app.demo.browser import parse_forms
 from lti_app.demo.launches import DELETE, MessageType
-from lti_app.tool.models import LaunchFailure
 from tests.conftest import Launched, LtiActions
 from tests.tool.test_crafted_launches import (
     CONTEXT,
@@ -40,6 +37,7 @@ from tests.tool.test_crafted_launches import (
     link,
     pick_home,
     post_token,
+    refusals_kept_for,
 )
 from tests.tool.test_launch import CLAIM, STUDENT, TEACHER, assert_refused, tweaks
 
@@ -173,17 +171,7 @@ def test_a_refusal_with_a_lone_surrogate_is_still_kept_for_the_admin(
     tool/views.py _printable turns lone surrogates into '?', as it does control characters."""
     marker = f"dep-{time.monotonic_ns()}"
     assert_refused(signed_text(lti, claims={DEPLOYMENT_ID: marker + "\ud800"}), 400, NOT_JSON)
-    db = Database(database_url)
-    try:
-        with db.begin() as s:
-            kept = s.scalars(
-                select(LaunchFailure.deployment_id).where(
-                    LaunchFailure.deployment_id.startswith(marker)
-                )
-            ).all()
-    finally:
-        db.dispose()
-    assert kept == [marker + "?"]
+    assert refusals_kept_for(database_url, marker) == [marker + "?"]
 
 
 @pytest.mark.parametrize(

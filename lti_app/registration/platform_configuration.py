@@ -53,6 +53,9 @@ class PlatformConfiguration:
 # RFC 6750's b64token: what a bearer token may be made of (Canvas and Moodle send JWTs).
 BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 MAX_TOKEN_LENGTH = 4096
+MAX_ISSUER_LENGTH = 255
+MAX_URL_LENGTH = 1024
+"""The lengths of the columns an issuer and the LMS's URLs are kept in (tool.models.Platform)."""
 
 
 def plain_text(value: Any, limit: int) -> str:
@@ -70,7 +73,7 @@ def has_control_characters(text: str) -> bool:
 
 
 def _is_url(value: Any, *, allow_loopback_http: bool) -> bool:
-    if not isinstance(value, str) or len(value) > 1024:
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
         return False
     # Whitespace and control characters are never part of a URL (RFC 3986); stored, they
     # would break every launch, and PostgreSQL refuses NUL.
@@ -183,6 +186,14 @@ def parse_platform_configuration(
             "(see the admin guide).",
         )
     issuer = str(body["issuer"])
+    if len(issuer) > MAX_ISSUER_LENGTH:
+        # Any URL may be an issuer, but Pathways keeps issuers in 255 characters (PostgreSQL
+        # refuses longer ones): refused only when stored, the LMS had already created the tool.
+        raise PlatformRefusedError(
+            f"The LMS's issuer is {len(issuer)} characters long; Pathways keeps issuers of at "
+            f"most {MAX_ISSUER_LENGTH}.",
+            hint="Please tell the Pathways operator this message.",
+        )
     if not issuer_matches(config_url, issuer):
         raise PlatformRefusedError(
             f"The LMS says it is {issuer!r}, but its configuration comes from another address.",
@@ -217,6 +228,14 @@ def parse_platform_configuration(
     _require_capability(body, "response_types_supported", "id_token")
     scopes = body.get("scopes_supported")
     server = body.get("authorization_server")
+    if (
+        isinstance(server, str)
+        and server
+        and (len(server) > MAX_URL_LENGTH or has_control_characters(server))
+    ):
+        # It becomes the `aud` of every client assertion for this LMS (and PostgreSQL refuses
+        # NUL and over-long values): say so before the LMS creates the tool, not after.
+        raise PlatformRefusedError("The LMS's configuration has an unusable authorization_server.")
     variables = lti.get("variables")
     account_name = lti.get(CANVAS_ACCOUNT_NAME)
     return PlatformConfiguration(

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +38,8 @@ class Issued:
     client_id: str
     deployment_id: str | None
     granted_scopes: tuple[str, ...]
+    scope_answered: bool = field(default=False, compare=False)
+    """The answer carried `scope`: then granted_scopes is what was granted, even when empty."""
 
 
 def parse_registration_response(body: Any) -> Issued:
@@ -78,8 +80,12 @@ def parse_registration_response(body: Any) -> Issued:
                 hint=NOTHING_SAVED,
             )
     scope = body.get("scope")
-    granted = tuple(scope.split()) if isinstance(scope, str) else ()
-    return Issued(str(client_id), deployment_id, granted)
+    # The answer is the registration as the LMS stored it (LTI-DR 3.6, RFC 7591 3.2.1): its
+    # scope is what was granted, and "" means nothing (Moodle with every service off). A token
+    # with control characters is no RFC 6749 scope-token (and PostgreSQL refuses NUL).
+    tokens = scope.split() if isinstance(scope, str) else []
+    granted = tuple(s for s in tokens if not has_control_characters(s))
+    return Issued(str(client_id), deployment_id, granted, scope_answered=isinstance(scope, str))
 
 
 def store_registration(
@@ -132,7 +138,9 @@ def store_registration(
     record.openid_configuration_url = config_url[:1024]
     record.registration_endpoint = platform.registration_endpoint
     record.requested_scopes = " ".join(requested)
-    record.granted_scopes = " ".join(issued.granted_scopes or requested)
+    record.granted_scopes = " ".join(
+        issued.granted_scopes if issued.granted_scopes or issued.scope_answered else requested
+    )
     record.privacy_level = PRIVACY_LEVEL
     session.flush()
     LOG.info(

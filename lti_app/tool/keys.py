@@ -50,6 +50,9 @@ def _fernet(secret: str) -> Fernet:
 def public_jwk(public_key: rsa.RSAPublicKey, kid: str) -> dict[str, Any]:
     """The JWK Canvas and others require: kid, alg and use on every key."""
     jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(public_key))
+    # PyJWT adds key_ops ["verify"]; RFC 7517 §4.3: "use" and "key_ops" SHOULD NOT be used
+    # together, and "use" is the member platforms read (Canvas requires it).
+    jwk.pop("key_ops", None)
     jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
     return jwk
 
@@ -191,7 +194,9 @@ class KeyRing:
         try:
             pem = Path(self._key_file).read_bytes()
             private = serialization.load_pem_private_key(pem, password=None)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, TypeError) as err:
+            # TypeError: a passphrase-protected PEM (`openssl genrsa -aes256`); it must say so
+            # like any other unreadable key file, not fail as an unexplained TypeError.
             raise ToolKeyError(f"cannot read the tool key file {self._key_file}: {err}") from err
         if not isinstance(private, rsa.RSAPrivateKey):
             raise ToolKeyError("the tool key file must hold an RSA private key")

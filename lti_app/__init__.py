@@ -16,9 +16,9 @@ from lti_app import errors
 from lti_app.db import DATABASE_ID_MAX, Database
 from lti_app.http import make_guarded_http_client, make_http_client
 from lti_app.logs import configure_logging
-from lti_app.settings import Settings, load_settings
+from lti_app.settings import Settings, SettingsError, load_settings
 from lti_app.tool.jwks import JwksCache
-from lti_app.tool.keys import KeyRing
+from lti_app.tool.keys import KeyRing, ToolKeyError
 
 csrf = CSRFProtect()
 
@@ -96,9 +96,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lti_app.registration_http"] = make_guarded_http_client(
         settings, public_only=not settings.registration_private_hosts
     )
-    app.extensions["lti_app.keyring"] = KeyRing(
-        secret=settings.effective_key_secret, key_file=settings.tool_key_file
-    )
+    keyring = KeyRing(secret=settings.effective_key_secret, key_file=settings.tool_key_file)
+    try:
+        keyring.load_key_file()
+    except ToolKeyError as err:
+        raise SettingsError(f"LTI_APP_TOOL_KEY_FILE: {err}") from err
+    app.extensions["lti_app.keyring"] = keyring
     app.extensions["lti_app.jwks"] = JwksCache(
         # Fetched while a launch waits: a key set that drips its headers must not hold it.
         make_guarded_http_client(settings, public_only=False),

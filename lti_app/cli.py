@@ -101,12 +101,23 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
+def _check_key_file(settings: Settings) -> None:
+    from lti_app.tool.keys import KeyRing, ToolKeyError
+
+    keyring = KeyRing(secret=settings.effective_key_secret, key_file=settings.tool_key_file)
+    try:
+        keyring.load_key_file()
+    except ToolKeyError as err:
+        raise click.ClickException(f"configuration: LTI_APP_TOOL_KEY_FILE: {err}") from err
+
+
 @main.command("serve")
 @click.option("--bind", default=None, help="host:port (default 0.0.0.0:8000)")
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="gunicorn workers")
 def serve(bind: str | None, workers: int | None) -> None:
     """Run Pathways under gunicorn (production)."""
-    _load()  # fail here, with a clear message, not in every worker
+    settings = _load()  # fail here, with a clear message, not in every worker
+    _check_key_file(settings)
     config = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
     args = [sys.executable, "-m", "gunicorn"]
     if config.is_file():
@@ -150,5 +161,5 @@ def demo(tool_port: int, lms_port: int) -> None:
                 f"port {port} is already in use (another `lti-app demo`, or another program): "
                 f"stop it, or choose a free port with {option}"
             )
-    _load()
+    _check_key_file(_load())
     run_demo(tool_port=tool_port, lms_port=lms_port)

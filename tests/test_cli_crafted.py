@@ -568,3 +568,72 @@ def test_postgresql_mistakes_are_plain_and_a_plain_url_works(
     listed = run_cli(tmp_path, "platform", "list", LTI_APP_DATABASE_URL=plain)
     assert listed.returncode == 0, listed.stderr
     assert "no platforms registered" in listed.stdout
+
+
+# --- the tool key file --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, "No such file"),
+        (b"not a key\n", "cannot read the tool key file"),
+    ],
+    ids=["missing", "not-a-pem"],
+)
+def test_an_unusable_key_file_stops_start_up_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes | None, words: str
+) -> None:
+    """A typo in LTI_APP_TOOL_KEY_FILE is said when Pathways starts (app and `lti-app serve`),
+    not as a 500 on the first launch or key set request hours later."""
+    from lti_app import create_app
+
+    key_file = tmp_path / "tool.pem"
+    if content is not None:
+        key_file.write_bytes(content)
+    settings = settings_from(LTI_APP_TOOL_KEY_FILE=str(key_file), LTI_APP_DATABASE_URL="sqlite://")
+    with pytest.raises(SettingsError, match="LTI_APP_TOOL_KEY_FILE") as err:
+        create_app(settings)
+    assert words in str(err.value)
+    _clean_env(monkeypatch)
+    monkeypatch.setenv("LTI_APP_SECRET_KEY", LONG_SECRET)
+    monkeypatch.setenv("LTI_APP_DATABASE_URL", "sqlite://")
+    monkeypatch.setenv("LTI_APP_TOOL_KEY_FILE", str(key_file))
+
+    def gunicorn(*args: object) -> None:
+        raise AssertionError("serve went on to start gunicorn")
+
+    monkeypatch.setattr(os, "execvp", gunicorn)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1, result.output
+    assert "LTI_APP_TOOL_KEY_FILE" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_usable_key_file_is_what_pathways_publishes(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from lti_app import create_app
+    from lti_app.tool.keys import thumbprint_kid
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "tool.pem"
+    key_file.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    settings = settings_from(
+        LTI_APP_TOOL_KEY_FILE=str(key_file),
+        LTI_APP_DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    app = create_app(settings)
+    try:
+        [key] = app.test_client().get("/.well-known/jwks.json").get_json()["keys"]
+    finally:
+        app.extensions["lti_app.db"].dispose()
+        app.extensions["lti_app.http"].close()
+    assert key["kid"] == thumbprint_kid(private.public_key())

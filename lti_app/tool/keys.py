@@ -161,6 +161,16 @@ class KeyRing:
         self._snapshot: KeySnapshot | None = None
         self._private_by_kid: dict[str, rsa.RSAPrivateKey] = {}
 
+    def load_key_file(self) -> None:
+        """Read the key file now (start-up), so an unusable one stops Pathways from starting
+        instead of failing the first launch or key set request.
+
+        :raises ToolKeyError: the file cannot be read or holds no RSA private key.
+        """
+        if self._key_file:
+            with self._lock:
+                self._snapshot = self._load_from_file()
+
     def invalidate(self) -> None:
         with self._lock:
             self._snapshot = None

@@ -93,7 +93,12 @@ def start_login(
     issuer = params.get("iss", "")
     login_hint = params.get("login_hint", "")
     target = params.get("target_link_uri", "")
-    platform = find_platform(session, issuer, params.get("client_id") or None)
+    platform = find_platform(
+        session,
+        issuer,
+        params.get("client_id") or None,
+        params.get("lti_deployment_id") or params.get("deployment_id") or "",
+    )
     if not login_hint:
         raise LaunchError("The LMS did not send a login_hint.", hint=ADMIN_HINT)
     if not target:

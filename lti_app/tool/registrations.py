@@ -33,14 +33,29 @@ class PendingDeploymentError(LaunchForbiddenError):
     """The deployment waits for approval; the record of it must be kept (committed)."""
 
 
-def find_platform(session: Session, issuer: str, client_id: str | None) -> Platform:
-    """Find the registration; without client_id only an issuer with one registration works.
+def find_platform(
+    session: Session, issuer: str, client_id: str | None, deployment_id: str = ""
+) -> Platform:
+    """Find the registration. Without client_id (optional at login initiation), an issuer
+    with one registration, or the one registration that knows `deployment_id`.
 
     Login initiation reads registrations through a short-lived cache (LOGIN_REGISTRATIONS).
     """
     if not issuer:
         raise LaunchError("The LMS did not say who it is (no issuer, 'iss').", hint=ADMIN_HINT)
-    return _choose_platform(_registrations_for_login(session, issuer), issuer, client_id)
+    rows = _registrations_for_login(session, issuer)
+    if not client_id and len(rows) > 1 and deployment_id and "\x00" not in deployment_id:
+        # A deployment belongs to one registration: it says which one the LMS means.
+        known = set(
+            session.scalars(
+                select(Deployment.platform_id).where(
+                    Deployment.deployment_id == deployment_id,
+                    Deployment.platform_id.in_([p.id for p in rows]),
+                )
+            )
+        )
+        rows = [p for p in rows if p.id in known] or rows
+    return _choose_platform(rows, issuer, client_id)
 
 
 LOGIN_REGISTRATIONS: EngineTtlCache[list[Platform]] = EngineTtlCache(ttl=10.0)

@@ -3,6 +3,7 @@ the 1EdTech conformance cases (plus more) that must be refused with a clear 4xx 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -372,6 +373,42 @@ def test_unknown_client_id_at_login_is_refused(lti: LtiActions) -> None:
     url = lti.platform.login_url(spec).replace("client_id=pathways-demo", "client_id=nobody")
     client = lti.browser()
     assert_refused(Launched(client.get(url), client), 400, "not registered")
+
+
+def test_login_without_client_id_finds_the_registration_by_its_deployment(
+    lti: LtiActions, database_url: str
+) -> None:
+    """client_id is optional at login initiation. With a second registration of the same
+    issuer (Canvas: one issuer for every school), the deployment the login names says which
+    registration is meant; naming neither, the LMS gets a plain refusal."""
+    issuer = lti.platform.config.issuer
+    db = Database(database_url)
+    with db.begin() as session:
+        mine = session.scalars(select(Platform).where(Platform.issuer == issuer)).one()
+        other = Platform(
+            issuer=issuer,
+            client_id=f"other-{time.monotonic_ns()}",
+            auth_login_url=mine.auth_login_url,
+            token_url=mine.token_url,
+            jwks_url=mine.jwks_url,
+        )
+        other.deployments.append(Deployment(deployment_id="other-deployment"))
+        session.add(other)
+    try:
+        spec = lti.spec(TEACHER)
+        url = lti.platform.login_url(spec).replace("client_id=pathways-demo&", "")
+        url = url.replace("&client_id=pathways-demo", "")
+        assert "client_id" not in url
+        client = lti.browser()
+        launched = Launched(follow_launch(client, url), client)
+        assert launched.response.status_code == 200, launched.text[:2000]
+        anonymous = re.sub(r"&?lti_deployment_id=[^&]*", "", url)
+        client = lti.browser()
+        assert_refused(Launched(client.get(anonymous), client), 400, "Several registrations")
+    finally:
+        with db.begin() as session:
+            session.execute(delete(Platform).where(Platform.client_id == other.client_id))
+        db.dispose()
 
 
 @pytest.fixture

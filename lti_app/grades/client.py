@@ -231,11 +231,8 @@ class AgsClient:
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode()
         for attempt in (1, 2):
-            headers = {
-                **self._headers,
-                "Authorization": f"Bearer {self._token(platform, needed)}",
-                "Accept": accept,
-            }
+            token = self._token(platform, needed)
+            headers = {**self._headers, "Authorization": f"Bearer {token}", "Accept": accept}
             if content is not None:
                 headers["Content-Type"] = content_type or "application/json"
             try:
@@ -252,7 +249,8 @@ class AgsClient:
                     retryable=True,
                 ) from err
             if response.status == 401 and attempt == 1:
-                self._tokens.drop(platform, AGS_SCOPES)
+                # Only this token: the other scores in flight answer 401 too (one refresh).
+                self._tokens.drop(platform, AGS_SCOPES, refused=token)
                 continue
             if response.status >= 300:
                 raise _error_for(response, what)
@@ -389,14 +387,25 @@ def _line_item(data: Any, lineitems_url: str) -> RemoteLineItem | None:
     if url is None:
         LOG.warning("gradebook column id %r refused: not on the LMS's gradebook host", data["id"])
         return None
-    maximum = data.get("scoreMaximum")
     return RemoteLineItem(
         url=url,
         label=str(data.get("label", "")),
-        score_maximum=float(maximum) if isinstance(maximum, int | float) else 0.0,
+        score_maximum=_score_maximum(data.get("scoreMaximum")),
         resource_id=data.get("resourceId") if isinstance(data.get("resourceId"), str) else None,
         tag=data.get("tag") if isinstance(data.get("tag"), str) else None,
     )
+
+
+def _score_maximum(value: Any) -> float:
+    """The LMS's scoreMaximum as a float; 0.0 (not ours: the column is updated) when unusable."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        return float(value)
+    except OverflowError:
+        # A JSON integer past float range: float() raises, and raising here stopped the line
+        # item sync, which runs before every drain, so no course's scores were sent.
+        return math.inf
 
 
 def utc_iso(value: datetime) -> str:

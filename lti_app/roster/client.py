@@ -161,14 +161,13 @@ class NrpsClient:
     def _get(self, platform: Platform, url: str) -> tuple[httpx.Response, bytes]:
         """The answer and, for a 200, its body (other statuses are not read)."""
         for attempt in (1, 2):
-            headers = {
-                "Authorization": f"Bearer {self._token(platform)}",
-                "Accept": MEMBERSHIPS_TYPE,
-            }
+            token = self._token(platform)
+            headers = {"Authorization": f"Bearer {token}", "Accept": MEMBERSHIPS_TYPE}
             try:
                 with self._http.stream("GET", url, headers=headers) as response:
                     if response.status_code == 401 and attempt == 1:
-                        self._tokens.drop(platform, NRPS_SCOPES)
+                        # Only this token: a newer one another sync fetched stays (one refresh).
+                        self._tokens.drop(platform, NRPS_SCOPES, refused=token)
                         continue
                     body = self._read(response) if response.status_code == 200 else b""
                     return response, body

@@ -7,7 +7,7 @@ Syncing (called by `roster.jobs.sync_roster`, one short transaction each): `reme
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -218,31 +218,50 @@ def _apply_person(person: Person, member: Member) -> None:
             setattr(person, field, value[:limit])
 
 
+# Rows per statement. A multi-row INSERT binds every column of every row (about ten for a
+# person, defaults included), and PostgreSQL takes at most 65,535 parameters a statement:
+# Moodle sends a whole course in one page, so a 10,000-member course failed every sync.
+CHUNK = 1000
+
+
+def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
+    items = list(items)
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
 def _insert_missing(session: Session, model: Any, keys: list[dict[str, Any]]) -> None:
     """Insert rows by their unique key, skipping any another transaction inserted first."""
-    session.execute(
-        upsert_insert(session, model)
-        .values(keys)
-        .on_conflict_do_nothing(index_elements=list(keys[0]))
-    )
+    for chunk in _chunks(keys):
+        session.execute(
+            upsert_insert(session, model)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=list(chunk[0]))
+        )
 
 
 def _people(session: Session, platform_id: int, subs: Iterable[str]) -> dict[str, Person]:
-    found = session.scalars(
-        select(Person).where(Person.platform_id == platform_id, Person.sub.in_(list(subs)))
-    )
-    return {p.sub: p for p in found}
+    people: dict[str, Person] = {}
+    for chunk in _chunks(subs):
+        found = session.scalars(
+            select(Person).where(Person.platform_id == platform_id, Person.sub.in_(chunk))
+        )
+        people.update((p.sub, p) for p in found)
+    return people
 
 
 def _memberships(
     session: Session, context_id: int, person_ids: Iterable[int]
 ) -> dict[int, Membership]:
-    found = session.scalars(
-        select(Membership).where(
-            Membership.context_id == context_id, Membership.person_id.in_(list(person_ids))
+    memberships: dict[int, Membership] = {}
+    for chunk in _chunks(person_ids):
+        found = session.scalars(
+            select(Membership).where(
+                Membership.context_id == context_id, Membership.person_id.in_(chunk)
+            )
         )
-    )
-    return {m.person_id: m for m in found}
+        memberships.update((m.person_id, m) for m in found)
+    return memberships
 
 
 def apply_members(

@@ -111,12 +111,23 @@ class TokenClient:
             self._store(key, fresh)
             return fresh
 
-    def drop(self, platform: Platform, scopes: frozenset[str]) -> None:
-        """Forget a token the LMS refused (401), everywhere."""
+    def drop(self, platform: Platform, scopes: frozenset[str], refused: str | None = None) -> None:
+        """Forget a token the LMS refused (401), everywhere.
+
+        :param refused: the token the LMS refused. When this process already holds another
+            one, a thread fetched it after the refusal: it is kept. Every score in flight
+            answers 401 when a token expires, and dropping whatever token is current threw
+            away the one another thread had just fetched, so each 401 fetched its own (a
+            token storm; Security Framework §4.1 expects one token reused for its lifetime,
+            and Canvas throttles token requests).
+        """
         key = (platform.id, platform.token_url, " ".join(sorted(scopes)))
         # Under the key's lock: a concurrent token() must not reload the refused token from
         # the database before its deletion is committed.
         with self._lock(key):
+            current = self._memory.get(key)
+            if refused is not None and current is not None and current.value != refused:
+                return
             self._memory.pop(key, None)
             with self._db.begin() as session:
                 session.execute(

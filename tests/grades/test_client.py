@@ -80,7 +80,7 @@ class _Tokens:
     def token(self, platform: Platform, scopes: frozenset[str]) -> AccessToken:
         return AccessToken(f"t{self.dropped}", scopes, datetime.now(UTC) + timedelta(hours=1))
 
-    def drop(self, platform: Platform, scopes: frozenset[str]) -> None:
+    def drop(self, platform: Platform, scopes: frozenset[str], refused: str | None = None) -> None:
         self.dropped += 1
 
 

@@ -11,10 +11,11 @@ for it, with a note for the teacher's "Gradebook sync" page.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from lti_app.grades.worker import WorkerConfig
 
 LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 NO_AGS = (
     "The LMS has not offered Pathways a gradebook for this course (no Assignment and Grade "
     "Services claim in the launches). An LMS administrator can enable that service for "
@@ -148,7 +150,8 @@ def sync_line_items(
                     None,
                 )
                 if found is None:
-                    url = ags.create_line_item(platform, lineitems_url, body).url
+                    create = functools.partial(ags.create_line_item, platform, lineitems_url)
+                    url = _unless_link_refused(platform, body, create).url
                 else:
                     url = found.url
                     needs_update = needs_update or found.score_maximum != body["scoreMaximum"]
@@ -160,6 +163,31 @@ def sync_line_items(
         _save_line_item(db, config, item_id, context_id, url, error, replaced=replaced)
         done += error is None
     return done
+
+
+LINK_REFUSED = frozenset({400, 404, 422})
+"""What an LMS answers for a new column naming a resourceLinkId it will not bind one to."""
+
+
+def _unless_link_refused(
+    platform: Platform, body: dict[str, Any], send: Callable[[dict[str, Any]], _T]
+) -> _T:
+    """Send the column bound to the teacher's placement, or unbound when the LMS refuses the
+    binding: Canvas gives a module launch a resource link id that no line item may name
+    ("The specified resource does not exist", canvas-lms#1944), and an unbound column still
+    takes every score (Canvas makes it its own assignment)."""
+    try:
+        return send(body)
+    except LmsRequestError as err:
+        if "resourceLinkId" not in body or err.status not in LINK_REFUSED:
+            raise
+        LOG.warning(
+            "gradebook column refused with resourceLinkId %r iss=%s (%s); sending it unbound",
+            body["resourceLinkId"],
+            platform.issuer,
+            err.status,
+        )
+        return send({k: v for k, v in body.items() if k != "resourceLinkId"})
 
 
 def _save_line_item(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -15,10 +16,11 @@ from sqlalchemy import select, update
 from lti_app.db import Database
 from lti_app.demo import seed
 from lti_app.demo.state import Fault
+from lti_app.demo.state import ResourceLink as DemoResourceLink
 from lti_app.grades.client import AGS_SCOPES
 from lti_app.grades.models import LineItem, LineItemState, OutboxStatus
 from lti_app.grades.worker import GradeWorker
-from lti_app.tool.models import Membership, MembershipStatus
+from lti_app.tool.models import Membership, MembershipStatus, ResourceLink
 from tests.conftest import LtiActions
 
 from .conftest import GradeCourse, outbox_rows
@@ -211,3 +213,39 @@ def test_results_waiting_for_an_lms_administrator_are_not_counted_as_going(
     assert "administrator" not in retried
     course.drain_until_settled(worker)
     assert _accepted(course) - before == 3
+
+
+@pytest.mark.parametrize("known_to_the_lms", [True, False], ids=["bound", "module-link"])
+def test_columns_bind_to_the_teachers_placement_or_go_unbound_when_the_lms_refuses(
+    make_course: Callable[..., GradeCourse], db: Database, known_to_the_lms: bool
+) -> None:
+    """Columns are made bound to the placement the teacher launched from. Canvas gives a
+    module launch a resource link id no column may name (canvas-lms#1944: "The specified
+    resource does not exist"): the column is then made unbound rather than failing for good,
+    and every score still arrives."""
+    course = make_course(students=2, competencies=2)
+    link_id = f"placement-{uuid.uuid4().hex[:8]}"
+    if known_to_the_lms:
+        course.lms.platform.state.resource_links[link_id] = DemoResourceLink(
+            link_id, course.lms_context_id, "Pathways"
+        )
+    with db.begin() as session:
+        link = ResourceLink(
+            platform_id=course.platform_id, context_id=course.context_id, resource_link_id=link_id
+        )
+        session.add(link)
+        session.flush()
+        session.execute(
+            update(LineItem)
+            .where(LineItem.context_id == course.context_id)
+            .values(resource_link_id=link.id)
+        )
+    course.record(3, competency=0)
+    course.record(2, competency=1)
+    worker = course.worker()
+    course.drain_until_settled(worker)
+    assert {i.state for i in course.line_items().values()} == {LineItemState.READY}
+    course.assert_lms_matches_mastery()
+    made = course.lms.platform.state.line_items_in(course.lms_context_id)
+    expected_link = link_id if known_to_the_lms else None
+    assert [li.resource_link_id for li in made] == [expected_link, expected_link]

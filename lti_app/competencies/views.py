@@ -82,7 +82,12 @@ def _register(state: BlueprintSetupState) -> None:
 
 def _posted_ids(name: str) -> set[int]:
     """The ids ticked in a posted form, to show them ticked again (unreadable ones dropped)."""
-    return {int(v) for v in request.form.getlist(name) if v.strip().isdigit() and len(v) < 19}
+    # isascii(): str.isdigit() also takes "²", which int() refuses (a 500 on the refused form).
+    return {
+        int(v)
+        for v in (raw.strip() for raw in request.form.getlist(name))
+        if v.isascii() and v.isdigit() and len(v) < 19
+    }
 
 
 def _evidence_on_leaves(context_id: int) -> dict[int, int]:

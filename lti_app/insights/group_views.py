@@ -57,7 +57,14 @@ def groups() -> str:
         groups=list_groups(session, context_id=context_id, include_archived=True),
         counts=member_counts(session, context_id=context_id),
         data=load_dashboard(session, context_id=context_id),
+        # Only the count this page's own redirect puts there: any other text in the address
+        # would be shown as Pathways' own words ("Call 555-0100 ... group(s) saved.").
+        saved_count=_saved_count(request.args.get("saved", "")),
     )
+
+
+def _saved_count(raw: str) -> int | None:
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 4 else None
 
 
 @bp.route("/groups/propose", methods=["GET", "POST"])

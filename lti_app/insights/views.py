@@ -63,12 +63,17 @@ def _course_groups() -> list[Any]:
 
 def picked_students_with_group(context_id: int, person_ids: list[int]) -> list[int]:
     """The ticked students plus the members of a submitted `group_id`, all of this course."""
-    raw = request.form.get("group_id", "")
-    if not raw.isdigit():
+    raw = request.form.get("group_id", "").strip()
+    # ASCII digits only: "²" passes str.isdigit() but not int(), and a number past any id
+    # overflows the database's integers; both were a 500 instead of a plain answer.
+    if not (raw.isascii() and raw.isdigit()):
         return person_ids
+    group_id = _plain_id(raw)
+    if group_id is None:
+        raise NotFoundError("That group is not in this course.")
     try:
         return resolve_picked_students(
-            db_session(), context_id=context_id, group_id=int(raw), person_ids=person_ids
+            db_session(), context_id=context_id, group_id=group_id, person_ids=person_ids
         )
     except LookupError as err:
         raise NotFoundError(str(err)) from err
@@ -96,7 +101,9 @@ def _plain_id(raw: str) -> int | None:
     """An id typed in ASCII digits within range, else None (str.isdigit() also accepts "²",
     which int() refuses)."""
     raw = raw.strip()
-    if not raw.isascii() or not raw.isdigit():
+    # The length first: int() refuses more than 4300 digits with a ValueError (a 500 from
+    # ?cell=, a group_id or an assign-<id> field); no id has more digits than the largest.
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(DATABASE_ID_MAX)):
         return None
     value = int(raw)
     return value if value <= DATABASE_ID_MAX else None

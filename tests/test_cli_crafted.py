@@ -611,21 +611,12 @@ def test_an_unusable_key_file_stops_start_up_naming_the_setting(
 
 
 def test_a_usable_key_file_is_what_pathways_publishes(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     from lti_app import create_app
     from lti_app.tool.keys import thumbprint_kid
+    from tests.tool.test_keys import write_key_file
 
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_file = tmp_path / "tool.pem"
-    key_file.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    private = write_key_file(key_file)
     settings = settings_from(
         LTI_APP_TOOL_KEY_FILE=str(key_file),
         LTI_APP_DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",

@@ -108,17 +108,25 @@ def test_old_key_is_dropped_after_its_grace_period(clean_keys: Session) -> None:
     assert old.status is KeyStatus.RETIRED
 
 
-def test_key_from_a_pem_file_is_used_instead_of_the_database(
-    clean_keys: Session, tmp_path: object
-) -> None:
-    from pathlib import Path
-
+def write_key_file(path: Path, passphrase: bytes | None = None) -> rsa.RSAPrivateKey:
+    """A new RSA key written to `path` as PEM (PKCS#8), as `LTI_APP_TOOL_KEY_FILE` names one."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
     )
-    path = Path(str(tmp_path)) / "tool.pem"
-    path.write_bytes(pem)
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    )
+    return key
+
+
+def test_key_from_a_pem_file_is_used_instead_of_the_database(
+    clean_keys: Session, tmp_path: Path
+) -> None:
+    path = tmp_path / "tool.pem"
+    key = write_key_file(path)
     snap = KeyRing(secret=SECRET, key_file=str(path)).snapshot(clean_keys)
     assert snap.signing.private_key.private_numbers() == key.private_numbers()
     assert clean_keys.scalars(select(ToolKey)).first() is None

@@ -14,12 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.orm import Session
 
 from lti_app.tool.keys import KeyRing, ToolKeyError
 from tests.conftest import ToolServer
+from tests.tool.test_keys import write_key_file
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -42,15 +41,8 @@ def test_published_keys_say_use_sig_without_key_ops(tool_server: ToolServer, pat
 def test_a_key_from_a_pem_file_is_published_with_use_sig_without_key_ops(
     tmp_path: Path, session: Session
 ) -> None:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_file = tmp_path / "tool.pem"
-    key_file.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    write_key_file(key_file)
     [key] = KeyRing(secret="unused", key_file=str(key_file)).snapshot(session).jwks["keys"]
     _assert_public_signing_key(key)
 
@@ -60,14 +52,7 @@ def test_a_passphrase_protected_key_file_is_a_clear_key_error(
 ) -> None:
     # The key file must be unencrypted (the passphrase would be a second secret to manage); one
     # made with `openssl genrsa -aes256` must be named as unreadable, not fail with a TypeError.
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_file = tmp_path / "tool.pem"
-    key_file.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"a passphrase"),
-        )
-    )
+    write_key_file(key_file, passphrase=b"a passphrase")
     with pytest.raises(ToolKeyError, match=r"cannot read the tool key file .*encrypted"):
         KeyRing(secret="unused", key_file=str(key_file)).snapshot(session)

@@ -85,6 +85,10 @@ class Settings:
     demo_platform_url: str = "http://localhost:8001"
     tool_key_file: str = ""
     """A PEM private key to sign with instead of the keys kept in the database."""
+    tool_previous_key_file: str = ""
+    """The PEM key LTI_APP_TOOL_KEY_FILE held before a rotation: still published (never used
+    to sign) so that what it signed just before the swap verifies; empty once platforms have
+    caught up."""
     key_encryption_secret: str = ""
     """Encrypts tool private keys at rest; defaults to secret_key."""
     key_rotation_grace_days: int = 7

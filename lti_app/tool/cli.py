@@ -256,7 +256,9 @@ def keys_rotate(ctx: click.Context, grace_days: int | None) -> None:
     settings: Settings = ctx.obj["settings"]
     if settings.tool_key_file:
         raise click.ClickException(
-            "the tool key comes from LTI_APP_TOOL_KEY_FILE; rotate it by replacing that file"
+            "the tool key comes from LTI_APP_TOOL_KEY_FILE; rotate it by naming the current "
+            "file in LTI_APP_TOOL_PREVIOUS_KEY_FILE (still published, never signs) and the new "
+            "one in LTI_APP_TOOL_KEY_FILE, then clear the previous after a few days"
         )
     with db.begin() as session:
         new, retired = rotate_keys(

@@ -147,6 +147,19 @@ class KeySnapshot:
     loaded_at: float
 
 
+def _read_key_file(path: str, setting: str) -> rsa.RSAPrivateKey:
+    """The RSA key in a PEM file; errors name the setting that names the file."""
+    try:
+        private = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as err:
+        # TypeError: a passphrase-protected PEM (`openssl genrsa -aes256`); it must say so
+        # like any other unreadable key file, not fail as an unexplained TypeError.
+        raise ToolKeyError(f"{setting}: cannot read the tool key file {path}: {err}") from err
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise ToolKeyError(f"{setting}: the tool key file {path} must hold an RSA private key")
+    return private
+
+
 class KeyRing:
     """Per-process cache of the signing key and the published JWKS.
 
@@ -154,9 +167,10 @@ class KeyRing:
     key table is re-read every KEY_REFRESH_SECONDS (one cheap query) to notice rotations.
     """
 
-    def __init__(self, *, secret: str, key_file: str = "") -> None:
+    def __init__(self, *, secret: str, key_file: str = "", previous_key_file: str = "") -> None:
         self._secret = secret
         self._key_file = key_file
+        self._previous_key_file = previous_key_file
         self._lock = threading.Lock()
         self._snapshot: KeySnapshot | None = None
         self._private_by_kid: dict[str, rsa.RSAPrivateKey] = {}
@@ -165,8 +179,14 @@ class KeyRing:
         """Read the key file now (start-up), so an unusable one stops Pathways from starting
         instead of failing the first launch or key set request.
 
-        :raises ToolKeyError: the file cannot be read or holds no RSA private key.
+        :raises ToolKeyError: a file cannot be read or holds no RSA private key, or a previous
+            key file is named without a current one.
         """
+        if self._previous_key_file and not self._key_file:
+            raise ToolKeyError(
+                "LTI_APP_TOOL_PREVIOUS_KEY_FILE is set without LTI_APP_TOOL_KEY_FILE (keys kept "
+                "in the database rotate with `lti-app keys rotate`)"
+            )
         if self._key_file:
             with self._lock:
                 self._snapshot = self._load_from_file()
@@ -201,19 +221,20 @@ class KeyRing:
             return self.snapshot(session)
 
     def _load_from_file(self) -> KeySnapshot:
-        try:
-            pem = Path(self._key_file).read_bytes()
-            private = serialization.load_pem_private_key(pem, password=None)
-        except (OSError, ValueError, TypeError) as err:
-            # TypeError: a passphrase-protected PEM (`openssl genrsa -aes256`); it must say so
-            # like any other unreadable key file, not fail as an unexplained TypeError.
-            raise ToolKeyError(f"cannot read the tool key file {self._key_file}: {err}") from err
-        if not isinstance(private, rsa.RSAPrivateKey):
-            raise ToolKeyError("the tool key file must hold an RSA private key")
+        private = _read_key_file(self._key_file, "LTI_APP_TOOL_KEY_FILE")
         kid = thumbprint_kid(private.public_key())
+        keys = [public_jwk(private.public_key(), kid)]
+        if self._previous_key_file:
+            # A rotation by file: the key that signed until the swap stays published.
+            previous = _read_key_file(
+                self._previous_key_file, "LTI_APP_TOOL_PREVIOUS_KEY_FILE"
+            ).public_key()
+            previous_kid = thumbprint_kid(previous)
+            if previous_kid != kid:
+                keys.append(public_jwk(previous, previous_kid))
         return KeySnapshot(
             signing=SigningKey(kid, private),
-            jwks={"keys": [public_jwk(private.public_key(), kid)]},
+            jwks={"keys": keys},
             loaded_at=time.monotonic(),
         )
 

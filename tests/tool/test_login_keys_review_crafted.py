@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
-from lti_app.tool.keys import KeyRing, ToolKeyError
+from lti_app.tool.keys import KeyRing, ToolKeyError, thumbprint_kid
 from tests.conftest import ToolServer
 from tests.tool.test_keys import write_key_file
 
@@ -56,3 +56,43 @@ def test_a_passphrase_protected_key_file_is_a_clear_key_error(
     write_key_file(key_file, passphrase=b"a passphrase")
     with pytest.raises(ToolKeyError, match=r"cannot read the tool key file .*encrypted"):
         KeyRing(secret="unused", key_file=str(key_file)).snapshot(session)
+
+
+def test_a_key_file_rotation_publishes_the_previous_key_and_signs_with_the_new(
+    tmp_path: Path, session: Session
+) -> None:
+    """Rotating a key kept in a file: what the old key signed just before the swap (a deep
+    linking answer, a token request) must still verify, so the old key stays published
+    beside the new one until LTI_APP_TOOL_PREVIOUS_KEY_FILE is cleared; it never signs."""
+    old, new = tmp_path / "old.pem", tmp_path / "new.pem"
+    old_key, new_key = write_key_file(old), write_key_file(new)
+    ring = KeyRing(secret="unused", key_file=str(new), previous_key_file=str(old))
+    ring.load_key_file()
+    snapshot = ring.snapshot(session)
+    kids = [key["kid"] for key in snapshot.jwks["keys"]]
+    assert kids == [thumbprint_kid(new_key.public_key()), thumbprint_kid(old_key.public_key())]
+    for key in snapshot.jwks["keys"]:
+        _assert_public_signing_key(key)
+    assert snapshot.signing.kid == thumbprint_kid(new_key.public_key())
+
+
+@pytest.mark.parametrize(
+    ("current", "previous", "words"),
+    [
+        ("new.pem", "missing.pem", "LTI_APP_TOOL_PREVIOUS_KEY_FILE: cannot read"),
+        ("", "old.pem", "LTI_APP_TOOL_PREVIOUS_KEY_FILE is set without LTI_APP_TOOL_KEY_FILE"),
+    ],
+    ids=["previous-unreadable", "previous-alone"],
+)
+def test_a_previous_key_file_that_cannot_serve_is_named_at_start_up(
+    tmp_path: Path, current: str, previous: str, words: str
+) -> None:
+    write_key_file(tmp_path / "new.pem")
+    write_key_file(tmp_path / "old.pem")
+    ring = KeyRing(
+        secret="unused",
+        key_file=str(tmp_path / current) if current else "",
+        previous_key_file=str(tmp_path / previous),
+    )
+    with pytest.raises(ToolKeyError, match=words):
+        ring.load_key_file()

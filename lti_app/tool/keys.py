@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,10 @@ class SigningKey:
     private_key: rsa.RSAPrivateKey
 
 
+KEY_FILE_SETTING = "LTI_APP_TOOL_KEY_FILE"
+PREVIOUS_KEY_FILE_SETTING = "LTI_APP_TOOL_PREVIOUS_KEY_FILE"
+
+
 @dataclass(frozen=True)
 class KeySnapshot:
     signing: SigningKey
@@ -147,11 +151,18 @@ class KeySnapshot:
     loaded_at: float
 
 
-def _read_key_file(path: str, setting: str) -> rsa.RSAPrivateKey:
-    """The RSA key in a PEM file; errors name the setting that names the file."""
+def _key_file_bytes(path: str, setting: str) -> bytes:
     try:
-        private = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as err:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise ToolKeyError(f"{setting}: cannot read the tool key file {path}: {err}") from err
+
+
+def _parse_key_file(pem: bytes, path: str, setting: str) -> rsa.RSAPrivateKey:
+    """The RSA key in a PEM file's bytes; errors name the setting that names the file."""
+    try:
+        private = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as err:
         # TypeError: a passphrase-protected PEM (`openssl genrsa -aes256`); it must say so
         # like any other unreadable key file, not fail as an unexplained TypeError.
         raise ToolKeyError(f"{setting}: cannot read the tool key file {path}: {err}") from err
@@ -171,6 +182,7 @@ class KeyRing:
         self._secret = secret
         self._key_file = key_file
         self._previous_key_file = previous_key_file
+        self._from_files: tuple[tuple[bytes, bytes], KeySnapshot] | None = None
         self._lock = threading.Lock()
         self._snapshot: KeySnapshot | None = None
         self._private_by_kid: dict[str, rsa.RSAPrivateKey] = {}
@@ -184,7 +196,7 @@ class KeyRing:
         """
         if self._previous_key_file and not self._key_file:
             raise ToolKeyError(
-                "LTI_APP_TOOL_PREVIOUS_KEY_FILE is set without LTI_APP_TOOL_KEY_FILE (keys kept "
+                f"{PREVIOUS_KEY_FILE_SETTING} is set without {KEY_FILE_SETTING} (keys kept "
                 "in the database rotate with `lti-app keys rotate`)"
             )
         if self._key_file:
@@ -221,22 +233,31 @@ class KeyRing:
             return self.snapshot(session)
 
     def _load_from_file(self) -> KeySnapshot:
-        private = _read_key_file(self._key_file, "LTI_APP_TOOL_KEY_FILE")
+        current = _key_file_bytes(self._key_file, KEY_FILE_SETTING)
+        previous = (
+            _key_file_bytes(self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
+            if self._previous_key_file
+            else b""
+        )
+        # The files are read every refresh so that a swapped file is noticed, but parsed only
+        # when they changed: parsing costs ~28 ms a key, under the lock a request waits on.
+        known = self._from_files
+        if known is not None and known[0] == (current, previous):
+            return replace(known[1], loaded_at=time.monotonic())
+        private = _parse_key_file(current, self._key_file, KEY_FILE_SETTING)
         kid = thumbprint_kid(private.public_key())
         keys = [public_jwk(private.public_key(), kid)]
-        if self._previous_key_file:
+        if previous:
             # A rotation by file: the key that signed until the swap stays published.
-            previous = _read_key_file(
-                self._previous_key_file, "LTI_APP_TOOL_PREVIOUS_KEY_FILE"
-            ).public_key()
-            previous_kid = thumbprint_kid(previous)
-            if previous_kid != kid:
-                keys.append(public_jwk(previous, previous_kid))
-        return KeySnapshot(
-            signing=SigningKey(kid, private),
-            jwks={"keys": keys},
-            loaded_at=time.monotonic(),
+            old = _parse_key_file(previous, self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
+            old_kid = thumbprint_kid(old.public_key())
+            if old_kid != kid:
+                keys.append(public_jwk(old.public_key(), old_kid))
+        snap = KeySnapshot(
+            signing=SigningKey(kid, private), jwks={"keys": keys}, loaded_at=time.monotonic()
         )
+        self._from_files = ((current, previous), snap)
+        return snap
 
     def _load_from_db(self, session: Session) -> KeySnapshot:
         now = utcnow()

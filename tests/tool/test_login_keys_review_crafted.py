@@ -96,3 +96,32 @@ def test_a_previous_key_file_that_cannot_serve_is_named_at_start_up(
     )
     with pytest.raises(ToolKeyError, match=words):
         ring.load_key_file()
+
+
+def test_a_key_file_is_parsed_again_only_when_it_changed(
+    tmp_path: Path, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key file is looked at on every refresh, so a swapped file is noticed without a
+    restart; parsing it (~28 ms, while requests wait) happens only when its bytes changed."""
+    from cryptography.hazmat.primitives import serialization
+
+    parsed: list[bytes] = []
+    parse = serialization.load_pem_private_key
+
+    def counting(pem: bytes, password: bytes | None) -> Any:
+        parsed.append(pem)
+        return parse(pem, password)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", counting)
+    key_file = tmp_path / "tool.pem"
+    first = write_key_file(key_file)
+    ring = KeyRing(secret="unused", key_file=str(key_file))
+    ring.load_key_file()
+    for _ in range(3):
+        ring.invalidate()  # as the refresh every KEY_REFRESH_SECONDS does
+        assert ring.snapshot(session).signing.kid == thumbprint_kid(first.public_key())
+    assert len(parsed) == 1
+    second = write_key_file(key_file)
+    ring.invalidate()
+    assert ring.snapshot(session).signing.kid == thumbprint_kid(second.public_key())
+    assert len(parsed) == 2

@@ -96,16 +96,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lti_app.registration_http"] = make_guarded_http_client(
         settings, public_only=not settings.registration_private_hosts
     )
-    keyring = KeyRing(
-        secret=settings.effective_key_secret,
-        key_file=settings.tool_key_file,
-        previous_key_file=settings.tool_previous_key_file,
-    )
     try:
-        keyring.load_key_file()
+        app.extensions["lti_app.keyring"] = KeyRing.from_settings(settings)
     except ToolKeyError as err:
         raise SettingsError(str(err)) from err
-    app.extensions["lti_app.keyring"] = keyring
     app.extensions["lti_app.jwks"] = JwksCache(
         # Fetched while a launch waits: a key set that drips its headers must not hold it.
         make_guarded_http_client(settings, public_only=False),

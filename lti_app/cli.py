@@ -104,13 +104,8 @@ def db_upgrade(revision: str) -> None:
 def _check_key_file(settings: Settings) -> None:
     from lti_app.tool.keys import KeyRing, ToolKeyError
 
-    keyring = KeyRing(
-        secret=settings.effective_key_secret,
-        key_file=settings.tool_key_file,
-        previous_key_file=settings.tool_previous_key_file,
-    )
     try:
-        keyring.load_key_file()
+        KeyRing.from_settings(settings)
     except ToolKeyError as err:
         raise click.ClickException(f"configuration: {err}") from err
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
 from lti_app.tool.models import KeyStatus, ToolKey
+
+if TYPE_CHECKING:
+    from lti_app.settings import Settings
 
 LOG = logging.getLogger(__name__)
 
@@ -186,6 +189,20 @@ class KeyRing:
         self._lock = threading.Lock()
         self._snapshot: KeySnapshot | None = None
         self._private_by_kid: dict[str, rsa.RSAPrivateKey] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyRing:
+        """The process's key ring, its key files read now (start-up).
+
+        :raises ToolKeyError: as `load_key_file`.
+        """
+        ring = cls(
+            secret=settings.effective_key_secret,
+            key_file=settings.tool_key_file,
+            previous_key_file=settings.tool_previous_key_file,
+        )
+        ring.load_key_file()
+        return ring
 
     def load_key_file(self) -> None:
         """Read the key file now (start-up), so an unusable one stops Pathways from starting

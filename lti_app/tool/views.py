@@ -374,6 +374,12 @@ def _accepts_multiple(settings: dict[str, Any]) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+def _offered_text(settings: dict[str, Any], name: str) -> str | None:
+    """The platform's default `title` or `text` for the returned item, when it offers one."""
+    value = settings.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def _deep_link_picker(ctx: LaunchContext) -> str:
     if ctx.launch.role not in DEEP_LINKING_ROLES:
         raise PermissionDeniedError("Only a teacher of this course can add Pathways to it.")
@@ -425,20 +431,31 @@ def deep_link_submit() -> str:
         score_max = math.nan
     if not (math.isfinite(score_max) and 1 <= score_max <= MAX_SCORE_MAXIMUM):
         raise AppError(f"Points possible must be a number from 1 to {MAX_SCORE_MAXIMUM}.")
+    # The settings' title and text are the defaults for the returned item's title and text
+    # (https://www.imsglobal.org/spec/lti-dl/v2p0#deep-linking-settings). Moodle's "Select
+    # content" button sends the activity name and description the teacher has already typed,
+    # and writes a single returned item's title and text back over them (moodle/moodle
+    # mod/lti/amd/src/contentitem.js): ignoring the defaults erased what the teacher typed.
+    # Several items (Moodle adds one activity each) keep their own titles.
+    offered_title = _offered_text(dl, "title") if len(picked) == 1 else None
+    offered_text = _offered_text(dl, "text") if len(picked) == 1 else None
     items = []
     for choice in picked:
+        title = offered_title or choice["title"]
         resource = (
             DeepLinkResource()
             .set_url(external_url("tool.launch"))
-            .set_title(choice["title"])
+            .set_title(title)
             .set_custom_params({"pathways_item": choice["key"], **choice["custom"]})
         )
         item = resource.to_dict()
-        if choice.get("text"):
-            item["text"] = choice["text"]
+        text = offered_text or choice.get("text")
+        if text:
+            item["text"] = text
         if with_grade:
             item["lineItem"] = {
-                "label": choice["title"],
+                # Canvas names the assignment it makes after the label (deep_linking_modules.rb).
+                "label": title,
                 "scoreMaximum": score_max,
                 "resourceId": choice["resource_id"],
                 "tag": "pathways",

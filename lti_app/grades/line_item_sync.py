@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.grades import services
-from lti_app.grades.client import AgsClient, LmsRequestError, without_nul
+from lti_app.grades.client import AgsClient, LmsRequestError, RemoteLineItem, without_nul
 from lti_app.grades.models import Gradebook, LineItem, LineItemState
 from lti_app.tool.models import Platform, ResourceLink
 
@@ -134,7 +134,7 @@ def sync_line_items(
                 url = None
             if url is not None and needs_update:
                 try:
-                    ags.update_line_item(platform, url, body)
+                    _update_line_item(ags, platform, url, body)
                     needs_update = False
                 except LmsRequestError as err:
                     if err.status != 404:
@@ -156,7 +156,7 @@ def sync_line_items(
                     url = found.url
                     needs_update = needs_update or found.score_maximum != body["scoreMaximum"]
             if needs_update:
-                ags.update_line_item(platform, url, body)
+                _update_line_item(ags, platform, url, body)
         except LmsRequestError as err:
             error = err
         replaced = known_url if known_url is not None and url != known_url else None
@@ -165,21 +165,39 @@ def sync_line_items(
     return done
 
 
-LINK_REFUSED = frozenset({400, 404, 422})
-"""What an LMS answers for a new column naming a resourceLinkId it will not bind one to."""
+LINK_REFUSED = frozenset({400, 403, 404, 422})
+"""What an LMS answers for a column naming a resourceLinkId it will not bind one to. Moodle
+answers 403 when the id is not an activity of this tool in the course, e.g. one the teacher
+deleted (check_lti_1x_id in moodle/moodle mod/lti/service/gradebookservices: classes/local/
+resources/lineitems.php for a new column, lineitem.php for an update)."""
+UPDATE_LINK_REFUSED = LINK_REFUSED - {404}
+"""For an update, 404 says the column itself is gone (see `sync_line_items`)."""
+
+
+def _update_line_item(
+    ags: AgsClient, platform: Platform, url: str, body: dict[str, Any]
+) -> RemoteLineItem | None:
+    update = functools.partial(ags.update_line_item, platform, url)
+    return _unless_link_refused(platform, body, update, refused=UPDATE_LINK_REFUSED)
 
 
 def _unless_link_refused(
-    platform: Platform, body: dict[str, Any], send: Callable[[dict[str, Any]], _T]
+    platform: Platform,
+    body: dict[str, Any],
+    send: Callable[[dict[str, Any]], _T],
+    *,
+    refused: frozenset[int] = LINK_REFUSED,
 ) -> _T:
     """Send the column bound to the teacher's placement, or unbound when the LMS refuses the
     binding: Canvas gives a module launch a resource link id that no line item may name
-    ("The specified resource does not exist", canvas-lms#1944), and an unbound column still
-    takes every score (Canvas makes it its own assignment)."""
+    ("The specified resource does not exist", canvas-lms#1944), Moodle refuses the id of a
+    deleted activity, and an unbound column still takes every score (Canvas makes it its
+    own assignment). A refusal for another reason (services off) is refused again, unbound,
+    and raised."""
     try:
         return send(body)
     except LmsRequestError as err:
-        if "resourceLinkId" not in body or err.status not in LINK_REFUSED:
+        if "resourceLinkId" not in body or err.status not in refused:
             raise
         LOG.warning(
             "gradebook column refused with resourceLinkId %r iss=%s (%s); sending it unbound",

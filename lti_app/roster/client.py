@@ -8,6 +8,7 @@ the `differences` link, and explain refusals in words an LMS admin can act on.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -104,6 +105,28 @@ def _text(data: dict[str, Any], key: str) -> str | None:
     return value.replace("\x00", "") if isinstance(value, str) else None
 
 
+# A complete character reference, as Moodle's replace_ampersands_not_followed_by_entity
+# (lib/weblib.php) leaves one alone: `&` then 1-8 of [A-Za-z0-9#], then `;`.
+_CHARACTER_REFERENCE = re.compile(r"&[A-Za-z0-9#]{1,8};")
+
+
+def _plain_text(data: dict[str, Any], key: str) -> str | None:
+    """A person's name or email as plain text, the way launches carry it.
+
+    Moodle's NRPS runs every name and email through format_string (moodle/moodle
+    mod/lti/service/memberships/classes/local/service/memberships.php `users_to_json`;
+    lib/classes/formatting.php), which writes `&` as `&amp;` and a stray `<` as `&lt;`,
+    while its launches send the raw text. Stored as sent, "Tom & Jerry" read "Tom &amp;
+    Jerry" on every page after a roster sync, and flipped back at the next launch. Only
+    complete references are decoded, so a bare `&` (or "&copy" with no `;`) stays as it is.
+    """
+    value = _text(data, key)
+    if value is None or "&" not in value:
+        return value
+    # html.unescape never yields NUL or a lone surrogate (&#0; and &#xD800; become U+FFFD).
+    return _CHARACTER_REFERENCE.sub(lambda m: html.unescape(m.group()), value)
+
+
 def _roles(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):  # some LMSs send one comma- or space-separated string
         value = re.split(r"[\s,]+", value)
@@ -129,10 +152,10 @@ def parse_member(data: Any) -> Member | None:
         user_id=user_id,
         roles=_roles(data.get("roles")),
         status=_text(data, "status") or "Active",
-        name=_text(data, "name"),
-        given_name=_text(data, "given_name"),
-        family_name=_text(data, "family_name"),
-        email=_text(data, "email"),
+        name=_plain_text(data, "name"),
+        given_name=_plain_text(data, "given_name"),
+        family_name=_plain_text(data, "family_name"),
+        email=_plain_text(data, "email"),
         picture=_text(data, "picture"),
     )
 

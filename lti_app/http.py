@@ -41,6 +41,18 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     return scheme, parts.hostname.lower(), port
 
 
+def is_throttled(status: int, body: bytes) -> bool:
+    """Whether an LMS answer says "too many requests, try later".
+
+    Canvas's request throttle answers 403 with the body "403 Forbidden (Rate Limit Exceeded)"
+    (instructure/canvas-lms app/middleware/request_throttle.rb `rate_limit_exceeded`;
+    doc/api/throttling.md), not 429, and shares one bucket per developer key between every
+    LTI Advantage service. Read as a permission error it sent admins to check settings that
+    were right, and gave up work that only had to wait.
+    """
+    return status == 429 or (status == 403 and b"rate limit" in body[:300].lower())
+
+
 def make_http_client(settings: Settings, **kwargs: object) -> httpx.Client:
     """A pooled client; pylti1p3's default of no timeout would let a hung LMS hold a worker."""
     timeout = httpx.Timeout(

@@ -29,7 +29,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
-from lti_app.http import same_origin
+from lti_app.http import is_throttled, same_origin
 from lti_app.roster.client import UNAUTHORIZED_HINT, parse_links, with_query
 from lti_app.tool.client import (
     SCOPE_LINEITEM,
@@ -67,12 +67,16 @@ class LmsRequestError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         config: bool = False,
+        throttled: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
         self.config = config
+        self.throttled = throttled
+        """The LMS asked Pathways to slow down: the worker pauses the platform, and the
+        score keeps its attempts (not the score's fault; see grades.worker)."""
 
 
 @dataclass(frozen=True)
@@ -135,14 +139,16 @@ def _container_base(lineitems_url: str) -> str:
 
 def _error_for(response: urllib3.BaseHTTPResponse, what: str) -> LmsRequestError:
     status = response.status
-    text = without_nul((response.data or b"")[:300].decode("utf-8", errors="replace"))
+    data = response.data or b""
+    text = without_nul(data[:300].decode("utf-8", errors="replace"))
     retry_after = retry_after_seconds(response.headers.get("retry-after"))
-    if status == 429 or (status == 403 and "rate limit" in text.lower()):
+    if is_throttled(status, data):
         return LmsRequestError(
             f"The LMS is throttling Pathways ({status}); it will retry.",
             retryable=True,
             status=status,
             retry_after=retry_after,
+            throttled=True,
         )
     if status in (408, 425) or status >= 500:
         return LmsRequestError(
@@ -207,7 +213,11 @@ class AgsClient:
                     missing_scopes_message(set(AGS_SCOPES)), retryable=False, config=True
                 ) from err
             raise LmsRequestError(
-                str(err), retryable=err.retryable, status=err.status, config=not err.retryable
+                str(err),
+                retryable=err.retryable,
+                status=err.status,
+                config=not err.retryable,
+                throttled=err.throttled,
             ) from err
         if needed not in token.granted:
             self._tokens.drop(platform, AGS_SCOPES)  # ask again once the admin enables it

@@ -197,7 +197,8 @@ def _unless_link_refused(
     try:
         return send(body)
     except LmsRequestError as err:
-        if "resourceLinkId" not in body or err.status not in refused:
+        # Canvas throttles with a 403 too: that says "later", not "not this link".
+        if "resourceLinkId" not in body or err.status not in refused or err.throttled:
             raise
         LOG.warning(
             "gradebook column refused with resourceLinkId %r iss=%s (%s); sending it unbound",

@@ -118,6 +118,10 @@ class GradeWorker:
         self._platforms: dict[int, Platform] = {}
         self._semaphores: dict[int, threading.Semaphore] = {}
         self._blocked: dict[int, LmsRequestError] = {}
+        self._paused: dict[int, tuple[datetime, LmsRequestError]] = {}
+        """Platforms that throttled us: until when nothing is sent to them, and why."""
+        self._throttle_streak: dict[int, int] = {}
+        """Pauses in a row with no score accepted in between: each pause is twice as long."""
         self._guard = threading.Lock()
         self._column_exists: dict[str, bool] = {}
         self._probe_locks: dict[str, threading.Lock] = {}
@@ -178,27 +182,63 @@ class GradeWorker:
             )
 
     # -- sending ------------------------------------------------------------------------------
-    def _send(self, job: ClaimedJob) -> _Outcome:
-        blocked = self._blocked.get(job.platform.id)
+    def _held(self, platform_id: int) -> LmsRequestError | None:
+        blocked = self._blocked.get(platform_id)
         if blocked is not None:
-            return _Outcome(job, blocked)
+            return blocked
+        paused = self._paused.get(platform_id)
+        return paused[1] if paused is not None and paused[0] > utcnow() else None
+
+    def _send(self, job: ClaimedJob) -> _Outcome:
+        held = self._held(job.platform.id)
+        if held is not None:
+            return _Outcome(job, held)
         with self._slot(job.platform.id):
-            blocked = self._blocked.get(job.platform.id)
-            if blocked is not None:
-                return _Outcome(job, blocked)
+            held = self._held(job.platform.id)
+            if held is not None:
+                return _Outcome(job, held)
             try:
                 self.ags.post_score(job.platform, job.url, job.body)
             except LmsRequestError as err:
                 if err.config:
                     # The token or scope is refused: the rest of the batch would be too.
                     self._blocked[job.platform.id] = err
+                if err.throttled:
+                    self._note_throttled(job.platform.id, err)
                 if err.status == 404:
                     return self._not_found(job, err)
                 return _Outcome(job, err)
             except Exception as err:  # pragma: no cover - a bug must not kill the worker
                 LOG.exception("score %s: unexpected error", job.id)
                 return _Outcome(job, LmsRequestError(f"internal error: {err}", retryable=True))
+        if self._throttle_streak.get(job.platform.id):
+            with self._guard:
+                self._throttle_streak.pop(job.platform.id, None)
         return _Outcome(job)
+
+    def _note_throttled(self, platform_id: int, err: LmsRequestError) -> None:
+        """Pause sending to a platform that throttles us; its scores wait for the pause's end.
+
+        Canvas's throttle is one bucket per developer key for every LTI Advantage service
+        (app/middleware/request_throttle.rb): each further score sent meanwhile would only be
+        refused too, and would use up the quota the teacher's roster sync needs.
+        """
+        with self._guard:
+            paused = self._paused.get(platform_id)
+            now = utcnow()
+            if paused is not None and paused[0] > now:
+                return  # one of the requests already in flight when the pause began
+            streak = self._throttle_streak.get(platform_id, 0) + 1
+            self._throttle_streak[platform_id] = streak
+            until = now + timedelta(seconds=self.config.backoff(streak, err.retry_after))
+            self._paused[platform_id] = (until, err)
+        LOG.warning(
+            "LMS throttling scores platform=%s status=%s: paused until %s (pause %d in a row)",
+            platform_id,
+            err.status,
+            until.isoformat(),
+            streak,
+        )
 
     def _not_found(self, job: ClaimedJob, err: LmsRequestError) -> _Outcome:
         """A score answered 404: was its column deleted, or is it this score alone?"""
@@ -301,6 +341,18 @@ class GradeWorker:
                 status=OutboxStatus.PENDING,
                 attempts=max(0, job.attempts - 1),
                 next_attempt_at=now + timedelta(seconds=self.config.config_retry),
+            )
+            stats.retried += 1
+        elif err.throttled:
+            # Not the row's fault either: throttling only says "later", however long it
+            # lasts, so it uses up no attempts (counted, a long throttle failed every score).
+            # Due when the platform's pause ends (it grows with each pause in a row), so the
+            # rows held meanwhile are not claimed again and again while it lasts.
+            paused = self._paused.get(job.platform.id)
+            values.update(
+                status=OutboxStatus.PENDING,
+                attempts=max(0, job.attempts - 1),
+                next_attempt_at=max(now, paused[0]) if paused is not None else now,
             )
             stats.retried += 1
         elif err.status == 409 and job.attempts < self.config.max_attempts:

@@ -20,7 +20,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from lti_app.http import same_origin
+from lti_app.http import is_throttled, same_origin
 from lti_app.tool.client import (
     SCOPE_NRPS,
     ServiceTokenError,
@@ -192,7 +192,9 @@ class NrpsClient:
                         # Only this token: a newer one another sync fetched stays (one refresh).
                         self._tokens.drop(platform, NRPS_SCOPES, refused=token)
                         continue
-                    body = self._read(response) if response.status_code == 200 else b""
+                    # A 403's body tells Canvas's throttle from a refusal (lti_app.http).
+                    read = response.status_code in (200, 403)
+                    body = self._read(response) if read else b""
                     return response, body
             except httpx.HTTPError as err:
                 raise RosterError(
@@ -233,6 +235,14 @@ class NrpsClient:
         status = response.status_code
         if status == 401:
             raise RosterError(UNAUTHORIZED_HINT, retryable=False, status=status)
+        if status == 403 and is_throttled(status, content):
+            raise RosterError(
+                "The LMS roster service is busy (403 Rate Limit Exceeded: it limits how many "
+                "requests Pathways makes). Pathways will try again later; nothing needs "
+                "changing in the LMS.",
+                retryable=True,
+                status=status,
+            )
         if status == 403:
             raise RosterError(
                 "The LMS refused the course roster (403). An LMS administrator can check that "

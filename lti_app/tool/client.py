@@ -22,6 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from lti_app.db import Database, utcnow
+from lti_app.http import is_throttled
 from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, KeyRing
 from lti_app.tool.models import Platform, ServiceToken
 
@@ -51,10 +52,14 @@ MAX_TOKEN_BODY_BYTES = 1024 * 1024
 class ServiceTokenError(Exception):
     """The LMS would not give us a token; the message says what an admin should check."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, status: int | None = None, throttled: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.throttled = throttled
+        """The LMS asked Pathways to slow down: nothing is wrong with the registration."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +218,15 @@ class TokenClient:
                 f"The LMS token endpoint {platform.token_url} did not answer ({err}).",
                 retryable=True,
             ) from err
-        if response.status_code >= 500 or response.status_code == 429:
+        if is_throttled(response.status_code, content):
+            raise ServiceTokenError(
+                f"The LMS token endpoint is throttling Pathways ({response.status_code}); "
+                "Pathways will retry.",
+                retryable=True,
+                status=response.status_code,
+                throttled=True,
+            )
+        if response.status_code >= 500:
             raise ServiceTokenError(
                 f"The LMS token endpoint answered {response.status_code}; Pathways will retry.",
                 retryable=True,

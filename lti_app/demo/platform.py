@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from lti_app.demo.keys import SigningKey, encode_with_tweak
 from lti_app.demo.launches import (
@@ -80,6 +80,13 @@ class DemoPlatform:
         self.granted_scopes = config.granted_scopes
         self.token_refusal: tuple[int, str] | None = None
         """When set, (status, OAuth error code) answered to every token request."""
+        self.ags_in_flight_limit: int | None = None
+        """When set, gradebook requests beyond this many at once are throttled as Canvas
+        does: each request in flight holds a share of the developer key's quota
+        (instructure/canvas-lms app/middleware/request_throttle.rb, the pre-flight cost)."""
+        self.ags_throttled = 0
+        """Gradebook requests refused by `ags_in_flight_limit`."""
+        self._ags_in_flight = 0
         self._keys: list[SigningKey] = [key or SigningKey.generate()]
         self._foreign_key: SigningKey | None = None
         self._launches: dict[str, LaunchSpec] = {}
@@ -282,6 +289,22 @@ class DemoPlatform:
         self.delay_ms = self.config.delay_ms
         self.granted_scopes = self.config.granted_scopes
         self.token_refusal = None
+        self.ags_in_flight_limit = None
+
+    def enter_ags(self) -> bool:
+        """Count a gradebook request in flight; False when `ags_in_flight_limit` refuses it."""
+        with self._lock:
+            limit = self.ags_in_flight_limit
+            if limit is not None and self._ags_in_flight >= limit:
+                self.ags_throttled += 1
+                return False
+            self._ags_in_flight += 1
+        g.ags_in_flight = True
+        return True
+
+    def leave_ags(self) -> None:
+        with self._lock:
+            self._ags_in_flight -= 1
 
     def revoke_tokens(self) -> None:
         """Invalidate all access tokens issued so far."""
@@ -311,6 +334,12 @@ def _endpoint_kind(endpoint: str | None) -> EndpointKind | None:
     return "ags" if endpoint and endpoint.startswith("api.") else None
 
 
+CANVAS_THROTTLED = Fault(
+    403, {"X-Rate-Limit-Remaining": "0.0"}, "403 Forbidden (Rate Limit Exceeded)\n"
+)
+"""Canvas's answer to a throttled request (app/middleware/request_throttle.rb): not a 429."""
+
+
 def _answer_fault(fault: Fault) -> Response:
     if fault.drop_connection:
         sock = request.environ.get("werkzeug.socket")
@@ -335,13 +364,20 @@ def create_platform_app(config: PlatformConfig, platform: DemoPlatform | None = 
 
     @app.before_request
     def _delay_and_faults() -> Response | None:
+        kind = _endpoint_kind(request.endpoint)
+        if kind == "ags" and not platform.enter_ags():
+            return _answer_fault(CANVAS_THROTTLED)
         if platform.delay_ms > 0:
             time.sleep(platform.delay_ms / 1000)
-        kind = _endpoint_kind(request.endpoint)
         if kind is None:
             return None
         fault = platform.state.take_fault(kind)
         return _answer_fault(fault) if fault else None
+
+    @app.teardown_request
+    def _leave(_: BaseException | None) -> None:
+        if g.get("ags_in_flight"):
+            platform.leave_ags()
 
     return app
 

@@ -97,6 +97,53 @@ class DrainStats:
     errors: list[str] = field(default_factory=list)
 
 
+class SendingSlots:
+    """How many scores go to one LMS at once: the configured number until it throttles.
+
+    Canvas charges every request in flight a pre-flight share of the developer key's quota
+    (instructure/canvas-lms app/middleware/request_throttle.rb; doc/api/throttling.md:
+    "Parallel requests are subject to an additional pre-flight penalty"), so past about a
+    dozen at once it refuses whatever more are sent, however long the pauses between. Each
+    throttle halves the number; each run of that many accepted scores adds one back, up to
+    the configured number (additive increase, multiplicative decrease).
+    """
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self._in_use = 0
+        self._accepted_in_a_row = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._changed:
+            while self._in_use >= self.limit:
+                self._changed.wait()
+            self._in_use += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_use -= 1
+                self._changed.notify()
+
+    def throttled(self) -> None:
+        with self._changed:
+            self.limit = max(1, self.limit // 2)
+            self._accepted_in_a_row = 0
+
+    def accepted(self) -> None:
+        if self.limit >= self.ceiling:
+            return
+        with self._changed:
+            self._accepted_in_a_row += 1
+            if self._accepted_in_a_row >= self.limit and self.limit < self.ceiling:
+                self.limit += 1
+                self._accepted_in_a_row = 0
+                self._changed.notify()
+
+
 class GradeWorker:
     """Drain the score outbox; one per process (`lti-app grades worker` or the demo thread)."""
 
@@ -116,7 +163,7 @@ class GradeWorker:
         self.config = config
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self._platforms: dict[int, Platform] = {}
-        self._semaphores: dict[int, threading.Semaphore] = {}
+        self._slots: dict[int, SendingSlots] = {}
         self._blocked: dict[int, LmsRequestError] = {}
         self._paused: dict[int, tuple[datetime, LmsRequestError]] = {}
         """Platforms that throttled us: until when nothing is sent to them, and why."""
@@ -150,14 +197,9 @@ class GradeWorker:
             self._platforms[platform_id] = platform
         return platform
 
-    @contextmanager
-    def _slot(self, platform_id: int) -> Iterator[None]:
+    def _slots_of(self, platform_id: int) -> SendingSlots:
         with self._guard:
-            sem = self._semaphores.setdefault(
-                platform_id, threading.Semaphore(self.config.concurrency)
-            )
-        with sem:
-            yield
+            return self._slots.setdefault(platform_id, SendingSlots(self.config.concurrency))
 
     # -- line items and claims ----------------------------------------------------------------
     def sync_line_items(self) -> int:
@@ -193,7 +235,8 @@ class GradeWorker:
         held = self._held(job.platform.id)
         if held is not None:
             return _Outcome(job, held)
-        with self._slot(job.platform.id):
+        slots = self._slots_of(job.platform.id)
+        with slots.held():
             held = self._held(job.platform.id)
             if held is not None:
                 return _Outcome(job, held)
@@ -204,19 +247,20 @@ class GradeWorker:
                     # The token or scope is refused: the rest of the batch would be too.
                     self._blocked[job.platform.id] = err
                 if err.throttled:
-                    self._note_throttled(job.platform.id, err)
+                    self._note_throttled(job.platform.id, err, slots)
                 if err.status == 404:
                     return self._not_found(job, err)
                 return _Outcome(job, err)
             except Exception as err:  # pragma: no cover - a bug must not kill the worker
                 LOG.exception("score %s: unexpected error", job.id)
                 return _Outcome(job, LmsRequestError(f"internal error: {err}", retryable=True))
+        slots.accepted()
         if self._throttle_streak.get(job.platform.id):
             with self._guard:
                 self._throttle_streak.pop(job.platform.id, None)
         return _Outcome(job)
 
-    def _note_throttled(self, platform_id: int, err: LmsRequestError) -> None:
+    def _note_throttled(self, platform_id: int, err: LmsRequestError, slots: SendingSlots) -> None:
         """Pause sending to a platform that throttles us; its scores wait for the pause's end.
 
         Canvas's throttle is one bucket per developer key for every LTI Advantage service
@@ -228,16 +272,19 @@ class GradeWorker:
             now = utcnow()
             if paused is not None and paused[0] > now:
                 return  # one of the requests already in flight when the pause began
+            slots.throttled()
             streak = self._throttle_streak.get(platform_id, 0) + 1
             self._throttle_streak[platform_id] = streak
             until = now + timedelta(seconds=self.config.backoff(streak, err.retry_after))
             self._paused[platform_id] = (until, err)
         LOG.warning(
-            "LMS throttling scores platform=%s status=%s: paused until %s (pause %d in a row)",
+            "LMS throttling scores platform=%s status=%s: paused until %s (pause %d in a row),"
+            " then %d at once",
             platform_id,
             err.status,
             until.isoformat(),
             streak,
+            slots.limit,
         )
 
     def _not_found(self, job: ClaimedJob, err: LmsRequestError) -> _Outcome:

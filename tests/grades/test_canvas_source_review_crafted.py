@@ -17,7 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 
 from lti_app.db import Database
-from lti_app.demo.state import Fault
+from lti_app.demo.platform import CANVAS_THROTTLED
 from lti_app.demo.state import ResourceLink as DemoResourceLink
 from lti_app.grades.client import AGS_SCOPES
 from lti_app.grades.columns import set_display
@@ -25,10 +25,6 @@ from lti_app.grades.models import Gradebook, GradeDisplay, LineItem, OutboxStatu
 from lti_app.tool.models import Platform, ResourceLink
 
 from .conftest import GradeCourse, outbox_rows
-
-CANVAS_THROTTLED = Fault(
-    403, {"X-Rate-Limit-Remaining": "0.0"}, "403 Forbidden (Rate Limit Exceeded)\n"
-)
 
 
 def _wait_until_due(course: GradeCourse) -> None:
@@ -153,3 +149,26 @@ def test_a_throttled_column_update_keeps_the_column_on_the_teachers_placement(
     course.drain_until_settled(worker)
     (made,) = platform.state.line_items_in(course.lms_context_id)
     assert (made.resource_link_id, made.score_maximum) == (link_id, 100.0)
+
+
+def test_after_a_throttle_fewer_scores_go_at_once_so_canvas_stops_refusing(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    """Canvas charges each request in flight a share of the quota, so past a few at once it
+    refuses the rest however long the worker pauses in between. The worker learns how many
+    the LMS takes: the next competency's scores meet few refusals, not a dozen again."""
+    course = make_course(students=30, competencies=2)
+    platform = course.lms.platform
+    worker = course.worker(concurrency=16, backoff_base=0.05, backoff_cap=0.05)
+    course.drain_until_settled(worker)  # the columns exist before the throttle
+    platform.ags_in_flight_limit = 4
+    platform.delay_ms = 20  # each request stays in flight long enough to overlap
+    course.record(3, competency=0)
+    course.drain_until_settled(worker, rounds=1000)
+    first_competency = platform.ags_throttled
+    assert first_competency > 0
+    course.record(3, competency=1)
+    course.drain_until_settled(worker, rounds=1000)
+    course.assert_lms_matches_mastery()
+    refused_again = platform.ags_throttled - first_competency
+    assert refused_again <= 4, (first_competency, refused_again)

@@ -12,18 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lti_app.db import Database
+from lti_app.demo.platform import CANVAS_THROTTLED
 from lti_app.demo.server import RunningPlatform
-from lti_app.demo.state import Fault
 from lti_app.roster import services
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.roster.models import SyncStatus
 
 from .conftest import RosterCourse
-
-CANVAS_THROTTLED = Fault(
-    403, {"X-Rate-Limit-Remaining": "0.0"}, "403 Forbidden (Rate Limit Exceeded)\n"
-)
 
 
 def test_a_throttled_roster_sync_says_it_will_try_again_not_that_a_setting_is_off(

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lti_app.competencies.models import Competency
 from lti_app.competencies.services import list_competencies
-from lti_app.db import upsert_insert
+from lti_app.db import upsert_insert, utcnow
 from lti_app.grades.gradebook import (
     CENT,
     column_label,
@@ -23,7 +25,14 @@ from lti_app.grades.gradebook import (
     get_or_create_gradebook,
     score_for,
 )
-from lti_app.grades.models import GradeDisplay, LineItem, LineItemState, OutboxStatus, ScoreOutbox
+from lti_app.grades.models import (
+    Gradebook,
+    GradeDisplay,
+    LineItem,
+    LineItemState,
+    OutboxStatus,
+    ScoreOutbox,
+)
 from lti_app.grades.services import requeue_current, rescore_course
 from lti_app.mastery.scales import get_or_create_scale
 
@@ -168,33 +177,157 @@ def set_gradebook_competencies(
     for competency_id, competency in competencies.items():
         item = items.get(competency_id)
         if competency_id in wanted:
-            if item is None:
-                # ON CONFLICT DO NOTHING: a double click on "Save columns" makes the column
-                # twice at once; the click that did not insert it leaves it to the other.
-                inserted = session.execute(
-                    upsert_insert(session, LineItem)
-                    .values(
-                        platform_id=gradebook.platform_id,
-                        context_id=context_id,
-                        competency_id=competency_id,
-                        resource_link_id=gradebook.resource_link_id,
-                        label=column_label(competency),
-                        score_maximum=maximum,
-                        resource_id=f"pathways-competency-{competency_id}",
-                        tag=LINE_ITEM_TAG,
-                        state=LineItemState.PENDING,
-                    )
-                    .on_conflict_do_nothing(index_elements=["context_id", "competency_id"])
-                )
-                if getattr(inserted, "rowcount", 0):
-                    newly_enabled.add(competency_id)
-            elif not item.is_enabled:
-                item.is_enabled = True
-                if item.state is LineItemState.FAILED:
-                    item.state, item.last_error = LineItemState.PENDING, ""
+            if _enable(session, gradebook, maximum, competency, item):
                 newly_enabled.add(competency_id)
         elif item is not None and item.is_enabled:
             item.is_enabled = False
+    session.flush()
+    if not newly_enabled:
+        return []
+    return requeue_current(session, context_id=context_id, competency_ids=newly_enabled)
+
+
+def _enable(
+    session: Session,
+    gradebook: Gradebook,
+    maximum: Decimal,
+    competency: Competency,
+    item: LineItem | None,
+) -> bool:
+    """Send one competency to the gradebook; whether it was not sent before."""
+    if item is None:
+        # ON CONFLICT DO NOTHING: a double click on "Save columns" makes the column
+        # twice at once; the click that did not insert it leaves it to the other.
+        inserted = session.execute(
+            upsert_insert(session, LineItem)
+            .values(
+                platform_id=gradebook.platform_id,
+                context_id=gradebook.context_id,
+                competency_id=competency.id,
+                resource_link_id=gradebook.resource_link_id,
+                label=column_label(competency),
+                score_maximum=maximum,
+                resource_id=column_resource_id(competency.id),
+                tag=LINE_ITEM_TAG,
+                state=LineItemState.PENDING,
+            )
+            .on_conflict_do_nothing(index_elements=["context_id", "competency_id"])
+        )
+        return bool(getattr(inserted, "rowcount", 0))
+    if item.is_enabled:
+        return False
+    item.is_enabled = True
+    if item.state is LineItemState.FAILED:
+        item.state, item.last_error = LineItemState.PENDING, ""
+    return True
+
+
+def column_resource_id(competency_id: int) -> str:
+    """The resourceId that finds a competency's column in the LMS again."""
+    return f"pathways-competency-{competency_id}"
+
+
+# --- Columns placed by deep linking --------------------------------------------------------
+
+LMS_MAKES_COLUMN_GRACE = timedelta(hours=1)
+"""How long the worker only looks for a deep-linked column (adopting it once the LMS has
+made it) before making one itself.
+
+The LMS makes its column only after the teacher's browser has carried the deep-linking
+response back, and Moodle only once the teacher also saves the activity form
+(moodle/moodle mod/lti/locallib.php `lti_tool_configuration_from_content_item` fills the
+form; the grade item comes with the saved activity). A worker that made its own on not
+finding it at once would leave the LMS's empty beside it; a teacher who cancels the form
+still gets the column asked for, an hour later.
+"""
+
+
+@dataclass(frozen=True)
+class ColumnOffer:
+    """A competency's gradebook column as deep linking offers it to the LMS."""
+
+    competency_id: int
+    label: str
+    score_maximum: Decimal
+    resource_id: str
+    tag: str
+    in_lms: bool
+    """The LMS already has this column: placing a link must not make a second one."""
+
+
+def column_offers(session: Session, *, context_id: int) -> list[ColumnOffer]:
+    """Every competency of the course (not archived) with the column the gradebook would
+    create for it, under the course's display setting."""
+    competencies = list_competencies(session, context_id=context_id)
+    if not competencies:
+        return []  # no gradebook row for a course that has nothing to grade yet
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
+    scale = get_or_create_scale(session, context_id=context_id)
+    _, maximum = score_for(gradebook, scale, None)
+    in_lms = set(
+        session.scalars(
+            select(LineItem.competency_id).where(
+                LineItem.context_id == context_id, LineItem.url.is_not(None)
+            )
+        )
+    )
+    return [
+        ColumnOffer(
+            competency_id=competency.id,
+            label=column_label(competency),
+            score_maximum=maximum,
+            resource_id=column_resource_id(competency.id),
+            tag=LINE_ITEM_TAG,
+            in_lms=competency.id in in_lms,
+        )
+        for competency in competencies
+    ]
+
+
+def enable_deep_linked_columns(
+    session: Session, *, context_id: int, competency_ids: Iterable[int], lms_makes_them: bool
+) -> list[int]:
+    """Send these competencies to the gradebook too (others stay as they are), as a teacher
+    placing their columns by deep linking asks; queue the current levels of the newly sent.
+
+    :param lms_makes_them: the deep-linking response carries their lineItem, so the LMS
+        makes the columns: for `LMS_MAKES_COLUMN_GRACE` the worker only looks for them by
+        resourceId and tag (`line_item_sync`), to adopt them, and makes none of its own.
+    Returns the outbox ids queued.
+    """
+    gradebook = get_or_create_gradebook(session, context_id=context_id)
+    scale = get_or_create_scale(session, context_id=context_id)
+    _, maximum = score_for(gradebook, scale, None)
+    competencies = {c.id: c for c in list_competencies(session, context_id=context_id)}
+    wanted = [competencies[c] for c in dict.fromkeys(competency_ids) if c in competencies]
+    items = {
+        i.competency_id: i
+        for i in session.scalars(
+            select(LineItem).where(
+                LineItem.context_id == context_id,
+                LineItem.competency_id.in_([c.id for c in wanted]),
+            )
+        )
+    }
+    newly_enabled: set[int] = set()
+    for competency in wanted:
+        if _enable(session, gradebook, maximum, competency, items.get(competency.id)):
+            newly_enabled.add(competency.id)
+    session.flush()
+    lms_makes_until = utcnow() + LMS_MAKES_COLUMN_GRACE
+    for item in session.scalars(
+        select(LineItem).where(
+            LineItem.context_id == context_id,
+            LineItem.competency_id.in_([c.id for c in wanted]),
+            LineItem.url.is_(None),
+        )
+    ):
+        if item.state is LineItemState.FAILED:
+            # The teacher asks for this column again: the LMS's own may now take its scores.
+            item.state, item.last_error = LineItemState.PENDING, ""
+        if lms_makes_them:
+            item.lms_makes_until = lms_makes_until
+            item.lease_until = None  # look for it at the worker's next pass
     session.flush()
     if not newly_enabled:
         return []

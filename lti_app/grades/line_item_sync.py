@@ -78,7 +78,17 @@ def sync_line_items(
             stmt = stmt.where(LineItem.context_id.in_(config.context_ids))
         items = list(session.scalars(stmt))
         work: list[
-            tuple[int, int, Platform, str | None, str | None, dict[str, Any], bool, bool]
+            tuple[
+                int,
+                int,
+                Platform,
+                str | None,
+                str | None,
+                dict[str, Any],
+                bool,
+                bool,
+                bool,
+            ]
         ] = []
         for item in items:
             item.lease_until = now + config.lease
@@ -107,6 +117,7 @@ def sync_line_items(
                     },
                     item.needs_update,
                     item.state is LineItemState.PENDING,
+                    item.lms_makes_until is not None and item.lms_makes_until > now,
                 )
             )
     done = 0
@@ -119,8 +130,10 @@ def sync_line_items(
         body,
         needs_update,
         pending,
+        lms_makes_it,
     ) in work:
         error: LmsRequestError | None = None
+        waiting = False
         url = known_url
         try:
             # A known column marked pending (a score answered 404, or a retry after a
@@ -149,20 +162,36 @@ def sync_line_items(
                     ),
                     None,
                 )
-                if found is None:
+                if found is None and lms_makes_it:
+                    waiting = True  # placed by deep linking: the LMS is making it
+                elif found is None:
                     create = functools.partial(ags.create_line_item, platform, lineitems_url)
                     url = _unless_link_refused(platform, body, create).url
                 else:
                     url = found.url
                     needs_update = needs_update or found.score_maximum != body["scoreMaximum"]
-            if needs_update:
+            if needs_update and url is not None:
                 _update_line_item(ags, platform, url, body)
         except LmsRequestError as err:
             error = err
+        if waiting and error is None:
+            _wait_for_lms(db, item_id)
+            continue
         replaced = known_url if known_url is not None and url != known_url else None
         _save_line_item(db, config, item_id, context_id, url, error, replaced=replaced)
         done += error is None
     return done
+
+
+LMS_COLUMN_LOOK_AGAIN = timedelta(seconds=30)
+"""How often a column the LMS is making (deep linking) is looked for."""
+
+
+def _wait_for_lms(db: Database, item_id: int) -> None:
+    with db.begin() as session:
+        item = session.get(LineItem, item_id)
+        if item is not None:
+            item.lease_until = utcnow() + LMS_COLUMN_LOOK_AGAIN
 
 
 LINK_REFUSED = frozenset({400, 403, 404, 422})
@@ -230,7 +259,7 @@ def _save_line_item(
         item.url = url or item.url
         if error is None:
             item.state, item.needs_update, item.last_error = LineItemState.READY, False, ""
-            item.lease_until = None
+            item.lease_until = item.lms_makes_until = None
             if replaced is not None:
                 # The new column is empty: every learner's current level goes again,
                 # superseding scores still waiting for the old one.

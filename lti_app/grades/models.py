@@ -102,6 +102,9 @@ class LineItem(Base):
     """Label or scoreMaximum changed since the LMS last saw them."""
     lease_until: Mapped[datetime | None]
     """A worker is finding or creating it in the LMS until then."""
+    lms_makes_until: Mapped[datetime | None]
+    """Placed by deep linking: the LMS makes this column itself, so until then the worker
+    only looks for it (to adopt it) and makes none of its own."""
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]

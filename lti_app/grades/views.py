@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import cast
+from decimal import Decimal
+from typing import Any, cast
 
 from flask import Blueprint, Flask, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
+from sqlalchemy.orm import Session
 
 from lti_app.errors import AppError, NotFoundError
 from lti_app.grades import outbox_status
 from lti_app.grades.columns import (
     GradebookError,
+    column_offers,
     display_preview,
+    enable_deep_linked_columns,
     list_columns,
     set_display,
     set_gradebook_competencies,
@@ -20,6 +24,7 @@ from lti_app.grades.gradebook import get_or_create_gradebook, remember_ags_claim
 from lti_app.grades.jobs import notify_outbox
 from lti_app.grades.models import GradeDisplay
 from lti_app.mastery.scales import get_or_create_scale
+from lti_app.tool.launch import accepts_line_items
 from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, current_launch, db_session, require_role
 
@@ -31,6 +36,93 @@ def _setup(state: BlueprintSetupState) -> None:
     app = cast(Flask, state.app)
     add_nav_item(app, "grades.index", "Gradebook", ("teacher",), order=60)
     add_nav_item(app, "grades.sync", "Gradebook sync", ("teacher",), order=61)
+    app.extensions.setdefault("lti_app.deep_link_providers", []).append(deep_link_columns)
+    app.extensions.setdefault("lti_app.deep_link_pick_handlers", []).append(enable_picked_columns)
+
+
+COLUMN_KEY = "competency-"
+"""The deep-link key (custom `pathways_item`) of a competency's mastery column."""
+
+
+def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, Any]]:
+    """Each competency's mastery column, for a teacher placing Pathways with deep linking.
+
+    The link opens Pathways (no page shows one competency to a student yet, so the home); its
+    lineItem is the very column the gradebook keeps for the competency, so the worker finds
+    the LMS's column by resourceId and tag and fills it.
+    """
+    if ctx.context is None:
+        return []
+    offers = column_offers(session, context_id=ctx.context.id)
+    if not offers:
+        return []
+    gradebook = get_or_create_gradebook(session, context_id=ctx.context.id)
+    maximum = _plain_number(offers[0].score_maximum)
+    out_of = (
+        f"out of {maximum}%"
+        if gradebook.display is GradeDisplay.PERCENT
+        else f"out of {maximum} points"
+    )
+    lms_makes_them = accepts_line_items(ctx.launch.deep_linking_settings or {})
+    group_note = (
+        f"Each adds a link to Pathways and a gradebook column of each student's current "
+        f"mastery, {out_of} (set on Pathways' Gradebook page)."
+        if lms_makes_them
+        else f"Each adds a link to Pathways; this place in the LMS makes no gradebook column, "
+        f"so Pathways makes one itself, {out_of}."
+    )
+    return [
+        {
+            "key": f"{COLUMN_KEY}{offer.competency_id}",
+            "title": f"{offer.label} \N{EM DASH} mastery column",
+            "text": "Opens Pathways. The gradebook column shows each student's mastery of "
+            "this competency.",
+            "custom": {},
+            "group": "Mastery columns for the gradebook",
+            "group_note": group_note,
+            "competency_id": offer.competency_id,
+            # Already in the LMS: a second column with the same resourceId would stay empty.
+            "note": "already in the gradebook" if offer.in_lms else "",
+            "line_item": None
+            if offer.in_lms
+            else {
+                "label": offer.label,
+                "scoreMaximum": float(offer.score_maximum),
+                "resourceId": offer.resource_id,
+                "tag": offer.tag,
+            },
+        }
+        for offer in offers
+    ]
+
+
+def enable_picked_columns(
+    session: Session, ctx: LaunchContext, picked: list[dict[str, Any]], lms_makes_them: bool
+) -> None:
+    """Send the picked competencies to the gradebook, in the deep-linking response's
+    transaction, as turning them on in the Gradebook page does."""
+    competency_ids = [c["competency_id"] for c in picked if "competency_id" in c]
+    if ctx.context is None or not competency_ids:
+        return
+    # The worker finds the columns through the AGS endpoint the launches carried.
+    remember_ags_claim(
+        session, context_id=ctx.context.id, claim=ctx.launch.ags_claim, resource_link_id=None
+    )
+    # The LMS makes the columns whose lineItem it got: leave those to it for a while.
+    awaited = {c["competency_id"] for c in picked if c.get("line_item") and lms_makes_them}
+    for ids, lms_makes in (
+        ([c for c in competency_ids if c in awaited], True),
+        ([c for c in competency_ids if c not in awaited], False),
+    ):
+        if ids:
+            enable_deep_linked_columns(
+                session, context_id=ctx.context.id, competency_ids=ids, lms_makes_them=lms_makes
+            )
+
+
+def _plain_number(value: Decimal) -> str:
+    """4.0000 as 4, 2.5000 as 2.5."""
+    return format(value.normalize(), "f")
 
 
 def _course(ctx: LaunchContext) -> int:

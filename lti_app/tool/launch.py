@@ -326,6 +326,16 @@ def check_deep_linking_settings(settings: Any) -> None:
         )
 
 
+def accepts_line_items(settings: dict[str, Any]) -> bool:
+    """Whether the platform makes a gradebook column from a returned item's `lineItem`.
+
+    Only `accept_lineitem: false` says it ignores them
+    (https://www.imsglobal.org/spec/lti-dl/v2p0#deep-linking-settings); Moodle sends booleans
+    as strings.
+    """
+    return str(settings.get("accept_lineitem", "true")).lower() != "false"
+
+
 MIN_RSA_KEY_BITS = 2048  # RFC 7518 §3.3
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 import uuid
@@ -25,7 +24,7 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from lti_app.errors import AppError, LaunchError, PermissionDeniedError, request_id
+from lti_app.errors import LaunchError, PermissionDeniedError, request_id
 from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, JWKS_MAX_AGE_SECONDS, KeyRing
@@ -33,6 +32,7 @@ from lti_app.tool.launch import (
     CLAIM,
     CLAIM_DL,
     ValidatedLaunch,
+    accepts_line_items,
     check_deep_linking_settings,
     validate_launch,
 )
@@ -64,7 +64,6 @@ bp = Blueprint("tool", __name__)
 
 STORAGE_SECRET_FIELD = "lti_storage_secret"  # noqa: S105 - a field name
 LAUNCH_SESSION_SECONDS = 12 * 3600
-MAX_SCORE_MAXIMUM = 1000
 
 
 def _keyring() -> KeyRing:
@@ -386,27 +385,34 @@ def _deep_link_picker(ctx: LaunchContext) -> str:
     dl = ctx.launch.deep_linking_settings or {}
     items = deep_link_choices(ctx)
     return render_template(
-        "tool/deep_link_picker.html",
-        ctx=ctx,
-        items=items,
-        accept_multiple=_accepts_multiple(dl),
-        accept_lineitem=str(dl.get("accept_lineitem", "true")).lower() != "false",
+        "tool/deep_link_picker.html", ctx=ctx, items=items, accept_multiple=_accepts_multiple(dl)
     )
 
 
+PICKS_EXTENSION = "lti_app.deep_link_pick_handlers"
+"""Callables (session, launch, picked choices, whether the LMS makes their columns) that a
+feature registers to act on its own picks in the deep-linking response's transaction."""
+
+
 def deep_link_choices(ctx: LaunchContext) -> list[dict[str, Any]]:
-    """What a teacher can place in the course. Later features register more choices."""
+    """What a teacher can place in the course. Later features register more choices.
+
+    A choice has a `key` (sent as the custom `pathways_item`), `title`, `text` and `custom`
+    parameters; it may name a `group` (a heading, with its `group_note`), a `note` shown beside
+    it, and a `line_item`, the gradebook column the LMS should make with the link.
+    """
     choices: list[dict[str, Any]] = [
         {
             "key": "home",
             "title": "Pathways",
             "text": "The Pathways home for this course.",
-            "resource_id": "pathways-home",
             "custom": {},
         }
     ]
     for provider in current_app.extensions.get("lti_app.deep_link_providers", []):
         choices.extend(provider(db_session(), ctx))
+    # Plain links first, grouped choices under their headings after them (a stable sort).
+    choices.sort(key=lambda c: bool(c.get("group")))
     return choices
 
 
@@ -424,13 +430,11 @@ def deep_link_submit() -> str:
     picked = [choices[k] for k in wanted if k in choices]
     if not _accepts_multiple(dl):
         picked = picked[:1]
-    with_grade = request.form.get("gradebook") == "on"
-    try:
-        score_max = float(request.form.get("score_maximum") or 4)
-    except ValueError:
-        score_max = math.nan
-    if not (math.isfinite(score_max) and 1 <= score_max <= MAX_SCORE_MAXIMUM):
-        raise AppError(f"Points possible must be a number from 1 to {MAX_SCORE_MAXIMUM}.")
+    # A returned lineItem becomes a gradebook column (Canvas: an assignment, instructure/
+    # canvas-lms app/controllers/lti/ims/concerns/deep_linking_modules.rb; Moodle: the
+    # activity's grade item, mod/lti/locallib.php), so only choices whose feature then scores
+    # it carry one; a column nobody fills would stay empty in the gradebook for good.
+    lms_makes_columns = accepts_line_items(dl)
     # The settings' title and text are the defaults for the returned item's title and text
     # (https://www.imsglobal.org/spec/lti-dl/v2p0#deep-linking-settings). Moodle's "Select
     # content" button sends the activity name and description the teacher has already typed,
@@ -452,15 +456,11 @@ def deep_link_submit() -> str:
         text = offered_text or choice.get("text")
         if text:
             item["text"] = text
-        if with_grade:
-            item["lineItem"] = {
-                # Canvas names the assignment it makes after the label (deep_linking_modules.rb).
-                "label": title,
-                "scoreMaximum": score_max,
-                "resourceId": choice["resource_id"],
-                "tag": "pathways",
-            }
+        if lms_makes_columns and choice.get("line_item"):
+            item["lineItem"] = dict(choice["line_item"])
         items.append(item)
+    for on_picks in current_app.extensions.get(PICKS_EXTENSION, []):
+        on_picks(db_session(), ctx, picked, lms_makes_columns)
     platform = db_session().get(Platform, ctx.launch.platform_id)
     if platform is None:  # pragma: no cover - FK
         raise PermissionDeniedError("Unknown platform.")

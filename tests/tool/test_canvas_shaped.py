@@ -80,7 +80,7 @@ from lti_app.demo.launches import DELETE
 from lti_app.settings import Settings
 from lti_app.tool.models import Deployment, DeploymentStatus, Person, Platform
 from tests.conftest import Launched, ToolServer
-from tests.tool.lms_pages import assert_home, picker_form, submit_picks
+from tests.tool.lms_pages import add_competency, assert_home, picker_form, submit_picks
 from tests.tool.test_launch import assert_refused
 
 CANVAS_ISS = "https://canvas.instructure.com"
@@ -1004,12 +1004,17 @@ def test_canvas_deep_link_request_shape_is_what_canvas_sends(site: CanvasSite) -
 
 
 def test_canvas_link_selection_returns_what_canvas_deep_linking_controller_accepts(
-    site: CanvasSite, browser: httpx.Client
+    site: CanvasSite, browser: httpx.Client, database_url: str
 ) -> None:
+    deep_link(site, browser)  # Pathways records the course
+    launch = CanvasLaunch(
+        TEACHER, TEACHER_ROLES, site.north, placement="link_selection", deep_linking=True
+    )
+    competency = add_competency(database_url, site.canvas.payload(launch, "n"))
     launched = deep_link(site, browser)
     assert "Add Pathways to your course" in launched.text
     assert 'type="checkbox" name="item"' in launched.text  # link_selection: accept_multiple
-    back = submit_picks(launched, gradebook=True, score_maximum="10")
+    back = submit_picks(launched, f"competency-{competency}")
     # The return URL exactly, with its ?data= (return_url_data is read from it), field JWT.
     assert back.method == "post"
     settings_url = back.action
@@ -1030,12 +1035,13 @@ def test_canvas_link_selection_returns_what_canvas_deep_linking_controller_accep
     assert item["type"] == "ltiResourceLink"
     assert item["url"] == site.canvas.tool_url + "/lti/launch"
     assert item["title"]
+    # The competency's mastery column: the gradebook's label, maximum, resourceId and tag.
     line_item = item["lineItem"]
-    assert line_item["scoreMaximum"] == 10  # validate_line_item!: truthy, a number
+    assert line_item["scoreMaximum"] == 4  # validate_line_item!: truthy, a number
     assert isinstance(line_item["scoreMaximum"], int | float)
-    assert line_item["label"]
-    assert line_item["resourceId"] == "pathways-home"
-    assert line_item["tag"]
+    assert line_item["label"] == "LS1 Explains how cells divide"  # the assignment's name
+    assert line_item["resourceId"] == f"pathways-competency-{competency}"
+    assert line_item["tag"] == "pathways-competency"
     assert all(isinstance(v, str) for v in (item.get("custom") or {}).values())
 
 
@@ -1061,9 +1067,9 @@ def test_canvas_accepts_the_deep_link_response_when_its_clock_is_5_seconds_behin
 ) -> None:
     launched = deep_link(site, browser)
     signed_after = time.time()
-    back = submit_picks(launched, gradebook=False)
+    back = submit_picks(launched)
     claims = canvas_reads_deep_link_response(site, back.fields["JWT"], canvas_now=signed_after - 5)
-    assert "lineItem" not in claims[DL + "content_items"][0]
+    assert "lineItem" not in claims[DL + "content_items"][0]  # the home: a link, no column
 
 
 def test_canvas_accepts_the_deep_link_response_when_posted_4_minutes_later(
@@ -1071,7 +1077,7 @@ def test_canvas_accepts_the_deep_link_response_when_posted_4_minutes_later(
 ) -> None:
     # A teacher may leave the auto-post page (no JS) open: iat must be under 5 minutes old.
     launched = deep_link(site, browser)
-    back = submit_picks(launched, gradebook=True)
+    back = submit_picks(launched)
     canvas_reads_deep_link_response(site, back.fields["JWT"], canvas_now=time.time() + 240)
 
 
@@ -1079,14 +1085,14 @@ def test_canvas_account_admin_not_enrolled_can_deep_link(
     site: CanvasSite, browser: httpx.Client
 ) -> None:
     launched = deep_link(site, browser, user=ADMIN, roles=ADMIN_NOT_ENROLLED_ROLES)
-    back = submit_picks(launched, gradebook=True)
+    back = submit_picks(launched)
     canvas_reads_deep_link_response(site, back.fields["JWT"])
 
 
 def test_canvas_designer_can_deep_link(site: CanvasSite, browser: httpx.Client) -> None:
     designer = CanvasUser("Dee Signer", "Dee", "Signer", "dee@school.example")
     launched = deep_link(site, browser, user=designer, roles=DESIGNER_ROLES)
-    canvas_reads_deep_link_response(site, submit_picks(launched, gradebook=True).fields["JWT"])
+    canvas_reads_deep_link_response(site, submit_picks(launched).fields["JWT"])
 
 
 def test_canvas_student_deep_link_is_refused_clearly(
@@ -1109,25 +1115,24 @@ def test_canvas_student_deep_link_is_refused_clearly(
         pytest.param("12.5", id="decimal"),
     ],
 )
-def test_canvas_deep_link_with_an_unusable_score_maximum_is_refused_in_plain_words(
+def test_canvas_deep_link_ignores_a_posted_score_maximum(
     site: CanvasSite, browser: httpx.Client, score_maximum: str
 ) -> None:
     # validate_line_item!: a falsy scoreMaximum is an error; NaN/Infinity are not JSON
-    # (JSON::JWT::InvalidFormat); a negative maximum makes a nonsense assignment.
+    # (JSON::JWT::InvalidFormat). The picker has no points field any more (a column's maximum
+    # is the gradebook's), and a forged one must neither reach Canvas nor make a column.
     launched = deep_link(site, browser)
     form = picker_form(launched)
     form.fields.update({"item": "home", "gradebook": "on", "score_maximum": score_maximum})
     response = submit_form(launched.client, form)
-    if response.status_code == 200:  # a signed answer: Canvas must be able to take it
-        (back,) = parse_forms(response.text, str(response.url))
-        token = back.fields["JWT"]
-        body = jwt.utils.base64url_decode(token.split(".")[1]).decode()
-        assert "NaN" not in body, body
-        assert "Infinity" not in body, body
-        (item,) = canvas_reads_deep_link_response(site, token)[DL + "content_items"]
-        assert item["lineItem"]["scoreMaximum"] > 0, item
-    else:
-        assert_refused(Launched(response, launched.client), 400, "Points possible")
+    assert response.status_code == 200, response.text[:2000]
+    (back,) = parse_forms(response.text, str(response.url))
+    token = back.fields["JWT"]
+    body = jwt.utils.base64url_decode(token.split(".")[1]).decode()
+    assert "NaN" not in body, body
+    assert "Infinity" not in body, body
+    (item,) = canvas_reads_deep_link_response(site, token)[DL + "content_items"]
+    assert "lineItem" not in item
 
 
 # === 4. LTI Platform Storage, the Canvas way ================================================

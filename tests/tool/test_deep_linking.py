@@ -21,8 +21,27 @@ def _picker(lti: LtiActions, user: str = "user-t01", **kwargs: Any) -> Launched:
 
 
 def test_teacher_picks_an_item_and_the_lms_receives_it_with_a_gradebook_column(
-    lti: LtiActions,
+    lti: LtiActions, database_url: str
 ) -> None:
+    from lti_app.competencies.models import Competency
+    from lti_app.competencies.services import create_competency
+    from lti_app.db import Database
+
+    lti.launch("user-t01")  # makes sure the course exists in Pathways
+    db = Database(database_url)
+    with db.begin() as s:
+        competency = create_competency(
+            s, context_id=lti.course_id(s), code="DL1", title="Reads a food web"
+        ).id
+    try:
+        _picks_the_column(lti, competency)
+    finally:
+        with db.begin() as s:
+            s.delete(s.get(Competency, competency))
+        db.dispose()
+
+
+def _picks_the_column(lti: LtiActions, competency: int) -> None:
     launched = _picker(lti)
     assert launched.response.status_code == 200, launched.text[:1000]
     assert "Add Pathways to your course" in launched.text
@@ -31,9 +50,7 @@ def test_teacher_picks_an_item_and_the_lms_receives_it_with_a_gradebook_column(
         for f in parse_forms(launched.text, str(launched.response.url))
         if f.action.endswith("/lti/deep-link")
     )
-    form.fields["item"] = "home"
-    form.fields["gradebook"] = "on"
-    form.fields["score_maximum"] = "4"
+    form.fields["item"] = f"competency-{competency}"
     autopost = submit_form(launched.client, form)
     assert autopost.status_code == 200
     back = next(f for f in parse_forms(autopost.text, str(autopost.url)))
@@ -46,12 +63,22 @@ def test_teacher_picks_an_item_and_the_lms_receives_it_with_a_gradebook_column(
     (item,) = record.items
     assert item["type"] == "ltiResourceLink"
     assert item["url"] == lti.tool.url + "/lti/launch"
-    assert item["lineItem"]["scoreMaximum"] == 4
-    assert item["lineItem"]["resourceId"] == "pathways-home"
-    assert item["custom"]["pathways_item"] == "home"
+    assert item["lineItem"] == {
+        "label": "DL1 Reads a food web",
+        "scoreMaximum": 4,
+        "resourceId": f"pathways-competency-{competency}",
+        "tag": "pathways-competency",
+    }
+    assert item["custom"]["pathways_item"] == f"competency-{competency}"
+    (column,) = [
+        li
+        for li in lti.platform.state.line_items_in("course-bio9")
+        if li.resource_id == f"pathways-competency-{competency}"
+    ]
+    assert column.score_maximum == 4
 
 
-def test_without_gradebook_choice_no_line_item_is_sent(lti: LtiActions) -> None:
+def test_the_home_link_carries_no_line_item(lti: LtiActions) -> None:
     launched = _picker(lti)
     form = next(
         f

@@ -58,7 +58,7 @@ from lti_app.demo.launches import DELETE
 from lti_app.grades.client import score_url
 from lti_app.tool.models import Deployment, DeploymentStatus, Platform
 from tests.conftest import Launched, ToolServer
-from tests.tool.lms_pages import assert_home, picker_form, submit_picks
+from tests.tool.lms_pages import add_competency, assert_home, picker_form, submit_picks
 from tests.tool.test_launch import assert_refused
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -795,11 +795,14 @@ def test_moodle_deep_link_request_shape_is_what_moodle_sends(moodle: FakeMoodle)
 
 @pytest.mark.parametrize("accept_multiple", [True, "true"], ids=["moodle-4.1+", "moodle-4.0"])
 def test_moodle_deep_linking_with_a_gradebook_column_returns_what_moodle_accepts(
-    moodle: FakeMoodle, browser: httpx.Client, accept_multiple: Any
+    moodle: FakeMoodle, browser: httpx.Client, accept_multiple: Any, database_url: str
 ) -> None:
+    deep_link(moodle, browser)  # Pathways records the course
+    claims = moodle.payload(MoodleLaunch(TEACHER, EDITING_TEACHER, deep_linking=True), "n", "t")
+    competency = add_competency(database_url, claims)
     launched = deep_link(moodle, browser, accept_multiple=accept_multiple)
     assert 'type="checkbox" name="item"' in launched.text
-    back = submit_picks(launched, gradebook=True, score_maximum="10")
+    back = submit_picks(launched, f"competency-{competency}")
     # The return URL with its query (course, id = type id, sesskey) exactly; the field JWT.
     assert back.method == "post"
     assert back.action == (
@@ -823,17 +826,19 @@ def test_moodle_deep_linking_with_a_gradebook_column_returns_what_moodle_accepts
     assert all(isinstance(v, str) for v in (item.get("custom") or {}).values())
     config = moodle_form_config(item)
     assert config["toolurl"] == moodle.tool_url + "/lti/launch"
-    assert config["name"] == "Pathways"
+    assert config["name"] == "Pathways"  # the activity name Moodle sent as the title
+    # The grade item is the competency's mastery column, out of the gradebook's maximum.
     assert config["acceptgrades"]
-    assert config["grade_max"] == 10
-    assert config["resourceid"] == "pathways-home"
-    assert "pathways_item=home" in config["custom"].splitlines()
+    assert config["grade_max"] == 4
+    assert config["resourceid"] == f"pathways-competency-{competency}"
+    assert config["tag"] == "pathways-competency"
+    assert f"pathways_item=competency-{competency}" in config["custom"].splitlines()
 
 
-def test_moodle_deep_linking_without_a_gradebook_column_sends_no_line_item(
+def test_moodle_deep_linking_of_the_home_sends_no_line_item(
     moodle: FakeMoodle, browser: httpx.Client
 ) -> None:
-    back = submit_picks(deep_link(moodle, browser), gradebook=False)
+    back = submit_picks(deep_link(moodle, browser))
     (item,) = moodle_reads_deep_link_response(moodle, back.fields["JWT"])[DL + "content_items"]
     assert "lineItem" not in item
     assert not moodle_form_config(item)["acceptgrades"]
@@ -858,7 +863,7 @@ def test_moodle_deep_linking_single_choice_gives_radio_buttons_and_one_item(
 
 
 def test_moodle_site_admin_can_deep_link(moodle: FakeMoodle, browser: httpx.Client) -> None:
-    back = submit_picks(deep_link(moodle, browser, user=ADMIN, roles=SITE_ADMIN), gradebook=True)
+    back = submit_picks(deep_link(moodle, browser, user=ADMIN, roles=SITE_ADMIN))
     moodle_reads_deep_link_response(moodle, back.fields["JWT"])
 
 
@@ -890,7 +895,7 @@ def test_moodle_accepts_the_deep_link_response_when_its_clock_is_2_seconds_behin
 ) -> None:
     launched = deep_link(moodle, browser)
     signed_after = time.time()  # Pathways signs after this; Moodle reads it at once
-    back = submit_picks(launched, gradebook=True)
+    back = submit_picks(launched)
     moodle_reads_deep_link_response(moodle, back.fields["JWT"], moodle_now=signed_after - 2)
 
 

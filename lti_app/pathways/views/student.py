@@ -42,7 +42,6 @@ def deep_link_pathways(session: Session, ctx: LaunchContext) -> list[dict[str, A
             "key": f"pathway-{p.id}",
             "title": p.title,
             "text": "Opens this pathway for students.",
-            "resource_id": f"pathway-{p.id}",
             "custom": {"pathway_id": str(p.id)},
         }
         for p in services.list_pathways(session, context_id=ctx.context.id)

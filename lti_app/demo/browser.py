@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -20,6 +20,8 @@ class HtmlForm:
     method: str
     action: str
     fields: dict[str, str] = field(default_factory=dict)
+    page_url: str = ""
+    """The page the form is in: a browser names its origin (Origin) when it posts the form."""
 
 
 class _FormParser(HTMLParser):
@@ -36,6 +38,7 @@ class _FormParser(HTMLParser):
                 a.get("id"),
                 a.get("method", "get").lower(),
                 urljoin(self.base_url, a.get("action", "")),
+                page_url=self.base_url,
             )
             self.forms.append(self._current)
         elif tag == "input" and self._current is not None and a.get("name"):
@@ -56,7 +59,9 @@ def parse_forms(html: str, base_url: str = "") -> list[HtmlForm]:
 def submit_form(client: httpx.Client, form: HtmlForm) -> httpx.Response:
     """Submit a parsed form as a browser would."""
     if form.method == "post":
-        return client.post(form.action, data=form.fields)
+        page = urlsplit(form.page_url)
+        headers = {"Origin": f"{page.scheme}://{page.netloc}"} if page.netloc else {}
+        return client.post(form.action, data=form.fields, headers=headers)
     return client.get(form.action, params=form.fields)
 
 

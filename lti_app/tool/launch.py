@@ -42,6 +42,14 @@ CLAIM_AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 CLAIM_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 SUPPORTED_MESSAGES = frozenset({"LtiResourceLinkRequest", "LtiDeepLinkingRequest"})
 USED = "This launch was already used. Open Pathways again from the course."
+STARTED_ELSEWHERE = (
+    "This launch was started in a different browser window, or your browser blocked "
+    "Pathways' cookie."
+)
+STARTED_ELSEWHERE_HINT = (
+    "Open Pathways again from the course. If your browser blocks third-party cookies, open "
+    "Pathways in a new window."
+)
 
 
 @dataclass(frozen=True)
@@ -208,12 +216,7 @@ def validate_launch(
     ):
         if login_was_used(session, login):  # the browser's state cookie went with the launch
             raise LaunchError(USED)
-        raise LaunchError(
-            "This launch was started in a different browser window, or your browser blocked "
-            "Pathways' cookie.",
-            hint="Open Pathways again from the course. If your browser blocks third-party "
-            "cookies, open Pathways in a new window.",
-        )
+        raise LaunchError(STARTED_ELSEWHERE, hint=STARTED_ELSEWHERE_HINT)
 
     try:
         published = jwks.get_keys(session, platform.jwks_url, kid)

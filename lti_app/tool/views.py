@@ -31,6 +31,8 @@ from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, JWKS_MAX_AGE_SECONDS, KeyR
 from lti_app.tool.launch import (
     CLAIM,
     CLAIM_DL,
+    STARTED_ELSEWHERE,
+    STARTED_ELSEWHERE_HINT,
     ValidatedLaunch,
     accepts_line_items,
     check_deep_linking_settings,
@@ -90,6 +92,14 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int, path: s
         samesite="None" if secure else "Lax",
         partitioned=secure,
     )
+
+
+def _delete_cookie(response: Response, name: str, path: str) -> None:
+    # With the attributes it was set with: in the LMS's cross-site frame a browser ignores a
+    # Set-Cookie that is not SameSite=None; Secure (RFC 6265bis, SameSite), and only a Partitioned
+    # one reaches a partitioned cookie (CHIPS, https://github.com/privacycg/CHIPS). A bare
+    # delete_cookie() left every login's state cookie in the browser until it expired.
+    _set_cookie(response, name, "", 0, path)
 
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
@@ -219,6 +229,14 @@ def launch() -> Response | str:
         login_platform_id = login_state.platform_id
         # None until the storage page has asked the platform; "" when the platform had nothing.
         from_storage = request.form.get(STORAGE_SECRET_FIELD)
+        if from_storage is not None and request.headers.get("Origin") != tool_origin():
+            # Only Pathways' own storage page posts this field, with what the platform's
+            # storage answered (it takes answers from the platform's origin only). Posted from
+            # another site, it is a secret someone read in their own browser and sends along
+            # with their own id_token: another person's browser would open Pathways as them
+            # (login CSRF, RFC 6749 §10.12; the state must be bound to the browser, OIDC Core
+            # §3.1.2.1). Browsers send Origin on every form POST.
+            raise LaunchError(STARTED_ELSEWHERE, hint=STARTED_ELSEWHERE_HINT)
         from_cookie = request.cookies.get(state_cookie_name(state))
         secret = from_cookie or from_storage
         if (
@@ -284,7 +302,7 @@ def launch() -> Response | str:
     # launch, and the database sees one commit instead of a commit and a second read.
     session.commit()
     response = make_response(page)
-    response.delete_cookie(state_cookie_name(state), path="/lti/")
+    _delete_cookie(response, state_cookie_name(state), "/lti/")
     return response
 
 

@@ -32,6 +32,14 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # Keep the cross-site tool frame in the LMS page's renderer. With site isolation a
+    # platform-storage launch moves the frame between processes three times within a second
+    # (Pathways' login, the LMS's /auth form, Pathways' launch); on a loaded machine Playwright
+    # sometimes misses the last move and keeps reporting the /auth document while Chromium
+    # already shows the home (seen with CDP Target.getTargets: an iframe target on
+    # /lti/launch, the LMS page resized by the home's lti.frameResize), so tool_frame() timed
+    # out. Cookies, partitioning and postMessage origins do not depend on processes.
+    "--disable-site-isolation-trials",
 ]
 
 

@@ -121,8 +121,8 @@ def test_other_teacher_pages_are_accessible(demo: Demo, page_factory: Any, path:
     page = page_factory(width=700)
     page.goto(demo.course_url(**{"as": "user-t01"}))
     frame = tool_frame(page)
-    frame.click(f"nav a:has-text('{path}')")
-    frame.wait_for_load_state()
+    with frame.expect_navigation():
+        frame.click(f"nav a:has-text('{path}')")
     frame.wait_for_selector("main h1")
     assert serious_axe_violations(frame) == []
 

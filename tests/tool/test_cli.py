@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from lti_app.cli import main
 from lti_app.settings import Settings
+from lti_app.tool.models import ToolKey
 
 
 @pytest.fixture
@@ -108,6 +112,23 @@ def test_unknown_platform_is_an_error(run: Callable[..., Result]) -> None:
     assert "no platform" in result.output
 
 
+@pytest.fixture
+def tool_keys_restored(engine: Engine) -> Iterator[None]:
+    """Put the tool's keys back as they were: the running test tool, its grade workers and the
+    test LMS share this database, and a key rotated here would sign their next service-token
+    requests before the LMS could have seen it published (a later test's 400 invalid_client)."""
+    with Session(engine) as session:
+        before = {k.kid: (k.status, k.retire_after) for k in session.scalars(select(ToolKey))}
+    yield
+    with Session(engine) as session, session.begin():
+        for key in session.scalars(select(ToolKey)):
+            if key.kid not in before:
+                session.delete(key)
+            else:
+                key.status, key.retire_after = before[key.kid]
+
+
+@pytest.mark.usefixtures("tool_keys_restored")
 def test_keys_rotate_publishes_two_keys(run: Callable[..., Result]) -> None:
     first = run("keys", "rotate")
     assert first.exit_code == 0, first.output

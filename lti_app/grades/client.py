@@ -34,6 +34,7 @@ from lti_app.roster.client import UNAUTHORIZED_HINT, parse_links, with_query
 from lti_app.tool.client import (
     SCOPE_LINEITEM,
     SCOPE_SCORE,
+    AccessToken,
     ServiceTokenError,
     TokenClient,
     missing_scopes_message,
@@ -204,9 +205,23 @@ class AgsClient:
     def close(self) -> None:
         self._pool.clear()
 
+    def grants(self, platform: Platform, scope: str) -> bool:
+        """Whether the LMS granted Pathways' gradebook token this scope (the token is cached).
+
+        :raises LmsRequestError: no token could be had at all.
+        """
+        return scope in self._access_token(platform).granted
+
     def _token(self, platform: Platform, needed: str) -> str:
+        token = self._access_token(platform)
+        if needed not in token.granted:
+            self._tokens.drop(platform, AGS_SCOPES)  # ask again once the admin enables it
+            raise LmsRequestError(missing_scopes_message({needed}), retryable=False, config=True)
+        return token.value
+
+    def _access_token(self, platform: Platform) -> AccessToken:
         try:
-            token = self._tokens.token(platform, AGS_SCOPES)
+            return self._tokens.token(platform, AGS_SCOPES)
         except ServiceTokenError as err:
             if "invalid_scope" in str(err):  # none of the scopes is enabled (OAuth 2 error)
                 raise LmsRequestError(
@@ -219,10 +234,6 @@ class AgsClient:
                 config=not err.retryable,
                 throttled=err.throttled,
             ) from err
-        if needed not in token.granted:
-            self._tokens.drop(platform, AGS_SCOPES)  # ask again once the admin enables it
-            raise LmsRequestError(missing_scopes_message({needed}), retryable=False, config=True)
-        return token.value
 
     def request(
         self,
@@ -317,8 +328,12 @@ class AgsClient:
 
     def line_item_exists(self, platform: Platform, url: str) -> bool:
         """False only when the LMS answers 404 for the line item (deleted in the LMS)."""
+        return self.get_line_item(platform, url) is not None
+
+    def get_line_item(self, platform: Platform, url: str) -> RemoteLineItem | None:
+        """The line item at `url` as the LMS has it; None only when it answers 404."""
         try:
-            self.request(
+            response = self.request(
                 platform,
                 "GET",
                 url,
@@ -328,9 +343,17 @@ class AgsClient:
             )
         except LmsRequestError as err:
             if err.status == 404:
-                return False
+                return None
             raise
-        return True
+        body = _json(response) if response.data else None
+        data = body if isinstance(body, dict) else {}
+        return RemoteLineItem(
+            url=url,
+            label=str(data.get("label", "")),
+            score_maximum=_score_maximum(data.get("scoreMaximum")),
+            resource_id=data.get("resourceId") if isinstance(data.get("resourceId"), str) else None,
+            tag=data.get("tag") if isinstance(data.get("tag"), str) else None,
+        )
 
     def create_line_item(
         self, platform: Platform, lineitems_url: str, body: dict[str, Any]

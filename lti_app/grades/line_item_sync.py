@@ -24,6 +24,7 @@ from lti_app.db import Database, utcnow
 from lti_app.grades import services
 from lti_app.grades.client import AgsClient, LmsRequestError, RemoteLineItem, without_nul
 from lti_app.grades.models import Gradebook, LineItem, LineItemState
+from lti_app.tool.client import SCOPE_LINEITEM
 from lti_app.tool.models import Platform, ResourceLink
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ def sync_line_items(
                 bool,
                 bool,
                 bool,
+                bool,
             ]
         ] = []
         for item in items:
@@ -118,6 +120,7 @@ def sync_line_items(
                     item.needs_update,
                     item.state is LineItemState.PENDING,
                     item.lms_makes_until is not None and item.lms_makes_until > now,
+                    item.lms_owned,
                 )
             )
     done = 0
@@ -131,20 +134,31 @@ def sync_line_items(
         needs_update,
         pending,
         lms_makes_it,
+        lms_owned,
     ) in work:
         error: LmsRequestError | None = None
         waiting = False
         url = known_url
         try:
-            # A known column marked pending (a score answered 404, or a retry after a
-            # failure) may have been deleted in the LMS: ask before trusting it.
-            if (
-                url is not None
-                and pending
-                and not needs_update
-                and not ags.line_item_exists(platform, url)
-            ):
-                url = None
+            if lms_owned:
+                # The LMS's own column, named by a launch (`launch_columns`): its label and
+                # points are the teacher's, never changed from here. Scores keep our
+                # scoreMaximum and the LMS rescales them to its points (instructure/canvas-lms
+                # scores_controller.rb `line_item_score_maximum_scale`; moodle/moodle
+                # gradebookservices scores: "Rescale to match the grade item maximum").
+                needs_update = False
+            # A known column marked pending (a score answered 404, a retry after a failure,
+            # or one a launch named) may have been deleted in the LMS: ask before trusting it.
+            if url is not None and pending and not needs_update:
+                if not ags.grants(platform, SCOPE_LINEITEM):
+                    # Moodle's "grade sync only" grants no column management
+                    # (ltiservice_gradebookservices get_permitted_scopes in moodle/moodle
+                    # mod/lti/service/gradebookservices/classes/local/service/
+                    # gradebookservices.php), nor the reading of one: the column its launch
+                    # named takes scores all the same, unchecked.
+                    pass
+                elif not ags.line_item_exists(platform, url):
+                    url = None
             if url is not None and needs_update:
                 try:
                     _update_line_item(ags, platform, url, body)
@@ -256,6 +270,8 @@ def _save_line_item(
             return
         if replaced is not None and error is None and item.url != replaced:
             replaced = None  # someone else already re-created it and re-queued its scores
+        if url and url != item.url:
+            item.lms_owned = False  # a column Pathways found or made replaces the LMS's own
         item.url = url or item.url
         if error is None:
             item.state, item.needs_update, item.last_error = LineItemState.READY, False, ""

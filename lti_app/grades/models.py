@@ -105,6 +105,10 @@ class LineItem(Base):
     lms_makes_until: Mapped[datetime | None]
     """Placed by deep linking: the LMS makes this column itself, so until then the worker
     only looks for it (to adopt it) and makes none of its own."""
+    lms_owned: Mapped[bool] = mapped_column(default=False)
+    """The LMS's own column, named by a launch of a placed mastery column (a Canvas
+    assignment, a Moodle activity): scores go there, but its label and points stay the
+    teacher's (`line_item_sync`)."""
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]

@@ -22,6 +22,7 @@ from lti_app.grades.columns import (
 )
 from lti_app.grades.gradebook import get_or_create_gradebook, remember_ags_claim
 from lti_app.grades.jobs import notify_outbox
+from lti_app.grades.launch_columns import COLUMN_KEY, adopt_launch_column
 from lti_app.grades.models import GradeDisplay
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.tool.launch import accepts_line_items
@@ -38,10 +39,7 @@ def _setup(state: BlueprintSetupState) -> None:
     add_nav_item(app, "grades.sync", "Gradebook sync", ("teacher",), order=61)
     app.extensions.setdefault("lti_app.deep_link_providers", []).append(deep_link_columns)
     app.extensions.setdefault("lti_app.deep_link_pick_handlers", []).append(enable_picked_columns)
-
-
-COLUMN_KEY = "competency-"
-"""The deep-link key (custom `pathways_item`) of a competency's mastery column."""
+    app.extensions.setdefault("lti_app.launch_handlers", []).append(adopt_launch_column)
 
 
 def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, Any]]:

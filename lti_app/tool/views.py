@@ -65,6 +65,10 @@ LOG = logging.getLogger(__name__)
 bp = Blueprint("tool", __name__)
 
 STORAGE_SECRET_FIELD = "lti_storage_secret"  # noqa: S105 - a field name
+LAUNCH_HANDLERS = "lti_app.launch_handlers"
+"""Callables (session, launch context, platform) that a feature registers to act on a
+successful launch in its transaction. Every launch runs them: each returns at once, without a
+statement, for a launch that is none of its business."""
 LAUNCH_SESSION_SECONDS = 12 * 3600
 
 
@@ -284,6 +288,8 @@ def launch() -> Response | str:
                 _clear_stored_login(state, login_state, auth.auth_login_url)
         raise
     set_current_launch(ctx)
+    for on_launch in current_app.extensions.get(LAUNCH_HANDLERS, []):
+        on_launch(session, ctx, validated.platform)
     if login_state.storage_target and from_cookie:
         _clear_stored_login(state, login_state, validated.platform.auth_login_url)
     LOG.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
+from gunicorn.errors import AppImportError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
@@ -16,11 +18,17 @@ from lti_app import errors
 from lti_app.db import DATABASE_ID_MAX, Database
 from lti_app.http import make_guarded_http_client, make_http_client
 from lti_app.logs import configure_logging
-from lti_app.settings import Settings, SettingsError, load_settings
+from lti_app.settings import Settings, SettingsError, load_settings, parse_forwarded_allow_ips
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import KeyRing, ToolKeyError
 
 csrf = CSRFProtect()
+
+
+class StartUpError(SettingsError, AppImportError):  # type: ignore[misc]
+    """A setting keeps Pathways from starting. gunicorn prints an AppImportError as its message
+    alone and stops (gunicorn/arbiter.py, spawn_worker); any other error is a traceback from
+    every worker, which `gunicorn 'lti_app:create_app()'` would show an operator."""
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -50,11 +58,21 @@ class TrustedProxyFix:
     def __init__(self, app: Any, trusted: str) -> None:
         self.app = app
         self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
-        self.trusted = {part.strip() for part in trusted.split(",") if part.strip()}
+        self.networks = parse_forwarded_allow_ips(trusted)
+
+    def is_trusted(self, peer: str) -> bool:
+        if self.networks is None:
+            return True
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            # Not an IP address: gunicorn bound to a unix socket, which only processes on this
+            # host (the proxy) can reach; gunicorn trusts such a peer too (HeaderPolicy).
+            return True
+        return any(address in network for network in self.networks)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        peer = environ.get("REMOTE_ADDR", "")
-        if "*" in self.trusted or peer in self.trusted:
+        if self.is_trusted(environ.get("REMOTE_ADDR", "")):
             return self.fixed(environ, start_response)
         return self.app(environ, start_response)
 
@@ -73,7 +91,10 @@ def _operator_pages_not_framable(response: Response) -> Response:
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build a configured app. Tests pass `settings`; servers read the environment."""
-    settings = settings or load_settings()
+    try:
+        settings = settings or load_settings()
+    except SettingsError as err:
+        raise StartUpError(str(err)) from err
     configure_logging(settings.log_level)
     app = Flask(__name__, instance_path=str(Path(settings.instance_path).resolve()))
     app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
@@ -99,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     try:
         app.extensions["lti_app.keyring"] = KeyRing.from_settings(settings)
     except ToolKeyError as err:
-        raise SettingsError(str(err)) from err
+        raise StartUpError(str(err)) from err
     app.extensions["lti_app.jwks"] = JwksCache(
         # Fetched while a launch waits: a key set that drips its headers must not hold it.
         make_guarded_http_client(settings, public_only=False),

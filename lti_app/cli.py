@@ -110,6 +110,47 @@ def _check_key_file(settings: Settings) -> None:
         raise click.ClickException(f"configuration: {err}") from err
 
 
+def _check_database(settings: Settings) -> None:
+    """Refuse to serve a database the release step missed, or tool keys this secret cannot
+    open; only warn about a database that does not answer yet (it may be starting too:
+    /healthz says 503 until it does)."""
+    from lti_app import migrate
+    from lti_app.db import Database
+    from lti_app.tool.keys import secret_opens_keys
+
+    url = settings.effective_database_url
+    try:
+        behind = migrate.schema_behind(url)
+        if behind:
+            raise click.ClickException(
+                f"the database {_where(url)} is not ready for this version of Pathways: {behind}"
+            )
+        if settings.tool_key_file:
+            return
+        database = Database(url)
+        try:
+            with database.session_factory() as session:
+                opens = secret_opens_keys(session, settings.effective_key_secret)
+        finally:
+            database.dispose()
+    except sa_exc.SQLAlchemyError as err:
+        click.echo(
+            f"warning: {_explain_database_error(err, url)}; starting anyway, and every page "
+            "but /healthz (503) fails until it answers",
+            err=True,
+        )
+        return
+    if not opens:
+        # Launches would work, but every signature (service tokens, deep linking) and the key
+        # set LMSs verify them with would fail: one line now instead of 500s later.
+        raise click.ClickException(
+            "configuration: setting 'LTI_APP_KEY_ENCRYPTION_SECRET' (or LTI_APP_SECRET_KEY when "
+            "it is not set) opens none of the tool keys in the database: give the servers the "
+            "secret the keys were made with, or, if the secret was changed on purpose, run "
+            "`lti-app keys rotate --new-secret` first"
+        )
+
+
 @main.command("serve")
 @click.option("--bind", default=None, help="host:port (default 0.0.0.0:8000)")
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="gunicorn workers")
@@ -117,6 +158,7 @@ def serve(bind: str | None, workers: int | None) -> None:
     """Run Pathways under gunicorn (production)."""
     settings = _load()  # fail here, with a clear message, not in every worker
     _check_key_file(settings)
+    _check_database(settings)
     config = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
     args = [sys.executable, "-m", "gunicorn"]
     if config.is_file():

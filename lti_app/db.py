@@ -114,6 +114,11 @@ def lock_course(session: Session, *, context_id: int) -> None:
 def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL and a busy timeout for several workers.
 
+    Its errors never carry the statement's values: SQLAlchemy writes them into the message
+    ("[parameters: ...]") unless told not to, and those messages reach the logs (the 500
+    handler, the background jobs), where LMS access tokens, people's names and e-mail
+    addresses do not belong. The SQL text is kept; it names the table that failed.
+
     SQLite transactions start with BEGIN IMMEDIATE: a deferred transaction that reads and then
     writes fails at once with "database is locked" when another connection wrote in between
     (the busy timeout does not apply to that case), which several workers make routine.
@@ -126,6 +131,7 @@ def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=StaticPool if in_memory else None,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -147,7 +153,9 @@ def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
         return engine
     # Recycling beats a ping before every checkout (a round trip per request) for dropped
     # connections after idle periods or database restarts.
-    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+    return create_engine(
+        url, pool_size=10, max_overflow=10, pool_recycle=1800, hide_parameters=True
+    )
 
 
 class Database:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import math
 import os
 import tomllib
@@ -36,6 +37,7 @@ SECRET_FIELDS = frozenset({"secret_key", "key_encryption_secret", "admin_secret"
 
 PRODUCTION_SECRET_MIN_LENGTH = 32
 EXAMPLE_SECRET = "change-me-to-64-random-characters"  # noqa: S105 - config/.env.example
+EXAMPLE_KEY_SECRET = "another-long-random-string"  # noqa: S105 - config/.env.example
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -113,7 +115,8 @@ class Settings:
     link-local). Off in production, where the public /lti/register must not be a way into the
     school's own network; an operator whose LMS runs there turns it on."""
     forwarded_allow_ips: str = "127.0.0.1,::1"
-    """Peers whose X-Forwarded-For/-Proto/-Host are believed (comma-separated, "*" for any):
+    """Peers whose X-Forwarded-For/-Proto/-Host are believed (addresses or networks,
+    comma-separated, "*" for any):
     the same variable gunicorn reads. A client reaching Pathways any other way cannot change
     the URLs it tells LMSs."""
 
@@ -210,6 +213,33 @@ def normalise_database_url(value: str) -> str:
     return f"{driver}://{rest}"
 
 
+ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_forwarded_allow_ips(value: str) -> tuple[ProxyNetwork, ...] | None:
+    """The proxies named by LTI_APP_FORWARDED_ALLOW_IPS: addresses or networks, comma-separated,
+    as gunicorn reads the same variable (`lti-app serve`); None for "*", any peer.
+
+    A network such as 10.0.0.0/16 is how a load balancer whose addresses change is named;
+    gunicorn accepts one (gunicorn/config.py, validate_string_to_addr_list), so Pathways must
+    too, or the two disagree about the scheme and host and Pathways hands LMSs its internal
+    address. A value neither can read stops start-up instead of trusting nobody in silence.
+    """
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if "*" in parts:
+        return None
+    networks: list[ProxyNetwork] = []
+    for part in parts:
+        try:
+            networks.append(ipaddress.ip_network(part))
+        except ValueError:
+            raise SettingsError(
+                "setting 'LTI_APP_FORWARDED_ALLOW_IPS' must list addresses or networks "
+                f"separated by commas (such as 10.0.0.5,10.1.0.0/16) or be *, got {part!r}"
+            ) from None
+    return tuple(networks)
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
@@ -276,6 +306,7 @@ def load_settings(
     values["log_level"] = level
     if values.get("database_url"):
         values["database_url"] = normalise_database_url(values["database_url"])
+    parse_forwarded_allow_ips(str(values.get("forwarded_allow_ips", "")))
     for key in ("public_url", "demo_platform_url"):
         if values.get(key):
             _check_url(key, values[key])
@@ -292,6 +323,14 @@ def load_settings(
                 f"setting 'LTI_APP_SECRET_KEY' must be at least {PRODUCTION_SECRET_MIN_LENGTH} "
                 "random characters in production, not the example's "
                 "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if settings.key_encryption_secret.strip() in {EXAMPLE_KEY_SECRET, EXAMPLE_SECRET}:
+            # Copied from config/.env.example, which anyone can read: the tool's private keys
+            # would be encrypted at rest with a published secret.
+            raise SettingsError(
+                "setting 'LTI_APP_KEY_ENCRYPTION_SECRET' is the example's from "
+                "config/.env.example: set a long random one of your own (or remove the line "
+                "to use LTI_APP_SECRET_KEY)"
             )
         if settings.public_url and urlsplit(settings.public_url).scheme != "https":
             raise SettingsError("setting 'LTI_APP_PUBLIC_URL' must be https:// in production")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.settings import Settings
-from lti_app.tool.keys import PUBLISH_BEFORE_SIGNING, rotate_keys
+from lti_app.tool.keys import PUBLISH_BEFORE_SIGNING, rotate_keys, secret_opens_keys
 from lti_app.tool.models import Deployment, DeploymentStatus, KeyStatus, Platform, ToolKey
 
 TEXT_MAX = 255
@@ -249,8 +249,14 @@ def keys_list(ctx: click.Context) -> None:
 
 @keys_group.command("rotate")
 @click.option("--grace-days", type=click.IntRange(0, 365), default=None)
+@click.option(
+    "--new-secret",
+    is_flag=True,
+    help="The key encryption secret was changed on purpose and the servers have the new one: "
+    "rotate although the current keys were encrypted with another.",
+)
 @click.pass_context
-def keys_rotate(ctx: click.Context, grace_days: int | None) -> None:
+def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) -> None:
     """Publish a new key beside the old one; it signs once platforms can have seen it."""
     db = _db(ctx)
     settings: Settings = ctx.obj["settings"]
@@ -261,6 +267,14 @@ def keys_rotate(ctx: click.Context, grace_days: int | None) -> None:
             "one in LTI_APP_TOOL_KEY_FILE, then clear the previous after a few days"
         )
     with db.begin() as session:
+        if not new_secret and not secret_opens_keys(session, settings.effective_key_secret):
+            raise click.ClickException(
+                "the current tool keys cannot be decrypted with this shell's "
+                "LTI_APP_KEY_ENCRYPTION_SECRET (or LTI_APP_SECRET_KEY when that is not set), so "
+                "Pathways would not be able to use a key made with it either: set the secret "
+                "the servers use and run this again (or add --new-secret if the servers "
+                "already use a new one); nothing was changed"
+            )
         new, retired = rotate_keys(
             session,
             secret=settings.effective_key_secret,

@@ -92,6 +92,25 @@ def generate_key(session: Session, *, secret: str) -> ToolKey:
     return key
 
 
+def secret_opens_keys(session: Session, secret: str) -> bool:
+    """Whether `secret` decrypts one of the keys still published (or there are none yet).
+
+    `lti-app keys rotate` runs in an operator's shell, not in the servers' environment: with
+    another LTI_APP_KEY_ENCRYPTION_SECRET (or none, so LTI_APP_SECRET_KEY stands in) it would
+    store a key the servers cannot open, and once that key is due to sign every signature
+    (service tokens, deep linking) fails. The keys already there show which secret is right.
+    """
+    rows = session.scalars(select(ToolKey).where(ToolKey.status != KeyStatus.RETIRED)).all()
+    fernet = _fernet(secret)
+    for row in rows:
+        try:
+            fernet.decrypt(row.private_pem_encrypted.encode())
+        except InvalidToken:
+            continue
+        return True
+    return not rows
+
+
 def rotate_keys(session: Session, *, secret: str, grace_days: int) -> tuple[ToolKey, list[str]]:
     """Publish a new key beside the old ones, sign with the new, retire those past their grace.
 

@@ -6,7 +6,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import jwt
@@ -155,6 +155,40 @@ def _log_failure(
         LOG.exception("could not store launch failure")
 
 
+LMS_REFUSAL_HINTS = {
+    # Moodle's mod/lti/auth.php posts these back with the state instead of an id_token.
+    "unauthorized_client": "The client ID registered in Pathways is not the one the LMS gave "
+    "this tool: an LMS administrator can compare the two (lti-app platform show).",
+    "access_denied": "The person signed in to the LMS changed during the launch: open "
+    "Pathways again from the course.",
+    "invalid_request": "The LMS lost track of this launch (its session may have ended): open "
+    "Pathways again from the course. If it keeps happening, an LMS administrator can check "
+    "the tool's redirect URI and login URL in the LMS.",
+}
+
+
+def _refused_by_the_lms(state: str) -> NoReturn:
+    """The LMS answered the login with an OIDC error (OIDC Core §3.1.2.6) instead of an
+    id_token: say so, and log it under the registration the state names, for the admin."""
+    error = _printable(request.form.get("error", ""))[:100]
+    description = _printable(request.form.get("error_description", ""))[:500]
+    err = LaunchError(
+        f"The LMS refused the login: {error} {description}".strip(),
+        hint=LMS_REFUSAL_HINTS.get(error, ""),
+    )
+    platform: Platform | None = None
+    try:
+        platform_id = load_login_state(state, secret_key=settings().secret_key).platform_id
+        platform = db_session().get(Platform, platform_id)
+    except (LaunchError, SQLAlchemyError):  # nothing to name it by; it is logged all the same
+        platform = None
+    if platform is None:
+        _log_failure(err)
+    else:
+        _log_failure(err, platform.issuer, platform.client_id, platform_id=platform.id)
+    raise err
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -218,12 +252,11 @@ def launch() -> Response | str:
     id_token = request.form.get("id_token", "")
     state = request.form.get("state", "")
     if request.form.get("error"):
-        raise LaunchError(
-            f"The LMS refused the login: {request.form.get('error')} "
-            f"{request.form.get('error_description', '')}".strip()
-        )
+        _refused_by_the_lms(state)
     if not id_token or not state:
-        raise LaunchError("The launch is missing its id_token or state. Open Pathways again.")
+        err = LaunchError("The launch is missing its id_token or state. Open Pathways again.")
+        _log_failure(err)
+        raise err
     session = db_session()
     login_platform_id: int | None = None
     login_state: LoginState | None = None

@@ -18,13 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lti_app.competencies.services import create_competency
 from lti_app.db import Database
 from lti_app.demo import seed
 from lti_app.demo.seed import STUDENTS, TEACHER, Course, Enrollment, Role
 from lti_app.demo.server import RunningPlatform
+from lti_app.demo.state import ResourceLink as DemoResourceLink
 from lti_app.grades import services
 from lti_app.grades.client import AgsClient
 from lti_app.grades.columns import set_gradebook_competencies
@@ -39,7 +40,14 @@ from lti_app.mastery.services import record_evidence
 from lti_app.settings import Settings
 from lti_app.tool.client import SCOPE_LINEITEM, SCOPE_SCORE, TokenClient
 from lti_app.tool.keys import KeyRing
-from lti_app.tool.models import Context, Membership, MembershipStatus, Person, Platform
+from lti_app.tool.models import (
+    Context,
+    Membership,
+    MembershipStatus,
+    Person,
+    Platform,
+    ResourceLink,
+)
 from tests.conftest import ToolServer
 
 _numbers = itertools.count(1)
@@ -111,6 +119,27 @@ class GradeCourse:
                 return
             stop.wait(0.02)
         raise AssertionError(f"outbox did not settle: {self.counts()}")
+
+    def bind_columns_to_placement(self, *, known_to_the_lms: bool = True) -> str:
+        """Give the course a placement (the link the teacher launched from) and bind its
+        columns to it; return the placement's LMS id."""
+        link_id = f"placement-{uuid.uuid4().hex[:8]}"
+        if known_to_the_lms:
+            self.lms.platform.state.resource_links[link_id] = DemoResourceLink(
+                link_id, self.lms_context_id, "Pathways"
+            )
+        with self.db.begin() as session:
+            link = ResourceLink(
+                platform_id=self.platform_id, context_id=self.context_id, resource_link_id=link_id
+            )
+            session.add(link)
+            session.flush()
+            session.execute(
+                update(LineItem)
+                .where(LineItem.context_id == self.context_id)
+                .values(resource_link_id=link.id)
+            )
+        return link_id
 
     def counts(self) -> dict[OutboxStatus, int]:
         with self.db.session_factory() as session:

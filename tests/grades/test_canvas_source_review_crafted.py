@@ -11,18 +11,16 @@ loopback through its fault hook.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from lti_app.db import Database
 from lti_app.demo.platform import CANVAS_THROTTLED
-from lti_app.demo.state import ResourceLink as DemoResourceLink
 from lti_app.grades.client import AGS_SCOPES
 from lti_app.grades.columns import set_display
-from lti_app.grades.models import Gradebook, GradeDisplay, LineItem, OutboxStatus
-from lti_app.tool.models import Platform, ResourceLink
+from lti_app.grades.models import Gradebook, GradeDisplay, OutboxStatus
+from lti_app.tool.models import Platform
 
 from .conftest import GradeCourse, outbox_rows
 
@@ -120,21 +118,7 @@ def test_a_throttled_column_update_keeps_the_column_on_the_teachers_placement(
     the column stays on the teacher's placement, not a stray assignment of its own."""
     course = make_course(students=2, competencies=1)
     platform = course.lms.platform
-    link_id = f"placement-{uuid.uuid4().hex[:8]}"
-    platform.state.resource_links[link_id] = DemoResourceLink(
-        link_id, course.lms_context_id, "Pathways"
-    )
-    with db.begin() as session:
-        link = ResourceLink(
-            platform_id=course.platform_id, context_id=course.context_id, resource_link_id=link_id
-        )
-        session.add(link)
-        session.flush()
-        session.execute(
-            update(LineItem)
-            .where(LineItem.context_id == course.context_id)
-            .values(resource_link_id=link.id)
-        )
+    link_id = course.bind_columns_to_placement()
     course.record(3)
     worker = course.worker(backoff_base=0.2, backoff_cap=0.2)
     course.drain_until_settled(worker)

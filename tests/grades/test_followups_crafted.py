@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-import uuid
 from collections.abc import Callable
 
 import pytest
@@ -16,11 +15,10 @@ from sqlalchemy import select, update
 from lti_app.db import Database
 from lti_app.demo import seed
 from lti_app.demo.state import Fault
-from lti_app.demo.state import ResourceLink as DemoResourceLink
 from lti_app.grades.client import AGS_SCOPES
 from lti_app.grades.models import LineItem, LineItemState, OutboxStatus
 from lti_app.grades.worker import GradeWorker
-from lti_app.tool.models import Membership, MembershipStatus, ResourceLink
+from lti_app.tool.models import Membership, MembershipStatus
 from tests.conftest import LtiActions
 
 from .conftest import GradeCourse, outbox_rows
@@ -224,22 +222,7 @@ def test_columns_bind_to_the_teachers_placement_or_go_unbound_when_the_lms_refus
     resource does not exist"): the column is then made unbound rather than failing for good,
     and every score still arrives."""
     course = make_course(students=2, competencies=2)
-    link_id = f"placement-{uuid.uuid4().hex[:8]}"
-    if known_to_the_lms:
-        course.lms.platform.state.resource_links[link_id] = DemoResourceLink(
-            link_id, course.lms_context_id, "Pathways"
-        )
-    with db.begin() as session:
-        link = ResourceLink(
-            platform_id=course.platform_id, context_id=course.context_id, resource_link_id=link_id
-        )
-        session.add(link)
-        session.flush()
-        session.execute(
-            update(LineItem)
-            .where(LineItem.context_id == course.context_id)
-            .values(resource_link_id=link.id)
-        )
+    link_id = course.bind_columns_to_placement(known_to_the_lms=known_to_the_lms)
     course.record(3, competency=0)
     course.record(2, competency=1)
     worker = course.worker()

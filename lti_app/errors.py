@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
 
-from flask import Flask, current_app, g, has_request_context, render_template, request
+from flask import (
+    Flask,
+    current_app,
+    g,
+    has_request_context,
+    make_response,
+    render_template,
+    request,
+)
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -135,13 +146,34 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(Exception)
-    def _unexpected(err: Exception) -> tuple[str, int]:
-        LOG.error("unexpected error rid=%s", request_id(), exc_info=err)
+    def _unexpected(err: Exception) -> Response | tuple[str, int]:
         # The page below may read through the request's session (the navigation, the launch);
         # after a database error that session refuses to until it is rolled back.
         failed_session = g.get("_db_session")
         if failed_session is not None:
-            failed_session.rollback()
+            # With the database gone there is nothing to roll back.
+            with contextlib.suppress(SQLAlchemyError):
+                failed_session.rollback()
+        if _database_unavailable(err):
+            # Down, restarting, or out of connections: the request was fine and will work
+            # again, so say so (503 and Retry-After, as /healthz does) instead of "unexpected".
+            LOG.error("database unavailable rid=%s: %s", request_id(), err.__class__.__name__)
+            response = make_response(
+                render_template(
+                    "errors/error.html",
+                    error=AppError(
+                        "Pathways cannot reach its database just now, so nothing was read or "
+                        "saved. Please try again in a minute.",
+                        hint="If it lasts, give your administrator the request id below.",
+                    ),
+                    title="Try again in a minute",
+                    request_id=request_id(),
+                ),
+                503,
+            )
+            response.headers["Retry-After"] = "30"
+            return response
+        LOG.error("unexpected error rid=%s", request_id(), exc_info=err)
         return (
             render_template(
                 "errors/error.html",
@@ -159,3 +191,24 @@ def register_error_handlers(app: Flask) -> None:
     def _add_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = request_id()
         return response
+
+
+def _database_unavailable(err: BaseException) -> bool:
+    """Whether the database could not be reached (refused, dropped, or no pooled connection
+    free in time), as opposed to a statement it refused."""
+    if isinstance(err, PoolTimeoutError):
+        return True
+    if not isinstance(err, DBAPIError):
+        return False
+    if err.connection_invalidated:
+        return True
+    if not isinstance(err, OperationalError | InterfaceError):
+        return False
+    # psycopg: a failure to connect has no SQLSTATE; class 08 is a lost connection, 57P0x a
+    # server shutting down or starting, 53300 no connection slot left.
+    sqlstate = getattr(err.orig, "sqlstate", None)
+    if hasattr(err.orig, "sqlstate"):
+        return sqlstate is None or sqlstate.startswith(("08", "57P0", "53300"))
+    # SQLite: the file cannot be opened, or another process holds the write lock too long.
+    message = str(err.orig).lower()
+    return "unable to open" in message or "locked" in message

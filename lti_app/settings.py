@@ -36,6 +36,7 @@ SECRET_FIELDS = frozenset({"secret_key", "key_encryption_secret", "admin_secret"
 """Kept exactly as given: trimming a secret would change the keys it already encrypted."""
 
 PRODUCTION_SECRET_MIN_LENGTH = 32
+ADMIN_SECRET_MIN_LENGTH = 16
 EXAMPLE_SECRET = "change-me-to-64-random-characters"  # noqa: S105 - config/.env.example
 EXAMPLE_KEY_SECRET = "another-long-random-string"  # noqa: S105 - config/.env.example
 
@@ -331,6 +332,13 @@ def load_settings(
                 "setting 'LTI_APP_KEY_ENCRYPTION_SECRET' is the example's from "
                 "config/.env.example: set a long random one of your own (or remove the line "
                 "to use LTI_APP_SECRET_KEY)"
+            )
+        if settings.admin_secret and len(settings.admin_secret) < ADMIN_SECRET_MIN_LENGTH:
+            # Ten wrong guesses lock one address out for 15 minutes; many addresses guessing
+            # a short secret would still find it.
+            raise SettingsError(
+                f"setting 'LTI_APP_ADMIN_SECRET' must be at least {ADMIN_SECRET_MIN_LENGTH} "
+                "characters in production (or empty to turn the operator console off)"
             )
         if settings.public_url and urlsplit(settings.public_url).scheme != "https":
             raise SettingsError("setting 'LTI_APP_PUBLIC_URL' must be https:// in production")

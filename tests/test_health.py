@@ -42,3 +42,36 @@ def test_healthz_is_503_without_details_when_the_database_is_gone(tmp_path: Path
     assert answer.json() == {"status": "unavailable", "database": "unreachable"}
     assert "db-password-123" not in answer.text
     assert "127.0.0.1:1" not in answer.text
+
+
+def test_a_page_with_the_database_gone_says_try_again_not_unexpected(tmp_path: Path) -> None:
+    """A school's database restarting is not a bug: the person is told to try again in a
+    minute (503, Retry-After), as a load balancer is, and no address or password shows."""
+    secret_url = "postgresql+psycopg://pathways:db-password-123@127.0.0.1:1/pathways"
+    settings = load_settings(
+        {},
+        env="test",
+        secret_key="health-test-secret-" + "x" * 32,
+        key_encryption_secret="pathways-test-keys",
+        database_url=secret_url,
+        instance_path=str(tmp_path),
+        secure_cookies=False,
+    )
+    app = create_app(settings)
+    url, stop = serve_in_thread(app)
+    try:
+        answer = httpx.get(
+            f"{url}/lti/login",
+            params={"iss": "https://lms.example", "login_hint": "u1", "target_link_uri": url},
+            timeout=30,
+        )
+    finally:
+        stop()
+        app.extensions["lti_app.db"].dispose()
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "30"
+    assert "try again in a minute" in answer.text
+    assert "Unexpected" not in answer.text
+    assert "db-password-123" not in answer.text
+    assert "127.0.0.1:1" not in answer.text
+    assert answer.headers["X-Request-Id"] in answer.text

@@ -266,3 +266,17 @@ def test_the_example_key_encryption_secret_is_refused_in_production() -> None:
         load_settings(copied)
     copied["LTI_APP_KEY_ENCRYPTION_SECRET"] = "k" * 40
     assert load_settings(copied).effective_key_secret == "k" * 40
+
+
+def test_a_short_admin_secret_is_refused_in_production() -> None:
+    """The operator console locks an address out after ten wrong secrets, which does not
+    stop guesses from many addresses at a short one."""
+    production = {
+        "LTI_APP_ENV": "production",
+        "LTI_APP_SECRET_KEY": SERVERS_SECRET,
+        "LTI_APP_KEY_ENCRYPTION_SECRET": "k" * 40,
+    }
+    with pytest.raises(SettingsError, match="LTI_APP_ADMIN_SECRET"):
+        load_settings({**production, "LTI_APP_ADMIN_SECRET": "admin123"})
+    assert load_settings({**production, "LTI_APP_ADMIN_SECRET": "a" * 16}).admin_secret
+    assert load_settings(production).admin_secret == ""  # the console stays off

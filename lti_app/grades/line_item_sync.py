@@ -192,7 +192,9 @@ def sync_line_items(
             _wait_for_lms(db, item_id)
             continue
         replaced = known_url if known_url is not None and url != known_url else None
-        _save_line_item(db, config, item_id, context_id, url, error, replaced=replaced)
+        _save_line_item(
+            db, config, item_id, context_id, url, error, replaced=replaced, known_url=known_url
+        )
         done += error is None
     return done
 
@@ -261,13 +263,26 @@ def _save_line_item(
     error: LmsRequestError | None,
     *,
     replaced: str | None = None,
+    known_url: str | None = None,
 ) -> None:
-    """Record the outcome; `replaced` is the URL of a column deleted in the LMS."""
+    """Record the outcome; `replaced` is the URL of a column deleted in the LMS, `known_url`
+    the column's URL when the worker took it."""
     now = utcnow()
     with db.begin() as session:
         item = session.get(LineItem, item_id)
         if item is None:
             return
+        if item.lms_owned and item.url is not None and item.url != known_url:
+            # A launch adopted the LMS's own column (`launch_columns`) while this worker looked
+            # for or made one: the adopted one is the column the teacher sees.
+            if url and url != item.url:
+                LOG.warning(
+                    "line item %s: a launch adopted %s meanwhile; %s is left unused",
+                    item_id,
+                    item.url,
+                    url,
+                )
+            url = item.url
         if replaced is not None and error is None and item.url != replaced:
             replaced = None  # someone else already re-created it and re-queued its scores
         if url and url != item.url:

@@ -18,15 +18,17 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from lti_app.db import Database
 from lti_app.demo.launches import SCOPE_SCORE, LaunchTweaks
 from lti_app.demo.state import LineItem as LmsLineItem
 from lti_app.demo.state import ResourceLink as LmsResourceLink
+from lti_app.grades import line_item_sync
 from lti_app.grades.client import AGS_SCOPES
 from lti_app.grades.columns import set_display
 from lti_app.grades.models import GradeDisplay, LineItem, LineItemState
+from lti_app.grades.worker import WorkerConfig
 from lti_app.tool.models import Platform, ResourceLink
 from tests.conftest import LtiActions, ToolServer
 from tests.grades.conftest import GradeCourse, make_course
@@ -267,3 +269,37 @@ def test_a_column_named_on_another_host_is_not_adopted(
     )
     assert launched.response.status_code == 200, launched.text[:2000]
     assert _row(course, competency).url is None
+
+
+def test_a_column_adopted_while_the_worker_made_one_stays_the_column(
+    make_course: CourseMaker, db: Database
+) -> None:
+    """A worker making a column for the competency while a launch adopts the LMS's own: the
+    adopted one (the column the teacher sees) keeps the scores. A deleted adopted column that
+    the worker replaces is replaced, and the new one is Pathways' own."""
+    course = make_course(students=1, competencies=1)
+    row = _row(course, course.competency_ids[0])
+    adopted = "https://lms.example/lineitems/assignment"
+    with db.begin() as session:
+        session.execute(
+            update(LineItem).where(LineItem.id == row.id).values(url=adopted, lms_owned=True)
+        )
+    line_item_sync._save_line_item(
+        db, WorkerConfig(), row.id, course.context_id, "https://lms.example/lineitems/made", None
+    )
+    kept = _row(course, course.competency_ids[0])
+    assert (kept.url, kept.lms_owned, kept.state) == (adopted, True, LineItemState.READY)
+
+    replacement = "https://lms.example/lineitems/again"
+    line_item_sync._save_line_item(
+        db,
+        WorkerConfig(),
+        row.id,
+        course.context_id,
+        replacement,
+        None,
+        replaced=adopted,
+        known_url=adopted,
+    )
+    replaced = _row(course, course.competency_ids[0])
+    assert (replaced.url, replaced.lms_owned) == (replacement, False)

@@ -181,16 +181,40 @@ def _error_for(response: urllib3.BaseHTTPResponse, what: str) -> LmsRequestError
             retryable=True,
             status=status,
         )
+    words = _lms_words(data)
     if status == 422:
+        # Canvas also answers 422 for an attempt limit or a bad maximum (scores_controller.rb):
+        # its own words tell the teacher which.
+        said = f' It says: "{words}".' if words else ""
         return LmsRequestError(
-            "The LMS does not accept grades for this person: they are not an active student "
-            "of the course (422).",
+            "The LMS does not accept grades for this person: usually they are not an active "
+            f"student of the course (422).{said}",
             retryable=False,
             status=status,
         )
     return LmsRequestError(
-        f"The LMS refused the {what} ({status}): {text}", retryable=False, status=status
+        f"The LMS refused the {what} ({status}): {words or text}", retryable=False, status=status
     )
+
+
+def _lms_words(data: bytes) -> str:
+    """The message in an LMS's JSON error body (Canvas `errors.message` or a list of them,
+    Moodle `reason`, OAuth-style `error_description`), so a teacher reads words, not JSON."""
+    try:
+        body = json.loads(data[:4000])
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    errors = body.get("errors")
+    candidates: list[Any] = []
+    if isinstance(errors, dict):
+        candidates.append(errors.get("message"))
+    elif isinstance(errors, list):
+        candidates.extend(e.get("message") for e in errors if isinstance(e, dict))
+    candidates += [body.get(k) for k in ("reason", "error_description", "message", "error")]
+    said = [c.strip() for c in candidates if isinstance(c, str) and c.strip()]
+    return without_nul("; ".join(dict.fromkeys(said)))[:300]
 
 
 class AgsClient:

@@ -502,10 +502,28 @@ def test_any_2xx_answer_sends_the_score(
             "Score timestamp is older",
         ),
         (Answer(422, {"errors": {"type": "unprocessable"}}), "not an active student"),
+        (
+            # Canvas's scores_controller.rb, a student out of attempts.
+            Answer(
+                422,
+                {
+                    "errors": {
+                        "type": "unprocessable_entity",
+                        "message": "The maximum number of allowed attempts has been reached",
+                    }
+                },
+            ),
+            'It says: "The maximum number of allowed attempts has been reached".',
+        ),
+        # Moodle's gradebookservices answer, in words rather than its JSON.
+        (
+            Answer(400, {"status": 400, "reason": "Incorrect score received"}),
+            "(400): Incorrect score received",
+        ),
         (Answer(418, "<html>teapot</html>"), "(418)"),
         (Answer(405, ""), "(405)"),
     ],
-    ids=["400-canvas", "422", "418", "405"],
+    ids=["400-canvas", "422", "422-attempts", "400-moodle", "418", "405"],
 )
 def test_a_refused_score_fails_with_a_message_the_teacher_sees(
     make_ags: Callable[..., tuple[GradeCourse, FakeGradebook]], answer: Answer, words: str

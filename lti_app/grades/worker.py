@@ -26,9 +26,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +40,7 @@ from lti_app.grades import line_item_sync
 from lti_app.grades.claiming import OUTBOX, ClaimedJob, claim_due, reclaim_expired, release
 from lti_app.grades.client import MAX_RETRY_AFTER, AgsClient, LmsRequestError, without_nul
 from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
+from lti_app.grades.throttling import Throttles
 from lti_app.tool.models import Platform
 
 LOG = logging.getLogger(__name__)
@@ -97,53 +97,6 @@ class DrainStats:
     errors: list[str] = field(default_factory=list)
 
 
-class SendingSlots:
-    """How many scores go to one LMS at once: the configured number until it throttles.
-
-    Canvas charges every request in flight a pre-flight share of the developer key's quota
-    (instructure/canvas-lms app/middleware/request_throttle.rb; doc/api/throttling.md:
-    "Parallel requests are subject to an additional pre-flight penalty"), so past about a
-    dozen at once it refuses whatever more are sent, however long the pauses between. Each
-    throttle halves the number; each run of that many accepted scores adds one back, up to
-    the configured number (additive increase, multiplicative decrease).
-    """
-
-    def __init__(self, ceiling: int) -> None:
-        self.ceiling = ceiling
-        self.limit = ceiling
-        self._in_use = 0
-        self._accepted_in_a_row = 0
-        self._changed = threading.Condition()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._changed:
-            while self._in_use >= self.limit:
-                self._changed.wait()
-            self._in_use += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._in_use -= 1
-                self._changed.notify()
-
-    def throttled(self) -> None:
-        with self._changed:
-            self.limit = max(1, self.limit // 2)
-            self._accepted_in_a_row = 0
-
-    def accepted(self) -> None:
-        if self.limit >= self.ceiling:
-            return
-        with self._changed:
-            self._accepted_in_a_row += 1
-            if self._accepted_in_a_row >= self.limit and self.limit < self.ceiling:
-                self.limit += 1
-                self._accepted_in_a_row = 0
-                self._changed.notify()
-
-
 class GradeWorker:
     """Drain the score outbox; one per process (`lti-app grades worker` or the demo thread)."""
 
@@ -163,12 +116,8 @@ class GradeWorker:
         self.config = config
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self._platforms: dict[int, Platform] = {}
-        self._slots: dict[int, SendingSlots] = {}
         self._blocked: dict[int, LmsRequestError] = {}
-        self._paused: dict[int, tuple[datetime, LmsRequestError]] = {}
-        """Platforms that throttled us: until when nothing is sent to them, and why."""
-        self._throttle_streak: dict[int, int] = {}
-        """Pauses in a row with no score accepted in between: each pause is twice as long."""
+        self._throttles = Throttles(config.concurrency, config.backoff)
         self._guard = threading.Lock()
         self._column_exists: dict[str, bool] = {}
         self._probe_locks: dict[str, threading.Lock] = {}
@@ -197,10 +146,6 @@ class GradeWorker:
             self._platforms[platform_id] = platform
         return platform
 
-    def _slots_of(self, platform_id: int) -> SendingSlots:
-        with self._guard:
-            return self._slots.setdefault(platform_id, SendingSlots(self.config.concurrency))
-
     # -- line items and claims ----------------------------------------------------------------
     def sync_line_items(self) -> int:
         """Find or create (or update) the columns that need it; return how many are done."""
@@ -228,15 +173,13 @@ class GradeWorker:
         blocked = self._blocked.get(platform_id)
         if blocked is not None:
             return blocked
-        paused = self._paused.get(platform_id)
-        return paused[1] if paused is not None and paused[0] > utcnow() else None
+        return self._throttles.pause(platform_id)
 
     def _send(self, job: ClaimedJob) -> _Outcome:
         held = self._held(job.platform.id)
         if held is not None:
             return _Outcome(job, held)
-        slots = self._slots_of(job.platform.id)
-        with slots.held():
+        with self._throttles.slot(job.platform.id):
             held = self._held(job.platform.id)
             if held is not None:
                 return _Outcome(job, held)
@@ -247,45 +190,15 @@ class GradeWorker:
                     # The token or scope is refused: the rest of the batch would be too.
                     self._blocked[job.platform.id] = err
                 if err.throttled:
-                    self._note_throttled(job.platform.id, err, slots)
+                    self._throttles.throttled(job.platform.id, err)
                 if err.status == 404:
                     return self._not_found(job, err)
                 return _Outcome(job, err)
             except Exception as err:  # pragma: no cover - a bug must not kill the worker
                 LOG.exception("score %s: unexpected error", job.id)
                 return _Outcome(job, LmsRequestError(f"internal error: {err}", retryable=True))
-        slots.accepted()
-        if self._throttle_streak.get(job.platform.id):
-            with self._guard:
-                self._throttle_streak.pop(job.platform.id, None)
+        self._throttles.accepted(job.platform.id)
         return _Outcome(job)
-
-    def _note_throttled(self, platform_id: int, err: LmsRequestError, slots: SendingSlots) -> None:
-        """Pause sending to a platform that throttles us; its scores wait for the pause's end.
-
-        Canvas's throttle is one bucket per developer key for every LTI Advantage service
-        (app/middleware/request_throttle.rb): each further score sent meanwhile would only be
-        refused too, and would use up the quota the teacher's roster sync needs.
-        """
-        with self._guard:
-            paused = self._paused.get(platform_id)
-            now = utcnow()
-            if paused is not None and paused[0] > now:
-                return  # one of the requests already in flight when the pause began
-            slots.throttled()
-            streak = self._throttle_streak.get(platform_id, 0) + 1
-            self._throttle_streak[platform_id] = streak
-            until = now + timedelta(seconds=self.config.backoff(streak, err.retry_after))
-            self._paused[platform_id] = (until, err)
-        LOG.warning(
-            "LMS throttling scores platform=%s status=%s: paused until %s (pause %d in a row),"
-            " then %d at once",
-            platform_id,
-            err.status,
-            until.isoformat(),
-            streak,
-            slots.limit,
-        )
 
     def _not_found(self, job: ClaimedJob, err: LmsRequestError) -> _Outcome:
         """A score answered 404: was its column deleted, or is it this score alone?"""
@@ -395,11 +308,10 @@ class GradeWorker:
             # lasts, so it uses up no attempts (counted, a long throttle failed every score).
             # Due when the platform's pause ends (it grows with each pause in a row), so the
             # rows held meanwhile are not claimed again and again while it lasts.
-            paused = self._paused.get(job.platform.id)
             values.update(
                 status=OutboxStatus.PENDING,
                 attempts=max(0, job.attempts - 1),
-                next_attempt_at=max(now, paused[0]) if paused is not None else now,
+                next_attempt_at=max(now, self._throttles.pause_end(job.platform.id) or now),
             )
             stats.retried += 1
         elif err.status == 409 and job.attempts < self.config.max_attempts:

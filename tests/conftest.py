@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -46,6 +47,18 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _drop_postgres(url)
     else:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database of one test's own: SQLite, or PostgreSQL when the run uses it."""
+    pg = os.environ.get(POSTGRES_URL_ENV)
+    if pg:
+        url = _postgres_scratch_url(pg)
+        yield url
+        _drop_postgres(url)
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
 
 
 @pytest.fixture(scope="session")

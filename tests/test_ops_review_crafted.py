@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,6 @@ from flask import Flask
 from lti_app import create_app, migrate
 from lti_app.cli import main
 from lti_app.settings import SettingsError, load_settings
-from tests.conftest import POSTGRES_URL_ENV, _drop_postgres, _postgres_scratch_url
 
 LTI_APP = Path(sys.executable).with_name("lti-app")
 SERVERS_SECRET = "the-servers-secret-" + "s" * 32
@@ -30,18 +28,6 @@ FORGED = {
     "X-Forwarded-Host": "pathways.example.edu",
     "X-Forwarded-For": "203.0.113.5",
 }
-
-
-@pytest.fixture
-def scratch_url(tmp_path: Path) -> Iterator[str]:
-    """An empty database of this test's own: SQLite, or PostgreSQL when the run uses it."""
-    pg = os.environ.get(POSTGRES_URL_ENV)
-    if pg:
-        url = _postgres_scratch_url(pg)
-        yield url
-        _drop_postgres(url)
-    else:
-        yield f"sqlite:///{tmp_path / 'pathways.sqlite3'}"
 
 
 def _environment(tmp_path: Path, **variables: str) -> dict[str, str]:
@@ -156,18 +142,18 @@ def _stop(server: subprocess.Popen[str]) -> tuple[str, str]:
 
 @pytest.mark.parametrize("revision", [None, "0011_sign_in_failure_purpose"])
 def test_serve_refuses_a_database_the_release_step_missed_until_it_is_upgraded(
-    tmp_path: Path, scratch_url: str, revision: str | None
+    tmp_path: Path, empty_database_url: str, revision: str | None
 ) -> None:
     """README: `lti-app db upgrade` is a release step and the app never migrates itself. A
     server started without it answered every launch with a 500 while /healthz said 200, so
     the load balancer kept sending LMS launches to it."""
     if revision:
-        migrate.upgrade(scratch_url, revision)
-    assert "lti-app db upgrade" in _refused(_serve(tmp_path, scratch_url, _free_port()))
+        migrate.upgrade(empty_database_url, revision)
+    assert "lti-app db upgrade" in _refused(_serve(tmp_path, empty_database_url, _free_port()))
 
-    migrate.upgrade(scratch_url)  # the operator does what it said
+    migrate.upgrade(empty_database_url)  # the operator does what it said
     port = _free_port()
-    server = _serve(tmp_path, scratch_url, port)
+    server = _serve(tmp_path, empty_database_url, port)
     try:
         answer = None
         for _ in range(300):
@@ -197,19 +183,21 @@ def _refused(server: subprocess.Popen[str]) -> str:
 
 
 def test_serve_refuses_a_key_secret_that_opens_none_of_the_tool_keys(
-    tmp_path: Path, scratch_url: str
+    tmp_path: Path, empty_database_url: str
 ) -> None:
     """One host's LTI_APP_KEY_ENCRYPTION_SECRET has a typo: launches worked, but its key set
     (/.well-known/jwks.json) and every signature answered 500 from the first request on."""
-    migrate.upgrade(scratch_url)
+    migrate.upgrade(empty_database_url)
     made = _keys(
-        scratch_url,
+        empty_database_url,
         "rotate",
         LTI_APP_SECRET_KEY=SERVERS_SECRET,
         LTI_APP_KEY_ENCRYPTION_SECRET="k" * 40,
     )
     assert made.exit_code == 0, made.output
-    server = _serve(tmp_path, scratch_url, _free_port(), LTI_APP_KEY_ENCRYPTION_SECRET="K" * 40)
+    server = _serve(
+        tmp_path, empty_database_url, _free_port(), LTI_APP_KEY_ENCRYPTION_SECRET="K" * 40
+    )
     assert "LTI_APP_KEY_ENCRYPTION_SECRET" in _refused(server)
 
 
@@ -225,7 +213,7 @@ def _keys(url: str, *args: str, **env: str) -> Result:
 
 
 def test_rotating_keys_with_another_secret_than_the_servers_changes_nothing(
-    scratch_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The operator's shell lacks LTI_APP_KEY_ENCRYPTION_SECRET, so LTI_APP_SECRET_KEY
     stands in. The key it stored could not be opened by the servers, and six minutes later it
@@ -234,21 +222,21 @@ def test_rotating_keys_with_another_secret_than_the_servers_changes_nothing(
         if name.startswith("LTI_APP_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    migrate.upgrade(scratch_url)
+    migrate.upgrade(empty_database_url)
     servers = {"LTI_APP_SECRET_KEY": SERVERS_SECRET, "LTI_APP_KEY_ENCRYPTION_SECRET": "k" * 40}
-    assert _keys(scratch_url, "rotate", **servers).exit_code == 0
-    before = _keys(scratch_url, "list", **servers).output
+    assert _keys(empty_database_url, "rotate", **servers).exit_code == 0
+    before = _keys(empty_database_url, "list", **servers).output
 
     shell = {"LTI_APP_SECRET_KEY": SERVERS_SECRET}
-    refused = _keys(scratch_url, "rotate", **shell)
+    refused = _keys(empty_database_url, "rotate", **shell)
     assert refused.exit_code == 1
     assert "LTI_APP_KEY_ENCRYPTION_SECRET" in refused.output
     assert "nothing was changed" in refused.output
-    assert _keys(scratch_url, "list", **servers).output == before
+    assert _keys(empty_database_url, "list", **servers).output == before
 
-    assert _keys(scratch_url, "rotate", **servers).exit_code == 0
+    assert _keys(empty_database_url, "rotate", **servers).exit_code == 0
     # A secret changed on purpose (the servers already have it) may still start a new key.
-    assert _keys(scratch_url, "rotate", "--new-secret", **shell).exit_code == 0
+    assert _keys(empty_database_url, "rotate", "--new-secret", **shell).exit_code == 0
 
 
 def test_the_example_key_encryption_secret_is_refused_in_production() -> None:

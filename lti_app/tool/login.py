@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
 from lti_app.errors import LaunchError
-from lti_app.tool.models import LaunchSession
+from lti_app.tool.models import LaunchFailure, LaunchSession
 from lti_app.tool.registrations import ADMIN_HINT, find_platform
 
 # Now and then a launch also clears sessions that expired: no cron job.
@@ -142,6 +143,26 @@ def purge_expired(session: Session) -> None:
     """Drop launch sessions that can no longer be used (with them, the record of their
     logins, whose signed states expired long before)."""
     session.execute(delete(LaunchSession).where(LaunchSession.expires_at < utcnow()))
+
+
+LAUNCH_FAILURES_KEPT = 10_000
+LAUNCH_FAILURES_MAX_AGE = timedelta(days=30)
+
+
+def purge_launch_failures(
+    session: Session,
+    *,
+    keep: int = LAUNCH_FAILURES_KEPT,
+    max_age: timedelta = LAUNCH_FAILURES_MAX_AGE,
+) -> None:
+    """Keep the record of refused launches bounded: anyone can post a bad launch, and each
+    one is recorded for the admin console; a month, and the newest `keep`, are plenty."""
+    session.execute(delete(LaunchFailure).where(LaunchFailure.created_at < utcnow() - max_age))
+    newest_dropped = session.scalar(
+        select(LaunchFailure.id).order_by(LaunchFailure.id.desc()).offset(keep).limit(1)
+    )
+    if newest_dropped is not None:
+        session.execute(delete(LaunchFailure).where(LaunchFailure.id <= newest_dropped))
 
 
 def load_login_state(state: str, *, secret_key: str) -> LoginState:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -34,9 +35,11 @@ from lti_app.tool.launch import (
     validate_launch,
 )
 from lti_app.tool.login import (
+    PURGE_ONE_IN,
     LoginState,
     load_login_state,
     login_was_used,
+    purge_launch_failures,
     start_login,
     state_cookie_name,
     storage_key,
@@ -145,6 +148,8 @@ def _log_failure(
                     request_id=request_id(),
                 )
             )
+            if secrets.randbelow(PURGE_ONE_IN) == 0:
+                purge_launch_failures(own)
     except Exception:  # the launch error must still be shown if logging it fails
         LOG.exception("could not store launch failure")
 

@@ -8,18 +8,21 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
 
 from lti_app import create_app
-from lti_app.db import Database
+from lti_app.db import Database, utcnow
 from lti_app.demo.server import RunningPlatform
 from lti_app.errors import RequestIdFilter
 from lti_app.roster.jobs import start_background_sync
-from lti_app.tool.models import ServiceToken
+from lti_app.tool.login import purge_launch_failures
+from lti_app.tool.models import LaunchFailure, ServiceToken
 from tests.conftest import LtiActions, ToolServer
 
 SQLITE_REFUSE = [
@@ -164,3 +167,15 @@ def test_an_lms_refusal_cannot_forge_log_lines(lti: LtiActions, log_lines: list[
     assert answer.status_code == 400
     assert not any(line.startswith("WARNING forged") for line in "\n".join(log_lines).splitlines())
     assert any("launch rejected" in line and "invalid_request" in line for line in log_lines)
+
+
+def test_the_record_of_refused_launches_stays_bounded(session: Session) -> None:
+    """Anyone can post a bad launch, and each is recorded for the admin console: the record
+    keeps the newest and the last month, not every junk post forever."""
+    old = utcnow() - timedelta(days=31)
+    session.add(LaunchFailure(reason="a month ago", created_at=old))
+    session.add_all(LaunchFailure(reason=f"refused {n}") for n in range(12))
+    session.flush()
+    purge_launch_failures(session, keep=10)
+    kept = session.scalars(select(LaunchFailure.reason).order_by(LaunchFailure.id)).all()
+    assert kept == [f"refused {n}" for n in range(2, 12)]

@@ -37,28 +37,27 @@ def _drop_postgres(url: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """SQLite in a temp folder, or a scratch PostgreSQL database when one is configured."""
+def _scratch_database(sqlite_file: Path) -> Iterator[str]:
+    """A new database: a scratch PostgreSQL one when the run uses PostgreSQL, else SQLite."""
     pg = os.environ.get(POSTGRES_URL_ENV)
     if pg:
         url = _postgres_scratch_url(pg)
         yield url
         _drop_postgres(url)
     else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        yield f"sqlite:///{sqlite_file}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The run's database (SQLite in a temp folder, or a scratch PostgreSQL database)."""
+    yield from _scratch_database(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 
 @pytest.fixture
 def empty_database_url(tmp_path: Path) -> Iterator[str]:
-    """An empty database of one test's own: SQLite, or PostgreSQL when the run uses it."""
-    pg = os.environ.get(POSTGRES_URL_ENV)
-    if pg:
-        url = _postgres_scratch_url(pg)
-        yield url
-        _drop_postgres(url)
-    else:
-        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    """An empty database of one test's own."""
+    yield from _scratch_database(tmp_path / "empty.sqlite3")
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,8 @@ def test_healthz_says_ok_while_the_database_answers(tool_server: ToolServer) -> 
     assert "set-cookie" not in answer.headers
 
 
-def test_healthz_is_503_without_details_when_the_database_is_gone(tmp_path: Path) -> None:
+def _ask_without_database(tmp_path: Path, path: str, **params: str) -> httpx.Response:
+    """Ask Pathways, whose database (with a password in its URL) does not answer."""
     secret_url = "postgresql+psycopg://pathways:db-password-123@127.0.0.1:1/pathways"
     settings = load_settings(
         {},
@@ -34,10 +35,16 @@ def test_healthz_is_503_without_details_when_the_database_is_gone(tmp_path: Path
     app = create_app(settings)
     url, stop = serve_in_thread(app)
     try:
-        answer = httpx.get(f"{url}/healthz", timeout=30)
+        return httpx.get(
+            f"{url}{path}", params={k: v.format(url=url) for k, v in params.items()}, timeout=30
+        )
     finally:
         stop()
         app.extensions["lti_app.db"].dispose()
+
+
+def test_healthz_is_503_without_details_when_the_database_is_gone(tmp_path: Path) -> None:
+    answer = _ask_without_database(tmp_path, "/healthz")
     assert answer.status_code == 503
     assert answer.json() == {"status": "unavailable", "database": "unreachable"}
     assert "db-password-123" not in answer.text
@@ -47,27 +54,13 @@ def test_healthz_is_503_without_details_when_the_database_is_gone(tmp_path: Path
 def test_a_page_with_the_database_gone_says_try_again_not_unexpected(tmp_path: Path) -> None:
     """A school's database restarting is not a bug: the person is told to try again in a
     minute (503, Retry-After), as a load balancer is, and no address or password shows."""
-    secret_url = "postgresql+psycopg://pathways:db-password-123@127.0.0.1:1/pathways"
-    settings = load_settings(
-        {},
-        env="test",
-        secret_key="health-test-secret-" + "x" * 32,
-        key_encryption_secret="pathways-test-keys",
-        database_url=secret_url,
-        instance_path=str(tmp_path),
-        secure_cookies=False,
+    answer = _ask_without_database(
+        tmp_path,
+        "/lti/login",
+        iss="https://lms.example",
+        login_hint="u1",
+        target_link_uri="{url}",
     )
-    app = create_app(settings)
-    url, stop = serve_in_thread(app)
-    try:
-        answer = httpx.get(
-            f"{url}/lti/login",
-            params={"iss": "https://lms.example", "login_hint": "u1", "target_link_uri": url},
-            timeout=30,
-        )
-    finally:
-        stop()
-        app.extensions["lti_app.db"].dispose()
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "30"
     assert "try again in a minute" in answer.text

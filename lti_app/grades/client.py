@@ -352,12 +352,8 @@ class AgsClient:
 
     def line_item_exists(self, platform: Platform, url: str) -> bool:
         """False only when the LMS answers 404 for the line item (deleted in the LMS)."""
-        return self.get_line_item(platform, url) is not None
-
-    def get_line_item(self, platform: Platform, url: str) -> RemoteLineItem | None:
-        """The line item at `url` as the LMS has it; None only when it answers 404."""
         try:
-            response = self.request(
+            self.request(
                 platform,
                 "GET",
                 url,
@@ -367,17 +363,9 @@ class AgsClient:
             )
         except LmsRequestError as err:
             if err.status == 404:
-                return None
+                return False
             raise
-        body = _json(response) if response.data else None
-        data = body if isinstance(body, dict) else {}
-        return RemoteLineItem(
-            url=url,
-            label=str(data.get("label", "")),
-            score_maximum=_score_maximum(data.get("scoreMaximum")),
-            resource_id=data.get("resourceId") if isinstance(data.get("resourceId"), str) else None,
-            tag=data.get("tag") if isinstance(data.get("tag"), str) else None,
-        )
+        return True
 
     def create_line_item(
         self, platform: Platform, lineitems_url: str, body: dict[str, Any]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
+from typing import cast
 
-from flask import redirect, render_template, request
+from flask import Flask, redirect, render_template, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.services import list_competencies
@@ -42,7 +44,9 @@ from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import DOUBLE_SUBMIT, evidence_history
 from lti_app.roster.services import list_students
-from lti_app.web import db_session, launch_url, require_role
+from lti_app.tool.review import REVIEW_PAGES
+from lti_app.tool.services import LaunchContext
+from lti_app.web import db_session, launch_url, require_role, set_current_launch
 
 GOAL_STATUS_LABELS = {
     GoalStatus.NOT_STARTED: "Not started",
@@ -75,7 +79,10 @@ DRAFT_FORMS = {
 
 
 def _student_page(
-    person_id: int, errors: list[str] | None = None, draft: dict[str, object] | None = None
+    person_id: int,
+    errors: list[str] | None = None,
+    draft: dict[str, object] | None = None,
+    reviewed_competency_id: int | None = None,
 ) -> str:
     course = current_course()
     session = db_session()
@@ -92,6 +99,7 @@ def _student_page(
     for item in reversed(evidence):  # newest first on the page
         by_competency[item.competency_id].append(item)
     recorders = person_names(session, person_ids={e.recorded_by_id for e in evidence})
+    competency_by_id = {c.id: c for c in competencies}
     return render_template(
         "courses/student.html",
         ctx=course.ctx,
@@ -105,7 +113,9 @@ def _student_page(
         choices=choice_rows(session, context_id=cid, person_id=person_id),
         group_history=group_history(session, context_id=cid, person_id=person_id),
         competencies=competencies,
-        competency_by_id={c.id: c for c in competencies},
+        competency_by_id=competency_by_id,
+        # Only a competency of this course: the id comes from the LMS's gradebook column.
+        reviewed=competency_by_id.get(reviewed_competency_id or 0),
         assessable=assessable(competencies),
         levels=current_levels(session, context_id=cid, person_id=person_id),
         evidence_by_competency=by_competency,
@@ -123,6 +133,13 @@ def _student_page(
     )
 
 
+def student_review_page(ctx: LaunchContext, person_id: int, competency_id: int | None) -> str:
+    """A teacher's submission review from the LMS gradebook: the student's page, with the
+    column's competency pointed out."""
+    set_current_launch(ctx)
+    return _student_page(person_id, reviewed_competency_id=competency_id)
+
+
 def student_page_with_errors(person_id: int, errors: list[str]) -> tuple[str, int]:
     """Roll back and show the student's page with what went wrong (for other blueprints), the
     refused form filled in as the teacher typed it, so nothing they wrote is lost."""
@@ -134,6 +151,12 @@ def student_page_with_errors(person_id: int, errors: list[str]) -> tuple[str, in
 
 def back_to_student(person_id: int, notice: str) -> Response:
     return redirect(launch_url("courses.student", person_id=person_id, notice=notice), 303)
+
+
+@bp.record_once
+def _register(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
+    app.extensions.setdefault(REVIEW_PAGES, {})[TEACHER] = student_review_page
 
 
 @bp.get("/students/<int:person_id>")

@@ -86,6 +86,12 @@ def place_items(
                 resource_link_id=link.id,
                 resource_id=line_item.get("resourceId"),
                 tag=line_item.get("tag"),
+                # Moodle keeps it to link each score to a review launch (mod/lti/locallib.php).
+                extra={
+                    k: line_item[k]
+                    for k in ("submissionReview",)
+                    if isinstance(line_item.get(k), dict)
+                },
             )
             link.line_item_id = created.id
         with platform.state.lock:

@@ -17,6 +17,7 @@ CONTEXT = f"{CLAIM}/context"
 RESOURCE_LINK = f"{CLAIM}/resource_link"
 TARGET_LINK_URI = f"{CLAIM}/target_link_uri"
 CUSTOM = f"{CLAIM}/custom"
+FOR_USER = f"{CLAIM}/for_user"
 LAUNCH_PRESENTATION = f"{CLAIM}/launch_presentation"
 AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
@@ -53,6 +54,8 @@ class MessageType(StrEnum):
 
     RESOURCE_LINK = "LtiResourceLinkRequest"
     DEEP_LINKING = "LtiDeepLinkingRequest"
+    SUBMISSION_REVIEW = "LtiSubmissionReviewRequest"
+    """A score's review link in the gradebook (LTI Submission Review 1.0, as Moodle sends it)."""
 
 
 @dataclass
@@ -99,6 +102,8 @@ class LaunchSpec:
     """None: the registered deployment."""
     storage_target: str | None = None
     """Sent as `lti_storage_target` at login initiation (e.g. "_parent")."""
+    for_user_id: str | None = None
+    """The student whose work a submission review is about (`for_user`)."""
     tweaks: LaunchTweaks = field(default_factory=LaunchTweaks)
 
 

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from lti_app.demo.launches import (
     COURSE_OFFERING,
     DEPLOYMENT_ID,
+    FOR_USER,
     MESSAGE_TYPE,
     RESOURCE_LINK,
     LaunchSpec,
@@ -120,7 +121,7 @@ class DemoMessageLaunch(LTIAdvantageMessageLaunchAbstract):  # type: ignore[misc
         self.set_launch_presentation_claim("iframe", spec.return_url)
         if spec.custom:
             self.set_custom_parameters_claim(dict(spec.custom))
-        if spec.resource_link_id and spec.message_type is MessageType.RESOURCE_LINK:
+        if spec.resource_link_id and spec.message_type is not MessageType.DEEP_LINKING:
             self.set_resource_link_claim(spec.resource_link_id, title=spec.resource_link_title)
         if spec.message_type is MessageType.DEEP_LINKING:
             self.set_dl(
@@ -153,9 +154,30 @@ class DemoMessageLaunch(LTIAdvantageMessageLaunchAbstract):  # type: ignore[misc
             message[MESSAGE_TYPE] = str(MessageType.DEEP_LINKING)
             message.pop(RESOURCE_LINK, None)
             message.update(self._deep_linking_launch_data or {})
+        if self._spec.message_type is MessageType.SUBMISSION_REVIEW:
+            message[MESSAGE_TYPE] = str(MessageType.SUBMISSION_REVIEW)
+            message[FOR_USER] = self._for_user()
         if self._spec.deployment_id:
             message[DEPLOYMENT_ID] = self._spec.deployment_id
         return {"state": state, "id_token": self._platform.sign_id_token(message, self._spec)}
+
+    def _for_user(self) -> dict[str, Any]:
+        """The reviewed student, as Moodle describes them (mod/lti/locallib.php)."""
+        user_id = self._spec.for_user_id or self._spec.user_id
+        claim: dict[str, Any] = {"user_id": user_id}
+        person = PEOPLE.get(user_id)
+        if person is not None:
+            course = COURSES.get(self._spec.context_id or "")
+            claim.update(
+                {
+                    "name": person.name,
+                    "given_name": person.given_name,
+                    "family_name": person.family_name,
+                    "email": person.email,
+                    "roles": roles_for(person, course),
+                }
+            )
+        return claim
 
     def render_launch_form(self, launch_data: dict[str, Any], **kwargs: Any) -> str:
         """An auto-submitting form (with a visible button for browsers without JavaScript)."""

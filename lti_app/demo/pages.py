@@ -73,6 +73,25 @@ def _buttons(
     return buttons
 
 
+def _review_url(
+    platform: DemoPlatform, course: Course, link: ResourceLink, student: Person, storage: bool
+) -> str | None:
+    """The teacher opening a student's score from the gradebook (a submission review launch,
+    as Moodle's grade report sends for a column that asked for one)."""
+    teacher = next((e.user_id for e in course.enrollments if e.role is Role.INSTRUCTOR), None)
+    if teacher is None:
+        return None
+    spec = platform.make_launch(
+        teacher,
+        course.context_id,
+        message_type=MessageType.SUBMISSION_REVIEW,
+        resource_link_id=link.id,
+        for_user_id=student.user_id,
+        storage_target="_parent" if storage else None,
+    )
+    return platform.login_url(spec)
+
+
 @bp.get("/")
 def index() -> str:
     """The list of courses."""
@@ -92,6 +111,9 @@ def course(context_id: str) -> str:
     storage = request.args.get("storage") in ("1", "forgetful")
     buttons = _buttons(platform, course, link, storage)
     preload = next((b.url for b in buttons if b.person.user_id == request.args.get("as")), None)
+    reviewed = PEOPLE.get(request.args.get("review_for", ""))
+    if reviewed is not None and link.line_item_id is not None:
+        preload = _review_url(platform, course, link, reviewed, storage)
     config: dict[str, Any] = {
         "toolOrigin": platform.config.tool_origin,
         "storageForgets": request.args.get("storage") == "forgetful",

@@ -199,6 +199,7 @@ class DemoPlatform:
         target_link_uri: str | None = None,
         deployment_id: str | None = None,
         storage_target: str | None = None,
+        for_user_id: str | None = None,
         tweaks: LaunchTweaks | None = None,
         hint: str | None = None,
     ) -> LaunchSpec:
@@ -240,6 +241,7 @@ class DemoPlatform:
             line_item_id=line_item_id,
             deployment_id=deployment_id,
             storage_target=storage_target,
+            for_user_id=for_user_id,
             tweaks=tweaks or LaunchTweaks(),
         )
         with self._lock:

@@ -22,14 +22,16 @@ from lti_app.grades.columns import (
 )
 from lti_app.grades.gradebook import get_or_create_gradebook, remember_ags_claim
 from lti_app.grades.jobs import notify_outbox
-from lti_app.grades.launch_columns import COLUMN_KEY, adopt_launch_column
+from lti_app.grades.launch_columns import COLUMN_KEY, adopt_launch_column, reviewed_competency
 from lti_app.grades.models import GradeDisplay
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.tool.launch import accepts_line_items
+from lti_app.tool.review import REVIEW_COLUMNS
 from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, current_launch, db_session, require_role
 
 bp = Blueprint("grades", __name__, url_prefix="/grades")
+SUBMISSION_REVIEW_LABEL = "Open in Pathways"
 
 
 @bp.record_once
@@ -40,6 +42,7 @@ def _setup(state: BlueprintSetupState) -> None:
     app.extensions.setdefault("lti_app.deep_link_providers", []).append(deep_link_columns)
     app.extensions.setdefault("lti_app.deep_link_pick_handlers", []).append(enable_picked_columns)
     app.extensions.setdefault("lti_app.launch_handlers", []).append(adopt_launch_column)
+    app.extensions.setdefault(REVIEW_COLUMNS, []).append(reviewed_competency)
 
 
 def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, Any]]:
@@ -88,6 +91,9 @@ def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, An
                 "scoreMaximum": float(offer.score_maximum),
                 "resourceId": offer.resource_id,
                 "tag": offer.tag,
+                # LTI Submission Review 1.0: the LMS (Moodle 4.1+) links each score in the
+                # column to Pathways, which opens that student's work on the competency.
+                "submissionReview": {"label": SUBMISSION_REVIEW_LABEL},
             },
         }
         for offer in offers

@@ -24,9 +24,17 @@ from lti_app.progress.services import (
     pathway_overview,
     student_progress,
 )
+from lti_app.tool.review import REVIEW_PAGES
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext
-from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
+from lti_app.web import (
+    add_nav_item,
+    current_launch,
+    db_session,
+    launch_url,
+    require_role,
+    set_current_launch,
+)
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("progress", __name__, url_prefix="/progress")
@@ -44,7 +52,17 @@ NOTICES = {"self_assessed": "Thank you: your self-assessment is saved."}
 
 @bp.record_once
 def _register(state: BlueprintSetupState) -> None:
-    add_nav_item(cast(Flask, state.app), "progress.my_progress", "My progress", (LEARNER,), 20)
+    app = cast(Flask, state.app)
+    add_nav_item(app, "progress.my_progress", "My progress", (LEARNER,), 20)
+    app.extensions.setdefault(REVIEW_PAGES, {})[LEARNER] = own_review_page
+
+
+def own_review_page(ctx: LaunchContext, person_id: int, competency_id: int | None) -> str:
+    """A student's review of their own grade from the LMS: their progress, with the column's
+    competency pointed out (tool.review has checked that person_id is theirs)."""
+    set_current_launch(ctx)
+    page, _status = _render(reviewed_competency_id=competency_id)
+    return page
 
 
 def _course() -> tuple[LaunchContext, int]:
@@ -65,10 +83,17 @@ def _chart(view: ProgressView, item: CompetencyProgress) -> Markup:
     )
 
 
-def _render(error: str | None = None, status: int = 200) -> tuple[str, int]:
+def _render(
+    error: str | None = None, status: int = 200, reviewed_competency_id: int | None = None
+) -> tuple[str, int]:
     ctx, context_id = _course()
     session = db_session()
     view = student_progress(session, context_id=context_id, person_id=ctx.person.id)
+    # Only a competency on this page: the id comes from the LMS's gradebook column.
+    reviewed = next(
+        (i.competency for i in view.competencies if i.competency.id == reviewed_competency_id),
+        None,
+    )
     overview = pathway_overview(session, context_id=context_id, person_id=ctx.person.id)
     return (
         render_template(
@@ -81,6 +106,7 @@ def _render(error: str | None = None, status: int = 200) -> tuple[str, int]:
             source_words=SOURCE_WORDS,
             error=error,
             notice=None if error else NOTICES.get(request.args.get("notice", "")),
+            reviewed=reviewed,
         ),
         status,
     )

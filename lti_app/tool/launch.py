@@ -40,7 +40,15 @@ CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 CLAIM_DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 CLAIM_AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 CLAIM_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
-SUPPORTED_MESSAGES = frozenset({"LtiResourceLinkRequest", "LtiDeepLinkingRequest"})
+RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
+SUBMISSION_REVIEW_REQUEST = "LtiSubmissionReviewRequest"
+"""A teacher (or the student) opening a student's work from a gradebook column
+(https://www.imsglobal.org/spec/lti-sr/v1p0); Moodle 4.1+ sends it for a column whose line
+item asked for it (`submissionReview`)."""
+SUPPORTED_MESSAGES = frozenset(
+    {RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST, SUBMISSION_REVIEW_REQUEST}
+)
 USED = "This launch was already used. Open Pathways again from the course."
 STARTED_ELSEWHERE = (
     "This launch was started in a different browser window, or your browser blocked "
@@ -265,7 +273,7 @@ def validate_launch(
     # Deep Linking 2.0 does not list target_link_uri among a deep-linking request's claims, so
     # a platform may leave it out there; the login's own target_link_uri was checked already.
     # When the claim is present it must match, in every message.
-    leaves_it_out = target is None and claims.get(CLAIM + "message_type") == "LtiDeepLinkingRequest"
+    leaves_it_out = target is None and claims.get(CLAIM + "message_type") == DEEP_LINKING_REQUEST
     if target != login.target_link_uri and not leaves_it_out:
         raise LaunchError(
             "The launch points somewhere other than its login asked for (target_link_uri).",
@@ -326,6 +334,30 @@ def check_deep_linking_settings(settings: Any) -> None:
             "(LTI resource links), and activity links are what Pathways adds.",
             hint="Add Pathways from the course's modules or assignments instead, where the LMS "
             "accepts activity links.",
+        )
+
+
+def reviewed_user_id(claims: dict[str, Any]) -> str:
+    """The LMS user id (sub) whose work a submission review launch is about."""
+    for_user = claims[CLAIM + "for_user"]
+    return _id_claim(for_user.get("user_id"), "reviewed student's id (for_user.user_id)")
+
+
+def _check_submission_review(claims: dict[str, Any]) -> None:
+    # pylti1p3's validator assumes both claims are objects (a 500 otherwise).
+    if not isinstance(claims.get(CLAIM + "for_user"), dict):
+        raise LaunchError(
+            "The submission review launch does not say whose work it is about (for_user).",
+            hint=ADMIN_HINT,
+        )
+    reviewed_user_id(claims)
+    ags = claims.get(CLAIM_AGS)
+    line_item = ags.get("lineitem") if isinstance(ags, dict) else None
+    if not isinstance(line_item, str) or not line_item:
+        raise LaunchError(
+            "The submission review launch does not name its gradebook column (the AGS claim's "
+            "lineitem).",
+            hint=ADMIN_HINT,
         )
 
 
@@ -404,12 +436,14 @@ def _validate_message(claims: dict[str, Any]) -> None:
         raise LaunchError("The launch's roles claim is not a list.", hint=ADMIN_HINT)
     link = claims.get(CLAIM + "resource_link")
     # pylti1p3's validators assume these claims are objects (a 500 otherwise).
-    if message_type == "LtiResourceLinkRequest" and not isinstance(link, dict):
+    if message_type == RESOURCE_LINK_REQUEST and not isinstance(link, dict):
         raise LaunchError(
             "The launch's resource link claim is not an object with an id.", hint=ADMIN_HINT
         )
-    if message_type == "LtiDeepLinkingRequest":
+    if message_type == DEEP_LINKING_REQUEST:
         check_deep_linking_settings(claims.get(CLAIM_DL + "deep_linking_settings"))
+    if message_type == SUBMISSION_REVIEW_REQUEST:
+        _check_submission_review(claims)
     for validator in get_validators():  # type: ignore[no-untyped-call]
         if validator.can_validate(claims):
             try:

@@ -29,8 +29,10 @@ from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
 from lti_app.tool.launch import (
     CLAIM,
+    DEEP_LINKING_REQUEST,
     STARTED_ELSEWHERE,
     STARTED_ELSEWHERE_HINT,
+    SUBMISSION_REVIEW_REQUEST,
     ValidatedLaunch,
     validate_launch,
 )
@@ -46,6 +48,7 @@ from lti_app.tool.login import (
 )
 from lti_app.tool.models import LaunchFailure, Platform
 from lti_app.tool.registrations import PendingDeploymentError
+from lti_app.tool.review import review_page
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext, sync_launch
 from lti_app.web import (
@@ -332,8 +335,10 @@ def launch() -> Response | str:
         ctx.launch.role,
         ctx.launch.message_type,
     )
-    if ctx.launch.message_type == "LtiDeepLinkingRequest":
+    if ctx.launch.message_type == DEEP_LINKING_REQUEST:
         page = deep_link_views.deep_link_picker(ctx)
+    elif ctx.launch.message_type == SUBMISSION_REVIEW_REQUEST:
+        page = review_page(session, ctx, validated.claims) or render_home(ctx)
     else:
         page = render_home(ctx)
     # One transaction for the launch and its first page: a page that fails keeps no half

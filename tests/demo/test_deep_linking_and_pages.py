@@ -7,10 +7,13 @@ import time
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from lti_app.demo.browser import follow_launch, parse_forms
 from lti_app.demo.launches import (
+    AGS_ENDPOINT,
+    CLAIM,
     DEPLOYMENT_ID,
     DL_CONTENT_ITEMS,
     DL_DATA,
@@ -121,6 +124,35 @@ def test_a_launch_link_on_the_course_page_completes_a_launch(
     resp = follow_launch(http, src)
     assert resp.text == "launched"
     assert tool.logins[-1]["login_hint"] == TEACHER.user_id
+
+
+def test_a_score_in_a_column_that_asked_for_review_links_to_a_review_launch(
+    http: httpx.Client, lms: DemoPlatform, tool: FakeTool
+) -> None:
+    """Moodle's grade report links each score of such a column to the tool (mod/lti/grade.php);
+    the demo's gradebook does the same, launching as the course's teacher."""
+    reviewed = {**ITEMS[0], "lineItem": {**ITEMS[0]["lineItem"], "submissionReview": {}}}
+    spec = lms.make_launch(TEACHER.user_id, message_type=MessageType.DEEP_LINKING)
+    back = dl_response(lms, spec.hint, **{DL_CONTENT_ITEMS: [reviewed, ITEMS[1]]})
+    assert http.post(lms.url("/deep_link_return"), data={"JWT": tool.signed(back)}).is_success
+    [item] = lms.state.line_items_in(BIOLOGY.context_id)
+    student = next(e.user_id for e in BIOLOGY.enrollments if e.user_id != TEACHER.user_id)
+    body = {"userId": student, "scoreGiven": 3, "scoreMaximum": 4, "gradingProgress": "FullyGraded"}
+    lms.state.record_score(item, student, {**body, "timestamp": "2026-12-06T10:00:00Z"})
+
+    gradebook = http.get(lms.url(f"/courses/{BIOLOGY.context_id}/gradebook")).text
+    links = [html.unescape(a.split('"', 1)[0]) for a in gradebook.split('<a href="')[1:]]
+    [review] = [a for a in links if "review_for=" in a]
+    page = http.get(lms.url(review))
+    src = html.unescape(page.text.split('src="', 1)[1].split('"', 1)[0])
+    assert follow_launch(http, src).text == "launched"
+
+    claims = jwt.decode(tool.launches[-1]["id_token"], options={"verify_signature": False})
+    assert claims[MESSAGE_TYPE] == "LtiSubmissionReviewRequest"
+    assert claims["sub"] == TEACHER.user_id
+    assert claims[f"{CLAIM}/for_user"]["user_id"] == student
+    assert claims[AGS_ENDPOINT]["lineitem"] == lms.line_item_url(BIOLOGY.context_id, item.id)
+    assert claims[f"{CLAIM}/resource_link"]["id"] == item.resource_link_id
 
 
 def test_gradebook_index_and_return_pages_render(http: httpx.Client, lms: DemoPlatform) -> None:

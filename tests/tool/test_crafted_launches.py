@@ -250,7 +250,7 @@ def test_numeric_context_and_link_ids_are_taken_as_text(lti: LtiActions) -> None
         ({RESOURCE_LINK: {"id": ""}}, "resource link"),
         ({CLAIM + "version": 1.3}, "LTI 1.3.0"),
         ({MESSAGE_TYPE: 5}, "message_type"),
-        ({MESSAGE_TYPE: "LtiSubmissionReviewRequest"}, "Pathways does not handle"),
+        ({MESSAGE_TYPE: "LtiStartProctoring"}, "Pathways does not handle"),
         ({MESSAGE_TYPE: "<script>alert(1)</script>"}, "&lt;script&gt;"),
         ({CLAIM + "target_link_uri": 5}, "target_link_uri"),
         ({DEPLOYMENT_ID: ""}, "deployment_id"),

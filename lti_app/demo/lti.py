@@ -19,10 +19,11 @@ from lti_app.demo.launches import (
     FOR_USER,
     MESSAGE_TYPE,
     RESOURCE_LINK,
+    ROLE_SCOPE_MENTOR,
     LaunchSpec,
     MessageType,
 )
-from lti_app.demo.seed import COURSES, PEOPLE, roles_for
+from lti_app.demo.seed import COURSES, PEOPLE, observed_in, roles_for
 
 if TYPE_CHECKING:
     from lti_app.demo.platform import DemoPlatform
@@ -118,6 +119,10 @@ class DemoMessageLaunch(LTIAdvantageMessageLaunchAbstract):  # type: ignore[misc
                 if v
             }
         )
+        observed = observed_in(person, course) if course is not None else []
+        if observed:
+            # Canvas: the observed students' LTI ids (jwt_message.rb current_observee_list).
+            self.set_extra_claims({ROLE_SCOPE_MENTOR: observed})
         self.set_launch_presentation_claim("iframe", spec.return_url)
         if spec.custom:
             self.set_custom_parameters_claim(dict(spec.custom))

@@ -9,11 +9,20 @@ from flask import Blueprint, abort, render_template, request
 
 from lti_app.demo.launches import MessageType
 from lti_app.demo.platform import DemoPlatform, current_platform
-from lti_app.demo.seed import ADMIN, COURSES, PEOPLE, Course, Person, Role, default_resource_link_id
+from lti_app.demo.seed import (
+    ADMIN,
+    COURSES,
+    PEOPLE,
+    Course,
+    Person,
+    Role,
+    default_resource_link_id,
+    observed_in,
+)
 from lti_app.demo.state import ResourceLink
 
 bp = Blueprint("pages", __name__)
-ROLE_LABELS = {Role.INSTRUCTOR: "Teacher", Role.LEARNER: "Student"}
+ROLE_LABELS = {Role.INSTRUCTOR: "Teacher", Role.LEARNER: "Student", Role.MENTOR: "Parent"}
 
 
 @dataclass(frozen=True)
@@ -47,9 +56,12 @@ def _buttons(
 ) -> list[LaunchButton]:
     target = "_parent" if storage else None
     suffix = "s" if storage else "c"
-    people = [(PEOPLE[e.user_id], e.role) for e in course.enrollments]
+    people: list[tuple[Person, Role | None]] = [
+        (PEOPLE[e.user_id], e.role) for e in course.enrollments
+    ]
+    parents = [(p, Role.MENTOR) for p in PEOPLE.values() if observed_in(p, course)]
     buttons = []
-    for person, role in [*people, (ADMIN, None)]:
+    for person, role in [*people, *parents, (ADMIN, None)]:
         hint = f"ui-{course.context_id}-{link.id}-{person.user_id}-{suffix}"
         spec = platform.make_launch(
             person.user_id,

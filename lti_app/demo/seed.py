@@ -13,9 +13,12 @@ class Role(StrEnum):
 
     INSTRUCTOR = f"{LIS}/membership#Instructor"
     LEARNER = f"{LIS}/membership#Learner"
+    MENTOR = f"{LIS}/membership#Mentor"
+    """Canvas's observers (parents): sent with the observed students in `role_scope_mentor`."""
     FACULTY = f"{LIS}/institution/person#Faculty"
     STUDENT = f"{LIS}/institution/person#Student"
     INSTITUTION_ADMIN = f"{LIS}/institution/person#Administrator"
+    USER = f"{LIS}/system/person#User"
     SYSTEM_ADMIN = f"{LIS}/system/person#Administrator"
 
 
@@ -77,6 +80,8 @@ SECOND_TEACHER = Person(
     "user-t02", "Henrik", "Lindqvist", "henrik.lindqvist@demo-lms.test", Role.FACULTY
 )
 ADMIN = Person("user-a01", "Ada", "Admin", "admin@demo-lms.test", Role.INSTITUTION_ADMIN)
+PARENT = Person("user-p01", "Máire", "O'Brien", "maire.obrien@families.demo-lms.test", Role.USER)
+"""Siobhán O'Brien's mother: observes her in every course (no enrollment of her own)."""
 
 STUDENTS: tuple[Person, ...] = (
     _p(1, "José", "Núñez"),
@@ -111,7 +116,11 @@ STUDENTS: tuple[Person, ...] = (
     _p(30, "Kai", "", email=None),  # a single name and no email: both are legal in LTI
 )
 
-PEOPLE: dict[str, Person] = {p.user_id: p for p in (TEACHER, SECOND_TEACHER, ADMIN, *STUDENTS)}
+PEOPLE: dict[str, Person] = {
+    p.user_id: p for p in (TEACHER, SECOND_TEACHER, ADMIN, PARENT, *STUDENTS)
+}
+OBSERVES: dict[str, tuple[str, ...]] = {PARENT.user_id: ("user-s02",)}
+"""Who each parent observes (Canvas: ObserverEnrollments linked to the students)."""
 
 BIOLOGY = Course(
     context_id="course-bio9",
@@ -150,9 +159,16 @@ def roles_for(person: Person, course: Course | None) -> list[str]:
     """The roles claim for `person` launching in `course` (context role first, then institution)."""
     roles: list[str] = []
     context_role = course.role_of(person.user_id) if course else None
+    if context_role is None and course is not None and observed_in(person, course):
+        context_role = Role.MENTOR
     if context_role is not None:
         roles.append(context_role)
     roles.append(person.institution_role)
     if person.institution_role is Role.INSTITUTION_ADMIN:
         roles.append(Role.SYSTEM_ADMIN)
     return [str(r) for r in roles]
+
+
+def observed_in(person: Person, course: Course) -> list[str]:
+    """The students of `course` that `person` observes (their `role_scope_mentor`)."""
+    return [s for s in OBSERVES.get(person.user_id, ()) if course.role_of(s) is Role.LEARNER]

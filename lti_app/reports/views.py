@@ -33,16 +33,23 @@ from lti_app.reports import services
 from lti_app.reports.fonts import strings_in, unprintable
 from lti_app.reports.i18n import LANGUAGES, TEMPLATE_HELPERS, choose_language
 from lti_app.reports.pdf import render_pdf
-from lti_app.roster.services import list_students, student_ids_in_course
+from lti_app.roster.services import Student, list_students, student_ids_in_course
 from lti_app.tool.services import LaunchContext
-from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
+from lti_app.web import (
+    add_nav_item,
+    current_launch,
+    db_session,
+    launch_url,
+    require_role,
+    set_current_launch,
+)
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-TEACHER, LEARNER = "teacher", "learner"
+TEACHER, LEARNER, MENTOR = "teacher", "learner", "mentor"
 
 
 @bp.record_once
@@ -51,6 +58,36 @@ def _register_nav(state: BlueprintSetupState) -> None:
     add_nav_item(app, "reports.index", "Family reports", (TEACHER,), order=18)
     add_nav_item(app, "reports.index", "My report", (LEARNER,), order=40)
     add_nav_item(app, "reports.my_reflection", "My reflection", (LEARNER,), order=41)
+    add_nav_item(app, "reports.index", "Reports", (MENTOR,), order=10)
+    # A parent's (Canvas observer's) launch lands on the family report: what families see.
+    app.extensions.setdefault("lti_app.home_renderers", {})[MENTOR] = render_mentor_home
+
+
+def _mentees(ctx: LaunchContext, context_id: int) -> list[Student]:
+    """The students of this course a mentor's launch names (`role_scope_mentor`)."""
+    subs = ctx.launch.mentees or []
+    if not subs:
+        return []
+    return list_students(db_session(), context_id=context_id, subs=subs)
+
+
+def render_mentor_home(ctx: LaunchContext) -> str:
+    set_current_launch(ctx)
+    return _mentor_page(ctx)
+
+
+def _mentor_page(ctx: LaunchContext) -> str:
+    """One student: their report; several: the list; none: why there is nothing to show."""
+    context_id = _course(ctx)
+    students = _mentees(ctx, context_id)
+    if len(students) == 1:
+        return _student_report_page(ctx, context_id, students[0].person_id)
+    return render_template(
+        "reports/mentor.html",
+        title="Reports",
+        students=students,
+        lang=choose_language(request.args.get("lang")),
+    )
 
 
 def _course(ctx: LaunchContext) -> int:
@@ -70,6 +107,11 @@ def _authorize(person_id: int) -> tuple[LaunchContext, int]:
     elif ctx.launch.role == LEARNER:
         if person_id != ctx.person.id:
             raise PermissionDeniedError("You can see only your own report.")
+    elif ctx.launch.role == MENTOR:
+        if person_id not in {s.person_id for s in _mentees(ctx, context_id)}:
+            raise PermissionDeniedError(
+                "You can see only the reports of the students the LMS lists for you in this course."
+            )
     else:
         raise PermissionDeniedError("This page is not available to you in this course.")
     return ctx, context_id
@@ -147,13 +189,16 @@ def pdf_bytes(report: services.FamilyReport, lang: str) -> bytes:
 
 
 @bp.get("/")
-@require_role(TEACHER, LEARNER)
+@require_role(TEACHER, LEARNER, MENTOR)
 def index() -> str | Response:
-    """Teachers: every student's report and the class set; students: their own report."""
+    """Teachers: every student's report and the class set; students: their own report;
+    mentors: the reports of their students."""
     ctx = current_launch()
     context_id = _course(ctx)
     if ctx.launch.role == LEARNER:
         return redirect(launch_url("reports.student_report", person_id=ctx.person.id), 303)
+    if ctx.launch.role == MENTOR:
+        return _mentor_page(ctx)
     students = list_students(db_session(), context_id=context_id)
     return render_template(
         "reports/index.html",
@@ -169,6 +214,10 @@ def index() -> str | Response:
 def student_report(person_id: int) -> str:
     """The family report page, printable, in the chosen language."""
     ctx, context_id = _authorize(person_id)
+    return _student_report_page(ctx, context_id, person_id)
+
+
+def _student_report_page(ctx: LaunchContext, context_id: int, person_id: int) -> str:
     lang = choose_language(request.args.get("lang"))
     report = _report(ctx, context_id, person_id)
     is_teacher = ctx.launch.role == TEACHER

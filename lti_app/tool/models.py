@@ -206,6 +206,9 @@ class LaunchSession(Base):
     ags_claim: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     deep_linking_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     return_url: Mapped[str | None] = mapped_column(String(2048))
+    mentees: Mapped[list[str] | None] = mapped_column(JSON)
+    """A mentor's launch: the LMS user ids (sub) of the students it may see
+    (`role_scope_mentor`); None for every other role."""
     created_at: Mapped[created_at]
     expires_at: Mapped[datetime]
 

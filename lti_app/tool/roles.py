@@ -12,6 +12,7 @@ INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
 
 TEACHING_ROLES = frozenset({"Instructor", "TeachingAssistant", "ContentDeveloper", "Administrator"})
 LEARNER_ROLES = frozenset({"Learner"})
+MENTOR_ROLES = frozenset({"Mentor"})
 
 
 class CourseRole(enum.StrEnum):
@@ -19,8 +20,11 @@ class CourseRole(enum.StrEnum):
     LEARNER = "learner"
     ADMIN = "admin"
     """An LMS administrator with no role in this course (admin placements)."""
+    MENTOR = "mentor"
+    """A parent or other mentor (Canvas's observers): sees the family report of each student
+    the launch names in `role_scope_mentor`, and nothing else."""
     GUEST = "guest"
-    """Someone the course gave no role we act on (empty roles, mentors, unknown roles)."""
+    """Someone the course gave no role we act on (empty roles, unknown roles)."""
 
 
 def context_role_names(roles: Iterable[str]) -> set[str]:
@@ -62,6 +66,8 @@ def course_role(roles: Iterable[str]) -> CourseRole:
         return CourseRole.TEACHER
     if names & LEARNER_ROLES:
         return CourseRole.LEARNER
+    if names & MENTOR_ROLES:
+        return CourseRole.MENTOR
     if is_lms_admin(roles):
         return CourseRole.ADMIN
     return CourseRole.GUEST

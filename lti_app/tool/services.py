@@ -278,6 +278,9 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
         "return_url": _service_url(presentation.get("return_url"))
         if isinstance(presentation, dict)
         else None,
+        "mentees": _mentees(claims.get(CLAIM + "role_scope_mentor"))
+        if role is CourseRole.MENTOR
+        else None,
         "created_at": now,
         "expires_at": now + timedelta(seconds=ttl_seconds),
     }
@@ -286,6 +289,18 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     if secrets.randbelow(PURGE_ONE_IN) == 0:
         purge_expired(session)
     return LaunchContext(LaunchSession(**values), person, context, resource_link)
+
+
+MAX_MENTEES = 50
+"""More students than any family has; the rest of a longer list is not kept."""
+
+
+def _mentees(claim: Any) -> list[str]:
+    """The students a mentor's launch names (Canvas: each observed student's LTI id, which is
+    their `sub`); anything but a list of ids names nobody."""
+    if not isinstance(claim, list):
+        return []
+    return [sub for sub in claim[:MAX_MENTEES] if isinstance(sub, str) and 0 < len(sub) <= 255]
 
 
 def load_launch_context(session: Session, launch_session_id: str) -> LaunchContext | None:

@@ -109,7 +109,7 @@ def test_course_page_escapes_names_and_embeds_launches_in_a_frame(
     assert "<b>Tables</b>" not in page.text
     assert "Siobhán O&#39;Brien" in page.text
     assert '<iframe id="tool-frame" name="tool-frame"' in page.text
-    assert page.text.count('target="tool-frame"') == 31 + 1 + 1  # people, admin, deep linking
+    assert page.text.count('target="tool-frame"') == 31 + 1 + 1 + 1  # people, parent, admin, DL
     assert "lti_storage_target=_parent" in html.unescape(page.text)
     assert "lti.put_data" in page.text
     assert "lti.frameResize" in page.text

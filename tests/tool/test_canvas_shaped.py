@@ -717,7 +717,7 @@ def test_canvas_teacher_launch_lands_on_the_teacher_home(
     [
         (TA_ROLES, "Teacher"),
         (DESIGNER_ROLES, "Teacher"),
-        (OBSERVER_ROLES, "Guest"),
+        (OBSERVER_ROLES, "Family"),
         (TEST_STUDENT_ROLES, "Student"),
         # An account admin who is also enrolled as a student: a student in this course.
         (ADMIN_AS_LEARNER_ROLES, "Student"),

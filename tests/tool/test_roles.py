@@ -26,7 +26,7 @@ SYS = "http://purl.imsglobal.org/vocab/lis/v2/system/person#"
         ([INST + "Instructor"], CourseRole.GUEST),  # an institution role is not this course's
         ([], CourseRole.GUEST),
         (["http://example.com/unknown#Role"], CourseRole.GUEST),
-        ([M + "Mentor"], CourseRole.GUEST),
+        ([M + "Mentor"], CourseRole.MENTOR),
         ([M + "Learner", M + "Instructor"], CourseRole.TEACHER),
     ],
 )

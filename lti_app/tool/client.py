@@ -282,6 +282,13 @@ class TokenClient:
 
 def _expires_at(expires_in: object) -> datetime:
     """The expiry to store for a new token, from the LMS's `expires_in` (any JSON value)."""
+    if isinstance(expires_in, str):
+        # RFC 6749 §5.1 says a number, but some servers send it quoted ("300"): an hour assumed
+        # for a five-minute token would fail each service call for the rest of the hour.
+        try:
+            expires_in = float(expires_in.strip())
+        except ValueError:
+            expires_in = None
     if (
         isinstance(expires_in, bool)
         or not isinstance(expires_in, int | float)

@@ -33,7 +33,13 @@ from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import SyncResult, sync_roster
 from lti_app.roster.models import RosterSync
 from lti_app.settings import Settings
-from lti_app.tool.client import SCOPE_LINEITEM, SCOPE_NRPS, SCOPE_SCORE, TokenClient
+from lti_app.tool.client import (
+    SCOPE_LINEITEM,
+    SCOPE_NRPS,
+    SCOPE_SCORE,
+    TokenClient,
+    _expires_at,
+)
 from lti_app.tool.keys import KeyRing
 from lti_app.tool.models import Context, Membership, MembershipStatus, Person, Platform
 from tests.conftest import POSTGRES_URL_ENV, ToolServer
@@ -827,6 +833,14 @@ def test_odd_expires_in_still_gives_a_reusable_token(roster: Roster, expires_in:
     roster.lms.route = route
     assert roster.sync().ok
     assert roster.lms.token_requests == 1
+
+
+@pytest.mark.parametrize("quoted", ["300", " 300 ", "300.0"])
+def test_a_quoted_expires_in_is_the_number_it_quotes(quoted: str) -> None:
+    """Some servers quote it: a five-minute token taken for an hour's would be sent expired."""
+    before = utcnow()
+    expires_at = _expires_at(quoted)
+    assert before + timedelta(seconds=299) <= expires_at <= utcnow() + timedelta(seconds=300)
 
 
 def test_an_odd_token_type_is_still_used_as_bearer(roster: Roster) -> None:

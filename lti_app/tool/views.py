@@ -313,6 +313,10 @@ def launch() -> Response | str:
             str(unverified.get(CLAIM + "deployment_id", ""))[:255],
             platform_id=login_platform_id,
         )
+        if from_cookie:
+            # Refused or not, this login is over: its state cookie goes with the error page
+            # (otherwise each retry of a refused launch added one for ten minutes).
+            g.state_cookie_to_delete = state_cookie_name(state)
         if login_state is not None and login_state.storage_target and from_cookie:
             # A refused launch needs its stored copy no more than a successful one does.
             try:
@@ -346,6 +350,14 @@ def launch() -> Response | str:
     session.commit()
     response = make_response(page)
     _delete_cookie(response, state_cookie_name(state), "/lti/")
+    return response
+
+
+@bp.after_request
+def _delete_refused_state_cookie(response: Response) -> Response:
+    name = g.pop("state_cookie_to_delete", None)
+    if name:
+        _delete_cookie(response, name, "/lti/")
     return response
 
 

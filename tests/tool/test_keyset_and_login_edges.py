@@ -1332,6 +1332,21 @@ def test_a_launch_clears_its_state_cookie(
     assert name not in browser.cookies
 
 
+def test_a_refused_launch_clears_its_state_cookie_too(
+    tool: ToolServer, fake: FakeLms, browser: httpx.Client
+) -> None:
+    """Each retry of a launch the LMS sends wrong would otherwise leave one more cookie."""
+    request = auth_request(login(tool, fake, browser))
+    name = state_cookie_name(request["state"])
+    expired = token_for(tool, fake, request, exp=int(time.time()) - 600)
+    launched = post_launch(browser, request, expired)
+    assert_refused(launched, 400, "expired")
+    cleared = [c for c in launched.response.headers.get_list("Set-Cookie") if c.startswith(name)]
+    assert cleared
+    assert "path=/lti/" in cleared[0].lower()
+    assert name not in browser.cookies
+
+
 @pytest.fixture
 def secure_app(database_url: str, tool_settings: Settings) -> Iterator[Any]:
     settings = dataclasses.replace(tool_settings, secure_cookies=True)

@@ -19,12 +19,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from lti_app.demo.launches import ROLE_SCOPE_MENTOR, LaunchTweaks
 from lti_app.demo.platform import DemoPlatform
+from lti_app.demo.seed import PARENT
 from tests.e2e.conftest import SCREENSHOTS, Demo, serious_axe_violations, tool_frame
 from tests.e2e.hostile_course import (
     ADMIN,
     CONTEXT_ID,
     LINK_ID,
+    OTHERS,
     STUDENT,
     TEACHER,
     Seeded,
@@ -271,7 +274,17 @@ def course(demo: Demo, database_url: str) -> Iterator[Course]:
             role.page.context.close()
 
 
-USERS = {"teacher": TEACHER.user_id, "student": STUDENT.user_id, "admin": ADMIN.user_id}
+USERS = {
+    "teacher": TEACHER.user_id,
+    "student": STUDENT.user_id,
+    "admin": ADMIN.user_id,
+    "mentor": PARENT.user_id,
+}
+MENTOR_LAUNCH = {
+    "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor"],
+    # Observing the student with the 200-character name and an Arabic one: the list page.
+    "tweaks": LaunchTweaks(claims={ROLE_SCOPE_MENTOR: [STUDENT.user_id, OTHERS[0].user_id]}),
+}
 
 
 def _role(course: Course, chromium: Any, role: str) -> Role:
@@ -280,7 +293,8 @@ def _role(course: Course, chromium: Any, role: str) -> Role:
         page = context.new_page()
         page.set_default_timeout(10_000)
         platform: DemoPlatform = course.demo.lms.platform
-        spec = platform.make_launch(USERS[role], CONTEXT_ID, resource_link_id=LINK_ID)
+        extra: dict[str, Any] = MENTOR_LAUNCH if role == "mentor" else {}
+        spec = platform.make_launch(USERS[role], CONTEXT_ID, resource_link_id=LINK_ID, **extra)
         page.goto(course.demo.course_url(CONTEXT_ID))
         page.evaluate(
             "url => { document.getElementById('tool-frame').src = url; }",
@@ -331,6 +345,8 @@ PAGES: list[tuple[str, str, str]] = [
     ("student", "reflection", "/reports/reflection"),
     ("student", "error-403", "/course/"),
     ("admin", "admin-console", "/admin/"),
+    ("mentor", "mentor-reports", "/reports/"),
+    ("mentor", "mentor-family-report", "/reports/students/{student_id}"),
 ]
 
 

@@ -167,7 +167,8 @@ class DemoMessageLaunch(LTIAdvantageMessageLaunchAbstract):  # type: ignore[misc
         return {"state": state, "id_token": self._platform.sign_id_token(message, self._spec)}
 
     def _for_user(self) -> dict[str, Any]:
-        """The reviewed student, as Moodle describes them (mod/lti/locallib.php)."""
+        """The reviewed student. Moodle sends only `user_id` (mod/lti/locallib.php maps
+        `for_user_id` alone); the spec's optional names, email and roles are added here."""
         user_id = self._spec.for_user_id or self._spec.user_id
         claim: dict[str, Any] = {"user_id": user_id}
         person = PEOPLE.get(user_id)

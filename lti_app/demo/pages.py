@@ -86,10 +86,15 @@ def _buttons(
 
 
 def _review_url(
-    platform: DemoPlatform, course: Course, link: ResourceLink, student: Person, storage: bool
+    platform: DemoPlatform,
+    course: Course,
+    link: ResourceLink,
+    line_item_id: int,
+    student: Person,
+    storage: bool,
 ) -> str | None:
-    """The teacher opening a student's score from the gradebook (a submission review launch,
-    as Moodle's grade report sends for a column that asked for one)."""
+    """The teacher opening a student's score in a column from the gradebook (a submission
+    review launch of the column's link, as Moodle's grade report sends)."""
     teacher = next((e.user_id for e in course.enrollments if e.role is Role.INSTRUCTOR), None)
     if teacher is None:
         return None
@@ -98,6 +103,7 @@ def _review_url(
         course.context_id,
         message_type=MessageType.SUBMISSION_REVIEW,
         resource_link_id=link.id,
+        line_item_id=line_item_id,
         for_user_id=student.user_id,
         storage_target="_parent" if storage else None,
     )
@@ -124,8 +130,11 @@ def course(context_id: str) -> str:
     buttons = _buttons(platform, course, link, storage)
     preload = next((b.url for b in buttons if b.person.user_id == request.args.get("as")), None)
     reviewed = PEOPLE.get(request.args.get("review_for", ""))
-    if reviewed is not None and link.line_item_id is not None:
-        preload = _review_url(platform, course, link, reviewed, storage)
+    # The clicked column: a column Pathways made over AGS for this link is not the link's own.
+    column = platform.state.get_line_item(course.context_id, request.args.get("column", 0, int))
+    line_item_id = column.id if column is not None else link.line_item_id
+    if reviewed is not None and line_item_id is not None:
+        preload = _review_url(platform, course, link, line_item_id, reviewed, storage)
     config: dict[str, Any] = {
         "toolOrigin": platform.config.tool_origin,
         "storageForgets": request.args.get("storage") == "forgetful",

@@ -123,3 +123,19 @@ def score_for(
 def column_label(competency: Competency) -> str:
     """The LMS column's label for a competency: its code and title, as long as AGS allows."""
     return f"{competency.code} {competency.title}".strip()[:1024]
+
+
+def submission_review() -> dict[str, Any]:
+    """What every mastery column asks of the LMS: a review link on each score, opening Pathways
+    on that student's work (LTI Submission Review 1.0, https://www.imsglobal.org/spec/lti-sr/v1p0;
+    tool.review). A fresh dict each time: callers put it in request bodies.
+
+    Sent wherever the column's definition is: deep linking's lineItem, and every line item
+    Pathways creates or updates over AGS, because an update replaces the line item and drops
+    what it leaves out (moodle/moodle mod/lti/service/gradebookservices/classes/local/
+    resources/lineitem.php `process_put_request` clears subreviewurl when the body has no
+    submissionReview). `reviewableStatus` is required (pylti1p3 lineitem.py TSubmissionReview;
+    andyfmiller/LtiAdvantage SubmissionReview: the activityProgress values for which the link
+    shows): a score with a level is sent `Completed` (grades.services).
+    """
+    return {"reviewableStatus": ["Completed"], "label": "Open in Pathways"}

@@ -127,16 +127,20 @@ def adopt_launch_column(session: Session, ctx: LaunchContext, platform: Platform
         )
 
 
-def reviewed_competency(session: Session, ctx: LaunchContext, line_item_url: str) -> int | None:
+def reviewed_competency(
+    session: Session, ctx: LaunchContext, line_item_url: str | None
+) -> int | None:
     """The competency whose mastery column a submission review launch came from (tool.review):
     this course's column at that address, else the placed link's own competency."""
     if ctx.context is None:
         return None
-    found: int | None = session.execute(
-        select(LineItem.competency_id).where(
-            LineItem.context_id == ctx.context.id, LineItem.url == line_item_url
-        )
-    ).scalar()
+    found: int | None = None
+    if line_item_url is not None:
+        found = session.execute(
+            select(LineItem.competency_id).where(
+                LineItem.context_id == ctx.context.id, LineItem.url == line_item_url
+            )
+        ).scalar()
     if found is None and ctx.resource_link is not None:
         found = placed_competency(ctx.resource_link.custom)
     return found

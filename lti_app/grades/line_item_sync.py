@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from lti_app.db import Database, utcnow
 from lti_app.grades import services
 from lti_app.grades.client import AgsClient, LmsRequestError, RemoteLineItem, without_nul
+from lti_app.grades.gradebook import submission_review
 from lti_app.grades.models import Gradebook, LineItem, LineItemState
 from lti_app.tool.client import SCOPE_LINEITEM
 from lti_app.tool.models import Platform, ResourceLink
@@ -116,6 +117,9 @@ def sync_line_items(
                         "resourceId": item.resource_id,
                         "tag": item.tag,
                         **({"resourceLinkId": link.resource_link_id} if link else {}),
+                        # Never compared with the LMS's copy: an LMS that does not keep it
+                        # (Canvas) would have the column updated on every pass.
+                        "submissionReview": submission_review(),
                     },
                     item.needs_update,
                     item.state is LineItemState.PENDING,

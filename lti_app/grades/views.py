@@ -20,7 +20,11 @@ from lti_app.grades.columns import (
     set_display,
     set_gradebook_competencies,
 )
-from lti_app.grades.gradebook import get_or_create_gradebook, remember_ags_claim
+from lti_app.grades.gradebook import (
+    get_or_create_gradebook,
+    remember_ags_claim,
+    submission_review,
+)
 from lti_app.grades.jobs import notify_outbox
 from lti_app.grades.launch_columns import COLUMN_KEY, adopt_launch_column, reviewed_competency
 from lti_app.grades.models import GradeDisplay
@@ -31,7 +35,6 @@ from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, current_launch, db_session, require_role
 
 bp = Blueprint("grades", __name__, url_prefix="/grades")
-SUBMISSION_REVIEW_LABEL = "Open in Pathways"
 
 
 @bp.record_once
@@ -91,9 +94,7 @@ def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, An
                 "scoreMaximum": float(offer.score_maximum),
                 "resourceId": offer.resource_id,
                 "tag": offer.tag,
-                # LTI Submission Review 1.0: the LMS (Moodle 4.1+) links each score in the
-                # column to Pathways, which opens that student's work on the competency.
-                "submissionReview": {"label": SUBMISSION_REVIEW_LABEL},
+                "submissionReview": submission_review(),
             },
         }
         for offer in offers

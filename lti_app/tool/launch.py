@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.utils import base64url_decode, base64url_encode
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
+from pylti1p3.message_validators.submission_review import SubmissionReviewLaunchValidator
 from sqlalchemy.orm import Session
 
 from lti_app.errors import LaunchError
@@ -44,8 +45,10 @@ RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
 DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
 SUBMISSION_REVIEW_REQUEST = "LtiSubmissionReviewRequest"
 """A teacher (or the student) opening a student's work from a gradebook column
-(https://www.imsglobal.org/spec/lti-sr/v1p0); Moodle 4.1+ sends it for a column whose line
-item asked for it (`submissionReview`)."""
+(https://www.imsglobal.org/spec/lti-sr/v1p0). Moodle 4.1+ sends it from every link of its
+gradebook to an LTI activity's grade item, whether or not the line item asked for it
+(moodle/moodle mod/lti/grade.php redirects to the `gradeReport` action, which launches an
+LtiSubmissionReviewRequest)."""
 SUPPORTED_MESSAGES = frozenset(
     {RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST, SUBMISSION_REVIEW_REQUEST}
 )
@@ -337,28 +340,45 @@ def check_deep_linking_settings(settings: Any) -> None:
         )
 
 
-def reviewed_user_id(claims: dict[str, Any]) -> str:
-    """The LMS user id (sub) whose work a submission review launch is about."""
-    for_user = claims[CLAIM + "for_user"]
+def reviewed_user_id(claims: dict[str, Any]) -> str | None:
+    """The LMS user id (sub) whose work a submission review launch is about; None when it names
+    no one (see `_check_submission_review`)."""
+    for_user = claims.get(CLAIM + "for_user")
+    if for_user is None:
+        return None
     return _id_claim(for_user.get("user_id"), "reviewed student's id (for_user.user_id)")
 
 
+def reviewed_line_item(claims: dict[str, Any]) -> str | None:
+    """The gradebook column a submission review launch came from (the AGS claim's lineitem)."""
+    ags = claims.get(CLAIM_AGS)
+    line_item = ags.get("lineitem") if isinstance(ags, dict) else None
+    return line_item if isinstance(line_item, str) and line_item else None
+
+
 def _check_submission_review(claims: dict[str, Any]) -> None:
-    # pylti1p3's validator assumes both claims are objects (a 500 otherwise).
-    if not isinstance(claims.get(CLAIM + "for_user"), dict):
+    """A review launch's student, when it names one, must be readable.
+
+    Moodle leaves out both claims the spec requires (for_user and the AGS claim's lineitem) in
+    review launches it really sends, so neither is required here, and pylti1p3's validator,
+    which requires them, is not run (`_validate_message`):
+    - for_user, when the grade item's own name is clicked rather than a student's grade:
+      moodle/moodle grade/lib.php `get_activity_link` links it to mod/lti/grade.php without a
+      userid, grade.php passes user 0 to the gradeReport action, and mod/lti/locallib.php
+      `lti_build_request` adds for_user_id only when it is not 0. Pathways then opens as the
+      link does (tool.views).
+    - lineitem, when the activity has no single column (two ltiservice_gradebookservices rows
+      for it) or the course's LMS administrator turned the gradebook service off
+      (gradebookservices.php `get_launch_parameters`): the student's page opens without a
+      column pointed out, or with the link's own (tool.review).
+    """
+    for_user = claims.get(CLAIM + "for_user")
+    if for_user is not None and not isinstance(for_user, dict):
         raise LaunchError(
             "The submission review launch does not say whose work it is about (for_user).",
             hint=ADMIN_HINT,
         )
     reviewed_user_id(claims)
-    ags = claims.get(CLAIM_AGS)
-    line_item = ags.get("lineitem") if isinstance(ags, dict) else None
-    if not isinstance(line_item, str) or not line_item:
-        raise LaunchError(
-            "The submission review launch does not name its gradebook column (the AGS claim's "
-            "lineitem).",
-            hint=ADMIN_HINT,
-        )
 
 
 def accepts_line_items(settings: dict[str, Any]) -> bool:
@@ -447,7 +467,10 @@ def _validate_message(claims: dict[str, Any]) -> None:
     for validator in get_validators():  # type: ignore[no-untyped-call]
         if validator.can_validate(claims):
             try:
-                validator.validate(claims)
+                if isinstance(validator, SubmissionReviewLaunchValidator):
+                    validator.run_common_validators(claims)  # the rest: see above
+                else:
+                    validator.validate(claims)
             except LtiException as err:
                 raise LaunchError(
                     f"The launch message is incomplete: {err}.", hint=ADMIN_HINT

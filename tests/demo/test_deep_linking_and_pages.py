@@ -23,7 +23,7 @@ from lti_app.demo.launches import (
     MessageType,
 )
 from lti_app.demo.platform import DemoPlatform
-from lti_app.demo.seed import BIOLOGY, TEACHER
+from lti_app.demo.seed import BIOLOGY, TEACHER, default_resource_link_id
 
 from .conftest import FakeTool
 
@@ -153,6 +153,37 @@ def test_a_score_in_a_column_that_asked_for_review_links_to_a_review_launch(
     assert claims[f"{CLAIM}/for_user"]["user_id"] == student
     assert claims[AGS_ENDPOINT]["lineitem"] == lms.line_item_url(BIOLOGY.context_id, item.id)
     assert claims[f"{CLAIM}/resource_link"]["id"] == item.resource_link_id
+
+
+def test_a_review_link_on_a_column_the_tool_made_launches_with_that_column(
+    http: httpx.Client, lms: DemoPlatform, tool: FakeTool
+) -> None:
+    """A column the tool created over AGS for a link, asking for review, is not the link's own
+    (deep-linked) column: its review launch names it, so the tool opens the right competency."""
+    link = lms.state.resource_links[default_resource_link_id(BIOLOGY)]
+    assert link.line_item_id is None
+    item = lms.state.add_line_item(
+        BIOLOGY.context_id,
+        "C2 Competency 2",
+        4.0,
+        resource_link_id=link.id,
+        extra={"submissionReview": {"reviewableStatus": ["Completed"]}},
+    )
+    student = next(e.user_id for e in BIOLOGY.enrollments if e.user_id != TEACHER.user_id)
+    body = {"userId": student, "scoreGiven": 3, "scoreMaximum": 4, "gradingProgress": "FullyGraded"}
+    lms.state.record_score(item, student, {**body, "timestamp": "2026-12-06T10:00:00Z"})
+
+    gradebook = http.get(lms.url(f"/courses/{BIOLOGY.context_id}/gradebook")).text
+    links = [html.unescape(a.split('"', 1)[0]) for a in gradebook.split('<a href="')[1:]]
+    [review] = [a for a in links if "review_for=" in a]
+    page = http.get(lms.url(review))
+    src = html.unescape(page.text.split('src="', 1)[1].split('"', 1)[0])
+    assert follow_launch(http, src).text == "launched"
+
+    claims = jwt.decode(tool.launches[-1]["id_token"], options={"verify_signature": False})
+    assert claims[MESSAGE_TYPE] == "LtiSubmissionReviewRequest"
+    assert claims[AGS_ENDPOINT]["lineitem"] == lms.line_item_url(BIOLOGY.context_id, item.id)
+    assert claims[f"{CLAIM}/resource_link"]["id"] == link.id
 
 
 def test_gradebook_index_and_return_pages_render(http: httpx.Client, lms: DemoPlatform) -> None:

@@ -15,6 +15,9 @@ tests/roster/test_nrps_crafted.py:
 - Scores: userId, timestamp, gradingProgress and activityProgress required, the user must be
   gradable (400), and a timestamp not newer than the stored grade's, in seconds, is 409.
 - Errors carry response.php's JSON body {status, reason, request}.
+- A column's submission review (subreviewurl: "DEFAULT" without a url) is what the last PUT
+  said: a PUT without `submissionReview` clears it (lineitem.php `process_put_request`), and
+  item_for_json lists it only when set.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class GbsItem:
     resource_id: str
     tag: str
     lti_link_id: str | None
+    subreview_url: str | None = None
 
 
 class MoodleGradebook:
@@ -112,6 +116,10 @@ class MoodleGradebook:
         }
         if item.lti_link_id is not None:
             data["resourceLinkId"] = data["ltiLinkId"] = item.lti_link_id
+        if item.subreview_url:
+            data["submissionReview"] = (
+                {} if item.subreview_url == "DEFAULT" else {"url": item.subreview_url}
+            )
         return data
 
     def route(self, seen: Seen) -> Answer:
@@ -197,6 +205,10 @@ class MoodleGradebook:
         item.score_maximum = float(body["scoreMaximum"])
         item.resource_id = body.get("resourceId", "")
         item.tag = body.get("tag", item.tag)
+        review = body.get("submissionReview")
+        item.subreview_url = None
+        if isinstance(review, dict):  # `$json->submissionReview->url ?? 'DEFAULT'`
+            item.subreview_url = "DEFAULT" if review.get("url") is None else review["url"]
         return Answer(200, {**body, "id": self.item_id(n)})
 
     def _scores(self, seen: Seen, n: int) -> Answer:

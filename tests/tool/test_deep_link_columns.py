@@ -145,14 +145,14 @@ def test_a_picked_competency_column_is_the_gradebooks_own_and_the_worker_fills_t
         "scoreMaximum": float(row.score_maximum),
         "resourceId": row.resource_id,
         "tag": row.tag,
-        "submissionReview": {"label": "Open in Pathways"},
+        "submissionReview": {"reviewableStatus": ["Completed"], "label": "Open in Pathways"},
     }
     assert item["lineItem"] == {
         "label": "C1 Competency 1",
         "scoreMaximum": 4,
         "resourceId": f"pathways-competency-{competency}",
         "tag": "pathways-competency",
-        "submissionReview": {"label": "Open in Pathways"},
+        "submissionReview": {"reviewableStatus": ["Completed"], "label": "Open in Pathways"},
     }
     assert (row.is_enabled, row.state, row.url) == (True, LineItemState.PENDING, None)
     # The current levels wait for the column, queued in the answer's transaction.

@@ -68,7 +68,7 @@ def _picks_the_column(lti: LtiActions, competency: int) -> None:
         "scoreMaximum": 4,
         "resourceId": f"pathways-competency-{competency}",
         "tag": "pathways-competency",
-        "submissionReview": {"label": "Open in Pathways"},
+        "submissionReview": {"reviewableStatus": ["Completed"], "label": "Open in Pathways"},
     }
     assert item["custom"]["pathways_item"] == f"competency-{competency}"
     (column,) = [

@@ -51,8 +51,9 @@ def _setup(state: BlueprintSetupState) -> None:
 def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, Any]]:
     """Each competency's mastery column, for a teacher placing Pathways with deep linking.
 
-    The link opens Pathways (no page shows one competency to a student yet, so the home); its
-    lineItem is the very column the gradebook keeps for the competency, so the worker finds
+    The link opens Pathways (a student lands on their progress on the competency,
+    progress.views.placed_competency_page; a teacher on their home); its lineItem is the very
+    column the gradebook keeps for the competency, so the worker finds
     the LMS's column by resourceId and tag and fills it.
     """
     if ctx.context is None:
@@ -79,8 +80,8 @@ def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, An
         {
             "key": f"{COLUMN_KEY}{offer.competency_id}",
             "title": f"{offer.label} \N{EM DASH} mastery column",
-            "text": "Opens Pathways. The gradebook column shows each student's mastery of "
-            "this competency.",
+            "text": "Opens Pathways on each student's progress in this competency. The gradebook "
+            "column shows each student's mastery of it.",
             "custom": {},
             "group": "Mastery columns for the gradebook",
             "group_note": group_note,

@@ -8,11 +8,14 @@ from typing import cast
 from flask import Blueprint, Flask, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.errors import CompetencyNotFoundError
+from lti_app.competencies.services import get_competency
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import NotFoundError, PermissionDeniedError
+from lti_app.grades.launch_columns import placed_competency
 from lti_app.mastery.errors import InvalidEvidenceError
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
@@ -27,6 +30,7 @@ from lti_app.progress.services import (
 from lti_app.tool.review import REVIEW_PAGES
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext
+from lti_app.tool.views import LINK_PAGES
 from lti_app.web import (
     add_nav_item,
     current_launch,
@@ -55,6 +59,7 @@ def _register(state: BlueprintSetupState) -> None:
     app = cast(Flask, state.app)
     add_nav_item(app, "progress.my_progress", "My progress", (LEARNER,), 20)
     app.extensions.setdefault(REVIEW_PAGES, {})[LEARNER] = own_review_page
+    app.extensions.setdefault(LINK_PAGES, []).append(placed_competency_page)
 
 
 def own_review_page(ctx: LaunchContext, person_id: int, competency_id: int | None) -> str:
@@ -62,6 +67,24 @@ def own_review_page(ctx: LaunchContext, person_id: int, competency_id: int | Non
     competency pointed out (tool.review has checked that person_id is theirs)."""
     set_current_launch(ctx)
     page, _status = _render(reviewed_competency_id=competency_id)
+    return page
+
+
+def placed_competency_page(session: Session, ctx: LaunchContext) -> str | None:
+    """A student opening a competency's mastery column link (in Canvas, its assignment) lands
+    on their progress with that competency pointed out, rather than on their pathways."""
+    if ctx.launch.role != LEARNER or ctx.context is None or ctx.resource_link is None:
+        return None
+    competency_id = placed_competency(ctx.resource_link.custom)
+    if competency_id is None:
+        return None
+    try:
+        # Only this course's: a copied course's links keep the ids of the original's.
+        get_competency(session, context_id=ctx.context.id, competency_id=competency_id)
+    except CompetencyNotFoundError:
+        return None
+    set_current_launch(ctx)
+    page, _status = _render(reviewed_competency_id=competency_id, opened_from="link")
     return page
 
 
@@ -84,7 +107,10 @@ def _chart(view: ProgressView, item: CompetencyProgress) -> Markup:
 
 
 def _render(
-    error: str | None = None, status: int = 200, reviewed_competency_id: int | None = None
+    error: str | None = None,
+    status: int = 200,
+    reviewed_competency_id: int | None = None,
+    opened_from: str = "grades",
 ) -> tuple[str, int]:
     ctx, context_id = _course()
     session = db_session()
@@ -107,6 +133,7 @@ def _render(
             error=error,
             notice=None if error else NOTICES.get(request.args.get("notice", "")),
             reviewed=reviewed,
+            opened_from=opened_from,
         ),
         status,
     )

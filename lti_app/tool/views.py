@@ -66,6 +66,9 @@ bp = Blueprint("tool", __name__)
 
 STORAGE_SECRET_FIELD = "lti_storage_secret"  # noqa: S105 - a field name
 LAUNCH_HANDLERS = "lti_app.launch_handlers"
+LINK_PAGES = "lti_app.link_pages"
+"""[page(session, ctx) -> str or None]: where a resource link's launch lands instead of the
+role's home (say, a student opening a competency's link lands on that competency)."""
 """Callables (session, launch context, platform) that a feature registers to act on a
 successful launch in its transaction. Every launch runs them: each returns at once, without a
 statement, for a launch that is none of its business."""
@@ -342,9 +345,14 @@ def launch() -> Response | str:
     if ctx.launch.message_type == DEEP_LINKING_REQUEST:
         page = deep_link_views.deep_link_picker(ctx)
     elif ctx.launch.message_type == SUBMISSION_REVIEW_REQUEST:
-        page = review_page(session, ctx, validated.claims) or render_home(ctx)
+        # Without a student named (Moodle: the column's heading) it lands as the link does.
+        page = (
+            review_page(session, ctx, validated.claims)
+            or _link_page(session, ctx)
+            or render_home(ctx)
+        )
     else:
-        page = render_home(ctx)
+        page = _link_page(session, ctx) or render_home(ctx)
     # One transaction for the launch and its first page: a page that fails keeps no half
     # launch, and the database sees one commit instead of a commit and a second read.
     session.commit()
@@ -399,6 +407,14 @@ def _validate_and_record(
                 raise
             LOG.info("launch met a deleted row; retrying without cached rows")
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _link_page(session: Session, ctx: LaunchContext) -> str | None:
+    for page in current_app.extensions.get(LINK_PAGES, []):
+        rendered: str | None = page(session, ctx)
+        if rendered is not None:
+            return rendered
+    return None
 
 
 def render_home(ctx: LaunchContext) -> str:

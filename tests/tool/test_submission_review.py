@@ -213,3 +213,56 @@ def test_a_review_launch_naming_its_student_unreadably_is_refused_in_plain_words
     )
     assert not_an_object.response.status_code == 400
     assert "does not say whose work it is about (for_user)" in not_an_object.text
+
+
+def test_a_student_opening_a_mastery_column_link_lands_on_that_competency(
+    make_course: CourseMaker, lti: LtiActions
+) -> None:
+    """Canvas shows the column's link as an assignment: a student opening it sees their level on
+    that competency, not their pathways; a teacher opening it lands on their home as ever."""
+    course = make_course(students=1, competencies=2)
+    _without_columns(course)
+    competency = course.competency_ids[1]
+    course.record(2, competency=1)
+    link, _column = _placed_column(lti, course, competency)
+    student = next(iter(course.students))
+
+    opened = lti.launch(student, context_id=course.lms_context_id, resource_link_id=link.id)
+
+    assert opened.response.status_code == 200, opened.text[:2000]
+    assert _heading(opened.text) == "My progress"
+    assert (
+        "This activity of your course is about\n  "
+        f'<a href="#competency-{competency}">C2 Competency 2</a>.'
+    ) in opened.text
+    teacher = lti.launch(
+        TEACHER.user_id, context_id=course.lms_context_id, resource_link_id=link.id
+    )
+    assert teacher.response.status_code == 200
+    assert "This activity of your course is about" not in teacher.text
+    assert "Opened from the LMS gradebook" not in teacher.text
+
+
+def test_a_link_naming_another_courses_competency_opens_the_students_home(
+    make_course: CourseMaker, lti: LtiActions
+) -> None:
+    """A copied course keeps the original's links and their custom parameters."""
+    mine = make_course(students=1, competencies=1)
+    other = make_course(students=1, competencies=1)
+    state = mine.lms.platform.state
+    link = LmsResourceLink(
+        id=state.next_resource_link_id(),
+        context_id=mine.lms_context_id,
+        title="Copied",
+        custom={"pathways_item": f"competency-{other.competency_ids[0]}"},
+    )
+    with state.lock:
+        state.resource_links[link.id] = link
+
+    opened = lti.launch(
+        next(iter(mine.students)), context_id=mine.lms_context_id, resource_link_id=link.id
+    )
+
+    assert opened.response.status_code == 200, opened.text[:2000]
+    assert _heading(opened.text) != "My progress"
+    assert "This activity of your course is about" not in opened.text

@@ -2,24 +2,34 @@
 
 A teacher places a competency's mastery column by deep linking, with the gradebook's own
 lineItem (`grades.views.deep_link_columns`), and the worker looks for the column the LMS makes
-by its resourceId and tag. Some placements give the link a column of the LMS's own instead, and
-only the link's launches say which:
+by its resourceId and tag. Canvas and Moodle both keep the lineItem's resourceId and tag on the
+column they make, when the teacher saves the assignment or activity:
 
-- Canvas's assignment_selection (an assignment whose submission type is "External Tool"): the
-  assignment exists before deep linking, and every launch of it names the assignment's own line
-  item as the AGS claim's `lineitem` (instructure/canvas-lms lib/lti/messages/
-  resource_link_request.rb `assignment_line_item_url`, `line_item_for_assignment`), without the
-  lineItem's resourceId and tag.
-- Moodle with "grade sync only": its token holds no line item management scope, so the column
-  cannot be looked for; the launch names the activity's single grade item as `lineitem`
-  (moodle/moodle mod/lti/service/gradebookservices/classes/local/service/
-  gradebookservices.php `get_launch_parameters`).
+- Canvas's assignment_selection: the assignment form keeps the lineItem and sends it with the
+  assignment (instructure/canvas-lms ui/features/assignment_edit/backbone/views/EditView.jsx
+  `handleContentItem`, `getFormData`; lib/api/v1/assignment.rb `line_item_resource_id`), and
+  the assignment's line item is made with them (app/models/assignment.rb `update_line_items`).
+  Placements that make the assignment at once do the same (app/controllers/lti/ims/concerns/
+  deep_linking_modules.rb `create_update_assignment!`).
+- Moodle: the activity form carries them (mod/lti/locallib.php `lti_convert_content_items`:
+  resourceId as assignedActivity.activityId) to the grade item's gradebookservices row
+  (mod/lti/service/gradebookservices/classes/local/service/gradebookservices.php
+  `instance_added`).
 
-Either way the column the teacher sees stayed empty while Pathways waited an hour and then made
-a second one (or could not). Every launch of the link carries the custom `pathways_item` the
-deep-linking response gave it, so the first launch of such a link, by anyone, adopts the
-column it names; the worker then checks that it exists, and sends scores there without ever
-changing its label or points.
+Every launch of the link names that column too, as the AGS claim's `lineitem` (Canvas
+lib/lti/messages/resource_link_request.rb `assignment_line_item_url`; Moodle
+gradebookservices.php `get_launch_parameters`), and sometimes only the launch leads to it:
+
+- Moodle with "grade sync only": Pathways' token holds no line item management scope, so the
+  column cannot be looked for.
+- Canvas writes the resourceId and tag on an existing assignment's line item only when the same
+  save changes its name, points or dates (`update_line_items`), and a Canvas older than
+  `line_item_resource_id` keeps neither.
+
+The launch also carries the custom `pathways_item` the deep-linking response gave the link, so
+the first launch of such a link, by anyone, adopts the column it names while the competency has
+none yet; the worker then checks that it exists, and sends scores there without ever changing
+its label or points.
 """
 
 from __future__ import annotations

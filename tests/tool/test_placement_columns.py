@@ -3,8 +3,10 @@ launches name that column (AGS claim `lineitem`), and Pathways adopts it.
 
 Sources:
 - instructure/canvas-lms lib/lti/messages/resource_link_request.rb: an assignment launch's AGS
-  claim names the assignment's own line item (`assignment_line_item_url`), which an
-  assignment_selection placement made before deep linking, without our resourceId and tag.
+  claim names the assignment's own line item (`assignment_line_item_url`).
+  app/models/assignment.rb `update_line_items`: that line item gets the deep-linked lineItem's
+  resourceId and tag when it is made, but an existing one only when the same save changes the
+  assignment's name, points or dates (and a Canvas older than `line_item_resource_id` never).
 - moodle/moodle mod/lti/service/gradebookservices/classes/local/service/gradebookservices.php:
   with "grade sync only" no line item management scope is granted, and the launch names the
   activity's single grade item as `lineitem`.
@@ -49,8 +51,9 @@ def _lms_placement(
     course: GradeCourse, competency: int, *, label: str = "Unit 3: food webs", maximum: float = 10
 ) -> tuple[LmsResourceLink, LmsLineItem]:
     """The link the LMS made its own way: an assignment (Canvas assignment_selection) whose line
-    item is the assignment's, out of its own points, with neither our resourceId nor our tag;
-    its custom parameters are the ones the deep-linking response gave."""
+    item is the assignment's, out of its own points, with neither our resourceId nor our tag (an
+    existing assignment saved with its name and points unchanged, or an older Canvas); its
+    custom parameters are the ones the deep-linking response gave."""
     state = course.lms.platform.state
     link = LmsResourceLink(
         id=state.next_resource_link_id(),

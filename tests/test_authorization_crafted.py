@@ -688,7 +688,6 @@ def test_guests_observers_and_lms_admins_reach_no_course_data(
         ("GET", "/pathways/", {}),
         ("GET", "/progress/", {}),
         ("GET", "/profile/", {}),
-        ("GET", "/reports/", {}),
         ("GET", "/reports/reflection", {}),
         ("POST", "/reports/reflection", {"reflection": "x"}),
         ("POST", "/profile/", {"interests": "x"}),
@@ -697,7 +696,16 @@ def test_guests_observers_and_lms_admins_reach_no_course_data(
         ("GET", f"/insights/students/{person}/progress", {}),
         ("GET", f"/reports/students/{person}", {}),
     ]
+    if M + "Mentor" not in roles:
+        requests.append(("GET", "/reports/", {}))
     assert_refused_and_unchanged(world, attacker, requests, DENIED, [world.v.context])
+    if M + "Mentor" in roles:
+        # A parent's reports page, where the LMS named none of their children: no student.
+        page = attacker.get("/reports/")
+        assert page.status_code == 200
+        assert "/reports/students/" not in page.text
+        for sub in ("user-s01", "user-s03", "user-s04"):
+            assert f"V goal of {sub}" not in page.text
 
 
 def test_lms_admin_console_shows_only_its_own_platform(

@@ -73,6 +73,14 @@ def _mentees(ctx: LaunchContext, context_id: int) -> list[Student]:
 
 def render_mentor_home(ctx: LaunchContext) -> str:
     set_current_launch(ctx)
+    if not ctx.launch.mentees:
+        # Canvas names an observer's students only to tools at privacy level Public
+        # (jwt_message.rb add_mentorship_claims!); Pathways registers at Name only.
+        LOG.info(
+            "mentor launch names no students platform=%s context=%s",
+            ctx.launch.platform_id,
+            ctx.launch.context_id,
+        )
     return _mentor_page(ctx)
 
 
@@ -86,6 +94,9 @@ def _mentor_page(ctx: LaunchContext) -> str:
         "reports/mentor.html",
         title="Reports",
         students=students,
+        # Students named, none an active learner here in Pathways (never launched and no
+        # roster sync yet, or left): the parent needs another answer than "named nobody".
+        lms_named_students=bool(ctx.launch.mentees),
         lang=choose_language(request.args.get("lang")),
     )
 

@@ -291,8 +291,10 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     return LaunchContext(LaunchSession(**values), person, context, resource_link)
 
 
-MAX_MENTEES = 50
-"""More students than any family has; the rest of a longer list is not kept."""
+MAX_MENTEES = 500
+"""More students than any mentor follows in one course: a Canvas observer is also how schools
+link a counsellor or learning-support teacher to a whole year group, and each observed student
+is one entry. The rest of a longer list is not kept."""
 
 
 def _mentees(claim: Any) -> list[str]:
@@ -300,7 +302,14 @@ def _mentees(claim: Any) -> list[str]:
     their `sub`); anything but a list of ids names nobody."""
     if not isinstance(claim, list):
         return []
-    return [sub for sub in claim[:MAX_MENTEES] if isinstance(sub, str) and 0 < len(sub) <= 255]
+    # No NUL: no `sub` holds one (launch._id_claim refuses it), and PostgreSQL refuses a text
+    # parameter with one, so a single such entry made every page of the mentor's session a 500.
+    usable = (
+        sub
+        for sub in claim[:MAX_MENTEES]
+        if isinstance(sub, str) and 0 < len(sub) <= 255 and "\x00" not in sub
+    )
+    return list(dict.fromkeys(usable))
 
 
 def load_launch_context(session: Session, launch_session_id: str) -> LaunchContext | None:

@@ -100,7 +100,7 @@ def test_a_student_of_another_course_named_by_the_lms_is_not_shown(
     )
 
     assert home.response.status_code == 200, home.text[:2000]
-    assert "does not list any student of this course for you" in home.text
+    assert "Pathways has no report yet for the students the LMS lists for you" in home.text
     assert "/reports/students/" not in home.text
 
 
@@ -110,7 +110,7 @@ def test_a_parent_the_lms_links_to_nobody_is_told_why_there_is_nothing(
     for children in (None, [], "user-s01", [5, None, "x" * 300]):
         home = _parent(lti, children)
         assert home.response.status_code == 200, home.text[:2000]
-        assert "does not list any student of this course for you" in home.text
+        assert "did not tell Pathways which students you follow" in home.text
         assert "Explain photosynthesis" not in home.text
 
 

@@ -24,7 +24,9 @@ school: a tenant is (issuer, client_id). Built from Canvas's own source (instruc
 - lib/lti/messages/jwt_message.rb (+ resource_link_request.rb, deep_linking_request.rb): aud and
   azp = the developer key global id (a string), deployment_id "<tool id>:<context opaque id>",
   exp = iat + 1 hour, iss = lti_iss, sub = the user's lti_id (absent with no user), the
-  privacy-level dependent name/email/picture/lis claims, context {id, label, title,
+  privacy-level dependent name/email/picture/lis claims, role_scope_mentor (an observer's
+  observed students' lti_id, `add_mentorship_claims!`, only for a tool whose privacy level is
+  public), context {id, label, title,
   type [course#CourseOffering | "Account"]}, tool_platform, launch_presentation (iframe,
   return_url, locale, height, width), roles from `$com.instructure.User.allRoles`, custom (after
   variable expansion: numbers stay numbers), AGS and NRPS claims, lti11_legacy_user_id, lti1p1,
@@ -200,6 +202,7 @@ class CanvasLaunch:
     claims: dict[str, Any] = field(default_factory=dict)  # last-minute changes (DELETE removes)
     link_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # resource link lookup uuid
     target_link_uri: str = ""
+    observees: tuple[CanvasUser, ...] = ()  # an observer's current ObserverEnrollments here
 
 
 class FakeCanvas:
@@ -413,6 +416,9 @@ class FakeCanvas:
                 ),
                 "service_versions": ["2.0"],
             }
+        if user is not None and launch.privacy == "public" and course and launch.observees:
+            # add_mentorship_claims! (only for a public tool): the observed students' lti_id.
+            p[CLAIM + "role_scope_mentor"] = [o.lti_id for o in launch.observees]
         if user is not None:
             p[CLAIM + "lti11_legacy_user_id"] = user.opaque_id
             p[CLAIM + "lti1p1"] = {"user_id": user.lti_context_id}

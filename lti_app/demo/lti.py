@@ -129,10 +129,13 @@ class DemoMessageLaunch(LTIAdvantageMessageLaunchAbstract):  # type: ignore[misc
         if spec.resource_link_id and spec.message_type is not MessageType.DEEP_LINKING:
             self.set_resource_link_claim(spec.resource_link_id, title=spec.resource_link_title)
         if spec.message_type is MessageType.DEEP_LINKING:
+            # No default title or text, as Canvas's course placements (instructure/canvas-lms
+            # lib/lti/messages/deep_linking_request.rb); lti1p3platform then sends them empty,
+            # as Moodle does before the teacher types a name. A default "Pathways" named every
+            # single placed item so, a mastery column's link too, and it became one of several
+            # "Pathways" in the course page's list of links.
             self.set_dl(
                 platform.url("/deep_link_return"),
-                title="Pathways",
-                description="Add a Pathways activity to this course",
                 accept_types={"ltiResourceLink", "link", "html"},
                 # The spec's `data` is an opaque string the tool must echo back.
                 extra_data=spec.hint,

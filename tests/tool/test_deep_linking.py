@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -109,6 +110,15 @@ def test_single_choice_platform_gets_radio_buttons(lti: LtiActions) -> None:
     launched = lti.launch_spec(spec)
     assert 'type="radio"' in launched.text
     assert 'type="checkbox" name="item"' not in launched.text
+
+
+def test_a_picker_that_takes_several_items_starts_with_none_ticked(lti: LtiActions) -> None:
+    """The demo LMS, Moodle and Canvas's module placements take several items: a box ticked in
+    advance was placed beside whatever the teacher ticked (a second "Pathways" link)."""
+    launched = _picker(lti)
+    boxes = re.findall(r'<input type="checkbox" name="item"[^>]*>', launched.text)
+    assert boxes, launched.text[:2000]
+    assert [box for box in boxes if re.search(r"\bchecked\b", box)] == []
 
 
 def test_a_student_cannot_place_content(lti: LtiActions) -> None:

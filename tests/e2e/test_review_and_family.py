@@ -166,6 +166,27 @@ def test_a_mastery_column_added_by_deep_linking_opens_each_score_in_pathways(
     assert target is not None
     expect(frame.locator(target)).to_have_text("CELL.2 · Microscopy")
     _fits_the_frame(page, frame, "teacher-review")
+    # The LMS sizes its frame to the whole page, so a jump to a place on the page has to move
+    # the LMS's page (a browser does not, for a frame from another site).
+    check_ins = frame.get_by_role("heading", name="Check-ins", level=2)
+    page.set_viewport_size({"width": 1100, "height": 800})  # a laptop's window, not the page
+    page.evaluate("window.scrollTo(0, 0)")
+    window_height = page.evaluate("window.innerHeight")
+
+    def top_in_window() -> float:
+        box = check_ins.bounding_box()  # where the LMS's window shows it
+        assert box is not None
+        return float(box["y"])
+
+    assert top_in_window() >= window_height
+    frame.get_by_role("navigation", name="On this page").get_by_role(
+        "link", name="Check-ins"
+    ).click()
+    deadline = time.monotonic() + 5
+    while not 0 <= top_in_window() < window_height:
+        assert time.monotonic() < deadline, "the jump left the heading out of the LMS's window"
+        time.sleep(0.05)
+    expect(check_ins).to_be_focused()
 
     # A student opens the column's link from the course: their progress, about that competency.
     page.get_by_role("link", name="Course home").click()

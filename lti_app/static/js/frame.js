@@ -1,5 +1,6 @@
 // Ask the LMS to size its frame to our content (Canvas, Moodle and others listen for this),
-// and carry the launch token on fetch() calls so in-frame requests need no cookie.
+// make links to places on the page move the LMS's page, and carry the launch token on fetch()
+// calls so in-frame requests need no cookie.
 (function () {
   "use strict";
   var last = 0;
@@ -14,6 +15,38 @@
   if (window.ResizeObserver) {
     new ResizeObserver(resize).observe(document.body);
   }
+  // A link to a place on this page (the "On this page" links, the skip link, "the mastery column
+  // of …") moves nothing in the LMS: the LMS sizes its frame to the whole page, so only the
+  // LMS's own page could scroll, and a browser does not scroll a page for a jump inside a frame
+  // from another site. scrollIntoView() from script does scroll it.
+  function jumpWithinFrame(event) {
+    if (window.parent === window || event.defaultPrevented || event.button !== 0 ||
+        event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
+      return;
+    }
+    var link = event.target.closest ? event.target.closest("a[href^='#']") : null;
+    if (!link) {
+      return;
+    }
+    var id = link.getAttribute("href").slice(1);
+    try {
+      id = decodeURIComponent(id);
+    } catch (ignored) {
+      return;
+    }
+    var target = id ? document.getElementById(id) : null;
+    if (!target) {
+      return;
+    }
+    event.preventDefault();
+    target.scrollIntoView({ block: "start" });
+    // Keyboard and screen-reader users continue from the place they jumped to, as after a jump.
+    if (!target.hasAttribute("tabindex") && !/^(A|BUTTON|INPUT|SELECT|TEXTAREA)$/.test(target.tagName)) {
+      target.setAttribute("tabindex", "-1");
+    }
+    target.focus({ preventScroll: true });
+  }
+  document.addEventListener("click", jumpWithinFrame);
   var tokenInput = document.querySelector("input[name=lt]");
   if (tokenInput && window.fetch) {
     var originalFetch = window.fetch;

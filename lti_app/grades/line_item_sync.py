@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from lti_app.db import Database, utcnow
 from lti_app.grades import services
 from lti_app.grades.client import AgsClient, LmsRequestError, RemoteLineItem, without_nul
+from lti_app.grades.columns import LMS_MAKES_COLUMN_GRACE
 from lti_app.grades.gradebook import submission_review
 from lti_app.grades.models import Gradebook, LineItem, LineItemState
 from lti_app.tool.client import SCOPE_LINEITEM
@@ -205,13 +206,24 @@ def sync_line_items(
 
 LMS_COLUMN_LOOK_AGAIN = timedelta(seconds=30)
 """How often a column the LMS is making (deep linking) is looked for."""
+LMS_COLUMN_LOOK_SOON = timedelta(seconds=3)
+LMS_COLUMN_SOON_FOR = timedelta(minutes=1)
+"""For the first minute after the pick, look every few seconds: the pick is saved before the
+browser has carried the answer to the LMS, so a worker woken by it looks too early, and most
+LMSs make the column the moment the answer arrives (Canvas's module placements; Moodle when
+the teacher saves the activity, usually at once). Thirty seconds of an empty column in a
+gradebook the teacher just opened looked like a failure."""
 
 
 def _wait_for_lms(db: Database, item_id: int) -> None:
     with db.begin() as session:
         item = session.get(LineItem, item_id)
-        if item is not None:
-            item.lease_until = utcnow() + LMS_COLUMN_LOOK_AGAIN
+        if item is None:
+            return
+        now = utcnow()
+        picked_at = item.lms_makes_until - LMS_MAKES_COLUMN_GRACE if item.lms_makes_until else None
+        just_picked = picked_at is not None and now - picked_at < LMS_COLUMN_SOON_FOR
+        item.lease_until = now + (LMS_COLUMN_LOOK_SOON if just_picked else LMS_COLUMN_LOOK_AGAIN)
 
 
 LINK_REFUSED = frozenset({400, 403, 404, 422})

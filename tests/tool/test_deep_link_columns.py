@@ -26,7 +26,11 @@ from lti_app.db import Database, utcnow
 from lti_app.demo.browser import parse_forms, submit_form
 from lti_app.demo.launches import MessageType
 from lti_app.demo.seed import TEACHER
-from lti_app.grades.columns import set_display, set_gradebook_competencies
+from lti_app.grades.columns import (
+    LMS_MAKES_COLUMN_GRACE,
+    set_display,
+    set_gradebook_competencies,
+)
 from lti_app.grades.models import GradeDisplay, LineItem, LineItemState, OutboxStatus
 from lti_app.roster.models import RosterSync, SyncStatus
 from tests.conftest import Launched, LtiActions
@@ -168,12 +172,16 @@ def test_a_picked_competency_column_is_the_gradebooks_own_and_the_worker_fills_t
     worker.drain(threading.Event())
     assert _lms_columns(course, f"pathways-competency-{competency}") == []
     assert _row(db, course, competency).url is None
+    # It looks again within seconds: the answer is on its way to the LMS.
+    next_look = _row(db, course, competency).lease_until
+    assert next_look is not None
+    assert next_look <= utcnow() + timedelta(seconds=3)
 
     _return_to_lms(launched, back)
     (lms_column,) = _lms_columns(course, f"pathways-competency-{competency}")
     assert lms_column.resource_link_id is not None  # the LMS's, bound to the placed link
 
-    # At its next look (every 30 s) the worker finds the LMS's column, adopts it and fills it.
+    # At its next look the worker finds the LMS's column, adopts it and fills it.
     with db.begin() as session:
         session.execute(
             update(LineItem)
@@ -312,6 +320,21 @@ def test_a_column_the_lms_never_makes_is_made_by_pathways_once_the_wait_is_over(
     _pick(launched, [f"competency-{competency}"])  # never carried back to the LMS
     worker = course.worker()
     worker.drain(threading.Event())
+    assert _lms_columns(course, f"pathways-competency-{competency}") == []
+    # A minute on, the worker looks every half minute instead of every few seconds.
+    with db.begin() as session:
+        session.execute(
+            update(LineItem)
+            .where(LineItem.context_id == course.context_id)
+            .values(
+                lease_until=None,
+                lms_makes_until=utcnow() + LMS_MAKES_COLUMN_GRACE - timedelta(minutes=2),
+            )
+        )
+    worker.drain(threading.Event())
+    next_look = _row(db, course, competency).lease_until
+    assert next_look is not None
+    assert next_look > utcnow() + timedelta(seconds=20)
     assert _lms_columns(course, f"pathways-competency-{competency}") == []
     with db.begin() as session:
         session.execute(

@@ -126,6 +126,25 @@ def test_a_launch_link_on_the_course_page_completes_a_launch(
     assert tool.logins[-1]["login_hint"] == TEACHER.user_id
 
 
+def _review_from_the_gradebook(
+    http: httpx.Client, lms: DemoPlatform, tool: FakeTool, item: Any, student: str
+) -> dict[str, Any]:
+    """Score the student in the column, follow the gradebook's one review link; the claims
+    the tool got."""
+    body = {"userId": student, "scoreGiven": 3, "scoreMaximum": 4, "gradingProgress": "FullyGraded"}
+    lms.state.record_score(item, student, {**body, "timestamp": "2026-12-06T10:00:00Z"})
+    gradebook = http.get(lms.url(f"/courses/{BIOLOGY.context_id}/gradebook")).text
+    links = [html.unescape(a.split('"', 1)[0]) for a in gradebook.split('<a href="')[1:]]
+    [review] = [a for a in links if "review_for=" in a]
+    page = http.get(lms.url(review))
+    src = html.unescape(page.text.split('src="', 1)[1].split('"', 1)[0])
+    assert follow_launch(http, src).text == "launched"
+    claims: dict[str, Any] = jwt.decode(
+        tool.launches[-1]["id_token"], options={"verify_signature": False}
+    )
+    return claims
+
+
 def test_a_score_in_a_column_that_asked_for_review_links_to_a_review_launch(
     http: httpx.Client, lms: DemoPlatform, tool: FakeTool
 ) -> None:
@@ -137,17 +156,7 @@ def test_a_score_in_a_column_that_asked_for_review_links_to_a_review_launch(
     assert http.post(lms.url("/deep_link_return"), data={"JWT": tool.signed(back)}).is_success
     [item] = lms.state.line_items_in(BIOLOGY.context_id)
     student = next(e.user_id for e in BIOLOGY.enrollments if e.user_id != TEACHER.user_id)
-    body = {"userId": student, "scoreGiven": 3, "scoreMaximum": 4, "gradingProgress": "FullyGraded"}
-    lms.state.record_score(item, student, {**body, "timestamp": "2026-12-06T10:00:00Z"})
-
-    gradebook = http.get(lms.url(f"/courses/{BIOLOGY.context_id}/gradebook")).text
-    links = [html.unescape(a.split('"', 1)[0]) for a in gradebook.split('<a href="')[1:]]
-    [review] = [a for a in links if "review_for=" in a]
-    page = http.get(lms.url(review))
-    src = html.unescape(page.text.split('src="', 1)[1].split('"', 1)[0])
-    assert follow_launch(http, src).text == "launched"
-
-    claims = jwt.decode(tool.launches[-1]["id_token"], options={"verify_signature": False})
+    claims = _review_from_the_gradebook(http, lms, tool, item, student)
     assert claims[MESSAGE_TYPE] == "LtiSubmissionReviewRequest"
     assert claims["sub"] == TEACHER.user_id
     assert claims[f"{CLAIM}/for_user"]["user_id"] == student
@@ -170,17 +179,7 @@ def test_a_review_link_on_a_column_the_tool_made_launches_with_that_column(
         extra={"submissionReview": {"reviewableStatus": ["Completed"]}},
     )
     student = next(e.user_id for e in BIOLOGY.enrollments if e.user_id != TEACHER.user_id)
-    body = {"userId": student, "scoreGiven": 3, "scoreMaximum": 4, "gradingProgress": "FullyGraded"}
-    lms.state.record_score(item, student, {**body, "timestamp": "2026-12-06T10:00:00Z"})
-
-    gradebook = http.get(lms.url(f"/courses/{BIOLOGY.context_id}/gradebook")).text
-    links = [html.unescape(a.split('"', 1)[0]) for a in gradebook.split('<a href="')[1:]]
-    [review] = [a for a in links if "review_for=" in a]
-    page = http.get(lms.url(review))
-    src = html.unescape(page.text.split('src="', 1)[1].split('"', 1)[0])
-    assert follow_launch(http, src).text == "launched"
-
-    claims = jwt.decode(tool.launches[-1]["id_token"], options={"verify_signature": False})
+    claims = _review_from_the_gradebook(http, lms, tool, item, student)
     assert claims[MESSAGE_TYPE] == "LtiSubmissionReviewRequest"
     assert claims[AGS_ENDPOINT]["lineitem"] == lms.line_item_url(BIOLOGY.context_id, item.id)
     assert claims[f"{CLAIM}/resource_link"]["id"] == link.id

@@ -66,12 +66,13 @@ bp = Blueprint("tool", __name__)
 
 STORAGE_SECRET_FIELD = "lti_storage_secret"  # noqa: S105 - a field name
 LAUNCH_HANDLERS = "lti_app.launch_handlers"
-LINK_PAGES = "lti_app.link_pages"
-"""[page(session, ctx) -> str or None]: where a resource link's launch lands instead of the
-role's home (say, a student opening a competency's link lands on that competency)."""
 """Callables (session, launch context, platform) that a feature registers to act on a
 successful launch in its transaction. Every launch runs them: each returns at once, without a
 statement, for a launch that is none of its business."""
+LINK_PAGES = "lti_app.link_pages"
+"""[page(session, ctx) -> str or None]: where a resource link's launch lands instead of the
+role's home (say, a student opening a competency's link lands on that competency). Every
+launch asks them too, so the same rule holds."""
 LAUNCH_SESSION_SECONDS = 12 * 3600
 
 

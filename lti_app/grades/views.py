@@ -29,7 +29,7 @@ from lti_app.grades.jobs import notify_outbox
 from lti_app.grades.launch_columns import COLUMN_KEY, adopt_launch_column, reviewed_competency
 from lti_app.grades.models import GradeDisplay
 from lti_app.mastery.scales import get_or_create_scale
-from lti_app.tool.launch import accepts_line_items
+from lti_app.tool.messages import accepts_line_items
 from lti_app.tool.review import REVIEW_COLUMNS
 from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, current_launch, db_session, require_role

@@ -13,7 +13,7 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 
 from lti_app.errors import PermissionDeniedError
 from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS
-from lti_app.tool.launch import CLAIM, CLAIM_DL, accepts_line_items, check_deep_linking_settings
+from lti_app.tool.messages import CLAIM, CLAIM_DL, accepts_line_items, check_deep_linking_settings
 from lti_app.tool.models import Deployment, Platform
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext

@@ -6,7 +6,7 @@ for it (`submissionReview`; Moodle: of every LTI activity), and launches Pathway
 `LtiSubmissionReviewRequest`: the person who clicked (a teacher, or the student on their own
 grade), the student it is about (`for_user`) and the column (the AGS claim's `lineitem`).
 Moodle may leave out the student (a click on the column's name) or the column
-(tool.launch `_check_submission_review`): without a student the launch opens Pathways as the
+(tool.messages `_check_submission_review`): without a student the launch opens Pathways as the
 link does; without a column the student's page points out the link's own competency, if any.
 
 The tool only says who and which column; the features render the page, through two hooks:
@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.errors import NotFoundError, PermissionDeniedError
-from lti_app.tool.launch import reviewed_line_item, reviewed_user_id
+from lti_app.tool.messages import reviewed_line_item, reviewed_user_id
 from lti_app.tool.models import Membership, Person
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext

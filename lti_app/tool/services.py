@@ -15,15 +15,9 @@ from sqlalchemy.orm import Session
 from lti_app.db import Base, upsert_insert, utcnow
 from lti_app.errors import LaunchError
 from lti_app.tool.cache import EngineTtlCache
-from lti_app.tool.launch import (
-    CLAIM,
-    CLAIM_AGS,
-    CLAIM_DL,
-    CLAIM_NRPS,
-    USED,
-    ValidatedLaunch,
-)
+from lti_app.tool.launch import USED, ValidatedLaunch
 from lti_app.tool.login import PURGE_ONE_IN, purge_expired
+from lti_app.tool.messages import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS
 from lti_app.tool.models import (
     Context,
     Deployment,
@@ -302,7 +296,7 @@ def _mentees(claim: Any) -> list[str]:
     their `sub`); anything but a list of ids names nobody."""
     if not isinstance(claim, list):
         return []
-    # No NUL: no `sub` holds one (launch._id_claim refuses it), and PostgreSQL refuses a text
+    # No NUL: no `sub` holds one (messages.id_claim refuses it), and PostgreSQL refuses a text
     # parameter with one, so a single such entry made every page of the mentor's session a 500.
     usable = (
         sub

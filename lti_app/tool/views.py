@@ -28,11 +28,8 @@ from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
 from lti_app.tool.launch import (
-    CLAIM,
-    DEEP_LINKING_REQUEST,
     STARTED_ELSEWHERE,
     STARTED_ELSEWHERE_HINT,
-    SUBMISSION_REVIEW_REQUEST,
     ValidatedLaunch,
     validate_launch,
 )
@@ -46,6 +43,7 @@ from lti_app.tool.login import (
     state_cookie_name,
     storage_key,
 )
+from lti_app.tool.messages import CLAIM, DEEP_LINKING_REQUEST, SUBMISSION_REVIEW_REQUEST
 from lti_app.tool.models import LaunchFailure, Platform
 from lti_app.tool.registrations import PendingDeploymentError
 from lti_app.tool.review import review_page

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import logging
-import re
-import secrets
-from typing import NoReturn
 from urllib.parse import urlsplit
 
 import jwt
@@ -23,7 +20,7 @@ from flask import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from lti_app.errors import LaunchError, request_id
+from lti_app.errors import LaunchError
 from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
@@ -34,24 +31,22 @@ from lti_app.tool.launch import (
     validate_launch,
 )
 from lti_app.tool.login import (
-    PURGE_ONE_IN,
     LoginState,
     load_login_state,
     login_was_used,
-    purge_launch_failures,
     start_login,
     state_cookie_name,
     storage_key,
 )
 from lti_app.tool.messages import CLAIM, DEEP_LINKING_REQUEST, SUBMISSION_REVIEW_REQUEST
-from lti_app.tool.models import LaunchFailure, Platform
+from lti_app.tool.models import Platform
+from lti_app.tool.refusals import log_failure, refused_by_the_lms
 from lti_app.tool.registrations import PendingDeploymentError
 from lti_app.tool.review import review_page
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext, sync_launch
 from lti_app.web import (
     current_launch,
-    database,
     db_session,
     external_url,
     set_current_launch,
@@ -108,91 +103,6 @@ def _delete_cookie(response: Response, name: str, path: str) -> None:
     _set_cookie(response, name, "", 0, path)
 
 
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def _printable(value: str) -> str:
-    """What a refused launch claimed, fit for one log line and a database row: control
-    characters (a forged second log line, a NUL PostgreSQL cannot store) and lone surrogates
-    (valid JSON escapes that no database or log file can encode as UTF-8) become '?'."""
-    return _CONTROL_CHARACTERS.sub("?", value)
-
-
-def _log_failure(
-    err: LaunchError,
-    issuer: str = "",
-    client_id: str = "",
-    deployment_id: str = "",
-    platform_id: int | None = None,
-) -> None:
-    issuer, client_id, deployment_id = (
-        _printable(issuer),
-        _printable(client_id),
-        _printable(deployment_id),
-    )
-    reason = _printable(err.user_message)
-    LOG.warning(
-        "launch rejected iss=%s client_id=%s deployment=%s reason=%s",
-        issuer,
-        client_id,
-        deployment_id,
-        reason,
-    )
-    # End the request's transaction first: on SQLite it holds the write lock we need here.
-    db_session().rollback()
-    try:
-        # Its own transaction: the request's is rolled back with the failed launch.
-        with database().begin() as own:
-            own.add(
-                LaunchFailure(
-                    platform_id=platform_id,
-                    issuer=issuer[:255],
-                    client_id=client_id[:255],
-                    deployment_id=deployment_id[:255],
-                    reason=reason[:2000],
-                    request_id=request_id(),
-                )
-            )
-            if secrets.randbelow(PURGE_ONE_IN) == 0:
-                purge_launch_failures(own)
-    except Exception:  # the launch error must still be shown if logging it fails
-        LOG.exception("could not store launch failure")
-
-
-LMS_REFUSAL_HINTS = {
-    # Moodle's mod/lti/auth.php posts these back with the state instead of an id_token.
-    "unauthorized_client": "The client ID registered in Pathways is not the one the LMS gave "
-    "this tool: an LMS administrator can compare the two (lti-app platform show).",
-    "access_denied": "The person signed in to the LMS changed during the launch: open "
-    "Pathways again from the course.",
-    "invalid_request": "The LMS lost track of this launch (its session may have ended): open "
-    "Pathways again from the course. If it keeps happening, an LMS administrator can check "
-    "the tool's redirect URI and login URL in the LMS.",
-}
-
-
-def _refused_by_the_lms(state: str) -> NoReturn:
-    """The LMS answered the login with an OIDC error (OIDC Core §3.1.2.6) instead of an
-    id_token: say so, and log it under the registration the state names, for the admin."""
-    error = _printable(request.form.get("error", ""))[:100]
-    description = _printable(request.form.get("error_description", ""))[:500]
-    err = LaunchError(
-        f"The LMS refused the login: {error} {description}".strip(),
-        hint=LMS_REFUSAL_HINTS.get(error, ""),
-    )
-    platform: Platform | None = None
-    try:
-        platform_id = load_login_state(state, secret_key=settings().secret_key).platform_id
-        platform = db_session().get(Platform, platform_id)
-    except (LaunchError, SQLAlchemyError):  # nothing to name it by; it is logged all the same
-        platform = None
-    if platform is None:
-        _log_failure(err)
-    else:
-        _log_failure(err, platform.issuer, platform.client_id, platform_id=platform.id)
-    raise err
-
-
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -215,7 +125,7 @@ def login() -> Response | str:
             state_ttl=settings().login_state_ttl,
         )
     except LaunchError as err:
-        _log_failure(
+        log_failure(
             err,
             params.get("iss", ""),
             params.get("client_id", ""),
@@ -256,10 +166,10 @@ def launch() -> Response | str:
     id_token = request.form.get("id_token", "")
     state = request.form.get("state", "")
     if request.form.get("error"):
-        _refused_by_the_lms(state)
+        refused_by_the_lms(state)
     if not id_token or not state:
         err = LaunchError("The launch is missing its id_token or state. Open Pathways again.")
-        _log_failure(err)
+        log_failure(err)
         raise err
     session = db_session()
     login_platform_id: int | None = None
@@ -308,7 +218,7 @@ def launch() -> Response | str:
             unverified = jwt.decode(id_token, options={"verify_signature": False})
         except (jwt.InvalidTokenError, RecursionError, ValueError):  # only for the log line
             unverified = {}
-        _log_failure(
+        log_failure(
             err,
             str(unverified.get("iss", ""))[:255],
             str(unverified.get("azp") or unverified.get("aud") or "")[:255],

@@ -168,7 +168,7 @@ def test_a_refusal_with_a_lone_surrogate_is_still_kept_for_the_admin(
 ) -> None:
     """Defect: the refusal's record (LaunchFailure) and log line carried the surrogate as
     received, so storing it failed and the administrator never saw the refused launch. Fix:
-    tool/views.py _printable turns lone surrogates into '?', as it does control characters."""
+    tool/refusals.py printable turns lone surrogates into '?', as it does control characters."""
     marker = f"dep-{time.monotonic_ns()}"
     assert_refused(signed_text(lti, claims={DEPLOYMENT_ID: marker + "\ud800"}), 400, NOT_JSON)
     assert refusals_kept_for(database_url, marker) == [marker + "?"]

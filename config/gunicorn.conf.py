@@ -20,7 +20,8 @@ timeout = 30
 graceful_timeout = 20
 accesslog = "-"
 # The path without its query: launch tokens and registration tokens travel in query strings.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(D)sus'
+# The request id (the app's response header) is the one its own log lines and error pages show.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(D)sus rid=%({x-request-id}o)s'
 forwarded_allow_ips = os.environ.get("LTI_APP_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 

@@ -189,6 +189,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.after_request
     def _add_request_id(response: Response) -> Response:
+        # gunicorn's access line prints this header (config/gunicorn.conf.py): one id joins
+        # the page a teacher reports, the app's log lines and the access line of a request.
         response.headers["X-Request-Id"] = request_id()
         return response
 

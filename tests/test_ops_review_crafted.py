@@ -170,6 +170,50 @@ def test_serve_refuses_a_database_the_release_step_missed_until_it_is_upgraded(
         _stop(server)
 
 
+def _wait_until_serving(server: subprocess.Popen[str], port: int) -> None:
+    for _ in range(300):
+        if server.poll() is not None:
+            pytest.fail(f"lti-app serve stopped:\n{_stop(server)[1]}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail(f"lti-app serve did not answer:\n{_stop(server)[1]}")
+
+
+def test_one_request_id_joins_the_error_page_the_app_log_and_the_access_log(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    """A teacher sends the IT department the request id on a refused launch's page; the
+    access log (gunicorn's) had no id, so the line of that request could not be found."""
+    migrate.upgrade(empty_database_url)
+    port = _free_port()
+    server = _serve(tmp_path, empty_database_url, port)
+    try:
+        _wait_until_serving(server, port)
+        refused = httpx.post(f"http://127.0.0.1:{port}/lti/launch", data={"state": "x"})
+        behind_proxy = httpx.get(
+            f"http://127.0.0.1:{port}/healthz", headers={"X-Request-Id": "lb-7f3a9c"}
+        )
+        forged = httpx.get(
+            f"http://127.0.0.1:{port}/healthz", headers={"X-Request-Id": "a\tb rid=fake"}
+        )
+    finally:
+        out, err = _stop(server)
+    assert refused.status_code == 400
+    rid = refused.headers["X-Request-Id"]
+    assert rid in refused.text
+    access = [line for line in out.splitlines() if '"POST /lti/launch"' in line]
+    assert len(access) == 1 and access[0].endswith(f"rid={rid}"), out
+    assert any(f"rid={rid}" in line and "launch" in line for line in err.splitlines()), err
+    # A proxy's own id is kept, so its log and ours agree; one that is not an id is replaced.
+    assert behind_proxy.headers["X-Request-Id"] == "lb-7f3a9c"
+    assert "rid=lb-7f3a9c" in out
+    assert forged.headers["X-Request-Id"] not in ("", "a\tb rid=fake")
+    assert "rid=fake" not in out
+
+
 def _refused(server: subprocess.Popen[str]) -> str:
     """What `lti-app serve` said when it refused to start (a failure if it started)."""
     try:

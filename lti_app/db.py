@@ -111,6 +111,11 @@ def lock_course(session: Session, *, context_id: int) -> None:
     session.execute(select(course.c.id).where(course.c.id == context_id).with_for_update())
 
 
+# Under gunicorn's 30 s worker timeout (config/gunicorn.conf.py): a request waiting out the
+# lock then gets the "try again in a minute" page instead of a killed worker and a bare 502.
+SQLITE_BUSY_SECONDS = 20
+
+
 def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL and a busy timeout for several workers.
 
@@ -129,7 +134,7 @@ def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
             poolclass=StaticPool if in_memory else None,
             hide_parameters=True,
         )
@@ -143,7 +148,7 @@ def make_engine(url: str, *, sqlite_immediate: bool = True) -> Engine:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -205,7 +205,8 @@ def test_one_request_id_joins_the_error_page_the_app_log_and_the_access_log(
     rid = refused.headers["X-Request-Id"]
     assert rid in refused.text
     access = [line for line in out.splitlines() if '"POST /lti/launch"' in line]
-    assert len(access) == 1 and access[0].endswith(f"rid={rid}"), out
+    assert len(access) == 1, out
+    assert access[0].endswith(f"rid={rid}"), out
     assert any(f"rid={rid}" in line and "launch" in line for line in err.splitlines()), err
     # A proxy's own id is kept, so its log and ours agree; one that is not an id is replaced.
     assert behind_proxy.headers["X-Request-Id"] == "lb-7f3a9c"
@@ -312,3 +313,22 @@ def test_a_short_admin_secret_is_refused_in_production() -> None:
         load_settings({**production, "LTI_APP_ADMIN_SECRET": "admin123"})
     assert load_settings({**production, "LTI_APP_ADMIN_SECRET": "a" * 16}).admin_secret
     assert load_settings(production).admin_secret == ""  # the console stays off
+
+
+def test_a_request_waiting_on_sqlites_lock_gives_up_before_gunicorn_kills_its_worker(
+    tmp_path: Path,
+) -> None:
+    """Both waited 30 s: a launch stuck behind a long write was killed with its worker (a bare
+    502 from the proxy, the worker's other requests lost) instead of answering "try again"."""
+    import runpy
+
+    from sqlalchemy import text
+
+    from lti_app.db import make_engine
+
+    conf = runpy.run_path(str(Path(__file__).resolve().parents[1] / "config" / "gunicorn.conf.py"))
+    engine = make_engine(f"sqlite:///{tmp_path / 'busy.sqlite3'}")
+    with engine.connect() as conn:
+        busy_ms = conn.execute(text("PRAGMA busy_timeout")).scalar_one()
+    engine.dispose()
+    assert 5_000 <= busy_ms <= (conf["timeout"] - 5) * 1000

@@ -135,7 +135,7 @@ def test_key_from_a_pem_file_is_used_instead_of_the_database(
 def test_a_job_refreshing_the_keys_never_stalls_a_request_on_sqlite(tmp_path: Path) -> None:
     """A request holds SQLite's write lock from its first statement; a job (roster sync, grade
     sending) refreshing the key ring at that moment must not hold the ring while it waits for
-    the database, or the request, asking for the ring, waits out the 30 s busy timeout."""
+    the database, or the request, asking for the ring, waits out the busy timeout."""
     from lti_app.db import Database
     from lti_app.migrate import upgrade
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import socket
 import threading
@@ -61,6 +62,9 @@ class PlatformConfig:
     """Scopes the token endpoint may grant (Moodle grants only what its admin enabled)."""
     line_item_url_query: str = ""
     """Appended to line item URLs, e.g. "type_id=3", as Moodle does."""
+    canvas_line_items: bool = False
+    """Line items at Canvas's addresses (/api/lti/courses/<id>/line_items/<id>), by which
+    the tool knows an LMS that adds every score's comment to the earlier ones."""
     secret_key: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
 
     @property
@@ -78,6 +82,7 @@ class DemoPlatform:
         self.state = PlatformState()
         self.delay_ms = config.delay_ms
         self.granted_scopes = config.granted_scopes
+        self.canvas_line_items = config.canvas_line_items
         self.token_refusal: tuple[int, str] | None = None
         """When set, (status, OAuth error code) answered to every token request."""
         self.ags_in_flight_limit: int | None = None
@@ -130,6 +135,8 @@ class DemoPlatform:
 
     def line_items_url(self, context_id: str) -> str:
         """The AGS line items container URL."""
+        if self.canvas_line_items:
+            return self.url(f"/api/lti/courses/{context_id}/line_items")
         return self.url(f"/api/contexts/{context_id}/lineitems")
 
     def line_item_url(self, context_id: str, item_id: int) -> str:
@@ -286,10 +293,12 @@ class DemoPlatform:
         self.state.set_outage(kind, fault)
 
     def reset_hooks(self) -> None:
-        """Undo every test hook except key rotation: faults, delay, scopes, token refusal."""
+        """Undo every test hook except key rotation: faults, delay, scopes, token refusal,
+        line item addresses."""
         self.state.clear_faults()
         self.delay_ms = self.config.delay_ms
         self.granted_scopes = self.config.granted_scopes
+        self.canvas_line_items = self.config.canvas_line_items
         self.token_refusal = None
         self.ags_in_flight_limit = None
 
@@ -381,7 +390,24 @@ def create_platform_app(config: PlatformConfig, platform: DemoPlatform | None = 
         if g.get("ags_in_flight"):
             platform.leave_ags()
 
+    # Always: a test may switch `canvas_line_items` on while the platform runs.
+    app.wsgi_app = _CanvasLineItemPaths(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+class _CanvasLineItemPaths:
+    """Serves Canvas's line item addresses with the demo's own AGS routes."""
+
+    CANVAS = re.compile(r"/api/lti/courses/([^/]+)/line_items(/.*)?")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        found = self.CANVAS.fullmatch(environ.get("PATH_INFO", ""))
+        if found:
+            environ["PATH_INFO"] = f"/api/contexts/{found[1]}/lineitems{found[2] or ''}"
+        return self.app(environ, start_response)
 
 
 def build_demo_platform(

@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Table, case, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from lti_app.grades.client import CANVAS_SUBMISSION, utc_iso
+from lti_app.grades.client import CANVAS_SUBMISSION, adds_every_comment, utc_iso
 from lti_app.grades.models import LineItem, LineItemState, OutboxStatus, ScoreOutbox
 from lti_app.tool.models import Membership, MembershipStatus, Person, Platform
 
@@ -165,6 +165,7 @@ def claim_due(
             )
         )
     }
+    standing = _comments_standing(session, rows)
     jobs: list[ClaimedJob] = []
     skipped: list[int] = []
     for row in rows:
@@ -179,7 +180,7 @@ def claim_due(
                 line_item_id=row.line_item_id,
                 person_id=row.person_id,
                 url=row.url,
-                body=_score_body(row),
+                body=_score_body(row, comment=(row.line_item_id, row.person_id) not in standing),
                 attempts=row.attempts + 1,
                 scored_at=row.scored_at,
             )
@@ -222,7 +223,44 @@ def release(session: Session, job_ids: Sequence[int], *, worker_id: str) -> None
     )
 
 
-def _score_body(row: Any) -> dict[str, Any]:
+def _comments_standing(session: Session, rows: Sequence[Any]) -> set[tuple[int, int]]:
+    """The (line item, student) pairs of `rows` whose level name the LMS already shows as a
+    comment in that column, where a repeated comment would be added again (Canvas): the last
+    score it accepted went to the same column with the same level. A rescore after a change of
+    points, or "send again", then leaves one comment per level, not one per send."""
+    wanted = {
+        (row.line_item_id, row.person_id): row
+        for row in rows
+        if row.level_name and row.url and adds_every_comment(row.url)
+    }
+    if not wanted:
+        return set()
+    pairs = sorted(wanted)
+    pair_key = tuple_(OUTBOX.c.line_item_id, OUTBOX.c.person_id)
+    last_sent: list[int] = []
+    for start in range(0, len(pairs), 300):
+        last_sent.extend(
+            session.scalars(
+                select(func.max(OUTBOX.c.id))
+                .where(pair_key.in_(pairs[start : start + 300]))
+                .where(OUTBOX.c.status == OutboxStatus.SENT)
+                .group_by(OUTBOX.c.line_item_id, OUTBOX.c.person_id)
+            )
+        )
+    standing: set[tuple[int, int]] = set()
+    for start in range(0, len(last_sent), 300):
+        for line_item_id, person_id, level_name, sent_url in session.execute(
+            select(
+                OUTBOX.c.line_item_id, OUTBOX.c.person_id, OUTBOX.c.level_name, OUTBOX.c.sent_url
+            ).where(OUTBOX.c.id.in_(last_sent[start : start + 300]))
+        ):
+            row = wanted[(line_item_id, person_id)]
+            if level_name == row.level_name and sent_url == row.url:
+                standing.add((line_item_id, person_id))
+    return standing
+
+
+def _score_body(row: Any, *, comment: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "userId": row.sub,
         "activityProgress": row.activity_progress,
@@ -232,7 +270,7 @@ def _score_body(row: Any) -> dict[str, Any]:
     if row.score_given is not None and row.score_maximum is not None:
         body["scoreGiven"] = float(row.score_given)
         body["scoreMaximum"] = float(row.score_maximum)
-    if row.level_name:
+    if row.level_name and comment:
         body["comment"] = row.level_name
     if row.is_update:
         # Canvas: an update must not start a new submission attempt.

@@ -17,6 +17,7 @@ import email.utils
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,8 +50,18 @@ SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
 LINEITEM_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
 LINEITEMS_TYPE = "application/vnd.ims.lis.v2.lineitemcontainer+json"
 CANVAS_SUBMISSION = "https://canvas.instructure.com/lti/submission"
+CANVAS_LINE_ITEM = re.compile(r"/api/lti/courses/[^/]+/line_items/[^/]+/?")
+"""Canvas's line item address (config/routes.rb, scope lti/ims/line_items), every install."""
 MAX_RETRY_AFTER = 86400.0
 """Seconds; a longer Retry-After (or a huge one that overflows datetime) waits a day."""
+
+
+def adds_every_comment(line_item_url: str) -> bool:
+    """Whether the LMS adds each score's comment beside the earlier ones instead of replacing
+    the last: Canvas posts it as a new submission comment every time (scores_controller.rb,
+    `add_comment` when a comment is present), while Moodle replaces its feedback and clears it
+    for a score without a comment (gradebookservices `save_grade_item`)."""
+    return CANVAS_LINE_ITEM.fullmatch(urlsplit(line_item_url).path) is not None
 
 
 class LmsRequestError(Exception):

@@ -155,3 +155,5 @@ class ScoreOutbox(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[created_at]
     sent_at: Mapped[datetime | None]
+    sent_url: Mapped[str | None] = mapped_column(String(2048))
+    """The column (line item URL) the LMS accepted this score for."""

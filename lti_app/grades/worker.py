@@ -25,7 +25,7 @@ import random
 import threading
 import time
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -224,22 +224,29 @@ class GradeWorker:
     def _record(self, outcomes: Sequence[_Outcome], stats: DrainStats) -> None:
         now = utcnow()
         ok = [o.job.id for o in outcomes if o.error is None]
+        # One statement per column: a pass sends to few columns, each to many students.
+        ok_by_column: dict[str, list[int]] = defaultdict(list)
+        for outcome in outcomes:
+            if outcome.error is None:
+                ok_by_column[outcome.job.url].append(outcome.job.id)
         with self.db.begin() as session:
             mine = (OUTBOX.c.status == OutboxStatus.SENDING) & (
                 OUTBOX.c.claimed_by == self.worker_id
             )
-            for start in range(0, len(ok), 500):
-                session.execute(
-                    update(OUTBOX)
-                    .where(OUTBOX.c.id.in_(ok[start : start + 500]), mine)
-                    .values(
-                        status=OutboxStatus.SENT,
-                        sent_at=now,
-                        lease_until=None,
-                        last_error="",
-                        last_status=200,
+            for url, ids in ok_by_column.items():
+                for start in range(0, len(ids), 500):
+                    session.execute(
+                        update(OUTBOX)
+                        .where(OUTBOX.c.id.in_(ids[start : start + 500]), mine)
+                        .values(
+                            status=OutboxStatus.SENT,
+                            sent_at=now,
+                            sent_url=url,
+                            lease_until=None,
+                            last_error="",
+                            last_status=200,
+                        )
                     )
-                )
             stats.sent += len(ok)
             if ok:
                 contexts = {o.job.context_id for o in outcomes if o.error is None}

@@ -219,7 +219,11 @@ def make_course(
     made: list[GradeCourse] = []
 
     def make(
-        students: int = 5, competencies: int = 2, extra_enrollments: tuple[Enrollment, ...] = ()
+        students: int = 5,
+        competencies: int = 2,
+        extra_enrollments: tuple[Enrollment, ...] = (),
+        *,
+        canvas_line_items: bool = False,
     ) -> GradeCourse:
         # The tool makes its signing key on first use: make it before a worker signs with it.
         httpx.get(tool_server.url + "/.well-known/jwks.json", timeout=10).raise_for_status()
@@ -238,6 +242,7 @@ def make_course(
         )
         monkeypatch.setitem(seed.COURSES, lms_context_id, course)
         platform = lms.platform
+        platform.canvas_line_items = canvas_line_items  # reset_hooks() puts it back
         with db.begin() as session:
             registration = session.scalar(
                 select(Platform).where(

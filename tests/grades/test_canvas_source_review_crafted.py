@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import select
 
 from lti_app.db import Database
@@ -156,3 +157,80 @@ def test_after_a_throttle_fewer_scores_go_at_once_so_canvas_stops_refusing(
     course.assert_lms_matches_mastery()
     refused_again = platform.ags_throttled - first_competency
     assert refused_again <= 4, (first_competency, refused_again)
+
+
+def _comments_shown(course: GradeCourse, sub: str) -> list[str]:
+    """What a student sees under the column's submission: every score's comment, in order,
+    as Canvas adds each one (scores_controller.rb `add_comment`); the test LMS keeps them all."""
+    (item,) = course.lms.platform.state.line_items_in(course.lms_context_id)
+    return [
+        record.body["comment"]
+        for record in course.lms.platform.state.accepted_scores(item.id)
+        if record.user_id == sub and record.body.get("comment")
+    ]
+
+
+def _points(course: GradeCourse, sub: str) -> float:
+    (item,) = course.lms.platform.state.line_items_in(course.lms_context_id)
+    return float(course.lms.platform.state.results(item.id)[sub].body["scoreGiven"])
+
+
+@pytest.mark.parametrize("canvas", [True, False], ids=["canvas", "moodle"])
+def test_a_level_is_commented_once_in_canvas_however_often_its_score_is_sent(
+    make_course: Callable[..., GradeCourse], db: Database, canvas: bool
+) -> None:
+    """The teacher switched the gradebook to percent, then pressed "send again": each time
+    every student's submission in Canvas got one more "Proficient" comment. Moodle replaces
+    its feedback with each score and clears it for a score without one, so there the level
+    goes with every score."""
+    course = make_course(students=2, competencies=1, canvas_line_items=canvas)
+    worker = course.worker()
+    course.record(3)
+    course.drain_until_settled(worker)
+    sub = next(iter(course.students))
+    (first,) = _comments_shown(course, sub)
+    before = _points(course, sub)
+
+    with db.begin() as session:
+        set_display(session, context_id=course.context_id, display=GradeDisplay.PERCENT)
+    course.drain_until_settled(worker)
+    assert _points(course, sub) != before  # the score itself was sent again
+    with db.begin() as session:
+        set_display(session, context_id=course.context_id, display=GradeDisplay.POINTS)
+    course.drain_until_settled(worker)
+    assert _points(course, sub) == before
+    if canvas:
+        assert _comments_shown(course, sub) == [first]
+    else:
+        assert _comments_shown(course, sub) == [first, first, first]
+
+    course.record(1)  # a new level is a new comment, everywhere
+    course.drain_until_settled(worker)
+    shown = _comments_shown(course, sub)
+    assert shown[-1] != first
+    assert len(shown) == (2 if canvas else 4)
+
+
+def test_a_column_made_again_in_canvas_gets_the_level_as_a_comment_again(
+    make_course: Callable[..., GradeCourse], db: Database
+) -> None:
+    """A comment stands only in the column it was sent to: a column the teacher deleted in
+    Canvas and Pathways made again starts without comments."""
+    course = make_course(students=2, competencies=1, canvas_line_items=True)
+    state = course.lms.platform.state
+    worker = course.worker()
+    course.record(3)
+    course.drain_until_settled(worker)
+    sub = next(iter(course.students))
+    (first,) = _comments_shown(course, sub)
+    deleted_url = course.line_items()[course.competency_ids[0]].url
+    assert deleted_url is not None
+    state.delete_line_item(course.lms_item_ids()[deleted_url])  # the teacher, in Canvas
+
+    with db.begin() as session:  # a change of points finds the column gone
+        set_display(session, context_id=course.context_id, display=GradeDisplay.PERCENT)
+    course.drain_until_settled(worker)
+    (made_again,) = state.line_items_in(course.lms_context_id)
+    assert course.lms.platform.line_item_url(course.lms_context_id, made_again.id) != deleted_url
+    assert _comments_shown(course, sub) == [first]
+    assert sorted(state.results(made_again.id)) == sorted(course.students)

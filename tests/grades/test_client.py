@@ -20,6 +20,7 @@ from lti_app.grades.client import (
     SCORE_TYPE,
     AgsClient,
     LmsRequestError,
+    adds_every_comment,
     retry_after_seconds,
     score_url,
 )
@@ -222,3 +223,17 @@ def test_the_score_pool_sends_the_product_user_agent_over_one_kept_connection(
         server.server_close()
     assert [agent for agent, _port in seen] == [tool_settings.user_agent] * 3
     assert len({port for _agent, port in seen}) == 1, "a new connection per score"
+
+
+@pytest.mark.parametrize(
+    ("url", "adds"),
+    [
+        ("https://school.instructure.com/api/lti/courses/4021/line_items/77", True),
+        ("https://canvas.school.edu/api/lti/courses/4021/line_items/77/", True),
+        ("https://moodle.school.edu/mod/lti/services.php/2/lineitems/7/lineitem?type_id=3", False),
+        ("https://lms.example/api/contexts/c1/lineitems/7", False),
+        ("https://evil.example/x?u=/api/lti/courses/1/line_items/2", False),
+    ],
+)
+def test_only_canvas_columns_collect_a_comment_per_score(url: str, adds: bool) -> None:
+    assert adds_every_comment(url) is adds

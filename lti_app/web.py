@@ -223,6 +223,16 @@ def launch_url(endpoint: str, **values: Any) -> str:
 _ID_SLOT = 987654321987
 
 
+def set_history_url(endpoint: str, **values: Any) -> None:
+    """The address the browser keeps for a page answered to the launch's POST.
+
+    Without it the frame's history holds a form submission: after a click to another page,
+    the browser's Back button showed its "Confirm form resubmission" error in the frame
+    (ERR_CACHE_MISS). frame.js puts this GET address in the history entry instead.
+    """
+    g.history_url = launch_url(endpoint, **values)
+
+
 def launch_url_by_id(endpoint: str, key: str) -> Callable[[int], str]:
     """A fast builder of launch_url(endpoint, **{key: id}) for long lists of links.
 

@@ -46,7 +46,7 @@ from lti_app.mastery.services import DOUBLE_SUBMIT, evidence_history
 from lti_app.roster.services import list_students
 from lti_app.tool.review import REVIEW_PAGES
 from lti_app.tool.services import LaunchContext
-from lti_app.web import db_session, launch_url, require_role, set_current_launch
+from lti_app.web import db_session, launch_url, require_role, set_current_launch, set_history_url
 
 GOAL_STATUS_LABELS = {
     GoalStatus.NOT_STARTED: "Not started",
@@ -137,6 +137,7 @@ def student_review_page(ctx: LaunchContext, person_id: int, competency_id: int |
     """A teacher's submission review from the LMS gradebook: the student's page, with the
     column's competency pointed out."""
     set_current_launch(ctx)
+    set_history_url("courses.student", person_id=person_id)
     return _student_page(person_id, reviewed_competency_id=competency_id)
 
 

@@ -38,6 +38,7 @@ from lti_app.web import (
     launch_url,
     require_role,
     set_current_launch,
+    set_history_url,
 )
 
 LOG = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def own_review_page(ctx: LaunchContext, person_id: int, competency_id: int | Non
     """A student's review of their own grade from the LMS: their progress, with the column's
     competency pointed out (tool.review has checked that person_id is theirs)."""
     set_current_launch(ctx)
+    set_history_url("progress.my_progress")
     page, _status = _render(reviewed_competency_id=competency_id)
     return page
 
@@ -84,6 +86,7 @@ def placed_competency_page(session: Session, ctx: LaunchContext) -> str | None:
     except CompetencyNotFoundError:
         return None
     set_current_launch(ctx)
+    set_history_url("progress.my_progress")
     page, _status = _render(reviewed_competency_id=competency_id, opened_from="link")
     return page
 

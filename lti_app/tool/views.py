@@ -50,6 +50,7 @@ from lti_app.web import (
     db_session,
     external_url,
     set_current_launch,
+    set_history_url,
     settings,
     tool_origin,
 )
@@ -251,6 +252,8 @@ def launch() -> Response | str:
         ctx.launch.role,
         ctx.launch.message_type,
     )
+    # Pages it may land on other than the home name their own address.
+    set_history_url("tool.home")
     if ctx.launch.message_type == DEEP_LINKING_REQUEST:
         page = deep_link_views.deep_link_picker(ctx)
     elif ctx.launch.message_type == SUBMISSION_REVIEW_REQUEST:

@@ -115,3 +115,23 @@ def test_frame_is_resized_to_the_page(demo: Demo, page_factory: Any) -> None:
     page.wait_for_function(
         "document.getElementById('tool-frame').style.height !== ''", timeout=5000
     )
+
+
+@pytest.mark.parametrize(("user", "link"), [("user-t01", "Dashboard"), ("user-s02", "My progress")])
+def test_the_browsers_back_button_returns_to_the_launch_page(
+    demo: Demo, page_factory: Any, user: str, link: str
+) -> None:
+    """The first page is the answer to the LMS's form POST: Back from the next page showed
+    Chromium's "Confirm form resubmission" error (ERR_CACHE_MISS) in the frame."""
+    page = page_factory()
+    page.goto(demo.course_url(**{"as": user}))
+    heading = tool_frame(page).inner_text("main h1")
+    tool_frame(page).click(f"nav >> text={link}")
+    page.frame_locator("iframe#tool-frame").locator("nav [aria-current=page]").wait_for()
+    page.evaluate("history.back()")  # the LMS page's Back: the frame's history goes first
+    frame = tool_frame(page)
+    assert frame.inner_text("main h1") == heading
+    assert "/home?" in frame.url
+    page.evaluate("history.forward()")
+    page.frame_locator("iframe#tool-frame").locator("nav [aria-current=page]").wait_for()
+    assert tool_frame(page).inner_text("nav [aria-current=page]") == link

@@ -47,6 +47,7 @@ def assert_refused(launched: Launched, status: int, *phrases: str) -> None:
     assert "eyJ" not in text  # no JWT echoed back
     assert "secret" not in text.lower()
     assert "Request id" in text
+    assert "data-history-url" not in text  # Back brings no refused launch back as a page
 
 
 def tweaks(**claims: Any) -> LaunchTweaks:

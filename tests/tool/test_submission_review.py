@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html import unescape
 from typing import Any
 
 from markupsafe import escape
@@ -77,6 +78,19 @@ def _heading(page: str) -> str:
     return found.group(1).strip()
 
 
+def _heading_after_back(launched: Launched) -> str:
+    """The page the browser's Back button brings back: the launch's answer came to a POST,
+    so the page gives its history entry a GET address (frame.js)."""
+    found = re.search(r'<body data-history-url="([^"]+)"', launched.text)
+    assert found is not None, launched.text[:500]
+    again = launched.client.get(
+        launched.response.url.join(str(unescape(found.group(1)))),
+        headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "iframe"},
+    )
+    assert again.status_code == 200
+    return _heading(again.text)
+
+
 def test_a_teacher_opens_the_students_mastery_from_a_score_in_the_deep_linked_column(
     make_course: CourseMaker, lti: LtiActions
 ) -> None:
@@ -100,6 +114,7 @@ def test_a_teacher_opens_the_students_mastery_from_a_score_in_the_deep_linked_co
     assert f'id="comp-{competency}"' in review.text  # where the link goes
     # The review opened Pathways for the teacher: the rest of Pathways is a click away.
     assert "Overview</a>" in review.text
+    assert _heading_after_back(review) == _heading(review.text)
 
 
 def test_the_column_the_launch_names_says_which_competency_without_a_placed_link(
@@ -162,6 +177,7 @@ def test_a_student_opens_their_own_grade_on_their_progress_page(
         "Opened from your grades in the LMS:\n  "
         f'<a href="#competency-{competency}">C2 Competency 2</a>.'
     ) in review.text
+    assert _heading_after_back(review) == "My progress"
 
 
 def test_a_student_is_never_shown_another_students_work(
@@ -235,6 +251,7 @@ def test_a_student_opening_a_mastery_column_link_lands_on_that_competency(
         "This activity of your course is about\n  "
         f'<a href="#competency-{competency}">C2 Competency 2</a>.'
     ) in opened.text
+    assert _heading_after_back(opened) == "My progress"
     teacher = lti.launch(
         TEACHER.user_id, context_id=course.lms_context_id, resource_link_id=link.id
     )

@@ -47,6 +47,12 @@
     target.focus({ preventScroll: true });
   }
   document.addEventListener("click", jumpWithinFrame);
+  // A page answered to the launch's POST: the history entry gets the page's GET address, so
+  // Back from the next page comes here instead of the browser's form-resubmission error.
+  var historyUrl = document.body.getAttribute("data-history-url");
+  if (historyUrl && window.history && window.history.replaceState) {
+    window.history.replaceState(window.history.state, "", historyUrl);
+  }
   var tokenInput = document.querySelector("input[name=lt]");
   if (tokenInput && window.fetch) {
     var originalFetch = window.fetch;

@@ -86,15 +86,38 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def render_error(err: AppError, *, title: str | None = None) -> tuple[str, int]:
+def render_error(
+    err: AppError, *, title: str | None = None, typed: list[tuple[str, str]] | None = None
+) -> tuple[str, int]:
     """The error page for err, with its status; blueprints that translate their own
     exceptions use this too, so every error page looks and says the same."""
     return (
         render_template(
-            "errors/error.html", error=err, title=title or err.title, request_id=request_id()
+            "errors/error.html",
+            error=err,
+            title=title or err.title,
+            request_id=request_id(),
+            typed=typed,
         ),
         err.status_code,
     )
+
+
+NOT_TYPED = frozenset({"lt", "csrf_token"})
+
+
+def typed_into_the_form() -> list[tuple[str, str]]:
+    """The words a refused form carried, to show back: a teacher's notes from a whole lesson
+    must not vanish because the session ended while they wrote. Ids and levels (digits only)
+    are what the page chose, not what they typed."""
+    typed = []
+    for name, value in request.form.items(multi=True):
+        text = value.strip()
+        if name in NOT_TYPED or not text or text.isdigit():
+            continue
+        label = name.replace("_", " ").replace("-", " ").strip().capitalize() or "Text"
+        typed.append((label[:80], text[:10_000]))
+    return typed[:30]
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -134,7 +157,8 @@ def register_error_handlers(app: Flask) -> None:
                 SessionExpiredError(
                     "Your Pathways session has ended or this link is not valid any more. "
                     "Open Pathways again from your course."
-                )
+                ),
+                typed=typed_into_the_form(),
             )
         # Flask-WTF's own words ("The CSRF token is invalid.") tell a teacher nothing.
         return render_error(

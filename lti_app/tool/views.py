@@ -47,6 +47,7 @@ from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext, sync_launch
 from lti_app.web import (
     current_launch,
+    current_launch_token,
     db_session,
     external_url,
     set_current_launch,
@@ -346,6 +347,16 @@ def render_home(ctx: LaunchContext) -> str:
 @bp.route("/home")
 def home() -> str:
     return render_home(current_launch())
+
+
+@bp.get("/lti/session/token")
+def renew_launch_token() -> Response:
+    """A fresh launch token for a page left open: frame.js asks every few minutes, so a form
+    filled in over a lesson can still be sent once the token it came with has expired."""
+    current_launch()
+    response = jsonify(token=current_launch_token())
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/.well-known/jwks.json")

@@ -1,6 +1,6 @@
 // Ask the LMS to size its frame to our content (Canvas, Moodle and others listen for this),
-// make links to places on the page move the LMS's page, and carry the launch token on fetch()
-// calls so in-frame requests need no cookie.
+// make links to places on the page move the LMS's page, carry the launch token on fetch()
+// calls so in-frame requests need no cookie, and keep that token fresh while the page is open.
 (function () {
   "use strict";
   var last = 0;
@@ -53,16 +53,97 @@
   if (historyUrl && window.history && window.history.replaceState) {
     window.history.replaceState(window.history.state, "", historyUrl);
   }
+  var body = document.body;
   var tokenInput = document.querySelector("input[name=lt]");
-  if (tokenInput && window.fetch) {
+  var token = body.getAttribute("data-launch-token") || (tokenInput ? tokenInput.value : "");
+  if (token && window.fetch) {
     var originalFetch = window.fetch;
     window.fetch = function (input, init) {
       init = init || {};
       init.headers = new Headers(init.headers || {});
       if (!init.headers.has("X-Launch-Token")) {
-        init.headers.set("X-Launch-Token", tokenInput.value);
+        init.headers.set("X-Launch-Token", token);
       }
       return originalFetch(input, init);
     };
+  }
+
+  // Every link and form of this page carries the launch token it was rendered with, valid for
+  // an hour. A page left open longer (the evidence form filled in through a lesson) would then
+  // refuse what was typed into it: while the page is open, swap in a fresh token now and then.
+  var renewUrl = body.getAttribute("data-renew-url");
+  var RENEW_EVERY_MS = 10 * 60 * 1000;
+  var renewedAt = Date.now();
+  var ended = false;
+
+  function swapToken(fresh) {
+    if (!fresh || fresh === token) {
+      return;
+    }
+    var old = token;
+    var swap = function (value) { return value.split(old).join(fresh); };
+    var nodes = document.querySelectorAll("a[href], form[action], input[name=lt]");
+    for (var i = 0; i < nodes.length; i++) {
+      var node = nodes[i];
+      var attribute = node.tagName === "A" ? "href" : node.tagName === "FORM" ? "action" : "value";
+      var value = attribute === "value" ? node.value : node.getAttribute(attribute);
+      if (value && value.indexOf(old) !== -1) {
+        if (attribute === "value") {
+          node.value = swap(value);
+        } else {
+          node.setAttribute(attribute, swap(value));
+        }
+      }
+    }
+    if (window.location.href.indexOf(old) !== -1 && window.history.replaceState) {
+      window.history.replaceState(window.history.state, "", swap(window.location.href));
+    }
+    token = fresh;
+    body.setAttribute("data-launch-token", fresh);
+  }
+
+  function sayTheSessionEnded() {
+    ended = true;
+    var main = document.getElementById("main");
+    if (!main || document.getElementById("session-ended")) {
+      return;
+    }
+    var note = document.createElement("p");
+    note.id = "session-ended";
+    note.className = "flash flash-error";
+    note.setAttribute("role", "alert");
+    note.textContent = "Your Pathways session has ended, so nothing more on this page can be " +
+      "saved. Copy anything you have typed, then open Pathways again from your course.";
+    main.insertBefore(note, main.firstChild);
+  }
+
+  function renewIfDue() {
+    if (!token || !renewUrl || ended || Date.now() - renewedAt < RENEW_EVERY_MS) {
+      return;
+    }
+    renewedAt = Date.now();
+    window.fetch(renewUrl, { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) {
+        if (response.status === 401 || response.status === 403) {
+          sayTheSessionEnded();
+          return null;
+        }
+        return response.ok ? response.json() : null;
+      })
+      .then(function (answer) {
+        if (answer && answer.token) {
+          swapToken(answer.token);
+        }
+      })
+      .catch(function () {
+        // Offline or asleep: try again in a minute rather than in ten.
+        renewedAt = Date.now() - RENEW_EVERY_MS + 60 * 1000;
+      });
+  }
+
+  if (token && renewUrl && window.fetch) {
+    window.setInterval(renewIfDue, 60 * 1000);
+    document.addEventListener("visibilitychange", renewIfDue);
+    window.addEventListener("focus", renewIfDue);
   }
 })();

@@ -1,0 +1,129 @@
+"""A page left open in the LMS frame: a teacher opens the evidence form at the start of a
+lesson and sends it at the end; a student writes a long reflection. Each page's links and
+forms carry a launch token valid for an hour (`launch_token_ttl`); frame.js asks
+`/lti/session/token` for a fresh one every few minutes while the page stays open."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from markupsafe import escape
+
+from lti_app.db import Database
+from lti_app.tool.models import LaunchSession
+from tests.conftest import LtiActions, ToolServer
+from tests.security_support import (
+    Frame,
+    aged_launch_token,
+    frame_of,
+    launch_session_id,
+)
+
+IN_FRAME = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+
+
+@pytest.fixture
+def student(lti: LtiActions, tool_server: ToolServer) -> Frame:
+    return frame_of(tool_server, lti.launch("user-s05", context_id="course-bio9"))
+
+
+def _renew(frame: Frame, token: str, **headers: str) -> tuple[int, str]:
+    answer = frame.client.get(
+        frame.base + "/lti/session/token",
+        headers={**IN_FRAME, "X-Launch-Token": token, **headers},
+    )
+    if answer.status_code != 200:
+        return answer.status_code, ""
+    assert "no-store" in answer.headers["Cache-Control"]
+    return 200, str(answer.json()["token"])
+
+
+def _send_reflection(frame: Frame, token: str, text: str) -> int:
+    sent = frame.client.post(
+        frame.base + "/reports/reflection",
+        data={"lt": token, "csrf_token": frame.csrf, "reflection": text},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    return sent.status_code
+
+
+def test_a_page_open_for_most_of_an_hour_gets_a_token_that_sends_its_form_later(
+    student: Frame, tool_server: ToolServer
+) -> None:
+    settings = tool_server.settings
+    launch_id = launch_session_id(settings.secret_key, student.token)
+    nearly_expired = aged_launch_token(
+        settings.secret_key, launch_id, settings.launch_token_ttl - 30
+    )
+
+    status, fresh = _renew(student, nearly_expired)
+
+    assert status == 200
+    assert launch_session_id(settings.secret_key, fresh) == launch_id
+    # The fresh token counts its hour from now: a form sent with it later is accepted.
+    assert _send_reflection(student, fresh, "I finally understood osmosis.") == 303
+    body = student.client.get(student.base + "/reports/reflection", params={"lt": fresh}).text
+    assert "I finally understood osmosis." in body
+
+
+def test_an_expired_token_renews_nothing_and_the_page_says_so(
+    student: Frame, tool_server: ToolServer
+) -> None:
+    settings = tool_server.settings
+    launch_id = launch_session_id(settings.secret_key, student.token)
+    expired = aged_launch_token(settings.secret_key, launch_id, settings.launch_token_ttl + 5)
+    assert _renew(student, expired)[0] == 401
+    assert _send_reflection(student, expired, "too late") == 401
+
+
+def test_a_form_refused_because_the_session_ended_shows_what_was_typed(
+    student: Frame, tool_server: ToolServer
+) -> None:
+    """The laptop slept through the renewal: the form is refused, and what the student wrote
+    over the lesson comes back on the page to copy (escaped like everything else)."""
+    settings = tool_server.settings
+    launch_id = launch_session_id(settings.secret_key, student.token)
+    expired = aged_launch_token(settings.secret_key, launch_id, settings.launch_token_ttl + 5)
+    written = "Osmosis moves water <b>across</b> a membrane.\nDiffusion moves the rest."
+    refused = student.client.post(
+        student.base + "/reports/reflection",
+        data={"lt": expired, "csrf_token": student.csrf, "reflection": written},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    assert refused.status_code == 401
+    assert "What you typed (not saved)" in refused.text
+    assert str(escape(written)) in refused.text
+    assert "<b>across</b>" not in refused.text
+    assert expired not in refused.text  # the token and the CSRF token are not "typed"
+    assert student.csrf not in refused.text
+
+
+def test_renewal_stops_with_the_launch_session(
+    student: Frame, tool_server: ToolServer, db: Database
+) -> None:
+    """A launch session lives 12 hours whatever the page does: renewing never extends it."""
+    launch_id = launch_session_id(tool_server.settings.secret_key, student.token)
+    with db.begin() as session:
+        row = session.get(LaunchSession, launch_id)
+        assert row is not None
+        row.expires_at = datetime(2000, 1, 1, tzinfo=UTC)
+    assert _renew(student, student.token)[0] == 401
+
+
+def test_a_token_sent_from_another_site_renews_nothing(student: Frame) -> None:
+    """A link copied out of the frame opens nothing (Sec-Fetch-Site); neither may its token be
+    traded for a fresh one by a page on another site."""
+    assert _renew(student, student.token, **{"Sec-Fetch-Site": "cross-site"})[0] == 401
+    assert _renew(student, student.token)[0] == 200
+
+
+def test_every_page_of_a_launch_tells_frame_js_its_token_and_where_to_renew_it(
+    student: Frame,
+) -> None:
+    page = student.get("/progress/").text
+    found = re.search(r'data-launch-token="([^"]+)" data-renew-url="([^"]+)"', page)
+    assert found is not None, page[:800]
+    assert found.group(2) == "/lti/session/token"
+    assert f"lt={found.group(1)}" in page  # the token its links carry, which frame.js swaps

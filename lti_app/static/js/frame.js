@@ -59,6 +59,10 @@
   if (token && window.fetch) {
     var originalFetch = window.fetch;
     window.fetch = function (input, init) {
+      var url = new URL(typeof input === "string" ? input : input.url, window.location.href);
+      if (url.origin !== window.location.origin) {
+        return originalFetch(input, init);  // the token is for Pathways only
+      }
       init = init || {};
       init.headers = new Headers(init.headers || {});
       if (!init.headers.has("X-Launch-Token")) {

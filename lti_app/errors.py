@@ -19,7 +19,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 LOG = logging.getLogger(__name__)
@@ -103,15 +103,22 @@ def render_error(
     )
 
 
-NOT_TYPED = frozenset({"lt", "csrf_token"})
+NOT_TYPED = frozenset({"lt", "csrf_token", "admin_secret", "access_code"})
 
 
 def typed_into_the_form() -> list[tuple[str, str]]:
     """The words a refused form carried, to show back: a teacher's notes from a whole lesson
-    must not vanish because the session ended while they wrote. Ids and levels (digits only)
-    are what the page chose, not what they typed."""
+    must not vanish because the session ended while they wrote. Only forms of the LMS frame
+    (they carry the launch token), never a secret; ids and levels (digits only) are what the
+    page chose, not what was typed."""
+    try:
+        form = request.form
+    except RequestEntityTooLarge:
+        return []
+    if "lt" not in form:
+        return []
     typed = []
-    for name, value in request.form.items(multi=True):
+    for name, value in form.items(multi=True):
         text = value.strip()
         if name in NOT_TYPED or not text or text.isdigit():
             continue
@@ -125,7 +132,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(AppError)
     def _app_error(err: AppError) -> tuple[str, int]:
-        return render_error(err)
+        # A refused form (the session ended meanwhile, the student left the course) keeps
+        # what was typed into it on the page.
+        typed = typed_into_the_form() if request.method == "POST" else None
+        return render_error(err, typed=typed)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response | tuple[str, int]:
@@ -166,7 +176,8 @@ def register_error_handlers(app: Flask) -> None:
                 "This form could not be accepted: it was opened in another Pathways session or "
                 "too long ago. Nothing was saved.",
                 hint="Reload the page and send the form again.",
-            )
+            ),
+            typed=typed_into_the_form(),
         )
 
     @app.errorhandler(Exception)

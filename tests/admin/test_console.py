@@ -300,8 +300,11 @@ def test_without_launch_or_operator_sign_in_the_console_asks_to_sign_in(
 def test_wrong_admin_secret_is_refused(app: Flask, world: World) -> None:
     client = app.test_client()
     page = client.get("/admin/login").get_data(as_text=True)
-    response = client.post("/admin/login", data={"csrf_token": csrf(page), "admin_secret": "guess"})
+    guess = "my-guess-at-the-secret"
+    response = client.post("/admin/login", data={"csrf_token": csrf(page), "admin_secret": guess})
     assert response.status_code == 403
+    # A refused form shows what was typed only in the LMS frame, and never a secret.
+    assert guess not in response.get_data(as_text=True)
     assert client.get("/admin/").status_code == 302
 
 

@@ -110,6 +110,14 @@ def test_renewal_stops_with_the_launch_session(
         assert row is not None
         row.expires_at = datetime(2000, 1, 1, tzinfo=UTC)
     assert _renew(student, student.token)[0] == 401
+    # A form sent now is refused, and what was typed comes back on the page to copy.
+    refused = student.client.post(
+        student.base + "/reports/reflection",
+        data={"lt": student.token, "csrf_token": student.csrf, "reflection": "My last words"},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    assert refused.status_code == 401
+    assert "My last words" in refused.text
 
 
 def test_a_token_sent_from_another_site_renews_nothing(student: Frame) -> None:

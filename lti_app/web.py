@@ -223,6 +223,16 @@ def launch_url(endpoint: str, **values: Any) -> str:
 _ID_SLOT = 987654321987
 
 
+def path_of(endpoint: str) -> str:
+    """url_for(endpoint) of a route without arguments, built once (every launch's page asks)."""
+    return _path_of(request.script_root, endpoint)
+
+
+@functools.lru_cache(maxsize=64)
+def _path_of(_script_root: str, endpoint: str) -> str:
+    return url_for(endpoint)
+
+
 def set_history_url(endpoint: str, **values: Any) -> None:
     """The address the browser keeps for a page answered to the launch's POST.
 
@@ -230,7 +240,10 @@ def set_history_url(endpoint: str, **values: Any) -> None:
     the browser's Back button showed its "Confirm form resubmission" error in the frame
     (ERR_CACHE_MISS). frame.js puts this GET address in the history entry instead.
     """
-    g.history_url = launch_url(endpoint, **values)
+    if values:
+        g.history_url = launch_url(endpoint, **values)
+    else:  # the launch's home: no url_for on the hot path (tokens are URL-safe)
+        g.history_url = f"{path_of(endpoint)}?{LAUNCH_TOKEN_FIELD}={_request_launch_token()}"
 
 
 def launch_url_by_id(endpoint: str, key: str) -> Callable[[int], str]:
@@ -354,6 +367,7 @@ def init_web(app: Flask) -> None:
         launch_token=current_launch_token,
         nav_items=nav_items,
         launch_url_by_id=launch_url_by_id,
+        path_of=path_of,
         current_launch_or_none=current_launch_or_none,
         LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
     )

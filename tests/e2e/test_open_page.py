@@ -41,7 +41,8 @@ def test_a_page_left_open_swaps_in_a_fresh_token_before_its_own_expires(
         ),
     )
     frame.click("main form button[type=submit]")
-    page.frame_locator("iframe#tool-frame").locator("text=Written over a whole lesson.").wait_for()
+    page.frame_locator("iframe#tool-frame").locator("text=Your reflection is saved.").wait_for()
+    assert "Written over a whole lesson." in tool_frame(page).input_value("textarea")
     assert posted == [fresh]
 
 

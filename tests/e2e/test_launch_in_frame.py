@@ -134,3 +134,16 @@ def test_the_browsers_back_button_returns_to_the_launch_page(
     assert "/home?" in tool_frame(page).url
     page.evaluate("history.forward()")
     frames.locator("nav [aria-current=page]", has_text=link).wait_for()
+
+
+def test_reloading_the_frame_shows_the_launch_page_again(demo: Demo, page_factory: Any) -> None:
+    """Reloading the first page re-sent the LMS's form: its id_token, used up, was refused
+    ("already used"), and the teacher was asked to open Pathways again."""
+    page = page_factory()
+    page.goto(demo.course_url(**{"as": "user-t01"}))
+    frame = tool_frame(page)
+    heading = frame.inner_text("main h1")
+    frame.evaluate("location.reload()")
+    frames = page.frame_locator("iframe#tool-frame")
+    frames.locator("main h1", has_text=heading).wait_for()
+    assert "/home?" in tool_frame(page).url

@@ -361,6 +361,7 @@ PUBLIC = {
     "health.healthz",
     "tool.jwks",
     "tool.login",
+    "tool.launch_started",  # a line of text where the history keeps a launch's start
     "registration.start",
     "registration.canvas_json",
     "registration.close_script",

@@ -274,6 +274,13 @@ def launch() -> Response | str:
     return response
 
 
+@bp.get("/lti/launch/started")
+def launch_started() -> str:
+    """Where a launch through platform storage began, as the browser's history keeps it
+    (platform_storage.js): Back from Pathways lands here instead of resending a form."""
+    return render_template("tool/launch_started.html")
+
+
 @bp.after_request
 def _delete_refused_state_cookie(response: Response) -> Response:
     name = g.pop("state_cookie_to_delete", None)

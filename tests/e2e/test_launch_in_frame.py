@@ -147,3 +147,29 @@ def test_reloading_the_frame_shows_the_launch_page_again(demo: Demo, page_factor
     frames = page.frame_locator("iframe#tool-frame")
     frames.locator("main h1", has_text=heading).wait_for()
     assert "/home?" in tool_frame(page).url
+
+
+def test_back_through_a_launch_by_platform_storage_meets_no_resubmission_error(
+    demo_without_cookies: Demo, page_factory: Any
+) -> None:
+    """Without third-party cookies (Safari) the launch passes two more pages through the frame
+    (the login's put_data page, the launch's get_data page, itself the answer to the LMS's
+    form): the second Back from Pathways showed Chromium's resubmission error."""
+    page = page_factory()
+    page.goto(demo_without_cookies.course_url(storage="1", **{"as": "user-s09"}))
+    tool_frame(page).click("nav >> text=My progress")
+    frames = page.frame_locator("iframe#tool-frame")
+    frames.locator("nav [aria-current=page]", has_text="My progress").wait_for()
+    page.evaluate("history.back()")
+    frames.locator("main h1", has_text="My pathways").wait_for()
+    page.evaluate("history.back()")
+    frames.locator("main h1", has_text="Pathways started here").wait_for()
+    assert page.url.startswith(demo_without_cookies.lms.base_url)  # still the course page
+    page.evaluate("history.forward()")
+    frames.locator("main h1", has_text="My pathways").wait_for()
+    # Two steps back leave the course page: the login page (it would log in again and open
+    # Pathways anew) kept no place in the history.
+    page.evaluate("history.back()")
+    frames.locator("main h1", has_text="Pathways started here").wait_for()
+    page.evaluate("setTimeout(() => history.back(), 0)")
+    page.wait_for_url("about:blank")

@@ -51,7 +51,8 @@
   if (el.dataset.mode === "clear") {
     supports("lti.put_data").then(forget).catch(function () { /* nothing kept, or no answer */ });
   } else if (el.dataset.mode === "put") {
-    var go = function () { window.location.href = el.dataset.authUrl; };
+    // replace(): Back from Pathways must not come to this page, which would log in again.
+    var go = function () { window.location.replace(el.dataset.authUrl); };
     supports("lti.put_data")
       .then(function () {
         return ask({ subject: "lti.put_data", key: el.dataset.key, value: el.dataset.value }, 1500);
@@ -66,7 +67,15 @@
         // secret would only bring this page back.
         if (!data.value) { throw new Error("nothing stored"); }
         form.querySelector("input[name=lti_storage_secret]").value = data.value;
-        var submit = function () { form.submit(); };
+        var submit = function () {
+          // This page answered the LMS's form POST and stays in the history: Back from
+          // Pathways would send that form again (the browser's resubmission error). A GET
+          // address that says where the history is takes its place.
+          if (el.dataset.startedUrl && window.history.replaceState) {
+            window.history.replaceState(null, "", el.dataset.startedUrl);
+          }
+          form.submit();
+        };
         forget().then(submit, submit);
       })
       .catch(function () {

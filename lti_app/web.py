@@ -233,6 +233,16 @@ def _path_of(_script_root: str, endpoint: str) -> str:
     return url_for(endpoint)
 
 
+def token_renewal_seconds(token_ttl: int) -> int:
+    """How often a page left open trades its launch token for a fresh one (frame.js): three
+    tries within the token's life, at most every ten minutes."""
+    return max(15, min(600, token_ttl // 3))
+
+
+def _renewal_seconds() -> int:
+    return token_renewal_seconds(settings().launch_token_ttl)
+
+
 def set_history_url(endpoint: str, **values: Any) -> None:
     """The address the browser keeps for a page answered to the launch's POST.
 
@@ -368,6 +378,7 @@ def init_web(app: Flask) -> None:
         nav_items=nav_items,
         launch_url_by_id=launch_url_by_id,
         path_of=path_of,
+        token_renewal_seconds=_renewal_seconds,
         current_launch_or_none=current_launch_or_none,
         LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
     )

@@ -13,6 +13,7 @@ from markupsafe import escape
 
 from lti_app.db import Database
 from lti_app.tool.models import LaunchSession
+from lti_app.web import token_renewal_seconds
 from tests.conftest import LtiActions, ToolServer
 from tests.security_support import (
     Frame,
@@ -131,7 +132,20 @@ def test_every_page_of_a_launch_tells_frame_js_its_token_and_where_to_renew_it(
     student: Frame,
 ) -> None:
     page = student.get("/progress/").text
-    found = re.search(r'data-launch-token="([^"]+)" data-renew-url="([^"]+)"', page)
+    found = re.search(
+        r'data-launch-token="([^"]+)" data-renew-url="([^"]+)" data-renew-seconds="(\d+)"', page
+    )
     assert found is not None, page[:800]
     assert found.group(2) == "/lti/session/token"
     assert f"lt={found.group(1)}" in page  # the token its links carry, which frame.js swaps
+    assert found.group(3) == "600"  # a token of an hour: every ten minutes
+
+
+@pytest.mark.parametrize(
+    ("token_ttl", "every"), [(3600, 600), (7 * 86400, 600), (900, 300), (90, 30), (60, 20)]
+)
+def test_a_shorter_token_is_renewed_often_enough_to_never_lapse(token_ttl: int, every: int) -> None:
+    """An operator who shortens LTI_APP_LAUNCH_TOKEN_TTL to five minutes: renewing every ten
+    minutes would let every open page's token lapse."""
+    assert token_renewal_seconds(token_ttl) == every
+    assert every * 3 <= token_ttl

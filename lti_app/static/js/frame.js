@@ -73,10 +73,12 @@
   }
 
   // Every link and form of this page carries the launch token it was rendered with, valid for
-  // an hour. A page left open longer (the evidence form filled in through a lesson) would then
+  // an hour by default. A page left open longer (the evidence form filled in through a lesson) would then
   // refuse what was typed into it: while the page is open, swap in a fresh token now and then.
   var renewUrl = body.getAttribute("data-renew-url");
-  var RENEW_EVERY_MS = 10 * 60 * 1000;
+  // The server says how often (a third of the token's life, at most ten minutes).
+  var RENEW_EVERY_MS = (parseInt(body.getAttribute("data-renew-seconds"), 10) || 600) * 1000;
+  var CHECK_EVERY_MS = Math.min(60 * 1000, RENEW_EVERY_MS / 2);
   var renewedAt = Date.now();
   var ended = false;
 
@@ -140,13 +142,13 @@
         }
       })
       .catch(function () {
-        // Offline or asleep: try again in a minute rather than in ten.
-        renewedAt = Date.now() - RENEW_EVERY_MS + 60 * 1000;
+        // Offline or asleep: try again at the next check rather than a whole period later.
+        renewedAt = Date.now() - RENEW_EVERY_MS + CHECK_EVERY_MS;
       });
   }
 
   if (token && renewUrl && window.fetch) {
-    window.setInterval(renewIfDue, 60 * 1000);
+    window.setInterval(renewIfDue, CHECK_EVERY_MS);
     document.addEventListener("visibilitychange", renewIfDue);
     window.addEventListener("focus", renewIfDue);
   }

@@ -59,7 +59,8 @@
   if (token && window.fetch) {
     var originalFetch = window.fetch;
     window.fetch = function (input, init) {
-      var url = new URL(typeof input === "string" ? input : input.url, window.location.href);
+      var address = typeof input === "string" || input instanceof URL ? String(input) : input.url;
+      var url = new URL(address, window.location.href);
       if (url.origin !== window.location.origin) {
         return originalFetch(input, init);  // the token is for Pathways only
       }
@@ -73,8 +74,9 @@
   }
 
   // Every link and form of this page carries the launch token it was rendered with, valid for
-  // an hour by default. A page left open longer (the evidence form filled in through a lesson) would then
-  // refuse what was typed into it: while the page is open, swap in a fresh token now and then.
+  // an hour by default. A page left open longer (the evidence form filled in through a lesson)
+  // would then refuse what was typed into it: while it is open, swap in a fresh token now and
+  // then.
   var renewUrl = body.getAttribute("data-renew-url");
   // The server says how often (a third of the token's life, at most ten minutes).
   var RENEW_EVERY_MS = (parseInt(body.getAttribute("data-renew-seconds"), 10) || 600) * 1000;

@@ -362,6 +362,7 @@ PUBLIC = {
     "tool.jwks",
     "tool.login",
     "tool.launch_started",  # a line of text where the history keeps a launch's start
+    "tool.login_check",  # the login's own cookie check in the LMS frame
     "registration.start",
     "registration.canvas_json",
     "registration.close_script",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
 from lti_app.errors import LaunchError
-from lti_app.tool.models import LaunchFailure, LaunchSession
+from lti_app.tool.models import LaunchFailure, LaunchSession, Platform
 from lti_app.tool.registrations import ADMIN_HINT, find_platform
 
 # Now and then a launch also clears sessions that expired: no cron job.
@@ -117,6 +117,24 @@ def start_login(
     state = _login_signer(secret_key).dumps(
         [platform.id, nonce, browser_hash(secret), target, storage_target, time.time() + state_ttl]
     )
+    return LoginRedirect(
+        auth_url=authorization_url(
+            platform,
+            params,
+            redirect_uri=redirect_uri,
+            state=state,
+            nonce=nonce,
+        ),
+        state=state,
+        browser_secret=secret,
+        storage_target=storage_target,
+    )
+
+
+def authorization_url(
+    platform: Platform, params: dict[str, str], *, redirect_uri: str, state: str, nonce: str
+) -> str:
+    """The platform's OIDC authorization request for a login (`params`: its initiation)."""
     query = {
         "scope": "openid",
         "response_type": "id_token",
@@ -124,19 +142,14 @@ def start_login(
         "prompt": "none",
         "client_id": platform.client_id,
         "redirect_uri": redirect_uri,
-        "login_hint": login_hint,
+        "login_hint": params.get("login_hint", ""),
         "state": state,
         "nonce": nonce,
     }
     if params.get("lti_message_hint"):
         query["lti_message_hint"] = params["lti_message_hint"]
     separator = "&" if "?" in platform.auth_login_url else "?"
-    return LoginRedirect(
-        auth_url=platform.auth_login_url + separator + urlencode(query),
-        state=state,
-        browser_secret=secret,
-        storage_target=storage_target,
-    )
+    return platform.auth_login_url + separator + urlencode(query)
 
 
 def purge_expired(session: Session) -> None:

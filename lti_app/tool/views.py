@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 from flask import (
@@ -31,7 +32,11 @@ from lti_app.tool.launch import (
     validate_launch,
 )
 from lti_app.tool.login import (
+    UNKNOWN_STATE,
+    UNKNOWN_STATE_HINT,
     LoginState,
+    authorization_url,
+    browser_hash,
     load_login_state,
     login_was_used,
     start_login,
@@ -40,7 +45,7 @@ from lti_app.tool.login import (
 )
 from lti_app.tool.messages import CLAIM, DEEP_LINKING_REQUEST, SUBMISSION_REVIEW_REQUEST
 from lti_app.tool.models import Platform
-from lti_app.tool.refusals import log_failure, refused_by_the_lms
+from lti_app.tool.refusals import log_failure, printable, refused_by_the_lms
 from lti_app.tool.registrations import PendingDeploymentError
 from lti_app.tool.review import review_page
 from lti_app.tool.roles import CourseRole
@@ -50,6 +55,7 @@ from lti_app.web import (
     current_launch_token,
     db_session,
     external_url,
+    path_of,
     set_current_launch,
     set_history_url,
     settings,
@@ -148,6 +154,20 @@ def login() -> Response | str:
                 platform_origin=_origin(redirect_to.auth_url),
             )
         )
+    elif _cookies_unproven_in_a_frame():
+        # Safari, and any browser set to block third-party cookies outright, keeps no cookie
+        # in the LMS's frame, and without platform storage nothing else can bind the login to
+        # this browser: the launch would be refused after the LMS had spent its one-time
+        # authorization (Moodle forgets the lti_message_hint at its first auth.php). Pass
+        # through our own address first: the state cookie either comes back, and the login
+        # goes on to the LMS, or Pathways offers a window of its own while the login can
+        # still be started again.
+        response = make_response("", 302)
+        response.headers["Location"] = (
+            path_of("tool.login_check")
+            + "?"
+            + urlencode({"state": redirect_to.state} | _login_initiation(params))
+        )
     else:
         response = make_response("", 302)
         response.headers["Location"] = redirect_to.auth_url
@@ -159,6 +179,77 @@ def login() -> Response | str:
         settings().login_state_ttl,
         "/lti/",
     )
+    return response
+
+
+LOGIN_INITIATION = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "lti_message_hint",
+    "client_id",
+    "lti_deployment_id",
+)
+FRAME_DESTINATIONS = frozenset({"iframe", "frame"})
+
+
+def _login_initiation(params: dict[str, str]) -> dict[str, str]:
+    """What the LMS sent to start this login, so a new window can start it again."""
+    return {name: params[name] for name in LOGIN_INITIATION if params.get(name)}
+
+
+def _cookies_unproven_in_a_frame() -> bool:
+    # A cookie of ours that came along proves cookies work here (a returning browser); a
+    # browser that does not say where the answer goes (no Fetch Metadata) goes on as before.
+    return request.headers.get("Sec-Fetch-Dest") in FRAME_DESTINATIONS and not request.cookies
+
+
+@bp.get("/lti/login/check")
+def login_check() -> Response | str:
+    """Did the state cookie the login set in the LMS's frame come back? Then on to the LMS;
+    if not, a page offering Pathways in a window of its own, where its cookies are first-party."""
+    params = _login_initiation(
+        {name: value for name, value in request.args.items() if isinstance(value, str)}
+    )
+    state = request.args.get("state", "")
+    session = db_session()
+    try:
+        login_state = load_login_state(state, secret_key=settings().secret_key)
+        platform = session.get(Platform, login_state.platform_id)
+        if platform is None:
+            raise LaunchError(UNKNOWN_STATE, hint=UNKNOWN_STATE_HINT)
+    except LaunchError as err:
+        log_failure(
+            err,
+            params.get("iss", ""),
+            params.get("client_id", ""),
+            params.get("lti_deployment_id", ""),
+        )
+        raise
+    session.rollback()  # it only read the registration
+    secret = request.cookies.get(state_cookie_name(state))
+    if secret and hmac.compare_digest(browser_hash(secret), login_state.browser_hash):
+        response = make_response("", 302)
+        response.headers["Location"] = authorization_url(
+            platform,
+            params,
+            redirect_uri=external_url("tool.launch"),
+            state=state,
+            nonce=login_state.nonce,
+        )
+    else:
+        LOG.info(
+            "login: no cookie in the LMS frame, offered a new window iss=%s client_id=%s",
+            printable(platform.issuer),
+            printable(platform.client_id),
+        )
+        response = make_response(
+            render_template(
+                "tool/open_in_window.html",
+                window_url=path_of("tool.login") + "?" + urlencode(params),
+            )
+        )
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -74,7 +74,29 @@ class Demo:
         return f"{self.lms.base_url}/courses/{context_id}" + (f"?{query}" if query else "")
 
 
-def _start_demo(database_url: str, instance: Path, *, secure_cookies: bool) -> Iterator[Demo]:
+class FramesKeepNoCookies:
+    """Safari's default, on the server's side: a request a cross-site frame makes carries no
+    cookie, and a cookie its answer sets is not kept. (Chromium keeps partitioned cookies in
+    such a frame, and has no switch to refuse them too.) Top-level pages keep their cookies."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("HTTP_SEC_FETCH_DEST") not in ("iframe", "frame"):
+            return self.app(environ, start_response)
+        environ.pop("HTTP_COOKIE", None)
+
+        def start_without_cookies(status: str, headers: list[Any], exc_info: Any = None) -> Any:
+            kept = [(name, value) for name, value in headers if name.lower() != "set-cookie"]
+            return start_response(status, kept, exc_info)
+
+        return self.app(environ, start_without_cookies)
+
+
+def _start_demo(
+    database_url: str, instance: Path, *, secure_cookies: bool, frames_keep_cookies: bool = True
+) -> Iterator[Demo]:
     settings = load_settings(
         {},
         env="test",
@@ -85,6 +107,8 @@ def _start_demo(database_url: str, instance: Path, *, secure_cookies: bool) -> I
         secure_cookies=secure_cookies,
     )
     app = create_app(settings)
+    if not frames_keep_cookies:
+        app.wsgi_app = FramesKeepNoCookies(app.wsgi_app)  # type: ignore[method-assign]
     tool_url, stop_tool = serve_in_thread(app, "127.0.0.1")
     lms = start_demo_platform(tool_url, host="localhost")
     db = Database(database_url)
@@ -115,6 +139,20 @@ def demo_without_cookies(
     """As `demo`, but Pathways' cookies are SameSite=Lax, so the browser never sends them
     in the LMS's cross-site frame: what a browser that blocks third-party cookies does."""
     yield from _start_demo(database_url, tmp_path_factory.mktemp("e2e-nc"), secure_cookies=False)
+
+
+@pytest.fixture(scope="session")
+def demo_like_safari(
+    database_url: str, engine: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
+    """As `demo`, but no cookie reaches Pathways in the LMS's frame, partitioned or not; a
+    window of its own keeps them: Safari's default."""
+    yield from _start_demo(
+        database_url,
+        tmp_path_factory.mktemp("e2e-safari"),
+        secure_cookies=True,
+        frames_keep_cookies=False,
+    )
 
 
 @pytest.fixture

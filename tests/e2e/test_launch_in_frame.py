@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Demo, screenshot, serious_axe_violations, tool_frame
+from tests.e2e.conftest import SCREENSHOTS, Demo, screenshot, serious_axe_violations, tool_frame
 
 
 @pytest.mark.parametrize(("user", "role"), [("user-t01", "Teacher"), ("user-s02", "Student")])
@@ -101,11 +101,37 @@ def test_platform_storage_that_kept_nothing_says_what_to_do_and_stops(
 def test_without_cookies_or_platform_storage_the_page_says_what_to_do(
     demo_without_cookies: Demo, page_factory: Any
 ) -> None:
+    issued = demo_without_cookies.lms.platform.counters.id_tokens_issued
     page = page_factory()
     page.goto(demo_without_cookies.course_url(**{"as": "user-s03"}))
     frame = tool_frame(page)
-    assert "different browser" in frame.inner_text("main")
-    assert "new window" in frame.inner_text("main")
+    assert "blocks cookies from other sites" in frame.inner_text("main")
+    assert "Open Pathways in a new window" in frame.inner_text("main a.button")
+    # Found out before the LMS was asked: its one-time launch is still good for the window.
+    assert demo_without_cookies.lms.platform.counters.id_tokens_issued == issued
+
+
+def test_without_cookies_in_the_frame_pathways_opens_in_a_window_of_its_own(
+    demo_like_safari: Demo, page_factory: Any
+) -> None:
+    """Safari on a platform without LTI Platform Storage (Moodle): the frame's login found
+    its cookie gone and offers a window before the LMS spends its one-time authorization;
+    there the student lands on their home."""
+    demo = demo_like_safari
+    page = page_factory(width=700)
+    page.goto(demo.course_url(**{"as": "user-s08"}))
+    offer = page.frame_locator("iframe#tool-frame").locator(
+        "a", has_text="Open Pathways in a new window"
+    )
+    offer.wait_for()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("iframe#tool-frame").screenshot(path=str(SCREENSHOTS / "open-in-a-window.png"))
+    with page.expect_popup() as opened:
+        offer.click()
+    window = opened.value
+    window.locator(".role-badge", has_text="Student").wait_for(timeout=15_000)
+    assert window.url.startswith(demo.tool_url)
+    assert "Pathways could not start" not in window.inner_text("body")
 
 
 def test_frame_is_resized_to_the_page(demo: Demo, page_factory: Any) -> None:

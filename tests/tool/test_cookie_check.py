@@ -1,0 +1,105 @@
+"""A launch in the LMS's frame from a browser that keeps no cookie there (Safari by default,
+any browser set to block third-party cookies) on a platform without LTI Platform Storage
+(Moodle): the login checks that its state cookie comes back before the LMS spends its one-time
+authorization, and offers Pathways in a window of its own when it does not."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import httpx
+
+from lti_app.demo.browser import follow_launch
+from tests.conftest import LtiActions
+
+IN_A_FRAME = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Site": "cross-site"}
+STUDENT_BADGE = 'role-badge">Student<'
+WINDOW_LINK = re.compile(r'<a class="button primary" href="([^"]+)" target="_blank"')
+
+
+def _login_in_a_frame(lti: LtiActions, user: str) -> tuple[httpx.Client, httpx.Response, str]:
+    client = lti.browser()
+    login_url = lti.platform.login_url(lti.spec(user))
+    answer = client.get(login_url, headers=IN_A_FRAME)
+    return client, answer, login_url
+
+
+def test_a_login_in_a_frame_that_keeps_its_cookie_goes_on_to_the_lms(lti: LtiActions) -> None:
+    client, answer, _ = _login_in_a_frame(lti, "user-s04")
+    assert answer.status_code == 302
+    check = urljoin(str(answer.url), answer.headers["location"])
+    assert urlsplit(check).path == "/lti/login/check"
+
+    to_the_lms = client.get(check, headers=IN_A_FRAME)
+    assert to_the_lms.status_code == 302
+    auth = urlsplit(to_the_lms.headers["location"])
+    assert auth.netloc == urlsplit(lti.platform.config.issuer).netloc
+    home = follow_launch(client, str(to_the_lms.url))
+    assert home.status_code == 200
+    assert STUDENT_BADGE in home.text
+
+
+def test_a_login_in_a_frame_that_keeps_no_cookie_offers_a_window_of_its_own(
+    lti: LtiActions,
+) -> None:
+    issued = lti.platform.counters.id_tokens_issued
+    client, answer, login_url = _login_in_a_frame(lti, "user-s05")
+    client.cookies.clear()  # what Safari does with a cookie set in a cross-site frame
+    offer = client.get(urljoin(str(answer.url), answer.headers["location"]), headers=IN_A_FRAME)
+
+    assert offer.status_code == 200
+    assert "Open Pathways in a new window" in offer.text
+    assert "no-store" in offer.headers["Cache-Control"]
+    # The LMS has not been asked yet: Moodle's one-time lti_message_hint is still good.
+    assert lti.platform.counters.id_tokens_issued == issued
+    found = WINDOW_LINK.search(offer.text)
+    assert found is not None
+    window_url = urljoin(str(offer.url), unescape(found.group(1)))
+    assert dict(parse_qsl(urlsplit(window_url).query)) == {
+        k: v for k, v in parse_qsl(urlsplit(login_url).query) if v
+    }
+
+    # The new window is a page of its own (Sec-Fetch-Dest: document): first-party cookies.
+    window = lti.browser()
+    home = follow_launch(window, window_url)
+    assert home.status_code == 200
+    assert STUDENT_BADGE in home.text
+    assert lti.platform.counters.id_tokens_issued == issued + 1
+
+
+def test_a_stolen_check_address_does_not_sign_in_another_browser(lti: LtiActions) -> None:
+    """The check sends a browser on only with the cookie the login gave it: another browser
+    with the same address is offered the new window, never the LMS's authorization."""
+    _, answer, _ = _login_in_a_frame(lti, "user-s06")
+    other = lti.browser()
+    other.cookies.set("lti1p3_state_0000000000000000", "guess", domain="127.0.0.1")
+    offer = other.get(urljoin(str(answer.url), answer.headers["location"]), headers=IN_A_FRAME)
+    assert offer.status_code == 200
+    assert "Open Pathways in a new window" in offer.text
+
+
+def test_a_returning_browser_and_a_top_level_login_go_straight_to_the_lms(
+    lti: LtiActions,
+) -> None:
+    lms_origin = urlsplit(lti.platform.config.issuer).netloc
+    client = lti.browser()
+    top_level = client.get(lti.platform.login_url(lti.spec("user-s07")))
+    assert urlsplit(top_level.headers["location"]).netloc == lms_origin
+
+    # A cookie of Pathways' came along: cookies work in this frame.
+    again = client.get(lti.platform.login_url(lti.spec("user-s07")), headers=IN_A_FRAME)
+    assert urlsplit(again.headers["location"]).netloc == lms_origin
+
+
+def test_a_check_with_a_forged_state_is_refused_in_plain_words(lti: LtiActions) -> None:
+    client = lti.browser()
+    answer = client.get(
+        lti.tool.url + "/lti/login/check",
+        params={"state": "forged", "iss": lti.platform.config.issuer, "login_hint": "x"},
+        headers=IN_A_FRAME,
+    )
+    assert answer.status_code == 400
+    assert "does not match a login Pathways started" in answer.text
+    assert "Traceback" not in answer.text

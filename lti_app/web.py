@@ -16,7 +16,7 @@ from flask import Flask, current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from lti_app.db import Database
@@ -184,6 +184,22 @@ def _bind_csrf_secret(sess: Any, launch_id: str) -> None:
     g.pop("csrf_token", None)  # Flask-WTF caches the signed token per request
 
 
+SEALED_FORMS = "lti_app.sealed_forms"
+"""{endpoint: field}: forms with no launch behind them that must work without a cookie (the
+LMS's registration frame in Safari); their CSRF token is bound to the sealed value the form
+carries in `field` instead of to the cookie session."""
+
+
+def bind_csrf_to_form(sealed: str) -> None:
+    """Derive Flask-WTF's CSRF secret from `sealed`, for the page that renders such a form."""
+    _bind_csrf_secret(session, "form:" + sealed)
+
+
+def seal_forms_of(app: Flask, endpoint: str, field: str) -> None:
+    """Bind the CSRF token of `endpoint`'s POSTs to their sealed `field` (SEALED_FORMS)."""
+    app.extensions.setdefault(SEALED_FORMS, {})[endpoint] = field
+
+
 def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Allow the view only for launches whose course role is one of roles."""
 
@@ -316,7 +332,23 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
         launch_id = launch_session_id_from_request()
         if launch_id:
             _bind_csrf_secret(sess, launch_id)
+        elif req.method == "POST" and app.extensions.get(SEALED_FORMS):
+            # Before Flask-WTF's check runs (a before_request hook), which then needs no cookie;
+            # Flask matches the URL only after opening the session.
+            _bind_csrf_to_sealed_field(app, req, sess)
         return sess
+
+
+def _bind_csrf_to_sealed_field(app: Flask, req: Any, sess: SecureCookieSession) -> None:
+    adapter = app.create_url_adapter(req)
+    try:
+        endpoint, _args = adapter.match(method="POST") if adapter else (None, None)
+    except HTTPException:  # not found, not allowed: Flask answers that itself
+        return
+    field = app.extensions[SEALED_FORMS].get(endpoint)
+    sealed = req.form.get(field) if field else None
+    if sealed:
+        _bind_csrf_secret(sess, "form:" + sealed)
 
 
 def add_nav_item(

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import cast
 
 import httpx
-from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+)
+from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -50,7 +61,15 @@ from lti_app.registration.services import (
     seal_pending,
     store_registration,
 )
-from lti_app.web import client_address, db_session, external_url, settings
+from lti_app.web import (
+    bind_csrf_to_form,
+    client_address,
+    db_session,
+    external_url,
+    seal_forms_of,
+    settings,
+    tool_origin,
+)
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("registration", __name__)
@@ -74,6 +93,11 @@ CLOSE_SCRIPT = """(function () {
   });
 })();
 """
+
+
+@bp.record_once
+def _register(state: BlueprintSetupState) -> None:
+    seal_forms_of(cast(Flask, state.app), "registration.confirm", PENDING_FIELD)
 
 
 def tool_urls() -> ToolUrls:
@@ -133,6 +157,7 @@ def start() -> Response:
         )
     LOG.info("registration offered iss=%s family=%s", platform.issuer, platform.product_family_code)
     sealed = seal_pending(settings().secret_key, config_url=config_url, token=token, config=raw)
+    bind_csrf_to_form(sealed)
     return _no_store(
         make_response(
             render_template(
@@ -194,11 +219,25 @@ def _check_access_code(expected: str) -> Response | None:
     return None
 
 
+def _check_form_came_from_its_page() -> None:
+    """The LMS opens registration in a frame of its own site, where Safari keeps no cookie of
+    ours, so the form's CSRF token is bound to the pending registration it carries
+    (`seal_forms_of`; sealed with a random IV, so no two pages share one), and the browser's
+    Fetch Metadata and Origin must say the form came from a page of ours."""
+    site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    if (site is not None and site != "same-origin") or (
+        site is None and origin is not None and origin != tool_origin()
+    ):
+        raise CSRFError("The form was sent from another site.")
+
+
 @bp.post("/lti/register")
 def confirm() -> Response:
     """Register with the platform, store what it issued, and hand control back to it."""
     sealed = request.form.get(PENDING_FIELD, "")
     config_url, token, raw = open_pending(settings().secret_key, sealed, max_age=PENDING_MAX_AGE)
+    _check_form_came_from_its_page()
     expected_code = _access_code()
     if expected_code:
         locked = _check_access_code(expected_code)
@@ -280,9 +319,19 @@ def canvas_json() -> Response:
 
 @bp.errorhandler(CSRFError)
 def _csrf_failed(err: CSRFError) -> tuple[str, int]:
+    if request.method == "POST":
+        # A form held past its hour, or changed, fails the token bound to it: say which.
+        try:
+            open_pending(
+                settings().secret_key,
+                request.form.get(PENDING_FIELD, ""),
+                max_age=PENDING_MAX_AGE,
+            )
+        except RegistrationError as expired:
+            return render_error(expired)
     error = AppError(
         "Pathways could not confirm that this form came from this browser window.",
-        hint="Your browser may block cookies inside the LMS page. Start the registration "
-        "again; if it keeps failing, allow cookies for this site or use another browser.",
+        hint="Start the registration again from the LMS and send its form within the hour, "
+        "from the page Pathways shows.",
     )
     return render_error(error, title="Please try again")

@@ -383,3 +383,52 @@ def test_access_code_is_required_when_configured(
         assert accepted.status_code == 200, accepted.text
     app.extensions["lti_app.db"].dispose()
     app.extensions["lti_app.http"].close()
+
+
+def test_confirm_works_without_the_cookie_its_page_set(
+    browser: httpx.Client, tool_url: str, make_lms: MakeLms
+) -> None:
+    """The LMS opens registration in a frame of its own site, where Safari keeps no cookie
+    of ours: the form's token is bound to the registration it confirms, not to a cookie."""
+    lms = make_lms("moodle")
+    page = open_registration(browser, tool_url, lms)
+    browser.cookies.clear()
+    done = confirm(browser, tool_url, page.text)
+    assert done.status_code == 200
+    assert "Pathways is registered" in done.text
+    assert len(lms.registration_requests) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://attacker.example"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://attacker.example"},
+    ],
+)
+def test_confirm_sent_from_another_site_is_refused(
+    browser: httpx.Client, tool_url: str, make_lms: MakeLms, headers: dict[str, str]
+) -> None:
+    lms = make_lms("canvas")
+    page = open_registration(browser, tool_url, lms)
+    response = browser.post(
+        tool_url + "/lti/register", data=hidden_fields(page.text), headers=headers
+    )
+    assert response.status_code == 400
+    assert "could not confirm that this form came from this browser" in response.text
+    assert lms.registration_requests == []
+
+
+def test_confirm_with_the_token_of_another_registration_is_refused(
+    browser: httpx.Client, tool_url: str, make_lms: MakeLms
+) -> None:
+    lms = make_lms("canvas")
+    first = hidden_fields(open_registration(browser, tool_url, lms).text)
+    second = hidden_fields(open_registration(browser, tool_url, lms).text)
+    browser.cookies.clear()
+    response = browser.post(
+        tool_url + "/lti/register", data={**first, "csrf_token": second["csrf_token"]}
+    )
+    assert response.status_code == 400
+    assert lms.registration_requests == []

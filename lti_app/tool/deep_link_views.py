@@ -153,4 +153,5 @@ def deep_link_submit() -> str:
         action=dl["deep_link_return_url"],
         fields={"JWT": token},
         title="Adding Pathways to your course",
+        relay=True,
     )

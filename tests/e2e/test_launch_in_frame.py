@@ -193,3 +193,30 @@ def test_back_through_a_launch_by_platform_storage_meets_no_resubmission_error(
     assert page.url.startswith(demo_without_cookies.lms.base_url)  # still the course page
     page.evaluate("history.forward()")
     frames.locator("main h1", has_text="My pathways").wait_for()
+
+
+def test_deep_linking_from_a_window_of_its_own_answers_in_the_lms_frame(
+    demo_like_safari: Demo, page_factory: Any
+) -> None:
+    """Moodle takes a deep-linking answer only in the frame that asked for it (its
+    contentitem_return.js calls its parent): the window hands the answer back to the frame."""
+    demo = demo_like_safari
+    page = page_factory()
+    page.goto(demo.course_url())
+    teacher_row = page.get_by_role("row").filter(has_text="Amara Okafor")
+    teacher_row.get_by_role("link", name="Add Pathways via Deep Linking").click()
+    in_frame = page.frame_locator("iframe#tool-frame")
+    offer = in_frame.locator("a", has_text="Open Pathways in a new window")
+    with page.expect_popup() as opened:
+        offer.click()
+    window = opened.value
+    window.get_by_role("heading", level=1, name="Add Pathways to your course").wait_for(
+        timeout=15_000
+    )
+    window.get_by_role("button", name="Add to course").click()
+    in_frame.get_by_role("heading", level=1, name="item(s) added by Pathways").wait_for(
+        timeout=15_000
+    )
+    if not window.is_closed():
+        assert window.url.startswith(demo.tool_url)  # it never posted to the LMS itself
+    assert len(demo.lms.platform.state.deep_link_returns) == 1

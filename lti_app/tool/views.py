@@ -191,6 +191,8 @@ LOGIN_INITIATION = (
     "lti_deployment_id",
 )
 FRAME_DESTINATIONS = frozenset({"iframe", "frame"})
+COOKIES_WORK_HERE = "lti_cookies_work"
+COOKIES_WORK_HERE_SECONDS = 180 * 24 * 3600
 
 
 def _login_initiation(params: dict[str, str]) -> dict[str, str]:
@@ -237,6 +239,8 @@ def login_check() -> Response | str:
             state=state,
             nonce=login_state.nonce,
         )
+        # Its coming back next time is proof enough: later logins here skip this step.
+        _set_cookie(response, COOKIES_WORK_HERE, "1", COOKIES_WORK_HERE_SECONDS, "/lti/")
     else:
         LOG.info(
             "login: no cookie in the LMS frame, offered a new window iss=%s client_id=%s",

@@ -40,6 +40,10 @@ def test_a_login_in_a_frame_that_keeps_its_cookie_goes_on_to_the_lms(lti: LtiAct
     assert home.status_code == 200
     assert STUDENT_BADGE in home.text
 
+    # The next login in this frame goes straight to the LMS: cookies were seen to work.
+    again = client.get(lti.platform.login_url(lti.spec("user-s04")), headers=IN_A_FRAME)
+    assert urlsplit(again.headers["location"]).netloc == urlsplit(lti.platform.config.issuer).netloc
+
 
 def test_a_login_in_a_frame_that_keeps_no_cookie_offers_a_window_of_its_own(
     lti: LtiActions,

@@ -340,12 +340,17 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
 
 
 def _bind_csrf_to_sealed_field(app: Flask, req: Any, sess: SecureCookieSession) -> None:
+    sealed_forms: dict[str, str] = app.extensions[SEALED_FORMS]
+    if not any(field in req.form for field in sealed_forms.values()):
+        return  # the launch's own POST, say: no second URL match for it
     adapter = app.create_url_adapter(req)
+    if adapter is None:
+        return
     try:
-        endpoint, _args = adapter.match(method="POST") if adapter else (None, None)
+        endpoint, _args = adapter.match(method="POST")
     except HTTPException:  # not found, not allowed: Flask answers that itself
         return
-    field = app.extensions[SEALED_FORMS].get(endpoint)
+    field = sealed_forms.get(str(endpoint))
     sealed = req.form.get(field) if field else None
     if sealed:
         _bind_csrf_secret(sess, "form:" + sealed)

@@ -341,8 +341,11 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
 
 def _bind_csrf_to_sealed_field(app: Flask, req: Any, sess: SecureCookieSession) -> None:
     sealed_forms: dict[str, str] = app.extensions[SEALED_FORMS]
-    if not any(field in req.form for field in sealed_forms.values()):
-        return  # the launch's own POST, say: no second URL match for it
+    try:
+        if not any(field in req.form for field in sealed_forms.values()):
+            return  # the launch's own POST, say: no second URL match for it
+    except RequestEntityTooLarge:
+        return  # as in _posted_token: the next read of the form answers 413
     adapter = app.create_url_adapter(req)
     if adapter is None:
         return

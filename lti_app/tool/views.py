@@ -116,6 +116,15 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _log_login_failure(err: LaunchError, params: dict[str, str]) -> None:
+    log_failure(
+        err,
+        params.get("iss", ""),
+        params.get("client_id", ""),
+        params.get("lti_deployment_id", ""),
+    )
+
+
 @bp.route("/lti/login", methods=["GET", "POST"])
 def login() -> Response | str:
     """OIDC third-party initiated login."""
@@ -133,12 +142,7 @@ def login() -> Response | str:
             state_ttl=settings().login_state_ttl,
         )
     except LaunchError as err:
-        log_failure(
-            err,
-            params.get("iss", ""),
-            params.get("client_id", ""),
-            params.get("lti_deployment_id", ""),
-        )
+        _log_login_failure(err, params)
         raise
     session.rollback()  # it only read the registration
     if redirect_to.storage_target:
@@ -221,12 +225,7 @@ def login_check() -> Response | str:
         if platform is None:
             raise LaunchError(UNKNOWN_STATE, hint=UNKNOWN_STATE_HINT)
     except LaunchError as err:
-        log_failure(
-            err,
-            params.get("iss", ""),
-            params.get("client_id", ""),
-            params.get("lti_deployment_id", ""),
-        )
+        _log_login_failure(err, params)
         raise
     session.rollback()  # it only read the registration
     secret = request.cookies.get(state_cookie_name(state))

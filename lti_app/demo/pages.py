@@ -126,7 +126,8 @@ def course(context_id: str) -> str:
     link = next((rl for rl in links if rl.id == wanted), links[0])
     # storage=forgetful: answer every lti.get_data with no value, as Canvas does when nothing
     # was stored (its put_data refused for storage_exhaustion, or timed out).
-    storage = request.args.get("storage") in ("1", "forgetful")
+    # storage=mute: send lti_storage_target but never answer, as Canvas's mobile apps do.
+    storage = request.args.get("storage") in ("1", "forgetful", "mute")
     buttons = _buttons(platform, course, link, storage)
     preload = next((b.url for b in buttons if b.person.user_id == request.args.get("as")), None)
     reviewed = PEOPLE.get(request.args.get("review_for", ""))
@@ -138,6 +139,7 @@ def course(context_id: str) -> str:
     config: dict[str, Any] = {
         "toolOrigin": platform.config.tool_origin,
         "storageForgets": request.args.get("storage") == "forgetful",
+        "storageMute": request.args.get("storage") == "mute",
     }
     return render_template(
         "demo/course.html",

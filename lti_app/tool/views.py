@@ -145,6 +145,20 @@ def login() -> Response | str:
         _log_login_failure(err, params)
         raise
     session.rollback()  # it only read the registration
+    # Safari, and any browser set to block third-party cookies outright, keeps no cookie in
+    # the LMS's frame; without platform storage nothing else can bind the login to this
+    # browser, and the launch would be refused after the LMS had spent its one-time
+    # authorization (Moodle forgets the lti_message_hint at its first auth.php). Such a login
+    # passes through our own address first: the state cookie either comes back, and the
+    # login goes on to the LMS, or Pathways offers a window of its own while the login can
+    # still be started again.
+    via_check = (
+        path_of("tool.login_check")
+        + "?"
+        + urlencode({"state": redirect_to.state} | _login_initiation(params))
+        if _cookies_unproven_in_a_frame()
+        else None
+    )
     if redirect_to.storage_target:
         # Try the platform's storage first (works with third-party cookies blocked);
         # the cookie below is the fallback when the platform does not answer.
@@ -152,29 +166,16 @@ def login() -> Response | str:
             render_template(
                 "tool/login_storage.html",
                 auth_url=redirect_to.auth_url,
+                fallback_url=via_check or redirect_to.auth_url,
                 storage_key=storage_key(redirect_to.state),
                 secret=redirect_to.browser_secret,
                 storage_target=redirect_to.storage_target,
                 platform_origin=_origin(redirect_to.auth_url),
             )
         )
-    elif _cookies_unproven_in_a_frame():
-        # Safari, and any browser set to block third-party cookies outright, keeps no cookie
-        # in the LMS's frame, and without platform storage nothing else can bind the login to
-        # this browser: the launch would be refused after the LMS had spent its one-time
-        # authorization (Moodle forgets the lti_message_hint at its first auth.php). Pass
-        # through our own address first: the state cookie either comes back, and the login
-        # goes on to the LMS, or Pathways offers a window of its own while the login can
-        # still be started again.
-        response = make_response("", 302)
-        response.headers["Location"] = (
-            path_of("tool.login_check")
-            + "?"
-            + urlencode({"state": redirect_to.state} | _login_initiation(params))
-        )
     else:
         response = make_response("", 302)
-        response.headers["Location"] = redirect_to.auth_url
+        response.headers["Location"] = via_check or redirect_to.auth_url
     response.headers["Cache-Control"] = "no-store"
     _set_cookie(
         response,

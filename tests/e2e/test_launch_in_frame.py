@@ -111,15 +111,21 @@ def test_without_cookies_or_platform_storage_the_page_says_what_to_do(
     assert demo_without_cookies.lms.platform.counters.id_tokens_issued == issued
 
 
+@pytest.mark.parametrize(
+    "storage",
+    [None, "mute"],
+    ids=["no-platform-storage", "platform-storage-never-answers"],
+)
 def test_without_cookies_in_the_frame_pathways_opens_in_a_window_of_its_own(
-    demo_like_safari: Demo, page_factory: Any
+    demo_like_safari: Demo, page_factory: Any, storage: str | None
 ) -> None:
-    """Safari on a platform without LTI Platform Storage (Moodle): the frame's login found
-    its cookie gone and offers a window before the LMS spends its one-time authorization;
-    there the student lands on their home."""
+    """Safari on a platform without LTI Platform Storage (Moodle), or one that offers it but
+    never answers (Canvas's mobile apps): the frame's login found its cookie gone and offers
+    a window before the LMS spends its one-time authorization; there the student lands on
+    their home."""
     demo = demo_like_safari
     page = page_factory(width=700)
-    page.goto(demo.course_url(**{"as": "user-s08"}))
+    page.goto(demo.course_url(**{"as": "user-s08"}, **({"storage": storage} if storage else {})))
     offer = page.frame_locator("iframe#tool-frame").locator(
         "a", has_text="Open Pathways in a new window"
     )

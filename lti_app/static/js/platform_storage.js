@@ -53,11 +53,16 @@
   } else if (el.dataset.mode === "put") {
     // replace(): Back from Pathways must not come to this page, which would log in again.
     var go = function () { window.location.replace(el.dataset.authUrl); };
+    // No answer: the state cookie set with this page is the fallback, checked first (the
+    // login's check page) where the browser may have refused it.
+    var fallBack = function () {
+      window.location.replace(el.dataset.fallbackUrl || el.dataset.authUrl);
+    };
     supports("lti.put_data")
       .then(function () {
         return ask({ subject: "lti.put_data", key: el.dataset.key, value: el.dataset.value }, 1500);
       })
-      .then(go, go); // no answer: the state cookie set with this page is the fallback
+      .then(go, fallBack);
   } else {
     var form = el;
     supports("lti.get_data")

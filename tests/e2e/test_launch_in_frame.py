@@ -130,6 +130,7 @@ def test_without_cookies_in_the_frame_pathways_opens_in_a_window_of_its_own(
         "a", has_text="Open Pathways in a new window"
     )
     offer.wait_for()
+    assert serious_axe_violations(tool_frame(page)) == []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("iframe#tool-frame").screenshot(path=str(SCREENSHOTS / "open-in-a-window.png"))
     with page.expect_popup() as opened:

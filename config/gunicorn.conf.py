@@ -23,6 +23,9 @@ accesslog = "-"
 # The request id (the app's response header) is the one its own log lines and error pages show.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(D)sus rid=%({x-request-id}o)s'
 forwarded_allow_ips = os.environ.get("LTI_APP_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# A login's own check (/lti/login/check) carries the LMS's login parameters in its address, and
+# some LMSs send an lti_message_hint of a few kilobytes (a JWT): twice gunicorn's 4094 default.
+limit_request_line = 8190
 
 
 def post_worker_init(worker: object) -> None:

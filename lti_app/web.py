@@ -187,7 +187,8 @@ def _bind_csrf_secret(sess: Any, launch_id: str) -> None:
 SEALED_FORMS = "lti_app.sealed_forms"
 """{endpoint: field}: forms with no launch behind them that must work without a cookie (the
 LMS's registration frame in Safari); their CSRF token is bound to the sealed value the form
-carries in `field` instead of to the cookie session."""
+carries in `field` instead of to the cookie session. That token is no secret from whoever can
+open the form's page: such a view checks where the POST came from itself."""
 
 
 def bind_csrf_to_form(sealed: str) -> None:

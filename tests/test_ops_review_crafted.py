@@ -215,6 +215,26 @@ def test_one_request_id_joins_the_error_page_the_app_log_and_the_access_log(
     assert "rid=fake" not in out
 
 
+def test_a_login_check_with_a_long_lms_hint_reaches_pathways_under_gunicorn(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    """The login's cookie check carries the LMS's login parameters in its address; a JWT
+    lti_message_hint of a few kilobytes got gunicorn's bare "Request Line is too large"."""
+    migrate.upgrade(empty_database_url)
+    port = _free_port()
+    server = _serve(tmp_path, empty_database_url, port)
+    try:
+        _wait_until_serving(server, port)
+        answer = httpx.get(
+            f"http://127.0.0.1:{port}/lti/login/check",
+            params={"state": "x" * 300, "lti_message_hint": "h" * 6000, "login_hint": "u"},
+        )
+    finally:
+        _stop(server)
+    assert answer.status_code == 400
+    assert "does not match a login Pathways started" in answer.text
+
+
 def _refused(server: subprocess.Popen[str]) -> str:
     """What `lti-app serve` said when it refused to start (a failure if it started)."""
     try:

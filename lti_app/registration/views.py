@@ -220,10 +220,15 @@ def _check_access_code(expected: str) -> Response | None:
 
 
 def _check_form_came_from_its_page() -> None:
-    """The LMS opens registration in a frame of its own site, where Safari keeps no cookie of
-    ours, so the form's CSRF token is bound to the pending registration it carries
-    (`seal_forms_of`; sealed with a random IV, so no two pages share one), and the browser's
-    Fetch Metadata and Origin must say the form came from a page of ours."""
+    """CSRF protection for the confirm form, which must work without a cookie: the LMS opens
+    registration in a frame of its own site, where Safari keeps none of ours.
+
+    The form's CSRF token is bound to the pending registration the form carries
+    (`seal_forms_of`) rather than to a cookie, so it proves only that the two belong together:
+    anyone can have a pair made by opening the page. What keeps other sites out is this check
+    of what the browser says about the POST (Fetch Metadata, else Origin). A request with
+    neither header is no browser's, and carries no one's authority: the confirm step acts on
+    what the form itself holds (and the access code typed into it), not on a session."""
     site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
     if (site is not None and site != "same-origin") or (

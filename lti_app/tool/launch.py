@@ -40,6 +40,7 @@ from lti_app.tool.registrations import (
 )
 
 USED = "This launch was already used. Open Pathways again from the course."
+EXPIRED = "The launch took too long and expired. Open Pathways again."
 STARTED_ELSEWHERE = (
     "This launch was started in a different browser window, or your browser blocked "
     "Pathways' cookie."
@@ -208,7 +209,7 @@ def validate_launch(
     if login.platform_id != platform.id:
         raise LaunchError("This launch came from a different LMS than its login.", hint=ADMIN_HINT)
     if login.expires_at <= now:
-        raise LaunchError("The launch took too long and expired. Open Pathways again.")
+        raise LaunchError(EXPIRED)
     if not presented_secret or not hmac.compare_digest(
         browser_hash(presented_secret), login.browser_hash
     ):

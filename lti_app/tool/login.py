@@ -71,9 +71,12 @@ def browser_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+STATE_COOKIE_PREFIX = "lti1p3_state_"
+
+
 def state_cookie_name(state: str) -> str:
     # One cookie per login, so two launches in two tabs don't overwrite each other.
-    return "lti1p3_state_" + hashlib.sha256(state.encode()).hexdigest()[:16]
+    return STATE_COOKIE_PREFIX + hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
 def storage_key(state: str) -> str:

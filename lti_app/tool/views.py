@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from urllib.parse import urlencode, urlsplit
 
 import jwt
@@ -26,12 +27,14 @@ from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
 from lti_app.tool.launch import (
+    EXPIRED,
     STARTED_ELSEWHERE,
     STARTED_ELSEWHERE_HINT,
     ValidatedLaunch,
     validate_launch,
 )
 from lti_app.tool.login import (
+    STATE_COOKIE_PREFIX,
     UNKNOWN_STATE,
     UNKNOWN_STATE_HINT,
     LoginState,
@@ -206,9 +209,15 @@ def _login_initiation(params: dict[str, str]) -> dict[str, str]:
 
 
 def _cookies_unproven_in_a_frame() -> bool:
-    # A cookie of ours that came along proves cookies work here (a returning browser); a
-    # browser that does not say where the answer goes (no Fetch Metadata) goes on as before.
-    return request.headers.get("Sec-Fetch-Dest") in FRAME_DESTINATIONS and not request.cookies
+    # A login cookie of ours that came along proves cookies work here (a returning browser;
+    # a load balancer's cookie proves nothing); a browser that does not say where the answer
+    # goes (no Fetch Metadata: Safari before 16.4) goes on as before.
+    if request.headers.get("Sec-Fetch-Dest") not in FRAME_DESTINATIONS:
+        return False
+    return not any(
+        name == COOKIES_WORK_HERE or name.startswith(STATE_COOKIE_PREFIX)
+        for name in request.cookies
+    )
 
 
 @bp.get("/lti/login/check")
@@ -225,6 +234,8 @@ def login_check() -> Response | str:
         platform = session.get(Platform, login_state.platform_id)
         if platform is None:
             raise LaunchError(UNKNOWN_STATE, hint=UNKNOWN_STATE_HINT)
+        if login_state.expires_at <= time.time():
+            raise LaunchError(EXPIRED)
     except LaunchError as err:
         _log_login_failure(err, params)
         raise

@@ -224,6 +224,8 @@ def test_deep_linking_from_a_window_of_its_own_answers_in_the_lms_frame(
     in_frame.get_by_role("heading", level=1, name="item(s) added by Pathways").wait_for(
         timeout=15_000
     )
-    if not window.is_closed():
-        assert window.url.startswith(demo.tool_url)  # it never posted to the LMS itself
+    # Past the window's own fallback (1.5 s): it handed the answer over and did not post it too.
+    page.wait_for_timeout(2500)
     assert len(demo.lms.platform.state.deep_link_returns) == 1
+    if not window.is_closed():  # Chromium may refuse window.close(): then it says what to do
+        assert window.locator("#handed-to-the-course").is_visible()

@@ -423,12 +423,51 @@ def test_confirm_sent_from_another_site_is_refused(
 def test_confirm_with_the_token_of_another_registration_is_refused(
     browser: httpx.Client, tool_url: str, make_lms: MakeLms
 ) -> None:
+    """Two registration pages open in one browser: each form's token is good for its own
+    registration only."""
     lms = make_lms("canvas")
     first = hidden_fields(open_registration(browser, tool_url, lms).text)
     second = hidden_fields(open_registration(browser, tool_url, lms).text)
-    browser.cookies.clear()
-    response = browser.post(
+    swapped = browser.post(
         tool_url + "/lti/register", data={**first, "csrf_token": second["csrf_token"]}
     )
-    assert response.status_code == 400
+    assert swapped.status_code == 400
+    assert "could not confirm that this form came from this browser" in swapped.text
     assert lms.registration_requests == []
+
+    own = browser.post(tool_url + "/lti/register", data=first)
+    assert own.status_code == 200, own.text
+    assert len(lms.registration_requests) == 1
+
+
+@pytest.mark.parametrize(
+    "sent_by",
+    ["fetch-metadata", "origin-only", "fetch-metadata-and-null-origin"],
+)
+def test_confirm_from_pathways_own_page_is_accepted_whatever_the_browser_says_of_it(
+    browser: httpx.Client, tool_url: str, make_lms: MakeLms, sent_by: str
+) -> None:
+    """What browsers send with the form's POST: Fetch Metadata (Chromium, Firefox 90+,
+    Safari 16.4+), only Origin (older Safari and Firefox), or Origin "null" beside it (a page
+    whose referrer policy is no-referrer)."""
+    headers = {
+        "fetch-metadata": {"Sec-Fetch-Site": "same-origin", "Origin": tool_url},
+        "origin-only": {"Origin": tool_url},
+        "fetch-metadata-and-null-origin": {"Sec-Fetch-Site": "same-origin", "Origin": "null"},
+    }[sent_by]
+    lms = make_lms("moodle")
+    page = open_registration(browser, tool_url, lms)
+    browser.cookies.clear()
+    done = browser.post(tool_url + "/lti/register", data=hidden_fields(page.text), headers=headers)
+    assert done.status_code == 200, done.text
+    assert "Pathways is registered" in done.text
+    assert len(lms.registration_requests) == 1
+
+
+def test_the_confirm_page_lets_its_form_carry_its_origin(
+    browser: httpx.Client, tool_url: str, make_lms: MakeLms
+) -> None:
+    """A no-referrer page's POST carries Origin "null", which an older browser (no Fetch
+    Metadata) would then send alone: the page keeps Referer at home without hiding Origin."""
+    page = open_registration(browser, tool_url, make_lms("moodle"))
+    assert '<meta name="referrer" content="same-origin">' in page.text

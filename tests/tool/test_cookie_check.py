@@ -6,13 +6,19 @@ authorization, and offers Pathways in a window of its own when it does not."""
 from __future__ import annotations
 
 import re
+import time
 from html import unescape
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
+from sqlalchemy import select
 
+from lti_app.db import Database
 from lti_app.demo.browser import follow_launch
-from tests.conftest import LtiActions
+from lti_app.tool.login import state_cookie_name
+from lti_app.tool.models import Platform
+from tests.conftest import LtiActions, ToolServer
+from tests.tool.test_keyset_and_login_edges import forged_state
 
 IN_A_FRAME = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Site": "cross-site"}
 STUDENT_BADGE = 'role-badge">Student<'
@@ -75,13 +81,53 @@ def test_a_login_in_a_frame_that_keeps_no_cookie_offers_a_window_of_its_own(
 
 def test_a_stolen_check_address_does_not_sign_in_another_browser(lti: LtiActions) -> None:
     """The check sends a browser on only with the cookie the login gave it: another browser
-    with the same address is offered the new window, never the LMS's authorization."""
+    with the same address, and a state cookie of the right name, is offered the new window,
+    never the LMS's authorization."""
     _, answer, _ = _login_in_a_frame(lti, "user-s06")
+    check = urljoin(str(answer.url), answer.headers["location"])
+    state = dict(parse_qsl(urlsplit(check).query))["state"]
     other = lti.browser()
-    other.cookies.set("lti1p3_state_0000000000000000", "guess", domain="127.0.0.1")
-    offer = other.get(urljoin(str(answer.url), answer.headers["location"]), headers=IN_A_FRAME)
+    other.cookies.set(state_cookie_name(state), "guess", domain="127.0.0.1", path="/lti/")
+    offer = other.get(check, headers=IN_A_FRAME)
     assert offer.status_code == 200
     assert "Open Pathways in a new window" in offer.text
+
+
+def test_a_load_balancers_cookie_does_not_skip_the_check(lti: LtiActions) -> None:
+    """Only a login cookie of Pathways' proves cookies work in the frame."""
+    client = lti.browser()
+    client.cookies.set("AWSALB", "sticky", domain="127.0.0.1", path="/")
+    answer = client.get(lti.platform.login_url(lti.spec("user-s09")), headers=IN_A_FRAME)
+    assert urlsplit(answer.headers["location"]).path == "/lti/login/check"
+
+
+def test_a_check_after_the_login_expired_is_refused_in_plain_words(
+    lti: LtiActions, tool_server: ToolServer, db: Database
+) -> None:
+    config = lti.platform.config
+    with db.begin() as session:
+        platform_id = session.scalars(
+            select(Platform.id).where(
+                Platform.issuer == config.issuer, Platform.client_id == config.client_id
+            )
+        ).one()
+    state = forged_state(
+        tool_server.settings.secret_key,
+        platform_id,
+        "nonce",
+        "secret",
+        tool_server.url + "/lti/launch",
+        time.time() - 1,
+    )
+    client = lti.browser()
+    client.cookies.set(state_cookie_name(state), "secret", domain="127.0.0.1", path="/lti/")
+    answer = client.get(
+        tool_server.url + "/lti/login/check",
+        params={"state": state, "iss": config.issuer, "login_hint": "user-s09"},
+        headers=IN_A_FRAME,
+    )
+    assert answer.status_code == 400
+    assert "took too long and expired" in answer.text
 
 
 def test_a_returning_browser_and_a_top_level_login_go_straight_to_the_lms(

@@ -157,6 +157,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from lti_app.reports import views as reports_views
     from lti_app.reports.i18n import init_babel
     from lti_app.roster import views as roster_views
+    from lti_app.tool import login_views as tool_login_views
     from lti_app.tool import views as tool_views
 
     web.init_web(app)
@@ -177,6 +178,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(insights_views.bp)
     app.register_blueprint(reports_views.bp)
     # The LMS posts these cross-site; state, nonce and the signed JWT protect them instead.
-    csrf.exempt(tool_views.login)
+    csrf.exempt(tool_login_views.login)
     csrf.exempt(tool_views.launch)
     return app

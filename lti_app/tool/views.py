@@ -1,12 +1,10 @@
-"""The LMS-facing endpoints: login, launch, JWKS; and the two homes (deep linking:
+"""The LMS-facing endpoints: launch, JWKS; and the two homes (login: `login_views`; deep linking:
 `deep_link_views`)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
-import time
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import jwt
 from flask import (
@@ -27,28 +25,21 @@ from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
 from lti_app.tool.launch import (
-    EXPIRED,
     STARTED_ELSEWHERE,
     STARTED_ELSEWHERE_HINT,
     ValidatedLaunch,
     validate_launch,
 )
 from lti_app.tool.login import (
-    STATE_COOKIE_PREFIX,
-    UNKNOWN_STATE,
-    UNKNOWN_STATE_HINT,
     LoginState,
-    authorization_url,
-    browser_hash,
     load_login_state,
     login_was_used,
-    start_login,
     state_cookie_name,
     storage_key,
 )
 from lti_app.tool.messages import CLAIM, DEEP_LINKING_REQUEST, SUBMISSION_REVIEW_REQUEST
 from lti_app.tool.models import Platform
-from lti_app.tool.refusals import log_failure, printable, refused_by_the_lms
+from lti_app.tool.refusals import log_failure, refused_by_the_lms
 from lti_app.tool.registrations import PendingDeploymentError
 from lti_app.tool.review import review_page
 from lti_app.tool.roles import CourseRole
@@ -57,8 +48,6 @@ from lti_app.web import (
     current_launch,
     current_launch_token,
     db_session,
-    external_url,
-    path_of,
     set_current_launch,
     set_history_url,
     settings,
@@ -90,7 +79,7 @@ def _jwks_cache() -> JwksCache:
     return cache
 
 
-def _set_cookie(response: Response, name: str, value: str, max_age: int, path: str) -> None:
+def set_frame_cookie(response: Response, name: str, value: str, max_age: int, path: str) -> None:
     secure = settings().secure_cookies
     response.set_cookie(
         name,
@@ -106,166 +95,17 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int, path: s
     )
 
 
-def _delete_cookie(response: Response, name: str, path: str) -> None:
+def delete_frame_cookie(response: Response, name: str, path: str) -> None:
     # With the attributes it was set with: in the LMS's cross-site frame a browser ignores a
     # Set-Cookie that is not SameSite=None; Secure (RFC 6265bis, SameSite), and only a Partitioned
     # one reaches a partitioned cookie (CHIPS, https://github.com/privacycg/CHIPS). A bare
     # delete_cookie() left every login's state cookie in the browser until it expired.
-    _set_cookie(response, name, "", 0, path)
+    set_frame_cookie(response, name, "", 0, path)
 
 
-def _origin(url: str) -> str:
+def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _log_login_failure(err: LaunchError, params: dict[str, str]) -> None:
-    log_failure(
-        err,
-        params.get("iss", ""),
-        params.get("client_id", ""),
-        params.get("lti_deployment_id", ""),
-    )
-
-
-@bp.route("/lti/login", methods=["GET", "POST"])
-def login() -> Response | str:
-    """OIDC third-party initiated login."""
-    params = {k: v for k, v in (request.form or request.args).items() if isinstance(v, str)}
-    # Canvas sends deployment_id at login; the spec says lti_deployment_id.
-    params.setdefault("lti_deployment_id", params.get("deployment_id", ""))
-    session = db_session()
-    try:
-        redirect_to = start_login(
-            session,
-            params,
-            secret_key=settings().secret_key,
-            tool_origin=tool_origin(),
-            redirect_uri=external_url("tool.launch"),
-            state_ttl=settings().login_state_ttl,
-        )
-    except LaunchError as err:
-        _log_login_failure(err, params)
-        raise
-    session.rollback()  # it only read the registration
-    # Safari, and any browser set to block third-party cookies outright, keeps no cookie in
-    # the LMS's frame; without platform storage nothing else can bind the login to this
-    # browser, and the launch would be refused after the LMS had spent its one-time
-    # authorization (Moodle forgets the lti_message_hint at its first auth.php). Such a login
-    # passes through our own address first: the state cookie either comes back, and the
-    # login goes on to the LMS, or Pathways offers a window of its own while the login can
-    # still be started again.
-    via_check = (
-        path_of("tool.login_check")
-        + "?"
-        + urlencode({"state": redirect_to.state} | _login_initiation(params))
-        if _cookies_unproven_in_a_frame()
-        else None
-    )
-    if redirect_to.storage_target:
-        # Try the platform's storage first (works with third-party cookies blocked);
-        # the cookie below is the fallback when the platform does not answer.
-        response = make_response(
-            render_template(
-                "tool/login_storage.html",
-                auth_url=redirect_to.auth_url,
-                fallback_url=via_check or redirect_to.auth_url,
-                storage_key=storage_key(redirect_to.state),
-                secret=redirect_to.browser_secret,
-                storage_target=redirect_to.storage_target,
-                platform_origin=_origin(redirect_to.auth_url),
-            )
-        )
-    else:
-        response = make_response("", 302)
-        response.headers["Location"] = via_check or redirect_to.auth_url
-    response.headers["Cache-Control"] = "no-store"
-    _set_cookie(
-        response,
-        state_cookie_name(redirect_to.state),
-        redirect_to.browser_secret,
-        settings().login_state_ttl,
-        "/lti/",
-    )
-    return response
-
-
-LOGIN_INITIATION = (
-    "iss",
-    "login_hint",
-    "target_link_uri",
-    "lti_message_hint",
-    "client_id",
-    "lti_deployment_id",
-)
-FRAME_DESTINATIONS = frozenset({"iframe", "frame"})
-COOKIES_WORK_HERE = "lti_cookies_work"
-COOKIES_WORK_HERE_SECONDS = 180 * 24 * 3600
-
-
-def _login_initiation(params: dict[str, str]) -> dict[str, str]:
-    """What the LMS sent to start this login, so a new window can start it again."""
-    return {name: params[name] for name in LOGIN_INITIATION if params.get(name)}
-
-
-def _cookies_unproven_in_a_frame() -> bool:
-    # A login cookie of ours that came along proves cookies work here (a returning browser;
-    # a load balancer's cookie proves nothing); a browser that does not say where the answer
-    # goes (no Fetch Metadata: Safari before 16.4) goes on as before.
-    if request.headers.get("Sec-Fetch-Dest") not in FRAME_DESTINATIONS:
-        return False
-    return not any(
-        name == COOKIES_WORK_HERE or name.startswith(STATE_COOKIE_PREFIX)
-        for name in request.cookies
-    )
-
-
-@bp.get("/lti/login/check")
-def login_check() -> Response | str:
-    """Did the state cookie the login set in the LMS's frame come back? Then on to the LMS;
-    if not, a page offering Pathways in a window of its own, where its cookies are first-party."""
-    params = _login_initiation(
-        {name: value for name, value in request.args.items() if isinstance(value, str)}
-    )
-    state = request.args.get("state", "")
-    session = db_session()
-    try:
-        login_state = load_login_state(state, secret_key=settings().secret_key)
-        platform = session.get(Platform, login_state.platform_id)
-        if platform is None:
-            raise LaunchError(UNKNOWN_STATE, hint=UNKNOWN_STATE_HINT)
-        if login_state.expires_at <= time.time():
-            raise LaunchError(EXPIRED)
-    except LaunchError as err:
-        _log_login_failure(err, params)
-        raise
-    session.rollback()  # it only read the registration
-    secret = request.cookies.get(state_cookie_name(state))
-    if secret and hmac.compare_digest(browser_hash(secret), login_state.browser_hash):
-        response = make_response("", 302)
-        response.headers["Location"] = authorization_url(
-            platform,
-            params,
-            redirect_uri=external_url("tool.launch"),
-            state=state,
-            nonce=login_state.nonce,
-        )
-        # Its coming back next time is proof enough: later logins here skip this step.
-        _set_cookie(response, COOKIES_WORK_HERE, "1", COOKIES_WORK_HERE_SECONDS, "/lti/")
-    else:
-        LOG.info(
-            "login: no cookie in the LMS frame, offered a new window iss=%s client_id=%s",
-            printable(platform.issuer),
-            printable(platform.client_id),
-        )
-        response = make_response(
-            render_template(
-                "tool/open_in_window.html",
-                window_url=path_of("tool.login") + "?" + urlencode(params),
-            )
-        )
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.route("/lti/launch", methods=["POST"])
@@ -312,7 +152,7 @@ def launch() -> Response | str:
                 state=state,
                 storage_key=storage_key(state),
                 storage_target=login_state.storage_target,
-                platform_origin=_origin(auth.auth_login_url if auth else ""),
+                platform_origin=origin_of(auth.auth_login_url if auth else ""),
                 secret_field=STORAGE_SECRET_FIELD,
             )
         validated, ctx = _validate_and_record(session, id_token, login_state, secret)
@@ -376,7 +216,7 @@ def launch() -> Response | str:
     # launch, and the database sees one commit instead of a commit and a second read.
     session.commit()
     response = make_response(page)
-    _delete_cookie(response, state_cookie_name(state), "/lti/")
+    delete_frame_cookie(response, state_cookie_name(state), "/lti/")
     return response
 
 
@@ -391,7 +231,7 @@ def launch_started() -> str:
 def _delete_refused_state_cookie(response: Response) -> Response:
     name = g.pop("state_cookie_to_delete", None)
     if name:
-        _delete_cookie(response, name, "/lti/")
+        delete_frame_cookie(response, name, "/lti/")
     return response
 
 
@@ -406,7 +246,7 @@ def _clear_stored_login(state: str, login_state: LoginState, auth_login_url: str
         g.lti_storage_to_clear = {
             "key": storage_key(state),
             "target": login_state.storage_target,
-            "origin": _origin(auth_login_url),
+            "origin": origin_of(auth_login_url),
         }
 
 
@@ -486,5 +326,5 @@ def jwks() -> Response:
     return response
 
 
-# The deep-linking picker and response share this blueprint (endpoints stay `tool.*`).
-from lti_app.tool import deep_link_views  # noqa: E402 - needs `bp` above
+# The login and the deep-linking picker share this blueprint (endpoints stay `tool.*`).
+from lti_app.tool import deep_link_views, login_views  # noqa: E402, F401 - need `bp` above

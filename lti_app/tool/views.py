@@ -45,6 +45,7 @@ from lti_app.tool.review import review_page
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext, sync_launch
 from lti_app.web import (
+    cookies_partitioned,
     current_launch,
     current_launch_token,
     db_session,
@@ -88,10 +89,10 @@ def set_frame_cookie(response: Response, name: str, value: str, max_age: int, pa
         path=path,
         httponly=True,
         secure=secure,
-        # The LMS embeds us cross-site: only SameSite=None cookies are sent in the frame, and
-        # browsers partition third-party cookies (CHIPS) unless they are marked Partitioned.
+        # The LMS embeds us cross-site: only SameSite=None cookies are sent in its frame, and
+        # only Partitioned ones where the browser blocks third-party cookies.
         samesite="None" if secure else "Lax",
-        partitioned=secure,
+        partitioned=cookies_partitioned(),
     )
 
 

@@ -1375,3 +1375,55 @@ def test_the_state_cookie_is_made_for_a_cross_site_frame_with_secure_settings(
     parts = [p.strip().lower() for p in cookies[0].split(";")]
     for attribute in ("secure", "httponly", "samesite=none", "partitioned", "path=/lti/"):
         assert attribute in parts, cookies[0]
+
+
+def _set_cookie_parts(response: Any, prefix: str) -> list[str]:
+    [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith(prefix)]
+    return [p.strip().lower() for p in cookie.split(";")]
+
+
+@pytest.mark.parametrize(
+    ("destination", "partitioned"),
+    [("iframe", True), ("document", False), (None, True)],
+    ids=["lms-frame", "own-window", "no-fetch-metadata"],
+)
+def test_cookies_are_partitioned_in_the_lms_frame_and_first_party_in_a_window(
+    tool: ToolServer,
+    fake: FakeLms,
+    tool_settings: Settings,
+    destination: str | None,
+    partitioned: bool,
+) -> None:
+    """A window of its own is first-party: there the login's cookie is a plain SameSite=None
+    one, which every browser sends back after the LMS's cross-site hops (Safari 26.2 was seen
+    to lose partitioned ones there); the deletion and the session cookie match it."""
+    headers = {"Sec-Fetch-Dest": destination} if destination else {}
+    base = "https://pathways.example"
+    extra = {"target_link_uri": base + "/lti/launch"}
+    app = create_app(dataclasses.replace(tool_settings, secure_cookies=True, admin_secret="s" * 32))
+    with app.test_client() as client:
+        started = client.get(
+            "/lti/login",
+            query_string=login_params(tool, fake, **extra),
+            base_url=base,
+            headers=headers | {"Cookie": "lti_cookies_work=1"},
+        )
+        assert started.status_code == 302, started.text
+        state_parts = _set_cookie_parts(started, "lti1p3_state_")
+        state = dict(parse_qsl(urlsplit(started.headers["Location"]).query))["state"]
+        refused = client.post(
+            "/lti/launch",
+            data={"id_token": "not.a.token", "state": state},
+            base_url=base,
+            headers=headers | {"Origin": base},
+        )
+        assert refused.status_code == 400, refused.text
+        deleted_parts = _set_cookie_parts(refused, state_cookie_name(state))
+        admin_page = client.get("/admin/login", base_url=base, headers=headers)
+        session_parts = _set_cookie_parts(admin_page, "pathways_session=")
+    app.extensions["lti_app.http"].close()
+    app.extensions["lti_app.db"].dispose()
+    for parts in (state_parts, deleted_parts, session_parts):
+        assert {"secure", "samesite=none"} <= set(parts), parts
+        assert ("partitioned" in parts) is partitioned, parts
+    assert "max-age=0" in deleted_parts

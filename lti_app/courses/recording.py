@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lti_app.courses.queries import students_with_submissions
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import MasteryChange, record_evidence
-from lti_app.pathways.choices import complete_choices_for_competency
+from lti_app.pathways.reviewing import complete_choices_for_competency
 
 LOG = logging.getLogger(__name__)
 

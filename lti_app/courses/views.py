@@ -29,13 +29,13 @@ from lti_app.courses.recording import record_and_close
 from lti_app.mastery.levels import mastered_counts
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
-from lti_app.pathways.choices import (
+from lti_app.pathways.models import ChoiceStatus
+from lti_app.pathways.reviewing import (
     approve_choices,
     complete_choices,
     pending_for_teacher,
     return_choices,
 )
-from lti_app.pathways.models import ChoiceStatus
 from lti_app.pathways.services import list_pathways
 from lti_app.roster.services import list_students
 from lti_app.tool.models import MembershipStatus

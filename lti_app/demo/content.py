@@ -23,7 +23,7 @@ from lti_app.learners.services import add_check_in, add_goal, get_profile, updat
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence
-from lti_app.pathways import choices
+from lti_app.pathways import choices, reviewing
 from lti_app.pathways.models import Choice, Option, Pathway, Step
 from lti_app.pathways.options import OptionInput, create_option
 from lti_app.pathways.services import create_pathway, create_step
@@ -436,7 +436,7 @@ def _choice(
     if status == "chosen":
         return
     if option.requires_approval:
-        choices.approve_choices(
+        reviewing.approve_choices(
             session, context_id=context_id, choice_ids=[choice.id], decided_by_id=teacher
         )
         choice.approved_at = begun + timedelta(days=1)
@@ -456,7 +456,7 @@ def _choice(
     choice.submitted_at = begun + timedelta(days=6)
     if status == "submitted":
         return
-    choices.complete_choices(
+    reviewing.complete_choices(
         session,
         context_id=context_id,
         choice_ids=[choice.id],

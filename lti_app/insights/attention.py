@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from lti_app.learners.models import Goal, GoalStatus, LearnerProfile
 from lti_app.mastery.models import Evidence
-from lti_app.pathways.choices import pending_for_teacher
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step
+from lti_app.pathways.reviewing import pending_for_teacher
 from lti_app.roster.services import list_students
 
 STUCK_STATUSES = (

@@ -1,4 +1,4 @@
-"""Students' choices and the rules that move them: choosing, approving, submitting, closing.
+"""Students' choices and the student's moves: choosing, starting, submitting, withdrawing.
 
 The state machine (who moves a choice, from which statuses):
 
@@ -10,6 +10,8 @@ The state machine (who moves a choice, from which statuses):
     student  submit_choice   in_progress, returned, or startable -> submitted
     teacher  complete_choices / complete_choices_for_competency  -> done
 
+The teacher's moves, and the list of what waits for them, live in `reviewing`.
+
 Once work has started (in_progress and later) the student can no longer switch options.
 The student's moves other than withdrawing need the step open to them now: a step locked again
 (a teacher withdrew an unlock) keeps its choice and work, but takes no new work until it opens.
@@ -17,12 +19,10 @@ The student's moves other than withdrawing need the step open to them now: a ste
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Set
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Set
 from typing import Literal
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,14 +33,7 @@ from lti_app.pathways.errors import (
     ChoiceNotFoundError,
     OptionNotFoundError,
 )
-from lti_app.pathways.models import (
-    Choice,
-    ChoiceStatus,
-    Option,
-    Pathway,
-    PathwayCompetency,
-    Step,
-)
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
 from lti_app.pathways.text import clean_url
 from lti_app.pathways.unlock import UnlockState, step_unlock_states
 from lti_app.pathways.unlocking import manual_unlock_ids, mastered_ids_for, step_rules
@@ -63,6 +56,14 @@ def may_submit(status: ChoiceStatus, *, requires_approval: bool) -> bool:
     return status is ChoiceStatus.IN_PROGRESS or may_start(
         status, requires_approval=requires_approval
     )
+
+
+def clean_note(value: str) -> str:
+    """Return a note trimmed and without control characters; refuse one that is too long."""
+    value = strip_control_characters(value).strip()
+    if len(value) > MAX_NOTE_LENGTH:
+        raise ChoiceNotAllowedError(f"Keep the note under {MAX_NOTE_LENGTH} characters.")
+    return value
 
 
 # --- the student's moves ----------------------------------------------------------------------
@@ -193,7 +194,7 @@ def submit_choice(
     cleaned_url = clean_url(url) if url and url.strip() else None
     if (
         choice.status is ChoiceStatus.SUBMITTED
-        and choice.submission_note == _note(note)
+        and choice.submission_note == clean_note(note)
         and choice.submission_url == cleaned_url
     ):
         return choice  # the same hand-in again (a double click): it is handed in, as asked
@@ -201,220 +202,13 @@ def submit_choice(
         raise ChoiceNotAllowedError(_refusal(choice.status, "submit"))
     _refuse_if_locked(session, context_id, person_id, choice.step_id, mastered_ids)
     now = utcnow()
-    choice.submission_note = _note(note)
+    choice.submission_note = clean_note(note)
     choice.submission_url = cleaned_url
     choice.status = ChoiceStatus.SUBMITTED
     choice.started_at = choice.started_at or now
     choice.submitted_at = now
     session.flush()
     return choice
-
-
-# --- the teacher's moves ----------------------------------------------------------------------
-
-
-def approve_choices(
-    session: Session,
-    *,
-    context_id: int,
-    choice_ids: Collection[int],
-    decided_by_id: int,
-    seen_option_ids: Mapping[int, int] | None = None,
-) -> list[Choice]:
-    """Approve picks that wait for approval; already approved ones stay as they are.
-
-    All or nothing: one choice that cannot be approved refuses the whole batch.
-
-    :param seen_option_ids: the option the teacher saw for each choice (choice id -> option
-        id); a choice whose student has switched since is refused, never approved unseen.
-    """
-    choices = _choices(session, context_id, choice_ids, seen_option_ids)
-    for choice in choices:
-        if choice.status not in {ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED}:
-            raise ChoiceNotAllowedError(
-                f"A choice that is {_status_words(choice.status)} cannot be approved."
-            )
-    now = utcnow()
-    for choice in choices:
-        if choice.status is ChoiceStatus.CHOSEN:
-            choice.status = ChoiceStatus.APPROVED
-            choice.approved_at = now
-            choice.decided_by_id = decided_by_id
-    session.flush()
-    return choices
-
-
-def return_choices(
-    session: Session,
-    *,
-    context_id: int,
-    choice_ids: Collection[int],
-    decided_by_id: int,
-    note: str,
-    seen_option_ids: Mapping[int, int] | None = None,
-) -> list[Choice]:
-    """Send choices back with a note: a pick not yet started is rejected (the student picks
-    again), a submission is returned (the student keeps working on it).
-
-    A choice this teacher already sent back with this very note (the first press of a double
-    click) counts as sent back, not as a mistake.
-
-    :param seen_option_ids: as for approve_choices.
-    """
-    feedback = _note(note)
-    if not feedback:
-        raise ChoiceNotAllowedError("Write a note so the student knows what to change.")
-    choices = _choices(session, context_id, choice_ids, seen_option_ids)
-    returnable = {ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED, ChoiceStatus.SUBMITTED}
-    repeated = {
-        choice.id
-        for choice in choices
-        if choice.status in {ChoiceStatus.RETURNED, ChoiceStatus.REJECTED}
-        and choice.teacher_feedback == feedback
-        and choice.decided_by_id == decided_by_id
-    }
-    for choice in choices:
-        if choice.status not in returnable and choice.id not in repeated:
-            raise ChoiceNotAllowedError(
-                f"A choice that is {_status_words(choice.status)} cannot be sent back."
-            )
-    now = utcnow()
-    for choice in choices:
-        if choice.id in repeated:
-            continue
-        if choice.status is ChoiceStatus.SUBMITTED:
-            choice.status = ChoiceStatus.RETURNED
-        else:
-            choice.status = ChoiceStatus.REJECTED
-            choice.approved_at = None
-        choice.returned_at = now
-        choice.teacher_feedback = feedback
-        choice.decided_by_id = decided_by_id
-    session.flush()
-    return choices
-
-
-def complete_choices(
-    session: Session,
-    *,
-    context_id: int,
-    choice_ids: Collection[int],
-    closed_by_id: int,
-    feedback: str = "",
-    seen_option_ids: Mapping[int, int] | None = None,
-) -> list[Choice]:
-    """Mark choices done, e.g. after observing offline work; rejected picks cannot be.
-
-    :param seen_option_ids: as for approve_choices.
-    """
-    choices = _choices(session, context_id, choice_ids, seen_option_ids)
-    for choice in choices:
-        if choice.status is ChoiceStatus.REJECTED:
-            raise ChoiceNotAllowedError("A rejected choice cannot be marked done.")
-    text = _note(feedback)
-    for choice in choices:
-        if choice.status is not ChoiceStatus.DONE:
-            _close(choice, closed_by_id, text)
-    session.flush()
-    return choices
-
-
-def complete_choices_for_competency(
-    session: Session,
-    *,
-    context_id: int,
-    person_id: int,
-    competency_ids: Collection[int],
-    closed_by_id: int,
-) -> list[Choice]:
-    """Close the student's submitted work that the teacher's evidence on these competencies
-    answers.
-
-    A step's work counts for its own competency (Step.competency_id) or, when the step has
-    none, for every competency its pathway leads to.
-    """
-    ids = list(competency_ids)
-    if not ids:
-        return []
-    pathway_leads = select(PathwayCompetency.pathway_id).where(
-        PathwayCompetency.competency_id.in_(ids)
-    )
-    choices = list(
-        session.scalars(
-            select(Choice)
-            .join(Step, Step.id == Choice.step_id)
-            .where(
-                Choice.context_id == context_id,
-                Choice.person_id == person_id,
-                Choice.status == ChoiceStatus.SUBMITTED,
-                Step.context_id == context_id,
-                or_(
-                    Step.competency_id.in_(ids),
-                    and_(Step.competency_id.is_(None), Step.pathway_id.in_(pathway_leads)),
-                ),
-            )
-            .order_by(Choice.id)
-        )
-    )
-    for choice in choices:
-        _close(choice, closed_by_id, "")
-    session.flush()
-    return choices
-
-
-@dataclass(frozen=True)
-class PendingItem:
-    """A choice waiting for the teacher: an approval or a submission to look at."""
-
-    kind: Literal["approval", "submission"]
-    choice: Choice
-    person_id: int
-    pathway_id: int
-    pathway_title: str
-    step_id: int
-    step_title: str
-    option_id: int
-    option_title: str
-    since: datetime
-
-
-def pending_for_teacher(session: Session, *, context_id: int) -> list[PendingItem]:
-    """Return the course's picks waiting for approval and work waiting to be looked at, oldest
-    first, in one query (student names come from the roster, by person_id)."""
-    rows = session.execute(
-        select(Choice, Option.title, Step.title, Pathway.id, Pathway.title)
-        .join(Option, Option.id == Choice.option_id)
-        .join(Step, Step.id == Choice.step_id)
-        .join(Pathway, Pathway.id == Step.pathway_id)
-        .where(
-            Choice.context_id == context_id,
-            or_(
-                and_(Choice.status == ChoiceStatus.CHOSEN, Option.requires_approval.is_(True)),
-                Choice.status == ChoiceStatus.SUBMITTED,
-            ),
-        )
-    ).all()
-    items = [
-        PendingItem(
-            kind="submission" if choice.status is ChoiceStatus.SUBMITTED else "approval",
-            choice=choice,
-            person_id=choice.person_id,
-            pathway_id=pathway_id,
-            pathway_title=pathway_title,
-            step_id=choice.step_id,
-            step_title=step_title,
-            option_id=choice.option_id,
-            option_title=option_title,
-            since=(
-                choice.submitted_at or choice.chosen_at
-                if choice.status is ChoiceStatus.SUBMITTED
-                else choice.chosen_at
-            ),
-        )
-        for choice, option_title, step_title, pathway_id, pathway_title in rows
-    ]
-    items.sort(key=lambda item: (item.since, item.choice.id))
-    return items
 
 
 def choices_for_student(session: Session, *, context_id: int, person_id: int) -> list[Choice]:
@@ -498,66 +292,6 @@ def _own_choice(
             "you handed in and your teacher's notes stay here to read."
         )
     return row[0], row[1]
-
-
-def _choices(
-    session: Session,
-    context_id: int,
-    choice_ids: Collection[int],
-    seen_option_ids: Mapping[int, int] | None = None,
-) -> list[Choice]:
-    """The choices, locked until the transaction ends: two teachers (or a teacher and the
-    student) on the same choice take turns, and the second reads what the first did."""
-    wanted = set(choice_ids)
-    choices = list(
-        session.scalars(
-            select(Choice)
-            .where(Choice.context_id == context_id, Choice.id.in_(wanted))
-            .order_by(Choice.id)
-            .with_for_update()
-        )
-    )
-    if len(choices) != len(wanted):
-        raise ChoiceNotFoundError("Some of those choices do not exist in this course.")
-    for choice in choices:
-        seen = (seen_option_ids or {}).get(choice.id)
-        if seen is not None and seen != choice.option_id:
-            raise ChoiceNotAllowedError(
-                "A student changed their choice since you opened this page, so nothing was "
-                "changed. Look at the list again."
-            )
-    return choices
-
-
-def _close(choice: Choice, closed_by_id: int, feedback: str) -> None:
-    now = utcnow()
-    choice.status = ChoiceStatus.DONE
-    choice.done_at = now
-    choice.decided_by_id = closed_by_id
-    if feedback:
-        choice.teacher_feedback = feedback
-
-
-def _note(value: str) -> str:
-    value = strip_control_characters(value).strip()
-    if len(value) > MAX_NOTE_LENGTH:
-        raise ChoiceNotAllowedError(f"Keep the note under {MAX_NOTE_LENGTH} characters.")
-    return value
-
-
-_STATUS_WORDS = {
-    ChoiceStatus.CHOSEN: "chosen",
-    ChoiceStatus.APPROVED: "approved",
-    ChoiceStatus.IN_PROGRESS: "in progress",
-    ChoiceStatus.SUBMITTED: "submitted",
-    ChoiceStatus.DONE: "done",
-    ChoiceStatus.RETURNED: "returned",
-    ChoiceStatus.REJECTED: "rejected",
-}
-
-
-def _status_words(status: ChoiceStatus) -> str:
-    return _STATUS_WORDS[status]
 
 
 def _no_switch(status: ChoiceStatus) -> str:

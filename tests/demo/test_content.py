@@ -16,8 +16,8 @@ from lti_app.demo.seed import BIOLOGY, STUDENTS, TEACHER
 from lti_app.learners.models import Goal, LearnerProfile
 from lti_app.mastery.models import Evidence, StudentCompetencyLevel
 from lti_app.models import Base
-from lti_app.pathways.choices import pending_for_teacher
 from lti_app.pathways.models import Option, Pathway, Step, StepPrerequisite
+from lti_app.pathways.reviewing import pending_for_teacher
 from lti_app.progress.services import pathway_overview
 from lti_app.roster.services import list_students, teaches_course
 from lti_app.tool.models import Context, Membership, Person, Platform

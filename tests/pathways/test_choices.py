@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from lti_app.pathways import choices as ch
-from lti_app.pathways import options, services
+from lti_app.pathways import options, reviewing, services
 from lti_app.pathways import unlocking as ul
 from lti_app.pathways.errors import (
     ChoiceNotAllowedError,
@@ -243,7 +243,7 @@ def test_student_may_change_mind_until_started(
     session: Session, setup: Setup, student: int, teacher: int
 ) -> None:
     first = choose(session, setup, student, setup.approval)
-    ch.approve_choices(
+    reviewing.approve_choices(
         session, context_id=setup.course, choice_ids=[first.id], decided_by_id=teacher
     )
     assert first.status is S.APPROVED
@@ -269,7 +269,7 @@ def test_choosing_the_same_option_again_keeps_the_approval(
     session: Session, setup: Setup, student: int, teacher: int
 ) -> None:
     choice = choose(session, setup, student, setup.approval)
-    ch.approve_choices(
+    reviewing.approve_choices(
         session, context_id=setup.course, choice_ids=[choice.id], decided_by_id=teacher
     )
     assert choose(session, setup, student, setup.approval).status is S.APPROVED
@@ -295,7 +295,7 @@ def test_full_path_with_approval(
     with pytest.raises(ChoiceNotAllowedError, match="approve"):
         ch.submit_choice(session, context_id=setup.course, person_id=student, choice_id=choice.id)
 
-    ch.approve_choices(
+    reviewing.approve_choices(
         session, context_id=setup.course, choice_ids=[choice.id], decided_by_id=teacher
     )
     assert (choice.status, choice.decided_by_id) == (S.APPROVED, teacher)
@@ -321,7 +321,7 @@ def test_full_path_with_approval(
     with pytest.raises(ChoiceNotAllowedError, match="already handed in"):
         ch.submit_choice(session, context_id=setup.course, person_id=student, choice_id=choice.id)
 
-    ch.complete_choices(
+    reviewing.complete_choices(
         session,
         context_id=setup.course,
         choice_ids=[choice.id],
@@ -362,7 +362,7 @@ def test_rejected_pick_means_choose_again(
     session: Session, setup: Setup, student: int, teacher: int
 ) -> None:
     choice = choose(session, setup, student, setup.approval)
-    ch.return_choices(
+    reviewing.return_choices(
         session,
         context_id=setup.course,
         choice_ids=[choice.id],
@@ -376,7 +376,7 @@ def test_rejected_pick_means_choose_again(
     with pytest.raises(ChoiceNotAllowedError, match="pick an option again"):
         ch.start_choice(session, context_id=setup.course, person_id=student, choice_id=choice.id)
     with pytest.raises(ChoiceNotAllowedError):
-        ch.approve_choices(
+        reviewing.approve_choices(
             session, context_id=setup.course, choice_ids=[choice.id], decided_by_id=teacher
         )
     again = choose(session, setup, student, setup.approval)
@@ -388,7 +388,7 @@ def test_returned_submission_goes_back_to_work(
 ) -> None:
     choice = choose(session, setup, student, setup.free)
     ch.submit_choice(session, context_id=setup.course, person_id=student, choice_id=choice.id)
-    ch.return_choices(
+    reviewing.return_choices(
         session,
         context_id=setup.course,
         choice_ids=[choice.id],
@@ -409,7 +409,7 @@ def test_return_needs_a_note_and_a_returnable_status(
 ) -> None:
     choice = choose(session, setup, student, setup.free)
     with pytest.raises(ChoiceNotAllowedError, match="note"):
-        ch.return_choices(
+        reviewing.return_choices(
             session,
             context_id=setup.course,
             choice_ids=[choice.id],
@@ -418,7 +418,7 @@ def test_return_needs_a_note_and_a_returnable_status(
         )
     ch.start_choice(session, context_id=setup.course, person_id=student, choice_id=choice.id)
     with pytest.raises(ChoiceNotAllowedError, match="in progress"):
-        ch.return_choices(
+        reviewing.return_choices(
             session,
             context_id=setup.course,
             choice_ids=[choice.id],
@@ -434,7 +434,7 @@ def test_approval_is_all_or_nothing(
     started = choose(session, setup, other_student, setup.free)
     ch.start_choice(session, context_id=setup.course, person_id=other_student, choice_id=started.id)
     with pytest.raises(ChoiceNotAllowedError):
-        ch.approve_choices(
+        reviewing.approve_choices(
             session,
             context_id=setup.course,
             choice_ids=[waiting.id, started.id],
@@ -458,7 +458,7 @@ def test_teacher_of_another_course_cannot_approve(
 ) -> None:
     choice = choose(session, setup, student, setup.approval)
     with pytest.raises(ChoiceNotFoundError):
-        ch.approve_choices(
+        reviewing.approve_choices(
             session, context_id=other_course, choice_ids=[choice.id], decided_by_id=teacher
         )
 
@@ -467,11 +467,11 @@ def test_rejected_choice_cannot_be_completed(
     session: Session, setup: Setup, student: int, teacher: int
 ) -> None:
     choice = choose(session, setup, student, setup.approval)
-    ch.return_choices(
+    reviewing.return_choices(
         session, context_id=setup.course, choice_ids=[choice.id], decided_by_id=teacher, note="no"
     )
     with pytest.raises(ChoiceNotAllowedError):
-        ch.complete_choices(
+        reviewing.complete_choices(
             session, context_id=setup.course, choice_ids=[choice.id], closed_by_id=teacher
         )
 
@@ -513,14 +513,14 @@ def test_evidence_closes_submitted_work_of_the_assessed_competency(
             ch.submit_choice(session, context_id=course, person_id=person, choice_id=choice.id)
             ids[(step.id, person)] = choice
 
-    closed = ch.complete_choices_for_competency(
+    closed = reviewing.complete_choices_for_competency(
         session, context_id=course, person_id=student, competency_ids=[c1], closed_by_id=teacher
     )
     assert closed == [ids[(inherited.id, student)]]
     assert ids[(own.id, student)].status is S.SUBMITTED
     assert ids[(inherited.id, other_student)].status is S.SUBMITTED
 
-    closed = ch.complete_choices_for_competency(
+    closed = reviewing.complete_choices_for_competency(
         session, context_id=course, person_id=student, competency_ids=[c2], closed_by_id=teacher
     )
     assert closed == [ids[(own.id, student)]]
@@ -535,7 +535,7 @@ def test_evidence_leaves_unsubmitted_work_open(
     step.competency_id = setup.c3
     choice = choose(session, setup, student, setup.free)
     ch.start_choice(session, context_id=setup.course, person_id=student, choice_id=choice.id)
-    closed = ch.complete_choices_for_competency(
+    closed = reviewing.complete_choices_for_competency(
         session,
         context_id=setup.course,
         person_id=student,
@@ -563,7 +563,7 @@ def test_pending_for_teacher_lists_approvals_and_submissions_oldest_first(
     ch.submit_choice(session, context_id=setup.course, person_id=other_student, choice_id=free.id)
     session.flush()
 
-    pending = ch.pending_for_teacher(session, context_id=setup.course)
+    pending = reviewing.pending_for_teacher(session, context_id=setup.course)
     assert [(p.kind, p.choice.id) for p in pending] == [
         ("approval", needs_ok.id),
         ("submission", free.id),
@@ -573,14 +573,14 @@ def test_pending_for_teacher_lists_approvals_and_submissions_oldest_first(
         "1",
         "Needs approval",
     )
-    assert ch.pending_for_teacher(session, context_id=other_course) == []
+    assert reviewing.pending_for_teacher(session, context_id=other_course) == []
 
-    ch.approve_choices(
+    reviewing.approve_choices(
         session, context_id=setup.course, choice_ids=[needs_ok.id], decided_by_id=teacher
     )
-    assert [p.choice.id for p in ch.pending_for_teacher(session, context_id=setup.course)] == [
-        free.id
-    ]
+    assert [
+        p.choice.id for p in reviewing.pending_for_teacher(session, context_id=setup.course)
+    ] == [free.id]
 
 
 def test_pending_for_teacher_uses_one_query(
@@ -590,5 +590,5 @@ def test_pending_for_teacher_uses_one_query(
     choose(session, setup, other_student, setup.approval)
     session.flush()
     with count_queries() as counter:
-        assert len(ch.pending_for_teacher(session, context_id=setup.course)) == 2
+        assert len(reviewing.pending_for_teacher(session, context_id=setup.course)) == 2
     assert counter.count == 1

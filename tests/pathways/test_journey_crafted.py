@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from lti_app.db import Database
 from lti_app.learners.services import update_profile
 from lti_app.pathways import choices as ch
-from lti_app.pathways import options, services
+from lti_app.pathways import options, reviewing, services
 from lti_app.pathways.errors import ChoiceNotAllowedError
 from lti_app.pathways.models import Choice, ChoiceStatus
 from lti_app.pathways.options import OptionInput
@@ -140,14 +140,14 @@ def test_two_teachers_answering_the_same_pick_at_once_do_not_both_succeed(
     choice_id = _pick(db, room, room.option_a)
     err = _meanwhile(
         db,
-        lambda s: ch.return_choices(
+        lambda s: reviewing.return_choices(
             s,
             context_id=room.context_id,
             choice_ids=[choice_id],
             decided_by_id=room.teacher_id,
             note="Pick one with a lab",
         ),
-        lambda s: ch.approve_choices(
+        lambda s: reviewing.approve_choices(
             s, context_id=room.context_id, choice_ids=[choice_id], decided_by_id=room.co_teacher_id
         ),
     )
@@ -169,10 +169,10 @@ def test_a_teacher_marking_work_done_while_a_colleague_sends_it_back_keeps_one_a
         )
     err = _meanwhile(
         db,
-        lambda s: ch.complete_choices(
+        lambda s: reviewing.complete_choices(
             s, context_id=room.context_id, choice_ids=[choice_id], closed_by_id=room.teacher_id
         ),
-        lambda s: ch.return_choices(
+        lambda s: reviewing.return_choices(
             s,
             context_id=room.context_id,
             choice_ids=[choice_id],
@@ -193,7 +193,7 @@ def test_a_student_handing_in_while_the_teacher_rejects_the_pick_is_told_so(
     choice_id = _pick(db, room, room.free_option)
     err = _meanwhile(
         db,
-        lambda s: ch.return_choices(
+        lambda s: reviewing.return_choices(
             s,
             context_id=room.context_id,
             choice_ids=[choice_id],
@@ -222,7 +222,7 @@ def test_a_student_switching_while_the_teacher_marks_done_does_not_undo_done(
     choice_id = _pick(db, room, room.free_option)
     err = _meanwhile(
         db,
-        lambda s: ch.complete_choices(
+        lambda s: reviewing.complete_choices(
             s, context_id=room.context_id, choice_ids=[choice_id], closed_by_id=room.teacher_id
         ),
         lambda s: ch.choose_option(
@@ -253,7 +253,7 @@ def test_a_teacher_approves_only_the_option_they_saw(db: Database, room: Room) -
             option_id=room.option_b,
             mastered_ids=set(),
         ),
-        lambda s: ch.approve_choices(
+        lambda s: reviewing.approve_choices(
             s,
             context_id=room.context_id,
             choice_ids=[choice_id],
@@ -267,7 +267,7 @@ def test_a_teacher_approves_only_the_option_they_saw(db: Database, room: Room) -
     assert (after.status, after.option_id) == (ChoiceStatus.CHOSEN, room.option_b)
     # Sending back from the same stale page is refused too; from a fresh page both work.
     with db.begin() as s, pytest.raises(ChoiceNotAllowedError, match="changed their choice"):
-        ch.return_choices(
+        reviewing.return_choices(
             s,
             context_id=room.context_id,
             choice_ids=[choice_id],
@@ -276,7 +276,7 @@ def test_a_teacher_approves_only_the_option_they_saw(db: Database, room: Room) -
             seen_option_ids={choice_id: room.option_a},
         )
     with db.begin() as s:
-        ch.approve_choices(
+        reviewing.approve_choices(
             s,
             context_id=room.context_id,
             choice_ids=[choice_id],

@@ -16,7 +16,7 @@ from lti_app.competencies.models import Competency
 from lti_app.competencies.services import archive_competency, create_competency
 from lti_app.learners.services import add_goal, get_profile, update_profile
 from lti_app.pathways import choices as ch
-from lti_app.pathways import options, services
+from lti_app.pathways import options, reviewing, services
 from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.forms import StepForm, parse_ids
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway
@@ -343,7 +343,9 @@ def test_stale_pages_get_a_plain_answer(lti: LtiActions, built: Built, database_
     page = post(client, form(page, f"/choices/{choice_id}/start"))
     assert has_form(page, f"/choices/{choice_id}/submit")
     with unit_of_work(database_url) as s:
-        ch.complete_choices(s, context_id=built.context_id, choice_ids=[choice_id], closed_by_id=me)
+        reviewing.complete_choices(
+            s, context_id=built.context_id, choice_ids=[choice_id], closed_by_id=me
+        )
     late = post(client, form(page, f"/choices/{choice_id}/submit"), {"note": "late"})
     assert late.status_code == 400
     assert "already done" in late.text

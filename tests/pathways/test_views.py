@@ -17,9 +17,10 @@ from lti_app.learners.services import update_profile
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
 from lti_app.pathways import options, services
-from lti_app.pathways.choices import choose_option, pending_for_teacher
+from lti_app.pathways.choices import choose_option
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step, StepUnlock
 from lti_app.pathways.options import OptionInput
+from lti_app.pathways.reviewing import pending_for_teacher
 from tests.conftest import LtiActions, ToolServer
 from tests.progress.pages import (
     context_id,

@@ -39,7 +39,8 @@ from embedded_gunicorn import EmbeddedGunicorn
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from lti_app.demo import seed
-from lti_app.demo.platform import DemoPlatform, build_demo_platform
+from lti_app.demo.app import build_demo_platform
+from lti_app.demo.platform import DemoPlatform
 from lti_app.demo.seed import Course, Enrollment, Role
 from lti_app.demo.state import PlatformState, ScoreRecord, ScoreRejectedError, parse_timestamp
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 from embedded_gunicorn import EmbeddedGunicorn
 
 from lti_app.db import Database
-from lti_app.demo.platform import DemoPlatform, build_demo_platform
+from lti_app.demo.app import build_demo_platform
+from lti_app.demo.platform import DemoPlatform
 from lti_app.demo.run import register_demo_platform
 from lti_app.demo.seed import COURSES, Role
 

@@ -353,8 +353,8 @@ def test_removing_a_platform_with_courses_and_launches(
     """The demo course (roster, evidence, launches) goes with its platform; without --yes
     and a "n" answer nothing is removed."""
     from lti_app.db import Database
+    from lti_app.demo.app import build_demo_platform
     from lti_app.demo.content import seed_demo_course
-    from lti_app.demo.platform import build_demo_platform
     from lti_app.demo.run import register_demo_platform
 
     _app, demo = build_demo_platform("http://localhost:8001", "http://127.0.0.1:8000")

@@ -65,7 +65,7 @@ def start_demo_platform(
     tool_base_url: str, host: str = "127.0.0.1", port: int = 0, **overrides: Any
 ) -> RunningPlatform:
     """Serve a demo platform for the tool at `tool_base_url`; call `.stop()` when done."""
-    from lti_app.demo.platform import build_demo_platform
+    from lti_app.demo.app import build_demo_platform
 
     late = LateApp()
     base_url, stop = serve_in_thread(late, host, port)

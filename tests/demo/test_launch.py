@@ -12,7 +12,7 @@ import httpx
 import jwt
 import pytest
 
-from lti_app.demo import platform as demo_platform
+from lti_app.demo import app as demo_app
 from lti_app.demo.keys import HeaderTweak
 from lti_app.demo.launches import (
     AGS_ENDPOINT,
@@ -265,7 +265,7 @@ def test_delay_holds_every_answer(
     http: httpx.Client, running: RunningPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = PauseRecorder()
-    monkeypatch.setattr(demo_platform, "time", clock)
+    monkeypatch.setattr(demo_app, "time", clock)
     assert http.get(running.platform.url("/jwks")).status_code == 200
     assert clock.pauses == []  # no delay set: no pause
     running.platform.delay_ms = 150

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_app.db import Database
-from lti_app.demo.platform import CANVAS_THROTTLED
+from lti_app.demo.app import CANVAS_THROTTLED
 from lti_app.grades.client import AGS_SCOPES
 from lti_app.grades.columns import set_display
 from lti_app.grades.models import Gradebook, GradeDisplay, OutboxStatus

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lti_app.db import Database
-from lti_app.demo.platform import CANVAS_THROTTLED
+from lti_app.demo.app import CANVAS_THROTTLED
 from lti_app.demo.server import RunningPlatform
 from lti_app.roster import services
 from lti_app.roster.client import NrpsClient

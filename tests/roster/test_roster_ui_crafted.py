@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_app.db import Database, utcnow
-from lti_app.demo import platform as demo_platform
+from lti_app.demo import app as demo_app
 from lti_app.demo import seed
 from lti_app.demo.seed import STUDENTS, TEACHER, Course, Enrollment, Person, Role
 from lti_app.roster.models import RosterSync, SyncStatus
@@ -287,7 +287,7 @@ def test_a_slow_lms_does_not_hold_the_teachers_page(
     course.set_students(subs)
     monkeypatch.setitem(tool_server.app.extensions, REFRESH_WAIT_KEY, 1.0)
     held = _HeldLms()
-    monkeypatch.setattr(demo_platform, "time", held)
+    monkeypatch.setattr(demo_app, "time", held)
     lti.platform.delay_ms = 1  # every LMS answer now waits for held.release
     try:
         answer = course.teacher.post("/roster/refresh")

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.grades import services
-from lti_app.grades.client import AgsClient, LmsRequestError, RemoteLineItem, without_nul
+from lti_app.grades.client import AgsClient, LmsRequestError, RemoteLineItem
+from lti_app.grades.client.errors import without_nul
 from lti_app.grades.columns import LMS_MAKES_COLUMN_GRACE
 from lti_app.grades.gradebook import submission_review
 from lti_app.grades.models import Gradebook, LineItem, LineItemState

@@ -11,7 +11,8 @@ Guarantees, for one (line item, student):
   not sent yet wait for their lease after a crash; a stopping worker hands them back at once.
 
 A column the teacher deleted in the LMS answers 404: see `grades.line_item_sync`, which the
-worker runs before each drain.
+worker runs before each drain. What becomes of a row after each kind of answer (sent, retried
+later, superseded, failed) is `grades.outcomes`.
 
 Throughput: the database work (claim, record) runs in the draining thread while the sending
 threads work through jobs claimed ahead, so a claim or a commit never leaves the connections
@@ -25,21 +26,23 @@ import random
 import threading
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.grades import line_item_sync
-from lti_app.grades.claiming import OUTBOX, ClaimedJob, claim_due, reclaim_expired, release
-from lti_app.grades.client import MAX_RETRY_AFTER, AgsClient, LmsRequestError, without_nul
-from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
+from lti_app.grades.claiming import ClaimedJob, claim_due, reclaim_expired, release
+from lti_app.grades.client import AgsClient, LmsRequestError
+from lti_app.grades.client.errors import MAX_RETRY_AFTER
+from lti_app.grades.models import OutboxStatus, ScoreOutbox
+from lti_app.grades.outcomes import DrainStats, Outcome, record_outcomes
 from lti_app.grades.throttling import Throttles
 from lti_app.tool.models import Platform
 
@@ -76,25 +79,6 @@ class WorkerConfig:
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
         # A day at most: a configured cap or Retry-After beyond it would only overflow datetime.
         return min(MAX_RETRY_AFTER, max(delay, retry_after or 0.0))
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    job: ClaimedJob
-    error: LmsRequestError | None = None
-    column_gone: bool = False
-    """The score's line item URL answers 404: the column was deleted in the LMS."""
-
-
-@dataclass
-class DrainStats:
-    sent: int = 0
-    failed: int = 0
-    retried: int = 0
-    superseded: int = 0
-    skipped: int = 0
-    line_items: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 class GradeWorker:
@@ -175,14 +159,14 @@ class GradeWorker:
             return blocked
         return self._throttles.pause(platform_id)
 
-    def _send(self, job: ClaimedJob) -> _Outcome:
+    def _send(self, job: ClaimedJob) -> Outcome:
         held = self._held(job.platform.id)
         if held is not None:
-            return _Outcome(job, held)
+            return Outcome(job, held)
         with self._throttles.slot(job.platform.id):
             held = self._held(job.platform.id)
             if held is not None:
-                return _Outcome(job, held)
+                return Outcome(job, held)
             try:
                 self.ags.post_score(job.platform, job.url, job.body)
             except LmsRequestError as err:
@@ -193,14 +177,14 @@ class GradeWorker:
                     self._throttles.throttled(job.platform.id, err)
                 if err.status == 404:
                     return self._not_found(job, err)
-                return _Outcome(job, err)
+                return Outcome(job, err)
             except Exception as err:  # pragma: no cover - a bug must not kill the worker
                 LOG.exception("score %s: unexpected error", job.id)
-                return _Outcome(job, LmsRequestError(f"internal error: {err}", retryable=True))
+                return Outcome(job, LmsRequestError(f"internal error: {err}", retryable=True))
         self._throttles.accepted(job.platform.id)
-        return _Outcome(job)
+        return Outcome(job)
 
-    def _not_found(self, job: ClaimedJob, err: LmsRequestError) -> _Outcome:
+    def _not_found(self, job: ClaimedJob, err: LmsRequestError) -> Outcome:
         """A score answered 404: was its column deleted, or is it this score alone?"""
         with self._guard:
             lock = self._probe_locks.setdefault(job.url, threading.Lock())
@@ -211,151 +195,28 @@ class GradeWorker:
                 try:
                     exists = self.ags.line_item_exists(job.platform, job.url)
                 except LmsRequestError as probe_err:
-                    return _Outcome(job, probe_err)
+                    return Outcome(job, probe_err)
                 self._column_exists[job.url] = exists
         if exists:
-            return _Outcome(job, LmsRequestError(SCORE_NOT_FOUND, retryable=False, status=404))
-        return _Outcome(job, err, column_gone=True)
+            return Outcome(job, LmsRequestError(SCORE_NOT_FOUND, retryable=False, status=404))
+        return Outcome(job, err, column_gone=True)
 
     def _release(self, jobs: Sequence[ClaimedJob]) -> None:
         with self.db.begin() as session:
             release(session, [j.id for j in jobs], worker_id=self.worker_id)
 
-    def _record(self, outcomes: Sequence[_Outcome], stats: DrainStats) -> None:
+    def _record(self, outcomes: Sequence[Outcome], stats: DrainStats) -> None:
         now = utcnow()
-        ok = [o.job.id for o in outcomes if o.error is None]
-        # One statement per column: a pass sends to few columns, each to many students.
-        ok_by_column: dict[str, list[int]] = defaultdict(list)
-        for outcome in outcomes:
-            if outcome.error is None:
-                ok_by_column[outcome.job.url].append(outcome.job.id)
         with self.db.begin() as session:
-            mine = (OUTBOX.c.status == OutboxStatus.SENDING) & (
-                OUTBOX.c.claimed_by == self.worker_id
+            record_outcomes(
+                session,
+                outcomes,
+                now,
+                worker_id=self.worker_id,
+                config=self.config,
+                pause_end=self._throttles.pause_end,
+                stats=stats,
             )
-            for url, ids in ok_by_column.items():
-                for start in range(0, len(ids), 500):
-                    session.execute(
-                        update(OUTBOX)
-                        .where(OUTBOX.c.id.in_(ids[start : start + 500]), mine)
-                        .values(
-                            status=OutboxStatus.SENT,
-                            sent_at=now,
-                            sent_url=url,
-                            lease_until=None,
-                            last_error="",
-                            last_status=200,
-                        )
-                    )
-            stats.sent += len(ok)
-            if ok:
-                contexts = {o.job.context_id for o in outcomes if o.error is None}
-                session.execute(
-                    update(Gradebook)
-                    .where(Gradebook.context_id.in_(contexts), Gradebook.last_error != "")
-                    .values(last_error="")
-                )
-            line_item_sync.hold_deleted_columns(
-                session, [(o.job.line_item_id, o.job.url) for o in outcomes if o.column_gone]
-            )
-            config_errors: dict[int, str] = {}
-            for outcome in outcomes:
-                if outcome.error is not None:
-                    self._record_failure(
-                        session, outcome.job, outcome.error, now, stats, outcome.column_gone
-                    )
-                    if outcome.error.config:
-                        config_errors[outcome.job.context_id] = str(outcome.error)
-            line_item_sync.note_gradebook_error(session, config_errors)
-
-    def _record_failure(
-        self,
-        session: Session,
-        job: ClaimedJob,
-        err: LmsRequestError,
-        now: datetime,
-        stats: DrainStats,
-        column_gone: bool = False,
-    ) -> None:
-        newer = session.scalar(
-            select(func.count()).where(
-                ScoreOutbox.line_item_id == job.line_item_id,
-                ScoreOutbox.person_id == job.person_id,
-                ScoreOutbox.id > job.id,
-            )
-        )
-        values: dict[str, Any] = {
-            "lease_until": None,
-            "last_error": without_nul(str(err))[:2000],
-            "last_status": err.status,
-        }
-        if newer:
-            values["status"] = OutboxStatus.SUPERSEDED
-            stats.superseded += 1
-        elif column_gone:
-            # Not the row's fault: it waits for the column to exist again (or for the
-            # re-queue that comes with it), without using up attempts.
-            values.update(
-                status=OutboxStatus.PENDING,
-                attempts=max(0, job.attempts - 1),
-                next_attempt_at=now,
-                last_error="",
-            )
-            stats.retried += 1
-        elif err.config:
-            # Not the row's fault: wait for the admin, without using up attempts.
-            values.update(
-                status=OutboxStatus.PENDING,
-                attempts=max(0, job.attempts - 1),
-                next_attempt_at=now + timedelta(seconds=self.config.config_retry),
-            )
-            stats.retried += 1
-        elif err.throttled:
-            # Not the row's fault either: throttling only says "later", however long it
-            # lasts, so it uses up no attempts (counted, a long throttle failed every score).
-            # Due when the platform's pause ends (it grows with each pause in a row), so the
-            # rows held meanwhile are not claimed again and again while it lasts.
-            values.update(
-                status=OutboxStatus.PENDING,
-                attempts=max(0, job.attempts - 1),
-                next_attempt_at=max(now, self._throttles.pause_end(job.platform.id) or now),
-            )
-            stats.retried += 1
-        elif err.status == 409 and job.attempts < self.config.max_attempts:
-            # Moodle keeps second resolution: move past the stored grade's second. The backoff
-            # lets the clock move too, so the timestamp stays near the present.
-            values.update(
-                status=OutboxStatus.PENDING,
-                scored_at=max(now, job.scored_at + timedelta(seconds=1)),
-                next_attempt_at=now + timedelta(seconds=self.config.backoff(job.attempts)),
-            )
-            stats.retried += 1
-        elif err.retryable and job.attempts < self.config.max_attempts:
-            delay = self.config.backoff(job.attempts, err.retry_after)
-            values.update(
-                status=OutboxStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay)
-            )
-            stats.retried += 1
-        else:
-            values["status"] = OutboxStatus.FAILED
-            stats.failed += 1
-            LOG.warning(
-                "score %s failed iss=%s status=%s: %s",
-                job.id,
-                job.platform.issuer,
-                err.status,
-                err,
-            )
-        session.execute(
-            update(ScoreOutbox)
-            .where(
-                ScoreOutbox.id == job.id,
-                ScoreOutbox.status == OutboxStatus.SENDING,
-                ScoreOutbox.claimed_by == self.worker_id,
-            )
-            .values(**values),
-            execution_options={"synchronize_session": False},
-        )
 
     # -- loops --------------------------------------------------------------------------------
     def drain(self, stop: threading.Event | None = None) -> DrainStats:
@@ -371,7 +232,7 @@ class GradeWorker:
         # The sending threads wake this one once per few outcomes, not per outcome: each
         # wake-up is a GIL hand-off, and a window of queued jobs keeps them busy meanwhile.
         wake_at = max(1, self.config.concurrency // 2)
-        arrived: list[_Outcome] = []
+        arrived: list[Outcome] = []
         ready = threading.Condition()
 
         def send(job: ClaimedJob) -> None:
@@ -383,7 +244,7 @@ class GradeWorker:
 
         claimed: deque[ClaimedJob] = deque()
         in_flight = 0
-        done: list[_Outcome] = []
+        done: list[Outcome] = []
         first_done = 0.0
         exhausted = False
         while True:

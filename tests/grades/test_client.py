@@ -21,9 +21,9 @@ from lti_app.grades.client import (
     AgsClient,
     LmsRequestError,
     adds_every_comment,
-    retry_after_seconds,
     score_url,
 )
+from lti_app.grades.client.errors import retry_after_seconds
 from lti_app.http import make_score_pool
 from lti_app.roster.client import parse_links, parse_member, with_query
 from lti_app.settings import Settings

@@ -9,16 +9,17 @@ It speaks through urllib3 rather than httpx: a score is one small POST, and on a
 machine the client's CPU per request is what caps the score rate (httpx spends about twice
 urllib3's; bench/RESULTS.md). The pool does no retries or redirects of its own: the worker
 decides what to retry, with backoff.
+
+How a refusal becomes an `LmsRequestError` (status, Retry-After, the LMS's own words) lives in
+`errors`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import math
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,8 +31,10 @@ import urllib3
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
-from lti_app.http import is_throttled, same_origin
-from lti_app.roster.client import UNAUTHORIZED_HINT, parse_links, with_query
+from lti_app.grades.client.errors import LmsRequestError as LmsRequestError  # what callers catch
+from lti_app.grades.client.errors import error_for
+from lti_app.http import same_origin
+from lti_app.roster.client import parse_links, with_query
 from lti_app.tool.client import (
     SCOPE_LINEITEM,
     SCOPE_SCORE,
@@ -52,8 +55,6 @@ LINEITEMS_TYPE = "application/vnd.ims.lis.v2.lineitemcontainer+json"
 CANVAS_SUBMISSION = "https://canvas.instructure.com/lti/submission"
 CANVAS_LINE_ITEM = re.compile(r"/api/lti/courses/[^/]+/line_items/[^/]+/?")
 """Canvas's line item address (config/routes.rb, scope lti/ims/line_items), every install."""
-MAX_RETRY_AFTER = 86400.0
-"""Seconds; a longer Retry-After (or a huge one that overflows datetime) waits a day."""
 
 
 def adds_every_comment(line_item_url: str) -> bool:
@@ -62,33 +63,6 @@ def adds_every_comment(line_item_url: str) -> bool:
     `add_comment` when a comment is present), while Moodle replaces its feedback and clears it
     for a score without a comment (gradebookservices `save_grade_item`)."""
     return CANVAS_LINE_ITEM.fullmatch(urlsplit(line_item_url).path) is not None
-
-
-class LmsRequestError(Exception):
-    """A request to the LMS failed; `retryable` says whether trying later can help.
-
-    `config` marks problems only an LMS admin can fix (token refused, scope not granted):
-    nothing is lost, the work waits for them.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool,
-        status: int | None = None,
-        retry_after: float | None = None,
-        config: bool = False,
-        throttled: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.status = status
-        self.retry_after = retry_after
-        self.config = config
-        self.throttled = throttled
-        """The LMS asked Pathways to slow down: the worker pauses the platform, and the
-        score keeps its attempts (not the score's fault; see grades.worker)."""
 
 
 @dataclass(frozen=True)
@@ -106,33 +80,6 @@ def score_url(line_item_url: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/scores"))
 
 
-def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        # "1e999" parses as inf and "nan" as nan: neither is a time to wait.
-        return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = time.time() if now is None else now
-    return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - now))
-
-
-def without_nul(text: str) -> str:
-    """PostgreSQL text columns refuse NUL, and an LMS error body may hold one."""
-    return text.replace("\x00", "\ufffd")
-
-
 def same_service_url(url: str, base: str, lineitems_url: str) -> str | None:
     """`url` resolved against `base`; None unless on the host of the launch's lineitems URL.
 
@@ -147,85 +94,6 @@ def _container_base(lineitems_url: str) -> str:
     """The container as a directory: a bare id such as "1" names an item inside it."""
     parts = urlsplit(lineitems_url)
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/", query="", fragment=""))
-
-
-def _error_for(response: urllib3.BaseHTTPResponse, what: str) -> LmsRequestError:
-    status = response.status
-    data = response.data or b""
-    text = without_nul(data[:300].decode("utf-8", errors="replace"))
-    retry_after = retry_after_seconds(response.headers.get("retry-after"))
-    if is_throttled(status, data):
-        return LmsRequestError(
-            f"The LMS is throttling Pathways ({status}); it will retry.",
-            retryable=True,
-            status=status,
-            retry_after=retry_after,
-            throttled=True,
-        )
-    if status in (408, 425) or status >= 500:
-        return LmsRequestError(
-            f"The LMS could not take the {what} ({status}); Pathways will retry.",
-            retryable=True,
-            status=status,
-            retry_after=retry_after,
-        )
-    if status == 401:
-        return LmsRequestError(UNAUTHORIZED_HINT, retryable=False, status=401, config=True)
-    if status == 403:
-        return LmsRequestError(
-            "The LMS refused the gradebook request (403). An LMS administrator can check "
-            "that Assignment and Grade Services are enabled for Pathways.",
-            retryable=False,
-            status=status,
-            config=True,
-        )
-    if status == 404:
-        # The worker finds out whether the column itself is gone (and re-creates it).
-        return LmsRequestError(
-            f"The LMS did not find the address of the {what} (404).",
-            retryable=False,
-            status=status,
-        )
-    if status == 409:
-        return LmsRequestError(
-            "The LMS already has a score with this time (409).",
-            retryable=True,
-            status=status,
-        )
-    words = _lms_words(data)
-    if status == 422:
-        # Canvas also answers 422 for an attempt limit or a bad maximum (scores_controller.rb):
-        # its own words tell the teacher which.
-        said = f' It says: "{words}".' if words else ""
-        return LmsRequestError(
-            "The LMS does not accept grades for this person: usually they are not an active "
-            f"student of the course (422).{said}",
-            retryable=False,
-            status=status,
-        )
-    return LmsRequestError(
-        f"The LMS refused the {what} ({status}): {words or text}", retryable=False, status=status
-    )
-
-
-def _lms_words(data: bytes) -> str:
-    """The message in an LMS's JSON error body (Canvas `errors.message` or a list of them,
-    Moodle `reason`, OAuth-style `error_description`), so a teacher reads words, not JSON."""
-    try:
-        body = json.loads(data[:4000])
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    errors = body.get("errors")
-    candidates: list[Any] = []
-    if isinstance(errors, dict):
-        candidates.append(errors.get("message"))
-    elif isinstance(errors, list):
-        candidates.extend(e.get("message") for e in errors if isinstance(e, dict))
-    candidates += [body.get(k) for k in ("reason", "error_description", "message", "error")]
-    said = [c.strip() for c in candidates if isinstance(c, str) and c.strip()]
-    return without_nul("; ".join(dict.fromkeys(said)))[:300]
 
 
 class AgsClient:
@@ -309,9 +177,9 @@ class AgsClient:
                 self._tokens.drop(platform, AGS_SCOPES, refused=token)
                 continue
             if response.status >= 300:
-                raise _error_for(response, what)
+                raise error_for(response, what)
             return response
-        raise _error_for(response, what)  # pragma: no cover - the loop always returns
+        raise error_for(response, what)  # pragma: no cover - the loop always returns
 
     def post_score(self, platform: Platform, line_item_url: str, score: dict[str, Any]) -> None:
         """POST one score (no batch endpoint exists)."""

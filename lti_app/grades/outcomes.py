@@ -1,0 +1,205 @@
+"""Recording what the LMS answered for each sent score: sent, retried later, superseded, failed.
+
+Kept apart from `grades.worker` so that what becomes of a row after each kind of answer (and
+which answers use up its attempts) can be read without the threads that send.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from lti_app.grades import line_item_sync
+from lti_app.grades.claiming import OUTBOX, ClaimedJob
+from lti_app.grades.client import LmsRequestError
+from lti_app.grades.client.errors import without_nul
+from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
+
+if TYPE_CHECKING:
+    from lti_app.grades.worker import WorkerConfig
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed row's request: sent when `error` is None."""
+
+    job: ClaimedJob
+    error: LmsRequestError | None = None
+    column_gone: bool = False
+    """The score's line item URL answers 404: the column was deleted in the LMS."""
+
+
+@dataclass
+class DrainStats:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    superseded: int = 0
+    skipped: int = 0
+    line_items: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def record_outcomes(
+    session: Session,
+    outcomes: Sequence[Outcome],
+    now: datetime,
+    *,
+    worker_id: str,
+    config: WorkerConfig,
+    pause_end: Callable[[int], datetime | None],
+    stats: DrainStats,
+) -> None:
+    """Write the outcomes of rows this worker still holds, and count them into `stats`.
+
+    :param pause_end: when a platform's throttling pause ends, for rows it held back.
+    """
+    ok = [o.job.id for o in outcomes if o.error is None]
+    # One statement per column: a pass sends to few columns, each to many students.
+    ok_by_column: dict[str, list[int]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.error is None:
+            ok_by_column[outcome.job.url].append(outcome.job.id)
+    mine = (OUTBOX.c.status == OutboxStatus.SENDING) & (OUTBOX.c.claimed_by == worker_id)
+    for url, ids in ok_by_column.items():
+        for start in range(0, len(ids), 500):
+            session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(ids[start : start + 500]), mine)
+                .values(
+                    status=OutboxStatus.SENT,
+                    sent_at=now,
+                    sent_url=url,
+                    lease_until=None,
+                    last_error="",
+                    last_status=200,
+                )
+            )
+    stats.sent += len(ok)
+    if ok:
+        contexts = {o.job.context_id for o in outcomes if o.error is None}
+        session.execute(
+            update(Gradebook)
+            .where(Gradebook.context_id.in_(contexts), Gradebook.last_error != "")
+            .values(last_error="")
+        )
+    line_item_sync.hold_deleted_columns(
+        session, [(o.job.line_item_id, o.job.url) for o in outcomes if o.column_gone]
+    )
+    config_errors: dict[int, str] = {}
+    for outcome in outcomes:
+        if outcome.error is not None:
+            _record_failure(
+                session,
+                outcome.job,
+                outcome.error,
+                now,
+                stats,
+                outcome.column_gone,
+                worker_id=worker_id,
+                config=config,
+                pause_end=pause_end,
+            )
+            if outcome.error.config:
+                config_errors[outcome.job.context_id] = str(outcome.error)
+    line_item_sync.note_gradebook_error(session, config_errors)
+
+
+def _record_failure(
+    session: Session,
+    job: ClaimedJob,
+    err: LmsRequestError,
+    now: datetime,
+    stats: DrainStats,
+    column_gone: bool,
+    *,
+    worker_id: str,
+    config: WorkerConfig,
+    pause_end: Callable[[int], datetime | None],
+) -> None:
+    newer = session.scalar(
+        select(func.count()).where(
+            ScoreOutbox.line_item_id == job.line_item_id,
+            ScoreOutbox.person_id == job.person_id,
+            ScoreOutbox.id > job.id,
+        )
+    )
+    values: dict[str, Any] = {
+        "lease_until": None,
+        "last_error": without_nul(str(err))[:2000],
+        "last_status": err.status,
+    }
+    if newer:
+        values["status"] = OutboxStatus.SUPERSEDED
+        stats.superseded += 1
+    elif column_gone:
+        # Not the row's fault: it waits for the column to exist again (or for the
+        # re-queue that comes with it), without using up attempts.
+        values.update(
+            status=OutboxStatus.PENDING,
+            attempts=max(0, job.attempts - 1),
+            next_attempt_at=now,
+            last_error="",
+        )
+        stats.retried += 1
+    elif err.config:
+        # Not the row's fault: wait for the admin, without using up attempts.
+        values.update(
+            status=OutboxStatus.PENDING,
+            attempts=max(0, job.attempts - 1),
+            next_attempt_at=now + timedelta(seconds=config.config_retry),
+        )
+        stats.retried += 1
+    elif err.throttled:
+        # Not the row's fault either: throttling only says "later", however long it
+        # lasts, so it uses up no attempts (counted, a long throttle failed every score).
+        # Due when the platform's pause ends (it grows with each pause in a row), so the
+        # rows held meanwhile are not claimed again and again while it lasts.
+        values.update(
+            status=OutboxStatus.PENDING,
+            attempts=max(0, job.attempts - 1),
+            next_attempt_at=max(now, pause_end(job.platform.id) or now),
+        )
+        stats.retried += 1
+    elif err.status == 409 and job.attempts < config.max_attempts:
+        # Moodle keeps second resolution: move past the stored grade's second. The backoff
+        # lets the clock move too, so the timestamp stays near the present.
+        values.update(
+            status=OutboxStatus.PENDING,
+            scored_at=max(now, job.scored_at + timedelta(seconds=1)),
+            next_attempt_at=now + timedelta(seconds=config.backoff(job.attempts)),
+        )
+        stats.retried += 1
+    elif err.retryable and job.attempts < config.max_attempts:
+        delay = config.backoff(job.attempts, err.retry_after)
+        values.update(status=OutboxStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay))
+        stats.retried += 1
+    else:
+        values["status"] = OutboxStatus.FAILED
+        stats.failed += 1
+        LOG.warning(
+            "score %s failed iss=%s status=%s: %s",
+            job.id,
+            job.platform.issuer,
+            err.status,
+            err,
+        )
+    session.execute(
+        update(ScoreOutbox)
+        .where(
+            ScoreOutbox.id == job.id,
+            ScoreOutbox.status == OutboxStatus.SENDING,
+            ScoreOutbox.claimed_by == worker_id,
+        )
+        .values(**values),
+        execution_options={"synchronize_session": False},
+    )

@@ -72,6 +72,15 @@ def browser_hash(secret: str) -> str:
 
 
 STATE_COOKIE_PREFIX = "lti1p3_state_"
+PLAIN_HTTP = (
+    "Pathways is served over plain HTTP ({origin}), where browsers do not keep its sign-in "
+    "cookie, so no launch can start here."
+)
+PLAIN_HTTP_HINT = (
+    "For the LMS or Pathways admin: serve Pathways over HTTPS and register its https:// "
+    "addresses in the LMS. Plain HTTP works only at this computer's own addresses (localhost, "
+    "127.0.0.1), for trying Pathways out."
+)
 
 
 def state_cookie_name(state: str) -> str:

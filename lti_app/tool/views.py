@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from urllib.parse import urlsplit
 
@@ -31,6 +32,8 @@ from lti_app.tool.launch import (
     validate_launch,
 )
 from lti_app.tool.login import (
+    PLAIN_HTTP,
+    PLAIN_HTTP_HINT,
     LoginState,
     load_login_state,
     login_was_used,
@@ -104,6 +107,27 @@ def delete_frame_cookie(response: Response, name: str, path: str) -> None:
     set_frame_cookie(response, name, "", 0, path)
 
 
+def served_over_plain_http() -> bool:
+    """Whether the browser reaches Pathways over plain HTTP at an address of another computer:
+    it then drops every Secure cookie we set, and a SameSite=Lax one (secure_cookies off) is not
+    sent with the LMS's cross-site POST either, so no login can be bound to its browser by a
+    cookie. Browsers treat localhost and loopback addresses as secure, Secure cookies included."""
+    parts = urlsplit(tool_origin())
+    if parts.scheme != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def plain_http_refusal() -> LaunchError:
+    return LaunchError(PLAIN_HTTP.format(origin=tool_origin()), hint=PLAIN_HTTP_HINT)
+
+
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -156,6 +180,8 @@ def launch() -> Response | str:
                 platform_origin=origin_of(auth.auth_login_url if auth else ""),
                 secret_field=STORAGE_SECRET_FIELD,
             )
+        if not secret and served_over_plain_http():
+            raise plain_http_refusal()
         validated, ctx = _validate_and_record(session, id_token, login_state, secret)
     except LaunchError as err:
         if isinstance(err, PendingDeploymentError):

@@ -33,6 +33,7 @@ assert all(registered), registered
         "lti_app.grades.worker",
         "lti_app.grades.claiming",
         "lti_app.grades.line_item_sync",
+        "lti_app.grades.outcomes",
         "lti_app.grades.cli",
         "lti_app.models",
     ],

@@ -153,3 +153,60 @@ def test_a_check_with_a_forged_state_is_refused_in_plain_words(lti: LtiActions) 
     assert answer.status_code == 400
     assert "does not match a login Pathways started" in answer.text
     assert "Traceback" not in answer.text
+
+
+PLAIN_HTTP_HOST = {"Host": "pathways.school.test"}
+
+
+def _plain_http_login_url(lti: LtiActions, user: str) -> str:
+    spec = lti.spec(user, target_link_uri="http://pathways.school.test/lti/launch")
+    return lti.platform.login_url(spec)
+
+
+def test_a_login_over_plain_http_at_another_computer_says_https_is_needed(
+    lti: LtiActions,
+) -> None:
+    """Browsers drop a Secure cookie from a plain-HTTP address that is not this computer's: a
+    new window would lose it as well, after the LMS had spent its one-time authorization."""
+    issued = lti.platform.counters.id_tokens_issued
+    client = lti.browser()
+    answer = client.get(
+        _plain_http_login_url(lti, "user-s06"), headers=IN_A_FRAME | PLAIN_HTTP_HOST
+    )
+    assert answer.status_code == 302
+    client.cookies.clear()  # the browser did not keep it
+    check = client.get(
+        urljoin(str(answer.url), answer.headers["location"]), headers=IN_A_FRAME | PLAIN_HTTP_HOST
+    )
+    assert check.status_code == 400
+    text = unescape(check.text)
+    assert "served over plain HTTP (http://pathways.school.test)" in text
+    assert "serve Pathways over HTTPS" in text
+    assert "Open Pathways in a new window" not in text
+    assert lti.platform.counters.id_tokens_issued == issued
+
+
+def test_a_launch_without_its_cookie_over_plain_http_says_https_is_needed(
+    lti: LtiActions,
+) -> None:
+    client = lti.browser()
+    answer = client.get(_plain_http_login_url(lti, "user-s06"), headers=PLAIN_HTTP_HOST)
+    state = dict(parse_qsl(urlsplit(answer.headers["location"]).query))["state"]
+    client.cookies.clear()
+    refused = client.post(
+        urljoin(str(answer.url), "/lti/launch"),
+        data={"id_token": "a.b.c", "state": state},
+        headers=PLAIN_HTTP_HOST,
+    )
+    assert refused.status_code == 400
+    assert "served over plain HTTP (http://pathways.school.test)" in unescape(refused.text)
+
+    # At this computer's own address the same missing cookie is the usual refusal.
+    answer = client.get(lti.platform.login_url(lti.spec("user-s06")))
+    state = dict(parse_qsl(urlsplit(answer.headers["location"]).query))["state"]
+    client.cookies.clear()
+    refused = client.post(
+        urljoin(str(answer.url), "/lti/launch"), data={"id_token": "a.b.c", "state": state}
+    )
+    assert refused.status_code == 400
+    assert "plain HTTP" not in refused.text

@@ -75,7 +75,7 @@ class Demo:
 
 
 class FramesKeepNoCookies:
-    """Safari's default, on the server's side: a request a cross-site frame makes carries no
+    """Safari before 26.2, on the server's side: a request a cross-site frame makes carries no
     cookie, and a cookie its answer sets is not kept. (Chromium keeps partitioned cookies in
     such a frame, and has no switch to refuse them too.) Top-level pages keep their cookies."""
 
@@ -146,7 +146,7 @@ def demo_like_safari(
     database_url: str, engine: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Demo]:
     """As `demo`, but no cookie reaches Pathways in the LMS's frame, partitioned or not; a
-    window of its own keeps them: Safari's default."""
+    window of its own keeps them: Safari before 26.2."""
     yield from _start_demo(
         database_url,
         tmp_path_factory.mktemp("e2e-safari"),

@@ -32,9 +32,9 @@ class Browser:
     params=["chromium", "safari-on-canvas"],
 )
 def seeded(request: pytest.FixtureRequest, database_url: str) -> Browser:
-    """Chromium, which keeps partitioned cookies in the LMS's frame; and Safari, which keeps
-    none there, on an LMS that offers platform storage (Canvas): every page and form of the
-    flow must then work on the launch token alone."""
+    """Chromium, which keeps partitioned cookies in the LMS's frame; and Safari before 26.2,
+    which keeps none there, on an LMS that offers platform storage (Canvas): every page and form
+    of the flow must then work on the launch token alone."""
     if request.param == "chromium":
         demo: Demo = request.getfixturevalue("demo")
         params = {}

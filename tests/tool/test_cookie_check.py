@@ -1,4 +1,4 @@
-"""A launch in the LMS's frame from a browser that keeps no cookie there (Safari by default,
+"""A launch in the LMS's frame from a browser that keeps no cookie there (Safari before 26.2,
 any browser set to block third-party cookies) on a platform without LTI Platform Storage
 (Moodle): the login checks that its state cookie comes back before the LMS spends its one-time
 authorization, and offers Pathways in a window of its own when it does not."""

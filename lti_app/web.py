@@ -339,9 +339,6 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
             self._serializer = cached
         return cached[1]
 
-    def get_cookie_partitioned(self, app: Flask) -> bool:
-        return super().get_cookie_partitioned(app) and cookies_partitioned()
-
     def open_session(self, app: Flask, req: Any) -> SecureCookieSession | None:
         sess = super().open_session(app, req)
         if sess is None:

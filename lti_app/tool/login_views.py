@@ -25,13 +25,7 @@ from lti_app.tool.login import (
 )
 from lti_app.tool.models import Platform
 from lti_app.tool.refusals import log_failure, printable
-from lti_app.tool.views import (
-    bp,
-    origin_of,
-    plain_http_refusal,
-    served_over_plain_http,
-    set_frame_cookie,
-)
+from lti_app.tool.views import bp, origin_of, set_frame_cookie
 from lti_app.web import db_session, external_url, path_of, settings, tool_origin
 
 LOG = logging.getLogger(__name__)
@@ -170,11 +164,6 @@ def login_check() -> Response | str:
         )
         # Its coming back next time is proof enough: later logins here skip this step.
         set_frame_cookie(response, COOKIES_WORK_HERE, "1", COOKIES_WORK_HERE_SECONDS, "/lti/")
-    elif served_over_plain_http():
-        # A window of its own would drop the cookie too, after the LMS spent its authorization.
-        refusal = plain_http_refusal()
-        _log_login_failure(refusal, params)
-        raise refusal
     else:
         LOG.info(
             "login: no cookie in the LMS frame, offered a new window iss=%s client_id=%s",

@@ -108,10 +108,13 @@ def delete_frame_cookie(response: Response, name: str, path: str) -> None:
 
 
 def served_over_plain_http() -> bool:
-    """Whether the browser reaches Pathways over plain HTTP at an address of another computer:
-    it then drops every Secure cookie we set, and a SameSite=Lax one (secure_cookies off) is not
-    sent with the LMS's cross-site POST either, so no login can be bound to its browser by a
-    cookie. Browsers treat localhost and loopback addresses as secure, Secure cookies included."""
+    """Whether the browser reached Pathways over plain HTTP at another computer's address while
+    its cookies are Secure: browsers then drop every cookie it sets, and no login can be bound to
+    its browser by a cookie. Localhost and loopback addresses count as secure to browsers, and a
+    browser sends Fetch Metadata (`Sec-Fetch-*`) only to an address it counts as secure (say,
+    HTTPS at a proxy whose forwarded scheme we are not told)."""
+    if not settings().secure_cookies or "Sec-Fetch-Site" in request.headers:
+        return False
     parts = urlsplit(tool_origin())
     if parts.scheme != "http":
         return False
@@ -119,9 +122,11 @@ def served_over_plain_http() -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return False
     try:
-        return not ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return True
+    mapped = getattr(address, "ipv4_mapped", None)
+    return not (address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def plain_http_refusal() -> LaunchError:

@@ -1396,7 +1396,7 @@ def test_cookies_are_partitioned_in_the_lms_frame_and_first_party_in_a_window(
 ) -> None:
     """A window of its own is first-party: there the login's cookie is a plain SameSite=None
     one, which every browser sends back after the LMS's cross-site hops (Safari 26.2 was seen
-    to lose partitioned ones there); the deletion and the session cookie match it."""
+    to lose partitioned ones there); its deletion matches it."""
     headers = {"Sec-Fetch-Dest": destination} if destination else {}
     base = "https://pathways.example"
     extra = {"target_link_uri": base + "/lti/launch"}
@@ -1423,7 +1423,62 @@ def test_cookies_are_partitioned_in_the_lms_frame_and_first_party_in_a_window(
         session_parts = _set_cookie_parts(admin_page, "pathways_session=")
     app.extensions["lti_app.http"].close()
     app.extensions["lti_app.db"].dispose()
-    for parts in (state_parts, deleted_parts, session_parts):
+    for parts in (state_parts, deleted_parts):
         assert {"secure", "samesite=none"} <= set(parts), parts
         assert ("partitioned" in parts) is partitioned, parts
     assert "max-age=0" in deleted_parts
+    # The operator console's cookie is first-party only (its pages refuse every frame) and goes
+    # through no sign-in across sites: it stays partitioned, so no other site's frame or
+    # request to Pathways carries it.
+    assert {"secure", "samesite=none", "partitioned"} <= set(session_parts), session_parts
+
+
+@pytest.mark.parametrize(
+    ("base", "headers", "plain_http"),
+    [
+        ("http://pathways.school.test", {}, True),
+        ("http://10.0.0.5:8000", {}, True),
+        ("http://localhost:8000", {}, False),
+        ("http://127.0.0.1:8000", {}, False),
+        ("http://[::1]:8000", {}, False),
+        # Fetch Metadata goes only to addresses the browser counts as secure: HTTPS at a proxy
+        # that does not say so, where the usual refusal is the right one.
+        ("http://pathways.school.test", {"Sec-Fetch-Site": "cross-site"}, False),
+    ],
+    ids=["plain-http", "plain-http-ip", "localhost", "loopback", "loopback-v6", "https-proxy"],
+)
+def test_a_launch_without_its_cookie_over_plain_http_says_https_is_needed(
+    tool: ToolServer,
+    fake: FakeLms,
+    tool_settings: Settings,
+    base: str,
+    headers: dict[str, str],
+    plain_http: bool,
+) -> None:
+    """Browsers drop a Secure cookie set over plain HTTP at another computer's address, so such
+    a launch never arrives with its cookie: the page says what the admin must change instead of
+    blaming another browser window."""
+    app = create_app(dataclasses.replace(tool_settings, secure_cookies=True))
+    try:
+        with app.test_client() as client:
+            started = client.get(
+                "/lti/login",
+                query_string=login_params(tool, fake, target_link_uri=base + "/lti/launch"),
+                base_url=base,
+            )
+            assert started.status_code == 302, started.text
+            state = dict(parse_qsl(urlsplit(started.headers["Location"]).query))["state"]
+        with app.test_client() as cookieless:
+            refused = cookieless.post(
+                "/lti/launch",
+                data={"id_token": "not.a.token", "state": state},
+                base_url=base,
+                headers=headers,
+            )
+    finally:
+        app.extensions["lti_app.http"].close()
+        app.extensions["lti_app.db"].dispose()
+    assert refused.status_code == 400
+    text = html.unescape(refused.text)
+    assert (f"served over plain HTTP ({base})" in text) is plain_http, text
+    assert ("serve Pathways over HTTPS" in text) is plain_http

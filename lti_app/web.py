@@ -307,19 +307,6 @@ def external_url(endpoint: str, **values: Any) -> str:
     return tool_origin() + url_for(endpoint, **values)
 
 
-def cookies_partitioned() -> bool:
-    """Whether the cookies this response sets should be Partitioned (CHIPS).
-
-    In the LMS's cross-site frame a browser that blocks third-party cookies keeps ours only when
-    they are Partitioned (Chrome when set to block them; Safari 26.2 and later). A page in a
-    window of its own (`Sec-Fetch-Dest: document`) is first-party, where partitioning protects
-    nothing, and where Safari 26.2 was seen to lose partitioned cookies across the cross-site
-    hops of a sign-in (WebKit bugs 292975, 306194; pretix/pretix#5843): a launch is exactly
-    that, Pathways → LMS → Pathways.
-    """
-    return settings().secure_cookies and request.headers.get("Sec-Fetch-Dest") != "document"
-
-
 class LaunchAwareSessionInterface(SecureCookieSessionInterface):
     """Flask's cookie session, plus a CSRF secret derived from the launch token.
 

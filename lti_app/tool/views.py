@@ -48,7 +48,6 @@ from lti_app.tool.review import review_page
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext, sync_launch
 from lti_app.web import (
-    cookies_partitioned,
     current_launch,
     current_launch_token,
     db_session,
@@ -83,6 +82,19 @@ def _jwks_cache() -> JwksCache:
     return cache
 
 
+def _cookies_partitioned() -> bool:
+    """Whether the cookies this response sets should be Partitioned (CHIPS).
+
+    In the LMS's cross-site frame a browser that blocks third-party cookies keeps ours only when
+    they are Partitioned (Chrome when set to block them; Safari 26.2 and later). A page in a
+    window of its own (`Sec-Fetch-Dest: document`) is first-party, where partitioning protects
+    nothing, and where Safari 26.2 was seen to lose partitioned cookies across the cross-site
+    hops of a sign-in (WebKit bugs 292975, 306194; pretix/pretix#5843): a launch is exactly
+    that, Pathways → LMS → Pathways.
+    """
+    return settings().secure_cookies and request.headers.get("Sec-Fetch-Dest") != "document"
+
+
 def set_frame_cookie(response: Response, name: str, value: str, max_age: int, path: str) -> None:
     secure = settings().secure_cookies
     response.set_cookie(
@@ -95,7 +107,7 @@ def set_frame_cookie(response: Response, name: str, value: str, max_age: int, pa
         # The LMS embeds us cross-site: only SameSite=None cookies are sent in its frame, and
         # only Partitioned ones where the browser blocks third-party cookies.
         samesite="None" if secure else "Lax",
-        partitioned=cookies_partitioned(),
+        partitioned=_cookies_partitioned(),
     )
 
 

@@ -312,6 +312,7 @@ def naive(
     signing = keyring.snapshot_without_session(db).signing
     start = time.perf_counter()
     for url, sub in rows:
+        assert url is not None  # the bench's columns were made before it starts
         with httpx.Client(timeout=30, headers={"User-Agent": user_agent}) as http:
             now = int(time.time())
             assertion = jwt.encode(
@@ -446,8 +447,9 @@ def main() -> None:
             platform_id = registration.id
         httpx.get(tool_url + "/.well-known/jwks.json").raise_for_status()
         with db.session_factory() as session:
-            registration = session.get(Platform, platform_id)
-            assert registration is not None
+            stored = session.get(Platform, platform_id)
+            assert stored is not None
+            registration = stored
         http = make_http_client(settings)
         keyring = KeyRing(secret=settings.effective_key_secret)
         tokens = TokenClient(db, http, keyring)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 import threading
 import time
@@ -31,7 +30,6 @@ from lti_app.demo.state import (
 )
 from lti_app.demo.tool_keys import ToolJwksCache
 
-LOG = logging.getLogger(__name__)
 EXTENSION_KEY = "lti_app.demo.platform"
 _UNSET: Any = object()
 

@@ -40,6 +40,8 @@ class Outcome:
 
 @dataclass
 class DrainStats:
+    """What one drain of the outbox did, for the CLI and the benchmark."""
+
     sent: int = 0
     failed: int = 0
     retried: int = 0

@@ -111,7 +111,9 @@ class _Pool:
         pass
 
 
-def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> Any:
+def _response(
+    status: int, body: bytes = b"", headers: dict[str, str] | None = None
+) -> urllib3.HTTPResponse:
     return urllib3.HTTPResponse(body=body, status=status, headers=headers, preload_content=True)
 
 

@@ -67,6 +67,8 @@ def adds_every_comment(line_item_url: str) -> bool:
 
 @dataclass(frozen=True)
 class RemoteLineItem:
+    """A line item as the LMS lists it (AGS line item container)."""
+
     url: str
     label: str
     score_maximum: float

@@ -258,7 +258,11 @@ def validate_launch(
     if not isinstance(iat, int | float) or iat > now + leeway:
         raise LaunchError("The launch message is dated in the future (iat).", hint=ADMIN_HINT)
 
-    if not hmac.compare_digest(str(claims.get("nonce", "")), login.nonce):
+    nonce = claims.get("nonce")
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if not isinstance(nonce, str) or not hmac.compare_digest(
+        nonce.encode(errors="surrogatepass"), login.nonce.encode()
+    ):
         raise LaunchError("The launch nonce does not match its login.", hint=ADMIN_HINT)
     target = claims.get(CLAIM + "target_link_uri")
     # Deep Linking 2.0 does not list target_link_uri among a deep-linking request's claims, so

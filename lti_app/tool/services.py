@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Row, bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Row, bindparam, event, func, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from lti_app.db import Base, upsert_insert, utcnow
 from lti_app.errors import LaunchError
@@ -81,9 +81,9 @@ class _Record:
         )
         return cls(table.name, key, fields, select_row, upsert)
 
-    def ensure(self, conn: Connection, values: dict[str, Any]) -> Row[Any]:
-        """The stored row after making it say `values`; no statement at all when this process
-        saw the row say so in the last minute (KNOWN_ROWS)."""
+    def ensure(self, session: Session, conn: Connection, values: dict[str, Any]) -> Row[Any]:
+        """The stored row after making it say `values` on the session's connection; no
+        statement at all when this process saw the row say so in the last minute (KNOWN_ROWS)."""
         cache_key = (self.table, *(values[name] for name in self.key))
         known = KNOWN_ROWS.get(conn.engine, cache_key)
         if known is not None and self._says(known, values):
@@ -91,7 +91,11 @@ class _Record:
         row = conn.execute(self.select, {name: values[name] for name in self.key}).first()
         if row is None or not self._says(row, values):
             row = conn.execute(self.upsert, values).one()
-        KNOWN_ROWS.put(conn.engine, cache_key, row)
+        # Remembered once the launch's transaction commits: a launch refused after this point
+        # (a student's deep-linking request, a review of an unknown student) rolls its rows
+        # back, and SQLite gives a rolled-back id to the next new row, whom a remembered copy
+        # would then pass off as this person or course.
+        session.info.setdefault(_ROWS_TO_REMEMBER, []).append((conn.engine, cache_key, row))
         return row
 
     def _says(self, row: Row[Any], values: dict[str, Any]) -> bool:
@@ -103,6 +107,19 @@ KNOWN_ROWS: EngineTtlCache[Row[Any]] = EngineTtlCache(ttl=60.0)
 """People, courses and placements as last read or written by this process. A change made
 elsewhere (the roster, another worker) is not seen for up to a minute, which only means a
 launch that repeats what this process last wrote does not write it again."""
+_ROWS_TO_REMEMBER = "lti_app.tool.rows_to_remember"
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_committed_rows(session: Session) -> None:
+    for engine, cache_key, row in session.info.pop(_ROWS_TO_REMEMBER, ()):
+        KNOWN_ROWS.put(engine, cache_key, row)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_uncommitted_rows(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # a rollback, or a close without a commit
+        session.info.pop(_ROWS_TO_REMEMBER, None)
 
 
 @functools.cache
@@ -188,6 +205,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     statements = _statements(conn.dialect.name)
     now = utcnow()
     person_row = statements["person"].ensure(
+        session,
         conn,
         {
             "platform_id": platform.id,
@@ -208,6 +226,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     context_claim = claims.get(CLAIM + "context")
     if isinstance(context_claim, dict) and context_claim.get("id"):
         context_row = statements["context"].ensure(
+            session,
             conn,
             {
                 "platform_id": platform.id,
@@ -238,6 +257,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     if isinstance(link_claim, dict) and link_claim.get("id"):
         custom = claims.get(CLAIM + "custom")
         link_row = statements["resource_link"].ensure(
+            session,
             conn,
             {
                 "platform_id": platform.id,

@@ -531,6 +531,8 @@ def refusals_kept_for(database_url: str, marker: str) -> list[str]:
         ({"nonce": 12345}, ("nonce",)),
         ({"nonce": None}, ("nonce",)),
         ({"nonce": ["x"]}, ("nonce",)),
+        # hmac.compare_digest refuses str with non-ASCII characters: this was a 500.
+        ({"nonce": "nonce-\u00e9"}, ("nonce",)),
     ],
     ids=[
         "nbf-future",
@@ -544,6 +546,7 @@ def refusals_kept_for(database_url: str, marker: str) -> list[str]:
         "nonce-num",
         "nonce-null",
         "nonce-list",
+        "nonce-non-ascii",
     ],
 )
 def test_bad_time_and_nonce_claims_are_refused(

@@ -41,14 +41,15 @@ class PlatformRegistration(Base):
 
 
 class RegistrationSubmission(Base):
-    """A confirm form sent to an LMS. The same form sent twice (a double click, Back and submit
-    again) must not register Pathways twice: Canvas accepts its registration token for an hour.
-    """
+    """A registration sent to an LMS. The same one sent twice (a double click, Back or a reload
+    and submit again) must not register Pathways twice: Canvas accepts its registration token
+    for an hour."""
 
     __tablename__ = "registration_submission"
 
     form_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    """SHA-256 of the sealed pending registration the form carried (each form's is unique)."""
+    """SHA-256 of the configuration URL and registration token (of the sealed form the confirm
+    page carried, when the LMS gave no token). The column keeps its first name."""
     created_at: Mapped[created_at]
 
 

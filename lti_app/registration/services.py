@@ -162,9 +162,17 @@ def _fernet(secret: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
-def claim_submission(session: Session, sealed: str, *, max_age: int) -> bool:
-    """Record that this confirm form goes to the LMS now; False when it already went."""
+def claim_submission(
+    session: Session, sealed: str, *, config_url: str, token: str, max_age: int
+) -> bool:
+    """Record that this registration goes to the LMS now; False when it already went.
+
+    One registration is one registration token: Back (or a reload) fetches the confirm page
+    again and seals a new form for the same token, which Canvas accepts for an hour. Without a
+    token (LTI-DR makes it optional) the form itself is all that tells two apart.
+    """
     table = RegistrationSubmission.__table__
+    claim = f"{config_url}\n{token}" if token else sealed
     # A form is only good for max_age seconds (open_pending): older records guard nothing.
     session.execute(
         delete(RegistrationSubmission).where(
@@ -173,7 +181,7 @@ def claim_submission(session: Session, sealed: str, *, max_age: int) -> bool:
     )
     claimed = session.execute(
         upsert_insert(session, table)
-        .values(form_digest=hashlib.sha256(sealed.encode()).hexdigest(), created_at=utcnow())
+        .values(form_digest=hashlib.sha256(claim.encode()).hexdigest(), created_at=utcnow())
         .on_conflict_do_nothing()
         .returning(table.c.form_digest)
     ).first()

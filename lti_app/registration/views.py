@@ -258,7 +258,9 @@ def confirm() -> Response:
         )
     body = client_registration(tool_urls(), platform)
     session = db_session()
-    if not claim_submission(session, sealed, max_age=PENDING_MAX_AGE):
+    if not claim_submission(
+        session, sealed, config_url=config_url, token=token, max_age=PENDING_MAX_AGE
+    ):
         session.rollback()
         raise AlreadySubmittedError(
             "This registration was already sent to the LMS (was Register pressed twice?), so "

@@ -81,6 +81,23 @@ def missing_scopes_message(missing: set[str]) -> str:
     )
 
 
+def assertion_audience(platform: Platform) -> str | list[str]:
+    """The `aud` of a client assertion: the token URL, or the authorization server the LMS or
+    its admin named (LTI-DR §3.5 `authorization_server`; D2L's, say).
+
+    Canvas's dynamic registration names its authorization server as a bare host
+    ("sso.canvaslms.com") while its token endpoint wants the token URL: a string `aud` equal to
+    it, or a list holding it (Canvas::Security::JwtValidator). Such a host goes in a list with
+    the token URL, which both readings accept.
+    """
+    audience = platform.token_audience
+    if not audience or audience == platform.token_url:
+        return platform.token_url
+    if "://" in audience:
+        return audience
+    return [platform.token_url, audience]
+
+
 class TokenClient:
     """Fetches and caches access tokens; thread-safe, one request in flight per key."""
 
@@ -189,9 +206,7 @@ class TokenClient:
         claims = {
             "iss": platform.client_id,
             "sub": platform.client_id,
-            # Canvas compares aud to the token URL exactly; some platforms name a separate
-            # authorization server to use instead.
-            "aud": platform.token_audience or platform.token_url,
+            "aud": assertion_audience(platform),
             "iat": now - ISSUED_AT_SKEW_SECONDS,
             "exp": now + 300,
             "jti": uuid.uuid4().hex,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -105,6 +105,11 @@ class PlatformDouble:
     def config_url(self) -> str:
         return self.base_url + self.config_path
 
+    def start_again(self) -> None:
+        """The admin starts another registration: Canvas issues a new registration token each
+        time (and accepts each for an hour); Moodle's is single-use anyway."""
+        self.token = secrets.token_urlsafe(24)
+
     def registration_url(self, tool_register_url: str) -> str:
         """What the LMS opens: the tool's registration URL with the two parameters."""
         query = {"openid_configuration": self.config_url, "registration_token": self.token}
@@ -144,7 +149,8 @@ class PlatformDouble:
                 "https://canvas.instructure.com/lti/account_name": "Test School",
             }
             endpoints = {name: base + path for name, path in self.paths.items()}
-            endpoints["authorization_server"] = base + self.paths["token_endpoint"]
+            # As Canvas's security_controller.rb: Lti::Oidc.auth_domain, a bare host.
+            endpoints["authorization_server"] = urlsplit(base).netloc
         config = {
             "issuer": base,
             **endpoints,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.registration import views as registration_views
 from lti_app.registration.models import PlatformRegistration, RegistrationMethod
+from lti_app.tool.client import assertion_audience
 from lti_app.tool.models import Deployment, DeploymentStatus, Platform
 from tests.registration.conftest import hidden_fields
 from tests.registration.lms import TOOL_CONFIG, PlatformDouble
@@ -102,7 +103,10 @@ def test_canvas_registration_end_to_end(
     assert platform.name == "Test School (canvas)"
     assert platform.auth_login_url == lms.base_url + "/api/lti/authorize_redirect"
     assert platform.token_url == lms.base_url + "/login/oauth2/token"
-    assert platform.token_audience == lms.base_url + "/login/oauth2/token"
+    # Canvas names its authorization server as a bare host, and its token endpoint wants the
+    # token URL in `aud`: the assertion carries both.
+    assert platform.token_audience == urlsplit(lms.base_url).netloc
+    assert assertion_audience(platform) == [platform.token_url, urlsplit(lms.base_url).netloc]
     assert platform.jwks_url == lms.base_url + "/api/lti/security/jwks"
     with Session(engine) as session:
         [deployment] = session.scalars(
@@ -329,6 +333,7 @@ def test_registering_again_updates_the_registration_instead_of_duplicating(
 ) -> None:
     lms = make_lms("canvas")
     for _ in range(2):
+        lms.start_again()
         page = open_registration(browser, tool_url, lms)
         assert confirm(browser, tool_url, page.text).status_code == 200
     assert len(platforms_for(engine, lms.base_url)) == 2  # the LMS issued two client ids
@@ -342,15 +347,18 @@ def test_registration_token_never_reaches_the_logs(
     log_records: list[logging.LogRecord],
 ) -> None:
     lms = make_lms("canvas")
-    token = lms.token
+    tokens = [lms.token]
     page = open_registration(browser, tool_url, lms)
     confirm(browser, tool_url, page.text)
     lms.answer = (400, {"error": "invalid_token"})
+    lms.start_again()
+    tokens.append(lms.token)
     page = open_registration(browser, tool_url, lms)
-    confirm(browser, tool_url, page.text)
+    assert confirm(browser, tool_url, page.text).status_code == 502
     messages = [record.getMessage() for record in log_records]
     assert any("registered iss=" in m for m in messages)
-    assert all(token not in m for m in messages)
+    assert any("registration refused" in m for m in messages)
+    assert all(token not in m for m in messages for token in tokens)
 
 
 def test_registration_url_without_parameters_explains_itself(

@@ -788,6 +788,7 @@ def test_same_platform_registering_twice_keeps_one_registration_per_client_id(
     lms.on_register = _answer("same-client", "2")
     lms.config_overrides = {PLATFORM_CONFIG: {**lms.openid_configuration()[PLATFORM_CONFIG]}}
     lms.config_overrides[PLATFORM_CONFIG]["version"] = "4.5"
+    lms.start_again()
     page = open_registration(browser, tool_url, lms)
     assert confirm(browser, tool_url, page.text, auto_approve="on").status_code == 200
     [platform] = platforms_for(engine, lms.base_url)
@@ -815,7 +816,12 @@ def test_confirm_form_submitted_twice_registers_once(
     assert again.status_code == 409
     assert "already sent to the LMS" in again.text
     assert len(lms.tools) == 1
-    # A registration started again from the LMS is a new form, and goes through.
+    # Back (or a reload) fetches the no-store page again: a new form for the same token.
+    reloaded = open_registration(browser, tool_url, lms)
+    assert confirm(browser, tool_url, reloaded.text).status_code == 409
+    assert len(lms.tools) == 1
+    # A registration started again from the LMS has a token of its own, and goes through.
+    lms.start_again()
     fresh = open_registration(browser, tool_url, lms)
     assert confirm(browser, tool_url, fresh.text).status_code == 200
     assert len(lms.tools) == 2

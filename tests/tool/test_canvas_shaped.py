@@ -80,6 +80,7 @@ from lti_app.demo.browser import HtmlForm, parse_forms, submit_form
 from lti_app.demo.keys import SigningKey
 from lti_app.demo.launches import DELETE
 from lti_app.settings import Settings
+from lti_app.tool.client import assertion_audience
 from lti_app.tool.models import Deployment, DeploymentStatus, Person, Platform
 from tests.conftest import Launched, ToolServer
 from tests.tool.lms_pages import add_competency, assert_home, picker_form, submit_picks
@@ -1285,6 +1286,31 @@ def test_tool_jwks_has_what_canvas_developer_keys_require(site: CanvasSite) -> N
         assert key["n"]
         assert key["e"]
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+
+
+@pytest.mark.parametrize(
+    "audience",
+    [None, "sso.canvaslms.com"],
+    ids=["registered-by-hand", "registered-dynamically"],
+)
+def test_canvas_accepts_the_assertion_audience_however_it_was_registered(
+    site: CanvasSite, audience: str | None
+) -> None:
+    """Canvas's dynamic registration advertises its authorization server as a bare host
+    (security_controller.rb: `Lti::Oidc.auth_domain`), which its own token endpoint does not take
+    as the `aud`: that wants the token URL (client_credentials_provider.rb)."""
+    platform = Platform(
+        id=1,
+        issuer=CANVAS_ISS,
+        client_id=site.north.client_id,
+        token_url=site.canvas.token_url,
+        token_audience=audience,
+    )
+    claims = {"aud": assertion_audience(platform), "sub": "c", "iss": "c", "jti": "j"}
+    claims |= {"exp": time.time() + 60, "iat": time.time()}
+    assert not jwt_validator_errors(claims, expected_aud=site.canvas.token_url, require_iss=True)
+    if audience:
+        assert audience in claims["aud"]  # LTI-DR §3.5: the authorization server's own name
 
 
 def test_canvas_token_endpoint_accepts_pathways_client_assertion(

@@ -42,6 +42,12 @@ NO_AGS = (
 )
 
 
+UNUSABLE_ANSWER = (
+    "The LMS answered about this gradebook column in a way Pathways could not use; it will try "
+    "again. If this stays, an LMS administrator can check the LMS's gradebook service."
+)
+
+
 def column_deleted_note(label: str) -> str:
     return f"The column “{label}” was deleted in the LMS; Pathways is creating it again."
 
@@ -194,6 +200,11 @@ def sync_line_items(
                 _update_line_item(ags, platform, url, body)
         except LmsRequestError as err:
             error = err
+        except Exception:
+            # One column's unusable answer (an address no request can go to, say) must not
+            # stop the pass: the columns after it, of any course, would wait behind it for good.
+            LOG.exception("gradebook column %s: unexpected answer from the LMS", item_id)
+            error = LmsRequestError(UNUSABLE_ANSWER, retryable=True)
         if waiting and error is None:
             _wait_for_lms(db, item_id)
             continue

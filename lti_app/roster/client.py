@@ -294,8 +294,21 @@ class NrpsClient:
         members = [m for m in map(parse_member, raw) if m]
         links = parse_links(response.headers)
         # Link URLs may be relative (RFC 8288 §3.2): resolve them against this page.
-        next_url = urljoin(url, links["next"]) if links.get("next") else None
-        differences_url = urljoin(url, links["differences"]) if links.get("differences") else None
+        try:
+            next_url = urljoin(url, links["next"]) if links.get("next") else None
+        except ValueError as err:  # "http://[oops/p2": no request could go there
+            raise RosterError(
+                "The LMS named the roster's next page with an address that is not valid, so "
+                "Pathways could not fetch the rest of the class. An LMS administrator can check "
+                "the LMS's configured web address.",
+                retryable=False,
+            ) from err
+        try:
+            differences_url = (
+                urljoin(url, links["differences"]) if links.get("differences") else None
+            )
+        except ValueError:
+            differences_url = None  # a full sync works without it
         if differences_url and not same_origin(differences_url, url):
             # Kept, it would later be requested with our token; a full sync works without it.
             LOG.warning("roster differences link to another site ignored iss=%s", platform.issuer)

@@ -88,7 +88,10 @@ def same_service_url(url: str, base: str, lineitems_url: str) -> str | None:
     The bearer token goes with every request: an id or link the LMS names on another host
     (or scheme) must not get it.
     """
-    resolved = urljoin(base, url.strip())
+    try:
+        resolved = urljoin(base, url.strip())
+    except ValueError:  # an address no request could go to ("http://[oops/1")
+        return None
     return resolved if same_origin(resolved, lineitems_url) else None
 
 

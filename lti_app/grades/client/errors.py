@@ -137,7 +137,7 @@ def _lms_words(data: bytes) -> str:
     Moodle `reason`, OAuth-style `error_description`), so a teacher reads words, not JSON."""
     try:
         body = json.loads(data[:4000])
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[[…": deeper than the parser goes
         return ""
     if not isinstance(body, dict):
         return ""

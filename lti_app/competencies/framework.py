@@ -21,7 +21,7 @@ from lti_app.competencies.errors import (
     ImportProblem,
     InvalidCompetencyError,
 )
-from lti_app.competencies.graph import find_cycles
+from lti_app.competencies.graph import MAX_DEPTH, depths, find_cycles
 from lti_app.competencies.models import Competency, CompetencyKind, CompetencyPrerequisite
 from lti_app.competencies.services import clean_code, clean_description, clean_title
 
@@ -166,6 +166,17 @@ def _cycle_problems(
                 in_file[0].problem(column, message)
                 if in_file
                 else ImportProblem(cycle[0], column, message)
+            )
+    if not problems:
+        level = depths({code: (up[0] if up else None) for code, up in parents.items()})
+        too_deep = next((row for row in rows if level.get(row.code, 0) > MAX_DEPTH), None)
+        if too_deep is not None:
+            problems.append(
+                too_deep.problem(
+                    columns.parent,
+                    f"this puts {too_deep.code!r} {level[too_deep.code]} levels deep; a "
+                    f"framework goes at most {MAX_DEPTH} levels deep",
+                )
             )
     return problems
 

@@ -1,4 +1,4 @@
-"""Cycle detection for the parent and prerequisite graphs (pure, no database)."""
+"""Cycle detection and depth for the parent and prerequisite graphs (pure, no database)."""
 
 from __future__ import annotations
 
@@ -52,3 +52,23 @@ def reaches(graph: Mapping[K, Iterable[K]], start: K, target: K) -> bool:
         seen.add(node)
         todo.extend(graph.get(node, ()))
     return False
+
+
+MAX_DEPTH = 20
+"""Levels a framework's parent tree may have. Standards catalogues go five or six deep; pages
+and reports walk the tree recursively, and a chain of hundreds broke every one of them."""
+
+
+def depths(parents: Mapping[K, K | None]) -> dict[K, int]:
+    """Each node's level (1 at the top) in an acyclic parent map; iterative, like find_cycles."""
+    level: dict[K, int] = {}
+    for node in parents:
+        chain: list[K] = []
+        current: K | None = node
+        while current is not None and current not in level and current not in chain:
+            chain.append(current)
+            current = parents.get(current)
+        base = level.get(current, 0) if current is not None else 0
+        for depth, item in enumerate(reversed(chain), base + 1):
+            level[item] = depth
+    return level

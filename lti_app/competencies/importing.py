@@ -129,6 +129,10 @@ def _case_title(item: Mapping[str, Any], statement: str) -> tuple[str, str]:
     return cut + "…", statement
 
 
+CASE_TEXT_FIELDS = ("humanCodingScheme", "fullStatement", "abbreviatedStatement")
+"""CFItem fields Pathways reads, strings in the CASE 1.0 information model."""
+
+
 def parse_case(
     data: str | bytes | Mapping[str, Any],
 ) -> tuple[list[FrameworkRow], list[ImportProblem]]:
@@ -149,6 +153,10 @@ def parse_case(
             if err.pos == 0:
                 message += "; if it is a CSV file, choose CSV as the format"
             raise ImportFailedError([ImportProblem("CFPackage", "", message)]) from err
+        except RecursionError as err:
+            raise ImportFailedError(
+                [ImportProblem("CFPackage", "", "nested too deeply to be a CASE package")]
+            ) from err
     if not isinstance(package, Mapping):
         raise ImportFailedError([ImportProblem("CFPackage", "", "expected a JSON object")])
     problems: list[ImportProblem] = []
@@ -164,6 +172,17 @@ def parse_case(
     if not isinstance(associations, list):
         problems.append(ImportProblem("CFAssociations", "", "expected a list"))
         associations = []
+    if len(items) > MAX_ROWS:
+        over = items[MAX_ROWS]
+        where = over.get("identifier") if isinstance(over, Mapping) else None
+        problems.append(
+            ImportProblem(
+                where if isinstance(where, str) and where else f"CFItems[{MAX_ROWS}]",
+                "",
+                f"the package has {len(items):,} CFItems and one import takes at most "
+                f"{MAX_ROWS:,}; split it into several packages",
+            )
+        )
     if problems:
         raise ImportFailedError(problems)
 
@@ -178,6 +197,14 @@ def parse_case(
             continue
         if identifier in rows:
             problems.append(ImportProblem(identifier, "identifier", "appears twice in CFItems"))
+            continue
+        not_text = [
+            name
+            for name in CASE_TEXT_FIELDS
+            if item.get(name) is not None and not isinstance(item.get(name), str)
+        ]
+        if not_text:
+            problems.extend(ImportProblem(identifier, name, "must be text") for name in not_text)
             continue
         statement = str(item.get("fullStatement") or "").strip()
         title, description = _case_title(item, statement)

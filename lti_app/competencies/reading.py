@@ -120,6 +120,8 @@ def _looks_like_json(text: str) -> bool:
         return False
     try:
         json.loads(text)
+    except RecursionError:
+        return True  # JSON, nested deeper than any framework (parse_case says so)
     except ValueError:
         return False
     return True

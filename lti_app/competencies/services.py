@@ -16,7 +16,7 @@ from lti_app.competencies.errors import (
     CompetencyNotFoundError,
     InvalidCompetencyError,
 )
-from lti_app.competencies.graph import reaches
+from lti_app.competencies.graph import MAX_DEPTH, depths, reaches
 from lti_app.competencies.models import (
     CODE_MAX_LENGTH,
     TITLE_MAX_LENGTH,
@@ -194,12 +194,18 @@ def _check_parent(
     parent = get_competency(session, context_id=context_id, competency_id=parent_id)
     if parent.is_archived:
         raise InvalidCompetencyError("the parent competency is archived")
-    if competency_id is None:
-        return
     parents = parent_map(session, context_id=context_id)
-    graph = {cid: [pid] if pid is not None else [] for cid, pid in parents.items()}
-    if reaches(graph, parent_id, competency_id):
-        raise CompetencyCycleError("a competency cannot be placed under itself or its descendants")
+    if competency_id is not None:
+        graph = {cid: [pid] if pid is not None else [] for cid, pid in parents.items()}
+        if reaches(graph, parent_id, competency_id):
+            raise CompetencyCycleError(
+                "a competency cannot be placed under itself or its descendants"
+            )
+        parents[competency_id] = parent_id
+    else:
+        parents[0] = parent_id  # the new competency (ids start at 1)
+    if max(depths(parents).values(), default=0) > MAX_DEPTH:
+        raise InvalidCompetencyError(f"a framework goes at most {MAX_DEPTH} levels deep")
 
 
 def _next_position(session: Session, *, context_id: int, parent_id: int | None) -> int:

@@ -226,6 +226,20 @@ def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, 
     level = request.form.get("level", "").strip()
     rows = choice_rows(session, context_id=course.context_id, choice_ids=choice_ids, lock=True)
     already_done = {row.id for row in rows if row.status is ChoiceStatus.DONE}
+    if level:
+        # As on the student's page: the LMS keeps a departed student's grades read-only, so a
+        # level recorded now could only fail at passback. Done without a level stays possible.
+        whose = {row.choice.person_id for row in rows if row.id not in already_done}
+        left = [
+            s.name
+            for s in list_students(session, context_id=course.context_id, include_inactive=True)
+            if s.person_id in whose and s.status is not MembershipStatus.ACTIVE
+        ]
+        if left:
+            raise ValueError(
+                f"{left[0]} has left the course, so no level can be recorded for them. Mark "
+                "their work done without a level."
+            )
     complete_choices(
         session,
         context_id=course.context_id,

@@ -79,8 +79,9 @@ def choose_option(
 ) -> Choice:
     """Pick an option for its step, or switch to it while the work has not started.
 
-    :raises OptionNotFoundError: no such option on offer in this course.
-    :raises ChoiceNotAllowedError: the step is locked, or work on it has started.
+    :raises OptionNotFoundError: no such option in this course.
+    :raises ChoiceNotAllowedError: the option (its step, its pathway) is archived, the step is
+        locked, or work on it has started.
     """
     row = session.execute(
         select(Option, Step)
@@ -95,6 +96,13 @@ def choose_option(
         )
     ).one_or_none()
     if row is None:
+        archived = session.scalar(
+            select(Option.id).where(Option.id == option_id, Option.context_id == context_id)
+        )
+        if archived is not None:  # a page from before the teacher archived it
+            raise ChoiceNotAllowedError(
+                "Your teacher has taken that option off offer, so it cannot be chosen now."
+            )
         raise OptionNotFoundError("That option is not on offer in this course.")
     option, step = row
     state = _unlock_state(session, context_id, person_id, step.id, mastered_ids)

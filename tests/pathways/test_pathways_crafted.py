@@ -330,8 +330,8 @@ def test_stale_pages_get_a_plain_answer(lti: LtiActions, built: Built, database_
     with unit_of_work(database_url) as s:
         options.archive_option(s, context_id=built.context_id, option_id=built.plain_option_id)
     answer = client.post(form(page, f"/options/{built.plain_option_id}/choose").action, data=hidden)
-    assert answer.status_code == 404
-    assert "not on offer" in answer.text
+    assert answer.status_code == 400  # the pathway again, saying why
+    assert "taken that option off offer" in answer.text
     # The student works on another option; the teacher closes it; the old page hands in.
     page = post(client, form(page, f"/options/{built.animals_option_id}/choose"))
     with unit_of_work(database_url) as s:

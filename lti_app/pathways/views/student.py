@@ -303,9 +303,11 @@ def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, 
     chosen = next((o.option for o in step_view.options if o.is_chosen), None)
     needs_approval = bool(chosen and chosen.requires_approval)
     is_open = step_view.unlock.is_unlocked and not read_only
+    # An archived step shows only for the work already chosen in it: nothing new is on offer.
+    offered = is_open and step_view.step.archived_at is None
     if choice is None:
         return {
-            "can_choose": is_open,
+            "can_choose": offered,
             "status": "",
             "can_withdraw": False,
             "can_start": False,
@@ -323,7 +325,7 @@ def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, 
     # Work that could go on if the step were open: say why it can't, so it isn't a mystery.
     unfinished = status not in {ChoiceStatus.DONE, ChoiceStatus.SUBMITTED}
     return {
-        "can_choose": is_open and status in choice_services.CHANGEABLE,
+        "can_choose": offered and status in choice_services.CHANGEABLE,
         "status": words,
         "can_withdraw": not read_only
         and status in choice_services.CHANGEABLE

@@ -37,7 +37,7 @@ from lti_app.pathways.reviewing import (
     return_choices,
 )
 from lti_app.pathways.services import list_pathways
-from lti_app.roster.services import list_students
+from lti_app.roster.services import list_students, students_who_left
 from lti_app.tool.models import MembershipStatus
 from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, db_session, launch_url, require_role, set_current_launch
@@ -229,12 +229,11 @@ def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, 
     if level:
         # As on the student's page: the LMS keeps a departed student's grades read-only, so a
         # level recorded now could only fail at passback. Done without a level stays possible.
-        whose = {row.choice.person_id for row in rows if row.id not in already_done}
-        left = [
-            s.name
-            for s in list_students(session, context_id=course.context_id, include_inactive=True)
-            if s.person_id in whose and s.status is not MembershipStatus.ACTIVE
-        ]
+        left = students_who_left(
+            session,
+            context_id=course.context_id,
+            person_ids={row.choice.person_id for row in rows if row.id not in already_done},
+        )
         if left:
             raise ValueError(
                 f"{left[0]} has left the course, so no level can be recorded for them. Mark "

@@ -34,14 +34,12 @@ from lti_app.errors import NotFoundError
 from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import correct_evidence, get_evidence, withdraw_evidence
-from lti_app.roster.services import list_students
-from lti_app.tool.models import MembershipStatus
+from lti_app.roster.services import list_students, students_who_left
 from lti_app.web import add_nav_item, db_session, launch_url, require_role
 
 bp = Blueprint("mastery", __name__, url_prefix="/mastery")
 
 NOTICES = {"bulk": "Evidence recorded for {n} student(s)."}
-ACTIVE = MembershipStatus.ACTIVE
 
 
 @bp.record_once
@@ -57,14 +55,6 @@ def _register(state: BlueprintSetupState) -> None:
 LEFT_MESSAGE = "{name} has left the course, so no new evidence can be recorded for them."
 
 
-def _students_who_left(context_id: int, person_ids: Sequence[int]) -> list[str]:
-    """Names of the students here whose membership is no longer active (the LMS keeps their
-    grades read-only, so new evidence would only fail at passback)."""
-    everyone = list_students(db_session(), context_id=context_id, include_inactive=True)
-    wanted = set(person_ids)
-    return [s.name for s in everyone if s.person_id in wanted and s.status != ACTIVE]
-
-
 @bp.post("/students/<int:person_id>/evidence")
 @require_role(TEACHER)
 def record(person_id: int) -> Response | tuple[str, int]:
@@ -74,7 +64,7 @@ def record(person_id: int) -> Response | tuple[str, int]:
         raise NotFoundError("That student is not in this course.")
     check_students(course.context_id, [person_id])
     form = request.form
-    left = _students_who_left(course.context_id, [person_id])
+    left = students_who_left(db_session(), context_id=course.context_id, person_ids=[person_id])
     if left:
         return student_page_with_errors(person_id, [LEFT_MESSAGE.format(name=left[0])])
     try:
@@ -140,7 +130,7 @@ def bulk_record() -> Response | tuple[str, int]:
         student_ids = [s.person_id for s in list_students(session, context_id=course.context_id)]
     else:
         ticked = check_students(course.context_id, form_ids("student"))
-        left = _students_who_left(course.context_id, ticked)
+        left = students_who_left(db_session(), context_id=course.context_id, person_ids=ticked)
         if left:
             return _bulk_page([LEFT_MESSAGE.format(name=name) for name in left], 400)
         student_ids = picked_students_with_group(course.context_id, list(ticked))

@@ -93,6 +93,15 @@ def list_students(
     return students
 
 
+def students_who_left(session: Session, *, context_id: int, person_ids: Iterable[int]) -> list[str]:
+    """Names of these learners whose membership here is no longer active: the LMS keeps a
+    departed student's grades read-only, so new evidence for them could only fail at passback."""
+    wanted = set(person_ids)
+    everyone = list_students(session, context_id=context_id, include_inactive=True)
+    gone = [s for s in everyone if s.status is not MembershipStatus.ACTIVE]
+    return [s.name for s in gone if s.person_id in wanted]
+
+
 def student_ids_in_course(
     session: Session, *, context_id: int, person_ids: Iterable[int]
 ) -> set[int]:

@@ -219,12 +219,16 @@ def _check_header(record: list[str], header: list[str], line: int) -> list[Impor
         meant = CSV_COLUMN_ALIASES.get(name) or (close[0] if close else None)
         if meant is not None and meant not in header:
             # Ignoring it would drop what the teacher wrote there (parents, prerequisites...).
+            shown = "".join("?" if ord(c) < 32 or ord(c) == 127 else c for c in cell.strip())
+            hidden = shown != cell.strip()
             problems.append(
                 ImportProblem(
                     line,
-                    cell.strip(),
-                    f"not a column Pathways reads: rename it {meant} if that is what it holds, "
-                    "or else rename or delete it",
+                    shown,
+                    f"holds a hidden character: retype it as {meant}"
+                    if hidden
+                    else f"not a column Pathways reads: rename it {meant} if that is what it "
+                    "holds, or else rename or delete it",
                 )
             )
     return problems
@@ -262,9 +266,12 @@ def _parse_csv_record(
             )
         )
     parent_code = values.get("parent_code", "").strip() or None
-    prerequisite_codes = [
-        code.strip() for code in values.get("prerequisite_codes", "").split(";") if code.strip()
-    ]
+    # Once each: "A;;A" is one prerequisite (and one problem, when A is this row itself).
+    prerequisite_codes = list(
+        dict.fromkeys(
+            code.strip() for code in values.get("prerequisite_codes", "").split(";") if code.strip()
+        )
+    )
     return FrameworkRow(
         location=line,
         code=values["code"],

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies.errors import ImportFailedError, InvalidCompetencyError
 from lti_app.competencies.graph import MAX_DEPTH
-from lti_app.competencies.importing import MAX_ROWS, import_case
+from lti_app.competencies.importing import MAX_ROWS, import_case, import_csv
+from lti_app.competencies.reading import parse_csv
 from lti_app.competencies.services import create_competency, edit_competency
 from tests.competencies.conftest import *  # noqa: F403 - fixtures
 from tests.courses.frames import unique
@@ -115,3 +116,25 @@ def test_case_fields_that_are_not_text_are_refused_by_name(
         import_case(session, context_id=course.context_id, data=_package([item]))
     named = {(p.location, p.column) for p in refused.value.problems}
     assert named == {("i1", "humanCodingScheme"), ("i1", "fullStatement")}
+
+
+def test_a_header_with_a_hidden_character_is_named_as_such() -> None:
+    with pytest.raises(ImportFailedError) as refused:
+        parse_csv("code\x00,title\nA,Cells\n")
+    said = [str(p) for p in refused.value.problems]
+    assert any("code?: holds a hidden character: retype it as code" in s for s in said), said
+    assert all("\x00" not in s for s in said)
+
+
+def test_a_prerequisite_named_twice_counts_once(session: Session, course: Any) -> None:
+    rows, _ = parse_csv("code,title,prerequisite_codes\nA,Cells,B;;B\nB,Tissues,\nC,Organs,C;C\n")
+    assert rows[0].prerequisite_codes == ["B"]
+    with pytest.raises(ImportFailedError) as refused:
+        import_csv(
+            session,
+            context_id=course.context_id,
+            data="code,title,prerequisite_codes\nC,Organs,C;;C\n",
+        )
+    assert [str(p) for p in refused.value.problems] == [
+        "line 2, prerequisite_codes: a competency cannot require itself"
+    ]

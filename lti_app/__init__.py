@@ -16,8 +16,9 @@ from werkzeug.routing import IntegerConverter, Map
 
 from lti_app import errors
 from lti_app.db import DATABASE_ID_MAX, Database
-from lti_app.http import make_guarded_http_client, make_http_client
+from lti_app.http import AddressPolicy, make_guarded_http_client, make_http_client
 from lti_app.logs import configure_logging
+from lti_app.registration.reach import outbound_policy
 from lti_app.settings import Settings, SettingsError, load_settings, parse_forwarded_allow_ips
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import KeyRing, ToolKeyError
@@ -111,11 +112,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lti_app.settings"] = settings
     database = Database(settings.effective_database_url)
     app.extensions["lti_app.db"] = database
-    http = make_http_client(settings)
+    policy = outbound_policy(settings, database)
+    app.extensions["lti_app.address_policy"] = policy
+    http = make_http_client(settings, policy)
     app.extensions["lti_app.http"] = http
     # The public registration page fetches from whatever LMS address a visitor names.
     app.extensions["lti_app.registration_http"] = make_guarded_http_client(
-        settings, public_only=not settings.registration_private_hosts
+        settings, policy=AddressPolicy(private_allowed=settings.registration_private_hosts)
     )
     try:
         app.extensions["lti_app.keyring"] = KeyRing.from_settings(settings)
@@ -123,7 +126,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise StartUpError(str(err)) from err
     app.extensions["lti_app.jwks"] = JwksCache(
         # Fetched while a launch waits: a key set that drips its headers must not hold it.
-        make_guarded_http_client(settings, public_only=False),
+        make_guarded_http_client(settings, policy=policy),
         min_ttl=settings.jwks_min_ttl,
         max_ttl=settings.jwks_max_ttl,
         default_ttl=settings.jwks_default_ttl,

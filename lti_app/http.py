@@ -6,14 +6,18 @@ import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 import urllib3
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 from lti_app.settings import Settings
 
@@ -53,16 +57,23 @@ def is_throttled(status: int, body: bytes) -> bool:
     return status == 429 or (status == 403 and b"rate limit" in body[:300].lower())
 
 
-def make_http_client(settings: Settings, **kwargs: object) -> httpx.Client:
-    """A pooled client; pylti1p3's default of no timeout would let a hung LMS hold a worker."""
+def make_http_client(settings: Settings, policy: AddressPolicy | None = None) -> httpx.Client:
+    """A pooled client for the LMS's services (tokens, roster); pylti1p3's default of no
+    timeout would let a hung LMS hold a worker. With a `policy` that allows no private
+    hosts, it connects only where the policy allows."""
     timeout = httpx.Timeout(
         settings.http_read_timeout, connect=settings.http_connect_timeout, pool=5.0
     )
+    transport = None
+    if policy is not None and not policy.private_allowed:
+        transport = _GuardedTransport(
+            GuardedBackend(policy=policy, exchange_seconds=None), keep_alive=True
+        )
     return httpx.Client(
         timeout=timeout,
         headers={"User-Agent": settings.user_agent},
         follow_redirects=False,
-        **kwargs,  # type: ignore[arg-type]
+        transport=transport,
     )
 
 
@@ -110,18 +121,66 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-class GuardedBackend(httpcore.SyncBackend):
-    """Connections for addresses a stranger may have named (see make_guarded_http_client).
+class AddressPolicy:
+    """Which hosts Pathways' outbound connections may reach.
 
-    Each connection lasts at most `exchange_seconds`, so a host that drips its answer cannot
-    hold a server thread. With `public_only`, it opens only to public addresses, checked on
-    the very DNS answer it connects to: checking a name before the request is not enough, as
-    its DNS can answer public for the check and private a moment later (DNS rebinding). TLS
-    still verifies the certificate against the name.
+    Strangers name some of them: a dynamically registered LMS chooses its key set and token
+    addresses, and each of its launches names the roster and gradebook addresses Pathways
+    calls later with a bearer token. Where private hosts are not allowed (production), such
+    a host must be on the public internet, checked on the very DNS answer the connection
+    uses: checking a name before the request is not enough, as its DNS can answer public for
+    the check and private a moment later (DNS rebinding). Hosts of platforms an operator
+    registered by hand (`operator_origins`: a school's own Moodle at 10.x) stay reachable on
+    the port the operator named.
     """
 
-    def __init__(self, *, public_only: bool, exchange_seconds: float) -> None:
-        self.public_only = public_only
+    REFRESH_SECONDS = 10.0
+
+    def __init__(
+        self,
+        *,
+        private_allowed: bool,
+        operator_origins: Callable[[], AbstractSet[tuple[str, int]]] | None = None,
+    ) -> None:
+        self.private_allowed = private_allowed
+        self._load_operator_origins = operator_origins
+        self._operator_origins: AbstractSet[tuple[str, int]] = frozenset()
+        self._loaded_at = -self.REFRESH_SECONDS
+        self._lock = threading.Lock()
+
+    def addresses(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for host:port, or PrivateAddressError."""
+        if self.private_allowed:
+            return [host]
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as err:
+            raise httpcore.ConnectError(str(err)) from err
+        addresses = list(dict.fromkeys(str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in found))
+        if addresses and all(is_public_address(a) for a in addresses):
+            return addresses
+        if addresses and (host.rstrip(".").lower(), port) in self._named_by_operators():
+            return addresses
+        LOG.warning("refused a connection to a private address host=%s port=%s", host, port)
+        raise PrivateAddressError(f"{host} resolves to an address off the public internet")
+
+    def _named_by_operators(self) -> AbstractSet[tuple[str, int]]:
+        if self._load_operator_origins is None:
+            return frozenset()
+        with self._lock:
+            if time.monotonic() - self._loaded_at >= self.REFRESH_SECONDS:
+                self._operator_origins = self._load_operator_origins()
+                self._loaded_at = time.monotonic()
+            return self._operator_origins
+
+
+class GuardedBackend(httpcore.SyncBackend):
+    """Connections that only open where an AddressPolicy allows, each lasting at most
+    `exchange_seconds` when that is set, so a host that drips its answer cannot hold a
+    server thread. TLS still verifies the certificate against the name."""
+
+    def __init__(self, *, policy: AddressPolicy, exchange_seconds: float | None) -> None:
+        self.policy = policy
         self.exchange_seconds = exchange_seconds
 
     def connect_tcp(
@@ -132,27 +191,27 @@ class GuardedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        deadline = time.monotonic() + self.exchange_seconds
-        addresses = [host]
-        if self.public_only:
-            addresses = _public_addresses(host, port)
+        if self.exchange_seconds is None:
+            deadline = None
+        else:
+            deadline = time.monotonic() + self.exchange_seconds
         last = httpcore.ConnectError(f"{host}: no address")
-        for address in addresses:
-            left = deadline - time.monotonic()
-            if left <= 0:
+        for address in self.policy.addresses(host, port):
+            left = timeout if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
                 break
             try:
                 stream = super().connect_tcp(
                     address,
                     port,
-                    left if timeout is None else min(timeout, left),
+                    left if timeout is None or left is None else min(timeout, left),
                     local_address=local_address,
                     socket_options=socket_options,
                 )
             except httpcore.ConnectError as err:
                 last = err
                 continue
-            return _DeadlineStream(stream, deadline)
+            return stream if deadline is None else _DeadlineStream(stream, deadline)
         raise last
 
 
@@ -160,34 +219,21 @@ def is_public_address(address: str) -> bool:
     return ipaddress.ip_address(address).is_global
 
 
-def _public_addresses(host: str, port: int) -> list[str]:
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as err:
-        raise httpcore.ConnectError(str(err)) from err
-    addresses = list(dict.fromkeys(str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in found))
-    if not addresses or not all(is_public_address(a) for a in addresses):
-        LOG.warning("refused a connection to a private address host=%s", host)
-        raise PrivateAddressError(f"{host} resolves to an address off the public internet")
-    return addresses
-
-
 class _GuardedTransport(httpx.HTTPTransport):
-    def __init__(self, backend: GuardedBackend) -> None:
+    def __init__(self, backend: GuardedBackend, *, keep_alive: bool) -> None:
         super().__init__()
-        # No connection is kept: each exchange's deadline is its connection's.
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),
-            max_keepalive_connections=0,
+            max_keepalive_connections=None if keep_alive else 0,
             network_backend=backend,
         )
 
 
-def make_guarded_http_client(settings: Settings, *, public_only: bool) -> httpx.Client:
+def make_guarded_http_client(settings: Settings, *, policy: AddressPolicy) -> httpx.Client:
     """A client for addresses a stranger may have named (the public registration page, the key
     set of a registered LMS): every exchange ends within one connect plus one read timeout,
-    and with `public_only` it reaches only hosts on the public internet. Through an HTTP proxy
-    from the environment the proxy connects, and its own rules apply."""
+    and it connects only where `policy` allows. Through an HTTP proxy from the environment
+    the proxy connects, and its own rules apply."""
     timeout = httpx.Timeout(
         settings.http_read_timeout, connect=settings.http_connect_timeout, pool=5.0
     )
@@ -196,21 +242,25 @@ def make_guarded_http_client(settings: Settings, *, public_only: bool) -> httpx.
         timeout=timeout,
         headers={"User-Agent": settings.user_agent},
         follow_redirects=False,
+        # No connection is kept: each exchange's deadline is its connection's.
         transport=_GuardedTransport(
-            GuardedBackend(public_only=public_only, exchange_seconds=exchange)
+            GuardedBackend(policy=policy, exchange_seconds=exchange), keep_alive=False
         ),
     )
 
 
-def make_score_pool(settings: Settings, connections: int) -> urllib3.PoolManager:
+def make_score_pool(
+    settings: Settings, connections: int, policy: AddressPolicy | None = None
+) -> urllib3.PoolManager:
     """Keep-alive connections for the score worker, where CPU per request caps the rate.
 
     `connections` per LMS host: a worker sending with concurrency C to one host needs C, or
     connections are closed after each request and opened again. When more requests than that
     run at once, they wait for a free connection (bounded by the read timeout of the others).
-    No retries or redirects here: the caller decides what to retry, with backoff.
+    No retries or redirects here: the caller decides what to retry, with backoff. With a
+    `policy` that allows no private hosts, it connects only where the policy allows.
     """
-    return urllib3.PoolManager(
+    manager = urllib3.PoolManager(
         num_pools=64,  # LMS hosts whose idle connections are kept
         maxsize=connections,
         block=True,
@@ -220,3 +270,32 @@ def make_score_pool(settings: Settings, connections: int) -> urllib3.PoolManager
         ),
         headers={"User-Agent": settings.user_agent},
     )
+    if policy is not None and not policy.private_allowed:
+        manager.pool_classes_by_scheme = _checked_pool_classes(policy)
+    return manager
+
+
+def _checked_pool_classes(policy: AddressPolicy) -> dict[str, type[HTTPConnectionPool]]:
+    class Checked(urllib3.connection.HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            try:
+                address = policy.addresses(self._dns_host, self.port)[0]
+            except httpcore.ConnectError as err:
+                raise NewConnectionError(self, str(err)) from err
+            # Connect to the address checked; TLS and Host still use the name (self.host).
+            name, self._dns_host = self._dns_host, address
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = name
+
+    class CheckedTls(Checked, urllib3.connection.HTTPSConnection):
+        pass
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Checked
+
+    class TlsPool(HTTPSConnectionPool):
+        ConnectionCls = CheckedTls
+
+    return {"http": Pool, "https": TlsPool}

@@ -113,8 +113,10 @@ class Settings:
     """If set, Dynamic Registration asks the LMS admin for this code first."""
     registration_private_hosts: bool = True
     """Dynamic Registration may reach an LMS on a private network (10.x, 192.168.x, loopback,
-    link-local). Off in production, where the public /lti/register must not be a way into the
-    school's own network; an operator whose LMS runs there turns it on."""
+    link-local), and Pathways may then call that LMS's services there. Off in production,
+    where the public /lti/register must not be a way into the school's own network (platforms
+    registered by hand are reached wherever the operator named); an operator whose LMS runs
+    there turns it on."""
     forwarded_allow_ips: str = "127.0.0.1,::1"
     """Peers whose X-Forwarded-For/-Proto/-Host are believed (addresses or networks,
     comma-separated, "*" for any):

@@ -15,6 +15,7 @@ from lti_app.grades.client import AgsClient
 from lti_app.grades.jobs import listen_for_notifications
 from lti_app.grades.worker import GradeWorker, WorkerConfig
 from lti_app.http import make_http_client, make_score_pool
+from lti_app.registration.reach import outbound_policy
 from lti_app.settings import Settings
 from lti_app.tool.client import TokenClient
 from lti_app.tool.keys import KeyRing
@@ -75,7 +76,8 @@ def worker_command(
     """Drain the score outbox; run one or more per deployment (PostgreSQL: on any host)."""
     settings = _settings(ctx)
     database = Database(settings.effective_database_url)
-    http = make_http_client(settings)
+    policy = outbound_policy(settings, database)
+    http = make_http_client(settings, policy)
     keyring = KeyRing(secret=settings.effective_key_secret, key_file=settings.tool_key_file)
     config = WorkerConfig(
         concurrency=concurrency,
@@ -85,7 +87,7 @@ def worker_command(
         context_ids=frozenset(context_ids) if context_ids else None,
         lease=timedelta(seconds=lease or max(60.0, settings.http_read_timeout * 4)),
     )
-    pool = make_score_pool(settings, concurrency)
+    pool = make_score_pool(settings, concurrency, policy)
     worker = GradeWorker(database, AgsClient(pool, TokenClient(database, http, keyring)), config)
     stop, wake = threading.Event(), threading.Event()
 

@@ -55,7 +55,7 @@ def build_worker(app: Flask, config: WorkerConfig | None = None) -> GradeWorker:
     database: Database = app.extensions["lti_app.db"]
     settings: Settings = app.extensions["lti_app.settings"]
     config = config or WorkerConfig()
-    pool = make_score_pool(settings, config.concurrency)
+    pool = make_score_pool(settings, config.concurrency, app.extensions["lti_app.address_policy"])
     return GradeWorker(database, AgsClient(pool, service_tokens(app)), config)
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from lti_app.db import Database
 from lti_app.http import make_http_client
+from lti_app.registration.reach import outbound_policy
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.settings import Settings
@@ -32,7 +33,7 @@ def sync_command(
     """Sync one course's members now (uses the roster address its launches carried)."""
     settings: Settings = ctx.ensure_object(dict)["settings_loader"]()
     database = Database(settings.effective_database_url)
-    http = make_http_client(settings)
+    http = make_http_client(settings, outbound_policy(settings, database))
     try:
         with database.session_factory() as session:
             stmt = (

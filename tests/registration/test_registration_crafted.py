@@ -513,7 +513,9 @@ def test_the_public_only_client_connects_to_the_address_it_checked(
         return address in allowed
 
     monkeypatch.setattr(http_module, "is_public_address", public)
-    with http_module.make_guarded_http_client(tool_settings, public_only=True) as client:
+    with http_module.make_guarded_http_client(
+        tool_settings, policy=http_module.AddressPolicy(private_allowed=False)
+    ) as client:
         assert client.get(lms.config_url).status_code == 200
         assert checked == ["127.0.0.1"]
         allowed.clear()

@@ -1,0 +1,206 @@
+"""Where private networks are closed to strangers (production), a platform that registered
+itself through the public /lti/register page cannot make Pathways connect inside the school's
+network: not for its key set, nor its token endpoint, nor the roster and gradebook addresses
+its launches name, whatever its DNS answers by then. Platforms an operator registered by hand
+stay reachable where they are, on the ports the operator named.
+
+Every LMS here listens on loopback, a private address: the hand-registered test LMS plays the
+school's own Moodle, and a second LMS, marked as dynamically registered, plays the stranger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+
+import httpx
+import pytest
+import urllib3
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from lti_app import create_app
+from lti_app.db import Database
+from lti_app.demo.browser import follow_launch
+from lti_app.demo.run import register_demo_platform
+from lti_app.demo.server import RunningPlatform, serve_in_thread, start_demo_platform
+from lti_app.grades.jobs import build_worker
+from lti_app.http import AddressPolicy, PrivateAddressError, make_http_client, make_score_pool
+from lti_app.registration.models import PlatformRegistration, RegistrationMethod
+from lti_app.registration.reach import operator_named_origins
+from lti_app.settings import Settings
+from lti_app.tool.models import Platform
+from tests.conftest import ToolServer
+from tests.tool.test_launch import assert_refused
+
+
+class _Answering(BaseHTTPRequestHandler):
+    seen: list[str]
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def inside_host() -> Iterator[tuple[str, list[str]]]:
+    """A web server on the "school's network" (loopback), recording what reaches it."""
+    seen: list[str] = []
+    handler = type("Handler", (_Answering,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def closed(*named: tuple[str, int]) -> AddressPolicy:
+    return AddressPolicy(private_allowed=False, operator_origins=lambda: frozenset(named))
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def test_roster_and_token_client_reach_only_hosts_an_operator_named(
+    tool_settings: Settings, inside_host: tuple[str, list[str]]
+) -> None:
+    url, seen = inside_host
+    with make_http_client(tool_settings, closed()) as http:
+        with pytest.raises(httpx.ConnectError) as refused:
+            http.get(url + "/memberships")
+        assert isinstance(refused.value.__cause__, PrivateAddressError)
+    with make_http_client(tool_settings, closed(("127.0.0.1", port_of(url) + 1))) as http:
+        with pytest.raises(httpx.ConnectError):
+            http.get(url + "/another-port")  # the operator named another port of the host
+    with make_http_client(tool_settings, closed(("127.0.0.1", port_of(url)))) as http:
+        assert http.get(url + "/named").text == "ok"
+    assert seen == ["/named"]
+
+
+def test_score_pool_reaches_only_hosts_an_operator_named(
+    tool_settings: Settings, inside_host: tuple[str, list[str]]
+) -> None:
+    url, seen = inside_host
+    pool = make_score_pool(tool_settings, 1, closed())
+    with pytest.raises(urllib3.exceptions.NewConnectionError, match="off the public internet"):
+        pool.request("GET", url + "/scores")
+    pool = make_score_pool(tool_settings, 1, closed(("127.0.0.1", port_of(url))))
+    assert pool.request("GET", url + "/named").data == b"ok"
+    assert seen == ["/named"]
+
+
+def test_private_hosts_allowed_means_anywhere(
+    tool_settings: Settings, inside_host: tuple[str, list[str]]
+) -> None:
+    url, seen = inside_host
+    open_policy = AddressPolicy(private_allowed=True)
+    with make_http_client(tool_settings, open_policy) as http:
+        assert http.get(url + "/a").text == "ok"
+    assert make_score_pool(tool_settings, 1, open_policy).request("GET", url + "/b").data == b"ok"
+    assert seen == ["/a", "/b"]
+
+
+# --- the wiring: a Pathways with private hosts closed, as in production ----------------------
+
+
+@pytest.fixture(scope="module")
+def closed_tool(tool_settings: Settings, engine: Engine) -> Iterator[ToolServer]:
+    settings = dataclasses.replace(tool_settings, registration_private_hosts=False)
+    app = create_app(settings)
+    url, stop = serve_in_thread(app)
+    yield ToolServer(url, app, settings)
+    stop()
+    app.extensions["lti_app.db"].dispose()
+
+
+@pytest.fixture(scope="module")
+def stranger(closed_tool: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+    """An LMS that registered itself through /lti/register, on a private address."""
+    running = start_demo_platform(closed_tool.url)
+    db = Database(database_url)
+    with db.begin() as session:
+        platform = register_demo_platform(session, running.platform)
+        session.add(
+            PlatformRegistration(platform_id=platform.id, method=RegistrationMethod.DYNAMIC)
+        )
+    db.dispose()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def school_lms(closed_tool: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+    """The school's own LMS, registered by hand (`lti-app platform add`), on its network."""
+    running = start_demo_platform(closed_tool.url)
+    db = Database(database_url)
+    with db.begin() as session:
+        register_demo_platform(session, running.platform)
+    db.dispose()
+    yield running
+    running.stop()
+
+
+def launch(lms: RunningPlatform, user_id: str) -> httpx.Response:
+    spec = lms.platform.make_launch(user_id)
+    with httpx.Client(timeout=30) as browser:
+        return follow_launch(browser, lms.platform.login_url(spec))
+
+
+def test_a_self_registered_lms_cannot_have_its_key_set_fetched_from_inside(
+    closed_tool: ToolServer, stranger: RunningPlatform, school_lms: RunningPlatform
+) -> None:
+    before = stranger.platform.counters.jwks_fetches
+    response = launch(stranger, "user-t01")
+    assert_refused(_launched(response), 400, "could not fetch", "public keys", "reachable")
+    assert stranger.platform.counters.jwks_fetches == before  # no request left Pathways
+
+    school = launch(school_lms, "user-t01")
+    assert school.status_code == 200, school.text[:500]
+    assert "Demo LMS" in school.text or "Biology" in school.text
+
+
+def test_only_hand_registered_platforms_name_reachable_hosts(
+    closed_tool: ToolServer, stranger: RunningPlatform, school_lms: RunningPlatform, db: Database
+) -> None:
+    with db.session_factory() as session:
+        origins = operator_named_origins(session)
+        jwks_of = {
+            row.issuer: row.jwks_url
+            for row in session.execute(select(Platform.issuer, Platform.jwks_url))
+        }
+    school_port = port_of(school_lms.base_url.rstrip("/"))
+    stranger_port = port_of(stranger.base_url.rstrip("/"))
+    assert ("127.0.0.1", school_port) in origins
+    assert ("127.0.0.1", stranger_port) not in origins
+    assert jwks_of[stranger.platform.config.issuer].startswith(stranger.base_url.rstrip("/"))
+
+
+def test_the_apps_service_clients_and_grade_worker_keep_the_policy(
+    closed_tool: ToolServer, stranger: RunningPlatform, school_lms: RunningPlatform
+) -> None:
+    http: httpx.Client = closed_tool.app.extensions["lti_app.http"]
+    with pytest.raises(httpx.ConnectError):
+        http.get(stranger.platform.token_url)
+    assert http.get(school_lms.base_url.rstrip("/") + "/jwks").status_code == 200
+    worker = build_worker(closed_tool.app)
+    try:
+        pool = worker.ags._pool  # noqa: SLF001 - the pool the worker sends scores through
+        with pytest.raises(urllib3.exceptions.NewConnectionError):
+            pool.request("GET", stranger.base_url.rstrip("/") + "/jwks")
+    finally:
+        worker.close()
+
+
+def _launched(response: httpx.Response) -> object:
+    from tests.conftest import Launched
+
+    return Launched(response, httpx.Client())

@@ -8,6 +8,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -60,12 +61,13 @@ def is_throttled(status: int, body: bytes) -> bool:
 def make_http_client(settings: Settings, policy: AddressPolicy | None = None) -> httpx.Client:
     """A pooled client for the LMS's services (tokens, roster); pylti1p3's default of no
     timeout would let a hung LMS hold a worker. With a `policy` that allows no private
-    hosts, it connects only where the policy allows."""
+    hosts, it connects only where the policy allows, unless an HTTP proxy from the
+    environment connects for it (then the proxy's own rules apply)."""
     timeout = httpx.Timeout(
         settings.http_read_timeout, connect=settings.http_connect_timeout, pool=5.0
     )
     transport = None
-    if policy is not None and not policy.private_allowed:
+    if policy is not None and not policy.private_allowed and not _environment_proxies():
         transport = _GuardedTransport(
             GuardedBackend(policy=policy, exchange_seconds=None), keep_alive=True
         )
@@ -75,6 +77,10 @@ def make_http_client(settings: Settings, policy: AddressPolicy | None = None) ->
         follow_redirects=False,
         transport=transport,
     )
+
+
+def _environment_proxies() -> bool:
+    return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
 
 
 class PrivateAddressError(httpcore.ConnectError):

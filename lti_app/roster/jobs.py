@@ -19,7 +19,7 @@ import httpx
 from flask import Flask, g, request
 from flask.wrappers import Response
 
-from lti_app.db import Database
+from lti_app.db import Database, utcnow
 from lti_app.roster import services
 from lti_app.roster.client import LEARNER_ROLE, MembersPage, NrpsClient, RosterError, with_query
 from lti_app.tool.client import TokenClient
@@ -124,6 +124,8 @@ def sync_roster(
         url = claim.differences_url
     else:
         url = with_query(claim.nrps_url, role=role_filter) if role_filter else claim.nrps_url
+    keep_launched_teachers = services.roster_understates_teaching(claim.nrps_url)
+    listed_since = utcnow()
     pages: queue.Queue[MembersPage | Exception | None] = queue.Queue(maxsize=8)
     stop = threading.Event()
     fetcher = threading.Thread(
@@ -148,6 +150,7 @@ def sync_roster(
                     platform_id=platform.id,
                     context_id=context_id,
                     members=item.members,
+                    keep_launched_teachers=keep_launched_teachers,
                 )
         deactivated = 0
         with database.begin() as session:
@@ -157,6 +160,7 @@ def sync_roster(
                     context_id=context_id,
                     seen_person_ids=seen,
                     learners_only=role_filter is not None,
+                    listed_since=listed_since,
                 )
             if not use_differences:
                 # An LMS may list a member twice (on two pages): count people, not entries.

@@ -7,12 +7,14 @@ Syncing (called by `roster.jobs.sync_roster`, one short transaction each): `reme
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -280,10 +282,34 @@ def _memberships(
     return memberships
 
 
+_MOODLE_MEMBERSHIPS = re.compile(r"/bindings/[^/]+/memberships/?$")
+
+
+def roster_understates_teaching(nrps_url: str) -> bool:
+    """Whether this roster service lists some of the course's teachers as learners.
+
+    Moodle's (ltiservice_memberships, `…/bindings/{tool}/memberships`) decides Instructor by
+    moodle/course:manageactivities, which only editing teachers and managers hold, while
+    its launches decide it by mod/lti:manage, which non-editing teachers hold too
+    (mod/lti/locallib.php lti_get_ims_role, with and without a course module). Its roster
+    therefore calls every non-editing teacher a Learner, sync after sync.
+    """
+    return bool(_MOODLE_MEMBERSHIPS.search(urlsplit(nrps_url).path))
+
+
 def apply_members(
-    session: Session, *, platform_id: int, context_id: int, members: Sequence[Member]
+    session: Session,
+    *,
+    platform_id: int,
+    context_id: int,
+    members: Sequence[Member],
+    keep_launched_teachers: bool = False,
 ) -> set[int]:
     """Upsert people and memberships as the LMS sent them; return the person ids seen.
+
+    With `keep_launched_teachers` (a roster that understates teaching), a person whose
+    launches made them a teacher keeps that role when the roster lists them without one:
+    their next launch, not the roster, says whether they still teach.
 
     Three queries and one flush for a page of known members, whatever its size; new members
     add an insert and a read for people and for memberships.
@@ -320,10 +346,12 @@ def apply_members(
         status = STATUS_FROM_LMS.get(member.status.lower(), MembershipStatus.ACTIVE)
         is_teacher = course_role(roles) is CourseRole.TEACHER
         is_learner = "Learner" in context_role_names(roles)
-        if row.roles != roles:
-            row.roles = roles
         if row.status != status:
             row.status = status
+        if keep_launched_teachers and row.is_teacher and not is_teacher and row.last_launch_at:
+            continue
+        if row.roles != roles:
+            row.roles = roles
         if row.is_teacher != is_teacher:
             row.is_teacher = is_teacher
         if row.is_learner != is_learner:
@@ -333,11 +361,22 @@ def apply_members(
 
 
 def deactivate_missing(
-    session: Session, *, context_id: int, seen_person_ids: set[int], learners_only: bool
+    session: Session,
+    *,
+    context_id: int,
+    seen_person_ids: set[int],
+    learners_only: bool,
+    listed_since: datetime,
 ) -> int:
-    """Mark active members the full roster did not list as inactive (their data stays)."""
+    """Mark active members the full roster did not list as inactive (their data stays).
+
+    Someone who launched after `listed_since` (when the sync began asking the LMS) may have
+    been enrolled after the LMS answered: their launch vouches for them, the roster does not.
+    """
     stmt = select(Membership.person_id).where(
-        Membership.context_id == context_id, Membership.status == MembershipStatus.ACTIVE
+        Membership.context_id == context_id,
+        Membership.status == MembershipStatus.ACTIVE,
+        or_(Membership.last_launch_at.is_(None), Membership.last_launch_at < listed_since),
     )
     if learners_only:
         stmt = stmt.where(Membership.is_learner.is_(True))

@@ -18,6 +18,7 @@ from lti_app.mastery.scales import get_or_create_scale
 from lti_app.pathways.choices import choose_option, submit_choice
 from lti_app.pathways.models import Choice, ChoiceStatus
 from lti_app.pathways.options import OptionInput, create_option
+from lti_app.pathways.reviewing import return_choices
 from lti_app.pathways.services import create_pathway, create_step
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import Frame, Ids, frame, make_competency, unique
@@ -117,3 +118,38 @@ def test_marking_work_done_with_a_level_while_a_colleague_records_evidence_does_
             )
         ).all()
         assert points == [Decimal(2)]
+
+
+def test_work_sent_back_while_a_colleague_records_evidence_stays_sent_back(
+    teacher: Frame, bio_students: tuple[str, ...], ids: Ids, db: Database
+) -> None:
+    """Teacher 2 sends the work back ("add a diagram") while teacher 1 records evidence on its
+    competency. Recording used to read the work as submitted before the send-back was saved,
+    then mark it done over it: the student saw it done, with the note asking for changes. Now
+    recording waits for the send-back and leaves returned work alone."""
+    work = _submitted_work(db, ids, "user-s02")
+    teacher_id = ids.person("user-t01")
+    results: dict[str, httpx.Response] = {}
+    with db.begin() as send_back:
+        return_choices(
+            send_back,
+            context_id=work.context_id,
+            choice_ids=[work.choice_id],
+            decided_by_id=teacher_id,
+            note="Add a diagram",
+        )
+        evidence = in_thread(
+            lambda: teacher.post(
+                f"/mastery/students/{work.student_id}/evidence",
+                {"competency_id": str(work.competency_id), **_evidence_form("3")},
+            ),
+            results,
+            "evidence",
+        )
+        until_waiting(db, 1, [evidence])
+    evidence.join(30)
+    assert results["evidence"].status_code == 303, results["evidence"].text[:400]
+    with db.begin() as s:
+        choice = s.get(Choice, work.choice_id)
+        assert choice is not None
+        assert (choice.status, choice.teacher_feedback) == (ChoiceStatus.RETURNED, "Add a diagram")

@@ -105,7 +105,8 @@ def choice_rows(
     if choice_ids is not None:
         query = query.where(Choice.id.in_(set(choice_ids)))
     if lock:
-        query = query.with_for_update(of=Choice)
+        # populate_existing: choices the session read before the wait show what is committed.
+        query = query.with_for_update(of=Choice).execution_options(populate_existing=True)
     rows = session.execute(query.order_by(Choice.id.desc())).all()
     singles = _single_competency_by_pathway(
         session, {pathway_id for *_, step_competency, pathway_id, _t in rows if not step_competency}

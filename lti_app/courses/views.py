@@ -29,6 +29,7 @@ from lti_app.courses.recording import record_and_close
 from lti_app.mastery.levels import mastered_counts
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
+from lti_app.mastery.services import lock_competencies
 from lti_app.pathways.models import ChoiceStatus
 from lti_app.pathways.reviewing import (
     approve_choices,
@@ -224,6 +225,16 @@ def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, 
     """
     session = db_session()
     level = request.form.get("level", "").strip()
+    if level:
+        # Evidence locks its competency, then the work it closes: a colleague recording
+        # evidence for this student does so too. Locking the choices first would deadlock
+        # with them, so their competencies come first here as well.
+        unlocked = choice_rows(session, context_id=course.context_id, choice_ids=choice_ids)
+        lock_competencies(
+            session,
+            context_id=course.context_id,
+            competency_ids={r.competency_id for r in unlocked if r.competency_id is not None},
+        )
     rows = choice_rows(session, context_id=course.context_id, choice_ids=choice_ids, lock=True)
     already_done = {row.id for row in rows if row.status is ChoiceStatus.DONE}
     if level:

@@ -8,7 +8,7 @@ course's scale: `mastery.scales`; reading stored levels: `mastery.levels`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -95,8 +95,24 @@ def _assessable(session: Session, *, context_id: int, competency_id: int) -> Com
         raise InvalidEvidenceError("record evidence on this competency's sub-competencies")
     # Serialise evidence on this competency (PostgreSQL; SQLite transactions are serial anyway),
     # so a double click's second request sees the first one's evidence and the stored level row.
-    session.execute(select(Competency.id).where(Competency.id == competency_id).with_for_update())
+    lock_competencies(session, context_id=context_id, competency_ids=[competency_id])
     return competency
+
+
+def lock_competencies(
+    session: Session, *, context_id: int, competency_ids: Collection[int]
+) -> None:
+    """Lock the course's competencies until the transaction ends, in id order.
+
+    Evidence locks its competency and then closes the pathway work it answers, so whoever
+    locks both competencies and choices takes the competencies first: two orders deadlock.
+    """
+    session.execute(
+        select(Competency.id)
+        .where(Competency.context_id == context_id, Competency.id.in_(set(competency_ids)))
+        .order_by(Competency.id)
+        .with_for_update()
+    )
 
 
 def _already_recorded(

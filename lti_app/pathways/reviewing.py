@@ -146,6 +146,10 @@ def complete_choices_for_competency(
 
     A step's work counts for its own competency (Step.competency_id) or, when the step has
     none, for every competency its pathway leads to.
+
+    The caller holds the competencies' locks (record_evidence takes them): competency before
+    choice is the one lock order, so a teacher closing work from the overview cannot deadlock
+    with this.
     """
     ids = list(competency_ids)
     if not ids:
@@ -153,6 +157,10 @@ def complete_choices_for_competency(
     pathway_leads = select(PathwayCompetency.pathway_id).where(
         PathwayCompetency.competency_id.in_(ids)
     )
+    # Locked, so a colleague's send-back of the same work is not overwritten: this waits for
+    # it, and PostgreSQL then checks the WHERE again on the row as committed, which skips work
+    # that is no longer submitted. populate_existing: the session may hold the choice as read
+    # before the wait.
     choices = list(
         session.scalars(
             select(Choice)
@@ -168,6 +176,8 @@ def complete_choices_for_competency(
                 ),
             )
             .order_by(Choice.id)
+            .with_for_update(of=Choice)
+            .execution_options(populate_existing=True)
         )
     )
     for choice in choices:

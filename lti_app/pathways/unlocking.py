@@ -8,8 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
+from lti_app.pathways.authoring import lock_parent
+from lti_app.pathways.errors import StepNotFoundError
 from lti_app.pathways.models import PathwayCompetency, Step, StepPrerequisite, StepUnlock
-from lti_app.pathways.services import get_pathway, get_step
+from lti_app.pathways.services import get_pathway
 from lti_app.pathways.unlock import CompetencyRef, StepRule, UnlockState, step_unlock_states
 
 
@@ -95,7 +97,10 @@ def unlock_step_for_students(
 
     The caller checks that the students belong to the course (the roster is not the domain's).
     """
-    get_step(session, context_id=context_id, step_id=step_id)
+    # The two requests of a double click would both find no unlock and both insert one, and
+    # the second would fail on the unique constraint: locking the step makes the second wait
+    # for the first's commit and then find its unlock.
+    lock_parent(session, Step, context_id, step_id, StepNotFoundError)
     wanted = list(dict.fromkeys(student_ids))
     existing = manual_unlock_ids_by_person(session, context_id=context_id, step_id=step_id)
     unlocks = [
@@ -114,7 +119,8 @@ def relock_step_for_students(
     session: Session, *, context_id: int, step_id: int, student_ids: Iterable[int]
 ) -> int:
     """Withdraw teachers' unlocks of a step; return how many were withdrawn."""
-    get_step(session, context_id=context_id, step_id=step_id)
+    # As for unlocking: a double click's second request waits, then finds nothing to delete.
+    lock_parent(session, Step, context_id, step_id, StepNotFoundError)
     unlocks = session.scalars(
         select(StepUnlock).where(
             StepUnlock.context_id == context_id,

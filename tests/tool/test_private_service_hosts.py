@@ -78,9 +78,9 @@ def test_roster_and_token_client_reach_only_hosts_an_operator_named(
         with pytest.raises(httpx.ConnectError) as refused:
             http.get(url + "/memberships")
         assert isinstance(refused.value.__cause__, PrivateAddressError)
-    with make_http_client(tool_settings, closed(("127.0.0.1", port_of(url) + 1))) as http:
-        with pytest.raises(httpx.ConnectError):
-            http.get(url + "/another-port")  # the operator named another port of the host
+    another_port = closed(("127.0.0.1", port_of(url) + 1))  # the operator named another port
+    with make_http_client(tool_settings, another_port) as http, pytest.raises(httpx.ConnectError):
+        http.get(url + "/another-port")
     with make_http_client(tool_settings, closed(("127.0.0.1", port_of(url)))) as http:
         assert http.get(url + "/named").text == "ok"
     assert seen == ["/named"]
@@ -193,7 +193,7 @@ def test_the_apps_service_clients_and_grade_worker_keep_the_policy(
     assert http.get(school_lms.base_url.rstrip("/") + "/jwks").status_code == 200
     worker = build_worker(closed_tool.app)
     try:
-        pool = worker.ags._pool  # noqa: SLF001 - the pool the worker sends scores through
+        pool = worker.ags._pool  # the pool the worker sends scores through
         with pytest.raises(urllib3.exceptions.NewConnectionError):
             pool.request("GET", stranger.base_url.rstrip("/") + "/jwks")
     finally:

@@ -85,20 +85,56 @@ def db_group() -> None:
     """The database schema."""
 
 
+def _revisions(url: str, revision: str) -> tuple[str | None, str | None]:
+    """The revision the database is at and the full id of the one the operator named (None
+    is base), or a plain error for a revision this version of Pathways does not know."""
+    from alembic.util.exc import CommandError
+
+    from lti_app import migrate
+
+    try:
+        target = migrate.resolve_revision(revision)
+    except CommandError as err:
+        raise click.ClickException(
+            f"unknown revision {revision!r} ({err}): name a revision id or a unique start of "
+            "one, head, or base"
+        ) from err
+    current = migrate.current_revision(url)
+    if current is not None and not migrate.is_known(current):
+        raise click.ClickException(
+            f"the database {_where(url)} is at revision {current}, which a newer version of "
+            "Pathways made: run that version, or downgrade the database with it first"
+        )
+    return current, target
+
+
+def _echo_revision(url: str) -> None:
+    from lti_app import migrate
+
+    click.echo(f"database at {migrate.current_revision(url) or 'base (no Pathways tables)'}")
+
+
 @db_group.command("upgrade")
-@click.option("--revision", default="head")
+@click.option("--revision", default="head", show_default=True, help="Where to stop")
 def db_upgrade(revision: str) -> None:
     """Apply migrations (run before starting a new version)."""
     from alembic.util.exc import CommandError
 
     from lti_app import migrate
 
-    settings = _load()
+    url = _load().effective_database_url
+    current, target = _revisions(url, revision)
+    if migrate.is_older(target, current):
+        # Alembic's upgrade to an older revision quietly does nothing.
+        raise click.ClickException(
+            f"the database is at {current}, past {target or 'base'}; an upgrade never goes "
+            f"back: run `lti-app db downgrade --revision {revision}` instead"
+        )
     try:
-        migrate.upgrade(settings.effective_database_url, revision)
+        migrate.upgrade(url, revision)
     except CommandError as err:
         raise click.ClickException(f"cannot upgrade to {revision!r}: {err}") from err
-    click.echo(f"database at {revision}")
+    _echo_revision(url)
 
 
 def _check_key_file(settings: Settings) -> None:

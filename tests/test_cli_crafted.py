@@ -402,6 +402,34 @@ def test_unknown_revision_is_a_plain_error(cli: Callable[..., Result]) -> None:
     assert "bogus" in result.output
 
 
+OLDER_REVISION = "0005_insights"
+
+
+def test_upgrade_says_the_revision_the_database_is_at(
+    cli: Callable[..., Result], empty_database_url: str
+) -> None:
+    partial = cli("db", "upgrade", "--revision", "0005", LTI_APP_DATABASE_URL=empty_database_url)
+    assert partial.exit_code == 0, partial.output
+    assert f"database at {OLDER_REVISION}" in partial.output
+    full = cli("db", "upgrade", LTI_APP_DATABASE_URL=empty_database_url)
+    assert full.exit_code == 0, full.output
+    assert f"database at {migrate.resolve_revision('head')}" in full.output
+
+
+def test_upgrade_to_an_older_revision_is_refused_naming_the_downgrade(
+    cli: Callable[..., Result], empty_database_url: str
+) -> None:
+    """Alembic's upgrade to an older revision does nothing; it once said it had got there."""
+    migrate.upgrade(empty_database_url)
+    result = cli(
+        "db", "upgrade", "--revision", OLDER_REVISION, LTI_APP_DATABASE_URL=empty_database_url
+    )
+    assert result.exit_code == 1, result.output
+    assert f"lti-app db downgrade --revision {OLDER_REVISION}" in result.output
+    assert "database at" not in result.output
+    assert migrate.current_revision(empty_database_url) == migrate.resolve_revision("head")
+
+
 @pytest.mark.parametrize(
     "command",
     [

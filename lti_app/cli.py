@@ -103,7 +103,7 @@ def _revisions(url: str, revision: str) -> tuple[str | None, str | None]:
     if current is not None and not migrate.is_known(current):
         raise click.ClickException(
             f"the database {_where(url)} is at revision {current}, which a newer version of "
-            "Pathways made: run that version, or downgrade the database with it first"
+            "Pathways made: run its `lti-app db downgrade` first"
         )
     return current, target
 
@@ -134,6 +134,40 @@ def db_upgrade(revision: str) -> None:
         migrate.upgrade(url, revision)
     except CommandError as err:
         raise click.ClickException(f"cannot upgrade to {revision!r}: {err}") from err
+    _echo_revision(url)
+
+
+@db_group.command("downgrade")
+@click.option(
+    "--revision", required=True, help="The revision to go back to (base: no Pathways tables)"
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
+def db_downgrade(revision: str, yes: bool) -> None:
+    """Undo migrations (before going back to an older version); drops what they added."""
+    from alembic.util.exc import CommandError
+
+    from lti_app import migrate
+
+    url = _load().effective_database_url
+    current, target = _revisions(url, revision)
+    if target == current:
+        _echo_revision(url)
+        return
+    if not migrate.is_older(target, current):
+        raise click.ClickException(
+            f"the database is at {current or 'base'}, before {target}: run "
+            f"`lti-app db upgrade --revision {revision}` instead"
+        )
+    if not yes:
+        click.confirm(
+            f"Downgrade the database {_where(url)} from {current} to {target or 'base'}? The "
+            "tables and columns the later revisions added are dropped with their data.",
+            abort=True,
+        )
+    try:
+        migrate.downgrade(url, target or "base")
+    except CommandError as err:
+        raise click.ClickException(f"cannot downgrade to {revision!r}: {err}") from err
     _echo_revision(url)
 
 

@@ -104,7 +104,7 @@ def schema_behind(database_url: str) -> str | None:
         # An older release started on a database a newer one upgraded (a rollback).
         return (
             f"its schema is at revision {current}, which a newer version of Pathways made: "
-            "run that version, or downgrade the database with it first"
+            f"run that version, or first run `lti-app db downgrade --revision {heads}` with it"
         )
     return (
         f"its schema is at revision {current} and this Pathways needs {heads}. "

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import text
 
 from lti_app import migrate
 from lti_app.cli import main
+from lti_app.db import make_engine
 from lti_app.settings import EXAMPLE_SECRET, Settings, SettingsError, load_settings
 from tests.tool.test_cli import add_args
 
@@ -211,6 +213,7 @@ COMMANDS = [
     ["keys", "rotate"],
     ["db"],
     ["db", "upgrade"],
+    ["db", "downgrade"],
     ["serve"],
     ["demo"],
     ["grades"],
@@ -428,6 +431,58 @@ def test_upgrade_to_an_older_revision_is_refused_naming_the_downgrade(
     assert f"lti-app db downgrade --revision {OLDER_REVISION}" in result.output
     assert "database at" not in result.output
     assert migrate.current_revision(empty_database_url) == migrate.resolve_revision("head")
+
+
+def test_downgrade_goes_back_only_once_confirmed(
+    cli: Callable[..., Result], empty_database_url: str
+) -> None:
+    """The way back before running an older release, which `serve` names."""
+    migrate.upgrade(empty_database_url)
+    head = migrate.resolve_revision("head")
+    command = ["db", "downgrade", "--revision", OLDER_REVISION]
+    declined = cli(*command, input="n\n", LTI_APP_DATABASE_URL=empty_database_url)
+    assert declined.exit_code == 1, declined.output
+    assert "dropped with their data" in declined.output
+    assert migrate.current_revision(empty_database_url) == head
+
+    confirmed = cli(*command, input="y\n", LTI_APP_DATABASE_URL=empty_database_url)
+    assert confirmed.exit_code == 0, confirmed.output
+    assert f"database at {OLDER_REVISION}" in confirmed.output
+    assert migrate.current_revision(empty_database_url) == OLDER_REVISION
+    assert cli(*command, "--yes", LTI_APP_DATABASE_URL=empty_database_url).exit_code == 0
+
+    back = cli("db", "upgrade", LTI_APP_DATABASE_URL=empty_database_url)
+    assert back.exit_code == 0, back.output
+    assert migrate.current_revision(empty_database_url) == head
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--revision", "bogus"], "bogus"),
+        (["--revision", "head"], "lti-app db upgrade --revision head"),
+        ([], "Missing option '--revision'"),
+    ],
+)
+def test_downgrade_refuses_an_unknown_newer_or_missing_revision(
+    cli: Callable[..., Result], empty_database_url: str, args: list[str], says: str
+) -> None:
+    migrate.upgrade(empty_database_url, OLDER_REVISION)
+    result = cli("db", "downgrade", *args, "--yes", LTI_APP_DATABASE_URL=empty_database_url)
+    assert result.exit_code in {1, 2}, result.output
+    assert says in result.output
+    assert migrate.current_revision(empty_database_url) == OLDER_REVISION
+
+
+def test_serve_on_a_newer_schema_names_the_downgrade_command(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_from_a_later_release'"))
+    engine.dispose()
+    behind = migrate.schema_behind(empty_database_url)
+    assert behind is not None
+    assert f"lti-app db downgrade --revision {migrate.resolve_revision('head')}" in behind
 
 
 @pytest.mark.parametrize(

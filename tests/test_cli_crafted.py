@@ -474,6 +474,26 @@ def test_downgrade_refuses_an_unknown_newer_or_missing_revision(
     assert migrate.current_revision(empty_database_url) == OLDER_REVISION
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grades", "status", "--context-id", "99999999999999999999"],
+        ["grades", "retry", "--id", "99999999999999999999"],
+        ["grades", "retry", "--context-id", "2147483648"],
+        ["grades", "worker", "--once", "--context-id", "99999999999999999999"],
+        ["grades", "status", "--context-id", "0"],
+    ],
+    ids=" ".join,
+)
+def test_an_id_no_row_can_have_is_refused_naming_the_option(
+    cli: Callable[..., Result], args: list[str]
+) -> None:
+    """Past SQLite's 64-bit integers it was an OverflowError traceback."""
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{args[-2]}'" in result.output
+
+
 def test_serve_on_a_newer_schema_names_the_downgrade_command(empty_database_url: str) -> None:
     migrate.upgrade(empty_database_url)
     engine = make_engine(empty_database_url)

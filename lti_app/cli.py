@@ -85,20 +85,90 @@ def db_group() -> None:
     """The database schema."""
 
 
+def _revisions(url: str, revision: str) -> tuple[str | None, str | None]:
+    """The revision the database is at and the full id of the one the operator named (None
+    is base), or a plain error for a revision this version of Pathways does not know."""
+    from alembic.util.exc import CommandError
+
+    from lti_app import migrate
+
+    try:
+        target = migrate.resolve_revision(revision)
+    except CommandError as err:
+        raise click.ClickException(
+            f"unknown revision {revision!r} ({err}): name a revision id or a unique start of "
+            "one, head, or base"
+        ) from err
+    current = migrate.current_revision(url)
+    if current is not None and not migrate.is_known(current):
+        raise click.ClickException(
+            f"the database {_where(url)} is at revision {current}, which a newer version of "
+            "Pathways made: run its `lti-app db downgrade` first"
+        )
+    return current, target
+
+
+def _echo_revision(url: str) -> None:
+    from lti_app import migrate
+
+    click.echo(f"database at {migrate.current_revision(url) or 'base (no Pathways tables)'}")
+
+
 @db_group.command("upgrade")
-@click.option("--revision", default="head")
+@click.option("--revision", default="head", show_default=True, help="Where to stop")
 def db_upgrade(revision: str) -> None:
     """Apply migrations (run before starting a new version)."""
     from alembic.util.exc import CommandError
 
     from lti_app import migrate
 
-    settings = _load()
+    url = _load().effective_database_url
+    current, target = _revisions(url, revision)
+    if migrate.is_older(target, current):
+        # Alembic's upgrade to an older revision quietly does nothing.
+        raise click.ClickException(
+            f"the database is at {current}, past {target or 'base'}; an upgrade never goes "
+            f"back: run `lti-app db downgrade --revision {revision}` instead"
+        )
     try:
-        migrate.upgrade(settings.effective_database_url, revision)
+        migrate.upgrade(url, revision)
     except CommandError as err:
         raise click.ClickException(f"cannot upgrade to {revision!r}: {err}") from err
-    click.echo(f"database at {revision}")
+    _echo_revision(url)
+
+
+@db_group.command("downgrade")
+@click.option(
+    "--revision", required=True, help="The revision to go back to (base: no Pathways tables)"
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
+def db_downgrade(revision: str, yes: bool) -> None:
+    """Undo migrations (before going back to an older version); drops what they added."""
+    from alembic.util.exc import CommandError
+
+    from lti_app import migrate
+
+    url = _load().effective_database_url
+    current, target = _revisions(url, revision)
+    if target == current:
+        _echo_revision(url)
+        return
+    if not migrate.is_older(target, current):
+        raise click.ClickException(
+            f"the database is at {current or 'base'}, before {target}: run "
+            f"`lti-app db upgrade --revision {revision}` instead"
+        )
+    if not yes:
+        click.confirm(
+            f"Downgrade the database {_where(url)} from {current} to {target or 'base'}? The "
+            "tables and columns the later revisions added are dropped with their data.",
+            abort=True,
+        )
+    try:
+        migrate.downgrade(url, target or "base")
+    except CommandError as err:
+        raise click.ClickException(f"cannot downgrade to {revision!r}: {err}") from err
+    _echo_revision(url)
 
 
 def _check_key_file(settings: Settings) -> None:

@@ -31,6 +31,60 @@ def check(database_url: str | None = None) -> None:
     command.check(alembic_config(database_url))
 
 
+def current_revision(database_url: str) -> str | None:
+    """The revision the database's schema is at, or None when it has no Pathways tables.
+
+    :raises sqlalchemy.exc.SQLAlchemyError: the database cannot be opened.
+    """
+    from alembic.runtime.migration import MigrationContext
+
+    from lti_app.db import make_engine
+
+    engine = make_engine(database_url, sqlite_immediate=False)  # a read needs no write lock
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+    finally:
+        engine.dispose()
+    # The history is linear, so a database is at one revision at most.
+    return ", ".join(sorted(current)) or None
+
+
+def resolve_revision(revision: str) -> str | None:
+    """The full id of a revision an operator named (an id, a unique prefix of one, head or
+    base); None means base, the database without Pathways tables.
+
+    :raises alembic.util.exc.CommandError: this version of Pathways has no such revision.
+    """
+    found = _script().get_revision(revision)
+    return found.revision if found is not None else None
+
+
+def is_known(revision: str) -> bool:
+    """Whether this version of Pathways has the revision (a newer one may have made it)."""
+    from alembic.util.exc import CommandError
+
+    try:
+        return _script().get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def is_older(revision: str | None, than: str | None) -> bool:
+    """Whether `revision` comes before `than` in the history (None being base)."""
+    if than is None or revision == than:
+        return False
+    if revision is None:
+        return True
+    return any(s.revision == revision for s in _script().walk_revisions("base", than))
+
+
+def _script() -> Any:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def schema_behind(database_url: str) -> str | None:
     """Why the database's schema is not the one this version of Pathways needs, or None.
 
@@ -40,40 +94,19 @@ def schema_behind(database_url: str) -> str | None:
 
     :raises sqlalchemy.exc.SQLAlchemyError: the database cannot be opened.
     """
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from lti_app.db import make_engine
-
-    script = ScriptDirectory.from_config(alembic_config())
-    heads = set(script.get_heads())
-    engine = make_engine(database_url, sqlite_immediate=False)  # a read needs no write lock
-    try:
-        with engine.connect() as connection:
-            current = set(MigrationContext.configure(connection).get_current_heads())
-    finally:
-        engine.dispose()
+    heads = ", ".join(sorted(_script().get_heads()))
+    current = current_revision(database_url)
     if current == heads:
         return None
-    if not current:
+    if current is None:
         return "it has no Pathways tables yet. Run `lti-app db upgrade` first"
-    unknown = sorted(rev for rev in current if not _is_known(script, rev))
-    if unknown:
+    if not is_known(current):
         # An older release started on a database a newer one upgraded (a rollback).
         return (
-            f"its schema is at revision {', '.join(unknown)}, which a newer version of "
-            "Pathways made: run that version, or downgrade the database with it first"
+            f"its schema is at revision {current}, which a newer version of Pathways made: "
+            f"run that version, or first run `lti-app db downgrade --revision {heads}` with it"
         )
     return (
-        f"its schema is at revision {', '.join(sorted(current))} and this Pathways needs "
-        f"{', '.join(sorted(heads))}. Run `lti-app db upgrade` first"
+        f"its schema is at revision {current} and this Pathways needs {heads}. "
+        "Run `lti-app db upgrade` first"
     )
-
-
-def _is_known(script: Any, revision: str) -> bool:
-    from alembic.util.exc import CommandError
-
-    try:
-        return script.get_revision(revision) is not None
-    except CommandError:
-        return False

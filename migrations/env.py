@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 from alembic import context
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import Connection
 
 from lti_app.db import make_engine
 from lti_app.models import Base
@@ -48,15 +50,42 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
+        connection=connection,
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
+        # One transaction for the whole run on SQLite as well (Alembic's default there is one
+        # per revision), so the foreign key check below can still undo all of it.
+        transactional_ddl=True,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    if connection.dialect.name != "sqlite":
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    # Batch mode copies a SQLite table, drops the old one and renames the copy. With foreign
+    # keys enforced (make_engine turns them on) that DROP deletes every row referencing the
+    # table ON DELETE CASCADE: upgrading past 0013 emptied the grade outbox. SQLite's recipe
+    # (https://www.sqlite.org/lang_altertable.html#otheralter) turns enforcement off, which
+    # takes effect only outside a transaction, and checks the keys before committing.
+    if connection.in_transaction():
+        raise RuntimeError("SQLite migrations need a connection that is not in a transaction")
+    raw = connection.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("SQLite migrations need an open connection")
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:  # raising here rolls the whole run back
+                raise CommandError(  # `lti-app db upgrade` shows it as one line
+                    "rows would reference rows that do not exist (table, rowid, parent, key): "
+                    f"{broken[:10]}; nothing was changed"
+                )
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

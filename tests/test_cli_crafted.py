@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import text
 
 from lti_app import migrate
 from lti_app.cli import main
+from lti_app.db import make_engine
 from lti_app.settings import EXAMPLE_SECRET, Settings, SettingsError, load_settings
 from tests.tool.test_cli import add_args
 
@@ -211,6 +213,7 @@ COMMANDS = [
     ["keys", "rotate"],
     ["db"],
     ["db", "upgrade"],
+    ["db", "downgrade"],
     ["serve"],
     ["demo"],
     ["grades"],
@@ -400,6 +403,106 @@ def test_unknown_revision_is_a_plain_error(cli: Callable[..., Result]) -> None:
     result = cli("db", "upgrade", "--revision", "bogus")
     assert result.exit_code == 1
     assert "bogus" in result.output
+
+
+OLDER_REVISION = "0005_insights"
+
+
+def test_upgrade_says_the_revision_the_database_is_at(
+    cli: Callable[..., Result], empty_database_url: str
+) -> None:
+    partial = cli("db", "upgrade", "--revision", "0005", LTI_APP_DATABASE_URL=empty_database_url)
+    assert partial.exit_code == 0, partial.output
+    assert f"database at {OLDER_REVISION}" in partial.output
+    full = cli("db", "upgrade", LTI_APP_DATABASE_URL=empty_database_url)
+    assert full.exit_code == 0, full.output
+    assert f"database at {migrate.resolve_revision('head')}" in full.output
+
+
+def test_upgrade_to_an_older_revision_is_refused_naming_the_downgrade(
+    cli: Callable[..., Result], empty_database_url: str
+) -> None:
+    """Alembic's upgrade to an older revision does nothing; it once said it had got there."""
+    migrate.upgrade(empty_database_url)
+    result = cli(
+        "db", "upgrade", "--revision", OLDER_REVISION, LTI_APP_DATABASE_URL=empty_database_url
+    )
+    assert result.exit_code == 1, result.output
+    assert f"lti-app db downgrade --revision {OLDER_REVISION}" in result.output
+    assert "database at" not in result.output
+    assert migrate.current_revision(empty_database_url) == migrate.resolve_revision("head")
+
+
+def test_downgrade_goes_back_only_once_confirmed(
+    cli: Callable[..., Result], empty_database_url: str
+) -> None:
+    """The way back before running an older release, which `serve` names."""
+    migrate.upgrade(empty_database_url)
+    head = migrate.resolve_revision("head")
+    command = ["db", "downgrade", "--revision", OLDER_REVISION]
+    declined = cli(*command, input="n\n", LTI_APP_DATABASE_URL=empty_database_url)
+    assert declined.exit_code == 1, declined.output
+    assert "dropped with their data" in declined.output
+    assert migrate.current_revision(empty_database_url) == head
+
+    confirmed = cli(*command, input="y\n", LTI_APP_DATABASE_URL=empty_database_url)
+    assert confirmed.exit_code == 0, confirmed.output
+    assert f"database at {OLDER_REVISION}" in confirmed.output
+    assert migrate.current_revision(empty_database_url) == OLDER_REVISION
+    assert cli(*command, "--yes", LTI_APP_DATABASE_URL=empty_database_url).exit_code == 0
+
+    back = cli("db", "upgrade", LTI_APP_DATABASE_URL=empty_database_url)
+    assert back.exit_code == 0, back.output
+    assert migrate.current_revision(empty_database_url) == head
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--revision", "bogus"], "bogus"),
+        (["--revision", "head"], "lti-app db upgrade --revision head"),
+        ([], "Missing option '--revision'"),
+    ],
+)
+def test_downgrade_refuses_an_unknown_newer_or_missing_revision(
+    cli: Callable[..., Result], empty_database_url: str, args: list[str], says: str
+) -> None:
+    migrate.upgrade(empty_database_url, OLDER_REVISION)
+    result = cli("db", "downgrade", *args, "--yes", LTI_APP_DATABASE_URL=empty_database_url)
+    assert result.exit_code in {1, 2}, result.output
+    assert says in result.output
+    assert migrate.current_revision(empty_database_url) == OLDER_REVISION
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grades", "status", "--context-id", "99999999999999999999"],
+        ["grades", "retry", "--id", "99999999999999999999"],
+        ["grades", "retry", "--context-id", "2147483648"],
+        ["grades", "worker", "--once", "--context-id", "99999999999999999999"],
+        ["grades", "status", "--context-id", "0"],
+    ],
+    ids=" ".join,
+)
+def test_an_id_no_row_can_have_is_refused_naming_the_option(
+    cli: Callable[..., Result], args: list[str]
+) -> None:
+    """Past SQLite's 64-bit integers it was an OverflowError traceback."""
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{args[-2]}'" in result.output
+
+
+def test_serve_on_a_newer_schema_names_the_downgrade_command(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_from_a_later_release'"))
+    engine.dispose()
+    behind = migrate.schema_behind(empty_database_url)
+    assert behind is not None
+    assert f"lti-app db downgrade --revision {migrate.resolve_revision('head')}" in behind
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import command
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, func, inspect, select, table, text
 
+from lti_app.db import make_engine
 from lti_app.migrate import alembic_config
 
 
@@ -17,3 +18,89 @@ def test_upgrade_matches_models_and_downgrade_works(empty_database_url: str) -> 
     engine.dispose()
     command.downgrade(config, "-1")
     command.upgrade(config, "head")
+
+
+BEFORE_LINE_ITEM_REBUILDS = "0012_line_item_lms_makes_until"
+"""The last revision before 0013, which (like its own downgrade) copies `line_item` on
+SQLite; `score_outbox` references it ON DELETE CASCADE."""
+
+
+def _seed_gradebook(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO platform (id, issuer, client_id, name, auth_login_url, token_url,"
+                " jwks_url, auto_approve_deployments, is_active) VALUES (1, 'https://lms.example',"
+                " 'c', 'LMS', 'https://lms.example/a', 'https://lms.example/t',"
+                " 'https://lms.example/j', true, true)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO context (id, platform_id, context_id, title, label)"
+                " VALUES (1, 1, 'ctx', 'Biology', 'BIO')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO person (id, platform_id, sub, name, given_name, family_name, email,"
+                " picture) VALUES (1, 1, 's1', 'Ann', 'Ann', 'A', 'a@example.org', '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO competency (id, context_id, code, title, description, kind, position)"
+                " VALUES (1, 1, 'C1', 'Cells', '', 'academic', 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO line_item (id, platform_id, context_id, competency_id, is_enabled,"
+                " state, url, label, score_maximum, resource_id, tag, needs_update, last_error)"
+                " VALUES (1, 1, 1, 1, true, 'ready', 'https://lms.example/li/1', 'Cells', 4,"
+                " 'r', 't', false, '')"
+            )
+        )
+        for outbox_id, status in enumerate(["sent", "pending", "failed"], start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO score_outbox (id, platform_id, context_id, line_item_id,"
+                    " person_id, competency_id, score_given, score_maximum, activity_progress,"
+                    " grading_progress, scored_at, is_update, status, attempts, next_attempt_at,"
+                    " claimed_by, last_error) VALUES (:id, 1, 1, 1, 1, 1, 3, 4, 'Completed',"
+                    " 'FullyGraded', '2026-01-01 00:00:00+00:00', false, :status, 0,"
+                    " '2026-01-01 00:00:00+00:00', '', '')"
+                ),
+                {"id": outbox_id, "status": status},
+            )
+    engine.dispose()
+
+
+def _row_counts(url: str) -> dict[str, int]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+        counts = {
+            name: conn.execute(select(func.count()).select_from(table(name))).scalar_one()
+            for name in tables
+        }
+    engine.dispose()
+    return {table: n for table, n in counts.items() if n}
+
+
+def test_upgrade_and_downgrade_keep_the_grade_outbox(empty_database_url: str) -> None:
+    """SQLite's copy of `line_item` once cascaded into the outbox and deleted every score."""
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, BEFORE_LINE_ITEM_REBUILDS)
+    _seed_gradebook(empty_database_url)
+    seeded = _row_counts(empty_database_url)
+    assert seeded["score_outbox"] == 3
+    assert seeded["line_item"] == 1
+
+    command.upgrade(config, "head")
+    assert _row_counts(empty_database_url) == seeded
+    command.downgrade(config, BEFORE_LINE_ITEM_REBUILDS)
+    assert _row_counts(empty_database_url) == seeded
+    command.upgrade(config, "head")
+    assert _row_counts(empty_database_url) == seeded

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from lti_app.db import Database
+from lti_app.db import DATABASE_ID_MAX, Database
 from lti_app.grades import outbox_status
 from lti_app.grades.client import AgsClient
 from lti_app.grades.jobs import listen_for_notifications
@@ -26,6 +26,11 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
+DATABASE_ID = click.IntRange(1, DATABASE_ID_MAX)
+"""A row id: anything past the integer column's range ends in a database error (SQLite's
+OverflowError is a traceback), while no row has it anyway."""
+
+
 @click.group("grades")
 def grades_group() -> None:
     """Send competency results to LMS gradebooks (Assignment and Grade Services)."""
@@ -40,7 +45,9 @@ def grades_group() -> None:
     help="Requests per platform",
 )
 @click.option("--once", is_flag=True, help="Drain what is due now, then exit")
-@click.option("--context-id", "context_ids", type=int, multiple=True, help="Only these courses")
+@click.option(
+    "--context-id", "context_ids", type=DATABASE_ID, multiple=True, help="Only these courses"
+)
 @click.option(
     "--poll",
     default=1.0,
@@ -115,7 +122,7 @@ def worker_command(
 
 
 @grades_group.command("status")
-@click.option("--context-id", type=int, default=None, help="One course (Pathways id)")
+@click.option("--context-id", type=DATABASE_ID, default=None, help="One course (Pathways id)")
 @click.pass_context
 def status_command(ctx: click.Context, context_id: int | None) -> None:
     """Outbox rows per status, and the latest problems with their reasons."""
@@ -135,8 +142,8 @@ def status_command(ctx: click.Context, context_id: int | None) -> None:
 
 
 @grades_group.command("retry")
-@click.option("--context-id", type=int, default=None, help="One course (Pathways id)")
-@click.option("--id", "ids", type=int, multiple=True, help="Outbox row ids (default: all)")
+@click.option("--context-id", type=DATABASE_ID, default=None, help="One course (Pathways id)")
+@click.option("--id", "ids", type=DATABASE_ID, multiple=True, help="Outbox row ids (default: all)")
 @click.pass_context
 def retry_command(ctx: click.Context, context_id: int | None, ids: tuple[int, ...]) -> None:
     """Send failed and waiting scores again now."""

@@ -203,6 +203,18 @@ def _check_url(key: str, value: str) -> None:
         )
 
 
+def _check_public_url(value: str) -> None:
+    # Every address handed to LMSs is this origin plus a route at the root (web.tool_origin),
+    # so https://apps.school.edu/pathways would give Canvas https://apps.school.edu/lti/login.
+    parts = urlsplit(value)
+    if parts.path not in {"", "/"} or parts.query or parts.fragment:
+        raise SettingsError(
+            f"setting {_env_key('public_url')!r} must be a scheme and host name only, such as "
+            f"https://pathways.example.edu, got {value!r}: Pathways cannot be served under a "
+            "path; serve it at the root of its own host name"
+        )
+
+
 def normalise_database_url(value: str) -> str:
     """Check the URL's driver now: a typo must not surface as a traceback at first query."""
     scheme, sep, rest = value.partition("://")
@@ -313,6 +325,8 @@ def load_settings(
     for key in ("public_url", "demo_platform_url"):
         if values.get(key):
             _check_url(key, values[key])
+    if values.get("public_url"):
+        _check_public_url(values["public_url"])
     settings = Settings(**values)
     if not settings.secret_key.strip():
         raise SettingsError(

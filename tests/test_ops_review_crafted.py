@@ -304,6 +304,48 @@ def test_rotating_keys_with_another_secret_than_the_servers_changes_nothing(
     assert _keys(empty_database_url, "rotate", "--new-secret", **shell).exit_code == 0
 
 
+def test_servers_given_a_new_secret_serve_the_key_set_and_sign_right_after_rotate_new_secret(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's way to change the key encryption secret: `lti-app keys rotate
+    --new-secret`, the servers restarted with the new secret. The key due to sign for six more
+    minutes was one they could not open, and the key set and every signature failed (500)."""
+    from lti_app.db import Database
+    from lti_app.tool.keys import KeyRing
+
+    for name in list(os.environ):
+        if name.startswith("LTI_APP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    migrate.upgrade(empty_database_url)
+    before = {"LTI_APP_SECRET_KEY": SERVERS_SECRET, "LTI_APP_KEY_ENCRYPTION_SECRET": "k" * 40}
+    assert _keys(empty_database_url, "rotate", **before).exit_code == 0
+    after = {**before, "LTI_APP_KEY_ENCRYPTION_SECRET": "n" * 40}
+    rotated = _keys(empty_database_url, "rotate", "--new-secret", **after)
+    assert rotated.exit_code == 0, rotated.output
+    assert "signs within a minute" in rotated.output
+    new_kid = rotated.output.split()[2].rstrip(":")
+
+    settings = load_settings(
+        {},
+        env="test",
+        secret_key=SERVERS_SECRET,
+        key_encryption_secret="n" * 40,
+        database_url=empty_database_url,
+        instance_path=str(tmp_path),
+    )
+    app = create_app(settings)
+    key_set = app.test_client().get("/.well-known/jwks.json")
+    app.extensions["lti_app.db"].dispose()
+    assert key_set.status_code == 200
+    assert new_kid in {k["kid"] for k in key_set.get_json()["keys"]}
+    assert len(key_set.get_json()["keys"]) == 2
+    database = Database(empty_database_url)
+    with database.begin() as session:
+        assert KeyRing.from_settings(settings).snapshot(session).signing.kid == new_kid
+    database.dispose()
+
+
 def test_the_example_key_encryption_secret_is_refused_in_production() -> None:
     """An IT person copies config/.env.example and replaces the secret start-up complains
     about; the key encryption secret below it is as public as the file, and the tool's

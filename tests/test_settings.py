@@ -65,3 +65,25 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     settings = load_settings({"LTI_APP_SECRET_KEY": "s"}, config_dir=tmp_path)
     with pytest.raises(AttributeError):
         settings.secret_key = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "public_url",
+    ["https://apps.school.edu/pathways", "https://apps.school.edu/pathways/", "https://a.edu/?x"],
+)
+def test_a_public_url_with_a_path_stops_start_up_naming_the_setting(
+    tmp_path: Path, public_url: str
+) -> None:
+    """Only the scheme and host were used, so the LMS was given addresses without the path."""
+    with pytest.raises(SettingsError, match=r"'LTI_APP_PUBLIC_URL'.*root of its own host name"):
+        load_settings(
+            {"LTI_APP_SECRET_KEY": "s", "LTI_APP_PUBLIC_URL": public_url}, config_dir=tmp_path
+        )
+
+
+@pytest.mark.parametrize("public_url", ["https://apps.school.edu", "https://apps.school.edu/"])
+def test_a_public_url_at_the_root_of_its_host_is_taken(tmp_path: Path, public_url: str) -> None:
+    settings = load_settings(
+        {"LTI_APP_SECRET_KEY": "s", "LTI_APP_PUBLIC_URL": public_url}, config_dir=tmp_path
+    )
+    assert settings.public_url == public_url

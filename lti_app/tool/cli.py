@@ -10,7 +10,12 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.settings import Settings
-from lti_app.tool.keys import PUBLISH_BEFORE_SIGNING, rotate_keys, secret_opens_keys
+from lti_app.tool.keys import (
+    JWKS_MAX_AGE_SECONDS,
+    PUBLISH_BEFORE_SIGNING,
+    rotate_keys,
+    secret_opens_keys,
+)
 from lti_app.tool.models import Deployment, DeploymentStatus, KeyStatus, Platform, ToolKey
 
 TEXT_MAX = 255
@@ -267,7 +272,8 @@ def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) ->
             "one in LTI_APP_TOOL_KEY_FILE, then clear the previous after a few days"
         )
     with db.begin() as session:
-        if not new_secret and not secret_opens_keys(session, settings.effective_key_secret):
+        opens_current_keys = secret_opens_keys(session, settings.effective_key_secret)
+        if not new_secret and not opens_current_keys:
             raise click.ClickException(
                 "the current tool keys cannot be decrypted with this shell's "
                 "LTI_APP_KEY_ENCRYPTION_SECRET (or LTI_APP_SECRET_KEY when that is not set), so "
@@ -281,7 +287,17 @@ def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) ->
             grace_days=settings.key_rotation_grace_days if grace_days is None else grace_days,
         )
         minutes = round(PUBLISH_BEFORE_SIGNING.total_seconds() / 60)
-        click.echo(f"new key {new.kid}: published now, signs in about {minutes} minutes")
+        if opens_current_keys:
+            click.echo(f"new key {new.kid}: published now, signs in about {minutes} minutes")
+        else:
+            # The servers skip keys their secret cannot open (KeyRing._signing_key).
+            cached = round(JWKS_MAX_AGE_SECONDS / 60)
+            click.echo(
+                f"new key {new.kid}: published now and signs within a minute, as the "
+                "servers' secret opens none of the earlier keys; an LMS that fetched the key "
+                f"set in the last {cached} minutes may refuse Pathways' signatures until it "
+                "fetches it again"
+            )
         for kid in retired:
             click.echo(f"retired {kid}")
         retiring = session.scalars(select(ToolKey).where(ToolKey.status == KeyStatus.RETIRING))

@@ -129,20 +129,25 @@ def rotate_keys(session: Session, *, secret: str, grace_days: int) -> tuple[Tool
     return new_key, retired
 
 
-def _signing_row(keys: list[ToolKey], active: list[ToolKey], now: datetime) -> ToolKey:
-    """The newest active key published long enough; until then the key it replaced."""
+def _signing_row(published: list[ToolKey], now: datetime) -> ToolKey:
+    """The newest active key published long enough; until then the key it replaced.
+
+    :param published: the keys in the key set, newest first; at least one.
+    """
+    active = [k for k in published if k.status is KeyStatus.ACTIVE]
     ready = [k for k in active if k.created_at <= now - PUBLISH_BEFORE_SIGNING]
     if ready:
         return ready[0]
-    replaced = [
-        k
-        for k in keys
-        if k.status is KeyStatus.RETIRING and (k.retire_after is None or k.retire_after > now)
-    ]
+    replaced = [k for k in published if k.status is KeyStatus.RETIRING]
     # Two rotations in a row (a double click on Rotate) leave a replaced key as new as the
     # active one: sign with the newest that platforms have had time to see.
     seen = [k for k in replaced if k.created_at <= now - PUBLISH_BEFORE_SIGNING]
     return (seen or replaced or active)[0]
+
+
+def _is_published(key: ToolKey, now: datetime) -> bool:
+    past_grace = key.retire_after is not None and key.retire_after <= now
+    return not (key.status is KeyStatus.RETIRING and past_grace)
 
 
 def retire_expired_keys(session: Session) -> list[str]:
@@ -168,9 +173,21 @@ PREVIOUS_KEY_FILE_SETTING = "LTI_APP_TOOL_PREVIOUS_KEY_FILE"
 
 @dataclass(frozen=True)
 class KeySnapshot:
-    signing: SigningKey
+    signing_key: SigningKey | None
+    """None when this process's secret opens none of the published keys: the key set, made
+    of public keys only, is still served."""
     jwks: dict[str, Any]
     loaded_at: float
+
+    @property
+    def signing(self) -> SigningKey:
+        """:raises ToolKeyError: no published key can be decrypted with this secret."""
+        if self.signing_key is None:
+            raise ToolKeyError(
+                "the tool's private key cannot be decrypted: is LTI_APP_KEY_ENCRYPTION_SECRET "
+                "(or LTI_APP_SECRET_KEY) the one it was created with?"
+            )
+        return self.signing_key
 
 
 def _key_file_bytes(path: str, setting: str) -> bytes:
@@ -208,6 +225,7 @@ class KeyRing:
         self._lock = threading.Lock()
         self._snapshot: KeySnapshot | None = None
         self._private_by_kid: dict[str, rsa.RSAPrivateKey] = {}
+        self._undecryptable_kids: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
@@ -290,7 +308,7 @@ class KeyRing:
             if old_kid != kid:
                 keys.append(public_jwk(old.public_key(), old_kid))
         snap = KeySnapshot(
-            signing=SigningKey(kid, private), jwks={"keys": keys}, loaded_at=time.monotonic()
+            signing_key=SigningKey(kid, private), jwks={"keys": keys}, loaded_at=time.monotonic()
         )
         self._from_files = ((current, previous), snap)
         return snap
@@ -304,37 +322,57 @@ class KeyRing:
                 .order_by(ToolKey.created_at.desc(), ToolKey.id.desc())
             )
         )
-        active = [k for k in keys if k.status is KeyStatus.ACTIVE]
-        if not active:
+        if not any(k.status is KeyStatus.ACTIVE for k in keys):
             # First use: created in the caller's transaction (a second connection would wait
             # on SQLite's write lock); the caller commits. Not cached until it is seen stored.
             generate_key(session, secret=self._secret)
             snap = self._load_from_db(session)
-            return KeySnapshot(snap.signing, snap.jwks, loaded_at=-KEY_REFRESH_SECONDS)
-        signing_row = _signing_row(keys, active, now)
-        private = self._private_by_kid.get(signing_row.kid)
-        if private is None:
-            try:
-                pem = _fernet(self._secret).decrypt(signing_row.private_pem_encrypted.encode())
-            except InvalidToken as err:
-                raise ToolKeyError(
-                    "the tool's private key cannot be decrypted: is LTI_APP_KEY_ENCRYPTION_SECRET "
-                    "(or LTI_APP_SECRET_KEY) the one it was created with?"
-                ) from err
-            loaded = serialization.load_pem_private_key(pem, password=None)
-            if not isinstance(loaded, rsa.RSAPrivateKey):  # pragma: no cover - we only store RSA
-                raise ToolKeyError("stored tool key is not RSA")
-            private = loaded
-            self._private_by_kid = {signing_row.kid: private}
-        published = []
-        for row in keys:
-            if row.status is KeyStatus.RETIRING and row.retire_after and row.retire_after <= now:
-                continue
+            return replace(snap, loaded_at=-KEY_REFRESH_SECONDS)
+        published = [k for k in keys if _is_published(k, now)]
+        jwks = []
+        for row in published:
             pub = serialization.load_pem_public_key(row.public_pem.encode())
             if isinstance(pub, rsa.RSAPublicKey):
-                published.append(public_jwk(pub, row.kid))
+                jwks.append(public_jwk(pub, row.kid))
         return KeySnapshot(
-            signing=SigningKey(signing_row.kid, private),
-            jwks={"keys": published},
+            signing_key=self._signing_key(published, now),
+            jwks={"keys": jwks},
             loaded_at=time.monotonic(),
         )
+
+    def _signing_key(self, published: list[ToolKey], now: datetime) -> SigningKey | None:
+        """The key `_signing_row` picks among those this process's secret can decrypt."""
+        candidates = [k for k in published if k.kid not in self._undecryptable_kids]
+        while candidates:
+            row = _signing_row(candidates, now)
+            private = self._private_key(row)
+            if private is not None:
+                return SigningKey(row.kid, private)
+            # `lti-app keys rotate --new-secret`: the servers' new secret cannot open the key
+            # that would sign until platforms have cached the new one, so the new key signs at
+            # once. A platform holding a key set cached before the rotation refuses these
+            # signatures until its copy expires (JWKS_MAX_AGE_SECONDS); that beats failing
+            # every signature, and the key set with them, for the whole wait.
+            candidates.remove(row)
+        return None
+
+    def _private_key(self, row: ToolKey) -> rsa.RSAPrivateKey | None:
+        """The decrypted private key of `row`, or None if this secret cannot decrypt it."""
+        private = self._private_by_kid.get(row.kid)
+        if private is not None:
+            return private
+        try:
+            pem = _fernet(self._secret).decrypt(row.private_pem_encrypted.encode())
+        except InvalidToken:
+            self._undecryptable_kids.add(row.kid)  # the secret is fixed: warn once a process
+            LOG.warning(
+                "tool key kid=%s cannot be decrypted with LTI_APP_KEY_ENCRYPTION_SECRET (or "
+                "LTI_APP_SECRET_KEY): it stays published but signs nothing",
+                row.kid,
+            )
+            return None
+        loaded = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(loaded, rsa.RSAPrivateKey):  # pragma: no cover - we only store RSA
+            raise ToolKeyError("stored tool key is not RSA")
+        self._private_by_kid = {row.kid: loaded}
+        return loaded

@@ -42,10 +42,36 @@ def test_private_key_is_not_stored_in_clear(clean_keys: Session) -> None:
     assert "PRIVATE KEY" not in row.private_pem_encrypted
 
 
-def test_wrong_secret_is_a_clear_error(clean_keys: Session) -> None:
-    KeyRing(secret=SECRET).snapshot(clean_keys)
+def test_wrong_secret_is_a_clear_error_when_signing_but_the_key_set_is_served(
+    clean_keys: Session,
+) -> None:
+    kid = KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid
+    snap = KeyRing(secret="another secret").snapshot(clean_keys)
+    assert [k["kid"] for k in snap.jwks["keys"]] == [kid]
     with pytest.raises(ToolKeyError, match="cannot be decrypted"):
-        KeyRing(secret="another secret").snapshot(clean_keys)
+        _ = snap.signing
+
+
+def test_after_a_new_secret_the_new_key_signs_at_once_and_the_old_stays_published(
+    clean_keys: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`lti-app keys rotate --new-secret`: the key that would sign while platforms fetch the
+    new one is encrypted with the old secret, which the servers no longer have."""
+    old_kid = KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid
+    old = clean_keys.scalars(select(ToolKey).where(ToolKey.kid == old_kid)).one()
+    old.created_at = utcnow() - timedelta(days=30)
+    new, _ = rotate_keys(clean_keys, secret="the new secret", grace_days=7)
+    ring = KeyRing(secret="the new secret")
+    snap = ring.snapshot(clean_keys)
+    assert snap.signing.kid == new.kid
+    assert {k["kid"] for k in snap.jwks["keys"]} == {old_kid, new.kid}
+    ring.invalidate()
+    assert ring.snapshot(clean_keys).signing.kid == new.kid
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [r.getMessage() for r in warnings] == [
+        f"tool key kid={old_kid} cannot be decrypted with LTI_APP_KEY_ENCRYPTION_SECRET (or "
+        "LTI_APP_SECRET_KEY): it stays published but signs nothing"
+    ]
 
 
 def test_rotation_publishes_the_new_key_first_and_signs_with_it_once_platforms_saw_it(

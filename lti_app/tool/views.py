@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -21,7 +22,7 @@ from flask import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from lti_app.errors import LaunchError
+from lti_app.errors import AppError, LaunchError
 from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
@@ -245,23 +246,29 @@ def launch() -> Response | str:
     )
     # Pages it may land on other than the home name their own address.
     set_history_url("tool.home")
-    if ctx.launch.message_type == DEEP_LINKING_REQUEST:
-        page = deep_link_views.deep_link_picker(ctx)
-    elif ctx.launch.message_type == SUBMISSION_REVIEW_REQUEST:
-        # Without a student named (Moodle: the column's heading) it lands as the link does.
-        page = (
-            review_page(session, ctx, validated.claims)
-            or _link_page(session, ctx)
-            or render_home(ctx)
-        )
-    else:
-        page = _link_page(session, ctx) or render_home(ctx)
+    try:
+        page = _first_page(session, ctx, validated.claims)
+    except AppError:
+        # The launch was good; only what it asked for is refused (a student's deep-linking
+        # request, a review of a student Pathways has not met). The refusal page offers the
+        # menu of this launch, whose links need the launch session kept.
+        session.commit()
+        raise
     # One transaction for the launch and its first page: a page that fails keeps no half
     # launch, and the database sees one commit instead of a commit and a second read.
     session.commit()
     response = make_response(page)
     delete_frame_cookie(response, state_cookie_name(state), "/lti/")
     return response
+
+
+def _first_page(session: Session, ctx: LaunchContext, claims: dict[str, Any]) -> str:
+    if ctx.launch.message_type == DEEP_LINKING_REQUEST:
+        return deep_link_views.deep_link_picker(ctx)
+    if ctx.launch.message_type == SUBMISSION_REVIEW_REQUEST:
+        # Without a student named (Moodle: the column's heading) it lands as the link does.
+        return review_page(session, ctx, claims) or _link_page(session, ctx) or render_home(ctx)
+    return _link_page(session, ctx) or render_home(ctx)
 
 
 @bp.get("/lti/launch/started")

@@ -88,3 +88,42 @@ def test_a_refused_review_leaves_no_course_behind(lti: LtiActions) -> None:
     course_page = _next_page(lti, launched, "/course/")
     assert f"Chemistry X {tag}" in course_page
     assert f"Physics Y {tag}" not in course_page
+
+
+def _menu_links_work(lti: LtiActions, launched: object) -> None:
+    links = sorted(set(NAV_LINK.findall(launched.text)))  # type: ignore[attr-defined]
+    assert links, "the refusal page offers the menu"
+    answers = {
+        link.split("?")[0]: launched.client.get(  # type: ignore[attr-defined]
+            lti.tool.url + link.replace("&amp;", "&")
+        ).status_code
+        for link in links
+    }
+    assert all(status < 400 for status in answers.values()), answers
+
+
+def test_the_menu_of_a_refused_review_leads_somewhere(lti: LtiActions) -> None:
+    """The refusal says to refresh the class list from the Students page: its menu must work
+    (it linked with a launch session rolled back with the refusal: every link said the
+    session had ended)."""
+    tag = secrets.token_hex(3)
+    course = {
+        CONTEXT: context(f"course-m-{tag}", title=f"Music M {tag}"),
+        RESOURCE_LINK: link(f"link-m-{tag}"),
+    }
+    refused = lti.launch(
+        TEACHER,
+        message_type=MessageType.SUBMISSION_REVIEW,
+        for_user_id="user-s02",
+        tweaks=tweaks(**course),
+    )
+    assert refused.response.status_code == 404
+    _menu_links_work(lti, refused)
+
+
+def test_the_menu_of_a_students_refused_deep_linking_request_leads_somewhere(
+    lti: LtiActions,
+) -> None:
+    refused = lti.launch(STUDENT, message_type=MessageType.DEEP_LINKING)
+    assert refused.response.status_code == 403
+    _menu_links_work(lti, refused)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
 from lti_app.errors import LaunchError
+from lti_app.http import same_origin
 from lti_app.tool.models import LaunchFailure, LaunchSession, Platform
 from lti_app.tool.registrations import ADMIN_HINT, find_platform
 
@@ -116,8 +117,7 @@ def start_login(
         raise LaunchError("The LMS did not send a login_hint.", hint=ADMIN_HINT)
     if not target:
         raise LaunchError("The LMS did not send a target_link_uri.", hint=ADMIN_HINT)
-    target_parts = urlsplit(target)
-    if f"{target_parts.scheme}://{target_parts.netloc}" != tool_origin:
+    if not _is_tool_address(target, tool_origin):
         # Never let a login send the id_token somewhere else.
         raise LaunchError(
             "The launch points at another site (target_link_uri).",
@@ -213,3 +213,14 @@ def login_was_used(session: Session, login: LoginState) -> bool:
         session.scalar(select(LaunchSession.id).where(LaunchSession.login_nonce == login.nonce))
         is not None
     )
+
+
+def _is_tool_address(url: str, tool_origin: str) -> bool:
+    """Whether `url` is on Pathways' own origin. Host case and a spelled-out default port do
+    not matter (RFC 3986 §6.2.2: an admin may type `https://Pathways.School.org:443/…`); a
+    user name in the address does, as browsers handle it in their own ways."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return False
+    return "@" not in netloc and same_origin(url, tool_origin)

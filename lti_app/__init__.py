@@ -105,6 +105,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the launch token already limits a session's life
         WTF_CSRF_SSL_STRICT=False,  # the Referer of a framed page is the LMS, not us
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        # Flask caps each text field of a multipart form at 500 kB by default: a pasted
+        # framework (up to 2,000,000 characters) in the import form, which has a file field, was
+        # dropped.
+        MAX_FORM_MEMORY_SIZE=8 * 1024 * 1024,
     )
     app.wsgi_app = TrustedProxyFix(  # type: ignore[method-assign]
         app.wsgi_app, settings.forwarded_allow_ips

@@ -408,6 +408,22 @@ def test_pasted_text_over_the_paste_limit_is_refused_not_cut_short(
     assert competencies_by_code(db, ids.context(), p) == {}
 
 
+def test_a_long_paste_sent_as_a_browser_sends_the_form_is_imported(
+    teacher: Frame, db: Database, ids: Ids
+) -> None:
+    """The import form has a file field, so a browser posts it as multipart/form-data, where
+    Flask caps each text field at 500 kB unless told otherwise; CASE packages run past that."""
+    p = unique("LONG")
+    rows = [["code", "title", "description"]]
+    rows += [[f"{p}.{i}", f"Row {i}", "x" * 1_000] for i in range(600)]
+    text = table(rows)
+    assert 500_000 < len(text) < 2_000_000
+    no_file = {"file": ("", b"", "application/octet-stream")}
+    response = teacher.post("/competencies/import", {"format": "csv", "text": text}, no_file)
+    assert "Imported: 600 competencies" in teacher.follow(response).text
+    assert len(competencies_by_code(db, ids.context(), p)) == 600
+
+
 def test_a_file_over_the_upload_limit_gets_a_plain_answer(teacher: Frame) -> None:
     response = upload(teacher, "huge.csv", b"code,title\n" + b"A,Alpha\n" * 1_200_000)
     assert response.status_code == 413

@@ -1,8 +1,10 @@
 // Ask the LMS to size its frame to our content (Canvas, Moodle and others listen for this),
-// make links to places on the page move the LMS's page, carry the launch token on fetch()
-// calls so in-frame requests need no cookie, and keep that token fresh while the page is open.
+// show each new page from its top, make links to places on the page move the LMS's page, carry
+// the launch token on fetch() calls so in-frame requests need no cookie, and keep that token
+// fresh while the page is open.
 (function () {
   "use strict";
+  var framed = window.parent !== window;
   var last = 0;
   function resize() {
     var height = Math.ceil(document.documentElement.scrollHeight);
@@ -47,6 +49,51 @@
     target.focus({ preventScroll: true });
   }
   document.addEventListener("click", jumpWithinFrame);
+
+  // A new page in the frame opens where the LMS's page was left scrolled, often far below the
+  // new page's top: the frame is as tall as the page, so it never scrolls itself, the LMS's page
+  // does, and a browser scrolls no page for a frame from another site that loads (even with a
+  // #fragment). So, once the LMS has sized the frame to this page (or has not within a second),
+  // show the page's top, but only if none of it is in sight: a page that starts in view stays
+  // still.
+  function showPlace() {
+    if (!framed) {
+      return;  // the browser itself shows the top, the #fragment, or where Back left off
+    }
+    var top = document.querySelector("header.topbar") || document.body.firstElementChild;
+    if (!top || !window.IntersectionObserver) {
+      return;
+    }
+    // With no root given, a frame's element is measured against the top-level page's viewport,
+    // even in a frame from another site; the first report says whether it is in sight now.
+    var observer = new IntersectionObserver(function (entries) {
+      observer.disconnect();
+      if (!entries[0].isIntersecting) {
+        top.scrollIntoView({ block: "start" });
+      }
+    });
+    observer.observe(top);
+  }
+  function showPlaceOnceSized() {
+    var root = document.documentElement;
+    if (!framed || Math.abs(window.innerHeight - root.scrollHeight) <= 2) {
+      showPlace();
+      return;
+    }
+    // Scrolling before the LMS resizes the frame would scroll the frame's own document too,
+    // and the resize then takes that part back: wait for the new size.
+    var done = false;
+    var once = function () {
+      if (!done) {
+        done = true;
+        window.removeEventListener("resize", once);
+        showPlace();
+      }
+    };
+    window.addEventListener("resize", once);
+    window.setTimeout(once, 1000);  // an LMS that keeps its frame's size
+  }
+  window.addEventListener("load", showPlaceOnceSized);
   // A page answered to the launch's POST: the history entry gets the page's GET address, so
   // Back from the next page comes here instead of the browser's form-resubmission error.
   var historyUrl = document.body.getAttribute("data-history-url");

@@ -1,0 +1,82 @@
+"""Where a new page in the LMS's frame opens (frame.js). The demo LMS, like Canvas, sizes its
+frame to the whole page, so it is the LMS's page that scrolls; a page opened from low on a long
+page must bring its top into the LMS's screen."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Demo, tool_frame
+from tests.e2e.test_pages import seed
+
+SCREEN = (1100, 900)
+"""The LMS's window: its frame beside the people list, 700 px or more wide."""
+
+FRAME_TOP = "() => document.getElementById('tool-frame').getBoundingClientRect().top"
+
+
+@pytest.fixture(scope="module")
+def seeded(demo: Demo, database_url: str) -> Demo:
+    seed(demo, database_url)
+    return demo
+
+
+def _launch(demo: Demo, page_factory: Any, user: str) -> tuple[Any, Any]:
+    page = page_factory(*SCREEN)
+    page.set_default_timeout(10_000)
+    page.goto(demo.course_url(**{"as": user}))
+    return page, tool_frame(page)
+
+
+def _top_on_screen(page: Any, frame: Any, selector: str) -> float:
+    return float(
+        page.evaluate(FRAME_TOP)
+        + frame.eval_on_selector(selector, "e => e.getBoundingClientRect().top")
+    )
+
+
+def _settled_top(page: Any, frame: Any, selector: str) -> float:
+    """Where `selector`'s top is on the LMS's screen, once it is on it (or after 3 s) and the
+    frame's resize has had time to move it again."""
+    deadline = time.monotonic() + 3
+    while not 0 <= _top_on_screen(page, frame, selector) < SCREEN[1]:
+        if time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(300)
+    return _top_on_screen(page, frame, selector)
+
+
+def _in_sight(top: float) -> bool:
+    return 0 <= top < SCREEN[1] - 100
+
+
+def test_a_student_opened_from_low_on_the_overview_opens_at_the_top(
+    seeded: Demo, page_factory: Any
+) -> None:
+    page, frame = _launch(seeded, page_factory, "user-t01")
+    link = frame.get_by_role("link", name="Oscar Johansson").first
+    link.scroll_into_view_if_needed()
+    assert page.evaluate("window.scrollY") > 300  # the LMS's page scrolled down to the link
+    with frame.expect_navigation():
+        link.click()
+    frame = tool_frame(page)
+    top = _settled_top(page, frame, "main h1")
+    assert _in_sight(top), f"the student's name is at {top:.0f} px on a {SCREEN[1]} px screen"
+
+    # A page whose top is already in sight stays where it is: no jump.
+    page.evaluate(
+        "y => window.scrollTo(0, y)",
+        page.evaluate(FRAME_TOP) + page.evaluate("window.scrollY") - 60,
+    )
+    scrolled = page.evaluate("window.scrollY")
+    with frame.expect_navigation():
+        frame.get_by_role("navigation", name="Pathways").get_by_role(
+            "link", name="Competencies"
+        ).click()
+    tool_frame(page)
+    page.wait_for_timeout(1200)  # frame.js waits at most a second for the LMS's resize
+    assert page.evaluate("window.scrollY") == scrolled

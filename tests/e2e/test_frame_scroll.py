@@ -1,6 +1,6 @@
 """Where a new page in the LMS's frame opens (frame.js). The demo LMS, like Canvas, sizes its
 frame to the whole page, so it is the LMS's page that scrolls; a page opened from low on a long
-page must bring its top into the LMS's screen."""
+page must bring its top, or the step its address names, into the LMS's screen."""
 
 from __future__ import annotations
 
@@ -80,3 +80,15 @@ def test_a_student_opened_from_low_on_the_overview_opens_at_the_top(
     tool_frame(page)
     page.wait_for_timeout(1200)  # frame.js waits at most a second for the LMS's resize
     assert page.evaluate("window.scrollY") == scrolled
+
+
+def test_a_next_step_link_opens_the_pathway_at_that_step(seeded: Demo, page_factory: Any) -> None:
+    page, frame = _launch(seeded, page_factory, "user-s01")
+    link = frame.locator(".next-steps a").filter(has_text="Look through the microscope").first
+    step = link.get_attribute("href").rsplit("#", 1)[1]
+    with frame.expect_navigation():
+        link.click()
+    frame = tool_frame(page)
+    top = _settled_top(page, frame, f"#{step}")
+    assert _in_sight(top), f"the step is at {top:.0f} px on a {SCREEN[1]} px screen"
+    assert frame.evaluate("document.activeElement.id") == step

@@ -1,10 +1,10 @@
 // Ask the LMS to size its frame to our content (Canvas, Moodle and others listen for this),
-// show each new page from its top, make links to places on the page move the LMS's page, carry
-// the launch token on fetch() calls so in-frame requests need no cookie, and keep that token
-// fresh while the page is open.
+// show each new page where it should start (the place its address names, or its top), make links to places on the page move the LMS's page, carry the launch token on fetch()
+// calls so in-frame requests need no cookie, and keep that token fresh while the page is open.
 (function () {
   "use strict";
   var framed = window.parent !== window;
+  var initialHash = window.location.hash;  // before replaceState below gives the GET address
   var last = 0;
   function resize() {
     var height = Math.ceil(document.documentElement.scrollHeight);
@@ -21,26 +21,16 @@
   // of …") moves nothing in the LMS: the LMS sizes its frame to the whole page, so only the
   // LMS's own page could scroll, and a browser does not scroll a page for a jump inside a frame
   // from another site. scrollIntoView() from script does scroll it.
-  function jumpWithinFrame(event) {
-    if (window.parent === window || event.defaultPrevented || event.button !== 0 ||
-        event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
-      return;
-    }
-    var link = event.target.closest ? event.target.closest("a[href^='#']") : null;
-    if (!link) {
-      return;
-    }
-    var id = link.getAttribute("href").slice(1);
+  function elementNamedBy(hash) {
+    var id = hash.charAt(0) === "#" ? hash.slice(1) : hash;
     try {
       id = decodeURIComponent(id);
     } catch (ignored) {
-      return;
+      return null;
     }
-    var target = id ? document.getElementById(id) : null;
-    if (!target) {
-      return;
-    }
-    event.preventDefault();
+    return id ? document.getElementById(id) : null;
+  }
+  function bringIntoView(target) {
     target.scrollIntoView({ block: "start" });
     // Keyboard and screen-reader users continue from the place they jumped to, as after a jump.
     if (!target.hasAttribute("tabindex") && !/^(A|BUTTON|INPUT|SELECT|TEXTAREA)$/.test(target.tagName)) {
@@ -48,17 +38,36 @@
     }
     target.focus({ preventScroll: true });
   }
+  function jumpWithinFrame(event) {
+    if (!framed || event.defaultPrevented || event.button !== 0 ||
+        event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
+      return;
+    }
+    var link = event.target.closest ? event.target.closest("a[href^='#']") : null;
+    var target = link ? elementNamedBy(link.getAttribute("href")) : null;
+    if (!target) {
+      return;
+    }
+    event.preventDefault();
+    bringIntoView(target);
+  }
   document.addEventListener("click", jumpWithinFrame);
 
   // A new page in the frame opens where the LMS's page was left scrolled, often far below the
   // new page's top: the frame is as tall as the page, so it never scrolls itself, the LMS's page
   // does, and a browser scrolls no page for a frame from another site that loads (even with a
   // #fragment). So, once the LMS has sized the frame to this page (or has not within a second),
-  // show the page's top, but only if none of it is in sight: a page that starts in view stays
+  // show the place the address names (the "What to do next" links, a step after a hand-in),
+  // else the page's top, but only if none of it is in sight: a page that starts in view stays
   // still.
   function showPlace() {
     if (!framed) {
       return;  // the browser itself shows the top, the #fragment, or where Back left off
+    }
+    var target = initialHash ? elementNamedBy(initialHash) : null;
+    if (target) {
+      bringIntoView(target);
+      return;
     }
     var top = document.querySelector("header.topbar") || document.body.firstElementChild;
     if (!top || !window.IntersectionObserver) {

@@ -1,9 +1,10 @@
 """Where a new page in the LMS's frame opens (frame.js). The demo LMS, like Canvas, sizes its
 frame to the whole page, so it is the LMS's page that scrolls; a page opened from low on a long
-page must bring its top, or the step its address names, into the LMS's screen."""
+page must bring its top, the step its address names, or its error into the LMS's screen."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -92,3 +93,59 @@ def test_a_next_step_link_opens_the_pathway_at_that_step(seeded: Demo, page_fact
     top = _settled_top(page, frame, f"#{step}")
     assert _in_sight(top), f"the step is at {top:.0f} px on a {SCREEN[1]} px screen"
     assert frame.evaluate("document.activeElement.id") == step
+
+
+def _error_shown_and_tied_to(page: Any, frame: Any, field: str) -> None:
+    top = _settled_top(page, frame, "#error-summary")
+    assert _in_sight(top), f"the error is at {top:.0f} px on a {SCREEN[1]} px screen"
+    assert frame.evaluate("document.activeElement.id") == "error-summary"
+    marks = frame.eval_on_selector(
+        f"#{field}", "e => [e.getAttribute('aria-invalid'), e.getAttribute('aria-describedby')]"
+    )
+    assert marks[0] == "true"
+    assert "error-summary" in marks[1].split()
+
+
+def test_a_refused_competency_code_shows_its_error_and_marks_the_code_field(
+    seeded: Demo, page_factory: Any
+) -> None:
+    page, frame = _launch(seeded, page_factory, "user-t01")
+    with frame.expect_navigation():
+        frame.get_by_role("navigation", name="Pathways").get_by_role(
+            "link", name="Competencies"
+        ).click()
+    frame = tool_frame(page)
+    frame.locator("#new-code").scroll_into_view_if_needed()
+    frame.fill("#new-code", "CELL.1")
+    frame.fill("#new-title", "Cell structure again")
+    with frame.expect_navigation():
+        frame.get_by_role("button", name="Add competency").click()
+    frame = tool_frame(page)
+    assert "CELL.1" in frame.inner_text("#error-summary")
+    _error_shown_and_tied_to(page, frame, "new-code")
+
+
+def test_a_refused_hand_in_shows_its_error_and_marks_the_link_field(
+    seeded: Demo, page_factory: Any
+) -> None:
+    page, frame = _launch(seeded, page_factory, "user-s22")
+    with frame.expect_navigation():
+        frame.get_by_role("link", name="Open Ecosystems pathway").click()
+    frame = tool_frame(page)
+    option = frame.locator("section.step").first.locator("li.option")
+    option = option.filter(has_not_text="approves this choice").first
+    with frame.expect_navigation():
+        option.get_by_role("button", name=re.compile("^Choose this option")).click()
+    frame = tool_frame(page)
+    with frame.expect_navigation():
+        frame.get_by_role("button", name="Start this work").first.click()
+    frame = tool_frame(page)
+    url = frame.get_by_label("Link to your work")
+    url.scroll_into_view_if_needed()
+    url.fill("file:///C:/Users/emma/Documents/food-web.docx")
+    field = url.get_attribute("id")
+    with frame.expect_navigation():
+        frame.get_by_role("button", name="Hand in").click()
+    frame = tool_frame(page)
+    assert "Links must start with http" in frame.inner_text("#error-summary")
+    _error_shown_and_tied_to(page, frame, field)

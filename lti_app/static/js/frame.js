@@ -1,5 +1,6 @@
 // Ask the LMS to size its frame to our content (Canvas, Moodle and others listen for this),
-// show each new page where it should start (the place its address names, or its top), make links to places on the page move the LMS's page, carry the launch token on fetch()
+// show each new page where it should start (its error, the place its address names, or its
+// top), make links to places on the page move the LMS's page, carry the launch token on fetch()
 // calls so in-frame requests need no cookie, and keep that token fresh while the page is open.
 (function () {
   "use strict";
@@ -57,14 +58,19 @@
   // new page's top: the frame is as tall as the page, so it never scrolls itself, the LMS's page
   // does, and a browser scrolls no page for a frame from another site that loads (even with a
   // #fragment). So, once the LMS has sized the frame to this page (or has not within a second),
-  // show the place the address names (the "What to do next" links, a step after a hand-in),
-  // else the page's top, but only if none of it is in sight: a page that starts in view stays
-  // still.
+  // show what the page is about: a refused form's error summary (which also takes focus, framed
+  // or not), else the place the address names (the "What to do next" links, a step after a
+  // hand-in), else the page's top, but only if none of it is in sight: a page that starts in
+  // view stays still.
   function showPlace() {
+    var summary = document.getElementById("error-summary");
     if (!framed) {
+      if (summary) {
+        summary.focus();  // scrolls this window to it as needed
+      }
       return;  // the browser itself shows the top, the #fragment, or where Back left off
     }
-    var target = initialHash ? elementNamedBy(initialHash) : null;
+    var target = summary || (initialHash ? elementNamedBy(initialHash) : null);
     if (target) {
       bringIntoView(target);
       return;

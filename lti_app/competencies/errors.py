@@ -25,6 +25,11 @@ class CompetencyCycleError(CompetencyError, ValueError):
 class InvalidCompetencyError(CompetencyError, ValueError):
     """A value is missing, too long, duplicated or otherwise not acceptable."""
 
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        """The form field at fault ("code", "title"), where it is one field."""
+
 
 @dataclass(frozen=True)
 class ImportProblem:

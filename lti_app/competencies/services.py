@@ -62,12 +62,14 @@ def clean_code(code: str) -> str:
     code = code.strip()
     _check_no_nul(code)
     if not code:
-        raise InvalidCompetencyError("a code is required")
+        raise InvalidCompetencyError("a code is required", field="code")
     if len(code) > CODE_MAX_LENGTH:
-        raise InvalidCompetencyError(f"a code has at most {CODE_MAX_LENGTH} characters")
+        raise InvalidCompetencyError(
+            f"a code has at most {CODE_MAX_LENGTH} characters", field="code"
+        )
     if ";" in code:
         # CSV files separate prerequisite codes with semicolons.
-        raise InvalidCompetencyError("a code cannot contain ';'")
+        raise InvalidCompetencyError("a code cannot contain ';'", field="code")
     return code
 
 
@@ -76,9 +78,11 @@ def clean_title(title: str) -> str:
     title = title.strip()
     _check_no_nul(title)
     if not title:
-        raise InvalidCompetencyError("a title is required")
+        raise InvalidCompetencyError("a title is required", field="title")
     if len(title) > TITLE_MAX_LENGTH:
-        raise InvalidCompetencyError(f"a title has at most {TITLE_MAX_LENGTH} characters")
+        raise InvalidCompetencyError(
+            f"a title has at most {TITLE_MAX_LENGTH} characters", field="title"
+        )
     return title
 
 
@@ -183,7 +187,9 @@ def _check_code_free(
     if competency_id is not None:
         query = query.where(Competency.id != competency_id)
     if session.scalar(query) is not None:
-        raise InvalidCompetencyError(f"the code {code!r} is already used in this course")
+        raise InvalidCompetencyError(
+            f"the code {code!r} is already used in this course", field="code"
+        )
 
 
 def _check_parent(

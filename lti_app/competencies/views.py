@@ -14,7 +14,7 @@ from flask.blueprints import BlueprintSetupState
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_app.competencies.errors import CompetencyError
+from lti_app.competencies.errors import CompetencyError, InvalidCompetencyError
 from lti_app.competencies.forms import KIND_LABELS, CompetencyForm, sentence
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import (
@@ -133,7 +133,10 @@ def _recompute(context_id: int) -> None:
 # --- the framework ----------------------------------------------------------------------------
 
 
-def _index_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int]:
+def _index_page(
+    errors: Sequence[str] = (), status: int = 200, invalid: str | None = None
+) -> tuple[str, int]:
+    """The framework page; `invalid` names the add form's field that `errors` are about."""
     course = current_course()
     session = db_session()
     cid = course.context_id
@@ -167,6 +170,7 @@ def _index_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int
             selected=_posted_ids("prerequisite_ids") if request.method == "POST" else set(),
             notice=notice_text(NOTICES),
             errors=list(errors),
+            invalid=invalid,
         ),
         status,
     )
@@ -215,7 +219,7 @@ def create() -> BaseResponse | tuple[str, int]:
                     _recompute(course.context_id)  # the parent's level now rolls up
     except (CompetencyError, ValueError) as err:
         session.rollback()
-        return _index_page([sentence(str(err))], 400)
+        return _index_page([sentence(str(err))], 400, _field_of(err))
     except IntegrityError:
         session.rollback()
         return _index_page([CONCURRENT_EDIT], 409)
@@ -223,8 +227,16 @@ def create() -> BaseResponse | tuple[str, int]:
     return _parent_notice("created", None if same else data.parent_id, evidence_on)
 
 
+def _field_of(err: Exception) -> str | None:
+    """The one form field a refusal is about, for the page to mark, if it is about one."""
+    return err.field if isinstance(err, InvalidCompetencyError) else None
+
+
 def _edit_page(
-    competency_id: int, errors: Sequence[str] = (), status: int = 200
+    competency_id: int,
+    errors: Sequence[str] = (),
+    status: int = 200,
+    invalid: str | None = None,
 ) -> tuple[str, int]:
     course = current_course()
     session = db_session()
@@ -270,6 +282,7 @@ def _edit_page(
             kinds=KIND_LABELS,
             evidence_on=_evidence_on_leaves(course.context_id),
             errors=list(errors),
+            invalid=invalid,
             notice="",
         ),
         status,
@@ -316,7 +329,7 @@ def save(competency_id: int) -> BaseResponse | tuple[str, int]:
                 _recompute(course.context_id)
     except (CompetencyError, ValueError) as err:
         session.rollback()
-        return _edit_page(competency_id, [sentence(str(err))], 400)
+        return _edit_page(competency_id, [sentence(str(err))], 400, _field_of(err))
     except IntegrityError:
         session.rollback()
         return _edit_page(competency_id, [CONCURRENT_EDIT], 409)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 
 import pytest
@@ -38,13 +39,35 @@ def test_dashboard_shows_levels_with_names_and_counts(lti: LtiActions, seeded: S
     assert seeded.c1_code in text
     # The cell carries the level's short name, not only a colour; the legend names it.
     assert f'value="{seeded.students["user-s01"]}-{seeded.c1}" form="cell-form">' in text
-    assert "Proficient (3), mastery" in text
+    assert "<bdi>Proficient</bdi> (3), mastery" in text
     assert "Cells and &lt;organelles&gt;" in text
     filtered = home.client.get(
         url(home.response, "/insights/") + f"&competency={seeded.c1}&level=Emerging&sort=level_desc"
     )
     assert f'value="{seeded.students["user-s02"]}-{seeded.c1}"' in filtered.text
     assert f'value="{seeded.students["user-s01"]}-{seeded.c1}"' not in filtered.text
+
+
+def test_cell_heading_isolates_the_student_name_from_the_code(
+    lti: LtiActions, seeded: Seeded
+) -> None:
+    """An Arabic or Hebrew name before a code that starts with a digit ("name: 1.2 Cells") is
+    drawn as "1.2: name … Cells" unless the name is isolated; so are the LMS's names in the top
+    bar."""
+    home = lti.launch(TEACHER)
+    s01 = seeded.students["user-s01"]
+    page = home.client.get(url(home.response, f"/insights/students/{s01}/competencies/{seeded.c1}"))
+    heading = re.search(r"<h1>(.*?)</h1>", page.text)
+    assert heading is not None
+    assert re.fullmatch(
+        rf"<bdi>[^<]+</bdi>: <bdi>{seeded.c1_code}</bdi> <bdi>Cells and &lt;organelles&gt;</bdi>",
+        heading[1],
+    )
+    assert re.search(
+        r'<strong><bdi>[^<]+</bdi></strong>\s*<span aria-hidden="true">·</span> '
+        r'<bdi class="course">',
+        page.text,
+    )
 
 
 def test_cell_shows_the_evidence_and_refuses_other_courses(lti: LtiActions, seeded: Seeded) -> None:

@@ -25,6 +25,7 @@ from lti_app.pathways.student import (
     StepView,
     student_pathway_view,
 )
+from lti_app.pathways.text import InvalidUrlError
 from lti_app.pathways.views import LEARNER, bp, launch_course, page_notice
 from lti_app.progress.services import next_actions, student_home_overview
 from lti_app.tool.services import LaunchContext
@@ -107,8 +108,10 @@ def _render_pathway(
     error: str | None = None,
     status: int = 200,
     draft: dict[int, dict[str, str]] | None = None,
+    invalid: str | None = None,
 ) -> tuple[str, int]:
-    """The student's pathway page; `draft` holds a refused hand-in as typed, by choice id."""
+    """The student's pathway page; `draft` holds a refused hand-in as typed, by choice id, and
+    `invalid` is the id of the field `error` is about."""
     ctx, context_id = launch_course()
     view = student_pathway_view(
         db_session(), context_id=context_id, pathway_id=pathway_id, person_id=ctx.person.id
@@ -126,6 +129,7 @@ def _render_pathway(
             },
             minutes_label=minutes_label,
             draft=draft or {},
+            invalid=invalid,
         ),
         status,
     )
@@ -224,7 +228,8 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
             if action == "submit"
             else None
         )
-        return _render_pathway(pathway_id, error=str(err), status=400, draft=draft)
+        invalid = f"url-{choice_id}" if isinstance(err, InvalidUrlError) else None
+        return _render_pathway(pathway_id, error=str(err), status=400, draft=draft, invalid=invalid)
     session.commit()
     notice = {"withdraw": "withdrawn", "start": "started", "submit": "submitted"}[action]
     return _after_student_action(pathway_id, step_id, notice)

@@ -1,8 +1,11 @@
 // Ask the LMS to size its frame to our content (Canvas, Moodle and others listen for this),
-// make links to places on the page move the LMS's page, carry the launch token on fetch()
+// show each new page where it should start (its error, the place its address names, or its
+// top), make links to places on the page move the LMS's page, carry the launch token on fetch()
 // calls so in-frame requests need no cookie, and keep that token fresh while the page is open.
 (function () {
   "use strict";
+  var framed = window.parent !== window;
+  var initialHash = window.location.hash;  // before replaceState below gives the GET address
   var last = 0;
   function resize() {
     var height = Math.ceil(document.documentElement.scrollHeight);
@@ -19,26 +22,16 @@
   // of …") moves nothing in the LMS: the LMS sizes its frame to the whole page, so only the
   // LMS's own page could scroll, and a browser does not scroll a page for a jump inside a frame
   // from another site. scrollIntoView() from script does scroll it.
-  function jumpWithinFrame(event) {
-    if (window.parent === window || event.defaultPrevented || event.button !== 0 ||
-        event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
-      return;
-    }
-    var link = event.target.closest ? event.target.closest("a[href^='#']") : null;
-    if (!link) {
-      return;
-    }
-    var id = link.getAttribute("href").slice(1);
+  function elementNamedBy(hash) {
+    var id = hash.charAt(0) === "#" ? hash.slice(1) : hash;
     try {
       id = decodeURIComponent(id);
     } catch (ignored) {
-      return;
+      return null;
     }
-    var target = id ? document.getElementById(id) : null;
-    if (!target) {
-      return;
-    }
-    event.preventDefault();
+    return id ? document.getElementById(id) : null;
+  }
+  function bringIntoView(target) {
     target.scrollIntoView({ block: "start" });
     // Keyboard and screen-reader users continue from the place they jumped to, as after a jump.
     if (!target.hasAttribute("tabindex") && !/^(A|BUTTON|INPUT|SELECT|TEXTAREA)$/.test(target.tagName)) {
@@ -46,7 +39,76 @@
     }
     target.focus({ preventScroll: true });
   }
+  function jumpWithinFrame(event) {
+    if (!framed || event.defaultPrevented || event.button !== 0 ||
+        event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
+      return;
+    }
+    var link = event.target.closest ? event.target.closest("a[href^='#']") : null;
+    var target = link ? elementNamedBy(link.getAttribute("href")) : null;
+    if (!target) {
+      return;
+    }
+    event.preventDefault();
+    bringIntoView(target);
+  }
   document.addEventListener("click", jumpWithinFrame);
+
+  // A new page in the frame opens where the LMS's page was left scrolled, often far below the
+  // new page's top: the frame is as tall as the page, so it never scrolls itself, the LMS's page
+  // does, and a browser scrolls no page for a frame from another site that loads (even with a
+  // #fragment). So, once the LMS has sized the frame to this page (or has not within a second),
+  // show what the page is about: a refused form's error summary (which also takes focus, framed
+  // or not), else the place the address names (the "What to do next" links, a step after a
+  // hand-in), else the page's top, but only if none of it is in sight: a page that starts in
+  // view stays still.
+  function showPlace() {
+    var summary = document.getElementById("error-summary");
+    if (!framed) {
+      if (summary) {
+        summary.focus();  // scrolls this window to it as needed
+      }
+      return;  // the browser itself shows the top, the #fragment, or where Back left off
+    }
+    var target = summary || (initialHash ? elementNamedBy(initialHash) : null);
+    if (target) {
+      bringIntoView(target);
+      return;
+    }
+    var top = document.querySelector("header.topbar") || document.body.firstElementChild;
+    if (!top || !window.IntersectionObserver) {
+      return;
+    }
+    // With no root given, a frame's element is measured against the top-level page's viewport,
+    // even in a frame from another site; the first report says whether it is in sight now.
+    var observer = new IntersectionObserver(function (entries) {
+      observer.disconnect();
+      if (!entries[0].isIntersecting) {
+        top.scrollIntoView({ block: "start" });
+      }
+    });
+    observer.observe(top);
+  }
+  function showPlaceOnceSized() {
+    var root = document.documentElement;
+    if (!framed || Math.abs(window.innerHeight - root.scrollHeight) <= 2) {
+      showPlace();
+      return;
+    }
+    // Scrolling before the LMS resizes the frame would scroll the frame's own document too,
+    // and the resize then takes that part back: wait for the new size.
+    var done = false;
+    var once = function () {
+      if (!done) {
+        done = true;
+        window.removeEventListener("resize", once);
+        showPlace();
+      }
+    };
+    window.addEventListener("resize", once);
+    window.setTimeout(once, 1000);  // an LMS that keeps its frame's size
+  }
+  window.addEventListener("load", showPlaceOnceSized);
   // A page answered to the launch's POST: the history entry gets the page's GET address, so
   // Back from the next page comes here instead of the browser's form-resubmission error.
   var historyUrl = document.body.getAttribute("data-history-url");

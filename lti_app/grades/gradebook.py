@@ -64,7 +64,15 @@ def _apply_claim(gradebook: Gradebook, claim: dict[str, Any], link_id: int | Non
     # An address longer than the column, or with NUL, is not one the LMS could answer at.
     if isinstance(url, str) and url and len(url) <= 2048 and "\x00" not in url:
         gradebook.lineitems_url = url
-        if link_id is not None:
+        if link_id is not None and claim.get("lineitem"):
+            # This placement has a column of its own (a Canvas assignment, a graded Moodle
+            # activity). Canvas files a column made for such a link under that assignment,
+            # where only its first column is graded: competency columns bound to it never
+            # showed (canvas-lms line_items_controller#create, scores_controller). Unbound,
+            # they are columns of their own on every LMS.
+            if gradebook.resource_link_id == link_id:
+                gradebook.resource_link_id = None
+        elif link_id is not None:
             gradebook.resource_link_id = link_id
     scopes = claim.get("scope")
     if isinstance(scopes, list):

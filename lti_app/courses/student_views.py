@@ -42,7 +42,7 @@ from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
-from lti_app.mastery.services import DOUBLE_SUBMIT, evidence_history
+from lti_app.mastery.services import DOUBLE_SUBMIT, corrected_evidence_ids, evidence_history
 from lti_app.roster.services import list_students
 from lti_app.tool.review import REVIEW_PAGES
 from lti_app.tool.services import LaunchContext
@@ -99,6 +99,7 @@ def _student_page(
     for item in reversed(evidence):  # newest first on the page
         by_competency[item.competency_id].append(item)
     recorders = person_names(session, person_ids={e.recorded_by_id for e in evidence})
+    corrected = corrected_evidence_ids(session, context_id=cid, person_id=person_id)
     competency_by_id = {c.id: c for c in competencies}
     return render_template(
         "courses/student.html",
@@ -120,6 +121,7 @@ def _student_page(
         levels=current_levels(session, context_id=cid, person_id=person_id),
         evidence_by_competency=by_competency,
         recorders=recorders,
+        corrected=corrected,
         scale=get_or_create_scale(session, context_id=cid),
         goal_statuses=GOAL_STATUS_LABELS,
         source_labels=SOURCE_LABELS,

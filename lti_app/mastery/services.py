@@ -364,3 +364,16 @@ def evidence_history(
     if not include_withdrawn:
         query = query.where(Evidence.withdrawn_at.is_(None))
     return list(session.scalars(query.order_by(Evidence.observed_at, Evidence.id)))
+
+
+def corrected_evidence_ids(session: Session, *, context_id: int, person_id: int) -> set[int]:
+    """Ids of the student's evidence corrected or withdrawn since it was recorded: one query
+    for the whole history (the student's page asked each row's revisions in turn)."""
+    return set(
+        session.scalars(
+            select(EvidenceRevision.evidence_id)
+            .join(Evidence, Evidence.id == EvidenceRevision.evidence_id)
+            .where(Evidence.context_id == context_id, Evidence.person_id == person_id)
+            .distinct()
+        )
+    )

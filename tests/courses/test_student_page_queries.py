@@ -1,0 +1,78 @@
+"""The teacher's page for one student (also where the gradebook's "review submission" opens)
+reads the same number of statements however long the student's evidence history grows: it
+asked each evidence row's corrections in turn (835 statements for 41 competencies with 20
+pieces of evidence)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event
+
+from lti_app.db import Database
+from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.services import correct_evidence, evidence_history, record_evidence
+from tests.conftest import ToolServer
+from tests.courses.frames import Frame, Ids, make_competency, unique
+
+
+@contextmanager
+def counted(tool_server: ToolServer) -> Iterator[list[str]]:
+    engine = tool_server.app.extensions["lti_app.db"].engine
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def add_corrected_evidence(db: Database, ids: Ids, student: int, teacher: int, n: int) -> None:
+    context_id = ids.context()
+    with db.begin() as session:
+        competency = make_competency(session, context_id, unique("HIST"))
+        for points in range(n):
+            record_evidence(
+                session,
+                context_id=context_id,
+                competency_id=competency,
+                student_ids=[student],
+                points=Decimal(points % 4 + 1),
+                source=EvidenceSource.TEACHER,
+                note=f"observation {points}",
+                recorded_by_id=teacher,
+            )
+        for evidence in evidence_history(
+            session, context_id=context_id, person_id=student, competency_id=competency
+        ):
+            correct_evidence(
+                session,
+                context_id=context_id,
+                evidence_id=evidence.id,
+                note=evidence.note + " (corrected)",
+                changed_by_id=teacher,
+            )
+
+
+def test_the_students_page_reads_the_same_statements_for_a_longer_history(
+    teacher: Frame, bio_students: tuple[str, ...], db: Database, ids: Ids, tool_server: ToolServer
+) -> None:
+    student = ids.person(bio_students[0])
+    teacher_id = ids.person("user-t01")
+    add_corrected_evidence(db, ids, student, teacher_id, 2)
+    with counted(tool_server) as before:
+        page = teacher.get(f"/course/students/{student}")
+    assert page.status_code == 200
+    add_corrected_evidence(db, ids, student, teacher_id, 12)
+    with counted(tool_server) as after:
+        page = teacher.get(f"/course/students/{student}")
+    assert page.status_code == 200
+    assert page.text.count("Corrected") >= 14
+    assert len(after) == len(before), [s for s in after if "evidence_revision" in s][:3]

@@ -99,15 +99,21 @@ def parse_date(value: str | None, *, label: str) -> date | None:
 
 
 def observed_at_from(value: date | None) -> datetime | None:
-    """The time an observation on this day counts as made: noon UTC, never later than now.
+    """The time an observation on this day counts as made: now for today, noon UTC for an
+    earlier day, never later than now.
 
-    A teacher east of UTC may be a day ahead of UTC; their 'today' must still be accepted.
+    Today (the date the forms offer, `today()`) means now: stamped noon, evidence typed this
+    afternoon would count as older than work marked done (undated, so now) this morning, and
+    "most recent" would ignore it. A teacher east of UTC may be a day ahead of UTC; their
+    'today' must still be accepted.
     """
     if value is None:
         return None
     now = utcnow()
     if value > now.date() + timedelta(days=1):
         raise ValueError("The observed date cannot be in the future.")
+    if value == now.date():
+        return now
     return min(datetime.combine(value, time(12), tzinfo=UTC), now)
 
 

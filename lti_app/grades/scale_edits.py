@@ -11,7 +11,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from lti_app.competencies.models import Competency
-from lti_app.grades.gradebook import column_label
+from lti_app.grades.gradebook import column_label, get_gradebook
 from lti_app.grades.models import LineItem
 from lti_app.grades.services import notify_worker, rescore_course
 from lti_app.mastery.models import MasteryLevel, MasteryScale
@@ -21,7 +21,8 @@ from lti_app.mastery.models import MasteryLevel, MasteryScale
 # would reach the LMS. Mastery does not know the gradebook, so the gradebook watches the
 # session: a flush that changes level points, names or the set of levels marks the course,
 # and the commit re-scores it in the same transaction. A renamed competency renames its column
-# the same way (the worker then updates the LMS's line item).
+# the same way (the worker then updates the LMS's line item). A renamed level takes its entry in
+# the course's percentage table (keyed by level name) with it, before that re-score reads it.
 
 _RESCORE_KEY = "pathways_grades_rescore_contexts"
 
@@ -60,7 +61,42 @@ def _note_scale_edits(session: Session, _context: UOWTransaction, _instances: ob
     edited = _scale_edits(session)
     if edited:
         session.info.setdefault(_RESCORE_KEY, set()).update(edited)
+        _carry_renamed_percentages(session)
     _relabel_renamed_columns(session)
+
+
+def _carry_renamed_percentages(session: Session) -> None:
+    """Move a renamed level's percentage to its new name (in this flush).
+
+    `update_scale` keeps level rows by position, so a row whose name changed is a rename only
+    when its old name left the scale; when the old name is still there (a level inserted or
+    the order changed), the name still means the level the table's entry was set for.
+    """
+    renames: dict[int, dict[str, str]] = {}
+    for obj in session.dirty:
+        if not isinstance(obj, MasteryLevel) or obj.scale is None:
+            continue
+        history = inspect(obj).attrs.name.history
+        if not history.deleted or not history.added:
+            continue
+        old, new = history.deleted[0], history.added[0]
+        if old in {level.name for level in obj.scale.levels}:
+            continue
+        renames.setdefault(obj.scale.context_id, {})[old] = new
+    with session.no_autoflush:
+        for context_id, moved in renames.items():
+            gradebook = get_gradebook(session, context_id=context_id)
+            if gradebook is None or not gradebook.conversion:
+                continue
+            table = dict(gradebook.conversion)
+            carried = {new: table[old] for old, new in moved.items() if old in table}
+            for old, new in moved.items():
+                # A stale entry under the new name (a level removed earlier) must not apply.
+                table.pop(old, None)
+                table.pop(new, None)
+            table.update(carried)
+            if table != gradebook.conversion:
+                gradebook.conversion = table  # a new dict: JSON columns track assignment only
 
 
 def _relabel_renamed_columns(session: Session) -> None:

@@ -151,9 +151,14 @@ def queue_scores(session: Session, changes: Sequence[MasteryChange]) -> list[int
 
 
 def requeue_current(
-    session: Session, *, context_id: int, competency_ids: Iterable[int] | None = None
+    session: Session,
+    *,
+    context_id: int,
+    competency_ids: Iterable[int] | None = None,
+    person_ids: Iterable[int] | None = None,
 ) -> list[int]:
-    """Queue every active learner's stored level again (new column, new display choice)."""
+    """Queue every active learner's stored level again (new column, new display choice, or
+    `person_ids` back in the course: scores claimed while they were away were skipped)."""
     stmt = (
         select(
             StudentCompetencyLevel.person_id,
@@ -174,6 +179,8 @@ def requeue_current(
     )
     if competency_ids is not None:
         stmt = stmt.where(StudentCompetencyLevel.competency_id.in_(set(competency_ids)))
+    if person_ids is not None:
+        stmt = stmt.where(StudentCompetencyLevel.person_id.in_(set(person_ids)))
     scores = [_Score(context_id, p, c, name) for p, c, name in session.execute(stmt)]
     return _queue(session, scores)
 

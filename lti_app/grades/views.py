@@ -28,8 +28,10 @@ from lti_app.grades.gradebook import (
 from lti_app.grades.jobs import notify_outbox
 from lti_app.grades.launch_columns import COLUMN_KEY, adopt_launch_column, reviewed_competency
 from lti_app.grades.models import GradeDisplay
+from lti_app.grades.services import requeue_current
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.tool.messages import accepts_line_items
+from lti_app.tool.models import Platform
 from lti_app.tool.review import REVIEW_COLUMNS
 from lti_app.tool.services import LaunchContext
 from lti_app.web import add_nav_item, current_launch, db_session, require_role
@@ -45,7 +47,19 @@ def _setup(state: BlueprintSetupState) -> None:
     app.extensions.setdefault("lti_app.deep_link_providers", []).append(deep_link_columns)
     app.extensions.setdefault("lti_app.deep_link_pick_handlers", []).append(enable_picked_columns)
     app.extensions.setdefault("lti_app.launch_handlers", []).append(adopt_launch_column)
+    app.extensions.setdefault("lti_app.launch_handlers", []).append(resend_to_returning_learner)
     app.extensions.setdefault(REVIEW_COLUMNS, []).append(reviewed_competency)
+
+
+def resend_to_returning_learner(session: Session, ctx: LaunchContext, _platform: Platform) -> None:
+    """Queue the levels of a learner whose launch brought them back into the course.
+
+    The worker skips scores of people not active in the course (grades.claiming), so a level
+    that changed while they were away never reached the LMS. Nothing at all on an ordinary
+    launch: the launch says whether it made the membership active again.
+    """
+    if ctx.rejoined_course and ctx.context is not None:
+        requeue_current(session, context_id=ctx.context.id, person_ids=[ctx.person.id])
 
 
 def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, Any]]:

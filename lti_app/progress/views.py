@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from lti_app.competencies.errors import CompetencyNotFoundError
 from lti_app.competencies.services import get_competency
+from lti_app.courses.recording import queue_scores
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.grades.launch_columns import placed_competency
@@ -176,7 +177,7 @@ def self_assess() -> Response | tuple[str, int]:
             400,
         )
     try:
-        record_evidence(
+        changes = record_evidence(
             session,
             context_id=context_id,
             competency_id=competency_id,
@@ -191,8 +192,9 @@ def self_assess() -> Response | tuple[str, int]:
     except InvalidEvidenceError as err:
         session.rollback()
         return _render(f"You can't rate yourself on that competency: {err}.", 400)
-    # Self-assessment counts towards mastery only if the course's scale says so; grade
-    # passback for such a change is left to the grades feature's recompute.
+    # Self-assessment counts towards mastery only if the course's scale says so; when it
+    # does, the level may have changed and the gradebook must hear of it in this transaction.
+    queue_scores(session, changes)
     session.commit()
     LOG.info("self-assessment context=%s competency=%s", context_id, competency_id)
     url = launch_url("progress.my_progress", notice="self_assessed")

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_app.db import upsert_insert, utcnow
+from lti_app.grades.services import requeue_current
 from lti_app.roster.client import Member
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.tool.models import (
@@ -312,7 +313,8 @@ def apply_members(
     their next launch, not the roster, says whether they still teach.
 
     Three queries and one flush for a page of known members, whatever its size; new members
-    add an insert and a read for people and for memberships.
+    add an insert and a read for people and for memberships. Learners the page makes active
+    again have their current levels queued for the LMS once more (one query and an insert).
     """
     by_sub = {m.user_id[:255]: m for m in members}
     if not by_sub:
@@ -340,24 +342,37 @@ def apply_members(
             [{"context_id": context_id, "person_id": pid} for pid in missing_members],
         )
         memberships.update(_memberships(session, context_id, missing_members))
+    returning: list[int] = []
     for person_id, member in ids.items():
         row = memberships[person_id]
+        was_away = person_id not in missing_members and not _counts_for_grades(row)
         roles = list(member.roles)
         status = STATUS_FROM_LMS.get(member.status.lower(), MembershipStatus.ACTIVE)
         is_teacher = course_role(roles) is CourseRole.TEACHER
         is_learner = "Learner" in context_role_names(roles)
         if row.status != status:
             row.status = status
-        if keep_launched_teachers and row.is_teacher and not is_teacher and row.last_launch_at:
-            continue
-        if row.roles != roles:
-            row.roles = roles
-        if row.is_teacher != is_teacher:
-            row.is_teacher = is_teacher
-        if row.is_learner != is_learner:
-            row.is_learner = is_learner
+        if not (
+            keep_launched_teachers and row.is_teacher and not is_teacher and row.last_launch_at
+        ):
+            if row.roles != roles:
+                row.roles = roles
+            if row.is_teacher != is_teacher:
+                row.is_teacher = is_teacher
+            if row.is_learner != is_learner:
+                row.is_learner = is_learner
+        if was_away and _counts_for_grades(row):
+            returning.append(person_id)
     session.flush()
+    if returning:
+        # The grade worker skips scores of people not active learners here (grades.claiming):
+        # a level that changed while they were away must be sent now that they are back.
+        requeue_current(session, context_id=context_id, person_ids=returning)
     return set(ids)
+
+
+def _counts_for_grades(row: Membership) -> bool:
+    return row.status is MembershipStatus.ACTIVE and row.is_learner
 
 
 def deactivate_missing(

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Row, bindparam, event, func, select
+from sqlalchemy import Connection, Row, bindparam, event, func, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from lti_app.db import Base, upsert_insert, utcnow
@@ -45,6 +45,9 @@ class LaunchContext:
     launch no longer vouches for them (web.current_launch refuses it)."""
     no_longer_teaches: bool = False
     """A teacher's launch whose teaching role the LMS's roster has since taken away."""
+    rejoined_course: bool = False
+    """This launch made active again a membership the roster had marked inactive or deleted:
+    what was held back from the LMS meanwhile (grades.claiming) must be sent again."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def _statements(dialect: str) -> dict[str, Any]:
     updates["first_launch_at"] = func.coalesce(
         membership.c.first_launch_at, upsert_membership.excluded.first_launch_at
     )
+    where_active = membership.c.status == MembershipStatus.ACTIVE
     return {
         "person": _Record.build(
             dialect,
@@ -152,8 +156,27 @@ def _statements(dialect: str) -> dict[str, Any]:
             ("platform_id", "resource_link_id"),
             ("context_id", "title", "custom"),
         ),
+        # An active (or new) membership is written and returned in one statement; one the
+        # roster marked inactive or deleted is left as it is and not returned, so the launch
+        # learns it is a return without reading the row first (then "rejoin" writes it).
         "membership": upsert_membership.on_conflict_do_update(
-            index_elements=MEMBERSHIP_KEY, set_=updates
+            index_elements=MEMBERSHIP_KEY, set_=updates, where=where_active
+        ).returning(membership.c.person_id),
+        "rejoin": update(Membership)
+        .where(
+            membership.c.context_id == bindparam("key_context_id"),
+            membership.c.person_id == bindparam("key_person_id"),
+        )
+        .values(
+            {
+                **{
+                    name: bindparam(name, type_=membership.c[name].type)
+                    for name in MEMBERSHIP_FIELDS
+                },
+                "first_launch_at": func.coalesce(
+                    membership.c.first_launch_at, bindparam("first_launch_at")
+                ),
+            }
         ),
         # The login's single use: a replay, or a race of two posts of one launch, inserts
         # nothing. (rowcount is not reliable here, psycopg reports -1: the returned row is.)
@@ -223,6 +246,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     role = course_role(roles)
 
     context: Context | None = None
+    rejoined = False
     context_claim = claims.get(CLAIM + "context")
     if isinstance(context_claim, dict) and context_claim.get("id"):
         context_row = statements["context"].ensure(
@@ -237,20 +261,22 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
             },
         )
         context = Context(**context_row._mapping)
-        conn.execute(
-            statements["membership"],
-            {
-                "context_id": context.id,
-                "person_id": person.id,
-                "roles": roles,
-                "status": MembershipStatus.ACTIVE,
-                "is_teacher": role is CourseRole.TEACHER,
-                "is_learner": "Learner" in context_role_names(roles),
-                "first_launch_at": now,
-                "last_launch_at": now,
-                "updated_at": now,
-            },
-        )
+        membership = {
+            "context_id": context.id,
+            "person_id": person.id,
+            "roles": roles,
+            "status": MembershipStatus.ACTIVE,
+            "is_teacher": role is CourseRole.TEACHER,
+            "is_learner": "Learner" in context_role_names(roles),
+            "first_launch_at": now,
+            "last_launch_at": now,
+            "updated_at": now,
+        }
+        if conn.execute(statements["membership"], membership).first() is None:
+            rejoin = {name: membership[name] for name in [*MEMBERSHIP_FIELDS, "first_launch_at"]}
+            rejoin.update(key_context_id=context.id, key_person_id=person.id)
+            conn.execute(statements["rejoin"], rejoin)
+            rejoined = True
 
     resource_link: ResourceLink | None = None
     link_claim = claims.get(CLAIM + "resource_link")
@@ -302,7 +328,9 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
         raise LaunchError(USED)
     if secrets.randbelow(PURGE_ONE_IN) == 0:
         purge_expired(session)
-    return LaunchContext(LaunchSession(**values), person, context, resource_link)
+    return LaunchContext(
+        LaunchSession(**values), person, context, resource_link, rejoined_course=rejoined
+    )
 
 
 MAX_MENTEES = 500

@@ -20,7 +20,7 @@ from flask import Flask, g, request
 from flask.wrappers import Response
 
 from lti_app.db import Database, utcnow
-from lti_app.roster import services
+from lti_app.roster import syncing
 from lti_app.roster.client import LEARNER_ROLE, MembersPage, NrpsClient, RosterError, with_query
 from lti_app.tool.client import TokenClient
 from lti_app.tool.keys import KeyRing
@@ -109,7 +109,7 @@ def sync_roster(
     fetched in a second thread while this one stores the previous page.
     """
     with database.begin() as session:
-        claim = services.begin_sync(
+        claim = syncing.begin_sync(
             session, context_id=context_id, lease=SYNC_LEASE, min_interval=min_interval
         )
         platform = session.get(Platform, claim.platform_id) if claim else None
@@ -117,14 +117,14 @@ def sync_roster(
         return SyncResult(ok=True, skipped=True)
     if not claim.nrps_url:
         with database.begin() as session:
-            services.finish_sync(session, context_id=context_id, error=NO_ROSTER_SERVICE)
+            syncing.finish_sync(session, context_id=context_id, error=NO_ROSTER_SERVICE)
         return SyncResult(ok=False, message=NO_ROSTER_SERVICE)
     use_differences = not full and bool(claim.differences_url)
     if use_differences and claim.differences_url:
         url = claim.differences_url
     else:
         url = with_query(claim.nrps_url, role=role_filter) if role_filter else claim.nrps_url
-    keep_launched_teachers = services.roster_understates_teaching(claim.nrps_url)
+    keep_launched_teachers = syncing.roster_understates_teaching(claim.nrps_url)
     listed_since = utcnow()
     pages: queue.Queue[MembersPage | Exception | None] = queue.Queue(maxsize=8)
     stop = threading.Event()
@@ -145,7 +145,7 @@ def sync_roster(
             differences_url = item.differences_url or differences_url
             count += len(item.members)
             with database.begin() as session:
-                seen |= services.apply_members(
+                seen |= syncing.apply_members(
                     session,
                     platform_id=platform.id,
                     context_id=context_id,
@@ -155,7 +155,7 @@ def sync_roster(
         deactivated = 0
         with database.begin() as session:
             if not use_differences:
-                deactivated = services.deactivate_missing(
+                deactivated = syncing.deactivate_missing(
                     session,
                     context_id=context_id,
                     seen_person_ids=seen,
@@ -165,7 +165,7 @@ def sync_roster(
             if not use_differences:
                 # An LMS may list a member twice (on two pages): count people, not entries.
                 count = len(seen)
-            services.finish_sync(
+            syncing.finish_sync(
                 session,
                 context_id=context_id,
                 member_count=count if not use_differences else None,
@@ -175,7 +175,7 @@ def sync_roster(
         if use_differences and not err.retryable:
             LOG.info("roster differences refused context=%s; full sync instead", context_id)
             with database.begin() as session:
-                services.finish_sync(session, context_id=context_id, error=str(err))
+                syncing.finish_sync(session, context_id=context_id, error=str(err))
             return sync_roster(database, nrps, context_id=context_id, role_filter=role_filter)
         LOG.warning(
             "roster sync failed iss=%s context=%s status=%s",
@@ -184,11 +184,11 @@ def sync_roster(
             err.status,
         )
         with database.begin() as session:
-            services.finish_sync(session, context_id=context_id, error=str(err))
+            syncing.finish_sync(session, context_id=context_id, error=str(err))
         return SyncResult(ok=False, members=count, message=str(err))
     except BaseException:
         with database.begin() as session:
-            services.finish_sync(
+            syncing.finish_sync(
                 session,
                 context_id=context_id,
                 error="The roster sync stopped on an unexpected error; it will be retried.",
@@ -229,7 +229,7 @@ def start_background_sync(
         database: Database = app.extensions["lti_app.db"]
         try:
             with database.begin() as session:
-                services.remember_nrps_url(session, context_id=context_id, nrps_url=nrps_url)
+                syncing.remember_nrps_url(session, context_id=context_id, nrps_url=nrps_url)
             result = sync_roster(
                 database, nrps_client(app), context_id=context_id, min_interval=min_interval
             )

@@ -10,7 +10,7 @@ from flask.wrappers import Response
 
 from lti_app.db import utcnow
 from lti_app.errors import NotFoundError
-from lti_app.roster import services
+from lti_app.roster import services, syncing
 from lti_app.roster.jobs import after_launch, refresh_roster
 from lti_app.roster.models import SyncStatus
 from lti_app.tool.models import MembershipStatus
@@ -82,7 +82,7 @@ def refresh() -> str:
     ctx = current_launch()
     context_id = _course(ctx)
     session = db_session()
-    services.remember_nrps_url(session, context_id=context_id, nrps_url=ctx.launch.nrps_url)
+    syncing.remember_nrps_url(session, context_id=context_id, nrps_url=ctx.launch.nrps_url)
     # End this request's transaction: the sync works in its own (SQLite has one writer).
     session.commit()
     wait = float(current_app.extensions.get(REFRESH_WAIT_KEY, REFRESH_WAIT))

@@ -35,7 +35,7 @@ from lti_app.pathways.models import TITLE_MAX_LENGTH as OPTION_TITLE_MAX
 from lti_app.pathways.options import OptionInput, create_option
 from lti_app.pathways.services import create_pathway, create_step
 from lti_app.roster.client import Member
-from lti_app.roster.services import apply_members
+from lti_app.roster.syncing import apply_members
 from lti_app.tool.models import Context, Platform
 from lti_app.tool.models import Person as ToolPerson
 

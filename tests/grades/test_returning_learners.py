@@ -13,7 +13,7 @@ from lti_app.grades.services import queue_scores
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.scales import update_scale
 from lti_app.roster.client import Member
-from lti_app.roster.services import apply_members
+from lti_app.roster.syncing import apply_members
 from lti_app.tool.models import Membership, MembershipStatus
 from tests.conftest import LtiActions
 from tests.grades.conftest import GradeCourse, outbox_rows

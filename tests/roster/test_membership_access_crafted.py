@@ -16,7 +16,7 @@ from lti_app.competencies.models import Competency
 from lti_app.db import Database
 from lti_app.demo.seed import STUDENTS, TEACHER, Enrollment, Role
 from lti_app.learners.models import Goal
-from lti_app.roster import services as roster
+from lti_app.roster import syncing
 from lti_app.roster.client import Member, NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.tool.models import Membership, MembershipStatus, Person
@@ -122,7 +122,7 @@ def test_a_teacher_the_lms_lists_as_gone_can_no_longer_change_the_course(
     assert teacher.get("/competencies/").status_code == 200
     # What a roster sync stores when the LMS lists her enrolment as ended (Moodle: suspended).
     with db.begin() as s:
-        roster.apply_members(
+        syncing.apply_members(
             s,
             platform_id=course.platform_id,
             context_id=course.context_id,

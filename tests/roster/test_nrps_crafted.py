@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from lti_app.db import Database, utcnow
 from lti_app.http import make_http_client
-from lti_app.roster import services
+from lti_app.roster import services, syncing
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import SyncResult, sync_roster
 from lti_app.roster.models import RosterSync
@@ -380,7 +380,7 @@ def make_roster(
             context = Context(platform_id=platform_id, context_id=f"crafted-{uuid.uuid4().hex}")
             session.add(context)
             session.flush()
-            services.remember_nrps_url(session, context_id=context.id, nrps_url=lms.url(path))
+            syncing.remember_nrps_url(session, context_id=context.id, nrps_url=lms.url(path))
             context_id = context.id
         made.append(Roster(lms, db, tool_server.settings, platform_id, context_id, lms.url(path)))
         return made[-1]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from lti_app.db import Database, utcnow
 from lti_app.demo.seed import STUDENTS, TEACHER, Enrollment, Role
-from lti_app.roster import services
+from lti_app.roster import services, syncing
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.tool.models import (
@@ -195,7 +195,7 @@ def test_a_moodle_non_editing_teacher_stays_a_teacher_after_the_roster_sync(
 
 
 def test_only_moodle_shaped_rosters_leave_launched_teachers_alone() -> None:
-    understates = services.roster_understates_teaching
+    understates = syncing.roster_understates_teaching
     assert understates(
         "https://moodle.school.edu/mod/lti/services.php/CourseSection/4/bindings/2/memberships"
     )

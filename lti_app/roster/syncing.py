@@ -1,0 +1,317 @@
+"""Storing the LMS's roster (NRPS), called by `roster.jobs.sync_roster` in one short
+transaction each: `remember_nrps_url`, `begin_sync`, `apply_members`, `deactivate_missing`,
+`finish_sync`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lti_app.db import upsert_insert, utcnow
+from lti_app.grades.services import requeue_current
+from lti_app.roster.client import Member
+from lti_app.roster.models import RosterSync, SyncStatus
+from lti_app.roster.services import get_roster_sync
+from lti_app.tool.models import Context, LaunchSession, Membership, MembershipStatus, Person
+from lti_app.tool.roles import CourseRole, context_role_names, course_role
+
+# --- Sync bookkeeping --------------------------------------------------------------------
+
+STATUS_FROM_LMS = {
+    "active": MembershipStatus.ACTIVE,
+    "inactive": MembershipStatus.INACTIVE,
+    "deleted": MembershipStatus.DELETED,
+}
+
+
+@dataclass(frozen=True)
+class SyncClaim:
+    """What a sync needs once it holds the course's lease (plain values, no session)."""
+
+    context_id: int
+    platform_id: int
+    nrps_url: str | None
+    differences_url: str | None
+
+
+def _locked_roster_sync(session: Session, context_id: int) -> RosterSync | None:
+    # Locked until the transaction ends, so two workers cannot both take a sync's lease.
+    return session.scalar(
+        select(RosterSync)
+        .where(RosterSync.context_id == context_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def _latest_nrps_url(session: Session, context_id: int) -> str | None:
+    return session.scalar(
+        select(LaunchSession.nrps_url)
+        .where(LaunchSession.context_id == context_id, LaunchSession.nrps_url.is_not(None))
+        .order_by(LaunchSession.created_at.desc())
+        .limit(1)
+    )
+
+
+def remember_nrps_url(session: Session, *, context_id: int, nrps_url: str | None) -> RosterSync:
+    """Keep the roster URL a launch carried (else the latest launch's) for later syncs."""
+    context = session.get(Context, context_id)
+    if context is None:
+        raise LookupError(f"no context {context_id}")
+    row = _locked_roster_sync(session, context_id)
+    if row is None:
+        try:
+            # Two teachers opening a new course at once both find no row; the second insert
+            # meets the first's (PostgreSQL waits for it, then refuses it).
+            with session.begin_nested():
+                row = RosterSync(platform_id=context.platform_id, context_id=context_id)
+                session.add(row)
+        except IntegrityError:
+            row = _locked_roster_sync(session, context_id)
+            if row is None:
+                raise
+    url = nrps_url or row.nrps_url or _latest_nrps_url(session, context_id)
+    if url and url != row.nrps_url:
+        row.nrps_url = url
+        row.differences_url = None  # belongs to the old address
+    session.flush()
+    return row
+
+
+def begin_sync(
+    session: Session, *, context_id: int, lease: timedelta, min_interval: timedelta | None = None
+) -> SyncClaim | None:
+    """Take the course's sync lease; None when a sync runs or (min_interval) one ran recently."""
+    row = remember_nrps_url(session, context_id=context_id, nrps_url=None)
+    now = utcnow()
+    if row.status is SyncStatus.RUNNING and row.lease_until and row.lease_until > now:
+        return None
+    if (
+        min_interval is not None
+        and row.succeeded_at is not None
+        and row.succeeded_at + min_interval > now
+    ):
+        return None
+    row.status = SyncStatus.RUNNING
+    row.lease_until = now + lease
+    row.started_at = now
+    session.flush()
+    return SyncClaim(context_id, row.platform_id, row.nrps_url, row.differences_url)
+
+
+PERSON_FIELDS = {"name": 1024, "given_name": 512, "family_name": 512, "email": 512, "picture": 2048}
+
+
+def _apply_person(person: Person, member: Member) -> None:
+    for field, limit in PERSON_FIELDS.items():
+        value = getattr(member, field)
+        # Absent means the LMS withheld it (privacy settings): keep what launches told us.
+        if value is not None and getattr(person, field) != value[:limit]:
+            setattr(person, field, value[:limit])
+
+
+# Rows per statement. A multi-row INSERT binds every column of every row (about ten for a
+# person, defaults included), and PostgreSQL takes at most 65,535 parameters a statement:
+# Moodle sends a whole course in one page, so a 10,000-member course failed every sync.
+CHUNK = 1000
+
+
+def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
+    items = list(items)
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _insert_missing(session: Session, model: Any, keys: list[dict[str, Any]]) -> None:
+    """Insert rows by their unique key, skipping any another transaction inserted first."""
+    for chunk in _chunks(keys):
+        session.execute(
+            upsert_insert(session, model)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=list(chunk[0]))
+        )
+
+
+def _people(session: Session, platform_id: int, subs: Iterable[str]) -> dict[str, Person]:
+    people: dict[str, Person] = {}
+    for chunk in _chunks(subs):
+        found = session.scalars(
+            select(Person).where(Person.platform_id == platform_id, Person.sub.in_(chunk))
+        )
+        people.update((p.sub, p) for p in found)
+    return people
+
+
+def _memberships(
+    session: Session, context_id: int, person_ids: Iterable[int]
+) -> dict[int, Membership]:
+    memberships: dict[int, Membership] = {}
+    for chunk in _chunks(person_ids):
+        found = session.scalars(
+            select(Membership).where(
+                Membership.context_id == context_id, Membership.person_id.in_(chunk)
+            )
+        )
+        memberships.update((m.person_id, m) for m in found)
+    return memberships
+
+
+_MOODLE_MEMBERSHIPS = re.compile(r"/bindings/[^/]+/memberships/?$")
+
+
+def roster_understates_teaching(nrps_url: str) -> bool:
+    """Whether this roster service lists some of the course's teachers as learners.
+
+    Moodle's (ltiservice_memberships, `…/bindings/{tool}/memberships`) decides Instructor by
+    moodle/course:manageactivities, which only editing teachers and managers hold, while
+    its launches decide it by mod/lti:manage, which non-editing teachers hold too
+    (mod/lti/locallib.php lti_get_ims_role, with and without a course module). Its roster
+    therefore calls every non-editing teacher a Learner, sync after sync.
+    """
+    return bool(_MOODLE_MEMBERSHIPS.search(urlsplit(nrps_url).path))
+
+
+def apply_members(
+    session: Session,
+    *,
+    platform_id: int,
+    context_id: int,
+    members: Sequence[Member],
+    keep_launched_teachers: bool = False,
+) -> set[int]:
+    """Upsert people and memberships as the LMS sent them; return the person ids seen.
+
+    With `keep_launched_teachers` (a roster that understates teaching), a person whose
+    launches made them a teacher keeps that role when the roster lists them without one:
+    their next launch, not the roster, says whether they still teach.
+
+    Three queries and one flush for a page of known members, whatever its size; new members
+    add an insert and a read for people and for memberships. Learners the page makes active
+    again have their current levels queued for the LMS once more (one query and an insert).
+    """
+    by_sub = {m.user_id[:255]: m for m in members}
+    if not by_sub:
+        return set()
+    # New rows go in with ON CONFLICT DO NOTHING: a student's launch may insert the same
+    # person or membership at the same moment (a class launching while the teacher's launch
+    # syncs the roster), and a plain INSERT would then fail the whole page.
+    people = _people(session, platform_id, by_sub)
+    missing_people = by_sub.keys() - people.keys()
+    if missing_people:
+        _insert_missing(
+            session, Person, [{"platform_id": platform_id, "sub": sub} for sub in missing_people]
+        )
+        people.update(_people(session, platform_id, missing_people))
+    for sub, member in by_sub.items():
+        _apply_person(people[sub], member)
+    session.flush()
+    ids = {p.id: by_sub[sub] for sub, p in people.items()}
+    memberships = _memberships(session, context_id, ids)
+    missing_members = ids.keys() - memberships.keys()
+    if missing_members:
+        _insert_missing(
+            session,
+            Membership,
+            [{"context_id": context_id, "person_id": pid} for pid in missing_members],
+        )
+        memberships.update(_memberships(session, context_id, missing_members))
+    returning: list[int] = []
+    for person_id, member in ids.items():
+        row = memberships[person_id]
+        was_away = person_id not in missing_members and not _counts_for_grades(row)
+        roles = list(member.roles)
+        status = STATUS_FROM_LMS.get(member.status.lower(), MembershipStatus.ACTIVE)
+        is_teacher = course_role(roles) is CourseRole.TEACHER
+        is_learner = "Learner" in context_role_names(roles)
+        if row.status != status:
+            row.status = status
+        if not (
+            keep_launched_teachers and row.is_teacher and not is_teacher and row.last_launch_at
+        ):
+            if row.roles != roles:
+                row.roles = roles
+            if row.is_teacher != is_teacher:
+                row.is_teacher = is_teacher
+            if row.is_learner != is_learner:
+                row.is_learner = is_learner
+        if was_away and _counts_for_grades(row):
+            returning.append(person_id)
+    session.flush()
+    if returning:
+        # The grade worker skips scores of people not active learners here (grades.claiming):
+        # a level that changed while they were away must be sent now that they are back.
+        requeue_current(session, context_id=context_id, person_ids=returning)
+    return set(ids)
+
+
+def _counts_for_grades(row: Membership) -> bool:
+    return row.status is MembershipStatus.ACTIVE and row.is_learner
+
+
+def deactivate_missing(
+    session: Session,
+    *,
+    context_id: int,
+    seen_person_ids: set[int],
+    learners_only: bool,
+    listed_since: datetime,
+) -> int:
+    """Mark active members the full roster did not list as inactive (their data stays).
+
+    Someone who launched after `listed_since` (when the sync began asking the LMS) may have
+    been enrolled after the LMS answered: their launch vouches for them, the roster does not.
+    """
+    stmt = select(Membership.person_id).where(
+        Membership.context_id == context_id,
+        Membership.status == MembershipStatus.ACTIVE,
+        or_(Membership.last_launch_at.is_(None), Membership.last_launch_at < listed_since),
+    )
+    if learners_only:
+        stmt = stmt.where(Membership.is_learner.is_(True))
+    missing = sorted(set(session.scalars(stmt)) - seen_person_ids)
+    for start in range(0, len(missing), 500):
+        session.execute(
+            update(Membership)
+            .where(
+                Membership.context_id == context_id,
+                Membership.person_id.in_(missing[start : start + 500]),
+            )
+            .values(status=MembershipStatus.INACTIVE, updated_at=utcnow())
+        )
+    return len(missing)
+
+
+def finish_sync(
+    session: Session,
+    *,
+    context_id: int,
+    error: str = "",
+    member_count: int | None = None,
+    differences_url: str | None = None,
+) -> None:
+    """Record a sync's outcome and free the lease; a failure keeps the previous roster."""
+    row = get_roster_sync(session, context_id=context_id)
+    if row is None:
+        return
+    now = utcnow()
+    row.lease_until = None
+    row.finished_at = now
+    row.last_error = error
+    if error:
+        row.status = SyncStatus.FAILED
+        return
+    row.status = SyncStatus.OK
+    row.succeeded_at = now
+    if member_count is not None:
+        row.member_count = member_count
+    if differences_url is not None:
+        row.differences_url = differences_url

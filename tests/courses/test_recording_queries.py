@@ -82,6 +82,10 @@ def _statuses(db: Database, choice_ids: list[int]) -> set[ChoiceStatus]:
         return set(s.scalars(select(Choice.status).where(Choice.id.in_(choice_ids))))
 
 
+def _without_inserts(statements: list[str]) -> list[str]:
+    return [s for s in statements if not s.startswith("INSERT")]
+
+
 def _evidenced(db: Database, competency_id: int) -> list[int]:
     """The students with evidence on the competency, once per piece of evidence."""
     with db.begin() as s:
@@ -115,3 +119,56 @@ def test_recording_for_the_whole_class_reads_the_handed_in_work_once(
     assert set(course.students) <= set(_evidenced(db, everyone.competency_id))
     choice_reads = [s for s in with_all if s.startswith("SELECT pathway_choice.id")]
     assert len(with_all) == len(with_one), choice_reads
+
+
+def test_marking_the_class_work_done_with_a_level_records_it_in_the_same_statements(
+    fresh_lms: RunningPlatform, tool_server: ToolServer, db: Database
+) -> None:
+    """Mark done with a level recorded each ticked item on its own: the scale, its levels and
+    the whole framework read again, and the evidence and levels written, once per item."""
+    course = _course(fresh_lms, tool_server, db)
+
+    def mark_done(work: Work) -> list[str]:
+        form: dict[str, object] = {"action": "done", "level": "3", "note": ""}
+        form["choice"] = [str(i) for i in work.choice_ids]
+        form.update({f"option-{i}": str(work.option_id) for i in work.choice_ids})
+        with counted(tool_server) as statements:
+            response = course.teacher.post("/course/pending", form)
+        assert response.status_code == 303, response.text[:2000]
+        return statements
+
+    mark_done(_handed_in(db, course, course.students[:1]))  # the scale, the line items
+    one = _handed_in(db, course, course.students[:1])
+    with_one = mark_done(one)
+    everyone = _handed_in(db, course, course.students)
+    with_all = mark_done(everyone)
+
+    assert _statuses(db, one.choice_ids + everyone.choice_ids) == {ChoiceStatus.DONE}
+    assert _evidenced(db, everyone.competency_id) == sorted(course.students)
+    # Row inserts aside: SQLite takes one INSERT per row, PostgreSQL a batch.
+    reads_one, reads_all = _without_inserts(with_one), _without_inserts(with_all)
+    assert len(reads_all) == len(reads_one), [s for s in reads_all if "FROM mastery_scale" in s]
+
+
+def test_two_pieces_of_a_students_work_on_one_competency_each_get_their_evidence(
+    fresh_lms: RunningPlatform, tool_server: ToolServer, db: Database
+) -> None:
+    """Recording the ticked work together keeps one evidence per piece of work, as recording
+    each item on its own did, when a student handed in two steps on the same competency."""
+    course = _course(fresh_lms, tool_server, db)
+    first = _handed_in(db, course, course.students[:2])
+    second = _handed_in(db, course, course.students[:1], first.competency_id)
+    choice_ids = first.choice_ids + second.choice_ids
+    response = course.teacher.post(
+        "/course/pending",
+        {
+            "action": "done",
+            "level": "3",
+            "note": "Well argued",
+            "choice": [str(i) for i in choice_ids],
+        },
+    )
+    assert response.status_code == 303, response.text[:2000]
+    assert _statuses(db, choice_ids) == {ChoiceStatus.DONE}
+    people = _evidenced(db, first.competency_id)
+    assert people == sorted([*course.students[:2], course.students[0]])

@@ -25,24 +25,6 @@ def person_names(session: Session, *, person_ids: Collection[int]) -> dict[int, 
     return {person.id: person.display_name for person in rows}
 
 
-def students_with_submissions(
-    session: Session, *, context_id: int, person_ids: Collection[int]
-) -> list[int]:
-    """Which of these students have submitted work waiting in the course."""
-    if not person_ids:
-        return []
-    rows = session.scalars(
-        select(Choice.person_id)
-        .where(
-            Choice.context_id == context_id,
-            Choice.person_id.in_(set(person_ids)),
-            Choice.status == ChoiceStatus.SUBMITTED,
-        )
-        .distinct()
-    )
-    return sorted(rows)
-
-
 @dataclass(frozen=True)
 class ChoiceRow:
     """A student's choice with the titles a teacher reads it by."""

@@ -11,7 +11,6 @@ from typing import cast
 
 from sqlalchemy.orm import Session
 
-from lti_app.courses.queries import students_with_submissions
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import MasteryChange, record_evidence
 from lti_app.pathways.reviewing import complete_choices_for_competency
@@ -69,16 +68,14 @@ def record_and_close(
         recorded_by_id=recorded_by_id,
         observed_at=observed_at,
     )
-    # Only students with submitted work can have anything to close: one query, not one each.
-    for student_id in students_with_submissions(
-        session, context_id=context_id, person_ids=student_ids
-    ):
-        complete_choices_for_competency(
-            session,
-            context_id=context_id,
-            person_id=student_id,
-            competency_ids=[competency_id],
-            closed_by_id=recorded_by_id,
-        )
+    # One locked query for the whole class's work on this competency, taken after
+    # record_evidence locked the competency (the one lock order).
+    complete_choices_for_competency(
+        session,
+        context_id=context_id,
+        person_ids=student_ids,
+        competency_ids=[competency_id],
+        closed_by_id=recorded_by_id,
+    )
     queue_scores(session, changes)
     return changes

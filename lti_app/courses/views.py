@@ -5,6 +5,7 @@ The teacher's view of one student is in `student_views`, on this same blueprint.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
@@ -24,7 +25,7 @@ from lti_app.courses.common import (
     parse_id,
     parse_points,
 )
-from lti_app.courses.queries import choice_rows, person_names
+from lti_app.courses.queries import ChoiceRow, choice_rows, person_names
 from lti_app.courses.recording import record_and_close
 from lti_app.mastery.levels import mastered_counts
 from lti_app.mastery.models import EvidenceSource
@@ -268,20 +269,41 @@ def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, 
             "recorded for it. Mark it done without a level, then record evidence on the "
             "student's page."
         )
-    for row in rows:
-        if row.competency_id is None or row.id in already_done:
-            continue
+    for competency_id, text, student_ids in _evidence_batches(rows, already_done, note):
         record_and_close(
             session,
             context_id=course.context_id,
-            competency_id=row.competency_id,
-            student_ids=[row.choice.person_id],
+            competency_id=competency_id,
+            student_ids=student_ids,
             points=points,
-            note=note.strip() or f"{row.step_title}: {row.option_title}",
+            note=text,
             recorded_by_id=course.teacher_id,
             source=EvidenceSource.PATHWAY_WORK,
         )
     return "done_evidence"
+
+
+def _evidence_batches(
+    rows: list[ChoiceRow], already_done: set[int], note: str
+) -> list[tuple[int, str, list[int]]]:
+    """The ticked work's evidence as one record per competency and note, with all its students.
+
+    Each record reads the scale and the framework and writes its rows together, so one record
+    per ticked item cost the same again for every student. A student's second piece of work on
+    the same competency and note still gets evidence of its own, in a second batch (turn 1).
+    """
+    batches: dict[tuple[int, str, int], list[int]] = {}
+    turns: Counter[tuple[int, str, int]] = Counter()
+    for row in rows:
+        if row.competency_id is None or row.id in already_done:
+            continue
+        text = note.strip() or f"{row.step_title}: {row.option_title}"
+        student = (row.competency_id, text, row.choice.person_id)
+        batches.setdefault((row.competency_id, text, turns[student]), []).append(student[2])
+        turns[student] += 1
+    return [
+        (competency_id, text, students) for (competency_id, text, _), students in batches.items()
+    ]
 
 
 # The student pages (courses.student_views) are routes of this blueprint too: importing them here

@@ -137,12 +137,12 @@ def complete_choices_for_competency(
     session: Session,
     *,
     context_id: int,
-    person_id: int,
+    person_ids: Collection[int],
     competency_ids: Collection[int],
     closed_by_id: int,
 ) -> list[Choice]:
-    """Close the student's submitted work that the teacher's evidence on these competencies
-    answers.
+    """Close these students' submitted work that the teacher's evidence on these competencies
+    answers, in one query however many students there are.
 
     A step's work counts for its own competency (Step.competency_id) or, when the step has
     none, for every competency its pathway leads to.
@@ -151,8 +151,8 @@ def complete_choices_for_competency(
     choice is the one lock order, so a teacher closing work from the overview cannot deadlock
     with this.
     """
-    ids = list(competency_ids)
-    if not ids:
+    ids, people = list(competency_ids), set(person_ids)
+    if not ids or not people:
         return []
     pathway_leads = select(PathwayCompetency.pathway_id).where(
         PathwayCompetency.competency_id.in_(ids)
@@ -167,7 +167,7 @@ def complete_choices_for_competency(
             .join(Step, Step.id == Choice.step_id)
             .where(
                 Choice.context_id == context_id,
-                Choice.person_id == person_id,
+                Choice.person_id.in_(people),
                 Choice.status == ChoiceStatus.SUBMITTED,
                 Step.context_id == context_id,
                 or_(

@@ -4,6 +4,7 @@ browser, ids on a platform, and students who have opened Pathways."""
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Database
@@ -140,3 +141,24 @@ def second_lms(tool: ToolServer, database_url: str) -> Iterator[RunningPlatform]
         yield running
     finally:
         running.stop()
+
+
+@contextmanager
+def counted(tool_server: ToolServer) -> Iterator[list[str]]:
+    """The statements the app's requests run inside the block, as its engine sends them.
+
+    A teacher's launch syncs the roster in a thread of its own (roster.jobs), which may still
+    be running: its statements are not the request's.
+    """
+    engine = tool_server.app.extensions["lti_app.db"].engine
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not threading.current_thread().name.startswith("roster-sync-"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -5,33 +5,13 @@ pieces of evidence)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
-
-from sqlalchemy import event
 
 from lti_app.db import Database
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import correct_evidence, evidence_history, record_evidence
 from tests.conftest import ToolServer
-from tests.courses.frames import Frame, Ids, make_competency, unique
-
-
-@contextmanager
-def counted(tool_server: ToolServer) -> Iterator[list[str]]:
-    engine = tool_server.app.extensions["lti_app.db"].engine
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+from tests.courses.frames import Frame, Ids, counted, make_competency, unique
 
 
 def add_corrected_evidence(db: Database, ids: Ids, student: int, teacher: int, n: int) -> None:

@@ -515,14 +515,14 @@ def test_evidence_closes_submitted_work_of_the_assessed_competency(
             ids[(step.id, person)] = choice
 
     closed = reviewing.complete_choices_for_competency(
-        session, context_id=course, person_id=student, competency_ids=[c1], closed_by_id=teacher
+        session, context_id=course, person_ids=[student], competency_ids=[c1], closed_by_id=teacher
     )
     assert closed == [ids[(inherited.id, student)]]
     assert ids[(own.id, student)].status is S.SUBMITTED
     assert ids[(inherited.id, other_student)].status is S.SUBMITTED
 
     closed = reviewing.complete_choices_for_competency(
-        session, context_id=course, person_id=student, competency_ids=[c2], closed_by_id=teacher
+        session, context_id=course, person_ids=[student], competency_ids=[c2], closed_by_id=teacher
     )
     assert closed == [ids[(own.id, student)]]
     assert closed[0].status is S.DONE
@@ -539,7 +539,7 @@ def test_evidence_leaves_unsubmitted_work_open(
     closed = reviewing.complete_choices_for_competency(
         session,
         context_id=setup.course,
-        person_id=student,
+        person_ids=[student],
         competency_ids=[setup.c3],
         closed_by_id=teacher,
     )

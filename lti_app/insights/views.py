@@ -27,12 +27,10 @@ from lti_app.mastery.services import evidence_history
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.tool.services import LaunchContext
 from lti_app.web import (
-    LAUNCH_TOKEN_FIELD,
     add_nav_item,
     current_launch,
-    current_launch_token,
     db_session,
-    launch_url,
+    launch_url_by_id,
     require_role,
 )
 
@@ -172,12 +170,7 @@ def dashboard() -> str:
     data = load_dashboard(db_session(), context_id=context_id)
     flt = _grid_filter(data)
     rows = apply_filter(data.rows, flt, now=utcnow())
-    token = current_launch_token()
-    base = launch_url("insights.student_progress", person_id=0).split("?")[0][: -len("0")]
-
-    def student_href(person_id: int) -> str:
-        return f"{base}{person_id}?{LAUNCH_TOKEN_FIELD}={token}"
-
+    student_href = launch_url_by_id("insights.student_progress", "person_id")
     counts = level_counts(rows, [c.id for c in data.competencies], [lv.name for lv in data.levels])
     return render_template(
         "insights/dashboard.html",

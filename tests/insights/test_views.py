@@ -48,6 +48,19 @@ def test_dashboard_shows_levels_with_names_and_counts(lti: LtiActions, seeded: S
     assert f'value="{seeded.students["user-s01"]}-{seeded.c1}"' not in filtered.text
 
 
+def test_every_student_name_on_the_dashboard_opens_their_progress(
+    lti: LtiActions, seeded: Seeded
+) -> None:
+    home = lti.launch(TEACHER)
+    page = home.client.get(url(home.response, "/insights/"))
+    links = sorted(set(re.findall(r'href="([^"]*/insights/students/[^"]*)"', page.text)))
+    assert len(links) >= len(seeded.students)
+    for link in links:
+        opened = home.client.get(str(home.response.url.join(link.replace("&amp;", "&"))))
+        assert opened.status_code == 200, (link, opened.status_code)
+        assert "progress" in opened.text.lower()
+
+
 def test_cell_heading_isolates_the_student_name_from_the_code(
     lti: LtiActions, seeded: Seeded
 ) -> None:

@@ -13,13 +13,15 @@ EXCEL_UTF8 = "\ufeff"
 # A cell that starts with = + - @, a tab or a carriage return is a formula to a spreadsheet.
 # Where ";" is the list separator (German, French, Dutch... locales), Excel opens a .csv by
 # splitting at ";", and past the first cell quoting does not hold it together: "a;=cmd" can
-# become a cell "=cmd". The text after each ";" gets the same guard as a cell's start.
-# Text that already has quotes there gets one more, so that unsafe_cell can take exactly one
-# away again and a title typed as "'=x" comes back as typed.
+# become a cell "=cmd"; read that way, a line break inside a quoted cell (a note typed in a
+# text box) ends the row, and the next line's text starts a cell. The text after each ";" and
+# each line break gets the same guard as a cell's start. Text that already has quotes there
+# gets one more, so that unsafe_cell can take exactly one away again and a title typed as
+# "'=x" comes back as typed.
 _GUARD_AT_START = re.compile(r"(?=^'*[=+\-@\t\r])")
-_GUARD_AFTER_SEMICOLON = re.compile(r";(?='*[=+\-@\t\r])")
+_GUARD_AFTER_BREAK = re.compile(r"([;\r\n])(?='*[=+\-@\t\r])")
 _GUARDED_START = re.compile(r"^'(?='*[=+\-@\t\r])")
-_GUARDED_AFTER_SEMICOLON = re.compile(r";'(?='*[=+\-@\t\r])")
+_GUARDED_AFTER_BREAK = re.compile(r"([;\r\n])'(?='*[=+\-@\t\r])")
 
 
 def safe_cell(value: object) -> str:
@@ -30,11 +32,11 @@ def safe_cell(value: object) -> str:
         return value.isoformat(timespec="seconds")
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
-    text = _GUARD_AFTER_SEMICOLON.sub(";'", str(value))
+    text = _GUARD_AFTER_BREAK.sub(r"\1'", str(value))
     return _GUARD_AT_START.sub("'", text, count=1)
 
 
 def unsafe_cell(text: str) -> str:
     """What safe_cell was given: an export imported again keeps its codes and titles."""
     text = _GUARDED_START.sub("", text, count=1)
-    return _GUARDED_AFTER_SEMICOLON.sub(";", text)
+    return _GUARDED_AFTER_BREAK.sub(r"\1", text)

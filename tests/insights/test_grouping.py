@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from lti_app.csvsafe import safe_cell
+import pytest
+
+from lti_app.csvsafe import safe_cell, unsafe_cell
 from lti_app.insights.charts import Point, Series, level_chart_svg
 from lti_app.insights.grid import (
     NOT_ASSESSED,
@@ -168,6 +171,25 @@ def test_csv_cells_never_start_a_formula() -> None:
     assert safe_cell("@sum") == "'@sum"
     assert safe_cell(Decimal("3.00")) == "3"
     assert safe_cell(None) == ""
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Proud of this one\n=cmd|' /C calc'!A0;thanks",
+        "first line\r\n+1",
+        "a;\r=b",
+        "list:\n- one\n- two",
+        "note\n'=already quoted",
+    ],
+)
+def test_text_after_a_line_break_is_guarded_and_comes_back_as_typed(typed: str) -> None:
+    """Excel in a ";" locale reads a comma file line by line, so a line break in a quoted cell
+    (a note typed in a text box) starts a new first cell, as ";" does."""
+    cell = safe_cell(typed)
+    pieces = [piece for line in re.split(r"\r\n|\n|\r", cell) for piece in line.split(";")]
+    assert not [p for p in pieces if p.startswith(("=", "+", "-", "@", "\t", "\r"))], cell
+    assert unsafe_cell(cell) == typed
 
 
 def test_chart_reads_without_colour() -> None:

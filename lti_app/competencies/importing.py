@@ -157,6 +157,10 @@ def parse_case(
             raise ImportFailedError(
                 [ImportProblem("CFPackage", "", "nested too deeply to be a CASE package")]
             ) from err
+        except ValueError as err:  # Python refuses integers of more than 4,300 digits
+            raise ImportFailedError(
+                [ImportProblem("CFPackage", "", "it holds a number too long to be read")]
+            ) from err
     if not isinstance(package, Mapping):
         raise ImportFailedError([ImportProblem("CFPackage", "", "expected a JSON object")])
     problems: list[ImportProblem] = []

@@ -31,6 +31,8 @@ CSV_COLUMN_ALIASES = {
 }
 """Column names teachers write for ours that are too short for a close match to find."""
 MAX_ROWS = 5000
+MAX_COLUMNS = 100
+"""Columns a header may have; Pathways reads six, the rest are a spreadsheet's extra ones."""
 """Competencies one file may hold. A course framework has tens or hundreds; many thousands is a
 whole standards catalogue or not a framework at all, and would outlast the request."""
 
@@ -176,12 +178,27 @@ def parse_csv(data: str | bytes) -> tuple[list[FrameworkRow], list[ImportProblem
             if not any(cell.strip() for cell in record):
                 continue  # blank lines, including ",,,," from spreadsheets
             if header is None:
+                if len(record) > MAX_COLUMNS:
+                    # Each name is compared with the columns Pathways reads: a header of a
+                    # million names held a worker for half a minute.
+                    raise ImportFailedError(
+                        [
+                            ImportProblem(
+                                line,
+                                "",
+                                f"the header row has {len(record):,} columns; a framework has "
+                                f"at most {len(CSV_COLUMNS)} ({', '.join(CSV_COLUMNS)})",
+                            )
+                        ]
+                    )
                 header, header_line = [column_name(name) for name in record], line
                 problems.extend(_check_header(record, header, line))
                 if problems:
                     break
                 continue
             rows.append(_parse_csv_record(record, header, line, row, delimiter, problems))
+            if len(rows) > MAX_ROWS:
+                break  # the rows after it cannot change the answer
     except csv.Error as err:
         problems.append(_csv_error(err, last_line + 1, row + 1))
     if header is None and not problems:
@@ -195,7 +212,7 @@ def parse_csv(data: str | bytes) -> tuple[list[FrameworkRow], list[ImportProblem
     if len(rows) > MAX_ROWS:
         first_over = rows[MAX_ROWS]
         message = (
-            f"the file has {len(rows):,} competencies and one import takes at most "
+            f"the file has more than {MAX_ROWS:,} competencies and one import takes at most "
             f"{MAX_ROWS:,}; split it into several files"
         )
         raise ImportFailedError([first_over.problem("", message)])

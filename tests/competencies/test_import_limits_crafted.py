@@ -138,3 +138,55 @@ def test_a_prerequisite_named_twice_counts_once(session: Session, course: Any) -
     assert [str(p) for p in refused.value.problems] == [
         "line 2, prerequisite_codes: a competency cannot require itself"
     ]
+
+
+def test_a_header_of_thousands_of_columns_is_refused_naming_the_columns_read(
+    teacher: Any,
+) -> None:
+    """Each unknown name was compared with the six columns Pathways reads (a million names:
+    half a minute of a worker), and each repeated name listed (a 200 MB answer)."""
+    for extra in ([f"c{i}" for i in range(200_000)], ["xx"] * 200_000):
+        body = "code,title," + ",".join(extra) + "\nA1,Alpha\n"
+        answer = teacher.post(
+            "/competencies/import",
+            {"format": "csv"},
+            files={"file": ("wide.csv", body.encode(), "text/csv")},
+        )
+        assert answer.status_code == 400
+        assert "200,002 columns" in answer.text
+        assert "code, title, description" in answer.text
+        assert len(answer.content) < 100_000
+
+
+def test_reading_stops_at_the_first_row_over_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lti_app.competencies.reading as reading
+
+    parse_record = reading._parse_csv_record
+    read: list[int] = []
+
+    def counting(*args: Any) -> Any:
+        read.append(1)
+        return parse_record(*args)
+
+    monkeypatch.setattr(reading, "_parse_csv_record", counting)
+    with pytest.raises(ImportFailedError) as refused:
+        parse_csv("code,title\n" + "A,B\n" * (MAX_ROWS * 4))
+    [problem] = refused.value.problems
+    assert f"more than {MAX_ROWS:,} competencies" in problem.message
+    assert len(read) == MAX_ROWS + 1
+
+
+def test_a_case_number_too_long_to_read_is_named_in_plain_words(
+    session: Session, course: Any
+) -> None:
+    data = (
+        b'{"CFDocument": {"identifier": "d"}, "CFItems": [{"identifier": "i", '
+        b'"humanCodingScheme": "C1", "fullStatement": "S", "sequenceNumber": '
+        + b"9" * 5000
+        + b"}]}"
+    )
+    with pytest.raises(ImportFailedError) as refused:
+        import_case(session, context_id=course.context_id, data=data)
+    [problem] = refused.value.problems
+    assert "number too long" in problem.message
+    assert "set_int_max_str_digits" not in str(problem)

@@ -43,8 +43,8 @@ from lti_app.competencies.framework import (
     apply_framework,
 )
 from lti_app.competencies.models import Competency, CompetencyPrerequisite
+from lti_app.competencies.queries import list_competencies
 from lti_app.competencies.reading import CSV_COLUMNS, MAX_ROWS, decode, parse_csv
-from lti_app.competencies.services import list_competencies
 from lti_app.csvsafe import safe_cell
 
 __all__ = [

@@ -1,11 +1,16 @@
-"""Build and read a course's competency framework. Every query is scoped by the course."""
+"""Change a course's competency framework: create, edit, reorder, archive and unarchive
+competencies and set their prerequisites, with the checks and cleaning that keep it valid.
+Every query is scoped by the course.
+
+Reading the framework is in queries.py. find_same_competency stays here because it compares
+values as the cleaners here would save them.
+"""
 
 from __future__ import annotations
 
 import enum
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,6 +29,7 @@ from lti_app.competencies.models import (
     CompetencyKind,
     CompetencyPrerequisite,
 )
+from lti_app.competencies.queries import get_competency, parent_map, prerequisite_map
 from lti_app.db import utcnow
 
 
@@ -33,15 +39,6 @@ class _Keep(enum.Enum):
 
 KEEP = _Keep.KEEP
 """Passed as `parent_id` to `edit_competency`: leave the parent as it is (None means top level)."""
-
-
-@dataclass
-class CompetencyNode:
-    """A competency with its children, in order, for rendering the framework as a tree."""
-
-    competency: Competency
-    depth: int
-    children: list[CompetencyNode] = field(default_factory=list)
 
 
 NUL_MESSAGE = (
@@ -91,91 +88,6 @@ def clean_description(description: str) -> str:
     description = description.strip()
     _check_no_nul(description)
     return description
-
-
-def get_competency(session: Session, *, context_id: int, competency_id: int) -> Competency:
-    """Return the course's competency, or raise CompetencyNotFoundError (also for other courses)."""
-    competency = session.scalar(
-        select(Competency).where(
-            Competency.id == competency_id, Competency.context_id == context_id
-        )
-    )
-    if competency is None:
-        raise CompetencyNotFoundError(competency_id)
-    return competency
-
-
-def get_competency_by_code(session: Session, *, context_id: int, code: str) -> Competency:
-    """Return the course's competency with this code, or raise CompetencyNotFoundError."""
-    competency = session.scalar(
-        select(Competency).where(Competency.context_id == context_id, Competency.code == code)
-    )
-    if competency is None:
-        raise CompetencyNotFoundError(code)
-    return competency
-
-
-def competency_tree(
-    session: Session, *, context_id: int, include_archived: bool = False
-) -> list[CompetencyNode]:
-    """Return the course's top-level competencies with their descendants, siblings in order."""
-    query = select(Competency).where(Competency.context_id == context_id)
-    if not include_archived:
-        query = query.where(Competency.archived_at.is_(None))
-    competencies = session.scalars(query.order_by(Competency.position, Competency.id)).all()
-    children: dict[int | None, list[Competency]] = defaultdict(list)
-    ids = {c.id for c in competencies}
-    for competency in competencies:
-        # A child whose parent is hidden (archived) would otherwise vanish from the tree.
-        parent = competency.parent_id if competency.parent_id in ids else None
-        children[parent].append(competency)
-
-    def build(parent_id: int | None, depth: int) -> list[CompetencyNode]:
-        return [
-            CompetencyNode(competency=c, depth=depth, children=build(c.id, depth + 1))
-            for c in children[parent_id]
-        ]
-
-    return build(None, 0)
-
-
-def list_competencies(
-    session: Session, *, context_id: int, include_archived: bool = False
-) -> list[Competency]:
-    """Return the course's competencies in tree order: each parent before its children."""
-    ordered: list[Competency] = []
-
-    def walk(nodes: Iterable[CompetencyNode]) -> None:
-        for node in nodes:
-            ordered.append(node.competency)
-            walk(node.children)
-
-    walk(competency_tree(session, context_id=context_id, include_archived=include_archived))
-    return ordered
-
-
-def prerequisite_map(session: Session, *, context_id: int) -> dict[int, set[int]]:
-    """Return, for each competency of the course that has any, the ids of its prerequisites."""
-    result: dict[int, set[int]] = defaultdict(set)
-    rows = session.execute(
-        select(CompetencyPrerequisite.competency_id, CompetencyPrerequisite.prerequisite_id).where(
-            CompetencyPrerequisite.context_id == context_id
-        )
-    )
-    for competency_id, prerequisite_id in rows:
-        result[competency_id].add(prerequisite_id)
-    return dict(result)
-
-
-def parent_map(session: Session, *, context_id: int) -> dict[int, int | None]:
-    """Return every competency id of the course with its parent id."""
-    rows = session.execute(
-        select(Competency.id, Competency.parent_id).where(Competency.context_id == context_id)
-    )
-    result: dict[int, int | None] = {}
-    for competency_id, parent_id in rows:
-        result[competency_id] = parent_id
-    return result
 
 
 def _check_code_free(

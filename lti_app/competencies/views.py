@@ -17,16 +17,18 @@ from werkzeug.wrappers import Response as BaseResponse
 from lti_app.competencies.errors import CompetencyError, InvalidCompetencyError
 from lti_app.competencies.forms import KIND_LABELS, CompetencyForm, sentence
 from lti_app.competencies.models import Competency
-from lti_app.competencies.services import (
+from lti_app.competencies.queries import (
     CompetencyNode,
-    archive_competency,
     competency_tree,
-    create_competency,
-    edit_competency,
-    find_same_competency,
     get_competency,
     list_competencies,
     prerequisite_map,
+)
+from lti_app.competencies.services import (
+    archive_competency,
+    create_competency,
+    edit_competency,
+    find_same_competency,
     reorder_competencies,
     set_prerequisites,
     unarchive_competency,

@@ -13,7 +13,7 @@ from flask import Flask, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from lti_app.competencies.services import list_competencies
+from lti_app.competencies.queries import list_competencies
 from lti_app.courses.common import (
     TEACHER,
     check_students,

@@ -15,7 +15,7 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.models import Competency
-from lti_app.competencies.services import list_competencies
+from lti_app.competencies.queries import list_competencies
 from lti_app.courses.common import (
     TEACHER,
     Course,

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.competencies.services import list_competencies
+from lti_app.competencies.queries import list_competencies
 from lti_app.db import upsert_insert, utcnow
 from lti_app.grades.gradebook import (
     CENT,

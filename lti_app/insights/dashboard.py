@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.competencies.services import list_competencies
+from lti_app.competencies.queries import list_competencies
 from lti_app.insights.grid import Cell, GridRow
 from lti_app.insights.grouping import ScaleLevel
 from lti_app.insights.groups import active_groups

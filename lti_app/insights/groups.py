@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_app.competencies.services import get_competency
+from lti_app.competencies.queries import get_competency
 from lti_app.db import lock_course, utcnow
 from lti_app.insights.models import (
     GROUP_NAME_LENGTH,

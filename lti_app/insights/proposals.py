@@ -11,7 +11,7 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_app.competencies.services import get_competency
+from lti_app.competencies.queries import get_competency
 from lti_app.insights.dashboard import scale_levels
 from lti_app.insights.grouping import (
     ProposedGroup,

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, render_template, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from lti_app.competencies.services import get_competency, list_competencies
+from lti_app.competencies.queries import get_competency, list_competencies
 from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import render_template, request
 
-from lti_app.competencies.services import list_competencies
+from lti_app.competencies.queries import list_competencies
 from lti_app.courses.common import TEACHER, current_course, parse_points
 from lti_app.courses.recording import queue_scores
 from lti_app.mastery.calculation import CalculationMethod

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.competencies.services import get_competency
+from lti_app.competencies.queries import get_competency
 from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.mastery.errors import NUL_MESSAGE, EvidenceNotFoundError, InvalidEvidenceError
 from lti_app.mastery.models import (

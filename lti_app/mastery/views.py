@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from lti_app.competencies.services import get_competency, list_competencies
+from lti_app.competencies.queries import get_competency, list_competencies
 from lti_app.courses.common import (
     TEACHER,
     check_students,

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.competencies.services import CompetencyNode, competency_tree
+from lti_app.competencies.queries import CompetencyNode, competency_tree
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import Evidence, MasteryScale, StudentCompetencyLevel
 from lti_app.mastery.scales import get_or_create_scale

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.errors import CompetencyNotFoundError
-from lti_app.competencies.services import get_competency
+from lti_app.competencies.queries import get_competency
 from lti_app.courses.recording import queue_scores
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import NotFoundError, PermissionDeniedError

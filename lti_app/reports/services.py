@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.competencies.services import list_competencies
+from lti_app.competencies.queries import list_competencies
 from lti_app.insights.dashboard import scale_levels
 from lti_app.insights.grouping import ScaleLevel, level_band
 from lti_app.learners.models import GoalStatus

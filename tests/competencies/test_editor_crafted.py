@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_app.competencies import services
+from lti_app.competencies import queries, services
 from lti_app.competencies.errors import CompetencyCycleError, CompetencyNotFoundError
 from lti_app.competencies.importing import copy_framework, export_csv, import_csv
 from lti_app.competencies.models import Competency
@@ -185,11 +185,11 @@ def test_restoring_a_unit_does_not_bring_back_a_sub_competency_retired_on_its_ow
     session.expire_all()
     services.unarchive_competency(session, context_id=cid, competency_id=unit)
     session.commit()
-    shown = [c.code for c in services.list_competencies(session, context_id=cid)]
+    shown = [c.code for c in queries.list_competencies(session, context_id=cid)]
     assert shown == ["U", "U.1"]
-    assert services.get_competency(session, context_id=cid, competency_id=kept).parent_id == unit
+    assert queries.get_competency(session, context_id=cid, competency_id=kept).parent_id == unit
     services.unarchive_competency(session, context_id=cid, competency_id=retired)
-    assert [c.code for c in services.list_competencies(session, context_id=cid)] == [
+    assert [c.code for c in queries.list_competencies(session, context_id=cid)] == [
         "U",
         "U.1",
         "U.2",
@@ -204,8 +204,8 @@ def test_a_competency_cannot_be_its_own_parent_or_prerequisite_even_through_othe
     b = make_competency(session, cid, "B", parent_id=a, prerequisite_ids=[a])
     c = make_competency(session, cid, "C", parent_id=b, prerequisite_ids=[b])
     before = (
-        services.parent_map(session, context_id=cid),
-        services.prerequisite_map(session, context_id=cid),
+        queries.parent_map(session, context_id=cid),
+        queries.prerequisite_map(session, context_id=cid),
     )
     for parent in (a, c):
         with pytest.raises(CompetencyCycleError):
@@ -217,8 +217,8 @@ def test_a_competency_cannot_be_its_own_parent_or_prerequisite_even_through_othe
             )
     session.expire_all()
     after = (
-        services.parent_map(session, context_id=cid),
-        services.prerequisite_map(session, context_id=cid),
+        queries.parent_map(session, context_id=cid),
+        queries.prerequisite_map(session, context_id=cid),
     )
     assert after == before
 
@@ -257,10 +257,10 @@ def test_ids_of_another_courses_competencies_are_not_found_anywhere_in_the_edito
             attempt()
         savepoint.rollback()
     session.expire_all()
-    other = services.list_competencies(session, context_id=other_course.context_id)
+    other = queries.list_competencies(session, context_id=other_course.context_id)
     assert [(c.code, c.title, c.is_archived) for c in other] == [("THEIRS", "Title THEIRS", False)]
-    assert [c.code for c in services.list_competencies(session, context_id=cid)] == ["MINE"]
-    assert services.prerequisite_map(session, context_id=cid) == {}
+    assert [c.code for c in queries.list_competencies(session, context_id=cid)] == ["MINE"]
+    assert queries.prerequisite_map(session, context_id=cid) == {}
 
 
 # --- copying into another course --------------------------------------------------------------
@@ -341,7 +341,7 @@ def test_copy_into_a_course_with_some_of_the_codes_updates_them_and_keeps_the_re
         recorded_by_id=target.teacher_id,
     )
     id_map = _copy(session, src, tgt)
-    found = {c.code: c for c in services.list_competencies(session, context_id=tgt)}
+    found = {c.code: c for c in queries.list_competencies(session, context_id=tgt)}
     assert set(found) == {"SHARED", "OWN", "NEW"}
     assert found["SHARED"].id == shared
     assert found["SHARED"].title == "From last year"
@@ -355,7 +355,7 @@ def test_copy_into_a_course_with_some_of_the_codes_updates_them_and_keeps_the_re
     ).all()
     assert own in levels
     # And nothing went the other way.
-    assert {c.code for c in services.list_competencies(session, context_id=src)} == {
+    assert {c.code for c in queries.list_competencies(session, context_id=src)} == {
         "SHARED",
         "NEW",
     }
@@ -373,14 +373,14 @@ def test_importing_the_export_again_keeps_a_prerequisite_archived_for_now(
     exported = export_csv(session, context_id=cid)
     summary = import_csv(session, context_id=cid, data=exported.replace("Title NEXT", "Fixed"))
     assert (summary.created, summary.updated) == (0, 1)
-    found = {c.code: c for c in services.list_competencies(session, context_id=cid)}
+    found = {c.code: c for c in queries.list_competencies(session, context_id=cid)}
     assert found["NEXT"].title == "Fixed"
-    assert services.prerequisite_map(session, context_id=cid)[found["NEXT"].id] == {old}
+    assert queries.prerequisite_map(session, context_id=cid)[found["NEXT"].id] == {old}
     # A file that brings the archived one back says what its prerequisites are.
     import_csv(
         session, context_id=cid, data="code,title,prerequisite_codes\nOLD,Old,\nNEXT,Fixed,\n"
     )
-    assert services.prerequisite_map(session, context_id=cid) == {}
+    assert queries.prerequisite_map(session, context_id=cid) == {}
 
 
 def test_after_moving_and_archiving_the_export_imports_back_as_no_change(
@@ -396,10 +396,10 @@ def test_after_moving_and_archiving_the_export_imports_back_as_no_change(
     make_competency(session, cid, "V.2", parent_id=other)
     services.edit_competency(session, context_id=cid, competency_id=first, parent_id=other)
     services.archive_competency(session, context_id=cid, competency_id=gone)
-    before = [(c.code, c.parent_id) for c in services.list_competencies(session, context_id=cid)]
+    before = [(c.code, c.parent_id) for c in queries.list_competencies(session, context_id=cid)]
     summary = import_csv(session, context_id=cid, data=export_csv(session, context_id=cid))
     assert (summary.created, summary.updated) == (0, 0)
-    after = [(c.code, c.parent_id) for c in services.list_competencies(session, context_id=cid)]
+    after = [(c.code, c.parent_id) for c in queries.list_competencies(session, context_id=cid)]
     assert after == before
 
 
@@ -414,9 +414,9 @@ def test_export_without_archived_competencies_imports_into_an_empty_course(
     exported = export_csv(session, context_id=cid)
     assert "OLD" not in exported
     import_csv(session, context_id=other_course.context_id, data=exported)
-    copied = services.list_competencies(session, context_id=other_course.context_id)
+    copied = queries.list_competencies(session, context_id=other_course.context_id)
     assert [c.code for c in copied] == ["UNIT", "NEXT"]
-    assert services.prerequisite_map(session, context_id=other_course.context_id) == {}
+    assert queries.prerequisite_map(session, context_id=other_course.context_id) == {}
 
 
 # --- pages: the edit form -------------------------------------------------------------------
@@ -460,14 +460,14 @@ def test_saving_a_competency_keeps_a_prerequisite_that_is_archived_for_now(
     assert str(first) in offered
     teacher.follow(submit(teacher, form, title="Renamed"))
     with db.begin() as s:
-        assert services.prerequisite_map(s, context_id=cid).get(second) == {first}
+        assert queries.prerequisite_map(s, context_id=cid).get(second) == {first}
     # Unticking it removes it.
     page = teacher.get(f"/competencies/{second}/edit")
     form = browser_form(page.text, f"/competencies/{second}/edit")
     form.fields = [(k, v) for k, v in form.fields if k != "prerequisite_ids"]
     teacher.follow(submit(teacher, form))
     with db.begin() as s:
-        assert second not in services.prerequisite_map(s, context_id=cid)
+        assert second not in queries.prerequisite_map(s, context_id=cid)
 
 
 def test_a_refused_save_keeps_everything_the_teacher_typed(

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
-from lti_app.competencies import services
+from lti_app.competencies import queries
 from lti_app.competencies.errors import ImportFailedError, ImportProblem
 from lti_app.competencies.importing import MAX_ROWS, export_csv, import_case, import_csv
 from lti_app.competencies.models import Competency, CompetencyKind
@@ -57,7 +57,7 @@ def where(problems: list[ImportProblem]) -> set[tuple[int | str, str]]:
 
 
 def by_code(session: Session, course: Course) -> dict[str, Competency]:
-    return {c.code: c for c in services.list_competencies(session, context_id=course.context_id)}
+    return {c.code: c for c in queries.list_competencies(session, context_id=course.context_id)}
 
 
 # --- Encodings: what each program writes --------------------------------------------------
@@ -133,7 +133,7 @@ def test_files_separated_by_semicolons_or_tabs_are_read(
     assert import_csv(session, context_id=course.context_id, data=data.encode()).created == 4
     found = by_code(session, course)
     assert found["M.1"].description == "Länge 3,5 cm; Breite 2,0 cm"
-    prerequisites = services.prerequisite_map(session, context_id=course.context_id)
+    prerequisites = queries.prerequisite_map(session, context_id=course.context_id)
     assert prerequisites[found["M.3"].id] == {found["M.1"].id, found["M.2"].id}
 
 
@@ -503,7 +503,7 @@ def test_a_competency_imported_on_its_own_under_a_parent_comes_after_its_sibling
     import_csv(session, context_id=course.context_id, data=FRAMEWORK)
     addition = "code,title,parent_code\nMATH.4,Ratios,MATH\nART,Art,\n"
     import_csv(session, context_id=course.context_id, data=addition)
-    tree = services.competency_tree(session, context_id=course.context_id)
+    tree = queries.competency_tree(session, context_id=course.context_id)
     assert [node.competency.code for node in tree] == ["MATH", "WORK", "ART"]
     assert [child.competency.code for child in tree[0].children] == [
         "MATH.1",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from lti_app.competencies import services
+from lti_app.competencies import queries, services
 from lti_app.competencies.errors import ImportFailed, ImportFailedError, ImportProblem
 from lti_app.competencies.importing import (
     ImportSummary,
@@ -33,9 +33,9 @@ WORK,Work habits,Comes prepared,,,non_academic
 
 def snapshot(session: Session, context_id: int) -> list[tuple[Any, ...]]:
     """The framework as comparable values: codes instead of ids, in tree order."""
-    competencies = services.list_competencies(session, context_id=context_id, include_archived=True)
+    competencies = queries.list_competencies(session, context_id=context_id, include_archived=True)
     code = {c.id: c.code for c in competencies}
-    prerequisites = services.prerequisite_map(session, context_id=context_id)
+    prerequisites = queries.prerequisite_map(session, context_id=context_id)
     return [
         (
             c.code,
@@ -69,13 +69,11 @@ def test_import_builds_the_framework(session: Session, course: Course) -> None:
 def test_importing_the_same_file_twice_changes_nothing(session: Session, course: Course) -> None:
     import_csv(session, context_id=course.context_id, data=FRAMEWORK)
     before = snapshot(session, course.context_id)
-    ids = {c.code: c.id for c in services.list_competencies(session, context_id=course.context_id)}
+    ids = {c.code: c.id for c in queries.list_competencies(session, context_id=course.context_id)}
     summary = import_csv(session, context_id=course.context_id, data=FRAMEWORK)
     assert summary == ImportSummary(unchanged=5)
     assert snapshot(session, course.context_id) == before
-    after = {
-        c.code: c.id for c in services.list_competencies(session, context_id=course.context_id)
-    }
+    after = {c.code: c.id for c in queries.list_competencies(session, context_id=course.context_id)}
     assert after == ids
 
 
@@ -85,13 +83,13 @@ def test_reimport_updates_by_code_and_leaves_others_alone(session: Session, cour
     changed = "code,title,prerequisite_codes\nMATH.3,Percentages,MATH.2\nNEW,New one,\n"
     summary = import_csv(session, context_id=course.context_id, data=changed)
     assert summary == ImportSummary(created=1, updated=1)
-    percent = services.get_competency_by_code(session, context_id=course.context_id, code="MATH.3")
+    percent = queries.get_competency_by_code(session, context_id=course.context_id, code="MATH.3")
     assert percent.title == "Percentages"
     assert percent.parent_id is None  # the file says top level: no parent_code column
-    prerequisites = services.prerequisite_map(session, context_id=course.context_id)
-    math2 = services.get_competency_by_code(session, context_id=course.context_id, code="MATH.2")
+    prerequisites = queries.prerequisite_map(session, context_id=course.context_id)
+    math2 = queries.get_competency_by_code(session, context_id=course.context_id, code="MATH.2")
     assert prerequisites[percent.id] == {math2.id}
-    services.get_competency_by_code(session, context_id=course.context_id, code="ART")
+    queries.get_competency_by_code(session, context_id=course.context_id, code="ART")
 
 
 def test_bom_blank_lines_crlf_and_header_case_are_accepted(
@@ -100,7 +98,7 @@ def test_bom_blank_lines_crlf_and_header_case_are_accepted(
     data = "\ufeffCode,Title,Kind\r\n\r\nA,Alpha,Non-Academic\r\n,,\r\nB,Beta,\r\n"
     summary = import_csv(session, context_id=course.context_id, data=data.encode("utf-8"))
     assert summary.created == 2
-    a = services.get_competency_by_code(session, context_id=course.context_id, code="A")
+    a = queries.get_competency_by_code(session, context_id=course.context_id, code="A")
     assert a.kind is CompetencyKind.NON_ACADEMIC
 
 
@@ -131,7 +129,7 @@ def test_every_problem_is_reported_with_its_line_and_nothing_is_imported(
         (11, "code"),
     }
     assert "line 4" in str(err.value)
-    assert services.list_competencies(session, context_id=course.context_id) == []
+    assert queries.list_competencies(session, context_id=course.context_id) == []
 
 
 def test_missing_required_columns_are_reported_on_line_one(
@@ -193,8 +191,8 @@ def test_export_round_trips_into_an_empty_course(
 ) -> None:
     import_csv(session, context_id=course.context_id, data=FRAMEWORK)
     # Give the framework an order that is not the file's, and a tricky value.
-    math = services.get_competency_by_code(session, context_id=course.context_id, code="MATH")
-    work = services.get_competency_by_code(session, context_id=course.context_id, code="WORK")
+    math = queries.get_competency_by_code(session, context_id=course.context_id, code="MATH")
+    work = queries.get_competency_by_code(session, context_id=course.context_id, code="WORK")
     services.reorder_competencies(
         session, context_id=course.context_id, parent_id=None, ordered_ids=[work.id, math.id]
     )
@@ -220,7 +218,7 @@ def test_export_neutralises_formulas_and_still_round_trips(
     assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
     import_csv(session, context_id=other_course.context_id, data=exported)
     assert snapshot(session, other_course.context_id) == snapshot(session, course.context_id)
-    (imported,) = services.list_competencies(session, context_id=other_course.context_id)
+    (imported,) = queries.list_competencies(session, context_id=other_course.context_id)
     assert (imported.code, imported.title) == ('=HYPERLINK("http://evil.test")', "+SUM(1)")
 
 
@@ -237,13 +235,13 @@ def test_export_guards_formulas_after_a_semicolon_and_still_round_trips(
     pieces = [p for row in csv.reader(io.StringIO(exported)) for c in row for p in c.split(";")]
     assert not [p for p in pieces if p.startswith(("=", "+", "-", "@"))]
     import_csv(session, context_id=other_course.context_id, data=exported)
-    (imported,) = services.list_competencies(session, context_id=other_course.context_id)
+    (imported,) = queries.list_competencies(session, context_id=other_course.context_id)
     assert (imported.title, imported.description) == (title, description)
 
 
 def test_parent_archived_in_the_course_is_reported(session: Session, course: Course) -> None:
     import_csv(session, context_id=course.context_id, data=FRAMEWORK)
-    math = services.get_competency_by_code(session, context_id=course.context_id, code="MATH")
+    math = queries.get_competency_by_code(session, context_id=course.context_id, code="MATH")
     services.archive_competency(session, context_id=course.context_id, competency_id=math.id)
     with pytest.raises(ImportFailedError) as err:
         import_csv(session, context_id=course.context_id, data="code,title,parent_code\nN,N,MATH\n")
@@ -258,12 +256,12 @@ def test_export_leaves_out_archived_competencies_and_their_links(
     session: Session, course: Course, other_course: Course
 ) -> None:
     import_csv(session, context_id=course.context_id, data=FRAMEWORK)
-    math1 = services.get_competency_by_code(session, context_id=course.context_id, code="MATH.1")
+    math1 = queries.get_competency_by_code(session, context_id=course.context_id, code="MATH.1")
     services.archive_competency(session, context_id=course.context_id, competency_id=math1.id)
     exported = export_csv(session, context_id=course.context_id)
     assert "MATH.1" not in exported
     import_csv(session, context_id=other_course.context_id, data=exported)
-    assert len(services.list_competencies(session, context_id=other_course.context_id)) == 4
+    assert len(queries.list_competencies(session, context_id=other_course.context_id)) == 4
 
 
 def case_package() -> dict[str, Any]:
@@ -314,7 +312,7 @@ def test_case_import_maps_codes_hierarchy_order_and_prerequisites(
         ("SCI.1", "SCI", [], 0),
         ("SCI.2", "SCI", ["SCI.1"], 1),
     ]
-    analyze = services.get_competency_by_code(session, context_id=course.context_id, code="SCI.2")
+    analyze = queries.get_competency_by_code(session, context_id=course.context_id, code="SCI.2")
     assert len(analyze.title) <= 200
     assert analyze.title.endswith("…")
     assert analyze.description.startswith("Analyze data carefully")
@@ -352,7 +350,7 @@ def test_case_problems_name_the_identifier_and_field(session: Session, course: C
     with pytest.raises(ImportFailedError) as err:
         import_case(session, context_id=course.context_id, data={"CFItems": []})
     assert problems_of(err) == {("CFDocument", "identifier")}
-    assert services.list_competencies(session, context_id=course.context_id) == []
+    assert queries.list_competencies(session, context_id=course.context_id) == []
 
 
 def test_case_precedes_cycle_is_reported(session: Session, course: Course) -> None:
@@ -377,10 +375,10 @@ def test_copy_framework_returns_an_id_map(
     mapping = copy_framework(
         session, from_context_id=course.context_id, to_context_id=other_course.context_id
     )
-    source = services.list_competencies(session, context_id=course.context_id)
+    source = queries.list_competencies(session, context_id=course.context_id)
     assert set(mapping) == {c.id for c in source}
     for competency in source:
-        copied = services.get_competency(
+        copied = queries.get_competency(
             session, context_id=other_course.context_id, competency_id=mapping[competency.id]
         )
         assert copied.code == competency.code

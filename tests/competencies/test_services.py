@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy.orm import Session
 
-from lti_app.competencies import services
+from lti_app.competencies import queries, services
 from lti_app.competencies.errors import (
     CompetencyCycleError,
     CompetencyError,
@@ -45,11 +45,11 @@ def test_create_and_get_competency(session: Session, course: Course) -> None:
         description="Make careful observations",
         kind=CompetencyKind.NON_ACADEMIC,
     )
-    got = services.get_competency(session, context_id=course.context_id, competency_id=created.id)
+    got = queries.get_competency(session, context_id=course.context_id, competency_id=created.id)
     assert got is created
     assert (got.code, got.title, got.kind) == ("SCI.1", "Observe", CompetencyKind.NON_ACADEMIC)
     assert (
-        services.get_competency_by_code(session, context_id=course.context_id, code="SCI.1") is got
+        queries.get_competency_by_code(session, context_id=course.context_id, code="SCI.1") is got
     )
 
 
@@ -58,7 +58,7 @@ def test_competency_of_another_course_is_not_found(
 ) -> None:
     theirs = make(session, other_course, "B.1")
     with pytest.raises(CompetencyNotFoundError):
-        services.get_competency(session, context_id=course.context_id, competency_id=theirs.id)
+        queries.get_competency(session, context_id=course.context_id, competency_id=theirs.id)
     with pytest.raises(CompetencyNotFound):  # the name for the same error
         services.edit_competency(
             session, context_id=course.context_id, competency_id=theirs.id, title="Mine now"
@@ -98,22 +98,22 @@ def test_list_is_tree_ordered_and_hides_archived(session: Session, course: Cours
     services.reorder_competencies(
         session, context_id=course.context_id, parent_id=None, ordered_ids=[root_a.id]
     )
-    codes = [c.code for c in services.list_competencies(session, context_id=course.context_id)]
+    codes = [c.code for c in queries.list_competencies(session, context_id=course.context_id)]
     assert codes == ["A", "A.1", "A.2", "B"]
 
     services.reorder_competencies(
         session, context_id=course.context_id, parent_id=root_a.id, ordered_ids=[a2.id, a1.id]
     )
-    tree = services.competency_tree(session, context_id=course.context_id)
+    tree = queries.competency_tree(session, context_id=course.context_id)
     assert [n.competency.code for n in tree] == ["A", "B"]
     assert [(n.competency.code, n.depth) for n in tree[0].children] == [("A.2", 1), ("A.1", 1)]
 
     services.archive_competency(session, context_id=course.context_id, competency_id=root_a.id)
     assert a1.is_archived
     assert a2.is_archived
-    visible = services.list_competencies(session, context_id=course.context_id)
+    visible = queries.list_competencies(session, context_id=course.context_id)
     assert [c.code for c in visible] == ["B"]
-    everything = services.list_competencies(
+    everything = queries.list_competencies(
         session, context_id=course.context_id, include_archived=True
     )
     assert len(everything) == 4
@@ -196,11 +196,11 @@ def test_prerequisite_cycles_are_rejected(session: Session, course: Course) -> N
     services.set_prerequisites(
         session, context_id=course.context_id, competency_id=c.id, prerequisite_ids=[a.id, b.id]
     )
-    assert services.prerequisite_map(session, context_id=course.context_id) == {
+    assert queries.prerequisite_map(session, context_id=course.context_id) == {
         b.id: {a.id},
         c.id: {a.id, b.id},
     }
     services.set_prerequisites(
         session, context_id=course.context_id, competency_id=c.id, prerequisite_ids=[]
     )
-    assert c.id not in services.prerequisite_map(session, context_id=course.context_id)
+    assert c.id not in queries.prerequisite_map(session, context_id=course.context_id)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_app.competencies.models import Competency
-from lti_app.competencies.services import prerequisite_map
+from lti_app.competencies.queries import prerequisite_map
 from lti_app.db import Database
 from lti_app.demo.browser import follow_launch
 from lti_app.demo.server import RunningPlatform

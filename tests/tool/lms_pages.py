@@ -44,7 +44,8 @@ def add_competency(database_url: str, claims: dict[str, Any], code: str = "LS1")
     """A competency in the course a launch with these claims opened (Pathways has recorded
     the course by then), so the picker offers its mastery column; returns its id."""
     from lti_app.competencies.errors import CompetencyNotFoundError
-    from lti_app.competencies.services import create_competency, get_competency_by_code
+    from lti_app.competencies.queries import get_competency_by_code
+    from lti_app.competencies.services import create_competency
     from lti_app.db import Database
     from lti_app.tool.models import Context, Platform
 

@@ -9,7 +9,7 @@ from flask import redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.models import Competency
-from lti_app.competencies.services import list_competencies
+from lti_app.competencies.queries import list_competencies
 from lti_app.errors import NotFoundError
 from lti_app.insights.views import picked_students_with_group
 from lti_app.pathways import options as option_services

@@ -30,7 +30,8 @@ from lti_app.competencies.models import Competency, CompetencyKind
 from lti_app.db import Database
 from tests.competencies.conftest import competencies_by_code
 from tests.competencies.test_importing import FRAMEWORK, case_package, snapshot
-from tests.courses.frames import Frame, Ids, make_competency, unique
+from tests.conftest import LtiActions, ToolServer
+from tests.courses.frames import Frame, Ids, frame, make_competency, second_lms, unique
 from tests.domain_fixtures import Course
 
 COLUMNS = ["code", "title", "description", "parent_code", "prerequisite_codes", "kind"]
@@ -409,7 +410,7 @@ def test_pasted_text_over_the_paste_limit_is_refused_not_cut_short(
 
 
 def test_a_long_paste_sent_as_a_browser_sends_the_form_is_imported(
-    teacher: Frame, db: Database, ids: Ids
+    tool_server: ToolServer, database_url: str, db: Database
 ) -> None:
     """The import form has a file field, so a browser posts it as multipart/form-data, where
     Flask caps each text field at 500 kB unless told otherwise; CASE packages run past that."""
@@ -419,9 +420,13 @@ def test_a_long_paste_sent_as_a_browser_sends_the_form_is_imported(
     text = table(rows)
     assert 500_000 < len(text) < 2_000_000
     no_file = {"file": ("", b"", "application/octet-stream")}
-    response = teacher.post("/competencies/import", {"format": "csv", "text": text}, no_file)
-    assert "Imported: 600 competencies" in teacher.follow(response).text
-    assert len(competencies_by_code(db, ids.context(), p)) == 600
+    # A course of its own (a second LMS): 600 competencies would weigh on the shared one.
+    with second_lms(tool_server, database_url) as lms:
+        teacher = frame(LtiActions(lms, tool_server).launch("user-t01"), tool_server.url)
+        response = teacher.post("/competencies/import", {"format": "csv", "text": text}, no_file)
+        assert "Imported: 600 competencies" in teacher.follow(response).text
+        context_id = Ids(db, lms.platform.config.issuer).context()
+        assert len(competencies_by_code(db, context_id, p)) == 600
 
 
 def test_a_file_over_the_upload_limit_gets_a_plain_answer(teacher: Frame) -> None:

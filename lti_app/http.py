@@ -8,7 +8,6 @@ import socket
 import ssl
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 import urllib3
+from httpx._utils import get_environment_proxies
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
@@ -61,26 +61,28 @@ def is_throttled(status: int, body: bytes) -> bool:
 def make_http_client(settings: Settings, policy: AddressPolicy | None = None) -> httpx.Client:
     """A pooled client for the LMS's services (tokens, roster); pylti1p3's default of no
     timeout would let a hung LMS hold a worker. With a `policy` that allows no private
-    hosts, it connects only where the policy allows, unless an HTTP proxy from the
-    environment connects for it (then the proxy's own rules apply)."""
+    hosts, it connects only where the policy allows; requests an HTTP proxy from the
+    environment carries (HTTPS_PROXY, HTTP_PROXY, less NO_PROXY) are the proxy's to allow."""
     timeout = httpx.Timeout(
         settings.http_read_timeout, connect=settings.http_connect_timeout, pool=5.0
     )
-    transport = None
-    if policy is not None and not policy.private_allowed and not _environment_proxies():
-        transport = _GuardedTransport(
-            GuardedBackend(policy=policy, exchange_seconds=None), keep_alive=True
-        )
-    return httpx.Client(
-        timeout=timeout,
-        headers={"User-Agent": settings.user_agent},
-        follow_redirects=False,
-        transport=transport,
+    client = {
+        "timeout": timeout,
+        "headers": {"User-Agent": settings.user_agent},
+        "follow_redirects": False,
+    }
+    if policy is None or policy.private_allowed:
+        return httpx.Client(**client)  # type: ignore[arg-type]
+    guarded = _GuardedTransport(
+        GuardedBackend(policy=policy, exchange_seconds=None), keep_alive=True
     )
-
-
-def _environment_proxies() -> bool:
-    return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
+    # Given a transport, httpx ignores the environment's proxies: mount them again, each
+    # pattern with the proxy it names, and NO_PROXY's hosts (no proxy) with the guard.
+    mounts: dict[str, httpx.BaseTransport] = {
+        pattern: guarded if proxy is None else httpx.HTTPTransport(proxy=proxy)
+        for pattern, proxy in get_environment_proxies().items()
+    }
+    return httpx.Client(**client, transport=guarded, mounts=mounts)  # type: ignore[arg-type]
 
 
 class PrivateAddressError(httpcore.ConnectError):
@@ -221,8 +223,21 @@ class GuardedBackend(httpcore.SyncBackend):
         raise last
 
 
+_IPV6_CARRYING_IPV4 = (
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64 (RFC 6052): a gateway reaches the IPv4 inside
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated, still routed by some stacks)
+)
+
+
 def is_public_address(address: str) -> bool:
-    return ipaddress.ip_address(address).is_global
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is None and any(ip in net for net in _IPV6_CARRYING_IPV4):
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None and not inner.is_global:
+            return False
+    return ip.is_global
 
 
 class _GuardedTransport(httpx.HTTPTransport):
@@ -285,12 +300,20 @@ def _checked_pool_classes(policy: AddressPolicy) -> dict[str, type[HTTPConnectio
     class Checked(urllib3.connection.HTTPConnection):
         def _new_conn(self) -> socket.socket:
             try:
-                address = policy.addresses(self._dns_host, self.port)[0]
+                addresses = policy.addresses(self._dns_host, self.port)
             except httpcore.ConnectError as err:
                 raise NewConnectionError(self, str(err)) from err
-            # Connect to the address checked; TLS and Host still use the name (self.host).
-            name, self._dns_host = self._dns_host, address
+            # Connect to an address checked, each in turn as urllib3 itself would; TLS and
+            # Host still use the name (self.host).
+            name = self._dns_host
             try:
+                for address in addresses[:-1]:
+                    self._dns_host = address
+                    try:
+                        return super()._new_conn()
+                    except (NewConnectionError, urllib3.exceptions.ConnectTimeoutError):
+                        continue
+                self._dns_host = addresses[-1]
                 return super()._new_conn()
             finally:
                 self._dns_host = name

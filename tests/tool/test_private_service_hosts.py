@@ -28,7 +28,13 @@ from lti_app.demo.browser import follow_launch
 from lti_app.demo.run import register_demo_platform
 from lti_app.demo.server import RunningPlatform, serve_in_thread, start_demo_platform
 from lti_app.grades.jobs import build_worker
-from lti_app.http import AddressPolicy, PrivateAddressError, make_http_client, make_score_pool
+from lti_app.http import (
+    AddressPolicy,
+    PrivateAddressError,
+    is_public_address,
+    make_http_client,
+    make_score_pool,
+)
 from lti_app.registration.models import PlatformRegistration, RegistrationMethod
 from lti_app.registration.reach import operator_named_origins
 from lti_app.roster.models import RosterSync, SyncStatus
@@ -220,3 +226,54 @@ def _launched(response: httpx.Response) -> object:
     from tests.conftest import Launched
 
     return Launched(response, httpx.Client())
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"])
+def test_a_proxy_for_other_addresses_leaves_the_guard_on(
+    tool_settings: Settings,
+    inside_host: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+) -> None:
+    """A school's proxy for outbound traffic carries what it is named for; the rest (another
+    scheme, NO_PROXY's hosts, typically the internal ones) still meets the guard."""
+    url, seen = inside_host
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv(variable, "http://proxy.school.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with make_http_client(tool_settings, closed()) as http, pytest.raises(httpx.ConnectError):
+        http.get(url + "/behind-no-proxy")
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("::a00:1", False),  # IPv4-compatible 10.0.0.1
+        ("::ffff:169.254.169.254", False),  # IPv4-mapped metadata service
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("2606:4700::1", True),
+        ("93.184.215.14", True),
+    ],
+)
+def test_ipv6_forms_of_private_ipv4_addresses_are_private(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+def test_the_score_pool_tries_each_address_the_name_has(
+    tool_settings: Settings, inside_host: tuple[str, list[str]]
+) -> None:
+    """A dual-stack LMS whose first address does not answer is reached at its next one."""
+    url, seen = inside_host
+
+    class TwoAddresses(AddressPolicy):
+        def addresses(self, host: str, port: int) -> list[str]:
+            return ["::1", "127.0.0.1"]  # the server listens on IPv4 only
+
+    pool = make_score_pool(tool_settings, 1, TwoAddresses(private_allowed=False))
+    assert pool.request("GET", url + "/second").data == b"ok"
+    assert seen == ["/second"]

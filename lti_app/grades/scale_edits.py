@@ -82,6 +82,8 @@ def _carry_renamed_percentages(session: Session) -> None:
         old, new = history.deleted[0], history.added[0]
         if old in {level.name for level in obj.scale.levels}:
             continue
+        if new in _names_before_the_edit(session, obj.scale.levels):
+            continue  # a level removed below it: the rows moved up, no name changed meaning
         renames.setdefault(obj.scale.context_id, {})[old] = new
     with session.no_autoflush:
         for context_id, moved in renames.items():
@@ -139,3 +141,11 @@ def _rescore_edited_scales(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_scale_edits(session: Session) -> None:
     session.info.pop(_RESCORE_KEY, None)
+
+
+def _names_before_the_edit(session: Session, levels: list[MasteryLevel]) -> set[str]:
+    names = set()
+    for level in [*levels, *(o for o in session.deleted if isinstance(o, MasteryLevel))]:
+        history = inspect(level).attrs.name.history
+        names.update(history.deleted or history.unchanged or [level.name])
+    return names

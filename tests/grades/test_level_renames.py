@@ -84,3 +84,20 @@ def test_an_inserted_level_leaves_the_other_levels_percentages_by_name(
         "Proficient": Decimal(85),
         "Advanced": Decimal(100),
     }
+
+
+def test_removing_the_lowest_level_leaves_the_others_percentages(session: Session) -> None:
+    """Levels are kept by position: dropping Emerging moves the rows up a place, which is not
+    Emerging renamed to Developing (Developing took Emerging's 55%)."""
+    course = make_domain_course(session)
+    set_display(
+        session, context_id=course.context_id, display=GradeDisplay.PERCENT, conversion=TABLE
+    )
+    update_scale(
+        session,
+        context_id=course.context_id,
+        method=CalculationMethod.DECAYING_AVERAGE,
+        levels=_levels(["Developing", "Proficient", "Advanced"]),
+    )
+    shown = {r.name: r.percent for r in display_preview(session, context_id=course.context_id)}
+    assert shown == {n: Decimal(TABLE[n]) for n in ("Developing", "Proficient", "Advanced")}

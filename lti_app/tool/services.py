@@ -94,10 +94,10 @@ class _Record:
         row = conn.execute(self.select, {name: values[name] for name in self.key}).first()
         if row is None or not self._says(row, values):
             row = conn.execute(self.upsert, values).one()
-        # Remembered once the launch's transaction commits: a launch refused after this point
-        # (a student's deep-linking request, a review of an unknown student) rolls its rows
-        # back, and SQLite gives a rolled-back id to the next new row, whom a remembered copy
-        # would then pass off as this person or course.
+        # Remembered once the launch's transaction commits: a launch that fails after this
+        # point (its first page raising an unexpected error, a lost race on the login) rolls
+        # its rows back, and SQLite gives a rolled-back id to the next new row, whom a
+        # remembered copy would then pass off as this person or course.
         session.info.setdefault(_ROWS_TO_REMEMBER, []).append((conn.engine, cache_key, row))
         return row
 

@@ -251,8 +251,10 @@ def launch() -> Response | str:
     except AppError:
         # The launch was good; only what it asked for is refused (a student's deep-linking
         # request, a review of a student Pathways has not met). The refusal page offers the
-        # menu of this launch, whose links need the launch session kept.
+        # menu of this launch, whose links need the launch session kept. (First pages refuse
+        # before they write: what is committed here is the launch.)
         session.commit()
+        g.state_cookie_to_delete = state_cookie_name(state)
         raise
     # One transaction for the launch and its first page: a page that fails keeps no half
     # launch, and the database sees one commit instead of a commit and a second read.

@@ -127,3 +127,9 @@ def test_the_menu_of_a_students_refused_deep_linking_request_leads_somewhere(
     refused = lti.launch(STUDENT, message_type=MessageType.DEEP_LINKING)
     assert refused.response.status_code == 403
     _menu_links_work(lti, refused)
+    # The login is over: its state cookie goes with the refusal, as with a successful launch.
+    deleted = [
+        c for c in refused.response.headers.get_list("set-cookie") if c.startswith("lti1p3_state")
+    ]
+    assert deleted, refused.response.headers
+    assert all("Max-Age=0" in c or "1970" in c for c in deleted), deleted

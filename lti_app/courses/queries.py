@@ -89,7 +89,12 @@ def choice_rows(
     if lock:
         # populate_existing: choices the session read before the wait show what is committed.
         query = query.with_for_update(of=Choice).execution_options(populate_existing=True)
-    rows = session.execute(query.order_by(Choice.id.desc())).all()
+    if lock:
+        # Locked in ascending id order, as every other locking read of choices: two orders
+        # over the same rows deadlock on PostgreSQL. Shown newest first all the same.
+        rows = list(reversed(session.execute(query.order_by(Choice.id)).all()))
+    else:
+        rows = list(session.execute(query.order_by(Choice.id.desc())).all())
     singles = _single_competency_by_pathway(
         session, {pathway_id for *_, step_competency, pathway_id, _t in rows if not step_competency}
     )

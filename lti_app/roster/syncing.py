@@ -284,6 +284,10 @@ def deactivate_missing(
             .where(
                 Membership.context_id == context_id,
                 Membership.person_id.in_(missing[start : start + 500]),
+                # Again here: on PostgreSQL a launch holding the row makes this wait, and the
+                # waiting UPDATE re-checks only its own conditions against what it committed.
+                Membership.status == MembershipStatus.ACTIVE,
+                or_(Membership.last_launch_at.is_(None), Membership.last_launch_at < listed_since),
             )
             .values(status=MembershipStatus.INACTIVE, updated_at=utcnow())
         )

@@ -146,6 +146,9 @@ def _forget_scale_edits(session: Session) -> None:
 def _names_before_the_edit(session: Session, levels: list[MasteryLevel]) -> set[str]:
     names = set()
     for level in [*levels, *(o for o in session.deleted if isinstance(o, MasteryLevel))]:
-        history = inspect(level).attrs.name.history
+        state = inspect(level)
+        if state.pending or state.transient:
+            continue  # a level this edit adds had no name before it
+        history = state.attrs.name.history
         names.update(history.deleted or history.unchanged or [level.name])
     return names

@@ -13,15 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from lti_app.db import Database, utcnow
+from lti_app.db import Database
 from lti_app.demo.seed import STUDENTS, TEACHER, Enrollment, Role
 from lti_app.roster import services, syncing
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.tool.models import (
     Context,
-    Deployment,
-    DeploymentStatus,
     Membership,
     MembershipStatus,
     Person,
@@ -42,6 +40,7 @@ from tests.tool.test_moodle_shaped import (
     MoodleLaunch,
     MoodleUser,
     moodle_launch,
+    register_moodle,
 )
 
 
@@ -108,28 +107,7 @@ TA = MoodleUser("7", "ta1", "Tina", "Assistant", "ta1@moodle.example")
 def moodle_site(tool_server: ToolServer, database_url: str) -> Iterator[tuple[FakeMoodle, FakeLms]]:
     moodle = FakeMoodle(tool_server.url)
     services_lms = FakeLms()  # Moodle's token.php and services.php
-    db = Database(database_url)
-    with db.begin() as s:
-        platform = Platform(
-            issuer=moodle.wwwroot,
-            client_id=moodle.client_id,
-            name="Moodle",
-            auth_login_url=moodle.auth_url,
-            token_url=services_lms.token_url,
-            jwks_url=moodle.certs_url,
-            is_active=True,
-        )
-        s.add(platform)
-        s.flush()
-        s.add(
-            Deployment(
-                platform_id=platform.id,
-                deployment_id=moodle.type_id,
-                status=DeploymentStatus.ACTIVE,
-                approved_at=utcnow(),
-            )
-        )
-    db.dispose()
+    register_moodle(database_url, moodle, token_url=services_lms.token_url)
     yield moodle, services_lms
     services_lms.stop()
     moodle.stop()

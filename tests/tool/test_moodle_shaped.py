@@ -455,10 +455,8 @@ def _flag_str(value: bool) -> str:
     return "true" if value else "false"
 
 
-@pytest.fixture(scope="module")
-def moodle(tool_server: ToolServer, database_url: str) -> Iterator[FakeMoodle]:
-    """A Moodle site registered in Pathways as its admin would from Moodle's tool details."""
-    site = FakeMoodle(tool_server.url)
+def register_moodle(database_url: str, site: FakeMoodle, *, token_url: str = "") -> None:
+    """Register a Moodle site in Pathways as its admin would from Moodle's tool details."""
     db = Database(database_url)
     with db.begin() as s:
         platform = Platform(
@@ -466,7 +464,7 @@ def moodle(tool_server: ToolServer, database_url: str) -> Iterator[FakeMoodle]:
             client_id=site.client_id,
             name="Moodle",
             auth_login_url=site.auth_url,
-            token_url=site.token_url,
+            token_url=token_url or site.token_url,
             jwks_url=site.certs_url,
             is_active=True,
         )
@@ -481,6 +479,13 @@ def moodle(tool_server: ToolServer, database_url: str) -> Iterator[FakeMoodle]:
             )
         )
     db.dispose()
+
+
+@pytest.fixture(scope="module")
+def moodle(tool_server: ToolServer, database_url: str) -> Iterator[FakeMoodle]:
+    """A Moodle site registered in Pathways as its admin would from Moodle's tool details."""
+    site = FakeMoodle(tool_server.url)
+    register_moodle(database_url, site)
     yield site
     site.stop()
 

@@ -84,6 +84,21 @@ def level_band(points: Decimal | None, levels: Sequence[ScaleLevel]) -> str:
     return "ready"
 
 
+def standing_band(
+    points: Decimal | None,
+    levels: Sequence[ScaleLevel],
+    *,
+    is_mastered: bool,
+) -> str:
+    """Place a student's stored standing on the ladder, with a band where the level alone
+    would mislead: "partial" (a level at or above mastery, yet not mastered: a competency with
+    parts, one of them not mastered, see mastery.rollup.roll_up)."""
+    band = level_band(points, levels)
+    if band in {"ready", "extend"} and not is_mastered:
+        return "partial"
+    return band
+
+
 _BAND_ORDER = ("reteach", "practice", "ready", "extend", "none")
 
 

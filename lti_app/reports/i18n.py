@@ -67,6 +67,7 @@ def band_meaning(band: str) -> str:
         "practice": _("Getting closer: can do parts of this and is practising the rest."),
         "ready": _("Mastered: can do this on their own."),
         "extend": _("Going beyond: can use this in new and harder situations."),
+        "partial": _("Not mastered yet: has mastered some parts of this, not all of them yet."),
         "none": _("No work on this has been assessed yet."),
     }
     return meanings.get(band, "")

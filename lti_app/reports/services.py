@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lti_app.competencies.models import Competency
 from lti_app.competencies.queries import list_competencies
 from lti_app.insights.dashboard import scale_levels
-from lti_app.insights.grouping import ScaleLevel, level_band
+from lti_app.insights.grouping import ScaleLevel, standing_band
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.services import student_view
 from lti_app.learners.vocab import strip_control_characters
@@ -46,7 +46,8 @@ class CompetencyLine:
     title: str
     level_name: str | None
     band: str
-    """Where the level stands against mastery: reteach, practice, ready, extend or none."""
+    """Where the standing is against mastery: reteach, practice, ready, extend, partial (at or
+    above the mastery level, parts not mastered) or none."""
     is_mastered: bool
     last_evidence_at: datetime | None
 
@@ -221,7 +222,7 @@ def family_report(
     next_steps.extend(
         NextStep("master", f"{line.code} {line.title}".strip())
         for line in lines
-        if line.band in {"reteach", "practice"}
+        if line.band in {"reteach", "practice", "partial"}
     )
     return FamilyReport(
         person_id=person_id,
@@ -251,7 +252,7 @@ def _competency_line(
         code=competency.code,
         title=competency.title,
         level_name=name,
-        band=level_band(points, levels),
+        band=standing_band(points, levels, is_mastered=bool(level and level.is_mastered)),
         is_mastered=bool(level and level.is_mastered),
         last_evidence_at=level.last_evidence_at if level else None,
     )

@@ -3,6 +3,7 @@ reports pages: two competencies, evidence, goals, and teacher-only data that mus
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,8 @@ from lti_app.competencies.services import create_competency
 from lti_app.learners.services import add_check_in, add_goal, update_profile
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
-from tests.conftest import LtiActions
+from tests.conftest import LtiActions, ToolServer
+from tests.courses.frames import second_lms
 from tests.progress.pages import context_id, person_id, unique, unit_of_work
 
 TEACHER, OTHER_TEACHER = "user-t01", "user-t02"
@@ -105,3 +107,34 @@ def seeded(lti: LtiActions, database_url: str) -> Seeded:
             next_steps="Read chapter 4 together",
         )
         return Seeded(ctx, teacher, students, c1.id, c2.id, c1_code, c2_code)
+
+
+@dataclass(frozen=True)
+class FreshCourse:
+    """A course of its own LMS: its teacher and one launched student, no competencies yet."""
+
+    lti: LtiActions
+    context_id: int
+    teacher_id: int
+    student_id: int
+
+
+@pytest.fixture
+def fresh_course(tool_server: ToolServer, database_url: str) -> Iterator[FreshCourse]:
+    """Biology 9 on a second LMS, so a test may change its scale (the calculation method) or
+    framework without touching the course other tests share."""
+    with second_lms(tool_server, database_url) as running:
+        lti = LtiActions(running, tool_server)
+        try:
+            lti.launch(TEACHER)
+            lti.launch("user-s01")
+            with unit_of_work(database_url) as s:
+                course = FreshCourse(
+                    lti,
+                    context_id(s, running),
+                    person_id(s, running, TEACHER),
+                    person_id(s, running, "user-s01"),
+                )
+            yield course
+        finally:
+            lti.close()

@@ -27,6 +27,7 @@ from lti_app.insights.grouping import (
     propose_by_competency,
     propose_by_step,
     short_names,
+    standing_band,
     step_progress,
 )
 
@@ -47,6 +48,22 @@ def test_levels_fall_into_bands_around_mastery() -> None:
         "extend",
     ]
     assert level_band(None, LEVELS) == "none"
+
+
+def test_standing_band_tells_unmastered_parts_apart() -> None:
+    def band(points: int | None, *, mastered: bool) -> str:
+        value = None if points is None else Decimal(points)
+        return standing_band(value, LEVELS, is_mastered=mastered)
+
+    assert band(None, mastered=False) == "none"
+    # A parent at Proficient or Advanced with a part not mastered is not mastered.
+    assert band(3, mastered=False) == band(4, mastered=False) == "partial"
+    assert [band(p, mastered=p >= 3) for p in (1, 2, 3, 4)] == [
+        "reteach",
+        "practice",
+        "ready",
+        "extend",
+    ]
 
 
 def test_competency_proposal_orders_groups_by_need_and_names_them() -> None:

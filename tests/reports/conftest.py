@@ -1,5 +1,5 @@
-"""The reports tests use the insights tests' seeded course."""
+"""The reports tests use the insights tests' courses: the shared seeded one and fresh ones."""
 
-from tests.insights.conftest import Seeded, seeded
+from tests.insights.conftest import FreshCourse, Seeded, fresh_course, seeded
 
-__all__ = ["Seeded", "seeded"]
+__all__ = ["FreshCourse", "Seeded", "fresh_course", "seeded"]

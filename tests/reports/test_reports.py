@@ -3,19 +3,25 @@ says), in English and Spanish, as a page, a PDF and a class ZIP."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import subprocess
 import time
 import zipfile
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
+from lti_app.competencies.services import create_competency
 from lti_app.insights.groups import create_group
+from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.services import record_evidence
 from lti_app.reports import fonts
 from tests.conftest import LtiActions
-from tests.insights.conftest import OTHER_TEACHER, TEACHER, Seeded
-from tests.progress.pages import form, post, unit_of_work, url
+from tests.insights.conftest import OTHER_TEACHER, TEACHER, FreshCourse, Seeded
+from tests.progress.pages import form, post, unique, unit_of_work, url
 from tests.reports.pdftext import pdf_text
 
 SECRETS = ("SECRET-NOTE", "SECRET-NEEDS", "SECRET-PRIVATE", "SECRET-GROUP")
@@ -90,6 +96,57 @@ def test_spanish_report_page_and_pdf(lti: LtiActions, seeded: Seeded) -> None:
         "Progress report"
         in home.client.get(url(home.response, _report_path(seeded, "user-s01")) + "&lang=xx").text
     )
+
+
+def _area_row(page: str, code: str) -> str:
+    """The text of the report's row for the competency with this code."""
+    row = re.search(
+        r'<tr>\s*<th scope="row"><span class="code">' + re.escape(code) + r"</span>.*?</tr>",
+        page,
+        re.S,
+    )
+    assert row is not None, code
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", row[0])).split())
+
+
+def test_report_never_calls_a_parent_mastered_while_one_of_its_parts_is_not(
+    fresh_course: FreshCourse, database_url: str
+) -> None:
+    """Proficient on part A and nothing yet on part B: the parent's rolled-up level is
+    Proficient, but it is not mastered (every part must be), as the student's own page says."""
+    parent_code = unique("PAR-")
+    with unit_of_work(database_url) as s:
+        ctx = fresh_course.context_id
+        parent = create_competency(s, context_id=ctx, code=parent_code, title="Parent area")
+        part_a = create_competency(
+            s, context_id=ctx, code=unique("PA-"), title="Part A", parent_id=parent.id
+        )
+        create_competency(
+            s, context_id=ctx, code=unique("PB-"), title="Part B", parent_id=parent.id
+        )
+        record_evidence(
+            s,
+            context_id=ctx,
+            competency_id=part_a.id,
+            student_ids=[fresh_course.student_id],
+            points=Decimal(3),
+            source=EvidenceSource.TEACHER,
+            note="",
+            recorded_by_id=fresh_course.teacher_id,
+            observed_at=datetime.now(UTC) - timedelta(hours=1),
+        )
+    home = fresh_course.lti.launch(TEACHER)
+    path = url(home.response, f"/reports/students/{fresh_course.student_id}")
+    page = home.client.get(path).text
+    row = _area_row(page, parent_code)
+    assert "Proficient" in row
+    assert "Mastered" not in row
+    assert "Not mastered yet: has mastered some parts of this, not all of them yet." in row
+    assert "1 of 3 areas mastered so far." in page
+    assert f"Keep practising: {parent_code} Parent area" in html.unescape(page)
+    spanish = _area_row(home.client.get(path + "&lang=es").text, parent_code)
+    assert "Dominado" not in spanish
+    assert "Todavía no dominado" in spanish
 
 
 def test_student_reads_only_their_own_report(lti: LtiActions, seeded: Seeded) -> None:

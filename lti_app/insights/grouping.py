@@ -69,7 +69,7 @@ def mastery_points(levels: Sequence[ScaleLevel]) -> Decimal | None:
 
 
 def level_band(points: Decimal | None, levels: Sequence[ScaleLevel]) -> str:
-    """Place a level on the re-teach / practice / ready / extend ladder ("none": no evidence)."""
+    """Place a level on the re-teach / practice / ready / extend ladder ("none": no level)."""
     if points is None:
         return "none"
     threshold = mastery_points(levels)
@@ -89,10 +89,14 @@ def standing_band(
     levels: Sequence[ScaleLevel],
     *,
     is_mastered: bool,
+    has_evidence: bool,
 ) -> str:
-    """Place a student's stored standing on the ladder, with a band where the level alone
-    would mislead: "partial" (a level at or above mastery, yet not mastered: a competency with
+    """Place a student's stored standing on the ladder, with two bands where the level alone
+    would mislead: "unscored" (evidence, but no level yet: "n times" before n results at
+    mastery) and "partial" (a level at or above mastery, yet not mastered: a competency with
     parts, one of them not mastered, see mastery.rollup.roll_up)."""
+    if points is None:
+        return "unscored" if has_evidence else "none"
     band = level_band(points, levels)
     if band in {"ready", "extend"} and not is_mastered:
         return "partial"

@@ -47,10 +47,10 @@ def init_babel(app: Flask) -> None:
     Babel(app, locale_selector=_select_locale, default_domain="messages")
 
 
-def level_label(name: str | None) -> str:
+def level_label(name: str | None, band: str = "") -> str:
     """The level's name in the report's language (a course's own level names stay as named)."""
     if name is None:
-        return _("Not assessed yet")
+        return _("No level yet") if band == "unscored" else _("Not assessed yet")
     words = {
         "Emerging": _("Emerging"),
         "Developing": _("Developing"),
@@ -68,6 +68,10 @@ def band_meaning(band: str) -> str:
         "ready": _("Mastered: can do this on their own."),
         "extend": _("Going beyond: can use this in new and harder situations."),
         "partial": _("Not mastered yet: has mastered some parts of this, not all of them yet."),
+        "unscored": _(
+            "Work on this has been assessed, but not yet often enough at the mastery level to"
+            " give it a level."
+        ),
         "none": _("No work on this has been assessed yet."),
     }
     return meanings.get(band, "")

@@ -47,7 +47,7 @@ class CompetencyLine:
     level_name: str | None
     band: str
     """Where the standing is against mastery: reteach, practice, ready, extend, partial (at or
-    above the mastery level, parts not mastered) or none."""
+    above the mastery level, parts not mastered), unscored (evidence, no level yet) or none."""
     is_mastered: bool
     last_evidence_at: datetime | None
 
@@ -222,7 +222,7 @@ def family_report(
     next_steps.extend(
         NextStep("master", f"{line.code} {line.title}".strip())
         for line in lines
-        if line.band in {"reteach", "practice", "partial"}
+        if line.band in {"reteach", "practice", "partial", "unscored"}
     )
     return FamilyReport(
         person_id=person_id,
@@ -252,7 +252,12 @@ def _competency_line(
         code=competency.code,
         title=competency.title,
         level_name=name,
-        band=standing_band(points, levels, is_mastered=bool(level and level.is_mastered)),
+        band=standing_band(
+            points,
+            levels,
+            is_mastered=bool(level and level.is_mastered),
+            has_evidence=bool(level and level.evidence_count),
+        ),
         is_mastered=bool(level and level.is_mastered),
         last_evidence_at=level.last_evidence_at if level else None,
     )

@@ -50,12 +50,14 @@ def test_levels_fall_into_bands_around_mastery() -> None:
     assert level_band(None, LEVELS) == "none"
 
 
-def test_standing_band_tells_unmastered_parts_apart() -> None:
-    def band(points: int | None, *, mastered: bool) -> str:
+def test_standing_band_tells_no_level_yet_and_unmastered_parts_apart() -> None:
+    def band(points: int | None, *, mastered: bool, evidence: bool = True) -> str:
         value = None if points is None else Decimal(points)
-        return standing_band(value, LEVELS, is_mastered=mastered)
+        return standing_band(value, LEVELS, is_mastered=mastered, has_evidence=evidence)
 
-    assert band(None, mastered=False) == "none"
+    assert band(None, mastered=False, evidence=False) == "none"
+    # "n times" before n results at mastery: assessed, no level yet.
+    assert band(None, mastered=False) == "unscored"
     # A parent at Proficient or Advanced with a part not mastered is not mastered.
     assert band(3, mastered=False) == band(4, mastered=False) == "partial"
     assert [band(p, mastered=p >= 3) for p in (1, 2, 3, 4)] == [

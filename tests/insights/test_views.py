@@ -4,16 +4,24 @@ only the launch's course, only its teacher."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
+from lti_app.competencies.services import create_competency
 from lti_app.insights.groups import group_history, group_member_ids, resolve_picked_students
+from lti_app.mastery.calculation import CalculationMethod
+from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.scales import update_scale
+from lti_app.mastery.services import record_evidence
 from tests.conftest import LtiActions
-from tests.insights.conftest import OTHER_TEACHER, TEACHER, Seeded
-from tests.progress.pages import form, post, unit_of_work, url
+from tests.insights.conftest import OTHER_TEACHER, TEACHER, FreshCourse, Seeded
+from tests.progress.pages import form, post, unique, unit_of_work, url
 
 PAGES = (
     "/insights/",
@@ -46,6 +54,49 @@ def test_dashboard_shows_levels_with_names_and_counts(lti: LtiActions, seeded: S
     )
     assert f'value="{seeded.students["user-s02"]}-{seeded.c1}"' in filtered.text
     assert f'value="{seeded.students["user-s01"]}-{seeded.c1}"' not in filtered.text
+
+
+def test_n_times_dashboard_tells_no_level_yet_from_not_assessed(
+    fresh_course: FreshCourse, database_url: str
+) -> None:
+    """With "n times" (n = 3), two Advanced results give no level yet: the legend and the cell
+    must not tell the teacher the student was never assessed."""
+    with unit_of_work(database_url) as s:
+        ctx = fresh_course.context_id
+        update_scale(s, context_id=ctx, method=CalculationMethod.N_TIMES, n=3)
+        twice = create_competency(s, context_id=ctx, code=unique("NT-"), title="Twice")
+        never = create_competency(s, context_id=ctx, code=unique("NA-"), title="Never")
+        for days in (3, 2):
+            record_evidence(
+                s,
+                context_id=ctx,
+                competency_id=twice.id,
+                student_ids=[fresh_course.student_id],
+                points=Decimal(4),
+                source=EvidenceSource.TEACHER,
+                note="",
+                recorded_by_id=fresh_course.teacher_id,
+                observed_at=datetime.now(UTC) - timedelta(days=days),
+            )
+    home = fresh_course.lti.launch(TEACHER)
+    page = home.client.get(url(home.response, "/insights/")).text
+    legend = re.search(r'<li><span class="chip">\u2013</span>([^<]*)</li>', page)
+    assert legend is not None
+    assert "no level yet" in legend[1]
+    assert "n times" in html.unescape(legend[1])
+
+    def current(competency_id: int) -> str:
+        cell = f"&cell={fresh_course.student_id}-{competency_id}"
+        text = home.client.get(url(home.response, "/insights/cell") + cell).text
+        found = re.search(r"<p>Current level: (.*?)</p>", text, re.S)
+        assert found is not None
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", "", found[1])).split())
+
+    assessed = current(twice.id)
+    assert "not assessed" not in assessed
+    assert assessed.startswith("no level yet")
+    assert "2 results counted" in assessed
+    assert current(never.id) == "not assessed yet."
 
 
 def test_every_student_name_on_the_dashboard_opens_their_progress(

@@ -16,7 +16,9 @@ import pytest
 
 from lti_app.competencies.services import create_competency
 from lti_app.insights.groups import create_group
+from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.scales import update_scale
 from lti_app.mastery.services import record_evidence
 from lti_app.reports import fonts
 from tests.conftest import LtiActions
@@ -147,6 +149,47 @@ def test_report_never_calls_a_parent_mastered_while_one_of_its_parts_is_not(
     spanish = _area_row(home.client.get(path + "&lang=es").text, parent_code)
     assert "Dominado" not in spanish
     assert "Todavía no dominado" in spanish
+
+
+def test_n_times_report_tells_work_without_a_level_yet_from_no_work_assessed(
+    fresh_course: FreshCourse, database_url: str
+) -> None:
+    """ "n times" (n = 3) gives no level before three results at mastery: two Advanced results
+    are work assessed (their comments are on the report), not "nothing assessed yet"."""
+    twice, never = unique("NT-"), unique("NA-")
+    with unit_of_work(database_url) as s:
+        ctx = fresh_course.context_id
+        update_scale(s, context_id=ctx, method=CalculationMethod.N_TIMES, n=3)
+        competency = create_competency(s, context_id=ctx, code=twice, title="Twice advanced")
+        create_competency(s, context_id=ctx, code=never, title="Not started")
+        for days, note in ((3, "Excellent lab write-up"), (2, "Excellent field notes")):
+            record_evidence(
+                s,
+                context_id=ctx,
+                competency_id=competency.id,
+                student_ids=[fresh_course.student_id],
+                points=Decimal(4),
+                source=EvidenceSource.TEACHER,
+                note=note,
+                recorded_by_id=fresh_course.teacher_id,
+                observed_at=datetime.now(UTC) - timedelta(days=days),
+            )
+    home = fresh_course.lti.launch(TEACHER)
+    path = url(home.response, f"/reports/students/{fresh_course.student_id}")
+    page = home.client.get(path).text
+    assert "Excellent lab write-up" in page
+    row = _area_row(page, twice)
+    assert "No level yet" in row
+    assert "Not assessed yet" not in row
+    assert "No work on this has been assessed yet." not in row
+    assert "Work on this has been assessed, but not yet often enough at" in row
+    untouched = _area_row(page, never)
+    assert "Not assessed yet" in untouched
+    assert "No work on this has been assessed yet." in untouched
+    spanish = home.client.get(path + "&lang=es").text
+    assert "Todavía sin nivel" in _area_row(spanish, twice)
+    assert "Todavía sin evaluar" not in _area_row(spanish, twice)
+    assert "Todavía sin evaluar" in _area_row(spanish, never)
 
 
 def test_student_reads_only_their_own_report(lti: LtiActions, seeded: Seeded) -> None:

@@ -8,13 +8,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_app.competencies.models import Competency
 from lti_app.insights.grouping import ScaleLevel, mastery_points
-from lti_app.mastery.models import Evidence
+from lti_app.mastery.models import Evidence, EvidenceSource
+from lti_app.mastery.rollup import (
+    Scoring,
+    Standing,
+    leaf_standing,
+    roll_up,
+    unarchived_children,
+)
+from lti_app.mastery.scales import get_or_create_scale
 
 WIDTH, HEIGHT = 560, 200
 LEFT, RIGHT, TOP, BOTTOM = 96, 16, 16, 36
@@ -58,26 +68,78 @@ def student_series(
     return [Series(cid, label, tuple(points[cid])) for cid, label in labels.items() if points[cid]]
 
 
+class _Result(NamedTuple):
+    points: Decimal
+    observed_at: datetime
+
+
+@dataclass
+class _Tally:
+    """The class's levels on one competency: their sum, how many, how many at mastery."""
+
+    total: Decimal = Decimal(0)
+    count: int = 0
+    mastered: int = 0
+
+    def add(self, mark: tuple[Decimal, bool] | None, sign: int = 1) -> None:
+        if mark is not None:
+            self.total += sign * mark[0]
+            self.count += sign
+            self.mastered += sign * mark[1]
+
+
 def class_series(
     session: Session,
     *,
     context_id: int,
     person_ids: set[int],
     labels: dict[int, str],
-    levels: Sequence[ScaleLevel],
     now: datetime,
 ) -> list[Series]:
-    """Week by week, the class's average latest level per competency and how many are at
-    mastery: each student counts with their most recent evidence up to that week's end."""
-    rows = session.execute(
-        select(Evidence.competency_id, Evidence.person_id, Evidence.observed_at, Evidence.points)
-        .where(Evidence.context_id == context_id, Evidence.withdrawn_at.is_(None))
-        .order_by(Evidence.observed_at, Evidence.id)
+    """Week by week, the class's average level per competency and how many are at mastery.
+
+    Each student's level at a week's end is the one the course's scale gives from their evidence
+    up to then, as the stored levels do (`mastery.rollup`): its calculation method, its
+    self-assessment setting, parents rolled up from their parts. The last week ends with the
+    levels the dashboard shows. Students without a level (n times not reached) are left out, as
+    the dashboard counts them not assessed. Four queries, whatever the size of the class.
+    """
+    scale = get_or_create_scale(session, context_id=context_id)
+    rules = Scoring.of(scale)
+    framework = session.execute(
+        select(Competency.id, Competency.parent_id, Competency.archived_at).where(
+            Competency.context_id == context_id
+        )
     ).all()
-    rows = [r for r in rows if r[1] in person_ids and r[0] in labels]
+    parent_of = {cid: parent_id for cid, parent_id, _ in framework}
+    children_of = unarchived_children(framework)
+    # A competency and the parents above it, nearest first: what a new result changes.
+    chains: dict[int, list[int]] = {}
+    for cid in parent_of:
+        chain: list[int] = []
+        node: int | None = cid
+        while node is not None and node not in chain:
+            chain.append(node)
+            node = parent_of.get(node)
+        chains[cid] = chain
+    # What the labelled competencies are scored from: themselves and the parts below them.
+    wanted = {cid for cid, chain in chains.items() if labels.keys() & chain}
+    rolled_up = wanted & children_of.keys()
+
+    query = select(
+        Evidence.competency_id, Evidence.person_id, Evidence.observed_at, Evidence.points
+    ).where(Evidence.context_id == context_id, Evidence.withdrawn_at.is_(None))
+    if not scale.counts_self_assessment:
+        query = query.where(Evidence.source != EvidenceSource.SELF_ASSESSMENT)
+    rows = [
+        (cid, pid, observed_at, value)
+        for cid, pid, observed_at, value in session.execute(
+            query.order_by(Evidence.observed_at, Evidence.id)
+        )
+        if pid in person_ids and cid in wanted
+    ]
     if not rows:
         return []
-    threshold = mastery_points(levels) or Decimal(0)
     start = max(rows[0][2], now - timedelta(weeks=MAX_WEEKS))
     week_ends: list[datetime] = []
     cursor = start + timedelta(days=7)
@@ -85,23 +147,59 @@ def class_series(
         week_ends.append(cursor)
         cursor += timedelta(days=7)
     week_ends.append(now)
-    latest: dict[int, dict[int, Decimal]] = defaultdict(dict)
+
+    # Each level's points, read off the ORM objects once: this loop runs per student and week.
+    level_points = {level: points for points, level in rules.levels}
+    results: dict[tuple[int, int], list[_Result]] = defaultdict(list)
+    standings: dict[tuple[int, int], Standing] = {}
+    # Evidence recorded on a competency before it had parts: `roll_up`'s `direct`.
+    on_parent: dict[tuple[int, int], Standing] = {}
+    tallies: dict[int, _Tally] = {cid: _Tally() for cid in labels}
     series: dict[int, list[Point]] = defaultdict(list)
+
+    def mark(standing: Standing | None) -> tuple[Decimal, bool] | None:
+        if standing is None or standing.level is None:
+            return None
+        return level_points[standing.level], standing.is_mastered
+
+    def settle(pair: tuple[int, int], standing: Standing) -> None:
+        if (tally := tallies.get(pair[1])) is not None:
+            tally.add(mark(standings.get(pair)), -1)
+            tally.add(mark(standing))
+        standings[pair] = standing
+
     index = 0
-    for end in week_ends:
-        while index < len(rows) and rows[index][2] <= end:
-            cid, pid, _at, value = rows[index]
-            latest[cid][pid] = value
+    for week, end in enumerate(week_ends, start=1):
+        touched: set[tuple[int, int]] = set()
+        # The last week takes everything, as the stored levels do (observed_at may be a few
+        # minutes ahead of this clock).
+        last_week = week == len(week_ends)
+        while index < len(rows) and (last_week or rows[index][2] <= end):
+            cid, pid, observed_at, value = rows[index]
+            results[(pid, cid)].append(_Result(value, observed_at))
+            touched.add((pid, cid))
             index += 1
-        for cid, by_student in latest.items():
-            values = list(by_student.values())
-            mean = sum(values, Decimal(0)) / len(values)
-            mastered = sum(1 for v in values if v >= threshold)
+        parents: set[tuple[int, int]] = set()
+        for pid, cid in touched:
+            standing = leaf_standing(rules, results[(pid, cid)])
+            if cid in children_of:
+                on_parent[(pid, cid)] = standing
+            else:
+                settle((pid, cid), standing)
+            parents.update((pid, node) for node in chains[cid] if node in rolled_up)
+        # Deepest first, so each parent rolls up from parts already brought up to date.
+        for pid, cid in sorted(parents, key=lambda pair: -len(chains[pair[1]])):
+            parts = [standings.get((pid, child)) for child in children_of[cid]]
+            settle((pid, cid), roll_up(rules, parts, on_parent.get((pid, cid))))
+        for cid, tally in tallies.items():
+            if not tally.count:
+                continue
+            mean = tally.total / tally.count
             series[cid].append(
                 Point(
                     end,
                     mean.quantize(Decimal("0.01")),
-                    f"average {mean:.2f}; {mastered} of {len(values)} at mastery",
+                    f"average {mean:.2f}; {tally.mastered} of {tally.count} at mastery",
                 )
             )
     return [Series(cid, label, tuple(series[cid])) for cid, label in labels.items() if series[cid]]

@@ -318,7 +318,6 @@ def class_progress() -> str:
         context_id=context_id,
         person_ids=person_ids,
         labels=labels,
-        levels=data.levels,
         now=utcnow(),
     )
     return render_template(

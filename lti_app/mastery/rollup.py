@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.mastery.calculation import calculate, level_for, round_score
+from lti_app.mastery.calculation import CalculationMethod, calculate, level_for, round_score
 from lti_app.mastery.models import (
     Evidence,
     EvidenceSource,
@@ -52,33 +53,65 @@ class Standing:
     last_evidence_at: datetime | None
 
 
-def level_for_score(scale: MasteryScale, score: Decimal) -> MasteryLevel:
+class Observation(Protocol):
+    """What scoring reads of a piece of evidence (charts pass plain rows, not Evidence)."""
+
+    @property
+    def points(self) -> Decimal: ...
+
+    @property
+    def observed_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """A scale's method, settings and levels, read once to score many students: reading them
+    off the ORM objects for every student costs more than the arithmetic."""
+
+    method: CalculationMethod
+    weight: int
+    n: int
+    mastery_points: Decimal
+    levels: tuple[tuple[Decimal, MasteryLevel], ...]
+
+    @classmethod
+    def of(cls, scale: MasteryScale | Scoring) -> Scoring:
+        if isinstance(scale, Scoring):
+            return scale
+        levels = tuple((level.points, level) for level in scale.levels)
+        return cls(scale.method, scale.weight, scale.n, scale.mastery_points, levels)
+
+
+def level_for_score(scale: MasteryScale | Scoring, score: Decimal) -> MasteryLevel:
     """Return the scale's level for a score (below the lowest level: the lowest)."""
+    if isinstance(scale, Scoring):
+        return level_for(score, scale.levels)
     return level_for(score, [(level.points, level) for level in scale.levels])
 
 
-def leaf_standing(scale: MasteryScale, evidence: Sequence[Evidence]) -> Standing:
+def leaf_standing(scale: MasteryScale | Scoring, evidence: Sequence[Observation]) -> Standing:
     """Score a competency without sub-competencies from its counted evidence, oldest first."""
+    rules = Scoring.of(scale)
     score = calculate(
-        scale.method,
+        rules.method,
         [e.points for e in evidence],
-        weight=scale.weight,
-        n=scale.n,
-        mastery_points=scale.mastery_points,
+        weight=rules.weight,
+        n=rules.n,
+        mastery_points=rules.mastery_points,
     )
-    level = None if score is None else level_for_score(scale, score)
+    level = None if score is None else level_for_score(rules, score)
     return Standing(
         score=score,
         level=level,
-        is_mastered=score is not None and score >= scale.mastery_points,
+        is_mastered=score is not None and score >= rules.mastery_points,
         evidence_count=len(evidence),
         last_evidence_at=max((e.observed_at for e in evidence), default=None),
     )
 
 
 def roll_up(
-    scale: MasteryScale,
-    children: Sequence[StudentCompetencyLevel | None],
+    scale: MasteryScale | Scoring,
+    children: Sequence[StudentCompetencyLevel | Standing | None],
     direct: Standing | None = None,
 ) -> Standing:
     """Score a competency with sub-competencies from its children's current levels.
@@ -121,6 +154,18 @@ def roll_up(
     )
 
 
+def unarchived_children(
+    framework: Iterable[tuple[int, int | None, datetime | None]],
+) -> dict[int, list[int]]:
+    """Map each competency that rolls up to its unarchived children, from the course's
+    (id, parent_id, archived_at) rows; an archived part no longer counts towards its parent."""
+    children_of: dict[int, list[int]] = defaultdict(list)
+    for cid, parent_id, archived_at in framework:
+        if parent_id is not None and archived_at is None:
+            children_of[parent_id].append(cid)
+    return dict(children_of)
+
+
 def refresh_levels(
     session: Session,
     *,
@@ -140,11 +185,8 @@ def refresh_levels(
         )
     ).all()
     parent_of = {cid: parent_id for cid, parent_id, _ in framework}
-    children_of: dict[int, list[int]] = defaultdict(list)
-    for cid, parent_id, archived_at in framework:
-        if parent_id is not None and archived_at is None:
-            children_of[parent_id].append(cid)
-    parents = {cid for cid in parent_of if children_of.get(cid)}
+    children_of = unarchived_children(framework)
+    parents = set(children_of)
     leaves = set(parent_of) - parents
     in_scope = leaves if competency_ids is None else leaves & set(competency_ids)
 
@@ -185,8 +227,9 @@ def refresh_levels(
             on_parent[(item.person_id, item.competency_id)].append(item)
     pairs = set(by_pair) | {pair for pair in rows if pair[1] in in_scope}
     changes: list[MasteryChange] = []
+    rules = Scoring.of(scale)
     for pair in sorted(pairs):
-        _store(session, context_id, rows, pair, leaf_standing(scale, by_pair[pair]), changes)
+        _store(session, context_id, rows, pair, leaf_standing(rules, by_pair[pair]), changes)
 
     persons = set(person_ids) if person_ids is not None else {p for p, _ in rows}
     persons |= {p for p, _ in on_parent}
@@ -196,8 +239,8 @@ def refresh_levels(
             own = on_parent.get((person_id, ancestor))
             if (person_id, ancestor) not in rows and not any(children) and not own:
                 continue
-            direct = leaf_standing(scale, own) if own else None
-            standing = roll_up(scale, children, direct)
+            direct = leaf_standing(rules, own) if own else None
+            standing = roll_up(rules, children, direct)
             _store(session, context_id, rows, (person_id, ancestor), standing, changes)
     session.flush()
     return changes

@@ -1,4 +1,5 @@
-"""Where the family report PDF puts what people wrote: Hebrew and Arabic read right to left.
+"""Where the family report PDF puts what people wrote: Hebrew and Arabic read right to left,
+and a word longer than its line breaks instead of printing over its neighbours or off the page.
 
 The reports are made up here (no course needed): the layout is the template's and the CSS's.
 """
@@ -9,6 +10,8 @@ import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import pytest
 
 from lti_app.insights.grouping import ScaleLevel
 from lti_app.learners.models import GoalStatus
@@ -95,3 +98,42 @@ def test_hebrew_and_arabic_read_right_to_left_in_the_pdf(tool_server: ToolServer
         assert found[0].x > middle, f"the {what} starts at x={found[0].x:.0f}, on the left"
     english = next(run for run in runs if run.text == "Finish the lab report.")
     assert english.x < middle
+
+
+LONG_CODE = "K12CS.AlgorithmsAndProgramming.ControlStructures.NestedLoops"
+"""A CASE-style humanCodingScheme; codes of up to 64 characters are allowed."""
+E_MAIL = "maria.fernanda.gutierrez.hernandez@students.schooldistrict.k12.ca.us"
+"""What an LMS that sends no name gives as one."""
+
+
+@pytest.mark.parametrize(
+    ("changes", "long_text"),
+    [
+        pytest.param(
+            {
+                "competencies": (
+                    services.CompetencyLine(
+                        LONG_CODE, "Nested loops", "Proficient", "ready", True, None
+                    ),
+                )
+            },
+            LONG_CODE,
+            id="code-in-the-areas-table",
+        ),
+        pytest.param({"student_name": E_MAIL}, E_MAIL, id="e-mail-address-as-the-name"),
+    ],
+)
+def test_a_word_longer_than_its_line_breaks_within_its_column_and_the_page(
+    tool_server: ToolServer, changes: dict[str, Any], long_text: str
+) -> None:
+    """Printed whole, on several lines, none running into the Level column or off the page."""
+    runs = _pdf_runs(tool_server, _report(**changes))
+    pieces = [run for run in runs if run.text.strip() and run.text.strip() in long_text]
+    assert "".join(piece.text.strip() for piece in pieces) == long_text
+    assert len({piece.y for piece in pieces}) > 1
+    page_end = next(run for run in runs if run.text == "1 / 1").x_end  # the right margin
+    level_column = next(run for run in runs if run.text == "Level").x
+    for piece in pieces:
+        assert piece.x_end <= page_end, f"{piece.text!r} runs off the page"
+        if "competencies" in changes:
+            assert piece.x_end <= level_column, f"{piece.text!r} prints over the levels"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -37,15 +37,21 @@ class ImportSummary:
 
 @dataclass
 class FrameworkRow:
-    """One competency as a file describes it, before it meets the database."""
+    """One competency as a file describes it, before it meets the database.
+
+    None is a field the file does not carry (a CSV without that column, a CASE item's kind):
+    the import leaves it as the course has it, and a new competency gets the default (no
+    description, top level, no prerequisites, academic). A column the file has, left empty,
+    clears the field: `parent_code` "" is the top level.
+    """
 
     location: int | str
     code: str
     title: str
-    description: str = ""
+    description: str | None = None
     parent_code: str | None = None
-    prerequisite_codes: list[str] = field(default_factory=list)
-    kind: CompetencyKind = CompetencyKind.ACADEMIC
+    prerequisite_codes: list[str] | None = None
+    kind: CompetencyKind | None = None
     sort_key: tuple[float, int] = (0.0, 0)
     """Orders siblings; the import numbers each parent's children 0, 1, 2... by it."""
     row: int | None = None
@@ -75,6 +81,15 @@ CASE_FIELDS = Columns(
 # --- Validation and upsert ---------------------------------------------------------------
 
 
+def _parent_code(
+    row: FrameworkRow, stored: Competency | None, code_by_id: Mapping[int, str]
+) -> str | None:
+    """The code of the parent the row's competency gets (None: the top level)."""
+    if row.parent_code is None and stored is not None and stored.parent_id is not None:
+        return code_by_id[stored.parent_id]  # the file does not say: it stays where it is
+    return row.parent_code or None
+
+
 def _validate(
     rows: Sequence[FrameworkRow], existing: Mapping[str, Competency], columns: Columns
 ) -> list[ImportProblem]:
@@ -90,10 +105,11 @@ def _validate(
             row.title = clean_title(row.title)
         except InvalidCompetencyError as err:
             problems.append(row.problem(columns.title, str(err)))
-        try:
-            row.description = clean_description(row.description)
-        except InvalidCompetencyError as err:
-            problems.append(row.problem(columns.description, str(err)))
+        if row.description is not None:
+            try:
+                row.description = clean_description(row.description)
+            except InvalidCompetencyError as err:
+                problems.append(row.problem(columns.description, str(err)))
         if row.code in first_line:
             where = first_line[row.code]
             where_text = f"line {where}" if isinstance(where, int) else f"item {where}"
@@ -104,7 +120,7 @@ def _validate(
             first_line[row.code] = row.location
     known = first_line.keys() | existing.keys()
     for row in rows:
-        if row.parent_code is not None:
+        if row.parent_code:
             if row.parent_code == row.code:
                 problems.append(
                     row.problem(columns.parent, "a competency cannot be its own parent")
@@ -120,7 +136,7 @@ def _validate(
                         f"parent {row.parent_code!r} is archived; unarchive it or include it",
                     )
                 )
-        for code in row.prerequisite_codes:
+        for code in row.prerequisite_codes or ():
             if code == row.code:
                 problems.append(
                     row.problem(columns.prerequisites, "a competency cannot require itself")
@@ -147,7 +163,14 @@ def _cycle_problems(
         parents[code] = [parent] if parent else []
         requires[code] = sorted(existing_prerequisites.get(code, ()))
     for row in rows:
-        parents[row.code] = [row.parent_code] if row.parent_code else []
+        # A field the file does not carry stays as the course has it (set above), or empty.
+        if row.parent_code is None:
+            parents.setdefault(row.code, [])
+        else:
+            parents[row.code] = [row.parent_code] if row.parent_code else []
+        if row.prerequisite_codes is None:
+            requires.setdefault(row.code, [])
+            continue
         kept = [
             code
             for code in sorted(existing_prerequisites.get(row.code, ()))
@@ -213,18 +236,23 @@ def apply_framework(
     if cycles:
         raise ImportFailedError(cycles)
 
+    parent_of = {row.code: _parent_code(row, existing.get(row.code), code_by_id) for row in rows}
     # The file's siblings take the file's order, after the siblings it does not name (those are
     # left alone): a competency imported on its own under a parent comes last, not in between.
+    # A file that does not say where a competency goes (no parent_code column) does not say
+    # among which siblings its order is either: the course's own keep their place.
     in_file = {row.code for row in rows}
+    placed = {row.code for row in rows if row.parent_code is not None or row.code not in existing}
     first_free: dict[int | None, int] = defaultdict(int)
     for code, competency in existing.items():
-        if code not in in_file:
+        if code not in placed:
             parent_id = competency.parent_id
             first_free[parent_id] = max(first_free[parent_id], competency.position + 1)
-    positions: dict[str, int] = {}
+    positions = {code: existing[code].position for code in in_file - placed}
     siblings: dict[str | None, list[FrameworkRow]] = defaultdict(list)
     for row in rows:
-        siblings[row.parent_code].append(row)
+        if row.code in placed:
+            siblings[parent_of[row.code]].append(row)
     for parent_code, group in siblings.items():
         ordered = sorted(group, key=lambda r: r.sort_key)
         stored = [existing.get(row.code) for row in ordered]
@@ -251,7 +279,13 @@ def apply_framework(
     by_code = dict(existing)
     for row in rows:
         if row.code not in by_code:
-            competency = Competency(context_id=context_id, code=row.code, title=row.title)
+            competency = Competency(
+                context_id=context_id,
+                code=row.code,
+                title=row.title,
+                description="",
+                kind=CompetencyKind.ACADEMIC,
+            )
             session.add(competency)
             by_code[row.code] = competency
             created += 1
@@ -260,18 +294,23 @@ def apply_framework(
     changed: set[str] = set()
     for row in rows:
         competency = by_code[row.code]
+        parent_code = parent_of[row.code]
         wanted: dict[str, Any] = {
             "title": row.title,
-            "description": row.description,
-            "kind": row.kind,
             "position": positions[row.code],
-            "parent_id": by_code[row.parent_code].id if row.parent_code else None,
+            "parent_id": by_code[parent_code].id if parent_code else None,
             "archived_at": None,
         }
+        if row.description is not None:
+            wanted["description"] = row.description
+        if row.kind is not None:
+            wanted["kind"] = row.kind
         for name, value in wanted.items():
             if getattr(competency, name) != value:
                 setattr(competency, name, value)
                 changed.add(row.code)
+        if row.prerequisite_codes is None:
+            continue
         have = existing_prerequisites.get(row.code, set())
         # A prerequisite archived for now is not in an export, so a file cannot be read as
         # dropping it: it stays until removed on the edit page (or unarchived by the file).

@@ -11,10 +11,12 @@ unless their name is close to one of these, which is reported rather than silent
     kind                optional; "academic" (default) or "non_academic"
 
 An import is all-or-nothing: every problem is collected and raised in one ImportFailedError.
-Competencies in the file are created or updated (their parent, prerequisites, position among
-siblings and kind become what the file says, and an archived one is brought back); competencies
-of the course that are not in the file are left alone. Importing the same file twice changes
-nothing the second time. The upsert itself lives in `framework.py`.
+Competencies in the file are created or updated (their title, position among siblings and the
+fields of the file's other columns become what the file says, and an archived one is brought
+back); a column the file does not have leaves that field as it is, so `code,title` only renames,
+while an empty cell in a column it has clears the field (an empty parent_code is the top level).
+Competencies of the course that are not in the file are left alone. Importing the same file
+twice changes nothing the second time. The upsert itself lives in `framework.py`.
 
 Files may be UTF-8 (with or without a byte-order mark) or UTF-16 with one, separated by commas,
 semicolons or tabs, with any line endings; `reading.py` reads them. Problems name the line as a
@@ -119,12 +121,17 @@ def _node_id(association: Mapping[str, Any], key: str) -> str | None:
     return None
 
 
-def _case_title(item: Mapping[str, Any], statement: str) -> tuple[str, str]:
+def _case_title(item: Mapping[str, Any], statement: str) -> tuple[str, str | None]:
+    """The title, and the description when the title does not hold the whole statement.
+
+    A statement that is the title whole leaves no description in the package: the one the
+    course has (a teacher's own notes) stays.
+    """
     abbreviated = str(item.get("abbreviatedStatement") or "").strip()
     if abbreviated:
         return abbreviated, statement
     if len(statement) <= CASE_TITLE_LENGTH:
-        return statement, ""
+        return statement, None
     cut = statement[: CASE_TITLE_LENGTH - 1].rsplit(" ", 1)[0]
     return cut + "…", statement
 
@@ -141,7 +148,8 @@ def parse_case(
     humanCodingScheme becomes the code, fullStatement the title (abbreviatedStatement when given,
     or a shortened fullStatement) and description; `isChildOf` gives the parent (an item that is a
     child of the CFDocument is top level) and its sequenceNumber the order; `A precedes B` makes A
-    a prerequisite of B. Other association types are ignored.
+    a prerequisite of B. Other association types are ignored. CASE has no kind, so a competency
+    keeps its own (a new one is academic).
     """
     if isinstance(data, Mapping):
         package: Any = data
@@ -191,6 +199,8 @@ def parse_case(
         raise ImportFailedError(problems)
 
     rows: dict[str, FrameworkRow] = {}
+    # Each row's own list of prerequisites, filled by the `precedes` associations below.
+    prerequisites: dict[str, list[str]] = defaultdict(list)
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             problems.append(ImportProblem(f"CFItems[{index}]", "", "expected an object"))
@@ -217,6 +227,8 @@ def parse_case(
             code=str(item.get("humanCodingScheme") or "").strip(),
             title=title,
             description=description,
+            parent_code="",  # top level unless an isChildOf says otherwise
+            prerequisite_codes=prerequisites[identifier],
             sort_key=(float("inf"), index),
         )
 
@@ -251,7 +263,7 @@ def parse_case(
                     ImportProblem(where, "destinationNodeURI", f"unknown CFItem {destination!r}")
                 )
                 continue
-            rows[origin].parent_code = rows[destination].code or None
+            rows[origin].parent_code = rows[destination].code
         else:
             if destination not in rows:
                 problems.append(
@@ -259,7 +271,7 @@ def parse_case(
                 )
                 continue
             if rows[origin].code:
-                rows[destination].prerequisite_codes.append(rows[origin].code)
+                prerequisites[destination].append(rows[origin].code)
     return list(rows.values()), problems
 
 
@@ -300,7 +312,7 @@ def copy_framework(session: Session, *, from_context_id: int, to_context_id: int
             code=c.code,
             title=c.title,
             description=c.description,
-            parent_code=code_by_id.get(c.parent_id) if c.parent_id is not None else None,
+            parent_code=code_by_id.get(c.parent_id, "") if c.parent_id is not None else "",
             prerequisite_codes=sorted(prerequisites[c.id]),
             kind=c.kind,
             sort_key=(float(c.position), index),

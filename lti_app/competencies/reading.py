@@ -272,31 +272,37 @@ def _parse_csv_record(
     values = {
         name: (unsafe_cell(record[i]) if i < len(record) else "") for i, name in enumerate(header)
     }
-    kind = _parse_kind(values.get("kind", ""))
-    if kind is None:
-        problems.append(
-            ImportProblem(
-                line,
-                "kind",
-                f"unknown kind {values['kind'].strip()!r}; use academic or non_academic",
-                row=row,
+    # A column the file does not have is None: the import leaves that field as it is (a file
+    # of codes and titles only renames); an empty cell in a column it has clears the field.
+    kind = None
+    if "kind" in values:
+        kind = _parse_kind(values["kind"])
+        if kind is None:
+            problems.append(
+                ImportProblem(
+                    line,
+                    "kind",
+                    f"unknown kind {values['kind'].strip()!r}; use academic or non_academic",
+                    row=row,
+                )
+            )
+    prerequisite_codes = None
+    if "prerequisite_codes" in values:
+        # Once each: "A;;A" is one prerequisite (and one problem, when A is this row itself).
+        prerequisite_codes = list(
+            dict.fromkeys(
+                code.strip() for code in values["prerequisite_codes"].split(";") if code.strip()
             )
         )
-    parent_code = values.get("parent_code", "").strip() or None
-    # Once each: "A;;A" is one prerequisite (and one problem, when A is this row itself).
-    prerequisite_codes = list(
-        dict.fromkeys(
-            code.strip() for code in values.get("prerequisite_codes", "").split(";") if code.strip()
-        )
-    )
+    parent_code = values.get("parent_code")
     return FrameworkRow(
         location=line,
         code=values["code"],
         title=values["title"],
-        description=values.get("description", ""),
-        parent_code=parent_code,
+        description=values.get("description"),
+        parent_code=parent_code.strip() if parent_code is not None else None,
         prerequisite_codes=prerequisite_codes,
-        kind=kind or CompetencyKind.ACADEMIC,
+        kind=kind,
         sort_key=(0.0, line),
         row=row,
     )

@@ -6,7 +6,6 @@ bring in the importers, the CSV download and the pathway copier, which the edito
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from flask import Response, current_app, render_template, request
@@ -37,6 +36,7 @@ from lti_app.db import lock_course
 from lti_app.errors import NotFoundError
 from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.errors import CopyError
+from lti_app.reports.downloads import attachment, file_name_part
 from lti_app.roster.services import teaches_course
 from lti_app.web import db_session, require_role
 
@@ -137,12 +137,15 @@ def export() -> Response:
     text = export_csv(db_session(), context_id=course.context_id)
     context = course.ctx.context
     label = (context.label or context.context_id) if context is not None else "course"
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", label).strip("-") or "course"
+    plain, written = (
+        f"competencies-{file_name_part(label, ascii_only=ascii_only, fallback='course')}.csv"
+        for ascii_only in (True, False)
+    )
     return Response(
         EXCEL_UTF8 + text,
         mimetype="text/csv",
         headers={
-            "Content-Disposition": f'attachment; filename="competencies-{safe}.csv"',
+            "Content-Disposition": attachment(plain, written),
             "Cache-Control": "no-store",
         },
     )

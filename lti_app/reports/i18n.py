@@ -14,6 +14,7 @@ and add the code to LANGUAGES. The compiled .mo files are committed next to the 
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 
 from flask import Flask, g
@@ -104,7 +105,21 @@ def long_date(value: date | datetime | None) -> str:
     return str(format_date(day, format="long"))
 
 
+def text_dir(text: str) -> str:
+    """The `dir` of an element holding text a person wrote: that of its first letter with a
+    direction, as `dir="auto"` decides in a browser (WeasyPrint, which makes the PDF, ignores
+    "auto"; a Hebrew or Arabic reflection would read left to right there)."""
+    for ch in text:
+        direction = unicodedata.bidirectional(ch)
+        if direction in ("R", "AL"):
+            return "rtl"
+        if direction == "L":
+            return "ltr"
+    return "auto"
+
+
 TEMPLATE_HELPERS = {
+    "text_dir": text_dir,
     "level_label": level_label,
     "band_meaning": band_meaning,
     "goal_status_label": goal_status_label,

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import io
 import logging
-import re
-import unicodedata
 import zipfile
 from collections.abc import Iterator
 from itertools import chain
 from typing import TYPE_CHECKING, cast
-from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -30,6 +27,7 @@ from lti_app.db import utcnow
 from lti_app.errors import NotFoundError, PermissionDeniedError, request_id
 from lti_app.insights.grouping import level_band
 from lti_app.reports import services
+from lti_app.reports.downloads import attachment, file_name_part
 from lti_app.reports.fonts import strings_in, unprintable
 from lti_app.reports.i18n import LANGUAGES, TEMPLATE_HELPERS, choose_language
 from lti_app.reports.pdf import render_pdf
@@ -155,39 +153,14 @@ def _report(ctx: LaunchContext, context_id: int, person_id: int) -> services.Fam
     )
 
 
-NAME_IN_FILE_MAX = 60
-"""Characters of the student's name in a file name: with the rest, well under the 255 bytes
-file systems allow, even in a script of three bytes a letter."""
-
-
-def _file_name_part(name: str, *, ascii_only: bool) -> str:
-    """The name as part of a file name: letters, marks and digits of any script (or, for
-    clients that read only ASCII, the Latin letters without their accents); every other run of
-    characters, path separators and quotes among them, becomes one hyphen."""
-    if ascii_only:
-        decomposed = unicodedata.normalize("NFKD", name)
-        name = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-        kept = re.sub(r"[^A-Za-z0-9]+", "-", name).lower()
-    else:
-        letters = (
-            ch if unicodedata.category(ch)[0] in "LMN" else "-"
-            for ch in unicodedata.normalize("NFC", name)
-        )
-        kept = re.sub(r"-+", "-", "".join(letters))
-    return kept.strip("-")[:NAME_IN_FILE_MAX].strip("-") or "student"
-
-
 def _filename(report: services.FamilyReport, lang: str, *, ascii_only: bool = False) -> str:
-    name = _file_name_part(report.student_name, ascii_only=ascii_only)
+    name = file_name_part(report.student_name, ascii_only=ascii_only, fallback="student")
     return f"report-{name}-{report.person_id}-{lang}.pdf"
 
 
 def _attachment(report: services.FamilyReport, lang: str) -> str:
-    """Content-Disposition naming the file after the student (RFC 6266: an ASCII filename for
-    old clients, the name as written in filename*)."""
-    plain = _filename(report, lang, ascii_only=True)
-    written = quote(_filename(report, lang), safe="")
-    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{written}"
+    """Content-Disposition naming the file after the student."""
+    return attachment(_filename(report, lang, ascii_only=True), _filename(report, lang))
 
 
 def pdf_bytes(report: services.FamilyReport, lang: str) -> bytes:

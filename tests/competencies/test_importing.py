@@ -85,11 +85,37 @@ def test_reimport_updates_by_code_and_leaves_others_alone(session: Session, cour
     assert summary == ImportSummary(created=1, updated=1)
     percent = queries.get_competency_by_code(session, context_id=course.context_id, code="MATH.3")
     assert percent.title == "Percentages"
-    assert percent.parent_id is None  # the file says top level: no parent_code column
+    math = queries.get_competency_by_code(session, context_id=course.context_id, code="MATH")
+    assert percent.parent_id == math.id  # the file has no parent_code column: it stays
     prerequisites = queries.prerequisite_map(session, context_id=course.context_id)
     math2 = queries.get_competency_by_code(session, context_id=course.context_id, code="MATH.2")
     assert prerequisites[percent.id] == {math2.id}
     queries.get_competency_by_code(session, context_id=course.context_id, code="ART")
+
+
+def test_a_file_of_codes_and_titles_only_renames(session: Session, course: Course) -> None:
+    """A teacher fixing titles in a two-column sheet: nothing the sheet leaves out is touched
+    (parent, prerequisites, description, kind), and the summary counts only the renamed one."""
+    import_csv(session, context_id=course.context_id, data=FRAMEWORK)
+    before = snapshot(session, course.context_id)
+    data = "code,title\nMATH.3,Percentages\nMATH.1,Fractions\nWORK,Work habits\nNEW,New one\n"
+    summary = import_csv(session, context_id=course.context_id, data=data)
+    assert summary == ImportSummary(created=1, updated=1, unchanged=2)
+    renamed = [("MATH.3", "Percentages", *row[2:]) if row[0] == "MATH.3" else row for row in before]
+    new: tuple[Any, ...] = ("NEW", "New one", "", None, [], CompetencyKind.ACADEMIC, 2)
+    assert snapshot(session, course.context_id) == [*renamed, new]
+
+
+def test_an_empty_cell_in_a_column_the_file_has_clears_the_field(
+    session: Session, course: Course
+) -> None:
+    import_csv(session, context_id=course.context_id, data=FRAMEWORK)
+    data = "code,title,description,parent_code,prerequisite_codes,kind\nMATH.3,Percent,,,,\n"
+    data += "WORK,Work habits,,,,\n"
+    assert import_csv(session, context_id=course.context_id, data=data) == ImportSummary(updated=2)
+    rows = {row[0]: row for row in snapshot(session, course.context_id)}
+    assert rows["MATH.3"][:6] == ("MATH.3", "Percent", "", None, [], CompetencyKind.ACADEMIC)
+    assert rows["WORK"][:6] == ("WORK", "Work habits", "", None, [], CompetencyKind.ACADEMIC)
 
 
 def test_bom_blank_lines_crlf_and_header_case_are_accepted(
@@ -316,6 +342,34 @@ def test_case_import_maps_codes_hierarchy_order_and_prerequisites(
     assert len(analyze.title) <= 200
     assert analyze.title.endswith("…")
     assert analyze.description.startswith("Analyze data carefully")
+    assert import_case(session, context_id=course.context_id, data=case_package()) == (
+        ImportSummary(unchanged=3)
+    )
+
+
+def test_case_import_keeps_the_description_and_kind_case_does_not_carry(
+    session: Session, course: Course
+) -> None:
+    """A CASE item whose statement is its title carries no description, and CASE has no kind:
+    the teacher's own description and a non-academic kind survive importing the package again.
+    What CASE does carry (the hierarchy, a long statement) still comes from the package."""
+    data = "code,title,description,kind\nSCI.1,Ask questions,See the wall chart,non_academic\n"
+    data += "SCI.2,Analyze data,Mine,non_academic\n"
+    import_csv(session, context_id=course.context_id, data=data)
+    summary = import_case(session, context_id=course.context_id, data=case_package())
+    assert summary == ImportSummary(created=1, updated=2)
+    rows = {row[0]: row for row in snapshot(session, course.context_id)}
+    assert rows["SCI.1"][:6] == (
+        "SCI.1",
+        "Ask questions",
+        "See the wall chart",
+        "SCI",
+        [],
+        CompetencyKind.NON_ACADEMIC,
+    )
+    assert rows["SCI.2"][2].startswith("Analyze data carefully")  # the whole statement
+    assert rows["SCI.2"][3:6] == ("SCI", ["SCI.1"], CompetencyKind.NON_ACADEMIC)
+    assert rows["SCI"][2:6] == ("", None, [], CompetencyKind.ACADEMIC)
     assert import_case(session, context_id=course.context_id, data=case_package()) == (
         ImportSummary(unchanged=3)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from lti_app.competencies.models import Competency
 from lti_app.competencies.queries import prerequisite_map
 from lti_app.db import Database
 from lti_app.demo.browser import follow_launch
+from lti_app.demo.launches import COURSE_OFFERING, LaunchTweaks
 from lti_app.demo.server import RunningPlatform
 from lti_app.pathways.models import Pathway
 from lti_app.pathways.services import create_pathway
@@ -81,6 +83,41 @@ def test_csv_import_from_a_file_then_export_round_trips(
     )
     again = teacher.post("/competencies/import", {"format": "csv", "text": again_text})
     assert "Imported: 0 competencies created or changed." in teacher.follow(again).text
+
+
+@pytest.mark.parametrize(
+    ("label", "plain", "written"),
+    [
+        ("Matemáticas 2º ESO", "competencies-matematicas-2o-eso.csv", "Matemáticas-2º-ESO"),
+        ("Français 6e", "competencies-francais-6e.csv", "Français-6e"),
+        ("数学 一年", "competencies-course.csv", "数学-一年"),
+    ],
+)
+def test_export_file_name_keeps_the_course_label_readable(
+    lti: LtiActions,
+    tool_server: ToolServer,
+    fresh_lms: RunningPlatform,
+    label: str,
+    plain: str,
+    written: str,
+) -> None:
+    """A teacher of several courses tells the downloads apart by the course's label, accents
+    and all (RFC 6266 filename*, which browsers use); old clients get it without accents."""
+    context = {"id": "course-bio9", "label": label, "title": label, "type": [COURSE_OFFERING]}
+    tweaks = LaunchTweaks(claims={"https://purl.imsglobal.org/spec/lti/claim/context": context})
+    platform, client = fresh_lms.platform, lti.browser()
+    spec = platform.make_launch("user-t01", tweaks=tweaks)
+    launched = Launched(follow_launch(client, platform.login_url(spec)), client)
+    teacher = frame(launched, tool_server.url)
+    exported = teacher.get("/competencies/export.csv")
+    assert exported.status_code == 200
+    parts = dict(
+        part.strip().partition("=")[::2]
+        for part in exported.headers["content-disposition"].split(";")
+    )
+    assert parts["filename"] == f'"{plain}"'
+    encoding, _, name = parts["filename*"].partition("''")
+    assert (encoding, unquote(name, errors="strict")) == ("UTF-8", f"competencies-{written}.csv")
 
 
 def test_case_json_import_problems_name_the_identifier(teacher: Frame) -> None:

@@ -26,11 +26,13 @@ class ScaleLevel:
 
 @dataclass(frozen=True)
 class StudentAtLevel:
-    """A student's current level on the chosen competency (None: no evidence yet)."""
+    """A student's stored standing on the chosen competency (points None: no level yet)."""
 
     person_id: int
     name: str
     points: Decimal | None
+    is_mastered: bool = False
+    has_evidence: bool = False
 
 
 class StepProgress(enum.StrEnum):
@@ -103,7 +105,7 @@ def standing_band(
     return band
 
 
-_BAND_ORDER = ("reteach", "practice", "ready", "extend", "none")
+_BAND_ORDER = ("reteach", "practice", "unscored", "ready", "extend", "none")
 
 
 def propose_by_competency(
@@ -117,7 +119,9 @@ def propose_by_competency(
 
     Below mastery at the lowest level: re-teaching; below mastery otherwise: more practice;
     at mastery: ready for the next step (named when known); above mastery: ready to extend;
-    no evidence: not assessed yet. Empty groups are left out.
+    no evidence: not assessed yet. A level at mastery with a part not mastered is more practice,
+    not "ready"; evidence without a level yet ("n times") is a group of its own. Empty groups are
+    left out.
     """
     labels = {
         "reteach": f"Needs re-teaching on {code}",
@@ -126,11 +130,18 @@ def propose_by_competency(
             f"Ready for “{next_step_title}”" if next_step_title else f"Ready to move on from {code}"
         ),
         "extend": f"Ready to extend on {code}",
+        "unscored": f"Not yet enough results at mastery on {code} for a level",
         "none": f"Not assessed yet on {code}",
     }
     bands: dict[str, list[StudentAtLevel]] = {band: [] for band in _BAND_ORDER}
     for student in students:
-        bands[level_band(student.points, levels)].append(student)
+        band = standing_band(
+            student.points,
+            levels,
+            is_mastered=student.is_mastered,
+            has_evidence=student.has_evidence,
+        )
+        bands["practice" if band == "partial" else band].append(student)
     return [_group(band, labels[band], members) for band in _BAND_ORDER if (members := bands[band])]
 
 

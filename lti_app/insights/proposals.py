@@ -39,15 +39,26 @@ def propose_for_competency(
     """Propose groups of the course's active students by their level on one competency."""
     competency = get_competency(session, context_id=context_id, competency_id=competency_id)
     levels = scale_levels(session, context_id=context_id)
-    points = {
-        row.person_id: row.level_points
+    stored = {
+        row.person_id: row
         for row in levels_for_course(session, context_id=context_id)
-        if row.competency_id == competency_id and row.level_name is not None
+        if row.competency_id == competency_id
     }
-    students = [
-        StudentAtLevel(s.person_id, s.name, points.get(s.person_id))
-        for s in _active_students(session, context_id)
-    ]
+    students = []
+    for student in _active_students(session, context_id):
+        row = stored.get(student.person_id)
+        if row is None:
+            students.append(StudentAtLevel(student.person_id, student.name, None))
+            continue
+        students.append(
+            StudentAtLevel(
+                student.person_id,
+                student.name,
+                row.level_points if row.level_name is not None else None,
+                is_mastered=row.is_mastered,
+                has_evidence=row.evidence_count > 0,
+            )
+        )
     return propose_by_competency(
         students,
         levels=levels,

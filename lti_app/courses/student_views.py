@@ -23,6 +23,13 @@ from lti_app.courses.common import (
     parse_id,
     today,
 )
+from lti_app.courses.profile_form import (
+    PROFILE_TEXT_FIELDS,
+    conflict_draft,
+    conflict_messages,
+    profile_edit,
+    shown_on_page,
+)
 from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
 from lti_app.courses.views import NOTICES, assessable, bp, notice_text
 from lti_app.db import utcnow
@@ -60,15 +67,6 @@ SOURCE_LABELS = {
     EvidenceSource.PATHWAY_WORK: "Pathway work",
     EvidenceSource.KNOWLEDGE_CHECK: "Knowledge check",
 }
-PROFILE_TEXT_FIELDS = (
-    ("career_goal_text", "Career goals"),
-    ("preferences_text", "How they like to learn"),
-    ("strengths", "Strengths"),
-    ("needs_and_supports", "Needs and supports"),
-    ("non_academic_notes", "Non-academic skills (work habits, social skills)"),
-    ("teacher_notes", "Private teacher notes (never shown to the student or family)"),
-)
-
 DRAFT_FORMS = {
     "courses.save_profile": "profile",
     "courses.save_goal": "goal",
@@ -101,12 +99,14 @@ def _student_page(
     recorders = person_names(session, person_ids={e.recorded_by_id for e in evidence})
     corrected = corrected_evidence_ids(session, context_id=cid, person_id=person_id)
     competency_by_id = {c.id: c for c in competencies}
+    profile = get_profile(session, context_id=cid, person_id=person_id)
     return render_template(
         "courses/student.html",
         ctx=course.ctx,
         title=student.name,
         student=student,
-        profile=get_profile(session, context_id=cid, person_id=person_id),
+        profile=profile,
+        profile_shown=shown_on_page(profile),
         goals=list_goals(session, context_id=cid, person_id=person_id),
         check_ins=list_check_ins(
             session, context_id=cid, person_id=person_id, include_private=True
@@ -172,31 +172,31 @@ def student(person_id: int) -> str:
 @bp.post("/students/<int:person_id>/profile")
 @require_role(TEACHER)
 def save_profile(person_id: int) -> Response | tuple[str, int]:
-    """Save every profile field, the teacher-only ones included."""
+    """Save the profile fields the teacher changed, the teacher-only ones included."""
     course = current_course()
     check_students(course.context_id, [person_id])
-    form = request.form
-    interests = [t.strip() for t in form.get("interests", "").split(",") if t.strip()]
+    session = db_session()
     try:
         with domain_errors():
+            # Locked, so that what is compared with the page is what the save replaces.
+            profile = lock_profile(session, context_id=course.context_id, person_id=person_id)
+            edit = profile_edit(request.form, profile)
+            if edit.conflicts:
+                errors = conflict_messages(profile, edit.conflicts)
+                draft = conflict_draft(request.form, profile, edit)
+                session.rollback()
+                page = _student_page(person_id, errors, {"kind": "profile", "values": draft})
+                return page, 400
             update_profile(
-                db_session(),
+                session,
                 context_id=course.context_id,
                 person_id=person_id,
                 editor_is_teacher=True,
-                interests=interests,
-                career_clusters=form.getlist("career_clusters"),
-                preferred_modalities=form.getlist("preferred_modalities"),
-                career_goal_text=form.get("career_goal_text", ""),
-                preferences_text=form.get("preferences_text", ""),
-                strengths=form.get("strengths", ""),
-                needs_and_supports=form.get("needs_and_supports", ""),
-                non_academic_notes=form.get("non_academic_notes", ""),
-                teacher_notes=form.get("teacher_notes", ""),
+                **edit.changes,
             )
     except ValueError as err:
         return student_page_with_errors(person_id, [str(err)])
-    db_session().commit()
+    session.commit()
     return back_to_student(person_id, "profile")
 
 

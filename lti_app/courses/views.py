@@ -12,6 +12,7 @@ from typing import cast
 
 from flask import Blueprint, Flask, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.models import Competency
@@ -114,6 +115,8 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
     competencies = list_competencies(session, context_id=cid)
     pathways = list_pathways(session, context_id=cid)
     pending = pending_for_teacher(session, context_id=cid)
+    handed_in = [p.choice.id for p in pending if p.kind == "submission"]
+    handed_in_rows = choice_rows(session, context_id=cid, choice_ids=handed_in) if handed_in else []
     scale = get_or_create_scale(session, context_id=cid)
     names = {s.person_id: s.name for s in everyone}
     missing = {item.person_id for item in pending} - names.keys()
@@ -129,6 +132,7 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
         competencies=competencies,
         pathways=pathways,
         pending=pending,
+        no_level=_no_level_reasons(session, cid, handed_in_rows),
         names=names,
         mastered=mastered,
         scale=scale,
@@ -262,13 +266,13 @@ def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, 
     if not level:
         return "done"
     points = parse_points(level)
-    without = [r for r in rows if r.competency_id is None]
-    if without:
-        raise ValueError(
-            f"“{without[0].step_title}” does not assess one competency, so no level can be "
-            "recorded for it. Mark it done without a level, then record evidence on the "
-            "student's page."
-        )
+    refused = _no_level_reasons(session, course.context_id, rows)
+    for row in rows:
+        if row.id in refused and row.id not in already_done:
+            raise ValueError(
+                f"No level can be recorded for “{row.step_title}”: {refused[row.id]}. Mark it "
+                "done without a level, then record evidence on the student's page."
+            )
     for competency_id, text, student_ids in _evidence_batches(rows, already_done, note):
         record_and_close(
             session,
@@ -281,6 +285,29 @@ def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, 
             source=EvidenceSource.PATHWAY_WORK,
         )
     return "done_evidence"
+
+
+def _no_level_reasons(session: Session, context_id: int, rows: list[ChoiceRow]) -> dict[int, str]:
+    """Why marking each piece of work done cannot record a level, by choice id (work that can
+    is left out).
+
+    The step editor offers only competencies evidence can go on, but a step saved earlier, or
+    whose competency gained sub-competencies or was archived since, still names one.
+    """
+    if not rows:
+        return {}
+    competencies = list_competencies(session, context_id=context_id, include_archived=True)
+    by_id = {c.id: c for c in competencies}
+    open_ids = {c.id for c in assessable(competencies)}
+    reasons: dict[int, str] = {}
+    for row in rows:
+        competency = by_id.get(row.competency_id or 0)
+        if competency is None:
+            reasons[row.id] = "its step does not assess one competency"
+        elif competency.id not in open_ids:
+            why = "is archived" if competency.is_archived else "has sub-competencies"
+            reasons[row.id] = f"its competency, {competency.code} {competency.title}, {why}"
+    return reasons
 
 
 def _evidence_batches(

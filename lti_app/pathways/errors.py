@@ -23,6 +23,11 @@ class ChoiceNotAllowedError(ValueError):
     """The student or teacher may not move this choice that way now; the message says why."""
 
 
+class ParentCompetencyError(ValueError):
+    """A step's work cannot be evidence for a competency with sub-competencies: its level is
+    rolled up from theirs, and marking the work done with a level would fail."""
+
+
 class PathwayInUseError(ValueError):
     """Students have chosen from it, so it can be archived but not deleted."""
 

@@ -16,6 +16,7 @@ from lti_app.competencies.models import Competency
 from lti_app.db import lock_course, utcnow
 from lti_app.pathways.authoring import clean_title, just_made, lock_parent, reorder
 from lti_app.pathways.errors import (
+    ParentCompetencyError,
     PathwayInUseError,
     PathwayNotFoundError,
     StepNotFoundError,
@@ -189,9 +190,10 @@ def create_step(
     :param prerequisite_ids: competencies to master before the step unlocks.
     :param once: return the same step added a moment ago (a double click on Add step) instead
         of adding it again.
+    :raises ParentCompetencyError: the step's competency has sub-competencies.
     """
     lock_parent(session, Pathway, context_id, pathway_id, PathwayNotFoundError)
-    _check_competencies(session, context_id, [] if competency_id is None else [competency_id])
+    _check_assessed(session, context_id, competency_id)
     title, description = clean_title(title), clean_html(description)
     wanted = set(_check_competencies(session, context_id, prerequisite_ids))
     for twin in just_made(
@@ -232,9 +234,12 @@ def update_step(
     competency_id: int | None,
     prerequisite_ids: Collection[int],
 ) -> Step:
-    """Replace a step's title, description, assessed competency and prerequisites."""
+    """Replace a step's title, description, assessed competency and prerequisites.
+
+    :raises ParentCompetencyError: the assessed competency has sub-competencies.
+    """
     step = get_step(session, context_id=context_id, step_id=step_id)
-    _check_competencies(session, context_id, [] if competency_id is None else [competency_id])
+    _check_assessed(session, context_id, competency_id)
     step.title = clean_title(title)
     step.description = clean_html(description)
     step.competency_id = competency_id
@@ -333,6 +338,30 @@ def _check_competencies(session: Session, context_id: int, ids: Iterable[int]) -
     if len(found) != len(wanted):
         raise ValueError("Some of those competencies are not part of this course.")
     return wanted
+
+
+def _check_assessed(session: Session, context_id: int, competency_id: int | None) -> None:
+    """Refuse, as a step's own competency, one that evidence cannot go on: marking the step's
+    work done with a level records that level on it."""
+    if competency_id is None:
+        return
+    _check_competencies(session, context_id, [competency_id])
+    child = session.scalar(
+        select(Competency.id)
+        .where(
+            Competency.context_id == context_id,
+            Competency.parent_id == competency_id,
+            Competency.archived_at.is_(None),
+        )
+        .limit(1)
+    )
+    if child is not None:
+        parent = session.get_one(Competency, competency_id)
+        raise ParentCompetencyError(
+            f"“{parent.code} {parent.title}” has sub-competencies, so it cannot be the "
+            "competency this step's work is evidence for: levels are recorded on its "
+            "sub-competencies. Choose one of them, or the pathway's competencies."
+        )
 
 
 def _set_pathway_competencies(

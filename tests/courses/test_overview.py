@@ -7,13 +7,15 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from lti_app.db import Database
+from lti_app.demo.server import RunningPlatform
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.pathways.choices import choose_option, start_choice, submit_choice
 from lti_app.pathways.models import Choice, ChoiceStatus
 from lti_app.pathways.options import OptionInput, create_option
 from lti_app.pathways.services import create_pathway, create_step
-from tests.courses.frames import Frame, Ids, make_competency, unique
+from tests.conftest import LtiActions, ToolServer
+from tests.courses.frames import Frame, Ids, ensure_launched, frame, make_competency, unique
 
 
 def _offer(
@@ -125,3 +127,42 @@ def test_pending_action_needs_a_ticked_item(teacher: Frame, bio_students: tuple[
     response = teacher.post("/course/pending", {"action": "approve"})
     assert response.status_code == 400
     assert "Tick at least one item" in response.text
+
+
+def test_work_on_a_step_whose_competency_has_sub_competencies_is_marked_done_without_a_level(
+    fresh_lms: RunningPlatform, tool_server: ToolServer, db: Database
+) -> None:
+    """A step saved with a competency that gained sub-competencies since (or saved before the
+    editor stopped offering such competencies): a level cannot go on it. The overview says so
+    next to the work, before the teacher clicks; clicking says which step, which competency and
+    what to do, in words, and marking it done without a level still works."""
+    # A course of its own (a second LMS), so only this work waits.
+    ensure_launched(fresh_lms, tool_server, ("user-s01",))
+    teacher = frame(LtiActions(fresh_lms, tool_server).launch("user-t01"), tool_server.url)
+    ids = Ids(db, fresh_lms.platform.config.issuer)
+    cid, student = ids.context(), ids.person("user-s01")
+    with db.begin() as s:
+        unit = make_competency(s, cid, "U1", title="Cells")
+        pathway = create_pathway(s, context_id=cid, title="Cells")
+        step = create_step(
+            s, context_id=cid, pathway_id=pathway.id, title="Virtual cell tour", competency_id=unit
+        )
+        option = create_option(s, context_id=cid, step_id=step.id, data=OptionInput("Tour"))
+        choice = choose_option(s, context_id=cid, person_id=student, option_id=option.id).id
+        start_choice(s, context_id=cid, person_id=student, choice_id=choice)
+        submit_choice(s, context_id=cid, person_id=student, choice_id=choice, note="")
+        make_competency(s, cid, "U1.1", title="Cell parts", parent_id=unit)
+    overview = teacher.get("/course/").text
+    assert "Mark done without a level: its competency, U1 Cells, has sub-competencies." in overview
+
+    ticked = {"choice": str(choice), f"option-{option.id}": str(option.id), "note": ""}
+    refused = teacher.post("/course/pending", {**ticked, "action": "done", "level": "3"})
+    assert refused.status_code == 400
+    assert (
+        "No level can be recorded for “Virtual cell tour”: its competency, U1 Cells, has "
+        "sub-competencies. Mark it done without a level"
+    ) in refused.text
+    assert _statuses(db, [choice]) == [ChoiceStatus.SUBMITTED]
+    done = teacher.post("/course/pending", {**ticked, "action": "done", "level": ""})
+    assert done.status_code == 303, done.text[-2000:]
+    assert _statuses(db, [choice]) == [ChoiceStatus.DONE]

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import html
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from lti_app.courses.profile_form import PROFILE_TEXT_FIELDS
 from lti_app.db import Database
-from lti_app.learners.models import GoalStatus
+from lti_app.demo.browser import parse_forms
+from lti_app.demo.server import RunningPlatform
+from lti_app.learners.models import GoalStatus, LearnerProfile
 from lti_app.learners.services import get_profile, list_check_ins, list_goals
-from tests.courses.frames import Frame, Ids
+from tests.conftest import LtiActions, ToolServer
+from tests.courses.frames import Frame, Ids, ensure_launched, frame
 
 
 def test_teacher_edits_profile_goals_and_check_ins(
@@ -15,6 +25,8 @@ def test_teacher_edits_profile_goals_and_check_ins(
     page = teacher.get(f"/course/students/{student}").text
     assert "<h1>Bobby &lt;b&gt;Tables&lt;/b&gt;</h1>" in page
     assert "Private teacher notes" in page
+    assert ">Emerging (1 point)</option>" in page  # the level picker, not "1 points"
+    assert ">Developing (2 points)</option>" in page
 
     saved = teacher.post(
         f"/course/students/{student}/profile",
@@ -64,3 +76,91 @@ def test_teacher_edits_profile_goals_and_check_ins(
         assert check_in.is_private
     page = teacher.get(f"/course/students/{student}").text
     assert "private to teachers" in page
+
+
+# --- a profile page left open while the student edits their part ---------------------------------
+
+
+@dataclass(frozen=True)
+class OpenProfile:
+    teacher: Frame
+    student: Frame
+    db: Database
+    context_id: int
+    person_id: int
+
+    def teacher_form(self, page: str, **typed: str) -> dict[str, str]:
+        """The profile form as the teacher's page shows it (an empty profile), with `typed`."""
+        fields = dict.fromkeys(("interests", *(f for f, _ in PROFILE_TEXT_FIELDS)), "")
+        for hidden in re.finditer(r'<input type="hidden" name="shown" value="([^"]*)"', page):
+            fields["shown"] = html.unescape(hidden.group(1))
+        return {**fields, **typed}
+
+    def profile(self) -> LearnerProfile:
+        with self.db.begin() as s:
+            found = get_profile(s, context_id=self.context_id, person_id=self.person_id)
+            assert found is not None
+            s.expunge(found)
+            return found
+
+
+@pytest.fixture
+def open_profile(fresh_lms: RunningPlatform, tool_server: ToolServer, db: Database) -> OpenProfile:
+    """A course of its own (a second LMS): its teacher and one student who has not written a
+    profile yet."""
+    ensure_launched(fresh_lms, tool_server, ("user-s01",))
+    lti = LtiActions(fresh_lms, tool_server)
+    teacher = frame(lti.launch("user-t01"), tool_server.url)
+    student = frame(lti.launch("user-s01"), tool_server.url)
+    student.csrf = parse_forms(student.get("/profile/").text)[0].fields["csrf_token"]
+    ids = Ids(db, fresh_lms.platform.config.issuer)
+    return OpenProfile(teacher, student, db, ids.context(), ids.person("user-s01"))
+
+
+def test_saving_an_open_profile_page_keeps_what_the_student_saved_meanwhile(
+    open_profile: OpenProfile,
+) -> None:
+    """The teacher opens the student's page during a check-in; the student adds interests on
+    their own page; the teacher then writes a private note and saves. Saving wrote every field
+    of the (stale) page, so the student's interests silently vanished."""
+    o = open_profile
+    page = o.teacher.get(f"/course/students/{o.person_id}").text
+    mine = o.student.post("/profile/", {"interests": "robots, music", "career_goal_text": "Pilot"})
+    assert mine.status_code in (302, 303), mine.text[:2000]
+    form = o.teacher_form(page, teacher_notes="Talked to parents on Tuesday")
+    saved = o.teacher.follow(o.teacher.post(f"/course/students/{o.person_id}/profile", form))
+    assert "The profile is saved." in saved.text
+    assert 'value="robots, music"' in saved.text
+    profile = o.profile()
+    assert profile.interests == ["robots", "music"]
+    assert profile.career_goal_text == "Pilot"
+    assert profile.teacher_notes == "Talked to parents on Tuesday"
+
+
+def test_a_field_both_changed_is_refused_with_both_versions_kept(
+    open_profile: OpenProfile,
+) -> None:
+    """When the teacher changed the very field the student changed meanwhile, neither text may
+    be lost: the save is refused, naming the field and what it now holds, with the teacher's
+    text still in the form; saving that form again (after reading) writes the teacher's."""
+    o = open_profile
+    page = o.teacher.get(f"/course/students/{o.person_id}").text
+    o.student.post("/profile/", {"interests": "robots, music", "career_goal_text": "Pilot"})
+    form = o.teacher_form(page, interests="chess club", strengths="Patient with others")
+    refused = o.teacher.post(f"/course/students/{o.person_id}/profile", form)
+    assert refused.status_code == 400
+    assert "Interests was changed by someone else" in refused.text
+    assert "it now reads “robots, music”" in refused.text
+    assert 'value="chess club"' in refused.text
+    assert "Patient with others</textarea>" in refused.text
+    assert "Pilot</textarea>" in refused.text  # the student's other change, not the old page's
+    profile = o.profile()
+    assert (profile.interests, profile.strengths) == (["robots", "music"], "")
+
+    again = o.teacher_form(
+        refused.text, interests="chess club", career_goal_text="Pilot", strengths="Patient"
+    )
+    o.teacher.follow(o.teacher.post(f"/course/students/{o.person_id}/profile", again))
+    profile = o.profile()
+    assert profile.interests == ["chess club"]
+    assert (profile.career_goal_text, profile.strengths) == ("Pilot", "Patient")

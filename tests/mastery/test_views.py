@@ -85,6 +85,8 @@ def test_student_page_records_corrects_and_withdraws_evidence(
         evidence = s.scalars(select(Evidence).where(Evidence.competency_id == competency)).one()
     detail = teacher.get(f"/mastery/evidence/{evidence.id}").text
     assert "Not changed since it was recorded." in detail
+    assert "(2 points)</dd>" in detail
+    assert ">Emerging (1 point)</option>" in detail  # not "1 points"
     corrected = teacher.post(
         f"/mastery/evidence/{evidence.id}/correct",
         {
@@ -97,6 +99,7 @@ def test_student_page_records_corrects_and_withdraws_evidence(
     history = teacher.get(f"/mastery/evidence/{evidence.id}").text
     assert "Corrected" in history
     assert "Quiz, regraded" in history
+    assert "<td>2 points, <time" in history  # the recorded 2.00, as the pickers word it
     withdrawn = teacher.post(f"/mastery/evidence/{evidence.id}/withdraw")
     assert "Withdrawn" in teacher.follow(withdrawn).text
     with db.begin() as s:

@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_app.competencies.models import Competency
+from lti_app.db import utcnow
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.pathways import options, services
 from lti_app.pathways.choices import choose_option
@@ -15,6 +17,7 @@ from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.errors import (
     CopyError,
     OptionNotFoundError,
+    ParentCompetencyError,
     PathwayInUseError,
     PathwayNotFoundError,
     StepNotFoundError,
@@ -60,6 +63,47 @@ def test_pathway_refuses_a_competency_of_another_course(
     foreign = make_competency(other_course, "C1")
     with pytest.raises(ValueError, match="not part of this course"):
         services.create_pathway(session, context_id=course, title="P", competency_ids=[foreign])
+
+
+def test_a_step_cannot_be_evidence_for_a_competency_with_sub_competencies(
+    session: Session, course: int, make_competency: MakeCompetency
+) -> None:
+    """A parent's level is rolled up from its sub-competencies and takes no evidence, so
+    marking such a step's work done with a level could only fail."""
+    unit, part = make_competency(course, "U1", "Cells"), make_competency(course, "U1.1")
+    session.get_one(Competency, part).parent_id = unit
+    session.flush()
+    pathway = services.create_pathway(session, context_id=course, title="Cells")
+    with pytest.raises(ParentCompetencyError, match="“U1 Cells” has sub-competencies"):
+        services.create_step(
+            session, context_id=course, pathway_id=pathway.id, title="Tour", competency_id=unit
+        )
+    step = services.create_step(
+        session, context_id=course, pathway_id=pathway.id, title="Tour", competency_id=part
+    )
+    with pytest.raises(ParentCompetencyError, match="competency this step's work is evidence"):
+        services.update_step(
+            session,
+            context_id=course,
+            step_id=step.id,
+            title="Tour",
+            description="",
+            competency_id=unit,
+            prerequisite_ids=[],
+        )
+    assert step.competency_id == part
+    session.get_one(Competency, part).archived_at = utcnow()  # no sub-competency left
+    session.flush()
+    services.update_step(
+        session,
+        context_id=course,
+        step_id=step.id,
+        title="Tour",
+        description="",
+        competency_id=unit,
+        prerequisite_ids=[],
+    )
+    assert step.competency_id == unit
 
 
 def test_empty_title_is_refused(session: Session, course: int) -> None:

@@ -22,6 +22,7 @@ from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step,
 from lti_app.pathways.options import OptionInput
 from lti_app.pathways.reviewing import pending_for_teacher
 from tests.conftest import LtiActions, ToolServer
+from tests.courses.frames import frame, second_lms
 from tests.progress.pages import (
     context_id,
     form,
@@ -392,3 +393,56 @@ def test_student_pathway_page_runs_a_constant_number_of_queries(
 
     counts = [count(small.pathway_id), count(large.pathway_id)]
     assert counts[0] == counts[1], counts
+
+
+def test_the_step_editor_offers_only_competencies_a_level_can_be_recorded_on(
+    tool_server: ToolServer, database_url: str
+) -> None:
+    """ "Mark done" with a level records it on the step's competency; a competency with
+    sub-competencies takes no evidence, so offering one set up a failure for later. A step
+    whose competency gained sub-competencies after it was saved shows it, pointed out, instead
+    of silently switching to the pathway's competencies on the next save."""
+    # A course of its own (a second LMS): its competencies stay out of the shared course.
+    with second_lms(tool_server, database_url) as lms:
+        teacher = frame(LtiActions(lms, tool_server).launch(TEACHER), tool_server.url)
+        with unit_of_work(database_url) as s:
+            ctx = context_id(s, lms)
+            unit = create_competency(s, context_id=ctx, code="U1", title="Cells").id
+            part = create_competency(
+                s, context_id=ctx, code="U1.1", title="Cell parts", parent_id=unit
+            ).id
+            other = create_competency(s, context_id=ctx, code="U2", title="Energy").id
+            pathway = services.create_pathway(s, context_id=ctx, title="Cells")
+            step = services.create_step(
+                s, context_id=ctx, pathway_id=pathway.id, title="Tour", competency_id=other
+            ).id
+        editor = teacher.get(f"/pathways/manage/steps/{step}").text
+        assert f'<option value="{part}">U1.1 Cell parts</option>' in editor
+        assert f'<option value="{unit}"' not in editor
+        assert "Competencies with sub-competencies are not listed" in editor
+        pathway_page = teacher.get(f"/pathways/manage/{pathway.id}").text
+        assert f'<option value="{unit}"' not in pathway_page  # the new-step form
+
+        refused = teacher.post(
+            f"/pathways/manage/steps/{step}", {"title": "Tour", "competency_id": str(unit)}
+        )
+        assert refused.status_code == 400
+        assert "“U1 Cells” has sub-competencies, so it cannot be the competency this step" in (
+            refused.text
+        )
+        assert 'href="#step-competency"' in refused.text
+        with unit_of_work(database_url) as s:
+            assert s.get_one(Step, step).competency_id == other
+
+        # U2 gains a sub-competency after the step was saved with it.
+        with unit_of_work(database_url) as s:
+            create_competency(s, context_id=ctx, code="U2.1", title="Respiration", parent_id=other)
+        editor = teacher.get(f"/pathways/manage/steps/{step}").text
+        assert (
+            f'<option value="{other}" selected>U2 Energy (has sub-competencies: choose one of '
+            "them)</option>"
+        ) in editor
+        assert "The competency chosen has sub-competencies" in editor
+        assert "has sub-competencies: open the step to choose one" in (
+            teacher.get(f"/pathways/manage/{pathway.id}").text
+        )

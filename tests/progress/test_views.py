@@ -52,6 +52,8 @@ def test_progress_shows_levels_chart_table_and_records_a_self_assessment(
     assert "<td>Developing</td>" in section
     assert "Good work" in section
     assert "What to do next" in page.text
+    assert "<strong><bdi>Emerging</bdi></strong> (1 point)" in page.text  # not "1.0 points"
+    assert "<strong><bdi>Developing</bdi></strong> (2 points)" in page.text
 
     saved = post(
         home.client,

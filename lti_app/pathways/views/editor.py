@@ -14,6 +14,7 @@ from lti_app.errors import NotFoundError
 from lti_app.insights.views import picked_students_with_group
 from lti_app.pathways import options as option_services
 from lti_app.pathways import services
+from lti_app.pathways.errors import ParentCompetencyError
 from lti_app.pathways.forms import (
     CAREER_CLUSTERS,
     CHALLENGE_LEVELS,
@@ -56,6 +57,16 @@ def _stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
 
 def _competencies(context_id: int) -> list[Competency]:
     return list_competencies(db_session(), context_id=context_id)
+
+
+def _parent_ids(competencies: list[Competency]) -> set[int]:
+    """Competencies with sub-competencies: a step's work cannot be evidence for them."""
+    return {c.parent_id for c in competencies if c.parent_id is not None}
+
+
+def _invalid_field(err: ValueError, prefix: str) -> str | None:
+    """The id of the step field a refusal is about, for the message's link to it."""
+    return f"{prefix}-competency" if isinstance(err, ParentCompetencyError) else None
 
 
 @bp.get("/manage")
@@ -114,6 +125,7 @@ def _render_pathway_editor(
     step_form: StepForm | None = None,
     error: str | None = None,
     status: int = 200,
+    invalid: str | None = None,
 ) -> tuple[str, int]:
     session = db_session()
     pathway = services.get_pathway(session, context_id=context_id, pathway_id=pathway_id)
@@ -134,9 +146,11 @@ def _render_pathway_editor(
             step_form=step_form or StepForm(),
             steps=steps,
             competencies=competencies,
+            parent_ids=_parent_ids(competencies),
             competency_names={c.id: f"{c.code} {c.title}" for c in competencies},
             warnings=_stuck_warnings(context_id, pathway_id),
             error=error,
+            invalid=invalid,
             notice=None if error else page_notice(),
         ),
         status,
@@ -189,7 +203,12 @@ def create_step(pathway_id: int) -> Response | tuple[str, int]:
     except ValueError as err:
         session.rollback()
         return _render_pathway_editor(
-            context_id, pathway_id, step_form=step_form, error=str(err), status=400
+            context_id,
+            pathway_id,
+            step_form=step_form,
+            error=str(err),
+            status=400,
+            invalid=_invalid_field(err, "new-step"),
         )
     session.commit()
     return redirect(launch_url("pathways.edit_step", step_id=step.id, notice="created"))
@@ -201,6 +220,7 @@ def _render_step_editor(
     form: StepForm | None = None,
     error: str | None = None,
     status: int = 200,
+    invalid: str | None = None,
 ) -> tuple[str, int]:
     session = db_session()
     step = services.get_step(session, context_id=context_id, step_id=step_id)
@@ -209,6 +229,7 @@ def _render_step_editor(
         form = StepForm.from_step(
             step, services.step_prerequisite_ids(session, context_id=context_id, step_id=step_id)
         )
+    competencies = _competencies(context_id)
     return (
         render_template(
             "pathways/edit_step.html",
@@ -218,7 +239,8 @@ def _render_step_editor(
             options=option_services.list_options(
                 session, context_id=context_id, step_id=step_id, include_archived=True
             ),
-            competencies=_competencies(context_id),
+            competencies=competencies,
+            parent_ids=_parent_ids(competencies),
             students=list_students(session, context_id=context_id),
             unlocked_ids=manual_unlock_ids_by_person(
                 session, context_id=context_id, step_id=step_id
@@ -226,6 +248,7 @@ def _render_step_editor(
             minutes_label=minutes_label,
             warnings=_stuck_warnings(context_id, step.pathway_id),
             error=error,
+            invalid=invalid,
             notice=None if error else page_notice(),
         ),
         status,
@@ -253,7 +276,14 @@ def edit_step(step_id: int) -> Response | tuple[str, int]:
         )
     except ValueError as err:
         session.rollback()
-        return _render_step_editor(context_id, step_id, form=form, error=str(err), status=400)
+        return _render_step_editor(
+            context_id,
+            step_id,
+            form=form,
+            error=str(err),
+            status=400,
+            invalid=_invalid_field(err, "step"),
+        )
     session.commit()
     return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="saved"))
 

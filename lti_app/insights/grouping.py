@@ -31,7 +31,8 @@ class StudentAtLevel:
     person_id: int
     name: str
     points: Decimal | None
-    is_mastered: bool = False
+    is_mastered: bool | None = None
+    """None: as the level says (a stored level knows better for a competency with parts)."""
     has_evidence: bool = False
 
 
@@ -138,7 +139,7 @@ def propose_by_competency(
         band = standing_band(
             student.points,
             levels,
-            is_mastered=student.is_mastered,
+            is_mastered=student.is_mastered is not False,
             has_evidence=student.has_evidence,
         )
         bands["practice" if band == "partial" else band].append(student)

@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.orm import Session
 
 from lti_app.competencies.services import create_competency
 from lti_app.insights.groups import group_history, group_member_ids, resolve_picked_students
+from lti_app.insights.proposals import propose_for_competency
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import update_scale
@@ -97,6 +99,54 @@ def test_n_times_dashboard_tells_no_level_yet_from_not_assessed(
     assert assessed.startswith("no level yet")
     assert "2 results counted" in assessed
     assert current(never.id) == "not assessed yet."
+
+
+def test_proposed_groups_follow_the_stored_standing_not_the_level_alone(
+    fresh_course: FreshCourse, database_url: str
+) -> None:
+    """A parent at Advanced with a part never assessed is not "ready to extend", and "n times"
+    evidence without a level yet is not "not assessed": each would send the teacher's group the
+    wrong way."""
+    ctx, student = fresh_course.context_id, fresh_course.student_id
+
+    def advanced(s: Session, competency_id: int, days: int = 1) -> None:
+        record_evidence(
+            s,
+            context_id=ctx,
+            competency_id=competency_id,
+            student_ids=[student],
+            points=Decimal(4),
+            source=EvidenceSource.TEACHER,
+            note="",
+            recorded_by_id=fresh_course.teacher_id,
+            observed_at=datetime.now(UTC) - timedelta(days=days),
+        )
+
+    def group_of_student(competency_id: int) -> str:
+        with unit_of_work(database_url) as s:
+            groups = propose_for_competency(s, context_id=ctx, competency_id=competency_id)
+        (name,) = [g.name for g in groups if student in g.person_ids]
+        return name
+
+    with unit_of_work(database_url) as s:
+        parent = create_competency(s, context_id=ctx, code=unique("PP-"), title="Parts")
+        part_a = create_competency(
+            s, context_id=ctx, code=unique("PA-"), title="Part A", parent_id=parent.id
+        )
+        create_competency(
+            s, context_id=ctx, code=unique("PB-"), title="Part B", parent_id=parent.id
+        )
+        advanced(s, part_a.id)
+    assert group_of_student(parent.id) == f"Needs more practice on {parent.code}"
+
+    with unit_of_work(database_url) as s:
+        update_scale(s, context_id=ctx, method=CalculationMethod.N_TIMES, n=3)
+        twice = create_competency(s, context_id=ctx, code=unique("NT-"), title="Twice")
+        for days in (3, 2):
+            advanced(s, twice.id, days)
+    assert group_of_student(twice.id) == (
+        f"Not yet enough results at mastery on {twice.code} for a level"
+    )
 
 
 def test_every_student_name_on_the_dashboard_opens_their_progress(

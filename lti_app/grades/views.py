@@ -30,7 +30,7 @@ from lti_app.grades.launch_columns import COLUMN_KEY, adopt_launch_column, revie
 from lti_app.grades.models import GradeDisplay
 from lti_app.grades.services import requeue_current
 from lti_app.mastery.scales import get_or_create_scale
-from lti_app.tool.messages import accepts_line_items
+from lti_app.tool.messages import accepts_line_items, lms_title
 from lti_app.tool.models import Platform
 from lti_app.tool.review import REVIEW_COLUMNS
 from lti_app.tool.services import LaunchContext
@@ -93,7 +93,7 @@ def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, An
     return [
         {
             "key": f"{COLUMN_KEY}{offer.competency_id}",
-            "title": f"{offer.label} \N{EM DASH} mastery column",
+            "title": lms_title(offer.label, " \N{EM DASH} mastery column"),
             "text": "Opens Pathways on each student's progress in this competency. The gradebook "
             "column shows each student's mastery of it.",
             "custom": {},

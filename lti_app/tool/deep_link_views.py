@@ -13,7 +13,13 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 
 from lti_app.errors import PermissionDeniedError
 from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS
-from lti_app.tool.messages import CLAIM, CLAIM_DL, accepts_line_items, check_deep_linking_settings
+from lti_app.tool.messages import (
+    CLAIM,
+    CLAIM_DL,
+    accepts_line_items,
+    check_deep_linking_settings,
+    lms_title,
+)
 from lti_app.tool.models import Deployment, Platform
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext
@@ -104,7 +110,7 @@ def deep_link_submit() -> str:
     offered_text = _offered_text(dl, "text") if len(picked) == 1 else None
     items = []
     for choice in picked:
-        title = offered_title or choice["title"]
+        title = lms_title(offered_title or choice["title"])
         resource = (
             DeepLinkResource()
             .set_url(external_url("tool.launch"))

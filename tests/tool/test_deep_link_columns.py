@@ -348,3 +348,45 @@ def test_a_column_the_lms_never_makes_is_made_by_pathways_once_the_wait_is_over(
         course.lms_context_id, made.id
     )
     course.assert_lms_matches_mastery()
+
+
+LONG_TITLE = (
+    "Cite strong and thorough textual evidence to support analysis of what the text says "
+    "explicitly as well as inferences drawn from the text, including determining where the "
+    "text leaves matters uncertain, and evaluate the author's choices in the text and in "
+    "other texts of the period."
+)
+
+
+def _retitle(course: GradeCourse, competency_id: int, title: str) -> None:
+    from lti_app.competencies.services import edit_competency
+
+    with course.db.begin() as session:
+        edit_competency(
+            session, context_id=course.context_id, competency_id=competency_id, title=title
+        )
+
+
+def test_a_long_competency_title_is_cut_to_a_name_the_lms_takes(
+    make_course: CourseMaker, lti: LtiActions
+) -> None:
+    """Canvas refuses an assignment name over 255 characters (the placement failed), and
+    Moodle's activity and grade item names hold 255; a code and title come to 577."""
+    course = make_course(students=1, competencies=1)
+    competency = course.competency_ids[0]
+    _retitle(course, competency, LONG_TITLE)
+    _without_columns(course)
+
+    launched = _picker(lti, course)
+    claims, back = _pick(launched, [f"competency-{competency}"])
+    (item,) = claims[ITEMS]
+    assert len(item["title"]) <= 255
+    assert item["title"].startswith("C1 Cite strong and thorough")
+    assert item["title"].endswith("\N{HORIZONTAL ELLIPSIS} \N{EM DASH} mastery column")
+    label = item["lineItem"]["label"]
+    assert len(label) <= 255
+    assert label.startswith("C1 Cite strong and thorough")
+    assert label.endswith("\N{HORIZONTAL ELLIPSIS}")
+    _return_to_lms(launched, back)
+    (column,) = _lms_columns(course, f"pathways-competency-{competency}")
+    assert column.label == label

@@ -390,3 +390,50 @@ def test_a_long_competency_title_is_cut_to_a_name_the_lms_takes(
     _return_to_lms(launched, back)
     (column,) = _lms_columns(course, f"pathways-competency-{competency}")
     assert column.label == label
+
+
+def test_a_second_select_content_in_moodle_names_the_activity_after_the_new_pick(
+    make_course: CourseMaker, lti: LtiActions, db: Database
+) -> None:
+    """Moodle's "Select content" sends the activity's name and description as the default
+    title and text, and writes a single pick's title and text back into them: pressed again,
+    it offered the first pick's, and the activity (and its gradebook column, Moodle's grade
+    item) kept the name ECO.1 while holding ECO.2."""
+    from lti_app.pathways import services as pathways
+
+    course = make_course(students=1, competencies=2)
+    _without_columns(course)
+    first_column, second_column = course.competency_ids
+    with db.begin() as session:
+        pathway = pathways.create_pathway(
+            session, context_id=course.context_id, title="Ecosystems by choice"
+        ).id
+    moodle = {"accept_presentation_document_targets": ["frame", "iframe", "window"]}
+
+    # A new activity, its name still empty: the teacher picks the wrong column first.
+    first = _picker(lti, course, title="", text="", **moodle)
+    claims, _ = _pick(first, [f"competency-{first_column}"])
+    (wrong,) = claims[ITEMS]
+    assert wrong["title"] == "C1 Competency 1 \N{EM DASH} mastery column"
+
+    # Moodle wrote that pick over the name and description; "Select content" again.
+    second = _picker(lti, course, title=wrong["title"], text=wrong["text"], **moodle)
+    claims, back = _pick(second, [f"competency-{second_column}"])
+    (right,) = claims[ITEMS]
+    assert right["title"] == "C2 Competency 2 \N{EM DASH} mastery column"
+    assert right["lineItem"]["label"] == "C2 Competency 2"
+    placed_before = set(lti.platform.state.resource_links)
+    _return_to_lms(second, back)
+    (placed,) = [
+        link for key, link in lti.platform.state.resource_links.items() if key not in placed_before
+    ]
+    assert placed.title == right["title"]
+
+    # The description as Moodle's editor gives it back, in a paragraph: still not the teacher's.
+    third = _picker(lti, course, title=right["title"], text=f"<p>{right['text']}</p>", **moodle)
+    claims, _ = _pick(third, [f"pathway-{pathway}"])
+    (item,) = claims[ITEMS]
+    assert (item["title"], item["text"]) == (
+        "Ecosystems by choice",
+        "Opens this pathway for students.",
+    )

@@ -831,7 +831,10 @@ def test_moodle_deep_linking_with_a_gradebook_column_returns_what_moodle_accepts
     assert all(isinstance(v, str) for v in (item.get("custom") or {}).values())
     config = moodle_form_config(item)
     assert config["toolurl"] == moodle.tool_url + "/lti/launch"
-    assert config["name"] == "Pathways"  # the activity name Moodle sent as the title
+    # Moodle sent the activity name "Pathways" as the title: the very title of Pathways' home
+    # link, so possibly an earlier pick's left in the form. The activity takes the column's.
+    assert config["name"] == item["title"]
+    assert item["title"].endswith("\N{EM DASH} mastery column")
     # The grade item is the competency's mastery column, out of the gradebook's maximum.
     assert config["acceptgrades"]
     assert config["grade_max"] == 4

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from lti_app.errors import AppError, NotFoundError
 from lti_app.grades import outbox_status
 from lti_app.grades.columns import (
+    ColumnOffer,
     GradebookError,
     column_offers,
     display_preview,
@@ -100,10 +101,11 @@ def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, An
             "group": "Mastery columns for the gradebook",
             "group_note": group_note,
             "competency_id": offer.competency_id,
-            # Already in the LMS: a second column with the same resourceId would stay empty.
-            "note": "already in the gradebook" if offer.in_lms else "",
+            # In the LMS, or on its way there: a second column with the same resourceId would
+            # stay empty.
+            "note": _placed_note(offer),
             "line_item": None
-            if offer.in_lms
+            if offer.in_lms or offer.being_made
             else {
                 "label": offer.label,
                 "scoreMaximum": float(offer.score_maximum),
@@ -114,6 +116,14 @@ def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, An
         }
         for offer in offers
     ]
+
+
+def _placed_note(offer: ColumnOffer) -> str:
+    if offer.in_lms:
+        return "already in the gradebook"
+    if offer.being_made:
+        return "being added to the gradebook"
+    return ""
 
 
 def enable_picked_columns(

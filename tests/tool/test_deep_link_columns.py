@@ -350,6 +350,42 @@ def test_a_column_the_lms_never_makes_is_made_by_pathways_once_the_wait_is_over(
     course.assert_lms_matches_mastery()
 
 
+def test_a_column_placed_again_before_the_worker_found_it_is_asked_of_the_lms_once(
+    make_course: CourseMaker, lti: LtiActions, db: Database
+) -> None:
+    """The teacher places a competency's column in one module, then in another a minute later,
+    before the worker has found the column the LMS made: a second lineItem made a second LMS
+    column, which stayed empty."""
+    course = make_course(students=2, competencies=1)
+    _without_columns(course)
+    course.record(3)
+    competency = course.competency_ids[0]
+    key = f"competency-{competency}"
+    first = _picker(lti, course)
+    claims, back = _pick(first, [key])
+    assert "lineItem" in claims[ITEMS][0]
+    _return_to_lms(first, back)
+
+    second = _picker(lti, course)
+    assert "being added to the gradebook" in second.text
+    claims, back = _pick(second, [key])
+    (item,) = claims[ITEMS]
+    assert item["custom"]["pathways_item"] == key
+    assert "lineItem" not in item
+    _return_to_lms(second, back)
+    (column,) = _lms_columns(course, f"pathways-competency-{competency}")
+
+    with db.begin() as session:  # the worker's next look, now rather than in a few seconds
+        session.execute(
+            update(LineItem)
+            .where(LineItem.context_id == course.context_id)
+            .values(lease_until=None)
+        )
+    course.drain_until_settled(course.worker())
+    assert sorted(course.lms.platform.state.results(column.id)) == sorted(course.students)
+    course.assert_lms_matches_mastery()
+
+
 LONG_TITLE = (
     "Cite strong and thorough textual evidence to support analysis of what the text says "
     "explicitly as well as inferences drawn from the text, including determining where the "

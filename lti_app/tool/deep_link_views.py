@@ -23,14 +23,10 @@ from lti_app.tool.messages import (
     lms_title,
 )
 from lti_app.tool.models import Deployment, Platform
-from lti_app.tool.roles import CourseRole
+from lti_app.tool.roles import DEEP_LINKING_ROLES
 from lti_app.tool.services import LaunchContext
 from lti_app.tool.views import _keyring, bp
 from lti_app.web import current_launch, db_session, external_url, require_role
-
-# An LMS administrator who is not enrolled (Canvas: institution Administrator only) is sent a
-# deep-linking request only when the LMS lets them edit the course's content.
-DEEP_LINKING_ROLES = (CourseRole.TEACHER.value, CourseRole.ADMIN.value)
 
 
 def _accepts_multiple(settings: dict[str, Any]) -> bool:

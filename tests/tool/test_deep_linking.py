@@ -11,9 +11,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_app.db import Database
 from lti_app.demo.browser import parse_forms, submit_form
 from lti_app.demo.launches import DL_SETTINGS, LaunchTweaks, MessageType
-from lti_app.demo.seed import TEACHER
+from lti_app.demo.seed import STUDENTS, TEACHER
 from lti_app.tool.models import LaunchSession
 from lti_app.web import make_launch_token
 from tests.conftest import Launched, LtiActions
@@ -239,3 +240,32 @@ def test_the_picker_has_no_menu_and_back_or_a_reload_shows_it_again(
     assert '<nav aria-label="Pathways">' in teacher.text
     assert "Add Pathways to your course" not in _history_page(lti, teacher).text
 
+
+def test_back_to_a_placed_pathway_shows_the_pathway_again(
+    make_course: Callable[..., GradeCourse], lti: LtiActions, db: Database
+) -> None:
+    """A student who opened a placed pathway, went on to another page and pressed Back (or
+    reloaded the LMS's frame) landed on "My pathways" instead."""
+    from lti_app.pathways import services as pathways
+
+    course = make_course(students=1, competencies=0)
+    with db.begin() as session:
+        pathway = pathways.create_pathway(
+            session, context_id=course.context_id, title="Ecosystems by choice"
+        ).id
+    picker = _picker_in_course(lti, course)
+    _claims, back = _pick(picker, [f"pathway-{pathway}"])
+    _return_to_lms(picker, back)
+    placed = next(
+        link
+        for link in lti.platform.state.resource_links.values()
+        if link.custom.get("pathway_id") == str(pathway)
+    )
+
+    student = lti.launch(
+        STUDENTS[0].user_id, context_id=course.lms_context_id, resource_link_id=placed.id
+    )
+    assert "<h1>Ecosystems by choice</h1>" in student.text
+    again = _history_page(lti, student)
+    assert again.status_code == 200
+    assert "<h1>Ecosystems by choice</h1>" in again.text

@@ -380,6 +380,10 @@ def nav_items() -> list[tuple[str, str, bool]]:
     ctx: LaunchContext | None = g.get("_launch_ctx")
     if ctx is None or ctx.context is None:
         return []
+    if ctx.is_placing_content:
+        # The LMS's "add content" dialog: a page left the picker with no way back to it, and
+        # only the picker's answer closes the dialog.
+        return []
     current = request.endpoint
     token = _request_launch_token()
     query = "?" + urlencode({LAUNCH_TOKEN_FIELD: token}) if token else ""

@@ -253,6 +253,9 @@ class ColumnOffer:
     tag: str
     in_lms: bool
     """The LMS already has this column: placing a link must not make a second one."""
+    being_made: bool = False
+    """An earlier placement asked the LMS to make this column and the worker has not found it
+    yet: asking again would make a second one, which would stay empty."""
 
 
 def column_offers(session: Session, *, context_id: int) -> list[ColumnOffer]:
@@ -264,13 +267,15 @@ def column_offers(session: Session, *, context_id: int) -> list[ColumnOffer]:
     gradebook = get_or_create_gradebook(session, context_id=context_id)
     scale = get_or_create_scale(session, context_id=context_id)
     _, maximum = score_for(gradebook, scale, None)
-    in_lms = set(
-        session.scalars(
-            select(LineItem.competency_id).where(
-                LineItem.context_id == context_id, LineItem.url.is_not(None)
-            )
+    in_lms: set[int] = set()
+    being_made: set[int] = set()
+    for competency_id, url in session.execute(
+        select(LineItem.competency_id, LineItem.url).where(
+            LineItem.context_id == context_id,
+            LineItem.url.is_not(None) | (LineItem.lms_makes_until > utcnow()),
         )
-    )
+    ):
+        (in_lms if url is not None else being_made).add(competency_id)
     return [
         ColumnOffer(
             competency_id=competency.id,
@@ -279,6 +284,7 @@ def column_offers(session: Session, *, context_id: int) -> list[ColumnOffer]:
             resource_id=column_resource_id(competency.id),
             tag=LINE_ITEM_TAG,
             in_lms=competency.id in in_lms,
+            being_made=competency.id in being_made,
         )
         for competency in competencies
     ]

@@ -17,6 +17,7 @@ from lti_app.competencies.models import Competency
 from lti_app.db import upsert_insert
 from lti_app.grades.models import Gradebook, GradeDisplay
 from lti_app.mastery.models import MasteryScale
+from lti_app.tool.messages import lms_title
 from lti_app.tool.models import Context, LaunchSession
 
 HUNDRED = Decimal(100)
@@ -129,8 +130,9 @@ def score_for(
 
 
 def column_label(competency: Competency) -> str:
-    """The LMS column's label for a competency: its code and title, as long as AGS allows."""
-    return f"{competency.code} {competency.title}".strip()[:1024]
+    """The LMS column's label for a competency: its code and title, cut to a name every LMS
+    takes (a competency's code and title come to 577 characters)."""
+    return lms_title(f"{competency.code} {competency.title}".strip())
 
 
 def submission_review() -> dict[str, Any]:

@@ -28,6 +28,7 @@ from lti_app.grades.columns import LMS_MAKES_COLUMN_GRACE
 from lti_app.grades.gradebook import submission_review
 from lti_app.grades.models import Gradebook, LineItem, LineItemState
 from lti_app.tool.client import SCOPE_LINEITEM
+from lti_app.tool.messages import lms_title
 from lti_app.tool.models import Platform, ResourceLink
 
 if TYPE_CHECKING:
@@ -120,7 +121,8 @@ def sync_line_items(
                     gradebook.lineitems_url if gradebook else None,
                     item.url,
                     {
-                        "label": item.label,
+                        # Rows labelled before labels were cut to what an LMS takes.
+                        "label": lms_title(item.label),
                         "scoreMaximum": float(item.score_maximum),
                         "resourceId": item.resource_id,
                         "tag": item.tag,

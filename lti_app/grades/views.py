@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from lti_app.errors import AppError, NotFoundError
 from lti_app.grades import outbox_status
 from lti_app.grades.columns import (
+    ColumnOffer,
     GradebookError,
     column_offers,
     display_preview,
@@ -30,7 +31,7 @@ from lti_app.grades.launch_columns import COLUMN_KEY, adopt_launch_column, revie
 from lti_app.grades.models import GradeDisplay
 from lti_app.grades.services import requeue_current
 from lti_app.mastery.scales import get_or_create_scale
-from lti_app.tool.messages import accepts_line_items
+from lti_app.tool.messages import accepts_line_items, lms_title
 from lti_app.tool.models import Platform
 from lti_app.tool.review import REVIEW_COLUMNS
 from lti_app.tool.services import LaunchContext
@@ -93,17 +94,18 @@ def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, An
     return [
         {
             "key": f"{COLUMN_KEY}{offer.competency_id}",
-            "title": f"{offer.label} \N{EM DASH} mastery column",
+            "title": lms_title(offer.label, " \N{EM DASH} mastery column"),
             "text": "Opens Pathways on each student's progress in this competency. The gradebook "
             "column shows each student's mastery of it.",
             "custom": {},
             "group": "Mastery columns for the gradebook",
             "group_note": group_note,
             "competency_id": offer.competency_id,
-            # Already in the LMS: a second column with the same resourceId would stay empty.
-            "note": "already in the gradebook" if offer.in_lms else "",
+            # In the LMS, or on its way there: a second column with the same resourceId would
+            # stay empty.
+            "note": _placed_note(offer),
             "line_item": None
-            if offer.in_lms
+            if offer.in_lms or offer.being_made
             else {
                 "label": offer.label,
                 "scoreMaximum": float(offer.score_maximum),
@@ -114,6 +116,14 @@ def deep_link_columns(session: Session, ctx: LaunchContext) -> list[dict[str, An
         }
         for offer in offers
     ]
+
+
+def _placed_note(offer: ColumnOffer) -> str:
+    if offer.in_lms:
+        return "already in the gradebook"
+    if offer.being_made:
+        return "being added to the gradebook"
+    return ""
 
 
 def enable_picked_columns(

@@ -3,6 +3,8 @@ from `views`, whose blueprint it shares)."""
 
 from __future__ import annotations
 
+import html
+import re
 import time
 import uuid
 from typing import Any
@@ -13,16 +15,18 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 
 from lti_app.errors import PermissionDeniedError
 from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS
-from lti_app.tool.messages import CLAIM, CLAIM_DL, accepts_line_items, check_deep_linking_settings
+from lti_app.tool.messages import (
+    CLAIM,
+    CLAIM_DL,
+    accepts_line_items,
+    check_deep_linking_settings,
+    lms_title,
+)
 from lti_app.tool.models import Deployment, Platform
-from lti_app.tool.roles import CourseRole
+from lti_app.tool.roles import DEEP_LINKING_ROLES
 from lti_app.tool.services import LaunchContext
 from lti_app.tool.views import _keyring, bp
 from lti_app.web import current_launch, db_session, external_url, require_role
-
-# An LMS administrator who is not enrolled (Canvas: institution Administrator only) is sent a
-# deep-linking request only when the LMS lets them edit the course's content.
-DEEP_LINKING_ROLES = (CourseRole.TEACHER.value, CourseRole.ADMIN.value)
 
 
 def _accepts_multiple(settings: dict[str, Any]) -> bool:
@@ -32,10 +36,23 @@ def _accepts_multiple(settings: dict[str, Any]) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def _offered_text(settings: dict[str, Any], name: str) -> str | None:
-    """The platform's default `title` or `text` for the returned item, when it offers one."""
+_MARKUP = re.compile(r"<[^>]*>")
+
+
+def _plain(text: str) -> str:
+    """Text as a form field gives it back: without markup (Moodle's description editor wraps
+    it in a paragraph) and with its spaces collapsed."""
+    return " ".join(html.unescape(_MARKUP.sub(" ", text)).split())
+
+
+def _offered_text(settings: dict[str, Any], name: str, ours: set[str]) -> str | None:
+    """The platform's default `title` or `text` for the returned item, when it offers one
+    that is not one of Pathways' own (`ours`, plain): an earlier pick's, written into the
+    LMS's form, is no name the teacher gave."""
     value = settings.get(name)
-    return value if isinstance(value, str) and value.strip() else None
+    if not isinstance(value, str) or not value.strip() or _plain(value) in ours:
+        return None
+    return value
 
 
 def deep_link_picker(ctx: LaunchContext) -> str:
@@ -99,12 +116,18 @@ def deep_link_submit() -> str:
     # content" button sends the activity name and description the teacher has already typed,
     # and writes a single returned item's title and text back over them (moodle/moodle
     # mod/lti/amd/src/contentitem.js): ignoring the defaults erased what the teacher typed.
-    # Several items (Moodle adds one activity each) keep their own titles.
-    offered_title = _offered_text(dl, "title") if len(picked) == 1 else None
-    offered_text = _offered_text(dl, "text") if len(picked) == 1 else None
+    # Several items (Moodle adds one activity each) keep their own titles. Once a pick has
+    # been written over them, pressing "Select content" again sends that pick's title and
+    # text: they are Pathways' own, not the teacher's, and the new pick takes its own (else a
+    # column labelled ECO.1 holds ECO.2).
+    ours_titles = {_plain(lms_title(c["title"])) for c in choices.values()}
+    ours_texts = {_plain(c["text"]) for c in choices.values() if c.get("text")}
+    single = len(picked) == 1
+    offered_title = _offered_text(dl, "title", ours_titles) if single else None
+    offered_text = _offered_text(dl, "text", ours_texts) if single else None
     items = []
     for choice in picked:
-        title = offered_title or choice["title"]
+        title = lms_title(offered_title or choice["title"])
         resource = (
             DeepLinkResource()
             .set_url(external_url("tool.launch"))

@@ -132,6 +132,23 @@ def accepts_line_items(settings: dict[str, Any]) -> bool:
     return str(settings.get("accept_lineitem", "true")).lower() != "false"
 
 
+LMS_TITLE_MAX_LENGTH = 255
+"""The longest name an LMS takes for what a deep link or an AGS line item makes: Canvas
+refuses a longer assignment name (instructure/canvas-lms app/models/assignment.rb validates
+title against maximum_string_length, 255), so the placement or the column fails; Moodle keeps
+activity and grade item names in 255-character fields (mod/lti/db/install.xml `name`,
+lib/db/install.xml grade_items `itemname`)."""
+
+
+def lms_title(text: str, suffix: str = "") -> str:
+    """`text`, then `suffix`, in at most `LMS_TITLE_MAX_LENGTH` characters: a longer `text` is
+    cut and ends with "…", so the LMS shows that the name goes on, and the suffix is kept."""
+    room = LMS_TITLE_MAX_LENGTH - len(suffix)
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+    return text + suffix
+
+
 def validate_message(claims: dict[str, Any]) -> None:
     if claims.get(CLAIM + "version") != "1.3.0":
         raise LaunchError("The launch is not an LTI 1.3.0 message (version).", hint=ADMIN_HINT)

@@ -27,6 +27,11 @@ class CourseRole(enum.StrEnum):
     """Someone the course gave no role we act on (empty roles, unknown roles)."""
 
 
+# An LMS administrator who is not enrolled (Canvas: institution Administrator only) is sent a
+# deep-linking request only when the LMS lets them edit the course's content.
+DEEP_LINKING_ROLES = (CourseRole.TEACHER.value, CourseRole.ADMIN.value)
+
+
 def context_role_names(roles: Iterable[str]) -> set[str]:
     """Short names of the context (membership) roles, from full URIs or deprecated short names.
 

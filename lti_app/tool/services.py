@@ -17,7 +17,7 @@ from lti_app.errors import LaunchError
 from lti_app.tool.cache import EngineTtlCache
 from lti_app.tool.launch import USED, ValidatedLaunch
 from lti_app.tool.login import PURGE_ONE_IN, purge_expired
-from lti_app.tool.messages import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS
+from lti_app.tool.messages import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS, DEEP_LINKING_REQUEST
 from lti_app.tool.models import (
     Context,
     Deployment,
@@ -29,7 +29,7 @@ from lti_app.tool.models import (
     Platform,
     ResourceLink,
 )
-from lti_app.tool.roles import CourseRole, context_role_names, course_role
+from lti_app.tool.roles import DEEP_LINKING_ROLES, CourseRole, context_role_names, course_role
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,15 @@ class LaunchContext:
     rejoined_course: bool = False
     """This launch made active again a membership the roster had marked inactive or deleted:
     what was held back from the LMS meanwhile (grades.claiming) must be sent again."""
+
+    @property
+    def is_placing_content(self) -> bool:
+        """A teacher's deep-linking session: its pages stand in the LMS's "add content"
+        dialog, whose only way back to the LMS is the picker's answer."""
+        return (
+            self.launch.message_type == DEEP_LINKING_REQUEST
+            and self.launch.role in DEEP_LINKING_ROLES
+        )
 
 
 @dataclass(frozen=True)

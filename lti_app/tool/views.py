@@ -352,7 +352,12 @@ def render_home(ctx: LaunchContext) -> str:
 
 @bp.route("/home")
 def home() -> str:
-    return render_home(current_launch())
+    ctx = current_launch()
+    if ctx.is_placing_content:
+        # The address the dialog's history keeps for the picker (set_history_url at launch):
+        # Back and a reload must find the picker again, not the teacher's dashboard.
+        return deep_link_views.deep_link_picker(ctx)
+    return render_home(ctx)
 
 
 @bp.get("/lti/session/token")

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import create_competency, edit_competency
@@ -15,7 +15,7 @@ from lti_app.courses import recording
 from lti_app.db import Database
 from lti_app.grades.columns import LINE_ITEM_TAG, display_preview, list_columns, set_display
 from lti_app.grades.gradebook import get_gradebook
-from lti_app.grades.models import GradeDisplay, LineItemState
+from lti_app.grades.models import GradeDisplay, LineItem, LineItemState
 from lti_app.mastery.scales import get_or_create_scale, update_scale
 from tests.conftest import LtiActions
 
@@ -208,6 +208,38 @@ def test_renaming_a_competency_renames_its_gradebook_column(
         "C1 Reads scientific texts": first["C1 Competency 1"],
         **{label: item_id for label, item_id in first.items() if label != "C1 Competency 1"},
     }
+
+
+def test_columns_pathways_makes_have_labels_the_lms_takes(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    """Canvas refuses an assignment name over 255 characters, so it refused the column, and
+    Moodle's grade item names hold 255; a competency's code and title come to 577."""
+    course = make_course(students=1, competencies=2)
+    long_title = "Evaluates the author's choices in the text and in other texts. " * 6
+    with course.db.begin() as session:
+        edit_competency(
+            session,
+            context_id=course.context_id,
+            competency_id=course.competency_ids[0],
+            title=long_title,
+        )
+        # A column labelled before labels were cut keeps its long label in the database.
+        session.execute(
+            update(LineItem)
+            .where(LineItem.competency_id == course.competency_ids[1])
+            .values(label="C2 " + long_title)
+        )
+    course.record(3)
+    course.drain_until_settled(course.worker())
+
+    labels = sorted(i.label for i in course.lms.platform.state.line_items_in(course.lms_context_id))
+    assert [label[:3] for label in labels] == ["C1 ", "C2 "]
+    for label in labels:
+        assert len(label) <= 255
+        assert label[3:].startswith("Evaluates the author's choices")
+        assert label.endswith("\N{HORIZONTAL ELLIPSIS}")
+    course.assert_lms_matches_mastery()
 
 
 def test_a_renamed_column_that_was_deleted_in_the_lms_is_made_again_under_its_new_name(

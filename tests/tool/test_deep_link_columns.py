@@ -348,3 +348,128 @@ def test_a_column_the_lms_never_makes_is_made_by_pathways_once_the_wait_is_over(
         course.lms_context_id, made.id
     )
     course.assert_lms_matches_mastery()
+
+
+def test_a_column_placed_again_before_the_worker_found_it_is_asked_of_the_lms_once(
+    make_course: CourseMaker, lti: LtiActions, db: Database
+) -> None:
+    """The teacher places a competency's column in one module, then in another a minute later,
+    before the worker has found the column the LMS made: a second lineItem made a second LMS
+    column, which stayed empty."""
+    course = make_course(students=2, competencies=1)
+    _without_columns(course)
+    course.record(3)
+    competency = course.competency_ids[0]
+    key = f"competency-{competency}"
+    first = _picker(lti, course)
+    claims, back = _pick(first, [key])
+    assert "lineItem" in claims[ITEMS][0]
+    _return_to_lms(first, back)
+
+    second = _picker(lti, course)
+    assert "being added to the gradebook" in second.text
+    claims, back = _pick(second, [key])
+    (item,) = claims[ITEMS]
+    assert item["custom"]["pathways_item"] == key
+    assert "lineItem" not in item
+    _return_to_lms(second, back)
+    (column,) = _lms_columns(course, f"pathways-competency-{competency}")
+
+    with db.begin() as session:  # the worker's next look, now rather than in a few seconds
+        session.execute(
+            update(LineItem)
+            .where(LineItem.context_id == course.context_id)
+            .values(lease_until=None)
+        )
+    course.drain_until_settled(course.worker())
+    assert sorted(course.lms.platform.state.results(column.id)) == sorted(course.students)
+    course.assert_lms_matches_mastery()
+
+
+LONG_TITLE = (
+    "Cite strong and thorough textual evidence to support analysis of what the text says "
+    "explicitly as well as inferences drawn from the text, including determining where the "
+    "text leaves matters uncertain, and evaluate the author's choices in the text and in "
+    "other texts of the period."
+)
+
+
+def _retitle(course: GradeCourse, competency_id: int, title: str) -> None:
+    from lti_app.competencies.services import edit_competency
+
+    with course.db.begin() as session:
+        edit_competency(
+            session, context_id=course.context_id, competency_id=competency_id, title=title
+        )
+
+
+def test_a_long_competency_title_is_cut_to_a_name_the_lms_takes(
+    make_course: CourseMaker, lti: LtiActions
+) -> None:
+    """Canvas refuses an assignment name over 255 characters (the placement failed), and
+    Moodle's activity and grade item names hold 255; a code and title come to 577."""
+    course = make_course(students=1, competencies=1)
+    competency = course.competency_ids[0]
+    _retitle(course, competency, LONG_TITLE)
+    _without_columns(course)
+
+    launched = _picker(lti, course)
+    claims, back = _pick(launched, [f"competency-{competency}"])
+    (item,) = claims[ITEMS]
+    assert len(item["title"]) <= 255
+    assert item["title"].startswith("C1 Cite strong and thorough")
+    assert item["title"].endswith("\N{HORIZONTAL ELLIPSIS} \N{EM DASH} mastery column")
+    label = item["lineItem"]["label"]
+    assert len(label) <= 255
+    assert label.startswith("C1 Cite strong and thorough")
+    assert label.endswith("\N{HORIZONTAL ELLIPSIS}")
+    _return_to_lms(launched, back)
+    (column,) = _lms_columns(course, f"pathways-competency-{competency}")
+    assert column.label == label
+
+
+def test_a_second_select_content_in_moodle_names_the_activity_after_the_new_pick(
+    make_course: CourseMaker, lti: LtiActions, db: Database
+) -> None:
+    """Moodle's "Select content" sends the activity's name and description as the default
+    title and text, and writes a single pick's title and text back into them: pressed again,
+    it offered the first pick's, and the activity (and its gradebook column, Moodle's grade
+    item) kept the name ECO.1 while holding ECO.2."""
+    from lti_app.pathways import services as pathways
+
+    course = make_course(students=1, competencies=2)
+    _without_columns(course)
+    first_column, second_column = course.competency_ids
+    with db.begin() as session:
+        pathway = pathways.create_pathway(
+            session, context_id=course.context_id, title="Ecosystems by choice"
+        ).id
+    moodle = {"accept_presentation_document_targets": ["frame", "iframe", "window"]}
+
+    # A new activity, its name still empty: the teacher picks the wrong column first.
+    first = _picker(lti, course, title="", text="", **moodle)
+    claims, _ = _pick(first, [f"competency-{first_column}"])
+    (wrong,) = claims[ITEMS]
+    assert wrong["title"] == "C1 Competency 1 \N{EM DASH} mastery column"
+
+    # Moodle wrote that pick over the name and description; "Select content" again.
+    second = _picker(lti, course, title=wrong["title"], text=wrong["text"], **moodle)
+    claims, back = _pick(second, [f"competency-{second_column}"])
+    (right,) = claims[ITEMS]
+    assert right["title"] == "C2 Competency 2 \N{EM DASH} mastery column"
+    assert right["lineItem"]["label"] == "C2 Competency 2"
+    placed_before = set(lti.platform.state.resource_links)
+    _return_to_lms(second, back)
+    (placed,) = [
+        link for key, link in lti.platform.state.resource_links.items() if key not in placed_before
+    ]
+    assert placed.title == right["title"]
+
+    # The description as Moodle's editor gives it back, in a paragraph: still not the teacher's.
+    third = _picker(lti, course, title=right["title"], text=f"<p>{right['text']}</p>", **moodle)
+    claims, _ = _pick(third, [f"pathway-{pathway}"])
+    (item,) = claims[ITEMS]
+    assert (item["title"], item["text"]) == (
+        "Ecosystems by choice",
+        "Opens this pathway for students.",
+    )

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_app.db import Database
 from lti_app.demo.browser import parse_forms, submit_form
 from lti_app.demo.launches import DL_SETTINGS, LaunchTweaks, MessageType
+from lti_app.demo.seed import STUDENTS, TEACHER
 from lti_app.tool.models import LaunchSession
 from lti_app.web import make_launch_token
 from tests.conftest import Launched, LtiActions
+from tests.grades.conftest import GradeCourse, make_course
+from tests.tool.test_deep_link_columns import _pick, _return_to_lms
+from tests.tool.test_deep_link_columns import _picker as _picker_in_course
+
+__all__ = ["make_course"]  # the grades tests' fixture, used here by name
 
 DL_RETURN = "/deep_link_return"
 
@@ -195,3 +205,67 @@ def test_a_placed_pathway_opens_for_students(lti: LtiActions, database_url: str)
     student = lti.launch("user-s04", resource_link_id=placed.id)
     assert student.response.status_code == 200
     assert "<h1>Ecosystems by choice</h1>" in student.text
+
+
+def _history_page(lti: LtiActions, launched: Launched) -> httpx.Response:
+    """What Back to this page, or a reload of the LMS's frame, shows: the address frame.js put
+    in the browser's history for the page the launch's POST answered."""
+    found = re.search(r'data-history-url="([^"]+)"', launched.text)
+    assert found is not None, launched.text[:2000]
+    return launched.client.get(lti.tool.url + html.unescape(found.group(1)))
+
+
+def test_the_picker_has_no_menu_and_back_or_a_reload_shows_it_again(
+    make_course: Callable[..., GradeCourse], lti: LtiActions
+) -> None:
+    """The LMS's "add content" dialog closes only with the picker's answer: the teacher's menu
+    led away from it, and Back or a reload of the dialog landed on the teacher's dashboard."""
+    course = make_course(students=1, competencies=1)
+    launched = _picker_in_course(lti, course)
+    assert "Add Pathways to your course" in launched.text
+    assert "<nav" not in launched.text
+
+    again = _history_page(lti, launched)
+    assert again.status_code == 200
+    assert "Add Pathways to your course" in again.text
+    assert "<nav" not in again.text
+    reloaded = Launched(again, launched.client)
+    claims, back = _pick(reloaded, [f"competency-{course.competency_ids[0]}"])
+    (item,) = claims["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
+    assert item["lineItem"]["resourceId"] == f"pathways-competency-{course.competency_ids[0]}"
+    _return_to_lms(reloaded, back)
+
+    # An ordinary launch keeps its menu and its home.
+    teacher = lti.launch(TEACHER.user_id, context_id=course.lms_context_id)
+    assert '<nav aria-label="Pathways">' in teacher.text
+    assert "Add Pathways to your course" not in _history_page(lti, teacher).text
+
+
+def test_back_to_a_placed_pathway_shows_the_pathway_again(
+    make_course: Callable[..., GradeCourse], lti: LtiActions, db: Database
+) -> None:
+    """A student who opened a placed pathway, went on to another page and pressed Back (or
+    reloaded the LMS's frame) landed on "My pathways" instead."""
+    from lti_app.pathways import services as pathways
+
+    course = make_course(students=1, competencies=0)
+    with db.begin() as session:
+        pathway = pathways.create_pathway(
+            session, context_id=course.context_id, title="Ecosystems by choice"
+        ).id
+    picker = _picker_in_course(lti, course)
+    _claims, back = _pick(picker, [f"pathway-{pathway}"])
+    _return_to_lms(picker, back)
+    placed = next(
+        link
+        for link in lti.platform.state.resource_links.values()
+        if link.custom.get("pathway_id") == str(pathway)
+    )
+
+    student = lti.launch(
+        STUDENTS[0].user_id, context_id=course.lms_context_id, resource_link_id=placed.id
+    )
+    assert "<h1>Ecosystems by choice</h1>" in student.text
+    again = _history_page(lti, student)
+    assert again.status_code == 200
+    assert "<h1>Ecosystems by choice</h1>" in again.text

@@ -29,7 +29,7 @@ from lti_app.pathways.text import InvalidUrlError
 from lti_app.pathways.views import LEARNER, bp, launch_course, page_notice
 from lti_app.progress.services import next_actions, student_home_overview
 from lti_app.tool.services import LaunchContext
-from lti_app.web import db_session, launch_url, require_role
+from lti_app.web import db_session, launch_url, require_role, set_history_url
 
 LOG = logging.getLogger(__name__)
 
@@ -67,9 +67,13 @@ def render_student_home(ctx: LaunchContext) -> str:
         raise PermissionDeniedError("Open Pathways from a course to see its pathways.")
     placed = _placed_pathway_id(ctx)
     if placed is not None and request.endpoint == "tool.launch":
+        # Back and a reload of the frame ask for the history's address: the pathway, as at
+        # launch, not the home the launch's address would be.
+        set_history_url("pathways.student_pathway", pathway_id=placed)
         try:
             return _render_pathway(placed)[0]
         except PathwayNotFoundError:
+            set_history_url("tool.home")
             LOG.info("placement names a missing pathway %s; showing the home", placed)
     session = db_session()
     overview, archived = student_home_overview(

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
+from lti_app.http import is_http_url
 from lti_app.settings import Settings
 from lti_app.tool.keys import (
     JWKS_MAX_AGE_SECONDS,
@@ -37,14 +38,13 @@ def _clean(name: str, value: str, limit: int = TEXT_MAX) -> str:
 
 def _check_url(name: str, value: str, *, production: bool = False, limit: int = URL_MAX) -> str:
     value = _clean(name, value, limit)
-    parts = urlsplit(value)
-    if (
-        parts.scheme not in {"http", "https"}
-        or not parts.hostname
-        or any(c.isspace() for c in value)
-    ):
-        raise click.BadParameter(f"{value!r} is not an http(s) URL", param_hint=name)
-    if production and parts.scheme != "https":
+    if not is_http_url(value):
+        raise click.BadParameter(
+            f"{value!r} is not an http(s) URL (check the host, any [ ] around an IPv6 "
+            "address, and the port)",
+            param_hint=name,
+        )
+    if production and urlsplit(value).scheme != "https":
         # LTI 1.3 (1EdTech Security Framework): every message travels over TLS.
         raise click.BadParameter(
             f"{value!r} must be https:// in production (LTI 1.3 requires TLS)", param_hint=name

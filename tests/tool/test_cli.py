@@ -104,6 +104,31 @@ def test_bad_url_is_refused_naming_the_option(run: Callable[..., Result]) -> Non
     assert "--jwks-url" in result.output
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[fd00::1/jwks",
+        "https://lms.example:443a/jwks",
+        "https://lms.example:99999/jwks",
+        "https://1.2.3.999/jwks",
+        "https://lms\u200b.example/jwks",
+    ],
+    ids=["unclosed-ipv6", "port-not-a-number", "port-out-of-range", "bad-ipv4", "zero-width"],
+)
+def test_url_no_request_could_use_is_refused_naming_the_option(
+    run: Callable[..., Result], url: str
+) -> None:
+    # Stored, each one failed every launch from that LMS with "Unexpected error".
+    issuer = f"https://bad-url-{uuid.uuid4().hex[:8]}.example"
+    args = add_args(issuer)
+    args[args.index("--jwks-url") + 1] = url
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "--jwks-url" in result.output
+    assert "is not an http(s) URL" in result.output
+    assert issuer not in run("platform", "list").output
+
+
 def test_unknown_platform_is_an_error(run: Callable[..., Result]) -> None:
     result = CliRunner().invoke(
         main, ["platform", "show", "--issuer", "https://nope", "--client-id", "x"]

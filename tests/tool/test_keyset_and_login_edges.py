@@ -696,8 +696,17 @@ def test_a_key_set_url_nobody_listens_on_is_a_clear_error(
 
 @pytest.mark.parametrize(
     "jwks_url",
-    ["http://keyset-host.invalid/jwks", "not a url", "ftp://127.0.0.1/jwks", ""],
-    ids=["unresolvable", "words", "ftp", "empty"],
+    [
+        "http://keyset-host.invalid/jwks",
+        "not a url",
+        "ftp://127.0.0.1/jwks",
+        "",
+        # Stored before `lti-app platform add` refused them: httpx refuses them as URLs.
+        "https://lms.example:443a/jwks",
+        "https://[fd00::1/jwks",
+        "https://1.2.3.999/jwks",
+    ],
+    ids=["unresolvable", "words", "ftp", "empty", "bad-port", "unclosed-ipv6", "bad-ipv4"],
 )
 def test_an_unusable_key_set_url_is_a_clear_error(
     tool: ToolServer, make_fake: Callable[..., FakeLms], browser: httpx.Client, jwks_url: str

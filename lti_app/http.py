@@ -8,6 +8,7 @@ import socket
 import ssl
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -44,6 +45,22 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     if scheme not in _DEFAULT_PORTS or not parts.hostname or port is None:
         return None
     return scheme, parts.hostname.lower(), port
+
+
+def is_http_url(value: str) -> bool:
+    """Whether `value` is an http(s) address Pathways can send requests to: a host, a port
+    from 1 to 65535 if any, no whitespace or control characters (never part of a URL, RFC
+    3986), and one httpx accepts. Stored, anything less fails later, at every launch or
+    score for that LMS, with an error that names neither the address nor the cause."""
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in value):
+        return False
+    try:
+        parts = urlsplit(value)  # ValueError: an unclosed [ of an IPv6 address
+        port = parts.port  # ValueError: not a number, or out of range
+        httpx.URL(value)  # InvalidURL: an IP address or IDNA name no connection can use
+    except (ValueError, httpx.InvalidURL):
+        return False
+    return parts.scheme in _DEFAULT_PORTS and bool(parts.hostname) and port != 0
 
 
 def is_throttled(status: int, body: bytes) -> bool:

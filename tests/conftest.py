@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -235,3 +236,22 @@ def lti(lms: RunningPlatform, tool_server: ToolServer) -> Iterator[LtiActions]:
     # Time passes between tests: let the next test's unknown kid trigger its own refetch.
     for entry in tool_server.app.extensions["lti_app.jwks"]._entries.values():
         entry.last_unknown_kid_refetch = 0.0
+
+
+@contextmanager
+def registration_disabled(db: Database, platform_id: int) -> Iterator[None]:
+    """The registration disabled (as `lti-app platform disable` does) for the block, then
+    enabled again: the test LMS's registration is shared by the whole run."""
+    from lti_app.tool.models import Platform
+
+    def set_active(active: bool) -> None:
+        with db.begin() as sess:
+            sess.execute(
+                update(Platform).where(Platform.id == platform_id).values(is_active=active)
+            )
+
+    set_active(False)
+    try:
+        yield
+    finally:
+        set_active(True)

@@ -28,6 +28,8 @@ LOG = logging.getLogger(__name__)
 OUTBOX = cast(Table, ScoreOutbox.__table__)
 """The hot path writes through the table: no ORM objects or unit of work per row."""
 NOT_A_LEARNER = "Not sent: this person is not an active student of the course."
+DISABLED_PLATFORMS = select(Platform.id).where(Platform.is_active.is_(False))
+"""Registrations disabled with `lti-app platform disable`: the worker sends them nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,9 @@ def claim_due(
             OUTBOX.c.next_attempt_at <= now,
             LineItem.is_enabled.is_(True),
             LineItem.state == LineItemState.READY,
+            # A registration the operator disabled: its scores wait, pending, and go once it
+            # is enabled again (an uncorrelated subquery, run once per claim).
+            OUTBOX.c.platform_id.not_in(DISABLED_PLATFORMS),
         )
         .order_by(OUTBOX.c.id)
         .limit(limit)

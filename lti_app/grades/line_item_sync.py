@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.grades import services
+from lti_app.grades.claiming import DISABLED_PLATFORMS
 from lti_app.grades.client import AgsClient, LmsRequestError, RemoteLineItem
 from lti_app.grades.client.errors import without_nul
 from lti_app.grades.columns import LMS_MAKES_COLUMN_GRACE
@@ -80,6 +81,7 @@ def sync_line_items(
                 (LineItem.state == LineItemState.PENDING) | LineItem.needs_update.is_(True),
                 LineItem.state != LineItemState.FAILED,
                 (LineItem.lease_until.is_(None)) | (LineItem.lease_until < now),
+                LineItem.platform_id.not_in(DISABLED_PLATFORMS),
             )
             .order_by(LineItem.id)
             .limit(50)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from lti_app.http import is_http_url
 from lti_app.registration.errors import PlatformRefusedError, RegistrationError
 
 PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
@@ -73,19 +74,11 @@ def has_control_characters(text: str) -> bool:
 
 
 def _is_url(value: Any, *, allow_loopback_http: bool) -> bool:
-    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+    # Stored, an address no request can use would break every launch (and PostgreSQL
+    # refuses NUL): the same check as a platform registered by hand (`lti-app platform add`).
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not is_http_url(value):
         return False
-    # Whitespace and control characters are never part of a URL (RFC 3986); stored, they
-    # would break every launch, and PostgreSQL refuses NUL.
-    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in value):
-        return False
-    try:
-        parts = urlsplit(value)
-        _ = parts.port  # a port that is not a number, or out of range
-    except ValueError:
-        return False
-    if not parts.hostname:
-        return False
+    parts = urlsplit(value)
     if parts.scheme == "https":
         return True
     return parts.scheme == "http" and allow_loopback_http and parts.hostname in LOOPBACK_HOSTS

@@ -36,6 +36,10 @@ NO_ROSTER_SERVICE = (
     "(Canvas: the developer key's 'Names and Roles' scope; Moodle: the tool's 'Services' "
     "settings, 'IMS LTI Names and Role Provisioning'), then a teacher opens Pathways again."
 )
+REGISTRATION_DISABLED = (
+    "Pathways is disabled for this course's LMS registration, so it does not fetch the "
+    "roster. The Pathways operator can enable it again (lti-app platform enable)."
+)
 _running: set[int] = set()
 _running_guard = threading.Lock()
 
@@ -113,6 +117,9 @@ def sync_roster(
             session, context_id=context_id, lease=SYNC_LEASE, min_interval=min_interval
         )
         platform = session.get(Platform, claim.platform_id) if claim else None
+        if claim is not None and platform is not None and not platform.is_active:
+            syncing.finish_sync(session, context_id=context_id, error=REGISTRATION_DISABLED)
+            return SyncResult(ok=False, message=REGISTRATION_DISABLED)
     if claim is None or platform is None:
         return SyncResult(ok=True, skipped=True)
     if not claim.nrps_url:

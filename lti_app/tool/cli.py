@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_app.db import Database, utcnow
+from lti_app.db import DATABASE_ID_MAX, Database, utcnow
+from lti_app.http import is_http_url
 from lti_app.settings import Settings
 from lti_app.tool.keys import (
     JWKS_MAX_AGE_SECONDS,
@@ -17,6 +19,7 @@ from lti_app.tool.keys import (
     secret_opens_keys,
 )
 from lti_app.tool.models import Deployment, DeploymentStatus, KeyStatus, Platform, ToolKey
+from lti_app.tool.registrations import LAUNCH_REGISTRATIONS
 
 TEXT_MAX = 255
 URL_MAX = 1024
@@ -37,14 +40,13 @@ def _clean(name: str, value: str, limit: int = TEXT_MAX) -> str:
 
 def _check_url(name: str, value: str, *, production: bool = False, limit: int = URL_MAX) -> str:
     value = _clean(name, value, limit)
-    parts = urlsplit(value)
-    if (
-        parts.scheme not in {"http", "https"}
-        or not parts.hostname
-        or any(c.isspace() for c in value)
-    ):
-        raise click.BadParameter(f"{value!r} is not an http(s) URL", param_hint=name)
-    if production and parts.scheme != "https":
+    if not is_http_url(value):
+        raise click.BadParameter(
+            f"{value!r} is not an http(s) URL (check the host, any [ ] around an IPv6 "
+            "address, and the port)",
+            param_hint=name,
+        )
+    if production and urlsplit(value).scheme != "https":
         # LTI 1.3 (1EdTech Security Framework): every message travels over TLS.
         raise click.BadParameter(
             f"{value!r} must be https:// in production (LTI 1.3 requires TLS)", param_hint=name
@@ -64,6 +66,56 @@ def _find(session: Session, issuer: str, client_id: str) -> Platform:
     return platform
 
 
+def _name_platform_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--id, or --issuer with --client-id: the two ways to name a platform."""
+    command = click.option("--client-id", default=None, help="With --issuer")(command)
+    command = click.option("--issuer", default=None, help="The platform's issuer (iss)")(command)
+    return click.option(
+        "--id",
+        "platform_id",
+        type=click.IntRange(1, DATABASE_ID_MAX),
+        default=None,
+        help="The platform's id, as `lti-app platform list` shows it",
+    )(command)
+
+
+def _named_platform(
+    session: Session, platform_id: int | None, issuer: str | None, client_id: str | None
+) -> Platform:
+    if platform_id is not None:
+        if issuer is not None or client_id is not None:
+            raise click.UsageError("name the platform by --id or by --issuer and --client-id")
+        platform = session.get(Platform, platform_id)
+        if platform is None:
+            raise click.ClickException(
+                f"no platform with id {platform_id} (`lti-app platform list` shows them)"
+            )
+        return platform
+    if issuer is None or client_id is None:
+        raise click.UsageError(
+            "name the platform: --id (from `lti-app platform list`), or --issuer and --client-id"
+        )
+    return _find(session, issuer, client_id)
+
+
+def _named_deployment(platform: Platform, deployment_id: str) -> Deployment:
+    deployment_id = _clean("--deployment-id", deployment_id)
+    found = next((d for d in platform.deployments if d.deployment_id == deployment_id), None)
+    if found is None:
+        known = ", ".join(d.deployment_id for d in platform.deployments) or "none yet"
+        raise click.ClickException(
+            f"platform {platform.id} ({platform.issuer}) has no deployment {deployment_id!r}; "
+            f"its deployments: {known}"
+        )
+    return found
+
+
+def _elsewhere() -> str:
+    # Other processes keep active registrations this long (tool.registrations); this one
+    # forgets them at the commit.
+    return f"in running Pathways processes within {LAUNCH_REGISTRATIONS.ttl:g} seconds"
+
+
 def _db(ctx: click.Context) -> Database:
     obj = ctx.ensure_object(dict)
     if "db" not in obj:
@@ -78,7 +130,7 @@ def _db(ctx: click.Context) -> Database:
 
 @click.group("platform")
 def platform_group() -> None:
-    """Register LMS platforms and approve their deployments."""
+    """Register LMS platforms, approve their deployments, and disable or enable either."""
 
 
 @platform_group.command("add")
@@ -211,6 +263,105 @@ def platform_remove(ctx: click.Context, issuer: str, client_id: str, yes: bool) 
             click.confirm(f"Remove {issuer} / {client_id} and all its courses' data?", abort=True)
         session.delete(p)
         click.echo(f"removed platform {issuer} client {client_id}")
+
+
+@platform_group.command("disable")
+@_name_platform_options
+@click.pass_context
+def platform_disable(
+    ctx: click.Context, platform_id: int | None, issuer: str | None, client_id: str | None
+) -> None:
+    """Refuse a registration's launches and hold its scores and roster syncs until enabled."""
+    with _db(ctx).begin() as session:
+        p = _named_platform(session, platform_id, issuer, client_id)
+        which = f"platform {p.id} ({p.issuer} client {p.client_id})"
+        was_active, p.is_active = p.is_active, False
+    if not was_active:
+        click.echo(f"{which} was already disabled")
+        return
+    click.echo(
+        f"{which} is disabled: its launches are refused and its open sessions end "
+        f"({_elsewhere()}); its scores wait unsent and its rosters are not synced until "
+        f"`lti-app platform enable --id {p.id}`"
+    )
+
+
+@platform_group.command("enable")
+@_name_platform_options
+@click.pass_context
+def platform_enable(
+    ctx: click.Context, platform_id: int | None, issuer: str | None, client_id: str | None
+) -> None:
+    """Accept a disabled registration's launches again and send its waiting scores."""
+    with _db(ctx).begin() as session:
+        p = _named_platform(session, platform_id, issuer, client_id)
+        which = f"platform {p.id} ({p.issuer} client {p.client_id})"
+        was_active, p.is_active = p.is_active, True
+    if was_active:
+        click.echo(f"{which} was already enabled")
+        return
+    click.echo(
+        f"{which} is enabled: its launches open Pathways ({_elsewhere()}) and the grade "
+        "workers send its waiting scores"
+    )
+
+
+@platform_group.command("disable-deployment")
+@_name_platform_options
+@click.option("--deployment-id", required=True)
+@click.pass_context
+def platform_disable_deployment(
+    ctx: click.Context,
+    platform_id: int | None,
+    issuer: str | None,
+    client_id: str | None,
+    deployment_id: str,
+) -> None:
+    """Refuse launches through one deployment (one install of Pathways in the LMS)."""
+    with _db(ctx).begin() as session:
+        p = _named_platform(session, platform_id, issuer, client_id)
+        dep = _named_deployment(p, deployment_id)
+        which = f"deployment {dep.deployment_id} of {p.issuer} client {p.client_id}"
+        was, dep.status = dep.status, DeploymentStatus.DISABLED
+    if was is DeploymentStatus.DISABLED:
+        click.echo(f"{which} was already disabled")
+        return
+    # A course is the registration's, not a deployment's (Canvas launches one course through
+    # an account's install and the course's own), so its scores and roster go on.
+    click.echo(
+        f"{which} is disabled: launches through it are refused and its open sessions end "
+        f"({_elsewhere()}); scores and rosters of its courses still go, as the courses "
+        "belong to the registration (`lti-app platform disable` holds those)"
+    )
+
+
+@platform_group.command("enable-deployment")
+@_name_platform_options
+@click.option("--deployment-id", required=True)
+@click.pass_context
+def platform_enable_deployment(
+    ctx: click.Context,
+    platform_id: int | None,
+    issuer: str | None,
+    client_id: str | None,
+    deployment_id: str,
+) -> None:
+    """Accept launches through a disabled (or waiting) deployment again."""
+    with _db(ctx).begin() as session:
+        p = _named_platform(session, platform_id, issuer, client_id)
+        dep = _named_deployment(p, deployment_id)
+        which = f"deployment {dep.deployment_id} of {p.issuer} client {p.client_id}"
+        was, dep.status = dep.status, DeploymentStatus.ACTIVE
+        dep.approved_at = dep.approved_at or utcnow()
+    if was is DeploymentStatus.ACTIVE:
+        click.echo(f"{which} was already active")
+    else:
+        click.echo(f"{which} is active: launches through it open Pathways ({_elsewhere()})")
+    if not p.is_active:
+        click.echo(
+            "its registration is disabled, so its launches are still refused: "
+            f"`lti-app platform enable --id {p.id}`"
+        )
 
 
 @platform_group.command("approve-deployment")

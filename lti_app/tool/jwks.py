@@ -164,7 +164,9 @@ class JwksCache:
         try:
             document, cache_control = self._fetch(url)
             keys = parse_key_set(document)
-        except (httpx.HTTPError, ValueError, RecursionError) as err:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, RecursionError) as err:
+            # InvalidURL: an address stored before registrations were checked as strictly
+            # (`http.is_http_url`) is a key set Pathways cannot reach, not an internal error.
             LOG.warning("JWKS fetch failed url=%s reason=%s error=%s", url, reason, err)
             if entry.keys:
                 # Stale-if-error: keep using what we had, try again shortly.

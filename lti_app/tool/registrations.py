@@ -130,7 +130,13 @@ def _choose_platform(rows: list[Platform], issuer: str, client_id: str | None) -
             hint=ADMIN_HINT,
         )
     if not platform.is_active:
-        raise LaunchForbiddenError("This Pathways registration is disabled.", hint=ADMIN_HINT)
+        # Only the operator's `lti-app platform disable` disables a registration.
+        raise LaunchForbiddenError(
+            "Pathways is disabled for this LMS registration, so it refuses its launches.",
+            hint="The Pathways operator disabled it. An LMS administrator can ask them why; "
+            "they enable it again with: lti-app platform enable "
+            f"--issuer {platform.issuer} --client-id {platform.client_id}",
+        )
     return platform
 
 
@@ -215,7 +221,11 @@ def resolve_deployment(
     if deployment.status is DeploymentStatus.DISABLED:
         raise LaunchForbiddenError(
             f"This installation of Pathways (deployment {deployment_id}) is disabled.",
-            hint=ADMIN_HINT,
+            hint="It was disabled in the Pathways admin console or by the Pathways operator. "
+            "An LMS administrator can approve it again in the admin console (opened through "
+            "another installation); the operator with: lti-app platform enable-deployment "
+            f"--issuer {platform.issuer} --client-id {platform.client_id} "
+            f"--deployment-id {deployment_id}",
         )
     return deployment
 

@@ -8,8 +8,39 @@ from sqlalchemy import delete
 
 from lti_app.grades.models import OutboxStatus
 from lti_app.tool.models import ServiceToken
+from tests.conftest import registration_disabled
 
 from .conftest import GradeCourse
+
+
+def test_a_disabled_registrations_scores_wait_until_it_is_enabled(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    course = make_course(students=3, competencies=1)
+    state = course.lms.platform.state
+    course.record(3)
+    worker = course.worker()
+    with registration_disabled(course.db, course.platform_id):
+        worker.drain()
+        # Not even its gradebook column is made while the registration is disabled.
+        assert state.line_items_in(course.lms_context_id) == []
+        assert course.counts()[OutboxStatus.PENDING] == 3
+    course.drain_until_settled(worker)
+    course.assert_lms_matches_mastery()
+
+    def delivered() -> int:
+        mine = set(course.lms_item_ids().values())
+        with state.lock:
+            return sum(1 for r in state.scores if r.line_item_id in mine)
+
+    sent = delivered()
+    course.record(2)
+    with registration_disabled(course.db, course.platform_id):
+        worker.drain()
+        assert delivered() == sent  # the column exists now: the scores themselves wait
+        assert course.counts()[OutboxStatus.PENDING] == 3
+    course.drain_until_settled(worker)
+    course.assert_lms_matches_mastery()
 
 
 def test_scores_reach_the_gradebook_with_one_token(

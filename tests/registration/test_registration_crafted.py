@@ -186,6 +186,9 @@ def test_configuration_that_is_no_json_object_is_refused_in_plain_words(
     [
         ({"issuer": 42}, "lacks a valid issuer"),
         ({"jwks_uri": ["https://lms.example/jwks"]}, "lacks a valid jwks_uri"),
+        # Addresses no request can use (httpx refuses them), as `lti-app platform add` does.
+        ({"jwks_uri": "https://1.2.3.999/jwks"}, "lacks a valid jwks_uri"),
+        ({"token_endpoint": "https://lms\u200b.example/token"}, "lacks a valid token_endpoint"),
         ({"token_endpoint": {"url": "x"}}, "lacks a valid token_endpoint"),
         ({"authorization_endpoint": "/mod/lti/auth.php"}, "lacks a valid authorization_endpoint"),
         ({"registration_endpoint": "javascript:alert(1)"}, "lacks a valid registration_endpoint"),

@@ -19,7 +19,7 @@ from lti_app.roster.jobs import sync_roster
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.tool.client import SCOPE_LINEITEM
 from lti_app.tool.models import Membership, MembershipStatus, Person, Platform
-from tests.conftest import Launched, LtiActions
+from tests.conftest import Launched, LtiActions, registration_disabled
 
 from .conftest import CSRF, LAUNCH_TOKEN, RosterCourse, set_enrollments
 
@@ -54,6 +54,26 @@ def test_sync_follows_every_page_and_stores_members_as_received(
     assert students["user-s01"].email == "s01@students.demo-lms.test"
     assert not students["user-s01"].has_launched
     assert all(s.status is MembershipStatus.ACTIVE for s in students.values())
+
+
+def test_a_disabled_registrations_roster_is_not_fetched(
+    make_roster_course: Callable[..., RosterCourse],
+    nrps: NrpsClient,
+    db: Database,
+    lms: RunningPlatform,
+) -> None:
+    course = make_roster_course(students=3)
+    before = lms.platform.counters.requests["nrps"]
+    with registration_disabled(db, course.platform_id):
+        result = sync_roster(db, nrps, context_id=course.context_id)
+    assert not result.ok
+    assert "disabled" in result.message
+    assert "lti-app platform enable" in result.message
+    assert lms.platform.counters.requests["nrps"] == before
+    assert _students(db, course.context_id) == {}
+    again = sync_roster(db, nrps, context_id=course.context_id)
+    assert again.ok, again.message
+    assert again.members == 3
 
 
 def test_a_member_who_disappears_becomes_inactive_with_data_kept(

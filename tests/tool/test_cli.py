@@ -104,6 +104,96 @@ def test_bad_url_is_refused_naming_the_option(run: Callable[..., Result]) -> Non
     assert "--jwks-url" in result.output
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[fd00::1/jwks",
+        "https://lms.example:443a/jwks",
+        "https://lms.example:99999/jwks",
+        "https://1.2.3.999/jwks",
+        "https://lms\u200b.example/jwks",
+    ],
+    ids=["unclosed-ipv6", "port-not-a-number", "port-out-of-range", "bad-ipv4", "zero-width"],
+)
+def test_url_no_request_could_use_is_refused_naming_the_option(
+    run: Callable[..., Result], url: str
+) -> None:
+    # Stored, each one failed every launch from that LMS with "Unexpected error".
+    issuer = f"https://bad-url-{uuid.uuid4().hex[:8]}.example"
+    args = add_args(issuer)
+    args[args.index("--jwks-url") + 1] = url
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "--jwks-url" in result.output
+    assert "is not an http(s) URL" in result.output
+    assert issuer not in run("platform", "list").output
+
+
+def test_disable_and_enable_a_platform_by_id_or_by_issuer(run: Callable[..., Result]) -> None:
+    issuer = f"https://off-{uuid.uuid4().hex[:8]}.example"
+    added = run(*add_args(issuer, "c1"))
+    platform_id = added.output.split("registered platform ", 1)[1].split(":", 1)[0]
+    disabled = run("platform", "disable", "--id", platform_id)
+    assert disabled.exit_code == 0, disabled.output
+    assert f"platform {platform_id} ({issuer} client c1) is disabled" in disabled.output
+    assert "launches are refused" in disabled.output
+    assert "within 10 seconds" in disabled.output
+    assert f"lti-app platform enable --id {platform_id}" in disabled.output
+    listed = [line for line in run("platform", "list").output.splitlines() if issuer in line]
+    assert listed[0].endswith("DISABLED")
+    again = run("platform", "disable", "--issuer", issuer, "--client-id", "c1")
+    assert again.exit_code == 0
+    assert "was already disabled" in again.output
+    enabled = run("platform", "enable", "--issuer", issuer, "--client-id", "c1")
+    assert enabled.exit_code == 0, enabled.output
+    assert "is enabled" in enabled.output
+    assert "active: True" in run("platform", "show", "--issuer", issuer, "--client-id", "c1").output
+
+
+def test_disable_and_enable_a_deployment(run: Callable[..., Result]) -> None:
+    issuer = f"https://dep-off-{uuid.uuid4().hex[:8]}.example"
+    run(*add_args(issuer, "c1", "--deployment-id", "d1", "--deployment-id", "d2"))
+    which = ["--issuer", issuer, "--client-id", "c1"]
+    disabled = run("platform", "disable-deployment", *which, "--deployment-id", "d1")
+    assert disabled.exit_code == 0, disabled.output
+    assert f"deployment d1 of {issuer} client c1 is disabled" in disabled.output
+    shown = run("platform", "show", *which).output
+    assert "deployment d1: disabled" in shown
+    assert "deployment d2: active" in shown
+    enabled = run("platform", "enable-deployment", *which, "--deployment-id", "d1")
+    assert enabled.exit_code == 0, enabled.output
+    assert "deployment d1: active" in run("platform", "show", *which).output
+    unknown = CliRunner().invoke(
+        main, ["platform", "disable-deployment", *which, "--deployment-id", "d3"]
+    )
+    assert unknown.exit_code == 1
+    assert "no deployment 'd3'" in unknown.output
+    assert "d1, d2" in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "words"),
+    [
+        ([], 2, "name the platform"),
+        (["--issuer", "https://lms.example"], 2, "name the platform"),
+        (["--id", "1", "--issuer", "https://lms.example", "--client-id", "c"], 2, "by --id or"),
+        (["--id", "0"], 2, "--id"),
+        (["--id", "2147483647"], 1, "no platform with id 2147483647"),
+        (["--issuer", "https://nope.example", "--client-id", "x"], 1, "no platform"),
+    ],
+    ids=["nothing", "issuer-alone", "both", "id-zero", "unknown-id", "unknown-issuer"],
+)
+@pytest.mark.parametrize("command", ["disable", "enable", "disable-deployment"])
+def test_naming_no_platform_is_an_error(
+    run: Callable[..., Result], command: str, args: list[str], exit_code: int, words: str
+) -> None:
+    extra = ["--deployment-id", "d1"] if command.endswith("deployment") else []
+    result = CliRunner().invoke(main, ["platform", command, *args, *extra])
+    assert result.exit_code == exit_code, result.output
+    assert words in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_unknown_platform_is_an_error(run: Callable[..., Result]) -> None:
     result = CliRunner().invoke(
         main, ["platform", "show", "--issuer", "https://nope", "--client-id", "x"]

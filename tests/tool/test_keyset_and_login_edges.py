@@ -30,12 +30,14 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import jwt
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from lti_app import create_app
+from lti_app.cli import main
 from lti_app.db import Database, utcnow
 from lti_app.demo.keys import SigningKey
 from lti_app.demo.server import serve_in_thread
@@ -696,8 +698,17 @@ def test_a_key_set_url_nobody_listens_on_is_a_clear_error(
 
 @pytest.mark.parametrize(
     "jwks_url",
-    ["http://keyset-host.invalid/jwks", "not a url", "ftp://127.0.0.1/jwks", ""],
-    ids=["unresolvable", "words", "ftp", "empty"],
+    [
+        "http://keyset-host.invalid/jwks",
+        "not a url",
+        "ftp://127.0.0.1/jwks",
+        "",
+        # Stored before `lti-app platform add` refused them: httpx refuses them as URLs.
+        "https://lms.example:443a/jwks",
+        "https://[fd00::1/jwks",
+        "https://1.2.3.999/jwks",
+    ],
+    ids=["unresolvable", "words", "ftp", "empty", "bad-port", "unclosed-ipv6", "bad-ipv4"],
 )
 def test_an_unusable_key_set_url_is_a_clear_error(
     tool: ToolServer, make_fake: Callable[..., FakeLms], browser: httpx.Client, jwks_url: str
@@ -1186,6 +1197,38 @@ def test_a_registration_disabled_between_login_and_launch_is_refused(
         )
     db.dispose()
     assert_refused(post_launch(browser, request, token_for(tool, fake, request)), 403, "disabled")
+
+
+def test_the_cli_disables_and_enables_a_registration_and_a_deployment(
+    tool: ToolServer,
+    fake: FakeLms,
+    browser: httpx.Client,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LTI_APP_SECRET_KEY", tool.settings.secret_key)
+    monkeypatch.setenv("LTI_APP_DATABASE_URL", database_url)
+    monkeypatch.setenv("LTI_APP_ENV", "test")
+    which = ["--issuer", fake.issuer, "--client-id", fake.client_id]
+
+    def platform(*args: str) -> None:
+        result = CliRunner().invoke(main, ["platform", *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+
+    assert_accepted(launch(tool, fake, browser))  # its registration is cached as active
+    platform("disable", *which)
+    # What the operator runs to undo it, for the LMS administrator to pass on.
+    enable = f"lti-app platform enable --issuer {fake.issuer} --client-id {fake.client_id}"
+    refused = Launched(login(tool, fake, browser), browser)  # at its login already
+    assert_refused(refused, 403, "disabled", html.escape(enable))
+    platform("enable", *which)
+    assert_accepted(launch(tool, fake, browser))
+
+    platform("disable-deployment", *which, "--deployment-id", fake.deployment_id)
+    enable_deployment = f"lti-app platform enable-deployment {' '.join(which)}"
+    assert_refused(launch(tool, fake, browser), 403, "is disabled", html.escape(enable_deployment))
+    platform("enable-deployment", *which, "--deployment-id", fake.deployment_id)
+    assert_accepted(launch(tool, fake, browser))
 
 
 def test_login_with_the_client_id_of_another_issuers_registration_is_refused(

@@ -191,9 +191,14 @@ def _check_ranges(values: dict[str, Any]) -> None:
 
 
 def _check_url(key: str, value: str) -> None:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:  # also an unclosed [ of an IPv6 address
+        parts = None
     if (
-        parts.scheme not in {"http", "https"}
+        parts is None
+        or parts.scheme not in {"http", "https"}
         or not parts.hostname
         or any(c.isspace() for c in value)
     ):

@@ -87,3 +87,14 @@ def test_a_public_url_at_the_root_of_its_host_is_taken(tmp_path: Path, public_ur
         {"LTI_APP_SECRET_KEY": "s", "LTI_APP_PUBLIC_URL": public_url}, config_dir=tmp_path
     )
     assert settings.public_url == public_url
+
+
+@pytest.mark.parametrize("public_url", ["https://[fd00::1", "https://apps.school.edu:443a"])
+def test_a_public_url_no_connection_can_use_stops_start_up_naming_the_setting(
+    tmp_path: Path, public_url: str
+) -> None:
+    """An unclosed IPv6 bracket or a port that is not a number ended start-up in a traceback."""
+    with pytest.raises(SettingsError, match=r"'LTI_APP_PUBLIC_URL' must be an http\(s\) address"):
+        load_settings(
+            {"LTI_APP_SECRET_KEY": "s", "LTI_APP_PUBLIC_URL": public_url}, config_dir=tmp_path
+        )

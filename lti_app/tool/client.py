@@ -228,7 +228,7 @@ class TokenClient:
         try:
             self.requests_made += 1
             response, content = self._post(platform.token_url, data)
-        except httpx.HTTPError as err:
+        except (httpx.HTTPError, httpx.InvalidURL) as err:  # InvalidURL: stored before checks
             raise ServiceTokenError(
                 f"The LMS token endpoint {platform.token_url} did not answer ({err}).",
                 retryable=True,

@@ -808,6 +808,22 @@ def test_token_refusals_fail_the_sync_with_a_message(
     assert roster.members_requests() == []
 
 
+def test_a_token_address_stored_before_addresses_were_checked_fails_the_sync_plainly(
+    roster: Roster,
+) -> None:
+    """A port that is not a number passes urlsplit but not httpx: the sync must end with the
+    address in its message, not an error nobody sees in the worker's log."""
+    with roster.db.begin() as session:
+        platform = session.get(Platform, roster.platform_id)
+        assert platform is not None
+        platform.token_url = "https://lms.example:443a/token"
+    roster.lms.route = lambda seen: page([member("s1")])
+    result = roster.sync()
+    assert not result.ok
+    assert "https://lms.example:443a/token did not answer" in result.message
+    assert roster.members_requests() == []
+
+
 def test_a_narrower_scope_names_the_roster_service(roster: Roster) -> None:
     roster.lms.granted = f"{SCOPE_LINEITEM} {SCOPE_SCORE}"
     roster.lms.route = lambda seen: page([member("s1")])

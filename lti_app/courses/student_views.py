@@ -23,18 +23,18 @@ from lti_app.courses.common import (
     parse_id,
     today,
 )
-from lti_app.courses.profile_form import (
+from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
+from lti_app.courses.views import NOTICES, assessable, bp, notice_text
+from lti_app.db import utcnow
+from lti_app.insights.groups import group_history
+from lti_app.learners.models import GoalStatus
+from lti_app.learners.profile_form import (
     PROFILE_TEXT_FIELDS,
     conflict_draft,
     conflict_messages,
     profile_edit,
     shown_on_page,
 )
-from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
-from lti_app.courses.views import NOTICES, assessable, bp, notice_text
-from lti_app.db import utcnow
-from lti_app.insights.groups import group_history
-from lti_app.learners.models import GoalStatus
 from lti_app.learners.services import (
     add_check_in,
     add_goal,

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from lti_app.courses.profile_form import PROFILE_TEXT_FIELDS
 from lti_app.db import Database
 from lti_app.demo.browser import parse_forms
 from lti_app.demo.server import RunningPlatform
 from lti_app.learners.models import GoalStatus, LearnerProfile
+from lti_app.learners.profile_form import PROFILE_TEXT_FIELDS
 from lti_app.learners.services import get_profile, list_check_ins, list_goals
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import Frame, Ids, ensure_launched, frame

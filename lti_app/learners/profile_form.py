@@ -1,40 +1,62 @@
-"""The profile form on the teacher's student page: what the page showed, what the teacher
-changed on it, and what someone else saved meanwhile.
+"""A profile form, what its page showed, and what someone else saved meanwhile.
 
-The student edits their part of the same profile on their own page, often while the teacher's
-page is open (during a check-in). Saving writes only what the teacher changed, so the student's
-newer words stay; a field both of them changed is refused with what it now holds, the teacher's
-text kept in the form, so that neither side loses anything.
+A profile is edited in three places: the student's own page, and the teacher's student page
+and profile editor. Two of them are often open at once (a student and their teacher during a
+check-in), so saving writes only the fields changed on the page, and the other person's newer
+words stay; a field both of them changed is refused with what it now holds, the typed text kept
+in the form, so that neither side loses anything.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from lti_app.learners.models import LearnerProfile
-from lti_app.learners.vocab import Modality
+from lti_app.learners.services import lock_profile, update_profile
+from lti_app.learners.vocab import CareerCluster, Modality, strip_control_characters
 
-PROFILE_TEXT_FIELDS = (
-    ("career_goal_text", "Career goals"),
-    ("preferences_text", "How they like to learn"),
-    ("strengths", "Strengths"),
-    ("needs_and_supports", "Needs and supports"),
-    ("non_academic_notes", "Non-academic skills (work habits, social skills)"),
-    ("teacher_notes", "Private teacher notes (never shown to the student or family)"),
-)
-LIST_FIELDS = ("career_clusters", "preferred_modalities")
-FIELD_LABELS = {
-    "interests": "Interests",
-    "career_clusters": "Career clusters",
-    "preferred_modalities": "Preferred ways of learning",
-    **dict(PROFILE_TEXT_FIELDS),
+TAG_FIELD = "interests"
+"""Shown as one line of comma-separated tags."""
+CHOICE_FIELDS: Mapping[str, frozenset[str]] = {
+    "career_clusters": frozenset(c.value for c in CareerCluster),
+    "preferred_modalities": frozenset(m.value for m in Modality),
 }
+"""Shown as checkboxes, one for each value a page can tick."""
+TEXT_FIELDS = frozenset(
+    {
+        "career_goal_text",
+        "preferences_text",
+        "strengths",
+        "needs_and_supports",
+        "non_academic_notes",
+        "teacher_notes",
+    }
+)
 SHOWN = "shown"
 """The hidden field holding what the page showed (JSON)."""
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    """The profile fields one page's form shows, each with the label the page gives it."""
+
+    labels: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        unknown = set(self.labels) - {TAG_FIELD, *CHOICE_FIELDS, *TEXT_FIELDS}
+        if unknown:
+            raise TypeError(f"not profile fields: {sorted(unknown)}")
+
+    @property
+    def text_fields(self) -> tuple[tuple[str, str], ...]:
+        """The free-text fields and their labels, in the order given."""
+        return tuple((name, label) for name, label in self.labels.items() if name in TEXT_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -44,28 +66,84 @@ class ProfileEdit:
     changes: dict[str, Any]
     """The fields to write, as update_profile takes them."""
     conflicts: list[str]
-    """Fields the teacher changed that someone else changed too since the page was shown."""
+    """Fields changed on the page that someone else changed too since the page was shown."""
 
 
-def shown_on_page(profile: LearnerProfile | None) -> str:
-    """The hidden `shown` value: the stored profile in the form's comparable terms."""
-    return json.dumps(_comparable(_stored(profile)), ensure_ascii=False, sort_keys=True)
+@dataclass(frozen=True)
+class ProfileConflict:
+    """A save refused because someone else changed a field the page changed too."""
+
+    errors: list[str]
+    """For each such field, what it holds now; then what to do."""
+    values: MultiDict[str, str]
+    """The form to show again: what was typed, the rest as stored now."""
 
 
-def profile_edit(form: MultiDict[str, str], profile: LearnerProfile | None) -> ProfileEdit:
+def save_profile_form(
+    session: Session,
+    *,
+    context_id: int,
+    person_id: int,
+    editor_is_teacher: bool,
+    form: MultiDict[str, str],
+    page: ProfilePage,
+) -> ProfileConflict | None:
+    """Write the fields changed on the page, or nothing at all when one of them was changed by
+    someone else too since the page was shown (the caller then rolls back).
+
+    :raises ValueError: a value is not acceptable (from update_profile).
+    :raises NotAllowedError: a student sent a teacher-only field (from update_profile).
+    """
+    # Locked, so that what is compared with the page is what the save replaces.
+    profile = lock_profile(session, context_id=context_id, person_id=person_id)
+    edit = profile_edit(form, profile, page)
+    if edit.conflicts:
+        return ProfileConflict(
+            _conflict_messages(profile, edit.conflicts, page),
+            _conflict_draft(form, profile, edit, page),
+        )
+    update_profile(
+        session,
+        context_id=context_id,
+        person_id=person_id,
+        editor_is_teacher=editor_is_teacher,
+        **edit.changes,
+    )
+    return None
+
+
+def page_values(profile: LearnerProfile | None, page: ProfilePage) -> MultiDict[str, str]:
+    """The form's values as the page shows the stored profile, `shown` included."""
+    values: MultiDict[str, str] = MultiDict()
+    for name, value in _stored(profile, page).items():
+        if name == TAG_FIELD:
+            values[name] = ", ".join(value)
+        elif name in CHOICE_FIELDS:
+            values.setlist(name, value)
+        else:
+            values[name] = value
+    values[SHOWN] = json.dumps(
+        _comparable(_stored(profile, page)), ensure_ascii=False, sort_keys=True
+    )
+    return values
+
+
+def profile_edit(
+    form: MultiDict[str, str], profile: LearnerProfile | None, page: ProfilePage
+) -> ProfileEdit:
     """Compare the posted form with what its page showed and with what is stored now.
 
-    A form that does not say what it showed (an older page, a script) writes every field, as
-    saving always did.
+    A form that does not say what it showed (an older page, a script) writes every field of
+    the page, as saving always did.
     """
-    posted = _posted(form)
+    posted = _posted(form, page)
     try:
         shown = json.loads(form.get(SHOWN, ""))
     except ValueError:
         shown = None
     if not isinstance(shown, dict):
         return ProfileEdit(posted, [])
-    typed, stored = _comparable(posted), _comparable(_stored(profile))
+    typed, stored = _comparable(posted), _comparable(_stored(profile, page))
     changed = [name for name in posted if name not in shown or shown[name] != typed[name]]
     conflicts = [
         name
@@ -75,78 +153,90 @@ def profile_edit(form: MultiDict[str, str], profile: LearnerProfile | None) -> P
     return ProfileEdit({name: posted[name] for name in changed}, conflicts)
 
 
-def conflict_messages(profile: LearnerProfile | None, conflicts: list[str]) -> list[str]:
-    """Say, for each field changed on both sides, what it holds now."""
-    stored = _stored(profile)
+def _conflict_messages(
+    profile: LearnerProfile | None, conflicts: list[str], page: ProfilePage
+) -> list[str]:
+    """Say, for each field changed on both sides, what it holds now, then what to do."""
+    stored = _stored(profile, page)
     messages = []
     for name in conflicts:
         value = stored[name]
         if name == "preferred_modalities":
-            value = [_modality_label(v) for v in value]
+            value = [Modality(v).label for v in value]
         text = ", ".join(value) if isinstance(value, list) else value
         now = f"it now reads “{text}”" if text else "it is now empty"
         messages.append(
-            f"{FIELD_LABELS[name]} was changed by someone else since you opened this page: "
-            f"{now}. What you typed is below and is not saved yet: merge the two if need be, "
-            "then save again."
+            f"{page.labels[name]} was changed by someone else since you opened this page: {now}."
         )
+    messages.append(
+        "What you typed is below and is not saved yet: merge the two if need be, then save again."
+    )
     return messages
 
 
-def conflict_draft(
-    form: MultiDict[str, str], profile: LearnerProfile | None, edit: ProfileEdit
+def _conflict_draft(
+    form: MultiDict[str, str], profile: LearnerProfile | None, edit: ProfileEdit, page: ProfilePage
 ) -> MultiDict[str, str]:
-    """The form to show again after a conflict: what the teacher changed as they typed it, the
-    rest as stored now, and `shown` as stored now (so that saving it again writes the
-    teacher's text over what they have now seen)."""
-    stored = _stored(profile)
-    draft: MultiDict[str, str] = MultiDict()
-    for name, value in stored.items():
-        if name in edit.changes:
-            draft.setlist(name, form.getlist(name))
-        elif name == "interests":
-            draft[name] = ", ".join(value)
-        elif isinstance(value, list):
-            draft.setlist(name, value)
-        else:
-            draft[name] = value
-    draft[SHOWN] = shown_on_page(profile)
+    """The form to show again after a conflict: the fields changed on the page as typed, the
+    rest as stored now, and `shown` as stored now (so that saving it again writes the typed
+    text over what the editor has now seen)."""
+    draft = page_values(profile, page)
+    for name in edit.changes:
+        draft.setlist(name, form.getlist(name))
     return draft
 
 
-def _posted(form: MultiDict[str, str]) -> dict[str, Any]:
-    return {
-        "interests": [t.strip() for t in form.get("interests", "").split(",") if t.strip()],
-        **{name: form.getlist(name) for name in LIST_FIELDS},
-        **{name: form.get(name, "") for name, _ in PROFILE_TEXT_FIELDS},
-    }
+def _posted(form: MultiDict[str, str], page: ProfilePage) -> dict[str, Any]:
+    posted: dict[str, Any] = {}
+    for name in page.labels:
+        if name == TAG_FIELD:
+            posted[name] = [t.strip() for t in form.get(name, "").split(",") if t.strip()]
+        elif name in CHOICE_FIELDS:
+            posted[name] = form.getlist(name)
+        else:
+            posted[name] = form.get(name, "")
+    return posted
 
 
-def _stored(profile: LearnerProfile | None) -> dict[str, Any]:
-    return {
-        "interests": list(profile.interests or []) if profile else [],
-        **{name: list(getattr(profile, name) or []) if profile else [] for name in LIST_FIELDS},
-        **{
-            name: getattr(profile, name) or "" if profile else "" for name, _ in PROFILE_TEXT_FIELDS
-        },
-    }
+def _stored(profile: LearnerProfile | None, page: ProfilePage) -> dict[str, Any]:
+    stored: dict[str, Any] = {}
+    for name in page.labels:
+        value = getattr(profile, name) if profile else None
+        if name == TAG_FIELD:
+            stored[name] = list(value or [])
+        elif name in CHOICE_FIELDS:
+            # A value dropped from the vocabulary has no checkbox: the page never showed it.
+            stored[name] = [v for v in value or [] if v in CHOICE_FIELDS[name]]
+        else:
+            stored[name] = value or ""
+    return stored
 
 
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:
-    """The values as equal whatever a browser did to them (CR LF, spaces, order of ticks)."""
-    return {
-        "interests": [" ".join(t.split()) for t in values["interests"] if t.strip()],
-        **{name: sorted(set(values[name])) for name in LIST_FIELDS},
-        **{name: _same_text(values[name]) for name, _ in PROFILE_TEXT_FIELDS},
-    }
+    """The values as equal whatever a browser or the save did to them (CR LF, spaces, control
+    characters, a tag typed twice, the order of ticks)."""
+    comparable: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == TAG_FIELD:
+            comparable[name] = _tags(value)
+        elif name in CHOICE_FIELDS:
+            comparable[name] = sorted(set(value))
+        else:
+            comparable[name] = _same_text(value)
+    return comparable
+
+
+def _tags(tags: list[str]) -> list[str]:
+    # As clean_tags stores them: a tag typed again in other letters is the first one.
+    seen: set[str] = set()
+    kept = []
+    for raw in tags:
+        tag = " ".join(strip_control_characters(raw).split())
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            kept.append(tag)
+    return kept
 
 
 def _same_text(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
-
-
-def _modality_label(value: str) -> str:
-    try:
-        return Modality(value).label
-    except ValueError:
-        return value
+    return strip_control_characters(text.replace("\r\n", "\n").replace("\r", "\n")).strip()

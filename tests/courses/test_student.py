@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from lti_app.courses.student_views import PROFILE_FORM
 from lti_app.db import Database
 from lti_app.demo.browser import parse_forms
 from lti_app.demo.server import RunningPlatform
 from lti_app.learners.models import GoalStatus, LearnerProfile
-from lti_app.learners.profile_form import PROFILE_TEXT_FIELDS
 from lti_app.learners.services import get_profile, list_check_ins, list_goals
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import Frame, Ids, ensure_launched, frame
@@ -91,7 +91,7 @@ class OpenProfile:
 
     def teacher_form(self, page: str, **typed: str) -> dict[str, str]:
         """The profile form as the teacher's page shows it (an empty profile), with `typed`."""
-        fields = dict.fromkeys(("interests", *(f for f, _ in PROFILE_TEXT_FIELDS)), "")
+        fields = dict.fromkeys(("interests", *(f for f, _ in PROFILE_FORM.text_fields)), "")
         for hidden in re.finditer(r'<input type="hidden" name="shown" value="([^"]*)"', page):
             fields["shown"] = html.unescape(hidden.group(1))
         return {**fields, **typed}

@@ -23,18 +23,12 @@ from lti_app.courses.common import (
     parse_id,
     today,
 )
-from lti_app.courses.profile_form import (
-    PROFILE_TEXT_FIELDS,
-    conflict_draft,
-    conflict_messages,
-    profile_edit,
-    shown_on_page,
-)
 from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
 from lti_app.courses.views import NOTICES, assessable, bp, notice_text
 from lti_app.db import utcnow
 from lti_app.insights.groups import group_history
 from lti_app.learners.models import GoalStatus
+from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
 from lti_app.learners.services import (
     add_check_in,
     add_goal,
@@ -43,7 +37,6 @@ from lti_app.learners.services import (
     list_goals,
     lock_profile,
     update_goal,
-    update_profile,
 )
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery.levels import current_levels
@@ -67,6 +60,20 @@ SOURCE_LABELS = {
     EvidenceSource.PATHWAY_WORK: "Pathway work",
     EvidenceSource.KNOWLEDGE_CHECK: "Knowledge check",
 }
+PROFILE_FORM = ProfilePage(
+    {
+        "interests": "Interests",
+        "career_clusters": "Career clusters",
+        "preferred_modalities": "Preferred ways of learning",
+        "career_goal_text": "Career goals",
+        "preferences_text": "How they like to learn",
+        "strengths": "Strengths",
+        "needs_and_supports": "Needs and supports",
+        "non_academic_notes": "Non-academic skills (work habits, social skills)",
+        "teacher_notes": "Private teacher notes (never shown to the student or family)",
+    }
+)
+"""The whole profile, as the form on this page shows it."""
 DRAFT_FORMS = {
     "courses.save_profile": "profile",
     "courses.save_goal": "goal",
@@ -105,8 +112,7 @@ def _student_page(
         ctx=course.ctx,
         title=student.name,
         student=student,
-        profile=profile,
-        profile_shown=shown_on_page(profile),
+        profile_values=page_values(profile, PROFILE_FORM),
         goals=list_goals(session, context_id=cid, person_id=person_id),
         check_ins=list_check_ins(
             session, context_id=cid, person_id=person_id, include_private=True
@@ -127,7 +133,7 @@ def _student_page(
         source_labels=SOURCE_LABELS,
         career_clusters=list(CareerCluster),
         modalities=list(Modality),
-        profile_text_fields=PROFILE_TEXT_FIELDS,
+        profile_form=PROFILE_FORM,
         today=today(),
         notice=notice_text(NOTICES),
         errors=errors or [],
@@ -178,24 +184,20 @@ def save_profile(person_id: int) -> Response | tuple[str, int]:
     session = db_session()
     try:
         with domain_errors():
-            # Locked, so that what is compared with the page is what the save replaces.
-            profile = lock_profile(session, context_id=course.context_id, person_id=person_id)
-            edit = profile_edit(request.form, profile)
-            if edit.conflicts:
-                errors = conflict_messages(profile, edit.conflicts)
-                draft = conflict_draft(request.form, profile, edit)
-                session.rollback()
-                page = _student_page(person_id, errors, {"kind": "profile", "values": draft})
-                return page, 400
-            update_profile(
+            conflict = save_profile_form(
                 session,
                 context_id=course.context_id,
                 person_id=person_id,
                 editor_is_teacher=True,
-                **edit.changes,
+                form=request.form,
+                page=PROFILE_FORM,
             )
     except ValueError as err:
         return student_page_with_errors(person_id, [str(err)])
+    if conflict is not None:
+        session.rollback()
+        draft: dict[str, object] = {"kind": "profile", "values": conflict.values}
+        return _student_page(person_id, conflict.errors, draft), 400
     session.commit()
     return back_to_student(person_id, "profile")
 

@@ -6,20 +6,21 @@ check-ins, so no template can show them by mistake.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
 from flask import Blueprint, Flask, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.learners import services
-from lti_app.learners.models import GoalStatus, LearnerProfile
-from lti_app.learners.services import GoalNotFoundError, NotAllowedError, StudentProfileView
+from lti_app.learners.models import GoalStatus
+from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
+from lti_app.learners.services import GoalNotFoundError, NotAllowedError
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.tool.roles import CourseRole
@@ -63,10 +64,6 @@ def _notice() -> str | None:
     return NOTICES.get(request.args.get("notice", ""))
 
 
-def _tags(text: str) -> list[str]:
-    return [t for t in (" ".join(part.split()) for part in text.split(",")) if t]
-
-
 def _date(value: str) -> date | None:
     value = value.strip()
     if not value:
@@ -84,55 +81,30 @@ def _goal_status(value: str) -> GoalStatus:
         raise ValueError("Choose a status for the goal.") from None
 
 
-@dataclass
-class ProfileForm:
-    """The student-editable part of a profile, as the page shows and sends it."""
-
-    interests_text: str = ""
-    career_clusters: list[str] = field(default_factory=list)
-    career_goal_text: str = ""
-    preferred_modalities: list[str] = field(default_factory=list)
-    preferences_text: str = ""
-
-    @classmethod
-    def from_view(cls, view: StudentProfileView) -> ProfileForm:
-        return cls(
-            ", ".join(view.interests),
-            [c.value for c in view.career_clusters],
-            view.career_goal_text,
-            [m.value for m in view.preferred_modalities],
-            view.preferences_text,
-        )
-
-    @classmethod
-    def from_request(cls) -> ProfileForm:
-        form = request.form
-        return cls(
-            form.get("interests", ""),
-            form.getlist("career_clusters"),
-            form.get("career_goal_text", ""),
-            form.getlist("preferred_modalities"),
-            form.get("preferences_text", ""),
-        )
-
-    def as_shown(self) -> dict[str, Any]:
-        """The values in a form that compares equal whatever the browser did to them."""
-        return {
-            "interests": ", ".join(_tags(self.interests_text)),
-            "career_clusters": sorted(set(self.career_clusters)),
-            "career_goal_text": _same_text(self.career_goal_text),
-            "preferred_modalities": sorted(set(self.preferred_modalities)),
-            "preferences_text": _same_text(self.preferences_text),
-        }
-
-    def fields(self) -> dict[str, Any]:
-        return {
-            "interests": _tags(self.interests_text),
-            "career_clusters": self.career_clusters,
-            "career_goal_text": self.career_goal_text,
-            "preferred_modalities": self.preferred_modalities,
-            "preferences_text": self.preferences_text,
-        }
+OWN_PROFILE_FORM = ProfilePage(
+    {
+        "interests": "Interests",
+        "career_clusters": "Career areas that interest you",
+        "career_goal_text": "Career goals in your own words",
+        "preferred_modalities": "Ways of learning you like",
+        "preferences_text": "Anything else that helps you learn",
+    }
+)
+"""The student's part of their profile, as their own page shows it."""
+EDITOR_FORM = ProfilePage(
+    {
+        "interests": "Interests",
+        "career_clusters": "Career areas that interest them",
+        "career_goal_text": "Career goals in their own words",
+        "preferred_modalities": "Ways of learning they like",
+        "preferences_text": "Anything else that helps them learn",
+        "strengths": "Strengths",
+        "needs_and_supports": "Needs and supports",
+        "non_academic_notes": "Work habits and social skills",
+        "teacher_notes": "Teacher notes",
+    }
+)
+"""The whole profile, as the teacher's profile editor shows it."""
 
 
 @dataclass(frozen=True)
@@ -153,32 +125,6 @@ class GoalDraft:
         )
 
 
-def _same_text(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
-
-
-def _shown(form: ProfileForm, teacher_values: dict[str, str]) -> str:
-    """What the teacher's page shows, sent back with it: saving changes only what differs."""
-    values = {**form.as_shown(), **{k: _same_text(v) for k, v in teacher_values.items()}}
-    return json.dumps(values, ensure_ascii=False, sort_keys=True)
-
-
-def _changed_fields(
-    form: ProfileForm, teacher_values: dict[str, str], shown_json: str
-) -> dict[str, Any]:
-    """The fields the teacher changed on their page (all of them if the page did not say what
-    it showed), so that saving an open page does not undo what the student saved meanwhile."""
-    fields: dict[str, Any] = {**form.fields(), **teacher_values}
-    try:
-        shown = json.loads(shown_json)
-    except ValueError:
-        return fields
-    if not isinstance(shown, dict):
-        return fields
-    now = {**form.as_shown(), **{k: _same_text(v) for k, v in teacher_values.items()}}
-    return {k: v for k, v in fields.items() if k not in shown or shown[k] != now[k]}
-
-
 def _vocab() -> dict[str, Any]:
     return {
         "career_clusters": tuple(CareerCluster),
@@ -192,19 +138,25 @@ def _vocab() -> dict[str, Any]:
 
 
 def _render_mine(
-    form: ProfileForm | None = None,
+    values: MultiDict[str, str] | None = None,
     error: str | None = None,
     status: int = 200,
     draft: GoalDraft | None = None,
 ) -> tuple[str, int]:
+    """The student's page; `values` fills the profile form (as stored when None)."""
     ctx, context_id = _course()
-    view = services.student_view(db_session(), context_id=context_id, person_id=ctx.person.id)
+    session = db_session()
+    view = services.student_view(session, context_id=context_id, person_id=ctx.person.id)
+    if values is None:
+        profile = services.get_profile(session, context_id=context_id, person_id=ctx.person.id)
+        values = page_values(profile, OWN_PROFILE_FORM)
     return (
         render_template(
             "learners/my_profile.html",
             ctx=ctx,
             view=view,
-            form=form or ProfileForm.from_view(view),
+            values=values,
+            labels=OWN_PROFILE_FORM.labels,
             draft=draft,
             error=error,
             notice=None if error else _notice(),
@@ -222,18 +174,21 @@ def my_profile() -> Response | tuple[str, int]:
     if request.method == "GET":
         return _render_mine()
     session = db_session()
-    form = ProfileForm.from_request()
     try:
-        services.update_profile(
+        conflict = save_profile_form(
             session,
             context_id=context_id,
             person_id=ctx.person.id,
             editor_is_teacher=False,
-            **form.fields(),
+            form=request.form,
+            page=OWN_PROFILE_FORM,
         )
     except (ValueError, NotAllowedError) as err:
         session.rollback()
-        return _render_mine(form, str(err), 400)
+        return _render_mine(request.form, str(err), 400)
+    if conflict is not None:
+        session.rollback()
+        return _render_mine(conflict.values, " ".join(conflict.errors), 400)
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="saved"))
 
@@ -290,9 +245,6 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
 # --- a teacher edits a student's profile ------------------------------------------------------
 
 
-TEACHER_TEXT_FIELDS = ("strengths", "needs_and_supports", "non_academic_notes", "teacher_notes")
-
-
 def _student_in_course(context_id: int, person_id: int) -> str:
     """The student's name, or "not found" for anyone who is not a learner of this course."""
     session = db_session()
@@ -306,29 +258,24 @@ def _render_teacher(
     context_id: int,
     person_id: int,
     *,
-    form: ProfileForm | None = None,
-    teacher_values: dict[str, str] | None = None,
+    values: MultiDict[str, str] | None = None,
     error: str | None = None,
     status: int = 200,
     draft: GoalDraft | None = None,
-    shown: str | None = None,
 ) -> tuple[str, int]:
+    """The teacher's profile editor; `values` fills the profile form (as stored when None)."""
     session = db_session()
     name = _student_in_course(context_id, person_id)
-    profile: LearnerProfile | None = services.get_profile(
-        session, context_id=context_id, person_id=person_id
-    )
-    view = services.student_profile_view(profile, person_id=person_id, goals=(), check_ins=())
-    stored_form = ProfileForm.from_view(view)
-    stored_values = {f: getattr(profile, f) if profile else "" for f in TEACHER_TEXT_FIELDS}
+    if values is None:
+        profile = services.get_profile(session, context_id=context_id, person_id=person_id)
+        values = page_values(profile, EDITOR_FORM)
     return (
         render_template(
             "learners/edit_profile.html",
             student_name=name,
             person_id=person_id,
-            form=form or stored_form,
-            teacher_values=stored_values if teacher_values is None else teacher_values,
-            shown=_shown(stored_form, stored_values) if shown is None else shown,
+            values=values,
+            labels=EDITOR_FORM.labels,
             goals=services.list_goals(session, context_id=context_id, person_id=person_id),
             draft=draft,
             error=error,
@@ -348,27 +295,28 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
         return _render_teacher(context_id, person_id)
     _student_in_course(context_id, person_id)
     session = db_session()
-    form = ProfileForm.from_request()
-    teacher_values = {f: request.form.get(f, "") for f in TEACHER_TEXT_FIELDS}
-    shown = request.form.get("shown", "")
     try:
-        services.update_profile(
+        conflict = save_profile_form(
             session,
             context_id=context_id,
             person_id=person_id,
             editor_is_teacher=True,
-            **_changed_fields(form, teacher_values, shown),
+            form=request.form,
+            page=EDITOR_FORM,
         )
     except ValueError as err:
         session.rollback()
         return _render_teacher(
+            context_id, person_id, values=request.form, error=str(err), status=400
+        )
+    if conflict is not None:
+        session.rollback()
+        return _render_teacher(
             context_id,
             person_id,
-            form=form,
-            teacher_values=teacher_values,
-            error=str(err),
+            values=conflict.values,
+            error=" ".join(conflict.errors),
             status=400,
-            shown=shown or None,
         )
     session.commit()
     return redirect(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lti_app.courses.profile_form import PROFILE_TEXT_FIELDS
+from lti_app.courses.student_views import PROFILE_FORM
 from lti_app.db import Database
 from lti_app.demo.browser import parse_forms
 from lti_app.demo.server import RunningPlatform
@@ -91,7 +91,7 @@ class OpenProfile:
 
     def teacher_form(self, page: str, **typed: str) -> dict[str, str]:
         """The profile form as the teacher's page shows it (an empty profile), with `typed`."""
-        fields = dict.fromkeys(("interests", *(f for f, _ in PROFILE_TEXT_FIELDS)), "")
+        fields = dict.fromkeys(("interests", *(f for f, _ in PROFILE_FORM.text_fields)), "")
         for hidden in re.finditer(r'<input type="hidden" name="shown" value="([^"]*)"', page):
             fields["shown"] = html.unescape(hidden.group(1))
         return {**fields, **typed}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy.orm import Session
 
+from lti_app.demo.server import RunningPlatform
 from lti_app.tool.models import Context, Person, Platform
+from tests.conftest import ToolServer
+from tests.courses.frames import second_lms
 
 
 @pytest.fixture
@@ -51,3 +56,10 @@ def student(session: Session, platform: Platform) -> int:
 @pytest.fixture
 def other_student(session: Session, platform: Platform) -> int:
     return _add(session, Person(platform_id=platform.id, sub="classmate"))
+
+
+@pytest.fixture
+def fresh_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+    """A second registered LMS: its courses and people are this test's alone."""
+    with second_lms(tool_server, database_url) as running:
+        yield running

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,12 @@ def is_older(revision: str | None, than: str | None) -> bool:
     return any(s.revision == revision for s in _script().walk_revisions("base", than))
 
 
+@functools.cache
+def head_revision() -> str:
+    """The revision this version of Pathways needs (the files do not change while it runs)."""
+    return ", ".join(sorted(_script().get_heads()))
+
+
 def _script() -> Any:
     from alembic.script import ScriptDirectory
 
@@ -94,7 +101,7 @@ def schema_behind(database_url: str) -> str | None:
 
     :raises sqlalchemy.exc.SQLAlchemyError: the database cannot be opened.
     """
-    heads = ", ".join(sorted(_script().get_heads()))
+    heads = head_revision()
     current = current_revision(database_url)
     if current == heads:
         return None

@@ -363,6 +363,15 @@ def load_settings(
             )
         if settings.public_url and urlsplit(settings.public_url).scheme != "https":
             raise SettingsError("setting 'LTI_APP_PUBLIC_URL' must be https:// in production")
+        if not settings.database_url:
+            # The default SQLite file lies in the instance folder, found from the directory a
+            # command runs in: `db upgrade` in one and the server in another would use two
+            # databases without a word.
+            raise SettingsError(
+                "setting 'LTI_APP_DATABASE_URL' is required in production: your PostgreSQL "
+                "database (postgresql://user@host/name), or sqlite:////absolute/path.sqlite3 "
+                "to keep one SQLite file"
+            )
     if settings.secure_cookies is False and settings.env == "production":
         raise SettingsError("setting 'secure_cookies' cannot be off in production")
     return settings

@@ -370,6 +370,7 @@ def test_a_short_admin_secret_is_refused_in_production() -> None:
         "LTI_APP_ENV": "production",
         "LTI_APP_SECRET_KEY": SERVERS_SECRET,
         "LTI_APP_KEY_ENCRYPTION_SECRET": "k" * 40,
+        "LTI_APP_DATABASE_URL": "postgresql://pathways@db.school.example/pathways",
     }
     with pytest.raises(SettingsError, match="LTI_APP_ADMIN_SECRET"):
         load_settings({**production, "LTI_APP_ADMIN_SECRET": "admin123"})

@@ -98,3 +98,17 @@ def test_a_public_url_no_connection_can_use_stops_start_up_naming_the_setting(
         load_settings(
             {"LTI_APP_SECRET_KEY": "s", "LTI_APP_PUBLIC_URL": public_url}, config_dir=tmp_path
         )
+
+
+def test_production_without_a_database_url_stops_start_up_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default SQLite file is found from the directory a command runs in: in production,
+    `db upgrade` run in one directory and the server in another used two databases."""
+    monkeypatch.chdir(tmp_path)
+    production = {"LTI_APP_ENV": "production", "LTI_APP_SECRET_KEY": "s" * 40}
+    with pytest.raises(SettingsError, match=r"'LTI_APP_DATABASE_URL' is required in production"):
+        load_settings(production)
+    url = "sqlite:////srv/pathways/pathways.sqlite3"
+    chosen = load_settings({**production, "LTI_APP_DATABASE_URL": url})
+    assert chosen.effective_database_url == url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,12 @@ from typing import Any
 import httpx
 import pytest
 import urllib3
-from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import (
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
 from lti_app.grades.client import (
     CANVAS_SUBMISSION,
@@ -190,6 +196,32 @@ def test_dropped_connections_and_timeouts_are_retryable(failure: Exception) -> N
     with pytest.raises(LmsRequestError) as info:
         client.post_score(PLATFORM, "https://lms.test/li/1", {"userId": "u"})
     assert info.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("failure", "words"),
+    [
+        (NewConnectionError(None, "Connection refused"), "connection was refused"),  # type: ignore[arg-type]
+        (
+            NameResolutionError("lms.test", None, socket.gaierror(-2, "Name not known")),  # type: ignore[arg-type]
+            "host name was not found",
+        ),
+    ],
+)
+def test_an_unreachable_lms_is_not_called_slow(failure: Exception, words: str) -> None:
+    """urllib3 counts both as connect timeouts: "did not answer in time" sent IT looking for a
+    slow LMS instead of an unreachable one."""
+
+    def fail(_sent: _Sent) -> urllib3.BaseHTTPResponse:
+        raise failure
+
+    client, _, _ = _client(fail)
+    with pytest.raises(LmsRequestError) as info:
+        client.post_score(PLATFORM, "https://lms.test/li/1", {"userId": "u"})
+    assert info.value.retryable
+    assert "could not connect to the LMS" in str(info.value)
+    assert words in str(info.value)
+    assert "in time" not in str(info.value)
 
 
 def test_the_score_pool_sends_the_product_user_agent_over_one_kept_connection(

@@ -552,7 +552,10 @@ def test_public_addresses_and_unresolvable_names_pass_the_private_network_check(
 def test_production_refuses_private_networks_by_default() -> None:
     from lti_app.settings import load_settings
 
-    assert load_settings(secret_key="x" * 40, env="production").registration_private_hosts is False
+    production = load_settings(
+        secret_key="x" * 40, env="production", database_url="sqlite:////srv/pathways.sqlite3"
+    )
+    assert production.registration_private_hosts is False
     assert load_settings(secret_key="x" * 40, env="test").registration_private_hosts is True
 
 

@@ -29,6 +29,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from lti_app.grades.client.errors import LmsRequestError as LmsRequestError  # what callers catch
@@ -166,6 +167,14 @@ class AgsClient:
                 headers["Content-Type"] = content_type or "application/json"
             try:
                 response = self._pool.request(method, url, headers=headers, body=content)
+            except NewConnectionError as err:
+                # urllib3 counts a refused connection or an unknown name as a connect timeout:
+                # "did not answer in time" sent IT looking for a slow LMS, not an unreachable one.
+                raise LmsRequestError(
+                    f"Pathways could not connect to the LMS for the {what} ({_reason(err)}); "
+                    "Pathways will retry.",
+                    retryable=True,
+                ) from err
             except TransportTimeout as err:
                 raise LmsRequestError(
                     f"The LMS did not answer the {what} in time; Pathways will retry.",
@@ -340,3 +349,9 @@ def _score_maximum(value: Any) -> float:
 def utc_iso(value: datetime) -> str:
     """ISO 8601 with microseconds and an explicit offset, as AGS timestamps need."""
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _reason(err: NewConnectionError) -> str:
+    if isinstance(err, NameResolutionError):
+        return "its host name was not found"
+    return "the connection was refused or no address answered"

@@ -29,9 +29,11 @@ R = TypeVar("R")
 
 LAUNCH_TOKEN_FIELD = "lt"  # noqa: S105 - a field name
 LAUNCH_TOKEN_HEADER = "X-Launch-Token"  # noqa: S105 - a header name
-FOREIGN_FETCH_SITES = {"none", "cross-site"}
-"""Every request carrying a launch token comes from a Pathways page in the frame (same-origin,
-or same-site when the LMS shares the school's domain); the LMS's own launch carries none."""
+FROM_A_PATHWAYS_PAGE = "same-origin"
+"""The only `Sec-Fetch-Site` a launch token is taken with: every link, form and fetch that
+carries one is made by a Pathways page (the LMS's own launch carries none). Not `same-site`: an
+LMS on the school's domain (moodle.school.edu beside pathways.school.edu) is same-site, and a
+link copied out of the frame into one of its pages would open Pathways as whoever copied it."""
 LOG = logging.getLogger(__name__)
 
 
@@ -98,13 +100,14 @@ def launch_session_id_from_request() -> str | None:
         return value
     token = _token_from_request()
     session_id: str | None = None
-    if token and request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_FETCH_SITES:
-        # The browser says this address was typed, pasted, bookmarked or followed from another
-        # site: a launch token copied out of the frame (shared with a classmate) opens nothing.
-        LOG.info(
-            "launch token refused: request from Sec-Fetch-Site=%s",
-            request.headers.get("Sec-Fetch-Site"),
-        )
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if token and fetch_site is not None and fetch_site.lower() != FROM_A_PATHWAYS_PAGE:
+        # The browser says this address was typed, pasted or bookmarked (none), or followed
+        # from a page that is not Pathways' own: a launch token copied out of the frame (shared
+        # with a classmate, posted in the LMS) opens nothing. A browser without Fetch Metadata
+        # sends no such header at all.
+        LOG.info("launch token refused: request from Sec-Fetch-Site=%s", fetch_site[:40])
+        g._launch_token_from_outside = True
         token = None
     if token:
         try:
@@ -130,6 +133,12 @@ def current_launch() -> LaunchContext:
     if session_id is not None:
         ctx = load_launch_context(db_session(), session_id)
     if ctx is None:
+        if g.get("_launch_token_from_outside"):
+            raise SessionExpiredError(
+                "Pathways does not open from a copied link, so that nobody else can open it "
+                "as you.",
+                hint="Open Pathways from your course in the LMS, then go to this page from there.",
+            )
         raise SessionExpiredError(
             "Your Pathways session has ended or this link is not valid any more. "
             "Open Pathways again from your course."

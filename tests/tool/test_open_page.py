@@ -123,8 +123,10 @@ def test_renewal_stops_with_the_launch_session(
 
 def test_a_token_sent_from_another_site_renews_nothing(student: Frame) -> None:
     """A link copied out of the frame opens nothing (Sec-Fetch-Site); neither may its token be
-    traded for a fresh one by a page on another site."""
+    traded for a fresh one by a page on another site, or by the LMS's own page when it shares
+    the school's domain with Pathways (same-site)."""
     assert _renew(student, student.token, **{"Sec-Fetch-Site": "cross-site"})[0] == 401
+    assert _renew(student, student.token, **{"Sec-Fetch-Site": "same-site"})[0] == 401
     assert _renew(student, student.token)[0] == 200
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadPayload, BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
@@ -112,12 +112,42 @@ def launch_session_id_from_request() -> str | None:
     if token:
         try:
             session_id = _serializer().loads(token, max_age=settings().launch_token_ttl)
-        except SignatureExpired:
+        except SignatureExpired as expired:
             g._launch_token_expired = True
+            _offer_the_newest_token(expired)
         except BadSignature:
             session_id = None
     g._launch_session_id = session_id
     return session_id
+
+
+def launch_history_key(launch_session_id: str) -> str:
+    """The name under which frame.js keeps a launch session's newest token in the tab
+    (sessionStorage, or its partitioned cookie): one per launch session, so no page ever takes
+    another course's or person's token."""
+    return hashlib.sha256(b"pathways-launch:" + launch_session_id.encode()).hexdigest()[:32]
+
+
+def _offer_the_newest_token(expired: SignatureExpired) -> None:
+    """Let the refusal page of an expired token retry with its launch session's newest one.
+
+    Back to a page opened longer ago than a token lives brings its expired token back, while
+    the page just left kept renewing its own (frame.js) and the launch session lives on: the
+    refusal page then tries once more with the newest token this tab kept for that launch
+    session. Only for a page the browser opens (not a form or fetch): only a GET can simply be
+    tried again.
+    """
+    if request.method != "GET" or request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate":
+        return
+    if not isinstance(expired.payload, bytes):
+        return
+    try:
+        # The signature checked out before the age did: this launch session id is our own.
+        launch_id = _serializer().load_payload(expired.payload)
+    except BadPayload:
+        return
+    if isinstance(launch_id, str):
+        g.expired_launch_key = launch_history_key(launch_id)
 
 
 class MembershipEndedError(PermissionDeniedError):
@@ -296,6 +326,11 @@ def current_launch_token() -> str:
     return _request_launch_token()
 
 
+def _current_launch_history_key() -> str:
+    ctx: LaunchContext | None = g.get("_launch_ctx")
+    return launch_history_key(ctx.launch.id) if ctx is not None else ""
+
+
 def client_address() -> str:
     """The address a request came from, as lockouts count it."""
     # request.remote_addr is the client's own address only behind a configured proxy
@@ -425,6 +460,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.globals.update(
         launch_url=launch_url,
         launch_token=current_launch_token,
+        launch_history_key=_current_launch_history_key,
         nav_items=nav_items,
         launch_url_by_id=launch_url_by_id,
         path_of=path_of,

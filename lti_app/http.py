@@ -35,6 +35,27 @@ def same_origin(url: str, other: str) -> bool:
     return origin is not None and origin == _origin(other)
 
 
+def origin_of(url: str) -> str | None:
+    """`url`'s origin as browsers write it (`event.origin`, the Origin header): scheme and host
+    in lower case, the port only when it is not the scheme's default; None unless http(s).
+
+    postMessage compares origins as exact strings: an LMS admin's "https://Canvas.School.edu:443"
+    must still match the "https://canvas.school.edu" its window answers from.
+    """
+    origin = _origin(url)
+    if origin is None:
+        return None
+    scheme, host, port = origin
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")  # browsers write Punycode
+        except UnicodeError:
+            return None
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    return f"{scheme}://{host}" if port == _DEFAULT_PORTS[scheme] else f"{scheme}://{host}:{port}"
+
+
 def _origin(url: str) -> tuple[str, str, int] | None:
     try:
         parts = urlsplit(url)

@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadPayload, BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
@@ -29,9 +29,11 @@ R = TypeVar("R")
 
 LAUNCH_TOKEN_FIELD = "lt"  # noqa: S105 - a field name
 LAUNCH_TOKEN_HEADER = "X-Launch-Token"  # noqa: S105 - a header name
-FOREIGN_FETCH_SITES = {"none", "cross-site"}
-"""Every request carrying a launch token comes from a Pathways page in the frame (same-origin,
-or same-site when the LMS shares the school's domain); the LMS's own launch carries none."""
+FROM_A_PATHWAYS_PAGE = "same-origin"
+"""The only `Sec-Fetch-Site` a launch token is taken with: every link, form and fetch that
+carries one is made by a Pathways page (the LMS's own launch carries none). Not `same-site`: an
+LMS on the school's domain (moodle.school.edu beside pathways.school.edu) is same-site, and a
+link copied out of the frame into one of its pages would open Pathways as whoever copied it."""
 LOG = logging.getLogger(__name__)
 
 
@@ -98,23 +100,54 @@ def launch_session_id_from_request() -> str | None:
         return value
     token = _token_from_request()
     session_id: str | None = None
-    if token and request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_FETCH_SITES:
-        # The browser says this address was typed, pasted, bookmarked or followed from another
-        # site: a launch token copied out of the frame (shared with a classmate) opens nothing.
-        LOG.info(
-            "launch token refused: request from Sec-Fetch-Site=%s",
-            request.headers.get("Sec-Fetch-Site"),
-        )
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if token and fetch_site is not None and fetch_site.lower() != FROM_A_PATHWAYS_PAGE:
+        # The browser says this address was typed, pasted or bookmarked (none), or followed
+        # from a page that is not Pathways' own: a launch token copied out of the frame (shared
+        # with a classmate, posted in the LMS) opens nothing. A browser without Fetch Metadata
+        # sends no such header at all.
+        LOG.info("launch token refused: request from Sec-Fetch-Site=%s", fetch_site[:40])
+        g._launch_token_from_outside = True
         token = None
     if token:
         try:
             session_id = _serializer().loads(token, max_age=settings().launch_token_ttl)
-        except SignatureExpired:
+        except SignatureExpired as expired:
             g._launch_token_expired = True
+            _offer_the_newest_token(expired)
         except BadSignature:
             session_id = None
     g._launch_session_id = session_id
     return session_id
+
+
+def launch_history_key(launch_session_id: str) -> str:
+    """The name under which frame.js keeps a launch session's newest token in the tab
+    (sessionStorage, or its partitioned cookie): one per launch session, so no page ever takes
+    another course's or person's token."""
+    return hashlib.sha256(b"pathways-launch:" + launch_session_id.encode()).hexdigest()[:32]
+
+
+def _offer_the_newest_token(expired: SignatureExpired) -> None:
+    """Let the refusal page of an expired token retry with its launch session's newest one.
+
+    Back to a page opened longer ago than a token lives brings its expired token back, while
+    the page just left kept renewing its own (frame.js) and the launch session lives on: the
+    refusal page then tries once more with the newest token this tab kept for that launch
+    session. Only for a page the browser opens (not a form or fetch): only a GET can simply be
+    tried again.
+    """
+    if request.method != "GET" or request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate":
+        return
+    if not isinstance(expired.payload, bytes):
+        return
+    try:
+        # The signature checked out before the age did: this launch session id is our own.
+        launch_id = _serializer().load_payload(expired.payload)
+    except BadPayload:
+        return
+    if isinstance(launch_id, str):
+        g.expired_launch_key = launch_history_key(launch_id)
 
 
 class MembershipEndedError(PermissionDeniedError):
@@ -130,6 +163,12 @@ def current_launch() -> LaunchContext:
     if session_id is not None:
         ctx = load_launch_context(db_session(), session_id)
     if ctx is None:
+        if g.get("_launch_token_from_outside"):
+            raise SessionExpiredError(
+                "Pathways does not open from a copied link, so that nobody else can open it "
+                "as you.",
+                hint="Open Pathways from your course in the LMS, then go to this page from there.",
+            )
         raise SessionExpiredError(
             "Your Pathways session has ended or this link is not valid any more. "
             "Open Pathways again from your course."
@@ -287,6 +326,11 @@ def current_launch_token() -> str:
     return _request_launch_token()
 
 
+def _current_launch_history_key() -> str:
+    ctx: LaunchContext | None = g.get("_launch_ctx")
+    return launch_history_key(ctx.launch.id) if ctx is not None else ""
+
+
 def client_address() -> str:
     """The address a request came from, as lockouts count it."""
     # request.remote_addr is the client's own address only behind a configured proxy
@@ -420,6 +464,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.globals.update(
         launch_url=launch_url,
         launch_token=current_launch_token,
+        launch_history_key=_current_launch_history_key,
         nav_items=nav_items,
         launch_url_by_id=launch_url_by_id,
         path_of=path_of,

@@ -339,9 +339,11 @@ def test_the_launch_token_is_not_written_to_logs(
 def test_a_link_shared_with_a_classmate_does_not_open_as_the_student(
     tool_server: ToolServer, student: Frame
 ) -> None:
-    """A student copies a link out of the frame (its lt= token) into a chat; the classmate
-    opens it in their own browser. Browsers mark a pasted or chat-clicked address as
-    Sec-Fetch-Site none or cross-site; links inside the frame are same-origin."""
+    """A student copies a link out of the frame (its lt= token) into a chat, or into a forum
+    post of an LMS on the school's own domain (moodle.school.edu beside pathways.school.edu);
+    the classmate opens it in their own browser. Browsers mark a pasted address as
+    Sec-Fetch-Site none, a link clicked in a chat as cross-site, in that LMS's page as
+    same-site; links inside the frame are same-origin. The refusal says what to do."""
     name = "whoami"
     link = f"{tool_server.url}/progress/?lt={student.token}"
     in_frame = student.client.get(
@@ -349,11 +351,13 @@ def test_a_link_shared_with_a_classmate_does_not_open_as_the_student(
     )
     assert in_frame.status_code == 200
     assert name in in_frame.text
-    for site in ("none", "cross-site"):
+    for site in ("none", "cross-site", "same-site", "SAME-SITE", ""):
         with httpx.Client(timeout=30) as classmate:
             opened = classmate.get(link, headers={"Sec-Fetch-Site": site, **BROWSER_NAVIGATION})
         assert opened.status_code == 401, (site, opened.status_code)
         assert name not in opened.text
+        assert "does not open from a copied link" in opened.text, site
+        assert "Open Pathways from your course in the LMS" in opened.text, site
 
 
 # --- cookies -----------------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
 
-from flask import Blueprint, Flask, current_app, render_template, request
+from flask import Blueprint, Flask, current_app, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from lti_app.errors import AppError, NotFoundError
 from lti_app.grades import outbox_status
@@ -35,7 +37,7 @@ from lti_app.tool.messages import accepts_line_items, lms_title
 from lti_app.tool.models import Platform
 from lti_app.tool.review import REVIEW_COLUMNS
 from lti_app.tool.services import LaunchContext
-from lti_app.web import add_nav_item, current_launch, db_session, require_role
+from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
 
 bp = Blueprint("grades", __name__, url_prefix="/grades")
 
@@ -188,12 +190,59 @@ def _render_index(ctx: LaunchContext, notice: str = "", error: str = "") -> str:
 @require_role("teacher")
 def index() -> str:
     """Which competencies go to the gradebook, each column's state, how levels appear."""
-    return _render_index(current_launch())
+    return _render_index(current_launch(), notice=_notice())
+
+
+NOTICES = {
+    "columns": "Gradebook columns saved.",
+    "columns_queued": "Gradebook columns saved. {send} current results will be sent.",
+    "display": "Saved. {send} current results will be sent again this way.",
+    "retry": "{send} result(s) will be sent again.",
+}
+
+
+def _notice() -> str:
+    """The message a save's redirect named, with its counts (never text from the URL)."""
+    template = NOTICES.get(request.args.get("notice", ""))
+    if template is None:
+        return ""
+
+    def count(name: str) -> int:
+        return max(0, request.args.get(name, 0, type=int))
+
+    outlook = outbox_status.SendOutlook(
+        count("send"), count("others"), count("held"), count("admin")
+    )
+    notice = template.format(send=outlook.will_send)
+    if outlook.not_learners:
+        notice += (
+            f" {outlook.not_learners} result(s) of people who are not active students of the"
+            " course will not be sent."
+        )
+    return notice + _held(outlook)
+
+
+def _saved(endpoint: str, notice: str, outlook: outbox_status.SendOutlook | None) -> Response:
+    """Answer a save with the page's GET address (303): Back and reload in the LMS frame then
+    come to the page, not to the browser's "Confirm form resubmission" or a second save."""
+    counts = (
+        {}
+        if outlook is None
+        else {
+            "send": outlook.will_send,
+            "others": outlook.not_learners,
+            "held": outlook.held,
+            "admin": outlook.for_admin,
+        }
+    )
+    return redirect(
+        launch_url(endpoint, notice=notice, **{k: v for k, v in counts.items() if v}), 303
+    )
 
 
 @bp.post("/columns")
 @require_role("teacher")
-def columns() -> str:
+def columns() -> Response:
     ctx = current_launch()
     session = db_session()
     context_id = _course(ctx)
@@ -204,16 +253,16 @@ def columns() -> str:
     queued = set_gradebook_competencies(session, context_id=context_id, competency_ids=wanted)
     session.commit()
     notify_outbox(current_app)
-    notice = "Gradebook columns saved."
-    if queued:
-        outlook = outbox_status.send_outlook(session, outbox_ids=queued, context_id=context_id)
-        notice += f" {outlook.will_send} current results will be sent." + _held(outlook)
-    return _render_index(ctx, notice=notice)
+    if not queued:
+        return _saved("grades.index", "columns", None)
+    outlook = outbox_status.send_outlook(session, outbox_ids=queued, context_id=context_id)
+    # As before the redirect: only Retry's notice counts results of people who are not students.
+    return _saved("grades.index", "columns_queued", replace(outlook, not_learners=0))
 
 
 @bp.post("/display")
 @require_role("teacher")
-def display() -> str:
+def display() -> Response | str:
     ctx = current_launch()
     session = db_session()
     context_id = _course(ctx)
@@ -235,11 +284,7 @@ def display() -> str:
     session.commit()
     notify_outbox(current_app)
     outlook = outbox_status.send_outlook(session, outbox_ids=queued, context_id=context_id)
-    return _render_index(
-        ctx,
-        notice=f"Saved. {outlook.will_send} current results will be sent again this way."
-        + _held(outlook),
-    )
+    return _saved("grades.index", "display", replace(outlook, not_learners=0))
 
 
 PROBLEMS_SHOWN = 200
@@ -267,12 +312,12 @@ def _render_sync(ctx: LaunchContext, notice: str = "") -> str:
 @require_role("teacher")
 def sync() -> str:
     """What reached the LMS, what waits, and what failed with the reason."""
-    return _render_sync(current_launch())
+    return _render_sync(current_launch(), notice=_notice())
 
 
 @bp.post("/retry")
 @require_role("teacher")
-def retry() -> str:
+def retry() -> Response:
     ctx = current_launch()
     session = db_session()
     context_id = _course(ctx)
@@ -286,13 +331,7 @@ def retry() -> str:
         outlook = outbox_status.retry(session, context_id=context_id, outbox_ids=ids or None)
     session.commit()
     notify_outbox(current_app)
-    notice = f"{outlook.will_send} result(s) will be sent again."
-    if outlook.not_learners:
-        notice += (
-            f" {outlook.not_learners} result(s) of people who are not active students of the"
-            " course will not be sent."
-        )
-    return _render_sync(ctx, notice=notice + _held(outlook))
+    return _saved("grades.sync", "retry", outlook)
 
 
 def _held(outlook: outbox_status.SendOutlook) -> str:

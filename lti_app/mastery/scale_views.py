@@ -21,7 +21,7 @@ from lti_app.mastery.scales import MAX_LEVELS, get_or_create_scale
 from lti_app.mastery.services import MasteryChange
 from lti_app.mastery.views import bp
 from lti_app.roster.services import list_students
-from lti_app.web import db_session, require_role
+from lti_app.web import db_session, require_role, set_history_url
 
 METHOD_LABELS = {
     CalculationMethod.DECAYING_AVERAGE: "Decaying average (the newest result weighs most)",
@@ -218,6 +218,11 @@ def save_scale() -> tuple[str, int]:
         return _scale_page([str(err)], 400)
     session.commit()
     notice = REPEATED_SAVE if saved.repeated else SAVED
+    # The report of what this save changed cannot be had again by a GET, so it answers the
+    # POST itself; its history entry gets the scale page's address (frame.js), so Back and
+    # reload in the LMS frame open the scale instead of "Confirm form resubmission" or a
+    # second save.
+    set_history_url("mastery.scale")
     return _changes_page(saved.changes, notice), 200
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import Blueprint, Flask, current_app, render_template
+from flask import Blueprint, Flask, current_app, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
 from flask.wrappers import Response
+from werkzeug.wrappers import Response as BaseResponse
 
 from lti_app.db import utcnow
 from lti_app.errors import NotFoundError
@@ -15,7 +16,7 @@ from lti_app.roster.jobs import after_launch, refresh_roster
 from lti_app.roster.models import SyncStatus
 from lti_app.tool.models import MembershipStatus
 from lti_app.tool.services import LaunchContext
-from lti_app.web import add_nav_item, current_launch, db_session, require_role
+from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
 
 bp = Blueprint("roster", __name__, url_prefix="/roster")
 
@@ -42,11 +43,38 @@ def _course(ctx: LaunchContext) -> int:
     return ctx.context.id
 
 
-def _render(ctx: LaunchContext, notice: str = "", error: str = "") -> str:
+NOTICES = {
+    "updated": "Roster updated from the LMS: {n} members.",
+    "updated_inactive": "Roster updated from the LMS: {n} members. {m} no longer listed, now "
+    "shown as inactive.",
+    "slow": "The LMS is slow to answer: Pathways keeps updating the roster in the background. "
+    "Reload this page in a minute to see the new list.",
+    "running": "A roster sync is already running. Reload in a moment.",
+}
+REFRESH_FAILED = "failed"
+"""The notice of a refresh the LMS refused: the page shows the reason the sync recorded."""
+
+
+def _notice() -> str:
+    """The message "Refresh roster" named in its redirect (never text from the URL)."""
+    template = NOTICES.get(request.args.get("notice", ""))
+    if template is None:
+        return ""
+    count = request.args.get
+    return template.format(n=max(0, count("n", 0, type=int)), m=max(0, count("m", 0, type=int)))
+
+
+def _render(ctx: LaunchContext, notice: str = "", *, refresh_failed: bool = False) -> str:
     session = db_session()
     context_id = _course(ctx)
     students = services.list_students(session, context_id=context_id, include_inactive=True)
     sync = services.get_roster_sync(session, context_id=context_id)
+    # Said as the refresh's own outcome while no later sync has replaced it.
+    error = (
+        sync.last_error
+        if refresh_failed and sync is not None and sync.status is SyncStatus.FAILED
+        else ""
+    )
     # A sync whose lease ran out died with its process (a restart): it is not running.
     is_running = bool(
         sync is not None
@@ -72,13 +100,21 @@ def _render(ctx: LaunchContext, notice: str = "", error: str = "") -> str:
 @require_role("teacher")
 def index() -> str:
     """The course's students with status, last launch, and whether they launched yet."""
-    return _render(current_launch())
+    return _render(
+        current_launch(),
+        notice=_notice(),
+        refresh_failed=request.args.get("notice") == REFRESH_FAILED,
+    )
 
 
 @bp.post("/refresh")
 @require_role("teacher")
-def refresh() -> str:
-    """Sync the roster from the LMS now; on failure the previous roster stays."""
+def refresh() -> BaseResponse:
+    """Sync the roster from the LMS now; on failure the previous roster stays.
+
+    Answered with the page's GET address (303), so that Back and reload in the LMS frame come
+    to the page, not to the browser's "Confirm form resubmission" or another sync.
+    """
     ctx = current_launch()
     context_id = _course(ctx)
     session = db_session()
@@ -94,16 +130,16 @@ def refresh() -> str:
     )
     result = outcome.result
     if outcome.still_running or result is None:
-        return _render(
-            ctx,
-            notice="The LMS is slow to answer: Pathways keeps updating the roster in the "
-            "background. Reload this page in a minute to see the new list.",
-        )
+        return _back_to_roster("slow")
     if result.skipped:
-        return _render(ctx, notice="A roster sync is already running. Reload in a moment.")
+        return _back_to_roster("running")
     if not result.ok:
-        return _render(ctx, error=result.message)
-    notice = f"Roster updated from the LMS: {result.members} members."
+        # Every failed sync records its reason (syncing.finish_sync), which the page shows.
+        return _back_to_roster(REFRESH_FAILED)
     if result.deactivated:
-        notice += f" {result.deactivated} no longer listed, now shown as inactive."
-    return _render(ctx, notice=notice)
+        return _back_to_roster("updated_inactive", n=result.members, m=result.deactivated)
+    return _back_to_roster("updated", n=result.members)
+
+
+def _back_to_roster(notice: str, **counts: int) -> BaseResponse:
+    return redirect(launch_url("roster.index", notice=notice, **counts), 303)

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from flask import Response, make_response, render_template, request
 
 from lti_app.errors import LaunchError
+from lti_app.http import origin_of
 from lti_app.tool.launch import EXPIRED
 from lti_app.tool.login import (
     STATE_COOKIE_PREFIX,
@@ -25,7 +26,7 @@ from lti_app.tool.login import (
 )
 from lti_app.tool.models import Platform
 from lti_app.tool.refusals import log_failure, printable
-from lti_app.tool.views import bp, origin_of, set_frame_cookie
+from lti_app.tool.views import bp, set_frame_cookie
 from lti_app.web import db_session, external_url, path_of, settings, tool_origin
 
 LOG = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def login() -> Response | str:
         if _cookies_unproven_in_a_frame()
         else None
     )
-    if redirect_to.storage_target:
+    platform_origin = origin_of(redirect_to.auth_url) if redirect_to.storage_target else None
+    if platform_origin is not None:
         # Try the platform's storage first (works with third-party cookies blocked);
         # the cookie below is the fallback when the platform does not answer.
         response = make_response(
@@ -85,7 +87,7 @@ def login() -> Response | str:
                 storage_key=storage_key(redirect_to.state),
                 secret=redirect_to.browser_secret,
                 storage_target=redirect_to.storage_target,
-                platform_origin=origin_of(redirect_to.auth_url),
+                platform_origin=platform_origin,
             )
         )
     else:

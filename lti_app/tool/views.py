@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from lti_app.errors import AppError, LaunchError
+from lti_app.http import origin_of
 from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.keys import JWKS_MAX_AGE_SECONDS, KeyRing
@@ -146,11 +147,6 @@ def plain_http_refusal() -> LaunchError:
     return LaunchError(PLAIN_HTTP.format(origin=tool_origin()), hint=PLAIN_HTTP_HINT)
 
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 @bp.route("/lti/launch", methods=["POST"])
 def launch() -> Response | str:
     """Validate the platform's id_token and open Pathways for this person and course."""
@@ -189,15 +185,17 @@ def launch() -> Response | str:
         ):
             # No cookie reached us: fetch the secret from the platform's storage, post again.
             auth = session.get(Platform, login_state.platform_id)
-            return render_template(
-                "tool/launch_storage.html",
-                id_token=id_token,
-                state=state,
-                storage_key=storage_key(state),
-                storage_target=login_state.storage_target,
-                platform_origin=origin_of(auth.auth_login_url if auth else ""),
-                secret_field=STORAGE_SECRET_FIELD,
-            )
+            platform_origin = origin_of(auth.auth_login_url) if auth else None
+            if platform_origin is not None:
+                return render_template(
+                    "tool/launch_storage.html",
+                    id_token=id_token,
+                    state=state,
+                    storage_key=storage_key(state),
+                    storage_target=login_state.storage_target,
+                    platform_origin=platform_origin,
+                    secret_field=STORAGE_SECRET_FIELD,
+                )
         if not secret and served_over_plain_http():
             raise plain_http_refusal()
         validated, ctx = _validate_and_record(session, id_token, login_state, secret)
@@ -295,11 +293,12 @@ def _clear_stored_login(state: str, login_state: LoginState, auth_login_url: str
     Canvas keeps it in the browser's localStorage for good unless we clear it. (The storage
     page clears the key itself when it was the storage that carried it.)
     """
-    if urlsplit(auth_login_url).netloc:
+    origin = origin_of(auth_login_url)
+    if origin is not None:
         g.lti_storage_to_clear = {
             "key": storage_key(state),
             "target": login_state.storage_target,
-            "origin": origin_of(auth_login_url),
+            "origin": origin,
         }
 
 

@@ -95,7 +95,12 @@ class FramesKeepNoCookies:
 
 
 def _start_demo(
-    database_url: str, instance: Path, *, secure_cookies: bool, frames_keep_cookies: bool = True
+    database_url: str,
+    instance: Path,
+    *,
+    secure_cookies: bool,
+    frames_keep_cookies: bool = True,
+    tool_host: str = "127.0.0.1",
 ) -> Iterator[Demo]:
     settings = load_settings(
         {},
@@ -109,7 +114,7 @@ def _start_demo(
     app = create_app(settings)
     if not frames_keep_cookies:
         app.wsgi_app = FramesKeepNoCookies(app.wsgi_app)  # type: ignore[method-assign]
-    tool_url, stop_tool = serve_in_thread(app, "127.0.0.1")
+    tool_url, stop_tool = serve_in_thread(app, tool_host)
     lms = start_demo_platform(tool_url, host="localhost")
     db = Database(database_url)
     with db.begin() as session:

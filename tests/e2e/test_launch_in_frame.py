@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from lti_app.db import Database
+from lti_app.tool.cache import clear_all
+from lti_app.tool.models import Platform
 from tests.e2e.conftest import SCREENSHOTS, Demo, screenshot, serious_axe_violations, tool_frame
 
 
@@ -68,6 +73,42 @@ def _storage_left_behind(page: Any) -> list[str]:
     )
     stored: dict[str, Any] = page.evaluate("window.demoPlatformStorage")
     return [key for keys in stored["stores"].values() for key in keys]
+
+
+@pytest.fixture
+def auth_url_in_capitals(demo_without_cookies: Demo, database_url: str) -> Iterator[Demo]:
+    """The demo LMS's OIDC auth URL registered as an admin might type it: LOCALHOST."""
+    demo = demo_without_cookies
+    url = demo.lms.platform.url("/auth")
+    db = Database(database_url)
+
+    def register(auth_url: str) -> None:
+        with db.begin() as session:
+            session.execute(
+                update(Platform)
+                .where(Platform.issuer == demo.lms.base_url)
+                .values(auth_login_url=auth_url)
+            )
+        clear_all()  # the registration Pathways remembers
+
+    register(url.replace("//localhost", "//LOCALHOST"))
+    try:
+        yield demo
+    finally:
+        register(url)
+        db.dispose()
+
+
+def test_platform_storage_works_whatever_the_case_of_the_registered_auth_url(
+    auth_url_in_capitals: Demo, page_factory: Any
+) -> None:
+    """Host names do not depend on case (RFC 3986), and the browser writes the origin the
+    platform answers from in lower case: Pathways compared it with the URL as typed, ignored
+    every answer, and no launch by platform storage ever worked."""
+    page = page_factory()
+    page.goto(auth_url_in_capitals.course_url(storage="1", **{"as": "user-s03"}))
+    assert tool_frame(page).inner_text(".role-badge") == "Student"
+    assert _storage_left_behind(page) == []
 
 
 def test_a_launch_the_cookie_carried_takes_its_key_out_of_platform_storage(

@@ -84,13 +84,13 @@ def test_retry_counts_only_what_the_lms_then_receives(
         )
     assert status is not MembershipStatus.ACTIVE
     saved = teacher.post("/grades/columns", {"competency": [str(course.competency_ids[0])]})
-    assert saved.status_code == 200
+    assert saved.status_code == 303
     page = teacher.get("/grades/sync")
     # The turned-off column's failures are listed, without a Retry box that would do nothing.
     assert page.text.count('name="id"') == 4
     assert page.text.count("no longer goes to the gradebook") == 4
     before = _accepted(course)
-    answer = teacher.post("/grades/retry")
+    answer = teacher.follow(teacher.post("/grades/retry"))
     assert answer.status_code == 200
     notice = _notice(answer.text)
     assert notice.startswith("3 result(s) will be sent again."), notice
@@ -125,13 +125,13 @@ def test_display_change_counts_only_scores_a_column_can_take(
     teacher = _teacher(lti, course.lms_context_id)
     course.lms.platform.set_outage("ags", Fault(400, body="no more columns"))
     both = {"competency": [str(c) for c in course.competency_ids]}
-    added = teacher.post("/grades/columns", both)
+    added = teacher.follow(teacher.post("/grades/columns", both))
     assert "Gradebook columns saved. 3 current results will be sent." in added.text
     worker.sync_line_items()
     course.lms.platform.set_outage("ags", None)
     assert course.line_items()[course.competency_ids[1]].state is LineItemState.FAILED
     before = _accepted(course)
-    answer = teacher.post("/grades/display", {"display": "percent"})
+    answer = teacher.follow(teacher.post("/grades/display", {"display": "percent"}))
     assert answer.status_code == 200
     notice = _notice(answer.text)
     assert notice.startswith("Saved. 3 current results will be sent again this way."), notice
@@ -198,7 +198,7 @@ def test_results_waiting_for_an_lms_administrator_are_not_counted_as_going(
     course.record(3)
     worker.drain()
     teacher = _teacher(lti, course.lms_context_id)
-    answer = teacher.post("/grades/display", {"display": "percent"})
+    answer = teacher.follow(teacher.post("/grades/display", {"display": "percent"}))
     assert answer.status_code == 200
     notice = _notice(answer.text)
     assert notice.startswith("Saved. 0 current results will be sent again this way."), notice
@@ -206,7 +206,7 @@ def test_results_waiting_for_an_lms_administrator_are_not_counted_as_going(
     assert "needs attention from an LMS administrator" in answer.text
     platform.reset_hooks()
     before = _accepted(course)
-    retried = _notice(teacher.post("/grades/retry").text)
+    retried = _notice(teacher.follow(teacher.post("/grades/retry")).text)
     assert retried.startswith("3 result(s) will be sent again."), retried
     assert "administrator" not in retried
     course.drain_until_settled(worker)

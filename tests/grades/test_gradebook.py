@@ -108,6 +108,10 @@ def test_teacher_pages_choose_columns_and_show_the_sync(lti: LtiActions, db: Dat
         f"{lti.tool.url}/grades/columns",
         data={"csrf_token": csrf.group(1), "lt": token.group(1), "competency": competency.id},
     )
+    assert saved.status_code == 303  # to the page: Back in the LMS frame re-sends nothing
+    saved = launched.client.get(
+        f"{lti.tool.url}{saved.headers['location']}", headers={"Sec-Fetch-Site": "same-origin"}
+    )
     assert saved.status_code == 200
     assert "Gradebook columns saved." in saved.text
     with db.session_factory() as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from decimal import Decimal
 
 import pytest
@@ -155,6 +157,15 @@ def test_scale_change_shows_what_changed(
         assert "What changed" in changed.text
         assert code in changed.text
         assert "Now mastered" in changed.text
+        # The report answers the POST; its history entry gets the scale page's address
+        # (frame.js), so Back or reload in the LMS frame opens the scale instead of the
+        # browser's "Confirm form resubmission" or a second save.
+        history = re.search(r'<body data-history-url="([^"]+)"', changed.text)
+        assert history is not None, changed.text[:500]
+        assert history.group(1).startswith("/mastery/scale?lt=")
+        again = chem.client.get(chem.base + html.unescape(history.group(1)))
+        assert again.status_code == 200
+        assert "<h1>Mastery scale</h1>" in again.text
     finally:
         with db.begin() as s:
             update_scale(

@@ -118,7 +118,7 @@ def test_double_click_on_refresh_lists_each_student_once(
 
     def click() -> None:
         barrier.wait()
-        answers.append(course.teacher.post("/roster/refresh"))
+        answers.append(course.teacher.follow(course.teacher.post("/roster/refresh")))
 
     threads = [threading.Thread(target=click) for _ in range(3)]
     for t in threads:
@@ -162,7 +162,7 @@ def test_lms_names_with_markup_are_shown_as_text(
     )
     monkeypatch.setitem(seed.PEOPLE, hostile.user_id, hostile)
     course = roster_page([hostile.user_id, STUDENTS[9].user_id])
-    refreshed = course.teacher.post("/roster/refresh")
+    refreshed = course.teacher.follow(course.teacher.post("/roster/refresh"))
     for page in (refreshed, course.teacher.get("/roster/")):
         assert page.status_code == 200
         text = page.text
@@ -192,7 +192,7 @@ def test_a_dropped_student_stays_visible_but_is_not_counted_as_in_the_class(
     subs = [s.user_id for s in STUDENTS[:5]]
     course = roster_page(subs)
     course.set_students(subs[:2] + subs[3:])
-    page = course.teacher.post("/roster/refresh")
+    page = course.teacher.follow(course.teacher.post("/roster/refresh"))
     assert page.status_code == 200
     assert "Roster updated from the LMS: 4 members." in page.text
     assert "1 no longer listed, now shown as inactive." in page.text
@@ -213,7 +213,7 @@ def test_without_a_roster_service_the_page_says_what_to_ask_for(
     page = course.teacher.get("/roster/")
     assert page.status_code == 200
     assert "has not offered Pathways this course" in page.text
-    refreshed = course.teacher.post("/roster/refresh")
+    refreshed = course.teacher.follow(course.teacher.post("/roster/refresh"))
     assert refreshed.status_code == 200
     assert "has not offered Pathways this course" in refreshed.text
     assert "Names and Role" in refreshed.text
@@ -240,7 +240,7 @@ def test_a_sync_that_died_is_not_shown_as_running(
     page = course.teacher.get("/roster/")
     assert page.status_code == 200
     assert "Updating from the LMS now" not in page.text
-    refreshed = course.teacher.post("/roster/refresh")
+    refreshed = course.teacher.follow(course.teacher.post("/roster/refresh"))
     assert "already running" not in refreshed.text
     # Still running for real (lease in the future): then it says so.
     with db.begin() as session:
@@ -290,7 +290,7 @@ def test_a_slow_lms_does_not_hold_the_teachers_page(
     monkeypatch.setattr(demo_app, "time", held)
     lti.platform.delay_ms = 1  # every LMS answer now waits for held.release
     try:
-        answer = course.teacher.post("/roster/refresh")
+        answer = course.teacher.follow(course.teacher.post("/roster/refresh"))
     except httpx.ReadTimeout:
         pytest.fail("the teacher's browser gave up first: Refresh waited for the held LMS")
     finally:

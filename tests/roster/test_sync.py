@@ -193,6 +193,8 @@ def test_teacher_launch_syncs_in_the_background_and_the_page_lists_students(
         f"{lti.tool.url}/roster/refresh",
         data={"csrf_token": CSRF.search(page.text).group(1), "lt": token.group(1)},  # type: ignore[union-attr]
     )
+    assert refreshed.status_code == 303  # to the page: Back in the LMS frame re-sends nothing
+    refreshed = client.get(f"{lti.tool.url}{refreshed.headers['location']}")
     assert refreshed.status_code == 200
     assert "Roster updated from the LMS: 30 members." in refreshed.text
 
@@ -201,6 +203,7 @@ def test_teacher_launch_syncs_in_the_background_and_the_page_lists_students(
         f"{lti.tool.url}/roster/refresh",
         data={"csrf_token": CSRF.search(page.text).group(1), "lt": token.group(1)},  # type: ignore[union-attr]
     )
+    failed = client.get(f"{lti.tool.url}{failed.headers['location']}")
     assert "The roster could not be updated" in failed.text
     assert "Authorization header" in failed.text
     assert "José Núñez" in failed.text

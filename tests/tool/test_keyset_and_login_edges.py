@@ -43,6 +43,7 @@ from lti_app.demo.keys import SigningKey
 from lti_app.demo.server import serve_in_thread
 from lti_app.settings import Settings
 from lti_app.tool import jwks as jwks_module
+from lti_app.tool.cache import clear_all
 from lti_app.tool.jwks import JwksCache
 from lti_app.tool.login import _login_signer, browser_hash, state_cookie_name
 from lti_app.tool.models import Deployment, DeploymentStatus, JwksCacheEntry, Platform
@@ -1117,6 +1118,53 @@ def test_platform_storage_login_and_launch_without_cookies(
     assert_accepted(Launched(relayed, browser))
     # Once used, a relay page is not offered again: the answer is a clear refusal.
     assert_refused(post_launch(browser, request, token), 400, "already used")
+
+
+@pytest.mark.parametrize(
+    ("registered", "origin"),
+    [
+        ("HTTPS://Canvas.School.EDU/api/lti/authorize_redirect", "https://canvas.school.edu"),
+        ("https://sso.school.edu:443/auth", "https://sso.school.edu"),
+        ("http://LMS.School.edu:80/auth", "http://lms.school.edu"),
+        ("https://sso.school.edu:8443/auth", "https://sso.school.edu:8443"),
+        ("https://[2001:DB8::1]:443/auth", "https://[2001:db8::1]"),
+        ("https://Bücher.example/auth", "https://xn--bcher-kva.example"),
+    ],
+)
+def test_platform_storage_talks_to_the_platforms_origin_as_the_browser_writes_it(
+    tool: ToolServer,
+    fake: FakeLms,
+    browser: httpx.Client,
+    database_url: str,
+    registered: str,
+    origin: str,
+) -> None:
+    """The OIDC auth URL as an admin typed it (capitals, a default port): the browser writes
+    the origin its platform answers from in lower case and without the port, and
+    platform_storage.js compares that string with the one Pathways gives it. Copied as typed,
+    every answer was ignored and no launch by platform storage ever worked."""
+    db = Database(database_url)
+    with db.begin() as session:
+        session.execute(
+            update(Platform).where(Platform.issuer == fake.issuer).values(auth_login_url=registered)
+        )
+    db.dispose()
+    clear_all()  # the platform row this process remembers
+    _, data = storage_login(tool, fake, browser)
+    assert data["origin"] == origin  # where the secret is put
+    request = dict(parse_qsl(urlsplit(html.unescape(data["auth-url"])).query))
+    token = token_for(tool, fake, request)
+    without_cookie = httpx.Client(timeout=60)
+    with without_cookie:
+        relay = post_launch(without_cookie, request, token)
+    assert relay.response.status_code == 200, relay.text[:2000]
+    assert f'data-origin="{origin}"' in relay.text  # where it is read back
+    _, data = storage_login(tool, fake, browser)
+    request = dict(parse_qsl(urlsplit(html.unescape(data["auth-url"])).query))
+    launched = post_launch(browser, request, token_for(tool, fake, request))
+    assert_accepted(launched)  # the cookie carried it: the stored copy is taken away again
+    assert f'data-mode="clear" data-key="lti_state_{request["state"]}"' in launched.text
+    assert f'data-origin="{origin}"' in launched.text
 
 
 def test_login_target_on_our_site_but_another_path_than_the_token_names_is_refused(

@@ -123,8 +123,10 @@ def test_renewal_stops_with_the_launch_session(
 
 def test_a_token_sent_from_another_site_renews_nothing(student: Frame) -> None:
     """A link copied out of the frame opens nothing (Sec-Fetch-Site); neither may its token be
-    traded for a fresh one by a page on another site."""
+    traded for a fresh one by a page on another site, or by the LMS's own page when it shares
+    the school's domain with Pathways (same-site)."""
     assert _renew(student, student.token, **{"Sec-Fetch-Site": "cross-site"})[0] == 401
+    assert _renew(student, student.token, **{"Sec-Fetch-Site": "same-site"})[0] == 401
     assert _renew(student, student.token)[0] == 200
 
 
@@ -149,3 +151,57 @@ def test_a_shorter_token_is_renewed_often_enough_to_never_lapse(token_ttl: int, 
     minutes would let every open page's token lapse."""
     assert token_renewal_seconds(token_ttl) == every
     assert every * 3 <= token_ttl
+
+
+NAVIGATION_IN_FRAME = {
+    "Sec-Fetch-Site": "same-origin",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "iframe",
+}
+
+
+def _launch_key(page: str) -> str:
+    found = re.search(r'data-launch-key="([0-9a-f]+)"', page)
+    assert found is not None, page[:800]
+    return found.group(1)
+
+
+def _expired_key(page: str) -> str | None:
+    found = re.search(r'data-expired-launch-key="([0-9a-f]+)"', page)
+    return found.group(1) if found else None
+
+
+def test_back_to_a_page_whose_token_expired_lets_frame_js_retry_with_the_newest(
+    student: Frame, tool_server: ToolServer, lti: LtiActions
+) -> None:
+    """Back to a page opened longer ago than a token lives: its address brings back its
+    expired token while the launch session lives on. The refusal names the launch session,
+    under which frame.js keeps the newest token of this tab; only for a page the browser
+    opens, and never another launch's."""
+    settings = tool_server.settings
+    launch_id = launch_session_id(settings.secret_key, student.token)
+    key = _launch_key(student.get("/progress/").text)
+    expired = aged_launch_token(settings.secret_key, launch_id, settings.launch_token_ttl + 5)
+    back = student.client.get(
+        student.base + "/progress/", params={"lt": expired}, headers=NAVIGATION_IN_FRAME
+    )
+    assert back.status_code == 401
+    assert "session has ended" in back.text
+    assert _expired_key(back.text) == key
+    # A fetch or a form cannot simply be sent again; a token that is no token names nothing.
+    fetched = student.client.get(
+        student.base + "/progress/", params={"lt": expired}, headers=IN_FRAME
+    )
+    assert fetched.status_code == 401
+    assert _expired_key(fetched.text) is None
+    assert _send_reflection(student, expired, "late") == 401
+    forged = student.client.get(
+        student.base + "/progress/",
+        params={"lt": expired[:-3] + "AAA"},
+        headers=NAVIGATION_IN_FRAME,
+    )
+    assert forged.status_code == 401
+    assert _expired_key(forged.text) is None
+    # Another launch (another person, another course) keeps its tokens under another name.
+    other = lti.launch("user-s06", context_id="course-chem-club")
+    assert _launch_key(other.text) != key

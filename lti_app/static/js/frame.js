@@ -118,6 +118,63 @@
   var body = document.body;
   var tokenInput = document.querySelector("input[name=lt]");
   var token = body.getAttribute("data-launch-token") || (tokenInput ? tokenInput.value : "");
+
+  // Pages earlier in the frame's history keep the token they were opened with: Back to one
+  // opened longer ago than a token lives was refused ("Your Pathways session has ended") while
+  // the launch session lived on and the page just left had renewed its own. So every page
+  // keeps its launch session's newest token in this tab, and the refusal page of such a Back
+  // (the server names the expired token's launch session) tries once more with it.
+  // A browser that blocks third-party cookies (Chrome so set, or in a private window) denies a
+  // frame from another site its sessionStorage too, but keeps a Partitioned cookie: there one
+  // cookie holds the newest token of the launch last seen (one, so no Cookie header grows).
+  var KEPT_TOKEN = "pathways.launch-token.";
+  var KEPT_TOKEN_COOKIE = "pathways_newest_token";
+  var LAUNCH_SESSION_SECONDS = 12 * 3600;
+  var launchKey = body.getAttribute("data-launch-key");
+  function keepNewestToken(value) {
+    try {
+      window.sessionStorage.setItem(KEPT_TOKEN + launchKey, value);
+      return;
+    } catch (ignored) {
+      // Denied in this frame: the cookie below.
+    }
+    document.cookie = KEPT_TOKEN_COOKIE + "=" + launchKey + "." + value + "; Path=/; Max-Age=" +
+      LAUNCH_SESSION_SECONDS + "; SameSite=None; Secure; Partitioned";
+  }
+  function newestTokenKept(key) {
+    try {
+      return window.sessionStorage.getItem(KEPT_TOKEN + key);
+    } catch (ignored) {
+      // Denied in this frame: the cookie, if it is this launch session's.
+    }
+    var prefix = KEPT_TOKEN_COOKIE + "=" + key + ".";
+    var cookies = document.cookie.split("; ");
+    for (var i = 0; i < cookies.length; i++) {
+      if (cookies[i].indexOf(prefix) === 0) {
+        return cookies[i].slice(prefix.length);
+      }
+    }
+    return null;
+  }
+  function retryWithTheNewestToken(key) {
+    var newest = newestTokenKept(key);
+    var url = new URL(window.location.href);
+    var sent = url.searchParams.get("lt");
+    // Once: the address tried next carries that very token, so its own refusal stops here.
+    if (!newest || !sent || newest === sent) {
+      return;
+    }
+    url.searchParams.set("lt", newest);
+    window.location.replace(url.href);  // in place of the refused entry in the history
+  }
+  if (launchKey && token) {
+    keepNewestToken(token);
+  }
+  var expiredKey = body.getAttribute("data-expired-launch-key");
+  if (expiredKey) {
+    retryWithTheNewestToken(expiredKey);
+  }
+
   if (token && window.fetch) {
     var originalFetch = window.fetch;
     window.fetch = function (input, init) {
@@ -170,6 +227,9 @@
     }
     token = fresh;
     body.setAttribute("data-launch-token", fresh);
+    if (launchKey) {
+      keepNewestToken(fresh);
+    }
   }
 
   function sayTheSessionEnded() {

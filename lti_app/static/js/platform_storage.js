@@ -7,7 +7,9 @@
   var el = document.getElementById("lti-storage");
   if (!el) { return; }
   var targetName = el.dataset.target;
-  var origin = el.dataset.origin || "*";
+  // The platform's origin as the browser writes it (Pathways normalises the registered URL):
+  // only that window may hear the login's secret, never "*".
+  var origin = el.dataset.origin;
   var targetWindow = null;
   try {
     targetWindow = targetName === "_parent" ? window.parent : window.parent.frames[targetName];
@@ -15,6 +17,7 @@
   if (!targetWindow || targetWindow === window) { targetWindow = window.parent; }
 
   function ask(message, timeoutMs) {
+    if (!origin) { return Promise.reject(new Error("no platform origin")); }
     return new Promise(function (resolve, reject) {
       var id = "pw-" + Math.random().toString(36).slice(2);
       message.message_id = id;
@@ -23,7 +26,7 @@
         reject(new Error("timeout"));
       }, timeoutMs);
       function onMessage(event) {
-        if (origin !== "*" && event.origin !== origin) { return; }
+        if (event.origin !== origin) { return; }
         var data = event.data || {};
         if (data.message_id !== id) { return; }
         clearTimeout(timer);

@@ -6,7 +6,6 @@ import contextlib
 import os
 import socket
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -229,7 +228,9 @@ def serve(bind: str | None, workers: int | None) -> None:
     settings = _load()  # fail here, with a clear message, not in every worker
     _check_key_file(settings)
     _check_database(settings)
-    config = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
+    from lti_app.settings import shipped_folder
+
+    config = shipped_folder("config") / "gunicorn.conf.py"
     args = [sys.executable, "-m", "gunicorn"]
     if config.is_file():
         args += ["-c", str(config)]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+from lti_app.settings import shipped_folder
+
+MIGRATIONS_DIR = shipped_folder("migrations")
 
 
 def alembic_config(database_url: str | None = None) -> Config:

@@ -14,7 +14,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+def shipped_folder(name: str) -> Path:
+    """A folder kept at the repository's root (config/, migrations/) wherever it is installed.
+
+    A wheel can carry only packages, so the build copies these into lti_app/_bundled/ (setup.py);
+    a checkout or an editable install reads the repository's own.
+    """
+    package = Path(__file__).resolve().parent
+    bundled = package / "_bundled" / name
+    return bundled if bundled.is_dir() else package.parent / name
+
+
+CONFIG_DIR = shipped_folder("config")
 ENV_PREFIX = "LTI_APP_"
 
 

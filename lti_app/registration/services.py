@@ -97,7 +97,8 @@ def store_registration(
     requested: tuple[str, ...],
     auto_approve_deployments: bool,
 ) -> Platform:
-    """Record the registration, its deployment (approved: the admin just confirmed it)."""
+    """Record the registration, its deployment (approved: the admin just confirmed it), or,
+    when the LMS named none yet, that its first deployment is approved at its first launch."""
     row = session.scalar(
         select(Platform).where(
             Platform.issuer == platform.issuer, Platform.client_id == issued.client_id
@@ -114,6 +115,15 @@ def store_registration(
     row.auto_approve_deployments = auto_approve_deployments
     row.is_active = True
     session.flush()
+    # Canvas answers with no deployment: it makes one when its admin enables the tool, after
+    # this. Left to wait for approval, that first launch would lock out the only people who
+    # could approve it (the console needs a launch that worked), so it is approved at launch.
+    row.approve_first_deployment = (
+        issued.deployment_id is None
+        and not auto_approve_deployments
+        and session.scalar(select(Deployment.id).where(Deployment.platform_id == row.id).limit(1))
+        is None
+    )
     if issued.deployment_id is not None:
         deployment = session.scalar(
             select(Deployment).where(

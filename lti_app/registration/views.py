@@ -271,15 +271,17 @@ def confirm() -> Response:
     session.commit()  # before the LMS is asked: a second press must find it
     answer = post_client_registration(_http(), platform.registration_endpoint, token, body)
     issued = parse_registration_response(answer)
+    auto_approve = request.form.get("auto_approve") == "on"
     try:
-        store_registration(
+        stored = store_registration(
             session,
             platform=platform,
             issued=issued,
             config_url=configuration_url_to_keep(config_url, token),
             requested=requested_scopes(platform),
-            auto_approve_deployments=request.form.get("auto_approve") == "on",
+            auto_approve_deployments=auto_approve,
         )
+        approves_first_launch = stored.approve_first_deployment
         session.commit()
     except SQLAlchemyError as err:
         session.rollback()
@@ -301,6 +303,8 @@ def confirm() -> Response:
                 "registration/done.html",
                 platform=platform,
                 issued=issued,
+                auto_approve=auto_approve,
+                approves_first_launch=approves_first_launch,
                 is_moodle=platform.product_family_code.lower() == "moodle",
             )
         )

@@ -343,6 +343,21 @@ def test_operator_sees_every_registration_and_can_filter(app: Flask, world: Worl
     assert "A-failure-by-id" not in text
 
 
+def test_operator_sees_a_registration_that_approves_its_first_deployment_at_launch(
+    app: Flask, world: World, engine: Engine
+) -> None:
+    with Session(engine) as db, db.begin():
+        platform = db.get(Platform, world.b.id)
+        assert platform is not None
+        platform.approve_first_deployment = True  # registered; the LMS named no deployment
+    client = app.test_client()
+    operator(client)
+    text = " ".join(client.get(f"/admin/?platform={world.b.id}").get_data(as_text=True).split())
+    assert "the first to launch is approved then" in text
+    text = " ".join(client.get(f"/admin/?platform={world.a.id}").get_data(as_text=True).split())
+    assert "New deployments</dt><dd>wait for approval" in text
+
+
 def test_operator_rotates_keys_and_lms_admin_cannot(
     app: Flask, world: World, engine: Engine
 ) -> None:

@@ -172,6 +172,11 @@ def _fernet(secret: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+def _submission_digest(sealed: str, *, config_url: str, token: str) -> str:
+    claim = f"{config_url}\n{token}" if token else sealed
+    return hashlib.sha256(claim.encode()).hexdigest()
+
+
 def claim_submission(
     session: Session, sealed: str, *, config_url: str, token: str, max_age: int
 ) -> bool:
@@ -182,7 +187,6 @@ def claim_submission(
     token (LTI-DR makes it optional) the form itself is all that tells two apart.
     """
     table = RegistrationSubmission.__table__
-    claim = f"{config_url}\n{token}" if token else sealed
     # A form is only good for max_age seconds (open_pending): older records guard nothing.
     session.execute(
         delete(RegistrationSubmission).where(
@@ -191,11 +195,25 @@ def claim_submission(
     )
     claimed = session.execute(
         upsert_insert(session, table)
-        .values(form_digest=hashlib.sha256(claim.encode()).hexdigest(), created_at=utcnow())
+        .values(
+            form_digest=_submission_digest(sealed, config_url=config_url, token=token),
+            created_at=utcnow(),
+        )
         .on_conflict_do_nothing()
         .returning(table.c.form_digest)
     ).first()
     return claimed is not None
+
+
+def release_submission(session: Session, sealed: str, *, config_url: str, token: str) -> None:
+    """Forget that this registration went to the LMS, which refused it: registered nothing,
+    it may be sent again (the admin was told to try again in a few minutes)."""
+    session.execute(
+        delete(RegistrationSubmission).where(
+            RegistrationSubmission.form_digest
+            == _submission_digest(sealed, config_url=config_url, token=token)
+        )
+    )
 
 
 def seal_pending(secret: str, *, config_url: str, token: str, config: dict[str, Any]) -> str:

@@ -46,6 +46,7 @@ from lti_app.registration.errors import (
     AlreadySubmittedError,
     RegistrationError,
     RegistrationNotSavedError,
+    RegistrationRefusedError,
 )
 from lti_app.registration.platform_configuration import (
     check_configuration_url,
@@ -58,6 +59,7 @@ from lti_app.registration.services import (
     claim_submission,
     open_pending,
     parse_registration_response,
+    release_submission,
     seal_pending,
     store_registration,
 )
@@ -269,7 +271,18 @@ def confirm() -> Response:
             "registration again from the LMS.",
         )
     session.commit()  # before the LMS is asked: a second press must find it
-    answer = post_client_registration(_http(), platform.registration_endpoint, token, body)
+    try:
+        answer = post_client_registration(_http(), platform.registration_endpoint, token, body)
+    except RegistrationRefusedError:
+        # Only a plain refusal: after a timeout the LMS may have registered Pathways, and the
+        # claim keeps a second press from registering it twice.
+        try:
+            release_submission(session, sealed, config_url=config_url, token=token)
+            session.commit()
+        except SQLAlchemyError as err:  # the LMS's refusal is still what the admin must see
+            session.rollback()
+            LOG.warning("registration claim not released error=%s", type(err).__name__)
+        raise
     issued = parse_registration_response(answer)
     auto_approve = request.form.get("auto_approve") == "on"
     try:

@@ -79,9 +79,11 @@ class TrustedProxyFix:
 
 
 def _operator_pages_not_framable(response: Response) -> Response:
-    """The admin console opened by an LMS launch lives in the LMS frame; the operator's
-    sign-in and console (and any admin page without a valid launch) are framed by no one."""
-    if request.blueprint == "admin" and g.get("_launch_ctx") is None:
+    """The admin console opened by an LMS launch lives in the LMS frame, also when its launch
+    token has expired; the operator's sign-in and console are framed by no one."""
+    from lti_app.admin.views import may_be_framed  # views load with the app (create_app)
+
+    if request.blueprint == "admin" and g.get("_launch_ctx") is None and not may_be_framed():
         csp = response.headers.get("Content-Security-Policy", "")
         response.headers["Content-Security-Policy"] = re.sub(
             r"frame-ancestors [^;]*", "frame-ancestors 'none'", csp

@@ -27,6 +27,7 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from lti_app.admin.models import SecretPurpose
@@ -93,6 +94,24 @@ def _has_launch_token() -> bool:
         or request.form.get(LAUNCH_TOKEN_FIELD)
         or request.args.get(LAUNCH_TOKEN_FIELD)
     )
+
+
+OPERATOR_ONLY_ENDPOINTS = frozenset({"admin.login", "admin.logout"})
+
+
+def may_be_framed() -> bool:
+    """Whether this admin page may show in the LMS frame: a console request that carries a
+    launch token, valid or not. An expired one is answered with "open Pathways again", which
+    the frame must show rather than the browser's "refused to connect"; with a token, the
+    launch and never an operator cookie decides (current_viewer), so no operator authority is
+    on such a page. The operator's sign-in, and any page without a token, are framed by no
+    one."""
+    if request.endpoint in OPERATOR_ONLY_ENDPOINTS:
+        return False
+    try:
+        return _has_launch_token()
+    except HTTPException:  # a body too large (or malformed) to read names no launch
+        return False
 
 
 def _secret_fingerprint(secret: str) -> str:

@@ -16,7 +16,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from lti_app.registration.errors import NOTHING_SAVED, PlatformRefusedError
+from lti_app.registration.errors import (
+    NOTHING_SAVED,
+    PlatformRefusedError,
+    RegistrationRefusedError,
+)
 from lti_app.registration.platform_configuration import plain_text
 
 LOG = logging.getLogger(__name__)
@@ -183,17 +187,25 @@ def post_client_registration(
         ) from err
     LOG.warning("registration refused host=%s status=%s", _host(endpoint), status)
     said = f' The LMS said: "{detail}".' if detail else ""
-    if status in (401, 403):
+    if status == 504:
+        # A gateway that stopped waiting: the LMS behind it may have registered Pathways.
         raise PlatformRefusedError(
+            f"The LMS took too long to answer the registration ({status}).{said}",
+            hint="Nothing was saved in Pathways. Check in the LMS whether a Pathways tool was "
+            "created; remove it if so, then " + START_AGAIN[0].lower() + START_AGAIN[1:],
+        )
+    if status in (401, 403):
+        raise RegistrationRefusedError(
             f"The LMS refused the registration ({status}).{said}",
             hint="The registration link may have expired or been used already. " + START_AGAIN,
         )
     if 400 <= status < 500:
-        raise PlatformRefusedError(
+        raise RegistrationRefusedError(
             f"The LMS did not accept what Pathways sent ({status}).{said}",
             hint="Nothing was saved in Pathways. Please tell the Pathways operator this message.",
         )
-    raise PlatformRefusedError(
+    raise RegistrationRefusedError(
         f"The LMS had a problem while registering Pathways ({status}).{said}",
-        hint="Nothing was saved in Pathways. Try again in a few minutes.",
+        hint="Nothing was saved in Pathways. Try again in a few minutes: go back and press "
+        "Register Pathways again.",
     )

@@ -6,7 +6,7 @@ from lti_app.errors import AppError
 
 NOTHING_SAVED = (
     "Nothing was saved in Pathways. Remove the new Pathways tool in the LMS if it appears "
-    "there, then try again."
+    "there, then start the registration again from the LMS."
 )
 """The hint when the LMS may have created the tool but Pathways kept nothing."""
 
@@ -22,6 +22,11 @@ class PlatformRefusedError(RegistrationError):
     """The LMS answered, but not with something we can use."""
 
     status_code = 502
+
+
+class RegistrationRefusedError(PlatformRefusedError):
+    """The LMS answered the registration with an error status: it registered nothing, so the
+    same registration may be sent again."""
 
 
 class RegistrationNotSavedError(RegistrationError):

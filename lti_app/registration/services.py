@@ -97,7 +97,8 @@ def store_registration(
     requested: tuple[str, ...],
     auto_approve_deployments: bool,
 ) -> Platform:
-    """Record the registration, its deployment (approved: the admin just confirmed it)."""
+    """Record the registration, its deployment (approved: the admin just confirmed it), or,
+    when the LMS named none yet, that its first deployment is approved at its first launch."""
     row = session.scalar(
         select(Platform).where(
             Platform.issuer == platform.issuer, Platform.client_id == issued.client_id
@@ -114,6 +115,15 @@ def store_registration(
     row.auto_approve_deployments = auto_approve_deployments
     row.is_active = True
     session.flush()
+    # Canvas answers with no deployment: it makes one when its admin enables the tool, after
+    # this. Left to wait for approval, that first launch would lock out the only people who
+    # could approve it (the console needs a launch that worked), so it is approved at launch.
+    row.approve_first_deployment = (
+        issued.deployment_id is None
+        and not auto_approve_deployments
+        and session.scalar(select(Deployment.id).where(Deployment.platform_id == row.id).limit(1))
+        is None
+    )
     if issued.deployment_id is not None:
         deployment = session.scalar(
             select(Deployment).where(
@@ -162,6 +172,11 @@ def _fernet(secret: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+def _submission_digest(sealed: str, *, config_url: str, token: str) -> str:
+    claim = f"{config_url}\n{token}" if token else sealed
+    return hashlib.sha256(claim.encode()).hexdigest()
+
+
 def claim_submission(
     session: Session, sealed: str, *, config_url: str, token: str, max_age: int
 ) -> bool:
@@ -172,7 +187,6 @@ def claim_submission(
     token (LTI-DR makes it optional) the form itself is all that tells two apart.
     """
     table = RegistrationSubmission.__table__
-    claim = f"{config_url}\n{token}" if token else sealed
     # A form is only good for max_age seconds (open_pending): older records guard nothing.
     session.execute(
         delete(RegistrationSubmission).where(
@@ -181,11 +195,25 @@ def claim_submission(
     )
     claimed = session.execute(
         upsert_insert(session, table)
-        .values(form_digest=hashlib.sha256(claim.encode()).hexdigest(), created_at=utcnow())
+        .values(
+            form_digest=_submission_digest(sealed, config_url=config_url, token=token),
+            created_at=utcnow(),
+        )
         .on_conflict_do_nothing()
         .returning(table.c.form_digest)
     ).first()
     return claimed is not None
+
+
+def release_submission(session: Session, sealed: str, *, config_url: str, token: str) -> None:
+    """Forget that this registration went to the LMS, which refused it: registered nothing,
+    it may be sent again (the admin was told to try again in a few minutes)."""
+    session.execute(
+        delete(RegistrationSubmission).where(
+            RegistrationSubmission.form_digest
+            == _submission_digest(sealed, config_url=config_url, token=token)
+        )
+    )
 
 
 def seal_pending(secret: str, *, config_url: str, token: str, config: dict[str, Any]) -> str:

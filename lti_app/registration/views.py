@@ -46,6 +46,7 @@ from lti_app.registration.errors import (
     AlreadySubmittedError,
     RegistrationError,
     RegistrationNotSavedError,
+    RegistrationRefusedError,
 )
 from lti_app.registration.platform_configuration import (
     check_configuration_url,
@@ -58,6 +59,7 @@ from lti_app.registration.services import (
     claim_submission,
     open_pending,
     parse_registration_response,
+    release_submission,
     seal_pending,
     store_registration,
 )
@@ -269,17 +271,30 @@ def confirm() -> Response:
             "registration again from the LMS.",
         )
     session.commit()  # before the LMS is asked: a second press must find it
-    answer = post_client_registration(_http(), platform.registration_endpoint, token, body)
-    issued = parse_registration_response(answer)
     try:
-        store_registration(
+        answer = post_client_registration(_http(), platform.registration_endpoint, token, body)
+    except RegistrationRefusedError:
+        # Only a plain refusal: after a timeout the LMS may have registered Pathways, and the
+        # claim keeps a second press from registering it twice.
+        try:
+            release_submission(session, sealed, config_url=config_url, token=token)
+            session.commit()
+        except SQLAlchemyError as err:  # the LMS's refusal is still what the admin must see
+            session.rollback()
+            LOG.warning("registration claim not released error=%s", type(err).__name__)
+        raise
+    issued = parse_registration_response(answer)
+    auto_approve = request.form.get("auto_approve") == "on"
+    try:
+        stored = store_registration(
             session,
             platform=platform,
             issued=issued,
             config_url=configuration_url_to_keep(config_url, token),
             requested=requested_scopes(platform),
-            auto_approve_deployments=request.form.get("auto_approve") == "on",
+            auto_approve_deployments=auto_approve,
         )
+        approves_first_launch = stored.approve_first_deployment
         session.commit()
     except SQLAlchemyError as err:
         session.rollback()
@@ -301,6 +316,8 @@ def confirm() -> Response:
                 "registration/done.html",
                 platform=platform,
                 issued=issued,
+                auto_approve=auto_approve,
+                approves_first_launch=approves_first_launch,
                 is_moodle=platform.product_family_code.lower() == "moodle",
             )
         )

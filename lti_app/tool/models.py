@@ -48,6 +48,10 @@ class Platform(Base):
     """The `aud` for client assertions when it differs from token_url (authorization_server)."""
     jwks_url: Mapped[str] = mapped_column(String(1024))
     auto_approve_deployments: Mapped[bool] = mapped_column(default=False)
+    approve_first_deployment: Mapped[bool] = mapped_column(default=False)
+    """The LMS's registration answer named no deployment (Canvas makes it when its admin
+    enables the tool, after the registration): the first one to launch is the one the admin
+    confirmed, and is approved then. Cleared when it is used."""
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[created_at]
 

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, event, select
+from sqlalchemy import Connection, Engine, and_, bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -214,9 +214,7 @@ def resolve_deployment(
     if deployment.status is DeploymentStatus.PENDING:
         raise PendingDeploymentError(
             f"This installation of Pathways (deployment {deployment_id}) is waiting for approval.",
-            hint="A Pathways administrator must approve it: lti-app platform approve-deployment "
-            f"--issuer {platform.issuer} --client-id {platform.client_id} "
-            f"--deployment-id {deployment_id}",
+            hint=_who_can_approve(session, platform, deployment_id),
         )
     if deployment.status is DeploymentStatus.DISABLED:
         raise LaunchForbiddenError(
@@ -230,23 +228,74 @@ def resolve_deployment(
     return deployment
 
 
+ADMIN_CONSOLE_PATH = "/admin/"
+"""Where the admin console answers (admin.views); the launch refusals name it."""
+
+
+def _who_can_approve(session: Session, platform: Platform, deployment_id: str) -> str:
+    """Who can approve this deployment, and where. An LMS administrator's console needs a
+    launch through an approved deployment of the same registration: named only when one is."""
+    operator = (
+        f"in the admin console ({ADMIN_CONSOLE_PATH} on the Pathways server, signed in as "
+        "the operator) or with: lti-app platform approve-deployment "
+        f"--issuer {platform.issuer} --client-id {platform.client_id} "
+        f"--deployment-id {deployment_id}"
+    )
+    has_approved = session.scalar(
+        select(Deployment.id)
+        .where(
+            Deployment.platform_id == platform.id,
+            Deployment.status == DeploymentStatus.ACTIVE,
+        )
+        .limit(1)
+    )
+    if has_approved is None:
+        return (
+            "No installation of this registration is approved yet, so only the Pathways "
+            f"operator can approve it: {operator}"
+        )
+    return (
+        "An LMS administrator can approve it in the Pathways admin console: open Pathways "
+        "from an installation that already works (in Canvas: Pathways administration in the "
+        f"account's menu) and press Approve beside deployment {deployment_id}. The Pathways "
+        f"operator can approve it too: {operator}"
+    )
+
+
+def _claim_first_deployment(session: Session, platform: Platform) -> bool:
+    """Use up the registration's approval of its first deployment; False when another launch
+    (in any worker) used it first or there was none."""
+    if not platform.approve_first_deployment:
+        return False
+    # One conditional UPDATE: of two first launches of two deployments at once, the second
+    # waits on the row and then finds the flag cleared.
+    claimed = session.execute(
+        update(Platform)
+        .where(Platform.id == platform.id, Platform.approve_first_deployment.is_(True))
+        .values(approve_first_deployment=False)
+        .returning(Platform.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return claimed is not None
+
+
 def record_new_deployment(session: Session, platform: Platform, deployment_id: str) -> Deployment:
     """Record an unknown deployment of a known registration (Canvas makes one per install).
 
     A pending deployment fails its launch with PendingDeploymentError, which the view commits
     so the administrator sees the request.
     """
-    status = (
-        DeploymentStatus.ACTIVE if platform.auto_approve_deployments else DeploymentStatus.PENDING
-    )
-    deployment = Deployment(
-        platform_id=platform.id,
-        deployment_id=deployment_id,
-        status=status,
-        approved_at=utcnow() if status is DeploymentStatus.ACTIVE else None,
-    )
+    deployment = Deployment(platform_id=platform.id, deployment_id=deployment_id)
     try:
         with session.begin_nested():
+            # In the savepoint: a concurrent launch of this same deployment that recorded it
+            # first leaves the registration's first approval unused.
+            approved = platform.auto_approve_deployments or _claim_first_deployment(
+                session, platform
+            )
+            status = DeploymentStatus.ACTIVE if approved else DeploymentStatus.PENDING
+            deployment.status = status
+            deployment.approved_at = utcnow() if approved else None
             session.add(deployment)
     except IntegrityError:
         # A concurrent first launch of the same deployment recorded it first.

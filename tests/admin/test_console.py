@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from flask import Flask
@@ -16,6 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from lti_app import create_app
 from lti_app.admin.services import record_service_failure
@@ -343,6 +346,21 @@ def test_operator_sees_every_registration_and_can_filter(app: Flask, world: Worl
     assert "A-failure-by-id" not in text
 
 
+def test_operator_sees_a_registration_that_approves_its_first_deployment_at_launch(
+    app: Flask, world: World, engine: Engine
+) -> None:
+    with Session(engine) as db, db.begin():
+        platform = db.get(Platform, world.b.id)
+        assert platform is not None
+        platform.approve_first_deployment = True  # registered; the LMS named no deployment
+    client = app.test_client()
+    operator(client)
+    text = " ".join(client.get(f"/admin/?platform={world.b.id}").get_data(as_text=True).split())
+    assert "the first to launch is approved then" in text
+    text = " ".join(client.get(f"/admin/?platform={world.a.id}").get_data(as_text=True).split())
+    assert "New deployments</dt><dd>wait for approval" in text
+
+
 def test_operator_rotates_keys_and_lms_admin_cannot(
     app: Flask, world: World, engine: Engine
 ) -> None:
@@ -403,3 +421,35 @@ def test_approving_an_approved_deployment_again_keeps_its_date(
     with Session(engine) as session:
         again = session.get(Deployment, world.a_pending.id).approved_at  # type: ignore[union-attr]
     assert again == first
+
+
+def framing_refused(response: TestResponse) -> bool:
+    policy = response.headers.get("Content-Security-Policy", "")
+    return response.headers.get("X-Frame-Options") == "DENY" or "frame-ancestors 'none'" in policy
+
+
+def test_an_ended_launch_in_the_lms_frame_is_asked_to_open_again_inside_the_frame(
+    app: Flask, world: World, engine: Engine
+) -> None:
+    """The console lives in the LMS frame: a click after its launch ended (a laptop asleep, a
+    tab left open) must show Pathways' own page there, not the browser's "refused to
+    connect"."""
+    client = app.test_client()
+    page = client.get(f"/admin/?lt={token(app, world.admin_a)}").get_data(as_text=True)
+    with mock.patch("time.time", return_value=time.time() - 10 * 3600):
+        too_old = token(app, world.admin_a)
+    refresh = client.get(f"/admin/?lt={too_old}")
+    approve = client.post(
+        f"/admin/deployments/{world.a_pending.id}/approve",
+        data={"lt": too_old, "csrf_token": csrf(page)},
+    )
+    ended = client.get(f"/admin/?lt={token(app, world.expired_admin_a)}")
+    for response in (refresh, approve, ended):
+        assert response.status_code == 401
+        assert "Please open Pathways again" in response.get_data(as_text=True)
+        assert not framing_refused(response), response.headers
+    assert status_of(engine, world.a_pending) is DeploymentStatus.PENDING
+    # The operator's pages stay out of every frame, a launch token or not.
+    assert framing_refused(client.get("/admin/login"))
+    assert framing_refused(client.get(f"/admin/login?lt={too_old}"))
+    assert framing_refused(client.get("/admin/"))

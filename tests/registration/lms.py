@@ -59,6 +59,7 @@ def serve(app: Flask) -> Iterator[str]:
 class RegisteredTool:
     client_id: str
     deployment_id: str
+    """What launches carry; "" until the tool is installed (`answers_deployment_id`)."""
     body: dict[str, Any]
     status: str
     """"active", or "pending" (Moodle, until the admin activates the tool)."""
@@ -71,6 +72,9 @@ class PlatformDouble:
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     answer: Any = None
     """When set, (status, body or text) to answer the registration POST with instead."""
+    answers_deployment_id: bool = True
+    """False: answer as Canvas does, with no deployment_id. Canvas makes the deployment when
+    its admin enables the tool, after the tool's POST (`install`)."""
     config_overrides: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, RegisteredTool] = field(default_factory=dict)
     config_requests: list[dict[str, str]] = field(default_factory=list)
@@ -176,6 +180,13 @@ class PlatformDouble:
     def activate(self, client_id: str) -> None:
         self.tools[client_id].status = "active"
 
+    def install(self, client_id: str) -> str:
+        """Install the tool in an account or course, as Canvas's Enable does: a new
+        deployment, which the tool's launches from now on carry."""
+        tool = self.tools[client_id]
+        tool.deployment_id = f"{secrets.randbelow(1000)}:{secrets.token_hex(8)}"
+        return tool.deployment_id
+
     def app(self) -> Flask:
         app = Flask(f"test-lms-{self.flavour}")
 
@@ -206,7 +217,7 @@ class PlatformDouble:
                     {"error": "invalid_client_metadata", "error_description": "; ".join(problems)}
                 ), 400
             client_id = f"{self.flavour}-{secrets.token_hex(4)}"
-            deployment_id = str(len(self.tools) + 1)
+            deployment_id = str(len(self.tools) + 1) if self.answers_deployment_id else ""
             self.tools[client_id] = RegisteredTool(
                 client_id,
                 deployment_id,
@@ -217,7 +228,9 @@ class PlatformDouble:
                 self.token = secrets.token_urlsafe(24)  # Moodle's token is single-use
             answer = dict(body)
             answer["client_id"] = client_id
-            answer[TOOL_CONFIG] = {**body[TOOL_CONFIG], "deployment_id": deployment_id}
+            answer[TOOL_CONFIG] = dict(body[TOOL_CONFIG])
+            if deployment_id:
+                answer[TOOL_CONFIG]["deployment_id"] = deployment_id
             return jsonify(answer), 200
 
         app.add_url_rule(
@@ -241,6 +254,8 @@ class PlatformDouble:
             return "unknown client_id", 400
         if tool.status != "active":
             return "This tool is pending: an administrator must activate it.", 403
+        if not tool.deployment_id:
+            return "This tool is not installed anywhere yet.", 403
         if args.get("redirect_uri") not in tool.body["redirect_uris"]:
             return "redirect_uri is not registered", 400
         hint = args.get("login_hint", "admin")

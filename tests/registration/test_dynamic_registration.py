@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -154,6 +156,88 @@ def test_registered_canvas_tool_launches_admin_into_console(
     assert "Pathways admin console" in launch.text
     assert tool.client_id in launch.text
     assert "LMS administrator" in launch.text
+
+
+def launch_as_admin(browser: httpx.Client, lms: PlatformDouble, client_id: str) -> httpx.Response:
+    """An LMS administrator opens Pathways from the tool's current install."""
+    tool = lms.tools[client_id]
+    login = browser.post(
+        tool.body["initiate_login_uri"],
+        data={
+            "iss": lms.base_url,
+            "client_id": tool.client_id,
+            "login_hint": "admin",
+            "target_link_uri": tool.body[TOOL_CONFIG]["target_link_uri"],
+            "lti_deployment_id": tool.deployment_id,
+        },
+    )
+    assert login.status_code == 302, login.text
+    auth = browser.get(login.headers["Location"])
+    assert auth.status_code == 200, auth.text
+    return browser.post(tool.body["redirect_uris"][0], data=auth.json())
+
+
+def page_text(response: httpx.Response) -> str:
+    """The words a reader sees: no markup, one space between words."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+
+
+def deployment_statuses(engine: Engine, platform_id: int) -> dict[str, DeploymentStatus]:
+    with Session(engine) as session:
+        rows = session.scalars(select(Deployment).where(Deployment.platform_id == platform_id))
+        return {d.deployment_id: d.status for d in rows}
+
+
+def test_canvas_answer_without_a_deployment_approves_the_first_install_at_its_launch(
+    browser: httpx.Client, tool_url: str, make_lms: MakeLms, engine: Engine
+) -> None:
+    """Canvas answers the registration with no deployment ID: it makes one when its admin
+    enables the tool. Left waiting for approval, that launch would lock out the only people
+    who could approve it (the console needs a launch that worked)."""
+    lms = make_lms("canvas")
+    lms.answers_deployment_id = False
+    page = open_registration(browser, tool_url, lms)
+    done = confirm(browser, tool_url, page.text)  # "approve automatically" left unticked
+    assert done.status_code == 200, done.text
+    assert "Pathways approves it at its first launch" in page_text(done)
+    assert "Installs made after that wait for approval" in page_text(done)
+    [tool] = lms.tools.values()
+    [platform] = platforms_for(engine, lms.base_url)
+    assert deployment_statuses(engine, platform.id) == {}
+
+    first = lms.install(tool.client_id)  # Canvas's "Enable & Close"
+    launch = launch_as_admin(browser, lms, tool.client_id)
+    assert launch.status_code == 200, launch.text
+    assert "Pathways admin console" in launch.text
+    assert deployment_statuses(engine, platform.id) == {first: DeploymentStatus.ACTIVE}
+
+    # Installed in another account later: that one waits, and the refusal says who approves it.
+    second = lms.install(tool.client_id)
+    refused = launch_as_admin(browser, lms, tool.client_id)
+    assert refused.status_code == 403
+    said = page_text(refused)
+    assert "waiting for approval" in said
+    assert "An LMS administrator can approve it in the Pathways admin console" in said
+    assert "(/admin/ on the Pathways server" in said
+    assert f"--deployment-id {second}" in said
+    assert deployment_statuses(engine, platform.id) == {
+        first: DeploymentStatus.ACTIVE,
+        second: DeploymentStatus.PENDING,
+    }
+
+    # The admin approves it from the console, opened through the first install.
+    lms.tools[tool.client_id].deployment_id = first
+    console = launch_as_admin(browser, lms, tool.client_id)
+    with Session(engine) as session:
+        pending_id = session.scalars(
+            select(Deployment.id).where(Deployment.deployment_id == second)
+        ).one()
+    approved = browser.post(
+        f"{tool_url}/admin/deployments/{pending_id}/approve", data=hidden_fields(console.text)
+    )
+    assert approved.status_code == 302, approved.text
+    lms.tools[tool.client_id].deployment_id = second
+    assert launch_as_admin(browser, lms, tool.client_id).status_code == 200
 
 
 def test_moodle_registration_leaves_tool_pending_until_activated(

@@ -835,6 +835,71 @@ def test_confirm_form_submitted_twice_registers_once(
     assert len(lms.tools) == 2
 
 
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (503, "Try again in a few minutes"),
+        (500, "Try again in a few minutes"),
+        (400, "did not accept what Pathways sent"),
+    ],
+)
+def test_a_registration_the_lms_refused_can_be_sent_again(
+    browser: httpx.Client, tool_url: str, crafted: MakeCrafted, status: int, words: str
+) -> None:
+    # The LMS registered nothing: "Try again" (the same form again, or Back and Register)
+    # must reach it, not be taken for a second press.
+    lms = crafted("canvas")
+    lms.on_register = lambda: Response('{"errors": [{"message": "busy"}]}', status=status)
+    page = open_registration(browser, tool_url, lms)
+    assert_plain_refusal(confirm(browser, tool_url, page.text), 502, words)
+    assert_plain_refusal(confirm(browser, tool_url, page.text), 502, words)
+    assert len(registration_posts(lms)) == 2
+    lms.on_register = None  # the LMS is back
+    again = confirm(browser, tool_url, page.text)
+    assert again.status_code == 200, page_text(again)
+    assert len(lms.tools) == 1
+    # Registered now: Back and Register once more is a second press.
+    reloaded = open_registration(browser, tool_url, lms)
+    assert confirm(browser, tool_url, reloaded.text).status_code == 409
+    assert len(lms.tools) == 1
+
+
+def test_a_registration_whose_outcome_is_unknown_is_not_sent_again(
+    browser: httpx.Client,
+    make_tool: Callable[..., str],
+    crafted: MakeCrafted,
+) -> None:
+    # A gateway's 504 or no answer in time: the LMS may have registered Pathways, and sending
+    # the same registration again could make a second tool there.
+    tool = make_tool(http_read_timeout=1.0, http_connect_timeout=1.0)
+    lms = crafted("canvas")
+    lms.on_register = lambda: Response("Gateway Timeout", status=504)
+    page = open_registration(browser, tool, lms)
+    assert_plain_refusal(
+        confirm(browser, tool, page.text), 502, "took too long", "start the registration again"
+    )
+    lms.on_register = None
+    again = confirm(browser, tool, page.text)
+    assert_plain_refusal(again, 409, "already sent to the LMS")
+
+    lms.start_again()
+    answered = threading.Event()
+
+    def slow() -> Response:
+        answered.wait(3)  # past Pathways' 1 s read timeout
+        return Response("{}", content_type="application/json")
+
+    lms.on_register = slow
+    page = open_registration(browser, tool, lms)
+    assert_plain_refusal(
+        confirm(browser, tool, page.text), 502, "could not reach", "start the registration again"
+    )
+    answered.set()
+    lms.on_register = None
+    assert_plain_refusal(confirm(browser, tool, page.text), 409, "already sent to the LMS")
+    assert lms.tools == {}
+
+
 # --- Names the platform chooses --------------------------------------------------------------
 
 

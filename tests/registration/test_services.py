@@ -1,13 +1,19 @@
-"""Registration rules that need no server: issuer check, placements, answers, sealing."""
+"""Registration rules that need no server: issuer check, placements, answers, sealing,
+and the approval of a first deployment the LMS did not name."""
 
 from __future__ import annotations
 
+import secrets
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from lti_app.db import make_engine
 from lti_app.registration.configuration import (
     TOOL_CONFIG,
     ToolUrls,
@@ -29,7 +35,12 @@ from lti_app.registration.services import (
     seal_pending,
     store_registration,
 )
-from lti_app.tool.models import Deployment, DeploymentStatus
+from lti_app.tool.models import Deployment, DeploymentStatus, Platform
+from lti_app.tool.registrations import (
+    PendingDeploymentError,
+    record_new_deployment,
+    resolve_deployment,
+)
 
 URLS = ToolUrls(
     login="https://tool.example/lti/login",
@@ -206,3 +217,115 @@ def test_store_registration_approves_the_issued_deployment(session: Session) -> 
         ("dep-1", DeploymentStatus.ACTIVE),
         ("dep-2", DeploymentStatus.ACTIVE),
     }
+
+
+def store_without_deployment(
+    session: Session, *, client_id: str = "client-1", auto_approve: bool = False
+) -> Platform:
+    """Store a registration the way Canvas answers it: a client ID and no deployment."""
+    return store_registration(
+        session,
+        platform=parse(config()),
+        issued=Issued(client_id, None, ()),
+        config_url="https://lms.example/openid-configuration",
+        requested=(),
+        auto_approve_deployments=auto_approve,
+    )
+
+
+def test_registration_without_a_deployment_approves_only_the_first_to_launch(
+    session: Session,
+) -> None:
+    row = store_without_deployment(session)
+    assert row.approve_first_deployment
+    first = resolve_deployment(session, row, None, "1:first")
+    assert first.status is DeploymentStatus.ACTIVE
+    assert first.approved_at is not None
+    with pytest.raises(PendingDeploymentError) as refused:
+        resolve_deployment(session, row, None, "2:second")
+    assert "An LMS administrator can approve it in the Pathways admin console" in (
+        refused.value.hint
+    )
+    assert "--deployment-id 2:second" in refused.value.hint
+    session.refresh(row)
+    assert not row.approve_first_deployment
+
+
+def test_registration_that_has_deployments_or_approves_all_keeps_no_first_approval(
+    session: Session,
+) -> None:
+    assert not store_without_deployment(
+        session, client_id="auto", auto_approve=True
+    ).approve_first_deployment
+    row = store_without_deployment(session, client_id="again")
+    record_new_deployment(session, row, "1:first")
+    # Registered again and still no deployment named: launches already showed the way in.
+    assert not store_without_deployment(session, client_id="again").approve_first_deployment
+
+
+def test_pending_launch_with_no_approved_install_names_only_the_operator(
+    session: Session,
+) -> None:
+    platform = Platform(
+        issuer="https://lms.example",
+        client_id="by-hand",
+        auth_login_url="https://lms.example/auth",
+        token_url="https://lms.example/token",
+        jwks_url="https://lms.example/jwks",
+    )
+    session.add(platform)
+    session.flush()
+    with pytest.raises(PendingDeploymentError) as refused:
+        resolve_deployment(session, platform, None, "1:first")
+    hint = refused.value.hint
+    assert "only the Pathways operator can approve it" in hint
+    assert "/admin/ on the Pathways server" in hint
+    assert "lti-app platform approve-deployment" in hint
+    assert "An LMS administrator" not in hint
+
+
+@pytest.fixture
+def canvas_registration(database_url: str) -> Iterator[tuple[Engine, Platform]]:
+    """A committed registration that approves its first deployment, and an engine whose
+    transactions behave as the servers' do."""
+    engine = make_engine(database_url)
+    client_id = f"race-{secrets.token_hex(4)}"
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        platform = store_without_deployment(session, client_id=client_id)
+    try:
+        yield engine, platform
+    finally:
+        with Session(engine) as session, session.begin():
+            session.execute(delete(Platform).where(Platform.id == platform.id))
+        engine.dispose()
+
+
+def test_two_first_launches_of_two_deployments_at_once_approve_only_one(
+    canvas_registration: tuple[Engine, Platform],
+) -> None:
+    engine, platform = canvas_registration
+    assert platform.approve_first_deployment  # as both launches read it
+    recorded = threading.Event()
+    release = threading.Event()
+    statuses: dict[str, DeploymentStatus] = {}
+
+    def first_launch(deployment_id: str, hold: bool) -> None:
+        with Session(engine) as session, session.begin():
+            statuses[deployment_id] = record_new_deployment(session, platform, deployment_id).status
+            if hold:
+                recorded.set()
+                release.wait(10)
+
+    first = threading.Thread(target=first_launch, args=("1:a", True))
+    first.start()
+    assert recorded.wait(10)
+    second = threading.Thread(target=first_launch, args=("2:b", False))
+    second.start()
+    time.sleep(0.3)  # the second launch is now waiting on the first's transaction
+    release.set()
+    first.join(10)
+    second.join(20)
+    assert statuses == {"1:a": DeploymentStatus.ACTIVE, "2:b": DeploymentStatus.PENDING}
+    with Session(engine) as session:
+        stored = session.scalars(select(Deployment).where(Deployment.platform_id == platform.id))
+        assert {d.deployment_id: d.status for d in stored} == statuses

@@ -363,6 +363,7 @@ PUBLIC = {
     "tool.login",
     "tool.launch_started",  # a line of text where the history keeps a launch's start
     "tool.login_check",  # the login's own cookie check in the LMS frame
+    "registration.about",  # the tool's own address: what Pathways is, the addresses to copy
     "registration.start",
     "registration.canvas_json",
     "registration.close_script",

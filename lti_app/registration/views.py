@@ -130,22 +130,33 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def _about() -> Response:
+    return _no_store(
+        make_response(
+            render_template(
+                "registration/about.html",
+                register_url=external_url("registration.start"),
+                canvas_url=external_url("registration.canvas_json"),
+                urls=tool_urls(),
+            )
+        )
+    )
+
+
+@bp.get("/")
+def about() -> Response:
+    """The tool's own address opened in a browser (the README's, an admin's first look): what
+    Pathways is and the addresses an LMS needs, not a "not found" page."""
+    return _about()
+
+
 @bp.get("/lti/register")
 def start() -> Response:
     """The platform opens this with openid_configuration (and registration_token)."""
     config_url = request.args.get("openid_configuration", "").strip()
     token = request.args.get("registration_token", "")
     if not config_url:
-        return _no_store(
-            make_response(
-                render_template(
-                    "registration/about.html",
-                    register_url=external_url("registration.start"),
-                    canvas_url=external_url("registration.canvas_json"),
-                    urls=tool_urls(),
-                )
-            )
-        )
+        return _about()
     allow_http = _allow_loopback_http()
     check_configuration_url(config_url, allow_loopback_http=allow_http)
     check_registration_token(token)

@@ -445,13 +445,17 @@ def test_registration_token_never_reaches_the_logs(
     assert all(token not in m for m in messages for token in tokens)
 
 
-def test_registration_url_without_parameters_explains_itself(
-    browser: httpx.Client, tool_url: str
+@pytest.mark.parametrize("path", ["/lti/register", "/"])
+def test_registration_url_and_the_tools_own_address_explain_themselves(
+    browser: httpx.Client, tool_url: str, path: str
 ) -> None:
-    page = browser.get(tool_url + "/lti/register")
+    """The README sends a newcomer to the tool's own address, which answered "not found"."""
+    page = browser.get(tool_url + path)
     assert page.status_code == 200
+    assert tool_url + "/lti/register" in page.text
     assert tool_url + "/lti/canvas.json" in page.text
     assert tool_url + "/lti/launch" in page.text
+    assert "open from their course in the LMS" in page.text
 
 
 def test_access_code_is_required_when_configured(

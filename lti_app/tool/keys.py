@@ -10,7 +10,6 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -21,6 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
+from lti_app.tool.key_files import (
+    KEY_FILE_SETTING,
+    PREVIOUS_KEY_FILE_SETTING,
+    parse_key_file,
+    read_key_file,
+)
+from lti_app.tool.key_files import ToolKeyError as ToolKeyError  # what callers catch
 from lti_app.tool.models import KeyStatus, ToolKey
 
 if TYPE_CHECKING:
@@ -39,10 +45,7 @@ deep-linking response and the service-token request."""
 # A new key signs only once every worker publishes it and every platform's cached copy of
 # our key set has expired: a platform must never meet a kid it cannot find.
 PUBLISH_BEFORE_SIGNING = timedelta(seconds=JWKS_MAX_AGE_SECONDS + 2 * KEY_REFRESH_SECONDS)
-
-
-class ToolKeyError(Exception):
-    """The tool's key material is missing or cannot be decrypted."""
+SECRET_SETTING = "LTI_APP_KEY_ENCRYPTION_SECRET"  # noqa: S105 - the name, not a secret
 
 
 def _fernet(secret: str) -> Fernet:
@@ -167,10 +170,6 @@ class SigningKey:
     private_key: rsa.RSAPrivateKey
 
 
-KEY_FILE_SETTING = "LTI_APP_TOOL_KEY_FILE"
-PREVIOUS_KEY_FILE_SETTING = "LTI_APP_TOOL_PREVIOUS_KEY_FILE"
-
-
 @dataclass(frozen=True)
 class KeySnapshot:
     signing_key: SigningKey | None
@@ -184,30 +183,11 @@ class KeySnapshot:
         """:raises ToolKeyError: no published key can be decrypted with this secret."""
         if self.signing_key is None:
             raise ToolKeyError(
-                "the tool's private key cannot be decrypted: is LTI_APP_KEY_ENCRYPTION_SECRET "
-                "(or LTI_APP_SECRET_KEY) the one it was created with?"
+                f"the tool's private key cannot be decrypted: is {SECRET_SETTING} "
+                "(or LTI_APP_SECRET_KEY) the one it was created with?",
+                setting=SECRET_SETTING,
             )
         return self.signing_key
-
-
-def _key_file_bytes(path: str, setting: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as err:
-        raise ToolKeyError(f"{setting}: cannot read the tool key file {path}: {err}") from err
-
-
-def _parse_key_file(pem: bytes, path: str, setting: str) -> rsa.RSAPrivateKey:
-    """The RSA key in a PEM file's bytes; errors name the setting that names the file."""
-    try:
-        private = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as err:
-        # TypeError: a passphrase-protected PEM (`openssl genrsa -aes256`); it must say so
-        # like any other unreadable key file, not fail as an unexplained TypeError.
-        raise ToolKeyError(f"{setting}: cannot read the tool key file {path}: {err}") from err
-    if not isinstance(private, rsa.RSAPrivateKey):
-        raise ToolKeyError(f"{setting}: the tool key file {path} must hold an RSA private key")
-    return private
 
 
 class KeyRing:
@@ -245,13 +225,14 @@ class KeyRing:
         """Read the key file now (start-up), so an unusable one stops Pathways from starting
         instead of failing the first launch or key set request.
 
-        :raises ToolKeyError: a file cannot be read or holds no RSA private key, or a previous
-            key file is named without a current one.
+        :raises ToolKeyError: a file cannot be read or holds no RSA private key of 2048 bits
+            or more, or a previous key file is named without a current one.
         """
         if self._previous_key_file and not self._key_file:
             raise ToolKeyError(
                 f"{PREVIOUS_KEY_FILE_SETTING} is set without {KEY_FILE_SETTING} (keys kept "
-                "in the database rotate with `lti-app keys rotate`)"
+                "in the database rotate with `lti-app keys rotate`)",
+                setting=PREVIOUS_KEY_FILE_SETTING,
             )
         if self._key_file:
             with self._lock:
@@ -287,9 +268,9 @@ class KeyRing:
             return self.snapshot(session)
 
     def _load_from_file(self) -> KeySnapshot:
-        current = _key_file_bytes(self._key_file, KEY_FILE_SETTING)
+        current = read_key_file(self._key_file, KEY_FILE_SETTING)
         previous = (
-            _key_file_bytes(self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
+            read_key_file(self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
             if self._previous_key_file
             else b""
         )
@@ -298,12 +279,12 @@ class KeyRing:
         known = self._from_files
         if known is not None and known[0] == (current, previous):
             return replace(known[1], loaded_at=time.monotonic())
-        private = _parse_key_file(current, self._key_file, KEY_FILE_SETTING)
+        private = parse_key_file(current, self._key_file, KEY_FILE_SETTING)
         kid = thumbprint_kid(private.public_key())
         keys = [public_jwk(private.public_key(), kid)]
         if previous:
             # A rotation by file: the key that signed until the swap stays published.
-            old = _parse_key_file(previous, self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
+            old = parse_key_file(previous, self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
             old_kid = thumbprint_kid(old.public_key())
             if old_kid != kid:
                 keys.append(public_jwk(old.public_key(), old_kid))
@@ -373,6 +354,6 @@ class KeyRing:
             return None
         loaded = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(loaded, rsa.RSAPrivateKey):  # pragma: no cover - we only store RSA
-            raise ToolKeyError("stored tool key is not RSA")
+            raise ToolKeyError("stored tool key is not RSA", setting=SECRET_SETTING)
         self._private_by_kid = {row.kid: loaded}
         return loaded

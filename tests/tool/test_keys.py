@@ -134,9 +134,11 @@ def test_old_key_is_dropped_after_its_grace_period(clean_keys: Session) -> None:
     assert old.status is KeyStatus.RETIRED
 
 
-def write_key_file(path: Path, passphrase: bytes | None = None) -> rsa.RSAPrivateKey:
+def write_key_file(
+    path: Path, passphrase: bytes | None = None, *, bits: int = 2048
+) -> rsa.RSAPrivateKey:
     """A new RSA key written to `path` as PEM (PKCS#8), as `LTI_APP_TOOL_KEY_FILE` names one."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
         if passphrase

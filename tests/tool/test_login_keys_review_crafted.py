@@ -125,3 +125,12 @@ def test_a_key_file_is_parsed_again_only_when_it_changed(
     ring.invalidate()
     assert ring.snapshot(session).signing.kid == thumbprint_kid(second.public_key())
     assert len(parsed) == 2
+
+
+def test_a_key_file_shorter_than_2048_bits_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    """Pathways refuses an LMS's 1024-bit key; its own from a file was taken without a word."""
+    key_file = tmp_path / "tool.pem"
+    write_key_file(key_file, bits=1024)
+    ring = KeyRing(secret="unused", key_file=str(key_file))
+    with pytest.raises(ToolKeyError, match=r"LTI_APP_TOOL_KEY_FILE: .* 1024-bit RSA key; .* 2048"):
+        ring.load_key_file()

@@ -266,6 +266,38 @@ def test_serve_refuses_a_key_secret_that_opens_none_of_the_tool_keys(
     assert "LTI_APP_KEY_ENCRYPTION_SECRET" in _refused(server)
 
 
+def test_an_app_started_by_plain_gunicorn_refuses_a_secret_that_opens_none_of_the_tool_keys(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    """`gunicorn 'lti_app:create_app()'` and `lti-app demo` skip serve's checks: the app
+    started, and a teacher's deep-linking pick was an "unexpected error" page."""
+    migrate.upgrade(empty_database_url)
+    settings = load_settings(
+        {},
+        env="test",
+        secret_key=SERVERS_SECRET,
+        key_encryption_secret="k" * 40,
+        database_url=empty_database_url,
+        instance_path=str(tmp_path),
+    )
+    first = create_app(settings)  # no key yet: the first is made on first use
+    assert first.test_client().get("/.well-known/jwks.json").status_code == 200
+    first.extensions["lti_app.db"].dispose()
+    restarted = load_settings(
+        {},
+        env="test",
+        secret_key=SERVERS_SECRET,
+        key_encryption_secret="K" * 40,
+        database_url=empty_database_url,
+        instance_path=str(tmp_path),
+    )
+    with pytest.raises(SettingsError, match="LTI_APP_KEY_ENCRYPTION_SECRET") as refused:
+        create_app(restarted)
+    assert "opens none of the tool keys" in str(refused.value)
+    again = create_app(settings)  # the servers' own secret still starts
+    again.extensions["lti_app.db"].dispose()
+
+
 # --- keys rotated from an operator's shell --------------------------------------------------
 
 

@@ -10,9 +10,12 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.settings import Settings
+from lti_app.tool.key_checks import start_up_keyring
 from lti_app.tool.keys import (
     JWKS_MAX_AGE_SECONDS,
     PUBLISH_BEFORE_SIGNING,
+    KeyRing,
+    ToolKeyError,
     rotate_keys,
     secret_opens_keys,
 )
@@ -232,6 +235,18 @@ def platform_approve(ctx: click.Context, issuer: str, client_id: str, deployment
         dep.status = DeploymentStatus.ACTIVE
         dep.approved_at = utcnow()
         click.echo(f"deployment {deployment_id} of {p.issuer} is active")
+
+
+def checked_keyring(settings: Settings) -> KeyRing:
+    """`key_checks.start_up_keyring` for a command that signs: a key setting it cannot sign
+    with is one line naming the setting, before any work is taken on."""
+    database = Database(settings.effective_database_url)
+    try:
+        return start_up_keyring(settings, database)
+    except ToolKeyError as err:
+        raise click.ClickException(f"configuration: {err}") from err
+    finally:
+        database.dispose()
 
 
 @click.group("keys")

@@ -21,6 +21,14 @@ class ToolKeyError(Exception):
         self.setting = setting
         """The setting the operator must fix; named to whoever meets the error."""
 
+    @property
+    def for_people(self) -> str:
+        """What a teacher or an LMS's gradebook is told: no path, no detail, the setting."""
+        return (
+            "Pathways cannot sign its messages to the LMS: its server setting "
+            f"{self.setting} is not right, which only whoever runs Pathways can fix."
+        )
+
 
 def read_key_file(path: str, setting: str) -> bytes:
     try:

@@ -783,3 +783,26 @@ def test_every_command_that_signs_refuses_an_unusable_key_file(
     result = cli(*command, LTI_APP_TOOL_KEY_FILE=str(tmp_path / "missing.pem"))
     assert result.exit_code == 1, result.output
     assert "LTI_APP_TOOL_KEY_FILE: cannot read the tool key file" in result.output
+
+
+def test_keys_list_names_the_key_file_and_its_kid(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """`keys list` said "no keys yet (one is created on first use)" while a key file signed."""
+    from lti_app.tool.keys import thumbprint_kid
+    from tests.tool.test_keys import write_key_file
+
+    current, upcoming = tmp_path / "tool.pem", tmp_path / "next.pem"
+    kid = thumbprint_kid(write_key_file(current).public_key())
+    next_kid = thumbprint_kid(write_key_file(upcoming).public_key())
+    listed = cli(
+        "keys",
+        "list",
+        LTI_APP_TOOL_KEY_FILE=str(current),
+        LTI_APP_TOOL_NEXT_KEY_FILE=str(upcoming),
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "no keys yet" not in listed.output
+    assert f"the tool key comes from LTI_APP_TOOL_KEY_FILE ({current})" in listed.output
+    assert f"{kid}\tsigns" in listed.output
+    assert f"{next_kid}\tpublished" in listed.output

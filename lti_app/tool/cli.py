@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from lti_app.db import Database, utcnow
 from lti_app.settings import Settings
 from lti_app.tool.key_checks import start_up_keyring
+from lti_app.tool.key_files import KEY_FILE_SETTING
 from lti_app.tool.keys import (
     JWKS_MAX_AGE_SECONDS,
     PUBLISH_BEFORE_SIGNING,
@@ -258,7 +259,17 @@ def keys_group() -> None:
 @click.pass_context
 def keys_list(ctx: click.Context) -> None:
     """List keys with their state and age."""
-    with _db(ctx).begin() as session:
+    db = _db(ctx)
+    settings: Settings = ctx.obj["settings"]
+    if settings.tool_key_file:
+        # The database's keys (if any, from before) neither sign nor are published meanwhile.
+        snapshot = checked_keyring(settings).snapshot_without_session(db)
+        signing = snapshot.signing.kid
+        click.echo(f"the tool key comes from {KEY_FILE_SETTING} ({settings.tool_key_file})")
+        for key in snapshot.jwks["keys"]:
+            click.echo(f"{key['kid']}\t{'signs' if key['kid'] == signing else 'published'}")
+        return
+    with db.begin() as session:
         rows = session.scalars(select(ToolKey).order_by(ToolKey.created_at)).all()
         if not rows:
             click.echo("no keys yet (one is created on first use)")
@@ -281,10 +292,13 @@ def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) ->
     db = _db(ctx)
     settings: Settings = ctx.obj["settings"]
     if settings.tool_key_file:
+        minutes = round(PUBLISH_BEFORE_SIGNING.total_seconds() / 60)
         raise click.ClickException(
-            "the tool key comes from LTI_APP_TOOL_KEY_FILE; rotate it by naming the current "
-            "file in LTI_APP_TOOL_PREVIOUS_KEY_FILE (still published, never signs) and the new "
-            "one in LTI_APP_TOOL_KEY_FILE, then clear the previous after a few days"
+            "the tool key comes from LTI_APP_TOOL_KEY_FILE; rotate it by naming the new file "
+            "in LTI_APP_TOOL_NEXT_KEY_FILE (published, never signs) and restarting; after "
+            f"{minutes} minutes or more, name it in LTI_APP_TOOL_KEY_FILE, the old one in "
+            "LTI_APP_TOOL_PREVIOUS_KEY_FILE, clear the next, and restart; clear the previous "
+            "after a few days"
         )
     with db.begin() as session:
         opens_current_keys = secret_opens_keys(session, settings.effective_key_secret)

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 KEY_FILE_SETTING = "LTI_APP_TOOL_KEY_FILE"
+NEXT_KEY_FILE_SETTING = "LTI_APP_TOOL_NEXT_KEY_FILE"
 PREVIOUS_KEY_FILE_SETTING = "LTI_APP_TOOL_PREVIOUS_KEY_FILE"
 MIN_RSA_KEY_BITS = 2048  # RFC 7518 §3.3, for the LMSs' keys and ours alike
 

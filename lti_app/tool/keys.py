@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from lti_app.db import utcnow
 from lti_app.tool.key_files import (
     KEY_FILE_SETTING,
+    NEXT_KEY_FILE_SETTING,
     PREVIOUS_KEY_FILE_SETTING,
     parse_key_file,
     read_key_file,
@@ -197,11 +198,19 @@ class KeyRing:
     key table is re-read every KEY_REFRESH_SECONDS (one cheap query) to notice rotations.
     """
 
-    def __init__(self, *, secret: str, key_file: str = "", previous_key_file: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        secret: str,
+        key_file: str = "",
+        next_key_file: str = "",
+        previous_key_file: str = "",
+    ) -> None:
         self._secret = secret
         self._key_file = key_file
+        self._next_key_file = next_key_file
         self._previous_key_file = previous_key_file
-        self._from_files: tuple[tuple[bytes, bytes], KeySnapshot] | None = None
+        self._from_files: tuple[tuple[bytes, ...], KeySnapshot] | None = None
         self._lock = threading.Lock()
         self._snapshot: KeySnapshot | None = None
         self._private_by_kid: dict[str, rsa.RSAPrivateKey] = {}
@@ -216,24 +225,26 @@ class KeyRing:
         ring = cls(
             secret=settings.effective_key_secret,
             key_file=settings.tool_key_file,
+            next_key_file=settings.tool_next_key_file,
             previous_key_file=settings.tool_previous_key_file,
         )
         ring.load_key_file()
         return ring
 
     def load_key_file(self) -> None:
-        """Read the key file now (start-up), so an unusable one stops Pathways from starting
+        """Read the key files now (start-up), so an unusable one stops Pathways from starting
         instead of failing the first launch or key set request.
 
         :raises ToolKeyError: a file cannot be read or holds no RSA private key of 2048 bits
-            or more, or a previous key file is named without a current one.
+            or more, or a next or previous key file is named without a current one.
         """
-        if self._previous_key_file and not self._key_file:
-            raise ToolKeyError(
-                f"{PREVIOUS_KEY_FILE_SETTING} is set without {KEY_FILE_SETTING} (keys kept "
-                "in the database rotate with `lti-app keys rotate`)",
-                setting=PREVIOUS_KEY_FILE_SETTING,
-            )
+        for path, setting in self._key_files()[1:]:
+            if path and not self._key_file:
+                raise ToolKeyError(
+                    f"{setting} is set without {KEY_FILE_SETTING} (keys kept in the database "
+                    "rotate with `lti-app keys rotate`)",
+                    setting=setting,
+                )
         if self._key_file:
             with self._lock:
                 self._snapshot = self._load_from_file()
@@ -267,31 +278,53 @@ class KeyRing:
         with database.begin() as session:  # commits a key made on first use
             return self.snapshot(session)
 
+    def _key_files(self) -> list[tuple[str, str]]:
+        """The key files and their settings: the one that signs first, then those only
+        published. The next key is published ahead of a rotation: platforms cache the key set
+        (JWKS_MAX_AGE_SECONDS), and a key that signed the moment it was swapped in was one
+        they did not know yet. The previous key stays published after the swap, so what it
+        signed just before still verifies."""
+        return [
+            (self._key_file, KEY_FILE_SETTING),
+            (self._next_key_file, NEXT_KEY_FILE_SETTING),
+            (self._previous_key_file, PREVIOUS_KEY_FILE_SETTING),
+        ]
+
     def _load_from_file(self) -> KeySnapshot:
-        current = read_key_file(self._key_file, KEY_FILE_SETTING)
-        previous = (
-            read_key_file(self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
-            if self._previous_key_file
-            else b""
-        )
+        try:
+            return self._read_key_files()
+        except ToolKeyError as err:
+            known = self._from_files
+            if known is None:  # start-up: refuse to start
+                raise
+            # A file deleted, or read half-written while a secret store swapped it: the keys
+            # read before keep signing and stay published. Failing instead answered 500 for
+            # the key set and every signature until the file was whole again.
+            LOG.error("%s; still using the tool keys read before it", err)
+            return replace(known[1], loaded_at=time.monotonic())
+
+    def _read_key_files(self) -> KeySnapshot:
+        named = [(path, setting) for path, setting in self._key_files() if path]
+        contents = tuple(read_key_file(path, setting) for path, setting in named)
         # The files are read every refresh so that a swapped file is noticed, but parsed only
         # when they changed: parsing costs ~28 ms a key, under the lock a request waits on.
         known = self._from_files
-        if known is not None and known[0] == (current, previous):
+        if known is not None and known[0] == contents:
             return replace(known[1], loaded_at=time.monotonic())
-        private = parse_key_file(current, self._key_file, KEY_FILE_SETTING)
-        kid = thumbprint_kid(private.public_key())
-        keys = [public_jwk(private.public_key(), kid)]
-        if previous:
-            # A rotation by file: the key that signed until the swap stays published.
-            old = parse_key_file(previous, self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
-            old_kid = thumbprint_kid(old.public_key())
-            if old_kid != kid:
-                keys.append(public_jwk(old.public_key(), old_kid))
+        keys = [
+            parse_key_file(pem, path, setting)
+            for pem, (path, setting) in zip(contents, named, strict=True)
+        ]
+        published: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            kid = thumbprint_kid(key.public_key())
+            published.setdefault(kid, public_jwk(key.public_key(), kid))
         snap = KeySnapshot(
-            signing_key=SigningKey(kid, private), jwks={"keys": keys}, loaded_at=time.monotonic()
+            signing_key=SigningKey(thumbprint_kid(keys[0].public_key()), keys[0]),
+            jwks={"keys": list(published.values())},
+            loaded_at=time.monotonic(),
         )
-        self._from_files = ((current, previous), snap)
+        self._from_files = (contents, snap)
         return snap
 
     def _load_from_db(self, session: Session) -> KeySnapshot:

@@ -336,6 +336,26 @@ def test_rotating_keys_with_another_secret_than_the_servers_changes_nothing(
     assert _keys(empty_database_url, "rotate", "--new-secret", **shell).exit_code == 0
 
 
+def test_a_leaked_key_is_replaced_at_once_and_the_command_says_so(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("LTI_APP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    migrate.upgrade(empty_database_url)
+    servers = {"LTI_APP_SECRET_KEY": SERVERS_SECRET, "LTI_APP_KEY_ENCRYPTION_SECRET": "k" * 40}
+    first = _keys(empty_database_url, "rotate", **servers)
+    old_kid = first.output.split()[2].rstrip(":")
+    both = _keys(empty_database_url, "rotate", "--leaked", "--grace-days", "3", **servers)
+    assert both.exit_code == 2
+    rotated = _keys(empty_database_url, "rotate", "--leaked", **servers)
+    assert rotated.exit_code == 0, rotated.output
+    assert "signs within a minute" in rotated.output
+    assert f"retired {old_kid}" in rotated.output
+    assert "still published" not in rotated.output
+
+
 def test_servers_given_a_new_secret_serve_the_key_set_and_sign_right_after_rotate_new_secret(
     empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -286,9 +286,18 @@ def keys_list(ctx: click.Context) -> None:
     help="The key encryption secret was changed on purpose and the servers have the new one: "
     "rotate although the current keys were encrypted with another.",
 )
+@click.option(
+    "--leaked",
+    is_flag=True,
+    help="The current keys may have leaked: stop publishing them now and sign with the new "
+    "key at once (LMSs that cached the key set refuse Pathways' signatures for up to "
+    f"{round(JWKS_MAX_AGE_SECONDS / 60)} minutes).",
+)
 @click.pass_context
-def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) -> None:
+def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool, leaked: bool) -> None:
     """Publish a new key beside the old one; it signs once platforms can have seen it."""
+    if leaked and grace_days is not None:
+        raise click.UsageError("--leaked unpublishes the current keys at once: no --grace-days")
     db = _db(ctx)
     settings: Settings = ctx.obj["settings"]
     if settings.tool_key_file:
@@ -314,13 +323,20 @@ def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) ->
             session,
             secret=settings.effective_key_secret,
             grace_days=settings.key_rotation_grace_days if grace_days is None else grace_days,
+            leaked=leaked,
         )
         minutes = round(PUBLISH_BEFORE_SIGNING.total_seconds() / 60)
-        if opens_current_keys:
+        cached = round(JWKS_MAX_AGE_SECONDS / 60)
+        if leaked:
+            click.echo(
+                f"new key {new.kid}: published now and signs within a minute; the earlier keys "
+                f"are no longer published, so an LMS that fetched the key set in the last "
+                f"{cached} minutes refuses Pathways' signatures until it fetches it again"
+            )
+        elif opens_current_keys:
             click.echo(f"new key {new.kid}: published now, signs in about {minutes} minutes")
         else:
             # The servers skip keys their secret cannot open (KeyRing._signing_key).
-            cached = round(JWKS_MAX_AGE_SECONDS / 60)
             click.echo(
                 f"new key {new.kid}: published now and signs within a minute, as the "
                 "servers' secret opens none of the earlier keys; an LMS that fetched the key "
@@ -331,4 +347,4 @@ def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) ->
             click.echo(f"retired {kid}")
         retiring = session.scalars(select(ToolKey).where(ToolKey.status == KeyStatus.RETIRING))
         for k in retiring:
-            click.echo(f"still published until {k.retire_after:%Y-%m-%d}: {k.kid}")
+            click.echo(f"still published until {k.retire_after:%Y-%m-%d %H:%M}Z: {k.kid}")

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
@@ -51,6 +51,7 @@ PUBLISH_BEFORE_SIGNING = timedelta(seconds=JWKS_MAX_AGE_SECONDS + 2 * KEY_REFRES
 # needs it published after that: this long at least, whatever the grace (with 0 days it left
 # the key set at once, while it still signed).
 MIN_PUBLISHED_AFTER_ROTATION = PUBLISH_BEFORE_SIGNING + timedelta(seconds=JWKS_MAX_AGE_SECONDS)
+FIRST_KEY_LOCK = 0x70617468  # "path": PostgreSQL advisory lock id for making the first key
 SECRET_SETTING = "LTI_APP_KEY_ENCRYPTION_SECRET"  # noqa: S105 - the name, not a secret
 
 
@@ -205,6 +206,21 @@ class KeySnapshot:
         return self.signing_key
 
 
+def _unretired_keys(session: Session) -> list[ToolKey]:
+    """The keys still published or due to be, newest first."""
+    return list(
+        session.scalars(
+            select(ToolKey)
+            .where(ToolKey.status != KeyStatus.RETIRED)
+            .order_by(ToolKey.created_at.desc(), ToolKey.id.desc())
+        )
+    )
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 class KeyRing:
     """Per-process cache of the signing key and the published JWKS.
 
@@ -343,13 +359,14 @@ class KeyRing:
 
     def _load_from_db(self, session: Session) -> KeySnapshot:
         now = utcnow()
-        keys = list(
-            session.scalars(
-                select(ToolKey)
-                .where(ToolKey.status != KeyStatus.RETIRED)
-                .order_by(ToolKey.created_at.desc(), ToolKey.id.desc())
-            )
-        )
+        keys = _unretired_keys(session)
+        if not any(k.status is KeyStatus.ACTIVE for k in keys) and _is_postgresql(session):
+            # Two processes' first requests at once each made a key: two active keys, and a
+            # platform that had cached one process's key set met the other's kid. They take
+            # turns here, and the second finds the first's key once it is committed (SQLite's
+            # BEGIN IMMEDIATE already makes their transactions take turns).
+            session.execute(select(func.pg_advisory_xact_lock(FIRST_KEY_LOCK)))
+            keys = _unretired_keys(session)
         if not any(k.status is KeyStatus.ACTIVE for k in keys):
             # First use: created in the caller's transaction (a second connection would wait
             # on SQLite's write lock); the caller commits. Not cached until it is seen stored.

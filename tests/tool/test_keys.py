@@ -224,3 +224,39 @@ def test_a_job_refreshing_the_keys_never_stalls_a_request_on_sqlite(tmp_path: Pa
     job.join(timeout=10)
     assert not job.is_alive()
     database.dispose()
+
+
+def test_two_processes_making_the_first_key_at_once_store_one(empty_database_url: str) -> None:
+    """Two workers' first requests at once on PostgreSQL each stored a key: two active keys,
+    and a platform that had cached one worker's key set met the other's kid."""
+    from lti_app.db import Database
+    from lti_app.migrate import upgrade
+
+    upgrade(empty_database_url)
+    database = Database(empty_database_url)
+    made = threading.Event()
+    published: dict[str, set[str]] = {}
+
+    def first_request(name: str, wait_for: threading.Event | None) -> None:
+        if wait_for is not None:
+            wait_for.wait(10)
+        with database.begin() as session:
+            snap = KeyRing(secret=SECRET).snapshot(session)
+            published[name] = {k["kid"] for k in snap.jwks["keys"]}
+            if wait_for is None:
+                made.set()
+                time.sleep(0.5)  # not committed yet while the other process asks
+
+    threads = [
+        threading.Thread(target=first_request, args=("a", None), daemon=True),
+        threading.Thread(target=first_request, args=("b", made), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    with database.session_factory() as session:
+        stored = session.scalars(select(ToolKey.kid)).all()
+    database.dispose()
+    assert len(stored) == 1
+    assert published == {"a": set(stored), "b": set(stored)}

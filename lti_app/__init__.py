@@ -21,7 +21,8 @@ from lti_app.logs import configure_logging
 from lti_app.registration.reach import outbound_policy
 from lti_app.settings import Settings, SettingsError, load_settings, parse_forwarded_allow_ips
 from lti_app.tool.jwks import JwksCache
-from lti_app.tool.keys import KeyRing, ToolKeyError
+from lti_app.tool.key_checks import start_up_keyring
+from lti_app.tool.keys import ToolKeyError
 
 csrf = CSRFProtect()
 
@@ -118,6 +119,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lti_app.settings"] = settings
     database = Database(settings.effective_database_url)
     app.extensions["lti_app.db"] = database
+    try:
+        # One query per process: `gunicorn 'lti_app:create_app()'` and the demo start here
+        # without `lti-app serve`'s checks.
+        app.extensions["lti_app.keyring"] = start_up_keyring(settings, database)
+    except ToolKeyError as err:
+        database.dispose()
+        raise StartUpError(str(err)) from err
     policy = outbound_policy(settings, database)
     app.extensions["lti_app.address_policy"] = policy
     http = make_http_client(settings, policy)
@@ -126,10 +134,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lti_app.registration_http"] = make_guarded_http_client(
         settings, policy=AddressPolicy(private_allowed=settings.registration_private_hosts)
     )
-    try:
-        app.extensions["lti_app.keyring"] = KeyRing.from_settings(settings)
-    except ToolKeyError as err:
-        raise StartUpError(str(err)) from err
     app.extensions["lti_app.jwks"] = JwksCache(
         # Fetched while a launch waits: a key set that drips its headers must not hold it.
         make_guarded_http_client(settings, policy=policy),

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from lti_app.grades.cli import grades_group
 from lti_app.roster.cli import roster_group
 from lti_app.settings import Settings, SettingsError, load_settings
-from lti_app.tool.cli import keys_group, platform_group
+from lti_app.tool.cli import checked_keyring, keys_group, platform_group
 
 
 def _load() -> Settings:
@@ -180,28 +180,13 @@ def _check_key_file(settings: Settings) -> None:
 
 
 def _check_database(settings: Settings) -> None:
-    """Refuse to serve a database the release step missed, or tool keys this secret cannot
-    open; only warn about a database that does not answer yet (it may be starting too:
-    /healthz says 503 until it does)."""
+    """Refuse to serve a database the release step missed; only warn about a database that
+    does not answer yet (it may be starting too: /healthz says 503 until it does)."""
     from lti_app import migrate
-    from lti_app.db import Database
-    from lti_app.tool.keys import secret_opens_keys
 
     url = settings.effective_database_url
     try:
         behind = migrate.schema_behind(url)
-        if behind:
-            raise click.ClickException(
-                f"the database {_where(url)} is not ready for this version of Pathways: {behind}"
-            )
-        if settings.tool_key_file:
-            return
-        database = Database(url)
-        try:
-            with database.session_factory() as session:
-                opens = secret_opens_keys(session, settings.effective_key_secret)
-        finally:
-            database.dispose()
     except sa_exc.SQLAlchemyError as err:
         click.echo(
             f"warning: {_explain_database_error(err, url)}; starting anyway, and every page "
@@ -209,14 +194,9 @@ def _check_database(settings: Settings) -> None:
             err=True,
         )
         return
-    if not opens:
-        # Launches would work, but every signature (service tokens, deep linking) and the key
-        # set LMSs verify them with would fail: one line now instead of 500s later.
+    if behind:
         raise click.ClickException(
-            "configuration: setting 'LTI_APP_KEY_ENCRYPTION_SECRET' (or LTI_APP_SECRET_KEY when "
-            "it is not set) opens none of the tool keys in the database: give the servers the "
-            "secret the keys were made with, or, if the secret was changed on purpose, run "
-            "`lti-app keys rotate --new-secret` first"
+            f"the database {_where(url)} is not ready for this version of Pathways: {behind}"
         )
 
 
@@ -226,7 +206,7 @@ def _check_database(settings: Settings) -> None:
 def serve(bind: str | None, workers: int | None) -> None:
     """Run Pathways under gunicorn (production)."""
     settings = _load()  # fail here, with a clear message, not in every worker
-    _check_key_file(settings)
+    checked_keyring(settings)  # the checks every process that signs makes
     _check_database(settings)
     from lti_app.settings import shipped_folder
 
@@ -274,4 +254,7 @@ def demo(tool_port: int, lms_port: int) -> None:
                 f"stop it, or choose a free port with {option}"
             )
     _check_key_file(_load())
-    run_demo(tool_port=tool_port, lms_port=lms_port)
+    try:
+        run_demo(tool_port=tool_port, lms_port=lms_port)
+    except SettingsError as err:  # create_app's StartUpError: the demo's keys, say
+        raise click.ClickException(f"configuration: {err}") from err

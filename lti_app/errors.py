@@ -22,6 +22,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from lti_app.tool.keys import ToolKeyError
+
 LOG = logging.getLogger(__name__)
 
 
@@ -178,6 +180,24 @@ def register_error_handlers(app: Flask) -> None:
                 hint="Reload the page and send the form again.",
             ),
             typed=typed_into_the_form(),
+        )
+
+    @app.errorhandler(ToolKeyError)
+    def _tool_key_error(err: ToolKeyError) -> tuple[str, int]:
+        # A server setting, not the request: "unexpected error" sent teachers to retry, and
+        # the operator to the traceback to learn which setting. The page names no file path.
+        LOG.error("tool key unusable rid=%s: %s", request_id(), err)
+        return (
+            render_template(
+                "errors/error.html",
+                error=AppError(
+                    f"{err.for_people} Nothing was sent to the LMS.",
+                    hint="Give whoever runs Pathways the request id below.",
+                ),
+                title="Pathways is not set up right",
+                request_id=request_id(),
+            ),
+            503,
         )
 
     @app.errorhandler(Exception)

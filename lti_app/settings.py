@@ -100,6 +100,9 @@ class Settings:
     demo_platform_url: str = "http://localhost:8001"
     tool_key_file: str = ""
     """A PEM private key to sign with instead of the keys kept in the database."""
+    tool_next_key_file: str = ""
+    """The PEM key the next rotation of LTI_APP_TOOL_KEY_FILE will swap in: published now,
+    never used to sign, so that platforms' cached key sets hold it before it signs."""
     tool_previous_key_file: str = ""
     """The PEM key LTI_APP_TOOL_KEY_FILE held before a rotation: still published (never used
     to sign) so that what it signed just before the swap verifies; empty once platforms have

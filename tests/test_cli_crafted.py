@@ -731,3 +731,78 @@ def test_a_usable_key_file_is_what_pathways_publishes(tmp_path: Path) -> None:
         app.extensions["lti_app.db"].dispose()
         app.extensions["lti_app.http"].close()
     assert key["kid"] == thumbprint_kid(private.public_key())
+
+
+@pytest.fixture
+def keys_made_elsewhere(tmp_path: Path) -> str:
+    """A database whose tool key the servers made with their secret, not this shell's."""
+    from lti_app.db import Database
+    from lti_app.tool.keys import KeyRing
+
+    url = f"sqlite:///{tmp_path / 'keys.sqlite3'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    with database.begin() as session:
+        KeyRing(secret="the servers' key secret").snapshot(session)
+    database.dispose()
+    return url
+
+
+SIGNING_COMMANDS = [
+    ["grades", "worker", "--once"],
+    ["roster", "sync", "--context", "course-1"],
+    ["serve"],
+]
+
+
+@pytest.mark.parametrize("command", SIGNING_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_every_command_that_signs_refuses_a_secret_that_opens_no_tool_key(
+    cli: Callable[..., Result],
+    keys_made_elsewhere: str,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    """Only `lti-app serve` checked: a score worker with another LTI_APP_KEY_ENCRYPTION_SECRET
+    started, then failed every score it sent until each had used up its tries."""
+    monkeypatch.setattr(os, "execvp", lambda *args: pytest.fail("serve started gunicorn"))
+    result = cli(
+        *command,
+        LTI_APP_DATABASE_URL=keys_made_elsewhere,
+        LTI_APP_KEY_ENCRYPTION_SECRET="another key secret",
+    )
+    assert result.exit_code == 1, result.output
+    assert "LTI_APP_KEY_ENCRYPTION_SECRET" in result.output
+    assert "opens none of the tool keys" in result.output
+
+
+@pytest.mark.parametrize("command", SIGNING_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_every_command_that_signs_refuses_an_unusable_key_file(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setattr(os, "execvp", lambda *args: pytest.fail("serve started gunicorn"))
+    result = cli(*command, LTI_APP_TOOL_KEY_FILE=str(tmp_path / "missing.pem"))
+    assert result.exit_code == 1, result.output
+    assert "LTI_APP_TOOL_KEY_FILE: cannot read the tool key file" in result.output
+
+
+def test_keys_list_names_the_key_file_and_its_kid(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """`keys list` said "no keys yet (one is created on first use)" while a key file signed."""
+    from lti_app.tool.keys import thumbprint_kid
+    from tests.tool.test_keys import write_key_file
+
+    current, upcoming = tmp_path / "tool.pem", tmp_path / "next.pem"
+    kid = thumbprint_kid(write_key_file(current).public_key())
+    next_kid = thumbprint_kid(write_key_file(upcoming).public_key())
+    listed = cli(
+        "keys",
+        "list",
+        LTI_APP_TOOL_KEY_FILE=str(current),
+        LTI_APP_TOOL_NEXT_KEY_FILE=str(upcoming),
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "no keys yet" not in listed.output
+    assert f"the tool key comes from LTI_APP_TOOL_KEY_FILE ({current})" in listed.output
+    assert f"{kid}\tsigns" in listed.output
+    assert f"{next_kid}\tpublished" in listed.output

@@ -266,6 +266,38 @@ def test_serve_refuses_a_key_secret_that_opens_none_of_the_tool_keys(
     assert "LTI_APP_KEY_ENCRYPTION_SECRET" in _refused(server)
 
 
+def test_an_app_started_by_plain_gunicorn_refuses_a_secret_that_opens_none_of_the_tool_keys(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    """`gunicorn 'lti_app:create_app()'` and `lti-app demo` skip serve's checks: the app
+    started, and a teacher's deep-linking pick was an "unexpected error" page."""
+    migrate.upgrade(empty_database_url)
+    settings = load_settings(
+        {},
+        env="test",
+        secret_key=SERVERS_SECRET,
+        key_encryption_secret="k" * 40,
+        database_url=empty_database_url,
+        instance_path=str(tmp_path),
+    )
+    first = create_app(settings)  # no key yet: the first is made on first use
+    assert first.test_client().get("/.well-known/jwks.json").status_code == 200
+    first.extensions["lti_app.db"].dispose()
+    restarted = load_settings(
+        {},
+        env="test",
+        secret_key=SERVERS_SECRET,
+        key_encryption_secret="K" * 40,
+        database_url=empty_database_url,
+        instance_path=str(tmp_path),
+    )
+    with pytest.raises(SettingsError, match="LTI_APP_KEY_ENCRYPTION_SECRET") as refused:
+        create_app(restarted)
+    assert "opens none of the tool keys" in str(refused.value)
+    again = create_app(settings)  # the servers' own secret still starts
+    again.extensions["lti_app.db"].dispose()
+
+
 # --- keys rotated from an operator's shell --------------------------------------------------
 
 
@@ -302,6 +334,26 @@ def test_rotating_keys_with_another_secret_than_the_servers_changes_nothing(
     assert _keys(empty_database_url, "rotate", **servers).exit_code == 0
     # A secret changed on purpose (the servers already have it) may still start a new key.
     assert _keys(empty_database_url, "rotate", "--new-secret", **shell).exit_code == 0
+
+
+def test_a_leaked_key_is_replaced_at_once_and_the_command_says_so(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("LTI_APP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    migrate.upgrade(empty_database_url)
+    servers = {"LTI_APP_SECRET_KEY": SERVERS_SECRET, "LTI_APP_KEY_ENCRYPTION_SECRET": "k" * 40}
+    first = _keys(empty_database_url, "rotate", **servers)
+    old_kid = first.output.split()[2].rstrip(":")
+    both = _keys(empty_database_url, "rotate", "--leaked", "--grace-days", "3", **servers)
+    assert both.exit_code == 2
+    rotated = _keys(empty_database_url, "rotate", "--leaked", **servers)
+    assert rotated.exit_code == 0, rotated.output
+    assert "signs within a minute" in rotated.output
+    assert f"retired {old_kid}" in rotated.output
+    assert "still published" not in rotated.output
 
 
 def test_servers_given_a_new_secret_serve_the_key_set_and_sign_right_after_rotate_new_secret(

@@ -285,7 +285,8 @@ def rotate() -> Response:
         raise AppError(
             "The tool's key comes from a file (LTI_APP_TOOL_KEY_FILE), so it cannot be "
             "rotated here.",
-            hint="Replace the key file and restart Pathways instead.",
+            hint="Rotate it as the README says: the new file in LTI_APP_TOOL_NEXT_KEY_FILE "
+            "first, so that LMSs know it before it signs.",
         )
     key, retired = rotate_keys(
         db_session(),

@@ -17,8 +17,8 @@ from lti_app.grades.worker import GradeWorker, WorkerConfig
 from lti_app.http import make_http_client, make_score_pool
 from lti_app.registration.reach import outbound_policy
 from lti_app.settings import Settings
+from lti_app.tool.cli import checked_keyring
 from lti_app.tool.client import TokenClient
-from lti_app.tool.keys import KeyRing
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -82,10 +82,11 @@ def worker_command(
 ) -> None:
     """Drain the score outbox; run one or more per deployment (PostgreSQL: on any host)."""
     settings = _settings(ctx)
+    # Before any score is claimed: a worker that cannot sign would hold every score it claims.
+    keyring = checked_keyring(settings)
     database = Database(settings.effective_database_url)
     policy = outbound_policy(settings, database)
     http = make_http_client(settings, policy)
-    keyring = KeyRing(secret=settings.effective_key_secret, key_file=settings.tool_key_file)
     config = WorkerConfig(
         concurrency=concurrency,
         poll_interval=poll,

@@ -11,8 +11,8 @@ from lti_app.registration.reach import outbound_policy
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.settings import Settings
+from lti_app.tool.cli import checked_keyring
 from lti_app.tool.client import TokenClient
-from lti_app.tool.keys import KeyRing
 from lti_app.tool.models import Context, Platform
 
 
@@ -32,6 +32,7 @@ def sync_command(
 ) -> None:
     """Sync one course's members now (uses the roster address its launches carried)."""
     settings: Settings = ctx.ensure_object(dict)["settings_loader"]()
+    keyring = checked_keyring(settings)
     database = Database(settings.effective_database_url)
     http = make_http_client(settings, outbound_policy(settings, database))
     try:
@@ -51,7 +52,6 @@ def sync_command(
         if len(found) > 1:
             names = ", ".join(f"{iss} ({cid})" for _id, iss, cid in found)
             raise click.ClickException(f"several platforms have {context!r}: {names}; add --issuer")
-        keyring = KeyRing(secret=settings.effective_key_secret, key_file=settings.tool_key_file)
         nrps = NrpsClient(http, TokenClient(database, http, keyring))
         result = sync_roster(database, nrps, context_id=found[0][0], full=full)
         if result.skipped:

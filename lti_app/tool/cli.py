@@ -12,9 +12,13 @@ from sqlalchemy.orm import Session
 from lti_app.db import DATABASE_ID_MAX, Database, utcnow
 from lti_app.http import is_http_url
 from lti_app.settings import Settings
+from lti_app.tool.key_checks import start_up_keyring
+from lti_app.tool.key_files import KEY_FILE_SETTING
 from lti_app.tool.keys import (
     JWKS_MAX_AGE_SECONDS,
     PUBLISH_BEFORE_SIGNING,
+    KeyRing,
+    ToolKeyError,
     rotate_keys,
     secret_opens_keys,
 )
@@ -385,6 +389,18 @@ def platform_approve(ctx: click.Context, issuer: str, client_id: str, deployment
         click.echo(f"deployment {deployment_id} of {p.issuer} is active")
 
 
+def checked_keyring(settings: Settings) -> KeyRing:
+    """`key_checks.start_up_keyring` for a command that signs: a key setting it cannot sign
+    with is one line naming the setting, before any work is taken on."""
+    database = Database(settings.effective_database_url)
+    try:
+        return start_up_keyring(settings, database)
+    except ToolKeyError as err:
+        raise click.ClickException(f"configuration: {err}") from err
+    finally:
+        database.dispose()
+
+
 @click.group("keys")
 def keys_group() -> None:
     """The tool's signing keys."""
@@ -394,7 +410,17 @@ def keys_group() -> None:
 @click.pass_context
 def keys_list(ctx: click.Context) -> None:
     """List keys with their state and age."""
-    with _db(ctx).begin() as session:
+    db = _db(ctx)
+    settings: Settings = ctx.obj["settings"]
+    if settings.tool_key_file:
+        # The database's keys (if any, from before) neither sign nor are published meanwhile.
+        snapshot = checked_keyring(settings).snapshot_without_session(db)
+        signing = snapshot.signing.kid
+        click.echo(f"the tool key comes from {KEY_FILE_SETTING} ({settings.tool_key_file})")
+        for key in snapshot.jwks["keys"]:
+            click.echo(f"{key['kid']}\t{'signs' if key['kid'] == signing else 'published'}")
+        return
+    with db.begin() as session:
         rows = session.scalars(select(ToolKey).order_by(ToolKey.created_at)).all()
         if not rows:
             click.echo("no keys yet (one is created on first use)")
@@ -411,16 +437,28 @@ def keys_list(ctx: click.Context) -> None:
     help="The key encryption secret was changed on purpose and the servers have the new one: "
     "rotate although the current keys were encrypted with another.",
 )
+@click.option(
+    "--leaked",
+    is_flag=True,
+    help="The current keys may have leaked: stop publishing them now and sign with the new "
+    "key at once (LMSs that cached the key set refuse Pathways' signatures for up to "
+    f"{round(JWKS_MAX_AGE_SECONDS / 60)} minutes).",
+)
 @click.pass_context
-def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) -> None:
+def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool, leaked: bool) -> None:
     """Publish a new key beside the old one; it signs once platforms can have seen it."""
+    if leaked and grace_days is not None:
+        raise click.UsageError("--leaked unpublishes the current keys at once: no --grace-days")
     db = _db(ctx)
     settings: Settings = ctx.obj["settings"]
     if settings.tool_key_file:
+        minutes = round(PUBLISH_BEFORE_SIGNING.total_seconds() / 60)
         raise click.ClickException(
-            "the tool key comes from LTI_APP_TOOL_KEY_FILE; rotate it by naming the current "
-            "file in LTI_APP_TOOL_PREVIOUS_KEY_FILE (still published, never signs) and the new "
-            "one in LTI_APP_TOOL_KEY_FILE, then clear the previous after a few days"
+            "the tool key comes from LTI_APP_TOOL_KEY_FILE; rotate it by naming the new file "
+            "in LTI_APP_TOOL_NEXT_KEY_FILE (published, never signs) and restarting; after "
+            f"{minutes} minutes or more, name it in LTI_APP_TOOL_KEY_FILE, the old one in "
+            "LTI_APP_TOOL_PREVIOUS_KEY_FILE, clear the next, and restart; clear the previous "
+            "after a few days"
         )
     with db.begin() as session:
         opens_current_keys = secret_opens_keys(session, settings.effective_key_secret)
@@ -436,13 +474,20 @@ def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) ->
             session,
             secret=settings.effective_key_secret,
             grace_days=settings.key_rotation_grace_days if grace_days is None else grace_days,
+            leaked=leaked,
         )
         minutes = round(PUBLISH_BEFORE_SIGNING.total_seconds() / 60)
-        if opens_current_keys:
+        cached = round(JWKS_MAX_AGE_SECONDS / 60)
+        if leaked:
+            click.echo(
+                f"new key {new.kid}: published now and signs within a minute; the earlier keys "
+                f"are no longer published, so an LMS that fetched the key set in the last "
+                f"{cached} minutes refuses Pathways' signatures until it fetches it again"
+            )
+        elif opens_current_keys:
             click.echo(f"new key {new.kid}: published now, signs in about {minutes} minutes")
         else:
             # The servers skip keys their secret cannot open (KeyRing._signing_key).
-            cached = round(JWKS_MAX_AGE_SECONDS / 60)
             click.echo(
                 f"new key {new.kid}: published now and signs within a minute, as the "
                 "servers' secret opens none of the earlier keys; an LMS that fetched the key "
@@ -453,4 +498,4 @@ def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool) ->
             click.echo(f"retired {kid}")
         retiring = session.scalars(select(ToolKey).where(ToolKey.status == KeyStatus.RETIRING))
         for k in retiring:
-            click.echo(f"still published until {k.retire_after:%Y-%m-%d}: {k.kid}")
+            click.echo(f"still published until {k.retire_after:%Y-%m-%d %H:%M}Z: {k.kid}")

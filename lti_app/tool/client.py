@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lti_app.db import Database, utcnow
 from lti_app.http import is_throttled
-from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, KeyRing
+from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, KeyRing, ToolKeyError
 from lti_app.tool.models import Platform, ServiceToken
 
 LOG = logging.getLogger(__name__)
@@ -50,7 +50,8 @@ MAX_TOKEN_BODY_BYTES = 1024 * 1024
 
 
 class ServiceTokenError(Exception):
-    """The LMS would not give us a token; the message says what an admin should check."""
+    """No token could be had (the LMS would not give one, or Pathways could not sign the
+    request); the message says what an admin should check."""
 
     def __init__(
         self, message: str, *, retryable: bool, status: int | None = None, throttled: bool = False
@@ -219,10 +220,18 @@ class TokenClient:
         )
 
     def _request(self, platform: Platform, scopes: frozenset[str]) -> AccessToken:
+        try:
+            assertion = self.client_assertion(platform)
+        except ToolKeyError as err:
+            # Not retryable, like a registration the LMS refuses: the score worker holds the
+            # scores without using up their tries until the operator fixes the setting (as
+            # an unexpected error, every score failed after its last try).
+            LOG.error("cannot sign a service token request iss=%s: %s", platform.issuer, err)
+            raise ServiceTokenError(err.for_people, retryable=False) from err
         data = {
             "grant_type": "client_credentials",
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": self.client_assertion(platform),
+            "client_assertion": assertion,
             "scope": " ".join(sorted(scopes)),
         }
         try:

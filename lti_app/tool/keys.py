@@ -10,17 +10,24 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
+from lti_app.tool.key_files import (
+    KEY_FILE_SETTING,
+    NEXT_KEY_FILE_SETTING,
+    PREVIOUS_KEY_FILE_SETTING,
+    parse_key_file,
+    read_key_file,
+)
+from lti_app.tool.key_files import ToolKeyError as ToolKeyError  # what callers catch
 from lti_app.tool.models import KeyStatus, ToolKey
 
 if TYPE_CHECKING:
@@ -39,10 +46,13 @@ deep-linking response and the service-token request."""
 # A new key signs only once every worker publishes it and every platform's cached copy of
 # our key set has expired: a platform must never meet a kid it cannot find.
 PUBLISH_BEFORE_SIGNING = timedelta(seconds=JWKS_MAX_AGE_SECONDS + 2 * KEY_REFRESH_SECONDS)
-
-
-class ToolKeyError(Exception):
-    """The tool's key material is missing or cannot be decrypted."""
+# A replaced key signs until its successor has been published PUBLISH_BEFORE_SIGNING, and a
+# worker that has not refreshed since, or an LMS checking what it signed a little later, still
+# needs it published after that: this long at least, whatever the grace (with 0 days it left
+# the key set at once, while it still signed).
+MIN_PUBLISHED_AFTER_ROTATION = PUBLISH_BEFORE_SIGNING + timedelta(seconds=JWKS_MAX_AGE_SECONDS)
+FIRST_KEY_LOCK = 0x70617468  # "path": PostgreSQL advisory lock id for making the first key
+SECRET_SETTING = "LTI_APP_KEY_ENCRYPTION_SECRET"  # noqa: S105 - the name, not a secret
 
 
 def _fernet(secret: str) -> Fernet:
@@ -111,17 +121,26 @@ def secret_opens_keys(session: Session, secret: str) -> bool:
     return not rows
 
 
-def rotate_keys(session: Session, *, secret: str, grace_days: int) -> tuple[ToolKey, list[str]]:
+def rotate_keys(
+    session: Session, *, secret: str, grace_days: int, leaked: bool = False
+) -> tuple[ToolKey, list[str]]:
     """Publish a new key beside the old ones, sign with the new, retire those past their grace.
 
+    :param leaked: the keys there may sign for someone else: retire them all now, so the new
+        key signs at once (an LMS holding the key set it cached refuses Pathways' signatures
+        until it fetches it again, at most JWKS_MAX_AGE_SECONDS later).
     :returns: the new key and the kids retired by this call.
     """
     now = utcnow()
     retired: list[str] = []
+    grace = max(timedelta(days=grace_days), MIN_PUBLISHED_AFTER_ROTATION)
     for key in session.scalars(select(ToolKey).where(ToolKey.status != KeyStatus.RETIRED)):
-        if key.status is KeyStatus.ACTIVE:
+        if leaked:
+            key.status, key.retire_after = KeyStatus.RETIRED, now
+            retired.append(key.kid)
+        elif key.status is KeyStatus.ACTIVE:
             key.status = KeyStatus.RETIRING
-            key.retire_after = now + timedelta(days=grace_days)
+            key.retire_after = now + grace
         elif key.retire_after is not None and key.retire_after <= now:
             key.status = KeyStatus.RETIRED
             retired.append(key.kid)
@@ -167,10 +186,6 @@ class SigningKey:
     private_key: rsa.RSAPrivateKey
 
 
-KEY_FILE_SETTING = "LTI_APP_TOOL_KEY_FILE"
-PREVIOUS_KEY_FILE_SETTING = "LTI_APP_TOOL_PREVIOUS_KEY_FILE"
-
-
 @dataclass(frozen=True)
 class KeySnapshot:
     signing_key: SigningKey | None
@@ -184,30 +199,26 @@ class KeySnapshot:
         """:raises ToolKeyError: no published key can be decrypted with this secret."""
         if self.signing_key is None:
             raise ToolKeyError(
-                "the tool's private key cannot be decrypted: is LTI_APP_KEY_ENCRYPTION_SECRET "
-                "(or LTI_APP_SECRET_KEY) the one it was created with?"
+                f"the tool's private key cannot be decrypted: is {SECRET_SETTING} "
+                "(or LTI_APP_SECRET_KEY) the one it was created with?",
+                setting=SECRET_SETTING,
             )
         return self.signing_key
 
 
-def _key_file_bytes(path: str, setting: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as err:
-        raise ToolKeyError(f"{setting}: cannot read the tool key file {path}: {err}") from err
+def _unretired_keys(session: Session) -> list[ToolKey]:
+    """The keys still published or due to be, newest first."""
+    return list(
+        session.scalars(
+            select(ToolKey)
+            .where(ToolKey.status != KeyStatus.RETIRED)
+            .order_by(ToolKey.created_at.desc(), ToolKey.id.desc())
+        )
+    )
 
 
-def _parse_key_file(pem: bytes, path: str, setting: str) -> rsa.RSAPrivateKey:
-    """The RSA key in a PEM file's bytes; errors name the setting that names the file."""
-    try:
-        private = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as err:
-        # TypeError: a passphrase-protected PEM (`openssl genrsa -aes256`); it must say so
-        # like any other unreadable key file, not fail as an unexplained TypeError.
-        raise ToolKeyError(f"{setting}: cannot read the tool key file {path}: {err}") from err
-    if not isinstance(private, rsa.RSAPrivateKey):
-        raise ToolKeyError(f"{setting}: the tool key file {path} must hold an RSA private key")
-    return private
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 class KeyRing:
@@ -217,11 +228,19 @@ class KeyRing:
     key table is re-read every KEY_REFRESH_SECONDS (one cheap query) to notice rotations.
     """
 
-    def __init__(self, *, secret: str, key_file: str = "", previous_key_file: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        secret: str,
+        key_file: str = "",
+        next_key_file: str = "",
+        previous_key_file: str = "",
+    ) -> None:
         self._secret = secret
         self._key_file = key_file
+        self._next_key_file = next_key_file
         self._previous_key_file = previous_key_file
-        self._from_files: tuple[tuple[bytes, bytes], KeySnapshot] | None = None
+        self._from_files: tuple[tuple[bytes, ...], KeySnapshot] | None = None
         self._lock = threading.Lock()
         self._snapshot: KeySnapshot | None = None
         self._private_by_kid: dict[str, rsa.RSAPrivateKey] = {}
@@ -236,23 +255,26 @@ class KeyRing:
         ring = cls(
             secret=settings.effective_key_secret,
             key_file=settings.tool_key_file,
+            next_key_file=settings.tool_next_key_file,
             previous_key_file=settings.tool_previous_key_file,
         )
         ring.load_key_file()
         return ring
 
     def load_key_file(self) -> None:
-        """Read the key file now (start-up), so an unusable one stops Pathways from starting
+        """Read the key files now (start-up), so an unusable one stops Pathways from starting
         instead of failing the first launch or key set request.
 
-        :raises ToolKeyError: a file cannot be read or holds no RSA private key, or a previous
-            key file is named without a current one.
+        :raises ToolKeyError: a file cannot be read or holds no RSA private key of 2048 bits
+            or more, or a next or previous key file is named without a current one.
         """
-        if self._previous_key_file and not self._key_file:
-            raise ToolKeyError(
-                f"{PREVIOUS_KEY_FILE_SETTING} is set without {KEY_FILE_SETTING} (keys kept "
-                "in the database rotate with `lti-app keys rotate`)"
-            )
+        for path, setting in self._key_files()[1:]:
+            if path and not self._key_file:
+                raise ToolKeyError(
+                    f"{setting} is set without {KEY_FILE_SETTING} (keys kept in the database "
+                    "rotate with `lti-app keys rotate`)",
+                    setting=setting,
+                )
         if self._key_file:
             with self._lock:
                 self._snapshot = self._load_from_file()
@@ -286,42 +308,65 @@ class KeyRing:
         with database.begin() as session:  # commits a key made on first use
             return self.snapshot(session)
 
+    def _key_files(self) -> list[tuple[str, str]]:
+        """The key files and their settings: the one that signs first, then those only
+        published. The next key is published ahead of a rotation: platforms cache the key set
+        (JWKS_MAX_AGE_SECONDS), and a key that signed the moment it was swapped in was one
+        they did not know yet. The previous key stays published after the swap, so what it
+        signed just before still verifies."""
+        return [
+            (self._key_file, KEY_FILE_SETTING),
+            (self._next_key_file, NEXT_KEY_FILE_SETTING),
+            (self._previous_key_file, PREVIOUS_KEY_FILE_SETTING),
+        ]
+
     def _load_from_file(self) -> KeySnapshot:
-        current = _key_file_bytes(self._key_file, KEY_FILE_SETTING)
-        previous = (
-            _key_file_bytes(self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
-            if self._previous_key_file
-            else b""
-        )
+        try:
+            return self._read_key_files()
+        except ToolKeyError as err:
+            known = self._from_files
+            if known is None:  # start-up: refuse to start
+                raise
+            # A file deleted, or read half-written while a secret store swapped it: the keys
+            # read before keep signing and stay published. Failing instead answered 500 for
+            # the key set and every signature until the file was whole again.
+            LOG.error("%s; still using the tool keys read before it", err)
+            return replace(known[1], loaded_at=time.monotonic())
+
+    def _read_key_files(self) -> KeySnapshot:
+        named = [(path, setting) for path, setting in self._key_files() if path]
+        contents = tuple(read_key_file(path, setting) for path, setting in named)
         # The files are read every refresh so that a swapped file is noticed, but parsed only
         # when they changed: parsing costs ~28 ms a key, under the lock a request waits on.
         known = self._from_files
-        if known is not None and known[0] == (current, previous):
+        if known is not None and known[0] == contents:
             return replace(known[1], loaded_at=time.monotonic())
-        private = _parse_key_file(current, self._key_file, KEY_FILE_SETTING)
-        kid = thumbprint_kid(private.public_key())
-        keys = [public_jwk(private.public_key(), kid)]
-        if previous:
-            # A rotation by file: the key that signed until the swap stays published.
-            old = _parse_key_file(previous, self._previous_key_file, PREVIOUS_KEY_FILE_SETTING)
-            old_kid = thumbprint_kid(old.public_key())
-            if old_kid != kid:
-                keys.append(public_jwk(old.public_key(), old_kid))
+        keys = [
+            parse_key_file(pem, path, setting)
+            for pem, (path, setting) in zip(contents, named, strict=True)
+        ]
+        published: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            kid = thumbprint_kid(key.public_key())
+            published.setdefault(kid, public_jwk(key.public_key(), kid))
         snap = KeySnapshot(
-            signing_key=SigningKey(kid, private), jwks={"keys": keys}, loaded_at=time.monotonic()
+            signing_key=SigningKey(thumbprint_kid(keys[0].public_key()), keys[0]),
+            jwks={"keys": list(published.values())},
+            loaded_at=time.monotonic(),
         )
-        self._from_files = ((current, previous), snap)
+        self._from_files = (contents, snap)
         return snap
 
     def _load_from_db(self, session: Session) -> KeySnapshot:
         now = utcnow()
-        keys = list(
-            session.scalars(
-                select(ToolKey)
-                .where(ToolKey.status != KeyStatus.RETIRED)
-                .order_by(ToolKey.created_at.desc(), ToolKey.id.desc())
-            )
-        )
+        keys = _unretired_keys(session)
+        if not any(k.status is KeyStatus.ACTIVE for k in keys) and _is_postgresql(session):
+            # Two processes' first requests at once each made a key: two active keys, and a
+            # platform that had cached one process's key set met the other's kid. They take
+            # turns here, and the second finds the first's key once it is committed (SQLite's
+            # BEGIN IMMEDIATE already makes their transactions take turns).
+            session.execute(select(func.pg_advisory_xact_lock(FIRST_KEY_LOCK)))
+            keys = _unretired_keys(session)
         if not any(k.status is KeyStatus.ACTIVE for k in keys):
             # First use: created in the caller's transaction (a second connection would wait
             # on SQLite's write lock); the caller commits. Not cached until it is seen stored.
@@ -373,6 +418,6 @@ class KeyRing:
             return None
         loaded = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(loaded, rsa.RSAPrivateKey):  # pragma: no cover - we only store RSA
-            raise ToolKeyError("stored tool key is not RSA")
+            raise ToolKeyError("stored tool key is not RSA", setting=SECRET_SETTING)
         self._private_by_kid = {row.kid: loaded}
         return loaded

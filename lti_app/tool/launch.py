@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.errors import LaunchError
 from lti_app.tool.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
+from lti_app.tool.key_files import MIN_RSA_KEY_BITS
 from lti_app.tool.login import LoginState, browser_hash, login_was_used
 from lti_app.tool.messages import (
     CLAIM,
@@ -282,9 +283,6 @@ def validate_launch(
     return ValidatedLaunch(
         platform=platform, deployment=deployment, claims=claims, login_nonce=login.nonce
     )
-
-
-MIN_RSA_KEY_BITS = 2048  # RFC 7518 §3.3
 
 
 def _rs256_keys(kid: str, published: list[tuple[str, RSAPublicKey]]) -> list[RSAPublicKey]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from lti_app.db import Database
 from lti_app.demo import seed
@@ -25,7 +26,7 @@ from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
 from lti_app.grades.outbox_status import list_problems, retry
 from lti_app.settings import Settings
 from lti_app.tool.client import SCOPE_LINEITEM
-from lti_app.tool.models import Membership, MembershipStatus, Platform
+from lti_app.tool.models import Membership, MembershipStatus, Platform, ServiceToken
 from tests.conftest import LtiActions
 
 from .conftest import GradeCourse, outbox_rows
@@ -137,6 +138,8 @@ def test_a_killed_worker_loses_nothing_and_resends_nothing_it_recorded(
         **os.environ,
         "LTI_APP_ENV": "test",
         "LTI_APP_SECRET_KEY": tool_settings.secret_key,
+        # The servers' own: the worker refuses to start with a secret that opens no key.
+        "LTI_APP_KEY_ENCRYPTION_SECRET": tool_settings.key_encryption_secret,
         "LTI_APP_DATABASE_URL": database_url,
         "LTI_APP_INSTANCE_PATH": tool_settings.instance_path,
     }
@@ -284,6 +287,38 @@ def test_refused_scopes_or_tokens_say_why_and_lose_nothing(
         )
         assert gradebook is not None
         assert gradebook.last_error == ""
+
+
+def test_a_worker_that_cannot_sign_holds_the_scores_without_using_their_tries(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    """A worker started with another LTI_APP_KEY_ENCRYPTION_SECRET (or whose key stopped
+    opening) cannot sign a token request: that is the operator's to fix, like a registration
+    the LMS refuses, and every score used to fail once its tries were used up."""
+    course = make_course(students=2, competencies=1)
+    course.drain_until_settled(course.worker())  # the columns exist
+    with course.db.begin() as session:  # no token cached: the worker must sign for one
+        session.execute(delete(ServiceToken).where(ServiceToken.platform_id == course.platform_id))
+    servers = course.settings
+    assert servers is not None
+    course.settings = dataclasses.replace(servers, key_encryption_secret="not the servers'")
+    stuck = course.worker(max_attempts=2)
+    course.settings = servers
+    course.record(3)
+    for _ in range(8):  # the configuration wait is 50 ms in tests: well past two tries
+        stuck.drain()
+        time.sleep(0.06)
+    rows = outbox_rows(course.db, course.context_id)
+    assert [(r.status, r.attempts) for r in rows] == [(OutboxStatus.PENDING, 0)] * 2
+    assert all("LTI_APP_KEY_ENCRYPTION_SECRET" in r.last_error for r in rows)
+    with course.db.session_factory() as session:
+        gradebook = session.scalar(
+            select(Gradebook).where(Gradebook.context_id == course.context_id)
+        )
+        assert gradebook is not None
+        assert "LTI_APP_KEY_ENCRYPTION_SECRET" in gradebook.last_error
+    course.drain_until_settled(course.worker())  # restarted with the right secret
+    course.assert_lms_matches_mastery()
 
 
 def platform_row(db: Database, platform_id: int) -> Platform:

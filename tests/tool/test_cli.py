@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner, Result
@@ -12,7 +14,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from lti_app.cli import main
+from lti_app.db import utcnow
 from lti_app.settings import Settings
+from lti_app.tool.keys import MIN_PUBLISHED_AFTER_ROTATION, KeyRing
 from lti_app.tool.models import ToolKey
 
 
@@ -227,6 +231,29 @@ def test_keys_rotate_publishes_two_keys(run: Callable[..., Result]) -> None:
     listed = run("keys", "list").output
     assert "active" in listed
     assert "retiring" in listed
+
+
+@pytest.mark.usefixtures("tool_keys_restored")
+def test_rotating_without_grace_days_says_what_the_servers_do(
+    run: Callable[..., Result], engine: Engine, tool_settings: Settings
+) -> None:
+    """`keys rotate --grace-days 0` said "signs in about 6 minutes" and "still published until
+    <today>", while the old key left the key set at once and the new one signed at once."""
+    with Session(engine) as session, session.begin():  # the first key, if none is yet
+        signing = KeyRing(secret=tool_settings.key_encryption_secret).snapshot(session).signing
+    rotated = run("keys", "rotate", "--grace-days", "0")
+    assert rotated.exit_code == 0, rotated.output
+    assert "signs in about 6 minutes" in rotated.output
+    found = re.search(
+        rf"still published until (\S+ \S+)Z: {re.escape(signing.kid)}", rotated.output
+    )
+    assert found is not None, rotated.output
+    until = datetime.strptime(found[1], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    assert until >= utcnow() + MIN_PUBLISHED_AFTER_ROTATION - timedelta(minutes=1)
+    with Session(engine) as session:
+        snapshot = KeyRing(secret=tool_settings.key_encryption_secret).snapshot(session)
+    assert snapshot.signing.kid == signing.kid
+    assert signing.kid in {key["kid"] for key in snapshot.jwks["keys"]}
 
 
 def test_missing_secret_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,6 +40,7 @@ from lti_app.db import Database
 from lti_app.demo.browser import AUTO_POST_FORM_ID, HtmlForm, parse_forms
 from lti_app.demo.launches import DELETE, DL_SETTINGS, LaunchTweaks, MessageType
 from lti_app.demo.server import RunningPlatform
+from lti_app.tool.keys import KeyRing
 from lti_app.web import LAUNCH_TOKEN_FIELD
 from tests.conftest import Launched, LtiActions, ToolServer
 
@@ -313,6 +314,37 @@ def test_data_is_returned_exactly_as_sent(lti: LtiActions, data: str) -> None:
     claims = claims_of(return_form(page))
     assert DATA in claims, "the request carried data: the response must return it"
     assert claims[DATA] == data
+
+
+def test_a_key_secret_that_opens_no_key_is_a_page_naming_the_setting(lti: LtiActions) -> None:
+    """A server restarted with another key secret (its start-up check could not read the
+    database then): the teacher's pick was "Pathways hit an unexpected problem" (500), and
+    the operator had to find the traceback to learn which setting was wrong."""
+    from lti_app import create_app
+
+    form = picker_form(open_picker(lti))
+    # A server of its own: the running one's key ring is shared with other tests' threads.
+    server = create_app(lti.tool.settings)
+    server.extensions["lti_app.keyring"] = KeyRing(secret="not the servers' secret")
+    try:
+        page = server.test_client().post(
+            form.action.removeprefix(lti.tool.url),
+            base_url=lti.tool.url,
+            data={
+                "csrf_token": form.fields["csrf_token"],
+                LAUNCH_TOKEN_FIELD: form.fields[LAUNCH_TOKEN_FIELD],
+                "item": ["home"],
+            },
+        )
+    finally:
+        server.extensions["lti_app.db"].dispose()
+        server.extensions["lti_app.http"].close()
+    text = page.get_data(as_text=True)
+    assert page.status_code == 503, text[:2000]
+    assert "LTI_APP_KEY_ENCRYPTION_SECRET" in text
+    assert "Nothing was sent to the LMS" in text
+    assert "unexpected" not in text
+    assert "JWT" not in text
 
 
 def test_no_data_claim_when_the_lms_sent_none(lti: LtiActions) -> None:

@@ -14,7 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
-from lti_app.tool.keys import PUBLISH_BEFORE_SIGNING, KeyRing, ToolKeyError, rotate_keys
+from lti_app.tool.keys import (
+    MIN_PUBLISHED_AFTER_ROTATION,
+    PUBLISH_BEFORE_SIGNING,
+    KeyRing,
+    ToolKeyError,
+    rotate_keys,
+)
 from lti_app.tool.models import KeyStatus, ToolKey
 
 SECRET = "a-key-encryption-secret"
@@ -111,14 +117,41 @@ def test_two_rotations_in_a_row_keep_signing_with_the_key_platforms_know(
     assert KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid == second.kid
 
 
-def test_a_new_key_signs_at_once_when_the_old_one_is_already_past_its_grace(
+def test_a_rotation_without_grace_days_still_publishes_the_new_key_before_it_signs(
     clean_keys: Session,
 ) -> None:
+    """`keys rotate --grace-days 0` (or LTI_APP_KEY_ROTATION_GRACE_DAYS=0) dropped the old key
+    from the key set at once, so the new one signed at once: every platform holding the key
+    set it had cached refused Pathways' signatures for up to five minutes."""
     old_kid = KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid
+    rotated_at = utcnow()
     new, _ = rotate_keys(clean_keys, secret=SECRET, grace_days=0)
     snap = KeyRing(secret=SECRET).snapshot(clean_keys)
+    assert snap.signing.kid == old_kid
+    assert {k["kid"] for k in snap.jwks["keys"]} == {old_kid, new.kid}
+    old = clean_keys.scalars(select(ToolKey).where(ToolKey.kid == old_kid)).one()
+    assert old.retire_after is not None
+    assert old.retire_after >= rotated_at + MIN_PUBLISHED_AFTER_ROTATION
+
+    # The new key signs once platforms can have seen it; the old one is still published.
+    new.created_at = utcnow() - PUBLISH_BEFORE_SIGNING - timedelta(seconds=1)
+    clean_keys.flush()
+    snap = KeyRing(secret=SECRET).snapshot(clean_keys)
     assert snap.signing.kid == new.kid
-    assert old_kid not in {k["kid"] for k in snap.jwks["keys"]}
+    assert {k["kid"] for k in snap.jwks["keys"]} == {old_kid, new.kid}
+
+
+def test_a_rotation_for_a_leaked_key_unpublishes_it_and_signs_with_the_new_at_once(
+    clean_keys: Session,
+) -> None:
+    """The way to replace a key that may have leaked, now that a grace of 0 days keeps the
+    old key published until platforms know the new one."""
+    old_kid = KeyRing(secret=SECRET).snapshot(clean_keys).signing.kid
+    new, retired = rotate_keys(clean_keys, secret=SECRET, grace_days=7, leaked=True)
+    assert retired == [old_kid]
+    snap = KeyRing(secret=SECRET).snapshot(clean_keys)
+    assert snap.signing.kid == new.kid
+    assert [k["kid"] for k in snap.jwks["keys"]] == [new.kid]
 
 
 def test_old_key_is_dropped_after_its_grace_period(clean_keys: Session) -> None:
@@ -134,9 +167,11 @@ def test_old_key_is_dropped_after_its_grace_period(clean_keys: Session) -> None:
     assert old.status is KeyStatus.RETIRED
 
 
-def write_key_file(path: Path, passphrase: bytes | None = None) -> rsa.RSAPrivateKey:
+def write_key_file(
+    path: Path, passphrase: bytes | None = None, *, bits: int = 2048
+) -> rsa.RSAPrivateKey:
     """A new RSA key written to `path` as PEM (PKCS#8), as `LTI_APP_TOOL_KEY_FILE` names one."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
         if passphrase
@@ -189,3 +224,39 @@ def test_a_job_refreshing_the_keys_never_stalls_a_request_on_sqlite(tmp_path: Pa
     job.join(timeout=10)
     assert not job.is_alive()
     database.dispose()
+
+
+def test_two_processes_making_the_first_key_at_once_store_one(empty_database_url: str) -> None:
+    """Two workers' first requests at once on PostgreSQL each stored a key: two active keys,
+    and a platform that had cached one worker's key set met the other's kid."""
+    from lti_app.db import Database
+    from lti_app.migrate import upgrade
+
+    upgrade(empty_database_url)
+    database = Database(empty_database_url)
+    made = threading.Event()
+    published: dict[str, set[str]] = {}
+
+    def first_request(name: str, wait_for: threading.Event | None) -> None:
+        if wait_for is not None:
+            wait_for.wait(10)
+        with database.begin() as session:
+            snap = KeyRing(secret=SECRET).snapshot(session)
+            published[name] = {k["kid"] for k in snap.jwks["keys"]}
+            if wait_for is None:
+                made.set()
+                time.sleep(0.5)  # not committed yet while the other process asks
+
+    threads = [
+        threading.Thread(target=first_request, args=("a", None), daemon=True),
+        threading.Thread(target=first_request, args=("b", made), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    with database.session_factory() as session:
+        stored = session.scalars(select(ToolKey.kid)).all()
+    database.dispose()
+    assert len(stored) == 1
+    assert published == {"a": set(stored), "b": set(stored)}

@@ -188,7 +188,8 @@ def test_cookies_are_set_for_a_cross_site_frame(
         {},
         env="test",
         secret_key="k",
-        key_encryption_secret="pathways-test-keys" * 32,
+        # The running tool's: another would open none of its keys, and the app not start.
+        key_encryption_secret=tool_server.settings.key_encryption_secret,
         database_url=database_url,
         secure_cookies=True,
     )

@@ -125,3 +125,92 @@ def test_a_key_file_is_parsed_again_only_when_it_changed(
     ring.invalidate()
     assert ring.snapshot(session).signing.kid == thumbprint_kid(second.public_key())
     assert len(parsed) == 2
+
+
+def test_a_key_file_shorter_than_2048_bits_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    """Pathways refuses an LMS's 1024-bit key; its own from a file was taken without a word."""
+    key_file = tmp_path / "tool.pem"
+    write_key_file(key_file, bits=1024)
+    ring = KeyRing(secret="unused", key_file=str(key_file))
+    with pytest.raises(ToolKeyError, match=r"LTI_APP_TOOL_KEY_FILE: .* 1024-bit RSA key; .* 2048"):
+        ring.load_key_file()
+
+
+def test_a_next_key_file_is_published_and_signs_nothing(tmp_path: Path, session: Session) -> None:
+    """Rotating a key kept in a file: swapped in at once, the new key signed while platforms'
+    cached key sets (up to five minutes old) did not hold it. Named in
+    LTI_APP_TOOL_NEXT_KEY_FILE first, it is published without signing until it is swapped in."""
+    from lti_app.settings import load_settings
+
+    old, new = tmp_path / "old.pem", tmp_path / "new.pem"
+    old_kid = thumbprint_kid(write_key_file(old).public_key())
+    new_kid = thumbprint_kid(write_key_file(new).public_key())
+    settings = load_settings(
+        {
+            "LTI_APP_SECRET_KEY": "s" * 48,
+            "LTI_APP_TOOL_KEY_FILE": str(old),
+            "LTI_APP_TOOL_NEXT_KEY_FILE": str(new),
+        },
+        env="test",
+    )
+    ahead = KeyRing.from_settings(settings).snapshot(session)
+    assert [key["kid"] for key in ahead.jwks["keys"]] == [old_kid, new_kid]
+    assert ahead.signing.kid == old_kid
+    swapped = KeyRing(secret="unused", key_file=str(new), previous_key_file=str(old))
+    swapped.load_key_file()
+    assert swapped.snapshot(session).signing.kid == new_kid
+    alone = KeyRing(secret="unused", next_key_file=str(new))
+    with pytest.raises(ToolKeyError, match="LTI_APP_TOOL_NEXT_KEY_FILE is set without"):
+        alone.load_key_file()
+
+
+def test_key_files_that_break_after_start_up_leave_the_keys_read_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The previous key file deleted before the restart that clears its setting, or the
+    current one read while a secret store rewrote it: the key set answered 500, and every
+    signature failed, until the file was whole again."""
+    from lti_app import create_app
+    from lti_app.settings import load_settings
+
+    current, previous = tmp_path / "tool.pem", tmp_path / "old.pem"
+    kid = thumbprint_kid(write_key_file(current).public_key())
+    write_key_file(previous)
+    app = create_app(
+        load_settings(
+            {},
+            env="test",
+            secret_key="s" * 48,
+            database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            instance_path=str(tmp_path),
+            tool_key_file=str(current),
+            tool_previous_key_file=str(previous),
+        )
+    )
+    ring: KeyRing = app.extensions["lti_app.keyring"]
+    client = app.test_client()
+    try:
+        published = client.get("/.well-known/jwks.json").get_json()
+        assert len(published["keys"]) == 2
+        kept = previous.read_bytes()
+        previous.unlink()
+        ring.invalidate()  # as the refresh every KEY_REFRESH_SECONDS does
+        answer = client.get("/.well-known/jwks.json")
+        assert (answer.status_code, answer.get_json()) == (200, published)
+        assert "LTI_APP_TOOL_PREVIOUS_KEY_FILE: cannot read" in capsys.readouterr().err
+        previous.write_bytes(kept)
+        current.write_bytes(current.read_bytes()[:100])
+        ring.invalidate()
+        answer = client.get("/.well-known/jwks.json")
+        assert (answer.status_code, answer.get_json()) == (200, published)
+        assert ring.snapshot_without_session(app.extensions["lti_app.db"]).signing.kid == kid
+        assert "LTI_APP_TOOL_KEY_FILE: cannot read" in capsys.readouterr().err
+        # Whole again (the swap finished): the new key is read.
+        swapped_kid = thumbprint_kid(write_key_file(current).public_key())
+        ring.invalidate()
+        assert ring.snapshot_without_session(app.extensions["lti_app.db"]).signing.kid == (
+            swapped_kid
+        )
+    finally:
+        app.extensions["lti_app.db"].dispose()
+        app.extensions["lti_app.http"].close()

@@ -4,6 +4,7 @@ never a Python traceback."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -806,3 +807,27 @@ def test_keys_list_names_the_key_file_and_its_kid(
     assert f"the tool key comes from LTI_APP_TOOL_KEY_FILE ({current})" in listed.output
     assert f"{kid}\tsigns" in listed.output
     assert f"{next_kid}\tpublished" in listed.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["grades", "worker", "--once"], ["roster", "sync", "--context", "no-such-course"]],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_workers_log_at_the_chosen_level_in_the_servers_format(
+    cli: Callable[..., Result], command: list[str]
+) -> None:
+    """Only create_app set logging up: a worker's warnings came out bare and its INFO lines
+    (tokens issued, gradebook columns made) never, whatever LTI_APP_LOG_LEVEL said."""
+    logger = logging.getLogger("lti_app")
+    before = (logger.level, list(logger.handlers), logger.propagate)
+    try:
+        cli(*command, LTI_APP_LOG_LEVEL="DEBUG")
+        assert logger.level == logging.DEBUG
+        [handler] = logger.handlers
+        assert handler.formatter is not None
+        assert "rid=%(request_id)s" in (handler.formatter._fmt or "")
+    finally:
+        logger.setLevel(before[0])
+        logger.handlers[:] = before[1]
+        logger.propagate = before[2]

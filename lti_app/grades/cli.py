@@ -15,6 +15,7 @@ from lti_app.grades.client import AgsClient
 from lti_app.grades.jobs import listen_for_notifications
 from lti_app.grades.worker import GradeWorker, WorkerConfig
 from lti_app.http import make_http_client, make_score_pool
+from lti_app.logs import configure_logging
 from lti_app.registration.reach import outbound_policy
 from lti_app.settings import Settings
 from lti_app.tool.cli import checked_keyring
@@ -83,6 +84,9 @@ def worker_command(
     """Drain the score outbox; run one or more per deployment (PostgreSQL: on any host)."""
     settings = _settings(ctx)
     # Before any score is claimed: a worker that cannot sign would hold every score it claims.
+    # Only create_app set logging up: a worker's warnings came out bare, its INFO lines (tokens
+    # issued, columns made) never, whatever LTI_APP_LOG_LEVEL said.
+    configure_logging(settings.log_level)
     keyring = checked_keyring(settings)
     database = Database(settings.effective_database_url)
     policy = outbound_policy(settings, database)

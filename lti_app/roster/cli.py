@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from lti_app.db import Database
 from lti_app.http import make_http_client
+from lti_app.logs import configure_logging
 from lti_app.registration.reach import outbound_policy
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
@@ -32,6 +33,9 @@ def sync_command(
 ) -> None:
     """Sync one course's members now (uses the roster address its launches carried)."""
     settings: Settings = ctx.ensure_object(dict)["settings_loader"]()
+    # Only create_app set logging up: a worker's warnings came out bare, its INFO lines (tokens
+    # issued, columns made) never, whatever LTI_APP_LOG_LEVEL said.
+    configure_logging(settings.log_level)
     keyring = checked_keyring(settings)
     database = Database(settings.effective_database_url)
     http = make_http_client(settings, outbound_policy(settings, database))

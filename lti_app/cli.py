@@ -15,7 +15,8 @@ from sqlalchemy.engine import make_url
 from lti_app.grades.cli import grades_group
 from lti_app.roster.cli import roster_group
 from lti_app.settings import Settings, SettingsError, load_settings
-from lti_app.tool.cli import checked_keyring, keys_group, platform_group
+from lti_app.tool.cli import platform_group
+from lti_app.tool.key_cli import checked_keyring, keys_group
 
 
 def _load() -> Settings:

@@ -18,8 +18,8 @@ from lti_app.http import make_http_client, make_score_pool
 from lti_app.logs import configure_logging
 from lti_app.registration.reach import outbound_policy
 from lti_app.settings import Settings
-from lti_app.tool.cli import checked_keyring
 from lti_app.tool.client import TokenClient
+from lti_app.tool.key_cli import checked_keyring
 
 
 def _settings(ctx: click.Context) -> Settings:

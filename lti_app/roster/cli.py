@@ -12,8 +12,8 @@ from lti_app.registration.reach import outbound_policy
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.settings import Settings
-from lti_app.tool.cli import checked_keyring
 from lti_app.tool.client import TokenClient
+from lti_app.tool.key_cli import checked_keyring
 from lti_app.tool.models import Context, Platform
 
 

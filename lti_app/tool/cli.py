@@ -1,4 +1,4 @@
-"""`lti-app platform ...` and `lti-app keys ...`: what an administrator does from a shell."""
+"""`lti-app platform ...`: the LMS registrations and their deployments, from a shell."""
 
 from __future__ import annotations
 
@@ -12,17 +12,7 @@ from sqlalchemy.orm import Session
 from lti_app.db import DATABASE_ID_MAX, Database, utcnow
 from lti_app.http import is_http_url
 from lti_app.settings import Settings
-from lti_app.tool.key_checks import start_up_keyring
-from lti_app.tool.key_files import KEY_FILE_SETTING
-from lti_app.tool.keys import (
-    JWKS_MAX_AGE_SECONDS,
-    PUBLISH_BEFORE_SIGNING,
-    KeyRing,
-    ToolKeyError,
-    rotate_keys,
-    secret_opens_keys,
-)
-from lti_app.tool.models import Deployment, DeploymentStatus, KeyStatus, Platform, ToolKey
+from lti_app.tool.models import Deployment, DeploymentStatus, Platform
 from lti_app.tool.registrations import LAUNCH_REGISTRATIONS
 
 TEXT_MAX = 255
@@ -120,7 +110,8 @@ def _elsewhere() -> str:
     return f"in running Pathways processes within {LAUNCH_REGISTRATIONS.ttl:g} seconds"
 
 
-def _db(ctx: click.Context) -> Database:
+def command_database(ctx: click.Context) -> Database:
+    """The database a command works on, opened once per command and closed after it."""
     obj = ctx.ensure_object(dict)
     if "db" not in obj:
         settings: Settings = obj["settings_loader"]()
@@ -185,7 +176,7 @@ def platform_add(
         raise click.BadParameter(f"at most {TEXT_MAX} characters", param_hint="--name")
     # The same deployment given twice is one deployment.
     deployment_ids = tuple(dict.fromkeys(_clean("--deployment-id", dep) for dep in deployment_ids))
-    with _db(ctx).begin() as session:
+    with command_database(ctx).begin() as session:
         exists = session.scalar(
             select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
         )
@@ -216,7 +207,7 @@ def platform_add(
 @click.pass_context
 def platform_list(ctx: click.Context) -> None:
     """List registered platforms."""
-    with _db(ctx).begin() as session:
+    with command_database(ctx).begin() as session:
         rows = session.scalars(select(Platform).order_by(Platform.id)).all()
         if not rows:
             click.echo("no platforms registered")
@@ -235,7 +226,7 @@ def platform_list(ctx: click.Context) -> None:
 @click.pass_context
 def platform_show(ctx: click.Context, issuer: str, client_id: str) -> None:
     """Show one platform and its deployments."""
-    with _db(ctx).begin() as session:
+    with command_database(ctx).begin() as session:
         p = _find(session, issuer, client_id)
         for label, value in (
             ("id", p.id),
@@ -261,7 +252,7 @@ def platform_show(ctx: click.Context, issuer: str, client_id: str) -> None:
 @click.pass_context
 def platform_remove(ctx: click.Context, issuer: str, client_id: str, yes: bool) -> None:
     """Remove a platform and everything Pathways stored for it."""
-    with _db(ctx).begin() as session:
+    with command_database(ctx).begin() as session:
         p = _find(session, issuer, client_id)
         if not yes:
             click.confirm(f"Remove {issuer} / {client_id} and all its courses' data?", abort=True)
@@ -276,7 +267,7 @@ def platform_disable(
     ctx: click.Context, platform_id: int | None, issuer: str | None, client_id: str | None
 ) -> None:
     """Refuse a registration's launches and hold its scores and roster syncs until enabled."""
-    with _db(ctx).begin() as session:
+    with command_database(ctx).begin() as session:
         p = _named_platform(session, platform_id, issuer, client_id)
         which = f"platform {p.id} ({p.issuer} client {p.client_id})"
         was_active, p.is_active = p.is_active, False
@@ -297,7 +288,7 @@ def platform_enable(
     ctx: click.Context, platform_id: int | None, issuer: str | None, client_id: str | None
 ) -> None:
     """Accept a disabled registration's launches again and send its waiting scores."""
-    with _db(ctx).begin() as session:
+    with command_database(ctx).begin() as session:
         p = _named_platform(session, platform_id, issuer, client_id)
         which = f"platform {p.id} ({p.issuer} client {p.client_id})"
         was_active, p.is_active = p.is_active, True
@@ -322,7 +313,7 @@ def platform_disable_deployment(
     deployment_id: str,
 ) -> None:
     """Refuse launches through one deployment (one install of Pathways in the LMS)."""
-    with _db(ctx).begin() as session:
+    with command_database(ctx).begin() as session:
         p = _named_platform(session, platform_id, issuer, client_id)
         dep = _named_deployment(p, deployment_id)
         which = f"deployment {dep.deployment_id} of {p.issuer} client {p.client_id}"
@@ -351,7 +342,7 @@ def platform_enable_deployment(
     deployment_id: str,
 ) -> None:
     """Accept launches through a disabled (or waiting) deployment again."""
-    with _db(ctx).begin() as session:
+    with command_database(ctx).begin() as session:
         p = _named_platform(session, platform_id, issuer, client_id)
         dep = _named_deployment(p, deployment_id)
         which = f"deployment {dep.deployment_id} of {p.issuer} client {p.client_id}"
@@ -375,7 +366,7 @@ def platform_enable_deployment(
 @click.pass_context
 def platform_approve(ctx: click.Context, issuer: str, client_id: str, deployment_id: str) -> None:
     """Approve a deployment (pending after its first launch, or new)."""
-    with _db(ctx).begin() as session:
+    with command_database(ctx).begin() as session:
         deployment_id = _clean("--deployment-id", deployment_id)
         p = _find(session, issuer, client_id)
         dep = next((d for d in p.deployments if d.deployment_id == deployment_id), None)
@@ -387,115 +378,3 @@ def platform_approve(ctx: click.Context, issuer: str, client_id: str, deployment
         dep.status = DeploymentStatus.ACTIVE
         dep.approved_at = utcnow()
         click.echo(f"deployment {deployment_id} of {p.issuer} is active")
-
-
-def checked_keyring(settings: Settings) -> KeyRing:
-    """`key_checks.start_up_keyring` for a command that signs: a key setting it cannot sign
-    with is one line naming the setting, before any work is taken on."""
-    database = Database(settings.effective_database_url)
-    try:
-        return start_up_keyring(settings, database)
-    except ToolKeyError as err:
-        raise click.ClickException(f"configuration: {err}") from err
-    finally:
-        database.dispose()
-
-
-@click.group("keys")
-def keys_group() -> None:
-    """The tool's signing keys."""
-
-
-@keys_group.command("list")
-@click.pass_context
-def keys_list(ctx: click.Context) -> None:
-    """List keys with their state and age."""
-    db = _db(ctx)
-    settings: Settings = ctx.obj["settings"]
-    if settings.tool_key_file:
-        # The database's keys (if any, from before) neither sign nor are published meanwhile.
-        snapshot = checked_keyring(settings).snapshot_without_session(db)
-        signing = snapshot.signing.kid
-        click.echo(f"the tool key comes from {KEY_FILE_SETTING} ({settings.tool_key_file})")
-        for key in snapshot.jwks["keys"]:
-            click.echo(f"{key['kid']}\t{'signs' if key['kid'] == signing else 'published'}")
-        return
-    with db.begin() as session:
-        rows = session.scalars(select(ToolKey).order_by(ToolKey.created_at)).all()
-        if not rows:
-            click.echo("no keys yet (one is created on first use)")
-        for k in rows:
-            until = f" until {k.retire_after:%Y-%m-%d %H:%M}Z" if k.retire_after else ""
-            click.echo(f"{k.kid}\t{k.status.value}{until}\tcreated {k.created_at:%Y-%m-%d %H:%M}Z")
-
-
-@keys_group.command("rotate")
-@click.option("--grace-days", type=click.IntRange(0, 365), default=None)
-@click.option(
-    "--new-secret",
-    is_flag=True,
-    help="The key encryption secret was changed on purpose and the servers have the new one: "
-    "rotate although the current keys were encrypted with another.",
-)
-@click.option(
-    "--leaked",
-    is_flag=True,
-    help="The current keys may have leaked: stop publishing them now and sign with the new "
-    "key at once (LMSs that cached the key set refuse Pathways' signatures for up to "
-    f"{round(JWKS_MAX_AGE_SECONDS / 60)} minutes).",
-)
-@click.pass_context
-def keys_rotate(ctx: click.Context, grace_days: int | None, new_secret: bool, leaked: bool) -> None:
-    """Publish a new key beside the old one; it signs once platforms can have seen it."""
-    if leaked and grace_days is not None:
-        raise click.UsageError("--leaked unpublishes the current keys at once: no --grace-days")
-    db = _db(ctx)
-    settings: Settings = ctx.obj["settings"]
-    if settings.tool_key_file:
-        minutes = round(PUBLISH_BEFORE_SIGNING.total_seconds() / 60)
-        raise click.ClickException(
-            "the tool key comes from LTI_APP_TOOL_KEY_FILE; rotate it by naming the new file "
-            "in LTI_APP_TOOL_NEXT_KEY_FILE (published, never signs) and restarting; after "
-            f"{minutes} minutes or more, name it in LTI_APP_TOOL_KEY_FILE, the old one in "
-            "LTI_APP_TOOL_PREVIOUS_KEY_FILE, clear the next, and restart; clear the previous "
-            "after a few days"
-        )
-    with db.begin() as session:
-        opens_current_keys = secret_opens_keys(session, settings.effective_key_secret)
-        if not new_secret and not opens_current_keys:
-            raise click.ClickException(
-                "the current tool keys cannot be decrypted with this shell's "
-                "LTI_APP_KEY_ENCRYPTION_SECRET (or LTI_APP_SECRET_KEY when that is not set), so "
-                "Pathways would not be able to use a key made with it either: set the secret "
-                "the servers use and run this again (or add --new-secret if the servers "
-                "already use a new one); nothing was changed"
-            )
-        new, retired = rotate_keys(
-            session,
-            secret=settings.effective_key_secret,
-            grace_days=settings.key_rotation_grace_days if grace_days is None else grace_days,
-            leaked=leaked,
-        )
-        minutes = round(PUBLISH_BEFORE_SIGNING.total_seconds() / 60)
-        cached = round(JWKS_MAX_AGE_SECONDS / 60)
-        if leaked:
-            click.echo(
-                f"new key {new.kid}: published now and signs within a minute; the earlier keys "
-                f"are no longer published, so an LMS that fetched the key set in the last "
-                f"{cached} minutes refuses Pathways' signatures until it fetches it again"
-            )
-        elif opens_current_keys:
-            click.echo(f"new key {new.kid}: published now, signs in about {minutes} minutes")
-        else:
-            # The servers skip keys their secret cannot open (KeyRing._signing_key).
-            click.echo(
-                f"new key {new.kid}: published now and signs within a minute, as the "
-                "servers' secret opens none of the earlier keys; an LMS that fetched the key "
-                f"set in the last {cached} minutes may refuse Pathways' signatures until it "
-                "fetches it again"
-            )
-        for kid in retired:
-            click.echo(f"retired {kid}")
-        retiring = session.scalars(select(ToolKey).where(ToolKey.status == KeyStatus.RETIRING))
-        for k in retiring:
-            click.echo(f"still published until {k.retire_after:%Y-%m-%d %H:%M}Z: {k.kid}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -19,7 +19,8 @@ from lti_app.roster.jobs import sync_roster
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.tool.client import SCOPE_LINEITEM
 from lti_app.tool.models import Membership, MembershipStatus, Person, Platform
-from tests.conftest import Launched, LtiActions, registration_disabled
+from tests.conftest import Launched, LtiActions, ToolServer, registration_disabled
+from tests.courses.frames import second_lms
 
 from .conftest import CSRF, LAUNCH_TOKEN, RosterCourse, set_enrollments
 
@@ -156,9 +157,22 @@ def platform_row(db: Database, platform_id: int) -> Platform:
         return row
 
 
+@pytest.fixture
+def own_lms_lti(tool_server: ToolServer, database_url: str) -> Iterator[LtiActions]:
+    """The demo course on an LMS of its own: on the shared one, a sync another test's launch
+    started (and its outcome) decides whether this launch starts one."""
+    with second_lms(tool_server, database_url) as running:
+        lti = LtiActions(running, tool_server)
+        try:
+            yield lti
+        finally:
+            lti.close()
+
+
 def test_teacher_launch_syncs_in_the_background_and_the_page_lists_students(
-    lti: LtiActions, db: Database
+    own_lms_lti: LtiActions, db: Database
 ) -> None:
+    lti = own_lms_lti
     launched = lti.launch("user-t01")
     assert launched.response.status_code == 200
     with db.session_factory() as session:

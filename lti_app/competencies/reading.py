@@ -55,6 +55,10 @@ DELIMITERS = (",", ";", "\t")
 """Comma; semicolon (Excel where the decimal mark is a comma); tab (Excel "Unicode Text", TSV)."""
 
 
+EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=([,;\t])"?[,;\t]*(?:\r\n|\r|\n)', re.IGNORECASE)
+"""The first line Excel writes (and reads) to name a CSV file's separator."""
+
+
 def line_of(text_before: str) -> int:
     """The line `text_before` ends on, counting lines as the csv reader and text editors do."""
     breaks = text_before.count("\n") + text_before.count("\r") - text_before.count("\r\n")
@@ -164,7 +168,14 @@ def parse_csv(data: str | bytes) -> tuple[list[FrameworkRow], list[ImportProblem
                 )
             ]
         )
-    delimiter = sniff_delimiter(text, REQUIRED_CSV_COLUMNS)
+    named = EXCEL_SEPARATOR_LINE.match(text)
+    if named:
+        # Excel's "sep=;" first line names the separator and is hidden in Excel itself: the
+        # rows after it keep their spreadsheet numbers, the lines their editor numbers.
+        delimiter, skipped_lines = named[1], 1
+        text = text[named.end() :]
+    else:
+        delimiter, skipped_lines = sniff_delimiter(text, REQUIRED_CSV_COLUMNS), 0
     # strict: a stray quote is reported instead of silently swallowing the lines after it.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     problems: list[ImportProblem] = []
@@ -174,7 +185,7 @@ def parse_csv(data: str | bytes) -> tuple[list[FrameworkRow], list[ImportProblem
     last_line = row = 0
     try:
         for record in reader:
-            line, last_line, row = last_line + 1, reader.line_num, row + 1
+            line, last_line, row = skipped_lines + last_line + 1, reader.line_num, row + 1
             if not any(cell.strip() for cell in record):
                 continue  # blank lines, including ",,,," from spreadsheets
             if header is None:
@@ -200,7 +211,7 @@ def parse_csv(data: str | bytes) -> tuple[list[FrameworkRow], list[ImportProblem
             if len(rows) > MAX_ROWS:
                 break  # the rows after it cannot change the answer
     except csv.Error as err:
-        problems.append(_csv_error(err, last_line + 1, row + 1))
+        problems.append(_csv_error(err, skipped_lines + last_line + 1, row + 1))
     if header is None and not problems:
         problems.append(ImportProblem(1, "", "the file is empty; it needs a header row"))
     if header is None or (not rows and problems):

@@ -138,6 +138,20 @@ def test_files_separated_by_semicolons_or_tabs_are_read(
     assert prerequisites[found["M.3"].id] == {found["M.1"].id, found["M.2"].id}
 
 
+@pytest.mark.parametrize("first_line", ["sep=;", "SEP=;;;", '"sep=;"'])
+def test_excels_separator_line_is_read_and_rows_keep_their_spreadsheet_numbers(
+    session: Session, course: Course, first_line: str
+) -> None:
+    """Excel writes "sep=;" above the header (and hides it when it opens the file): it was
+    taken for a header missing every column."""
+    text = f"{first_line}\r\ncode;title;parent_code\r\nA;Alpha;\r\nB;Beta;NOPE\r\n"
+    [problem] = refused(session, course, text.encode())
+    assert (problem.location, problem.column) == (4, "parent_code")
+    assert "line 4 (row 3 in a spreadsheet)" in str(problem)
+    fixed = text.replace("NOPE", "A")
+    assert import_csv(session, context_id=course.context_id, data=fixed.encode()).created == 2
+
+
 # --- Line endings, quotes, line numbers --------------------------------------------------------
 
 

@@ -28,13 +28,24 @@ CSV_COLUMN_ALIASES = {
     "parents": "parent_code",
     "prereq": "prerequisite_codes",
     "prereqs": "prerequisite_codes",
+    # Spanish (Pathways' other language), Portuguese and French headers, with and without
+    # accents; only words that name nothing else, since a column named like one is refused.
+    **dict.fromkeys(("código", "codigo"), "code"),
+    **dict.fromkeys(("título", "titulo", "titre"), "title"),
+    **dict.fromkeys(("descripción", "descripcion", "descrição", "descricao"), "description"),
+    **dict.fromkeys(("padre", "código_padre", "codigo_padre"), "parent_code"),
+    **dict.fromkeys(
+        ("prerrequisitos", "pré_requisitos", "pre_requisitos", "prérequis"), "prerequisite_codes"
+    ),
+    "tipo": "kind",
 }
-"""Column names teachers write for ours that are too short for a close match to find."""
+"""Column names teachers write for ours that a close match does not find: too short, or in
+another language."""
 MAX_ROWS = 5000
-MAX_COLUMNS = 100
-"""Columns a header may have; Pathways reads six, the rest are a spreadsheet's extra ones."""
 """Competencies one file may hold. A course framework has tens or hundreds; many thousands is a
 whole standards catalogue or not a framework at all, and would outlast the request."""
+MAX_COLUMNS = 100
+"""Columns a header may have; Pathways reads six, the rest are a spreadsheet's extra ones."""
 
 NOT_TEXT = (
     (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zipped document, not a text file"),

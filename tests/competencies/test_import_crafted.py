@@ -152,6 +152,23 @@ def test_excels_separator_line_is_read_and_rows_keep_their_spreadsheet_numbers(
     assert import_csv(session, context_id=course.context_id, data=fixed.encode()).created == 2
 
 
+def test_a_spanish_header_is_told_which_column_each_name_is(
+    session: Session, course: Course
+) -> None:
+    """A header in Pathways' other language got only "required column is missing"."""
+    text = "Código,Título,Descripción,Padre,Prerrequisitos,Tipo\nA,Álgebra,,,,\n"
+    problems = refused(session, course, text.encode())
+    hints = {p.column: p.message for p in problems if "rename it" in p.message}
+    assert {column: hint.split("rename it ")[1].split()[0] for column, hint in hints.items()} == {
+        "Código": "code",
+        "Título": "title",
+        "Descripción": "description",
+        "Padre": "parent_code",
+        "Prerrequisitos": "prerequisite_codes",
+        "Tipo": "kind",
+    }
+
+
 # --- Line endings, quotes, line numbers --------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ The student's moves other than withdrawing need the step open to them now: a ste
 from __future__ import annotations
 
 from collections.abc import Set
-from typing import Literal
+from typing import Literal, NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -96,14 +96,7 @@ def choose_option(
         )
     ).one_or_none()
     if row is None:
-        archived = session.scalar(
-            select(Option.id).where(Option.id == option_id, Option.context_id == context_id)
-        )
-        if archived is not None:  # a page from before the teacher archived it
-            raise ChoiceNotAllowedError(
-                "Your teacher has taken that option off offer, so it cannot be chosen now."
-            )
-        raise OptionNotFoundError("That option is not on offer in this course.")
+        _refuse_archived(session, context_id, option_id)
     option, step = row
     state = _unlock_state(session, context_id, person_id, step.id, mastered_ids)
     if not state.is_unlocked:
@@ -300,6 +293,32 @@ def _own_choice(
             "you handed in and your teacher's notes stay here to read."
         )
     return row[0], row[1]
+
+
+def _refuse_archived(session: Session, context_id: int, option_id: int) -> NoReturn:
+    """Say what the teacher retired (a page from before they archived it offers the option):
+    the whole step or pathway, or only that option, since only the last leaves others to pick."""
+    row = session.execute(
+        select(Step.archived_at, Pathway.archived_at)
+        .select_from(Option)
+        .join(Step, Step.id == Option.step_id)
+        .join(Pathway, Pathway.id == Step.pathway_id)
+        .where(Option.id == option_id, Option.context_id == context_id)
+    ).one_or_none()
+    if row is None:
+        raise OptionNotFoundError("That option is not on offer in this course.")
+    step_archived_at, pathway_archived_at = row
+    if pathway_archived_at is not None:
+        raise ChoiceNotAllowedError(
+            "Your teacher archived this pathway, so none of its options can be chosen now."
+        )
+    if step_archived_at is not None:
+        raise ChoiceNotAllowedError(
+            "Your teacher has taken this step off offer, so none of its options can be chosen now."
+        )
+    raise ChoiceNotAllowedError(
+        "Your teacher has taken that option off offer, so it cannot be chosen now."
+    )
 
 
 def _no_switch(status: ChoiceStatus) -> str:

@@ -171,6 +171,8 @@ def _step_action(pathway_id: int, item: StepSummary) -> NextAction | None:
             urgent=True,
         )
     if status is ChoiceStatus.REJECTED:
+        if item.step.archived_at is not None:
+            return None  # a retired step has nothing to choose again: look at the next step
         return NextAction(
             f"Your teacher asked you to choose again for “{title}”.",
             pathway_id,

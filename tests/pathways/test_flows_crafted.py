@@ -43,7 +43,7 @@ def test_an_archived_step_offers_nothing_new_and_an_old_page_is_told_why(
     assert not has_form(page, f"/options/{built.plain_option_id}/choose")
     answer = post(client, switch)
     assert answer.status_code == 400
-    assert "taken that option off offer" in unescape(answer.text)
+    assert "taken this step off offer" in unescape(answer.text)
 
 
 def test_a_level_for_a_student_who_left_is_refused_and_closes_nothing(

@@ -8,11 +8,13 @@ from sqlalchemy.orm import Session
 from lti_app.learners import services as learners
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.pathways import choices as ch
-from lti_app.pathways import options, services
+from lti_app.pathways import options, reviewing, services
 from lti_app.pathways import unlocking as ul
-from lti_app.pathways.errors import PathwayNotFoundError
+from lti_app.pathways.errors import ChoiceNotAllowedError, PathwayNotFoundError
 from lti_app.pathways.options import OptionInput
 from lti_app.pathways.student import student_pathway_view
+from lti_app.pathways.views.student import _step_actions
+from lti_app.progress.services import next_actions, pathway_overview
 from tests.pathways.conftest import CountQueries, MakeCompetency
 
 
@@ -197,3 +199,48 @@ def test_query_count_does_not_grow_with_steps(
         counts.append(counter.count)
     assert counts[0] == counts[1]
     assert counts[0] <= 8, counts
+
+
+def test_a_rejected_pick_on_a_retired_step_can_be_withdrawn_and_is_not_urged(
+    session: Session, course: int, student: int, teacher: int
+) -> None:
+    pathway = services.create_pathway(session, context_id=course, title="P")
+    retired = services.create_step(session, context_id=course, pathway_id=pathway.id, title="One")
+    services.create_step(session, context_id=course, pathway_id=pathway.id, title="Two")
+    big, small = (
+        options.create_option(
+            session, context_id=course, step_id=retired.id, data=OptionInput(title, **kw)
+        )
+        for title, kw in (("Big", {"requires_approval": True}), ("Small", {}))
+    )
+    pick = ch.choose_option(
+        session, context_id=course, person_id=student, option_id=big.id, mastered_ids=set()
+    )
+    reviewing.return_choices(
+        session, context_id=course, choice_ids=[pick.id], decided_by_id=teacher, note="No"
+    )
+    services.archive_step(session, context_id=course, step_id=retired.id)
+
+    view = student_pathway_view(
+        session, context_id=course, pathway_id=pathway.id, person_id=student, mastered_ids=set()
+    )
+    actions = _step_actions(next(s for s in view.steps if s.step.id == retired.id))
+    assert actions["can_withdraw"]
+    assert not actions["can_choose"]
+    assert "choose an option again" not in str(actions["status"])
+    assert "withdraw your choice" in str(actions["status"])
+    # Nothing urges choosing again where nothing is on offer; the next step is suggested.
+    suggested = [
+        a.text
+        for a in next_actions(pathway_overview(session, context_id=course, person_id=student))
+    ]
+    assert suggested == ["Choose an option for “Two”."]
+    with pytest.raises(ChoiceNotAllowedError, match="taken this step off offer"):
+        ch.choose_option(
+            session, context_id=course, person_id=student, option_id=small.id, mastered_ids=set()
+        )
+    ch.withdraw_choice(session, context_id=course, person_id=student, choice_id=pick.id)
+    view = student_pathway_view(
+        session, context_id=course, pathway_id=pathway.id, person_id=student, mastered_ids=set()
+    )
+    assert [s.step.title for s in view.steps] == ["Two"]

@@ -20,7 +20,7 @@ from lti_app.pathways.errors import (
     PathwayNotFoundError,
 )
 from lti_app.pathways.forms import minutes_label
-from lti_app.pathways.models import Choice, ChoiceStatus, Option
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step
 from lti_app.pathways.student import (
     StepView,
     student_pathway_view,
@@ -91,10 +91,12 @@ def render_student_home(ctx: LaunchContext) -> str:
     )
 
 
-def student_status(status: ChoiceStatus, option: Option | None) -> str:
+def student_status(status: ChoiceStatus, option: Option | None, step: Step | None = None) -> str:
     """A choice's status in the student's words; a pick that waits for approval says so."""
     if status is ChoiceStatus.CHOSEN and option is not None and option.requires_approval:
         return "Waiting for your teacher's approval"
+    if status is ChoiceStatus.REJECTED and step is not None and step.archived_at is not None:
+        return REJECTED_ON_ARCHIVED_STEP
     return STUDENT_STATUS_WORDS[status]
 
 
@@ -288,6 +290,12 @@ STUDENT_STATUS_WORDS = {
 }
 
 
+REJECTED_ON_ARCHIVED_STEP = (
+    "Not approved, and your teacher has taken this step off offer: withdraw your choice to clear it"
+)
+"""There is nothing to choose again in a retired step: only withdrawing is left."""
+
+
 READ_ONLY_STATUS_WORDS = {
     **STUDENT_STATUS_WORDS,
     ChoiceStatus.CHOSEN: "Chosen",
@@ -330,15 +338,15 @@ def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, 
     elif status is ChoiceStatus.CHOSEN and needs_approval:
         words = "Chosen: waiting for your teacher's approval"
     else:
-        words = STUDENT_STATUS_WORDS[status]
+        words = student_status(status, None, step_view.step)
     # Work that could go on if the step were open: say why it can't, so it isn't a mystery.
     unfinished = status not in {ChoiceStatus.DONE, ChoiceStatus.SUBMITTED}
     return {
         "can_choose": offered and status in choice_services.CHANGEABLE,
         "status": words,
-        "can_withdraw": not read_only
-        and status in choice_services.CHANGEABLE
-        and status is not ChoiceStatus.REJECTED,
+        # A pick the teacher did not approve may be dropped too: on a step taken off offer
+        # there is nothing to choose again, so withdrawing is the only way to clear it.
+        "can_withdraw": not read_only and status in choice_services.CHANGEABLE,
         "can_start": is_open
         and status is not ChoiceStatus.IN_PROGRESS
         and choice_services.may_start(status, requires_approval=needs_approval),

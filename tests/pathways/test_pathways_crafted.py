@@ -14,6 +14,7 @@ from werkzeug.datastructures import MultiDict
 from lti_app.competencies.importing import copy_framework
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import archive_competency, create_competency
+from lti_app.demo.server import RunningPlatform
 from lti_app.learners.services import add_goal, get_profile, update_profile
 from lti_app.pathways import choices as ch
 from lti_app.pathways import options, reviewing, services
@@ -21,10 +22,11 @@ from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.forms import StepForm, parse_ids
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway
 from lti_app.pathways.options import OptionInput
-from lti_app.pathways.unlocking import stuck_steps
-from tests.conftest import LtiActions
+from lti_app.pathways.unlocking import steps_without_options, stuck_steps
+from tests.conftest import LtiActions, ToolServer
+from tests.courses.conftest import fresh_lms  # noqa: F401 - fixture
 from tests.pathways.conftest import MakeCompetency
-from tests.pathways.test_views import STUDENT, TEACHER, Built
+from tests.pathways.test_views import STUDENT, TEACHER, Built, build_pathway
 from tests.progress.pages import (
     context_id,
     form,
@@ -128,14 +130,18 @@ def test_steps_that_wait_for_what_only_they_teach_are_reported(
     pathway = services.create_pathway(session, context_id=course, title="P", competency_ids=[a])
 
     def step(title: str, teaches: int | None, waits: list[int]) -> int:
-        return services.create_step(
+        made = services.create_step(
             session,
             context_id=course,
             pathway_id=pathway.id,
             title=title,
             competency_id=teaches,
             prerequisite_ids=waits,
-        ).id
+        )
+        options.create_option(
+            session, context_id=course, step_id=made.id, data=OptionInput("Do it")
+        )
+        return made.id
 
     fine = step("Needs X, taught elsewhere", b, [elsewhere])
     assert stuck_steps(session, context_id=course, pathway_id=pathway.id) == []
@@ -162,6 +168,58 @@ def test_steps_that_wait_for_what_only_they_teach_are_reported(
     # Archiving the circular steps, or the prerequisite, frees the rest.
     services.archive_step(session, context_id=course, step_id=itself)
     archive_competency(session, context_id=course, competency_id=a)
+    assert stuck_steps(session, context_id=course, pathway_id=pathway.id) == []
+
+
+def test_a_step_with_no_option_on_offer_teaches_nothing_and_is_named(
+    session: Session, course: int, make_competency: MakeCompetency
+) -> None:
+    first = make_competency(course, "C1")
+    pathway = services.create_pathway(session, context_id=course, title="P")
+    one = services.create_step(
+        session, context_id=course, pathway_id=pathway.id, title="One", competency_id=first
+    )
+    two = services.create_step(
+        session, context_id=course, pathway_id=pathway.id, title="Two", prerequisite_ids=[first]
+    )
+    only = options.create_option(
+        session, context_id=course, step_id=one.id, data=OptionInput("Only way")
+    )
+    options.create_option(session, context_id=course, step_id=two.id, data=OptionInput("Later"))
+    assert stuck_steps(session, context_id=course, pathway_id=pathway.id) == []
+    assert steps_without_options(session, context_id=course, pathway_id=pathway.id) == []
+    # The teacher takes step one's only option off offer: nobody new can master C1 here.
+    options.archive_option(session, context_id=course, option_id=only.id)
+    assert steps_without_options(session, context_id=course, pathway_id=pathway.id) == [one]
+    stuck = stuck_steps(session, context_id=course, pathway_id=pathway.id)
+    assert [(s.id, [c.code for c in missing]) for s, missing in stuck] == [(two.id, ["C1"])]
+
+
+def test_a_step_waiting_for_the_parent_of_what_only_it_teaches_is_reported(
+    session: Session, course: int, make_competency: MakeCompetency
+) -> None:
+    parent = make_competency(course, "P")
+    part = Competency(context_id=course, code="P.1", title="Only part", parent_id=parent)
+    elsewhere = Competency(
+        context_id=course, code="P.2", title="Taught elsewhere", parent_id=parent
+    )
+    session.add_all([part, elsewhere])
+    session.flush()
+    pathway = services.create_pathway(session, context_id=course, title="P")
+    # P is mastered once P.1 and P.2 are; P.1 is taught only by the step that waits for P.
+    step = services.create_step(
+        session,
+        context_id=course,
+        pathway_id=pathway.id,
+        title="Only step",
+        competency_id=part.id,
+        prerequisite_ids=[parent],
+    )
+    options.create_option(session, context_id=course, step_id=step.id, data=OptionInput("o"))
+    stuck = stuck_steps(session, context_id=course, pathway_id=pathway.id)
+    assert [(s.id, [c.code for c in missing]) for s, missing in stuck] == [(step.id, ["P"])]
+    # With P.1 archived, P rests on P.2 alone, which evidence from elsewhere can bring.
+    archive_competency(session, context_id=course, competency_id=part.id)
     assert stuck_steps(session, context_id=course, pathway_id=pathway.id) == []
 
 
@@ -414,6 +472,23 @@ def test_editor_warns_about_a_step_nobody_can_unlock(
     editor = client.get(url(teacher.response, f"/pathways/manage/{built.pathway_id}"))
     assert warning in editor.text
     assert "unlock it for students by hand" in editor.text
+
+
+def test_editor_names_a_step_with_no_option_on_offer(
+    fresh_lms: RunningPlatform,  # noqa: F811
+    tool_server: ToolServer,
+    database_url: str,
+) -> None:
+    lti = LtiActions(fresh_lms, tool_server)  # a course of its own, not the shared demo one
+    teacher = lti.launch(TEACHER)
+    built = build_pathway(database_url, fresh_lms)
+    editor = url(teacher.response, f"/pathways/manage/{built.pathway_id}")
+    assert "no option on offer" not in teacher.client.get(editor).text
+    with unit_of_work(database_url) as s:
+        options.archive_option(s, context_id=built.context_id, option_id=built.locked_option_id)
+    page = teacher.client.get(editor).text
+    lti.close()
+    assert "“Go deeper”: this step has no option on offer" in page
 
 
 def test_profile_form_with_odd_input_answers_in_words(lti: LtiActions, database_url: str) -> None:

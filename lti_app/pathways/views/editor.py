@@ -30,6 +30,7 @@ from lti_app.pathways.unlock import CompetencyRef
 from lti_app.pathways.unlocking import (
     manual_unlock_ids_by_person,
     relock_step_for_students,
+    steps_without_options,
     stuck_steps,
     unlock_step_for_students,
 )
@@ -46,12 +47,18 @@ def _join_names(refs: list[CompetencyRef]) -> str:
 
 
 def _stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
-    """Tell the teacher which steps students can never open, so none waits forever."""
-    return [
+    """Tell the teacher which steps students can never open or do, so none waits forever."""
+    session = db_session()
+    empty = [
+        f"“{step.title}”: this step has no option on offer, so students can't choose or do "
+        "it, and steps waiting for what it teaches stay locked. Add an option, or restore one."
+        for step in steps_without_options(session, context_id=context_id, pathway_id=pathway_id)
+    ]
+    return empty + [
         f"Students can never unlock “{step.title}”: it waits for {_join_names(missing)}, "
         "which this pathway teaches only in steps that stay locked until then. Change its "
         "prerequisites, or unlock it for students by hand."
-        for step, missing in stuck_steps(db_session(), context_id=context_id, pathway_id=pathway_id)
+        for step, missing in stuck_steps(session, context_id=context_id, pathway_id=pathway_id)
     ]
 
 

@@ -204,7 +204,12 @@ class PendingItem:
 
 def pending_for_teacher(session: Session, *, context_id: int) -> list[PendingItem]:
     """Return the course's picks waiting for approval and work waiting to be looked at, oldest
-    first, in one query (student names come from the roster, by person_id)."""
+    first, in one query (student names come from the roster, by person_id).
+
+    A pick in an archived pathway waits for nothing: its student can make no move there, so
+    approving it would open nothing. Work handed in before the archiving still waits, to be
+    looked at and given a level.
+    """
     rows = session.execute(
         select(Choice, Option.title, Step.title, Pathway.id, Pathway.title)
         .join(Option, Option.id == Choice.option_id)
@@ -213,7 +218,11 @@ def pending_for_teacher(session: Session, *, context_id: int) -> list[PendingIte
         .where(
             Choice.context_id == context_id,
             or_(
-                and_(Choice.status == ChoiceStatus.CHOSEN, Option.requires_approval.is_(True)),
+                and_(
+                    Choice.status == ChoiceStatus.CHOSEN,
+                    Option.requires_approval.is_(True),
+                    Pathway.archived_at.is_(None),
+                ),
                 Choice.status == ChoiceStatus.SUBMITTED,
             ),
         )

@@ -584,6 +584,24 @@ def test_pending_for_teacher_lists_approvals_and_submissions_oldest_first(
     ] == [free.id]
 
 
+def test_an_archived_pathway_asks_for_no_approval_but_keeps_work_to_look_at(
+    session: Session, setup: Setup, student: int, other_student: int
+) -> None:
+    needs_ok = choose(session, setup, student, setup.approval)
+    handed_in = choose(session, setup, other_student, setup.free)
+    ch.submit_choice(
+        session, context_id=setup.course, person_id=other_student, choice_id=handed_in.id
+    )
+    services.archive_pathway(session, context_id=setup.course, pathway_id=setup.pathway_id)
+
+    pending = reviewing.pending_for_teacher(session, context_id=setup.course)
+    assert [(p.kind, p.choice.id) for p in pending] == [("submission", handed_in.id)]
+    # Restoring the pathway lets its student go on: the pick waits for the teacher again.
+    services.restore_pathway(session, context_id=setup.course, pathway_id=setup.pathway_id)
+    pending = reviewing.pending_for_teacher(session, context_id=setup.course)
+    assert {p.choice.id for p in pending} == {needs_ok.id, handed_in.id}
+
+
 def test_pending_for_teacher_uses_one_query(
     session: Session, setup: Setup, student: int, other_student: int, count_queries: CountQueries
 ) -> None:

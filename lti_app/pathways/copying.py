@@ -31,7 +31,8 @@ def copy_pathways(
     press of Copy) is not copied again; one the teacher has changed since is theirs, and the
     source's pathway comes in beside it.
 
-    :raises CopyError: a competency has no counterpart, or the counterpart is in another course.
+    :raises CopyError: a competency has no counterpart, or the counterpart is in another course,
+        or a step's own competency has sub-competencies there (as the step editor refuses).
     """
     pathways = list_pathways(session, context_id=from_context_id)
     pathway_ids = [p.id for p in pathways]
@@ -57,6 +58,7 @@ def copy_pathways(
     assessed = {s.id: s.competency_id for s in steps if s.competency_id in live_ids}
     used = {c for _, c in pathway_links} | {c for _, c in prerequisites} | set(assessed.values())
     _check_competency_map(session, used, competency_id_map, to_context_id)
+    _check_assessed_targets(session, steps, assessed, competency_id_map, to_context_id)
 
     translate = {c: competency_id_map[c] for c in live_ids if c in competency_id_map}
     theirs = list_pathways(session, context_id=to_context_id)
@@ -249,3 +251,41 @@ def _check_competency_map(
     )
     if found != targets:
         raise CopyError("Some mapped competencies are not part of the target course.")
+
+
+def _check_assessed_targets(
+    session: Session,
+    steps: Sequence[Step],
+    assessed: Mapping[int, int],
+    mapping: Mapping[int, int],
+    to_context_id: int,
+) -> None:
+    """Refuse to make a step's work evidence for a competency with sub-competencies in the
+    target course: levels go on those, so marking the copied step's work done would fail."""
+    targets = {mapping[c] for c in assessed.values()}
+    parents = {
+        parent_id: (code, title)
+        for parent_id, code, title in session.execute(
+            select(Competency.id, Competency.code, Competency.title).where(
+                Competency.id.in_(targets),
+                Competency.id.in_(
+                    select(Competency.parent_id).where(
+                        Competency.context_id == to_context_id,
+                        Competency.archived_at.is_(None),
+                    )
+                ),
+            )
+        )
+    }
+    clashes = [
+        f"“{s.title}” is evidence for {parents[target][0]} {parents[target][1]}"
+        for s in steps
+        if s.id in assessed and (target := mapping[assessed[s.id]]) in parents
+    ]
+    if clashes:
+        raise CopyError(
+            "Nothing was copied: some steps would be evidence for a competency that has "
+            "sub-competencies in this course, where levels are recorded on the "
+            "sub-competencies (" + "; ".join(clashes) + "). In the course you copy from, link "
+            "those steps to a sub-competency, or to none, then copy again."
+        )

@@ -396,6 +396,28 @@ def test_copy_refuses_unmapped_competencies(
         )
 
 
+def test_copy_refuses_to_make_a_step_evidence_for_a_parent_competency(
+    session: Session, course: int, other_course: int, make_competency: MakeCompetency
+) -> None:
+    source = make_competency(course, "C1", "Cells")
+    pathway = services.create_pathway(session, context_id=course, title="P")
+    services.create_step(
+        session, context_id=course, pathway_id=pathway.id, title="Lab", competency_id=source
+    )
+    # In the target course C1 has a sub-competency, which the step editor would not allow.
+    target = make_competency(other_course, "C1", "Cells")
+    session.add(Competency(context_id=other_course, code="C1.1", title="Part", parent_id=target))
+    session.flush()
+    with pytest.raises(CopyError, match="“Lab” is evidence for C1 Cells"):
+        copy_pathways(
+            session,
+            from_context_id=course,
+            to_context_id=other_course,
+            competency_id_map={source: target},
+        )
+    assert services.list_pathways(session, context_id=other_course) == []
+
+
 def test_copy_refuses_a_map_into_a_third_course(
     session: Session, course: int, other_course: int, make_competency: MakeCompetency
 ) -> None:

@@ -4,6 +4,7 @@ odd and hostile input, stale pages, double clicks, steps nobody can unlock, copi
 from __future__ import annotations
 
 import threading
+from html import unescape
 
 import httpx
 import pytest
@@ -489,6 +490,28 @@ def test_editor_names_a_step_with_no_option_on_offer(
     page = teacher.client.get(editor).text
     lti.close()
     assert "“Go deeper”: this step has no option on offer" in page
+
+
+def test_archiving_a_step_tells_the_teacher_its_students_can_still_finish(
+    fresh_lms: RunningPlatform,  # noqa: F811
+    tool_server: ToolServer,
+    database_url: str,
+) -> None:
+    lti = LtiActions(fresh_lms, tool_server)  # a course of its own, not the shared demo one
+    student = lti.launch(STUDENT)
+    teacher = lti.launch(TEACHER)
+    built = build_pathway(database_url, fresh_lms)
+    page = student.client.get(url(student.response, f"/pathways/{built.pathway_id}"))
+    post(student.client, form(page, f"/options/{built.plain_option_id}/choose"))
+    editor = teacher.client.get(url(teacher.response, f"/pathways/manage/{built.pathway_id}"))
+    archived = post(teacher.client, form(editor, f"/manage/step/{built.open_step_id}/archive"))
+    page = student.client.get(url(student.response, f"/pathways/{built.pathway_id}"))
+    lti.close()
+    assert "students no longer see it" not in archived.text
+    assert "can still finish" in unescape(archived.text)
+    # As said: the student who chose in the step still sees it, with their work to do.
+    assert "Explore" in page.text
+    assert has_form(page, "/start")
 
 
 def test_profile_form_with_odd_input_answers_in_words(lti: LtiActions, database_url: str) -> None:

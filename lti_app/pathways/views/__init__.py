@@ -33,7 +33,10 @@ NOTICES = {
     "moved": "The order is changed.",
     "not_moved": "Nothing was moved: the list had already changed since this page was shown "
     "(a second click, or a colleague's change). Here is the order as it is now.",
-    "archived": "Archived: students no longer see it. Their choices and work are kept.",
+    # An archived step or option stays on the page of every student who chose in it, who can
+    # still finish their work there: only students who had not chosen it stop seeing it.
+    "archived": "Archived: students who have not chosen in it no longer see it. Those who "
+    "chose in it keep their choice and work, and can still finish.",
     "archived_pathway": "Archived: students no longer see it. Those who chose in it can still "
     "read their work and your notes there, but can't change it. Restore it to let them go on.",
     "restored": "Restored: students see it again.",

@@ -11,6 +11,8 @@ from lti_app.competencies.models import Competency
 from lti_app.pathways.authoring import lock_parent
 from lti_app.pathways.errors import StepNotFoundError
 from lti_app.pathways.models import (
+    Choice,
+    ChoiceStatus,
     Option,
     PathwayCompetency,
     Step,
@@ -149,6 +151,66 @@ def manual_unlock_ids_by_person(session: Session, *, context_id: int, step_id: i
             )
         )
     )
+
+
+WORK_A_LOCK_STOPS = frozenset(
+    {ChoiceStatus.CHOSEN, ChoiceStatus.APPROVED, ChoiceStatus.IN_PROGRESS, ChoiceStatus.RETURNED}
+)
+"""Statuses of work the student still has to start or hand in, which a locked step refuses."""
+
+
+def students_locked_out_by(
+    session: Session, *, context_id: int, step_id: int, prerequisite_ids: Collection[int]
+) -> list[int]:
+    """The students with work to do on the step that these prerequisites, if saved, would lock
+    it for: it is open to them now (by mastery) and they lack a prerequisite that is new.
+
+    Students a teacher unlocked the step for keep it open, so they are not counted; ids that
+    are archived or not in the course lock nothing, as for the students.
+    """
+    (rule,) = step_rules(session, context_id=context_id, step_ids=[step_id])
+    old = {c.id for c in rule.prerequisites}
+    new = set(
+        session.scalars(
+            select(Competency.id).where(
+                Competency.id.in_(list(prerequisite_ids)),
+                Competency.context_id == context_id,
+                Competency.archived_at.is_(None),
+            )
+        )
+    )
+    if not new - old:
+        return []
+    unlocked = manual_unlock_ids_by_person(session, context_id=context_id, step_id=step_id)
+    working = [
+        p
+        for p in session.scalars(
+            select(Choice.person_id)
+            .where(
+                Choice.context_id == context_id,
+                Choice.step_id == step_id,
+                Choice.status.in_(WORK_A_LOCK_STOPS),
+            )
+            .order_by(Choice.person_id)
+        )
+        if p not in unlocked
+    ]
+    if not working:
+        return []
+    # Imported here, as in mastered_ids_for: pathways asks mastery, never the other way round.
+    from lti_app.mastery.models import StudentCompetencyLevel
+
+    mastered: dict[int, set[int]] = {p: set() for p in working}
+    for person_id, competency_id in session.execute(
+        select(StudentCompetencyLevel.person_id, StudentCompetencyLevel.competency_id).where(
+            StudentCompetencyLevel.context_id == context_id,
+            StudentCompetencyLevel.person_id.in_(working),
+            StudentCompetencyLevel.competency_id.in_(old | new),
+            StudentCompetencyLevel.is_mastered.is_(True),
+        )
+    ):
+        mastered[person_id].add(competency_id)
+    return [p for p in working if old <= mastered[p] and not new <= mastered[p]]
 
 
 def stuck_steps(

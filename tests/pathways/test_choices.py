@@ -611,3 +611,53 @@ def test_pending_for_teacher_uses_one_query(
     with count_queries() as counter:
         assert len(reviewing.pending_for_teacher(session, context_id=setup.course)) == 2
     assert counter.count == 1
+
+
+def test_students_locked_out_by_new_prerequisites_are_those_with_work_to_do(
+    session: Session, setup: Setup, student: int, other_student: int, teacher: int
+) -> None:
+    from lti_app.mastery.models import EvidenceSource
+    from lti_app.mastery.services import record_evidence
+
+    working = choose(session, setup, student, setup.free)
+    ch.start_choice(session, context_id=setup.course, person_id=student, choice_id=working.id)
+    handed_in = choose(session, setup, other_student, setup.free)
+    ch.submit_choice(
+        session, context_id=setup.course, person_id=other_student, choice_id=handed_in.id
+    )
+
+    def locked_out(prerequisite_ids: list[int]) -> list[int]:
+        return ul.students_locked_out_by(
+            session,
+            context_id=setup.course,
+            step_id=setup.open_step,
+            prerequisite_ids=prerequisite_ids,
+        )
+
+    # Work handed in waits for the teacher, not for the student: only `student` loses access.
+    assert locked_out([setup.c3]) == [student]
+    assert locked_out([]) == []
+    # A teacher's unlock keeps the step open for them whatever it waits for.
+    ul.unlock_step_for_students(
+        session,
+        context_id=setup.course,
+        step_id=setup.open_step,
+        student_ids=[student],
+        unlocked_by_id=teacher,
+    )
+    assert locked_out([setup.c3]) == []
+    ul.relock_step_for_students(
+        session, context_id=setup.course, step_id=setup.open_step, student_ids=[student]
+    )
+    # So does mastering what it is to wait for.
+    record_evidence(
+        session,
+        context_id=setup.course,
+        competency_id=setup.c3,
+        student_ids=[student],
+        points=Decimal(4),
+        source=EvidenceSource.TEACHER,
+        note="",
+        recorded_by_id=teacher,
+    )
+    assert locked_out([setup.c3]) == []

@@ -24,6 +24,7 @@ from lti_app.pathways.forms import StepForm, parse_ids
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway
 from lti_app.pathways.options import OptionInput
 from lti_app.pathways.unlocking import steps_without_options, stuck_steps
+from lti_app.tool.models import Person
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.conftest import fresh_lms  # noqa: F401 - fixture
 from tests.pathways.conftest import MakeCompetency
@@ -512,6 +513,57 @@ def test_archiving_a_step_tells_the_teacher_its_students_can_still_finish(
     # As said: the student who chose in the step still sees it, with their work to do.
     assert "Explore" in page.text
     assert has_form(page, "/start")
+
+
+def test_a_prerequisite_that_locks_students_out_of_their_work_is_confirmed_first(
+    fresh_lms: RunningPlatform,  # noqa: F811
+    tool_server: ToolServer,
+    database_url: str,
+) -> None:
+    lti = LtiActions(fresh_lms, tool_server)  # a course of its own, not the shared demo one
+    student = lti.launch(STUDENT)
+    teacher = lti.launch(TEACHER)
+    built = build_pathway(database_url, fresh_lms)
+    page = student.client.get(url(student.response, f"/pathways/{built.pathway_id}"))
+    page = post(student.client, form(page, f"/options/{built.plain_option_id}/choose"))
+    post(student.client, form(page, "/start"))
+    with unit_of_work(database_url) as s:
+        name = s.get_one(Person, person_id(s, fresh_lms, STUDENT)).name
+    step_url = url(teacher.response, f"/pathways/manage/steps/{built.open_step_id}")
+    edit = form(teacher.client.get(step_url), f"/manage/steps/{built.open_step_id}?")
+    typed = {"title": "Explore more", "prerequisite_ids": [str(built.competency_id)]}
+
+    asked = post(teacher.client, edit, typed)
+    words = " ".join(unescape(asked.text).split())
+    assert f"the step locks for 1 student with work in it: {name}." in words
+    assert 'value="Explore more"' in asked.text  # what the teacher typed, to confirm
+    with unit_of_work(database_url) as s:
+        assert (
+            services.get_step(s, context_id=built.context_id, step_id=built.open_step_id).title
+            == "Explore"
+        )
+    saved = post(
+        teacher.client,
+        form(asked, f"/manage/steps/{built.open_step_id}?"),
+        {**typed, "confirm_locks": "yes"},
+    )
+    assert "Your changes are saved." in saved.text
+    # A change that locks nobody more is saved straight away.
+    again = post(
+        teacher.client,
+        form(saved, f"/manage/steps/{built.open_step_id}?"),
+        {**typed, "title": "Explore it"},
+    )
+    lti.close()
+    assert "Your changes are saved." in again.text
+    with unit_of_work(database_url) as s:
+        step_id = built.open_step_id
+        assert (
+            services.get_step(s, context_id=built.context_id, step_id=step_id).title == "Explore it"
+        )
+        assert services.step_prerequisite_ids(s, context_id=built.context_id, step_id=step_id) == [
+            built.competency_id
+        ]
 
 
 def test_profile_form_with_odd_input_answers_in_words(lti: LtiActions, database_url: str) -> None:

@@ -5,7 +5,8 @@ the student's own rows), so an id from another course, student or platform is "n
 
 This package holds the blueprint and what its pages share; the pages live in `student`
 (the student's pathways and moves), `editor` (the teacher's authoring pages) and
-`item_actions` (moving, archiving and restoring pathways, steps and options).
+`item_actions` (moving, archiving and restoring pathways, steps and options); `warnings` holds
+what the editor warns the teacher of.
 """
 
 from __future__ import annotations

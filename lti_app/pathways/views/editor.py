@@ -26,40 +26,17 @@ from lti_app.pathways.forms import (
     parse_ids,
 )
 from lti_app.pathways.models import Option, Step
-from lti_app.pathways.unlock import CompetencyRef
 from lti_app.pathways.unlocking import (
     manual_unlock_ids_by_person,
     relock_step_for_students,
-    steps_without_options,
-    stuck_steps,
     unlock_step_for_students,
 )
 from lti_app.pathways.views import TEACHER, bp, launch_course, page_notice
+from lti_app.pathways.views.warnings import names_locked_out, stuck_warnings
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.web import db_session, launch_url, require_role
 
 LOG = logging.getLogger(__name__)
-
-
-def _join_names(refs: list[CompetencyRef]) -> str:
-    names = [r.label for r in refs]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
-    """Tell the teacher which steps students can never open or do, so none waits forever."""
-    session = db_session()
-    empty = [
-        f"“{step.title}”: this step has no option on offer, so students can't choose or do "
-        "it, and steps waiting for what it teaches stay locked. Add an option, or restore one."
-        for step in steps_without_options(session, context_id=context_id, pathway_id=pathway_id)
-    ]
-    return empty + [
-        f"Students can never unlock “{step.title}”: it waits for {_join_names(missing)}, "
-        "which this pathway teaches only in steps that stay locked until then. Change its "
-        "prerequisites, or unlock it for students by hand."
-        for step, missing in stuck_steps(session, context_id=context_id, pathway_id=pathway_id)
-    ]
 
 
 def _competencies(context_id: int) -> list[Competency]:
@@ -155,7 +132,7 @@ def _render_pathway_editor(
             competencies=competencies,
             parent_ids=_parent_ids(competencies),
             competency_names={c.id: f"{c.code} {c.title}" for c in competencies},
-            warnings=_stuck_warnings(context_id, pathway_id),
+            warnings=stuck_warnings(context_id, pathway_id),
             error=error,
             invalid=invalid,
             notice=None if error else page_notice(),
@@ -228,7 +205,10 @@ def _render_step_editor(
     error: str | None = None,
     status: int = 200,
     invalid: str | None = None,
+    locking: list[str] | None = None,
 ) -> tuple[str, int]:
+    """The step's page; `locking` names the students a change the teacher has to confirm
+    would lock out of their work here (the change, as typed, is in `form`)."""
     session = db_session()
     step = services.get_step(session, context_id=context_id, step_id=step_id)
     pathway = services.get_pathway(session, context_id=context_id, pathway_id=step.pathway_id)
@@ -253,10 +233,11 @@ def _render_step_editor(
                 session, context_id=context_id, step_id=step_id
             ),
             minutes_label=minutes_label,
-            warnings=_stuck_warnings(context_id, step.pathway_id),
+            warnings=stuck_warnings(context_id, step.pathway_id),
             error=error,
             invalid=invalid,
-            notice=None if error else page_notice(),
+            locking=locking or [],
+            notice=None if error or locking else page_notice(),
         ),
         status,
     )
@@ -271,6 +252,11 @@ def edit_step(step_id: int) -> Response | tuple[str, int]:
         return _render_step_editor(context_id, step_id)
     session = db_session()
     form = StepForm.from_request(request.form)
+    if request.form.get("confirm_locks") != "yes":
+        # Students part-way through this step would silently find it locked: ask first.
+        locking = names_locked_out(context_id, step_id, form)
+        if locking:
+            return _render_step_editor(context_id, step_id, form=form, locking=locking)
     try:
         services.update_step(
             session,

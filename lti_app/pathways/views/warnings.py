@@ -1,0 +1,48 @@
+"""What the teacher is warned of on the editor's pages: steps students can never open or do,
+and students a change of prerequisites would lock out of their work."""
+
+from __future__ import annotations
+
+from lti_app.pathways.forms import StepForm
+from lti_app.pathways.unlock import CompetencyRef
+from lti_app.pathways.unlocking import (
+    steps_without_options,
+    stuck_steps,
+    students_locked_out_by,
+)
+from lti_app.roster.services import list_students
+from lti_app.web import db_session
+
+
+def _join_names(refs: list[CompetencyRef]) -> str:
+    names = [r.label for r in refs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
+    """Tell the teacher which steps students can never open or do, so none waits forever."""
+    session = db_session()
+    empty = [
+        f"“{step.title}”: this step has no option on offer, so students can't choose or do "
+        "it, and steps waiting for what it teaches stay locked. Add an option, or restore one."
+        for step in steps_without_options(session, context_id=context_id, pathway_id=pathway_id)
+    ]
+    return empty + [
+        f"Students can never unlock “{step.title}”: it waits for {_join_names(missing)}, "
+        "which this pathway teaches only in steps that stay locked until then. Change its "
+        "prerequisites, or unlock it for students by hand."
+        for step, missing in stuck_steps(session, context_id=context_id, pathway_id=pathway_id)
+    ]
+
+
+def names_locked_out(context_id: int, step_id: int, form: StepForm) -> list[str]:
+    """The students with work in progress here that the form's prerequisites would lock out."""
+    session = db_session()
+    ids = students_locked_out_by(
+        session, context_id=context_id, step_id=step_id, prerequisite_ids=form.prerequisite_ids
+    )
+    if not ids:
+        return []
+    names = {s.person_id: s.name for s in list_students(session, context_id=context_id)}
+    # A student who left the course keeps their work, but nobody waits for them to finish it.
+    return [names[p] for p in ids if p in names]

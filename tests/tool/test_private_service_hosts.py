@@ -20,10 +20,9 @@ import httpx
 import pytest
 import urllib3
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from lti_app import create_app
-from lti_app.db import Database
+from lti_app.db import Database, make_engine
 from lti_app.demo.browser import follow_launch
 from lti_app.demo.run import register_demo_platform
 from lti_app.demo.server import RunningPlatform, serve_in_thread, start_demo_platform
@@ -35,12 +34,13 @@ from lti_app.http import (
     make_http_client,
     make_score_pool,
 )
+from lti_app.models import Base
 from lti_app.registration.models import PlatformRegistration, RegistrationMethod
 from lti_app.registration.reach import operator_named_origins
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.settings import Settings
 from lti_app.tool.models import Platform
-from tests.conftest import ToolServer
+from tests.conftest import ToolServer, _scratch_database
 from tests.tool.test_launch import assert_refused
 
 
@@ -121,8 +121,28 @@ def test_private_hosts_allowed_means_anywhere(
 
 
 @pytest.fixture(scope="module")
-def closed_tool(tool_settings: Settings, engine: Engine) -> Iterator[ToolServer]:
-    settings = dataclasses.replace(tool_settings, registration_private_hosts=False)
+def closed_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of this module's own: in the run's, every loopback LMS an earlier test
+    registered by hand names its port, and the stranger's new port may be one of them."""
+    for url in _scratch_database(tmp_path_factory.mktemp("closed") / "closed.sqlite3"):
+        engine = make_engine(url, sqlite_immediate=False)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def closed_db(closed_database_url: str) -> Iterator[Database]:
+    db = Database(closed_database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def closed_tool(tool_settings: Settings, closed_database_url: str) -> Iterator[ToolServer]:
+    settings = dataclasses.replace(
+        tool_settings, registration_private_hosts=False, database_url=closed_database_url
+    )
     app = create_app(settings)
     url, stop = serve_in_thread(app)
     yield ToolServer(url, app, settings)
@@ -131,10 +151,10 @@ def closed_tool(tool_settings: Settings, engine: Engine) -> Iterator[ToolServer]
 
 
 @pytest.fixture(scope="module")
-def stranger(closed_tool: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+def stranger(closed_tool: ToolServer, closed_database_url: str) -> Iterator[RunningPlatform]:
     """An LMS that registered itself through /lti/register, on a private address."""
     running = start_demo_platform(closed_tool.url)
-    db = Database(database_url)
+    db = Database(closed_database_url)
     with db.begin() as session:
         platform = register_demo_platform(session, running.platform)
         session.add(
@@ -146,10 +166,10 @@ def stranger(closed_tool: ToolServer, database_url: str) -> Iterator[RunningPlat
 
 
 @pytest.fixture(scope="module")
-def school_lms(closed_tool: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+def school_lms(closed_tool: ToolServer, closed_database_url: str) -> Iterator[RunningPlatform]:
     """The school's own LMS, registered by hand (`lti-app platform add`), on its network."""
     running = start_demo_platform(closed_tool.url)
-    db = Database(database_url)
+    db = Database(closed_database_url)
     with db.begin() as session:
         register_demo_platform(session, running.platform)
     db.dispose()
@@ -164,8 +184,12 @@ def launch(lms: RunningPlatform, user_id: str) -> httpx.Response:
 
 
 def test_a_self_registered_lms_cannot_have_its_key_set_fetched_from_inside(
-    closed_tool: ToolServer, stranger: RunningPlatform, school_lms: RunningPlatform, db: Database
+    closed_tool: ToolServer,
+    stranger: RunningPlatform,
+    school_lms: RunningPlatform,
+    closed_db: Database,
 ) -> None:
+    db = closed_db
     before = stranger.platform.counters.jwks_fetches
     response = launch(stranger, "user-t01")
     assert_refused(_launched(response), 400, "could not fetch", "public keys", "reachable")
@@ -191,8 +215,12 @@ def test_a_self_registered_lms_cannot_have_its_key_set_fetched_from_inside(
 
 
 def test_only_hand_registered_platforms_name_reachable_hosts(
-    closed_tool: ToolServer, stranger: RunningPlatform, school_lms: RunningPlatform, db: Database
+    closed_tool: ToolServer,
+    stranger: RunningPlatform,
+    school_lms: RunningPlatform,
+    closed_db: Database,
 ) -> None:
+    db = closed_db
     with db.session_factory() as session:
         origins = operator_named_origins(session)
         jwks_of = {

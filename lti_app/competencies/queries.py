@@ -109,3 +109,18 @@ def parent_map(session: Session, *, context_id: int) -> dict[int, int | None]:
     for competency_id, parent_id in rows:
         result[competency_id] = parent_id
     return result
+
+
+def has_sub_competencies(session: Session, *, context_id: int, competency_id: int) -> bool:
+    """Whether the competency has a part that is not archived: its level is then rolled up
+    from its parts, and evidence cannot go on it."""
+    child = session.scalar(
+        select(Competency.id)
+        .where(
+            Competency.context_id == context_id,
+            Competency.parent_id == competency_id,
+            Competency.archived_at.is_(None),
+        )
+        .limit(1)
+    )
+    return child is not None

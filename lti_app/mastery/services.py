@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.competencies.queries import get_competency
+from lti_app.competencies.queries import get_competency, has_sub_competencies
 from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.mastery.errors import NUL_MESSAGE, EvidenceNotFoundError, InvalidEvidenceError
 from lti_app.mastery.models import (
@@ -81,16 +81,7 @@ def _assessable(session: Session, *, context_id: int, competency_id: int) -> Com
     competency = get_competency(session, context_id=context_id, competency_id=competency_id)
     if competency.is_archived:
         raise InvalidEvidenceError("this competency is archived")
-    has_children = session.scalar(
-        select(Competency.id)
-        .where(
-            Competency.context_id == context_id,
-            Competency.parent_id == competency_id,
-            Competency.archived_at.is_(None),
-        )
-        .limit(1)
-    )
-    if has_children is not None:
+    if has_sub_competencies(session, context_id=context_id, competency_id=competency_id):
         # A parent's level is rolled up from its sub-competencies; evidence goes on those.
         raise InvalidEvidenceError("record evidence on this competency's sub-competencies")
     # Serialise evidence on this competency (PostgreSQL; SQLite transactions are serial anyway),

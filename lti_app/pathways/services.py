@@ -13,6 +13,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
+from lti_app.competencies.queries import has_sub_competencies
 from lti_app.db import lock_course, utcnow
 from lti_app.pathways.authoring import clean_title, just_made, lock_parent, reorder
 from lti_app.pathways.errors import (
@@ -346,16 +347,7 @@ def _check_assessed(session: Session, context_id: int, competency_id: int | None
     if competency_id is None:
         return
     _check_competencies(session, context_id, [competency_id])
-    child = session.scalar(
-        select(Competency.id)
-        .where(
-            Competency.context_id == context_id,
-            Competency.parent_id == competency_id,
-            Competency.archived_at.is_(None),
-        )
-        .limit(1)
-    )
-    if child is not None:
+    if has_sub_competencies(session, context_id=context_id, competency_id=competency_id):
         parent = session.get_one(Competency, competency_id)
         raise ParentCompetencyError(
             f"“{parent.code} {parent.title}” has sub-competencies, so it cannot be the "

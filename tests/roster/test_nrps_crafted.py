@@ -47,6 +47,7 @@ from tests.conftest import POSTGRES_URL_ENV, ToolServer
 ON_POSTGRES = bool(os.environ.get(POSTGRES_URL_ENV))
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+TEST_USER = "http://purl.imsglobal.org/vocab/lti/system/person#TestUser"
 ALL_SCOPES = f"{SCOPE_NRPS} {SCOPE_LINEITEM} {SCOPE_SCORE}"
 _numbers = itertools.count(1)
 
@@ -553,6 +554,25 @@ def test_roles_as_a_single_string_keep_the_learner(roster: Roster) -> None:
             s.person_id for s in services.list_students(session, context_id=roster.context_id)
         }
     assert len(learners) == 2
+
+
+def test_canvas_test_student_is_not_one_of_the_class(roster: Roster) -> None:
+    # Canvas's roster lists the Student View's "Test Student" as Learner + TestUser.
+    roster.lms.route = lambda seen: page(
+        [member("s1"), member("fake", roles=[LEARNER, TEST_USER], name="Test Student")]
+    )
+    result = roster.sync()
+    assert result.ok, result.message
+    people = {sub: p.id for sub, p in roster.people().items()}
+    with roster.db.session_factory() as session:
+        students = services.list_students(
+            session, context_id=roster.context_id, include_inactive=True
+        )
+        picked = services.student_ids_in_course(
+            session, context_id=roster.context_id, person_ids=people.values()
+        )
+    assert [s.name for s in students] == ["Student s1"]
+    assert picked == {people["s1"]}
 
 
 def test_duplicate_user_ids_across_pages_make_one_person(roster: Roster) -> None:

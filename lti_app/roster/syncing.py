@@ -260,6 +260,30 @@ def _counts_for_grades(row: Membership) -> bool:
     return row.status is MembershipStatus.ACTIVE and row.is_learner and not row.is_preview
 
 
+def lists_learners(members: Iterable[Member]) -> bool:
+    """Whether these members include a learner of the class (the LMS's preview student is not)."""
+    return any(
+        "Learner" in context_role_names(m.roles) and not is_preview(m.roles) for m in members
+    )
+
+
+def has_active_learners(session: Session, *, context_id: int) -> bool:
+    """Whether the course has a learner still active here (its preview student aside)."""
+    return (
+        session.scalar(
+            select(Membership.id)
+            .where(
+                Membership.context_id == context_id,
+                Membership.status == MembershipStatus.ACTIVE,
+                Membership.is_learner.is_(True),
+                Membership.is_preview.is_(False),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def deactivate_missing(
     session: Session,
     *,

@@ -637,6 +637,36 @@ def test_a_second_page_without_members_keeps_the_class(roster: Roster) -> None:
 
 
 @pytest.mark.parametrize(
+    "members",
+    [
+        [],
+        [member("fake", roles=[LEARNER, TEST_USER])],
+        [member("t1", role=INSTRUCTOR)],
+    ],
+    ids=["nobody", "test-student-only", "teacher-only"],
+)
+def test_a_roster_listing_no_students_keeps_the_class_and_says_why(
+    roster: Roster, members: list[dict[str, Any]]
+) -> None:
+    # A concluded Canvas course: its roster lists active enrolments only, so none.
+    roster.seed(["s1", "s2", "s3"])
+    roster.lms.route = lambda seen: page(members)
+    result = roster.sync(role_filter=None)
+    assert not result.ok
+    assert "listed no students" in result.message
+    learners = {s: roster.statuses()[s] for s in ("s1", "s2", "s3")}
+    assert learners == dict.fromkeys(["s1", "s2", "s3"], MembershipStatus.ACTIVE)
+    assert roster.sync_row().last_error == result.message
+
+
+def test_an_empty_roster_of_a_course_without_students_is_a_success(roster: Roster) -> None:
+    roster.lms.route = lambda seen: page([])
+    result = roster.sync()
+    assert result.ok, result.message
+    assert roster.sync_row().last_error == ""
+
+
+@pytest.mark.parametrize(
     "answer",
     [
         Answer(200, "<html><body>Please log in</body></html>"),

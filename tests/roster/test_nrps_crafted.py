@@ -707,6 +707,24 @@ def test_a_401_twice_names_the_web_server_problem(roster: Roster) -> None:
     assert roster.lms.token_requests == 2  # the seed's (cached), then one new token only
 
 
+def test_a_401_on_a_later_page_says_access_was_withdrawn_not_the_web_server(
+    roster: Roster,
+) -> None:
+    roster.seed(["s1", "s2"])
+
+    def route(seen: Seen) -> Answer:
+        if seen.query.get("page") == "2":  # say, the developer key switched off mid-sync
+            return Answer(401, {"errors": [{"message": "Invalid access token"}]})
+        return page([member("s1")], next_url=roster.members_url + "?page=2")
+
+    roster.lms.route = route
+    result = roster.sync()
+    assert_kept(roster, ["s1", "s2"], result)
+    assert "CGIPassAuth" not in result.message
+    assert "withdrew" in result.message
+    assert "try again" in result.message
+
+
 @pytest.mark.parametrize(
     ("status", "headers", "words"),
     [

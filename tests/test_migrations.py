@@ -137,6 +137,7 @@ def test_upgrade_marks_the_test_students_already_stored(empty_database_url: str)
     command.upgrade(config, "head")
     engine = make_engine(empty_database_url)
     with engine.connect() as conn:
-        marked = dict(conn.execute(text("SELECT person_id, is_preview FROM membership")).all())
+        rows = conn.execute(text("SELECT person_id, is_preview FROM membership")).all()
+        marked: dict[int, bool] = {person: bool(flag) for person, flag in rows}
     engine.dispose()
     assert marked == {1: False, 2: True}

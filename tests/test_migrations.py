@@ -104,3 +104,40 @@ def test_upgrade_and_downgrade_keep_the_grade_outbox(empty_database_url: str) ->
     assert _row_counts(empty_database_url) == seeded
     command.upgrade(config, "head")
     assert _row_counts(empty_database_url) == seeded
+
+
+def test_upgrade_marks_the_test_students_already_stored(empty_database_url: str) -> None:
+    """Canvas's Test Student leaves class lists at the upgrade, not at its course's next sync."""
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0016_platform_first_deployment")
+    _seed_gradebook(empty_database_url)
+    roles = {
+        1: '["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]',
+        2: '["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner", '
+        '"http://purl.imsglobal.org/vocab/lti/system/person#TestUser"]',
+    }
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO person (id, platform_id, sub, name, given_name, family_name, email,"
+                " picture) VALUES (2, 1, 'fake', 'Test Student', '', '', '', '')"
+            )
+        )
+        for person_id, listed in roles.items():
+            conn.execute(
+                text(
+                    "INSERT INTO membership (context_id, person_id, roles, status, is_teacher,"
+                    " is_learner) VALUES (1, :person, :roles, 'active', false, true)"
+                ),
+                {"person": person_id, "roles": listed},
+            )
+    engine.dispose()
+
+    command.upgrade(config, "head")
+    engine = make_engine(empty_database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT person_id, is_preview FROM membership")).all()
+        marked: dict[int, bool] = {person: bool(flag) for person, flag in rows}
+    engine.dispose()
+    assert marked == {1: False, 2: True}

@@ -70,11 +70,24 @@ def _queue(session: Session, scores: Sequence[_Score]) -> list[int]:
         }
         if not line_items:
             continue
+        # The LMS's preview student (Canvas's Test Student) is the teacher trying the course:
+        # its levels are nobody's grades, so none are queued for the gradebook.
+        previews = set(
+            session.scalars(
+                select(Membership.person_id).where(
+                    Membership.context_id == context_id, Membership.is_preview.is_(True)
+                )
+            )
+        )
+        rows: list[tuple[_Score, LineItem]] = [
+            (s, line_items[s.competency_id])
+            for s in items
+            if s.competency_id in line_items and s.person_id not in previews
+        ]
+        if not rows:
+            continue
         gradebook = get_or_create_gradebook(session, context_id=context_id)
         scale = get_or_create_scale(session, context_id=context_id)
-        rows: list[tuple[_Score, LineItem]] = [
-            (s, line_items[s.competency_id]) for s in items if s.competency_id in line_items
-        ]
         latest: dict[tuple[int, int], datetime] = {}
 
         pairs = list({(item.id, s.person_id) for s, item in rows})

@@ -48,6 +48,13 @@ UNAUTHORIZED_HINT = (
     "configuration."
 )
 
+ACCESS_WITHDRAWN = (
+    "The LMS withdrew Pathways' access part-way through the roster (401 after the first page "
+    "was sent), so Pathways kept the class as it was and will try again later. If this "
+    "persists, an LMS administrator can check that Pathways is still enabled (Canvas: its "
+    "developer key is on)."
+)
+
 
 class RosterError(Exception):
     """The roster could not be fetched; the message says what an LMS admin should check."""
@@ -328,6 +335,13 @@ class NrpsClient:
                     retryable=False,
                 )
             seen.add(next_url)
-            page = self.fetch_page(platform, next_url)
+            try:
+                page = self.fetch_page(platform, next_url)
+            except RosterError as err:
+                # The web server passed the first page's Authorization header: a later 401 is
+                # the LMS itself refusing the token (a key switched off, a token revoked).
+                if err.status == 401 and len(seen) > 1:
+                    raise RosterError(ACCESS_WITHDRAWN, retryable=True, status=401) from err
+                raise
             yield page
             next_url = page.next_url

@@ -40,6 +40,12 @@ REGISTRATION_DISABLED = (
     "Pathways is disabled for this course's LMS registration, so it does not fetch the "
     "roster. The Pathways operator can enable it again (lti-app platform enable)."
 )
+EMPTY_ROSTER = (
+    "The LMS listed no students in this course, so Pathways kept the class as it was instead "
+    "of marking every student inactive. An LMS answers this way for a course that has ended "
+    "(Canvas: a concluded course) or whose students were all removed. Pathways will ask again "
+    "at the next update; nothing needs doing if the course has ended."
+)
 _running: set[int] = set()
 _running_guard = threading.Lock()
 
@@ -145,12 +151,14 @@ def sync_roster(
     seen: set[int] = set()
     differences_url: str | None = None
     count = 0
+    listed_learners = False
     try:
         while (item := pages.get()) is not None:
             if isinstance(item, Exception):
                 raise item
             differences_url = item.differences_url or differences_url
             count += len(item.members)
+            listed_learners = listed_learners or syncing.lists_learners(item.members)
             with database.begin() as session:
                 seen |= syncing.apply_members(
                     session,
@@ -161,6 +169,20 @@ def sync_roster(
                 )
         deactivated = 0
         with database.begin() as session:
+            if (
+                not use_differences
+                and not listed_learners
+                and syncing.has_active_learners(session, context_id=context_id)
+            ):
+                # A concluded Canvas course answers 200 with no members (its roster lists
+                # active enrolments only): read as the class, it would mark everyone gone.
+                LOG.warning(
+                    "roster listed no learners iss=%s context=%s; class kept",
+                    platform.issuer,
+                    context_id,
+                )
+                syncing.finish_sync(session, context_id=context_id, error=EMPTY_ROSTER)
+                return SyncResult(ok=False, members=len(seen), message=EMPTY_ROSTER)
             if not use_differences:
                 deactivated = syncing.deactivate_missing(
                     session,

@@ -47,7 +47,8 @@ def list_students(
     subs: Collection[str] | None = None,
 ) -> list[Student]:
     """The course's learners (only those the LMS calls `subs`, when given), sorted by family
-    then given name, in one query."""
+    then given name, in one query. Every page that lists, counts or picks from the class reads
+    it; the LMS's preview student (Canvas's Test Student) is never one of them."""
     # Columns, not ORM objects: this runs for every page that lists a class.
     stmt = (
         select(
@@ -62,7 +63,12 @@ def list_students(
             Membership.last_launch_at,
         )
         .join(Person, Person.id == Membership.person_id)
-        .where(Membership.context_id == context_id, Membership.is_learner.is_(True))
+        .where(
+            Membership.context_id == context_id,
+            Membership.is_learner.is_(True),
+            # The LMS's preview student is the teacher looking, not one of the class.
+            Membership.is_preview.is_(False),
+        )
     )
     if not include_inactive:
         stmt = stmt.where(Membership.status == MembershipStatus.ACTIVE)
@@ -105,6 +111,7 @@ def student_ids_in_course(
         select(Membership.person_id).where(
             Membership.context_id == context_id,
             Membership.is_learner.is_(True),
+            Membership.is_preview.is_(False),
             Membership.person_id.in_(wanted),
         )
     )

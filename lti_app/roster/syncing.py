@@ -22,7 +22,7 @@ from lti_app.roster.client import Member
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.roster.services import get_roster_sync
 from lti_app.tool.models import Context, LaunchSession, Membership, MembershipStatus, Person
-from lti_app.tool.roles import CourseRole, context_role_names, course_role
+from lti_app.tool.roles import CourseRole, context_role_names, course_role, is_preview
 
 # --- Sync bookkeeping --------------------------------------------------------------------
 
@@ -232,6 +232,7 @@ def apply_members(
         status = STATUS_FROM_LMS.get(member.status.lower(), MembershipStatus.ACTIVE)
         is_teacher = course_role(roles) is CourseRole.TEACHER
         is_learner = "Learner" in context_role_names(roles)
+        preview = is_preview(roles)
         if row.status != status:
             row.status = status
         if not (
@@ -243,6 +244,8 @@ def apply_members(
                 row.is_teacher = is_teacher
             if row.is_learner != is_learner:
                 row.is_learner = is_learner
+            if row.is_preview != preview:
+                row.is_preview = preview
         if was_away and _counts_for_grades(row):
             returning.append(person_id)
     session.flush()
@@ -254,7 +257,31 @@ def apply_members(
 
 
 def _counts_for_grades(row: Membership) -> bool:
-    return row.status is MembershipStatus.ACTIVE and row.is_learner
+    return row.status is MembershipStatus.ACTIVE and row.is_learner and not row.is_preview
+
+
+def lists_learners(members: Iterable[Member]) -> bool:
+    """Whether these members include a learner of the class (the LMS's preview student is not)."""
+    return any(
+        "Learner" in context_role_names(m.roles) and not is_preview(m.roles) for m in members
+    )
+
+
+def has_active_learners(session: Session, *, context_id: int) -> bool:
+    """Whether the course has a learner still active here (its preview student aside)."""
+    return (
+        session.scalar(
+            select(Membership.id)
+            .where(
+                Membership.context_id == context_id,
+                Membership.status == MembershipStatus.ACTIVE,
+                Membership.is_learner.is_(True),
+                Membership.is_preview.is_(False),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def deactivate_missing(

@@ -176,6 +176,9 @@ class Membership(Base):
     )
     is_teacher: Mapped[bool] = mapped_column(default=False)
     is_learner: Mapped[bool] = mapped_column(default=False)
+    is_preview: Mapped[bool] = mapped_column(default=False)
+    """The LMS's preview student (Canvas's Test Student, role TestUser): a teacher seeing the
+    course as a student would. Not listed with the class, not sent to the gradebook."""
     first_launch_at: Mapped[datetime | None]
     last_launch_at: Mapped[datetime | None]
     created_at: Mapped[created_at]

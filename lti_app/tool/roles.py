@@ -9,6 +9,9 @@ MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 MEMBERSHIP_SUB = "http://purl.imsglobal.org/vocab/lis/v2/membership/"
 SYSTEM = "http://purl.imsglobal.org/vocab/lis/v2/system/person#"
 INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
+# LTI 1.3 Core §A.2.5 (LTI's own system role). Canvas gives it, with Learner, to the "Test
+# Student" its Student View makes: a teacher looking at the course as a student would.
+TEST_USER = "http://purl.imsglobal.org/vocab/lti/system/person#TestUser"
 
 TEACHING_ROLES = frozenset({"Instructor", "TeachingAssistant", "ContentDeveloper", "Administrator"})
 LEARNER_ROLES = frozenset({"Learner"})
@@ -61,6 +64,15 @@ def is_lms_admin(roles: Iterable[str]) -> bool:
         and r in {SYSTEM + "Administrator", INSTITUTION + "Administrator", SYSTEM + "SysAdmin"}
         for r in roles
     )
+
+
+def is_preview(roles: Iterable[str]) -> bool:
+    """Whether these roles are an LMS's preview student (Canvas's Test Student), not a person.
+
+    Such a launch still gets the student pages (the teacher is checking what students see),
+    but the membership is left out of class lists and the gradebook.
+    """
+    return any(r == TEST_USER for r in roles if isinstance(r, str))
 
 
 def course_role(roles: Iterable[str]) -> CourseRole:

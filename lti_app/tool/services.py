@@ -29,7 +29,13 @@ from lti_app.tool.models import (
     Platform,
     ResourceLink,
 )
-from lti_app.tool.roles import DEEP_LINKING_ROLES, CourseRole, context_role_names, course_role
+from lti_app.tool.roles import (
+    DEEP_LINKING_ROLES,
+    CourseRole,
+    context_role_names,
+    course_role,
+    is_preview,
+)
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,7 @@ MEMBERSHIP_FIELDS = [
     "status",
     "is_teacher",
     "is_learner",
+    "is_preview",
     "last_launch_at",
     "updated_at",
 ]
@@ -277,6 +284,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
             "status": MembershipStatus.ACTIVE,
             "is_teacher": role is CourseRole.TEACHER,
             "is_learner": "Learner" in context_role_names(roles),
+            "is_preview": is_preview(roles),
             "first_launch_at": now,
             "last_launch_at": now,
             "updated_at": now,

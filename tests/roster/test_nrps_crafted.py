@@ -47,6 +47,7 @@ from tests.conftest import POSTGRES_URL_ENV, ToolServer
 ON_POSTGRES = bool(os.environ.get(POSTGRES_URL_ENV))
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+TEST_USER = "http://purl.imsglobal.org/vocab/lti/system/person#TestUser"
 ALL_SCOPES = f"{SCOPE_NRPS} {SCOPE_LINEITEM} {SCOPE_SCORE}"
 _numbers = itertools.count(1)
 
@@ -555,6 +556,25 @@ def test_roles_as_a_single_string_keep_the_learner(roster: Roster) -> None:
     assert len(learners) == 2
 
 
+def test_canvas_test_student_is_not_one_of_the_class(roster: Roster) -> None:
+    # Canvas's roster lists the Student View's "Test Student" as Learner + TestUser.
+    roster.lms.route = lambda seen: page(
+        [member("s1"), member("fake", roles=[LEARNER, TEST_USER], name="Test Student")]
+    )
+    result = roster.sync()
+    assert result.ok, result.message
+    people = {sub: p.id for sub, p in roster.people().items()}
+    with roster.db.session_factory() as session:
+        students = services.list_students(
+            session, context_id=roster.context_id, include_inactive=True
+        )
+        picked = services.student_ids_in_course(
+            session, context_id=roster.context_id, person_ids=people.values()
+        )
+    assert [s.name for s in students] == ["Student s1"]
+    assert picked == {people["s1"]}
+
+
 def test_duplicate_user_ids_across_pages_make_one_person(roster: Roster) -> None:
     def route(seen: Seen) -> Answer:
         if seen.query.get("page") == "2":
@@ -617,6 +637,36 @@ def test_a_second_page_without_members_keeps_the_class(roster: Roster) -> None:
 
 
 @pytest.mark.parametrize(
+    "members",
+    [
+        [],
+        [member("fake", roles=[LEARNER, TEST_USER])],
+        [member("t1", role=INSTRUCTOR)],
+    ],
+    ids=["nobody", "test-student-only", "teacher-only"],
+)
+def test_a_roster_listing_no_students_keeps_the_class_and_says_why(
+    roster: Roster, members: list[dict[str, Any]]
+) -> None:
+    # A concluded Canvas course: its roster lists active enrolments only, so none.
+    roster.seed(["s1", "s2", "s3"])
+    roster.lms.route = lambda seen: page(members)
+    result = roster.sync(role_filter=None)
+    assert not result.ok
+    assert "listed no students" in result.message
+    learners = {s: roster.statuses()[s] for s in ("s1", "s2", "s3")}
+    assert learners == dict.fromkeys(["s1", "s2", "s3"], MembershipStatus.ACTIVE)
+    assert roster.sync_row().last_error == result.message
+
+
+def test_an_empty_roster_of_a_course_without_students_is_a_success(roster: Roster) -> None:
+    roster.lms.route = lambda seen: page([])
+    result = roster.sync()
+    assert result.ok, result.message
+    assert roster.sync_row().last_error == ""
+
+
+@pytest.mark.parametrize(
     "answer",
     [
         Answer(200, "<html><body>Please log in</body></html>"),
@@ -655,6 +705,24 @@ def test_a_401_twice_names_the_web_server_problem(roster: Roster) -> None:
     assert_kept(roster, ["s1"], result)
     assert "Authorization header" in result.message
     assert roster.lms.token_requests == 2  # the seed's (cached), then one new token only
+
+
+def test_a_401_on_a_later_page_says_access_was_withdrawn_not_the_web_server(
+    roster: Roster,
+) -> None:
+    roster.seed(["s1", "s2"])
+
+    def route(seen: Seen) -> Answer:
+        if seen.query.get("page") == "2":  # say, the developer key switched off mid-sync
+            return Answer(401, {"errors": [{"message": "Invalid access token"}]})
+        return page([member("s1")], next_url=roster.members_url + "?page=2")
+
+    roster.lms.route = route
+    result = roster.sync()
+    assert_kept(roster, ["s1", "s2"], result)
+    assert "CGIPassAuth" not in result.message
+    assert "withdrew" in result.message
+    assert "try again" in result.message
 
 
 @pytest.mark.parametrize(

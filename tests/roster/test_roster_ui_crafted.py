@@ -204,6 +204,25 @@ def test_a_dropped_student_stays_visible_but_is_not_counted_as_in_the_class(
     assert "1 no longer" in page.text.split("<caption", 1)[1].split("</caption>", 1)[0]
 
 
+def test_a_course_the_lms_concluded_keeps_its_class_and_the_page_says_why(
+    roster_page: Callable[..., RosterPage],
+) -> None:
+    """A concluded Canvas course's roster lists nobody. Decision: the class stays as it was
+    (nobody is marked inactive) and the page says why, after Refresh and on a later visit."""
+    subs = [s.user_id for s in STUDENTS[:3]]
+    course = roster_page(subs)
+    course.set_students([])
+    page = course.teacher.follow(course.teacher.post("/roster/refresh"))
+    assert page.status_code == 200
+    assert "listed no students in this course" in page.text
+    assert "last one Pathways received" in page.text
+    assert ">Inactive<" not in page.text
+    assert "3 students" in page.text
+    later = course.teacher.get("/roster/")
+    assert "listed no students in this course" in later.text
+    assert "3 students" in later.text
+
+
 def test_without_a_roster_service_the_page_says_what_to_ask_for(
     roster_page: Callable[..., RosterPage],
 ) -> None:

@@ -83,6 +83,7 @@ from lti_app.settings import Settings
 from lti_app.tool.client import assertion_audience
 from lti_app.tool.models import Deployment, DeploymentStatus, Person, Platform
 from tests.conftest import Launched, ToolServer
+from tests.security_support import frame_of
 from tests.tool.lms_pages import add_competency, assert_home, picker_form, submit_picks
 from tests.tool.test_launch import assert_refused
 
@@ -747,6 +748,26 @@ def test_canvas_roles_map_by_the_course_roles(
 ) -> None:
     user = CanvasUser("Role Person", "Role", "Person", "role@school.example")
     assert_home(canvas_launch(site.canvas, browser, CanvasLaunch(user, roles, site.north)), badge)
+
+
+def test_canvas_test_student_sees_the_student_pages_but_is_not_one_of_the_class(
+    site: CanvasSite, tool_server: ToolServer
+) -> None:
+    # Student View: the teacher checks what students see, as a "Test Student" Canvas makes
+    # (Learner + TestUser). The teacher's class lists are of real students only.
+    course = CanvasCourse(secrets.randbelow(10**6) + 1000, "Preview check", "PRV")
+    tester = CanvasUser("Test Student", "Test", "Student", "")
+    with httpx.Client(timeout=30) as b1, httpx.Client(timeout=30) as b2:
+        preview = CanvasLaunch(tester, TEST_STUDENT_ROLES, site.north, course=course)
+        assert_home(canvas_launch(site.canvas, b1, preview), "Student", "Test Student")
+        real = CanvasLaunch(STUDENT, STUDENT_ROLES, site.north, course=course)
+        assert_home(canvas_launch(site.canvas, b1, real), "Student")
+        teacher = CanvasLaunch(TEACHER, TEACHER_ROLES, site.north, course=course)
+        students = frame_of(tool_server, canvas_launch(site.canvas, b2, teacher)).get("/roster/")
+    assert students.status_code == 200, students.text[:2000]
+    assert "O&#39;Neil" in students.text
+    assert "Test Student" not in students.text
+    assert "1 student," in students.text or "1 student." in students.text
 
 
 @pytest.mark.parametrize("privacy", ["anonymous", "name_only", "email_only", "public"])

@@ -167,6 +167,8 @@ def claim_due(
                 tuple_(Membership.context_id, Membership.person_id).in_(members),
                 Membership.is_learner.is_(True),
                 Membership.status == MembershipStatus.ACTIVE,
+                # Canvas's Test Student: a score queued before the LMS said so goes nowhere.
+                Membership.is_preview.is_(False),
             )
         )
     }

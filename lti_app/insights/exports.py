@@ -62,7 +62,11 @@ def evidence_csv(session: Session, *, context_id: int) -> Iterator[str]:
             Membership,
             (Membership.person_id == Evidence.person_id) & (Membership.context_id == context_id),
         )
-        .where(Evidence.context_id == context_id, Competency.context_id == context_id)
+        .where(
+            Evidence.context_id == context_id,
+            Competency.context_id == context_id,
+            Membership.is_preview.is_(False),  # Canvas's Test Student: the teacher trying it
+        )
         .order_by(Evidence.observed_at, Evidence.id)
     )
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import update
+
 from lti_app.db import Database
 from lti_app.demo.seed import STUDENTS
+from lti_app.grades.models import OutboxStatus
 from lti_app.roster.client import Member
 from lti_app.roster.syncing import apply_members
+from lti_app.tool.models import Membership
 from tests.conftest import LtiActions
 from tests.grades.conftest import GradeCourse, outbox_rows
 
@@ -45,3 +49,31 @@ def test_the_test_student_of_a_roster_gets_no_score_queued(
         )
     course.record(3)
     assert _queued_for(course, db) == {course.students[REAL]}
+
+
+def test_a_score_queued_before_the_lms_named_the_test_student_is_not_sent(
+    make_course: Callable[..., GradeCourse], db: Database
+) -> None:
+    """Scores queued before the upgrade (or the sync) that marked the Test Student."""
+    course = make_course(students=2, competencies=1)
+    course.record(3)
+    assert _queued_for(course, db) == set(course.students.values())
+    with db.begin() as s:
+        s.execute(
+            update(Membership)
+            .where(
+                Membership.context_id == course.context_id,
+                Membership.person_id == course.students[PREVIEW],
+            )
+            .values(is_preview=True)
+        )
+    course.drain_until_settled(course.worker())
+    sent = {
+        row.person_id: row.status
+        for row in outbox_rows(db, course.context_id)
+        if row.status in {OutboxStatus.SENT, OutboxStatus.SKIPPED}
+    }
+    assert sent == {
+        course.students[REAL]: OutboxStatus.SENT,
+        course.students[PREVIEW]: OutboxStatus.SKIPPED,
+    }

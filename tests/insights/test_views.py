@@ -12,15 +12,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.services import create_competency
+from lti_app.insights.exports import evidence_csv
 from lti_app.insights.groups import group_history, group_member_ids, resolve_picked_students
 from lti_app.insights.proposals import propose_for_competency
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import update_scale
 from lti_app.mastery.services import record_evidence
+from lti_app.tool.models import Membership
 from tests.conftest import LtiActions
 from tests.insights.conftest import OTHER_TEACHER, TEACHER, FreshCourse, Seeded
 from tests.progress.pages import form, post, unique, unit_of_work, url
@@ -302,3 +305,34 @@ def test_progress_charts_are_svg_with_a_data_table(lti: LtiActions, seeded: Seed
     assert me.client.get(url(me.response, f"/insights/students/{s01}/progress")).status_code == 200
     s02 = seeded.students["user-s02"]
     assert me.client.get(url(me.response, f"/insights/students/{s02}/progress")).status_code == 403
+
+
+def test_the_evidence_export_leaves_out_canvas_test_student(
+    fresh_course: FreshCourse, database_url: str
+) -> None:
+    """Canvas's Test Student is the teacher trying the course: not a row of the class's record."""
+    ctx = fresh_course.context_id
+    with unit_of_work(database_url) as s:
+        competency = create_competency(s, context_id=ctx, code=unique("TS-"), title="Previewed")
+        record_evidence(
+            s,
+            context_id=ctx,
+            competency_id=competency.id,
+            student_ids=[fresh_course.student_id],
+            points=Decimal(3),
+            source=EvidenceSource.TEACHER,
+            note="tried as the test student",
+            recorded_by_id=fresh_course.teacher_id,
+            observed_at=datetime.now(UTC),
+        )
+
+        def exported() -> str:
+            return "".join(evidence_csv(s, context_id=ctx))
+
+        assert "tried as the test student" in exported()
+        s.execute(
+            update(Membership)
+            .where(Membership.context_id == ctx, Membership.person_id == fresh_course.student_id)
+            .values(is_preview=True)
+        )
+        assert "tried as the test student" not in exported()

@@ -13,7 +13,11 @@ def _open_reflection(demo: Demo, page: Any, user: str) -> Any:
     page.goto(demo.course_url(**{"as": user}))
     tool_frame(page).click("nav >> text=My reflection")
     page.frame_locator("iframe#tool-frame").locator("textarea[name=reflection]").wait_for()
-    return tool_frame(page)
+    frame = tool_frame(page)
+    # frame.js sets its renewal timer once it runs: a fast_forward() before that (a loaded
+    # machine) jumps past nothing, and the renewal never comes.
+    frame.wait_for_function("document.readyState === 'complete'")
+    return frame
 
 
 def test_a_page_left_open_swaps_in_a_fresh_token_before_its_own_expires(

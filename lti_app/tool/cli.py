@@ -313,11 +313,8 @@ def platform_disable_deployment(
     deployment_id: str,
 ) -> None:
     """Refuse launches through one deployment (one install of Pathways in the LMS)."""
-    with command_database(ctx).begin() as session:
-        p = _named_platform(session, platform_id, issuer, client_id)
-        dep = _named_deployment(p, deployment_id)
-        which = f"deployment {dep.deployment_id} of {p.issuer} client {p.client_id}"
-        was, dep.status = dep.status, DeploymentStatus.DISABLED
+    named = (platform_id, issuer, client_id, deployment_id)
+    was, which, _ = _set_deployment_status(ctx, *named, DeploymentStatus.DISABLED)
     if was is DeploymentStatus.DISABLED:
         click.echo(f"{which} was already disabled")
         return
@@ -342,21 +339,37 @@ def platform_enable_deployment(
     deployment_id: str,
 ) -> None:
     """Accept launches through a disabled (or waiting) deployment again."""
-    with command_database(ctx).begin() as session:
-        p = _named_platform(session, platform_id, issuer, client_id)
-        dep = _named_deployment(p, deployment_id)
-        which = f"deployment {dep.deployment_id} of {p.issuer} client {p.client_id}"
-        was, dep.status = dep.status, DeploymentStatus.ACTIVE
-        dep.approved_at = dep.approved_at or utcnow()
+    named = (platform_id, issuer, client_id, deployment_id)
+    was, which, disabled_platform = _set_deployment_status(ctx, *named, DeploymentStatus.ACTIVE)
     if was is DeploymentStatus.ACTIVE:
         click.echo(f"{which} was already active")
     else:
         click.echo(f"{which} is active: launches through it open Pathways ({_elsewhere()})")
-    if not p.is_active:
+    if disabled_platform is not None:
         click.echo(
             "its registration is disabled, so its launches are still refused: "
-            f"`lti-app platform enable --id {p.id}`"
+            f"`lti-app platform enable --id {disabled_platform}`"
         )
+
+
+def _set_deployment_status(
+    ctx: click.Context,
+    platform_id: int | None,
+    issuer: str | None,
+    client_id: str | None,
+    deployment_id: str,
+    status: DeploymentStatus,
+) -> tuple[DeploymentStatus, str, int | None]:
+    """Set a named deployment's status: what it was, how to name it in a message, and its
+    registration's id when that registration is disabled."""
+    with command_database(ctx).begin() as session:
+        p = _named_platform(session, platform_id, issuer, client_id)
+        dep = _named_deployment(p, deployment_id)
+        which = f"deployment {dep.deployment_id} of {p.issuer} client {p.client_id}"
+        was, dep.status = dep.status, status
+        if status is DeploymentStatus.ACTIVE:
+            dep.approved_at = dep.approved_at or utcnow()
+        return was, which, None if p.is_active else p.id
 
 
 @platform_group.command("approve-deployment")

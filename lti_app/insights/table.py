@@ -11,6 +11,14 @@ from lti_app.competencies.models import Competency
 from lti_app.insights.grid import GridRow
 from lti_app.insights.grouping import ScaleLevel, short_names
 
+NOT_ASSESSED_MARK = (
+    '<span aria-hidden="true">&ndash;</span><span class="visually-hidden">not assessed yet</span>'
+)
+NO_LEVEL_YET_MARK = (
+    '<span aria-hidden="true">&hellip;</span>'
+    '<span class="visually-hidden">evidence, no level yet</span>'
+)
+
 
 def level_css(levels: Sequence[ScaleLevel]) -> str:
     """One class per level with the scale's colour and a readable text colour on it."""
@@ -52,7 +60,13 @@ def grid_body(
     }
     closing = {lv.name: f"</span>{escape(shorts[lv.name])}</button></td>" for lv in levels}
     empty_open = '<td><button name="cell" value="'
-    empty_close = "</span>&ndash;</button></td>"
+    # Two kinds of empty cell, told apart by a mark for the eye and words for a screen reader
+    # (the mark itself is hidden from it): never assessed, and evidence without a level yet
+    # ("n times" not yet reached). The dashboard's legend shows the same marks.
+    empty_close = {
+        False: f"</span>{NOT_ASSESSED_MARK}</button></td>",
+        True: f"</span>{NO_LEVEL_YET_MARK}</button></td>",
+    }
     columns = [
         (f'-{c.id}" form="cell-form"><span class="cc">{escape(c.code or c.title[:6])} ', c.id)
         for c in competencies
@@ -77,7 +91,11 @@ def grid_body(
                     empty_open
                     + pid
                     + middle
-                    + (empty_close if name is None else f"</span>{escape(name[:2])}</button></td>")
+                    + (
+                        empty_close[cell is not None]
+                        if name is None
+                        else f"</span>{escape(name[:2])}</button></td>"
+                    )
                 )
             else:
                 append(opening[name] + pid + middle + closing[name])

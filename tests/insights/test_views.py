@@ -64,8 +64,8 @@ def test_dashboard_shows_levels_with_names_and_counts(lti: LtiActions, seeded: S
 def test_n_times_dashboard_tells_no_level_yet_from_not_assessed(
     fresh_course: FreshCourse, database_url: str
 ) -> None:
-    """With "n times" (n = 3), two Advanced results give no level yet: the legend and the cell
-    must not tell the teacher the student was never assessed."""
+    """With "n times" (n = 3), two Advanced results give no level yet: the legend, the grid and
+    the cell must not tell the teacher the student was never assessed."""
     with unit_of_work(database_url) as s:
         ctx = fresh_course.context_id
         update_scale(s, context_id=ctx, method=CalculationMethod.N_TIMES, n=3)
@@ -87,8 +87,23 @@ def test_n_times_dashboard_tells_no_level_yet_from_not_assessed(
     page = home.client.get(url(home.response, "/insights/")).text
     legend = re.search(r'<li><span class="chip">\u2013</span>([^<]*)</li>', page)
     assert legend is not None
-    assert "no level yet" in legend[1]
-    assert "n times" in html.unescape(legend[1])
+    assert "not assessed yet" in legend[1]
+    waiting = re.search(r'<li><span class="chip">\u2026</span>([^<]*)</li>', page)
+    assert waiting is not None
+    assert "evidence, no level yet" in waiting[1]
+    assert "n times" in html.unescape(waiting[1])
+
+    def grid_cell(competency_id: int) -> str:
+        found = re.search(rf'value="{fresh_course.student_id}-{competency_id}".*?</td>', page)
+        assert found is not None
+        return found[0]
+
+    # The two empty cells differ for the eye (the legend's marks) and in the words a screen
+    # reader says (the mark itself is hidden from it).
+    assert '<span aria-hidden="true">&hellip;</span>' in grid_cell(twice.id)
+    assert '<span class="visually-hidden">evidence, no level yet</span>' in grid_cell(twice.id)
+    assert '<span aria-hidden="true">&ndash;</span>' in grid_cell(never.id)
+    assert '<span class="visually-hidden">not assessed yet</span>' in grid_cell(never.id)
 
     def current(competency_id: int) -> str:
         cell = f"&cell={fresh_course.student_id}-{competency_id}"

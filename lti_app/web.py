@@ -457,6 +457,17 @@ def _not_stored_by_default(response: Response) -> Response:
     return response
 
 
+FIRST_STRONG_ISOLATE, POP_DIRECTIONAL_ISOLATE = "\u2068", "\u2069"
+
+
+def isolate(value: object) -> str:
+    """Wrap a name or title from the LMS or a teacher in Unicode FSI ... PDI, for places where
+    <bdi> cannot go (<title>, attribute values such as aria-label): a Hebrew or Arabic name
+    followed by Latin text or digits then keeps its own direction and order. Not Markup: the
+    template still escapes it."""
+    return f"{FIRST_STRONG_ISOLATE}{value}{POP_DIRECTIONAL_ISOLATE}"
+
+
 def init_web(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
     app.after_request(_not_stored_by_default)
@@ -472,3 +483,4 @@ def init_web(app: Flask) -> None:
         current_launch_or_none=current_launch_or_none,
         LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
     )
+    app.jinja_env.filters["isolate"] = isolate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import MasteryChange, record_evidence
+from lti_app.pathways.models import Choice
 from lti_app.pathways.reviewing import complete_choices_for_competency
 
 LOG = logging.getLogger(__name__)
@@ -41,6 +43,14 @@ def queue_scores(session: Session, changes: list[MasteryChange]) -> None:
     queue(session, changes)
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What recording evidence changed: the levels, and the submitted work it closed."""
+
+    changes: list[MasteryChange]
+    closed: list[Choice]
+
+
 def record_and_close(
     session: Session,
     *,
@@ -52,7 +62,7 @@ def record_and_close(
     recorded_by_id: int,
     observed_at: datetime | None = None,
     source: EvidenceSource = EvidenceSource.TEACHER,
-) -> list[MasteryChange]:
+) -> Recorded:
     """Record evidence, close the submitted pathway work it answers, queue the scores.
 
     The caller commits once, so the score outbox rows exist exactly when the evidence does.
@@ -70,7 +80,7 @@ def record_and_close(
     )
     # One locked query for the whole class's work on this competency, taken after
     # record_evidence locked the competency (the one lock order).
-    complete_choices_for_competency(
+    closed = complete_choices_for_competency(
         session,
         context_id=context_id,
         person_ids=student_ids,
@@ -78,4 +88,4 @@ def record_and_close(
         closed_by_id=recorded_by_id,
     )
     queue_scores(session, changes)
-    return changes
+    return Recorded(changes, closed)

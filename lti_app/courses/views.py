@@ -38,6 +38,7 @@ from lti_app.pathways.reviewing import (
     complete_choices,
     pending_for_teacher,
     return_choices,
+    submitted_work_by_competency,
 )
 from lti_app.pathways.services import list_pathways
 from lti_app.roster.services import list_students, students_who_left
@@ -54,6 +55,8 @@ NOTICES = {
     "returned": "Sent {n} choice(s) back with your note.",
     "done": "Marked {n} choice(s) done.",
     "done_evidence": "Marked {n} choice(s) done and recorded evidence.",
+    "done_evidence_more": "Marked {n} choice(s) done and recorded evidence. This also closed {m} "
+    "other hand-in(s) by the same students on the same competencies: one level per competency.",
     "profile": "The profile is saved.",
     "goal": "The goal is saved.",
     "check_in": "The check-in is saved.",
@@ -122,6 +125,7 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
     missing = {item.person_id for item in pending} - names.keys()
     names.update(person_names(session, person_ids=missing))
     mastered = mastered_counts(session, context_id=cid)
+    no_level = _no_level_reasons(session, cid, handed_in_rows)
     return render_template(
         "courses/overview.html",
         ctx=course.ctx,
@@ -132,7 +136,8 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
         competencies=competencies,
         pathways=pathways,
         pending=pending,
-        no_level=_no_level_reasons(session, cid, handed_in_rows),
+        no_level=no_level,
+        also_closes=_also_closes(session, cid, handed_in_rows, no_level, competencies),
         names=names,
         mastered=mastered,
         scale=scale,
@@ -161,6 +166,7 @@ def act_on_pending() -> Response | tuple[str, int]:
     seen = _seen_options(choice_ids)
     notice = action
     count = len(choice_ids)
+    closed_too = 0
     try:
         if not choice_ids:
             raise ValueError("Tick at least one item first.")
@@ -190,7 +196,7 @@ def act_on_pending() -> Response | tuple[str, int]:
                 )
                 notice = "returned"
             elif action == "done":
-                notice = _complete(course, choice_ids, note, seen)
+                notice, closed_too = _complete(course, choice_ids, note, seen)
             else:
                 raise ValueError("Choose what to do with the ticked items.")
     except ValueError as err:
@@ -203,8 +209,10 @@ def act_on_pending() -> Response | tuple[str, int]:
         draft = PendingDraft(frozenset(choice_ids), note, level)
         return _overview_page(errors=[str(err)], draft=draft), 400
     session.commit()
+    if notice == "done_evidence" and closed_too:
+        notice = "done_evidence_more"
     return redirect(
-        launch_url("courses.overview", notice=notice, n=count, _anchor="pending"),
+        launch_url("courses.overview", notice=notice, n=count, m=closed_too, _anchor="pending"),
         303,
     )
 
@@ -223,9 +231,13 @@ def _seen_options(choice_ids: list[int]) -> dict[int, int]:
     return seen
 
 
-def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, int]) -> str:
+def _complete(
+    course: Course, choice_ids: list[int], note: str, seen: dict[int, int]
+) -> tuple[str, int]:
     """Mark choices done; with a level, record it as evidence on what each step assesses.
 
+    Returns the notice and how many other hand-ins the evidence closed as well: a level
+    answers all of a student's submitted work on its competency, ticked or not.
     Work that is already done (a double click's first request did it) gets no second evidence.
     """
     session = db_session()
@@ -264,7 +276,7 @@ def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, 
         seen_option_ids=seen,
     )
     if not level:
-        return "done"
+        return "done", 0
     points = parse_points(level)
     refused = _no_level_reasons(session, course.context_id, rows)
     for row in rows:
@@ -273,8 +285,9 @@ def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, 
                 f"No level can be recorded for “{row.step_title}”: {refused[row.id]}. Mark it "
                 "done without a level, then record evidence on the student's page."
             )
+    closed_too = 0
     for competency_id, text, student_ids in _evidence_batches(rows, already_done, note):
-        record_and_close(
+        recorded = record_and_close(
             session,
             context_id=course.context_id,
             competency_id=competency_id,
@@ -284,7 +297,8 @@ def _complete(course: Course, choice_ids: list[int], note: str, seen: dict[int, 
             recorded_by_id=course.teacher_id,
             source=EvidenceSource.PATHWAY_WORK,
         )
-    return "done_evidence"
+        closed_too += len(recorded.closed)
+    return "done_evidence", closed_too
 
 
 def _no_level_reasons(session: Session, context_id: int, rows: list[ChoiceRow]) -> dict[int, str]:
@@ -308,6 +322,42 @@ def _no_level_reasons(session: Session, context_id: int, rows: list[ChoiceRow]) 
             why = "is archived" if competency.is_archived else "has sub-competencies"
             reasons[row.id] = f"its competency, {competency.code} {competency.title}, {why}"
     return reasons
+
+
+@dataclass(frozen=True)
+class AlsoCloses:
+    """Other hand-ins a level on one piece of work closes too: same student, same competency."""
+
+    count: int
+    competency: Competency
+
+
+def _also_closes(
+    session: Session,
+    context_id: int,
+    rows: list[ChoiceRow],
+    no_level: dict[int, str],
+    competencies: list[Competency],
+) -> dict[int, AlsoCloses]:
+    """By choice id, the student's other submitted work that marking it done with a level
+    closes as well (a student has one level per competency), so the teacher knows before."""
+    leveled = [r for r in rows if r.id not in no_level and r.competency_id is not None]
+    work = submitted_work_by_competency(
+        session,
+        context_id=context_id,
+        person_ids={r.choice.person_id for r in leveled},
+        competency_ids={cast(int, r.competency_id) for r in leveled},
+    )
+    by_id = {c.id: c for c in competencies}
+    also: dict[int, AlsoCloses] = {}
+    for row in leveled:
+        competency = by_id.get(cast(int, row.competency_id))
+        others = [
+            i for i in work.get((row.choice.person_id, row.competency_id or 0), []) if i != row.id
+        ]
+        if others and competency is not None:
+            also[row.id] = AlsoCloses(len(others), competency)
+    return also
 
 
 def _evidence_batches(

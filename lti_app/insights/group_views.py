@@ -29,7 +29,7 @@ from lti_app.insights.views import (
     bp,
 )
 from lti_app.roster.services import list_students
-from lti_app.web import current_launch, db_session, launch_url, require_role
+from lti_app.web import current_launch, db_session, isolate, launch_url, require_role
 
 MAX_PROPOSED = 50
 """More proposed groups than a proposal ever has: the bound on `keep-N` fields read back."""
@@ -177,7 +177,7 @@ def group_detail(group_id: int) -> str | Response:
     ]
     return render_template(
         "insights/group.html",
-        title=group.name,
+        title=isolate(group.name),  # the page <title>: no <bdi> there
         group=group,
         members=members,
         students=students,

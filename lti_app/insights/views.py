@@ -30,6 +30,7 @@ from lti_app.web import (
     add_nav_item,
     current_launch,
     db_session,
+    isolate,
     launch_url_by_id,
     require_role,
 )
@@ -327,7 +328,10 @@ def class_progress() -> str:
         series=series,
         svgs={
             s.key: charts.level_chart_svg(
-                [s], levels=data.levels, title=f"Class average on {s.label}", chart_id=f"c{s.key}"
+                [s],
+                levels=data.levels,
+                title=f"Class average on {isolate(s.label)}",
+                chart_id=f"c{s.key}",
             )
             for s in series
         },
@@ -358,11 +362,14 @@ def student_progress(person_id: int) -> str:
     return render_template(
         "insights/progress.html",
         title="Progress over time",
-        heading=f"{name}: progress over time",
+        heading=f"{isolate(name)}: progress over time",
         series=series,
         svgs={
             s.key: charts.level_chart_svg(
-                [s], levels=levels, title=f"{name} on {s.label}", chart_id=f"s{s.key}"
+                [s],
+                levels=levels,
+                title=f"{isolate(name)} on {isolate(s.label)}",
+                chart_id=f"s{s.key}",
             )
             for s in series
         },

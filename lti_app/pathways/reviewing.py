@@ -186,6 +186,46 @@ def complete_choices_for_competency(
     return choices
 
 
+def submitted_work_by_competency(
+    session: Session,
+    *,
+    context_id: int,
+    person_ids: Collection[int],
+    competency_ids: Collection[int],
+) -> dict[tuple[int, int], list[int]]:
+    """The submitted work that evidence on each competency would close, as choice ids by
+    (person id, competency id): what `complete_choices_for_competency` closes, read unlocked,
+    so a page can say so before the teacher clicks."""
+    ids, people = set(competency_ids), set(person_ids)
+    if not ids or not people:
+        return {}
+    rows = session.execute(
+        select(Choice.id, Choice.person_id, Step.competency_id, PathwayCompetency.competency_id)
+        .join(Step, Step.id == Choice.step_id)
+        .outerjoin(
+            PathwayCompetency,
+            and_(
+                Step.competency_id.is_(None),
+                PathwayCompetency.pathway_id == Step.pathway_id,
+                PathwayCompetency.competency_id.in_(ids),
+            ),
+        )
+        .where(
+            Choice.context_id == context_id,
+            Choice.person_id.in_(people),
+            Choice.status == ChoiceStatus.SUBMITTED,
+            Step.context_id == context_id,
+            or_(Step.competency_id.in_(ids), PathwayCompetency.competency_id.is_not(None)),
+        )
+        .order_by(Choice.id)
+    )
+    work: dict[tuple[int, int], list[int]] = {}
+    for choice_id, person_id, own_competency, pathway_competency in rows:
+        competency_id = own_competency or pathway_competency
+        work.setdefault((person_id, competency_id), []).append(choice_id)
+    return work
+
+
 @dataclass(frozen=True)
 class PendingItem:
     """A choice waiting for the teacher: an approval or a submission to look at."""

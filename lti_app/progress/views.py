@@ -36,6 +36,7 @@ from lti_app.web import (
     add_nav_item,
     current_launch,
     db_session,
+    isolate,
     launch_url,
     require_role,
     set_current_launch,
@@ -106,7 +107,7 @@ def _chart(view: ProgressView, item: CompetencyProgress) -> Markup:
         points,
         levels,
         chart_id=f"chart-{item.competency.id}",
-        title=f"Your results on {item.competency.code} {item.competency.title}",
+        title=f"Your results on {isolate(item.competency.code)} {isolate(item.competency.title)}",
     )
 
 

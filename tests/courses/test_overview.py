@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from lti_app.courses.queries import person_names
 from lti_app.db import Database
 from lti_app.demo.server import RunningPlatform
 from lti_app.mastery.levels import current_levels
@@ -166,3 +167,50 @@ def test_work_on_a_step_whose_competency_has_sub_competencies_is_marked_done_wit
     done = teacher.post("/course/pending", {**ticked, "action": "done", "level": ""})
     assert done.status_code == 303, done.text[-2000:]
     assert _statuses(db, [choice]) == [ChoiceStatus.DONE]
+
+
+def test_marking_one_hand_in_done_with_a_level_says_it_closes_the_others_on_that_competency(
+    fresh_lms: RunningPlatform, tool_server: ToolServer, db: Database
+) -> None:
+    """A level closes all of a student's submitted work on its competency (one level per
+    competency). The overview says so next to the work before the click, and the flash after
+    says how many other hand-ins went with it."""
+    ensure_launched(fresh_lms, tool_server, ("user-s01",))
+    teacher = frame(LtiActions(fresh_lms, tool_server).launch("user-t01"), tool_server.url)
+    ids = Ids(db, fresh_lms.platform.config.issuer)
+    cid, student = ids.context(), ids.person("user-s01")
+    with db.begin() as s:
+        photosynthesis = make_competency(s, cid, "P1", title="Photosynthesis")
+        pathway = create_pathway(s, context_id=cid, title="Light")
+        choices = []
+        for title in ("Leaf lab", "Light poster", "Sugar quiz"):
+            step = create_step(
+                s, context_id=cid, pathway_id=pathway.id, title=title, competency_id=photosynthesis
+            )
+            option = create_option(s, context_id=cid, step_id=step.id, data=OptionInput(title))
+            choice = choose_option(s, context_id=cid, person_id=student, option_id=option.id).id
+            start_choice(s, context_id=cid, person_id=student, choice_id=choice)
+            submit_choice(s, context_id=cid, person_id=student, choice_id=choice, note="")
+            choices.append((choice, option.id))
+    overview = teacher.get("/course/").text
+    with db.begin() as s:
+        name = person_names(s, person_ids=[student])[student]
+    assert (
+        f"Marked done with a level, this also closes 2 other hand-ins by <bdi>{name}</bdi> "
+        "on <bdi>Photosynthesis</bdi>: one level per competency."
+    ) in overview
+    assert 'aria-describedby="pending-level-hint"' in overview
+    # Names and titles in attributes and the page title are direction-isolated (FSI ... PDI):
+    # there is no <bdi> there, and a Hebrew or Arabic name would run into the text after it.
+    assert f'aria-label="Select: \u2068{name}\u2069, \u2068Leaf lab\u2069"' in overview
+    student_page = teacher.get(f"/course/students/{student}").text
+    assert f"<title>\u2068{name}\u2069 · Pathways</title>" in student_page
+
+    choice, option = choices[0]
+    ticked = {"choice": str(choice), f"option-{choice}": str(option), "note": ""}
+    done = teacher.post("/course/pending", {**ticked, "action": "done", "level": "3"})
+    assert (
+        "Marked 1 choice(s) done and recorded evidence. This also closed 2 other hand-in(s) by "
+        "the same students on the same competencies"
+    ) in teacher.follow(done).text
+    assert _statuses(db, [c for c, _ in choices]) == [ChoiceStatus.DONE] * 3

@@ -514,6 +514,14 @@ def test_evidence_closes_submitted_work_of_the_assessed_competency(
             ch.submit_choice(session, context_id=course, person_id=person, choice_id=choice.id)
             ids[(step.id, person)] = choice
 
+    # What the overview announces before the click is what the evidence then closes.
+    announced = reviewing.submitted_work_by_competency(
+        session, context_id=course, person_ids=[student], competency_ids=[c1, c2]
+    )
+    assert announced == {
+        (student, c1): [ids[(inherited.id, student)].id],
+        (student, c2): [ids[(own.id, student)].id],
+    }
     closed = reviewing.complete_choices_for_competency(
         session, context_id=course, person_ids=[student], competency_ids=[c1], closed_by_id=teacher
     )

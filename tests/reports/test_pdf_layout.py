@@ -137,3 +137,30 @@ def test_a_word_longer_than_its_line_breaks_within_its_column_and_the_page(
         assert piece.x_end <= page_end, f"{piece.text!r} runs off the page"
         if "competencies" in changes:
             assert piece.x_end <= level_column, f"{piece.text!r} prints over the levels"
+
+
+FSI, PDI = "\u2068", "\u2069"
+
+
+def test_hebrew_competency_titles_keep_their_order_in_the_areas_table(
+    tool_server: ToolServer,
+) -> None:
+    """A Hebrew title ending in Latin text or punctuation reads right to left as a whole, in
+    the PDF and on the page: not with "Unit 2" or the question mark on the wrong side."""
+    lines = (
+        services.CompetencyLine(
+            "C1", "מהו תא?", "Proficient", "ready", True, None
+        ),  # what is a cell?
+        services.CompetencyLine("C2", "תאים - Unit 2", "Proficient", "ready", True, None),
+    )
+    report = _report(competencies=lines, student_name="שרה כהן 2")
+    shown = {run.text.strip() for run in _pdf_runs(tool_server, report)}
+    assert "?את והמ" in shown, shown
+    assert "Unit 2 - םיאת" in shown, shown
+    with tool_server.app.test_request_context("/"):
+        page = views._render("reports/family.html", report, "en")
+        pdf_html = views._render("reports/family_pdf.html", report, "en")
+    assert '<bdi dir="rtl">תאים - Unit 2</bdi>' in page
+    # In <title> no element can isolate the name: Unicode's isolate marks do.
+    assert f"<title>Progress report: {FSI}שרה כהן 2{PDI} · Pathways</title>" in page
+    assert f"<title>Progress report: {FSI}שרה כהן 2{PDI}</title>" in pdf_html

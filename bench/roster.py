@@ -25,7 +25,7 @@ from lti_app.demo.seed import Course, Enrollment, Person, Role
 from lti_app.demo.server import serve_in_thread, start_demo_platform
 from lti_app.models import Base
 from lti_app.roster import syncing
-from lti_app.roster.client import LEARNER_ROLE, NrpsClient, with_query
+from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.settings import load_settings
 from lti_app.tool.client import TokenClient
@@ -102,10 +102,8 @@ def main() -> None:
             start = time.perf_counter()
             count = sum(
                 len(page.members)
-                for page in nrps.pages(
-                    registration,
-                    with_query(lms.platform.memberships_url(lms_context), role=LEARNER_ROLE),
-                )
+                # The whole membership, as a sync asks for it (teachers included).
+                for page in nrps.pages(registration, lms.platform.memberships_url(lms_context))
             )
             fetch = time.perf_counter() - start
             start = time.perf_counter()

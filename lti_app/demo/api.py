@@ -16,7 +16,7 @@ from lti_app.demo.launches import (
     SCOPE_SCORE,
 )
 from lti_app.demo.platform import DemoPlatform, current_platform
-from lti_app.demo.seed import COURSES, PEOPLE, Course, Role
+from lti_app.demo.seed import COURSES, PEOPLE, Course, Enrollment, Role
 from lti_app.demo.state import LineItem, ScoreRejectedError
 
 bp = Blueprint("api", __name__, url_prefix="/api/contexts/<context_id>")
@@ -103,12 +103,12 @@ def _next_link(platform: DemoPlatform, offset: int, limit: int, total: int) -> s
 
 
 # -- NRPS --------------------------------------------------------------------------------------
-def _member(user_id: str, role: Role) -> dict[str, Any]:
-    person = PEOPLE[user_id]
+def _member(enrollment: Enrollment) -> dict[str, Any]:
+    person = PEOPLE[enrollment.user_id]
     member: dict[str, Any] = {
         "status": "Active",
-        "user_id": user_id,
-        "roles": [str(role)],
+        "user_id": enrollment.user_id,
+        "roles": enrollment.roles,
         "name": person.name,
         "given_name": person.given_name,
         "family_name": person.family_name,
@@ -129,9 +129,7 @@ def memberships(context_id: str) -> Response:
     course = _course(context_id)
     wanted = request.args.get("role")
     members = [
-        _member(e.user_id, e.role)
-        for e in course.enrollments
-        if wanted is None or _role_matches(wanted, e.role)
+        _member(e) for e in course.enrollments if wanted is None or _role_matches(wanted, e.role)
     ]
     offset, limit = _page(len(members), platform.config.nrps_page_size)
     body = {

@@ -20,6 +20,9 @@ class Role(StrEnum):
     INSTITUTION_ADMIN = f"{LIS}/institution/person#Administrator"
     USER = f"{LIS}/system/person#User"
     SYSTEM_ADMIN = f"{LIS}/system/person#Administrator"
+    TEST_USER = "http://purl.imsglobal.org/vocab/lti/system/person#TestUser"
+    """LTI's own system role: Canvas sends it beside Learner for its Student View's Test
+    Student (listed in the roster and launched like a student)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,13 @@ class Enrollment:
 
     user_id: str
     role: Role
+    preview: bool = False
+    """The LMS's preview student (Canvas's Test Student): also has Role.TEST_USER."""
+
+    @property
+    def roles(self) -> list[str]:
+        """This enrolment's roles, as the roster lists them."""
+        return [str(self.role), str(Role.TEST_USER)] if self.preview else [str(self.role)]
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,11 @@ class Course:
 
     def role_of(self, user_id: str) -> Role | None:
         """The context role of `user_id` here, or None when not enrolled."""
-        return next((e.role for e in self.enrollments if e.user_id == user_id), None)
+        enrollment = self.enrollment_of(user_id)
+        return enrollment.role if enrollment else None
+
+    def enrollment_of(self, user_id: str) -> Enrollment | None:
+        return next((e for e in self.enrollments if e.user_id == user_id), None)
 
 
 def _p(n: int, given: str, family: str, email: str | None = "") -> Person:
@@ -158,11 +172,11 @@ def default_resource_link_id(course: Course) -> str:
 def roles_for(person: Person, course: Course | None) -> list[str]:
     """The roles claim for `person` launching in `course` (context role first, then institution)."""
     roles: list[str] = []
-    context_role = course.role_of(person.user_id) if course else None
-    if context_role is None and course is not None and observed_in(person, course):
-        context_role = Role.MENTOR
-    if context_role is not None:
-        roles.append(context_role)
+    enrollment = course.enrollment_of(person.user_id) if course else None
+    if enrollment is not None:
+        roles.extend(enrollment.roles)
+    elif course is not None and observed_in(person, course):
+        roles.append(Role.MENTOR)
     roles.append(person.institution_role)
     if person.institution_role is Role.INSTITUTION_ADMIN:
         roles.append(Role.SYSTEM_ADMIN)

@@ -62,7 +62,10 @@ def sync_command(
             raise click.ClickException("a sync of this course is already running")
         if not result.ok:
             raise click.ClickException(result.message)
-        click.echo(f"{result.members} member(s) synced, {result.deactivated} now inactive")
+        click.echo(
+            f"{result.members} student(s) listed, {result.deactivated} now inactive; "
+            f"{result.teachers_deactivated} teacher(s) no longer listed, now inactive"
+        )
     finally:
         http.close()
         database.dispose()

@@ -32,7 +32,6 @@ from lti_app.tool.models import Platform
 LOG = logging.getLogger(__name__)
 
 MEMBERSHIPS_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
-LEARNER_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 NRPS_SCOPES = frozenset({SCOPE_NRPS})
 # Canvas sends at most 50 members a page and Moodle every member in one: even a 10,000-student
 # Moodle course with long names stays far below this.

@@ -21,7 +21,7 @@ from flask.wrappers import Response
 
 from lti_app.db import Database, utcnow
 from lti_app.roster import syncing
-from lti_app.roster.client import LEARNER_ROLE, MembersPage, NrpsClient, RosterError, with_query
+from lti_app.roster.client import MembersPage, NrpsClient, RosterError, with_query
 from lti_app.tool.client import TokenClient
 from lti_app.tool.keys import KeyRing
 from lti_app.tool.models import Platform
@@ -56,7 +56,11 @@ class SyncResult:
 
     ok: bool
     members: int = 0
+    """Students the LMS listed (its preview student and the teachers are not counted)."""
     deactivated: int = 0
+    """Students no longer listed, now inactive."""
+    teachers_deactivated: int = 0
+    """Teachers no longer listed, who no longer teach the course here."""
     message: str = ""
     skipped: bool = False
     """Another sync was running (or one ran recently, for launch-started syncs)."""
@@ -110,13 +114,20 @@ def sync_roster(
     context_id: int,
     full: bool = True,
     min_interval: timedelta | None = None,
-    role_filter: str | None = LEARNER_ROLE,
+    role_filter: str | None = None,
+    started_by: int | None = None,
 ) -> SyncResult:
     """Fetch the course's members from the LMS and store them; keep the old roster on failure.
 
     `full` fetches every page and marks members who are gone inactive; otherwise the
     platform's `differences` link is used when the last full sync received one. Pages are
     fetched in a second thread while this one stores the previous page.
+
+    The whole membership is asked for, teachers included (no `role_filter`, which Canvas and
+    Moodle both allow): a teacher the LMS removed from the course must stop teaching it here
+    too, where Pathways reads memberships rather than the current launch (the courses a
+    teacher may copy from). `started_by` is the person whose launch or Refresh started the
+    sync; their own membership is never ended by it (`syncing.deactivate_missing`).
     """
     with database.begin() as session:
         claim = syncing.begin_sync(
@@ -151,14 +162,16 @@ def sync_roster(
     seen: set[int] = set()
     differences_url: str | None = None
     count = 0
-    listed_learners = False
+    students: set[str] = set()
+    listed_teachers = False
     try:
         while (item := pages.get()) is not None:
             if isinstance(item, Exception):
                 raise item
             differences_url = item.differences_url or differences_url
-            count += len(item.members)
-            listed_learners = listed_learners or syncing.lists_learners(item.members)
+            students |= syncing.listed_students(item.members)
+            count = len(students)
+            listed_teachers = listed_teachers or syncing.lists_teachers(item.members)
             with database.begin() as session:
                 seen |= syncing.apply_members(
                     session,
@@ -167,11 +180,11 @@ def sync_roster(
                     members=item.members,
                     keep_launched_teachers=keep_launched_teachers,
                 )
-        deactivated = 0
+        deactivated = syncing.Deactivated()
         with database.begin() as session:
             if (
                 not use_differences
-                and not listed_learners
+                and not students
                 and syncing.has_active_learners(session, context_id=context_id)
             ):
                 # A concluded Canvas course answers 200 with no members (its roster lists
@@ -182,18 +195,18 @@ def sync_roster(
                     context_id,
                 )
                 syncing.finish_sync(session, context_id=context_id, error=EMPTY_ROSTER)
-                return SyncResult(ok=False, members=len(seen), message=EMPTY_ROSTER)
+                return SyncResult(ok=False, members=count, message=EMPTY_ROSTER)
             if not use_differences:
                 deactivated = syncing.deactivate_missing(
                     session,
                     context_id=context_id,
                     seen_person_ids=seen,
-                    learners_only=role_filter is not None,
                     listed_since=listed_since,
+                    # A roster filtered by role, or one that lists no teacher at all (an LMS
+                    # that leaves its staff out), says nothing of who teaches.
+                    teachers=role_filter is None and listed_teachers,
+                    started_by=started_by,
                 )
-            if not use_differences:
-                # An LMS may list a member twice (on two pages): count people, not entries.
-                count = len(seen)
             syncing.finish_sync(
                 session,
                 context_id=context_id,
@@ -205,7 +218,13 @@ def sync_roster(
             LOG.info("roster differences refused context=%s; full sync instead", context_id)
             with database.begin() as session:
                 syncing.finish_sync(session, context_id=context_id, error=str(err))
-            return sync_roster(database, nrps, context_id=context_id, role_filter=role_filter)
+            return sync_roster(
+                database,
+                nrps,
+                context_id=context_id,
+                role_filter=role_filter,
+                started_by=started_by,
+            )
         LOG.warning(
             "roster sync failed iss=%s context=%s status=%s",
             platform.issuer,
@@ -227,13 +246,19 @@ def sync_roster(
         stop.set()
         fetcher.join(timeout=5)
     LOG.info(
-        "roster synced iss=%s context=%s members=%d deactivated=%d",
+        "roster synced iss=%s context=%s students=%d deactivated=%d teachers_deactivated=%d",
         platform.issuer,
         context_id,
         count,
-        deactivated,
+        deactivated.students,
+        deactivated.teachers,
     )
-    return SyncResult(ok=True, members=count, deactivated=deactivated)
+    return SyncResult(
+        ok=True,
+        members=count,
+        deactivated=deactivated.students,
+        teachers_deactivated=deactivated.teachers,
+    )
 
 
 def start_background_sync(
@@ -243,11 +268,13 @@ def start_background_sync(
     nrps_url: str | None,
     min_interval: timedelta | None,
     results: list[SyncResult] | None = None,
+    started_by: int | None = None,
 ) -> threading.Thread | None:
     """Sync the course in a daemon thread with its own unit of work; the caller never waits.
 
     None when this process already syncs the course. The outcome is appended to `results`
-    (nothing is appended when the sync stopped on an unexpected error).
+    (nothing is appended when the sync stopped on an unexpected error). `started_by`: the
+    person whose launch or Refresh this is (see `sync_roster`).
     """
     with _running_guard:
         if context_id in _running:
@@ -260,7 +287,11 @@ def start_background_sync(
             with database.begin() as session:
                 syncing.remember_nrps_url(session, context_id=context_id, nrps_url=nrps_url)
             result = sync_roster(
-                database, nrps_client(app), context_id=context_id, min_interval=min_interval
+                database,
+                nrps_client(app),
+                context_id=context_id,
+                min_interval=min_interval,
+                started_by=started_by,
             )
             if results is not None:
                 results.append(result)
@@ -284,7 +315,12 @@ class RefreshOutcome:
 
 
 def refresh_roster(
-    app: Flask, *, context_id: int, nrps_url: str | None, wait: float
+    app: Flask,
+    *,
+    context_id: int,
+    nrps_url: str | None,
+    wait: float,
+    started_by: int | None = None,
 ) -> RefreshOutcome:
     """Sync the course now, waiting at most `wait` seconds for the outcome.
 
@@ -293,7 +329,12 @@ def refresh_roster(
     """
     results: list[SyncResult] = []
     thread = start_background_sync(
-        app, context_id=context_id, nrps_url=nrps_url, min_interval=None, results=results
+        app,
+        context_id=context_id,
+        nrps_url=nrps_url,
+        min_interval=None,
+        results=results,
+        started_by=started_by,
     )
     if thread is None:
         return RefreshOutcome(SyncResult(ok=True, skipped=True))
@@ -319,6 +360,10 @@ def after_launch(app: Flask, response: Response) -> Response:
         return response
     interval = app.extensions.get("lti_app.roster.launch_sync_interval", LAUNCH_SYNC_INTERVAL)
     start_background_sync(
-        app, context_id=ctx.context.id, nrps_url=ctx.launch.nrps_url, min_interval=interval
+        app,
+        context_id=ctx.context.id,
+        nrps_url=ctx.launch.nrps_url,
+        min_interval=interval,
+        started_by=ctx.launch.person_id,
     )
     return response

@@ -45,7 +45,8 @@ class RosterSync(Base):
     finished_at: Mapped[datetime | None]
     succeeded_at: Mapped[datetime | None]
     member_count: Mapped[int] = mapped_column(default=0)
-    """Members received by the last successful sync."""
+    """Students the last successful full sync received (the Students page's "N students"):
+    learners, not the LMS's preview student nor the teachers the roster lists too."""
     last_error: Mapped[str] = mapped_column(Text, default="")
     """What an LMS admin should check, in plain words; empty after a success."""
     created_at: Mapped[created_at]

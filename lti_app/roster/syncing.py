@@ -22,7 +22,13 @@ from lti_app.roster.client import Member
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.roster.services import get_roster_sync
 from lti_app.tool.models import Context, LaunchSession, Membership, MembershipStatus, Person
-from lti_app.tool.roles import CourseRole, context_role_names, course_role, is_preview
+from lti_app.tool.roles import (
+    CourseRole,
+    context_role_names,
+    course_role,
+    is_lms_admin,
+    is_preview,
+)
 
 # --- Sync bookkeeping --------------------------------------------------------------------
 
@@ -260,11 +266,19 @@ def _counts_for_grades(row: Membership) -> bool:
     return row.status is MembershipStatus.ACTIVE and row.is_learner and not row.is_preview
 
 
-def lists_learners(members: Iterable[Member]) -> bool:
-    """Whether these members include a learner of the class (the LMS's preview student is not)."""
-    return any(
-        "Learner" in context_role_names(m.roles) and not is_preview(m.roles) for m in members
-    )
+def _is_student(member: Member) -> bool:
+    return "Learner" in context_role_names(member.roles) and not is_preview(member.roles)
+
+
+def listed_students(members: Iterable[Member]) -> set[str]:
+    """The LMS user ids of the class's students among these members (what the Students page
+    counts: its preview student, Canvas's Test Student, is not one, nor is a teacher)."""
+    return {m.user_id[:255] for m in members if _is_student(m)}
+
+
+def lists_teachers(members: Iterable[Member]) -> bool:
+    """Whether these members include someone who teaches the course."""
+    return any(course_role(m.roles) is CourseRole.TEACHER for m in members)
 
 
 def has_active_learners(session: Session, *, context_id: int) -> bool:
@@ -284,27 +298,65 @@ def has_active_learners(session: Session, *, context_id: int) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Deactivated:
+    """Who a full sync marked inactive because the LMS no longer lists them."""
+
+    students: int = 0
+    """As the Students page counts them (the LMS's preview student is not one)."""
+    teachers: int = 0
+
+
 def deactivate_missing(
     session: Session,
     *,
     context_id: int,
     seen_person_ids: set[int],
-    learners_only: bool,
     listed_since: datetime,
-) -> int:
-    """Mark active members the full roster did not list as inactive (their data stays).
+    teachers: bool,
+    started_by: int | None = None,
+) -> Deactivated:
+    """Mark active learners, and with `teachers` teachers, the full roster did not list as
+    inactive (their data stays). Other members (mentors, administrators) are left alone.
 
     Someone who launched after `listed_since` (when the sync began asking the LMS) may have
     been enrolled after the LMS answered: their launch vouches for them, the roster does not.
+    So does the launch or Refresh of `started_by`, the person whose action started this
+    sync: a teacher who just opened the course is not ended by the sync their opening began.
+    A teacher whose launches carry an LMS administrator role keeps teaching too: an
+    administrator may teach a course without being enrolled (Moodle's site admins launch as
+    Instructor), and a roster lists enrolments only.
     """
-    stmt = select(Membership.person_id).where(
+    launched_before = or_(
+        Membership.last_launch_at.is_(None), Membership.last_launch_at < listed_since
+    )
+    active = (
         Membership.context_id == context_id,
         Membership.status == MembershipStatus.ACTIVE,
-        or_(Membership.last_launch_at.is_(None), Membership.last_launch_at < listed_since),
+        launched_before,
     )
-    if learners_only:
-        stmt = stmt.where(Membership.is_learner.is_(True))
-    missing = sorted(set(session.scalars(stmt)) - seen_person_ids)
+    learner_rows = session.execute(
+        select(Membership.person_id, Membership.is_preview).where(
+            *active, Membership.is_learner.is_(True)
+        )
+    )
+    missing_learners = {pid: preview for pid, preview in learner_rows if pid not in seen_person_ids}
+    missing_teachers: set[int] = set()
+    if teachers:
+        teacher_rows = session.execute(
+            select(Membership.person_id, Membership.roles).where(
+                *active, Membership.is_teacher.is_(True), Membership.is_learner.is_(False)
+            )
+        )
+        missing_teachers = {
+            pid
+            for pid, roles in teacher_rows
+            if pid not in seen_person_ids and not is_lms_admin(roles or [])
+        }
+    if started_by is not None:
+        missing_learners.pop(started_by, None)
+        missing_teachers.discard(started_by)
+    missing = sorted(missing_learners.keys() | missing_teachers)
     for start in range(0, len(missing), 500):
         session.execute(
             update(Membership)
@@ -314,11 +366,14 @@ def deactivate_missing(
                 # Again here: on PostgreSQL a launch holding the row makes this wait, and the
                 # waiting UPDATE re-checks only its own conditions against what it committed.
                 Membership.status == MembershipStatus.ACTIVE,
-                or_(Membership.last_launch_at.is_(None), Membership.last_launch_at < listed_since),
+                launched_before,
             )
             .values(status=MembershipStatus.INACTIVE, updated_at=utcnow())
         )
-    return len(missing)
+    return Deactivated(
+        students=sum(1 for preview in missing_learners.values() if not preview),
+        teachers=len(missing_teachers),
+    )
 
 
 def finish_sync(

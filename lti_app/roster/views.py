@@ -44,8 +44,8 @@ def _course(ctx: LaunchContext) -> int:
 
 
 NOTICES = {
-    "updated": "Roster updated from the LMS: {n} members.",
-    "updated_inactive": "Roster updated from the LMS: {n} members. {m} no longer listed, now "
+    "updated": "Roster updated from the LMS: {students}.",
+    "updated_inactive": "Roster updated from the LMS: {students}. {m} no longer listed, now "
     "shown as inactive.",
     "slow": "The LMS is slow to answer: Pathways keeps updating the roster in the background. "
     "Reload this page in a minute to see the new list.",
@@ -55,13 +55,19 @@ REFRESH_FAILED = "failed"
 """The notice of a refresh the LMS refused: the page shows the reason the sync recorded."""
 
 
+def _students(n: int) -> str:
+    return f"{n} student" if n == 1 else f"{n} students"
+
+
 def _notice() -> str:
     """The message "Refresh roster" named in its redirect (never text from the URL)."""
     template = NOTICES.get(request.args.get("notice", ""))
     if template is None:
         return ""
     count = request.args.get
-    return template.format(n=max(0, count("n", 0, type=int)), m=max(0, count("m", 0, type=int)))
+    return template.format(
+        students=_students(max(0, count("n", 0, type=int))), m=max(0, count("m", 0, type=int))
+    )
 
 
 def _render(ctx: LaunchContext, notice: str = "", *, refresh_failed: bool = False) -> str:
@@ -127,6 +133,7 @@ def refresh() -> BaseResponse:
         context_id=context_id,
         nrps_url=ctx.launch.nrps_url,
         wait=wait,
+        started_by=ctx.launch.person_id,
     )
     result = outcome.result
     if outcome.still_running or result is None:

@@ -412,9 +412,10 @@ def load_launch_context(session: Session, launch_session_id: str) -> LaunchConte
 
 
 def _left_course(launch: LaunchSession, status: MembershipStatus | None) -> bool:
-    # A roster sync marks only people the LMS stopped listing (or listed as inactive), so a
-    # teacher it never lists (a learners-only roster) stays active. An LMS administrator's
-    # launch acts by the institution role, not a membership, so no roster can end it.
+    # A roster sync marks only people the LMS stopped listing (or listed as inactive), never
+    # the teacher whose launch or Refresh started it (roster.syncing.deactivate_missing). An
+    # LMS administrator's launch acts by the institution role, not a membership, so no roster
+    # can end it.
     return (
         status is not None
         and status is not MembershipStatus.ACTIVE

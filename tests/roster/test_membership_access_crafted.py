@@ -19,6 +19,7 @@ from lti_app.learners.models import Goal
 from lti_app.roster import syncing
 from lti_app.roster.client import Member, NrpsClient
 from lti_app.roster.jobs import sync_roster
+from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.tool.models import Membership, MembershipStatus, Person
 from tests.conftest import LtiActions, ToolServer
 from tests.roster.conftest import RosterCourse, set_enrollments
@@ -37,6 +38,19 @@ def _sync(db: Database, nrps: NrpsClient, course: RosterCourse) -> None:
         assert time.monotonic() < deadline, "the background roster sync never finished"
         time.sleep(0.05)
     assert synced.ok, synced.message
+
+
+def _wait_for_launch_sync(db: Database, course: RosterCourse) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        with db.begin() as s:
+            status = s.scalar(
+                select(RosterSync.status).where(RosterSync.context_id == course.context_id)
+            )
+        if status is SyncStatus.OK:
+            return
+        assert time.monotonic() < deadline, "the launch's roster sync never finished"
+        time.sleep(0.05)
 
 
 def _membership(db: Database, course: RosterCourse, user_id: str) -> MembershipStatus:
@@ -120,6 +134,8 @@ def test_a_teacher_the_lms_lists_as_gone_can_no_longer_change_the_course(
     course = make_roster_course(1)
     teacher = frame_of(tool_server, lti.launch(TEACHER.user_id, context_id=course.lms_context_id))
     assert teacher.get("/competencies/").status_code == 200
+    # Her launch's sync of the test LMS (which lists her as active) comes first.
+    _wait_for_launch_sync(db, course)
     # What a roster sync stores when the LMS lists her enrolment as ended (Moodle: suspended).
     with db.begin() as s:
         syncing.apply_members(

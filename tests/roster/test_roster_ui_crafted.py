@@ -130,7 +130,7 @@ def test_double_click_on_refresh_lists_each_student_once(
     for answer in answers:
         text = answer.text
         assert (
-            "Roster updated from the LMS: 30 members." in text
+            "Roster updated from the LMS: 30 students." in text
             or "already running" in text
             or "keeps updating the roster" in text
         ), text[:3000]
@@ -194,7 +194,7 @@ def test_a_dropped_student_stays_visible_but_is_not_counted_as_in_the_class(
     course.set_students(subs[:2] + subs[3:])
     page = course.teacher.follow(course.teacher.post("/roster/refresh"))
     assert page.status_code == 200
-    assert "Roster updated from the LMS: 4 members." in page.text
+    assert "Roster updated from the LMS: 4 students." in page.text
     assert "1 no longer listed, now shown as inactive." in page.text
     assert _rows(page) == 5
     assert "小龍" in page.text or "李小龍" in page.text
@@ -323,4 +323,4 @@ def test_a_slow_lms_does_not_hold_the_teachers_page(
     lti.platform.delay_ms = 0
     page = course.teacher.get("/roster/")
     assert _rows(page) == 25
-    assert "(25 members)" in page.text
+    assert "(25 students)" in page.text

@@ -92,14 +92,17 @@ def test_a_differences_link_to_another_host_is_not_kept(
 def test_the_request_keeps_the_service_query_and_asks_for_the_membership_container(
     make_roster: Callable[..., Roster],  # noqa: F811
 ) -> None:
-    """A membership URL with its own query string (`?type_id=` and friends) keeps it; the
-    `role` filter is added to it; Accept is the NRPS membership container media type."""
+    """A membership URL with its own query string (`?type_id=` and friends) keeps it; a
+    `role` filter, when one is asked for, is added to it; Accept is the NRPS membership
+    container media type. A sync asks for the whole membership (no filter)."""
     service = make_roster(path="/nrps/c1/members?type_id=3")
     service.lms.route = lambda seen: page([member("s1")])
     assert service.sync().ok
     (request,) = service.members_requests()
-    assert request.query == {"type_id": "3", "role": LEARNER}
+    assert request.query == {"type_id": "3"}
     assert request.headers["accept"] == MEMBERSHIPS_TYPE
+    assert service.sync(role_filter=LEARNER).ok
+    assert service.members_requests()[-1].query == {"type_id": "3", "role": LEARNER}
 
 
 # --- size -------------------------------------------------------------------------------------

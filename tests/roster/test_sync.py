@@ -47,7 +47,7 @@ def test_sync_follows_every_page_and_stores_members_as_received(
     before = lms.platform.counters.requests["nrps"]
     result = sync_roster(db, nrps, context_id=course.context_id)
     assert result.ok, result.message
-    assert result.members == 25  # the role filter left the teacher out
+    assert result.members == 25  # students: the teacher is not counted
     assert lms.platform.counters.requests["nrps"] - before == 3
     students = _students(db, course.context_id)
     assert len(students) == 25
@@ -210,7 +210,7 @@ def test_teacher_launch_syncs_in_the_background_and_the_page_lists_students(
     assert refreshed.status_code == 303  # to the page: Back in the LMS frame re-sends nothing
     refreshed = client.get(f"{lti.tool.url}{refreshed.headers['location']}")
     assert refreshed.status_code == 200
-    assert "Roster updated from the LMS: 30 members." in refreshed.text
+    assert "Roster updated from the LMS: 30 students." in refreshed.text
 
     lti.platform.set_outage("nrps", Fault(401))
     failed = client.post(
@@ -290,7 +290,7 @@ def test_a_student_the_roster_drops_loses_the_open_session_until_the_lms_launche
     assert ended.status_code == 403
     assert "no longer a member of this course in the LMS" in ended.text
     assert "Open Pathways again from the LMS" in ended.text
-    # The learners-only roster does not list teachers: her session stays.
+    # The roster still lists her as the course's teacher: her session stays.
     assert home("teacher", teacher).status_code == 200
 
     # Enrolled again: the LMS's next launch is the proof, and opens Pathways.

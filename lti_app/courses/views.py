@@ -56,6 +56,7 @@ NOTICES = {
     "done_evidence": "Marked {n} choice(s) done and recorded evidence.",
     "profile": "The profile is saved.",
     "goal": "The goal is saved.",
+    "goal_deleted": "The goal is deleted.",
     "check_in": "The check-in is saved.",
     "evidence": "Evidence recorded.",
     "corrected": "The evidence is corrected.",

@@ -32,6 +32,7 @@ from lti_app.learners.profile_form import ProfilePage, page_values, save_profile
 from lti_app.learners.services import (
     add_check_in,
     add_goal,
+    delete_goal,
     get_profile,
     list_check_ins,
     list_goals,
@@ -107,6 +108,7 @@ def _student_page(
     corrected = corrected_evidence_ids(session, context_id=cid, person_id=person_id)
     competency_by_id = {c.id: c for c in competencies}
     profile = get_profile(session, context_id=cid, person_id=person_id)
+    check_ins = list_check_ins(session, context_id=cid, person_id=person_id, include_private=True)
     return render_template(
         "courses/student.html",
         ctx=course.ctx,
@@ -114,8 +116,10 @@ def _student_page(
         student=student,
         profile_values=page_values(profile, PROFILE_FORM),
         goals=list_goals(session, context_id=cid, person_id=person_id),
-        check_ins=list_check_ins(
-            session, context_id=cid, person_id=person_id, include_private=True
+        check_ins=check_ins,
+        # Teachers sharing a class read who held each conversation.
+        check_in_authors=person_names(
+            session, person_ids={c.author_id for c in check_ins if c.author_id is not None}
         ),
         choices=choice_rows(session, context_id=cid, person_id=person_id),
         group_history=group_history(session, context_id=cid, person_id=person_id),
@@ -243,6 +247,31 @@ def save_goal(person_id: int) -> Response | tuple[str, int]:
         return student_page_with_errors(person_id, [str(err)])
     session.commit()
     return back_to_student(person_id, "goal")
+
+
+@bp.post("/students/<int:person_id>/goals/<int:goal_id>/delete")
+@require_role(TEACHER)
+def delete_student_goal(person_id: int, goal_id: int) -> Response | tuple[str, int]:
+    """Delete one of this student's goals (one set by mistake): it leaves the family report."""
+    course = current_course()
+    check_students(course.context_id, [person_id])
+    session = db_session()
+    try:
+        with domain_errors():
+            owned = list_goals(session, context_id=course.context_id, person_id=person_id)
+            if goal_id not in {g.id for g in owned}:
+                raise LookupError(goal_id)
+            delete_goal(
+                session,
+                context_id=course.context_id,
+                goal_id=goal_id,
+                editor_id=course.teacher_id,
+                editor_is_teacher=True,
+            )
+    except ValueError as err:
+        return student_page_with_errors(person_id, [str(err)])
+    session.commit()
+    return back_to_student(person_id, "goal_deleted")
 
 
 @bp.post("/students/<int:person_id>/check-ins")

@@ -59,6 +59,7 @@ NOTICES = {
     "other hand-in(s) by the same students on the same competencies: one level per competency.",
     "profile": "The profile is saved.",
     "goal": "The goal is saved.",
+    "goal_deleted": "The goal is deleted.",
     "check_in": "The check-in is saved.",
     "evidence": "Evidence recorded.",
     "corrected": "The evidence is corrected.",

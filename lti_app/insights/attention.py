@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lti_app.learners.models import Goal, GoalStatus, LearnerProfile
+from lti_app.learners.models import OPEN_GOAL_STATUSES, Goal, LearnerProfile
 from lti_app.mastery.models import Evidence
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step
 from lti_app.pathways.reviewing import pending_for_teacher
@@ -125,7 +125,7 @@ def attention_list(
             Goal.context_id == context_id,
             LearnerProfile.context_id == context_id,
             Goal.target_date < today,
-            Goal.status.in_([GoalStatus.NOT_STARTED, GoalStatus.IN_PROGRESS]),
+            Goal.status.in_(OPEN_GOAL_STATUSES),
         )
     ).all()
     for person_id, text, target in overdue:

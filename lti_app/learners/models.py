@@ -18,6 +18,15 @@ class GoalStatus(enum.StrEnum):
     DROPPED = "dropped"
 
 
+OPEN_GOAL_STATUSES = (GoalStatus.NOT_STARTED, GoalStatus.IN_PROGRESS)
+"""A goal still being worked on: met and dropped goals are never late."""
+
+
+def is_overdue(target_date: date | None, status: GoalStatus, today: date) -> bool:
+    """Whether a goal still being worked on is past its target date."""
+    return target_date is not None and target_date < today and status in OPEN_GOAL_STATUSES
+
+
 class LearnerProfile(Base):
     """A student's interests, career goals, strengths, needs and preferences in one course."""
 
@@ -59,6 +68,9 @@ class Goal(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
+
+    def is_overdue(self, today: date) -> bool:
+        return is_overdue(self.target_date, self.status, today)
 
 
 class CheckIn(Base):

@@ -11,7 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_app.learners.models import CheckIn, Goal, GoalStatus, LearnerProfile
+from lti_app.learners.models import (
+    OPEN_GOAL_STATUSES,
+    CheckIn,
+    Goal,
+    GoalStatus,
+    LearnerProfile,
+    is_overdue,
+)
 from lti_app.learners.vocab import (
     CareerCluster,
     Modality,
@@ -35,6 +42,10 @@ class GoalNotFoundError(LookupError):
 
 class NotAllowedError(PermissionError):
     """The editor may not make this change; the message says why."""
+
+
+class DuplicateGoalError(ValueError):
+    """The goal is already on the student's list with another target date."""
 
 
 class ProfileFields(TypedDict, total=False):
@@ -71,6 +82,11 @@ class GoalView:
     text: str
     target_date: date | None
     status: GoalStatus
+    student_may_delete: bool = False
+    """Set by the student, and no check-in since: see `student_may_delete`."""
+
+    def is_overdue(self, today: date) -> bool:
+        return is_overdue(self.target_date, self.status, today)
 
 
 @dataclass(frozen=True)
@@ -206,8 +222,13 @@ def add_goal(
 ) -> Goal:
     """Add a goal to a student's profile; students add goals only to their own profile.
 
-    A goal with the same words as one the student is still working on is that goal (a double
-    click, or the form sent again): it is returned unchanged instead of added twice.
+    A goal with the same words as one the student is still working on, and the same target
+    date or none typed, is that goal (a double click, or the form sent again): it is returned
+    unchanged instead of added twice.
+
+    :raises DuplicateGoalError: the same words with another target date: the editor most
+        likely wants the date on the goal already there, so they are sent to change it there
+        rather than told "added" (and left with the old date) or given the goal twice.
     """
     if not editor_is_teacher and created_by_id != person_id:
         raise NotAllowedError("You can only add goals to your own profile.")
@@ -218,11 +239,22 @@ def add_goal(
         select(Goal).where(
             Goal.profile_id == profile.id,
             Goal.context_id == context_id,
-            Goal.status.in_((GoalStatus.NOT_STARTED, GoalStatus.IN_PROGRESS)),
+            Goal.status.in_(OPEN_GOAL_STATUSES),
         )
     ):
-        if _same_words(existing.text) == same:
+        if _same_words(existing.text) != same:
+            continue
+        if target_date is None or existing.target_date == target_date:
             return existing
+        has_date = (
+            f"the target date {existing.target_date.isoformat()}"
+            if existing.target_date
+            else "no target date"
+        )
+        raise DuplicateGoalError(
+            f"This goal is already on the list, with {has_date}: change the target date of "
+            "that goal instead of adding it again."
+        )
     goal = Goal(
         context_id=context_id,
         profile_id=profile.id,
@@ -259,6 +291,43 @@ def update_goal(
     goal.status = GoalStatus(status)
     session.flush()
     return goal
+
+
+def delete_goal(
+    session: Session, *, context_id: int, goal_id: int, editor_id: int, editor_is_teacher: bool
+) -> int:
+    """Delete a goal made by mistake, so it is off every page and family report; return the
+    student's person id. A teacher deletes any goal; a student only as `student_may_delete`
+    says.
+
+    :raises GoalNotFoundError: no such goal in the course, or (for a student) not theirs.
+    :raises NotAllowedError: a student's goal that must be dropped instead; the message says why.
+    """
+    goal, owner_id = _goal_with_owner(session, context_id=context_id, goal_id=goal_id)
+    if not editor_is_teacher:
+        if owner_id != editor_id:
+            raise GoalNotFoundError("That goal does not exist.")
+        check_ins = list_check_ins(
+            session, context_id=context_id, person_id=owner_id, include_private=False
+        )
+        if not student_may_delete(goal, person_id=owner_id, check_ins=check_ins):
+            raise NotAllowedError(
+                "Only goals you set yourself, with no check-in with your teacher since, can "
+                "be deleted. Set this goal's status to Dropped instead, or ask your teacher."
+            )
+    session.delete(goal)
+    session.flush()
+    return owner_id
+
+
+def student_may_delete(goal: Goal, *, person_id: int, check_ins: Iterable[CheckIn]) -> bool:
+    """Whether the student may delete this goal: one they set themselves (not their
+    teacher's), with no check-in they can see recorded since it was set. Check-ins do not name
+    the goals they were about, so any later one may have been about this goal, and what was
+    agreed there should not lose its goal; such a goal is dropped instead."""
+    if goal.created_by_id != person_id:
+        return False
+    return not any(not c.is_private and c.created_at >= goal.created_at for c in check_ins)
 
 
 def list_goals(session: Session, *, context_id: int, person_id: int) -> list[Goal]:
@@ -343,6 +412,7 @@ def student_profile_view(
     check_ins: Iterable[CheckIn],
 ) -> StudentProfileView:
     """Copy only student-visible fields; private check-ins are dropped even if passed in."""
+    check_ins = tuple(check_ins)  # read once per goal
     return StudentProfileView(
         person_id=person_id,
         interests=tuple(profile.interests) if profile else (),
@@ -356,7 +426,13 @@ def student_profile_view(
         needs_and_supports=profile.needs_and_supports if profile else "",
         non_academic_notes=profile.non_academic_notes if profile else "",
         goals=tuple(
-            GoalView(id=g.id, text=g.text, target_date=g.target_date, status=g.status)
+            GoalView(
+                id=g.id,
+                text=g.text,
+                target_date=g.target_date,
+                status=g.status,
+                student_may_delete=student_may_delete(g, person_id=person_id, check_ins=check_ins),
+            )
             for g in goals
         ),
         check_ins=tuple(

@@ -16,6 +16,7 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from lti_app.db import utcnow
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.learners import services
 from lti_app.learners.models import GoalStatus
@@ -43,6 +44,7 @@ NOTICES = {
     "saved": "Your profile is saved.",
     "goal_added": "Your goal is added.",
     "goal_saved": "Your goal is saved.",
+    "goal_deleted": "Your goal is deleted.",
     "teacher_saved": "The profile is saved.",
     "teacher_goal_added": "The goal is added.",
 }
@@ -131,6 +133,7 @@ def _vocab() -> dict[str, Any]:
         "modalities": tuple(Modality),
         "goal_statuses": tuple(GoalStatus),
         "goal_status_words": GOAL_STATUS_WORDS,
+        "today": utcnow().date(),
     }
 
 
@@ -240,6 +243,29 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
         return _render_mine(error=str(err), status=400, draft=GoalDraft.from_request(goal_id))
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_saved") + f"#goal-{goal_id}")
+
+
+@bp.post("/goals/<int:goal_id>/delete")
+@require_role(LEARNER)
+def delete_goal(goal_id: int) -> Response | tuple[str, int]:
+    """Delete one of the student's own goals, set by mistake (see services.delete_goal)."""
+    ctx, context_id = _course()
+    session = db_session()
+    try:
+        services.delete_goal(
+            session,
+            context_id=context_id,
+            goal_id=goal_id,
+            editor_id=ctx.person.id,
+            editor_is_teacher=False,
+        )
+    except GoalNotFoundError as err:
+        raise NotFoundError("That goal does not exist.") from err
+    except NotAllowedError as err:
+        session.rollback()
+        return _render_mine(error=str(err), status=400)
+    session.commit()
+    return redirect(launch_url("learners.my_profile", notice="goal_deleted") + "#goals")
 
 
 # --- a teacher edits a student's profile ------------------------------------------------------

@@ -14,7 +14,7 @@ from lti_app.competencies.models import Competency
 from lti_app.competencies.queries import list_competencies
 from lti_app.insights.dashboard import scale_levels
 from lti_app.insights.grouping import ScaleLevel, standing_band
-from lti_app.learners.models import GoalStatus
+from lti_app.learners.models import GoalStatus, is_overdue
 from lti_app.learners.services import student_view
 from lti_app.learners.vocab import strip_control_characters
 from lti_app.mastery.levels import current_levels
@@ -38,6 +38,9 @@ class GoalLine:
     text: str
     target_date: date | None
     status: GoalStatus
+
+    def is_overdue(self, today: date) -> bool:
+        return is_overdue(self.target_date, self.status, today)
 
 
 @dataclass(frozen=True)

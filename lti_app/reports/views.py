@@ -30,7 +30,7 @@ from lti_app.reports import services
 from lti_app.reports.downloads import attachment, file_name_part
 from lti_app.reports.fonts import strings_in, unprintable
 from lti_app.reports.i18n import LANGUAGES, TEMPLATE_HELPERS, choose_language
-from lti_app.reports.pdf import render_pdf
+from lti_app.reports.pdf import A4, paper_for, render_pdf
 from lti_app.roster.services import Student, list_students, student_ids_in_course
 from lti_app.tool.services import LaunchContext
 from lti_app.web import (
@@ -163,13 +163,20 @@ def _attachment(report: services.FamilyReport, lang: str) -> str:
     return attachment(_filename(report, lang, ascii_only=True), _filename(report, lang))
 
 
-def pdf_bytes(report: services.FamilyReport, lang: str) -> bytes:
+def pdf_bytes(report: services.FamilyReport, lang: str, paper: str = A4) -> bytes:
     """The PDF of one report, from the same body the page shows."""
     missing = unprintable("".join(strings_in(report)))
     if missing:
         # Count only: the letters are a student's name or words.
         LOG.warning("family report PDF with %d letters no installed font has", len(missing))
-    return render_pdf(_render("reports/family_pdf.html", report, lang))
+    return render_pdf(_render("reports/family_pdf.html", report, lang), paper)
+
+
+def _viewer_paper() -> str:
+    """Letter for a viewer in the US, Canada, Mexico... and A4 elsewhere, by the languages
+    their browser asks for (en-US, fr-CA, es-MX). The LMS's launch_presentation locale is not
+    kept with the launch session, so the browser's Accept-Language is what tells."""
+    return paper_for(tag for tag, _quality in request.accept_languages)
 
 
 @bp.get("/")
@@ -205,12 +212,15 @@ def _student_report_page(ctx: LaunchContext, context_id: int, person_id: int) ->
     lang = choose_language(request.args.get("lang"))
     report = _report(ctx, context_id, person_id)
     is_teacher = ctx.launch.role == TEACHER
+    # The teacher, and the student about to download their own PDF (an emoji in a goal or a
+    # reflection prints as an empty box where no emoji font is installed), are told.
+    warned = ctx.launch.role in (TEACHER, LEARNER)
     return _render(
         "reports/family.html",
         report,
         lang,
         is_teacher=is_teacher,
-        unprintable_letters=unprintable("".join(strings_in(report))) if is_teacher else "",
+        unprintable_letters=unprintable("".join(strings_in(report))) if warned else "",
     )
 
 
@@ -221,7 +231,7 @@ def student_pdf(person_id: int) -> Response:
     lang = choose_language(request.args.get("lang"))
     report = _report(ctx, context_id, person_id)
     return Response(
-        pdf_bytes(report, lang),
+        pdf_bytes(report, lang, _viewer_paper()),
         mimetype="application/pdf",
         headers={
             "Content-Disposition": _attachment(report, lang),
@@ -255,7 +265,7 @@ class _Chunks(io.RawIOBase):
 
 
 def _class_zip_chunks(
-    context_id: int, course_title: str, person_ids: list[int], lang: str
+    context_id: int, course_title: str, person_ids: list[int], lang: str, paper: str
 ) -> Iterator[bytes]:
     """The ZIP of every report, one student's PDF at a time (memory holds one PDF)."""
     session = db_session()
@@ -270,7 +280,7 @@ def _class_zip_chunks(
             )
             # Do not hold a transaction open while the PDF renders (a class takes a minute).
             session.rollback()
-            archive.writestr(_filename(report, lang), pdf_bytes(report, lang))
+            archive.writestr(_filename(report, lang), pdf_bytes(report, lang, paper))
             yield sink.take()
     except BaseException:
         # Left unfinished on purpose (an error, or the teacher closed the download): without
@@ -309,7 +319,7 @@ def class_zip() -> Response:
     context_id = _course(ctx)
     lang = choose_language(request.args.get("lang"))
     person_ids = [s.person_id for s in list_students(db_session(), context_id=context_id)]
-    chunks = _class_zip_chunks(context_id, _course_title(ctx), person_ids, lang)
+    chunks = _class_zip_chunks(context_id, _course_title(ctx), person_ids, lang, _viewer_paper())
     # The first report is made before answering: a failure there (fonts, WeasyPrint) is the
     # usual error page with its request id, not a broken download.
     first = next(chunks)

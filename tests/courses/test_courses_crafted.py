@@ -83,7 +83,7 @@ def test_double_click_on_add_goal_stores_one_goal(
     assert again.status_code == 303
     assert _goals(db, student, text) == 1
     page = teacher.follow(again)
-    assert page.text.count(text) == 1
+    assert page.text.count(f">{text}</textarea>") == 1  # one goal to edit
     other = teacher.post(path, {"text": text + " and another", "target_date": ""})
     assert other.status_code == 303
     assert _goals(db, student, text + " and another") == 1

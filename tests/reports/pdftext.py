@@ -148,3 +148,16 @@ def pdf_runs(pdf: bytes) -> list[Run]:
 def pdf_text(pdf: bytes) -> str:
     """The document's text, one line per text-showing operator run."""
     return "\n".join(run.text for run in pdf_runs(pdf))
+
+
+def page_sizes(pdf: bytes) -> list[tuple[float, float]]:
+    """Each page's width and height in points (1/72 inch), from its /MediaBox."""
+    sizes = []
+    for body in _objects(pdf).values():
+        if not re.search(rb"/Type\s*/Page\b", body):
+            continue
+        box = re.search(rb"/MediaBox\s*\[\s*([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)\s*\]", body)
+        if box:
+            x0, y0, x1, y1 = (float(v) for v in box.groups())
+            sizes.append((round(x1 - x0, 1), round(y1 - y0, 1)))
+    return sizes

@@ -61,11 +61,11 @@ def _pdf_bytes_with(
     made: list[services.FamilyReport] = []
     real = views.pdf_bytes
 
-    def pdf_bytes(report: services.FamilyReport, lang: str) -> bytes:
+    def pdf_bytes(report: services.FamilyReport, lang: str, paper: str) -> bytes:
         made.append(report)
         if len(made) == 2:
             on_second()
-        return real(report, lang)
+        return real(report, lang, paper)
 
     monkeypatch.setattr(views, "pdf_bytes", pdf_bytes)
     return made
@@ -144,7 +144,7 @@ def test_a_failure_at_the_first_report_is_the_usual_error_page(
     a download that breaks at once."""
     client, zip_url = _club_teacher(lti)
 
-    def broken(report: services.FamilyReport, lang: str) -> bytes:
+    def broken(report: services.FamilyReport, lang: str, paper: str) -> bytes:
         raise RuntimeError("no fonts at all")
 
     monkeypatch.setattr(views, "pdf_bytes", broken)

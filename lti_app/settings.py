@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lti_app.timezones import zone_named
+
 
 def shipped_folder(name: str) -> Path:
     """A folder kept at the repository's root (config/, migrations/) wherever it is installed.
@@ -132,6 +134,9 @@ class Settings:
     where the public /lti/register must not be a way into the school's own network (platforms
     registered by hand are reached wherever the operator named); an operator whose LMS runs
     there turns it on."""
+    default_timezone: str = "UTC"
+    """The school's time zone (an IANA name such as America/Chicago): what a course's dates
+    are in until its teacher chooses one or the LMS sends one (Canvas sends each user's)."""
     forwarded_allow_ips: str = "127.0.0.1,::1"
     """Peers whose X-Forwarded-For/-Proto/-Host are believed (addresses or networks,
     comma-separated, "*" for any):
@@ -339,6 +344,14 @@ def load_settings(
             f"got {values.get('log_level')!r}"
         )
     values["log_level"] = level
+    if "default_timezone" in values:
+        zone = zone_named(values["default_timezone"])
+        if zone is None:
+            raise SettingsError(
+                "setting 'LTI_APP_DEFAULT_TIMEZONE' must be an IANA time zone name such as "
+                f"America/Chicago, Europe/Madrid or UTC, got {values['default_timezone']!r}"
+            )
+        values["default_timezone"] = zone.key
     if values.get("database_url"):
         values["database_url"] = normalise_database_url(values["database_url"])
     parse_forwarded_allow_ips(str(values.get("forwarded_allow_ips", "")))

@@ -8,9 +8,11 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
+from datetime import date, datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from lti_app import timezones
 from lti_app.db import Database
 from lti_app.errors import PermissionDeniedError, SessionExpiredError
 from lti_app.settings import Settings
@@ -197,6 +200,23 @@ def current_launch_or_none() -> LaunchContext | None:
     """The launch already loaded for this request, for templates (no query, no error)."""
     ctx: LaunchContext | None = g.get("_launch_ctx")
     return ctx
+
+
+def course_zone() -> ZoneInfo:
+    """The time zone of the current launch's course (lti_app.timezones); the school's default
+    on a page without a course."""
+    ctx = current_launch_or_none()
+    context = ctx.context if ctx is not None else None
+    return timezones.course_zone(
+        chosen=context.time_zone if context is not None else None,
+        from_lms=context.lms_time_zone if context is not None else None,
+        default=settings().default_timezone,
+    )
+
+
+def local_time(value: date | datetime | None) -> date | datetime | None:
+    """A stored UTC time in the course's zone, for pages (`value|local` in a template)."""
+    return timezones.in_zone(value, course_zone())
 
 
 def set_current_launch(ctx: LaunchContext) -> None:
@@ -484,3 +504,4 @@ def init_web(app: Flask) -> None:
         LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
     )
     app.jinja_env.filters["isolate"] = isolate
+    app.jinja_env.filters["local"] = local_time

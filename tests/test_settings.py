@@ -112,3 +112,22 @@ def test_production_without_a_database_url_stops_start_up_naming_the_setting(
     url = "sqlite:////srv/pathways/pathways.sqlite3"
     chosen = load_settings({**production, "LTI_APP_DATABASE_URL": url})
     assert chosen.effective_database_url == url
+
+
+def test_bad_default_time_zone_stops_start_up_naming_the_setting(tmp_path: Path) -> None:
+    for bad in ("Mars/Olympus", "PST8", "../../etc/passwd", ""):
+        with pytest.raises(SettingsError, match="LTI_APP_DEFAULT_TIMEZONE"):
+            load_settings(
+                {"LTI_APP_SECRET_KEY": "s", "LTI_APP_DEFAULT_TIMEZONE": bad}, config_dir=tmp_path
+            )
+
+
+def test_default_time_zone_is_utc_unless_the_school_names_one(tmp_path: Path) -> None:
+    assert load_settings({"LTI_APP_SECRET_KEY": "s"}, config_dir=tmp_path).default_timezone == (
+        "UTC"
+    )
+    chosen = load_settings(
+        {"LTI_APP_SECRET_KEY": "s", "LTI_APP_DEFAULT_TIMEZONE": " America/Chicago "},
+        config_dir=tmp_path,
+    )
+    assert chosen.default_timezone == "America/Chicago"

@@ -7,14 +7,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
-from flask import request
+from flask import has_app_context, request
 
 from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
 from lti_app.roster.services import student_ids_in_course
+from lti_app.timezones import local_date
 from lti_app.tool.services import LaunchContext
-from lti_app.web import current_launch, db_session
+from lti_app.web import course_zone, current_launch, db_session
 
 TEACHER = "teacher"
 
@@ -99,23 +101,36 @@ def parse_date(value: str | None, *, label: str) -> date | None:
 
 
 def observed_at_from(value: date | None) -> datetime | None:
-    """The time an observation on this day counts as made: now for today, noon UTC for an
-    earlier day, never later than now.
+    """The time an observation on this day counts as made: now for today, noon of that day
+    in the course's time zone for an earlier day, never later than now.
 
     Today (the date the forms offer, `today()`) means now: stamped noon, evidence typed this
     afternoon would count as older than work marked done (undated, so now) this morning, and
-    "most recent" would ignore it. A teacher east of UTC may be a day ahead of UTC; their
-    'today' must still be accepted.
+    "most recent" would ignore it. A teacher east of the course's zone may be a day ahead of
+    it; their 'today' must still be accepted.
     """
     if value is None:
         return None
     now = utcnow()
-    if value > now.date() + timedelta(days=1):
+    zone = _zone()
+    local_today = local_date(now, zone)
+    if value > local_today + timedelta(days=1):
         raise ValueError("The observed date cannot be in the future.")
-    if value == now.date():
+    if value == local_today:
         return now
-    return min(datetime.combine(value, time(12), tzinfo=UTC), now)
+    return min(datetime.combine(value, time(12), tzinfo=zone).astimezone(UTC), now)
 
 
 def today() -> date:
-    return utcnow().date()
+    """Today's date in the course's time zone: what date fields offer and check against."""
+    return local_date(utcnow(), _zone())
+
+
+def local_day(moment: datetime) -> date:
+    """The date a stored time fell on in the course's time zone (as pages show it)."""
+    return local_date(moment, _zone())
+
+
+def _zone() -> ZoneInfo:
+    # Outside an app (the domain tests) there is no course and no school: UTC, as stored.
+    return course_zone() if has_app_context() else ZoneInfo("UTC")

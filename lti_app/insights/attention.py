@@ -58,10 +58,14 @@ class AttentionItem:
 
 
 def attention_list(
-    session: Session, *, context_id: int, days: int, now: datetime
+    session: Session, *, context_id: int, days: int, now: datetime, today: date
 ) -> list[AttentionItem]:
     """Students with no launch or evidence in `days` days, stuck on a step that long, goals
-    past their target date, and picks or work waiting for the teacher (six queries)."""
+    past their target date, and picks or work waiting for the teacher (six queries).
+
+    `today` is the course's date (lti_app.timezones), not UTC's: a goal due today is not
+    overdue on its own evening in the Americas.
+    """
     cutoff = now - timedelta(days=days)
     students = {s.person_id: s for s in list_students(session, context_id=context_id)}
     items: list[AttentionItem] = []
@@ -117,7 +121,6 @@ def attention_list(
                     since,
                 )
             )
-    today = now.date()
     overdue = session.execute(
         select(LearnerProfile.person_id, Goal.text, Goal.target_date)
         .join(LearnerProfile, LearnerProfile.id == Goal.profile_id)

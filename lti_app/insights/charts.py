@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -25,6 +26,7 @@ from lti_app.mastery.rollup import (
     unarchived_children,
 )
 from lti_app.mastery.scales import get_or_create_scale
+from lti_app.timezones import in_zone
 
 WIDTH, HEIGHT = 560, 200
 LEFT, RIGHT, TOP, BOTTOM = 96, 16, 16, 36
@@ -47,6 +49,15 @@ class Series:
     """The competency id."""
     label: str
     points: tuple[Point, ...]
+
+
+def seen_in(series: list[Series], zone: ZoneInfo) -> list[Series]:
+    """The series with its times in the course's zone: the dates the tables and charts show
+    are the school's (the points stay the same moments)."""
+    return [
+        replace(one, points=tuple(replace(p, at=in_zone(p.at, zone)) for p in one.points))
+        for one in series
+    ]
 
 
 def student_series(

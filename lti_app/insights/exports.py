@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Sequence
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
@@ -13,6 +14,7 @@ from lti_app.competencies.models import Competency
 from lti_app.csvsafe import safe_cell
 from lti_app.insights.grid import GridRow
 from lti_app.mastery.models import Evidence
+from lti_app.timezones import in_zone
 from lti_app.tool.models import Membership, Person
 
 
@@ -26,9 +28,11 @@ def _lines(rows: Iterator[Sequence[object]]) -> Iterator[str]:
         buffer.truncate()
 
 
-def dashboard_csv(rows: Sequence[GridRow], competencies: Sequence[Competency]) -> Iterator[str]:
+def dashboard_csv(
+    rows: Sequence[GridRow], competencies: Sequence[Competency], *, zone: ZoneInfo
+) -> Iterator[str]:
     """One line per student: roster status, then each competency's level, points and the date
-    of its latest evidence."""
+    of its latest evidence; times in the course's zone, with their offset."""
 
     def generate() -> Iterator[Sequence[object]]:
         header: list[object] = ["student", "status", "last_launch_at"]
@@ -37,20 +41,21 @@ def dashboard_csv(rows: Sequence[GridRow], competencies: Sequence[Competency]) -
             header += [f"{code} level", f"{code} points", f"{code} last_evidence_at"]
         yield header
         for row in rows:
-            line: list[object] = [row.name, row.status, row.last_launch_at]
+            line: list[object] = [row.name, row.status, in_zone(row.last_launch_at, zone)]
             for comp in competencies:
                 cell = row.cells.get(comp.id)
                 if cell is None:
                     line += ["", "", ""]
                 else:
-                    line += [cell.level_name, cell.points, cell.last_evidence_at]
+                    line += [cell.level_name, cell.points, in_zone(cell.last_evidence_at, zone)]
             yield line
 
     return _lines(generate())
 
 
-def evidence_csv(session: Session, *, context_id: int) -> Iterator[str]:
-    """Every piece of evidence of the course, oldest first, withdrawn ones marked, streamed."""
+def evidence_csv(session: Session, *, context_id: int, zone: ZoneInfo) -> Iterator[str]:
+    """Every piece of evidence of the course, oldest first, withdrawn ones marked, streamed;
+    times in the course's zone, with their offset (a spreadsheet shows the school's date)."""
     student = aliased(Person)
     recorder = aliased(Person)
     query = (
@@ -88,13 +93,13 @@ def evidence_csv(session: Session, *, context_id: int) -> Iterator[str]:
                 person.display_name,
                 code,
                 title,
-                ev.observed_at,
+                in_zone(ev.observed_at, zone),
                 ev.level_name,
                 ev.points,
                 ev.source.value,
                 ev.note,
                 by.display_name,
-                ev.withdrawn_at,
+                in_zone(ev.withdrawn_at, zone),
             ]
 
     return _lines(generate())

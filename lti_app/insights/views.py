@@ -25,9 +25,11 @@ from lti_app.insights.table import grid_body, level_css
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.services import evidence_history
 from lti_app.roster.services import list_students, student_ids_in_course
+from lti_app.timezones import local_date
 from lti_app.tool.services import LaunchContext
 from lti_app.web import (
     add_nav_item,
+    course_zone,
     current_launch,
     db_session,
     isolate,
@@ -273,7 +275,7 @@ def dashboard_csv() -> Response:
     """The dashboard as CSV (same filters): students x competencies with levels and dates."""
     data = load_dashboard(db_session(), context_id=_context_id(current_launch()), with_dates=True)
     rows = apply_filter(data.rows, _grid_filter(data), now=utcnow())
-    return _csv(exports.dashboard_csv(rows, data.competencies), "dashboard.csv")
+    return _csv(exports.dashboard_csv(rows, data.competencies, zone=course_zone()), "dashboard.csv")
 
 
 @bp.get("/evidence.csv")
@@ -281,7 +283,10 @@ def dashboard_csv() -> Response:
 def evidence_csv() -> Response:
     """Every piece of evidence of the course as CSV."""
     context_id = _context_id(current_launch())
-    return _csv(exports.evidence_csv(db_session(), context_id=context_id), "evidence.csv")
+    return _csv(
+        exports.evidence_csv(db_session(), context_id=context_id, zone=course_zone()),
+        "evidence.csv",
+    )
 
 
 # --- Attention ---------------------------------------------------------------------------
@@ -294,7 +299,14 @@ def attention_list() -> str:
     context_id = _context_id(current_launch())
     days = _int_arg("days") or 14
     days = max(1, min(days, MAX_DAYS))
-    items = attention.attention_list(db_session(), context_id=context_id, days=days, now=utcnow())
+    now = utcnow()
+    items = attention.attention_list(
+        db_session(),
+        context_id=context_id,
+        days=days,
+        now=now,
+        today=local_date(now, course_zone()),
+    )
     return render_template(
         "insights/attention.html", title="Needs attention", items=items, days=days
     )
@@ -314,12 +326,15 @@ def class_progress() -> str:
     chosen = [c for c in data.competencies if comp in (None, c.id)]
     labels = {c.id: f"{c.code} {c.title}".strip() for c in chosen}
     person_ids = {r.person_id for r in data.rows if r.status == "active"}
-    series = charts.class_series(
-        session,
-        context_id=context_id,
-        person_ids=person_ids,
-        labels=labels,
-        now=utcnow(),
+    series = charts.seen_in(
+        charts.class_series(
+            session,
+            context_id=context_id,
+            person_ids=person_ids,
+            labels=labels,
+            now=utcnow(),
+        ),
+        course_zone(),
     )
     return render_template(
         "insights/progress.html",
@@ -354,8 +369,9 @@ def student_progress(person_id: int) -> str:
     levels = scale_levels(session, context_id=context_id)
     competencies = list_competencies(session, context_id=context_id)
     labels = {c.id: f"{c.code} {c.title}".strip() for c in competencies}
-    series = charts.student_series(
-        session, context_id=context_id, person_id=person_id, labels=labels
+    series = charts.seen_in(
+        charts.student_series(session, context_id=context_id, person_id=person_id, labels=labels),
+        course_zone(),
     )
     name = _student_name(context_id, person_id)
     is_teacher = ctx.launch.role == TEACHER

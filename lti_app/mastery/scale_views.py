@@ -9,11 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from flask import render_template, request
+from flask import redirect, render_template, request
+from werkzeug.wrappers import Response
 
 from lti_app.competencies.queries import list_competencies
 from lti_app.courses.common import TEACHER, current_course, parse_points
 from lti_app.courses.recording import queue_scores
+from lti_app.courses.time_zone import set_time_zone, time_zone_setting
+from lti_app.courses.views import notice_text
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.models import MasteryScale
 from lti_app.mastery.scale_saving import StaleScaleError, save_settings, settings_of
@@ -21,7 +24,8 @@ from lti_app.mastery.scales import MAX_LEVELS, get_or_create_scale
 from lti_app.mastery.services import MasteryChange
 from lti_app.mastery.views import bp
 from lti_app.roster.services import list_students
-from lti_app.web import db_session, require_role, set_history_url
+from lti_app.timezones import NAME_MAX_LENGTH
+from lti_app.web import db_session, launch_url, require_role, set_history_url, settings
 
 METHOD_LABELS = {
     CalculationMethod.DECAYING_AVERAGE: "Decaying average (the newest result weighs most)",
@@ -82,16 +86,27 @@ def _typed_rows() -> list[LevelRow]:
 
 
 def _scale_page(
-    errors: Sequence[str] = (), status: int = 200, *, stale: bool = False
+    errors: Sequence[str] = (),
+    status: int = 200,
+    *,
+    stale: bool = False,
+    zone_typed: str | None = None,
 ) -> tuple[str, int]:
     """The scale editor: the stored settings, or after a refused save what was typed.
 
     The form carries the stored settings it is shown with, even when it holds what was typed:
-    saving it again means "replace what is in force now".
+    saving it again means "replace what is in force now". After a refused time zone,
+    `zone_typed` is what was picked and the scale form shows the stored settings.
     """
     course = current_course()
     scale = get_or_create_scale(db_session(), context_id=course.context_id)
-    typed = request.method == "POST"
+    typed = request.method == "POST" and zone_typed is None
+    context = course.ctx.context
+    zone = time_zone_setting(
+        chosen=context.time_zone if context is not None else None,
+        from_lms=context.lms_time_zone if context is not None else None,
+        default=settings().default_timezone,
+    )
     form = request.form
     values = {
         "method": form.get("method", "") if typed else scale.method.value,
@@ -115,7 +130,9 @@ def _scale_page(
             methods=METHOD_LABELS,
             stale=stale,
             errors=list(errors),
-            notice="",
+            notice="" if request.method == "POST" else notice_text(NOTICES),
+            zone=zone,
+            zone_picked=zone.chosen if zone_typed is None else zone_typed,
         ),
         status,
     )
@@ -227,6 +244,25 @@ def save_scale() -> tuple[str, int]:
 
 
 SAVED = "The mastery scale is saved and every level is recomputed."
+NOTICES = {
+    "time_zone": "The time zone is saved: the course's dates are now shown in it.",
+}
+
+
+@bp.post("/scale/time-zone")
+@require_role(TEACHER)
+def save_time_zone() -> Response | tuple[str, int]:
+    """Choose the time zone the course's dates are in (or follow the LMS's again)."""
+    course = current_course()
+    session = db_session()
+    picked = request.form.get("time_zone", "")[:NAME_MAX_LENGTH]
+    try:
+        set_time_zone(session, context_id=course.context_id, name=picked)
+    except ValueError as err:
+        session.rollback()
+        return _scale_page([str(err)], 400, zone_typed=picked)
+    session.commit()
+    return redirect(launch_url("mastery.scale", notice="time_zone", _anchor="time-zone"), 303)
 
 
 def _changes_page(changes: list[MasteryChange], notice: str) -> str:

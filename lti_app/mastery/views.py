@@ -19,6 +19,7 @@ from lti_app.courses.common import (
     current_course,
     domain_errors,
     form_ids,
+    local_day,
     observed_at_from,
     parse_date,
     parse_id,
@@ -208,7 +209,7 @@ def correct(evidence_id: int) -> Response | tuple[str, int]:
         points = parse_points(form.get("points"))
         day = parse_date(form.get("observed_on"), label="The date")
         # The same day keeps the exact time it was observed at.
-        observed = None if day == current.observed_at.date() else observed_at_from(day)
+        observed = None if day == local_day(current.observed_at) else observed_at_from(day)
         with domain_errors():
             changes = correct_evidence(
                 session,

@@ -28,12 +28,14 @@ from lti_app.progress.services import (
     pathway_overview,
     student_progress,
 )
+from lti_app.timezones import in_zone
 from lti_app.tool.review import REVIEW_PAGES
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext
 from lti_app.tool.views import LINK_PAGES
 from lti_app.web import (
     add_nav_item,
+    course_zone,
     current_launch,
     db_session,
     isolate,
@@ -102,7 +104,11 @@ def _course() -> tuple[LaunchContext, int]:
 
 def _chart(view: ProgressView, item: CompetencyProgress) -> Markup:
     levels = [AxisLevel(lv.name, lv.points, lv.is_mastery) for lv in view.scale.levels]
-    points = [ChartPoint(h.observed_at, h.points, h.level_name) for h in item.history]
+    # In the course's zone: the chart's dates are the school's.
+    zone = course_zone()
+    points = [
+        ChartPoint(in_zone(h.observed_at, zone), h.points, h.level_name) for h in item.history
+    ]
     return level_history_svg(
         points,
         levels,

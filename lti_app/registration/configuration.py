@@ -50,6 +50,9 @@ CUSTOM_FIELDS: dict[str, str] = {
     "canvas_user_id": "$Canvas.user.id",
     "canvas_course_id": "$Canvas.course.id",
     "canvas_account_id": "$Canvas.account.id",
+    # The launching user's IANA zone (Canvas's variable substitutions): a teacher's launch
+    # sets the course's dates' zone unless the teacher chose one (tool.services).
+    "timezone": "$Person.address.timezone",
 }
 """Custom parameters sent only to platforms that list the variable (Canvas does)."""
 

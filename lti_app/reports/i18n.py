@@ -22,6 +22,7 @@ from flask_babel import Babel, format_date, gettext
 
 from lti_app.learners.models import GoalStatus
 from lti_app.pathways.models import ChoiceStatus
+from lti_app.web import local_time
 
 
 def _(message: str) -> str:
@@ -98,10 +99,12 @@ def work_status_label(status: ChoiceStatus) -> str:
 
 
 def long_date(value: date | datetime | None) -> str:
-    """A date written out in the report's language (e.g. 3 March 2025 / 3 de marzo de 2025)."""
+    """A date written out in the report's language (e.g. 3 March 2025 / 3 de marzo de 2025);
+    a stored time gives the date it was in the course's time zone."""
     if value is None:
         return ""
-    day = value.date() if isinstance(value, datetime) else value
+    local = local_time(value)
+    day = local.date() if isinstance(local, datetime) else local
     return str(format_date(day, format="long"))
 
 

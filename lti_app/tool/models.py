@@ -114,6 +114,11 @@ class Context(Base):
     context_id: Mapped[str] = mapped_column(String(255))
     title: Mapped[str] = mapped_column(String(1024), default="")
     label: Mapped[str] = mapped_column(String(255), default="")
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    """The IANA zone the teacher chose for the course's dates; None: the LMS's, else the
+    school's (lti_app.timezones)."""
+    lms_time_zone: Mapped[str | None] = mapped_column(String(64))
+    """The IANA zone the LMS last sent with a teacher's launch (Canvas: the teacher's own)."""
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from lti_app.db import Base, upsert_insert, utcnow
 from lti_app.errors import LaunchError
+from lti_app.timezones import zone_named
 from lti_app.tool.cache import EngineTtlCache
 from lti_app.tool.launch import USED, ValidatedLaunch
 from lti_app.tool.login import PURGE_ONE_IN, purge_expired
@@ -165,6 +166,11 @@ def _statements(dialect: str) -> dict[str, Any]:
         "context": _Record.build(
             dialect, Context, ("platform_id", "context_id"), ("title", "label")
         ),
+        # A teacher's launch that says which zone the LMS is in writes it too; other launches
+        # leave the zone as the last teacher's launch set it.
+        "context_with_zone": _Record.build(
+            dialect, Context, ("platform_id", "context_id"), ("title", "label", "lms_time_zone")
+        ),
         "resource_link": _Record.build(
             dialect,
             ResourceLink,
@@ -265,17 +271,18 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     rejoined = False
     context_claim = claims.get(CLAIM + "context")
     if isinstance(context_claim, dict) and context_claim.get("id"):
-        context_row = statements["context"].ensure(
-            session,
-            conn,
-            {
-                "platform_id": platform.id,
-                "context_id": str(context_claim["id"]),
-                "title": _text(context_claim.get("title"), 1024),
-                "label": _text(context_claim.get("label"), 255),
-                "updated_at": now,
-            },
-        )
+        course = {
+            "platform_id": platform.id,
+            "context_id": str(context_claim["id"]),
+            "title": _text(context_claim.get("title"), 1024),
+            "label": _text(context_claim.get("label"), 255),
+            "updated_at": now,
+        }
+        lms_zone = _lms_time_zone(claims) if role is CourseRole.TEACHER else None
+        if lms_zone is not None:
+            course["lms_time_zone"] = lms_zone
+        record = "context" if lms_zone is None else "context_with_zone"
+        context_row = statements[record].ensure(session, conn, course)
         context = Context(**context_row._mapping)
         membership = {
             "context_id": context.id,
@@ -348,6 +355,19 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     return LaunchContext(
         LaunchSession(**values), person, context, resource_link, rejoined_course=rejoined
     )
+
+
+def _lms_time_zone(claims: dict[str, Any]) -> str | None:
+    """The IANA zone the launch's `timezone` custom field names, or None.
+
+    Canvas fills it from `$Person.address.timezone` (registration.configuration): the
+    launching user's zone, so only a teacher's launch speaks for the course. A platform that
+    does not know the variable sends it back unreplaced ("$Person.address.timezone"), which is
+    no zone; so is anything else a launch puts there.
+    """
+    custom = claims.get(CLAIM + "custom")
+    zone = zone_named(custom.get("timezone")) if isinstance(custom, dict) else None
+    return zone.key if zone is not None else None
 
 
 MAX_MENTEES = 500

@@ -10,6 +10,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import update
@@ -342,7 +343,7 @@ def test_the_evidence_export_leaves_out_canvas_test_student(
         )
 
         def exported() -> str:
-            return "".join(evidence_csv(s, context_id=ctx))
+            return "".join(evidence_csv(s, context_id=ctx, zone=ZoneInfo("UTC")))
 
         assert "tried as the test student" in exported()
         s.execute(

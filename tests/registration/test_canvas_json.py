@@ -53,8 +53,10 @@ def test_canvas_json_has_every_field_canvas_requires(tool_app: Flask) -> None:
     assert config["target_link_uri"] == "https://pathways.example/lti/launch"
     assert set(config["scopes"]) <= CANVAS_LTI_SCOPES
     assert config["scopes"]
-    assert all(v.startswith("$Canvas.") for v in config["custom_fields"].values())
+    assert all(v.startswith(("$Canvas.", "$Person.")) for v in config["custom_fields"].values())
     assert config["custom_fields"]["canvas_user_id"] == "$Canvas.user.id"
+    # The zone a teacher's launch sets for the course's dates (tool.services._lms_time_zone).
+    assert config["custom_fields"]["timezone"] == "$Person.address.timezone"
     [extension] = config["extensions"]
     assert extension["platform"] == "canvas.instructure.com"
     assert extension["privacy_level"] in CANVAS_PRIVACY_LEVELS
@@ -93,7 +95,12 @@ def test_canvas_json_and_dynamic_registration_agree(tool_app: Flask) -> None:
                     {"type": "LtiResourceLinkRequest"},
                     {"type": "LtiDeepLinkingRequest"},
                 ],
-                "variables": ["Canvas.user.id", "Canvas.course.id", "Canvas.account.id"],
+                "variables": [
+                    "Canvas.user.id",
+                    "Canvas.course.id",
+                    "Canvas.account.id",
+                    "Person.address.timezone",
+                ],
             },
         },
         allow_loopback_http=False,

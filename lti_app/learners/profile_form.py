@@ -4,12 +4,11 @@ A profile is edited in three places: the student's own page, and the teacher's s
 and profile editor. Two of them are often open at once (a student and their teacher during a
 check-in), so saving writes only the fields changed on the page, and the other person's newer
 words stay; a field both of them changed is refused with what it now holds, the typed text kept
-in the form, so that neither side loses anything.
+in the form, so that neither side loses anything (the comparison: lti_app.page_edits).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from lti_app.learners.models import LearnerProfile
 from lti_app.learners.services import lock_profile, update_profile
 from lti_app.learners.vocab import CareerCluster, Modality, strip_control_characters
+from lti_app.page_edits import SHOWN, compare_page, read_shown, shown_token
 
 TAG_FIELD = "interests"
 """Shown as one line of comma-separated tags."""
@@ -38,8 +38,6 @@ TEXT_FIELDS = frozenset(
         "teacher_notes",
     }
 )
-SHOWN = "shown"
-"""The hidden field holding what the page showed (JSON)."""
 
 
 @dataclass(frozen=True)
@@ -122,9 +120,7 @@ def page_values(profile: LearnerProfile | None, page: ProfilePage) -> MultiDict[
             values.setlist(name, value)
         else:
             values[name] = value
-    values[SHOWN] = json.dumps(
-        _comparable(_stored(profile, page)), ensure_ascii=False, sort_keys=True
-    )
+    values[SHOWN] = shown_token(_comparable(_stored(profile, page)))
     return values
 
 
@@ -137,19 +133,13 @@ def profile_edit(
     the page, as saving always did.
     """
     posted = _posted(form, page)
-    try:
-        shown = json.loads(form.get(SHOWN, ""))
-    except ValueError:
-        shown = None
-    if not isinstance(shown, dict):
+    shown = read_shown(form.get(SHOWN))
+    if shown is None:
         return ProfileEdit(posted, [])
-    typed, stored = _comparable(posted), _comparable(_stored(profile, page))
-    changed = [name for name in posted if name not in shown or shown[name] != typed[name]]
-    conflicts = [
-        name
-        for name in changed
-        if name in shown and stored[name] != shown[name] and stored[name] != typed[name]
-    ]
+    edit = compare_page(_comparable(posted), _comparable(_stored(profile, page)), shown)
+    # Only the fields changed here are written: someone else's change elsewhere stays.
+    changed = edit.changed
+    conflicts = [name for name in changed if name in edit.overwritten]
     return ProfileEdit({name: posted[name] for name in changed}, conflicts)
 
 

@@ -69,6 +69,26 @@ def lock_parent(
         )
 
 
+def lock_row(
+    session: Session,
+    model: type[_M],
+    context_id: int,
+    row_id: int,
+    not_found: PathwayNotFoundError,
+) -> _M:
+    """The row, read afresh and locked until the transaction ends (PostgreSQL), so that two
+    saves of it run one after the other and each compares the page with what the other saved."""
+    row = session.scalars(
+        select(model)
+        .where(model.id == row_id, model.context_id == context_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is None:
+        raise not_found
+    return row
+
+
 def reorder(rows: list[_P], ids: Sequence[int], not_found: LookupError) -> None:
     by_id = {r.id: r for r in rows}
     if any(i not in by_id for i in ids):

@@ -14,6 +14,8 @@ from werkzeug.datastructures import MultiDict
 
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.learners.vocab import CareerCluster, Modality
+from lti_app.page_edits import SHOWN, shown_token
+from lti_app.pathways.editing import option_values, pathway_values, step_values
 from lti_app.pathways.models import ChallengeLevel, Option, Pathway, Step
 from lti_app.pathways.options import OptionInput
 
@@ -71,6 +73,8 @@ class PathwayForm:
     title: str = ""
     description: str = ""
     competency_ids: list[int] = field(default_factory=list)
+    shown: str = ""
+    """What the editor's page showed (lti_app.page_edits); empty on a new pathway's form."""
 
     @classmethod
     def from_request(cls, form: FormData) -> PathwayForm:
@@ -78,11 +82,17 @@ class PathwayForm:
             title=form.get("title", ""),
             description=form.get("description", ""),
             competency_ids=_lenient_ids(form.getlist("competency_ids")),
+            shown=form.get(SHOWN, ""),
         )
 
     @classmethod
     def from_pathway(cls, pathway: Pathway, competency_ids: list[int]) -> PathwayForm:
-        return cls(pathway.title, pathway.description, list(competency_ids))
+        return cls(
+            pathway.title,
+            pathway.description,
+            list(competency_ids),
+            shown_token(pathway_values(pathway, competency_ids)),
+        )
 
     @property
     def description_html(self) -> str:
@@ -95,6 +105,8 @@ class StepForm:
     description: str = ""
     competency_id: int | None = None
     prerequisite_ids: list[int] = field(default_factory=list)
+    shown: str = ""
+    """What the editor's page showed (lti_app.page_edits); empty on a new step's form."""
 
     @classmethod
     def from_request(cls, form: FormData) -> StepForm:
@@ -104,11 +116,18 @@ class StepForm:
             description=form.get("description", ""),
             competency_id=_lenient_id(raw) if raw else None,
             prerequisite_ids=_lenient_ids(form.getlist("prerequisite_ids")),
+            shown=form.get(SHOWN, ""),
         )
 
     @classmethod
     def from_step(cls, step: Step, prerequisite_ids: list[int]) -> StepForm:
-        return cls(step.title, step.description, step.competency_id, list(prerequisite_ids))
+        return cls(
+            step.title,
+            step.description,
+            step.competency_id,
+            list(prerequisite_ids),
+            shown_token(step_values(step, prerequisite_ids)),
+        )
 
     @property
     def description_html(self) -> str:
@@ -128,6 +147,8 @@ class OptionForm:
     challenge: str = str(ChallengeLevel.CORE.value)
     expected_minutes: str = ""
     requires_approval: bool = False
+    shown: str = ""
+    """What the editor's page showed (lti_app.page_edits); empty on a new option's form."""
 
     @classmethod
     def from_request(cls, form: FormData) -> OptionForm:
@@ -141,6 +162,7 @@ class OptionForm:
             challenge=form.get("challenge", ""),
             expected_minutes=form.get("expected_minutes", ""),
             requires_approval=form.get("requires_approval", "") == "1",
+            shown=form.get(SHOWN, ""),
         )
 
     @classmethod
@@ -157,6 +179,7 @@ class OptionForm:
             if option.expected_minutes is None
             else str(option.expected_minutes),
             requires_approval=option.requires_approval,
+            shown=shown_token(option_values(option)),
         )
 
     def to_input(self) -> OptionInput:

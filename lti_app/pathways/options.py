@@ -19,7 +19,8 @@ from lti_app.learners.vocab import (
     clean_tags,
     parse_career_clusters,
 )
-from lti_app.pathways.authoring import clean_title, just_made, lock_parent, reorder
+from lti_app.pathways.authoring import clean_title, just_made, lock_parent, lock_row, reorder
+from lti_app.pathways.editing import check_page, option_values
 from lti_app.pathways.errors import OptionNotFoundError, PathwayInUseError, StepNotFoundError
 from lti_app.pathways.models import ChallengeLevel, Choice, Option, Step
 from lti_app.pathways.services import get_step
@@ -73,10 +74,28 @@ def create_option(
 
 
 def update_option(
-    session: Session, *, context_id: int, option_id: int, data: OptionInput
+    session: Session,
+    *,
+    context_id: int,
+    option_id: int,
+    data: OptionInput,
+    shown: str | None = None,
 ) -> Option:
-    """Replace everything a teacher sets on an option."""
-    option = get_option(session, context_id=context_id, option_id=option_id)
+    """Replace everything a teacher sets on an option.
+
+    :param shown: what the editor's page showed (lti_app.page_edits); None: save as asked.
+    :raises StalePageError: someone else changed it since, and this save would undo that.
+    """
+    option = lock_row(
+        session,
+        Option,
+        context_id,
+        option_id,
+        OptionNotFoundError("That option does not exist in this course."),
+    )
+    typed = Option()  # never added to the session: the values as they would be stored
+    _apply_option_input(typed, data)
+    check_page(option_values(typed), option_values(option), shown)
     _apply_option_input(option, data)
     session.flush()
     return option

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from lti_app.competencies.models import Competency
 from lti_app.competencies.queries import has_sub_competencies
 from lti_app.db import lock_course, utcnow
-from lti_app.pathways.authoring import clean_title, just_made, lock_parent, reorder
+from lti_app.pathways.authoring import clean_title, just_made, lock_parent, lock_row, reorder
+from lti_app.pathways.editing import check_page, pathway_values, step_values
 from lti_app.pathways.errors import (
     ParentCompetencyError,
     PathwayInUseError,
@@ -89,12 +90,29 @@ def update_pathway(
     title: str,
     description: str,
     competency_ids: Collection[int],
+    shown: str | None = None,
 ) -> Pathway:
-    """Replace a pathway's title, description and the competencies it leads to."""
-    pathway = get_pathway(session, context_id=context_id, pathway_id=pathway_id)
-    pathway.title = clean_title(title)
-    pathway.description = clean_html(description)
-    _set_pathway_competencies(session, context_id, pathway.id, competency_ids)
+    """Replace a pathway's title, description and the competencies it leads to.
+
+    :param shown: what the editor's page showed (lti_app.page_edits); None: save as asked.
+    :raises StalePageError: someone else changed it since, and this save would undo that.
+    """
+    pathway = lock_row(
+        session,
+        Pathway,
+        context_id,
+        pathway_id,
+        PathwayNotFoundError("That pathway does not exist in this course."),
+    )
+    title, description = clean_title(title), clean_html(description)
+    wanted = _check_competencies(session, context_id, competency_ids)
+    check_page(
+        {"title": title, "description": description, "competency_ids": sorted(wanted)},
+        pathway_values(pathway, _pathway_competency_ids(session, pathway.id)),
+        shown,
+    )
+    pathway.title, pathway.description = title, description
+    _set_pathway_competencies(session, context_id, pathway.id, wanted)
     session.flush()
     return pathway
 
@@ -125,6 +143,10 @@ def list_pathways(
 def pathway_competency_ids(session: Session, *, context_id: int, pathway_id: int) -> list[int]:
     """Return the ids of the competencies a pathway leads to."""
     get_pathway(session, context_id=context_id, pathway_id=pathway_id)
+    return _pathway_competency_ids(session, pathway_id)
+
+
+def _pathway_competency_ids(session: Session, pathway_id: int) -> list[int]:
     return list(
         session.scalars(
             select(PathwayCompetency.competency_id)
@@ -234,17 +256,36 @@ def update_step(
     description: str,
     competency_id: int | None,
     prerequisite_ids: Collection[int],
+    shown: str | None = None,
 ) -> Step:
     """Replace a step's title, description, assessed competency and prerequisites.
 
+    :param shown: what the editor's page showed (lti_app.page_edits); None: save as asked.
     :raises ParentCompetencyError: the assessed competency has sub-competencies.
+    :raises StalePageError: someone else changed it since, and this save would undo that.
     """
-    step = get_step(session, context_id=context_id, step_id=step_id)
+    step = lock_row(
+        session,
+        Step,
+        context_id,
+        step_id,
+        StepNotFoundError("That step does not exist in this course."),
+    )
     _check_assessed(session, context_id, competency_id)
-    step.title = clean_title(title)
-    step.description = clean_html(description)
-    step.competency_id = competency_id
-    _set_prerequisites(session, context_id, step.id, prerequisite_ids)
+    title, description = clean_title(title), clean_html(description)
+    wanted = _check_competencies(session, context_id, prerequisite_ids)
+    check_page(
+        {
+            "title": title,
+            "description": description,
+            "competency_id": competency_id,
+            "prerequisite_ids": sorted(wanted),
+        },
+        step_values(step, _step_prerequisite_ids(session, step.id)),
+        shown,
+    )
+    step.title, step.description, step.competency_id = title, description, competency_id
+    _set_prerequisites(session, context_id, step.id, wanted)
     session.flush()
     return step
 
@@ -275,6 +316,10 @@ def list_steps(
 def step_prerequisite_ids(session: Session, *, context_id: int, step_id: int) -> list[int]:
     """Return the ids of the competencies a step waits for."""
     get_step(session, context_id=context_id, step_id=step_id)
+    return _step_prerequisite_ids(session, step_id)
+
+
+def _step_prerequisite_ids(session: Session, step_id: int) -> list[int]:
     return list(
         session.scalars(
             select(StepPrerequisite.competency_id)
@@ -359,16 +404,33 @@ def _check_assessed(session: Session, context_id: int, competency_id: int | None
 def _set_pathway_competencies(
     session: Session, context_id: int, pathway_id: int, competency_ids: Collection[int]
 ) -> None:
-    wanted = _check_competencies(session, context_id, competency_ids)
-    session.execute(delete(PathwayCompetency).where(PathwayCompetency.pathway_id == pathway_id))
-    session.add_all(PathwayCompetency(pathway_id=pathway_id, competency_id=c) for c in wanted)
+    wanted = set(_check_competencies(session, context_id, competency_ids))
+    # Only the difference is written: rows that stay are not deleted and inserted again.
+    have = set(_pathway_competency_ids(session, pathway_id))
+    session.execute(
+        delete(PathwayCompetency).where(
+            PathwayCompetency.pathway_id == pathway_id,
+            PathwayCompetency.competency_id.in_(have - wanted),
+        )
+    )
+    session.add_all(
+        PathwayCompetency(pathway_id=pathway_id, competency_id=c) for c in sorted(wanted - have)
+    )
     session.flush()
 
 
 def _set_prerequisites(
     session: Session, context_id: int, step_id: int, competency_ids: Collection[int]
 ) -> None:
-    wanted = _check_competencies(session, context_id, competency_ids)
-    session.execute(delete(StepPrerequisite).where(StepPrerequisite.step_id == step_id))
-    session.add_all(StepPrerequisite(step_id=step_id, competency_id=c) for c in wanted)
+    wanted = set(_check_competencies(session, context_id, competency_ids))
+    have = set(_step_prerequisite_ids(session, step_id))
+    session.execute(
+        delete(StepPrerequisite).where(
+            StepPrerequisite.step_id == step_id,
+            StepPrerequisite.competency_id.in_(have - wanted),
+        )
+    )
+    session.add_all(
+        StepPrerequisite(step_id=step_id, competency_id=c) for c in sorted(wanted - have)
+    )
     session.flush()

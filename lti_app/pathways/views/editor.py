@@ -14,6 +14,18 @@ from lti_app.errors import NotFoundError
 from lti_app.insights.views import picked_students_with_group
 from lti_app.pathways import options as option_services
 from lti_app.pathways import services
+from lti_app.pathways.editing import (
+    OPTION_FORM_FIELDS,
+    OPTION_LABELS,
+    PATHWAY_LABELS,
+    STEP_LABELS,
+    StalePageError,
+    option_values,
+    pathway_values,
+    redo_form,
+    stale_message,
+    step_values,
+)
 from lti_app.pathways.errors import ParentCompetencyError
 from lti_app.pathways.forms import (
     CAREER_CLUSTERS,
@@ -46,6 +58,10 @@ def _competencies(context_id: int) -> list[Competency]:
 def _parent_ids(competencies: list[Competency]) -> set[int]:
     """Competencies with sub-competencies: a step's work cannot be evidence for them."""
     return {c.parent_id for c in competencies if c.parent_id is not None}
+
+
+def _names(context_id: int) -> dict[int, str]:
+    return {c.id: f"{c.code} {c.title}" for c in _competencies(context_id)}
 
 
 def _invalid_field(err: ValueError, prefix: str) -> str | None:
@@ -158,6 +174,18 @@ def edit_pathway(pathway_id: int) -> Response | tuple[str, int]:
             title=form.title,
             description=form.description_html,
             competency_ids=form.competency_ids,
+            shown=form.shown,
+        )
+    except StalePageError as err:
+        session.rollback()
+        pathway = services.get_pathway(session, context_id=context_id, pathway_id=pathway_id)
+        ids = services.pathway_competency_ids(session, context_id=context_id, pathway_id=pathway_id)
+        message = stale_message(
+            "pathway", err.edit, PATHWAY_LABELS, pathway_values(pathway, ids), _names(context_id)
+        )
+        now = PathwayForm.from_pathway(pathway, ids)
+        return _render_pathway_editor(
+            context_id, pathway_id, form=redo_form(form, now, err.edit), error=message, status=409
         )
     except ValueError as err:
         session.rollback()
@@ -266,6 +294,18 @@ def edit_step(step_id: int) -> Response | tuple[str, int]:
             description=form.description_html,
             competency_id=form.competency_id,
             prerequisite_ids=form.prerequisite_ids,
+            shown=form.shown,
+        )
+    except StalePageError as err:
+        session.rollback()
+        step = services.get_step(session, context_id=context_id, step_id=step_id)
+        ids = services.step_prerequisite_ids(session, context_id=context_id, step_id=step_id)
+        message = stale_message(
+            "step", err.edit, STEP_LABELS, step_values(step, ids), _names(context_id)
+        )
+        now = StepForm.from_step(step, ids)
+        return _render_step_editor(
+            context_id, step_id, form=redo_form(form, now, err.edit), error=message, status=409
         )
     except ValueError as err:
         session.rollback()
@@ -379,8 +419,19 @@ def edit_option(option_id: int) -> Response | tuple[str, int]:
     form = OptionForm.from_request(request.form)
     try:
         option_services.update_option(
-            session, context_id=context_id, option_id=option_id, data=form.to_input()
+            session,
+            context_id=context_id,
+            option_id=option_id,
+            data=form.to_input(),
+            shown=form.shown,
         )
+    except StalePageError as err:
+        session.rollback()
+        option = option_services.get_option(session, context_id=context_id, option_id=option_id)
+        message = stale_message("option", err.edit, OPTION_LABELS, option_values(option), {})
+        now = OptionForm.from_option(option)
+        form = redo_form(form, now, err.edit, OPTION_FORM_FIELDS)
+        return _render_option_form(context_id, step, form, option, error=message, status=409)
     except ValueError as err:
         session.rollback()
         option = option_services.get_option(session, context_id=context_id, option_id=option_id)

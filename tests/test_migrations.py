@@ -185,7 +185,7 @@ def test_evidence_outlives_its_erased_recorder_and_the_downgrade_keeps_it(
     engine.dispose()
     assert [tuple(row) for row in authors] == [(None, None)]
 
-    command.downgrade(config, "-1")
+    command.downgrade(config, "0018_context_time_zone")
     engine = make_engine(empty_database_url)
     with engine.connect() as conn:
         authors = conn.execute(

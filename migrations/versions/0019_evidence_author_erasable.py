@@ -3,8 +3,8 @@
 Who recorded or corrected evidence may become empty: erasing a teacher keeps the students'
 evidence and drops the link to them.
 
-Revision ID: 0018_evidence_author_erasable
-Revises: 0017_membership_is_preview
+Revision ID: 0019_evidence_author_erasable
+Revises: 0018_context_time_zone
 Create Date: 2026-12-07 12:30:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018_evidence_author_erasable"
-down_revision: str | None = "0017_membership_is_preview"
+revision: str = "0019_evidence_author_erasable"
+down_revision: str | None = "0018_context_time_zone"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from lti_app.grades.cli import grades_group
+from lti_app.people.cli import person_group
 from lti_app.roster.cli import roster_group
 from lti_app.settings import Settings, SettingsError, load_settings
 from lti_app.tool.cli import platform_group
@@ -78,6 +79,7 @@ main.add_command(platform_group)
 main.add_command(keys_group)
 main.add_command(roster_group)
 main.add_command(grades_group)
+main.add_command(person_group)
 
 
 @main.group("db")

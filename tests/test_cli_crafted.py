@@ -223,6 +223,10 @@ COMMANDS = [
     ["grades", "retry"],
     ["roster"],
     ["roster", "sync"],
+    ["person"],
+    ["person", "find"],
+    ["person", "export"],
+    ["person", "erase"],
 ]
 
 

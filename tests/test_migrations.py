@@ -141,3 +141,59 @@ def test_upgrade_marks_the_test_students_already_stored(empty_database_url: str)
         marked: dict[int, bool] = {person: bool(flag) for person, flag in rows}
     engine.dispose()
     assert marked == {1: False, 2: True}
+
+
+def test_evidence_outlives_its_erased_recorder_and_the_downgrade_keeps_it(
+    empty_database_url: str,
+) -> None:
+    """Erasing a teacher keeps the students' evidence; an older version, which needs an
+    author, gets it back attributed to the student rather than losing it."""
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "head")
+    _seed_gradebook(empty_database_url)
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO person (id, platform_id, sub, name, given_name, family_name, email,"
+                " picture) VALUES (2, 1, 't1', 'Teacher', '', '', '', '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO evidence (id, context_id, competency_id, person_id, points,"
+                " level_name, source, note, recorded_by_id, observed_at) VALUES (1, 1, 1, 1, 3,"
+                " 'Proficient', 'teacher', 'Good lab', 2, '2026-01-01 00:00:00+00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO evidence_revision (evidence_id, context_id, action, changed_by_id,"
+                " old_points, new_points, old_note, new_note, old_observed_at, new_observed_at)"
+                " VALUES (1, 1, 'corrected', 2, 2, 3, '', 'Good lab',"
+                " '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')"
+            )
+        )
+        conn.execute(text("DELETE FROM person WHERE id = 2"))
+    with engine.connect() as conn:
+        authors = conn.execute(
+            text(
+                "SELECT e.recorded_by_id, r.changed_by_id FROM evidence e"
+                " JOIN evidence_revision r ON r.evidence_id = e.id"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in authors] == [(None, None)]
+
+    command.downgrade(config, "0018_context_time_zone")
+    engine = make_engine(empty_database_url)
+    with engine.connect() as conn:
+        authors = conn.execute(
+            text(
+                "SELECT e.recorded_by_id, r.changed_by_id FROM evidence e"
+                " JOIN evidence_revision r ON r.evidence_id = e.id"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in authors] == [(1, 1)]
+    command.upgrade(config, "head")

@@ -104,7 +104,9 @@ def _student_page(
     by_competency: dict[int, list[object]] = defaultdict(list)
     for item in reversed(evidence):  # newest first on the page
         by_competency[item.competency_id].append(item)
-    recorders = person_names(session, person_ids={e.recorded_by_id for e in evidence})
+    recorders = person_names(
+        session, person_ids={e.recorded_by_id for e in evidence if e.recorded_by_id is not None}
+    )
     corrected = corrected_evidence_ids(session, context_id=cid, person_id=person_id)
     competency_by_id = {c.id: c for c in competencies}
     profile = get_profile(session, context_id=cid, person_id=person_id)

@@ -108,7 +108,7 @@ def _roster(session: Session, platform: Platform, context: Context) -> dict[str,
             user_id=person.user_id,
             roles=(str(enrollment.role),),
             status="Active",
-            # The demo LMS leaves out empty fields; a sync then keeps what it had.
+            # The demo LMS leaves out empty fields; a sync then keeps the names it had.
             name=person.name or None,
             given_name=person.given_name or None,
             family_name=person.family_name or None,

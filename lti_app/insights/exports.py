@@ -62,7 +62,8 @@ def evidence_csv(session: Session, *, context_id: int, zone: ZoneInfo) -> Iterat
         select(Evidence, student, Competency.code, Competency.title, recorder)
         .join(student, student.id == Evidence.person_id)
         .join(Competency, Competency.id == Evidence.competency_id)
-        .join(recorder, recorder.id == Evidence.recorded_by_id)
+        # An outer join: evidence whose recorder was erased is still the student's.
+        .outerjoin(recorder, recorder.id == Evidence.recorded_by_id)
         .join(
             Membership,
             (Membership.person_id == Evidence.person_id) & (Membership.context_id == context_id),
@@ -98,7 +99,7 @@ def evidence_csv(session: Session, *, context_id: int, zone: ZoneInfo) -> Iterat
                 ev.points,
                 ev.source.value,
                 ev.note,
-                by.display_name,
+                by.display_name if by is not None else "",
                 in_zone(ev.withdrawn_at, zone),
             ]
 

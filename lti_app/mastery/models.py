@@ -110,7 +110,11 @@ class Evidence(Base):
     """The level these points reached when recorded, kept for history."""
     source: Mapped[EvidenceSource] = mapped_column(str_enum(EvidenceSource))
     note: Mapped[str] = mapped_column(Text, default="")
-    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="SET NULL"), index=True
+    )
+    """Who recorded it (the student, for a self-assessment); None once an operator erased
+    that teacher (`lti-app person erase`): the student's evidence outlives its author."""
     observed_at: Mapped[datetime] = mapped_column(default=utcnow)
     """When the student showed it; mastery orders by this (then id), so make-up work recorded
     late does not become the most recent result."""
@@ -138,7 +142,10 @@ class EvidenceRevision(Base):
         ForeignKey("context.id", ondelete="CASCADE"), index=True
     )
     action: Mapped[RevisionAction] = mapped_column(str_enum(RevisionAction))
-    changed_by_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    changed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="SET NULL"), index=True
+    )
+    """None once an operator erased the teacher who made the change."""
     changed_at: Mapped[created_at]
     old_points: Mapped[Decimal] = mapped_column(POINTS)
     new_points: Mapped[Decimal] = mapped_column(POINTS)

@@ -173,8 +173,9 @@ def _evidence_page(evidence_id: int, errors: Sequence[str] = ()) -> str:
         competency = get_competency(
             session, context_id=course.context_id, competency_id=evidence.competency_id
         )
-    people = {evidence.person_id, evidence.recorded_by_id}
-    people.update(r.changed_by_id for r in evidence.revisions)
+    authors = [evidence.recorded_by_id, *(r.changed_by_id for r in evidence.revisions)]
+    # An erased author is None: the page says Unknown.
+    people = {evidence.person_id, *(a for a in authors if a is not None)}
     return render_template(
         "mastery/evidence.html",
         ctx=course.ctx,

@@ -115,13 +115,21 @@ def begin_sync(
 
 
 PERSON_FIELDS = {"name": 1024, "given_name": 512, "family_name": 512, "email": 512, "picture": 2048}
+NAME_FIELDS = frozenset({"name", "given_name", "family_name"})
+"""Kept when the roster leaves them out, so the class list still names everyone."""
 
 
 def _apply_person(person: Person, member: Member) -> None:
     for field, limit in PERSON_FIELDS.items():
         value = getattr(member, field)
-        # Absent means the LMS withheld it (privacy settings): keep what launches told us.
-        if value is not None and getattr(person, field) != value[:limit]:
+        if value is None:
+            if field in NAME_FIELDS:
+                continue
+            # A withheld email or picture (the LMS's privacy settings) clears what an earlier
+            # launch or roster told us, as a launch without the claim does: a student who
+            # never launches again would otherwise keep them for ever.
+            value = ""
+        if getattr(person, field) != value[:limit]:
             setattr(person, field, value[:limit])
 
 

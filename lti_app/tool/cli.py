@@ -48,7 +48,8 @@ def _check_url(name: str, value: str, *, production: bool = False, limit: int = 
     return value
 
 
-def _find(session: Session, issuer: str, client_id: str) -> Platform:
+def find_platform(session: Session, issuer: str, client_id: str) -> Platform:
+    """The platform registered with this issuer and client id; a plain error if none."""
     issuer, client_id = issuer.strip(), client_id.strip()
     platform = session.scalar(
         select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
@@ -89,7 +90,7 @@ def _named_platform(
         raise click.UsageError(
             "name the platform: --id (from `lti-app platform list`), or --issuer and --client-id"
         )
-    return _find(session, issuer, client_id)
+    return find_platform(session, issuer, client_id)
 
 
 def _named_deployment(platform: Platform, deployment_id: str) -> Deployment:
@@ -227,7 +228,7 @@ def platform_list(ctx: click.Context) -> None:
 def platform_show(ctx: click.Context, issuer: str, client_id: str) -> None:
     """Show one platform and its deployments."""
     with command_database(ctx).begin() as session:
-        p = _find(session, issuer, client_id)
+        p = find_platform(session, issuer, client_id)
         for label, value in (
             ("id", p.id),
             ("name", p.name),
@@ -253,7 +254,7 @@ def platform_show(ctx: click.Context, issuer: str, client_id: str) -> None:
 def platform_remove(ctx: click.Context, issuer: str, client_id: str, yes: bool) -> None:
     """Remove a platform and everything Pathways stored for it."""
     with command_database(ctx).begin() as session:
-        p = _find(session, issuer, client_id)
+        p = find_platform(session, issuer, client_id)
         if not yes:
             click.confirm(f"Remove {issuer} / {client_id} and all its courses' data?", abort=True)
         session.delete(p)
@@ -381,7 +382,7 @@ def platform_approve(ctx: click.Context, issuer: str, client_id: str, deployment
     """Approve a deployment (pending after its first launch, or new)."""
     with command_database(ctx).begin() as session:
         deployment_id = _clean("--deployment-id", deployment_id)
-        p = _find(session, issuer, client_id)
+        p = find_platform(session, issuer, client_id)
         dep = next((d for d in p.deployments if d.deployment_id == deployment_id), None)
         if dep is None:
             # Approving ahead of the first launch is allowed: say so, in case it was a typo.

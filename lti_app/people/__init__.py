@@ -1,0 +1,1 @@
+"""One person's data as a whole: what an operator exports or erases on request."""

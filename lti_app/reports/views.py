@@ -1,5 +1,6 @@
 """Family reports: the page (printable), its PDF, a class set as a ZIP, and the student's
-reflection. A teacher reaches any student of their course; a student only their own."""
+reflection. A teacher reaches any student of their course; a student their own, and those of
+the students the launch says they observe (a sibling); a parent those of their children."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from lti_app.reports.fonts import strings_in, unprintable
 from lti_app.reports.i18n import LANGUAGES, TEMPLATE_HELPERS, choose_language
 from lti_app.reports.pdf import A4, paper_for, render_pdf
 from lti_app.roster.services import Student, list_students, student_ids_in_course
+from lti_app.tool.models import MembershipStatus
 from lti_app.tool.services import LaunchContext
 from lti_app.web import (
     add_nav_item,
@@ -61,12 +63,18 @@ def _register_nav(state: BlueprintSetupState) -> None:
     app.extensions.setdefault("lti_app.home_renderers", {})[MENTOR] = render_mentor_home
 
 
-def _mentees(ctx: LaunchContext, context_id: int) -> list[Student]:
-    """The students of this course a mentor's launch names (`role_scope_mentor`)."""
+def _mentees(
+    ctx: LaunchContext, context_id: int, *, include_inactive: bool = False
+) -> list[Student]:
+    """The students of this course the launch names as observed (`role_scope_mentor`): a
+    parent's children, or the sibling a student also observes; with `include_inactive`, also
+    those no longer active in the course."""
     subs = ctx.launch.mentees or []
     if not subs:
         return []
-    return list_students(db_session(), context_id=context_id, subs=subs)
+    return list_students(
+        db_session(), context_id=context_id, subs=subs, include_inactive=include_inactive
+    )
 
 
 def render_mentor_home(ctx: LaunchContext) -> str:
@@ -85,16 +93,23 @@ def render_mentor_home(ctx: LaunchContext) -> str:
 def _mentor_page(ctx: LaunchContext) -> str:
     """One student: their report; several: the list; none: why there is nothing to show."""
     context_id = _course(ctx)
-    students = _mentees(ctx, context_id)
-    if len(students) == 1:
+    named = _mentees(ctx, context_id, include_inactive=True)
+    students = [s for s in named if s.status is MembershipStatus.ACTIVE]
+    # The LMS may still name a child whose membership here has ended (the roster saw them
+    # leave while the parent's link to them remains): the parent is told they left, not that
+    # their report is coming, and a parent of two is not taken silently to the other's report.
+    left = [s for s in named if s.status is not MembershipStatus.ACTIVE]
+    if len(students) == 1 and not left:
         return _student_report_page(ctx, context_id, students[0].person_id)
     return render_template(
         "reports/mentor.html",
         title="Reports",
         students=students,
-        # Students named, none an active learner here in Pathways (never launched and no
-        # roster sync yet, or left): the parent needs another answer than "named nobody".
-        lms_named_students=bool(ctx.launch.mentees),
+        left=left,
+        # Students named whom Pathways does not know as learners here (never launched and
+        # no roster sync yet, or of another course): the parent needs another answer than
+        # "named nobody".
+        named_unknown=len(ctx.launch.mentees or []) > len(named),
         lang=choose_language(request.args.get("lang")),
     )
 
@@ -106,7 +121,8 @@ def _course(ctx: LaunchContext) -> int:
 
 
 def _authorize(person_id: int) -> tuple[LaunchContext, int]:
-    """The course, if this launch may read this student's report: their teacher or themself."""
+    """The course, if this launch may read this student's report: their teacher, themself, or
+    someone the launch says observes them (a parent, or a student observing a sibling)."""
     ctx = current_launch()
     context_id = _course(ctx)
     if ctx.launch.role == TEACHER:
@@ -114,7 +130,11 @@ def _authorize(person_id: int) -> tuple[LaunchContext, int]:
         if person_id not in known:
             raise NotFoundError("That student is not in this course.")
     elif ctx.launch.role == LEARNER:
-        if person_id != ctx.person.id:
+        # Canvas lets one user be a student and an observer (of a sibling) in one course;
+        # the launch then says Learner, and names the sibling in `role_scope_mentor`.
+        if person_id != ctx.person.id and person_id not in {
+            s.person_id for s in _mentees(ctx, context_id)
+        }:
             raise PermissionDeniedError("You can see only your own report.")
     elif ctx.launch.role == MENTOR:
         if person_id not in {s.person_id for s in _mentees(ctx, context_id)}:
@@ -215,12 +235,17 @@ def _student_report_page(ctx: LaunchContext, context_id: int, person_id: int) ->
     # The teacher, and the student about to download their own PDF (an emoji in a goal or a
     # reflection prints as an empty box where no emoji font is installed), are told.
     warned = ctx.launch.role in (TEACHER, LEARNER)
+    is_student = ctx.launch.role == LEARNER
+    # A student who also observes a sibling here moves between the two reports.
+    followed = _mentees(ctx, context_id) if is_student else []
     return _render(
         "reports/family.html",
         report,
         lang,
         is_teacher=is_teacher,
         unprintable_letters=unprintable("".join(strings_in(report))) if warned else "",
+        my_report_id=ctx.person.id if is_student and person_id != ctx.person.id else None,
+        also_following=[s for s in followed if s.person_id not in (person_id, ctx.person.id)],
     )
 
 

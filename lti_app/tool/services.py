@@ -342,9 +342,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
         "return_url": _service_url(presentation.get("return_url"))
         if isinstance(presentation, dict)
         else None,
-        "mentees": _mentees(claims.get(CLAIM + "role_scope_mentor"))
-        if role is CourseRole.MENTOR
-        else None,
+        "mentees": _mentees(claims.get(CLAIM + "role_scope_mentor")),
         "created_at": now,
         "expires_at": now + timedelta(seconds=ttl_seconds),
     }
@@ -377,8 +375,9 @@ is one entry. The rest of a longer list is not kept."""
 
 
 def _mentees(claim: Any) -> list[str]:
-    """The students a mentor's launch names (Canvas: each observed student's LTI id, which is
-    their `sub`); anything but a list of ids names nobody."""
+    """The students a launch names as observed (Canvas: each observed student's LTI id, which is
+    their `sub`); anything but a list of ids names nobody. Kept whatever the launch's role: a
+    Canvas student who also observes a sibling in the same course launches as a learner."""
     if not isinstance(claim, list):
         return []
     # No NUL: no `sub` holds one (messages.id_claim refuses it), and PostgreSQL refuses a text

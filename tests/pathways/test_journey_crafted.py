@@ -390,6 +390,9 @@ def test_every_page_tells_where_an_approval_journey_stands(
     client, page, home_url = _student(lti, built)
     page = post(client, form(page, f"/options/{model}/choose"))
     assert "Your choice: Build a cell model" in page.text
+    # A named block needs a role: ARIA drops the name of a plain <div>, so a screen reader
+    # could not find "Your choice" among the page's groups.
+    assert 'class="my-choice" role="group" aria-labelledby=' in page.text
     assert "Chosen: waiting for your teacher&#39;s approval" in page.text
     assert not has_form(page, "/start")
     assert not has_form(page, "/submit")

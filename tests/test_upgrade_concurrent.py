@@ -48,7 +48,11 @@ def test_two_release_steps_at_once_both_succeed(empty_database_url: str, start: 
         migrate.upgrade(empty_database_url, "0001_core")
         migrate.downgrade(empty_database_url, "base")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LTI_APP_")}
-    environment |= {"LTI_APP_DATABASE_URL": empty_database_url, "LTI_APP_SECRET_KEY": "x" * 40}
+    environment |= {
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "LTI_APP_DATABASE_URL": empty_database_url,
+        "LTI_APP_SECRET_KEY": "s" * 48,
+    }
     engine = create_engine(empty_database_url)
     with engine.connect() as holder:
         # Both steps wait at their first read of the revision, then start together: the

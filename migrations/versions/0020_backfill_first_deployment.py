@@ -7,7 +7,7 @@ an approval that only a launch that worked could give. The rule is the one regis
 already run it.
 
 Revision ID: 0020_backfill_first_deployment
-Revises: 0017_membership_is_preview
+Revises: 0019_evidence_author_erasable
 Create Date: 2026-12-08 09:00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_backfill_first_deployment"
-down_revision: str | None = "0017_membership_is_preview"
+down_revision: str | None = "0019_evidence_author_erasable"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -35,12 +35,24 @@ def _where(url: str) -> str:
         return "(unreadable address)"
 
 
-def _explain_database_error(err: sa_exc.SQLAlchemyError, url: str) -> str:
-    first_line = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-    missing_table = "no such table" in first_line or (
-        "relation" in first_line and "does not exist" in first_line
+def _first_line(err: sa_exc.SQLAlchemyError) -> str:
+    return str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+
+
+def _names_missing_schema(first_line: str) -> bool:
+    """Whether the error names a table or column the database does not have (SQLite's and
+    PostgreSQL's wording): what new code reading a database the release step missed meets."""
+    return (
+        "no such table" in first_line
+        or "no such column" in first_line
+        or "has no column named" in first_line
+        or ("does not exist" in first_line and ("relation" in first_line or "column" in first_line))
     )
-    if missing_table:
+
+
+def _explain_database_error(err: sa_exc.SQLAlchemyError, url: str) -> str:
+    first_line = _first_line(err)
+    if _names_missing_schema(first_line):
         return (
             f"the database {_where(url)} has no Pathways tables yet (or an old version of "
             "them): run `lti-app db upgrade` first"
@@ -48,6 +60,26 @@ def _explain_database_error(err: sa_exc.SQLAlchemyError, url: str) -> str:
     if isinstance(err, sa_exc.OperationalError | sa_exc.InterfaceError):
         return f"cannot open the database {_where(url)}: {first_line}"
     return f"database error at {_where(url)}: {first_line}"
+
+
+def _not_ready(url: str, behind: str) -> str:
+    return f"the database {_where(url)} is not ready for this version of Pathways: {behind}"
+
+
+def _explain_failed_command(err: sa_exc.SQLAlchemyError, url: str) -> str:
+    """A command's database error, saying so when the schema is behind (or ahead of) this
+    version: a new `lti-app grades worker` started before the release step's `lti-app db
+    upgrade` ended in "no such column: membership.is_preview"."""
+    from lti_app import migrate
+
+    if _names_missing_schema(_first_line(err)):
+        # Asked only then: a database that does not answer would make the operator wait twice.
+        behind = None
+        with contextlib.suppress(sa_exc.SQLAlchemyError):
+            behind = migrate.schema_behind(url)
+        if behind:
+            return _not_ready(url, behind)
+    return _explain_database_error(err, url)
 
 
 class _MainGroup(click.Group):
@@ -60,7 +92,7 @@ class _MainGroup(click.Group):
             url = os.environ.get("LTI_APP_DATABASE_URL", "")
             with contextlib.suppress(SettingsError):
                 url = load_settings().effective_database_url
-            raise click.ClickException(_explain_database_error(err, url)) from err
+            raise click.ClickException(_explain_failed_command(err, url)) from err
         except OSError as err:
             if isinstance(err, BrokenPipeError):
                 raise
@@ -182,9 +214,10 @@ def _check_key_file(settings: Settings) -> None:
         raise click.ClickException(f"configuration: {err}") from err
 
 
-def _check_database(settings: Settings) -> None:
-    """Refuse to serve a database the release step missed; only warn about a database that
-    does not answer yet (it may be starting too: /healthz says 503 until it does)."""
+def check_database(settings: Settings, *, until_it_answers: str) -> None:
+    """Refuse to start on a database the release step missed (or a newer release made); only
+    warn about a database that does not answer yet (it may be starting too), saying what
+    happens until it does."""
     from lti_app import migrate
 
     url = settings.effective_database_url
@@ -192,15 +225,13 @@ def _check_database(settings: Settings) -> None:
         behind = migrate.schema_behind(url)
     except sa_exc.SQLAlchemyError as err:
         click.echo(
-            f"warning: {_explain_database_error(err, url)}; starting anyway, and every page "
-            "but /healthz (503) fails until it answers",
+            f"warning: {_explain_database_error(err, url)}; starting anyway, and "
+            f"{until_it_answers} until it answers",
             err=True,
         )
         return
     if behind:
-        raise click.ClickException(
-            f"the database {_where(url)} is not ready for this version of Pathways: {behind}"
-        )
+        raise click.ClickException(_not_ready(url, behind))
 
 
 @main.command("serve")
@@ -210,7 +241,7 @@ def serve(bind: str | None, workers: int | None) -> None:
     """Run Pathways under gunicorn (production)."""
     settings = _load()  # fail here, with a clear message, not in every worker
     checked_keyring(settings)  # the checks every process that signs makes
-    _check_database(settings)
+    check_database(settings, until_it_answers="every page but /healthz (503) fails")
     from lti_app.settings import shipped_folder
 
     config = shipped_folder("config") / "gunicorn.conf.py"

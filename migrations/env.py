@@ -6,6 +6,7 @@ import os
 
 from alembic import context
 from alembic.util.exc import CommandError
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from lti_app.db import make_engine
@@ -14,6 +15,9 @@ from lti_app.settings import load_settings, normalise_database_url
 
 config = context.config
 target_metadata = Base.metadata
+
+MIGRATION_LOCK = 0x50617468776179  # "Pathway": any constant no other user of the database takes
+"""The PostgreSQL advisory lock a run of the migrations holds until it commits."""
 
 
 def _url() -> str:
@@ -62,6 +66,15 @@ def _run(connection: Connection) -> None:
     )
     if connection.dialect.name != "sqlite":
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Every replica may run the release step `lti-app db upgrade` at once: without
+                # the lock both read the same revision and make the same tables, and one fails
+                # ("already exists"). The second now waits here, then finds nothing to do (the
+                # revision is read after this, in run_migrations). On SQLite, make_engine's BEGIN
+                # IMMEDIATE makes the second wait the same way, as long as its busy timeout.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             context.run_migrations()
         return
     # Batch mode copies a SQLite table, drops the old one and renames the copy. With foreign

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from alembic import command
 from sqlalchemy import create_engine, func, inspect, select, table, text
+from sqlalchemy.orm import Session
 
 from lti_app.db import make_engine
 from lti_app.migrate import alembic_config
+from lti_app.tool.models import DeploymentStatus, Platform
+from lti_app.tool.registrations import record_new_deployment
 
 
 def test_upgrade_matches_models_and_downgrade_works(empty_database_url: str) -> None:
@@ -197,3 +200,68 @@ def test_evidence_outlives_its_erased_recorder_and_the_downgrade_keeps_it(
     engine.dispose()
     assert [tuple(row) for row in authors] == [(1, 1)]
     command.upgrade(config, "head")
+
+
+def test_upgrade_lets_a_canvas_registered_before_0016_launch_its_first_deployment(
+    empty_database_url: str,
+) -> None:
+    """A Canvas registered dynamically before 0016, its admin not yet having enabled the tool,
+    was still refused at its first launch after the upgrade: a deployment awaiting approval
+    that only a launch that worked (or the operator) could approve."""
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0015_score_outbox_sent_url")
+    # (issuer, method, auto-approves, has a deployment already)
+    platforms = {
+        1: ("https://waiting.example", "dynamic", False, False),
+        2: ("https://installed.example", "dynamic", False, True),
+        3: ("https://open.example", "dynamic", True, False),
+        4: ("https://by-hand.example", "manual", False, False),
+    }
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        for platform_id, (issuer, method, auto, installed) in platforms.items():
+            conn.execute(
+                text(
+                    "INSERT INTO platform (id, issuer, client_id, name, auth_login_url,"
+                    " token_url, jwks_url, auto_approve_deployments, is_active) VALUES (:id,"
+                    " :iss, 'c', 'Canvas', :iss, :iss, :iss, :auto, true)"
+                ),
+                {"id": platform_id, "iss": issuer, "auto": auto},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO platform_registration (platform_id, method, product_family_code,"
+                    " platform_version, openid_configuration_url, registration_endpoint,"
+                    " requested_scopes, granted_scopes, privacy_level) VALUES (:id, :method,"
+                    " 'canvas', 'cloud', :iss, :iss, '', '', 'public')"
+                ),
+                {"id": platform_id, "method": method, "iss": issuer},
+            )
+            if installed:
+                conn.execute(
+                    text(
+                        "INSERT INTO deployment (platform_id, deployment_id, status)"
+                        " VALUES (:id, 'first', 'active')"
+                    ),
+                    {"id": platform_id},
+                )
+    engine.dispose()
+
+    command.upgrade(config, "head")
+
+    engine = make_engine(empty_database_url)
+    with Session(engine) as session:
+        statuses = {
+            platform_id: record_new_deployment(
+                session, session.get_one(Platform, platform_id), "enabled-after-the-upgrade"
+            ).status
+            for platform_id in platforms
+        }
+        session.rollback()
+    engine.dispose()
+    assert statuses == {
+        1: DeploymentStatus.ACTIVE,  # the launch the Canvas admin makes on enabling it
+        2: DeploymentStatus.PENDING,  # its first deployment came and went through approval
+        3: DeploymentStatus.ACTIVE,
+        4: DeploymentStatus.PENDING,  # registered by hand: the operator approves
+    }

@@ -88,6 +88,11 @@ def worker_command(
     # issued, columns made) never, whatever LTI_APP_LOG_LEVEL said.
     configure_logging(settings.log_level)
     keyring = checked_keyring(settings)
+    # Not at import: lti_app.cli imports this module. Before the release step's `lti-app db
+    # upgrade`, every pass would fail on a missing column and log it, one traceback a poll.
+    from lti_app.cli import check_database
+
+    check_database(settings, until_it_answers="the worker tries again every poll")
     database = Database(settings.effective_database_url)
     policy = outbound_policy(settings, database)
     http = make_http_client(settings, policy)

@@ -1,7 +1,7 @@
 """a launch remembers the user's language the LMS named (launch_presentation.locale)
 
-Revision ID: 0019_launch_session_locale
-Revises: 0017_membership_is_preview
+Revision ID: 0021_launch_session_locale
+Revises: 0020_backfill_first_deployment
 Create Date: 2026-12-08 10:00:00
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019_launch_session_locale"
+revision: str = "0021_launch_session_locale"
 # Another change adds 0018 at the same time; whichever lands second re-chains its revision.
-down_revision: str | None = "0017_membership_is_preview"
+down_revision: str | None = "0020_backfill_first_deployment"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -17,19 +18,34 @@ from lti_app.mastery.models import Evidence
 from lti_app.timezones import in_zone
 from lti_app.tool.models import Membership, Person
 
+SEMICOLONS = "semicolons"
+"""The export style for Excel where the decimal mark is a comma (Spanish, French, German...):
+Excel there opens a double-clicked .csv by splitting at ";", and reads "2.5" as text (or a
+date). No "sep=;" line instead: with it, Excel ignores the UTF-8 mark and garbles names."""
 
-def _lines(rows: Iterator[Sequence[object]]) -> Iterator[str]:
+
+def _lines(rows: Iterator[Sequence[object]], *, semicolons: bool = False) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=";" if semicolons else ",")
     for row in rows:
-        writer.writerow([safe_cell(v) for v in row])
+        writer.writerow([_cell(v, semicolons=semicolons) for v in row])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
 
 
+def _cell(value: object, *, semicolons: bool) -> str:
+    # The same formula guard either way: safe_cell already guards the text after each ";".
+    text = safe_cell(value)
+    return text.replace(".", ",") if semicolons and isinstance(value, Decimal) else text
+
+
 def dashboard_csv(
-    rows: Sequence[GridRow], competencies: Sequence[Competency], *, zone: ZoneInfo
+    rows: Sequence[GridRow],
+    competencies: Sequence[Competency],
+    *,
+    zone: ZoneInfo,
+    semicolons: bool = False,
 ) -> Iterator[str]:
     """One line per student: roster status, then each competency's level, points and the date
     of its latest evidence; times in the course's zone, with their offset."""
@@ -50,10 +66,12 @@ def dashboard_csv(
                     line += [cell.level_name, cell.points, in_zone(cell.last_evidence_at, zone)]
             yield line
 
-    return _lines(generate())
+    return _lines(generate(), semicolons=semicolons)
 
 
-def evidence_csv(session: Session, *, context_id: int, zone: ZoneInfo) -> Iterator[str]:
+def evidence_csv(
+    session: Session, *, context_id: int, zone: ZoneInfo, semicolons: bool = False
+) -> Iterator[str]:
     """Every piece of evidence of the course, oldest first, withdrawn ones marked, streamed;
     times in the course's zone, with their offset (a spreadsheet shows the school's date)."""
     student = aliased(Person)
@@ -103,4 +121,4 @@ def evidence_csv(session: Session, *, context_id: int, zone: ZoneInfo) -> Iterat
                 in_zone(ev.withdrawn_at, zone),
             ]
 
-    return _lines(generate())
+    return _lines(generate(), semicolons=semicolons)

@@ -184,6 +184,7 @@ def dashboard() -> str:
         counts=counts,
         grid_html=grid_body(rows, data.competencies, data.levels, student_href=student_href),
         filter_args=_filter_args(flt),
+        csv_semicolons=exports.SEMICOLONS,
         sorts=SORTS,
         statuses=STATUSES,
         NOT_ASSESSED=NOT_ASSESSED,
@@ -258,7 +259,13 @@ def _cell_page(context_id: int, person_id: int, competency_id: int) -> str:
 # --- Exports -----------------------------------------------------------------------------
 
 
-def _csv(lines: Iterator[str], filename: str) -> Response:
+def _semicolons() -> bool:
+    """The download for Excel with ; and decimal commas (exports.SEMICOLONS) was asked for."""
+    return request.args.get("style") == exports.SEMICOLONS
+
+
+def _csv(lines: Iterator[str], name: str) -> Response:
+    filename = f"{name}-{exports.SEMICOLONS}.csv" if _semicolons() else f"{name}.csv"
     return Response(
         EXCEL_UTF8 + "".join(lines),
         mimetype="text/csv",
@@ -275,7 +282,10 @@ def dashboard_csv() -> Response:
     """The dashboard as CSV (same filters): students x competencies with levels and dates."""
     data = load_dashboard(db_session(), context_id=_context_id(current_launch()), with_dates=True)
     rows = apply_filter(data.rows, _grid_filter(data), now=utcnow())
-    return _csv(exports.dashboard_csv(rows, data.competencies, zone=course_zone()), "dashboard.csv")
+    lines = exports.dashboard_csv(
+        rows, data.competencies, zone=course_zone(), semicolons=_semicolons()
+    )
+    return _csv(lines, "dashboard")
 
 
 @bp.get("/evidence.csv")
@@ -283,10 +293,10 @@ def dashboard_csv() -> Response:
 def evidence_csv() -> Response:
     """Every piece of evidence of the course as CSV."""
     context_id = _context_id(current_launch())
-    return _csv(
-        exports.evidence_csv(db_session(), context_id=context_id, zone=course_zone()),
-        "evidence.csv",
+    lines = exports.evidence_csv(
+        db_session(), context_id=context_id, zone=course_zone(), semicolons=_semicolons()
     )
+    return _csv(lines, "evidence")
 
 
 # --- Attention ---------------------------------------------------------------------------

@@ -12,6 +12,10 @@ from lti_app.pathways.models import URL_MAX_LENGTH
 
 ALLOWED_TAGS = frozenset({"p", "br", "strong", "em", "ul", "ol", "li", "a"})
 ALLOWED_ATTRIBUTES = {"a": {"href"}}
+TEXT_DIRECTIONS = frozenset({"ltr", "rtl", "auto"})
+ALLOWED_ATTRIBUTE_VALUES = {tag: {"dir": set(TEXT_DIRECTIONS)} for tag in ("p", "li", "ol", "ul")}
+"""A teacher writing Hebrew or Arabic (or pasting it from a word processor) sets a paragraph's
+or a list's direction; only the three directions HTML knows are kept."""
 ALLOWED_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 MAX_HTML_LENGTH = 20_000
 MAX_LINKS = 20
@@ -31,6 +35,7 @@ def clean_html(html: str) -> str:
         tags=set(ALLOWED_TAGS),
         clean_content_tags={"script", "style"},
         attributes=ALLOWED_ATTRIBUTES,
+        tag_attribute_values=ALLOWED_ATTRIBUTE_VALUES,
         url_schemes=set(ALLOWED_LINK_SCHEMES),
         # Relative links would resolve against Pathways inside the LMS frame.
         url_relative="deny",

@@ -40,6 +40,13 @@ def choose_language(value: str | None) -> str:
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def language_of_locale(locale: str | None) -> str | None:
+    """The offered language an LMS locale names, by its primary subtag ("es-MX", Moodle's
+    "es_mx": es), or None when it names none the tool offers."""
+    primary = (locale or "").replace("_", "-").split("-", 1)[0].strip().lower()
+    return primary if primary in LANGUAGES else None
+
+
 def _select_locale() -> str:
     return str(g.get("report_language", DEFAULT_LANGUAGE))
 

@@ -30,7 +30,12 @@ from lti_app.insights.grouping import level_band
 from lti_app.reports import services
 from lti_app.reports.downloads import attachment, file_name_part
 from lti_app.reports.fonts import strings_in, unprintable
-from lti_app.reports.i18n import LANGUAGES, TEMPLATE_HELPERS, choose_language
+from lti_app.reports.i18n import (
+    LANGUAGES,
+    TEMPLATE_HELPERS,
+    choose_language,
+    language_of_locale,
+)
 from lti_app.reports.pdf import A4, paper_for, render_pdf
 from lti_app.roster.services import Student, list_students, student_ids_in_course
 from lti_app.tool.models import MembershipStatus
@@ -110,8 +115,17 @@ def _mentor_page(ctx: LaunchContext) -> str:
         # no roster sync yet, or of another course): the parent needs another answer than
         # "named nobody".
         named_unknown=len(ctx.launch.mentees or []) > len(named),
-        lang=choose_language(request.args.get("lang")),
+        lang=_language(),
     )
+
+
+def _language() -> str:
+    """The language asked for (?lang), else the user's own as the LMS named it at launch, else
+    the default: a Spanish-speaking parent lands on the report in Spanish."""
+    asked = request.args.get("lang")
+    if asked is None:
+        asked = language_of_locale(current_launch().launch.locale)
+    return choose_language(asked)
 
 
 def _course(ctx: LaunchContext) -> int:
@@ -217,7 +231,7 @@ def index() -> str | Response:
         students=students,
         unprintable_letters=unprintable("".join(s.name for s in students)),
         languages=LANGUAGES,
-        lang=choose_language(request.args.get("lang")),
+        lang=_language(),
     )
 
 
@@ -229,7 +243,7 @@ def student_report(person_id: int) -> str:
 
 
 def _student_report_page(ctx: LaunchContext, context_id: int, person_id: int) -> str:
-    lang = choose_language(request.args.get("lang"))
+    lang = _language()
     report = _report(ctx, context_id, person_id)
     is_teacher = ctx.launch.role == TEACHER
     # The teacher, and the student about to download their own PDF (an emoji in a goal or a
@@ -253,7 +267,7 @@ def _student_report_page(ctx: LaunchContext, context_id: int, person_id: int) ->
 def student_pdf(person_id: int) -> Response:
     """The family report as a PDF download."""
     ctx, context_id = _authorize(person_id)
-    lang = choose_language(request.args.get("lang"))
+    lang = _language()
     report = _report(ctx, context_id, person_id)
     return Response(
         pdf_bytes(report, lang, _viewer_paper()),
@@ -342,7 +356,7 @@ def class_zip() -> Response:
     (a class of a hundred takes longer than a proxy waits for a first byte)."""
     ctx = current_launch()
     context_id = _course(ctx)
-    lang = choose_language(request.args.get("lang"))
+    lang = _language()
     person_ids = [s.person_id for s in list_students(db_session(), context_id=context_id)]
     chunks = _class_zip_chunks(context_id, _course_title(ctx), person_ids, lang, _viewer_paper())
     # The first report is made before answering: a failure there (fonts, WeasyPrint) is the

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_app.db import Base, created_at, intpk, str_enum, updated_at
 
+LOCALE_MAX_LENGTH = 35
+"""The length of language tag every reader must take (RFC 5646 4.4.1); a longer one is cut."""
+
 
 class DeploymentStatus(enum.StrEnum):
     ACTIVE = "active"
@@ -221,6 +224,9 @@ class LaunchSession(Base):
     mentees: Mapped[list[str] | None] = mapped_column(JSON)
     """A mentor's launch: the LMS user ids (sub) of the students it may see
     (`role_scope_mentor`); None for every other role."""
+    locale: Mapped[str | None] = mapped_column(String(LOCALE_MAX_LENGTH))
+    """The user's language as the LMS named it (`launch_presentation.locale`: Canvas sends the
+    user's locale, "es-MX"; Moodle the user's lang, "es_mx"); None when it named none."""
     created_at: Mapped[created_at]
     expires_at: Mapped[datetime]
 

@@ -20,6 +20,7 @@ from lti_app.tool.launch import USED, ValidatedLaunch
 from lti_app.tool.login import PURGE_ONE_IN, purge_expired
 from lti_app.tool.messages import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS, DEEP_LINKING_REQUEST
 from lti_app.tool.models import (
+    LOCALE_MAX_LENGTH,
     Context,
     Deployment,
     DeploymentStatus,
@@ -343,6 +344,9 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
         if isinstance(presentation, dict)
         else None,
         "mentees": _mentees(claims.get(CLAIM + "role_scope_mentor")),
+        "locale": (_text(presentation.get("locale"), LOCALE_MAX_LENGTH).strip() or None)
+        if isinstance(presentation, dict)
+        else None,
         "created_at": now,
         "expires_at": now + timedelta(seconds=ttl_seconds),
     }

@@ -200,7 +200,7 @@ def test_a_goal_update_refused_keeps_the_students_edits(lti: LtiActions, databas
     assert _input_value(refused, f"goal-{goal_id}-date") == "20260-01-01"
     assert 'value="in_progress" selected' in refused.text
     assert re.search(
-        rf"<details open>\s*<summary>Update this goal<span[^>]*>: {first}", refused.text
+        rf"<details open>\s*<summary>Update this goal<span[^>]*>: <bdi>{first}", refused.text
     )
     with unit_of_work(database_url) as s:
         assert s.get(Goal, goal_id).text == first  # type: ignore[union-attr]

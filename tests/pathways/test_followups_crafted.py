@@ -171,7 +171,7 @@ def test_a_step_locked_again_keeps_the_pick_but_takes_no_new_work(
     page = client.get(page.url)
     section = page.text[page.text.index(f'id="step-{built.locked_step_id}"') :]
     assert f"Unlocks when you master {built.competency_code} Cell transport" in section
-    assert "Your choice: Osmosis lab" in section
+    assert "Your choice: <bdi>Osmosis lab</bdi>" in section
     assert "This step is locked for you now" in section
     assert not has_form(page, f"/choices/{choice_id}/submit")
     assert not has_form(page, f"/choices/{choice_id}/start")

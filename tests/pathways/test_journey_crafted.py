@@ -389,7 +389,7 @@ def test_every_page_tells_where_an_approval_journey_stands(
     model, interview = _approval_options(database_url, built)
     client, page, home_url = _student(lti, built)
     page = post(client, form(page, f"/options/{model}/choose"))
-    assert "Your choice: Build a cell model" in page.text
+    assert "Your choice: <bdi>Build a cell model</bdi>" in page.text
     # A named block needs a role: ARIA drops the name of a plain <div>, so a screen reader
     # could not find "Your choice" among the page's groups.
     assert 'class="my-choice" role="group" aria-labelledby=' in page.text
@@ -423,7 +423,7 @@ def test_every_page_tells_where_an_approval_journey_stands(
     assert "Your teacher asked you to choose again" in home.text
 
     page = post(client, form(page, f"/options/{interview}/choose"))
-    assert "Your choice: Interview a nurse" in page.text
+    assert "Your choice: <bdi>Interview a nurse</bdi>" in page.text
     assert "Too big for one week" not in page.text  # the old note belonged to the old pick
     overview = teacher.client.get(overview_url)
     answered = teacher.client.post(
@@ -591,7 +591,7 @@ def test_hostile_option_text_and_links_never_run_for_students(
     assert saved.status_code == 200
     student_client, page, _ = _student(lti, built)
     text = page.text
-    start = text.index(f"<h4>{title}")
+    start = text.index(f"<h4><bdi>{title}</bdi>")
     option_html = text[start : text.index('<li class="option', start + 1)]
     lowered = option_html.lower()
     for bad in (
@@ -693,7 +693,7 @@ def test_recommendations_name_the_interest_or_career_they_match(
     text = page.text
 
     def option_block(title: str) -> str:
-        start = text.index(f"<h4>{title}")
+        start = text.index(f"<h4><bdi>{title}</bdi>")
         return text[start : text.index("</li>", text.index("</form>", start))]
 
     assert "Matches your interest in Animals" in option_block("Animal cells field guide")

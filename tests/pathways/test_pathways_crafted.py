@@ -624,7 +624,7 @@ def test_teacher_archiving_a_chosen_option_keeps_the_students_choice_visible(
             option_ids=[built.plain_option_id, built.animals_option_id],
         )
     page = client.get(str(page.url))
-    assert "Your choice: Animal cells field guide" in page.text
+    assert "Your choice: <bdi>Animal cells field guide</bdi>" in page.text
     # It can no longer be picked again, but the other option can.
     assert not has_form(page, f"/options/{built.animals_option_id}/choose")
     assert has_form(page, f"/options/{built.plain_option_id}/choose")

@@ -71,3 +71,19 @@ def test_links_keep_http_urls_and_default_their_label() -> None:
 def test_links_refuse_javascript() -> None:
     with pytest.raises(InvalidUrlError):
         clean_links([{"label": "x", "url": "javascript:alert(1)"}])
+
+
+def test_a_teachers_text_direction_is_kept_on_paragraphs_and_lists() -> None:
+    """A Hebrew or Arabic description keeps its right-to-left paragraphs and lists."""
+    html = (
+        '<p dir="rtl">اقرأ الفصل 3.</p><ul dir="rtl"><li dir="auto">אחת</li></ul>'
+        '<ol dir="ltr"><li>one</li></ol>'
+    )
+    assert clean_html(html) == html
+
+
+@pytest.mark.parametrize(
+    "html", ['<p dir="sideways">x</p>', '<a dir="rtl" href="https://example.org/">x</a>']
+)
+def test_only_known_directions_on_known_tags_are_kept(html: str) -> None:
+    assert "dir=" not in clean_html(html)

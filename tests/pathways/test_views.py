@@ -137,9 +137,9 @@ def test_student_chooses_changes_mind_starts_and_submits_with_a_link(
 
     page = post(client, form(page, f"/options/{built.animals_option_id}/choose"))
     assert page.status_code == 200
-    assert "Your choice: Animal cells field guide" in page.text
+    assert "Your choice: <bdi>Animal cells field guide</bdi>" in page.text
     page = post(client, form(page, f"/options/{built.plain_option_id}/choose"))
-    assert "Your choice: Read chapter 3" in page.text
+    assert "Your choice: <bdi>Read chapter 3</bdi>" in page.text
 
     with unit_of_work(database_url) as s:
         choice = s.scalars(

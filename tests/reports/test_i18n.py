@@ -26,14 +26,27 @@ def test_compiled_catalog_matches_its_source(lang: str) -> None:
         compiled = read_mo(f)
     buffer.seek(0)
     expected = read_mo(buffer)
-    assert {m.id: m.string for m in compiled if m.id} == {
-        m.id: m.string for m in expected if m.id
-    }, "run: pybabel compile -d lti_app/translations"
+    assert _messages(compiled) == _messages(expected), (
+        "run: pybabel compile -d lti_app/translations"
+    )
+
+
+def _messages(catalog: Catalog) -> dict[object, object]:
+    """msgid -> translation; a plural message's ids and forms as tuples (read_mo gives lists)."""
+
+    def frozen(value: object) -> object:
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    return {frozen(m.id): frozen(m.string) for m in catalog if m.id}
 
 
 def _translated(catalog: Catalog, msgid: object) -> bool:
     message = catalog.get(msgid)  # type: ignore[arg-type]
-    return bool(message is not None and message.string)
+    if message is None:
+        return False
+    # A plural message needs every form (Spanish: one and many).
+    forms = message.string if isinstance(message.string, list | tuple) else [message.string]
+    return bool(forms) and all(forms)
 
 
 def test_spanish_translates_every_message_of_the_template() -> None:

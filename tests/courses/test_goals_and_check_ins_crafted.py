@@ -74,8 +74,8 @@ def test_check_in_history_keeps_the_lines_of_notes_and_next_steps(
             next_steps="- finish lab\n- read ch. 4",
         )
     article = _article(_student_page(fc), "Reading log")
-    assert re.search(r'<p class="pre-line">We agreed:\n1\. Reading log', article)
-    assert re.search(r'<span class="pre-line">- finish lab\n- read ch\. 4', article)
+    assert re.search(r'<p class="pre-line" dir="auto">We agreed:\n1\. Reading log', article)
+    assert re.search(r'<bdi class="pre-line">- finish lab\n- read ch\. 4', article)
     assert re.search(r"\.pre-line\s*\{[^}]*white-space:\s*pre-line", TEACHER_CSS.read_text())
 
 

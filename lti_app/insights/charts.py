@@ -282,10 +282,13 @@ def level_chart_svg(
             f'fill="#1b1f24">{escape(level.name)}</text>'
         )
     ticks = [first + (last - first) * i / 3 for i in range(4)] if last != first else [first]
-    for tick in ticks:
+    for index, tick in enumerate(ticks):
+        # The last tick sits on the plot's right edge: centred there, half of it fell off the
+        # picture. It ends at the edge instead.
+        anchor = "end" if len(ticks) > 1 and index == len(ticks) - 1 else "middle"
         parts.append(
-            f'<text x="{_fmt(x_of(tick))}" y="{HEIGHT - 12}" text-anchor="middle" '
-            f'font-size="11" fill="#4a5563">{tick:%d %b}</text>'
+            f'<text x="{_fmt(x_of(tick))}" y="{HEIGHT - 12}" text-anchor="{anchor}" '
+            f'font-size="12" fill="#4a5563">{tick:%d %b}</text>'
         )
     for index, item in enumerate(series):
         dash = DASHES[index % len(DASHES)]
@@ -301,7 +304,7 @@ def level_chart_svg(
             end = item.points[-1]
             parts.append(
                 f'<text x="{_fmt(min(x_of(end.at) + 6, WIDTH - RIGHT))}" '
-                f'y="{_fmt(y_of(end.value) - 6)}" font-size="11" fill="#1b1f24">'
+                f'y="{_fmt(y_of(end.value) - 6)}" font-size="12" fill="#1b1f24">'
                 f"{escape(item.label)}</text>"
             )
     parts.append("</svg>")

@@ -87,10 +87,16 @@ def test_choose_approve_hand_in_record_and_the_next_step_opens(
 
     # The teacher approves it from the overview.
     frame = launch(teacher_page, demo, "user-t01")
-    frame.get_by_role("checkbox", name=f"Select: {STUDENT_NAME}, {OPTION}").check()
+    frame.get_by_role(
+        "checkbox", name=f"Select: \u2068{STUDENT_NAME}\u2069, \u2068{OPTION}\u2069"
+    ).check()
     frame.get_by_role("button", name="Approve", exact=True).click()
     expect(frame.get_by_role("status")).to_have_text("Approved 1 choice(s).")
-    expect(frame.get_by_role("checkbox", name=f"Select: {STUDENT_NAME}, {OPTION}")).to_have_count(0)
+    expect(
+        frame.get_by_role(
+            "checkbox", name=f"Select: \u2068{STUDENT_NAME}\u2069, \u2068{OPTION}\u2069"
+        )
+    ).to_have_count(0)
 
     # The student hands in the work.
     frame = launch(student_page, demo, STUDENT)
@@ -114,7 +120,7 @@ def test_choose_approve_hand_in_record_and_the_next_step_opens(
     expect(frame.get_by_role("heading", level=1)).to_have_text(STUDENT_NAME)
     frame.get_by_label("Competency", exact=True).select_option(label="CELL.1 · Cell structure")
     frame.get_by_label("Level", exact=True).select_option(label="Proficient (3 points) — mastery")
-    frame.get_by_label("Note", exact=True).fill(
+    frame.get_by_label("Note (shown to the student and in the family report)", exact=True).fill(
         "Clear model; every organelle labelled and explained."
     )
     frame.get_by_role("button", name="Record evidence").click()

@@ -6,7 +6,7 @@ in its roster. Existing memberships start unlisted (which of them a roster liste
 kept); the next sync that lists them stamps them.
 
 Revision ID: 0022_membership_first_listed_at
-Revises: 0020_backfill_first_deployment
+Revises: 0021_launch_session_locale
 Create Date: 2026-12-08 12:00:00
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 import lti_app.db
 
 revision: str = "0022_membership_first_listed_at"
-down_revision: str | None = "0020_backfill_first_deployment"
+down_revision: str | None = "0021_launch_session_locale"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -104,10 +104,11 @@ def _level_cells(
                 level.level_points,
                 level.is_mastered,
                 level.last_evidence_at,
+                level.evidence_count,
             ).where(where)
         )
-        for pid, cid, name, points, mastered, last_at in dated:
-            cells[pid][cid] = Cell(name, points, last_at, mastered)
+        for pid, cid, name, points, mastered, last_at, count in dated:
+            cells[pid][cid] = Cell(name, points, last_at, mastered, count)
         return cells
     plain = conn.execute(
         select(
@@ -116,10 +117,11 @@ def _level_cells(
             level.level_name,
             level.level_points,
             level.is_mastered,
+            level.evidence_count,
         ).where(where)
     )
-    for pid, cid, name, points, mastered in plain:
-        cells[pid][cid] = Cell(name, points, None, mastered)
+    for pid, cid, name, points, mastered, count in plain:
+        cells[pid][cid] = Cell(name, points, None, mastered, count)
     return cells
 
 

@@ -16,7 +16,7 @@ SORTS = ("name", "name_desc", "level_asc", "level_desc", "idle")
 
 
 class Cell(NamedTuple):
-    """A stored current level (level_name None: evidence exists but no level yet).
+    """A stored current level (level_name None: no level yet, or no evidence at all).
 
     A tuple, not a dataclass: the grid builds 12,000 of them per request."""
 
@@ -24,6 +24,9 @@ class Cell(NamedTuple):
     points: Decimal | None
     last_evidence_at: datetime | None
     is_mastered: bool
+    evidence_count: int
+    """The evidence that counts. 0 when all of it was withdrawn: the level row stays, but the
+    student is not assessed (mastery.rollup)."""
 
 
 @dataclass(frozen=True)

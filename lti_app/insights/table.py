@@ -61,8 +61,9 @@ def grid_body(
     closing = {lv.name: f"</span>{escape(shorts[lv.name])}</button></td>" for lv in levels}
     empty_open = '<td><button name="cell" value="'
     # Two kinds of empty cell, told apart by a mark for the eye and words for a screen reader
-    # (the mark itself is hidden from it): never assessed, and evidence without a level yet
-    # ("n times" not yet reached). The dashboard's legend shows the same marks.
+    # (the mark itself is hidden from it): not assessed (no evidence, or all of it withdrawn:
+    # the level row stays with a count of 0), and evidence without a level yet ("n times" not
+    # yet reached). The dashboard's legend shows the same marks.
     empty_close = {
         False: f"</span>{NOT_ASSESSED_MARK}</button></td>",
         True: f"</span>{NO_LEVEL_YET_MARK}</button></td>",
@@ -92,7 +93,7 @@ def grid_body(
                     + pid
                     + middle
                     + (
-                        empty_close[cell is not None]
+                        empty_close[cell is not None and cell.evidence_count > 0]
                         if name is None
                         else f"</span>{escape(name[:2])}</button></td>"
                     )

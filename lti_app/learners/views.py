@@ -24,9 +24,17 @@ from lti_app.learners.profile_form import ProfilePage, page_values, save_profile
 from lti_app.learners.services import GoalNotFoundError, NotAllowedError
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.roster.services import list_students, student_ids_in_course
+from lti_app.timezones import local_date
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext
-from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
+from lti_app.web import (
+    add_nav_item,
+    course_zone,
+    current_launch,
+    db_session,
+    launch_url,
+    require_role,
+)
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("learners", __name__, url_prefix="/profile")
@@ -133,7 +141,8 @@ def _vocab() -> dict[str, Any]:
         "modalities": tuple(Modality),
         "goal_statuses": tuple(GoalStatus),
         "goal_status_words": GOAL_STATUS_WORDS,
-        "today": utcnow().date(),
+        # The course's date, not UTC's: a goal due today is not overdue this evening.
+        "today": local_date(utcnow(), course_zone()),
     }
 
 

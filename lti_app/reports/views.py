@@ -38,10 +38,12 @@ from lti_app.reports.i18n import (
 )
 from lti_app.reports.pdf import A4, paper_for, render_pdf
 from lti_app.roster.services import Student, list_students, student_ids_in_course
+from lti_app.timezones import local_date
 from lti_app.tool.models import MembershipStatus
 from lti_app.tool.services import LaunchContext
 from lti_app.web import (
     add_nav_item,
+    course_zone,
     current_launch,
     db_session,
     launch_url,
@@ -167,6 +169,7 @@ def _course_title(ctx: LaunchContext) -> str:
 
 def _render(template: str, report: services.FamilyReport, lang: str, **extra: object) -> str:
     g.report_language = lang
+    now = utcnow()
     with force_locale(lang):
         return render_template(
             template,
@@ -174,7 +177,10 @@ def _render(template: str, report: services.FamilyReport, lang: str, **extra: ob
             lang=lang,
             page_lang=lang,
             languages=LANGUAGES,
-            now=utcnow(),
+            now=now,
+            # The course's date decides an overdue goal: after 5 pm in Los Angeles, UTC is
+            # already on the next day and a goal due today would read "Overdue".
+            today=local_date(now, course_zone()),
             level_bands={lv.name: level_band(lv.points, report.levels) for lv in report.levels},
             **TEMPLATE_HELPERS,
             **extra,

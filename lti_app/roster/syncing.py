@@ -208,6 +208,9 @@ def apply_members(
     launches made them a teacher keeps that role when the roster lists them without one:
     their next launch, not the roster, says whether they still teach.
 
+    A membership the roster lists for the first time is stamped `first_listed_at`
+    (deactivate_missing ends only teachers a roster has listed).
+
     Three queries and one flush for a page of known members, whatever its size; new members
     add an insert and a read for people and for memberships. Learners the page makes active
     again have their current levels queued for the LMS once more (one query and an insert).
@@ -239,8 +242,11 @@ def apply_members(
         )
         memberships.update(_memberships(session, context_id, missing_members))
     returning: list[int] = []
+    listed_at = utcnow()
     for person_id, member in ids.items():
         row = memberships[person_id]
+        if row.first_listed_at is None:
+            row.first_listed_at = listed_at
         was_away = person_id not in missing_members and not _counts_for_grades(row)
         roles = list(member.roles)
         status = STATUS_FROM_LMS.get(member.status.lower(), MembershipStatus.ACTIVE)
@@ -324,8 +330,14 @@ def deactivate_missing(
     teachers: bool,
     started_by: int | None = None,
 ) -> Deactivated:
-    """Mark active learners, and with `teachers` teachers, the full roster did not list as
-    inactive (their data stays). Other members (mentors, administrators) are left alone.
+    """Mark active learners, and with `teachers` teachers a roster has listed before, the full
+    roster did not list as inactive (their data stays). Other members (mentors,
+    administrators) are left alone.
+
+    A teacher no roster has ever listed is known from launches only, and their launches are
+    the LMS's word: Moodle launches a teacher given the role on a whole category (not
+    enrolled, no administrator role) as Instructor, but its roster lists enrolments only.
+    Ended by every sync they did not start, they would lose the page they are working on.
 
     Someone who launched after `listed_since` (when the sync began asking the LMS) may have
     been enrolled after the LMS answered: their launch vouches for them, the roster does not.
@@ -353,7 +365,10 @@ def deactivate_missing(
     if teachers:
         teacher_rows = session.execute(
             select(Membership.person_id, Membership.roles).where(
-                *active, Membership.is_teacher.is_(True), Membership.is_learner.is_(False)
+                *active,
+                Membership.is_teacher.is_(True),
+                Membership.is_learner.is_(False),
+                Membership.first_listed_at.is_not(None),
             )
         )
         missing_teachers = {

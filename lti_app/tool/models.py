@@ -189,6 +189,10 @@ class Membership(Base):
     course as a student would. Not listed with the class, not sent to the gradebook."""
     first_launch_at: Mapped[datetime | None]
     last_launch_at: Mapped[datetime | None]
+    first_listed_at: Mapped[datetime | None]
+    """When a roster sync first listed them (None: known from launches only). Only a teacher
+    the roster has listed is ended by a roster that leaves them out: the LMS launches some
+    teachers it never lists (Moodle's teacher of a whole category, not enrolled)."""
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
 

@@ -14,7 +14,9 @@ from lti_app.db import Database
 from lti_app.demo.browser import follow_launch
 from lti_app.demo.server import RunningPlatform
 from lti_app.insights import views as insights_views
+from lti_app.learners import views as learners_views
 from lti_app.learners.services import add_goal
+from lti_app.reports import views as reports_views
 from lti_app.tool.models import Context, Person, Platform
 from tests.conftest import Launched, LtiActions, ToolServer
 from tests.courses.frames import Frame, frame
@@ -73,8 +75,8 @@ def _overdue(teacher: Frame) -> bool:
 @pytest.fixture
 def evening(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tool's clock at 03:00 UTC (the tool server runs in this process)."""
-    monkeypatch.setattr(common, "utcnow", lambda: EVENING_IN_LOS_ANGELES)
-    monkeypatch.setattr(insights_views, "utcnow", lambda: EVENING_IN_LOS_ANGELES)
+    for module in (common, insights_views, learners_views, reports_views):
+        monkeypatch.setattr(module, "utcnow", lambda: EVENING_IN_LOS_ANGELES)
 
 
 def test_a_us_course_at_03_utc_sees_its_own_date_once_canvas_sends_the_zone(
@@ -114,6 +116,56 @@ def test_a_us_course_at_03_utc_sees_its_own_date_once_canvas_sends_the_zone(
     _launch(lti, fresh_lms, "user-s01", timezone="Asia/Tokyo")
     _launch(lti, fresh_lms, "user-t01", timezone="$Person.address.timezone")
     assert _stored(db, course_id) == (None, "America/Los_Angeles")
+
+
+def _goal_pages_saying_overdue(teacher: Frame, student: Frame, student_id: int) -> list[str]:
+    """Which of the goal pages outside the teacher's student page mark GOAL "Overdue"."""
+    pages = {
+        "student's profile": student.get("/profile/"),
+        "teacher's profile editor": teacher.get(f"/profile/students/{student_id}"),
+        "family report": teacher.get(f"/reports/students/{student_id}"),
+    }
+    for name, page in pages.items():
+        assert page.status_code == 200, (name, page.text[:500])
+        assert GOAL in page.text, name
+    return [name for name, page in pages.items() if "Overdue" in page.text]
+
+
+def test_the_profile_and_family_report_call_a_goal_overdue_by_the_courses_date(
+    lti: LtiActions,
+    tool_server: ToolServer,
+    fresh_lms: RunningPlatform,
+    db: Database,
+    evening: None,
+) -> None:
+    student = frame(_launch(lti, fresh_lms, "user-s01"), tool_server.url)
+    teacher = frame(_launch(lti, fresh_lms, "user-t01"), tool_server.url)
+    course_id, student_id = _ids(db, fresh_lms, "user-s01")
+    _, teacher_id = _ids(db, fresh_lms, "user-t01")
+    with db.begin() as s:
+        add_goal(
+            s,
+            context_id=course_id,
+            person_id=student_id,
+            text=GOAL,
+            target_date=date(2026, 3, 10),
+            created_by_id=teacher_id,
+            editor_is_teacher=True,
+        )
+    # No zone from the LMS: the course is on UTC, where the 10th has passed.
+    assert _goal_pages_saying_overdue(teacher, student, student_id) == [
+        "student's profile",
+        "teacher's profile editor",
+        "family report",
+    ]
+
+    # In Los Angeles it is still the evening of the 10th: the goal is due today, as the
+    # teacher's student page and the attention list already said.
+    teacher = frame(
+        _launch(lti, fresh_lms, "user-t01", timezone="America/Los_Angeles"), tool_server.url
+    )
+    assert not _overdue(teacher)
+    assert _goal_pages_saying_overdue(teacher, student, student_id) == []
 
 
 def test_the_teachers_time_zone_is_checked_and_wins_over_the_lms(

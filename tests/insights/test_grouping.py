@@ -152,7 +152,7 @@ def _row(
     if points is not None:
         level = next(lv for lv in LEVELS if lv.points == points)
         last = NOW - timedelta(days=days_ago)
-        cells[7] = Cell(level.name, level.points, last, level.is_mastery)
+        cells[7] = Cell(level.name, level.points, last, level.is_mastery, 1)
     return GridRow(pid, name, name.lower(), status, None, last, cells, frozenset({pid * 10}))
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.services import create_competency
@@ -21,9 +21,9 @@ from lti_app.insights.exports import evidence_csv
 from lti_app.insights.groups import group_history, group_member_ids, resolve_picked_students
 from lti_app.insights.proposals import propose_for_competency
 from lti_app.mastery.calculation import CalculationMethod
-from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.scales import update_scale
-from lti_app.mastery.services import record_evidence
+from lti_app.mastery.services import record_evidence, withdraw_evidence
 from lti_app.tool.models import Membership
 from tests.conftest import LtiActions
 from tests.insights.conftest import OTHER_TEACHER, TEACHER, FreshCourse, Seeded
@@ -118,6 +118,43 @@ def test_n_times_dashboard_tells_no_level_yet_from_not_assessed(
     assert assessed.startswith("no level yet")
     assert "2 results counted" in assessed
     assert current(never.id) == "not assessed yet."
+
+
+def test_a_cell_whose_only_evidence_was_withdrawn_reads_not_assessed(
+    fresh_course: FreshCourse, database_url: str
+) -> None:
+    """Evidence recorded for the wrong student and withdrawn leaves the level row behind with
+    nothing counted: the grid must say "not assessed yet", as the cell's page does, not
+    "evidence, no level yet"."""
+    with unit_of_work(database_url) as s:
+        ctx = fresh_course.context_id
+        competency = create_competency(s, context_id=ctx, code=unique("WD-"), title="Withdrawn")
+        record_evidence(
+            s,
+            context_id=ctx,
+            competency_id=competency.id,
+            student_ids=[fresh_course.student_id],
+            points=Decimal(3),
+            source=EvidenceSource.TEACHER,
+            note="typed for the wrong student",
+            recorded_by_id=fresh_course.teacher_id,
+        )
+        evidence_id = s.scalars(
+            select(Evidence.id).where(
+                Evidence.person_id == fresh_course.student_id,
+                Evidence.competency_id == competency.id,
+            )
+        ).one()
+        withdraw_evidence(
+            s, context_id=ctx, evidence_id=evidence_id, changed_by_id=fresh_course.teacher_id
+        )
+    home = fresh_course.lti.launch(TEACHER)
+    page = home.client.get(url(home.response, "/insights/")).text
+    found = re.search(rf'value="{fresh_course.student_id}-{competency.id}".*?</td>', page)
+    assert found is not None
+    assert '<span aria-hidden="true">&ndash;</span>' in found[0]
+    assert '<span class="visually-hidden">not assessed yet</span>' in found[0]
+    assert "no level yet" not in found[0]
 
 
 def test_proposed_groups_follow_the_stored_standing_not_the_level_alone(

@@ -98,6 +98,7 @@ def test_a_teacher_the_lms_no_longer_lists_as_teaching_cannot_copy_from_that_cou
         old, _staff_and_students(Enrollment(TEACHER.user_id, Role.INSTRUCTOR), colleague)
     )
     in_old = _open(tool_server, lti, old)
+    _wait_for_launch_sync(db, old)  # the roster has listed her: a later one may end her
     teacher = _open(tool_server, lti, current)
     offered = f'<option value="{old.context_id}">{old.course.title}</option>'
     assert offered in _copy_sources(teacher)
@@ -125,35 +126,66 @@ def test_a_teacher_the_lms_no_longer_lists_as_teaching_cannot_copy_from_that_cou
     assert in_old.get("/competencies/").status_code == 403
 
 
-def test_the_teacher_whose_launch_starts_the_sync_keeps_teaching_until_another_sync(
+def test_a_listed_teacher_keeps_teaching_through_her_own_sync_until_another_sync(
     make_roster_course: Callable[..., RosterCourse],
     nrps: NrpsClient,
     db: Database,
     lti: LtiActions,
     tool_server: ToolServer,
 ) -> None:
-    """The LMS launches her as the course's teacher though its roster does not list her (a
-    Moodle teacher given the role on a whole category, not enrolled): the sync her own launch
-    starts, and her own Refresh, do not end the session she is using."""
+    """The roster listed her; the LMS then took her off the course while she was working. The
+    sync her own launch or Refresh starts does not end the session she is using; a sync that
+    is not hers (the CLI's, a colleague's launch) goes by the roster."""
     course = make_roster_course(2)
+    teacher = _open(tool_server, lti, course)
+    _wait_for_launch_sync(db, course)
+    assert _membership(db, course, TEACHER.user_id).first_listed_at is not None
     set_enrollments(
         course, _staff_and_students(Enrollment(SECOND_TEACHER.user_id, Role.INSTRUCTOR))
     )
-    teacher = _open(tool_server, lti, course, roles=[str(Role.INSTRUCTOR)])
-    _wait_for_launch_sync(db, course)
-    assert _membership(db, course, TEACHER.user_id).status is MembershipStatus.ACTIVE
     refreshed = teacher.follow(teacher.post("/roster/refresh"))
     assert refreshed.status_code == 200
     assert "Roster updated from the LMS: 2 students." in refreshed.text
     assert teacher.get("/competencies/").status_code == 200
     assert _membership(db, course, TEACHER.user_id).status is MembershipStatus.ACTIVE
 
-    # A sync that is not hers (the CLI's, a colleague's launch) goes by the roster.
     assert _sync(db, nrps, course).teachers_deactivated == 1
     assert _membership(db, course, TEACHER.user_id).status is MembershipStatus.INACTIVE
     answer = teacher.get("/competencies/")
     assert answer.status_code == 403
     assert LEFT_COURSE in answer.text
+
+
+def test_a_teacher_the_roster_never_lists_keeps_teaching_through_every_sync(
+    make_roster_course: Callable[..., RosterCourse],
+    nrps: NrpsClient,
+    db: Database,
+    lti: LtiActions,
+    tool_server: ToolServer,
+) -> None:
+    """The LMS launches her as the course's teacher though its roster never lists her (a
+    Moodle teacher given the role on a whole category: not enrolled, no administrator role).
+    Her launches are the LMS's word: no sync, hers or another's, ends the page she is on."""
+    course = make_roster_course(2)
+    set_enrollments(
+        course, _staff_and_students(Enrollment(SECOND_TEACHER.user_id, Role.INSTRUCTOR))
+    )
+    teacher = _open(tool_server, lti, course, roles=[str(Role.INSTRUCTOR)])
+    _wait_for_launch_sync(db, course)
+    refreshed = teacher.follow(teacher.post("/roster/refresh"))
+    assert "Roster updated from the LMS: 2 students." in refreshed.text
+
+    # Syncs that are not hers: the CLI's, her colleague's launch.
+    assert _sync(db, nrps, course).teachers_deactivated == 0
+    assert _sync(db, nrps, course).teachers_deactivated == 0
+    mine = _membership(db, course, TEACHER.user_id)
+    assert (mine.status, mine.is_teacher, mine.first_listed_at) == (
+        MembershipStatus.ACTIVE,
+        True,
+        None,
+    )
+    assert teacher.get("/competencies/").status_code == 200
+    assert _membership(db, course, SECOND_TEACHER.user_id).status is MembershipStatus.ACTIVE
 
 
 def test_an_lms_administrator_teaching_without_enrolment_keeps_teaching(

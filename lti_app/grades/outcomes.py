@@ -36,6 +36,9 @@ class Outcome:
     error: LmsRequestError | None = None
     column_gone: bool = False
     """The score's line item URL answers 404: the column was deleted in the LMS."""
+    lost: bool = False
+    """Not sent: the row's lease ran out before its turn and it was claimed again (by
+    another worker, or by this one), so the newer claim sends it and records what came of it."""
 
 
 @dataclass
@@ -56,23 +59,23 @@ def record_outcomes(
     outcomes: Sequence[Outcome],
     now: datetime,
     *,
-    worker_id: str,
     config: WorkerConfig,
     pause_end: Callable[[int], datetime | None],
     stats: DrainStats,
 ) -> None:
-    """Write the outcomes of rows this worker still holds, and count them into `stats`.
+    """Write the outcomes of rows this worker's claims still hold, and count them into `stats`.
 
     :param pause_end: when a platform's throttling pause ends, for rows it held back.
     """
+    outcomes = [o for o in outcomes if not o.lost]
     ok = [o.job.id for o in outcomes if o.error is None]
-    # One statement per column: a pass sends to few columns, each to many students.
-    ok_by_column: dict[str, list[int]] = defaultdict(list)
+    # One statement per column (and claim): a pass sends to few columns, each to many students.
+    ok_by_column: dict[tuple[str, str], list[int]] = defaultdict(list)
     for outcome in outcomes:
         if outcome.error is None:
-            ok_by_column[outcome.job.url].append(outcome.job.id)
-    mine = (OUTBOX.c.status == OutboxStatus.SENDING) & (OUTBOX.c.claimed_by == worker_id)
-    for url, ids in ok_by_column.items():
+            ok_by_column[(outcome.job.url, outcome.job.claim)].append(outcome.job.id)
+    for (url, claim), ids in ok_by_column.items():
+        mine = (OUTBOX.c.status == OutboxStatus.SENDING) & (OUTBOX.c.claimed_by == claim)
         for start in range(0, len(ids), 500):
             session.execute(
                 update(OUTBOX)
@@ -107,7 +110,6 @@ def record_outcomes(
                 now,
                 stats,
                 outcome.column_gone,
-                worker_id=worker_id,
                 config=config,
                 pause_end=pause_end,
             )
@@ -124,7 +126,6 @@ def _record_failure(
     stats: DrainStats,
     column_gone: bool,
     *,
-    worker_id: str,
     config: WorkerConfig,
     pause_end: Callable[[int], datetime | None],
 ) -> None:
@@ -200,7 +201,7 @@ def _record_failure(
         .where(
             ScoreOutbox.id == job.id,
             ScoreOutbox.status == OutboxStatus.SENDING,
-            ScoreOutbox.claimed_by == worker_id,
+            ScoreOutbox.claimed_by == job.claim,
         )
         .values(**values),
         execution_options={"synchronize_session": False},

@@ -162,9 +162,10 @@ def _record_failure(
             next_attempt_at=now + timedelta(seconds=config.config_retry),
         )
         stats.retried += 1
-    elif err.throttled:
+    elif err.throttled or err.unavailable:
         # Not the row's fault either: throttling only says "later", however long it
-        # lasts, so it uses up no attempts (counted, a long throttle failed every score).
+        # lasts, so it uses up no attempts (counted, a long throttle failed every score);
+        # nor does a token endpoint that is down (the score itself was never sent).
         # Due when the platform's pause ends (it grows with each pause in a row), so the
         # rows held meanwhile are not claimed again and again while it lasts.
         values.update(

@@ -246,6 +246,8 @@ class GradeWorker:
                     self._blocked[job.platform.id] = err
                 if err.throttled:
                     self._throttles.throttled(job.platform.id, err)
+                elif err.unavailable:
+                    self._throttles.unavailable(job.platform.id, err)
                 if err.status == 404:
                     return self._not_found(job, err)
                 return Outcome(job, err)

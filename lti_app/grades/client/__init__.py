@@ -140,8 +140,11 @@ class AgsClient:
                 str(err),
                 retryable=err.retryable,
                 status=err.status,
+                retry_after=err.retry_after,
                 config=not err.retryable,
                 throttled=err.throttled,
+                # Down, hung or unreachable: no request to this LMS can go until it answers.
+                unavailable=err.retryable and not err.throttled,
             ) from err
 
     def request(

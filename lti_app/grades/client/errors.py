@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
-import time
-from datetime import UTC
 from typing import Any
 
 import urllib3
 
+from lti_app.http import MAX_RETRY_AFTER as MAX_RETRY_AFTER  # what the worker caps waits at
 from lti_app.http import is_throttled
+from lti_app.http import retry_after_seconds as retry_after_seconds
 from lti_app.roster.client import UNAUTHORIZED_HINT
-
-MAX_RETRY_AFTER = 86400.0
-"""Seconds; a longer Retry-After (or a huge one that overflows datetime) waits a day."""
 
 
 class LmsRequestError(Exception):
@@ -34,6 +29,7 @@ class LmsRequestError(Exception):
         retry_after: float | None = None,
         config: bool = False,
         throttled: bool = False,
+        unavailable: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -43,28 +39,10 @@ class LmsRequestError(Exception):
         self.throttled = throttled
         """The LMS asked Pathways to slow down: the worker pauses the platform, and the
         score keeps its attempts (not the score's fault; see grades.worker)."""
-
-
-def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        # "1e999" parses as inf and "nan" as nan: neither is a time to wait.
-        return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = time.time() if now is None else now
-    return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - now))
+        self.unavailable = unavailable
+        """The LMS's token endpoint failed for a while (5xx, no answer, no connection): every
+        request to the platform needs a token, so the worker pauses the platform as for a
+        throttle, and the score keeps its attempts."""
 
 
 def without_nul(text: str) -> str:

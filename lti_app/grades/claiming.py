@@ -49,6 +49,8 @@ class ClaimedJob:
     body: dict[str, Any]
     attempts: int
     scored_at: datetime
+    created_at: datetime
+    """When the score was queued: how long it has been tried for."""
     claim: str
     """The claim's token in `claimed_by`: this copy of the row is the one to send only while
     the row still carries it."""
@@ -113,6 +115,7 @@ def claim_due(
             OUTBOX.c.scored_at,
             OUTBOX.c.is_update,
             OUTBOX.c.attempts,
+            OUTBOX.c.created_at,
             LineItem.url,
             Person.sub,
         )
@@ -198,6 +201,7 @@ def claim_due(
                 body=_score_body(row, comment=(row.line_item_id, row.person_id) not in standing),
                 attempts=row.attempts + 1,
                 scored_at=row.scored_at,
+                created_at=row.created_at,
                 claim=claim,
             )
         )

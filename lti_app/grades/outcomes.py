@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from lti_app.grades import line_item_sync
 from lti_app.grades.claiming import OUTBOX, ClaimedJob
 from lti_app.grades.client import LmsRequestError
-from lti_app.grades.client.errors import without_nul
+from lti_app.grades.client.errors import without_nul, without_retry_promise
 from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
 
 if TYPE_CHECKING:
@@ -183,12 +183,22 @@ def _record_failure(
             next_attempt_at=now + timedelta(seconds=config.backoff(job.attempts)),
         )
         stats.retried += 1
-    elif err.retryable and job.attempts < config.max_attempts:
+    elif err.retryable and (
+        job.attempts < config.max_attempts
+        or (err.transient and now - job.created_at < config.retry_transient_for)
+    ):
         delay = config.backoff(job.attempts, err.retry_after)
         values.update(status=OutboxStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay))
         stats.retried += 1
     else:
         values["status"] = OutboxStatus.FAILED
+        if err.retryable:
+            # The message promised a retry; the teacher now has to ask for one.
+            values["last_error"] = without_nul(
+                f"{without_retry_promise(str(err))} Pathways stopped after "
+                f"{tries(job.attempts)} over {how_long(now - job.created_at)}; "
+                "press Retry to send it again."
+            )[:2000]
         stats.failed += 1
         LOG.warning(
             "score %s failed iss=%s status=%s: %s",
@@ -207,3 +217,17 @@ def _record_failure(
         .values(**values),
         execution_options={"synchronize_session": False},
     )
+
+
+def tries(n: int) -> str:
+    return "1 try" if n == 1 else f"{n} tries"
+
+
+def how_long(span: timedelta) -> str:
+    """A span in the largest whole unit a teacher would say: "3 days", "5 hours"."""
+    seconds = max(0, int(span.total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+    return "less than a minute"

@@ -77,6 +77,15 @@ class WorkerConfig:
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
     max_attempts: int = 15
+    """Tries before a score fails for good; the LMS being down or struggling gets longer."""
+    retry_transient_for: timedelta = timedelta(days=3)
+    """How long a score is tried through errors that say the LMS is down or struggling (5xx,
+    timeouts, lost connections, throttling), past `max_attempts`: once the backoff reaches its
+    cap that is one try every 10 minutes. The tries alone gave up after about an hour, and an
+    LMS upgrade in maintenance mode, or a hosting incident, lasts longer: every queued score
+    failed for good and waited for someone to press Retry. Three days covers an LMS down from
+    Friday evening to Monday morning; past that a person should look, and a score arriving a
+    week late would surprise the teacher more than one shown as failed."""
     config_retry: float = 600.0
     """Seconds before retrying after a problem only an admin can fix (token, scopes)."""
     poll_interval: float = 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import urllib3
@@ -30,6 +31,7 @@ class LmsRequestError(Exception):
         config: bool = False,
         throttled: bool = False,
         unavailable: bool = False,
+        transient: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -43,6 +45,19 @@ class LmsRequestError(Exception):
         """The LMS's token endpoint failed for a while (5xx, no answer, no connection): every
         request to the platform needs a token, so the worker pauses the platform as for a
         throttle, and the score keeps its attempts."""
+        if transient is None:
+            transient = status is not None and (status >= 500 or status in (408, 425, 429))
+        self.transient = retryable and (transient or throttled or unavailable)
+        """The LMS is down or struggling (5xx, no answer, no connection, throttling): worth
+        trying again for days, not only for the score's tries (see grades.worker)."""
+
+
+RETRY_PROMISE = re.compile(r"[;,]?\s*(?:Pathways|it) will retry\.?\s*$")
+
+
+def without_retry_promise(text: str) -> str:
+    """The message without its closing "Pathways will retry", for a score that will not be."""
+    return RETRY_PROMISE.sub(".", text)
 
 
 def without_nul(text: str) -> str:

@@ -161,7 +161,9 @@ class GradeWorker:
     # -- line items and claims ----------------------------------------------------------------
     def sync_line_items(self) -> int:
         """Find or create (or update) the columns that need it; return how many are done."""
-        return line_item_sync.sync_line_items(self.db, self.ags, self.config, self._platform)
+        return line_item_sync.sync_line_items(
+            self.db, self.ags, self.config, self._platform, self._throttles
+        )
 
     def _claim(self, limit: int) -> list[ClaimedJob]:
         claim = f"{self.worker_id}/{next(self._claim_numbers)}"

@@ -86,6 +86,21 @@ def error_for(response: urllib3.BaseHTTPResponse, what: str) -> LmsRequestError:
             status=status,
             retry_after=retry_after,
         )
+    if 300 <= status < 400:
+        # The pool follows no redirects: the bearer token would go with the request to wherever
+        # the LMS points. A redirect says the LMS's address changed (to https, to a new host),
+        # which no retry fixes and no score is to blame for: the scores wait for an admin.
+        location = without_nul(str(response.headers.get("location", ""))).strip()[:300]
+        where = f" to {location}" if location else " without saying where to"
+        return LmsRequestError(
+            f"The LMS answered the {what} with a redirect ({status}){where}: its address has "
+            "probably changed. Pathways does not follow redirects, which would send its access "
+            "token elsewhere. An LMS administrator can check the LMS's address in the Pathways "
+            "registration and the LMS's own settings; the scores wait until then.",
+            retryable=False,
+            status=status,
+            config=True,
+        )
     if status == 401:
         return LmsRequestError(UNAUTHORIZED_HINT, retryable=False, status=401, config=True)
     if status == 403:

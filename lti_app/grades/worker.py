@@ -237,13 +237,19 @@ class GradeWorker:
             return blocked
         return self._throttles.pause(platform_id)
 
-    def _send(self, job: ClaimedJob) -> Outcome:
+    def _stop_waiting(self, job: ClaimedJob) -> None:
         with self._guard:
             self._waiting.pop((job.id, job.claim), None)
+
+    def _send(self, job: ClaimedJob) -> Outcome:
         held = self._held(job.platform.id)
         if held is not None:
+            self._stop_waiting(job)
             return Outcome(job, held)
         with self._throttles.slot(job.platform.id):
+            # Its lease was renewed while it waited, for a slot too: after a throttle halved the
+            # slots, a slow LMS keeps rows there for minutes.
+            self._stop_waiting(job)
             held = self._held(job.platform.id)
             if held is not None:
                 return Outcome(job, held)

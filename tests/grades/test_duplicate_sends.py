@@ -6,11 +6,14 @@ again, so a duplicate is something a teacher sees.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
+
+import pytest
 
 from lti_app.db import utcnow
 from lti_app.demo.state import Fault
@@ -130,3 +133,25 @@ def test_a_score_sent_again_does_not_open_a_new_canvas_submission(
         "None",
         "{'new_submission': False}",
     ]
+
+
+def test_rows_waiting_for_a_sending_slot_keep_their_lease(
+    make_course: Callable[..., GradeCourse], caplog: pytest.LogCaptureFixture
+) -> None:
+    course = make_course(students=12, competencies=1)
+    worker = course.worker(concurrency=4, lease=timedelta(seconds=1))
+    course.drain_until_settled(worker)  # columns
+    course.record(3)
+    # As after throttles halved the slots: one score at a time, the others wait their turn in
+    # the sending threads for longer than the lease.
+    slots = worker._throttles._slots_of(course.platform_id)
+    slots.ceiling = slots.limit = 1
+    course.lms.platform.delay_ms = 200
+    try:
+        with caplog.at_level(logging.WARNING, logger="lti_app.grades.worker"):
+            worker.drain()
+    finally:
+        course.lms.platform.delay_ms = 0
+    assert "claimed again meanwhile" not in caplog.text  # none lost its claim while waiting
+    assert course.counts()[OutboxStatus.SENT] == 12
+    assert max(_deliveries(course).values()) == 1

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import logging
+import math
 import socket
 import ssl
 import threading
@@ -11,6 +13,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,6 +85,32 @@ def is_http_url(value: str) -> bool:
     except (ValueError, httpx.InvalidURL):
         return False
     return parts.scheme in _DEFAULT_PORTS and bool(parts.hostname) and port != 0
+
+
+MAX_RETRY_AFTER = 86400.0
+"""Seconds; a longer Retry-After (or a huge one that overflows datetime) waits a day."""
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds: a number or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        # "1e999" parses as inf and "nan" as nan: neither is a time to wait.
+        return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = time.time() if now is None else now
+    return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - now))
 
 
 def is_throttled(status: int, body: bytes) -> bool:

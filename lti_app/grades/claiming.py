@@ -7,6 +7,10 @@ the rules of who may send what can be read without the threads that send.
 
 Several workers may share the outbox: on PostgreSQL the claim uses
 `SELECT ... FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time anyway.
+
+Each claim writes its own token into `claimed_by` (the worker's id and a claim number): a row
+whose lease ran out is claimed again, by another worker or by the same one, and only the
+newest claim may send it (`hold_for_sending`) or record what the LMS said.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ class ClaimedJob:
     body: dict[str, Any]
     attempts: int
     scored_at: datetime
+    created_at: datetime
+    """When the score was queued: how long it has been tried for."""
+    claim: str
+    """The claim's token in `claimed_by`: this copy of the row is the one to send only while
+    the row still carries it."""
 
 
 def reclaim_expired(session: Session, now: datetime, *, context_ids: frozenset[int] | None) -> None:
@@ -81,11 +90,12 @@ def claim_due(
     *,
     limit: int,
     lease: timedelta,
-    worker_id: str,
+    claim: str,
     context_ids: frozenset[int] | None,
     platform_of: Callable[[Session, int], Platform],
 ) -> list[ClaimedJob]:
-    """Claim up to `limit` rows due now for `worker_id`; supersede or skip those never to send.
+    """Claim up to `limit` rows due now under the token `claim`; supersede or skip those never
+    to send.
 
     :param platform_of: the worker's cache of detached platforms, by id.
     """
@@ -105,6 +115,7 @@ def claim_due(
             OUTBOX.c.scored_at,
             OUTBOX.c.is_update,
             OUTBOX.c.attempts,
+            OUTBOX.c.created_at,
             LineItem.url,
             Person.sub,
         )
@@ -190,6 +201,8 @@ def claim_due(
                 body=_score_body(row, comment=(row.line_item_id, row.person_id) not in standing),
                 attempts=row.attempts + 1,
                 scored_at=row.scored_at,
+                created_at=row.created_at,
+                claim=claim,
             )
         )
     if skipped:
@@ -205,29 +218,80 @@ def claim_due(
             .values(
                 status=OutboxStatus.SENDING,
                 lease_until=now + lease,
-                claimed_by=worker_id,
+                claimed_by=claim,
                 attempts=OUTBOX.c.attempts + 1,
             )
         )
     return jobs
 
 
-def release(session: Session, job_ids: Sequence[int], *, worker_id: str) -> None:
+def release(session: Session, jobs: Sequence[ClaimedJob]) -> None:
     """Give back rows claimed but not sent (stopping), so no one waits for their lease."""
-    session.execute(
+    for claim, ids in _by_claim(jobs).items():
+        session.execute(
+            update(OUTBOX)
+            .where(
+                OUTBOX.c.id.in_(ids),
+                OUTBOX.c.status == OutboxStatus.SENDING,
+                OUTBOX.c.claimed_by == claim,
+            )
+            .values(
+                status=OutboxStatus.PENDING,
+                lease_until=None,
+                claimed_by="",
+                attempts=OUTBOX.c.attempts - 1,
+            )
+        )
+
+
+def renew_leases(
+    session: Session, jobs: Sequence[ClaimedJob], now: datetime, *, lease: timedelta
+) -> set[tuple[int, str]]:
+    """Extend the leases of rows claimed and still waiting to be sent; return the (id, claim)
+    of those still held. A row whose lease already ran out may have been claimed again
+    meanwhile: it is not extended, and its copy here must not be sent."""
+    held: set[tuple[int, str]] = set()
+    for claim, ids in _by_claim(jobs).items():
+        for start in range(0, len(ids), 500):
+            held.update(
+                (row_id, claim)
+                for row_id in session.scalars(
+                    update(OUTBOX)
+                    .where(
+                        OUTBOX.c.id.in_(ids[start : start + 500]),
+                        OUTBOX.c.status == OutboxStatus.SENDING,
+                        OUTBOX.c.claimed_by == claim,
+                        OUTBOX.c.lease_until >= now,
+                    )
+                    .values(lease_until=now + lease)
+                    .returning(OUTBOX.c.id)
+                )
+            )
+    return held
+
+
+def hold_for_sending(session: Session, job: ClaimedJob, now: datetime, *, lease: timedelta) -> bool:
+    """Whether this claim still holds the row, extending its lease for the send; one atomic
+    statement, so of two copies of a row (a lease ran out and it was claimed again) only the
+    newest claim's is ever sent."""
+    result = session.execute(
         update(OUTBOX)
         .where(
-            OUTBOX.c.id.in_(job_ids),
+            OUTBOX.c.id == job.id,
             OUTBOX.c.status == OutboxStatus.SENDING,
-            OUTBOX.c.claimed_by == worker_id,
+            OUTBOX.c.claimed_by == job.claim,
+            OUTBOX.c.lease_until >= now,
         )
-        .values(
-            status=OutboxStatus.PENDING,
-            lease_until=None,
-            claimed_by="",
-            attempts=OUTBOX.c.attempts - 1,
-        )
+        .values(lease_until=now + lease)
     )
+    return getattr(result, "rowcount", 0) == 1
+
+
+def _by_claim(jobs: Sequence[ClaimedJob]) -> dict[str, list[int]]:
+    ids: dict[str, list[int]] = {}
+    for job in jobs:
+        ids.setdefault(job.claim, []).append(job.id)
+    return ids
 
 
 def _comments_standing(session: Session, rows: Sequence[Any]) -> set[tuple[int, int]]:
@@ -279,7 +343,9 @@ def _score_body(row: Any, *, comment: bool) -> dict[str, Any]:
         body["scoreMaximum"] = float(row.score_maximum)
     if row.level_name and comment:
         body["comment"] = row.level_name
-    if row.is_update:
-        # Canvas: an update must not start a new submission attempt.
+    if row.is_update or row.attempts:
+        # Canvas: an update must not start a new submission attempt, nor a score sent again
+        # (its first try may have reached the LMS although no answer came back, or its lease
+        # ran out while a worker was sending it).
         body[CANVAS_SUBMISSION] = {"new_submission": False}
     return body

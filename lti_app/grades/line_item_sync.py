@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select, update
@@ -28,6 +28,7 @@ from lti_app.grades.client.errors import without_nul
 from lti_app.grades.columns import LMS_MAKES_COLUMN_GRACE
 from lti_app.grades.gradebook import submission_review
 from lti_app.grades.models import Gradebook, LineItem, LineItemState
+from lti_app.grades.throttling import Throttles
 from lti_app.tool.client import SCOPE_LINEITEM
 from lti_app.tool.messages import lms_title
 from lti_app.tool.models import Platform, ResourceLink
@@ -67,10 +68,13 @@ def sync_line_items(
     ags: AgsClient,
     config: WorkerConfig,
     platform_of: Callable[[Session, int], Platform],
+    throttles: Throttles,
 ) -> int:
     """Find or create (or update) the columns that need it; return how many are done.
 
     :param platform_of: the worker's cache of detached platforms, by id.
+    :param throttles: the worker's pauses: a platform that throttles (or whose token endpoint
+        is down) is paused for its columns as for its scores, and its Retry-After honoured.
     """
     now = utcnow()
     with db.begin() as session:
@@ -155,6 +159,19 @@ def sync_line_items(
         error: LmsRequestError | None = None
         waiting = False
         url = known_url
+        held = throttles.pause(platform.id)
+        if held is not None:
+            # The LMS asked Pathways to wait (or cannot give a token): the column waits too.
+            _save_line_item(
+                db,
+                config,
+                item_id,
+                context_id,
+                url,
+                held,
+                hold_until=throttles.pause_end(platform.id),
+            )
+            continue
         try:
             if lms_owned:
                 # The LMS's own column, named by a launch (`launch_columns`): its label and
@@ -212,9 +229,26 @@ def sync_line_items(
         if waiting and error is None:
             _wait_for_lms(db, item_id)
             continue
+        hold_until = None
+        if error is not None and (error.throttled or error.unavailable):
+            # Every request to the LMS shares its patience (Canvas: one quota per developer
+            # key): the scores and other columns of this platform wait too.
+            if error.throttled:
+                throttles.throttled(platform.id, error)
+            else:
+                throttles.unavailable(platform.id, error)
+            hold_until = throttles.pause_end(platform.id)
         replaced = known_url if known_url is not None and url != known_url else None
         _save_line_item(
-            db, config, item_id, context_id, url, error, replaced=replaced, known_url=known_url
+            db,
+            config,
+            item_id,
+            context_id,
+            url,
+            error,
+            replaced=replaced,
+            known_url=known_url,
+            hold_until=hold_until,
         )
         done += error is None
     return done
@@ -296,9 +330,10 @@ def _save_line_item(
     *,
     replaced: str | None = None,
     known_url: str | None = None,
+    hold_until: datetime | None = None,
 ) -> None:
     """Record the outcome; `replaced` is the URL of a column deleted in the LMS, `known_url`
-    the column's URL when the worker took it."""
+    the column's URL when the worker took it, `hold_until` the end of the platform's pause."""
     now = utcnow()
     with db.begin() as session:
         item = session.get(LineItem, item_id)
@@ -344,8 +379,9 @@ def _save_line_item(
         if error.config:
             note_gradebook_error(session, {context_id: str(error)})
         if error.retryable or error.config:
-            delay = config.config_retry if error.config else config.backoff(2)
-            item.lease_until = now + timedelta(seconds=delay)
+            # At least as long as the LMS asked (Retry-After), as for a score.
+            delay = config.config_retry if error.config else config.backoff(2, error.retry_after)
+            item.lease_until = max(now + timedelta(seconds=delay), hold_until or now)
         else:
             item.state, item.lease_until = LineItemState.FAILED, None
         LOG.warning("line item %s failed context=%s: %s", item_id, context_id, error)

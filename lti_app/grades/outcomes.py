@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from lti_app.grades import line_item_sync
 from lti_app.grades.claiming import OUTBOX, ClaimedJob
 from lti_app.grades.client import LmsRequestError
-from lti_app.grades.client.errors import without_nul
+from lti_app.grades.client.errors import without_nul, without_retry_promise
 from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ class Outcome:
     error: LmsRequestError | None = None
     column_gone: bool = False
     """The score's line item URL answers 404: the column was deleted in the LMS."""
+    lost: bool = False
+    """Not sent: the row's lease ran out before its turn and it was claimed again (by
+    another worker, or by this one), so the newer claim sends it and records what came of it."""
 
 
 @dataclass
@@ -56,23 +59,23 @@ def record_outcomes(
     outcomes: Sequence[Outcome],
     now: datetime,
     *,
-    worker_id: str,
     config: WorkerConfig,
     pause_end: Callable[[int], datetime | None],
     stats: DrainStats,
 ) -> None:
-    """Write the outcomes of rows this worker still holds, and count them into `stats`.
+    """Write the outcomes of rows this worker's claims still hold, and count them into `stats`.
 
     :param pause_end: when a platform's throttling pause ends, for rows it held back.
     """
+    outcomes = [o for o in outcomes if not o.lost]
     ok = [o.job.id for o in outcomes if o.error is None]
-    # One statement per column: a pass sends to few columns, each to many students.
-    ok_by_column: dict[str, list[int]] = defaultdict(list)
+    # One statement per column (and claim): a pass sends to few columns, each to many students.
+    ok_by_column: dict[tuple[str, str], list[int]] = defaultdict(list)
     for outcome in outcomes:
         if outcome.error is None:
-            ok_by_column[outcome.job.url].append(outcome.job.id)
-    mine = (OUTBOX.c.status == OutboxStatus.SENDING) & (OUTBOX.c.claimed_by == worker_id)
-    for url, ids in ok_by_column.items():
+            ok_by_column[(outcome.job.url, outcome.job.claim)].append(outcome.job.id)
+    for (url, claim), ids in ok_by_column.items():
+        mine = (OUTBOX.c.status == OutboxStatus.SENDING) & (OUTBOX.c.claimed_by == claim)
         for start in range(0, len(ids), 500):
             session.execute(
                 update(OUTBOX)
@@ -107,7 +110,6 @@ def record_outcomes(
                 now,
                 stats,
                 outcome.column_gone,
-                worker_id=worker_id,
                 config=config,
                 pause_end=pause_end,
             )
@@ -124,7 +126,6 @@ def _record_failure(
     stats: DrainStats,
     column_gone: bool,
     *,
-    worker_id: str,
     config: WorkerConfig,
     pause_end: Callable[[int], datetime | None],
 ) -> None:
@@ -161,9 +162,10 @@ def _record_failure(
             next_attempt_at=now + timedelta(seconds=config.config_retry),
         )
         stats.retried += 1
-    elif err.throttled:
+    elif err.throttled or err.unavailable:
         # Not the row's fault either: throttling only says "later", however long it
-        # lasts, so it uses up no attempts (counted, a long throttle failed every score).
+        # lasts, so it uses up no attempts (counted, a long throttle failed every score);
+        # nor does a token endpoint that is down (the score itself was never sent).
         # Due when the platform's pause ends (it grows with each pause in a row), so the
         # rows held meanwhile are not claimed again and again while it lasts.
         values.update(
@@ -181,12 +183,22 @@ def _record_failure(
             next_attempt_at=now + timedelta(seconds=config.backoff(job.attempts)),
         )
         stats.retried += 1
-    elif err.retryable and job.attempts < config.max_attempts:
+    elif err.retryable and (
+        job.attempts < config.max_attempts
+        or (err.transient and now - job.created_at < config.retry_transient_for)
+    ):
         delay = config.backoff(job.attempts, err.retry_after)
         values.update(status=OutboxStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay))
         stats.retried += 1
     else:
         values["status"] = OutboxStatus.FAILED
+        if err.retryable:
+            # The message promised a retry; the teacher now has to ask for one.
+            values["last_error"] = without_nul(
+                f"{without_retry_promise(str(err))} Pathways stopped after "
+                f"{tries(job.attempts)} over {how_long(now - job.created_at)}; "
+                "press Retry to send it again."
+            )[:2000]
         stats.failed += 1
         LOG.warning(
             "score %s failed iss=%s status=%s: %s",
@@ -200,8 +212,22 @@ def _record_failure(
         .where(
             ScoreOutbox.id == job.id,
             ScoreOutbox.status == OutboxStatus.SENDING,
-            ScoreOutbox.claimed_by == worker_id,
+            ScoreOutbox.claimed_by == job.claim,
         )
         .values(**values),
         execution_options={"synchronize_session": False},
     )
+
+
+def tries(n: int) -> str:
+    return "1 try" if n == 1 else f"{n} tries"
+
+
+def how_long(span: timedelta) -> str:
+    """A span in the largest whole unit a teacher would say: "3 days", "5 hours"."""
+    seconds = max(0, int(span.total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+    return "less than a minute"

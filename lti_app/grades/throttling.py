@@ -111,20 +111,34 @@ class Throttles:
         Each further score sent meanwhile would only be refused too, and would use up the
         quota the teacher's roster sync needs.
         """
+        self._pause(platform_id, err, fewer_at_once=True)
+
+    def unavailable(self, platform_id: int, err: LmsRequestError) -> None:
+        """Pause sending to a platform whose token endpoint is down, hung or unreachable.
+
+        Every request needs a token: each score asking for its own meanwhile waited out its own
+        timeout (or refusal) in turn, and a struggling LMS got a request per score. Sending
+        fewer at once would not help an endpoint that is down, so only the pause applies.
+        """
+        self._pause(platform_id, err, fewer_at_once=False)
+
+    def _pause(self, platform_id: int, err: LmsRequestError, *, fewer_at_once: bool) -> None:
         slots = self._slots_of(platform_id)
         with self._guard:
             paused = self._paused.get(platform_id)
             now = utcnow()
             if paused is not None and paused[0] > now:
                 return  # one of the requests already in flight when the pause began
-            slots.throttled()
+            if fewer_at_once:
+                slots.throttled()
             streak = self._streak.get(platform_id, 0) + 1
             self._streak[platform_id] = streak
             until = now + timedelta(seconds=self._backoff(streak, err.retry_after))
             self._paused[platform_id] = (until, err)
         LOG.warning(
-            "LMS throttling scores platform=%s status=%s: paused until %s (pause %d in a row),"
+            "LMS %s platform=%s status=%s: scores paused until %s (pause %d in a row),"
             " then %d at once",
+            "throttling scores" if fewer_at_once else "token endpoint unavailable",
             platform_id,
             err.status,
             until.isoformat(),

@@ -8,7 +8,12 @@ Guarantees, for one (line item, student):
   row exists; outcomes are committed in small batches as they arrive (at most `commit_every`
   rows or `commit_interval` seconds old), so a crash re-sends at most those and the ones on
   the wire (same score, same timestamp: the LMS keeps what it has). Rows claimed ahead but
-  not sent yet wait for their lease after a crash; a stopping worker hands them back at once.
+  not sent yet wait for their lease after a crash; a stopping worker hands them back at once;
+- a row is POSTed only by the newest claim on it: the leases of rows claimed ahead are renewed
+  while they wait (a slow LMS takes minutes for a few hundred), and just before the POST the
+  worker checks that its claim still holds the row (`_still_holds`). A row claimed again after
+  its lease ran out (by another worker, or this one) went to the LMS twice before: Canvas
+  opened a second submission attempt and added the level comment twice.
 
 A column the teacher deleted in the LMS answers 404: see `grades.line_item_sync`, which the
 worker runs before each drain. What becomes of a row after each kind of answer (sent, retried
@@ -21,6 +26,7 @@ idle; claims and records are a few set-based statements per batch of rows, not p
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -38,7 +44,14 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.grades import line_item_sync
-from lti_app.grades.claiming import ClaimedJob, claim_due, reclaim_expired, release
+from lti_app.grades.claiming import (
+    ClaimedJob,
+    claim_due,
+    hold_for_sending,
+    reclaim_expired,
+    release,
+    renew_leases,
+)
 from lti_app.grades.client import AgsClient, LmsRequestError
 from lti_app.grades.client.errors import MAX_RETRY_AFTER
 from lti_app.grades.models import OutboxStatus, ScoreOutbox
@@ -64,6 +77,15 @@ class WorkerConfig:
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
     max_attempts: int = 15
+    """Tries before a score fails for good; the LMS being down or struggling gets longer."""
+    retry_transient_for: timedelta = timedelta(days=3)
+    """How long a score is tried through errors that say the LMS is down or struggling (5xx,
+    timeouts, lost connections, throttling), past `max_attempts`: once the backoff reaches its
+    cap that is one try every 10 minutes. The tries alone gave up after about an hour, and an
+    LMS upgrade in maintenance mode, or a hosting incident, lasts longer: every queued score
+    failed for good and waited for someone to press Retry. Three days covers an LMS down from
+    Friday evening to Monday morning; past that a person should look, and a score arriving a
+    week late would surprise the teacher more than one shown as failed."""
     config_retry: float = 600.0
     """Seconds before retrying after a problem only an admin can fix (token, scopes)."""
     poll_interval: float = 1.0
@@ -106,6 +128,12 @@ class GradeWorker:
         self._column_exists: dict[str, bool] = {}
         self._probe_locks: dict[str, threading.Lock] = {}
         self._reclaim_at = 0.0
+        self._claim_numbers = itertools.count(1)
+        self._confirmed: dict[int, tuple[str, float]] = {}
+        """Row id -> (claim, time.monotonic() when the lease this worker last set for it ends):
+        a row whose lease was set moments ago needs no statement of its own before its POST."""
+        self._waiting: dict[tuple[int, str], ClaimedJob] = {}
+        """Rows claimed and not yet started, by (id, claim): their leases are renewed."""
         self._pool = ThreadPoolExecutor(
             max_workers=self.config.concurrency * 2, thread_name_prefix="ags-send"
         )
@@ -133,24 +161,74 @@ class GradeWorker:
     # -- line items and claims ----------------------------------------------------------------
     def sync_line_items(self) -> int:
         """Find or create (or update) the columns that need it; return how many are done."""
-        return line_item_sync.sync_line_items(self.db, self.ags, self.config, self._platform)
+        return line_item_sync.sync_line_items(
+            self.db, self.ags, self.config, self._platform, self._throttles
+        )
 
     def _claim(self, limit: int) -> list[ClaimedJob]:
+        claim = f"{self.worker_id}/{next(self._claim_numbers)}"
+        ends = time.monotonic() + self.config.lease.total_seconds()
         now = utcnow()
         with self.db.begin() as session:
             if time.monotonic() >= self._reclaim_at:
                 reclaim_expired(session, now, context_ids=self.config.context_ids)
                 # Leases last minutes: looking for expired ones on every claim is wasted work.
                 self._reclaim_at = time.monotonic() + min(5.0, self.config.lease.total_seconds())
-            return claim_due(
+            jobs = claim_due(
                 session,
                 now,
                 limit=limit,
                 lease=self.config.lease,
-                worker_id=self.worker_id,
+                claim=claim,
                 context_ids=self.config.context_ids,
                 platform_of=self._platform,
             )
+        with self._guard:
+            for job in jobs:
+                self._confirmed[job.id] = (claim, ends)
+                self._waiting[(job.id, job.claim)] = job
+        return jobs
+
+    def _renew_leases(self) -> None:
+        """Keep the leases of rows waiting their turn: with a slow LMS a few hundred rows claimed
+        ahead take minutes, and a lease that ran out meanwhile hands the row to another claim."""
+        with self._guard:
+            waiting = list(self._waiting.values())
+        if not waiting:
+            return
+        ends = time.monotonic() + self.config.lease.total_seconds()
+        with self.db.begin() as session:
+            held = renew_leases(session, waiting, utcnow(), lease=self.config.lease)
+        with self._guard:
+            for job in waiting:
+                if (job.id, job.claim) in held:
+                    self._confirmed[job.id] = (job.claim, ends)
+
+    def _still_holds(self, job: ClaimedJob) -> bool:
+        """Whether this copy of the row is still the one to send (checked just before its POST).
+
+        A lease this worker set or renewed with more than half of it left needs no statement:
+        no one else can have claimed the row, and the POST ends well within the rest (the CLI's
+        lease is at least four read timeouts). Otherwise one conditional update checks the
+        claim and extends the lease, atomically.
+        """
+        lease = self.config.lease.total_seconds()
+        confirmed = self._confirmed.get(job.id)
+        if (
+            confirmed is not None
+            and confirmed[0] == job.claim
+            and confirmed[1] - time.monotonic() > lease / 2
+        ):
+            return True
+        ends = time.monotonic() + lease
+        with self.db.begin() as session:
+            held = hold_for_sending(session, job, utcnow(), lease=self.config.lease)
+        if held:
+            with self._guard:
+                self._confirmed[job.id] = (job.claim, ends)
+        else:
+            LOG.warning("score %s: claimed again meanwhile (lease ran out); not sent here", job.id)
+        return held
 
     # -- sending ------------------------------------------------------------------------------
     def _held(self, platform_id: int) -> LmsRequestError | None:
@@ -159,14 +237,24 @@ class GradeWorker:
             return blocked
         return self._throttles.pause(platform_id)
 
+    def _stop_waiting(self, job: ClaimedJob) -> None:
+        with self._guard:
+            self._waiting.pop((job.id, job.claim), None)
+
     def _send(self, job: ClaimedJob) -> Outcome:
         held = self._held(job.platform.id)
         if held is not None:
+            self._stop_waiting(job)
             return Outcome(job, held)
         with self._throttles.slot(job.platform.id):
+            # Its lease was renewed while it waited, for a slot too: after a throttle halved the
+            # slots, a slow LMS keeps rows there for minutes.
+            self._stop_waiting(job)
             held = self._held(job.platform.id)
             if held is not None:
                 return Outcome(job, held)
+            if not self._still_holds(job):
+                return Outcome(job, lost=True)
             try:
                 self.ags.post_score(job.platform, job.url, job.body)
             except LmsRequestError as err:
@@ -175,6 +263,8 @@ class GradeWorker:
                     self._blocked[job.platform.id] = err
                 if err.throttled:
                     self._throttles.throttled(job.platform.id, err)
+                elif err.unavailable:
+                    self._throttles.unavailable(job.platform.id, err)
                 if err.status == 404:
                     return self._not_found(job, err)
                 return Outcome(job, err)
@@ -202,8 +292,11 @@ class GradeWorker:
         return Outcome(job, err, column_gone=True)
 
     def _release(self, jobs: Sequence[ClaimedJob]) -> None:
+        with self._guard:
+            for job in jobs:
+                self._waiting.pop((job.id, job.claim), None)
         with self.db.begin() as session:
-            release(session, [j.id for j in jobs], worker_id=self.worker_id)
+            release(session, jobs)
 
     def _record(self, outcomes: Sequence[Outcome], stats: DrainStats) -> None:
         now = utcnow()
@@ -212,7 +305,6 @@ class GradeWorker:
                 session,
                 outcomes,
                 now,
-                worker_id=self.worker_id,
                 config=self.config,
                 pause_end=self._throttles.pause_end,
                 stats=stats,
@@ -227,6 +319,8 @@ class GradeWorker:
         self._column_exists.clear()
         self._probe_locks.clear()
         self._reclaim_at = 0.0
+        self._confirmed.clear()
+        self._waiting.clear()
         stats.line_items = self.sync_line_items()
         window = self.config.concurrency * 2
         # The sending threads wake this one once per few outcomes, not per outcome: each
@@ -247,7 +341,12 @@ class GradeWorker:
         done: list[Outcome] = []
         first_done = 0.0
         exhausted = False
+        renew_every = self.config.lease.total_seconds() / 4
+        renew_at = time.monotonic() + renew_every
         while True:
+            if time.monotonic() >= renew_at:
+                self._renew_leases()
+                renew_at = time.monotonic() + renew_every
             stopping = stop is not None and stop.is_set()
             if stopping:
                 if claimed:

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from lti_app.db import Database, utcnow
-from lti_app.http import is_throttled
+from lti_app.http import is_throttled, retry_after_seconds
 from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS, KeyRing, ToolKeyError
 from lti_app.tool.models import Platform, ServiceToken
 
@@ -54,13 +54,32 @@ class ServiceTokenError(Exception):
     request); the message says what an admin should check."""
 
     def __init__(
-        self, message: str, *, retryable: bool, status: int | None = None, throttled: bool = False
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        throttled: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
         self.throttled = throttled
         """The LMS asked Pathways to slow down: nothing is wrong with the registration."""
+        self.retry_after = retry_after
+        """Seconds the LMS asked Pathways to wait (Retry-After), if it said."""
+
+    def again(self) -> ServiceTokenError:
+        """The same refusal, for another caller (one exception object raised in several
+        threads would share its traceback)."""
+        return ServiceTokenError(
+            str(self),
+            retryable=self.retryable,
+            status=self.status,
+            throttled=self.throttled,
+            retry_after=self.retry_after,
+        )
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,8 @@ class TokenClient:
         self._memory: dict[tuple[int, str, str], AccessToken] = {}
         self._locks: dict[tuple[int, str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._refused: dict[tuple[int, str, str], tuple[float, ServiceTokenError]] = {}
+        """The last failed token request per key, and when it ended (time.monotonic())."""
         self.requests_made = 0
 
     def _lock(self, key: tuple[int, str, str]) -> threading.Lock:
@@ -121,7 +142,15 @@ class TokenClient:
         cached = self._memory.get(key)
         if cached is not None and cached.is_fresh():
             return cached
+        waiting_since = time.monotonic()
         with self._lock(key):
+            refused = self._refused.get(key)
+            if refused is not None and refused[0] >= waiting_since:
+                # The request made while this caller waited for the lock has just failed: a
+                # token endpoint that is down, hung or throttling would only fail again, and
+                # every score in flight asking in turn kept the worker waiting out one timeout
+                # per score.
+                raise refused[1].again()
             cached = self._memory.get(key)
             if cached is not None and cached.is_fresh():
                 return cached
@@ -129,7 +158,12 @@ class TokenClient:
             if stored is not None and stored.is_fresh():
                 self._memory[key] = stored
                 return stored
-            fresh = self._request(platform, scopes)
+            try:
+                fresh = self._request(platform, scopes)
+            except ServiceTokenError as err:
+                self._refused[key] = (time.monotonic(), err)
+                raise
+            self._refused.pop(key, None)
             self._memory[key] = fresh
             self._store(key, fresh)
             return fresh
@@ -242,6 +276,7 @@ class TokenClient:
                 f"The LMS token endpoint {platform.token_url} did not answer ({err}).",
                 retryable=True,
             ) from err
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
         if is_throttled(response.status_code, content):
             raise ServiceTokenError(
                 f"The LMS token endpoint is throttling Pathways ({response.status_code}); "
@@ -249,12 +284,14 @@ class TokenClient:
                 retryable=True,
                 status=response.status_code,
                 throttled=True,
+                retry_after=retry_after,
             )
         if response.status_code >= 500:
             raise ServiceTokenError(
                 f"The LMS token endpoint answered {response.status_code}; Pathways will retry.",
                 retryable=True,
                 status=response.status_code,
+                retry_after=retry_after,
             )
         try:
             body = json.loads(content)

@@ -140,8 +140,11 @@ class AgsClient:
                 str(err),
                 retryable=err.retryable,
                 status=err.status,
+                retry_after=err.retry_after,
                 config=not err.retryable,
                 throttled=err.throttled,
+                # Down, hung or unreachable: no request to this LMS can go until it answers.
+                unavailable=err.retryable and not err.throttled,
             ) from err
 
     def request(
@@ -174,17 +177,20 @@ class AgsClient:
                     f"Pathways could not connect to the LMS for the {what} ({_reason(err)}); "
                     "Pathways will retry.",
                     retryable=True,
+                    transient=True,
                 ) from err
             except TransportTimeout as err:
                 raise LmsRequestError(
                     f"The LMS did not answer the {what} in time; Pathways will retry.",
                     retryable=True,
+                    transient=True,
                 ) from err
             except TransportError as err:
                 raise LmsRequestError(
                     f"The connection to the LMS failed ({type(err).__name__}); "
                     "Pathways will retry.",
                     retryable=True,
+                    transient=True,
                 ) from err
             if response.status == 401 and attempt == 1:
                 # Only this token: the other scores in flight answer 401 too (one refresh).

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
-import time
-from datetime import UTC
+import re
 from typing import Any
 
 import urllib3
 
+from lti_app.http import MAX_RETRY_AFTER as MAX_RETRY_AFTER  # what the worker caps waits at
 from lti_app.http import is_throttled
+from lti_app.http import retry_after_seconds as retry_after_seconds
 from lti_app.roster.client import UNAUTHORIZED_HINT
-
-MAX_RETRY_AFTER = 86400.0
-"""Seconds; a longer Retry-After (or a huge one that overflows datetime) waits a day."""
 
 
 class LmsRequestError(Exception):
@@ -34,6 +30,8 @@ class LmsRequestError(Exception):
         retry_after: float | None = None,
         config: bool = False,
         throttled: bool = False,
+        unavailable: bool = False,
+        transient: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -43,28 +41,23 @@ class LmsRequestError(Exception):
         self.throttled = throttled
         """The LMS asked Pathways to slow down: the worker pauses the platform, and the
         score keeps its attempts (not the score's fault; see grades.worker)."""
+        self.unavailable = unavailable
+        """The LMS's token endpoint failed for a while (5xx, no answer, no connection): every
+        request to the platform needs a token, so the worker pauses the platform as for a
+        throttle, and the score keeps its attempts."""
+        if transient is None:
+            transient = status is not None and (status >= 500 or status in (408, 425, 429))
+        self.transient = retryable and (transient or throttled or unavailable)
+        """The LMS is down or struggling (5xx, no answer, no connection, throttling): worth
+        trying again for days, not only for the score's tries (see grades.worker)."""
 
 
-def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        # "1e999" parses as inf and "nan" as nan: neither is a time to wait.
-        return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = time.time() if now is None else now
-    return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - now))
+RETRY_PROMISE = re.compile(r"[;,]?\s*(?:Pathways|it) will retry\.?\s*$")
+
+
+def without_retry_promise(text: str) -> str:
+    """The message without its closing "Pathways will retry", for a score that will not be."""
+    return RETRY_PROMISE.sub(".", text)
 
 
 def without_nul(text: str) -> str:
@@ -92,6 +85,21 @@ def error_for(response: urllib3.BaseHTTPResponse, what: str) -> LmsRequestError:
             retryable=True,
             status=status,
             retry_after=retry_after,
+        )
+    if 300 <= status < 400:
+        # The pool follows no redirects: the bearer token would go with the request to wherever
+        # the LMS points. A redirect says the LMS's address changed (to https, to a new host),
+        # which no retry fixes and no score is to blame for: the scores wait for an admin.
+        location = without_nul(str(response.headers.get("location", ""))).strip()[:300]
+        where = f" to {location}" if location else " without saying where to"
+        return LmsRequestError(
+            f"The LMS answered the {what} with a redirect ({status}){where}: its address has "
+            "probably changed. Pathways does not follow redirects, which would send its access "
+            "token elsewhere. An LMS administrator can check the LMS's address in the Pathways "
+            "registration and the LMS's own settings; the scores wait until then.",
+            retryable=False,
+            status=status,
+            config=True,
         )
     if status == 401:
         return LmsRequestError(UNAUTHORIZED_HINT, retryable=False, status=401, config=True)

@@ -129,30 +129,55 @@ def student_home_overview(
     return [PathwaySummary(p, tuple(by_pathway[p.id])) for p in pathways], archived
 
 
+_HANDED_IN = frozenset({ChoiceStatus.DONE, ChoiceStatus.SUBMITTED})
+"""Work the student has nothing more to do on, whether the step is open or locked again."""
+
+
 def next_actions(overview: Sequence[PathwaySummary]) -> list[NextAction]:
     """Say what to do next in each pathway: work the teacher sent back first, then the first
-    step that needs the student, then what to master to open the next locked step."""
+    open step that needs the student, then what to master to open the first locked one.
+
+    Steps already handed in or done are passed over even when a dip in a level locked them
+    again, and a locked step doesn't hide an open one after it. Work the student started on a
+    step that locked again is always named, as they can't carry on with it until it reopens.
+    """
     actions: list[NextAction] = []
     for summary in overview:
-        pid = summary.pathway.id
-        for item in summary.steps:
-            action = _step_action(pid, item)
-            if action is not None:
-                actions.append(action)
-                break
-            if not item.unlock.is_unlocked:
-                names = ", ".join(c.label for c in item.unlock.missing)
-                actions.append(
-                    NextAction(
-                        f"{summary.pathway.title}: work towards {names} to open "
-                        f"“{item.step.title}”.",
-                        pid,
-                        item.step.id,
-                    )
-                )
-                break
+        actions.extend(_pathway_actions(summary))
     actions.sort(key=lambda a: not a.urgent)
     return actions
+
+
+def _pathway_actions(summary: PathwaySummary) -> list[NextAction]:
+    pid = summary.pathway.id
+    held: list[NextAction] = []  # work the student started on steps that locked again
+    first_locked: NextAction | None = None
+    for item in summary.steps:
+        if item.choice is not None and item.choice.status in _HANDED_IN:
+            continue
+        if item.unlock.is_unlocked:
+            action = _step_action(pid, item)
+            if action is not None:
+                return [action, *held]
+            continue
+        names = ", ".join(c.label for c in item.unlock.missing)
+        title = item.step.title
+        if item.choice is not None and item.choice.status is not ChoiceStatus.REJECTED:
+            held.append(
+                NextAction(
+                    f"{summary.pathway.title}: “{title}” is locked again, so you can't carry "
+                    f"on with it yet (your work is kept): work towards {names} to open it.",
+                    pid,
+                    item.step.id,
+                )
+            )
+        elif first_locked is None and item.step.archived_at is None:
+            first_locked = NextAction(
+                f"{summary.pathway.title}: work towards {names} to open “{title}”.",
+                pid,
+                item.step.id,
+            )
+    return held or ([first_locked] if first_locked else [])
 
 
 def _step_action(pathway_id: int, item: StepSummary) -> NextAction | None:

@@ -29,8 +29,8 @@ def stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
     ]
     return empty + [
         f"Students can never unlock “{step.title}”: it waits for {_join_names(missing)}, "
-        "which this pathway teaches only in steps that stay locked until then. Change its "
-        "prerequisites, or unlock it for students by hand."
+        "which the course's pathways teach only in steps that stay locked until then. "
+        "Change its prerequisites, or unlock it for students by hand."
         for step, missing in stuck_steps(session, context_id=context_id, pathway_id=pathway_id)
     ]
 

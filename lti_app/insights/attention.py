@@ -175,7 +175,7 @@ def _locked_out(
     session: Session,
     context_id: int,
     students: dict[int, Student],
-    working: Sequence[Row[tuple[Choice, str, str]]],
+    working: Sequence[Row[Choice, str, str]],
 ) -> list[AttentionItem]:
     """Students with work to do on a step that is locked for them now: a locked step refuses
     starting and handing in, so they wait for the teacher from the day it locked (three

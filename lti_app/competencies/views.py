@@ -40,6 +40,8 @@ from lti_app.db import lock_course
 from lti_app.errors import AppError
 from lti_app.mastery.scales import recompute_course
 from lti_app.mastery.services import students_with_evidence
+from lti_app.pathways.relocking import MasterySnapshot, mastery_lost_since, mastery_snapshot
+from lti_app.pathways.views.warnings import names_losing_mastery
 from lti_app.web import add_nav_item, db_session, launch_url, require_role
 
 bp = Blueprint("competencies", __name__, url_prefix="/competencies")
@@ -132,13 +134,29 @@ def _recompute(context_id: int) -> None:
     queue_scores(session, recompute_course(session, context_id=context_id))
 
 
+def _unconfirmed_losses(context_id: int, before: MasterySnapshot) -> list[str]:
+    """What a change (made and recomputed, not committed) takes from students, in words,
+    unless the teacher has confirmed it: a new sub-competency has no evidence yet, so students
+    who mastered its parent through the other parts stop mastering it (mastery.rollup)."""
+    if request.form.get("confirm_locks") == "yes":
+        return []
+    loss = mastery_lost_since(db_session(), context_id=context_id, before=before)
+    return names_losing_mastery(context_id, loss) if loss else []
+
+
 # --- the framework ----------------------------------------------------------------------------
 
 
 def _index_page(
-    errors: Sequence[str] = (), status: int = 200, invalid: str | None = None
+    errors: Sequence[str] = (),
+    status: int = 200,
+    invalid: str | None = None,
+    losing: Sequence[str] = (),
+    unarchiving: int | None = None,
 ) -> tuple[str, int]:
-    """The framework page; `invalid` names the add form's field that `errors` are about."""
+    """The framework page; `invalid` names the add form's field that `errors` are about, and
+    `losing` what the posted change (adding, or unarchiving `unarchiving`) would take from
+    students, for the teacher to confirm."""
     course = current_course()
     session = db_session()
     cid = course.context_id
@@ -173,6 +191,8 @@ def _index_page(
             notice=notice_text(NOTICES),
             errors=list(errors),
             invalid=invalid,
+            losing=list(losing),
+            unarchiving=unarchiving,
         ),
         status,
     )
@@ -190,11 +210,13 @@ def index() -> tuple[str, int]:
 def create() -> BaseResponse | tuple[str, int]:
     course = current_course()
     session = db_session()
+    losing: list[str] = []
     try:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():
             lock_course(session, context_id=course.context_id)
             evidence_on = _evidence_on_leaves(course.context_id)
+            before = mastery_snapshot(session, context_id=course.context_id)
             same = find_same_competency(
                 session,
                 context_id=course.context_id,
@@ -219,12 +241,16 @@ def create() -> BaseResponse | tuple[str, int]:
                 )
                 if data.parent_id is not None:
                     _recompute(course.context_id)  # the parent's level now rolls up
+                    losing = _unconfirmed_losses(course.context_id, before)
     except (CompetencyError, ValueError) as err:
         session.rollback()
         return _index_page([sentence(str(err))], 400, _field_of(err))
     except IntegrityError:
         session.rollback()
         return _index_page([CONCURRENT_EDIT], 409)
+    if losing:
+        session.rollback()
+        return _index_page(losing=losing)
     session.commit()
     return _parent_notice("created", None if same else data.parent_id, evidence_on)
 
@@ -239,6 +265,7 @@ def _edit_page(
     errors: Sequence[str] = (),
     status: int = 200,
     invalid: str | None = None,
+    losing: Sequence[str] = (),
 ) -> tuple[str, int]:
     course = current_course()
     session = db_session()
@@ -285,6 +312,7 @@ def _edit_page(
             evidence_on=_evidence_on_leaves(course.context_id),
             errors=list(errors),
             invalid=invalid,
+            losing=list(losing),
             notice="",
         ),
         status,
@@ -303,11 +331,13 @@ def edit(competency_id: int) -> tuple[str, int]:
 def save(competency_id: int) -> BaseResponse | tuple[str, int]:
     course = current_course()
     session = db_session()
+    losing: list[str] = []
     try:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():
             lock_course(session, context_id=course.context_id)
             evidence_on = _evidence_on_leaves(course.context_id)
+            snapshot = mastery_snapshot(session, context_id=course.context_id)
             before = get_competency(
                 session, context_id=course.context_id, competency_id=competency_id
             ).parent_id
@@ -329,12 +359,16 @@ def save(competency_id: int) -> BaseResponse | tuple[str, int]:
             )
             if before != data.parent_id:
                 _recompute(course.context_id)
+                losing = _unconfirmed_losses(course.context_id, snapshot)
     except (CompetencyError, ValueError) as err:
         session.rollback()
         return _edit_page(competency_id, [sentence(str(err))], 400, _field_of(err))
     except IntegrityError:
         session.rollback()
         return _edit_page(competency_id, [CONCURRENT_EDIT], 409)
+    if losing:
+        session.rollback()
+        return _edit_page(competency_id, losing=losing)
     session.commit()
     return _parent_notice(
         "saved", data.parent_id if before != data.parent_id else None, evidence_on
@@ -392,14 +426,23 @@ def _set_archived(competency_id: int, *, archived: bool) -> BaseResponse | tuple
     session = db_session()
     change = archive_competency if archived else unarchive_competency
     evidence_on = {} if archived else _evidence_on_leaves(course.context_id)
+    losing: list[str] = []
     try:
         with domain_errors():
+            before = mastery_snapshot(session, context_id=course.context_id)
             change(session, context_id=course.context_id, competency_id=competency_id)
             became_parents = _became_parents(course.context_id, evidence_on)
             _recompute(course.context_id)
+            # A sub-competency back in the framework is a part its parent's students may have
+            # no evidence on, as when one is added.
+            if not archived:
+                losing = _unconfirmed_losses(course.context_id, before)
     except CompetencyError as err:
         session.rollback()
         return _index_page([sentence(str(err))], 400)
+    if losing:
+        session.rollback()
+        return _index_page(losing=losing, unarchiving=competency_id)
     session.commit()
     return _framework_notice("archived" if archived else "unarchived", became_parents)
 

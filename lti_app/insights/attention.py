@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from lti_app.learners.models import OPEN_GOAL_STATUSES, Goal, LearnerProfile
-from lti_app.mastery.models import Evidence
-from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step
+from lti_app.mastery.models import Evidence, StudentCompetencyLevel
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step, StepUnlock
 from lti_app.pathways.reviewing import pending_for_teacher
-from lti_app.roster.services import list_students
+from lti_app.pathways.unlocking import step_rules
+from lti_app.roster.services import Student, list_students
 
 STUCK_STATUSES = (
     ChoiceStatus.CHOSEN,
@@ -26,6 +28,8 @@ STUCK_STATUSES = (
 class AttentionKind(enum.StrEnum):
     NO_LAUNCH = "no_launch"
     NO_EVIDENCE = "no_evidence"
+    LOCKED_OUT = "locked_out"
+    """Has work to start or hand in on a step that locked again: can't go on, however new."""
     STUCK = "stuck"
     GOAL_OVERDUE = "goal_overdue"
     APPROVAL = "approval"
@@ -35,6 +39,10 @@ class AttentionKind(enum.StrEnum):
 ACTIONS = {
     AttentionKind.NO_LAUNCH: "Check in with the student: they have not opened Pathways.",
     AttentionKind.NO_EVIDENCE: "Observe or assess the student and record evidence.",
+    AttentionKind.LOCKED_OUT: (
+        "Help the student master what the step waits for again (and record the evidence), "
+        "or unlock the step for them by hand."
+    ),
     AttentionKind.STUCK: "Talk with the student about this step, or unlock another route.",
     AttentionKind.GOAL_OVERDUE: "Hold a goal check-in: update the goal or its target date.",
     AttentionKind.APPROVAL: "Approve or decline the pick.",
@@ -60,8 +68,9 @@ class AttentionItem:
 def attention_list(
     session: Session, *, context_id: int, days: int, now: datetime, today: date
 ) -> list[AttentionItem]:
-    """Students with no launch or evidence in `days` days, stuck on a step that long, goals
-    past their target date, and picks or work waiting for the teacher (six queries).
+    """Students with no launch or evidence in `days` days, working on a step that locked
+    again (a level dipped), stuck on a step that long, goals past their target date, and picks
+    or work waiting for the teacher (nine queries).
 
     `today` is the course's date (lti_app.timezones), not UTC's: a goal due today is not
     overdue on its own evening in the Americas.
@@ -107,6 +116,7 @@ def attention_list(
         .join(Option, Option.id == Choice.option_id)
         .where(Choice.context_id == context_id, Choice.status.in_(STUCK_STATUSES))
     ).all()
+    items += _locked_out(session, context_id, students, stuck)
     for choice, step_title, option_title in stuck:
         since = _aware(
             choice.returned_at or choice.started_at or choice.approved_at or choice.chosen_at
@@ -158,6 +168,63 @@ def attention_list(
         )
     order = list(AttentionKind)
     items.sort(key=lambda i: (order.index(i.kind), i.name.casefold(), i.person_id))
+    return items
+
+
+def _locked_out(
+    session: Session,
+    context_id: int,
+    students: dict[int, Student],
+    working: Sequence[Row[Choice, str, str]],
+) -> list[AttentionItem]:
+    """Students with work to do on a step that is locked for them now: a locked step refuses
+    starting and handing in, so they wait for the teacher from the day it locked (three
+    queries, however many students)."""
+    working = [row for row in working if row[0].person_id in students]
+    if not working:
+        return []
+    rules = {
+        r.step_id: r.prerequisites
+        for r in step_rules(
+            session, context_id=context_id, step_ids={row[0].step_id for row in working}
+        )
+    }
+    waited_for = {c.id for refs in rules.values() for c in refs}
+    if not waited_for:
+        return []
+    unlocked: set[tuple[int, int]] = {
+        (person, step)
+        for person, step in session.execute(
+            select(StepUnlock.person_id, StepUnlock.step_id).where(
+                StepUnlock.context_id == context_id
+            )
+        )
+    }
+    mastered: set[tuple[int, int]] = {
+        (person, competency)
+        for person, competency in session.execute(
+            select(StudentCompetencyLevel.person_id, StudentCompetencyLevel.competency_id).where(
+                StudentCompetencyLevel.context_id == context_id,
+                StudentCompetencyLevel.competency_id.in_(waited_for),
+                StudentCompetencyLevel.is_mastered.is_(True),
+            )
+        )
+    }
+    items = []
+    for choice, step_title, option_title in working:
+        person = choice.person_id
+        missing = [c.label for c in rules[choice.step_id] if (person, c.id) not in mastered]
+        if missing and (person, choice.step_id) not in unlocked:
+            items.append(
+                AttentionItem(
+                    AttentionKind.LOCKED_OUT,
+                    person,
+                    students[person].name,
+                    f"Working on “{step_title}” ({option_title}), but the step locked again: "
+                    f"needs {', '.join(missing)}",
+                    None,
+                )
+            )
     return items
 
 

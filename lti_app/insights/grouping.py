@@ -39,6 +39,8 @@ class StudentAtLevel:
 class StepProgress(enum.StrEnum):
     DONE = "done"
     WORKING = "working"
+    WORKING_LOCKED = "working_locked"
+    """Has work to start or hand in on a step that locked again (a level dipped): blocked."""
     OPEN = "open"
     LOCKED = "locked"
 
@@ -150,12 +152,14 @@ def propose_by_step(
     students: Sequence[StudentAtStep], *, step_title: str, step_number: int | None = None
 ) -> list[ProposedGroup]:
     """Group students by their place on one step: ready for it, working on it, finished it,
-    or held back by the same missing prerequisites (one group per set of missing ones)."""
+    or held back by the same missing prerequisites (one group per set of missing ones), both
+    before they start and while they work on a step that locked again."""
     label = f"step {step_number} “{step_title}”" if step_number else f"“{step_title}”"
     ready: list[StudentAtStep] = []
     working: list[StudentAtStep] = []
     done: list[StudentAtStep] = []
     locked: dict[tuple[str, ...], list[StudentAtStep]] = {}
+    blocked: dict[tuple[str, ...], list[StudentAtStep]] = {}
     for student in students:
         if student.progress is StepProgress.OPEN:
             ready.append(student)
@@ -163,6 +167,8 @@ def propose_by_step(
             working.append(student)
         elif student.progress is StepProgress.DONE:
             done.append(student)
+        elif student.progress is StepProgress.WORKING_LOCKED:
+            blocked.setdefault(tuple(sorted(student.missing)), []).append(student)
         else:
             locked.setdefault(tuple(sorted(student.missing)), []).append(student)
     groups: list[ProposedGroup] = []
@@ -170,6 +176,15 @@ def propose_by_step(
         codes = ", ".join(missing) if missing else "its prerequisites"
         groups.append(
             _group("locked:" + ",".join(missing), f"Needs re-teaching on {codes}", members)
+        )
+    for missing, members in sorted(blocked.items()):
+        codes = ", ".join(missing) if missing else "its prerequisites"
+        groups.append(
+            _group(
+                "working-locked:" + ",".join(missing),
+                f"Working on {label} but locked: needs {codes}",
+                members,
+            )
         )
     if ready:
         groups.append(_group("open", f"Ready for {label}", ready))
@@ -196,7 +211,12 @@ def step_progress(
     """Decide a student's place on a step from their choice status and unmastered prerequisites."""
     if choice_status == "done":
         return StepProgress.DONE
-    if choice_status in {"chosen", "approved", "in_progress", "submitted", "returned"}:
+    if choice_status in {"chosen", "approved", "in_progress", "returned"}:
+        # A locked step refuses starting and handing in, so the student can't go on.
+        if missing and not manually_unlocked:
+            return StepProgress.WORKING_LOCKED
+        return StepProgress.WORKING
+    if choice_status == "submitted":  # handed in: the teacher reviews it, locked or not
         return StepProgress.WORKING
     if not missing or manually_unlocked:
         return StepProgress.OPEN

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Set
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
@@ -14,6 +14,7 @@ from lti_app.pathways.models import (
     Choice,
     ChoiceStatus,
     Option,
+    Pathway,
     PathwayCompetency,
     Step,
     StepPrerequisite,
@@ -216,31 +217,49 @@ def students_locked_out_by(
 def stuck_steps(
     session: Session, *, context_id: int, pathway_id: int
 ) -> list[tuple[Step, list[CompetencyRef]]]:
-    """Find steps no student can ever open by working through the pathway, with what they wait
-    for: each waits, directly or through other steps, for a competency only it teaches.
+    """Find the pathway's steps no student can ever open by working through the course's
+    pathways, with what they wait for: each waits, directly or through other steps, for a
+    competency only such steps teach.
 
-    Competencies the pathway does not teach count as reachable (evidence comes from elsewhere);
-    archived steps and archived prerequisites count for nothing, as for the students. A step
-    with no option on offer teaches nothing, since nobody new can do it; a competency with
-    sub-competencies is reachable only once all of them are, as it is mastered through them.
+    The opening runs over every open pathway of the course, as students work through them all:
+    two pathways waiting on each other (one's step teaches what the other's waits for, and the
+    other way round) lock both, while a competency no step teaches counts as reachable
+    (evidence comes from elsewhere). Archived steps and archived prerequisites count for
+    nothing, as for the students. A step with no option on offer teaches nothing, since nobody
+    new can do it; a competency with sub-competencies is reachable only once all of them are,
+    as it is mastered through them. Five queries, however big the course.
     """
     get_pathway(session, context_id=context_id, pathway_id=pathway_id)
-    steps = _live_steps(session, context_id, pathway_id)
-    rules = {
-        r.step_id: r
-        for r in step_rules(session, context_id=context_id, step_ids=[s.id for s in steps])
-    }
-    leads = set(
+    steps = list(
         session.scalars(
-            select(PathwayCompetency.competency_id).where(
-                PathwayCompetency.pathway_id == pathway_id
+            select(Step)
+            .join(Pathway, Pathway.id == Step.pathway_id)
+            .where(
+                Step.context_id == context_id,
+                Step.archived_at.is_(None),
+                # An archived pathway's steps teach nobody new; the one asked about still
+                # gets its answer.
+                or_(Pathway.archived_at.is_(None), Pathway.id == pathway_id),
             )
+            .order_by(Pathway.position, Pathway.id, Step.position, Step.id)
         )
     )
-    offered = _ids_with_live_options(session, context_id, [s.id for s in steps])
-    # A step without an option still claims its competency for the pathway (nobody is told to
-    # find evidence elsewhere), but nobody can do it, so opening it gains nothing.
-    teaches = {s.id: {s.competency_id} if s.competency_id is not None else leads for s in steps}
+    step_ids = [s.id for s in steps]
+    rules = {r.step_id: r for r in step_rules(session, context_id=context_id, step_ids=step_ids)}
+    leads: dict[int, set[int]] = {}
+    for lead_pathway_id, competency_id in session.execute(
+        select(PathwayCompetency.pathway_id, PathwayCompetency.competency_id).where(
+            PathwayCompetency.pathway_id.in_({s.pathway_id for s in steps})
+        )
+    ):
+        leads.setdefault(lead_pathway_id, set()).add(competency_id)
+    offered = _ids_with_live_options(session, context_id, step_ids)
+    # A step without an option still claims its competency (nobody is told to find evidence
+    # elsewhere), but nobody can do it, so opening it gains nothing.
+    teaches = {
+        s.id: {s.competency_id} if s.competency_id is not None else leads.get(s.pathway_id, set())
+        for s in steps
+    }
     taught = set().union(*teaches.values()) if teaches else set()
     children = _live_children(session, context_id)
     gained: set[int] = set()
@@ -264,7 +283,7 @@ def stuck_steps(
     return [
         (s, [c for c in rules[s.id].prerequisites if not reachable(c.id)])
         for s in steps
-        if s.id not in opened
+        if s.pathway_id == pathway_id and s.id not in opened
     ]
 
 

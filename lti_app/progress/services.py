@@ -13,8 +13,14 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.queries import CompetencyNode, competency_tree
+from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.levels import current_levels
-from lti_app.mastery.models import Evidence, MasteryScale, StudentCompetencyLevel
+from lti_app.mastery.models import (
+    Evidence,
+    EvidenceSource,
+    MasteryScale,
+    StudentCompetencyLevel,
+)
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import evidence_history
 from lti_app.pathways.choices import may_start
@@ -129,30 +135,55 @@ def student_home_overview(
     return [PathwaySummary(p, tuple(by_pathway[p.id])) for p in pathways], archived
 
 
+_HANDED_IN = frozenset({ChoiceStatus.DONE, ChoiceStatus.SUBMITTED})
+"""Work the student has nothing more to do on, whether the step is open or locked again."""
+
+
 def next_actions(overview: Sequence[PathwaySummary]) -> list[NextAction]:
     """Say what to do next in each pathway: work the teacher sent back first, then the first
-    step that needs the student, then what to master to open the next locked step."""
+    open step that needs the student, then what to master to open the first locked one.
+
+    Steps already handed in or done are passed over even when a dip in a level locked them
+    again, and a locked step doesn't hide an open one after it. Work the student started on a
+    step that locked again is always named, as they can't carry on with it until it reopens.
+    """
     actions: list[NextAction] = []
     for summary in overview:
-        pid = summary.pathway.id
-        for item in summary.steps:
-            action = _step_action(pid, item)
-            if action is not None:
-                actions.append(action)
-                break
-            if not item.unlock.is_unlocked:
-                names = ", ".join(c.label for c in item.unlock.missing)
-                actions.append(
-                    NextAction(
-                        f"{summary.pathway.title}: work towards {names} to open "
-                        f"“{item.step.title}”.",
-                        pid,
-                        item.step.id,
-                    )
-                )
-                break
+        actions.extend(_pathway_actions(summary))
     actions.sort(key=lambda a: not a.urgent)
     return actions
+
+
+def _pathway_actions(summary: PathwaySummary) -> list[NextAction]:
+    pid = summary.pathway.id
+    held: list[NextAction] = []  # work the student started on steps that locked again
+    first_locked: NextAction | None = None
+    for item in summary.steps:
+        if item.choice is not None and item.choice.status in _HANDED_IN:
+            continue
+        if item.unlock.is_unlocked:
+            action = _step_action(pid, item)
+            if action is not None:
+                return [action, *held]
+            continue
+        names = ", ".join(c.label for c in item.unlock.missing)
+        title = item.step.title
+        if item.choice is not None and item.choice.status is not ChoiceStatus.REJECTED:
+            held.append(
+                NextAction(
+                    f"{summary.pathway.title}: “{title}” is locked again, so you can't carry "
+                    f"on with it yet (your work is kept): work towards {names} to open it.",
+                    pid,
+                    item.step.id,
+                )
+            )
+        elif first_locked is None and item.step.archived_at is None:
+            first_locked = NextAction(
+                f"{summary.pathway.title}: work towards {names} to open “{title}”.",
+                pid,
+                item.step.id,
+            )
+    return held or ([first_locked] if first_locked else [])
 
 
 def _step_action(pathway_id: int, item: StepSummary) -> NextAction | None:
@@ -203,12 +234,19 @@ class CompetencyProgress:
     history: tuple[HistoryPoint, ...]
     is_parent: bool
     """Its level is rolled up from sub-competencies, so evidence goes on those."""
+    so_far: str = ""
+    """With "n times" and no level yet: how many results at mastery count so far, of n."""
 
 
 @dataclass(frozen=True)
 class ProgressView:
     scale: MasteryScale
     competencies: tuple[CompetencyProgress, ...]
+
+    @property
+    def method_words(self) -> str:
+        """How the course turns results into a level, in a student's words."""
+        return method_explanation(self.scale)
 
     @property
     def mastered_count(self) -> int:
@@ -244,10 +282,66 @@ def student_progress(session: Session, *, context_id: int, person_id: int) -> Pr
                 level=levels.get(node.competency.id),
                 history=tuple(history.get(node.competency.id, ())),
                 is_parent=node.competency.id in parents,
+                so_far=""
+                if node.competency.id in parents
+                else _n_times_so_far(
+                    scale, levels.get(node.competency.id), history.get(node.competency.id, [])
+                ),
             )
             for node, depth in nodes
         ),
     )
+
+
+def method_explanation(scale: MasteryScale) -> str:
+    """How the course's calculation method turns results into a level, and whether the
+    student's own ratings count, in a student's words."""
+    mastery = scale.mastery_level.name
+    weight = scale.weight
+    match scale.method:
+        case CalculationMethod.DECAYING_AVERAGE:
+            words = (
+                f"Your level mixes your results: each new result counts for {weight}% and "
+                f"everything before it for {100 - weight}%, so your recent work matters most."
+            )
+        case CalculationMethod.WEIGHTED_AVERAGE:
+            words = (
+                f"Your level counts your latest result for {weight}% and the average of your "
+                f"earlier results for {100 - weight}%."
+            )
+        case CalculationMethod.N_TIMES:
+            results = "result" if scale.n == 1 else f"{scale.n} results"
+            words = (
+                f"You get a level once you have {results} at {mastery} or above (results "
+                "below it don't count): your level is then their average, and you have "
+                "mastered the competency."
+            )
+        case CalculationMethod.MOST_RECENT:
+            words = "Your level is your most recent result."
+        case CalculationMethod.HIGHEST:
+            words = "Your level is your best result."
+        case _:
+            words = "Your level is the average of all your results."
+    if scale.counts_self_assessment:
+        return words + " Your own ratings of yourself count as results."
+    return words + (
+        " Your own ratings of yourself are shown on your charts, but they don't count towards "
+        "your level."
+    )
+
+
+def _n_times_so_far(
+    scale: MasteryScale, level: StudentCompetencyLevel | None, history: Sequence[HistoryPoint]
+) -> str:
+    if scale.method is not CalculationMethod.N_TIMES or (level and level.level_name):
+        return ""
+    counted = [
+        h
+        for h in history
+        if scale.counts_self_assessment or h.source != EvidenceSource.SELF_ASSESSMENT.value
+    ]
+    at_mastery = sum(1 for h in counted if h.points >= scale.mastery_points)
+    return f"{at_mastery} of {scale.n} results at mastery so far"
 
 
 def _walk(nodes: Sequence[CompetencyNode], depth: int = 0) -> list[tuple[CompetencyNode, int]]:

@@ -731,7 +731,12 @@ def test_archiving_restoring_and_moving_a_sub_competency_updates_the_units_level
     assert level(db, cid, student, unit) == (Decimal("2.5"), False)
     teacher.follow(teacher.post(f"/competencies/{weak}/archive"))
     assert level(db, cid, student, unit) == (Decimal(4), True)
-    teacher.follow(teacher.post(f"/competencies/{weak}/unarchive"))
+    # Restoring the weak part takes the unit's mastery away: the teacher is asked first.
+    asked = teacher.post(f"/competencies/{weak}/unarchive")
+    assert asked.status_code == 200
+    assert f"no longer masters {p}.U" in asked.text
+    assert level(db, cid, student, unit) == (Decimal(4), True)
+    teacher.follow(teacher.post(f"/competencies/{weak}/unarchive", {"confirm_locks": "yes"}))
     assert level(db, cid, student, unit) == (Decimal("2.5"), False)
     form = browser_form(
         teacher.get(f"/competencies/{strong}/edit").text, f"/competencies/{strong}/edit"

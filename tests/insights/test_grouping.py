@@ -128,6 +128,19 @@ def test_step_progress_rules() -> None:
         step_progress(choice_status=None, missing=["C1"], manually_unlocked=False)
         is StepProgress.LOCKED
     )
+    # Work to start or hand in on a step locked again is blocked; handed-in work is not.
+    assert (
+        step_progress(choice_status="in_progress", missing=["C1"], manually_unlocked=False)
+        is StepProgress.WORKING_LOCKED
+    )
+    assert (
+        step_progress(choice_status="in_progress", missing=["C1"], manually_unlocked=True)
+        is StepProgress.WORKING
+    )
+    assert (
+        step_progress(choice_status="submitted", missing=["C1"], manually_unlocked=False)
+        is StepProgress.WORKING
+    )
 
 
 def test_short_names_are_unique_prefixes() -> None:

@@ -3,7 +3,14 @@ and students a change of prerequisites would lock out of their work."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from lti_app.competencies.models import Competency
 from lti_app.pathways.forms import StepForm
+from lti_app.pathways.models import Step
+from lti_app.pathways.relocking import MasteryLoss
 from lti_app.pathways.unlock import CompetencyRef
 from lti_app.pathways.unlocking import (
     steps_without_options,
@@ -29,8 +36,8 @@ def stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
     ]
     return empty + [
         f"Students can never unlock “{step.title}”: it waits for {_join_names(missing)}, "
-        "which this pathway teaches only in steps that stay locked until then. Change its "
-        "prerequisites, or unlock it for students by hand."
+        "which the course's pathways teach only in steps that stay locked until then. "
+        "Change its prerequisites, or unlock it for students by hand."
         for step, missing in stuck_steps(session, context_id=context_id, pathway_id=pathway_id)
     ]
 
@@ -43,6 +50,44 @@ def names_locked_out(context_id: int, step_id: int, form: StepForm) -> list[str]
     )
     if not ids:
         return []
-    names = {s.person_id: s.name for s in list_students(session, context_id=context_id)}
+    return _named(_student_names(context_id), ids)
+
+
+def _student_names(context_id: int) -> dict[int, str]:
+    return {s.person_id: s.name for s in list_students(db_session(), context_id=context_id)}
+
+
+def _named(names: dict[int, str], ids: Iterable[int]) -> list[str]:
     # A student who left the course keeps their work, but nobody waits for them to finish it.
     return [names[p] for p in ids if p in names]
+
+
+def names_losing_mastery(context_id: int, loss: MasteryLoss) -> list[str]:
+    """Say, per step and per competency, which students a framework change would lock out of
+    their work and take mastery from (students who left the course are not named)."""
+    session = db_session()
+    by_step: dict[int, list[int]] = {}
+    for person_id, step_id in loss.relocked:
+        by_step.setdefault(step_id, []).append(person_id)
+    by_competency: dict[int, list[int]] = {}
+    for person_id, competency_id in loss.unmastered:
+        by_competency.setdefault(competency_id, []).append(person_id)
+    steps = session.execute(
+        select(Step.id, Step.title).where(Step.id.in_(by_step)).order_by(Step.title, Step.id)
+    ).all()
+    competencies = session.execute(
+        select(Competency.id, Competency.code, Competency.title)
+        .where(Competency.id.in_(by_competency))
+        .order_by(Competency.code, Competency.id)
+    ).all()
+    students = _student_names(context_id)
+    lines = []
+    for step_id, title in steps:
+        if names := _named(students, by_step[step_id]):
+            lines.append(f"“{title}” locks for {', '.join(names)}, with work in it.")
+    for competency_id, code, title in competencies:
+        if names := _named(students, by_competency[competency_id]):
+            label = f"{code} {title}".strip()
+            verb = "masters" if len(names) == 1 else "master"
+            lines.append(f"{', '.join(names)} no longer {verb} {label}.")
+    return lines

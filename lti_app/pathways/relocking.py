@@ -1,0 +1,105 @@
+"""What a change to the framework takes from students: mastery they held through the
+sub-competencies of a parent (a new part has no evidence yet), and with it the steps their
+work is on. Read before the change, compared after, so the teacher can be asked first."""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.pathways.models import Choice, StepUnlock
+from lti_app.pathways.unlocking import WORK_A_LOCK_STOPS, step_rules
+
+
+@dataclass(frozen=True)
+class MasterySnapshot:
+    """What a framework change could take away, read before it: the students' mastered
+    competencies, and their work on steps open to them by mastery."""
+
+    mastered: frozenset[tuple[int, int]]
+    """(student, competency) pairs."""
+    open_work: frozenset[tuple[int, int]]
+    """(student, step) pairs: work to start or hand in on a step their mastery opens."""
+
+
+@dataclass(frozen=True)
+class MasteryLoss:
+    """What a framework change took away since a snapshot."""
+
+    unmastered: tuple[tuple[int, int], ...]
+    """(student, competency) pairs mastered before and not now."""
+    relocked: tuple[tuple[int, int], ...]
+    """(student, step) pairs: work the student can no longer start or hand in."""
+
+    def __bool__(self) -> bool:
+        return bool(self.unmastered or self.relocked)
+
+
+def mastery_snapshot(session: Session, *, context_id: int) -> MasterySnapshot:
+    """Read the course's mastery and open work (four queries, however big the class)."""
+    mastered = _mastered_pairs(session, context_id)
+    return MasterySnapshot(mastered, frozenset(_open_work(session, context_id, mastered)))
+
+
+def mastery_lost_since(
+    session: Session, *, context_id: int, before: MasterySnapshot
+) -> MasteryLoss:
+    """Compare the course now with `before`: which students stopped mastering what, and whose
+    work on a step locked because of it. Levels must have been recomputed since the change
+    (mastery.scales.recompute_course); steps a teacher unlocked by hand stay open."""
+    session.flush()
+    mastered = _mastered_pairs(session, context_id)
+    still_open = _open_work(session, context_id, mastered)
+    return MasteryLoss(
+        tuple(sorted(before.mastered - mastered)),
+        tuple(sorted(before.open_work - still_open)),
+    )
+
+
+def _mastered_pairs(session: Session, context_id: int) -> frozenset[tuple[int, int]]:
+    # Imported here, as in mastered_ids_for: pathways asks mastery, never the other way round.
+    from lti_app.mastery.models import StudentCompetencyLevel
+
+    return frozenset(
+        (person_id, competency_id)
+        for person_id, competency_id in session.execute(
+            select(StudentCompetencyLevel.person_id, StudentCompetencyLevel.competency_id).where(
+                StudentCompetencyLevel.context_id == context_id,
+                StudentCompetencyLevel.is_mastered.is_(True),
+            )
+        )
+    )
+
+
+def _open_work(
+    session: Session, context_id: int, mastered: Set[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """(student, step) pairs of work a locked step would refuse, on steps open by mastery."""
+    work = session.execute(
+        select(Choice.person_id, Choice.step_id).where(
+            Choice.context_id == context_id, Choice.status.in_(WORK_A_LOCK_STOPS)
+        )
+    ).all()
+    if not work:
+        return set()
+    rules = {
+        r.step_id: r.prerequisites
+        for r in step_rules(session, context_id=context_id, step_ids={s for _, s in work})
+    }
+    unlocked = {
+        (person_id, step_id)
+        for person_id, step_id in session.execute(
+            select(StepUnlock.person_id, StepUnlock.step_id).where(
+                StepUnlock.context_id == context_id
+            )
+        )
+    }
+    return {
+        (person_id, step_id)
+        for person_id, step_id in work
+        if (person_id, step_id) not in unlocked
+        and all((person_id, c.id) in mastered for c in rules[step_id])
+    }

@@ -1,0 +1,132 @@
+"""A student working on a step that locks again (a level dipped) is shown to the teacher as
+blocked, with what the step waits for: in the step's group proposal and on the attention
+list, in a fixed number of queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from lti_app.competencies.services import create_competency
+from lti_app.insights.attention import AttentionKind, attention_list
+from lti_app.insights.proposals import propose_for_step
+from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.services import record_evidence
+from lti_app.pathways import choices as ch
+from lti_app.pathways import options, services
+from lti_app.pathways.models import Option
+from lti_app.pathways.options import OptionInput
+from lti_app.pathways.unlocking import unlock_step_for_students
+from lti_app.tool.models import Membership, MembershipStatus
+from tests.domain_fixtures import Course, make_course
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@contextmanager
+def count_queries(session: Session) -> Iterator[list[str]]:
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def _lab_in_progress(session: Session, students: int) -> tuple[Course, int, int]:
+    """A course whose students all started on "Lab" (waits for SAFE), then each had a weak
+    safety check: the step is locked for them all again. Returns the course, Lab and SAFE."""
+    course = make_course(session, students=students)
+    c = course.context_id
+    for person in course.student_ids:
+        session.add(
+            Membership(
+                context_id=c,
+                person_id=person,
+                roles=["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+                status=MembershipStatus.ACTIVE,
+                is_learner=True,
+            )
+        )
+    safe = create_competency(session, context_id=c, code="SAFE", title="Lab safety").id
+    lab = create_competency(session, context_id=c, code="LAB", title="Lab work").id
+    pathway = services.create_pathway(session, context_id=c, title="Chemistry")
+    step = services.create_step(
+        session,
+        context_id=c,
+        pathway_id=pathway.id,
+        title="Lab",
+        competency_id=lab,
+        prerequisite_ids=[safe],
+    )
+    options.create_option(session, context_id=c, step_id=step.id, data=OptionInput("Titration"))
+    option = session.scalars(select(Option).where(Option.step_id == step.id)).one()
+    for points in (3, None, 1):
+        if points is None:
+            for person in course.student_ids:
+                choice = ch.choose_option(
+                    session, context_id=c, person_id=person, option_id=option.id
+                )
+                ch.start_choice(session, context_id=c, person_id=person, choice_id=choice.id)
+            continue
+        record_evidence(
+            session,
+            context_id=c,
+            competency_id=safe,
+            student_ids=course.student_ids,
+            points=Decimal(points),
+            source=EvidenceSource.TEACHER,
+            note="",
+            recorded_by_id=course.teacher_id,
+        )
+    return course, step.id, safe
+
+
+def test_the_step_proposal_shows_students_blocked_mid_work(session: Session) -> None:
+    course, step, _ = _lab_in_progress(session, students=2)
+    first, second = course.student_ids
+    unlock_step_for_students(
+        session,
+        context_id=course.context_id,
+        step_id=step,
+        student_ids=[second],
+        unlocked_by_id=course.teacher_id,
+    )
+    groups = {
+        g.name: g.person_ids
+        for g in propose_for_step(session, context_id=course.context_id, step_id=step)
+    }
+    assert groups == {
+        "Working on step 1 “Lab” but locked: needs SAFE": (first,),
+        # Unlocked by the teacher, the second can carry on.
+        "Working on step 1 “Lab”": (second,),
+    }
+
+
+def test_the_attention_list_names_students_blocked_mid_work(session: Session) -> None:
+    counts = []
+    for size in (1, 6):
+        course, _, _ = _lab_in_progress(session, students=size)
+        with count_queries(session) as statements:
+            items = attention_list(
+                session, context_id=course.context_id, days=3650, now=NOW, today=NOW.date()
+            )
+        counts.append(len(statements))
+        blocked = [i for i in items if i.kind is AttentionKind.LOCKED_OUT]
+        assert sorted(i.person_id for i in blocked) == sorted(course.student_ids)
+        assert blocked[0].detail == (
+            "Working on “Lab” (Titration), but the step locked again: needs SAFE Lab safety"
+        )
+        assert "unlock the step for them by hand" in blocked[0].action
+    assert counts[0] == counts[1], counts

@@ -9,11 +9,13 @@ Guarantees, for one (line item, student):
   rows or `commit_interval` seconds old), so a crash re-sends at most those and the ones on
   the wire (same score, same timestamp: the LMS keeps what it has). Rows claimed ahead but
   not sent yet wait for their lease after a crash; a stopping worker hands them back at once;
-- a row is POSTed only by the newest claim on it: the leases of rows claimed ahead are renewed
-  while they wait (a slow LMS takes minutes for a few hundred), and just before the POST the
-  worker checks that its claim still holds the row (`_still_holds`). A row claimed again after
-  its lease ran out (by another worker, or this one) went to the LMS twice before: Canvas
-  opened a second submission attempt and added the level comment twice.
+- a row is POSTed only by the newest claim on it: the leases of the rows a worker holds are
+  renewed every quarter lease until their outcome is recorded — while they wait (a slow LMS
+  takes minutes for a few hundred) and while their POST is on the wire (one can outlast what
+  was left of a lease) — and just before the POST the worker checks that its claim still holds
+  the row (`_still_holds`). A row claimed again after its lease ran out (by another worker, or
+  this one) went to the LMS twice before: Canvas opened a second submission attempt and added
+  the level comment twice.
 
 A column the teacher deleted in the LMS answers 404: see `grades.line_item_sync`, which the
 worker runs before each drain. What becomes of a row after each kind of answer (sent, retried
@@ -133,7 +135,8 @@ class GradeWorker:
         """Row id -> (claim, time.monotonic() when the lease this worker last set for it ends):
         a row whose lease was set moments ago needs no statement of its own before its POST."""
         self._waiting: dict[tuple[int, str], ClaimedJob] = {}
-        """Rows claimed and not yet started, by (id, claim): their leases are renewed."""
+        """Rows claimed and not yet recorded (waiting, or on the wire), by (id, claim): their
+        leases are renewed."""
         self._pool = ThreadPoolExecutor(
             max_workers=self.config.concurrency * 2, thread_name_prefix="ags-send"
         )
@@ -190,8 +193,9 @@ class GradeWorker:
         return jobs
 
     def _renew_leases(self) -> None:
-        """Keep the leases of rows waiting their turn: with a slow LMS a few hundred rows claimed
-        ahead take minutes, and a lease that ran out meanwhile hands the row to another claim."""
+        """Keep the leases of the rows this worker holds: with a slow LMS a few hundred rows
+        claimed ahead take minutes, a POST can outlast what was left of a lease, and a lease
+        that ran out meanwhile hands the row to another claim."""
         with self._guard:
             waiting = list(self._waiting.values())
         if not waiting:
@@ -208,9 +212,9 @@ class GradeWorker:
         """Whether this copy of the row is still the one to send (checked just before its POST).
 
         A lease this worker set or renewed with more than half of it left needs no statement:
-        no one else can have claimed the row, and the POST ends well within the rest (the CLI's
-        lease is at least four read timeouts). Otherwise one conditional update checks the
-        claim and extends the lease, atomically.
+        no one else can have claimed the row, and the drain loop goes on renewing it every
+        quarter lease while the POST is on the wire. Otherwise one conditional update checks
+        the claim and extends the lease, atomically.
         """
         lease = self.config.lease.total_seconds()
         confirmed = self._confirmed.get(job.id)
@@ -237,19 +241,13 @@ class GradeWorker:
             return blocked
         return self._throttles.pause(platform_id)
 
-    def _stop_waiting(self, job: ClaimedJob) -> None:
-        with self._guard:
-            self._waiting.pop((job.id, job.claim), None)
-
     def _send(self, job: ClaimedJob) -> Outcome:
         held = self._held(job.platform.id)
         if held is not None:
-            self._stop_waiting(job)
             return Outcome(job, held)
+        # Its lease is renewed while it waits for a slot too: after a throttle halved the slots,
+        # a slow LMS keeps rows there for minutes.
         with self._throttles.slot(job.platform.id):
-            # Its lease was renewed while it waited, for a slot too: after a throttle halved the
-            # slots, a slow LMS keeps rows there for minutes.
-            self._stop_waiting(job)
             held = self._held(job.platform.id)
             if held is not None:
                 return Outcome(job, held)
@@ -309,6 +307,11 @@ class GradeWorker:
                 pause_end=self._throttles.pause_end,
                 stats=stats,
             )
+        # Renewed until now: a row sent but not yet recorded is still SENDING, and a lease
+        # that ran out before the record would hand a delivered score to another claim.
+        with self._guard:
+            for outcome in outcomes:
+                self._waiting.pop((outcome.job.id, outcome.job.claim), None)
 
     # -- loops --------------------------------------------------------------------------------
     def drain(self, stop: threading.Event | None = None) -> DrainStats:

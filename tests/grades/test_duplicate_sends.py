@@ -155,3 +155,32 @@ def test_rows_waiting_for_a_sending_slot_keep_their_lease(
     assert "claimed again meanwhile" not in caplog.text  # none lost its claim while waiting
     assert course.counts()[OutboxStatus.SENT] == 12
     assert max(_deliveries(course).values()) == 1
+
+
+def test_a_post_that_outlasts_its_lease_is_not_sent_again_by_another_worker(
+    make_course: Callable[..., GradeCourse],
+) -> None:
+    # A POST may take longer than what was left of the lease when it started (a slow LMS, a
+    # 401 and a new token, a wait for a connection): the draining worker keeps renewing the
+    # lease of a row on the wire, so another worker looking for expired leases finds none.
+    course = make_course(students=1, competencies=1)
+    first = course.worker(lease=timedelta(seconds=1))
+    course.drain_until_settled(first)  # columns
+    course.record(3)
+    course.lms.platform.delay_ms = 1800
+    try:
+        sending = threading.Thread(target=first.drain)
+        sending.start()
+        time.sleep(1.3)  # past the lease set at the claim; the POST is still on the wire
+        second = course.worker()
+        with course.db.begin() as session:
+            reclaim_expired(session, utcnow(), context_ids=None)
+        again = second._claim(10)
+        for job in again:
+            second._send(job)
+        sending.join(30)
+    finally:
+        course.lms.platform.delay_ms = 0
+    assert not again, "another worker claimed a score whose POST was still on the wire"
+    assert max(_deliveries(course).values()) == 1
+    assert course.counts()[OutboxStatus.SENT] == 1

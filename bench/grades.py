@@ -183,6 +183,8 @@ class SendProfiler:
         stats.dump_stats(path)
 
 
+OFFERED = (SCOPE_LINEITEM, SCOPE_SCORE)
+"""The AGS scopes of the courses' launch claim: what the gradebook token asks for."""
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
@@ -223,7 +225,7 @@ def make_course(
             session,
             context_id=ctx.id,
             resource_link_id=None,
-            claim={"lineitems": lms.line_items_url(name), "scope": [SCOPE_SCORE]},
+            claim={"lineitems": lms.line_items_url(name), "scope": list(OFFERED)},
         )
         set_gradebook_competencies(session, context_id=ctx.id, competency_ids=[c.id for c in comps])
         changes = [
@@ -384,6 +386,7 @@ def floor(
                 "gradingProgress": "FullyGraded",
                 "timestamp": datetime.now(UTC).isoformat(),
             },
+            offered=OFFERED,  # the worker's token: one per registration and scope set
         )
 
     before = lms.counters()

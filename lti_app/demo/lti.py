@@ -20,6 +20,9 @@ from lti_app.demo.launches import (
     MESSAGE_TYPE,
     RESOURCE_LINK,
     ROLE_SCOPE_MENTOR,
+    SCOPE_LINEITEM,
+    SCOPE_RESULT_READONLY,
+    SCOPE_SCORE,
     LaunchSpec,
     MessageType,
 )
@@ -153,7 +156,16 @@ class DemoMessageLaunch(LTIAdvantageMessageLaunchAbstract):  # type: ignore[misc
                 if spec.line_item_id is not None
                 else None
             )
-            self.set_ags(platform.line_items_url(course.context_id), lineitem)
+            # The claim lists what the token endpoint grants, as Moodle's (its tool's permitted
+            # scopes) and Canvas's (its developer key's) do: Pathways asks for those.
+            granted = platform.granted_scopes
+            self.set_ags(
+                platform.line_items_url(course.context_id),
+                lineitem,
+                allow_creating_lineitems=SCOPE_LINEITEM in granted,
+                results_service_enabled=SCOPE_RESULT_READONLY in granted,
+                scores_service_enabled=SCOPE_SCORE in granted,
+            )
 
     def generate_launch_request(self) -> dict[str, str]:
         """Build the message and sign it, applying the spec's deliberate defects."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,13 +23,12 @@ from sqlalchemy.orm import Session
 from lti_app.db import Database, utcnow
 from lti_app.grades import services
 from lti_app.grades.claiming import DISABLED_PLATFORMS
-from lti_app.grades.client import AgsClient, LmsRequestError, RemoteLineItem
+from lti_app.grades.client import READ_COLUMNS, AgsClient, LmsRequestError, RemoteLineItem
 from lti_app.grades.client.errors import without_nul
 from lti_app.grades.columns import LMS_MAKES_COLUMN_GRACE
 from lti_app.grades.gradebook import submission_review
 from lti_app.grades.models import Gradebook, LineItem, LineItemState
 from lti_app.grades.throttling import Throttles
-from lti_app.tool.client import SCOPE_LINEITEM
 from lti_app.tool.messages import lms_title
 from lti_app.tool.models import Platform, ResourceLink
 
@@ -106,6 +105,7 @@ def sync_line_items(
                 bool,
                 bool,
                 bool,
+                tuple[str, ...],
             ]
         ] = []
         for item in items:
@@ -141,6 +141,7 @@ def sync_line_items(
                     item.state is LineItemState.PENDING,
                     item.lms_makes_until is not None and item.lms_makes_until > now,
                     item.lms_owned,
+                    tuple(gradebook.scopes or ()) if gradebook else (),
                 )
             )
     done = 0
@@ -155,6 +156,7 @@ def sync_line_items(
         pending,
         lms_makes_it,
         lms_owned,
+        offered,
     ) in work:
         error: LmsRequestError | None = None
         waiting = False
@@ -183,18 +185,19 @@ def sync_line_items(
             # A known column marked pending (a score answered 404, a retry after a failure,
             # or one a launch named) may have been deleted in the LMS: ask before trusting it.
             if url is not None and pending and not needs_update:
-                if not ags.grants(platform, SCOPE_LINEITEM):
-                    # Moodle's "grade sync only" grants no column management
-                    # (ltiservice_gradebookservices get_permitted_scopes in moodle/moodle
-                    # mod/lti/service/gradebookservices/classes/local/service/
-                    # gradebookservices.php), nor the reading of one: the column its launch
-                    # named takes scores all the same, unchecked.
+                if not ags.grants(platform, READ_COLUMNS, offered=offered):
+                    # A token for scores alone (a Canvas developer key with the score scope
+                    # only, see `AgsClient`) cannot read a column: the one its launch named
+                    # takes scores all the same, unchecked. Moodle's "grade sync only" grants
+                    # reading (lineitem.readonly; ltiservice_gradebookservices
+                    # get_permitted_scopes in moodle/moodle mod/lti/service/gradebookservices/
+                    # classes/local/service/gradebookservices.php).
                     pass
-                elif not ags.line_item_exists(platform, url):
+                elif not ags.line_item_exists(platform, url, offered=offered):
                     url = None
             if url is not None and needs_update:
                 try:
-                    _update_line_item(ags, platform, url, body)
+                    _update_line_item(ags, platform, url, body, offered)
                     needs_update = False
                 except LmsRequestError as err:
                     if err.status != 404:
@@ -205,20 +208,26 @@ def sync_line_items(
                     raise LmsRequestError(NO_AGS, retryable=False, config=True)
                 found = next(
                     ags.find_line_items(
-                        platform, lineitems_url, resource_id=body["resourceId"], tag=body["tag"]
+                        platform,
+                        lineitems_url,
+                        resource_id=body["resourceId"],
+                        tag=body["tag"],
+                        offered=offered,
                     ),
                     None,
                 )
                 if found is None and lms_makes_it:
                     waiting = True  # placed by deep linking: the LMS is making it
                 elif found is None:
-                    create = functools.partial(ags.create_line_item, platform, lineitems_url)
+                    create = functools.partial(
+                        ags.create_line_item, platform, lineitems_url, offered=offered
+                    )
                     url = _unless_link_refused(platform, body, create).url
                 else:
                     url = found.url
                     needs_update = needs_update or found.score_maximum != body["scoreMaximum"]
             if needs_update and url is not None:
-                _update_line_item(ags, platform, url, body)
+                _update_line_item(ags, platform, url, body, offered)
         except LmsRequestError as err:
             error = err
         except Exception:
@@ -286,9 +295,9 @@ UPDATE_LINK_REFUSED = LINK_REFUSED - {404}
 
 
 def _update_line_item(
-    ags: AgsClient, platform: Platform, url: str, body: dict[str, Any]
+    ags: AgsClient, platform: Platform, url: str, body: dict[str, Any], offered: Collection[str]
 ) -> RemoteLineItem | None:
-    update = functools.partial(ags.update_line_item, platform, url)
+    update = functools.partial(ags.update_line_item, platform, url, offered=offered)
     return _unless_link_refused(platform, body, update, refused=UPDATE_LINK_REFUSED)
 
 

@@ -56,7 +56,7 @@ from lti_app.grades.claiming import (
 )
 from lti_app.grades.client import AgsClient, LmsRequestError
 from lti_app.grades.client.errors import MAX_RETRY_AFTER
-from lti_app.grades.models import OutboxStatus, ScoreOutbox
+from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
 from lti_app.grades.outcomes import DrainStats, Outcome, record_outcomes
 from lti_app.grades.throttling import Throttles
 from lti_app.tool.models import Platform
@@ -124,6 +124,9 @@ class GradeWorker:
         self.config = config
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self._platforms: dict[int, Platform] = {}
+        self._offered: dict[int, tuple[str, ...]] = {}
+        """Course (context id) -> the AGS scopes its launch claim offered: what the token asks
+        for (`AgsClient`)."""
         self._blocked: dict[int, LmsRequestError] = {}
         self._throttles = Throttles(config.concurrency, config.backoff)
         self._guard = threading.Lock()
@@ -186,11 +189,26 @@ class GradeWorker:
                 context_ids=self.config.context_ids,
                 platform_of=self._platform,
             )
+            self._load_offered(session, {job.context_id for job in jobs})
         with self._guard:
             for job in jobs:
                 self._confirmed[job.id] = (claim, ends)
                 self._waiting[(job.id, job.claim)] = job
         return jobs
+
+    def _load_offered(self, session: Session, context_ids: set[int]) -> None:
+        new = context_ids - self._offered.keys()
+        if not new:
+            return
+        scopes: dict[int, list[str]] = dict(
+            session.execute(
+                select(Gradebook.context_id, Gradebook.scopes).where(
+                    Gradebook.context_id.in_(sorted(new))
+                )
+            ).all()
+        )
+        for context_id in new:
+            self._offered[context_id] = tuple(scopes.get(context_id) or ())
 
     def _renew_leases(self) -> None:
         """Keep the leases of the rows this worker holds: with a slow LMS a few hundred rows
@@ -254,7 +272,9 @@ class GradeWorker:
             if not self._still_holds(job):
                 return Outcome(job, lost=True)
             try:
-                self.ags.post_score(job.platform, job.url, job.body)
+                self.ags.post_score(
+                    job.platform, job.url, job.body, offered=self._offered.get(job.context_id)
+                )
             except LmsRequestError as err:
                 if err.config:
                     # The token or scope is refused: the rest of the batch would be too.
@@ -281,7 +301,9 @@ class GradeWorker:
             exists = self._column_exists.get(job.url)
             if exists is None:
                 try:
-                    exists = self.ags.line_item_exists(job.platform, job.url)
+                    exists = self.ags.line_item_exists(
+                        job.platform, job.url, offered=self._offered.get(job.context_id)
+                    )
                 except LmsRequestError as probe_err:
                     return Outcome(job, probe_err)
                 self._column_exists[job.url] = exists
@@ -319,6 +341,8 @@ class GradeWorker:
         stats = DrainStats()
         self._blocked.clear()
         self._platforms.clear()  # pick up registration changes
+        self._offered.clear()  # and the scopes of newer launches
+        self.ags.new_pass()
         self._column_exists.clear()
         self._probe_locks.clear()
         self._reclaim_at = 0.0

@@ -61,6 +61,7 @@ class ServiceTokenError(Exception):
         status: int | None = None,
         throttled: bool = False,
         retry_after: float | None = None,
+        error: str = "",
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -69,6 +70,8 @@ class ServiceTokenError(Exception):
         """The LMS asked Pathways to slow down: nothing is wrong with the registration."""
         self.retry_after = retry_after
         """Seconds the LMS asked Pathways to wait (Retry-After), if it said."""
+        self.error = error
+        """The OAuth 2 error code of the LMS's refusal (RFC 6749 §5.2), e.g. invalid_scope."""
 
     def again(self) -> ServiceTokenError:
         """The same refusal, for another caller (one exception object raised in several
@@ -79,6 +82,7 @@ class ServiceTokenError(Exception):
             status=self.status,
             throttled=self.throttled,
             retry_after=self.retry_after,
+            error=self.error,
         )
 
 
@@ -303,12 +307,14 @@ class TokenClient:
             or not body.get("access_token")
         ):
             error = body.get("error", "") if isinstance(body, dict) else ""
+            error = error if isinstance(error, str) else ""
             raise ServiceTokenError(
                 f"The LMS refused Pathways a service token ({response.status_code} {error}). "
                 "An LMS administrator can check that the Pathways registration's client ID and "
                 "key set URL are right and that its services are enabled.",
                 retryable=False,
                 status=response.status_code,
+                error=error,
             )
         granted_text = body.get("scope")
         granted = frozenset(str(granted_text).split()) if granted_text else scopes

@@ -20,7 +20,8 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,7 @@ from lti_app.http import same_origin
 from lti_app.roster.client import parse_links, with_query
 from lti_app.tool.client import (
     SCOPE_LINEITEM,
+    SCOPE_LINEITEM_READ,
     SCOPE_SCORE,
     AccessToken,
     ServiceTokenError,
@@ -49,7 +51,31 @@ from lti_app.tool.models import Platform
 LOG = logging.getLogger(__name__)
 
 AGS_SCOPES = frozenset({SCOPE_LINEITEM, SCOPE_SCORE})
-"""One token for all grade work: one token request per registration."""
+"""What the gradebook token asks for when the course's launches named no AGS scope."""
+USED_SCOPES = frozenset({SCOPE_LINEITEM, SCOPE_LINEITEM_READ, SCOPE_SCORE})
+"""The AGS scopes Pathways has a use for."""
+SCORE_ONLY = frozenset({SCOPE_SCORE})
+"""Asked when the LMS refuses the whole request (see `AgsClient`)."""
+READ_COLUMNS = frozenset({SCOPE_LINEITEM, SCOPE_LINEITEM_READ})
+"""Either lets Pathways read the gradebook's columns: lineitem is full management, reading
+included (Canvas's and Moodle's line item GETs take either)."""
+WRITE_COLUMNS = frozenset({SCOPE_LINEITEM})
+SEND_SCORES = frozenset({SCOPE_SCORE})
+
+
+def token_scopes(offered: Collection[str] | None) -> frozenset[str]:
+    """The scopes to ask a gradebook token for: those the launch claim offered that Pathways
+    uses.
+
+    An LMS grants only what its admin allowed, and the claim says what that is (Moodle lists
+    its tool's permitted scopes, Canvas its developer key's). Canvas refuses the whole request
+    when one asked scope is not on the key (canvas-lms lib/canvas/oauth/provider.rb
+    `valid_scopes?`): asking for a scope the claim did not offer cost every score.
+    """
+    asked = frozenset(s for s in offered or () if isinstance(s, str)) & USED_SCOPES
+    return asked or AGS_SCOPES
+
+
 SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
 LINEITEM_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
 LINEITEMS_TYPE = "application/vnd.ims.lis.v2.lineitemcontainer+json"
@@ -103,49 +129,119 @@ def _container_base(lineitems_url: str) -> str:
 
 
 class AgsClient:
-    """Line items and scores for one platform registration, with a cached service token."""
+    """Line items and scores for one platform registration, with a cached service token.
+
+    The token asks for the scopes the course's launch claim offered (`token_scopes`): one
+    token per registration and scope set. When the LMS refuses that request whole
+    (invalid_scope), the client asks for the score scope alone and keeps to it: scores still
+    reach the columns the LMS made itself, and only a request needing more asks again.
+    """
 
     def __init__(self, pool: urllib3.PoolManager, tokens: TokenClient) -> None:
         self._pool = pool
         self._tokens = tokens
         # Headers given to a request replace the pool's: keep its User-Agent on every request.
         self._headers = dict(pool.headers)
+        self._guard = threading.Lock()
+        self._narrowed: set[tuple[int, str, frozenset[str]]] = set()
+        """(registration, token URL, scopes wanted) the LMS refused whole: SCORE_ONLY is
+        asked instead."""
+        self._asked_again: set[tuple[int, str, frozenset[str]]] = set()
+        """Scope sets asked again in this pass for a scope their token lacked (`new_pass`)."""
 
     def close(self) -> None:
         self._pool.clear()
 
-    def grants(self, platform: Platform, scope: str) -> bool:
-        """Whether the LMS granted Pathways' gradebook token this scope (the token is cached).
+    def new_pass(self) -> None:
+        """A new worker pass: a scope the token lacks may be asked for again, once. An admin
+        may have allowed it since; asking on every request that needs it fetched a token per
+        column and per score, and Canvas throttles token requests."""
+        with self._guard:
+            self._asked_again.clear()
 
+    def grants(
+        self, platform: Platform, needed: frozenset[str], *, offered: Collection[str] | None = None
+    ) -> bool:
+        """Whether the LMS granted Pathways' gradebook token one of these scopes (the token is
+        cached).
+
+        :param offered: the scopes of the course's launch claim (`Gradebook.scopes`).
         :raises LmsRequestError: no token could be had at all.
         """
-        return scope in self._access_token(platform).granted
+        return bool(needed & self._access_token(platform, offered, needed)[0].granted)
 
-    def _token(self, platform: Platform, needed: str) -> str:
-        token = self._access_token(platform)
-        if needed not in token.granted:
-            self._tokens.drop(platform, AGS_SCOPES)  # ask again once the admin enables it
-            raise LmsRequestError(missing_scopes_message({needed}), retryable=False, config=True)
-        return token.value
+    def _token(
+        self, platform: Platform, offered: Collection[str] | None, needed: frozenset[str]
+    ) -> tuple[str, frozenset[str]]:
+        """A token holding one of `needed`, and the scopes it was asked for."""
+        token, asked = self._access_token(platform, offered, needed)
+        if needed & token.granted:
+            return token.value, asked
+        wanted = token_scopes(offered)
+        if self._may_ask_again(platform, wanted, asked, needed, token):
+            token, asked = self._access_token(platform, offered, needed)
+            if needed & token.granted:
+                return token.value, asked
+        raise LmsRequestError(
+            missing_scopes_message(_to_name(needed, wanted)), retryable=False, config=True
+        )
 
-    def _access_token(self, platform: Platform) -> AccessToken:
+    def _may_ask_again(
+        self,
+        platform: Platform,
+        wanted: frozenset[str],
+        asked: frozenset[str],
+        needed: frozenset[str],
+        token: AccessToken,
+    ) -> bool:
+        """Forget the token (or the narrowing) that lacks `needed`, once a pass; whether to ask
+        the LMS again now.
+
+        Only the token that lacked it is dropped: another thread may hold a newer one.
+        """
+        if not needed & wanted:
+            return False  # the launch did not offer it: only a newer launch's claim can
+        key = (platform.id, platform.token_url, wanted)
+        with self._guard:
+            if key in self._asked_again:
+                return False
+            self._asked_again.add(key)
+            narrowed = asked != wanted
+            self._narrowed.discard(key)
+        if not narrowed:
+            self._tokens.drop(platform, asked, refused=token.value)
+        # A narrowed token stays: it still sends the scores if the wider set is refused again.
+        return True
+
+    def _access_token(
+        self, platform: Platform, offered: Collection[str] | None, needed: frozenset[str]
+    ) -> tuple[AccessToken, frozenset[str]]:
+        wanted = token_scopes(offered)
+        key = (platform.id, platform.token_url, wanted)
+        with self._guard:
+            asked = SCORE_ONLY if key in self._narrowed else wanted
         try:
-            return self._tokens.token(platform, AGS_SCOPES)
+            return self._tokens.token(platform, asked), asked
         except ServiceTokenError as err:
-            if "invalid_scope" in str(err):  # none of the scopes is enabled (OAuth 2 error)
-                raise LmsRequestError(
-                    missing_scopes_message(set(AGS_SCOPES)), retryable=False, config=True
-                ) from err
-            raise LmsRequestError(
-                str(err),
-                retryable=err.retryable,
-                status=err.status,
-                retry_after=err.retry_after,
-                config=not err.retryable,
-                throttled=err.throttled,
-                # Down, hung or unreachable: no request to this LMS can go until it answers.
-                unavailable=err.retryable and not err.throttled,
-            ) from err
+            if err.error != "invalid_scope" or SCOPE_SCORE not in asked or asked == SCORE_ONLY:
+                raise _token_refused(err, asked) from err
+            # Canvas refuses every scope when one is not on the developer key (the claim
+            # lists the key's scopes, but the key may have changed since the launch): the
+            # score scope alone still fills the columns the LMS made from its links.
+            LOG.warning(
+                "gradebook token: the LMS refused scopes %s; asking for the score scope alone "
+                "iss=%s",
+                " ".join(sorted(asked)),
+                platform.issuer,
+            )
+            with self._guard:
+                self._narrowed.add(key)
+            try:
+                return self._tokens.token(platform, SCORE_ONLY), SCORE_ONLY
+            except ServiceTokenError as narrow_err:
+                # Scores are refused; what this request needs may be too.
+                refused = SCORE_ONLY | _to_name(needed, wanted)
+                raise _token_refused(narrow_err, refused) from narrow_err
 
     def request(
         self,
@@ -153,18 +249,23 @@ class AgsClient:
         method: str,
         url: str,
         *,
-        needed: str,
+        needed: frozenset[str],
         what: str,
+        offered: Collection[str] | None = None,
         accept: str = "application/json",
         content_type: str | None = None,
         json_body: Any = None,
     ) -> urllib3.BaseHTTPResponse:
-        """One AGS call; a 401 drops the token and retries once; errors become LmsRequestError."""
+        """One AGS call; a 401 drops the token and retries once; errors become LmsRequestError.
+
+        :param needed: the scopes of which the token must hold one.
+        :param offered: the scopes of the course's launch claim (`Gradebook.scopes`).
+        """
         content = None
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode()
         for attempt in (1, 2):
-            token = self._token(platform, needed)
+            token, asked = self._token(platform, offered, needed)
             headers = {**self._headers, "Authorization": f"Bearer {token}", "Accept": accept}
             if content is not None:
                 headers["Content-Type"] = content_type or "application/json"
@@ -194,27 +295,45 @@ class AgsClient:
                 ) from err
             if response.status == 401 and attempt == 1:
                 # Only this token: the other scores in flight answer 401 too (one refresh).
-                self._tokens.drop(platform, AGS_SCOPES, refused=token)
+                self._tokens.drop(platform, asked, refused=token)
                 continue
             if response.status >= 300:
                 raise error_for(response, what)
             return response
         raise error_for(response, what)  # pragma: no cover - the loop always returns
 
-    def post_score(self, platform: Platform, line_item_url: str, score: dict[str, Any]) -> None:
-        """POST one score (no batch endpoint exists)."""
+    def post_score(
+        self,
+        platform: Platform,
+        line_item_url: str,
+        score: dict[str, Any],
+        *,
+        offered: Collection[str] | None = None,
+    ) -> None:
+        """POST one score (no batch endpoint exists).
+
+        :param offered: the scopes of the course's launch claim, here and below: what the
+            token asks for (`token_scopes`).
+        """
         self.request(
             platform,
             "POST",
             score_url(line_item_url),
-            needed=SCOPE_SCORE,
+            needed=SEND_SCORES,
+            offered=offered,
             what="score",
             content_type=SCORE_TYPE,
             json_body=score,
         )
 
     def find_line_items(
-        self, platform: Platform, lineitems_url: str, *, resource_id: str, tag: str
+        self,
+        platform: Platform,
+        lineitems_url: str,
+        *,
+        resource_id: str,
+        tag: str,
+        offered: Collection[str] | None = None,
     ) -> Iterator[RemoteLineItem]:
         """Line items with this resourceId and tag, following every `next` page."""
         url: str | None = with_query(lineitems_url, resource_id=resource_id, tag=tag)
@@ -225,7 +344,8 @@ class AgsClient:
                 platform,
                 "GET",
                 url,
-                needed=SCOPE_LINEITEM,
+                needed=READ_COLUMNS,
+                offered=offered,
                 what="gradebook columns",
                 accept=LINEITEMS_TYPE,
             )
@@ -249,14 +369,17 @@ class AgsClient:
                     platform.issuer,
                 )
 
-    def line_item_exists(self, platform: Platform, url: str) -> bool:
+    def line_item_exists(
+        self, platform: Platform, url: str, *, offered: Collection[str] | None = None
+    ) -> bool:
         """False only when the LMS answers 404 for the line item (deleted in the LMS)."""
         try:
             self.request(
                 platform,
                 "GET",
                 url,
-                needed=SCOPE_LINEITEM,
+                needed=READ_COLUMNS,
+                offered=offered,
                 what="gradebook column",
                 accept=LINEITEM_TYPE,
             )
@@ -267,13 +390,19 @@ class AgsClient:
         return True
 
     def create_line_item(
-        self, platform: Platform, lineitems_url: str, body: dict[str, Any]
+        self,
+        platform: Platform,
+        lineitems_url: str,
+        body: dict[str, Any],
+        *,
+        offered: Collection[str] | None = None,
     ) -> RemoteLineItem:
         response = self.request(
             platform,
             "POST",
             lineitems_url,
-            needed=SCOPE_LINEITEM,
+            needed=WRITE_COLUMNS,
+            offered=offered,
             what="new gradebook column",
             accept=LINEITEM_TYPE,
             content_type=LINEITEM_TYPE,
@@ -283,7 +412,11 @@ class AgsClient:
         if item is None:
             item = next(
                 self.find_line_items(
-                    platform, lineitems_url, resource_id=body["resourceId"], tag=body["tag"]
+                    platform,
+                    lineitems_url,
+                    resource_id=body["resourceId"],
+                    tag=body["tag"],
+                    offered=offered,
                 ),
                 None,
             )
@@ -297,19 +430,50 @@ class AgsClient:
         return item
 
     def update_line_item(
-        self, platform: Platform, url: str, body: dict[str, Any]
+        self,
+        platform: Platform,
+        url: str,
+        body: dict[str, Any],
+        *,
+        offered: Collection[str] | None = None,
     ) -> RemoteLineItem | None:
         response = self.request(
             platform,
             "PUT",
             url,
-            needed=SCOPE_LINEITEM,
+            needed=WRITE_COLUMNS,
+            offered=offered,
             what="gradebook column update",
             accept=LINEITEM_TYPE,
             content_type=LINEITEM_TYPE,
             json_body={**body, "id": url},
         )
         return _line_item(_json(response), url) if response.data else None
+
+
+def _to_name(needed: frozenset[str], wanted: frozenset[str]) -> set[str]:
+    """The scope to name to the admin for a request needing one of `needed`."""
+    if needed == READ_COLUMNS:
+        # Column management when the launch offered it (Pathways makes columns with it too),
+        # else reading, the least that lets Pathways find the LMS's own column.
+        return {SCOPE_LINEITEM if SCOPE_LINEITEM in wanted else SCOPE_LINEITEM_READ}
+    return set(needed)
+
+
+def _token_refused(err: ServiceTokenError, asked: frozenset[str]) -> LmsRequestError:
+    """The LmsRequestError for a token request the LMS refused or did not answer."""
+    if err.error == "invalid_scope":  # none of these (or, on Canvas, not all) is allowed
+        return LmsRequestError(missing_scopes_message(set(asked)), retryable=False, config=True)
+    return LmsRequestError(
+        str(err),
+        retryable=err.retryable,
+        status=err.status,
+        retry_after=err.retry_after,
+        config=not err.retryable,
+        throttled=err.throttled,
+        # Down, hung or unreachable: no request to this LMS can go until it answers.
+        unavailable=err.retryable and not err.throttled,
+    )
 
 
 def _json(response: urllib3.BaseHTTPResponse) -> Any:

@@ -44,10 +44,18 @@ from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import DOUBLE_SUBMIT, corrected_evidence_ids, evidence_history
+from lti_app.pathways.reviewing import submitted_work_by_competency
 from lti_app.roster.services import list_students
 from lti_app.tool.review import REVIEW_PAGES
 from lti_app.tool.services import LaunchContext
-from lti_app.web import db_session, launch_url, require_role, set_current_launch, set_history_url
+from lti_app.web import (
+    db_session,
+    isolate,
+    launch_url,
+    require_role,
+    set_current_launch,
+    set_history_url,
+)
 
 GOAL_STATUS_LABELS = {
     GoalStatus.NOT_STARTED: "Not started",
@@ -109,6 +117,20 @@ def _student_page(
     )
     corrected = corrected_evidence_ids(session, context_id=cid, person_id=person_id)
     competency_by_id = {c.id: c for c in competencies}
+    open_to_evidence = assessable(competencies)
+    # Evidence closes the student's handed-in work on its competency, as marking that work
+    # done with a level on the overview does: the form names where, before the click.
+    work = submitted_work_by_competency(
+        session,
+        context_id=cid,
+        person_ids=[person_id],
+        competency_ids=[c.id for c in open_to_evidence],
+    )
+    handed_in = [
+        (c, len(work[(person_id, c.id)])) for c in open_to_evidence if (person_id, c.id) in work
+    ]
+    # After a redirect that closed work: the competency is looked up here, in this course.
+    closed_on = competency_by_id.get(request.args.get("competency", 0, type=int))
     profile = get_profile(session, context_id=cid, person_id=person_id)
     check_ins = list_check_ins(session, context_id=cid, person_id=person_id, include_private=True)
     return render_template(
@@ -129,7 +151,8 @@ def _student_page(
         competency_by_id=competency_by_id,
         # Only a competency of this course: the id comes from the LMS's gradebook column.
         reviewed=competency_by_id.get(reviewed_competency_id or 0),
-        assessable=assessable(competencies),
+        assessable=open_to_evidence,
+        handed_in=handed_in,
         levels=current_levels(session, context_id=cid, person_id=person_id),
         evidence_by_competency=by_competency,
         recorders=recorders,
@@ -141,7 +164,12 @@ def _student_page(
         modalities=list(Modality),
         profile_form=PROFILE_FORM,
         today=today(),
-        notice=notice_text(NOTICES),
+        notice=notice_text(
+            NOTICES,
+            competency=isolate(f"{closed_on.code} · {closed_on.title}")
+            if closed_on
+            else "that competency",
+        ),
         errors=errors or [],
         draft=draft,
     )
@@ -164,8 +192,11 @@ def student_page_with_errors(person_id: int, errors: list[str]) -> tuple[str, in
     return _student_page(person_id, errors=errors, draft=draft), 400
 
 
-def back_to_student(person_id: int, notice: str) -> Response:
-    return redirect(launch_url("courses.student", person_id=person_id, notice=notice), 303)
+def back_to_student(person_id: int, notice: str, **values: int) -> Response:
+    """Back to the student's page with a success message (`values` fill its counts and ids)."""
+    return redirect(
+        launch_url("courses.student", person_id=person_id, notice=notice, **values), 303
+    )
 
 
 @bp.record_once

@@ -5,7 +5,7 @@ The teacher's view of one student is in `student_views`, on this same blueprint.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
@@ -62,18 +62,26 @@ NOTICES = {
     "goal_deleted": "The goal is deleted.",
     "check_in": "The check-in is saved.",
     "evidence": "Evidence recorded.",
+    "evidence_closed": "Evidence recorded. This also closed {n} hand-in(s) by this student on "
+    "{competency}, now marked done: one level per competency.",
     "corrected": "The evidence is corrected.",
     "withdrawn": "The evidence is withdrawn; it no longer counts.",
 }
 
 
-def notice_text(notices: dict[str, str]) -> str:
-    """The success message named by ?notice= after a redirect (never text from the URL)."""
+def notice_text(notices: dict[str, str], **names: str) -> str:
+    """The success message named by ?notice= after a redirect (never text from the URL).
+
+    `names` fill a message's other slots with what the page looked up itself, such as a
+    competency's title; a slot the page does not fill (a hand-made URL) reads empty.
+    """
     template = notices.get(request.args.get("notice", ""))
     if template is None:
         return ""
     count = request.args.get
-    return template.format(n=count("n", type=int) or 0, m=count("m", type=int) or 0)
+    values: defaultdict[str, object] = defaultdict(str, names)
+    values.update(n=count("n", type=int) or 0, m=count("m", type=int) or 0)
+    return template.format_map(values)
 
 
 def assessable(competencies: list[Competency]) -> list[Competency]:

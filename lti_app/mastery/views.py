@@ -73,7 +73,7 @@ def record(person_id: int) -> Response | tuple[str, int]:
         points = parse_points(form.get("points"))
         observed = observed_at_from(parse_date(form.get("observed_on"), label="The date"))
         with domain_errors():
-            record_and_close(
+            recorded = record_and_close(
                 db_session(),
                 context_id=course.context_id,
                 competency_id=competency_id,
@@ -86,6 +86,11 @@ def record(person_id: int) -> Response | tuple[str, int]:
     except ValueError as err:
         return student_page_with_errors(person_id, [str(err)])
     db_session().commit()
+    if recorded.closed:
+        # As the overview does: say what else the evidence closed (one level per competency).
+        return back_to_student(
+            person_id, "evidence_closed", n=len(recorded.closed), competency=competency_id
+        )
     return back_to_student(person_id, "evidence")
 
 

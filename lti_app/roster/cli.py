@@ -61,7 +61,8 @@ def sync_command(
         if result.skipped:
             raise click.ClickException("a sync of this course is already running")
         if not result.ok:
-            raise click.ClickException(result.message)
+            wait = f" The LMS asked to wait {result.retry_after:g} s." if result.retry_after else ""
+            raise click.ClickException(result.message + wait)
         click.echo(
             f"{result.members} student(s) listed, {result.deactivated} now inactive; "
             f"{result.teachers_deactivated} teacher(s) no longer listed, now inactive"

@@ -20,7 +20,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from lti_app.http import is_throttled, same_origin
+from lti_app.http import is_throttled, retry_after_seconds, same_origin
 from lti_app.tool.client import (
     SCOPE_NRPS,
     ServiceTokenError,
@@ -58,10 +58,19 @@ ACCESS_WITHDRAWN = (
 class RosterError(Exception):
     """The roster could not be fetched; the message says what an LMS admin should check."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.retry_after = retry_after
+        """Seconds the LMS asked Pathways to wait (Retry-After), if it said."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +190,9 @@ class NrpsClient:
                 raise RosterError(
                     missing_scopes_message(set(NRPS_SCOPES)), retryable=False
                 ) from err
-            raise RosterError(str(err), retryable=err.retryable, status=err.status) from err
+            raise RosterError(
+                str(err), retryable=err.retryable, status=err.status, retry_after=err.retry_after
+            ) from err
         if SCOPE_NRPS not in token.granted:
             self._tokens.drop(platform, NRPS_SCOPES)  # ask again once the admin enables it
             raise RosterError(missing_scopes_message({SCOPE_NRPS}), retryable=False)
@@ -239,6 +250,7 @@ class NrpsClient:
         """One page of members, with its `next` and `differences` links."""
         response, content = self._get(platform, url)
         status = response.status_code
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
         if status == 401:
             raise RosterError(UNAUTHORIZED_HINT, retryable=False, status=status)
         if status == 403 and is_throttled(status, content):
@@ -248,6 +260,7 @@ class NrpsClient:
                 "changing in the LMS.",
                 retryable=True,
                 status=status,
+                retry_after=retry_after,
             )
         if status == 403:
             raise RosterError(
@@ -271,6 +284,7 @@ class NrpsClient:
                 "Pathways will try again later.",
                 retryable=True,
                 status=status,
+                retry_after=retry_after,
             )
         if status != 200:
             raise RosterError(

@@ -63,7 +63,10 @@ class SyncResult:
     """Teachers no longer listed, who no longer teach the course here."""
     message: str = ""
     skipped: bool = False
-    """Another sync was running (or one ran recently, for launch-started syncs)."""
+    """Another sync was running (or, for launch-started syncs, one ran recently or the LMS
+    asked Pathways to wait)."""
+    retry_after: float | None = None
+    """Seconds the LMS asked Pathways to wait before asking again (Retry-After), if it said."""
 
 
 def service_tokens(app: Flask) -> TokenClient:
@@ -232,8 +235,10 @@ def sync_roster(
             err.status,
         )
         with database.begin() as session:
-            syncing.finish_sync(session, context_id=context_id, error=str(err))
-        return SyncResult(ok=False, members=count, message=str(err))
+            syncing.finish_sync(
+                session, context_id=context_id, error=str(err), retry_after=err.retry_after
+            )
+        return SyncResult(ok=False, members=count, message=str(err), retry_after=err.retry_after)
     except BaseException:
         with database.begin() as session:
             syncing.finish_sync(

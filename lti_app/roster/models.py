@@ -40,7 +40,8 @@ class RosterSync(Base):
     """The `rel="differences"` link of the last full sync, when the platform offers one."""
     status: Mapped[SyncStatus] = mapped_column(str_enum(SyncStatus), default=SyncStatus.NEVER)
     lease_until: Mapped[datetime | None]
-    """While a sync runs; another may start once this has passed (a crashed sync)."""
+    """While a sync runs; another may start once this has passed (a crashed sync). After a
+    failed sync, the time the LMS asked Pathways to wait until (Retry-After), if it did."""
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     succeeded_at: Mapped[datetime | None]

@@ -96,10 +96,13 @@ def remember_nrps_url(session: Session, *, context_id: int, nrps_url: str | None
 def begin_sync(
     session: Session, *, context_id: int, lease: timedelta, min_interval: timedelta | None = None
 ) -> SyncClaim | None:
-    """Take the course's sync lease; None when a sync runs or (min_interval) one ran recently."""
+    """Take the course's sync lease; None when a sync runs or, for a launch's sync
+    (min_interval), one ran recently or the LMS asked Pathways to wait (`finish_sync`)."""
     row = remember_nrps_url(session, context_id=context_id, nrps_url=None)
     now = utcnow()
     if row.status is SyncStatus.RUNNING and row.lease_until and row.lease_until > now:
+        return None
+    if min_interval is not None and is_asked_to_wait(row, now):
         return None
     if (
         min_interval is not None
@@ -399,6 +402,12 @@ def deactivate_missing(
     )
 
 
+def is_asked_to_wait(row: RosterSync, now: datetime) -> bool:
+    """Whether the LMS's last refusal asked Pathways to wait (Retry-After) until after `now`:
+    a failed sync's lease then holds until the time the LMS named."""
+    return row.status is SyncStatus.FAILED and row.lease_until is not None and row.lease_until > now
+
+
 def finish_sync(
     session: Session,
     *,
@@ -406,8 +415,14 @@ def finish_sync(
     error: str = "",
     member_count: int | None = None,
     differences_url: str | None = None,
+    retry_after: float | None = None,
 ) -> None:
-    """Record a sync's outcome and free the lease; a failure keeps the previous roster."""
+    """Record a sync's outcome and free the lease; a failure keeps the previous roster.
+
+    A refusal with `retry_after` (the LMS's Retry-After, in seconds) keeps the lease until
+    then: a busy LMS (Canvas counts every request against one budget per developer key) is
+    not asked again by each teacher's launch meanwhile. A teacher's Refresh still asks.
+    """
     row = get_roster_sync(session, context_id=context_id)
     if row is None:
         return
@@ -417,6 +432,8 @@ def finish_sync(
     row.last_error = error
     if error:
         row.status = SyncStatus.FAILED
+        if retry_after:
+            row.lease_until = now + timedelta(seconds=retry_after)
         return
     row.status = SyncStatus.OK
     row.succeeded_at = now

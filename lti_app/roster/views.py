@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import cast
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request
@@ -89,6 +90,13 @@ def _render(ctx: LaunchContext, notice: str = "", *, refresh_failed: bool = Fals
         and sync.lease_until > utcnow()
     )
     active = sum(1 for s in students if s.status is MembershipStatus.ACTIVE)
+    # When the LMS's last refusal asked Pathways to wait (Retry-After), the page says until
+    # when, to the minute and rounded up: "after 10:05" is never before the LMS's 10:05:30.
+    wait_until = None
+    if sync is not None and sync.lease_until and syncing.is_asked_to_wait(sync, utcnow()):
+        wait_until = sync.lease_until.replace(second=0, microsecond=0)
+        if wait_until < sync.lease_until:
+            wait_until += timedelta(minutes=1)
     return render_template(
         "roster/index.html",
         ctx=ctx,
@@ -99,6 +107,7 @@ def _render(ctx: LaunchContext, notice: str = "", *, refresh_failed: bool = Fals
         is_running=is_running,
         notice=notice,
         error=error,
+        wait_until=wait_until,
     )
 
 

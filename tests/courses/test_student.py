@@ -7,15 +7,21 @@ import re
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import select
 
+from lti_app.courses.queries import person_names
 from lti_app.courses.student_views import PROFILE_FORM
 from lti_app.db import Database
 from lti_app.demo.browser import parse_forms
 from lti_app.demo.server import RunningPlatform
 from lti_app.learners.models import GoalStatus, LearnerProfile
 from lti_app.learners.services import get_profile, list_check_ins, list_goals
+from lti_app.pathways.choices import choose_option, start_choice, submit_choice
+from lti_app.pathways.models import Choice, ChoiceStatus
+from lti_app.pathways.options import OptionInput, create_option
+from lti_app.pathways.services import create_pathway, create_step
 from tests.conftest import LtiActions, ToolServer
-from tests.courses.frames import Frame, Ids, ensure_launched, frame
+from tests.courses.frames import Frame, Ids, ensure_launched, frame, make_competency
 
 
 def test_teacher_edits_profile_goals_and_check_ins(
@@ -162,3 +168,62 @@ def test_a_field_both_changed_is_refused_with_both_versions_kept(
     profile = o.profile()
     assert profile.interests == ["chess club"]
     assert (profile.career_goal_text, profile.strengths) == ("Pilot", "Patient")
+
+
+def test_recording_evidence_on_the_student_page_says_which_hand_ins_it_closes(
+    fresh_lms: RunningPlatform, tool_server: ToolServer, db: Database
+) -> None:
+    """Evidence on a competency closes the student's handed-in work on it, as a level on the
+    overview does. The form names the competencies with work waiting before the click, and the
+    flash after says how many hand-ins went with the evidence, and on what."""
+    ensure_launched(fresh_lms, tool_server, ("user-s01",))
+    teacher = frame(LtiActions(fresh_lms, tool_server).launch("user-t01"), tool_server.url)
+    ids = Ids(db, fresh_lms.platform.config.issuer)
+    cid, student = ids.context(), ids.person("user-s01")
+    with db.begin() as s:
+        photosynthesis = make_competency(s, cid, "P1", title="Photosynthesis")
+        quiet = make_competency(s, cid, "R1", title="Respiration")
+        pathway = create_pathway(s, context_id=cid, title="Light")
+        choices = []
+        for title in ("Leaf lab", "Light poster"):
+            step = create_step(
+                s, context_id=cid, pathway_id=pathway.id, title=title, competency_id=photosynthesis
+            )
+            option = create_option(s, context_id=cid, step_id=step.id, data=OptionInput(title))
+            choice = choose_option(s, context_id=cid, person_id=student, option_id=option.id).id
+            start_choice(s, context_id=cid, person_id=student, choice_id=choice)
+            submit_choice(s, context_id=cid, person_id=student, choice_id=choice, note="")
+            choices.append(choice)
+        name = person_names(s, person_ids=[student])[student]
+
+    page = teacher.get(f"/course/students/{student}").text
+    assert 'aria-describedby="rec-handed-in"' in page
+    hint = re.search(r'<p class="hint" id="rec-handed-in">(.*?)</p>', page, re.S)
+    assert hint is not None
+    assert (
+        f"Evidence also closes the work <bdi>{name}</bdi> has handed in on its competency, "
+        "marked done: one level per competency. Handed in and waiting:"
+    ) in hint.group(1)
+    assert "<bdi>P1 · Photosynthesis</bdi> (2 hand-ins)." in hint.group(1)
+    assert "Respiration" not in hint.group(1)
+
+    # Evidence on a competency without work waiting closes nothing, and says only that.
+    plain = teacher.post(
+        f"/mastery/students/{student}/evidence",
+        {"competency_id": str(quiet), "points": "2.00", "note": ""},
+    )
+    assert '<p class="flash" role="status">Evidence recorded.</p>' in teacher.follow(plain).text
+
+    closing = teacher.post(
+        f"/mastery/students/{student}/evidence",
+        {"competency_id": str(photosynthesis), "points": "3.00", "note": ""},
+    )
+    after = teacher.follow(closing).text
+    assert (
+        "Evidence recorded. This also closed 2 hand-in(s) by this student on "
+        "\u2068P1 · Photosynthesis\u2069, now marked done: one level per competency."
+    ) in after
+    assert 'id="rec-handed-in"' not in after  # nothing waits any more
+    with db.begin() as s:
+        statuses = s.scalars(select(Choice.status).where(Choice.id.in_(choices))).all()
+    assert statuses == [ChoiceStatus.DONE, ChoiceStatus.DONE]

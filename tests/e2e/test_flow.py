@@ -124,7 +124,10 @@ def test_choose_approve_hand_in_record_and_the_next_step_opens(
         "Clear model; every organelle labelled and explained."
     )
     frame.get_by_role("button", name="Record evidence").click()
-    expect(frame.get_by_role("status")).to_have_text("Evidence recorded.")
+    expect(frame.get_by_role("status")).to_have_text(
+        "Evidence recorded. This also closed 1 hand-in(s) by this student on "
+        "\u2068CELL.1 · Cell structure\u2069, now marked done: one level per competency."
+    )
     expect(frame.locator("#choices + .table-wrap")).to_contain_text("Done")
     shoot(teacher_page, frame, "flow-2-teacher-recorded-700")
 

@@ -47,9 +47,13 @@ def on_phone(chromium: Any, seeded: Demo) -> Iterator[Any]:
     """Launch a user into the demo's Biology 9 in a phone's browser, top-level (no LMS frame)."""
     contexts: list[Any] = []
 
-    def launch(user: str) -> Any:
+    def launch(user: str, *, wide: bool = False) -> Any:
+        # wide: the same browser on a tablet's or a touch laptop's screen, to compare.
         context = chromium.new_context(
-            viewport=PHONE, is_mobile=True, has_touch=True, user_agent=PHONE_UA
+            viewport={"width": 1280, "height": 900} if wide else PHONE,
+            is_mobile=not wide,
+            has_touch=True,
+            user_agent=PHONE_UA,
         )
         contexts.append(context)
         page = context.new_page()
@@ -86,6 +90,22 @@ def assert_charts_readable(page: Any) -> None:
     scroller.focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_function("el => el.scrollLeft > 0", arg=scroller.element_handle())
+    # Nothing else shows that the chart goes on past the box's edge: a line under it says so.
+    hint = page.locator("main .chart-scroll + .swipe-hint").first
+    assert hint.is_visible(), "no hint that the chart scrolls sideways"
+    assert hint.inner_text() == (
+        "Swipe the chart sideways to see it all; the table below has the same results."
+    )
+
+
+def assert_no_swipe_hint(page: Any) -> None:
+    """On a wide screen the whole chart shows: no hint to swipe it."""
+    assert page.locator("main .chart-scroll").count() > 0, "the page draws charts"
+    scroller = page.locator("main .chart-scroll").first
+    assert not scroller.evaluate("el => el.scrollWidth > el.clientWidth")
+    hints = page.locator("main .swipe-hint")
+    assert hints.count() > 0
+    assert [h.is_visible() for h in hints.all()] == [False] * hints.count()
 
 
 def test_my_progress_charts_keep_readable_labels_on_a_phone(on_phone: Any) -> None:
@@ -100,6 +120,13 @@ def test_class_progress_charts_keep_readable_labels_and_their_last_date(on_phone
     page = on_phone("user-t01")
     go_to(page, "Progress over time")
     assert_charts_readable(page)
+
+
+def test_the_swipe_hint_is_for_narrow_screens_only(on_phone: Any) -> None:
+    for user, label in (("user-s01", "My progress"), ("user-t01", "Progress over time")):
+        page = on_phone(user, wide=True)
+        go_to(page, label)
+        assert_no_swipe_hint(page)
 
 
 def test_a_students_collapsed_section_shows_that_it_opens(on_phone: Any) -> None:

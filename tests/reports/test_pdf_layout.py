@@ -152,6 +152,8 @@ def test_hebrew_competency_titles_keep_their_order_in_the_areas_table(
             "C1", "מהו תא?", "Proficient", "ready", True, None
         ),  # what is a cell?
         services.CompetencyLine("C2", "תאים - Unit 2", "Proficient", "ready", True, None),
+        # A code in Hebrew, a number after it: isolated, it stays before the title.
+        services.CompetencyLine("תא 3", "Cell walls", "Proficient", "ready", True, None),
     )
     report = _report(competencies=lines, student_name="שרה כהן 2")
     shown = {run.text.strip() for run in _pdf_runs(tool_server, report)}
@@ -161,6 +163,9 @@ def test_hebrew_competency_titles_keep_their_order_in_the_areas_table(
         page = views._render("reports/family.html", report, "en")
         pdf_html = views._render("reports/family_pdf.html", report, "en")
     assert '<bdi dir="rtl">תאים - Unit 2</bdi>' in page
+    # Codes are isolated as titles are: "3" would otherwise join the title's run.
+    assert '<bdi class="code" dir="ltr">C2</bdi> <bdi dir="rtl">תאים - Unit 2</bdi>' in page
+    assert '<bdi class="code" dir="rtl">תא 3</bdi> <bdi dir="ltr">Cell walls</bdi>' in page
     # In <title> no element can isolate the name: Unicode's isolate marks do.
     assert f"<title>Progress report: {FSI}שרה כהן 2{PDI} · Pathways</title>" in page
     assert f"<title>Progress report: {FSI}שרה כהן 2{PDI}</title>" in pdf_html

@@ -103,7 +103,9 @@ def test_spanish_report_page_and_pdf(lti: LtiActions, seeded: Seeded) -> None:
 def _area_row(page: str, code: str) -> str:
     """The text of the report's row for the competency with this code."""
     row = re.search(
-        r'<tr>\s*<th scope="row"><span class="code">' + re.escape(code) + r"</span>.*?</tr>",
+        r'<tr>\s*<th scope="row"><bdi class="code" dir="[a-z]+">'
+        + re.escape(code)
+        + r"</bdi>.*?</tr>",
         page,
         re.S,
     )

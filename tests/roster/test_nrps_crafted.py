@@ -959,3 +959,69 @@ def test_a_huge_expires_in_does_not_crash(roster: Roster, raw: bytes) -> None:
     except Exception as err:
         pytest.fail(f"the sync raised {type(err).__name__}: {err}")
     assert result.ok, result.message
+
+
+# --- Retry-After: an LMS that asks Pathways to wait -----------------------------------------
+
+
+def _asked_to_wait(roster: Roster, result: SyncResult, seconds: float) -> None:
+    """The refusal kept the class, carried the LMS's wait, and holds launch syncs until then."""
+    assert not result.ok
+    assert result.retry_after == seconds
+    row = roster.sync_row()
+    assert row.lease_until is not None
+    assert abs((row.lease_until - utcnow()).total_seconds() - seconds) < 30
+    assert syncing.is_asked_to_wait(row, utcnow())
+
+
+def test_a_roster_page_refused_with_429_and_retry_after_holds_launch_syncs_until_then(
+    roster: Roster,
+) -> None:
+    """Canvas counts every request against one budget per developer key: a teacher's launch
+    that asked again while the LMS said to wait would only keep the budget empty."""
+    roster.seed(["s1", "s2"])
+    roster.lms.route = lambda seen: Answer(429, "slow down", [("Retry-After", "600")])
+    asked = len(roster.members_requests())
+    result = roster.sync()
+    assert_kept(roster, ["s1", "s2"], result)
+    _asked_to_wait(roster, result, 600)
+    assert len(roster.members_requests()) == asked + 1
+
+    # A teacher's launch meanwhile (a background sync, at most every few minutes) waits.
+    launched = roster.sync(min_interval=timedelta(minutes=10))
+    assert launched.skipped
+    assert len(roster.members_requests()) == asked + 1
+
+    # A teacher's Refresh asks at once all the same, and a success ends the wait.
+    roster.lms.route = lambda seen: page([member("s1"), member("s2")])
+    assert roster.sync().ok
+    assert roster.sync_row().lease_until is None
+    with roster.db.begin() as session:  # as if the last success were long ago
+        row = services.get_roster_sync(session, context_id=roster.context_id)
+        assert row is not None
+        row.succeeded_at = utcnow() - timedelta(hours=1)
+    assert not roster.sync(min_interval=timedelta(minutes=10)).skipped
+
+
+def test_a_token_refused_with_429_and_retry_after_holds_launch_syncs_until_then(
+    roster: Roster,
+) -> None:
+    roster.lms.route = lambda seen: page([member("s1")])
+    roster.lms.token_answer = lambda seen: Answer(
+        429, {"error": "slow_down"}, [("Retry-After", "120")]
+    )
+    result = roster.sync()
+    assert "throttling" in result.message
+    _asked_to_wait(roster, result, 120)
+    assert roster.sync(min_interval=timedelta(minutes=10)).skipped
+    assert roster.members_requests() == []
+
+
+def test_a_refusal_without_retry_after_does_not_hold_launch_syncs(roster: Roster) -> None:
+    roster.seed(["s1"])
+    roster.lms.route = lambda seen: Answer(429, "slow down")
+    result = roster.sync()
+    assert not result.ok
+    assert result.retry_after is None
+    assert roster.sync_row().lease_until is None
+    assert not roster.sync(min_interval=timedelta(minutes=10)).skipped

@@ -324,3 +324,29 @@ def test_a_slow_lms_does_not_hold_the_teachers_page(
     page = course.teacher.get("/roster/")
     assert _rows(page) == 25
     assert "(25 students)" in page.text
+
+
+def test_after_the_lms_asked_to_wait_the_page_says_until_when(
+    roster_page: Callable[..., RosterPage], db: Database
+) -> None:
+    """The LMS refused the last sync with Retry-After: the page names the time (in the
+    course's zone, rounded up to the minute) from which Pathways asks it again."""
+    course = roster_page([STUDENTS[0].user_id])
+    until = utcnow().replace(second=30, microsecond=0) + timedelta(minutes=10)
+    with db.begin() as session:
+        row = session.scalar(select(RosterSync).where(RosterSync.context_id == course.context_id))
+        assert row is not None
+        row.status = SyncStatus.FAILED
+        row.last_error = "The LMS roster service is busy or unavailable (429)."
+        row.lease_until = until
+    page = course.teacher.get("/roster/").text
+    shown = (until + timedelta(seconds=30)).strftime("%Y-%m-%d %H:%M UTC")
+    assert (
+        f"The LMS asked Pathways not to ask it again before {shown}. Until then, opening "
+        "Pathways does not update the roster; “Refresh roster” still asks at once."
+    ) in page
+    with db.begin() as session:  # the time has passed: nothing to say
+        row = session.scalar(select(RosterSync).where(RosterSync.context_id == course.context_id))
+        assert row is not None
+        row.lease_until = utcnow() - timedelta(seconds=1)
+    assert "not to ask it again" not in course.teacher.get("/roster/").text

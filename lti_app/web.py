@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -207,11 +207,19 @@ def course_zone() -> ZoneInfo:
     on a page without a course."""
     ctx = current_launch_or_none()
     context = ctx.context if ctx is not None else None
-    return timezones.course_zone(
-        chosen=context.time_zone if context is not None else None,
-        from_lms=context.lms_time_zone if context is not None else None,
-        default=settings().default_timezone,
+    names = (
+        context.time_zone if context is not None else None,
+        context.lms_time_zone if context is not None else None,
+        settings().default_timezone,
     )
+    # A class page converts a few hundred dates: the zone is looked up once per request (by
+    # the names it comes from, so a zone saved during the request is not missed).
+    known = g.get("_course_zone")
+    if known is not None and known[0] == names:
+        return cast(ZoneInfo, known[1])
+    zone = timezones.course_zone(chosen=names[0], from_lms=names[1], default=names[2])
+    g._course_zone = (names, zone)
+    return zone
 
 
 def local_time(value: date | datetime | None) -> date | datetime | None:

@@ -137,7 +137,9 @@ def _recompute(context_id: int) -> None:
 def _unconfirmed_losses(context_id: int, before: MasterySnapshot) -> list[str]:
     """What a change (made and recomputed, not committed) takes from students, in words,
     unless the teacher has confirmed it: a new sub-competency has no evidence yet, so students
-    who mastered its parent through the other parts stop mastering it (mastery.rollup)."""
+    who mastered its parent through the other parts stop mastering it; a parent left with no
+    sub-competency in use counts only the evidence recorded on it directly, usually none
+    (mastery.rollup)."""
     if request.form.get("confirm_locks") == "yes":
         return []
     loss = mastery_lost_since(db_session(), context_id=context_id, before=before)
@@ -152,11 +154,12 @@ def _index_page(
     status: int = 200,
     invalid: str | None = None,
     losing: Sequence[str] = (),
+    archiving: int | None = None,
     unarchiving: int | None = None,
 ) -> tuple[str, int]:
     """The framework page; `invalid` names the add form's field that `errors` are about, and
-    `losing` what the posted change (adding, or unarchiving `unarchiving`) would take from
-    students, for the teacher to confirm."""
+    `losing` what the posted change (adding, or archiving `archiving`, or unarchiving
+    `unarchiving`) would take from students, for the teacher to confirm."""
     course = current_course()
     session = db_session()
     cid = course.context_id
@@ -192,6 +195,7 @@ def _index_page(
             errors=list(errors),
             invalid=invalid,
             losing=list(losing),
+            archiving=archiving,
             unarchiving=unarchiving,
         ),
         status,
@@ -434,14 +438,16 @@ def _set_archived(competency_id: int, *, archived: bool) -> BaseResponse | tuple
             became_parents = _became_parents(course.context_id, evidence_on)
             _recompute(course.context_id)
             # A sub-competency back in the framework is a part its parent's students may have
-            # no evidence on, as when one is added.
-            if not archived:
-                losing = _unconfirmed_losses(course.context_id, before)
+            # no evidence on, as when one is added; archiving a parent's last part in use
+            # leaves the parent judged on its own evidence, usually none.
+            losing = _unconfirmed_losses(course.context_id, before)
     except CompetencyError as err:
         session.rollback()
         return _index_page([sentence(str(err))], 400)
     if losing:
         session.rollback()
+        if archived:
+            return _index_page(losing=losing, archiving=competency_id)
         return _index_page(losing=losing, unarchiving=competency_id)
     session.commit()
     return _framework_notice("archived" if archived else "unarchived", became_parents)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_app.competencies.models import Competency
 from lti_app.pathways.models import Choice, StepUnlock
 from lti_app.pathways.unlocking import WORK_A_LOCK_STOPS, step_rules
 
@@ -49,13 +50,27 @@ def mastery_lost_since(
 ) -> MasteryLoss:
     """Compare the course now with `before`: which students stopped mastering what, and whose
     work on a step locked because of it. Levels must have been recomputed since the change
-    (mastery.scales.recompute_course); steps a teacher unlocked by hand stay open."""
+    (mastery.scales.recompute_course); steps a teacher unlocked by hand stay open.
+
+    Mastery of a competency archived now is no loss: it locks no step and nobody sees it (a
+    parent archived with its parts has none left, so counts as not mastered until restored)."""
     session.flush()
     mastered = _mastered_pairs(session, context_id)
     still_open = _open_work(session, context_id, mastered)
+    archived = _archived_ids(session, context_id)
     return MasteryLoss(
-        tuple(sorted(before.mastered - mastered)),
+        tuple(sorted(pair for pair in before.mastered - mastered if pair[1] not in archived)),
         tuple(sorted(before.open_work - still_open)),
+    )
+
+
+def _archived_ids(session: Session, context_id: int) -> set[int]:
+    return set(
+        session.scalars(
+            select(Competency.id).where(
+                Competency.context_id == context_id, Competency.archived_at.is_not(None)
+            )
+        )
     )
 
 

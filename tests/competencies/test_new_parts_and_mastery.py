@@ -1,6 +1,8 @@
 """Giving a parent a new sub-competency mid-term (adding one, moving one under it, or
 unarchiving one) takes mastery from students who mastered the parent through its parts, and
-relocks the steps waiting for it: the editor names them and asks first."""
+relocks the steps waiting for it: the editor names them and asks first. So does archiving a
+parent's last sub-competency in use: the parent is then judged on its own evidence (usually
+none)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from sqlalchemy import select
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import create_competency
-from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.models import EvidenceSource, StudentCompetencyLevel
+from lti_app.mastery.scales import recompute_course
 from lti_app.mastery.services import record_evidence
 from lti_app.pathways import choices as ch
 from lti_app.pathways import options, services
@@ -32,12 +35,9 @@ def _codes(database_url: str, context_id: int, prefix: str) -> dict[str, Compete
         return {c.code: c for c in found}
 
 
-def test_a_new_part_names_the_students_and_steps_it_would_lock_and_asks_first(
-    fresh_course: FreshCourse,  # noqa: F811
-    tool_server: ToolServer,
-    database_url: str,
-) -> None:
-    c = fresh_course
+def _part_mastered_course(database_url: str, c: FreshCourse) -> tuple[str, int, list[int], str]:
+    """A parent mastered through its two parts, and a step waiting for it with the student's
+    work started: (the parent's code, its id, the parts' ids, the student's name)."""
     ev = unique("EV")
     with unit_of_work(database_url) as s:
         parent = create_competency(s, context_id=c.context_id, code=ev, title="Evolution").id
@@ -78,6 +78,26 @@ def test_a_new_part_names_the_students_and_steps_it_would_lock_and_asks_first(
         student = s.get(Person, c.student_id)
         assert student is not None
         name = student.name
+    return ev, parent, parts, name
+
+
+def _masters(database_url: str, person_id: int, competency_id: int) -> bool | None:
+    with unit_of_work(database_url) as s:
+        return s.scalar(
+            select(StudentCompetencyLevel.is_mastered).where(
+                StudentCompetencyLevel.person_id == person_id,
+                StudentCompetencyLevel.competency_id == competency_id,
+            )
+        )
+
+
+def test_a_new_part_names_the_students_and_steps_it_would_lock_and_asks_first(
+    fresh_course: FreshCourse,  # noqa: F811
+    tool_server: ToolServer,
+    database_url: str,
+) -> None:
+    c = fresh_course
+    ev, parent, _, name = _part_mastered_course(database_url, c)
     teacher = frame(c.lti.launch(TEACHER), tool_server.url)
     new_part = {"code": f"{ev}.3", "title": "Part 3", "kind": "academic", "parent_id": parent}
 
@@ -114,3 +134,66 @@ def test_a_new_part_names_the_students_and_steps_it_would_lock_and_asks_first(
     assert f"{name} no longer masters {ev} Evolution." in asked.text
     assert "Save it anyway" in asked.text
     assert _codes(database_url, c.context_id, ev)[f"{ev}.4"].parent_id is None
+
+
+def test_archiving_the_last_part_names_the_students_and_steps_it_would_lock_and_asks_first(
+    fresh_course: FreshCourse,  # noqa: F811
+    tool_server: ToolServer,
+    database_url: str,
+) -> None:
+    c = fresh_course
+    ev, parent, parts, name = _part_mastered_course(database_url, c)
+    teacher = frame(c.lti.launch(TEACHER), tool_server.url)
+
+    # One part archived, one left: the parent is still mastered through it, nothing asked.
+    page = teacher.follow(teacher.post(f"/competencies/{parts[0]}/archive"))
+    assert "The competency (and any sub-competencies) is archived." in page.text
+    assert _masters(database_url, c.student_id, parent)
+
+    # The last part: the parent would count only its own evidence (none), so ask first.
+    asked = teacher.post(f"/competencies/{parts[1]}/archive")
+    assert asked.status_code == 200
+    assert "Not saved yet" in asked.text
+    assert "no sub-competency left in use" in asked.text
+    assert f"“Field study” locks for {name}, with work in it." in asked.text
+    assert f"{name} no longer masters {ev} Evolution." in asked.text
+    assert "Archive it anyway" in asked.text
+    assert not _codes(database_url, c.context_id, ev)[f"{ev}.2"].is_archived
+    assert _masters(database_url, c.student_id, parent)
+
+    teacher.follow(teacher.post(f"/competencies/{parts[1]}/archive", {"confirm_locks": "yes"}))
+    assert _codes(database_url, c.context_id, ev)[f"{ev}.2"].is_archived
+    assert not _masters(database_url, c.student_id, parent)
+
+    # Unarchiving a part gives mastery back: nothing to ask.
+    page = teacher.follow(teacher.post(f"/competencies/{parts[1]}/unarchive"))
+    assert "The competency is back in the framework." in page.text
+    assert _masters(database_url, c.student_id, parent)
+
+
+def test_archiving_a_whole_branch_or_a_part_that_held_mastery_back_asks_nothing(
+    fresh_course: FreshCourse,  # noqa: F811
+    tool_server: ToolServer,
+    database_url: str,
+) -> None:
+    c = fresh_course
+    ev, parent, _, _ = _part_mastered_course(database_url, c)
+    with unit_of_work(database_url) as s:
+        unmet = create_competency(
+            s, context_id=c.context_id, code=f"{ev}.3", title="Part 3", parent_id=parent
+        ).id
+    with unit_of_work(database_url) as s:
+        recompute_course(s, context_id=c.context_id)
+    assert not _masters(database_url, c.student_id, parent), "setup: part 3 not mastered yet"
+    teacher = frame(c.lti.launch(TEACHER), tool_server.url)
+
+    # The part the student had not mastered goes: the parent becomes mastered, unasked.
+    page = teacher.follow(teacher.post(f"/competencies/{unmet}/archive"))
+    assert "The competency (and any sub-competencies) is archived." in page.text
+    assert _masters(database_url, c.student_id, parent)
+
+    # The parent archived with its parts: no step waits for an archived competency, so
+    # nothing is taken from anyone that matters, and nothing is asked.
+    page = teacher.follow(teacher.post(f"/competencies/{parent}/archive"))
+    assert "The competency (and any sub-competencies) is archived." in page.text
+    assert _codes(database_url, c.context_id, ev)[ev].is_archived

@@ -357,7 +357,13 @@ class GradeWorker:
         ready = threading.Condition()
 
         def send(job: ClaimedJob) -> None:
-            outcome = self._send(job)
+            try:
+                outcome = self._send(job)
+            except Exception as err:
+                # A job that brought no outcome would keep this loop waiting for it forever and
+                # its row renewed, never sent (the database restarting under `_still_holds`).
+                LOG.exception("score %s: could not be sent", job.id)
+                outcome = Outcome(job, LmsRequestError(f"internal error: {err}", retryable=True))
             with ready:
                 arrived.append(outcome)
                 if len(arrived) >= wake_at:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from lti_app.db import utcnow
 from lti_app.demo.state import Fault
@@ -184,3 +185,34 @@ def test_a_post_that_outlasts_its_lease_is_not_sent_again_by_another_worker(
     assert not again, "another worker claimed a score whose POST was still on the wire"
     assert max(_deliveries(course).values()) == 1
     assert course.counts()[OutboxStatus.SENT] == 1
+
+
+def test_a_database_blip_before_a_post_leaves_the_score_to_be_sent_later(
+    make_course: Callable[..., GradeCourse], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The one statement a sending thread makes (checking its claim) meets a restarting
+    # database: the score is kept for later, and a stopping worker still stops.
+    course = make_course(students=1, competencies=1)
+    worker = course.worker(lease=timedelta(seconds=1), concurrency=1)
+    course.drain_until_settled(worker)  # columns
+    course.record(3)
+    calls = 0
+    real = worker._still_holds
+
+    def restarting_database(job: object) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OperationalError("UPDATE score_outbox", {}, Exception("server closed"))
+        return real(job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker, "_still_holds", restarting_database)
+    stop = threading.Event()
+    draining = threading.Thread(target=worker.drain, args=(stop,), daemon=True)
+    draining.start()
+    draining.join(10)
+    stop.set()
+    draining.join(5)
+    assert not draining.is_alive(), "the worker's pass never ended"
+    assert course.counts()[OutboxStatus.PENDING] == 1  # kept, to be sent again
+    assert not _deliveries(course)

@@ -54,7 +54,7 @@ from lti_app.grades.claiming import (
     release,
     renew_leases,
 )
-from lti_app.grades.client import AgsClient, LmsRequestError
+from lti_app.grades.client import AgsClient, LmsRequestError, token_scopes
 from lti_app.grades.client.errors import MAX_RETRY_AFTER
 from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
 from lti_app.grades.outcomes import DrainStats, Outcome, record_outcomes
@@ -127,7 +127,9 @@ class GradeWorker:
         self._offered: dict[int, tuple[str, ...]] = {}
         """Course (context id) -> the AGS scopes its launch claim offered: what the token asks
         for (`AgsClient`)."""
-        self._blocked: dict[int, LmsRequestError] = {}
+        self._blocked: dict[tuple[int, frozenset[str]], LmsRequestError] = {}
+        """(platform, token scopes) -> the refusal holding its scores back for this pass; the
+        empty scope set holds back the whole platform (`_blocks`)."""
         self._throttles = Throttles(config.concurrency, config.backoff)
         self._guard = threading.Lock()
         self._column_exists: dict[str, bool] = {}
@@ -253,20 +255,31 @@ class GradeWorker:
         return held
 
     # -- sending ------------------------------------------------------------------------------
-    def _held(self, platform_id: int) -> LmsRequestError | None:
-        blocked = self._blocked.get(platform_id)
+    def _blocks(self, job: ClaimedJob, err: LmsRequestError) -> tuple[int, frozenset[str]]:
+        """What a refusal holds back: the token is per registration and scope set, so a scope
+        refused to one course's launch claim holds back the courses asking the same scopes,
+        not every course on the LMS; a refused registration holds back all of them."""
+        if err.scope:
+            return (job.platform.id, token_scopes(self._offered.get(job.context_id)))
+        return (job.platform.id, frozenset())
+
+    def _held(self, job: ClaimedJob) -> LmsRequestError | None:
+        platform_id = job.platform.id
+        blocked = self._blocked.get((platform_id, frozenset())) or self._blocked.get(
+            (platform_id, token_scopes(self._offered.get(job.context_id)))
+        )
         if blocked is not None:
             return blocked
         return self._throttles.pause(platform_id)
 
     def _send(self, job: ClaimedJob) -> Outcome:
-        held = self._held(job.platform.id)
+        held = self._held(job)
         if held is not None:
             return Outcome(job, held)
         # Its lease is renewed while it waits for a slot too: after a throttle halved the slots,
         # a slow LMS keeps rows there for minutes.
         with self._throttles.slot(job.platform.id):
-            held = self._held(job.platform.id)
+            held = self._held(job)
             if held is not None:
                 return Outcome(job, held)
             if not self._still_holds(job):
@@ -278,7 +291,7 @@ class GradeWorker:
             except LmsRequestError as err:
                 if err.config:
                     # The token or scope is refused: the rest of the batch would be too.
-                    self._blocked[job.platform.id] = err
+                    self._blocked[self._blocks(job, err)] = err
                 if err.throttled:
                     self._throttles.throttled(job.platform.id, err)
                 elif err.unavailable:

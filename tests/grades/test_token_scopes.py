@@ -236,6 +236,149 @@ def test_columns_that_cannot_be_made_do_not_cost_the_scores_their_token(
     ]
 
 
+def _set_scopes(db: Database, course: GradeCourse, scopes: list[str]) -> None:
+    """The scopes the course's last launch claim offered."""
+    with db.begin() as session:
+        session.execute(
+            update(Gradebook).where(Gradebook.context_id == course.context_id).values(scopes=scopes)
+        )
+
+
+def test_a_course_launched_before_the_admin_allowed_scores_sends_them_without_a_new_launch(
+    make_course: CourseMaker, db: Database
+) -> None:
+    """The teacher last launched when the registration had no score scope; the admin has
+    since allowed it. The token asked only what that claim offered, so the scores failed on
+    "sending scores" (which the LMS was never asked for) until a teacher launched again."""
+    course = make_course(students=2, competencies=1)
+    course.drain_until_settled(course.worker())  # the column exists
+    worker = _forget_tokens(course, db)
+    _set_scopes(db, course, [SCOPE_LINEITEM])
+    course.record(3)
+
+    course.drain_until_settled(worker)
+    course.record(2)  # a later pass asks for the same scopes, without a refusal first
+    before = course.lms.platform.counters.token_requests
+    course.drain_until_settled(worker)
+
+    rows = outbox_rows(db, course.context_id)
+    assert [r.status for r in rows] == [OutboxStatus.SENT] * 4, [r.last_error for r in rows]
+    course.assert_lms_matches_mastery()
+    assert course.lms.platform.counters.token_requests == before
+    assert "sending scores" not in _gradebook_note(db, course)
+
+
+def test_a_key_still_without_the_score_scope_says_so_and_keeps_the_course_columns(
+    make_course: CourseMaker, db: Database
+) -> None:
+    """The same old claim on a Canvas key that still lacks the score scope: the LMS is asked
+    once a pass, refuses, and the message names what it refused; the course's own scopes
+    still make its columns."""
+    course = make_course(students=2, competencies=1)
+    worker = _forget_tokens(course, db)
+    _set_scopes(db, course, [SCOPE_LINEITEM])
+    course.lms.platform.granted_scopes = frozenset({SCOPE_LINEITEM})
+    course.record(3)
+
+    with canvas_all_or_nothing(course) as asked:
+        worker.drain()
+        worker.drain()
+        with db.begin() as session:  # the teacher turns on another competency
+            added = create_competency(
+                session, context_id=course.context_id, code="N1", title="New"
+            ).id
+            set_gradebook_competencies(
+                session,
+                context_id=course.context_id,
+                competency_ids=[*course.competency_ids, added],
+            )
+        worker.drain()
+
+    rows = outbox_rows(db, course.context_id)
+    assert all(r.status is OutboxStatus.PENDING for r in rows)
+    assert all("sending scores" in r.last_error for r in rows), [r.last_error for r in rows]
+    assert all("gradebook columns" not in r.last_error for r in rows)
+    columns = course.line_items()
+    assert [columns[c].state for c in (course.competency_ids[0], added)] == [
+        LineItemState.READY
+    ] * 2, [columns[c].last_error for c in (course.competency_ids[0], added)]
+    with_score = [a for a in asked if SCOPE_SCORE in a]
+    assert len(with_score) <= 4, "the score scope is asked for twice at most a pass"
+
+
+@contextmanager
+def score_only_with_lineitem(course: GradeCourse) -> Iterator[None]:
+    """A token endpoint that grants the score scope only with lineitem (as one scope set)."""
+    app = course.lms.app
+    original = app.view_functions["oauth.token"]
+
+    def token() -> Any:
+        requested = frozenset(request.form.get("scope", "").split())
+        if SCOPE_SCORE in requested and SCOPE_LINEITEM not in requested:
+            return _token_error("invalid_scope", "score goes with lineitem on this key")
+        return original()
+
+    app.view_functions["oauth.token"] = token
+    try:
+        yield
+    finally:
+        app.view_functions["oauth.token"] = original
+
+
+def test_scopes_refused_to_one_course_do_not_hold_back_another_course_on_the_lms(
+    make_course: CourseMaker, db: Database
+) -> None:
+    """Tokens are per scope set: a scope refused to one course's claim held back the scores
+    of every course on the LMS for the rest of the pass."""
+    refused = make_course(students=2, competencies=1)
+    fine = make_course(students=2, competencies=1)
+    refused.drain_until_settled(refused.worker())
+    fine.drain_until_settled(fine.worker())  # the columns exist
+    _set_scopes(db, refused, [SCOPE_LINEITEM_READ, SCOPE_SCORE])
+    refused.record(3)
+    fine.record(3)
+    worker = refused.worker(
+        concurrency=1, context_ids=frozenset({refused.context_id, fine.context_id})
+    )
+
+    with score_only_with_lineitem(refused):
+        worker.drain()
+
+    rows = outbox_rows(db, fine.context_id)
+    assert [r.status for r in rows] == [OutboxStatus.SENT] * 2, [r.last_error for r in rows]
+    rows = outbox_rows(db, refused.context_id)
+    assert all("sending scores" in r.last_error for r in rows), [r.last_error for r in rows]
+
+
+def test_a_refused_registration_still_holds_back_every_course_on_the_lms(
+    make_course: CourseMaker, db: Database
+) -> None:
+    first = make_course(students=2, competencies=1)
+    second = make_course(students=2, competencies=1)
+    first.drain_until_settled(first.worker())
+    second.drain_until_settled(second.worker())
+    _set_scopes(db, first, [SCOPE_LINEITEM, SCOPE_SCORE])
+    _set_scopes(db, second, [SCOPE_LINEITEM_READ, SCOPE_SCORE])  # another token
+    first.record(3)
+    second.record(3)
+    worker = _forget_tokens(first, db)
+    worker = first.worker(
+        concurrency=1, context_ids=frozenset({first.context_id, second.context_id})
+    )
+    platform = first.lms.platform
+    platform.token_refusal = (400, "invalid_client")
+    before = platform.counters.token_requests
+    try:
+        worker.drain()
+    finally:
+        platform.token_refusal = None
+
+    assert platform.counters.token_requests - before == 1, "one refusal says it for all"
+    for course in (first, second):
+        rows = outbox_rows(db, course.context_id)
+        assert all("invalid_client" in r.last_error for r in rows), [r.last_error for r in rows]
+
+
 # -- the client alone ------------------------------------------------------------------------
 
 

@@ -134,7 +134,9 @@ class AgsClient:
     The token asks for the scopes the course's launch claim offered (`token_scopes`): one
     token per registration and scope set. When the LMS refuses that request whole
     (invalid_scope), the client asks for the score scope alone and keeps to it: scores still
-    reach the columns the LMS made itself, and only a request needing more asks again.
+    reach the columns the LMS made itself, and only a request needing more asks again. A scope
+    the claim did not offer is asked for with the claim's once a pass when a request needs it:
+    the claim is only as new as the course's last launch.
     """
 
     def __init__(self, pool: urllib3.PoolManager, tokens: TokenClient) -> None:
@@ -148,6 +150,9 @@ class AgsClient:
         asked instead."""
         self._asked_again: set[tuple[int, str, frozenset[str]]] = set()
         """Scope sets asked again in this pass for a scope their token lacked (`new_pass`)."""
+        self._added: dict[tuple[int, str, frozenset[str]], frozenset[str]] = {}
+        """Scopes beyond the launch claim's that the LMS granted when asked (`_may_ask_again`):
+        asked along with the claim's from then on."""
 
     def close(self) -> None:
         self._pool.clear()
@@ -178,12 +183,22 @@ class AgsClient:
         if needed & token.granted:
             return token.value, asked
         wanted = token_scopes(offered)
-        if self._may_ask_again(platform, wanted, asked, needed, token):
-            token, asked = self._access_token(platform, offered, needed)
+        more = self._may_ask_again(platform, wanted, asked, needed, token)
+        if more is not None:
+            token, asked = self._access_token(platform, offered, needed, more)
             if needed & token.granted:
+                if more & token.granted:
+                    with self._guard:
+                        key = (platform.id, platform.token_url, wanted)
+                        self._added[key] = self._added.get(key, frozenset()) | (
+                            more & token.granted
+                        )
                 return token.value, asked
         raise LmsRequestError(
-            missing_scopes_message(_to_name(needed, wanted)), retryable=False, config=True
+            missing_scopes_message(_to_name(needed, wanted)),
+            retryable=False,
+            config=True,
+            scope=True,
         )
 
     def _may_ask_again(
@@ -193,38 +208,58 @@ class AgsClient:
         asked: frozenset[str],
         needed: frozenset[str],
         token: AccessToken,
-    ) -> bool:
-        """Forget the token (or the narrowing) that lacks `needed`, once a pass; whether to ask
-        the LMS again now.
+    ) -> frozenset[str] | None:
+        """Forget the token (or the narrowing) that lacks `needed`, once a pass; None, or the
+        scopes to ask the LMS for beyond the launch's now.
 
-        Only the token that lacked it is dropped: another thread may hold a newer one.
+        A scope the launch claim did not offer is asked for along with the claim's: the claim
+        is as old as the course's last launch, and an admin may have allowed the scope since
+        (a refusal falls back as any other, see `_access_token`). Only the token that lacked
+        it is dropped: another thread may hold a newer one.
         """
-        if not needed & wanted:
-            return False  # the launch did not offer it: only a newer launch's claim can
         key = (platform.id, platform.token_url, wanted)
         with self._guard:
             if key in self._asked_again:
-                return False
+                return None
             self._asked_again.add(key)
-            narrowed = asked != wanted
+            base = wanted | self._added.get(key, frozenset())
+            more = frozenset() if needed & base else frozenset(_to_name(needed, wanted))
+            narrowed = asked != base
             self._narrowed.discard(key)
-        if not narrowed:
+        if not narrowed and not more:
             self._tokens.drop(platform, asked, refused=token.value)
         # A narrowed token stays: it still sends the scores if the wider set is refused again.
-        return True
+        # So does the claim's own token when a scope beyond it is asked for.
+        return more
 
     def _access_token(
-        self, platform: Platform, offered: Collection[str] | None, needed: frozenset[str]
+        self,
+        platform: Platform,
+        offered: Collection[str] | None,
+        needed: frozenset[str],
+        more: frozenset[str] = frozenset(),
     ) -> tuple[AccessToken, frozenset[str]]:
         wanted = token_scopes(offered)
         key = (platform.id, platform.token_url, wanted)
         with self._guard:
-            asked = SCORE_ONLY if key in self._narrowed else wanted
+            if key in self._narrowed and not more:
+                asked = SCORE_ONLY
+            else:
+                asked = wanted | self._added.get(key, frozenset()) | more
         try:
             return self._tokens.token(platform, asked), asked
         except ServiceTokenError as err:
-            if err.error != "invalid_scope" or SCOPE_SCORE not in asked or asked == SCORE_ONLY:
-                raise _token_refused(err, asked) from err
+            if err.error == "invalid_scope" and asked - wanted:
+                with self._guard:  # the LMS no longer allows what it granted beyond the claim
+                    self._added.pop(key, None)
+            if (
+                err.error != "invalid_scope"
+                or SCOPE_SCORE not in asked | needed
+                or asked == SCORE_ONLY
+            ):
+                # With `more`, the claim's own scopes were granted a moment ago: the rest is
+                # what the LMS refuses.
+                raise _token_refused(err, more or asked) from err
             # Canvas refuses every scope when one is not on the developer key (the claim
             # lists the key's scopes, but the key may have changed since the launch): the
             # score scope alone still fills the columns the LMS made from its links.
@@ -234,14 +269,17 @@ class AgsClient:
                 " ".join(sorted(asked)),
                 platform.issuer,
             )
-            with self._guard:
-                self._narrowed.add(key)
             try:
-                return self._tokens.token(platform, SCORE_ONLY), SCORE_ONLY
+                token = self._tokens.token(platform, SCORE_ONLY)
             except ServiceTokenError as narrow_err:
-                # Scores are refused; what this request needs may be too.
+                # Scores are refused; what this request needs may be too. The course keeps
+                # asking for its own scopes: they may still be granted without the score
+                # scope (an ask beyond the claim was refused, not the claim).
                 refused = SCORE_ONLY | _to_name(needed, wanted)
                 raise _token_refused(narrow_err, refused) from narrow_err
+            with self._guard:
+                self._narrowed.add(key)
+            return token, SCORE_ONLY
 
     def request(
         self,
@@ -463,7 +501,9 @@ def _to_name(needed: frozenset[str], wanted: frozenset[str]) -> set[str]:
 def _token_refused(err: ServiceTokenError, asked: frozenset[str]) -> LmsRequestError:
     """The LmsRequestError for a token request the LMS refused or did not answer."""
     if err.error == "invalid_scope":  # none of these (or, on Canvas, not all) is allowed
-        return LmsRequestError(missing_scopes_message(set(asked)), retryable=False, config=True)
+        return LmsRequestError(
+            missing_scopes_message(set(asked)), retryable=False, config=True, scope=True
+        )
     return LmsRequestError(
         str(err),
         retryable=err.retryable,

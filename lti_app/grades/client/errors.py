@@ -29,6 +29,7 @@ class LmsRequestError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         config: bool = False,
+        scope: bool = False,
         throttled: bool = False,
         unavailable: bool = False,
         transient: bool | None = None,
@@ -38,6 +39,10 @@ class LmsRequestError(Exception):
         self.status = status
         self.retry_after = retry_after
         self.config = config
+        self.scope = scope
+        """A `config` problem of the scopes asked (not granted, or refused as a set): the token
+        is per scope set, and a course whose launch offered other scopes is not held up by it
+        (see grades.worker)."""
         self.throttled = throttled
         """The LMS asked Pathways to slow down: the worker pauses the platform, and the
         score keeps its attempts (not the score's fault; see grades.worker)."""

@@ -7,7 +7,11 @@ from sqlalchemy.orm import Session
 from lti_app.competencies.models import Competency
 from lti_app.db import Database
 from tests.conftest import LtiActions, ToolServer
-from tests.courses.frames import Frame, frame
+from tests.courses.frames import (
+    Frame,
+    frame,
+    lms_of_the_module,  # noqa: F401  (each module: an LMS of its own, see frames.py)
+)
 from tests.domain_fixtures import Course, make_course, make_platform
 
 

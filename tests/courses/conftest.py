@@ -8,7 +8,14 @@ import pytest
 
 from lti_app.demo.server import RunningPlatform
 from tests.conftest import LtiActions, ToolServer
-from tests.courses.frames import BIO_STUDENTS, Frame, ensure_launched, frame, second_lms
+from tests.courses.frames import (
+    BIO_STUDENTS,
+    Frame,
+    ensure_launched,
+    frame,
+    lms_of_the_module,  # noqa: F401  (each module: an LMS of its own, see frames.py)
+    second_lms,
+)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -141,6 +142,16 @@ def second_lms(tool: ToolServer, database_url: str) -> Iterator[RunningPlatform]
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module", name="lms")
+def lms_of_the_module(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+    """An LMS of the test module's own, in place of the run's shared one, for folders whose tests
+    write competencies, pathways, evidence and goals into Biology 9: those rows stay in this
+    LMS's Biology 9, so the course the rest of the run shares (the family report tests read
+    all of it) does not grow with every test. A conftest imports it to apply it to its folder."""
+    with second_lms(tool_server, database_url) as running:
+        yield running
 
 
 @contextmanager

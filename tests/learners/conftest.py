@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from lti_app.demo.server import RunningPlatform
 from lti_app.tool.models import Context, Person, Platform
 from tests.conftest import ToolServer
-from tests.courses.frames import second_lms
+from tests.courses.frames import lms_of_the_module, second_lms  # noqa: F401  (see frames.py)
 
 
 @pytest.fixture

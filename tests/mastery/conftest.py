@@ -11,7 +11,14 @@ from lti_app.demo.server import RunningPlatform
 from lti_app.mastery.calculation import CalculationMethod
 from lti_app.mastery.scales import DEFAULT_LEVELS, update_scale
 from tests.conftest import LtiActions, ToolServer
-from tests.courses.frames import Frame, Ids, ensure_launched, frame, second_lms
+from tests.courses.frames import (
+    Frame,
+    Ids,
+    ensure_launched,
+    frame,
+    lms_of_the_module,  # noqa: F401  (each module: an LMS of its own, see frames.py)
+    second_lms,
+)
 from tests.domain_fixtures import Course, make_course, make_platform
 
 LevelRow = tuple[str, Decimal, str, bool]

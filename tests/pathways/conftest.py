@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from lti_app.competencies.models import Competency
 from lti_app.tool.models import Context, Person, Platform
 from tests.conftest import LtiActions
+from tests.courses.frames import lms_of_the_module  # noqa: F401  (see frames.py)
 
 if TYPE_CHECKING:
     from tests.pathways.test_views import Built

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lti_app import create_app
 from lti_app.competencies.services import create_competency
 from lti_app.db import Database
-from lti_app.learners.services import add_goal
+from lti_app.learners.goals_and_check_ins import add_goal
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
 from lti_app.models import Base

@@ -229,7 +229,7 @@ def _check_url(key: str, value: str) -> None:
 
 
 def _check_public_url(value: str) -> None:
-    # Every address handed to LMSs is this origin plus a route at the root (web.tool_origin),
+    # Every address handed to LMSs is this origin plus a route at the root (addresses.tool_origin),
     # so https://apps.school.edu/pathways would give Canvas https://apps.school.edu/lti/login.
     parts = urlsplit(value)
     if parts.path not in {"", "/"} or parts.query or parts.fragment:

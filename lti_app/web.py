@@ -1,27 +1,27 @@
 """Flask glue shared by every feature's views: the request's database session and the
-launch session carried by a signed token (so the frame does not depend on cookies)."""
+launch session carried by a signed token (so the frame does not depend on cookies).
+
+The CSRF secret that token brings is made in `csrf_binding`; the course's time zone and the
+other template filters for values on a page are in `display`."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import logging
 from collections.abc import Callable
-from datetime import date, datetime
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar, cast
-from urllib.parse import urlencode, urlsplit
-from zoneinfo import ZoneInfo
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadPayload, BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from lti_app import timezones
+from lti_app.csrf_binding import SEALED_FORMS, _bind_csrf_secret, _bind_csrf_to_sealed_field
 from lti_app.db import Database
 from lti_app.errors import PermissionDeniedError, SessionExpiredError
 from lti_app.settings import Settings
@@ -202,70 +202,11 @@ def current_launch_or_none() -> LaunchContext | None:
     return ctx
 
 
-def course_zone() -> ZoneInfo:
-    """The time zone of the current launch's course (lti_app.timezones); the school's default
-    on a page without a course."""
-    ctx = current_launch_or_none()
-    context = ctx.context if ctx is not None else None
-    names = (
-        context.time_zone if context is not None else None,
-        context.lms_time_zone if context is not None else None,
-        settings().default_timezone,
-    )
-    # A class page converts a few hundred dates: the zone is looked up once per request (by
-    # the names it comes from, so a zone saved during the request is not missed).
-    known = g.get("_course_zone")
-    if known is not None and known[0] == names:
-        return cast(ZoneInfo, known[1])
-    zone = timezones.course_zone(chosen=names[0], from_lms=names[1], default=names[2])
-    g._course_zone = (names, zone)
-    return zone
-
-
-def local_time(value: date | datetime | None) -> date | datetime | None:
-    """A stored UTC time in the course's zone, for pages (`value|local` in a template)."""
-    return timezones.in_zone(value, course_zone())
-
-
 def set_current_launch(ctx: LaunchContext) -> None:
     """Used by the launch view, which has just created the session."""
     g._launch_ctx = ctx
     g._launch_session_id = ctx.launch.id
     _bind_csrf_secret(session, ctx.launch.id)
-
-
-def _csrf_secret(launch_id: str) -> str:
-    key = current_app.secret_key
-    return hmac.new(
-        key.encode() if isinstance(key, str) else bytes(key or b""),
-        b"csrf:" + launch_id.encode(),
-        hashlib.sha256,
-    ).hexdigest()
-
-
-def _bind_csrf_secret(sess: Any, launch_id: str) -> None:
-    """Make Flask-WTF's CSRF secret the one derived from this launch, without a cookie write."""
-    was_modified = sess.modified
-    sess["csrf_token"] = _csrf_secret(launch_id)
-    sess.modified = was_modified
-    g.pop("csrf_token", None)  # Flask-WTF caches the signed token per request
-
-
-SEALED_FORMS = "lti_app.sealed_forms"
-"""{endpoint: field}: forms with no launch behind them that must work without a cookie (the
-LMS's registration frame in Safari); their CSRF token is bound to the sealed value the form
-carries in `field` instead of to the cookie session. That token is no secret from whoever can
-open the form's page: such a view checks where the POST came from itself."""
-
-
-def bind_csrf_to_form(sealed: str) -> None:
-    """Derive Flask-WTF's CSRF secret from `sealed`, for the page that renders such a form."""
-    _bind_csrf_secret(session, "form:" + sealed)
-
-
-def seal_forms_of(app: Flask, endpoint: str, field: str) -> None:
-    """Bind the CSRF token of `endpoint`'s POSTs to their sealed `field` (SEALED_FORMS)."""
-    app.extensions.setdefault(SEALED_FORMS, {})[endpoint] = field
 
 
 def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -359,26 +300,6 @@ def _current_launch_history_key() -> str:
     return launch_history_key(ctx.launch.id) if ctx is not None else ""
 
 
-def client_address() -> str:
-    """The address a request came from, as lockouts count it."""
-    # request.remote_addr is the client's own address only behind a configured proxy
-    # (TrustedProxyFix); otherwise the peer's, which a client cannot forge.
-    return (request.remote_addr or "-")[:64]
-
-
-def tool_origin() -> str:
-    """The tool's origin as the LMS sees it (public_url, or this request's host)."""
-    configured = settings().public_url
-    if configured:
-        parts = urlsplit(configured)
-        return f"{parts.scheme}://{parts.netloc}"
-    return request.host_url.rstrip("/")
-
-
-def external_url(endpoint: str, **values: Any) -> str:
-    return tool_origin() + url_for(endpoint, **values)
-
-
 class LaunchAwareSessionInterface(SecureCookieSessionInterface):
     """Flask's cookie session, plus a CSRF secret derived from the launch token.
 
@@ -410,26 +331,6 @@ class LaunchAwareSessionInterface(SecureCookieSessionInterface):
             # Flask matches the URL only after opening the session.
             _bind_csrf_to_sealed_field(app, req, sess)
         return sess
-
-
-def _bind_csrf_to_sealed_field(app: Flask, req: Any, sess: SecureCookieSession) -> None:
-    sealed_forms: dict[str, str] = app.extensions[SEALED_FORMS]
-    try:
-        if not any(field in req.form for field in sealed_forms.values()):
-            return  # the launch's own POST, say: no second URL match for it
-    except RequestEntityTooLarge:
-        return  # as in _posted_token: the next read of the form answers 413
-    adapter = app.create_url_adapter(req)
-    if adapter is None:
-        return
-    try:
-        endpoint, _args = adapter.match(method="POST")
-    except HTTPException:  # not found, not allowed: Flask answers that itself
-        return
-    field = sealed_forms.get(str(endpoint))
-    sealed = req.form.get(field) if field else None
-    if sealed:
-        _bind_csrf_secret(sess, "form:" + sealed)
 
 
 def add_nav_item(
@@ -485,17 +386,6 @@ def _not_stored_by_default(response: Response) -> Response:
     return response
 
 
-FIRST_STRONG_ISOLATE, POP_DIRECTIONAL_ISOLATE = "\u2068", "\u2069"
-
-
-def isolate(value: object) -> str:
-    """Wrap a name or title from the LMS or a teacher in Unicode FSI ... PDI, for places where
-    <bdi> cannot go (<title>, attribute values such as aria-label): a Hebrew or Arabic name
-    followed by Latin text or digits then keeps its own direction and order. Not Markup: the
-    template still escapes it."""
-    return f"{FIRST_STRONG_ISOLATE}{value}{POP_DIRECTIONAL_ISOLATE}"
-
-
 def init_web(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
     app.after_request(_not_stored_by_default)
@@ -511,5 +401,3 @@ def init_web(app: Flask) -> None:
         current_launch_or_none=current_launch_or_none,
         LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
     )
-    app.jinja_env.filters["isolate"] = isolate
-    app.jinja_env.filters["local"] = local_time

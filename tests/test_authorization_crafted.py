@@ -31,7 +31,8 @@ from lti_app.demo.browser import follow_launch
 from lti_app.demo.launches import MessageType
 from lti_app.demo.server import RunningPlatform
 from lti_app.insights.groups import create_group
-from lti_app.learners.services import add_check_in, add_goal, update_profile
+from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
+from lti_app.learners.services import update_profile
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import record_evidence

@@ -30,6 +30,7 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from lti_app.addresses import client_address
 from lti_app.admin.models import SecretPurpose
 from lti_app.admin.services import (
     SIGN_IN_MAX_FAILURES,
@@ -51,7 +52,6 @@ from lti_app.web import (
     LAUNCH_TOKEN_FIELD,
     LAUNCH_TOKEN_HEADER,
     add_nav_item,
-    client_address,
     current_launch,
     db_session,
     launch_url,

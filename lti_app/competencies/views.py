@@ -1,7 +1,8 @@
 """The teacher's competency editor: build, order and archive a framework; the blueprint and
 what its pages share.
 
-Import, export and copying from another course are in `transfer_views`, on this same blueprint.
+A competency's edit page is in `edit_views`; import, export and copying from another course are
+in `transfer_views`; both on this same blueprint.
 """
 
 from __future__ import annotations
@@ -27,10 +28,8 @@ from lti_app.competencies.queries import (
 from lti_app.competencies.services import (
     archive_competency,
     create_competency,
-    edit_competency,
     find_same_competency,
     reorder_competencies,
-    set_prerequisites,
     unarchive_competency,
 )
 from lti_app.courses.common import TEACHER, current_course, domain_errors
@@ -264,121 +263,6 @@ def _field_of(err: Exception) -> str | None:
     return err.field if isinstance(err, InvalidCompetencyError) else None
 
 
-def _edit_page(
-    competency_id: int,
-    errors: Sequence[str] = (),
-    status: int = 200,
-    invalid: str | None = None,
-    losing: Sequence[str] = (),
-) -> tuple[str, int]:
-    course = current_course()
-    session = db_session()
-    with domain_errors():
-        competency = get_competency(
-            session, context_id=course.context_id, competency_id=competency_id
-        )
-    everything = list_competencies(session, context_id=course.context_id, include_archived=True)
-    others = [c for c in everything if c.id != competency_id and not c.is_archived]
-    stored = prerequisite_map(session, context_id=course.context_id).get(competency_id, set())
-    if request.method == "POST":  # the page again after a refused save: what was typed
-        form = request.form
-        values = {k: form.get(k, "") for k in ("code", "title", "description", "kind")}
-        values["parent_id"] = form.get("parent_id", "").strip()
-        selected = _posted_ids("prerequisite_ids")
-    else:
-        values = {
-            "code": competency.code,
-            "title": competency.title,
-            "description": competency.description,
-            "kind": competency.kind.value,
-            "parent_id": str(competency.parent_id or ""),
-        }
-        selected = stored
-    # An archived parent or prerequisite is still this competency's: offer it (marked), or
-    # saving the page would silently drop it.
-    parents = others + [c for c in everything if c.is_archived and c.id == competency.parent_id]
-    prereq_choices = others + [
-        c
-        for c in everything
-        if c.is_archived and c.id in stored | selected and c.id != competency_id
-    ]
-    return (
-        render_template(
-            "competencies/edit.html",
-            ctx=course.ctx,
-            title=f"Edit {competency.code}",
-            competency=competency,
-            values=values,
-            parents=parents,
-            prereq_choices=prereq_choices,
-            prerequisite_ids=selected,
-            kinds=KIND_LABELS,
-            evidence_on=_evidence_on_leaves(course.context_id),
-            errors=list(errors),
-            invalid=invalid,
-            losing=list(losing),
-            notice="",
-        ),
-        status,
-    )
-
-
-@bp.get("/<int:competency_id>/edit")
-@require_role(TEACHER)
-def edit(competency_id: int) -> tuple[str, int]:
-    """Change code, title, description, kind, parent and prerequisites."""
-    return _edit_page(competency_id)
-
-
-@bp.post("/<int:competency_id>/edit")
-@require_role(TEACHER)
-def save(competency_id: int) -> BaseResponse | tuple[str, int]:
-    course = current_course()
-    session = db_session()
-    losing: list[str] = []
-    try:
-        data = CompetencyForm.from_form(request.form)
-        with domain_errors():
-            lock_course(session, context_id=course.context_id)
-            evidence_on = _evidence_on_leaves(course.context_id)
-            snapshot = mastery_snapshot(session, context_id=course.context_id)
-            before = get_competency(
-                session, context_id=course.context_id, competency_id=competency_id
-            ).parent_id
-            edit_competency(
-                session,
-                context_id=course.context_id,
-                competency_id=competency_id,
-                code=data.code,
-                title=data.title,
-                description=data.description,
-                kind=data.kind,
-                parent_id=data.parent_id,
-            )
-            set_prerequisites(
-                session,
-                context_id=course.context_id,
-                competency_id=competency_id,
-                prerequisite_ids=data.prerequisite_ids,
-            )
-            if before != data.parent_id:
-                _recompute(course.context_id)
-                losing = _unconfirmed_losses(course.context_id, snapshot)
-    except (CompetencyError, ValueError) as err:
-        session.rollback()
-        return _edit_page(competency_id, [sentence(str(err))], 400, _field_of(err))
-    except IntegrityError:
-        session.rollback()
-        return _edit_page(competency_id, [CONCURRENT_EDIT], 409)
-    if losing:
-        session.rollback()
-        return _edit_page(competency_id, losing=losing)
-    session.commit()
-    return _parent_notice(
-        "saved", data.parent_id if before != data.parent_id else None, evidence_on
-    )
-
-
 @bp.post("/<int:competency_id>/move")
 @require_role(TEACHER)
 def move(competency_id: int) -> BaseResponse:
@@ -453,7 +337,7 @@ def _set_archived(competency_id: int, *, archived: bool) -> BaseResponse | tuple
     return _framework_notice("archived" if archived else "unarchived", became_parents)
 
 
-# The import, export and copy pages (competencies.transfer_views) are routes of this blueprint
-# too: importing them here registers them wherever the blueprint is (Flask's "Larger
-# Applications" pattern).
-from lti_app.competencies import transfer_views  # noqa: E402, F401
+# The edit page (competencies.edit_views) and the import, export and copy pages
+# (competencies.transfer_views) are routes of this blueprint too: importing them here registers
+# them wherever the blueprint is (Flask's "Larger Applications" pattern).
+from lti_app.competencies import edit_views, transfer_views  # noqa: E402, F401

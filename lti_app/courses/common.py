@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 from flask import has_app_context, request
 
 from lti_app.db import DATABASE_ID_MAX, utcnow
+from lti_app.display import course_zone
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
 from lti_app.roster.services import student_ids_in_course
 from lti_app.timezones import local_date
 from lti_app.tool.services import LaunchContext
-from lti_app.web import course_zone, current_launch, db_session
+from lti_app.web import current_launch, db_session
 
 TEACHER = "teacher"
 

@@ -26,19 +26,19 @@ from lti_app.courses.common import (
 from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
 from lti_app.courses.views import NOTICES, assessable, bp, notice_text
 from lti_app.db import utcnow
+from lti_app.display import isolate
 from lti_app.insights.groups import group_history
-from lti_app.learners.models import GoalStatus
-from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
-from lti_app.learners.services import (
+from lti_app.learners.goals_and_check_ins import (
     add_check_in,
     add_goal,
     delete_goal,
-    get_profile,
     list_check_ins,
     list_goals,
-    lock_profile,
     update_goal,
 )
+from lti_app.learners.models import GoalStatus
+from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
+from lti_app.learners.services import get_profile, lock_profile
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource
@@ -48,14 +48,7 @@ from lti_app.pathways.reviewing import submitted_work_by_competency
 from lti_app.roster.services import list_students
 from lti_app.tool.review import REVIEW_PAGES
 from lti_app.tool.services import LaunchContext
-from lti_app.web import (
-    db_session,
-    isolate,
-    launch_url,
-    require_role,
-    set_current_launch,
-    set_history_url,
-)
+from lti_app.web import db_session, launch_url, require_role, set_current_launch, set_history_url
 
 GOAL_STATUS_LABELS = {
     GoalStatus.NOT_STARTED: "Not started",

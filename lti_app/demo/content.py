@@ -29,7 +29,8 @@ from lti_app.demo.biology import (
     PROFILES,
 )
 from lti_app.demo.seed import BIOLOGY, PEOPLE, STUDENTS, TEACHER
-from lti_app.learners.services import add_check_in, add_goal, get_profile, update_profile
+from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
+from lti_app.learners.services import get_profile, update_profile
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence

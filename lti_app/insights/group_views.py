@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from lti_app.display import isolate
 from lti_app.errors import AppError, NotFoundError
 from lti_app.insights.dashboard import load_dashboard
 from lti_app.insights.groups import (
@@ -29,7 +30,7 @@ from lti_app.insights.views import (
     bp,
 )
 from lti_app.roster.services import list_students
-from lti_app.web import current_launch, db_session, isolate, launch_url, require_role
+from lti_app.web import current_launch, db_session, launch_url, require_role
 
 MAX_PROPOSED = 50
 """More proposed groups than a proposal ever has: the bound on `keep-N` fields read back."""

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 from lti_app.competencies.queries import get_competency, list_competencies
 from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.db import DATABASE_ID_MAX, utcnow
+from lti_app.display import course_zone, isolate
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
 from lti_app.insights import attention, charts, exports
 from lti_app.insights.dashboard import Dashboard, load_dashboard, scale_levels
@@ -27,15 +28,7 @@ from lti_app.mastery.services import evidence_history
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.timezones import local_date
 from lti_app.tool.services import LaunchContext
-from lti_app.web import (
-    add_nav_item,
-    course_zone,
-    current_launch,
-    db_session,
-    isolate,
-    launch_url_by_id,
-    require_role,
-)
+from lti_app.web import add_nav_item, current_launch, db_session, launch_url_by_id, require_role
 
 bp = Blueprint("insights", __name__, url_prefix="/insights")
 TEACHER, LEARNER = "teacher", "learner"

@@ -17,24 +17,19 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from lti_app.db import utcnow
+from lti_app.display import course_zone
 from lti_app.errors import NotFoundError, PermissionDeniedError
-from lti_app.learners import services
+from lti_app.learners import goals_and_check_ins, services, visible_profile
+from lti_app.learners.goals_and_check_ins import GoalNotFoundError
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
-from lti_app.learners.services import GoalNotFoundError, NotAllowedError
+from lti_app.learners.services import NotAllowedError
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.timezones import local_date
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext
-from lti_app.web import (
-    add_nav_item,
-    course_zone,
-    current_launch,
-    db_session,
-    launch_url,
-    require_role,
-)
+from lti_app.web import add_nav_item, current_launch, db_session, launch_url, require_role
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("learners", __name__, url_prefix="/profile")
@@ -158,7 +153,7 @@ def _render_mine(
     """The student's page; `values` fills the profile form (as stored when None)."""
     ctx, context_id = _course()
     session = db_session()
-    view = services.student_view(session, context_id=context_id, person_id=ctx.person.id)
+    view = visible_profile.student_view(session, context_id=context_id, person_id=ctx.person.id)
     if values is None:
         profile = services.get_profile(session, context_id=context_id, person_id=ctx.person.id)
         values = page_values(profile, OWN_PROFILE_FORM)
@@ -212,7 +207,7 @@ def add_goal() -> Response | tuple[str, int]:
     ctx, context_id = _course()
     session = db_session()
     try:
-        goal = services.add_goal(
+        goal = goals_and_check_ins.add_goal(
             session,
             context_id=context_id,
             person_id=ctx.person.id,
@@ -235,7 +230,7 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
     ctx, context_id = _course()
     session = db_session()
     try:
-        services.update_goal(
+        goals_and_check_ins.update_goal(
             session,
             context_id=context_id,
             goal_id=goal_id,
@@ -257,11 +252,12 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
 @bp.post("/goals/<int:goal_id>/delete")
 @require_role(LEARNER)
 def delete_goal(goal_id: int) -> Response | tuple[str, int]:
-    """Delete one of the student's own goals, set by mistake (see services.delete_goal)."""
+    """Delete one of the student's own goals, set by mistake (see
+    goals_and_check_ins.delete_goal)."""
     ctx, context_id = _course()
     session = db_session()
     try:
-        services.delete_goal(
+        goals_and_check_ins.delete_goal(
             session,
             context_id=context_id,
             goal_id=goal_id,
@@ -311,7 +307,9 @@ def _render_teacher(
             person_id=person_id,
             values=values,
             labels=EDITOR_FORM.labels,
-            goals=services.list_goals(session, context_id=context_id, person_id=person_id),
+            goals=goals_and_check_ins.list_goals(
+                session, context_id=context_id, person_id=person_id
+            ),
             draft=draft,
             error=error,
             notice=None if error else _notice(),
@@ -367,7 +365,7 @@ def add_student_goal(person_id: int) -> Response | tuple[str, int]:
     _student_in_course(context_id, person_id)
     session = db_session()
     try:
-        services.add_goal(
+        goals_and_check_ins.add_goal(
             session,
             context_id=context_id,
             person_id=person_id,

@@ -15,6 +15,7 @@ from lti_app.competencies.errors import CompetencyNotFoundError
 from lti_app.competencies.queries import get_competency
 from lti_app.courses.recording import queue_scores
 from lti_app.db import DATABASE_ID_MAX
+from lti_app.display import course_zone, isolate
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.grades.launch_columns import placed_competency
 from lti_app.mastery.errors import InvalidEvidenceError
@@ -35,10 +36,8 @@ from lti_app.tool.services import LaunchContext
 from lti_app.tool.views import LINK_PAGES
 from lti_app.web import (
     add_nav_item,
-    course_zone,
     current_launch,
     db_session,
-    isolate,
     launch_url,
     require_role,
     set_current_launch,

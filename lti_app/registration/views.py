@@ -21,6 +21,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 
+from lti_app.addresses import client_address, external_url, tool_origin
 from lti_app.admin.models import SecretPurpose
 from lti_app.admin.services import (
     SIGN_IN_MAX_FAILURES,
@@ -30,6 +31,7 @@ from lti_app.admin.services import (
     secret_matches,
     sign_in_locked,
 )
+from lti_app.csrf_binding import bind_csrf_to_form, seal_forms_of
 from lti_app.errors import AppError, render_error, request_id
 from lti_app.registration.client import fetch_platform_configuration, post_client_registration
 from lti_app.registration.configuration import (
@@ -63,15 +65,7 @@ from lti_app.registration.services import (
     seal_pending,
     store_registration,
 )
-from lti_app.web import (
-    bind_csrf_to_form,
-    client_address,
-    db_session,
-    external_url,
-    seal_forms_of,
-    settings,
-    tool_origin,
-)
+from lti_app.web import db_session, settings
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("registration", __name__)

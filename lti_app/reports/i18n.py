@@ -20,9 +20,9 @@ from datetime import date, datetime
 from flask import Flask, g
 from flask_babel import Babel, format_date, gettext
 
+from lti_app.display import local_time
 from lti_app.learners.models import GoalStatus
 from lti_app.pathways.models import ChoiceStatus
-from lti_app.web import local_time
 
 
 def _(message: str) -> str:

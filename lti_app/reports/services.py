@@ -15,7 +15,7 @@ from lti_app.competencies.queries import list_competencies
 from lti_app.insights.dashboard import scale_levels
 from lti_app.insights.grouping import ScaleLevel, standing_band
 from lti_app.learners.models import GoalStatus, is_overdue
-from lti_app.learners.services import student_view
+from lti_app.learners.visible_profile import student_view
 from lti_app.learners.vocab import strip_control_characters
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import Evidence, EvidenceSource, StudentCompetencyLevel

@@ -25,6 +25,7 @@ from flask_babel import force_locale
 from werkzeug.wrappers import Response
 
 from lti_app.db import utcnow
+from lti_app.display import course_zone
 from lti_app.errors import NotFoundError, PermissionDeniedError, request_id
 from lti_app.insights.grouping import level_band
 from lti_app.reports import services
@@ -43,7 +44,6 @@ from lti_app.tool.models import MembershipStatus
 from lti_app.tool.services import LaunchContext
 from lti_app.web import (
     add_nav_item,
-    course_zone,
     current_launch,
     db_session,
     launch_url,

@@ -13,6 +13,7 @@ import jwt
 from flask import current_app, render_template, request
 from pylti1p3.deep_link_resource import DeepLinkResource
 
+from lti_app.addresses import external_url
 from lti_app.errors import PermissionDeniedError
 from lti_app.tool.keys import ISSUED_AT_SKEW_SECONDS
 from lti_app.tool.messages import (
@@ -26,7 +27,7 @@ from lti_app.tool.models import Deployment, Platform
 from lti_app.tool.roles import DEEP_LINKING_ROLES
 from lti_app.tool.services import LaunchContext
 from lti_app.tool.views import _keyring, bp
-from lti_app.web import current_launch, db_session, external_url, require_role
+from lti_app.web import current_launch, db_session, require_role
 
 
 def _accepts_multiple(settings: dict[str, Any]) -> bool:

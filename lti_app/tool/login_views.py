@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from flask import Response, make_response, render_template, request
 
+from lti_app.addresses import external_url, tool_origin
 from lti_app.errors import LaunchError
 from lti_app.http import origin_of
 from lti_app.tool.launch import EXPIRED
@@ -27,7 +28,7 @@ from lti_app.tool.login import (
 from lti_app.tool.models import Platform
 from lti_app.tool.refusals import log_failure, printable
 from lti_app.tool.views import bp, set_frame_cookie
-from lti_app.web import db_session, external_url, path_of, settings, tool_origin
+from lti_app.web import db_session, path_of, settings
 
 LOG = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from flask import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from lti_app.addresses import tool_origin
 from lti_app.errors import AppError, LaunchError
 from lti_app.http import origin_of
 from lti_app.tool.cache import clear_all
@@ -56,7 +57,6 @@ from lti_app.web import (
     set_current_launch,
     set_history_url,
     settings,
-    tool_origin,
 )
 
 LOG = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from lti_app.competencies.models import Competency
 from lti_app.db import Database
 from lti_app.demo.browser import follow_launch
 from lti_app.demo.server import RunningPlatform
-from lti_app.learners.services import add_goal
+from lti_app.learners.goals_and_check_ins import add_goal
 from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence
 from lti_app.pathways.choices import choose_option

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
 from lti_app.learners.models import CheckIn, Goal
-from lti_app.learners.services import add_check_in, add_goal
 from tests.insights.conftest import FreshCourse, fresh_course
 from tests.progress.pages import form, person_id, post, unit_of_work, url
 

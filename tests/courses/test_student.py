@@ -14,8 +14,9 @@ from lti_app.courses.student_views import PROFILE_FORM
 from lti_app.db import Database
 from lti_app.demo.browser import parse_forms
 from lti_app.demo.server import RunningPlatform
+from lti_app.learners.goals_and_check_ins import list_check_ins, list_goals
 from lti_app.learners.models import GoalStatus, LearnerProfile
-from lti_app.learners.services import get_profile, list_check_ins, list_goals
+from lti_app.learners.services import get_profile
 from lti_app.pathways.choices import choose_option, start_choice, submit_choice
 from lti_app.pathways.models import Choice, ChoiceStatus
 from lti_app.pathways.options import OptionInput, create_option

@@ -15,7 +15,7 @@ from lti_app.demo.browser import follow_launch
 from lti_app.demo.server import RunningPlatform
 from lti_app.insights import views as insights_views
 from lti_app.learners import views as learners_views
-from lti_app.learners.services import add_goal
+from lti_app.learners.goals_and_check_ins import add_goal
 from lti_app.reports import views as reports_views
 from lti_app.tool.models import Context, Person, Platform
 from tests.conftest import Launched, LtiActions, ToolServer

@@ -25,8 +25,9 @@ from lti_app.demo.platform import DemoPlatform
 from lti_app.demo.seed import Course, Enrollment, Person, Role
 from lti_app.demo.state import ResourceLink
 from lti_app.insights.groups import create_group
+from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
 from lti_app.learners.models import GoalStatus
-from lti_app.learners.services import add_check_in, add_goal, update_profile
+from lti_app.learners.services import update_profile
 from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence

@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 
 from lti_app.competencies.services import create_competency
-from lti_app.learners.services import add_check_in, add_goal, update_profile
+from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
+from lti_app.learners.services import update_profile
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
 from tests.conftest import LtiActions, ToolServer

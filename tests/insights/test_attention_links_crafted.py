@@ -6,7 +6,7 @@ import html
 import re
 from datetime import UTC, datetime, timedelta
 
-from lti_app.learners.services import add_goal
+from lti_app.learners.goals_and_check_ins import add_goal
 from tests.insights.conftest import FreshCourse
 from tests.progress.pages import unit_of_work, url
 

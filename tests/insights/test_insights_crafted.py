@@ -25,7 +25,7 @@ from lti_app.insights.groups import (
     update_group,
 )
 from lti_app.insights.models import StudentGroup
-from lti_app.learners.services import add_goal
+from lti_app.learners.goals_and_check_ins import add_goal
 from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence, withdraw_evidence
 from lti_app.tool.models import Membership, MembershipStatus, Person

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_app.learners import goals_and_check_ins, visible_profile
 from lti_app.learners import services as svc
 from lti_app.learners.models import Goal, GoalStatus
 from tests.insights.conftest import FreshCourse, fresh_course
@@ -18,7 +19,7 @@ __all__ = ["fresh_course"]
 
 
 def _goal(session: Session, course: int, student: int, by: int, text: str = "Read more") -> Goal:
-    return svc.add_goal(
+    return goals_and_check_ins.add_goal(
         session,
         context_id=course,
         person_id=student,
@@ -35,10 +36,10 @@ def test_the_same_goal_and_date_sent_twice_is_one_goal(
     session: Session, course: int, student: int
 ) -> None:
     kwargs = {"context_id": course, "person_id": student, "created_by_id": student}
-    first = svc.add_goal(
+    first = goals_and_check_ins.add_goal(
         session, text="Read more", target_date=date(2027, 1, 31), editor_is_teacher=False, **kwargs
     )
-    again = svc.add_goal(
+    again = goals_and_check_ins.add_goal(
         session, text="read  MORE", target_date=date(2027, 1, 31), editor_is_teacher=False, **kwargs
     )
     assert again.id == first.id
@@ -48,8 +49,10 @@ def test_the_same_goal_with_another_date_is_refused_saying_where_to_change_it(
     session: Session, course: int, student: int
 ) -> None:
     first = _goal(session, course, student, student)
-    with pytest.raises(svc.DuplicateGoalError, match="already on the list, with no target date"):
-        svc.add_goal(
+    with pytest.raises(
+        goals_and_check_ins.DuplicateGoalError, match="already on the list, with no target date"
+    ):
+        goals_and_check_ins.add_goal(
             session,
             context_id=course,
             person_id=student,
@@ -58,7 +61,7 @@ def test_the_same_goal_with_another_date_is_refused_saying_where_to_change_it(
             created_by_id=student,
             editor_is_teacher=False,
         )
-    goals = svc.list_goals(session, context_id=course, person_id=student)
+    goals = goals_and_check_ins.list_goals(session, context_id=course, person_id=student)
     assert [(g.id, g.target_date) for g in goals] == [(first.id, None)]
 
 
@@ -91,11 +94,11 @@ def test_student_deletes_their_own_goal_with_no_check_in_since(
     session: Session, course: int, student: int
 ) -> None:
     goal = _goal(session, course, student, student)
-    owner = svc.delete_goal(
+    owner = goals_and_check_ins.delete_goal(
         session, context_id=course, goal_id=goal.id, editor_id=student, editor_is_teacher=False
     )
     assert owner == student
-    assert svc.list_goals(session, context_id=course, person_id=student) == []
+    assert goals_and_check_ins.list_goals(session, context_id=course, person_id=student) == []
 
 
 def test_student_cannot_delete_a_goal_their_teacher_set(
@@ -103,12 +106,12 @@ def test_student_cannot_delete_a_goal_their_teacher_set(
 ) -> None:
     goal = _goal(session, course, student, teacher)
     assert (
-        not svc.student_view(session, context_id=course, person_id=student)
+        not visible_profile.student_view(session, context_id=course, person_id=student)
         .goals[0]
         .student_may_delete
     )
     with pytest.raises(svc.NotAllowedError, match="Dropped"):
-        svc.delete_goal(
+        goals_and_check_ins.delete_goal(
             session, context_id=course, goal_id=goal.id, editor_id=student, editor_is_teacher=False
         )
 
@@ -118,9 +121,11 @@ def test_student_cannot_delete_a_goal_a_check_in_came_after(
 ) -> None:
     goal = _goal(session, course, student, student)
     assert (
-        svc.student_view(session, context_id=course, person_id=student).goals[0].student_may_delete
+        visible_profile.student_view(session, context_id=course, person_id=student)
+        .goals[0]
+        .student_may_delete
     )
-    svc.add_check_in(
+    goals_and_check_ins.add_check_in(
         session,
         context_id=course,
         person_id=student,
@@ -129,42 +134,42 @@ def test_student_cannot_delete_a_goal_a_check_in_came_after(
         note="About reading",
     )
     assert (
-        not svc.student_view(session, context_id=course, person_id=student)
+        not visible_profile.student_view(session, context_id=course, person_id=student)
         .goals[0]
         .student_may_delete
     )
     with pytest.raises(svc.NotAllowedError):
-        svc.delete_goal(
+        goals_and_check_ins.delete_goal(
             session, context_id=course, goal_id=goal.id, editor_id=student, editor_is_teacher=False
         )
     # Their teacher still can.
-    svc.delete_goal(
+    goals_and_check_ins.delete_goal(
         session, context_id=course, goal_id=goal.id, editor_id=teacher, editor_is_teacher=True
     )
-    assert svc.list_goals(session, context_id=course, person_id=student) == []
+    assert goals_and_check_ins.list_goals(session, context_id=course, person_id=student) == []
 
 
 def test_a_students_goal_is_not_found_for_a_classmate_or_in_another_course(
     session: Session, course: int, other_course: int, student: int, other_student: int
 ) -> None:
     goal = _goal(session, course, student, student)
-    with pytest.raises(svc.GoalNotFoundError):
-        svc.delete_goal(
+    with pytest.raises(goals_and_check_ins.GoalNotFoundError):
+        goals_and_check_ins.delete_goal(
             session,
             context_id=course,
             goal_id=goal.id,
             editor_id=other_student,
             editor_is_teacher=False,
         )
-    with pytest.raises(svc.GoalNotFoundError):
-        svc.delete_goal(
+    with pytest.raises(goals_and_check_ins.GoalNotFoundError):
+        goals_and_check_ins.delete_goal(
             session,
             context_id=other_course,
             goal_id=goal.id,
             editor_id=student,
             editor_is_teacher=True,
         )
-    assert len(svc.list_goals(session, context_id=course, person_id=student)) == 1
+    assert len(goals_and_check_ins.list_goals(session, context_id=course, person_id=student)) == 1
 
 
 def test_student_deletes_a_goal_from_their_page(
@@ -235,8 +240,10 @@ def test_the_same_goal_typed_again_without_a_date_is_the_goal_with_its_date(
     session: Session, course: int, student: int
 ) -> None:
     kwargs = {"context_id": course, "person_id": student, "created_by_id": student}
-    first = svc.add_goal(
+    first = goals_and_check_ins.add_goal(
         session, text="Read more", target_date=date(2027, 1, 31), editor_is_teacher=False, **kwargs
     )
-    again = svc.add_goal(session, text="Read more", editor_is_teacher=False, **kwargs)
+    again = goals_and_check_ins.add_goal(
+        session, text="Read more", editor_is_teacher=False, **kwargs
+    )
     assert (again.id, again.target_date) == (first.id, date(2027, 1, 31))

@@ -12,8 +12,9 @@ from functools import partial
 import httpx
 from sqlalchemy import delete, func, select
 
+from lti_app.learners.goals_and_check_ins import add_goal
 from lti_app.learners.models import Goal, LearnerProfile
-from lti_app.learners.services import MAX_TEXT_LENGTH, add_goal, get_profile, update_profile
+from lti_app.learners.services import MAX_TEXT_LENGTH, get_profile, update_profile
 from tests.conftest import LtiActions
 from tests.progress.pages import (
     context_id,

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy.orm import Session
 
+from lti_app.learners import goals_and_check_ins, visible_profile
 from lti_app.learners import services as svc
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.vocab import CareerCluster, Modality
@@ -102,7 +103,10 @@ def test_profiles_are_per_course(
         session, context_id=course, person_id=student, editor_is_teacher=False, interests=["A"]
     )
     assert svc.get_profile(session, context_id=other_course, person_id=student) is None
-    assert svc.student_view(session, context_id=other_course, person_id=student).interests == ()
+    assert (
+        visible_profile.student_view(session, context_id=other_course, person_id=student).interests
+        == ()
+    )
 
 
 def test_student_view_never_contains_teacher_notes_or_private_check_ins(
@@ -117,7 +121,7 @@ def test_student_view_never_contains_teacher_notes_or_private_check_ins(
         strengths="Curious",
         teacher_notes=SECRET,
     )
-    svc.add_check_in(
+    goals_and_check_ins.add_check_in(
         session,
         context_id=course,
         person_id=student,
@@ -126,7 +130,7 @@ def test_student_view_never_contains_teacher_notes_or_private_check_ins(
         note="Talked about the poster",
         next_steps="Finish the draft",
     )
-    svc.add_check_in(
+    goals_and_check_ins.add_check_in(
         session,
         context_id=course,
         person_id=student,
@@ -136,14 +140,14 @@ def test_student_view_never_contains_teacher_notes_or_private_check_ins(
         is_private=True,
     )
 
-    view = svc.student_view(session, context_id=course, person_id=student)
+    view = visible_profile.student_view(session, context_id=course, person_id=student)
 
     assert view.interests == ("Animals",)
     assert view.strengths == "Curious"
     assert [c.note for c in view.check_ins] == ["Talked about the poster"]
     assert "teacher_notes" not in {f.name for f in dataclasses.fields(view)}
     assert SECRET not in repr(view)
-    everything = svc.list_check_ins(
+    everything = goals_and_check_ins.list_check_ins(
         session, context_id=course, person_id=student, include_private=True
     )
     assert [c.note for c in everything] == [SECRET, "Talked about the poster"]
@@ -152,7 +156,7 @@ def test_student_view_never_contains_teacher_notes_or_private_check_ins(
 def test_student_profile_view_drops_private_check_ins_even_if_given(
     session: Session, course: int, student: int, teacher: int
 ) -> None:
-    private = svc.add_check_in(
+    private = goals_and_check_ins.add_check_in(
         session,
         context_id=course,
         person_id=student,
@@ -161,21 +165,23 @@ def test_student_profile_view_drops_private_check_ins_even_if_given(
         note=SECRET,
         is_private=True,
     )
-    view = svc.student_profile_view(None, person_id=student, goals=(), check_ins=[private])
+    view = visible_profile.student_profile_view(
+        None, person_id=student, goals=(), check_ins=[private]
+    )
     assert view.check_ins == ()
 
 
 def test_student_view_without_a_profile_is_empty(
     session: Session, course: int, student: int
 ) -> None:
-    view = svc.student_view(session, context_id=course, person_id=student)
+    view = visible_profile.student_view(session, context_id=course, person_id=student)
     assert (view.interests, view.goals, view.check_ins) == ((), (), ())
 
 
 def test_goals_students_and_teachers(
     session: Session, course: int, student: int, other_student: int, teacher: int
 ) -> None:
-    own = svc.add_goal(
+    own = goals_and_check_ins.add_goal(
         session,
         context_id=course,
         person_id=student,
@@ -184,7 +190,7 @@ def test_goals_students_and_teachers(
         created_by_id=student,
         editor_is_teacher=False,
     )
-    set_by_teacher = svc.add_goal(
+    set_by_teacher = goals_and_check_ins.add_goal(
         session,
         context_id=course,
         person_id=student,
@@ -193,7 +199,7 @@ def test_goals_students_and_teachers(
         editor_is_teacher=True,
     )
     with pytest.raises(svc.NotAllowedError):
-        svc.add_goal(
+        goals_and_check_ins.add_goal(
             session,
             context_id=course,
             person_id=student,
@@ -202,7 +208,7 @@ def test_goals_students_and_teachers(
             editor_is_teacher=False,
         )
 
-    svc.update_goal(
+    goals_and_check_ins.update_goal(
         session,
         context_id=course,
         goal_id=own.id,
@@ -217,8 +223,8 @@ def test_goals_students_and_teachers(
         GoalStatus.IN_PROGRESS,
         None,
     )
-    with pytest.raises(svc.GoalNotFoundError):
-        svc.update_goal(
+    with pytest.raises(goals_and_check_ins.GoalNotFoundError):
+        goals_and_check_ins.update_goal(
             session,
             context_id=course,
             goal_id=own.id,
@@ -228,7 +234,7 @@ def test_goals_students_and_teachers(
             target_date=None,
             status=GoalStatus.DROPPED,
         )
-    svc.update_goal(
+    goals_and_check_ins.update_goal(
         session,
         context_id=course,
         goal_id=set_by_teacher.id,
@@ -238,7 +244,7 @@ def test_goals_students_and_teachers(
         target_date=None,
         status=GoalStatus.MET,
     )
-    view = svc.student_view(session, context_id=course, person_id=student)
+    view = visible_profile.student_view(session, context_id=course, person_id=student)
     assert [(g.text, g.status) for g in view.goals] == [
         ("Read three articles a week", GoalStatus.IN_PROGRESS),
         ("Ask for help early", GoalStatus.MET),
@@ -248,7 +254,7 @@ def test_goals_students_and_teachers(
 def test_goal_of_another_course_is_not_found(
     session: Session, course: int, other_course: int, student: int, teacher: int
 ) -> None:
-    goal = svc.add_goal(
+    goal = goals_and_check_ins.add_goal(
         session,
         context_id=course,
         person_id=student,
@@ -256,8 +262,8 @@ def test_goal_of_another_course_is_not_found(
         created_by_id=teacher,
         editor_is_teacher=True,
     )
-    with pytest.raises(svc.GoalNotFoundError):
-        svc.update_goal(
+    with pytest.raises(goals_and_check_ins.GoalNotFoundError):
+        goals_and_check_ins.update_goal(
             session,
             context_id=other_course,
             goal_id=goal.id,
@@ -271,7 +277,7 @@ def test_goal_of_another_course_is_not_found(
 
 def test_empty_goal_is_refused(session: Session, course: int, student: int) -> None:
     with pytest.raises(ValueError, match="empty"):
-        svc.add_goal(
+        goals_and_check_ins.add_goal(
             session,
             context_id=course,
             person_id=student,

@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from lti_app.db import Database
 from lti_app.demo.server import RunningPlatform
+from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
 from lti_app.learners.models import Goal, GoalStatus, LearnerProfile
-from lti_app.learners.services import add_check_in, add_goal, get_profile, update_profile
+from lti_app.learners.services import get_profile, update_profile
 from tests.competencies.test_editor_crafted import BrowserForm, browser_form, submit
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import Frame, Ids, ensure_launched, frame

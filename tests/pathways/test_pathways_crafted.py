@@ -16,7 +16,8 @@ from lti_app.competencies.importing import copy_framework
 from lti_app.competencies.models import Competency
 from lti_app.competencies.services import archive_competency, create_competency
 from lti_app.demo.server import RunningPlatform
-from lti_app.learners.services import add_goal, get_profile, update_profile
+from lti_app.learners.goals_and_check_ins import add_goal
+from lti_app.learners.services import get_profile, update_profile
 from lti_app.pathways import choices as ch
 from lti_app.pathways import options, reviewing, services
 from lti_app.pathways.copying import copy_pathways

@@ -31,8 +31,9 @@ from lti_app.demo.seed import STUDENTS, TEACHER
 from lti_app.grades.models import LineItem, ScoreOutbox
 from lti_app.insights.exports import evidence_csv
 from lti_app.insights.models import StudentGroup, StudentGroupMember
+from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
 from lti_app.learners.models import CheckIn, Goal, LearnerProfile
-from lti_app.learners.services import add_check_in, add_goal, update_profile
+from lti_app.learners.services import update_profile
 from lti_app.mastery.models import Evidence
 from lti_app.pathways.models import Choice, Step, StepUnlock
 from lti_app.reports.models import StudentReflection

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
 from lti_app.learners.models import GoalStatus
-from lti_app.learners.services import add_check_in, add_goal
 from lti_app.mastery.models import EvidenceSource
 from lti_app.reports import views
 from lti_app.reports.pdf import A4, LETTER, paper_for

@@ -225,7 +225,7 @@ def csrf_for(lti: LtiActions, launch_id: str) -> str:
     from flask import session
     from flask_wtf.csrf import generate_csrf
 
-    from lti_app.web import _csrf_secret
+    from lti_app.csrf_binding import _csrf_secret
 
     with lti.tool.app.test_request_context():
         session["csrf_token"] = _csrf_secret(launch_id)

@@ -1,0 +1,55 @@
+"""How stored values read on a page: times in the course's time zone, and names and titles
+from the LMS or a teacher kept in their own writing direction. Template filters `local` and
+`isolate`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from flask import Flask, g
+
+from lti_app import timezones
+from lti_app.web import current_launch_or_none, settings
+
+
+def course_zone() -> ZoneInfo:
+    """The time zone of the current launch's course (lti_app.timezones); the school's default
+    on a page without a course."""
+    ctx = current_launch_or_none()
+    context = ctx.context if ctx is not None else None
+    names = (
+        context.time_zone if context is not None else None,
+        context.lms_time_zone if context is not None else None,
+        settings().default_timezone,
+    )
+    # A class page converts a few hundred dates: the zone is looked up once per request (by
+    # the names it comes from, so a zone saved during the request is not missed).
+    known = g.get("_course_zone")
+    if known is not None and known[0] == names:
+        return cast(ZoneInfo, known[1])
+    zone = timezones.course_zone(chosen=names[0], from_lms=names[1], default=names[2])
+    g._course_zone = (names, zone)
+    return zone
+
+
+def local_time(value: date | datetime | None) -> date | datetime | None:
+    """A stored UTC time in the course's zone, for pages (`value|local` in a template)."""
+    return timezones.in_zone(value, course_zone())
+
+
+FIRST_STRONG_ISOLATE, POP_DIRECTIONAL_ISOLATE = "\u2068", "\u2069"
+
+
+def isolate(value: object) -> str:
+    """Wrap a name or title from the LMS or a teacher in Unicode FSI ... PDI, for places where
+    <bdi> cannot go (<title>, attribute values such as aria-label): a Hebrew or Arabic name
+    followed by Latin text or digits then keeps its own direction and order. Not Markup: the
+    template still escapes it."""
+    return f"{FIRST_STRONG_ISOLATE}{value}{POP_DIRECTIONAL_ISOLATE}"
+
+
+def init_display(app: Flask) -> None:
+    app.jinja_env.filters["isolate"] = isolate
+    app.jinja_env.filters["local"] = local_time

@@ -175,7 +175,7 @@ def test_a_student_opens_their_own_grade_on_their_progress_page(
     assert _heading(review.text) == "My progress"
     assert (
         "Opened from your grades in the LMS:\n  "
-        f'<a href="#competency-{competency}">C2 Competency 2</a>.'
+        f'<a href="#competency-{competency}">C2 <bdi>Competency 2</bdi></a>.'
     ) in review.text
     assert _heading_after_back(review) == "My progress"
 
@@ -249,7 +249,7 @@ def test_a_student_opening_a_mastery_column_link_lands_on_that_competency(
     assert _heading(opened.text) == "My progress"
     assert (
         "This activity of your course is about\n  "
-        f'<a href="#competency-{competency}">C2 Competency 2</a>.'
+        f'<a href="#competency-{competency}">C2 <bdi>Competency 2</bdi></a>.'
     ) in opened.text
     assert _heading_after_back(opened) == "My progress"
     teacher = lti.launch(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.pathways.models import Choice, StepUnlock
+from lti_app.pathways.models import Choice, Step, StepUnlock
 from lti_app.pathways.unlocking import WORK_A_LOCK_STOPS, step_rules
 
 
@@ -118,3 +118,23 @@ def _open_work(
         if (person_id, step_id) not in unlocked
         and all((person_id, c.id) in mastered for c in rules[step_id])
     }
+
+
+def loss_titles(
+    session: Session, *, context_id: int, loss: MasteryLoss
+) -> tuple[list[tuple[int, str]], list[tuple[int, str, str]]]:
+    """The titles a teacher reads a loss by: (step id, title) and (competency id, code, title),
+    in the course only, each list in reading order."""
+    step_ids = {step_id for _, step_id in loss.relocked}
+    competency_ids = {competency_id for _, competency_id in loss.unmastered}
+    steps = session.execute(
+        select(Step.id, Step.title)
+        .where(Step.context_id == context_id, Step.id.in_(step_ids))
+        .order_by(Step.title, Step.id)
+    ).all()
+    competencies = session.execute(
+        select(Competency.id, Competency.code, Competency.title)
+        .where(Competency.context_id == context_id, Competency.id.in_(competency_ids))
+        .order_by(Competency.code, Competency.id)
+    ).all()
+    return [(i, t) for i, t in steps], [(i, c, t) for i, c, t in competencies]

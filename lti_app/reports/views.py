@@ -213,10 +213,12 @@ def pdf_bytes(report: services.FamilyReport, lang: str, paper: str = A4) -> byte
 
 
 def _viewer_paper() -> str:
-    """Letter for a viewer in the US, Canada, Mexico... and A4 elsewhere, by the languages
-    their browser asks for (en-US, fr-CA, es-MX). The LMS's launch_presentation locale is not
-    kept with the launch session, so the browser's Accept-Language is what tells."""
-    return paper_for(tag for tag, _quality in request.accept_languages)
+    """Letter for a viewer in the US, Canada, Mexico... and A4 elsewhere: by the locale the LMS
+    gave with the launch (en-US, fr-CA, Moodle's es_mx), else by the languages their browser
+    asks for (a bare "en" names no country)."""
+    locale = current_launch().launch.locale
+    browser = (tag for tag, _quality in request.accept_languages)
+    return paper_for(chain([locale] if locale else [], browser))
 
 
 @bp.get("/")

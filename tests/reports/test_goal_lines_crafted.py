@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lti_app.demo.launches import LaunchTweaks
 from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
 from lti_app.learners.models import GoalStatus
 from lti_app.mastery.models import EvidenceSource
@@ -21,6 +22,7 @@ from tests.reports.pdftext import page_sizes, pdf_text
 TEACHER = "user-t01"
 REPORT_CSS = Path(__file__).resolve().parents[2] / "lti_app" / "static" / "css" / "report.css"
 A4_POINTS, LETTER_POINTS = (595.3, 841.9), (612.0, 792.0)
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 
 
 def _seed_lists(fc: FreshCourse, database_url: str) -> None:
@@ -167,6 +169,27 @@ def test_the_pdf_is_on_the_viewers_paper(
     sizes = page_sizes(pdf.content)
     assert sizes
     assert set(sizes) == {size}
+
+
+@pytest.mark.parametrize(
+    ("locale", "accept", "size"),
+    [("en-US", "en", LETTER_POINTS), ("es_MX", "es", LETTER_POINTS), ("en-GB", "en-US", A4_POINTS)],
+)
+def test_the_pdf_follows_the_locale_the_lms_gave_before_the_browser(
+    fresh_course: FreshCourse, locale: str, accept: str, size: tuple[float, float]
+) -> None:
+    # The LMS knows the person's country (a Canvas user's locale); a browser often says
+    # only "en" (no country), or the country of whoever set the school's computers up.
+    presentation = {"locale": locale, "document_target": "iframe"}
+    home = fresh_course.lti.launch(
+        TEACHER, tweaks=LaunchTweaks(claims={CLAIM + "launch_presentation": presentation})
+    )
+    pdf = home.client.get(
+        url(home.response, f"/reports/students/{fresh_course.student_id}/report.pdf"),
+        headers={"Accept-Language": accept},
+    )
+    assert pdf.status_code == 200
+    assert set(page_sizes(pdf.content)) == {size}
 
 
 def test_printing_from_the_browser_uses_the_paper_chosen_there() -> None:

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
-
-from lti_app.competencies.models import Competency
 from lti_app.pathways.forms import StepForm
-from lti_app.pathways.models import Step
-from lti_app.pathways.relocking import MasteryLoss
+from lti_app.pathways.relocking import MasteryLoss, loss_titles
 from lti_app.pathways.unlock import CompetencyRef
 from lti_app.pathways.unlocking import (
     steps_without_options,
@@ -72,14 +68,7 @@ def names_losing_mastery(context_id: int, loss: MasteryLoss) -> list[str]:
     by_competency: dict[int, list[int]] = {}
     for person_id, competency_id in loss.unmastered:
         by_competency.setdefault(competency_id, []).append(person_id)
-    steps = session.execute(
-        select(Step.id, Step.title).where(Step.id.in_(by_step)).order_by(Step.title, Step.id)
-    ).all()
-    competencies = session.execute(
-        select(Competency.id, Competency.code, Competency.title)
-        .where(Competency.id.in_(by_competency))
-        .order_by(Competency.code, Competency.id)
-    ).all()
+    steps, competencies = loss_titles(session, context_id=context_id, loss=loss)
     students = _student_names(context_id)
     lines = []
     for step_id, title in steps:

@@ -186,7 +186,7 @@ class NrpsClient:
         try:
             token = self._tokens.token(platform, NRPS_SCOPES)
         except ServiceTokenError as err:
-            if "invalid_scope" in str(err):  # none of the scopes is enabled (OAuth 2 error)
+            if err.error == "invalid_scope":  # none of the scopes is enabled (OAuth 2 error)
                 raise RosterError(
                     missing_scopes_message(set(NRPS_SCOPES)), retryable=False
                 ) from err

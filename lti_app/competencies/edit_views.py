@@ -20,12 +20,12 @@ from lti_app.competencies.views import (
     _parent_notice,
     _posted_ids,
     _recompute,
+    _snapshot_to_ask,
     _unconfirmed_losses,
     bp,
 )
 from lti_app.courses.common import TEACHER, current_course, domain_errors
 from lti_app.db import lock_course
-from lti_app.pathways.relocking import mastery_snapshot
 from lti_app.web import db_session, require_role
 
 
@@ -106,10 +106,12 @@ def save(competency_id: int) -> BaseResponse | tuple[str, int]:
         with domain_errors():
             lock_course(session, context_id=course.context_id)
             evidence_on = _evidence_on_leaves(course.context_id)
-            snapshot = mastery_snapshot(session, context_id=course.context_id)
             before = get_competency(
                 session, context_id=course.context_id, competency_id=competency_id
             ).parent_id
+            snapshot = _snapshot_to_ask(
+                course.context_id, may_take_mastery=before != data.parent_id
+            )
             edit_competency(
                 session,
                 context_id=course.context_id,

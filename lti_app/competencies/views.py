@@ -133,13 +133,21 @@ def _recompute(context_id: int) -> None:
     queue_scores(session, recompute_course(session, context_id=context_id))
 
 
-def _unconfirmed_losses(context_id: int, before: MasterySnapshot) -> list[str]:
+def _snapshot_to_ask(context_id: int, *, may_take_mastery: bool) -> MasterySnapshot | None:
+    """The course's mastery before a change, when the change may take some and the teacher
+    has not confirmed it yet (reading it costs four queries over the whole course)."""
+    if not may_take_mastery or request.form.get("confirm_locks") == "yes":
+        return None
+    return mastery_snapshot(db_session(), context_id=context_id)
+
+
+def _unconfirmed_losses(context_id: int, before: MasterySnapshot | None) -> list[str]:
     """What a change (made and recomputed, not committed) takes from students, in words,
-    unless the teacher has confirmed it: a new sub-competency has no evidence yet, so students
-    who mastered its parent through the other parts stop mastering it; a parent left with no
-    sub-competency in use counts only the evidence recorded on it directly, usually none
-    (mastery.rollup)."""
-    if request.form.get("confirm_locks") == "yes":
+    unless the teacher has confirmed it (no snapshot then): a new sub-competency has no
+    evidence yet, so students who mastered its parent through the other parts stop mastering
+    it; a parent left with no sub-competency in use counts only the evidence recorded on it
+    directly, usually none (mastery.rollup)."""
+    if before is None or request.form.get("confirm_locks") == "yes":
         return []
     loss = mastery_lost_since(db_session(), context_id=context_id, before=before)
     return names_losing_mastery(context_id, loss) if loss else []
@@ -219,7 +227,9 @@ def create() -> BaseResponse | tuple[str, int]:
         with domain_errors():
             lock_course(session, context_id=course.context_id)
             evidence_on = _evidence_on_leaves(course.context_id)
-            before = mastery_snapshot(session, context_id=course.context_id)
+            before = _snapshot_to_ask(
+                course.context_id, may_take_mastery=data.parent_id is not None
+            )
             same = find_same_competency(
                 session,
                 context_id=course.context_id,

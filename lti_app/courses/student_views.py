@@ -246,9 +246,7 @@ def save_goal(person_id: int) -> Response | tuple[str, int]:
             goal_id = form.get("goal_id", "").strip()
             if goal_id:
                 wanted = parse_id(goal_id)
-                owned = list_goals(session, context_id=course.context_id, person_id=person_id)
-                if wanted not in {g.id for g in owned}:
-                    raise LookupError(wanted)
+                _check_goal_of(course.context_id, person_id, wanted)
                 update_goal(
                     session,
                     context_id=course.context_id,
@@ -275,6 +273,14 @@ def save_goal(person_id: int) -> Response | tuple[str, int]:
     return back_to_student(person_id, "goal")
 
 
+def _check_goal_of(context_id: int, person_id: int, goal_id: int) -> None:
+    """A goal id posted from this student's page must be one of this student's goals (the
+    services check the course; the page names the student)."""
+    owned = list_goals(db_session(), context_id=context_id, person_id=person_id)
+    if goal_id not in {g.id for g in owned}:
+        raise LookupError(goal_id)
+
+
 @bp.post("/students/<int:person_id>/goals/<int:goal_id>/delete")
 @require_role(TEACHER)
 def delete_student_goal(person_id: int, goal_id: int) -> Response | tuple[str, int]:
@@ -284,9 +290,7 @@ def delete_student_goal(person_id: int, goal_id: int) -> Response | tuple[str, i
     session = db_session()
     try:
         with domain_errors():
-            owned = list_goals(session, context_id=course.context_id, person_id=person_id)
-            if goal_id not in {g.id for g in owned}:
-                raise LookupError(goal_id)
+            _check_goal_of(course.context_id, person_id, goal_id)
             delete_goal(
                 session,
                 context_id=course.context_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import delete, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.queries import has_sub_competencies
@@ -78,7 +78,9 @@ def create_pathway(
     )
     session.add(pathway)
     session.flush()
-    _set_pathway_competencies(session, context_id, pathway.id, competency_ids)
+    _write_links(
+        session, PathwayCompetency, PathwayCompetency.pathway_id, pathway.id, have=(), wanted=wanted
+    )
     return pathway
 
 
@@ -106,13 +108,21 @@ def update_pathway(
     )
     title, description = clean_title(title), clean_html(description)
     wanted = _check_competencies(session, context_id, competency_ids)
+    have = _pathway_competency_ids(session, pathway.id)
     check_page(
         {"title": title, "description": description, "competency_ids": sorted(wanted)},
-        pathway_values(pathway, _pathway_competency_ids(session, pathway.id)),
+        pathway_values(pathway, have),
         shown,
     )
     pathway.title, pathway.description = title, description
-    _set_pathway_competencies(session, context_id, pathway.id, wanted)
+    _write_links(
+        session,
+        PathwayCompetency,
+        PathwayCompetency.pathway_id,
+        pathway.id,
+        have=have,
+        wanted=wanted,
+    )
     session.flush()
     return pathway
 
@@ -243,7 +253,9 @@ def create_step(
     )
     session.add(step)
     session.flush()
-    _set_prerequisites(session, context_id, step.id, prerequisite_ids)
+    _write_links(
+        session, StepPrerequisite, StepPrerequisite.step_id, step.id, have=(), wanted=wanted
+    )
     return step
 
 
@@ -274,6 +286,7 @@ def update_step(
     _check_assessed(session, context_id, competency_id)
     title, description = clean_title(title), clean_html(description)
     wanted = _check_competencies(session, context_id, prerequisite_ids)
+    have = _step_prerequisite_ids(session, step.id)
     check_page(
         {
             "title": title,
@@ -281,11 +294,13 @@ def update_step(
             "competency_id": competency_id,
             "prerequisite_ids": sorted(wanted),
         },
-        step_values(step, _step_prerequisite_ids(session, step.id)),
+        step_values(step, have),
         shown,
     )
     step.title, step.description, step.competency_id = title, description, competency_id
-    _set_prerequisites(session, context_id, step.id, wanted)
+    _write_links(
+        session, StepPrerequisite, StepPrerequisite.step_id, step.id, have=have, wanted=wanted
+    )
     session.flush()
     return step
 
@@ -401,36 +416,22 @@ def _check_assessed(session: Session, context_id: int, competency_id: int | None
         )
 
 
-def _set_pathway_competencies(
-    session: Session, context_id: int, pathway_id: int, competency_ids: Collection[int]
+def _write_links(
+    session: Session,
+    link: type[PathwayCompetency] | type[StepPrerequisite],
+    owner: InstrumentedAttribute[int],
+    owner_id: int,
+    *,
+    have: Collection[int],
+    wanted: Collection[int],
 ) -> None:
-    wanted = set(_check_competencies(session, context_id, competency_ids))
-    # Only the difference is written: rows that stay are not deleted and inserted again.
-    have = set(_pathway_competency_ids(session, pathway_id))
-    session.execute(
-        delete(PathwayCompetency).where(
-            PathwayCompetency.pathway_id == pathway_id,
-            PathwayCompetency.competency_id.in_(have - wanted),
-        )
-    )
+    """Make a pathway's competencies (or a step's prerequisites) `wanted`, from `have`, both
+    already read and checked by the caller. Only the difference is written: rows that stay
+    are not deleted and inserted again (two saves at once would collide on them)."""
+    gone = set(have) - set(wanted)
+    if gone:
+        session.execute(delete(link).where(owner == owner_id, link.competency_id.in_(gone)))
     session.add_all(
-        PathwayCompetency(pathway_id=pathway_id, competency_id=c) for c in sorted(wanted - have)
-    )
-    session.flush()
-
-
-def _set_prerequisites(
-    session: Session, context_id: int, step_id: int, competency_ids: Collection[int]
-) -> None:
-    wanted = set(_check_competencies(session, context_id, competency_ids))
-    have = set(_step_prerequisite_ids(session, step_id))
-    session.execute(
-        delete(StepPrerequisite).where(
-            StepPrerequisite.step_id == step_id,
-            StepPrerequisite.competency_id.in_(have - wanted),
-        )
-    )
-    session.add_all(
-        StepPrerequisite(step_id=step_id, competency_id=c) for c in sorted(wanted - have)
+        link(**{owner.key: owner_id, "competency_id": c}) for c in sorted(set(wanted) - set(have))
     )
     session.flush()

@@ -153,7 +153,11 @@ def _render(
 @require_role(LEARNER)
 def my_progress() -> tuple[str, int]:
     """The student's level on each competency, its history, and what to do next."""
-    return _render()
+    page = _render()
+    # A course's default mastery scale is made on first use; this page's forms name its levels'
+    # ids, so it must outlive this GET (a rolled-back scale gets new ids on PostgreSQL).
+    db_session().commit()
+    return page
 
 
 @bp.post("/self-assessment")

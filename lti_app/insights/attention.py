@@ -11,18 +11,18 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from lti_app.learners.models import OPEN_GOAL_STATUSES, Goal, LearnerProfile
-from lti_app.mastery.models import Evidence, StudentCompetencyLevel
-from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step, StepUnlock
+from lti_app.mastery.models import Evidence
+from lti_app.pathways.models import Choice, Option, Pathway, Step
 from lti_app.pathways.reviewing import pending_for_teacher
-from lti_app.pathways.unlocking import step_rules
+from lti_app.pathways.unlocking import (
+    WORK_A_LOCK_STOPS,
+    class_unlock_states,
+    is_work_a_lock_stops,
+)
 from lti_app.roster.services import Student, list_students
 
-STUCK_STATUSES = (
-    ChoiceStatus.CHOSEN,
-    ChoiceStatus.APPROVED,
-    ChoiceStatus.IN_PROGRESS,
-    ChoiceStatus.RETURNED,
-)
+STUCK_STATUSES = WORK_A_LOCK_STOPS
+"""Work that waits on the student: to start or hand in."""
 
 
 class AttentionKind(enum.StrEnum):
@@ -111,13 +111,14 @@ def attention_list(
                 )
             )
     stuck = session.execute(
-        select(Choice, Step.title, Option.title)
+        select(Choice, Step.title, Option.title, Pathway.archived_at)
         .join(Step, Step.id == Choice.step_id)
         .join(Option, Option.id == Choice.option_id)
+        .join(Pathway, Pathway.id == Step.pathway_id)
         .where(Choice.context_id == context_id, Choice.status.in_(STUCK_STATUSES))
     ).all()
     items += _locked_out(session, context_id, students, stuck)
-    for choice, step_title, option_title in stuck:
+    for choice, step_title, option_title, _ in stuck:
         since = _aware(
             choice.returned_at or choice.started_at or choice.approved_at or choice.chosen_at
         )
@@ -175,53 +176,33 @@ def _locked_out(
     session: Session,
     context_id: int,
     students: dict[int, Student],
-    working: Sequence[Row[Choice, str, str]],
+    working: Sequence[Row[Choice, str, str, datetime | None]],
 ) -> list[AttentionItem]:
     """Students with work to do on a step that is locked for them now: a locked step refuses
     starting and handing in, so they wait for the teacher from the day it locked (three
     queries, however many students)."""
-    working = [row for row in working if row[0].person_id in students]
-    if not working:
-        return []
-    rules = {
-        r.step_id: r.prerequisites
-        for r in step_rules(
-            session, context_id=context_id, step_ids={row[0].step_id for row in working}
-        )
-    }
-    waited_for = {c.id for refs in rules.values() for c in refs}
-    if not waited_for:
-        return []
-    unlocked: set[tuple[int, int]] = {
-        (person, step)
-        for person, step in session.execute(
-            select(StepUnlock.person_id, StepUnlock.step_id).where(
-                StepUnlock.context_id == context_id
-            )
-        )
-    }
-    mastered: set[tuple[int, int]] = {
-        (person, competency)
-        for person, competency in session.execute(
-            select(StudentCompetencyLevel.person_id, StudentCompetencyLevel.competency_id).where(
-                StudentCompetencyLevel.context_id == context_id,
-                StudentCompetencyLevel.competency_id.in_(waited_for),
-                StudentCompetencyLevel.is_mastered.is_(True),
-            )
-        )
-    }
+    working = [
+        row
+        for row in working
+        if row[0].person_id in students
+        and is_work_a_lock_stops(row[0].status, pathway_archived_at=row[3])
+    ]
+    states = class_unlock_states(
+        session,
+        context_id=context_id,
+        pairs=[(row[0].person_id, row[0].step_id) for row in working],
+    )
     items = []
-    for choice, step_title, option_title in working:
-        person = choice.person_id
-        missing = [c.label for c in rules[choice.step_id] if (person, c.id) not in mastered]
-        if missing and (person, choice.step_id) not in unlocked:
+    for choice, step_title, option_title, _ in working:
+        state = states[choice.person_id, choice.step_id]
+        if not state.is_unlocked:
             items.append(
                 AttentionItem(
                     AttentionKind.LOCKED_OUT,
-                    person,
-                    students[person].name,
+                    choice.person_id,
+                    students[choice.person_id].name,
                     f"Working on “{step_title}” ({option_title}), but the step locked again: "
-                    f"needs {', '.join(missing)}",
+                    f"needs {', '.join(c.label for c in state.missing)}",
                     None,
                 )
             )

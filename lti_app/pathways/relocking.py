@@ -11,19 +11,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.pathways.models import Choice, Step, StepUnlock
-from lti_app.pathways.unlocking import WORK_A_LOCK_STOPS, step_rules
+from lti_app.pathways.models import Step
+from lti_app.pathways.unlocking import class_unlock_states, work_a_lock_stops
 
 
 @dataclass(frozen=True)
 class MasterySnapshot:
     """What a framework change could take away, read before it: the students' mastered
-    competencies, and their work on steps open to them by mastery."""
+    competencies, and their work on steps open to them."""
 
     mastered: frozenset[tuple[int, int]]
     """(student, competency) pairs."""
     open_work: frozenset[tuple[int, int]]
-    """(student, step) pairs: work to start or hand in on a step their mastery opens."""
+    """(student, step) pairs: work to start or hand in on a step open to them."""
 
 
 @dataclass(frozen=True)
@@ -92,32 +92,10 @@ def _mastered_pairs(session: Session, context_id: int) -> frozenset[tuple[int, i
 def _open_work(
     session: Session, context_id: int, mastered: Set[tuple[int, int]]
 ) -> set[tuple[int, int]]:
-    """(student, step) pairs of work a locked step would refuse, on steps open by mastery."""
-    work = session.execute(
-        select(Choice.person_id, Choice.step_id).where(
-            Choice.context_id == context_id, Choice.status.in_(WORK_A_LOCK_STOPS)
-        )
-    ).all()
-    if not work:
-        return set()
-    rules = {
-        r.step_id: r.prerequisites
-        for r in step_rules(session, context_id=context_id, step_ids={s for _, s in work})
-    }
-    unlocked = {
-        (person_id, step_id)
-        for person_id, step_id in session.execute(
-            select(StepUnlock.person_id, StepUnlock.step_id).where(
-                StepUnlock.context_id == context_id
-            )
-        )
-    }
-    return {
-        (person_id, step_id)
-        for person_id, step_id in work
-        if (person_id, step_id) not in unlocked
-        and all((person_id, c.id) in mastered for c in rules[step_id])
-    }
+    """(student, step) pairs of work a locked step would refuse, on steps open now."""
+    work = [(p, s) for p, s in session.execute(work_a_lock_stops(context_id))]
+    states = class_unlock_states(session, context_id=context_id, pairs=work, mastered=mastered)
+    return {pair for pair, state in states.items() if state.is_unlocked}
 
 
 def loss_titles(

@@ -46,24 +46,28 @@ def step_unlock_states(
     :param mastered_ids: competency ids the student has mastered.
     :param manual_unlocks: step ids a teacher unlocked for the student.
     """
-    states: dict[int, UnlockState] = {}
-    for rule in steps:
-        missing = tuple(c for c in rule.prerequisites if c.id not in mastered_ids)
-        if not rule.prerequisites:
-            states[rule.step_id] = UnlockState(True, "Open from the start")
-        elif not missing:
-            names = _join(c.label for c in rule.prerequisites)
-            states[rule.step_id] = UnlockState(True, f"Unlocked: you mastered {names}")
-        elif rule.step_id in manual_unlocks:
-            states[rule.step_id] = UnlockState(
-                True, "Unlocked by your teacher", missing=missing, is_manual=True
-            )
-        else:
-            names = _join(c.label for c in missing)
-            states[rule.step_id] = UnlockState(
-                False, f"Unlocks when you master {names}", missing=missing
-            )
-    return states
+    return {
+        rule.step_id: unlock_state(rule, mastered_ids, is_manual=rule.step_id in manual_unlocks)
+        for rule in steps
+    }
+
+
+def unlock_state(rule: StepRule, mastered_ids: Set[int], *, is_manual: bool) -> UnlockState:
+    """Decide whether one step is open to a student: the rule every page and check reads.
+
+    :param mastered_ids: competency ids the student has mastered.
+    :param is_manual: a teacher unlocked the step for the student.
+    """
+    missing = tuple(c for c in rule.prerequisites if c.id not in mastered_ids)
+    if not rule.prerequisites:
+        return UnlockState(True, "Open from the start")
+    if not missing:
+        names = _join(c.label for c in rule.prerequisites)
+        return UnlockState(True, f"Unlocked: you mastered {names}")
+    if is_manual:
+        return UnlockState(True, "Unlocked by your teacher", missing=missing, is_manual=True)
+    names = _join(c.label for c in missing)
+    return UnlockState(False, f"Unlocks when you master {names}", missing=missing)
 
 
 def _join(names: Iterable[str]) -> str:

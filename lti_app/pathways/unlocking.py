@@ -1,10 +1,13 @@
-"""Which steps are open to a student: loading the rule's inputs, and teachers' manual unlocks."""
+"""Which steps are open to students: loading the rule's inputs (for one student or a class),
+and teachers' manual unlocks. The rule itself is pathways.unlock.unlock_state; every page and
+check reads it through here, so the teacher's lists and the student's pages cannot disagree."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Set
+from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
@@ -13,15 +16,19 @@ from lti_app.pathways.errors import StepNotFoundError
 from lti_app.pathways.models import (
     Choice,
     ChoiceStatus,
-    Option,
     Pathway,
-    PathwayCompetency,
     Step,
     StepPrerequisite,
     StepUnlock,
 )
 from lti_app.pathways.services import get_pathway
-from lti_app.pathways.unlock import CompetencyRef, StepRule, UnlockState, step_unlock_states
+from lti_app.pathways.unlock import (
+    CompetencyRef,
+    StepRule,
+    UnlockState,
+    step_unlock_states,
+    unlock_state,
+)
 
 
 def step_rules(session: Session, *, context_id: int, step_ids: Collection[int]) -> list[StepRule]:
@@ -160,176 +167,142 @@ WORK_A_LOCK_STOPS = frozenset(
 """Statuses of work the student still has to start or hand in, which a locked step refuses."""
 
 
+def is_work_a_lock_stops(status: ChoiceStatus, *, pathway_archived_at: datetime | None) -> bool:
+    """Whether a lock would stop this work: to start or hand in, in a pathway on offer. An
+    archived pathway's work takes no move, open or locked (its student reads it; a teacher's
+    unlock opens nothing), so a lock there stops nothing."""
+    return status in WORK_A_LOCK_STOPS and pathway_archived_at is None
+
+
+def work_a_lock_stops(context_id: int) -> Select[int, int]:
+    """(student, step) pairs of the course's work a lock would stop (is_work_a_lock_stops)."""
+    return (
+        select(Choice.person_id, Choice.step_id)
+        .join(Step, Step.id == Choice.step_id)
+        .join(Pathway, Pathway.id == Step.pathway_id)
+        .where(
+            Choice.context_id == context_id,
+            Choice.status.in_(WORK_A_LOCK_STOPS),
+            Pathway.archived_at.is_(None),
+        )
+    )
+
+
+def class_unlock_states(
+    session: Session,
+    *,
+    context_id: int,
+    pairs: Iterable[tuple[int, int]],
+    mastered: Set[tuple[int, int]] | None = None,
+) -> dict[tuple[int, int], UnlockState]:
+    """Decide for each (student, step) pair whether the step is open to the student, by the
+    rule the student's own pages read, for a whole class in three queries at most.
+
+    :param mastered: the course's mastered (student, competency) pairs when the caller already
+        has them; otherwise read for these students and prerequisites.
+    """
+    pairs = set(pairs)
+    if not pairs:
+        return {}
+    rules = {
+        r.step_id: r
+        for r in step_rules(session, context_id=context_id, step_ids={s for _, s in pairs})
+    }
+    waiting = {step_id for step_id, rule in rules.items() if rule.prerequisites}
+    persons = {p for p, s in pairs if s in waiting}
+    manual: set[tuple[int, int]] = set()
+    if persons:
+        manual = _manual_unlock_pairs(session, context_id, persons, waiting)
+        if mastered is None:
+            competencies = {c.id for s in waiting for c in rules[s].prerequisites}
+            mastered = _mastered_pairs(session, context_id, persons, competencies)
+    mastered = mastered or set()
+    return {
+        (p, s): unlock_state(
+            rules[s],
+            {c.id for c in rules[s].prerequisites if (p, c.id) in mastered},
+            is_manual=(p, s) in manual,
+        )
+        for p, s in pairs
+    }
+
+
 def students_locked_out_by(
     session: Session, *, context_id: int, step_id: int, prerequisite_ids: Collection[int]
 ) -> list[int]:
     """The students with work to do on the step that these prerequisites, if saved, would lock
-    it for: it is open to them now (by mastery) and they lack a prerequisite that is new.
+    it for: it is open to them now and would not be under the new rule.
 
     Students a teacher unlocked the step for keep it open, so they are not counted; ids that
     are archived or not in the course lock nothing, as for the students.
     """
-    (rule,) = step_rules(session, context_id=context_id, step_ids=[step_id])
-    old = {c.id for c in rule.prerequisites}
-    new = set(
-        session.scalars(
-            select(Competency.id).where(
-                Competency.id.in_(list(prerequisite_ids)),
-                Competency.context_id == context_id,
-                Competency.archived_at.is_(None),
-            )
+    (now,) = step_rules(session, context_id=context_id, step_ids=[step_id])
+    new = session.execute(
+        select(Competency.id, Competency.code, Competency.title)
+        .where(
+            Competency.id.in_(list(prerequisite_ids)),
+            Competency.context_id == context_id,
+            Competency.archived_at.is_(None),
         )
-    )
-    if not new - old:
-        return []
-    unlocked = manual_unlock_ids_by_person(session, context_id=context_id, step_id=step_id)
-    working = [
-        p
-        for p in session.scalars(
-            select(Choice.person_id)
-            .where(
-                Choice.context_id == context_id,
-                Choice.step_id == step_id,
-                Choice.status.in_(WORK_A_LOCK_STOPS),
-            )
+        .order_by(Competency.code)
+    ).all()
+    saved = StepRule(step_id, tuple(CompetencyRef(*row) for row in new))
+    if not {c.id for c in saved.prerequisites} - {c.id for c in now.prerequisites}:
+        return []  # no new prerequisite: nobody open now is locked by the change
+    working = list(
+        session.scalars(
+            work_a_lock_stops(context_id)
+            .with_only_columns(Choice.person_id)
+            .where(Choice.step_id == step_id)
             .order_by(Choice.person_id)
         )
-        if p not in unlocked
-    ]
+    )
     if not working:
         return []
+    manual = _manual_unlock_pairs(session, context_id, working, {step_id})
+    competencies = {c.id for c in now.prerequisites + saved.prerequisites}
+    mastered = _mastered_pairs(session, context_id, working, competencies)
+    locked_out = []
+    for person in working:
+        ids = {c for c in competencies if (person, c) in mastered}
+        is_manual = (person, step_id) in manual
+        if (
+            unlock_state(now, ids, is_manual=is_manual).is_unlocked
+            and not unlock_state(saved, ids, is_manual=is_manual).is_unlocked
+        ):
+            locked_out.append(person)
+    return locked_out
+
+
+def _manual_unlock_pairs(
+    session: Session, context_id: int, person_ids: Collection[int], step_ids: Collection[int]
+) -> set[tuple[int, int]]:
+    return {
+        (person_id, step_id)
+        for person_id, step_id in session.execute(
+            select(StepUnlock.person_id, StepUnlock.step_id).where(
+                StepUnlock.context_id == context_id,
+                StepUnlock.person_id.in_(list(person_ids)),
+                StepUnlock.step_id.in_(list(step_ids)),
+            )
+        )
+    }
+
+
+def _mastered_pairs(
+    session: Session, context_id: int, person_ids: Collection[int], competency_ids: Collection[int]
+) -> set[tuple[int, int]]:
     # Imported here, as in mastered_ids_for: pathways asks mastery, never the other way round.
     from lti_app.mastery.models import StudentCompetencyLevel
 
-    mastered: dict[int, set[int]] = {p: set() for p in working}
-    for person_id, competency_id in session.execute(
-        select(StudentCompetencyLevel.person_id, StudentCompetencyLevel.competency_id).where(
-            StudentCompetencyLevel.context_id == context_id,
-            StudentCompetencyLevel.person_id.in_(working),
-            StudentCompetencyLevel.competency_id.in_(old | new),
-            StudentCompetencyLevel.is_mastered.is_(True),
-        )
-    ):
-        mastered[person_id].add(competency_id)
-    return [p for p in working if old <= mastered[p] and not new <= mastered[p]]
-
-
-def stuck_steps(
-    session: Session, *, context_id: int, pathway_id: int
-) -> list[tuple[Step, list[CompetencyRef]]]:
-    """Find the pathway's steps no student can ever open by working through the course's
-    pathways, with what they wait for: each waits, directly or through other steps, for a
-    competency only such steps teach.
-
-    The opening runs over every open pathway of the course, as students work through them all:
-    two pathways waiting on each other (one's step teaches what the other's waits for, and the
-    other way round) lock both, while a competency no step teaches counts as reachable
-    (evidence comes from elsewhere). Archived steps and archived prerequisites count for
-    nothing, as for the students. A step with no option on offer teaches nothing, since nobody
-    new can do it; a competency with sub-competencies is reachable only once all of them are,
-    as it is mastered through them. Five queries, however big the course.
-    """
-    get_pathway(session, context_id=context_id, pathway_id=pathway_id)
-    steps = list(
-        session.scalars(
-            select(Step)
-            .join(Pathway, Pathway.id == Step.pathway_id)
-            .where(
-                Step.context_id == context_id,
-                Step.archived_at.is_(None),
-                # An archived pathway's steps teach nobody new; the one asked about still
-                # gets its answer.
-                or_(Pathway.archived_at.is_(None), Pathway.id == pathway_id),
+    return {
+        (person_id, competency_id)
+        for person_id, competency_id in session.execute(
+            select(StudentCompetencyLevel.person_id, StudentCompetencyLevel.competency_id).where(
+                StudentCompetencyLevel.context_id == context_id,
+                StudentCompetencyLevel.person_id.in_(list(person_ids)),
+                StudentCompetencyLevel.competency_id.in_(list(competency_ids)),
+                StudentCompetencyLevel.is_mastered.is_(True),
             )
-            .order_by(Pathway.position, Pathway.id, Step.position, Step.id)
         )
-    )
-    step_ids = [s.id for s in steps]
-    rules = {r.step_id: r for r in step_rules(session, context_id=context_id, step_ids=step_ids)}
-    leads: dict[int, set[int]] = {}
-    for lead_pathway_id, competency_id in session.execute(
-        select(PathwayCompetency.pathway_id, PathwayCompetency.competency_id).where(
-            PathwayCompetency.pathway_id.in_({s.pathway_id for s in steps})
-        )
-    ):
-        leads.setdefault(lead_pathway_id, set()).add(competency_id)
-    offered = _ids_with_live_options(session, context_id, step_ids)
-    # A step without an option still claims its competency (nobody is told to find evidence
-    # elsewhere), but nobody can do it, so opening it gains nothing.
-    teaches = {
-        s.id: {s.competency_id} if s.competency_id is not None else leads.get(s.pathway_id, set())
-        for s in steps
     }
-    taught = set().union(*teaches.values()) if teaches else set()
-    children = _live_children(session, context_id)
-    gained: set[int] = set()
-
-    def reachable(competency_id: int) -> bool:
-        parts = children.get(competency_id)
-        if parts:
-            return all(reachable(part) for part in parts)
-        return competency_id not in taught or competency_id in gained
-
-    opened: set[int] = set()
-    changed = True
-    while changed:  # open every step whose prerequisites are reachable, until nothing changes
-        changed = False
-        for step in steps:
-            if step.id not in opened and all(reachable(c.id) for c in rules[step.id].prerequisites):
-                opened.add(step.id)
-                if step.id in offered:
-                    gained |= teaches[step.id]
-                changed = True
-    return [
-        (s, [c for c in rules[s.id].prerequisites if not reachable(c.id)])
-        for s in steps
-        if s.pathway_id == pathway_id and s.id not in opened
-    ]
-
-
-def steps_without_options(session: Session, *, context_id: int, pathway_id: int) -> list[Step]:
-    """The pathway's steps with no option on offer: students can't choose (or do) them."""
-    steps = _live_steps(session, context_id, pathway_id)
-    offered = _ids_with_live_options(session, context_id, [s.id for s in steps])
-    return [s for s in steps if s.id not in offered]
-
-
-def _live_steps(session: Session, context_id: int, pathway_id: int) -> list[Step]:
-    return list(
-        session.scalars(
-            select(Step)
-            .where(
-                Step.context_id == context_id,
-                Step.pathway_id == pathway_id,
-                Step.archived_at.is_(None),
-            )
-            .order_by(Step.position, Step.id)
-        )
-    )
-
-
-def _ids_with_live_options(session: Session, context_id: int, step_ids: list[int]) -> set[int]:
-    return set(
-        session.scalars(
-            select(Option.step_id).where(
-                Option.context_id == context_id,
-                Option.step_id.in_(step_ids),
-                Option.archived_at.is_(None),
-            )
-        )
-    )
-
-
-def _live_children(session: Session, context_id: int) -> dict[int, list[int]]:
-    """Each competency's unarchived sub-competencies, by parent."""
-    children: dict[int, list[int]] = {}
-    for child_id, parent_id in session.execute(
-        select(Competency.id, Competency.parent_id).where(
-            Competency.context_id == context_id,
-            Competency.parent_id.is_not(None),
-            Competency.archived_at.is_(None),
-        )
-    ):
-        if parent_id is not None:  # the query asks for children only; this tells mypy so
-            children.setdefault(parent_id, []).append(child_id)
-    return children

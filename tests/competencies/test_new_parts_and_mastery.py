@@ -136,6 +136,26 @@ def test_a_new_part_names_the_students_and_steps_it_would_lock_and_asks_first(
     assert _codes(database_url, c.context_id, ev)[f"{ev}.4"].parent_id is None
 
 
+def test_a_new_part_names_no_step_locking_in_an_archived_pathway(
+    fresh_course: FreshCourse,  # noqa: F811
+    tool_server: ToolServer,
+    database_url: str,
+) -> None:
+    """The student's page shows an archived pathway's work read-only, open or locked: the
+    teacher is told of the mastery lost, not of a step locking there."""
+    c = fresh_course
+    ev, parent, _, name = _part_mastered_course(database_url, c)
+    with unit_of_work(database_url) as s:
+        (pathway,) = services.list_pathways(s, context_id=c.context_id)
+        services.archive_pathway(s, context_id=c.context_id, pathway_id=pathway.id)
+    teacher = frame(c.lti.launch(TEACHER), tool_server.url)
+    new_part = {"code": f"{ev}.3", "title": "Part 3", "kind": "academic", "parent_id": parent}
+    asked = teacher.post("/competencies/", new_part)
+    assert asked.status_code == 200
+    assert f"{name} no longer masters {ev} Evolution." in asked.text
+    assert "“Field study” locks" not in asked.text
+
+
 def test_archiving_the_last_part_names_the_students_and_steps_it_would_lock_and_asks_first(
     fresh_course: FreshCourse,  # noqa: F811
     tool_server: ToolServer,

@@ -657,6 +657,11 @@ def test_students_locked_out_by_new_prerequisites_are_those_with_work_to_do(
     ul.relock_step_for_students(
         session, context_id=setup.course, step_id=setup.open_step, student_ids=[student]
     )
+    # An archived pathway's work takes no move, open or locked: nobody is locked out of it.
+    services.archive_pathway(session, context_id=setup.course, pathway_id=setup.pathway_id)
+    assert locked_out([setup.c3]) == []
+    services.restore_pathway(session, context_id=setup.course, pathway_id=setup.pathway_id)
+    assert locked_out([setup.c3]) == [student]
     # So does mastering what it is to wait for.
     record_evidence(
         session,

@@ -24,7 +24,7 @@ from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.forms import StepForm, parse_ids
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway
 from lti_app.pathways.options import OptionInput
-from lti_app.pathways.unlocking import steps_without_options, stuck_steps
+from lti_app.pathways.reachability import steps_without_options, stuck_steps
 from lti_app.tool.models import Person
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.conftest import fresh_lms  # noqa: F401 - fixture

@@ -6,13 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lti_app.pathways.forms import StepForm
+from lti_app.pathways.reachability import steps_without_options, stuck_steps
 from lti_app.pathways.relocking import MasteryLoss, loss_titles
 from lti_app.pathways.unlock import CompetencyRef
-from lti_app.pathways.unlocking import (
-    steps_without_options,
-    stuck_steps,
-    students_locked_out_by,
-)
+from lti_app.pathways.unlocking import students_locked_out_by
 from lti_app.roster.services import list_students
 from lti_app.web import db_session
 

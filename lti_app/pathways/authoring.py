@@ -1,20 +1,28 @@
-"""What authoring pathways, steps and options shares (`services` for pathways and steps,
-`options` for options): a title's rules, the order of a list, and a double click making one
-row, not two."""
+"""What authoring pathways, steps and options shares (`services` for pathways, `steps` for
+steps, `options` for options): finding a pathway, a title's rules, the order of a list, the
+competencies a row links to, and a double click making one row, not two."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import timedelta
 from typing import Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from lti_app.competencies.models import Competency
 from lti_app.db import utcnow
 from lti_app.learners.vocab import strip_control_characters
 from lti_app.pathways.errors import PathwayNotFoundError
-from lti_app.pathways.models import TITLE_MAX_LENGTH, Option, Pathway, Step
+from lti_app.pathways.models import (
+    TITLE_MAX_LENGTH,
+    Option,
+    Pathway,
+    PathwayCompetency,
+    Step,
+    StepPrerequisite,
+)
 
 
 class _Positioned(Protocol):
@@ -106,3 +114,54 @@ def clean_title(value: str) -> str:
     if len(value) > TITLE_MAX_LENGTH:
         raise ValueError(f"Keep the title under {TITLE_MAX_LENGTH} characters.")
     return value
+
+
+def get_pathway(session: Session, *, context_id: int, pathway_id: int) -> Pathway:
+    """Return a pathway of the course, archived or not.
+
+    :raises PathwayNotFoundError: no such pathway in this course.
+    """
+    pathway = session.scalars(
+        select(Pathway).where(Pathway.id == pathway_id, Pathway.context_id == context_id)
+    ).one_or_none()
+    if pathway is None:
+        raise PathwayNotFoundError("That pathway does not exist in this course.")
+    return pathway
+
+
+def check_competencies(session: Session, context_id: int, ids: Iterable[int]) -> list[int]:
+    """Return the ids once each, in order, refusing any that is not the course's."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return []
+    found = set(
+        session.scalars(
+            select(Competency.id).where(
+                Competency.id.in_(wanted), Competency.context_id == context_id
+            )
+        )
+    )
+    if len(found) != len(wanted):
+        raise ValueError("Some of those competencies are not part of this course.")
+    return wanted
+
+
+def write_links(
+    session: Session,
+    link: type[PathwayCompetency] | type[StepPrerequisite],
+    owner: InstrumentedAttribute[int],
+    owner_id: int,
+    *,
+    have: Collection[int],
+    wanted: Collection[int],
+) -> None:
+    """Make a pathway's competencies (or a step's prerequisites) `wanted`, from `have`, both
+    already read and checked by the caller. Only the difference is written: rows that stay
+    are not deleted and inserted again (two saves at once would collide on them)."""
+    gone = set(have) - set(wanted)
+    if gone:
+        session.execute(delete(link).where(owner == owner_id, link.competency_id.in_(gone)))
+    session.add_all(
+        link(**{owner.key: owner_id, "competency_id": c}) for c in sorted(set(wanted) - set(have))
+    )
+    session.flush()

@@ -80,7 +80,12 @@ def page_notice() -> str | None:
 
 
 # Importing the page modules registers their routes on `bp`.
-from lti_app.pathways.views import editor, item_actions, student  # noqa: E402, F401
+from lti_app.pathways.views import (  # noqa: E402, F401
+    editor,
+    item_actions,
+    option_editor,
+    student,
+)
 from lti_app.pathways.views.student import (  # noqa: E402
     STUDENT_STATUS_WORDS,
     deep_link_pathways,

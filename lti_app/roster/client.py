@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -25,7 +26,6 @@ from lti_app.tool.client import (
     SCOPE_NRPS,
     ServiceTokenError,
     TokenClient,
-    missing_scopes_message,
 )
 from lti_app.tool.models import Platform
 
@@ -55,6 +55,21 @@ ACCESS_WITHDRAWN = (
 )
 
 
+SCOPE_REFUSED_HOLD = timedelta(minutes=10)
+"""How long a course's launches leave the roster alone after the LMS refused its scope."""
+SCOPE_REFUSED = (
+    "The LMS has not allowed Pathways to read this course's class list: the course roster "
+    "(Names and Role Provisioning) service is not enabled for Pathways, so the roster was not "
+    "updated (sending grades does not need it). An LMS administrator can enable it: in "
+    f"Canvas, add the scope {SCOPE_NRPS} to Pathways' developer key; in Moodle, set the tool's "
+    "'Services' > 'IMS LTI Names and Role Provisioning' to use this service. Until then, "
+    f"opening Pathways asks the LMS again at most every {SCOPE_REFUSED_HOLD.seconds // 60} "
+    "minutes; “Refresh roster” asks at once."
+)
+"""Said whenever the token endpoint refuses the roster scope; `syncing.begin_sync` reads it
+back as the course's last error to hold the course's launch syncs."""
+
+
 class RosterError(Exception):
     """The roster could not be fetched; the message says what an LMS admin should check."""
 
@@ -65,12 +80,15 @@ class RosterError(Exception):
         retryable: bool,
         status: int | None = None,
         retry_after: float | None = None,
+        scope_refused: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
         """Seconds the LMS asked Pathways to wait (Retry-After), if it said."""
+        self.scope_refused = scope_refused
+        """The LMS does not allow Pathways the roster scope: only its admin can change that."""
 
 
 @dataclass(frozen=True)
@@ -187,15 +205,14 @@ class NrpsClient:
             token = self._tokens.token(platform, NRPS_SCOPES)
         except ServiceTokenError as err:
             if err.error == "invalid_scope":  # none of the scopes is enabled (OAuth 2 error)
-                raise RosterError(
-                    missing_scopes_message(set(NRPS_SCOPES)), retryable=False
-                ) from err
+                raise RosterError(SCOPE_REFUSED, retryable=False, scope_refused=True) from err
             raise RosterError(
                 str(err), retryable=err.retryable, status=err.status, retry_after=err.retry_after
             ) from err
         if SCOPE_NRPS not in token.granted:
-            self._tokens.drop(platform, NRPS_SCOPES)  # ask again once the admin enables it
-            raise RosterError(missing_scopes_message({SCOPE_NRPS}), retryable=False)
+            # Only this token: a newer one another sync fetched may hold the scope.
+            self._tokens.drop(platform, NRPS_SCOPES, refused=token.value)
+            raise RosterError(SCOPE_REFUSED, retryable=False, scope_refused=True)
         return token.value
 
     def _get(self, platform: Platform, url: str) -> tuple[httpx.Response, bytes]:

@@ -217,7 +217,7 @@ def sync_roster(
                 differences_url=differences_url,
             )
     except RosterError as err:
-        if use_differences and not err.retryable:
+        if use_differences and not err.retryable and not err.scope_refused:
             LOG.info("roster differences refused context=%s; full sync instead", context_id)
             with database.begin() as session:
                 syncing.finish_sync(session, context_id=context_id, error=str(err))

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import upsert_insert, utcnow
 from lti_app.grades.services import requeue_current
-from lti_app.roster.client import Member
+from lti_app.roster.client import SCOPE_REFUSED, SCOPE_REFUSED_HOLD, Member
 from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.roster.services import get_roster_sync
 from lti_app.tool.models import Context, LaunchSession, Membership, MembershipStatus, Person
@@ -97,12 +97,24 @@ def begin_sync(
     session: Session, *, context_id: int, lease: timedelta, min_interval: timedelta | None = None
 ) -> SyncClaim | None:
     """Take the course's sync lease; None when a sync runs or, for a launch's sync
-    (min_interval), one ran recently or the LMS asked Pathways to wait (`finish_sync`)."""
+    (min_interval), one ran recently, the LMS asked Pathways to wait (`finish_sync`) or it
+    refused the roster scope lately (`SCOPE_REFUSED_HOLD`)."""
     row = remember_nrps_url(session, context_id=context_id, nrps_url=None)
     now = utcnow()
     if row.status is SyncStatus.RUNNING and row.lease_until and row.lease_until > now:
         return None
     if min_interval is not None and is_asked_to_wait(row, now):
+        return None
+    if (
+        min_interval is not None
+        and row.status is SyncStatus.FAILED
+        and row.last_error == SCOPE_REFUSED
+        and row.finished_at is not None
+        and row.finished_at + SCOPE_REFUSED_HOLD > now
+    ):
+        # Only the LMS's admin can change a refused scope: asked at every teacher's launch,
+        # the LMS's token endpoint took one refused request per launch (Canvas throttles
+        # them). A Refresh still asks, for the teacher whose admin has just enabled it.
         return None
     if (
         min_interval is not None

@@ -1,0 +1,158 @@
+"""Teachers a roster listed before 0022 (which started every membership unlisted) are ended by
+the first sync after the upgrade that no longer lists them; teachers known from launches only
+still are not."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.orm import Session
+
+from lti_app.db import UtcDateTime, make_engine, utcnow
+from lti_app.migrate import alembic_config
+from lti_app.roster import syncing
+from lti_app.tool.models import Membership, MembershipStatus
+
+BEFORE_BACKFILL = "0022_membership_first_listed_at"
+LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+
+_membership = sa.table(
+    "membership",
+    sa.column("context_id", sa.Integer()),
+    sa.column("person_id", sa.Integer()),
+    sa.column("roles", sa.JSON()),
+    sa.column("status", sa.String()),
+    sa.column("is_teacher", sa.Boolean()),
+    sa.column("is_learner", sa.Boolean()),
+    sa.column("first_launch_at", UtcDateTime()),
+    sa.column("last_launch_at", UtcDateTime()),
+    sa.column("first_listed_at", UtcDateTime()),
+    sa.column("created_at", UtcDateTime()),
+)
+_roster_sync = sa.table(
+    "roster_sync",
+    sa.column("platform_id", sa.Integer()),
+    sa.column("context_id", sa.Integer()),
+    sa.column("status", sa.String()),
+    sa.column("started_at", UtcDateTime()),
+    sa.column("finished_at", UtcDateTime()),
+    sa.column("succeeded_at", UtcDateTime()),
+    sa.column("member_count", sa.Integer()),
+    sa.column("last_error", sa.Text()),
+)
+
+SYNCED = utcnow() - timedelta(days=3)
+"""When each course's last sync before the upgrade began."""
+BEFORE = SYNCED - timedelta(days=7)
+
+# (course, person): (teacher?, made at, first launch, last launch, listed since 0022)
+MEMBERS: dict[tuple[int, int], tuple[bool, datetime, datetime | None, datetime | None, bool]] = {
+    # Course 1: its last sync, before 0022, succeeded.
+    (1, 1): (False, BEFORE, None, None, False),  # a student the roster listed
+    (1, 2): (True, BEFORE, BEFORE, SYNCED - timedelta(days=1), False),  # removed since
+    (1, 3): (True, BEFORE, BEFORE, SYNCED + timedelta(hours=1), False),  # launched after it
+    (1, 4): (True, BEFORE, BEFORE, SYNCED - timedelta(seconds=2), False),  # her launch began it
+    (1, 5): (True, BEFORE, None, None, False),  # listed, never opened Pathways here
+    # Course 2: its last sync failed; this teacher was made by an earlier roster.
+    (2, 1): (False, BEFORE, None, None, False),
+    (2, 6): (True, BEFORE, BEFORE + timedelta(days=1), BEFORE + timedelta(days=1), False),
+    (2, 7): (True, BEFORE, BEFORE, BEFORE, False),  # known from her launch only
+    # Course 3: synced since 0022, which listed its students but not this teacher.
+    (3, 1): (False, BEFORE, None, None, True),
+    (3, 8): (True, BEFORE, BEFORE, SYNCED - timedelta(days=1), False),
+}
+
+
+def _seed(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO platform (id, issuer, client_id, name, auth_login_url, token_url,"
+                " jwks_url, auto_approve_deployments, is_active) VALUES (1, 'https://lms.example',"
+                " 'c', 'LMS', 'https://lms.example/a', 'https://lms.example/t',"
+                " 'https://lms.example/j', true, true)"
+            )
+        )
+        for course in (1, 2, 3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO context (id, platform_id, context_id, title, label)"
+                    " VALUES (:id, 1, :lms_id, 'Biology', 'BIO')"
+                ),
+                {"id": course, "lms_id": f"ctx-{course}"},
+            )
+            ok = course != 2
+            conn.execute(
+                _roster_sync.insert().values(
+                    platform_id=1,
+                    context_id=course,
+                    status="ok" if ok else "failed",
+                    started_at=SYNCED,
+                    finished_at=SYNCED + timedelta(seconds=5),
+                    succeeded_at=SYNCED + timedelta(seconds=5) if ok else BEFORE,
+                    member_count=1,
+                    last_error="" if ok else "The LMS roster service is busy",
+                )
+            )
+        for person in range(1, 9):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO person (id, platform_id, sub, name, given_name, family_name,"
+                    " email, picture) VALUES (:id, 1, :sub, '', '', '', '', '')"
+                ),
+                {"id": person, "sub": f"u{person}"},
+            )
+        for (course, person), (teacher, made, first, last, listed) in MEMBERS.items():
+            conn.execute(
+                _membership.insert().values(
+                    context_id=course,
+                    person_id=person,
+                    roles=[INSTRUCTOR if teacher else LEARNER],
+                    status="active",
+                    is_teacher=teacher,
+                    is_learner=not teacher,
+                    first_launch_at=first,
+                    last_launch_at=last,
+                    first_listed_at=SYNCED if listed else None,
+                    created_at=made,
+                )
+            )
+    engine.dispose()
+
+
+def test_a_teacher_removed_in_the_lms_before_the_upgrade_is_ended_by_the_next_sync(
+    empty_database_url: str,
+) -> None:
+    """Before, the sync after the upgrade left every teacher teaching: none was "listed",
+    so one the LMS had removed kept the course in Pathways for good."""
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, BEFORE_BACKFILL)
+    _seed(empty_database_url)
+
+    command.upgrade(config, "head")
+
+    engine = make_engine(empty_database_url)
+    with Session(engine) as session:
+        for course in (1, 2, 3):
+            # A full sync nobody's launch started; the LMS lists the student, no teacher of
+            # these (a colleague it lists is not stored here).
+            syncing.deactivate_missing(
+                session,
+                context_id=course,
+                seen_person_ids={1},
+                listed_since=utcnow(),
+                teachers=True,
+            )
+        session.commit()
+        statuses = {
+            (m.context_id, m.person_id): m.status for m in session.scalars(sa.select(Membership))
+        }
+    engine.dispose()
+    ended = {key for key, status in statuses.items() if status is MembershipStatus.INACTIVE}
+    assert ended == {(1, 2), (1, 5), (2, 6)}
+    command.downgrade(config, BEFORE_BACKFILL)
+    command.upgrade(config, "head")

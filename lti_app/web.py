@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 from lti_app.csrf_binding import SEALED_FORMS, _bind_csrf_secret, _bind_csrf_to_sealed_field
 from lti_app.db import Database
 from lti_app.errors import PermissionDeniedError, SessionExpiredError
+from lti_app.mastery.scales import store_default_scale
 from lti_app.settings import Settings
 from lti_app.tool.services import LaunchContext, load_launch_context
 
@@ -192,8 +193,25 @@ def current_launch() -> LaunchContext:
             "Pathways session cannot go on.",
             hint="Open Pathways again from the LMS to use it with the role you have now.",
         )
+    if ctx.course_lacks_scale and ctx.context is not None:
+        _store_course_scale(ctx.context.id)
     g._launch_ctx = ctx
     return ctx
+
+
+def _store_course_scale(context_id: int) -> None:
+    """Store and commit the default mastery scale of a course that has none, before the page.
+
+    Pages (a GET among them) read the course's scale and name its levels' ids in their forms;
+    a scale made inside a GET is rolled back with it, and on PostgreSQL comes back with other
+    ids at the form's POST, which then refuses the level it was sent. Committed here, at the
+    start of the request (views call current_launch first, through require_role), this commit
+    holds only the scale. A course Pathways already knows pays nothing: whether it has a scale
+    comes with the launch session's own query.
+    """
+    session = db_session()
+    store_default_scale(session, context_id=context_id)
+    session.commit()
 
 
 def current_launch_or_none() -> LaunchContext | None:

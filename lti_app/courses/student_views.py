@@ -202,11 +202,7 @@ def _register(state: BlueprintSetupState) -> None:
 @require_role(TEACHER)
 def student(person_id: int) -> str:
     """Profile, goals, check-ins, choices and evidence of one student, for the teacher."""
-    page = _student_page(person_id)
-    # A course's default mastery scale is made on first use; this page's forms name its levels'
-    # ids, so it must outlive this GET (a rolled-back scale gets new ids on PostgreSQL).
-    db_session().commit()
-    return page
+    return _student_page(person_id)
 
 
 @bp.post("/students/<int:person_id>/profile")

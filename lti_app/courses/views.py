@@ -160,11 +160,7 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
 @require_role(TEACHER)
 def overview() -> str:
     """Competencies, pathways, students, and what waits for the teacher."""
-    page = _overview_page()
-    # A course's default mastery scale is made on first use; this page's forms name its levels'
-    # ids, so it must outlive this GET (a rolled-back scale gets new ids on PostgreSQL).
-    db_session().commit()
-    return page
+    return _overview_page()
 
 
 @bp.post("/pending")

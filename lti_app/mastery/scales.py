@@ -12,10 +12,10 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from typing import NamedTuple
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_app.db import upsert_insert
 from lti_app.mastery.calculation import (
     N_RANGE,
     TWO_PLACES,
@@ -70,31 +70,52 @@ def _find_scale(session: Session, context_id: int) -> MasteryScale | None:
 
 
 def get_or_create_scale(session: Session, *, context_id: int) -> MasteryScale:
-    """Return the course's scale, creating the default one on first use."""
+    """Return the course's scale, storing the default one first if the course has none.
+
+    In a request, `web.current_launch` has already stored and committed it: a scale made here
+    inside a GET would be rolled back with the GET, and its levels would come back with other
+    ids on PostgreSQL, under a form that named the first ones.
+    """
     scale = _find_scale(session, context_id)
     if scale is not None:
         return scale
-    scale = MasteryScale(context_id=context_id)
-    scale.levels = [
-        MasteryLevel(
-            name=spec.name,
-            points=spec.points,
-            colour=spec.colour,
-            position=position,
-            is_mastery=spec.is_mastery,
-        )
-        for position, spec in enumerate(DEFAULT_LEVELS)
-    ]
-    try:
-        # A savepoint, because another request may create the course's scale at the same time.
-        with session.begin_nested():
-            session.add(scale)
-    except IntegrityError:
-        existing = _find_scale(session, context_id)
-        if existing is None:
-            raise
-        return existing
+    store_default_scale(session, context_id=context_id)
+    scale = _find_scale(session, context_id)
+    if scale is None:  # pragma: no cover - the row exists after store_default_scale
+        raise InvalidScaleError("this course has no mastery scale")
     return scale
+
+
+def store_default_scale(session: Session, *, context_id: int) -> bool:
+    """Store the default scale for a course that has none; False when it has one already.
+
+    ON CONFLICT DO NOTHING: two first requests of a new course at once (a class opening it
+    together) each find no scale; on PostgreSQL the second waits on the unique index for the
+    first and then inserts nothing, instead of failing.
+    """
+    scale_id = session.execute(
+        upsert_insert(session, MasteryScale)
+        .values(context_id=context_id)
+        .on_conflict_do_nothing(index_elements=["context_id"])
+        .returning(MasteryScale.id)
+    ).scalar()
+    if scale_id is None:
+        return False
+    session.execute(
+        insert(MasteryLevel),
+        [
+            {
+                "scale_id": scale_id,
+                "name": spec.name,
+                "points": spec.points,
+                "colour": spec.colour,
+                "position": position,
+                "is_mastery": spec.is_mastery,
+            }
+            for position, spec in enumerate(DEFAULT_LEVELS)
+        ],
+    )
+    return True
 
 
 def check_levels(levels: Sequence[tuple[str, Decimal, str, bool]]) -> list[LevelSpec]:

@@ -153,11 +153,7 @@ def _render(
 @require_role(LEARNER)
 def my_progress() -> tuple[str, int]:
     """The student's level on each competency, its history, and what to do next."""
-    page = _render()
-    # A course's default mastery scale is made on first use; this page's forms name its levels'
-    # ids, so it must outlive this GET (a rolled-back scale gets new ids on PostgreSQL).
-    db_session().commit()
-    return page
+    return _render()
 
 
 @bp.post("/self-assessment")

@@ -9,11 +9,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Row, bindparam, event, func, select, update
+from sqlalchemy import Connection, Row, bindparam, event, exists, func, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from lti_app.db import Base, upsert_insert, utcnow
 from lti_app.errors import LaunchError
+from lti_app.mastery.models import MasteryScale
 from lti_app.timezones import zone_named
 from lti_app.tool.cache import EngineTtlCache
 from lti_app.tool.launch import USED, ValidatedLaunch
@@ -56,6 +57,9 @@ class LaunchContext:
     rejoined_course: bool = False
     """This launch made active again a membership the roster had marked inactive or deleted:
     what was held back from the LMS meanwhile (grades.claiming) must be sent again."""
+    course_lacks_scale: bool = False
+    """The course has no mastery scale stored yet (read with the launch session, at no extra
+    statement): `web.current_launch` stores and commits the default before the page runs."""
 
     @property
     def is_placing_content(self) -> bool:
@@ -394,11 +398,25 @@ def _mentees(claim: Any) -> list[str]:
     return list(dict.fromkeys(usable))
 
 
+_HAS_SCALE = (
+    exists()
+    .where(MasteryScale.context_id == LaunchSession.context_id)
+    .correlate(LaunchSession)
+    .label("has_scale")
+)
+
+
 def load_launch_context(session: Session, launch_session_id: str) -> LaunchContext | None:
     """Reload a launch session and what it points at, in one query; None when gone or expired."""
     row = session.execute(
         select(
-            LaunchSession, Person, Context, ResourceLink, Membership.status, Membership.is_teacher
+            LaunchSession,
+            Person,
+            Context,
+            ResourceLink,
+            Membership.status,
+            Membership.is_teacher,
+            _HAS_SCALE,
         )
         .join(Person, Person.id == LaunchSession.person_id)
         .outerjoin(Context, Context.id == LaunchSession.context_id)
@@ -419,7 +437,7 @@ def load_launch_context(session: Session, launch_session_id: str) -> LaunchConte
     ).first()
     if row is None:
         return None
-    launch, person, context, link, status, is_teacher = row
+    launch, person, context, link, status, is_teacher, has_scale = row
     if launch.expires_at <= utcnow():
         return None
     return LaunchContext(
@@ -431,6 +449,7 @@ def load_launch_context(session: Session, launch_session_id: str) -> LaunchConte
         # The launch itself marked the membership as teaching: only a later roster sync that
         # listed the person without a teaching role (say, as a student now) unmarks it.
         no_longer_teaches=launch.role == CourseRole.TEACHER.value and is_teacher is False,
+        course_lacks_scale=context is not None and not has_scale,
     )
 
 

@@ -91,7 +91,7 @@ def adopt_launch_column(session: Session, ctx: LaunchContext, platform: Platform
     """Adopt the gradebook column a launch of a placed mastery column names (see above).
 
     On the launch path of every launch: nothing at all unless the link is a mastery column
-    (`pathways_item` = `competency-<id>`), and one statement when there is nothing to do.
+    (`pathways_item` = `competency-<id>`), and two statements when there is nothing to do.
     """
     link = ctx.resource_link
     if link is None or ctx.context is None or ctx.launch.message_type != RESOURCE_LINK_REQUEST:

@@ -321,7 +321,14 @@ def copy_framework(session: Session, *, from_context_id: int, to_context_id: int
     ]
     apply_framework(session, context_id=to_context_id, rows=rows, columns=CSV_FIELDS)
     target = {
-        c.code: c.id
+        c.code: c
         for c in session.scalars(select(Competency).where(Competency.context_id == to_context_id))
     }
-    return {c.id: target[c.code] for c in source}
+    for c in source:
+        # One matched by code (imported before, or copied before copies were recorded) is
+        # this one's copy from now on; one already copied from elsewhere keeps its origin.
+        mine = target[c.code]
+        if mine.copied_from_id is None and c.copied_from_id != mine.id:
+            mine.copied_from_id = c.id
+    session.flush()
+    return {c.id: target[c.code].id for c in source}

@@ -41,6 +41,11 @@ class Competency(Base):
     position: Mapped[int] = mapped_column(default=0)
     """Order among siblings (same parent); ties fall back to id."""
     archived_at: Mapped[datetime | None]
+    copied_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("competency.id", ondelete="SET NULL"), index=True
+    )
+    """The competency of another course this one was copied from: links and gradebook columns
+    an LMS copies with the course keep that one's id (`courses.lineage`)."""
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
 

@@ -7,6 +7,7 @@ bring in the importers, the CSV download and the pathway copier, which the edito
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from flask import Response, current_app, render_template, request
 from sqlalchemy.exc import IntegrityError
@@ -30,10 +31,14 @@ from lti_app.competencies.views import (
     bp,
 )
 from lti_app.courses.common import TEACHER, current_course, domain_errors, parse_id
-from lti_app.courses.queries import taught_courses
+from lti_app.courses.grading_copy import copy_grading, has_evidence
+from lti_app.courses.queries import TaughtCourse, taught_courses
 from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.db import lock_course
+from lti_app.display import local_time
 from lti_app.errors import NotFoundError
+from lti_app.grades.columns import GradebookError
+from lti_app.mastery.errors import InvalidScaleError
 from lti_app.pathways.copying import copy_pathways
 from lti_app.pathways.errors import CopyError
 from lti_app.reports.downloads import attachment, file_name_part
@@ -156,19 +161,56 @@ def export() -> Response:
 
 def _copy_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int]:
     course = current_course()
+    session = db_session()
     return (
         render_template(
             "competencies/copy.html",
             ctx=course.ctx,
             title="Copy from another course",
-            courses=taught_courses(
-                db_session(), person_id=course.teacher_id, exclude_context_id=course.context_id
+            courses=_course_choices(
+                taught_courses(
+                    session, person_id=course.teacher_id, exclude_context_id=course.context_id
+                )
             ),
+            grading_checked=not has_evidence(session, context_id=course.context_id),
             errors=list(errors),
             notice="",
         ),
         status,
     )
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _day(value: datetime) -> str:
+    local = local_time(value)
+    return f"{local.day} {local:%b %Y}" if isinstance(local, datetime) else ""
+
+
+def _course_choices(courses: Sequence[TaughtCourse]) -> list[tuple[int, str]]:
+    """Each course as the copy form lists it. An LMS's course copy keeps the original's title
+    and code, so the name alone reads "Biology 9, Biology 9": what each holds and when it was
+    used tell last term's from older ones, and the LMS's id tells apart any still alike."""
+    texts = []
+    for c in courses:
+        name = c.title or c.label or c.context_id
+        if c.title and c.label and c.label != c.title:
+            name = f"{name} ({c.label})"
+        held = (
+            f"{_plural(c.competencies, 'competency', 'competencies')}, "
+            f"{_plural(c.pathways, 'pathway', 'pathways')}"
+        )
+        used = f"first opened {_day(c.first_opened_at)}"
+        if c.last_opened_at is not None:
+            used += f", you last opened it {_day(c.last_opened_at)}"
+        texts.append(f"{name} — {held} — {used}")
+    alike = {text for text in texts if texts.count(text) > 1}
+    return [
+        (c.id, f"{text} — LMS course id {c.context_id}" if text in alike else text)
+        for c, text in zip(courses, texts, strict=True)
+    ]
 
 
 @bp.get("/copy")
@@ -195,6 +237,11 @@ def copy() -> BaseResponse | tuple[str, int]:
     ):
         raise NotFoundError("You do not teach that course on this LMS, so it cannot be copied.")
     with_pathways = request.form.get("pathways") == "on"
+    if request.form.get("grading_offered") == "yes":
+        with_grading = request.form.get("grading") == "on"
+    else:
+        # A form that did not offer the choice: as the form would have had it ticked.
+        with_grading = not has_evidence(session, context_id=course.context_id)
     try:
         # A second press of Copy waits for the first, then finds its work done (copying is
         # matched by code, and a pathway already copied unchanged is not copied again).
@@ -209,11 +256,18 @@ def copy() -> BaseResponse | tuple[str, int]:
                 to_context_id=course.context_id,
                 competency_id_map=id_map,
             )
+        if with_grading:
+            copy_grading(
+                session,
+                from_context_id=source_id,
+                to_context_id=course.context_id,
+                competency_id_map=id_map,
+            )
         _recompute(course.context_id)
     except ImportFailedError as err:
         session.rollback()
         return _copy_page([str(p) for p in err.problems], 400)
-    except (CompetencyError, CopyError, ValueError) as err:
+    except (CompetencyError, CopyError, InvalidScaleError, GradebookError, ValueError) as err:
         session.rollback()
         return _copy_page([sentence(str(err))], 400)
     except IntegrityError:

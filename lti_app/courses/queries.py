@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lti_app.competencies.models import Competency
 from lti_app.learners.models import CheckIn
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, PathwayCompetency, Step
 from lti_app.tool.models import Context, Membership, MembershipStatus, Person
@@ -110,21 +111,69 @@ def choice_rows(
     ]
 
 
-def taught_courses(session: Session, *, person_id: int, exclude_context_id: int) -> list[Context]:
-    """Other courses this person teaches (a person belongs to one platform, so these do too)."""
-    return list(
-        session.scalars(
-            select(Context)
-            .join(Membership, Membership.context_id == Context.id)
-            .where(
-                Membership.person_id == person_id,
-                Membership.is_teacher.is_(True),
-                Membership.status == MembershipStatus.ACTIVE,
-                Context.id != exclude_context_id,
-            )
-            .order_by(Context.title, Context.id)
+@dataclass(frozen=True)
+class TaughtCourse:
+    """Another course a teacher teaches, with what tells it from others of the same name
+    (an LMS's course copy keeps the original's title and code)."""
+
+    id: int
+    context_id: str
+    title: str
+    label: str
+    first_opened_at: datetime
+    """When Pathways first saw the course."""
+    last_opened_at: datetime | None
+    """The teacher's own latest launch in it."""
+    competencies: int
+    pathways: int
+
+
+def taught_courses(
+    session: Session, *, person_id: int, exclude_context_id: int
+) -> list[TaughtCourse]:
+    """Other courses this person teaches (a person belongs to one platform, so these do too),
+    the one they opened last first."""
+    competencies = (
+        select(func.count(Competency.id))
+        .where(Competency.context_id == Context.id, Competency.archived_at.is_(None))
+        .correlate(Context)
+        .scalar_subquery()
+    )
+    pathways = (
+        select(func.count(Pathway.id))
+        .where(Pathway.context_id == Context.id, Pathway.archived_at.is_(None))
+        .correlate(Context)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Context, Membership.last_launch_at, competencies, pathways)
+        .join(Membership, Membership.context_id == Context.id)
+        .where(
+            Membership.person_id == person_id,
+            Membership.is_teacher.is_(True),
+            Membership.status == MembershipStatus.ACTIVE,
+            Context.id != exclude_context_id,
+        )
+        .order_by(
+            Membership.last_launch_at.is_(None),
+            Membership.last_launch_at.desc(),
+            Context.created_at.desc(),
+            Context.id.desc(),
         )
     )
+    return [
+        TaughtCourse(
+            id=context.id,
+            context_id=context.context_id,
+            title=context.title,
+            label=context.label,
+            first_opened_at=context.created_at,
+            last_opened_at=last_opened_at,
+            competencies=n_competencies or 0,
+            pathways=n_pathways or 0,
+        )
+        for context, last_opened_at, n_competencies, n_pathways in rows
+    ]
 
 
 def earlier_same_check_in(session: Session, *, check_in: CheckIn, since: datetime) -> bool:

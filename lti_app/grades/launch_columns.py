@@ -41,6 +41,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from lti_app.competencies.models import Competency
+from lti_app.courses.lineage import own_or_copy
 from lti_app.grades.models import LineItem, LineItemState
 from lti_app.grades.services import notify_worker
 from lti_app.http import same_origin
@@ -89,7 +91,7 @@ def adopt_launch_column(session: Session, ctx: LaunchContext, platform: Platform
     """Adopt the gradebook column a launch of a placed mastery column names (see above).
 
     On the launch path of every launch: nothing at all unless the link is a mastery column
-    (`pathways_item` = `competency-<id>`), and one statement when there is nothing to do.
+    (`pathways_item` = `competency-<id>`), and two statements when there is nothing to do.
     """
     link = ctx.resource_link
     if link is None or ctx.context is None or ctx.launch.message_type != RESOURCE_LINK_REQUEST:
@@ -100,8 +102,13 @@ def adopt_launch_column(session: Session, ctx: LaunchContext, platform: Platform
     url = named_column(ctx.launch.ags_claim, platform)
     if url is None:
         return
-    # Only this course's row: an id from another course (a copied course's links keep their
-    # custom parameters) names nothing here.
+    # A course copied in the LMS keeps its links' custom parameters: an id of another course
+    # names this course's copy of that competency, if it has one, and nothing else.
+    competency_id = own_or_copy(
+        session, Competency, context_id=ctx.context.id, item_id=competency_id
+    )
+    if competency_id is None:
+        return
     item = session.execute(
         select(LineItem.id, LineItem.url).where(
             LineItem.context_id == ctx.context.id, LineItem.competency_id == competency_id
@@ -152,7 +159,9 @@ def reviewed_competency(
             )
         ).scalar()
     if found is None and ctx.resource_link is not None:
-        found = placed_competency(ctx.resource_link.custom)
+        placed = placed_competency(ctx.resource_link.custom)
+        if placed is not None:
+            found = own_or_copy(session, Competency, context_id=ctx.context.id, item_id=placed)
     return found
 
 

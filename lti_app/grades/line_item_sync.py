@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from lti_app.competencies.models import Competency
+from lti_app.courses.lineage import copied_from_ids
 from lti_app.db import Database, utcnow
 from lti_app.grades import services
 from lti_app.grades.claiming import DISABLED_PLATFORMS
 from lti_app.grades.client import READ_COLUMNS, AgsClient, LmsRequestError, RemoteLineItem
 from lti_app.grades.client.errors import without_nul
-from lti_app.grades.columns import LMS_MAKES_COLUMN_GRACE
+from lti_app.grades.columns import LINE_ITEM_TAG, LMS_MAKES_COLUMN_GRACE, column_resource_id
 from lti_app.grades.gradebook import submission_review
 from lti_app.grades.models import Gradebook, LineItem, LineItemState
 from lti_app.grades.throttling import Throttles
@@ -106,6 +108,7 @@ def sync_line_items(
                 bool,
                 bool,
                 tuple[str, ...],
+                tuple[str, ...],
             ]
         ] = []
         for item in items:
@@ -142,6 +145,7 @@ def sync_line_items(
                     item.lms_makes_until is not None and item.lms_makes_until > now,
                     item.lms_owned,
                     tuple(gradebook.scopes or ()) if gradebook else (),
+                    _copied_columns(session, item),
                 )
             )
     done = 0
@@ -157,6 +161,7 @@ def sync_line_items(
         lms_makes_it,
         lms_owned,
         offered,
+        copied_columns,
     ) in work:
         error: LmsRequestError | None = None
         waiting = False
@@ -216,6 +221,10 @@ def sync_line_items(
                     ),
                     None,
                 )
+                if found is None and copied_columns:
+                    found = _find_copied_column(
+                        db, ags, platform, lineitems_url, item_id, copied_columns, offered
+                    )
                 if found is None and lms_makes_it:
                     waiting = True  # placed by deep linking: the LMS is making it
                 elif found is None:
@@ -261,6 +270,54 @@ def sync_line_items(
         )
         done += error is None
     return done
+
+
+def _copied_columns(session: Session, item: LineItem) -> tuple[str, ...]:
+    """The resourceIds of the columns of the competencies this one was copied from (nearest
+    first): Canvas's course copy brings last term's columns along with them (`courses.lineage`).
+    """
+    if item.resource_id != column_resource_id(item.competency_id):
+        return ()  # a column Pathways does not name by its competency: nothing was copied
+    return tuple(
+        column_resource_id(source)
+        for source in copied_from_ids(session, Competency, item_id=item.competency_id)
+    )
+
+
+def _find_copied_column(
+    db: Database,
+    ags: AgsClient,
+    platform: Platform,
+    lineitems_url: str,
+    item_id: int,
+    resource_ids: Iterable[str],
+    offered: Collection[str],
+) -> RemoteLineItem | None:
+    """The column the LMS copied with the course for this competency, to take over rather
+    than make a second, identical one beside it that alone would get the scores.
+
+    The search goes to this course's own gradebook (its `lineitems`), so it only ever finds
+    columns of this course. One another competency's column already uses is left to it.
+    """
+    for resource_id in resource_ids:
+        for found in ags.find_line_items(
+            platform, lineitems_url, resource_id=resource_id, tag=LINE_ITEM_TAG, offered=offered
+        ):
+            with db.begin() as session:
+                taken = session.scalar(
+                    select(LineItem.id).where(
+                        LineItem.url == found.url,
+                        LineItem.id != item_id,
+                        LineItem.context_id
+                        == select(LineItem.context_id)
+                        .where(LineItem.id == item_id)
+                        .scalar_subquery(),
+                    )
+                )
+            if taken is None:
+                LOG.info("gradebook column %s takes over the copied column %s", item_id, found.url)
+                return found
+    return None
 
 
 LMS_COLUMN_LOOK_AGAIN = timedelta(seconds=30)

@@ -65,8 +65,15 @@ def copy_pathways(
     their_steps, their_options = _live_steps_and_options(
         session, to_context_id, [p.id for p in theirs]
     )
-    already = set(_describe(session, theirs, their_steps, their_options, translate=None).values())
+    their_shapes = _describe(session, theirs, their_steps, their_options, translate=None)
+    already = {shape: pathway_id for pathway_id, shape in reversed(their_shapes.items())}
     wanted = _describe(session, pathways, steps, options, translate=translate)
+    for p in pathways:
+        if wanted[p.id] in already:
+            # An earlier copy, made before copies were recorded, is this one's copy all the same.
+            twin = session.get(Pathway, already[wanted[p.id]])
+            if twin is not None and twin.copied_from_id is None and p.copied_from_id != twin.id:
+                twin.copied_from_id = p.id
     pathways = [p for p in pathways if wanted[p.id] not in already]
     kept = {p.id for p in pathways}
     steps = [s for s in steps if s.pathway_id in kept]
@@ -85,6 +92,7 @@ def copy_pathways(
             title=p.title,
             description=p.description,
             position=base + i,
+            copied_from_id=p.id,
         )
         for i, p in enumerate(pathways)
     }

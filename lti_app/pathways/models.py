@@ -61,6 +61,11 @@ class Pathway(Base):
     """Sanitized HTML (pathways.text.clean_html): templates may render it unescaped."""
     position: Mapped[int] = mapped_column(default=0)
     archived_at: Mapped[datetime | None]
+    copied_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pathway.id", ondelete="SET NULL"), index=True
+    )
+    """The pathway of another course this one was copied from: a placement an LMS copies with
+    the course keeps that one's id (`courses.lineage`)."""
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
 

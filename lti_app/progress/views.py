@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.errors import CompetencyNotFoundError
-from lti_app.competencies.queries import get_competency
+from lti_app.competencies.models import Competency
+from lti_app.courses.lineage import own_or_copy
 from lti_app.courses.recording import queue_scores
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.display import course_zone, isolate
@@ -80,13 +81,13 @@ def placed_competency_page(session: Session, ctx: LaunchContext) -> str | None:
     on their progress with that competency pointed out, rather than on their pathways."""
     if ctx.launch.role != LEARNER or ctx.context is None or ctx.resource_link is None:
         return None
-    competency_id = placed_competency(ctx.resource_link.custom)
-    if competency_id is None:
+    placed = placed_competency(ctx.resource_link.custom)
+    if placed is None:
         return None
-    try:
-        # Only this course's: a copied course's links keep the ids of the original's.
-        get_competency(session, context_id=ctx.context.id, competency_id=competency_id)
-    except CompetencyNotFoundError:
+    # A copied course's links keep the ids of the original's: this course's copy of it, never
+    # the other course's.
+    competency_id = own_or_copy(session, Competency, context_id=ctx.context.id, item_id=placed)
+    if competency_id is None:
         return None
     set_current_launch(ctx)
     set_history_url("progress.my_progress")

@@ -10,6 +10,7 @@ from flask import redirect, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from lti_app.courses.lineage import own_or_copy
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.pathways import choices as choice_services
 from lti_app.pathways import options as option_services
@@ -20,7 +21,7 @@ from lti_app.pathways.errors import (
     PathwayNotFoundError,
 )
 from lti_app.pathways.forms import minutes_label
-from lti_app.pathways.models import Choice, ChoiceStatus, Option, Step
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
 from lti_app.pathways.student import (
     StepView,
     student_pathway_view,
@@ -67,6 +68,11 @@ def render_student_home(ctx: LaunchContext) -> str:
         raise PermissionDeniedError("Open Pathways from a course to see its pathways.")
     placed = _placed_pathway_id(ctx)
     if placed is not None and request.endpoint == "tool.launch":
+        # A placement copied with the course (the LMS's course copy) names last term's
+        # pathway: this course's copy of it is the one to open.
+        placed = (
+            own_or_copy(db_session(), Pathway, context_id=ctx.context.id, item_id=placed) or placed
+        )
         # Back and a reload of the frame ask for the history's address: the pathway, as at
         # launch, not the home the launch's address would be.
         set_history_url("pathways.student_pathway", pathway_id=placed)

@@ -6,7 +6,7 @@ which competency and pathway each one came from, so the new course can open and 
 Empty on existing rows: copies made before are not known.
 
 Revision ID: 0024_copied_from
-Revises: 0022_membership_first_listed_at
+Revises: 0023_backfill_first_listed_at
 Create Date: 2026-12-10 12:00:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0024_copied_from"
-down_revision: str | None = "0022_membership_first_listed_at"
+down_revision: str | None = "0023_backfill_first_listed_at"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

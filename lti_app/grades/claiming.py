@@ -50,7 +50,7 @@ class ClaimedJob:
     attempts: int
     scored_at: datetime
     created_at: datetime
-    """When the score was queued: how long it has been tried for."""
+    """When the score was queued (or queued again by Retry): how long it has been tried for."""
     claim: str
     """The claim's token in `claimed_by`: this copy of the row is the one to send only while
     the row still carries it."""

@@ -187,6 +187,7 @@ def retry(
     if outbox_ids is not None:
         resettable = resettable.where(ScoreOutbox.id.in_({int(i) for i in outbox_ids}))
     ids = list(session.scalars(resettable))
+    now = utcnow()
     for start in range(0, len(ids), 500):
         session.execute(
             update(ScoreOutbox)
@@ -197,7 +198,14 @@ def retry(
                     [OutboxStatus.FAILED, OutboxStatus.PENDING, OutboxStatus.SKIPPED]
                 ),
             )
-            .values(status=OutboxStatus.PENDING, next_attempt_at=utcnow(), attempts=0),
+            # Queued afresh: its tries and its days of waiting for the LMS start again, or
+            # a score that failed after days of waiting would fail again at its first wait.
+            .values(
+                status=OutboxStatus.PENDING,
+                next_attempt_at=now,
+                attempts=0,
+                created_at=now,
+            ),
             execution_options={"synchronize_session": False},
         )
     # A column waiting out a refused token or scope (PENDING with an error) goes again at

@@ -17,10 +17,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from lti_app.grades import line_item_sync
-from lti_app.grades.claiming import OUTBOX, ClaimedJob
+from lti_app.grades.claiming import DISABLED_PLATFORMS, OUTBOX, ClaimedJob
 from lti_app.grades.client import LmsRequestError
 from lti_app.grades.client.errors import without_nul, without_retry_promise
-from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
+from lti_app.grades.models import Gradebook, LineItem, LineItemState, OutboxStatus, ScoreOutbox
 
 if TYPE_CHECKING:
     from lti_app.grades.worker import WorkerConfig
@@ -162,10 +162,11 @@ def _record_failure(
             next_attempt_at=now + timedelta(seconds=config.config_retry),
         )
         stats.retried += 1
-    elif err.throttled or err.unavailable:
-        # Not the row's fault either: throttling only says "later", however long it
-        # lasts, so it uses up no attempts (counted, a long throttle failed every score);
-        # nor does a token endpoint that is down (the score itself was never sent).
+    elif (err.throttled or err.unavailable) and now - job.created_at < config.retry_transient_for:
+        # Not the row's fault either: throttling only says "later", so it uses up no
+        # attempts (counted, a long throttle failed every score); nor does a token endpoint
+        # that is down (the score itself was never sent). Only the time limit of the LMS
+        # being down applies: without it a score waited for ever, saying "will retry".
         # Due when the platform's pause ends (it grows with each pause in a row), so the
         # rows held meanwhile are not claimed again and again while it lasts.
         values.update(
@@ -174,6 +175,21 @@ def _record_failure(
             next_attempt_at=max(now, pause_end(job.platform.id) or now),
         )
         stats.retried += 1
+    elif err.throttled or err.unavailable:
+        values.update(
+            status=OutboxStatus.FAILED,
+            attempts=max(0, job.attempts - 1),
+            last_error=without_nul(stopped_waiting(err, now - job.created_at))[:2000],
+        )
+        stats.failed += 1
+        LOG.warning(
+            "score %s failed iss=%s status=%s: waited %s for the LMS: %s",
+            job.id,
+            job.platform.issuer,
+            err.status,
+            how_long(now - job.created_at),
+            err,
+        )
     elif err.status == 409 and job.attempts < config.max_attempts:
         # Moodle keeps second resolution: move past the stored grade's second. The backoff
         # lets the clock move too, so the timestamp stays near the present.
@@ -216,6 +232,99 @@ def _record_failure(
         )
         .values(**values),
         execution_options={"synchronize_session": False},
+    )
+
+
+def fail_long_waits(session: Session, now: datetime, *, config: WorkerConfig) -> int:
+    """Fail the scores that waited too long for a gradebook column the LMS keeps failing to
+    set up (its requests throttled, answered 5xx, or no token for them); return how many.
+
+    They are never claimed (`claiming` sends only to a READY column), so no answer of their
+    own ends them: they waited with no time limit, counted as "waiting", while the column
+    said it would retry. The limit is that of a score's own POST failing: from when the
+    score was queued. Not failed: a column that has not failed yet (being made, or one the
+    LMS makes itself), one the teacher turned off, a course whose problem waits for an LMS
+    administrator (its page says so, and nothing is lost), a registration the operator
+    disabled. The column itself is still tried; Retry sends the score again.
+    """
+    stmt = (
+        select(ScoreOutbox.line_item_id, func.count())
+        .join(LineItem, LineItem.id == ScoreOutbox.line_item_id)
+        .join(Gradebook, Gradebook.context_id == ScoreOutbox.context_id)
+        .where(
+            ScoreOutbox.status == OutboxStatus.PENDING,
+            ScoreOutbox.created_at <= now - config.retry_transient_for,
+            ScoreOutbox.platform_id.not_in(DISABLED_PLATFORMS),
+            LineItem.is_enabled.is_(True),
+            LineItem.state == LineItemState.PENDING,
+            LineItem.last_error != "",
+            Gradebook.last_error == "",
+        )
+        .group_by(ScoreOutbox.line_item_id)
+    )
+    if config.context_ids is not None:
+        stmt = stmt.where(ScoreOutbox.context_id.in_(config.context_ids))
+    failed = 0
+    for line_item_id, _ in session.execute(stmt).all():
+        item = session.get(LineItem, line_item_id)
+        if item is None:
+            continue
+        words = without_nul(
+            f"Its gradebook column “{item.label}” could not be set up in the LMS: "
+            f"{without_retry_promise(item.last_error)} Pathways waited "
+            f"{how_long(config.retry_transient_for)} for the column and stopped trying to "
+            "send this score; the score is kept. An LMS administrator can check that the "
+            "LMS and its gradebook service (Assignment and Grade Services) work for this "
+            "course; then press Retry to send it again."
+        )[:2000]
+        result = session.execute(
+            update(ScoreOutbox)
+            .where(
+                ScoreOutbox.line_item_id == line_item_id,
+                ScoreOutbox.status == OutboxStatus.PENDING,
+                ScoreOutbox.created_at <= now - config.retry_transient_for,
+                # Re-checked in the statement: another worker may have made the column since.
+                select(LineItem.id)
+                .where(
+                    LineItem.id == line_item_id,
+                    LineItem.state == LineItemState.PENDING,
+                    LineItem.last_error != "",
+                )
+                .exists(),
+            )
+            .values(status=OutboxStatus.FAILED, last_error=words, last_status=None)
+            .execution_options(synchronize_session=False)
+        )
+        n = int(getattr(result, "rowcount", 0) or 0)
+        failed += n
+        if n:
+            LOG.warning(
+                "%d scores failed context=%s line_item=%s: waited %s for the column: %s",
+                n,
+                item.context_id,
+                line_item_id,
+                how_long(config.retry_transient_for),
+                item.last_error,
+            )
+    return failed
+
+
+def stopped_waiting(err: LmsRequestError, waited: timedelta) -> str:
+    """What a teacher reads on a score that waited out a throttling LMS, or one that gave
+    Pathways no access token, for longer than scores are kept trying."""
+    if err.throttled:
+        check = (
+            "An LMS administrator can check the LMS's limits on how many requests Pathways "
+            "may make (in Canvas, the developer key's throttling)"
+        )
+    else:
+        check = (
+            "An LMS administrator can check that the LMS is up and that its token endpoint "
+            "(in the Pathways registration) answers"
+        )
+    return (
+        f"{without_retry_promise(str(err))} Pathways waited {how_long(waited)} for the LMS "
+        f"and stopped trying; the score is kept. {check}; then press Retry to send it again."
     )
 
 

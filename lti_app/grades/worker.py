@@ -57,7 +57,7 @@ from lti_app.grades.claiming import (
 from lti_app.grades.client import AgsClient, LmsRequestError, token_scopes
 from lti_app.grades.client.errors import MAX_RETRY_AFTER
 from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
-from lti_app.grades.outcomes import DrainStats, Outcome, record_outcomes
+from lti_app.grades.outcomes import DrainStats, Outcome, fail_long_waits, record_outcomes
 from lti_app.grades.throttling import Throttles
 from lti_app.tool.models import Platform
 
@@ -87,7 +87,12 @@ class WorkerConfig:
     LMS upgrade in maintenance mode, or a hosting incident, lasts longer: every queued score
     failed for good and waited for someone to press Retry. Three days covers an LMS down from
     Friday evening to Monday morning; past that a person should look, and a score arriving a
-    week late would surprise the teacher more than one shown as failed."""
+    week late would surprise the teacher more than one shown as failed.
+
+    Measured from when the score was queued (`ScoreOutbox.created_at`), not from its first
+    try: a score held by a token endpoint that is down, or waiting for a column the LMS keeps
+    failing to make, is never tried at all. The same limit ends those waits (which use up
+    no tries), so they end too (`grades.outcomes`)."""
     config_retry: float = 600.0
     """Seconds before retrying after a problem only an admin can fix (token, scopes)."""
     poll_interval: float = 1.0
@@ -362,6 +367,8 @@ class GradeWorker:
         self._confirmed.clear()
         self._waiting.clear()
         stats.line_items = self.sync_line_items()
+        with self.db.begin() as session:
+            stats.failed += fail_long_waits(session, utcnow(), config=self.config)
         window = self.config.concurrency * 2
         # The sending threads wake this one once per few outcomes, not per outcome: each
         # wake-up is a GIL hand-off, and a window of queued jobs keeps them busy meanwhile.

@@ -101,9 +101,10 @@ class GradeCourse:
                 backoff_cap=0.05,
                 poll_interval=0.05,
                 config_retry=0.05,
-                # Scores fail after their tries, as before the LMS being down was retried for
-                # days (tests/grades/test_outage_retries.py sets it).
-                retry_transient_for=timedelta(0),
+                # As in production: an LMS down or throttling is waited out for days, not cut
+                # short at a score's first throttle (a test wanting scores to fail after their
+                # tries sets 0, tests/grades/test_outage_retries.py).
+                retry_transient_for=timedelta(days=3),
                 context_ids=frozenset({self.context_id}),
             ),
             **overrides,

@@ -67,7 +67,7 @@ def test_a_failed_score_does_not_say_pathways_will_retry(
     make_course: Callable[..., GradeCourse],
 ) -> None:
     course = make_course(students=2, competencies=1)
-    worker = course.worker(max_attempts=3)  # and no days of retrying (tests/grades/conftest)
+    worker = course.worker(max_attempts=3, retry_transient_for=timedelta(0))  # no days
     course.drain_until_settled(worker)  # columns
     course.lms.platform.set_outage("ags", Fault(503))
     course.record(3)

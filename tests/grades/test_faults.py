@@ -100,7 +100,9 @@ def test_newest_level_wins_when_evidence_changes_during_a_send(
     platform = course.lms.platform
     worker = course.worker()
     course.drain_until_settled(worker)
-    platform.delay_ms = 400
+    # Long enough that recording the next level and a second worker's pass finish while the
+    # first score is still on the wire, even on a loaded 2-core machine (400 ms was not).
+    platform.delay_ms = 2500
     (first,) = course.record(2)
     sending = threading.Thread(target=worker.drain)
     sending.start()

@@ -4,14 +4,22 @@ from the LMS or a teacher kept in their own writing direction. Template filters 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from flask import Flask, g
 
 from lti_app import timezones
+from lti_app.db import utcnow
 from lti_app.web import current_launch_or_none, settings
+
+EARLIEST_DATE = date(2000, 1, 1)
+"""No school records evidence, a conversation or a goal before this: an earlier year is a
+slip (Chrome's date field takes a year typed as "26" for the year 26)."""
+GOAL_YEARS_AHEAD = 5
+"""How far ahead a goal's target date may be; further is a slip of the year."""
 
 
 def course_zone() -> ZoneInfo:
@@ -39,6 +47,24 @@ def local_time(value: date | datetime | None) -> date | datetime | None:
     return timezones.in_zone(value, course_zone())
 
 
+@dataclass(frozen=True)
+class DateLimits:
+    """What the date fields accept (their min and max, checked again on saving)."""
+
+    earliest: date
+    latest_observed: date
+    """Evidence and check-ins happened already: today in the course, or tomorrow for a teacher
+    east of the course's zone, already on the next day."""
+    latest_target: date
+
+
+def date_limits() -> DateLimits:
+    """The dates the forms accept today, in the course's zone (`date_limits()` in a template)."""
+    today = timezones.local_date(utcnow(), course_zone())
+    years_on = today.replace(year=today.year + GOAL_YEARS_AHEAD, day=min(today.day, 28))
+    return DateLimits(EARLIEST_DATE, today + timedelta(days=1), years_on)
+
+
 FIRST_STRONG_ISOLATE, POP_DIRECTIONAL_ISOLATE = "\u2068", "\u2069"
 
 
@@ -53,3 +79,4 @@ def isolate(value: object) -> str:
 def init_display(app: Flask) -> None:
     app.jinja_env.filters["isolate"] = isolate
     app.jinja_env.filters["local"] = local_time
+    app.jinja_env.globals["date_limits"] = date_limits

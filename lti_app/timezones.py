@@ -12,7 +12,7 @@ is missing from slim containers and Windows).
 from __future__ import annotations
 
 import functools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import overload
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -70,6 +70,14 @@ def in_zone(value: date | datetime | None, zone: ZoneInfo) -> date | datetime | 
     # An aggregate may come back naive on SQLite; every stored time is UTC.
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     return aware.astimezone(zone)
+
+
+def on_day(day: date, moment: datetime, zone: ZoneInfo) -> datetime:
+    """Where a chart puts an observation of `day`: its time in the course's zone when that
+    falls on the day, else noon of the day there. The day is what was typed; the time was
+    worked out in the zone in force then, which the course may have changed since."""
+    seen = in_zone(moment, zone)
+    return seen if seen.date() == day else datetime.combine(day, time(12), tzinfo=zone)
 
 
 def local_date(moment: datetime, zone: ZoneInfo) -> date:

@@ -165,16 +165,18 @@ def test_evidence_outlives_its_erased_recorder_and_the_downgrade_keeps_it(
         conn.execute(
             text(
                 "INSERT INTO evidence (id, context_id, competency_id, person_id, points,"
-                " level_name, source, note, recorded_by_id, observed_at) VALUES (1, 1, 1, 1, 3,"
-                " 'Proficient', 'teacher', 'Good lab', 2, '2026-01-01 00:00:00+00:00')"
+                " level_name, source, note, recorded_by_id, observed_at, observed_on) VALUES"
+                " (1, 1, 1, 1, 3, 'Proficient', 'teacher', 'Good lab', 2,"
+                " '2026-01-01 00:00:00+00:00', '2026-01-01')"
             )
         )
         conn.execute(
             text(
                 "INSERT INTO evidence_revision (evidence_id, context_id, action, changed_by_id,"
-                " old_points, new_points, old_note, new_note, old_observed_at, new_observed_at)"
-                " VALUES (1, 1, 'corrected', 2, 2, 3, '', 'Good lab',"
-                " '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')"
+                " old_points, new_points, old_note, new_note, old_observed_at, new_observed_at,"
+                " old_observed_on, new_observed_on) VALUES (1, 1, 'corrected', 2, 2, 3, '',"
+                " 'Good lab', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00',"
+                " '2026-01-01', '2026-01-01')"
             )
         )
         conn.execute(text("DELETE FROM person WHERE id = 2"))
@@ -265,3 +267,72 @@ def test_upgrade_lets_a_canvas_registered_before_0016_launch_its_first_deploymen
         3: DeploymentStatus.ACTIVE,
         4: DeploymentStatus.PENDING,  # registered by hand: the operator approves
     }
+
+
+def test_upgrade_keeps_each_evidence_day_as_its_course_showed_it(empty_database_url: str) -> None:
+    """Existing evidence gets the day its time fell on in its course's zone at the upgrade,
+    the day its pages showed: noon UTC on 4 December is 5 December in Auckland."""
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0022_membership_first_listed_at")
+    _seed_gradebook(empty_database_url)  # course 1: no zone of its own, the school's UTC
+    late = "2026-12-04 12:00:00+00:00"
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO context (id, platform_id, context_id, title, label, time_zone)"
+                " VALUES (2, 1, 'ctx-nz', 'Biology NZ', 'BIO', 'Pacific/Auckland')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO competency (id, context_id, code, title, description, kind, position)"
+                " VALUES (2, 2, 'C1', 'Cells', '', 'academic', 0)"
+            )
+        )
+        for course in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO evidence (id, context_id, competency_id, person_id, points,"
+                    " level_name, source, note, recorded_by_id, observed_at) VALUES (:id, :id,"
+                    " :id, 1, 3, 'Proficient', 'teacher', '', 1, :at)"
+                ),
+                {"id": course, "at": late},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO evidence_revision (evidence_id, context_id, action,"
+                    " changed_by_id, old_points, new_points, old_note, new_note,"
+                    " old_observed_at, new_observed_at) VALUES (:id, :id, 'corrected', 1, 2, 3,"
+                    " '', '', '2026-12-01 12:00:00+00:00', :at)"
+                ),
+                {"id": course, "at": late},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO student_competency_level (context_id, person_id, competency_id,"
+                    " is_mastered, evidence_count, last_evidence_at) VALUES (:id, 1, :id, true,"
+                    " 1, :at)"
+                ),
+                {"id": course, "at": late},
+            )
+    engine.dispose()
+
+    command.upgrade(config, "head")
+    engine = make_engine(empty_database_url)
+    with engine.connect() as conn:
+        days = conn.execute(
+            text(
+                "SELECT e.context_id, e.observed_on, r.old_observed_on, r.new_observed_on,"
+                " l.last_evidence_on FROM evidence e"
+                " JOIN evidence_revision r ON r.evidence_id = e.id"
+                " JOIN student_competency_level l ON l.context_id = e.context_id"
+                " ORDER BY e.context_id"
+            )
+        ).all()
+    engine.dispose()
+    as_text = [tuple(str(value) for value in row) for row in days]
+    assert as_text == [
+        ("1", "2026-12-04", "2026-12-01", "2026-12-04", "2026-12-04"),
+        ("2", "2026-12-05", "2026-12-02", "2026-12-05", "2026-12-05"),
+    ]

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from flask import has_app_context, request
 
 from lti_app.db import DATABASE_ID_MAX, utcnow
-from lti_app.display import course_zone
+from lti_app.display import EARLIEST_DATE, course_zone
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
 from lti_app.roster.services import student_ids_in_course
 from lti_app.timezones import local_date
@@ -91,35 +91,51 @@ def parse_points(value: str | None) -> Decimal:
     return points
 
 
-def parse_date(value: str | None, *, label: str) -> date | None:
+def parse_date(value: str | None, *, label: str, latest: date | None = None) -> date | None:
+    """A date from a form; None if empty. A year before 2000, or a date after `latest`, is
+    refused as a slip of the year: saved, it would sort first (or last) for good."""
     text = (value or "").strip()
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as err:
         raise ValueError(f"{label} is not a date (YYYY-MM-DD).") from err
+    if day < EARLIEST_DATE or (latest is not None and day > latest):
+        raise ValueError(f"{label} reads {day.isoformat()}: please check the year.")
+    return day
 
 
-def observed_at_from(value: date | None) -> datetime | None:
-    """The time an observation on this day counts as made: now for today, noon of that day
-    in the course's time zone for an earlier day, never later than now.
+@dataclass(frozen=True)
+class Observed:
+    """When an observation counts as made: the day (as typed) and a time on it."""
+
+    at: datetime
+    on: date
+
+
+def observed_from(value: date | None) -> Observed:
+    """The observation of a day typed on a form (None: today): the day itself, kept as typed,
+    and the time it counts as made: now for today, noon of that day in the course's time zone
+    for an earlier day, never later than now.
 
     Today (the date the forms offer, `today()`) means now: stamped noon, evidence typed this
     afternoon would count as older than work marked done (undated, so now) this morning, and
     "most recent" would ignore it. A teacher east of the course's zone may be a day ahead of
-    it; their 'today' must still be accepted.
+    it; their 'today' must still be accepted, and is kept as the day they typed.
     """
-    if value is None:
-        return None
     now = utcnow()
     zone = _zone()
     local_today = local_date(now, zone)
+    if value is None:
+        return Observed(now, local_today)
     if value > local_today + timedelta(days=1):
         raise ValueError("The observed date cannot be in the future.")
-    if value == local_today:
-        return now
-    return min(datetime.combine(value, time(12), tzinfo=zone).astimezone(UTC), now)
+    if value < EARLIEST_DATE:
+        raise ValueError(f"The observed date reads {value.isoformat()}: please check the year.")
+    if value >= local_today:
+        return Observed(now, value)
+    return Observed(min(datetime.combine(value, time(12), tzinfo=zone).astimezone(UTC), now), value)
 
 
 def today() -> date:

@@ -6,7 +6,7 @@ import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import cast
 
@@ -61,6 +61,7 @@ def record_and_close(
     note: str,
     recorded_by_id: int,
     observed_at: datetime | None = None,
+    observed_on: date | None = None,
     source: EvidenceSource = EvidenceSource.TEACHER,
 ) -> Recorded:
     """Record evidence, close the submitted pathway work it answers, queue the scores.
@@ -77,6 +78,7 @@ def record_and_close(
         note=note,
         recorded_by_id=recorded_by_id,
         observed_at=observed_at,
+        observed_on=observed_on,
     )
     # One locked query for the whole class's work on this competency, taken after
     # record_evidence locked the competency (the one lock order).

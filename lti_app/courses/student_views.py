@@ -26,7 +26,7 @@ from lti_app.courses.common import (
 from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
 from lti_app.courses.views import NOTICES, assessable, bp, notice_text
 from lti_app.db import utcnow
-from lti_app.display import isolate
+from lti_app.display import date_limits, isolate
 from lti_app.insights.groups import group_history
 from lti_app.learners.goals_and_check_ins import (
     add_check_in,
@@ -241,7 +241,9 @@ def save_goal(person_id: int) -> Response | tuple[str, int]:
     session = db_session()
     form = request.form
     try:
-        target = parse_date(form.get("target_date"), label="The target date")
+        target = parse_date(
+            form.get("target_date"), label="The target date", latest=date_limits().latest_target
+        )
         with domain_errors():
             goal_id = form.get("goal_id", "").strip()
             if goal_id:
@@ -315,7 +317,7 @@ def save_check_in(person_id: int) -> Response | tuple[str, int]:
     form = request.form
     try:
         held_on = parse_date(form.get("held_on"), label="The date") or today()
-        if held_on > today() + timedelta(days=1):
+        if held_on > today() + timedelta(days=1):  # a teacher east of the course's zone
             raise ValueError(
                 "A check-in records a conversation already held: its date cannot be in the future."
             )

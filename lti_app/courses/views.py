@@ -25,6 +25,7 @@ from lti_app.courses.common import (
     form_ids,
     parse_id,
     parse_points,
+    today,
 )
 from lti_app.courses.queries import ChoiceRow, choice_rows, person_names
 from lti_app.courses.recording import record_and_close
@@ -304,6 +305,7 @@ def _complete(
             points=points,
             note=text,
             recorded_by_id=course.teacher_id,
+            observed_on=today(),
             source=EvidenceSource.PATHWAY_WORK,
         )
         closed_too += len(recorded.closed)

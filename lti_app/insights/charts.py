@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
 from lti_app.insights.grouping import ScaleLevel, mastery_points
-from lti_app.mastery.models import Evidence, EvidenceSource
+from lti_app.mastery.models import IN_ORDER_OBSERVED, Evidence, EvidenceSource
 from lti_app.mastery.rollup import (
     Scoring,
     Standing,
@@ -26,11 +26,12 @@ from lti_app.mastery.rollup import (
     unarchived_children,
 )
 from lti_app.mastery.scales import get_or_create_scale
-from lti_app.timezones import in_zone
+from lti_app.timezones import in_zone, local_date, on_day
 
 WIDTH, HEIGHT = 560, 200
 LEFT, RIGHT, TOP, BOTTOM = 96, 16, 16, 36
 MAX_WEEKS = 52
+UTC_ZONE = ZoneInfo("UTC")
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
 MARKERS = ("circle", "square", "triangle", "diamond")
 
@@ -41,6 +42,8 @@ class Point:
     value: Decimal
     label: str = ""
     """What the data table says for this point (a level name, or a class summary)."""
+    on: date | None = None
+    """The day observed, as typed: the table and chart show this day whatever the zone."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,13 @@ def seen_in(series: list[Series], zone: ZoneInfo) -> list[Series]:
     """The series with its times in the course's zone: the dates the tables and charts show
     are the school's (the points stay the same moments)."""
     return [
-        replace(one, points=tuple(replace(p, at=in_zone(p.at, zone)) for p in one.points))
+        replace(
+            one,
+            points=tuple(
+                replace(p, at=in_zone(p.at, zone) if p.on is None else on_day(p.on, p.at, zone))
+                for p in one.points
+            ),
+        )
         for one in series
     ]
 
@@ -65,23 +74,30 @@ def student_series(
 ) -> list[Series]:
     """Each competency's evidence levels for one student, oldest first (withdrawn left out)."""
     rows = session.execute(
-        select(Evidence.competency_id, Evidence.observed_at, Evidence.points, Evidence.level_name)
+        select(
+            Evidence.competency_id,
+            Evidence.observed_at,
+            Evidence.observed_on,
+            Evidence.points,
+            Evidence.level_name,
+        )
         .where(
             Evidence.context_id == context_id,
             Evidence.person_id == person_id,
             Evidence.withdrawn_at.is_(None),
         )
-        .order_by(Evidence.observed_at, Evidence.id)
+        .order_by(*IN_ORDER_OBSERVED)
     ).all()
     points: dict[int, list[Point]] = defaultdict(list)
-    for competency_id, observed_at, value, level_name in rows:
-        points[competency_id].append(Point(observed_at, value, level_name))
+    for competency_id, observed_at, observed_on, value, level_name in rows:
+        points[competency_id].append(Point(observed_at, value, level_name, observed_on))
     return [Series(cid, label, tuple(points[cid])) for cid, label in labels.items() if points[cid]]
 
 
 class _Result(NamedTuple):
     points: Decimal
     observed_at: datetime
+    observed_on: date
 
 
 @dataclass
@@ -106,8 +122,12 @@ def class_series(
     person_ids: set[int],
     labels: dict[int, str],
     now: datetime,
+    zone: ZoneInfo = UTC_ZONE,
 ) -> list[Series]:
     """Week by week, the class's average level per competency and how many are at mastery.
+
+    Weeks end on the course's calendar days (`zone`), a week after the first evidence's day,
+    the last on today; a week's end counts the evidence observed up to that day.
 
     Each student's level at a week's end is the one the course's scale gives from their evidence
     up to then, as the stored levels do (`mastery.rollup`): its calculation method, its
@@ -138,26 +158,30 @@ def class_series(
     rolled_up = wanted & children_of.keys()
 
     query = select(
-        Evidence.competency_id, Evidence.person_id, Evidence.observed_at, Evidence.points
+        Evidence.competency_id,
+        Evidence.person_id,
+        Evidence.observed_on,
+        Evidence.observed_at,
+        Evidence.points,
     ).where(Evidence.context_id == context_id, Evidence.withdrawn_at.is_(None))
     if not scale.counts_self_assessment:
         query = query.where(Evidence.source != EvidenceSource.SELF_ASSESSMENT)
     rows = [
-        (cid, pid, observed_at, value)
-        for cid, pid, observed_at, value in session.execute(
-            query.order_by(Evidence.observed_at, Evidence.id)
-        )
-        if pid in person_ids and cid in wanted
+        row
+        for row in session.execute(query.order_by(*IN_ORDER_OBSERVED))
+        if row[1] in person_ids and row[0] in wanted
     ]
     if not rows:
         return []
-    start = max(rows[0][2], now - timedelta(weeks=MAX_WEEKS))
-    week_ends: list[datetime] = []
-    cursor = start + timedelta(days=7)
-    while cursor < now:
+    # Whole days: a week counted from the first evidence's exact time could end earlier
+    # today, and today's point came twice in the table.
+    today = local_date(now, zone)
+    cursor = max(rows[0][2], today - timedelta(weeks=MAX_WEEKS)) + timedelta(days=7)
+    week_ends: list[date] = []
+    while cursor < today:
         week_ends.append(cursor)
         cursor += timedelta(days=7)
-    week_ends.append(now)
+    week_ends.append(today)
 
     # Each level's points, read off the ORM objects once: this loop runs per student and week.
     level_points = {level: points for points, level in rules.levels}
@@ -182,12 +206,12 @@ def class_series(
     index = 0
     for week, end in enumerate(week_ends, start=1):
         touched: set[tuple[int, int]] = set()
-        # The last week takes everything, as the stored levels do (observed_at may be a few
-        # minutes ahead of this clock).
+        # The last week takes everything, as the stored levels do (a teacher east of the
+        # course's zone may have typed tomorrow).
         last_week = week == len(week_ends)
         while index < len(rows) and (last_week or rows[index][2] <= end):
-            cid, pid, observed_at, value = rows[index]
-            results[(pid, cid)].append(_Result(value, observed_at))
+            cid, pid, observed_on, observed_at, value = rows[index]
+            results[(pid, cid)].append(_Result(value, observed_at, observed_on))
             touched.add((pid, cid))
             index += 1
         parents: set[tuple[int, int]] = set()
@@ -208,7 +232,7 @@ def class_series(
             mean = tally.total / tally.count
             series[cid].append(
                 Point(
-                    end,
+                    now if last_week else datetime.combine(end, time(12), tzinfo=zone),
                     mean.quantize(Decimal("0.01")),
                     f"average {mean:.2f}; {tally.mastered} of {tally.count} at mastery",
                 )

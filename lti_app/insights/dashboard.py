@@ -103,12 +103,12 @@ def _level_cells(
                 level.level_name,
                 level.level_points,
                 level.is_mastered,
-                level.last_evidence_at,
+                level.last_evidence_on,
                 level.evidence_count,
             ).where(where)
         )
-        for pid, cid, name, points, mastered, last_at, count in dated:
-            cells[pid][cid] = Cell(name, points, last_at, mastered, count)
+        for pid, cid, name, points, mastered, last_on, count in dated:
+            cells[pid][cid] = Cell(name, points, last_on, mastered, count)
         return cells
     plain = conn.execute(
         select(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 from lti_app.competencies.models import Competency
 from lti_app.csvsafe import safe_cell
 from lti_app.insights.grid import GridRow
-from lti_app.mastery.models import Evidence
+from lti_app.mastery.models import IN_ORDER_OBSERVED, Evidence
 from lti_app.timezones import in_zone
 from lti_app.tool.models import Membership, Person
 
@@ -54,7 +54,7 @@ def dashboard_csv(
         header: list[object] = ["student", "status", "last_launch_at"]
         for comp in competencies:
             code = comp.code or comp.title
-            header += [f"{code} level", f"{code} points", f"{code} last_evidence_at"]
+            header += [f"{code} level", f"{code} points", f"{code} last_evidence_on"]
         yield header
         for row in rows:
             line: list[object] = [row.name, row.status, in_zone(row.last_launch_at, zone)]
@@ -63,7 +63,7 @@ def dashboard_csv(
                 if cell is None:
                     line += ["", "", ""]
                 else:
-                    line += [cell.level_name, cell.points, in_zone(cell.last_evidence_at, zone)]
+                    line += [cell.level_name, cell.points, cell.last_evidence_on]
             yield line
 
     return _lines(generate(), semicolons=semicolons)
@@ -91,7 +91,7 @@ def evidence_csv(
             Competency.context_id == context_id,
             Membership.is_preview.is_(False),  # Canvas's Test Student: the teacher trying it
         )
-        .order_by(Evidence.observed_at, Evidence.id)
+        .order_by(*IN_ORDER_OBSERVED)
     )
 
     def generate() -> Iterator[Sequence[object]]:
@@ -99,7 +99,7 @@ def evidence_csv(
             "student",
             "competency_code",
             "competency",
-            "observed_at",
+            "observed_on",
             "level",
             "points",
             "source",
@@ -112,7 +112,7 @@ def evidence_csv(
                 person.display_name,
                 code,
                 title,
-                in_zone(ev.observed_at, zone),
+                ev.observed_on,
                 ev.level_name,
                 ev.points,
                 ev.source.value,

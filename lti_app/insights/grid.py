@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -22,7 +22,8 @@ class Cell(NamedTuple):
 
     level_name: str | None
     points: Decimal | None
-    last_evidence_at: datetime | None
+    last_evidence_on: date | None
+    """The day of the latest evidence, as observed (loaded for the CSV only)."""
     is_mastered: bool
     evidence_count: int
     """The evidence that counts. 0 when all of it was withdrawn: the level row stays, but the

@@ -329,6 +329,7 @@ def class_progress() -> str:
     chosen = [c for c in data.competencies if comp in (None, c.id)]
     labels = {c.id: f"{c.code} {c.title}".strip() for c in chosen}
     person_ids = {r.person_id for r in data.rows if r.status == "active"}
+    zone = course_zone()
     series = charts.seen_in(
         charts.class_series(
             session,
@@ -336,8 +337,9 @@ def class_progress() -> str:
             person_ids=person_ids,
             labels=labels,
             now=utcnow(),
+            zone=zone,
         ),
-        course_zone(),
+        zone,
     )
     return render_template(
         "insights/progress.html",

@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from lti_app.db import utcnow
-from lti_app.display import course_zone
+from lti_app.display import course_zone, date_limits
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.learners import goals_and_check_ins, services, visible_profile
 from lti_app.learners.goals_and_check_ins import GoalNotFoundError
@@ -74,9 +74,14 @@ def _date(value: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValueError("Enter the target date as a date, e.g. 2025-06-30.") from None
+    # A year typed as "26" reaches us as 0026 (Chrome's date field): refuse, keep the form.
+    limits = date_limits()
+    if not limits.earliest <= day <= limits.latest_target:
+        raise ValueError(f"The target date reads {day.isoformat()}: please check the year.")
+    return day
 
 
 def _goal_status(value: str) -> GoalStatus:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_app.db import Base, created_at, intpk, str_enum, updated_at, utcnow
@@ -84,6 +85,13 @@ class MasteryLevel(Base):
     scale: Mapped[MasteryScale] = relationship(back_populates="levels")
 
 
+def _utc_day(context: DefaultExecutionContext) -> date:
+    # Evidence inserted without its day (a bulk insert, the domain's tests): the UTC date of
+    # its time, as the domain reads a time without a course.
+    at = context.get_current_parameters().get("observed_at")  # type: ignore[no-untyped-call]
+    return (at if isinstance(at, datetime) else utcnow()).astimezone(UTC).date()
+
+
 class Evidence(Base):
     """One observation of a student on a competency."""
 
@@ -115,9 +123,14 @@ class Evidence(Base):
     )
     """Who recorded it (the student, for a self-assessment); None once an operator erased
     that teacher (`lti-app person erase`): the student's evidence outlives its author."""
+    observed_on: Mapped[date] = mapped_column(default=_utc_day)
+    """The day the student showed it, as the teacher typed it (else the course's date when it
+    was recorded). A calendar date, not a time: choosing the course's time zone later must not
+    move it. Pages, exports and reports show this date; mastery orders by it first."""
     observed_at: Mapped[datetime] = mapped_column(default=utcnow)
-    """When the student showed it; mastery orders by this (then id), so make-up work recorded
-    late does not become the most recent result."""
+    """When the student showed it (noon in the course's zone for a day typed in the past);
+    mastery orders by observed_on, then this, then id, so make-up work recorded late does not
+    become the most recent result."""
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
     withdrawn_at: Mapped[datetime | None]
@@ -127,6 +140,11 @@ class Evidence(Base):
         cascade="all, delete-orphan",
         order_by="EvidenceRevision.id",
     )
+
+
+IN_ORDER_OBSERVED = (Evidence.observed_on, Evidence.observed_at, Evidence.id)
+"""Oldest observation first, by the day the course reads first: once the course changes its
+time zone, noon of a day typed earlier may come after the time of a later day's evidence."""
 
 
 class EvidenceRevision(Base):
@@ -153,6 +171,8 @@ class EvidenceRevision(Base):
     new_note: Mapped[str] = mapped_column(Text)
     old_observed_at: Mapped[datetime]
     new_observed_at: Mapped[datetime]
+    old_observed_on: Mapped[date]
+    new_observed_on: Mapped[date]
 
     evidence: Mapped[Evidence] = relationship(back_populates="revisions")
 
@@ -183,4 +203,6 @@ class StudentCompetencyLevel(Base):
     """Evidence that counted (not withdrawn; self-assessment only if the scale counts it)."""
     last_evidence_at: Mapped[datetime | None]
     """The latest observed_at among the counted evidence."""
+    last_evidence_on: Mapped[date | None]
+    """The latest observed_on among the counted evidence: the date pages show."""
     updated_at: Mapped[updated_at]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from lti_app.competencies.models import Competency
 from lti_app.mastery.calculation import CalculationMethod, calculate, level_for, round_score
 from lti_app.mastery.models import (
+    IN_ORDER_OBSERVED,
     Evidence,
     EvidenceSource,
     MasteryLevel,
@@ -51,6 +52,7 @@ class Standing:
     is_mastered: bool
     evidence_count: int
     last_evidence_at: datetime | None
+    last_evidence_on: date | None
 
 
 class Observation(Protocol):
@@ -61,6 +63,9 @@ class Observation(Protocol):
 
     @property
     def observed_at(self) -> datetime: ...
+
+    @property
+    def observed_on(self) -> date: ...
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ def leaf_standing(scale: MasteryScale | Scoring, evidence: Sequence[Observation]
         is_mastered=score is not None and score >= rules.mastery_points,
         evidence_count=len(evidence),
         last_evidence_at=max((e.observed_at for e in evidence), default=None),
+        last_evidence_on=max((e.observed_on for e in evidence), default=None),
     )
 
 
@@ -142,15 +148,18 @@ def roll_up(
     score = round_score(sum(scores, Decimal(0)) / len(scores)) if scores else None
     count = sum(child.evidence_count for child in present)
     times = [c.last_evidence_at for c in present if c.last_evidence_at is not None]
+    days = [c.last_evidence_on for c in present if c.last_evidence_on is not None]
     if own is not None:
         count += own.evidence_count
         times += [own.last_evidence_at] if own.last_evidence_at is not None else []
+        days += [own.last_evidence_on] if own.last_evidence_on is not None else []
     return Standing(
         score=score,
         level=None if score is None else level_for_score(scale, score),
         is_mastered=bool(parts) and all(mastered for _, mastered in parts),
         evidence_count=count,
         last_evidence_at=max(times, default=None),
+        last_evidence_on=max(days, default=None),
     )
 
 
@@ -215,7 +224,7 @@ def refresh_levels(
     if not scale.counts_self_assessment:
         evidence_query = evidence_query.where(Evidence.source != EvidenceSource.SELF_ASSESSMENT)
     # Chronological by when the student showed it, not when it was typed in (make-up work).
-    evidence = session.scalars(evidence_query.order_by(Evidence.observed_at, Evidence.id))
+    evidence = session.scalars(evidence_query.order_by(*IN_ORDER_OBSERVED))
     rows = {(r.person_id, r.competency_id): r for r in session.scalars(level_query)}
 
     by_pair: dict[tuple[int, int], list[Evidence]] = defaultdict(list)
@@ -274,6 +283,7 @@ def _store(
             is_mastered=False,
             evidence_count=0,
             last_evidence_at=None,
+            last_evidence_on=None,
         )
         session.add(row)
         rows[pair] = row
@@ -301,6 +311,7 @@ def _store(
         "is_mastered": standing.is_mastered,
         "evidence_count": standing.evidence_count,
         "last_evidence_at": standing.last_evidence_at,
+        "last_evidence_on": standing.last_evidence_on,
     }
     for name, value in values.items():
         if getattr(row, name) != value:

@@ -9,7 +9,7 @@ course's scale: `mastery.scales`; reading stored levels: `mastery.levels`.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from lti_app.competencies.queries import get_competency, has_sub_competencies
 from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.mastery.errors import NUL_MESSAGE, EvidenceNotFoundError, InvalidEvidenceError
 from lti_app.mastery.models import (
+    IN_ORDER_OBSERVED,
     Evidence,
     EvidenceRevision,
     EvidenceSource,
@@ -147,8 +148,12 @@ def record_evidence(
     note: str,
     recorded_by_id: int,
     observed_at: datetime | None = None,
+    observed_on: date | None = None,
 ) -> list[MasteryChange]:
     """Record the same observation for one or more students and update their levels.
+
+    `observed_on` is the day it was observed as the course reads it (a typed date, else the
+    course's today); without one, the UTC date of `observed_at`: the domain knows no zone.
 
     A student who got this very observation (same points, source, note and recorder, observed
     at about the same time) in the last `DOUBLE_SUBMIT` is skipped: that is a double click.
@@ -161,6 +166,7 @@ def record_evidence(
     scale = scale_in_force(session, context_id=context_id)
     points = _check_points(scale, points)
     observed = _check_observed_at(observed_at)
+    day = observed.astimezone(UTC).date() if observed_on is None else observed_on
     note = _clean_note(note)
     students = list(dict.fromkeys(student_ids))
     if not students:
@@ -197,6 +203,7 @@ def record_evidence(
                 note=note,
                 recorded_by_id=recorded_by_id,
                 observed_at=observed,
+                observed_on=day,
             )
         )
     session.flush()
@@ -230,6 +237,7 @@ def _revise(
     points: Decimal,
     note: str,
     observed_at: datetime,
+    observed_on: date,
 ) -> None:
     session.add(
         EvidenceRevision(
@@ -243,6 +251,8 @@ def _revise(
             new_note=note,
             old_observed_at=evidence.observed_at,
             new_observed_at=observed_at,
+            old_observed_on=evidence.observed_on,
+            new_observed_on=observed_on,
         )
     )
 
@@ -255,9 +265,11 @@ def correct_evidence(
     points: Decimal | None = None,
     note: str | None = None,
     observed_at: datetime | None = None,
+    observed_on: date | None = None,
     changed_by_id: int,
 ) -> list[MasteryChange]:
-    """Change an observation's points, note or time (None: unchanged), keeping a revision."""
+    """Change an observation's points, note or time (None: unchanged), keeping a revision.
+    A new time without a day takes the day of its UTC date (the domain knows no zone)."""
     evidence = get_evidence(session, context_id=context_id, evidence_id=evidence_id)
     if evidence.withdrawn_at is not None:
         raise InvalidEvidenceError("withdrawn evidence cannot be corrected")
@@ -268,11 +280,16 @@ def correct_evidence(
     else:
         new_points = _check_points(scale, points)
     new_note = evidence.note if note is None else _clean_note(note)
-    new_observed = evidence.observed_at if observed_at is None else _check_observed_at(observed_at)
-    if (new_points, new_note, new_observed) == (
+    if observed_at is None:
+        new_observed, new_day = evidence.observed_at, evidence.observed_on
+    else:
+        new_observed = _check_observed_at(observed_at)
+        new_day = new_observed.astimezone(UTC).date() if observed_on is None else observed_on
+    if (new_points, new_note, new_observed, new_day) == (
         evidence.points,
         evidence.note,
         evidence.observed_at,
+        evidence.observed_on,
     ):
         return []
     _revise(
@@ -283,10 +300,12 @@ def correct_evidence(
         points=new_points,
         note=new_note,
         observed_at=new_observed,
+        observed_on=new_day,
     )
     if new_points != evidence.points:
         evidence.level_name = level_for_score(scale, new_points).name
-    evidence.points, evidence.note, evidence.observed_at = new_points, new_note, new_observed
+    evidence.points, evidence.note = new_points, new_note
+    evidence.observed_at, evidence.observed_on = new_observed, new_day
     session.flush()
     return refresh_levels(
         session,
@@ -312,6 +331,7 @@ def withdraw_evidence(
         points=evidence.points,
         note=evidence.note,
         observed_at=evidence.observed_at,
+        observed_on=evidence.observed_on,
     )
     scale = scale_in_force(session, context_id=context_id)
     evidence.withdrawn_at = utcnow()
@@ -354,7 +374,7 @@ def evidence_history(
         query = query.where(Evidence.competency_id == competency_id)
     if not include_withdrawn:
         query = query.where(Evidence.withdrawn_at.is_(None))
-    return list(session.scalars(query.order_by(Evidence.observed_at, Evidence.id)))
+    return list(session.scalars(query.order_by(*IN_ORDER_OBSERVED)))
 
 
 def corrected_evidence_ids(session: Session, *, context_id: int, person_id: int) -> set[int]:

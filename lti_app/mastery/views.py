@@ -19,8 +19,7 @@ from lti_app.courses.common import (
     current_course,
     domain_errors,
     form_ids,
-    local_day,
-    observed_at_from,
+    observed_from,
     parse_date,
     parse_id,
     parse_points,
@@ -71,7 +70,7 @@ def record(person_id: int) -> Response | tuple[str, int]:
     try:
         competency_id = parse_id(form.get("competency_id"))
         points = parse_points(form.get("points"))
-        observed = observed_at_from(parse_date(form.get("observed_on"), label="The date"))
+        observed = observed_from(parse_date(form.get("observed_on"), label="The date"))
         with domain_errors():
             recorded = record_and_close(
                 db_session(),
@@ -81,7 +80,8 @@ def record(person_id: int) -> Response | tuple[str, int]:
                 points=points,
                 note=form.get("note", ""),
                 recorded_by_id=course.teacher_id,
-                observed_at=observed,
+                observed_at=observed.at,
+                observed_on=observed.on,
             )
     except ValueError as err:
         return student_page_with_errors(person_id, [str(err)])
@@ -148,7 +148,7 @@ def bulk_record() -> Response | tuple[str, int]:
             raise ValueError("Tick at least one student.")
         competency_id = parse_id(form.get("competency_id"))
         points = parse_points(form.get("points"))
-        observed = observed_at_from(parse_date(form.get("observed_on"), label="The date"))
+        observed = observed_from(parse_date(form.get("observed_on"), label="The date"))
         with domain_errors():
             record_and_close(
                 session,
@@ -158,7 +158,8 @@ def bulk_record() -> Response | tuple[str, int]:
                 points=points,
                 note=form.get("note", ""),
                 recorded_by_id=course.teacher_id,
-                observed_at=observed,
+                observed_at=observed.at,
+                observed_on=observed.on,
             )
     except ValueError as err:
         session.rollback()
@@ -215,7 +216,7 @@ def correct(evidence_id: int) -> Response | tuple[str, int]:
         points = parse_points(form.get("points"))
         day = parse_date(form.get("observed_on"), label="The date")
         # The same day keeps the exact time it was observed at.
-        observed = None if day == local_day(current.observed_at) else observed_at_from(day)
+        observed = None if day is None or day == current.observed_on else observed_from(day)
         with domain_errors():
             changes = correct_evidence(
                 session,
@@ -223,7 +224,8 @@ def correct(evidence_id: int) -> Response | tuple[str, int]:
                 evidence_id=evidence_id,
                 points=points,
                 note=form.get("note"),
-                observed_at=observed,
+                observed_at=observed.at if observed else None,
+                observed_on=observed.on if observed else None,
                 changed_by_id=course.teacher_id,
             )
         queue_scores(session, changes)

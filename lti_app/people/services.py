@@ -26,7 +26,12 @@ from lti_app.db import utcnow
 from lti_app.grades.models import LineItem, ScoreOutbox
 from lti_app.insights.models import StudentGroup, StudentGroupMember
 from lti_app.learners.models import CheckIn, Goal, LearnerProfile
-from lti_app.mastery.models import Evidence, EvidenceRevision, StudentCompetencyLevel
+from lti_app.mastery.models import (
+    IN_ORDER_OBSERVED,
+    Evidence,
+    EvidenceRevision,
+    StudentCompetencyLevel,
+)
 from lti_app.pathways.models import Choice, Option, Pathway, Step, StepUnlock
 from lti_app.reports.models import StudentReflection
 from lti_app.tool.models import Context, LaunchSession, Membership, Person, Platform
@@ -49,7 +54,7 @@ PROFILE_FIELDS = (
 )  # fmt: skip
 CORRECTION_FIELDS = (
     "action", "changed_at", "old_points", "new_points", "old_note", "new_note",
-    "old_observed_at", "new_observed_at",
+    "old_observed_at", "new_observed_at", "old_observed_on", "new_observed_on",
 )  # fmt: skip
 CHOICE_FIELDS = (
     "status", "submission_note", "submission_url", "teacher_feedback", "chosen_at",
@@ -179,9 +184,7 @@ def export_person(session: Session, person: Person) -> dict[str, Any]:
         select(CheckIn).where(CheckIn.profile_id.in_(profile_ids)).order_by(CheckIn.id)
     ).all()
     evidence = session.scalars(
-        select(Evidence)
-        .where(Evidence.person_id == pid)
-        .order_by(Evidence.observed_at, Evidence.id)
+        select(Evidence).where(Evidence.person_id == pid).order_by(*IN_ORDER_OBSERVED)
     ).all()
     revisions = session.scalars(
         select(EvidenceRevision)
@@ -241,7 +244,16 @@ def export_person(session: Session, person: Person) -> dict[str, Any]:
     for e in evidence:
         courses.of(e.context_id)["evidence"].append(
             competency(e.competency_id)
-            | _fields(e, "observed_at", "level_name", "points", "source", "note", "withdrawn_at")
+            | _fields(
+                e,
+                "observed_on",
+                "observed_at",
+                "level_name",
+                "points",
+                "source",
+                "note",
+                "withdrawn_at",
+            )
             | {"recorded_by": names.get(e.recorded_by_id, ""), "corrections": corrections[e.id]}
         )
 
@@ -254,7 +266,13 @@ def export_person(session: Session, person: Person) -> dict[str, Any]:
         courses.of(level.context_id)["levels"].append(
             {"competency_code": code, "competency": title}
             | _fields(
-                level, "level_name", "score", "is_mastered", "evidence_count", "last_evidence_at"
+                level,
+                "level_name",
+                "score",
+                "is_mastered",
+                "evidence_count",
+                "last_evidence_at",
+                "last_evidence_on",
             )
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from markupsafe import Markup, escape
@@ -38,7 +38,7 @@ class ChartPoint:
     level_name: str
 
 
-def short_date(value: datetime) -> str:
+def short_date(value: date) -> str:
     return f"{value.day} {value:%b %Y}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import bindparam, or_, select
@@ -220,6 +220,7 @@ def _step_action(pathway_id: int, item: StepSummary) -> NextAction | None:
 @dataclass(frozen=True)
 class HistoryPoint:
     observed_at: datetime
+    observed_on: date
     points: Decimal
     level_name: str
     source: str
@@ -266,6 +267,7 @@ def student_progress(session: Session, *, context_id: int, person_id: int) -> Pr
         history.setdefault(evidence.competency_id, []).append(
             HistoryPoint(
                 evidence.observed_at,
+                evidence.observed_on,
                 evidence.points,
                 evidence.level_name,
                 evidence.source.value,

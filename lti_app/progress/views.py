@@ -15,7 +15,7 @@ from lti_app.competencies.errors import CompetencyNotFoundError
 from lti_app.competencies.models import Competency
 from lti_app.courses.lineage import own_or_copy
 from lti_app.courses.recording import queue_scores
-from lti_app.db import DATABASE_ID_MAX
+from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.display import course_zone, isolate
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.grades.launch_columns import placed_competency
@@ -30,7 +30,7 @@ from lti_app.progress.services import (
     pathway_overview,
     student_progress,
 )
-from lti_app.timezones import in_zone
+from lti_app.timezones import local_date, on_day
 from lti_app.tool.review import REVIEW_PAGES
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext
@@ -107,7 +107,8 @@ def _chart(view: ProgressView, item: CompetencyProgress) -> Markup:
     # In the course's zone: the chart's dates are the school's.
     zone = course_zone()
     points = [
-        ChartPoint(in_zone(h.observed_at, zone), h.points, h.level_name) for h in item.history
+        ChartPoint(on_day(h.observed_on, h.observed_at, zone), h.points, h.level_name)
+        for h in item.history
     ]
     return level_history_svg(
         points,
@@ -193,6 +194,7 @@ def self_assess() -> Response | tuple[str, int]:
             source=EvidenceSource.SELF_ASSESSMENT,
             note=note,
             recorded_by_id=ctx.person.id,
+            observed_on=local_date(utcnow(), course_zone()),
         )
     except CompetencyNotFoundError as err:
         raise NotFoundError("That competency does not exist in this course.") from err

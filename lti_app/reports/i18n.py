@@ -17,8 +17,10 @@ from __future__ import annotations
 import unicodedata
 from datetime import date, datetime
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
 from flask import Flask, g
-from flask_babel import Babel, format_date, gettext
+from flask_babel import Babel, gettext
 
 from lti_app.display import local_time
 from lti_app.learners.models import GoalStatus
@@ -45,6 +47,19 @@ def language_of_locale(locale: str | None) -> str | None:
     "es_mx": es), or None when it names none the tool offers."""
     primary = (locale or "").replace("_", "-").split("-", 1)[0].strip().lower()
     return primary if primary in LANGUAGES else None
+
+
+def date_locale(language: str, locale: str | None) -> str:
+    """The locale the report writes dates in: the reader's own from the LMS when it is of the
+    report's language (en-GB reads "3 March 2025"), else the bare language (en: "March 3,
+    2025"). The catalog is chosen by the language alone."""
+    tag = (locale or "").replace("-", "_").strip()
+    if language_of_locale(tag) != language:
+        return language
+    try:
+        return str(Locale.parse(tag))
+    except (ValueError, TypeError, UnknownLocaleError):
+        return language
 
 
 def _select_locale() -> str:
@@ -112,7 +127,8 @@ def long_date(value: date | datetime | None) -> str:
         return ""
     local = local_time(value)
     day = local.date() if isinstance(local, datetime) else local
-    return str(format_date(day, format="long"))
+    where = g.get("report_date_locale") or g.get("report_language", DEFAULT_LANGUAGE)
+    return str(format_date(day, format="long", locale=where))
 
 
 def text_dir(text: str) -> str:

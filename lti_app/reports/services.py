@@ -18,7 +18,12 @@ from lti_app.learners.models import GoalStatus, is_overdue
 from lti_app.learners.visible_profile import student_view
 from lti_app.learners.vocab import strip_control_characters
 from lti_app.mastery.levels import current_levels
-from lti_app.mastery.models import Evidence, EvidenceSource, StudentCompetencyLevel
+from lti_app.mastery.models import (
+    IN_ORDER_OBSERVED,
+    Evidence,
+    EvidenceSource,
+    StudentCompetencyLevel,
+)
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
 from lti_app.reports.models import REFLECTION_MAX_LENGTH, StudentReflection
 from lti_app.tool.models import Person
@@ -52,7 +57,7 @@ class CompetencyLine:
     """Where the standing is against mastery: reteach, practice, ready, extend, partial (at or
     above the mastery level, parts not mastered), unscored (evidence, no level yet) or none."""
     is_mastered: bool
-    last_evidence_at: datetime | None
+    last_evidence_on: date | None
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class WorkLine:
 
 @dataclass(frozen=True)
 class CommentLine:
-    at: datetime
+    at: date
     competency: str
     level_name: str
     note: str
@@ -185,11 +190,11 @@ def family_report(
             Evidence.source != EvidenceSource.SELF_ASSESSMENT,
             Evidence.competency_id.in_(list(by_id)),
         )
-        .order_by(Evidence.observed_at.desc(), Evidence.id.desc())
+        .order_by(*(column.desc() for column in IN_ORDER_OBSERVED))
         .limit(RECENT_COMMENTS)
     ).all()
     comments = tuple(
-        CommentLine(ev.observed_at, _label(by_id[ev.competency_id]), ev.level_name, ev.note)
+        CommentLine(ev.observed_on, _label(by_id[ev.competency_id]), ev.level_name, ev.note)
         for ev in evidence
         if ev.competency_id in by_id
     )
@@ -262,5 +267,5 @@ def _competency_line(
             has_evidence=bool(level and level.evidence_count),
         ),
         is_mastered=bool(level and level.is_mastered),
-        last_evidence_at=level.last_evidence_at if level else None,
+        last_evidence_on=level.last_evidence_on if level else None,
     )

@@ -35,6 +35,7 @@ from lti_app.reports.i18n import (
     LANGUAGES,
     TEMPLATE_HELPERS,
     choose_language,
+    date_locale,
     language_of_locale,
 )
 from lti_app.reports.pdf import A4, paper_for, render_pdf
@@ -45,6 +46,7 @@ from lti_app.tool.services import LaunchContext
 from lti_app.web import (
     add_nav_item,
     current_launch,
+    current_launch_or_none,
     db_session,
     launch_url,
     require_role,
@@ -169,6 +171,8 @@ def _course_title(ctx: LaunchContext) -> str:
 
 def _render(template: str, report: services.FamilyReport, lang: str, **extra: object) -> str:
     g.report_language = lang
+    launch = current_launch_or_none()
+    g.report_date_locale = date_locale(lang, launch.launch.locale if launch else None)
     now = utcnow()
     with force_locale(lang):
         return render_template(

@@ -47,8 +47,8 @@ def test_evidence_dated_today_after_noon_is_more_recent_than_work_done_earlier(
     # 16:00 UTC: the teacher records Proficient on the student page, whose date field holds
     # today as the form offered it.
     clock["now"] = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
-    observed = common.observed_at_from(common.today())
-    assert observed == clock["now"]
+    observed = common.observed_from(common.today())
+    assert observed == common.Observed(clock["now"], date(2026, 3, 10))
     record_and_close(
         session,
         context_id=course.context_id,
@@ -57,7 +57,8 @@ def test_evidence_dated_today_after_noon_is_more_recent_than_work_done_earlier(
         points=Decimal(3),
         note="talked it through",
         recorded_by_id=course.teacher_id,
-        observed_at=observed,
+        observed_at=observed.at,
+        observed_on=observed.on,
     )
     row = current_levels(session, context_id=course.context_id, person_id=student)[comp]
     assert row.level_name == "Proficient"
@@ -65,7 +66,9 @@ def test_evidence_dated_today_after_noon_is_more_recent_than_work_done_earlier(
 
 def test_an_earlier_date_still_counts_as_noon_utc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(common, "utcnow", lambda: AFTERNOON)
-    assert common.observed_at_from(date(2026, 3, 9)) == datetime(2026, 3, 9, 12, tzinfo=UTC)
-    assert common.observed_at_from(date(2026, 3, 11)) == AFTERNOON  # a day ahead of UTC
+    noon = datetime(2026, 3, 9, 12, tzinfo=UTC)
+    assert common.observed_from(date(2026, 3, 9)) == common.Observed(noon, date(2026, 3, 9))
+    # A teacher a day ahead of UTC: now, on the day they typed.
+    assert common.observed_from(date(2026, 3, 11)) == common.Observed(AFTERNOON, date(2026, 3, 11))
     with pytest.raises(ValueError, match="future"):
-        common.observed_at_from(date(2026, 3, 12))
+        common.observed_from(date(2026, 3, 12))

@@ -618,9 +618,11 @@ def test_stale_correction_after_withdrawal_gets_a_plain_answer(
     assert "withdrawn evidence cannot be corrected" in stale.text
 
 
-def test_far_past_date_is_accepted_and_the_progress_page_still_renders(
+def test_far_past_date_is_refused_and_old_far_past_evidence_still_renders(
     teacher: Frame, db: Database, ids: Ids, lti: LtiActions, tool_server: ToolServer
 ) -> None:
+    """A year before 2000 is a slip (a year typed "26" is the year 26) and is refused; evidence
+    saved that way before the check still shows on the student's progress page."""
     code = unique("OLD")
     with db.begin() as s:
         comp = make_competency(s, ids.context(), code)
@@ -633,12 +635,24 @@ def test_far_past_date_is_accepted_and_the_progress_page_still_renders(
     assert refused.status_code == 400
     assert "future" in refused.text
     for day, points in (("0001-01-01", "1.00"), ("1900-02-28", "4.00")):
-        teacher.follow(
-            teacher.post(
-                f"/mastery/students/{student}/evidence",
-                {"competency_id": str(comp), "points": points, "observed_on": day},
-            )
+        slip = teacher.post(
+            f"/mastery/students/{student}/evidence",
+            {"competency_id": str(comp), "points": points, "observed_on": day},
         )
+        assert slip.status_code == 400
+        assert "please check the year" in slip.text
+        with db.begin() as s:
+            services.record_evidence(
+                s,
+                context_id=ids.context(),
+                competency_id=comp,
+                student_ids=[student],
+                points=D(points),
+                source=TEACHER,
+                note="",
+                recorded_by_id=student,
+                observed_at=datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC),
+            )
     me = frame(lti.launch("user-s03"), tool_server.url)
     page = me.get("/progress/")
     assert page.status_code == 200

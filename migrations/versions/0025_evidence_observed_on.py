@@ -8,7 +8,7 @@ course's zone at upgrade time, which is the date their pages showed until now. T
 revision's old and new dates, and for a stored level's latest evidence.
 
 Revision ID: 0025_evidence_observed_on
-Revises: 0022_membership_first_listed_at
+Revises: 0024_copied_from
 Create Date: 2026-12-10 09:00:00
 """
 
@@ -26,7 +26,7 @@ from lti_app.settings import SettingsError, load_settings
 from lti_app.timezones import course_zone, local_date
 
 revision: str = "0025_evidence_observed_on"
-down_revision: str | None = "0022_membership_first_listed_at"
+down_revision: str | None = "0024_copied_from"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -69,7 +69,7 @@ def _people(session: Any, platform_id: int, context_id: int) -> dict[str, int]:
             Person.platform_id == platform_id, Person.sub.in_([m.user_id for m in members])
         )
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 @pytest.fixture(scope="module")

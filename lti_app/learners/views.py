@@ -20,7 +20,7 @@ from lti_app.db import utcnow
 from lti_app.display import course_zone, date_limits
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.learners import goals_and_check_ins, services, visible_profile
-from lti_app.learners.goals_and_check_ins import GoalNotFoundError
+from lti_app.learners.goals_and_check_ins import DuplicateGoalError, GoalNotFoundError
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
 from lti_app.learners.services import NotAllowedError
@@ -135,6 +135,25 @@ class GoalDraft:
         )
 
 
+def _refused_goal_field(err: ValueError, goal_id: int | None = None) -> str:
+    """The id of the goal form's field a refusal is about, for the message's link to it and
+    the field's aria-invalid: the date and status are read before the words are checked, and
+    a goal already on the list is refused for its words."""
+    prefix = "new-goal" if goal_id is None else f"goal-{goal_id}"
+    if isinstance(err, DuplicateGoalError):
+        return f"{prefix}-text"
+    try:
+        _date(request.form.get("target_date", ""))
+    except ValueError:
+        return f"{prefix}-date"
+    if goal_id is not None:
+        try:
+            _goal_status(request.form.get("status", ""))
+        except ValueError:
+            return f"{prefix}-status"
+    return f"{prefix}-text"
+
+
 def _vocab() -> dict[str, Any]:
     return {
         "career_clusters": tuple(CareerCluster),
@@ -154,8 +173,10 @@ def _render_mine(
     error: str | None = None,
     status: int = 200,
     draft: GoalDraft | None = None,
+    invalid: str | None = None,
 ) -> tuple[str, int]:
-    """The student's page; `values` fills the profile form (as stored when None)."""
+    """The student's page; `values` fills the profile form (as stored when None); `invalid`
+    is the id of the field `error` is about."""
     ctx, context_id = _course()
     session = db_session()
     view = visible_profile.student_view(session, context_id=context_id, person_id=ctx.person.id)
@@ -171,6 +192,7 @@ def _render_mine(
             labels=OWN_PROFILE_FORM.labels,
             draft=draft,
             error=error,
+            invalid=invalid,
             notice=None if error else _notice(),
             **_vocab(),
         ),
@@ -223,7 +245,12 @@ def add_goal() -> Response | tuple[str, int]:
         )
     except ValueError as err:
         session.rollback()
-        return _render_mine(error=str(err), status=400, draft=GoalDraft.from_request())
+        return _render_mine(
+            error=str(err),
+            status=400,
+            draft=GoalDraft.from_request(),
+            invalid=_refused_goal_field(err),
+        )
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_added") + f"#goal-{goal.id}")
 
@@ -249,7 +276,12 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
         raise NotFoundError("That goal does not exist.") from err
     except ValueError as err:
         session.rollback()
-        return _render_mine(error=str(err), status=400, draft=GoalDraft.from_request(goal_id))
+        return _render_mine(
+            error=str(err),
+            status=400,
+            draft=GoalDraft.from_request(goal_id),
+            invalid=_refused_goal_field(err, goal_id),
+        )
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_saved") + f"#goal-{goal_id}")
 
@@ -298,8 +330,10 @@ def _render_teacher(
     error: str | None = None,
     status: int = 200,
     draft: GoalDraft | None = None,
+    invalid: str | None = None,
 ) -> tuple[str, int]:
-    """The teacher's profile editor; `values` fills the profile form (as stored when None)."""
+    """The teacher's profile editor; `values` fills the profile form (as stored when None);
+    `invalid` is the id of the field `error` is about."""
     session = db_session()
     name = _student_in_course(context_id, person_id)
     if values is None:
@@ -317,6 +351,7 @@ def _render_teacher(
             ),
             draft=draft,
             error=error,
+            invalid=invalid,
             notice=None if error else _notice(),
             **_vocab(),
         ),
@@ -382,7 +417,12 @@ def add_student_goal(person_id: int) -> Response | tuple[str, int]:
     except ValueError as err:
         session.rollback()
         return _render_teacher(
-            context_id, person_id, error=str(err), status=400, draft=GoalDraft.from_request()
+            context_id,
+            person_id,
+            error=str(err),
+            status=400,
+            draft=GoalDraft.from_request(),
+            invalid=_refused_goal_field(err),
         )
     session.commit()
     return redirect(

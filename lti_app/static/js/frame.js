@@ -58,21 +58,61 @@
   // new page's top: the frame is as tall as the page, so it never scrolls itself, the LMS's page
   // does, and a browser scrolls no page for a frame from another site that loads (even with a
   // #fragment). So, once the LMS has sized the frame to this page (or has not within a second),
-  // show what the page is about: a refused form's error summary (which also takes focus, framed
-  // or not), else the place the address names (the "What to do next" links, a step after a
-  // hand-in), else the page's top, but only if none of it is in sight: a page that starts in
-  // view stays still.
+  // show what the page is about: a refused form's error summary or a "Not saved yet" question
+  // (which also take focus, framed or not), else the place the address names (the "What to do
+  // next" links, a step after a hand-in), else the page's top, but only if none of it is in
+  // sight: a page that starts in view stays still.
+  var ASKING = "#error-summary, #locking-students, #losing-mastery";
+  // A save's confirmation is at the top of the page, while the page opens at the place the
+  // address names (the step chosen, the goal saved), often a screen or more below: there
+  // nobody would see it, and a screen reader says only the place. So it moves next to the
+  // place, which it describes.
+  function confirmAt(target) {
+    var main = document.getElementById("main");
+    var notices = main ? main.querySelectorAll("#main > p.flash[role=status]") : [];
+    if (!notices.length || target === main) {
+      return target;
+    }
+    var inTable = target.closest("table");
+    var before = inTable ? (inTable.closest(".table-wrap") || inTable) : target;
+    var ids = [];
+    for (var i = 0; i < notices.length; i++) {
+      var notice = notices[i];
+      notice.id = notice.id || "confirmation-" + i;
+      ids.push(notice.id);
+      if (target.tagName === "LI") {
+        target.insertBefore(notice, target.firstChild);  // a list holds only its items
+      } else {
+        before.parentNode.insertBefore(notice, before);
+      }
+    }
+    var described = target.getAttribute("aria-describedby");
+    target.setAttribute("aria-describedby", ids.join(" ") + (described ? " " + described : ""));
+    return notices[0];
+  }
+  function showConfirmed(target, shown) {
+    bringIntoView(target);
+    if (shown && shown !== target) {
+      shown.scrollIntoView({ block: "start" });  // the place follows it
+    }
+  }
   function showPlace() {
-    var summary = document.getElementById("error-summary");
+    var asking = document.querySelector(ASKING);
+    if (asking && !asking.hasAttribute("tabindex")) {
+      asking.setAttribute("tabindex", "-1");
+    }
+    var target = asking ? null : (initialHash ? elementNamedBy(initialHash) : null);
+    var shown = target ? confirmAt(target) : null;
     if (!framed) {
-      if (summary) {
-        summary.focus();  // scrolls this window to it as needed
+      if (asking) {
+        asking.focus();  // scrolls this window to it as needed
+      } else if (shown && shown !== target) {
+        showConfirmed(target, shown);
       }
       return;  // the browser itself shows the top, the #fragment, or where Back left off
     }
-    var target = summary || (initialHash ? elementNamedBy(initialHash) : null);
-    if (target) {
-      bringIntoView(target);
+    if (asking || target) {
+      showConfirmed(asking || target, shown);
       return;
     }
     var top = document.querySelector("header.topbar") || document.body.firstElementChild;

@@ -17,6 +17,7 @@ from lti_app.courses.recording import queue_scores
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.display import course_zone, isolate
 from lti_app.errors import NotFoundError, PermissionDeniedError
+from lti_app.form_once import form_shown_at
 from lti_app.grades.launch_columns import placed_competency
 from lti_app.mastery.errors import InvalidEvidenceError
 from lti_app.mastery.models import EvidenceSource
@@ -196,6 +197,7 @@ def self_assess() -> Response | tuple[str, int]:
             source=EvidenceSource.SELF_ASSESSMENT,
             note=note,
             recorded_by_id=ctx.person.id,
+            form_shown_at=form_shown_at(),
         )
     except CompetencyNotFoundError as err:
         raise NotFoundError("That competency does not exist in this course.") from err

@@ -180,6 +180,7 @@ def student_page_with_errors(person_id: int, errors: list[str]) -> tuple[str, in
     """Roll back and show the student's page with what went wrong (for other blueprints), the
     refused form filled in as the teacher typed it, so nothing they wrote is lost."""
     db_session().rollback()
+    set_history_url("courses.student", person_id=person_id)
     kind = DRAFT_FORMS.get(request.endpoint or "")
     draft: dict[str, object] | None = {"kind": kind, "values": request.form} if kind else None
     return _student_page(person_id, errors=errors, draft=draft), 400
@@ -230,6 +231,7 @@ def save_profile(person_id: int) -> Response | tuple[str, int]:
         return student_page_with_errors(person_id, [str(err)])
     if conflict is not None:
         session.rollback()
+        set_history_url("courses.student", person_id=person_id)
         draft: dict[str, object] = {"kind": "profile", "values": conflict.values}
         return _student_page(person_id, conflict.errors, draft), 400
     session.commit()

@@ -132,6 +132,8 @@ def _render(
         None,
     )
     overview = pathway_overview(session, context_id=context_id, person_id=ctx.person.id)
+    if request.method == "POST":
+        set_history_url("progress.my_progress")
     return (
         render_template(
             "progress/my_progress.html",

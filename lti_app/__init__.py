@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SESSION_COOKIE_PARTITIONED"] = settings.secure_cookies
     csrf.init_app(app)
 
-    from lti_app import display, health, web
+    from lti_app import display, health, history, web
     from lti_app.admin import views as admin_views
     from lti_app.competencies import views as competencies_views
     from lti_app.courses import views as courses_views
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from lti_app.tool import views as tool_views
 
     web.init_web(app)
+    history.init_history(app)
     display.init_display(app)
     init_babel(app)
     errors.register_error_handlers(app)

@@ -19,10 +19,11 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from lti_app.tool.keys import ToolKeyError
+from lti_app.typed_back import Typed, typed_into_the_form
 
 LOG = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class RequestIdFilter(logging.Filter):
 
 
 def render_error(
-    err: AppError, *, title: str | None = None, typed: list[tuple[str, str]] | None = None
+    err: AppError, *, title: str | None = None, typed: Typed | None = None
 ) -> tuple[str, int]:
     """The error page for err, with its status; blueprints that translate their own
     exceptions use this too, so every error page looks and says the same."""
@@ -103,30 +104,6 @@ def render_error(
         ),
         err.status_code,
     )
-
-
-NOT_TYPED = frozenset({"lt", "csrf_token", "admin_secret", "access_code"})
-
-
-def typed_into_the_form() -> list[tuple[str, str]]:
-    """The words a refused form carried, to show back: a teacher's notes from a whole lesson
-    must not vanish because the session ended while they wrote. Only forms of the LMS frame
-    (they carry the launch token), never a secret; ids and levels (digits only) are what the
-    page chose, not what was typed."""
-    try:
-        form = request.form
-    except RequestEntityTooLarge:
-        return []
-    if "lt" not in form:
-        return []
-    typed = []
-    for name, value in form.items(multi=True):
-        text = value.strip()
-        if name in NOT_TYPED or not text or text.isdigit():
-            continue
-        label = name.replace("_", " ").replace("-", " ").strip().capitalize() or "Text"
-        typed.append((label[:80], text[:10_000]))
-    return typed[:30]
 
 
 def register_error_handlers(app: Flask) -> None:

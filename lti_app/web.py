@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 from lti_app.csrf_binding import SEALED_FORMS, _bind_csrf_secret, _bind_csrf_to_sealed_field
 from lti_app.db import Database
 from lti_app.errors import PermissionDeniedError, SessionExpiredError
+from lti_app.form_once import form_shown_field
 from lti_app.mastery.scales import store_default_scale
 from lti_app.settings import Settings
 from lti_app.tool.services import LaunchContext, load_launch_context
@@ -418,4 +419,5 @@ def init_web(app: Flask) -> None:
         token_renewal_seconds=_renewal_seconds,
         current_launch_or_none=current_launch_or_none,
         LAUNCH_TOKEN_FIELD=LAUNCH_TOKEN_FIELD,
+        form_shown_field=form_shown_field,
     )

@@ -63,6 +63,7 @@ def record_and_close(
     observed_at: datetime | None = None,
     observed_on: date | None = None,
     source: EvidenceSource = EvidenceSource.TEACHER,
+    form_shown_at: datetime | None = None,
 ) -> Recorded:
     """Record evidence, close the submitted pathway work it answers, queue the scores.
 
@@ -79,6 +80,7 @@ def record_and_close(
         recorded_by_id=recorded_by_id,
         observed_at=observed_at,
         observed_on=observed_on,
+        form_shown_at=form_shown_at,
     )
     # One locked query for the whole class's work on this competency, taken after
     # record_evidence locked the competency (the one lock order).

@@ -25,8 +25,8 @@ from lti_app.courses.common import (
 )
 from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
 from lti_app.courses.views import NOTICES, assessable, bp, notice_text
-from lti_app.db import utcnow
 from lti_app.display import date_limits, isolate
+from lti_app.form_once import form_shown_at
 from lti_app.insights.groups import group_history
 from lti_app.learners.goals_and_check_ins import (
     add_check_in,
@@ -43,7 +43,7 @@ from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
-from lti_app.mastery.services import DOUBLE_SUBMIT, corrected_evidence_ids, evidence_history
+from lti_app.mastery.services import corrected_evidence_ids, evidence_history, repeats_since
 from lti_app.pathways.reviewing import submitted_work_by_competency
 from lti_app.roster.services import list_students
 from lti_app.tool.review import REVIEW_PAGES
@@ -180,6 +180,7 @@ def student_page_with_errors(person_id: int, errors: list[str]) -> tuple[str, in
     """Roll back and show the student's page with what went wrong (for other blueprints), the
     refused form filled in as the teacher typed it, so nothing they wrote is lost."""
     db_session().rollback()
+    set_history_url("courses.student", person_id=person_id)
     kind = DRAFT_FORMS.get(request.endpoint or "")
     draft: dict[str, object] | None = {"kind": kind, "values": request.form} if kind else None
     return _student_page(person_id, errors=errors, draft=draft), 400
@@ -226,6 +227,7 @@ def save_profile(person_id: int) -> Response | tuple[str, int]:
         return student_page_with_errors(person_id, [str(err)])
     if conflict is not None:
         session.rollback()
+        set_history_url("courses.student", person_id=person_id)
         draft: dict[str, object] = {"kind": "profile", "values": conflict.values}
         return _student_page(person_id, conflict.errors, draft), 400
     session.commit()
@@ -333,7 +335,9 @@ def save_check_in(person_id: int) -> Response | tuple[str, int]:
                 next_steps=form.get("next_steps", ""),
                 is_private=form.get("is_private") == "on",
             )
-            if earlier_same_check_in(session, check_in=check_in, since=utcnow() - DOUBLE_SUBMIT):
+            if earlier_same_check_in(
+                session, check_in=check_in, since=repeats_since(form_shown_at())
+            ):
                 session.delete(check_in)
                 session.flush()
     except ValueError as err:

@@ -31,6 +31,7 @@ from lti_app.courses.student_views import SOURCE_LABELS, back_to_student, studen
 from lti_app.courses.views import assessable, notice_text
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import NotFoundError
+from lti_app.form_once import form_shown_at
 from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import correct_evidence, get_evidence, withdraw_evidence
@@ -82,6 +83,7 @@ def record(person_id: int) -> Response | tuple[str, int]:
                 recorded_by_id=course.teacher_id,
                 observed_at=observed.at,
                 observed_on=observed.on,
+                form_shown_at=form_shown_at(),
             )
     except ValueError as err:
         return student_page_with_errors(person_id, [str(err)])
@@ -160,6 +162,7 @@ def bulk_record() -> Response | tuple[str, int]:
                 recorded_by_id=course.teacher_id,
                 observed_at=observed.at,
                 observed_on=observed.on,
+                form_shown_at=form_shown_at(),
             )
     except ValueError as err:
         session.rollback()

@@ -18,6 +18,7 @@ from lti_app.courses.recording import queue_scores
 from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.display import course_zone, isolate
 from lti_app.errors import NotFoundError, PermissionDeniedError
+from lti_app.form_once import form_shown_at
 from lti_app.grades.launch_columns import placed_competency
 from lti_app.mastery.errors import InvalidEvidenceError
 from lti_app.mastery.models import EvidenceSource
@@ -133,6 +134,8 @@ def _render(
         None,
     )
     overview = pathway_overview(session, context_id=context_id, person_id=ctx.person.id)
+    if request.method == "POST":
+        set_history_url("progress.my_progress")
     return (
         render_template(
             "progress/my_progress.html",
@@ -195,6 +198,7 @@ def self_assess() -> Response | tuple[str, int]:
             note=note,
             recorded_by_id=ctx.person.id,
             observed_on=local_date(utcnow(), course_zone()),
+            form_shown_at=form_shown_at(),
         )
     except CompetencyNotFoundError as err:
         raise NotFoundError("That competency does not exist in this course.") from err

@@ -185,3 +185,59 @@ def test_back_to_a_page_older_than_its_token_opens_it_while_the_session_lives(
     assert len(opened) == 2, opened  # the expired token's address, then the newest's
     assert _token(opened[0]) == first
     assert _token(opened[1]) != first
+
+
+def _student_page(course: Demo, page: Any, student_index: int) -> Any:
+    """The teacher's page of one of the course's students, in the LMS frame."""
+    page.goto(course.course_url(COURSE.context_id, **{"as": TEACHER.user_id}))
+    frames = page.frame_locator("iframe#tool-frame")
+    name = STUDENTS[student_index].given_name
+    tool_frame(page)
+    for _ in range(10):  # the roster arrives from the LMS just after the teacher's launch
+        if frames.locator(f"main a:has-text('{name}')").count():
+            break
+        page.wait_for_timeout(500)
+        tool_frame(page).evaluate("location.reload()")
+        tool_frame(page)
+    tool_frame(page).click(f"main a:has-text('{name}')")
+    frames.locator("#ci-note").wait_for()
+    return frames
+
+
+def test_back_after_a_refused_form_then_a_saved_one_opens_the_page_again(
+    course: Demo, page_factory: Any
+) -> None:
+    """The 400 page of a refused check-in answered a POST: Back to it from the saved page
+    showed Chromium's "Confirm Form Resubmission" in the frame."""
+    page = page_factory()
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    frames = _student_page(course, page, 0)
+    frames.locator("#ci-date").fill("2099-01-01")
+    frames.locator("#ci-note").fill("We talked about the lab report.")
+    frames.locator("button", has_text="Add check-in").click()
+    frames.locator("#error-summary").wait_for()
+    frames.locator("#ci-date").fill("2026-01-05")
+    frames.locator("button", has_text="Add check-in").click()
+    frames.locator("main .flash").first.wait_for()
+    sent = len(posts)
+    page.evaluate("history.back()")
+    page.wait_for_timeout(1500)
+    frames.locator("main h1").first.wait_for(timeout=5000)  # a Pathways page, no error
+    assert not any(f.url.startswith("chrome-error") for f in page.frames)
+    assert len(posts) == sent, posts[sent:]
+
+
+def test_back_after_saving_a_check_in_gives_an_empty_add_form(
+    course: Demo, page_factory: Any
+) -> None:
+    """Back brought the saved note back into "Add a check-in", where Add stored it twice."""
+    page = page_factory()
+    frames = _student_page(course, page, 1)
+    frames.locator("#ci-note").fill("Back-button check-in note")
+    frames.locator("button", has_text="Add check-in").click()
+    frames.locator("main .flash").first.wait_for()
+    page.evaluate("history.back()")
+    page.wait_for_timeout(1500)
+    frames.locator("#ci-note").wait_for()
+    assert frames.locator("#ci-note").input_value() == ""

@@ -2,10 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
+from sqlalchemy import select
+
+from lti_app.competencies.services import create_competency
+from lti_app.db import Database
+from lti_app.demo import seed as lms_seed
+from lti_app.demo.seed import STUDENTS, TEACHER, Course, Enrollment, Role
+from lti_app.demo.state import ResourceLink
+from lti_app.tool.models import Context, Platform
 from tests.e2e.conftest import Demo, tool_frame
+
+TALL = Course(
+    context_id="course-e2e-open-page",
+    label="OPEN",
+    title="Ten competencies",
+    enrollments=(
+        Enrollment(TEACHER.user_id, Role.INSTRUCTOR),
+        *(Enrollment(s.user_id, Role.LEARNER) for s in STUDENTS[:1]),
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def tall_course(demo: Demo, database_url: str) -> Iterator[Demo]:
+    """A course of its own whose My progress is far taller than the window."""
+    platform = demo.lms.platform
+    link_id = lms_seed.default_resource_link_id(TALL)
+    lms_seed.COURSES[TALL.context_id] = TALL
+    platform.state.resource_links[link_id] = ResourceLink(link_id, TALL.context_id, "Pathways")
+    db = Database(database_url)
+    with db.begin() as session:
+        issuer = demo.lms.base_url
+        platform_id = session.scalars(select(Platform.id).where(Platform.issuer == issuer)).one()
+        context = Context(
+            platform_id=platform_id, context_id=TALL.context_id, title=TALL.title, label=TALL.label
+        )
+        session.add(context)
+        session.flush()
+        for i in range(10):
+            create_competency(session, context_id=context.id, code=f"O.{i}", title=f"Skill {i}")
+    db.dispose()
+    try:
+        yield demo
+    finally:
+        platform.state.resource_links.pop(link_id, None)
+        lms_seed.COURSES.pop(TALL.context_id, None)
 
 
 def _open_reflection(demo: Demo, page: Any, user: str) -> Any:
@@ -61,3 +107,37 @@ def test_a_page_whose_session_ended_says_so_before_more_is_typed(
     alert.wait_for()
     assert "open Pathways again" in alert.inner_text()
     assert frame.input_value("textarea[name=reflection]") == ""  # nothing typed was touched
+
+
+def _in_sight(page: Any, box: dict[str, float] | None) -> bool:
+    """Whether a box (in the top-level page's viewport coordinates) is at least partly seen."""
+    assert box is not None
+    return box["y"] + box["height"] > 0 and box["y"] < page.viewport_size["height"]
+
+
+def test_the_session_ended_warning_is_seen_where_the_student_is_typing(
+    tall_course: Demo, page_factory: Any
+) -> None:
+    """My progress is far taller than the window: the warning at the page's top was some
+    1,750 px above the self-assessment being written, out of sight."""
+    page = page_factory(1100, 700)
+    page.clock.install()
+    page.goto(tall_course.course_url(TALL.context_id, **{"as": STUDENTS[0].user_id}))
+    tool_frame(page).click("nav >> text=My progress")
+    frames = page.frame_locator("iframe#tool-frame")
+    frames.locator("nav [aria-current=page]", has_text="My progress").wait_for()
+    tool_frame(page).wait_for_function("document.readyState === 'complete'")
+    last = frames.locator("details.self-assess").last
+    last.locator("summary").click()
+    note = last.locator("textarea")
+    note.fill("I can now explain it to my friend")
+    assert page.evaluate("window.scrollY") > 700  # the page's top is out of sight
+    page.route("**/lti/session/token", lambda route: route.fulfill(status=401, body=""))
+    page.clock.fast_forward("10:30")
+    alert = frames.locator("#session-ended[role=alert]")
+    alert.wait_for()
+    page.wait_for_timeout(300)
+    assert _in_sight(page, alert.bounding_box()), "the warning is out of sight"
+    assert _in_sight(page, note.bounding_box())
+    assert note.evaluate("el => el === document.activeElement")  # still where they typed
+    assert note.input_value() == "I can now explain it to my friend"

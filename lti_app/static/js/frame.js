@@ -284,7 +284,20 @@
     note.setAttribute("role", "alert");
     note.textContent = "Your Pathways session has ended, so nothing more on this page can be " +
       "saved. Copy anything you have typed, then open Pathways again from your course.";
-    main.insertBefore(note, main.firstChild);
+    // Said where the person is: the top of a tall page is out of sight (the LMS's page scrolls,
+    // not the frame), far above the note being written. Beside the field being typed into,
+    // which keeps the focus (the alert is read out all the same); else at the top, focused.
+    var typing = document.activeElement;
+    var field = typing && typing !== document.body && typing.closest && main.contains(typing) &&
+      /^(INPUT|SELECT|TEXTAREA)$/.test(typing.tagName) ? (typing.closest(".field") || typing) : null;
+    if (field) {
+      field.parentNode.insertBefore(note, field);
+      note.scrollIntoView({ block: "nearest" });
+      typing.scrollIntoView({ block: "nearest" });
+    } else {
+      main.insertBefore(note, main.firstChild);
+      bringIntoView(note);
+    }
   }
 
   function renewIfDue() {

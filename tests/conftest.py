@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -18,6 +20,13 @@ from sqlalchemy.orm import Session
 from lti_app.db import make_engine
 from lti_app.migrate import alembic_config
 from lti_app.models import Base
+
+# Tests never assert on wall-clock time: on a loaded 2-core machine Hypothesis's deadline and
+# its "input generation is slow" check failed a pure-function test that was right.
+hypothesis_settings.register_profile(
+    "pathways", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("pathways")
 
 POSTGRES_URL_ENV = "LTI_APP_TEST_DATABASE_URL"
 

@@ -12,17 +12,10 @@ from sqlalchemy.orm import Session
 
 from lti_app.learners.models import OPEN_GOAL_STATUSES, Goal, LearnerProfile
 from lti_app.mastery.models import Evidence
-from lti_app.pathways.models import Choice, Option, Pathway, Step
+from lti_app.pathways.models import Choice, Option, Step
 from lti_app.pathways.reviewing import pending_for_teacher
-from lti_app.pathways.unlocking import (
-    WORK_A_LOCK_STOPS,
-    class_unlock_states,
-    is_work_a_lock_stops,
-)
+from lti_app.pathways.unlocking import class_unlock_states, work_a_lock_stops
 from lti_app.roster.services import Student, list_students
-
-STUCK_STATUSES = WORK_A_LOCK_STOPS
-"""Work that waits on the student: to start or hand in."""
 
 
 class AttentionKind(enum.StrEnum):
@@ -110,15 +103,16 @@ def attention_list(
                     AttentionKind.NO_EVIDENCE, student.person_id, student.name, detail, last
                 )
             )
+    # Work that waits on the student, to start or hand in, in a pathway on offer: the work a
+    # lock would stop. An archived pathway's work is frozen (the student's page shows it read
+    # only), so there is nothing to talk the student through or to unlock there.
     stuck = session.execute(
-        select(Choice, Step.title, Option.title, Pathway.archived_at)
-        .join(Step, Step.id == Choice.step_id)
+        work_a_lock_stops(context_id)
+        .with_only_columns(Choice, Step.title, Option.title)
         .join(Option, Option.id == Choice.option_id)
-        .join(Pathway, Pathway.id == Step.pathway_id)
-        .where(Choice.context_id == context_id, Choice.status.in_(STUCK_STATUSES))
     ).all()
     items += _locked_out(session, context_id, students, stuck)
-    for choice, step_title, option_title, _ in stuck:
+    for choice, step_title, option_title in stuck:
         since = _aware(
             choice.returned_at or choice.started_at or choice.approved_at or choice.chosen_at
         )
@@ -176,24 +170,19 @@ def _locked_out(
     session: Session,
     context_id: int,
     students: dict[int, Student],
-    working: Sequence[Row[Choice, str, str, datetime | None]],
+    working: Sequence[Row[Choice, str, str]],
 ) -> list[AttentionItem]:
-    """Students with work to do on a step that is locked for them now: a locked step refuses
-    starting and handing in, so they wait for the teacher from the day it locked (three
-    queries, however many students)."""
-    working = [
-        row
-        for row in working
-        if row[0].person_id in students
-        and is_work_a_lock_stops(row[0].status, pathway_archived_at=row[3])
-    ]
+    """Students with work a lock would stop on a step that is locked for them now: a locked
+    step refuses starting and handing in, so they wait for the teacher from the day it locked
+    (three queries, however many students)."""
+    working = [row for row in working if row[0].person_id in students]
     states = class_unlock_states(
         session,
         context_id=context_id,
         pairs=[(row[0].person_id, row[0].step_id) for row in working],
     )
     items = []
-    for choice, step_title, option_title, _ in working:
+    for choice, step_title, option_title in working:
         state = states[choice.person_id, choice.step_id]
         if not state.is_unlocked:
             items.append(

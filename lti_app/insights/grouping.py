@@ -205,22 +205,17 @@ def _group(key: str, name: str, members: Sequence[StudentAtLevel | StudentAtStep
     )
 
 
-def step_progress(
-    *, choice_status: str | None, missing: Sequence[str], manually_unlocked: bool
-) -> StepProgress:
-    """Decide a student's place on a step from their choice status and unmastered prerequisites."""
+def step_progress(*, choice_status: str | None, is_unlocked: bool) -> StepProgress:
+    """Decide a student's place on a step from their choice status and whether the step is open
+    to them (pathways.unlock.unlock_state, the rule the student's own pages read)."""
     if choice_status == "done":
         return StepProgress.DONE
     if choice_status in {"chosen", "approved", "in_progress", "returned"}:
         # A locked step refuses starting and handing in, so the student can't go on.
-        if missing and not manually_unlocked:
-            return StepProgress.WORKING_LOCKED
-        return StepProgress.WORKING
+        return StepProgress.WORKING if is_unlocked else StepProgress.WORKING_LOCKED
     if choice_status == "submitted":  # handed in: the teacher reviews it, locked or not
         return StepProgress.WORKING
-    if not missing or manually_unlocked:
-        return StepProgress.OPEN
-    return StepProgress.LOCKED
+    return StepProgress.OPEN if is_unlocked else StepProgress.LOCKED
 
 
 def short_names(levels: Sequence[ScaleLevel]) -> dict[str, str]:

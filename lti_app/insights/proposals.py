@@ -6,8 +6,6 @@ Everything takes a database session and the course's context id, and never impor
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,7 +23,7 @@ from lti_app.insights.groups import GroupNotFoundError
 from lti_app.insights.steps import list_steps
 from lti_app.mastery.levels import levels_for_course
 from lti_app.pathways.models import Choice, StepPrerequisite
-from lti_app.pathways.unlocking import manual_unlock_ids_by_person, step_rules
+from lti_app.pathways.unlocking import class_unlock_states
 from lti_app.roster.services import Student, list_students
 
 
@@ -85,12 +83,11 @@ def propose_for_step(session: Session, *, context_id: int, step_id: int) -> list
     ref = next((s for s in list_steps(session, context_id=context_id) if s.id == step_id), None)
     if ref is None:
         raise GroupNotFoundError("That step is not in this course.")
-    (rule,) = step_rules(session, context_id=context_id, step_ids=[step_id])
-    manual = manual_unlock_ids_by_person(session, context_id=context_id, step_id=step_id)
-    mastered: dict[int, set[int]] = defaultdict(set)
-    for row in levels_for_course(session, context_id=context_id):
-        if row.is_mastered:
-            mastered[row.person_id].add(row.competency_id)
+    mastered = {
+        (row.person_id, row.competency_id)
+        for row in levels_for_course(session, context_id=context_id)
+        if row.is_mastered
+    }
     statuses = dict(
         session.execute(
             select(Choice.person_id, Choice.status).where(
@@ -98,18 +95,21 @@ def propose_for_step(session: Session, *, context_id: int, step_id: int) -> list
             )
         ).all()
     )
+    active = _active_students(session, context_id)
+    # The rule the student's own pages read, for the whole class in two queries at most.
+    states = class_unlock_states(
+        session,
+        context_id=context_id,
+        pairs=[(s.person_id, step_id) for s in active],
+        mastered=mastered,
+    )
     students: list[StudentAtStep] = []
-    for student in _active_students(session, context_id):
-        missing = tuple(
-            c.code or c.title
-            for c in rule.prerequisites
-            if c.id not in mastered.get(student.person_id, set())
-        )
+    for student in active:
+        state = states[student.person_id, step_id]
         status = statuses.get(student.person_id)
         progress = step_progress(
-            choice_status=status.value if status else None,
-            missing=missing,
-            manually_unlocked=student.person_id in manual,
+            choice_status=status.value if status else None, is_unlocked=state.is_unlocked
         )
+        missing = tuple(c.code or c.title for c in state.missing)
         students.append(StudentAtStep(student.person_id, student.name, progress, missing))
     return propose_by_step(students, step_title=ref.title, step_number=ref.number)

@@ -5,7 +5,6 @@ check reads it through here, so the teacher's lists and the student's pages cann
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Set
-from datetime import datetime
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -167,15 +166,11 @@ WORK_A_LOCK_STOPS = frozenset(
 """Statuses of work the student still has to start or hand in, which a locked step refuses."""
 
 
-def is_work_a_lock_stops(status: ChoiceStatus, *, pathway_archived_at: datetime | None) -> bool:
-    """Whether a lock would stop this work: to start or hand in, in a pathway on offer. An
-    archived pathway's work takes no move, open or locked (its student reads it; a teacher's
-    unlock opens nothing), so a lock there stops nothing."""
-    return status in WORK_A_LOCK_STOPS and pathway_archived_at is None
-
-
 def work_a_lock_stops(context_id: int) -> Select[int, int]:
-    """(student, step) pairs of the course's work a lock would stop (is_work_a_lock_stops)."""
+    """(student, step) pairs of the course's work a lock would stop: to start or hand in, in a
+    pathway on offer. An archived pathway's work takes no move, open or locked (its student
+    reads it; a teacher's unlock opens nothing), so a lock there stops nothing. Callers wanting
+    more of the work swap the columns (with_only_columns keeps the joins and conditions)."""
     return (
         select(Choice.person_id, Choice.step_id)
         .join(Step, Step.id == Choice.step_id)

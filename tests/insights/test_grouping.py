@@ -108,39 +108,17 @@ def test_step_proposal_groups_locked_students_by_what_they_miss() -> None:
 
 
 def test_step_progress_rules() -> None:
-    assert (
-        step_progress(choice_status="done", missing=["C1"], manually_unlocked=False)
-        is StepProgress.DONE
-    )
-    assert (
-        step_progress(choice_status="submitted", missing=[], manually_unlocked=False)
-        is StepProgress.WORKING
-    )
-    assert (
-        step_progress(choice_status="rejected", missing=[], manually_unlocked=False)
-        is StepProgress.OPEN
-    )
-    assert (
-        step_progress(choice_status=None, missing=["C1"], manually_unlocked=True)
-        is StepProgress.OPEN
-    )
-    assert (
-        step_progress(choice_status=None, missing=["C1"], manually_unlocked=False)
-        is StepProgress.LOCKED
-    )
+    assert step_progress(choice_status="done", is_unlocked=False) is StepProgress.DONE
+    assert step_progress(choice_status="submitted", is_unlocked=True) is StepProgress.WORKING
+    assert step_progress(choice_status="rejected", is_unlocked=True) is StepProgress.OPEN
+    assert step_progress(choice_status=None, is_unlocked=True) is StepProgress.OPEN
+    assert step_progress(choice_status=None, is_unlocked=False) is StepProgress.LOCKED
     # Work to start or hand in on a step locked again is blocked; handed-in work is not.
     assert (
-        step_progress(choice_status="in_progress", missing=["C1"], manually_unlocked=False)
-        is StepProgress.WORKING_LOCKED
+        step_progress(choice_status="in_progress", is_unlocked=False) is StepProgress.WORKING_LOCKED
     )
-    assert (
-        step_progress(choice_status="in_progress", missing=["C1"], manually_unlocked=True)
-        is StepProgress.WORKING
-    )
-    assert (
-        step_progress(choice_status="submitted", missing=["C1"], manually_unlocked=False)
-        is StepProgress.WORKING
-    )
+    assert step_progress(choice_status="in_progress", is_unlocked=True) is StepProgress.WORKING
+    assert step_progress(choice_status="submitted", is_unlocked=False) is StepProgress.WORKING
 
 
 def test_short_names_are_unique_prefixes() -> None:

@@ -130,3 +130,25 @@ def test_the_attention_list_names_students_blocked_mid_work(session: Session) ->
         )
         assert "unlock the step for them by hand" in blocked[0].action
     assert counts[0] == counts[1], counts
+
+
+def test_the_step_proposal_query_count_does_not_grow_with_the_class(session: Session) -> None:
+    counts = []
+    for size in (2, 7):
+        course, step, _ = _lab_in_progress(session, students=size)
+        unlock_step_for_students(
+            session,
+            context_id=course.context_id,
+            step_id=step,
+            student_ids=course.student_ids[1:],
+            unlocked_by_id=course.teacher_id,
+        )
+        session.expire_all()
+        with count_queries(session) as statements:
+            groups = propose_for_step(session, context_id=course.context_id, step_id=step)
+        counts.append(len(statements))
+        assert {g.name: len(g.person_ids) for g in groups} == {
+            "Working on step 1 “Lab” but locked: needs SAFE": 1,
+            "Working on step 1 “Lab”": size - 1,
+        }
+    assert counts[0] == counts[1], counts

@@ -111,6 +111,22 @@ def lock_course(session: Session, *, context_id: int) -> None:
     session.execute(select(course.c.id).where(course.c.id == context_id).with_for_update())
 
 
+def release_before_slow_work(session: Session) -> None:
+    """End the session's transaction before a second or more of work that needs no database
+    (rendering a PDF): nothing read so far is written back.
+
+    A SQLite transaction holds the database's one write lock from its first query (BEGIN
+    IMMEDIATE, `make_engine`), so every other request of every worker would wait out the slow
+    work, and past the busy timeout fail; on PostgreSQL the connection would sit idle in
+    transaction. The objects read so far are detached as they are rather than expired (as a
+    rollback alone does): reading one again would begin a new transaction, and take the lock
+    back, in the middle of the slow work. Anything not loaded yet raises DetachedInstanceError
+    instead of doing so quietly. Queries made afterwards begin a new transaction as usual.
+    """
+    session.expunge_all()
+    session.rollback()
+
+
 # Under gunicorn's 30 s worker timeout (config/gunicorn.conf.py): a request waiting out the
 # lock then gets the "try again in a minute" page instead of a killed worker and a bare 502.
 SQLITE_BUSY_SECONDS = 20

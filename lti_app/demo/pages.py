@@ -7,17 +7,16 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 
+from lti_app.demo.buttons import button_launches, button_people
 from lti_app.demo.launches import MessageType
 from lti_app.demo.platform import DemoPlatform, current_platform
 from lti_app.demo.seed import (
-    ADMIN,
     COURSES,
     PEOPLE,
     Course,
     Person,
     Role,
     default_resource_link_id,
-    observed_in,
 )
 from lti_app.demo.state import ResourceLink
 
@@ -54,32 +53,12 @@ def _links(platform: DemoPlatform, course: Course) -> list[ResourceLink]:
 def _buttons(
     platform: DemoPlatform, course: Course, link: ResourceLink, storage: bool
 ) -> list[LaunchButton]:
-    target = "_parent" if storage else None
-    suffix = "s" if storage else "c"
-    people: list[tuple[Person, Role | None]] = [
-        (PEOPLE[e.user_id], e.role) for e in course.enrollments
-    ]
-    parents = [(p, Role.MENTOR) for p in PEOPLE.values() if observed_in(p, course)]
     buttons = []
-    for person, role in [*people, *parents, (ADMIN, None)]:
-        hint = f"ui-{course.context_id}-{link.id}-{person.user_id}-{suffix}"
-        spec = platform.make_launch(
-            person.user_id,
-            course.context_id,
-            resource_link_id=link.id,
-            storage_target=target,
-            hint=hint,
+    for person, role in button_people(course):
+        spec, deep_link = button_launches(
+            platform, course.context_id, link.id, person, role, storage=storage
         )
-        deep_link_url = None
-        if role is Role.INSTRUCTOR:
-            dl = platform.make_launch(
-                person.user_id,
-                course.context_id,
-                message_type=MessageType.DEEP_LINKING,
-                storage_target=target,
-                hint=f"ui-dl-{hint}",
-            )
-            deep_link_url = platform.login_url(dl)
+        deep_link_url = platform.login_url(deep_link) if deep_link else None
         label = ROLE_LABELS[role] if role else "Admin"
         buttons.append(LaunchButton(person, label, platform.login_url(spec), deep_link_url))
     return buttons

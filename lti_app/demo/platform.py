@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import current_app, g
 
+from lti_app.demo.buttons import rebuild_button_launch
 from lti_app.demo.keys import SigningKey, encode_with_tweak
 from lti_app.demo.launches import (
     ALL_SCOPES,
@@ -251,9 +252,11 @@ class DemoPlatform:
         return spec
 
     def get_launch(self, hint: str) -> LaunchSpec | None:
-        """The spec registered under this hint."""
+        """The spec registered under this hint, or the course page button's that it names."""
         with self._lock:
-            return self._launches.get(hint)
+            spec = self._launches.get(hint)
+        # The page may have been shown by this LMS before a restart, which forgot its launches.
+        return spec if spec is not None else rebuild_button_launch(self, hint)
 
     def login_url(self, spec: LaunchSpec) -> str:
         """The tool's login initiation URL for this launch (third-party initiated login)."""

@@ -6,11 +6,12 @@ import logging
 import signal
 import threading
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
 from lti_app.demo.platform import DemoPlatform
+from lti_app.roster.models import RosterSync, SyncStatus
 from lti_app.tool.models import Deployment, DeploymentStatus, Platform
 
 LOG = logging.getLogger(__name__)
@@ -51,6 +52,20 @@ def register_demo_platform(session: Session, platform: DemoPlatform) -> Platform
     return row
 
 
+def end_syncs_the_demo_was_running(session: Session, platform: Platform) -> None:
+    """The demo's roster syncs run in its own process: one it was running when stopped died
+    with it, and its lease (a quarter of an hour) must not keep the next one waiting."""
+    session.execute(
+        update(RosterSync)
+        .where(
+            RosterSync.platform_id == platform.id,
+            RosterSync.status == SyncStatus.RUNNING,
+            RosterSync.lease_until > utcnow(),
+        )
+        .values(lease_until=utcnow())
+    )
+
+
 def run_demo(*, tool_port: int = 8000, lms_port: int = 8001) -> None:
     """Migrate the SQLite database, start both servers, and wait for Ctrl-C."""
     from lti_app import create_app, migrate
@@ -69,6 +84,7 @@ def run_demo(*, tool_port: int = 8000, lms_port: int = 8001) -> None:
     db = Database(settings.effective_database_url)
     with db.begin() as session:
         platform = register_demo_platform(session, lms.platform)
+        end_syncs_the_demo_was_running(session, platform)
         # Roster, framework, pathways, profiles and some history: the whole experience at once.
         seed_demo_course(session, platform)
     db.dispose()

@@ -166,6 +166,9 @@ def sync_line_items(
         error: LmsRequestError | None = None
         waiting = False
         url = known_url
+        # The known column answered 404: whatever column holds its scores now is a new, empty
+        # one, even at the same address (an LMS may give it the deleted one's id).
+        gone = False
         held = throttles.pause(platform.id)
         if held is not None:
             # The LMS asked Pathways to wait (or cannot give a token): the column waits too.
@@ -199,7 +202,7 @@ def sync_line_items(
                     # classes/local/service/gradebookservices.php).
                     pass
                 elif not ags.line_item_exists(platform, url, offered=offered):
-                    url = None
+                    url, gone = None, True
             if url is not None and needs_update:
                 try:
                     _update_line_item(ags, platform, url, body, offered)
@@ -207,7 +210,7 @@ def sync_line_items(
                 except LmsRequestError as err:
                     if err.status != 404:
                         raise
-                    url = None
+                    url, gone = None, True
             if url is None:
                 if not lineitems_url:
                     raise LmsRequestError(NO_AGS, retryable=False, config=True)
@@ -256,7 +259,7 @@ def sync_line_items(
             else:
                 throttles.unavailable(platform.id, error)
             hold_until = throttles.pause_end(platform.id)
-        replaced = known_url if known_url is not None and url != known_url else None
+        replaced = known_url if gone else None
         _save_line_item(
             db,
             config,

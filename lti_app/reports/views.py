@@ -24,7 +24,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_babel import force_locale
 from werkzeug.wrappers import Response
 
-from lti_app.db import utcnow
+from lti_app.db import release_before_slow_work, utcnow
 from lti_app.display import course_zone
 from lti_app.errors import NotFoundError, PermissionDeniedError, request_id
 from lti_app.insights.grouping import level_band
@@ -281,8 +281,10 @@ def student_pdf(person_id: int) -> Response:
     ctx, context_id = _authorize(person_id)
     lang = _language()
     report = _report(ctx, context_id, person_id)
+    paper = _viewer_paper()
+    release_before_slow_work(db_session())
     return Response(
-        pdf_bytes(report, lang, _viewer_paper()),
+        pdf_bytes(report, lang, paper),
         mimetype="application/pdf",
         headers={
             "Content-Disposition": _attachment(report, lang),
@@ -329,8 +331,7 @@ def _class_zip_chunks(
             report = services.family_report(
                 session, context_id=context_id, person_id=person_id, course_title=course_title
             )
-            # Do not hold a transaction open while the PDF renders (a class takes a minute).
-            session.rollback()
+            release_before_slow_work(session)  # a class's PDFs take a minute
             archive.writestr(_filename(report, lang), pdf_bytes(report, lang, paper))
             yield sink.take()
     except BaseException:

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select, update
 
 from lti_app.competencies.models import Competency
@@ -272,3 +273,46 @@ def test_a_renamed_column_that_was_deleted_in_the_lms_is_made_again_under_its_ne
     assert [i.label for i in items] == ["C1 Reads scientific texts"]
     assert sorted(state.results(items[0].id)) == sorted(course.students)
     course.assert_lms_matches_mastery()
+
+
+@pytest.mark.parametrize("noticed_by", ["a new score", "a rename"])
+def test_a_column_made_again_at_the_address_it_had_gets_every_students_level(
+    make_course: Callable[..., GradeCourse], noticed_by: str
+) -> None:
+    """An LMS that gives a new column a deleted one's id (the demo LMS after `lti-app demo`
+    restarts numbers its columns from 1 again) answers the re-made column at the address
+    Pathways knew: it is still a new, empty column, and every student's level goes to it."""
+    course = make_course(students=4, competencies=1)
+    state = course.lms.platform.state
+    worker = course.worker()
+    course.record(3)
+    course.drain_until_settled(worker)
+    known_url = course.line_items()[course.competency_ids[0]].url
+    assert known_url is not None
+    item_id = course.lms_item_ids()[known_url]
+    state.delete_line_item(item_id)  # the teacher, in the LMS
+    state._next_line_item_id = item_id
+    sent_before = len(state.scores)
+
+    if noticed_by == "a new score":
+        assert course.record(1, subs=[next(iter(course.students))])
+    else:
+        with course.db.begin() as session:
+            edit_competency(
+                session,
+                context_id=course.context_id,
+                competency_id=course.competency_ids[0],
+                title="Reads scientific texts",
+            )
+    course.drain_until_settled(worker)
+
+    assert course.lms_item_ids() == {known_url: item_id}  # made again, at the same address
+    received = {
+        score.user_id
+        for score in state.scores[sent_before:]
+        if score.line_item_id == item_id and score.status == 200
+    }
+    assert sorted(received) == sorted(course.students)
+    course.assert_lms_matches_mastery()
+    note = course.line_items()[course.competency_ids[0]].last_error
+    assert "created it again and resent 4 scores" in note

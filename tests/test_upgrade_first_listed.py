@@ -31,11 +31,13 @@ _membership = sa.table(
     sa.column("last_launch_at", UtcDateTime()),
     sa.column("first_listed_at", UtcDateTime()),
     sa.column("created_at", UtcDateTime()),
+    sa.column("updated_at", UtcDateTime()),
 )
 _roster_sync = sa.table(
     "roster_sync",
     sa.column("platform_id", sa.Integer()),
     sa.column("context_id", sa.Integer()),
+    sa.column("nrps_url", sa.String()),
     sa.column("status", sa.String()),
     sa.column("started_at", UtcDateTime()),
     sa.column("finished_at", UtcDateTime()),
@@ -63,7 +65,24 @@ MEMBERS: dict[tuple[int, int], tuple[bool, datetime, datetime | None, datetime |
     # Course 3: synced since 0022, which listed its students but not this teacher.
     (3, 1): (False, BEFORE, None, None, True),
     (3, 8): (True, BEFORE, BEFORE, SYNCED - timedelta(days=1), False),
+    # Course 4 (Moodle): its last sync, before 0022, succeeded, but its roster listed
+    # students only, so it ended no teacher. A category teacher (the role on the category,
+    # not enrolled) is known from her launches; a non-editing teacher the roster made as a
+    # Learner became a teacher by her launch (Moodle's roster understates teaching).
+    (4, 1): (False, BEFORE, None, None, False),
+    (4, 9): (True, BEFORE, BEFORE, SYNCED - timedelta(days=1), False),
+    (4, 10): (True, BEFORE, BEFORE + timedelta(days=1), BEFORE + timedelta(days=1), False),
+    # Course 5: its last sync, before 0022, ended a teacher (11), so it listed a teacher;
+    # 12, known from launches only, was still teaching after it.
+    (5, 1): (False, BEFORE, None, None, False),
+    (5, 11): (True, BEFORE, BEFORE, BEFORE, False),
+    (5, 12): (True, BEFORE, BEFORE, SYNCED - timedelta(days=1), False),
 }
+ENDED_BY_LAST_SYNC = {(5, 11)}
+MOODLE_ROSTER = "https://moodle.example/mod/lti/services.php/CourseSection/4/bindings/7/memberships"
+
+
+COURSES = sorted({course for course, _person in MEMBERS})
 
 
 def _seed(url: str) -> None:
@@ -77,7 +96,7 @@ def _seed(url: str) -> None:
                 " 'https://lms.example/j', true, true)"
             )
         )
-        for course in (1, 2, 3):
+        for course in COURSES:
             conn.execute(
                 sa.text(
                     "INSERT INTO context (id, platform_id, context_id, title, label)"
@@ -90,6 +109,7 @@ def _seed(url: str) -> None:
                 _roster_sync.insert().values(
                     platform_id=1,
                     context_id=course,
+                    nrps_url=MOODLE_ROSTER if course == 4 else f"https://lms.example/{course}/nrps",
                     status="ok" if ok else "failed",
                     started_at=SYNCED,
                     finished_at=SYNCED + timedelta(seconds=5),
@@ -98,7 +118,7 @@ def _seed(url: str) -> None:
                     last_error="" if ok else "The LMS roster service is busy",
                 )
             )
-        for person in range(1, 9):
+        for person in range(1, 13):
             conn.execute(
                 sa.text(
                     "INSERT INTO person (id, platform_id, sub, name, given_name, family_name,"
@@ -107,18 +127,20 @@ def _seed(url: str) -> None:
                 {"id": person, "sub": f"u{person}"},
             )
         for (course, person), (teacher, made, first, last, listed) in MEMBERS.items():
+            ended = (course, person) in ENDED_BY_LAST_SYNC
             conn.execute(
                 _membership.insert().values(
                     context_id=course,
                     person_id=person,
                     roles=[INSTRUCTOR if teacher else LEARNER],
-                    status="active",
+                    status="inactive" if ended else "active",
                     is_teacher=teacher,
                     is_learner=not teacher,
                     first_launch_at=first,
                     last_launch_at=last,
                     first_listed_at=SYNCED if listed else None,
                     created_at=made,
+                    updated_at=SYNCED + timedelta(seconds=3) if ended else made,
                 )
             )
     engine.dispose()
@@ -137,7 +159,7 @@ def test_a_teacher_removed_in_the_lms_before_the_upgrade_is_ended_by_the_next_sy
 
     engine = make_engine(empty_database_url)
     with Session(engine) as session:
-        for course in (1, 2, 3):
+        for course in COURSES:
             # A full sync nobody's launch started; the LMS lists the student, no teacher of
             # these (a colleague it lists is not stored here).
             syncing.deactivate_missing(
@@ -153,6 +175,44 @@ def test_a_teacher_removed_in_the_lms_before_the_upgrade_is_ended_by_the_next_sy
         }
     engine.dispose()
     ended = {key for key, status in statuses.items() if status is MembershipStatus.INACTIVE}
-    assert ended == {(1, 2), (1, 5), (2, 6)}
+    assert ended == {(1, 2), (1, 5), (2, 6), (4, 10), (5, 11), (5, 12)}
     command.downgrade(config, BEFORE_BACKFILL)
     command.upgrade(config, "head")
+
+
+def test_a_teacher_no_pre_upgrade_sync_could_have_ended_stays_teaching(
+    empty_database_url: str,
+) -> None:
+    """Moodle's category teacher: its roster lists enrolments only, so syncs before 0022
+    never ended her. Marked "listed" by the upgrade, she was ended by every full sync she did
+    not start once an editing teacher was enrolled, her open page answering 403 mid-work."""
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, BEFORE_BACKFILL)
+    _seed(empty_database_url)
+
+    command.upgrade(config, "head")
+
+    engine = make_engine(empty_database_url)
+    with Session(engine) as session:
+        # The editing teacher enrolled since (3, made here by the roster) is listed now.
+        session.execute(
+            sa.insert(Membership).values(
+                context_id=4,
+                person_id=3,
+                roles=[INSTRUCTOR],
+                status=MembershipStatus.ACTIVE,
+                is_teacher=True,
+                is_learner=False,
+                first_listed_at=utcnow(),
+            )
+        )
+        syncing.deactivate_missing(
+            session, context_id=4, seen_person_ids={1, 3}, listed_since=utcnow(), teachers=True
+        )
+        session.commit()
+        category_teacher = session.scalars(
+            sa.select(Membership).where(Membership.context_id == 4, Membership.person_id == 9)
+        ).one()
+    engine.dispose()
+    assert category_teacher.first_listed_at is None
+    assert category_teacher.status is MembershipStatus.ACTIVE

@@ -33,7 +33,7 @@ def read_shown(text: str | None) -> dict[str, Any] | None:
         return None
     try:
         shown = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested beyond json's reach
         return None
     return shown if isinstance(shown, dict) else None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lti_app.unicode_text import shown_whole
+
 
 class CompetencyError(Exception):
     """A framework change that breaks a rule; the message is fit to show a teacher."""
@@ -45,6 +47,14 @@ class ImportProblem:
     message: str
     row: int | None = field(default=None, compare=False)
     """The row a spreadsheet shows for a CSV line: it differs after a value with line breaks."""
+
+    def __post_init__(self) -> None:
+        # A CASE identifier may hold half a character (JSON's "\ud83d"), which no page can
+        # encode: shown with "\ufffd" in its place, the teacher still sees which item it is.
+        for name in ("location", "column", "message"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, shown_whole(value))
 
     @property
     def spreadsheet_row(self) -> int | None:

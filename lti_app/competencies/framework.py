@@ -8,7 +8,7 @@ are left alone.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -24,6 +24,7 @@ from lti_app.competencies.errors import (
 from lti_app.competencies.graph import MAX_DEPTH, depths, find_cycles
 from lti_app.competencies.models import Competency, CompetencyKind, CompetencyPrerequisite
 from lti_app.competencies.services import clean_code, clean_description, clean_title
+from lti_app.unicode_text import nfc
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ def _validate(
                 row.description = clean_description(row.description)
             except InvalidCompetencyError as err:
                 problems.append(row.problem(columns.description, str(err)))
+        if row.parent_code:
+            row.parent_code = nfc(row.parent_code)
+        if row.prerequisite_codes:
+            row.prerequisite_codes = [nfc(code) for code in row.prerequisite_codes]
         if row.code in first_line:
             where = first_line[row.code]
             where_text = f"line {where}" if isinstance(where, int) else f"item {where}"
@@ -204,6 +209,21 @@ def _cycle_problems(
     return problems
 
 
+def _by_code(competencies: Iterable[Competency]) -> dict[str, Competency]:
+    """The course's competencies by code in NFC, as the file's codes are cleaned.
+
+    A code stored decomposed (saved before codes were normalised) is matched by its NFC form, so
+    a file naming it updates it rather than adding a twin. Where a course already holds a code
+    in both forms, the NFC one is matched and the other stays under its own stored code, which
+    no cleaned code equals: left alone, like a competency the file does not name.
+    """
+    by_code: dict[str, Competency] = {}
+    for competency in sorted(competencies, key=lambda c: c.code != nfc(c.code)):
+        key = nfc(competency.code)
+        by_code[competency.code if key in by_code else key] = competency
+    return by_code
+
+
 def apply_framework(
     session: Session,
     *,
@@ -216,10 +236,9 @@ def apply_framework(
 
     `problems` already found while reading the file are reported with the validation's own.
     """
-    existing = {
-        c.code: c
-        for c in session.scalars(select(Competency).where(Competency.context_id == context_id))
-    }
+    existing = _by_code(
+        session.scalars(select(Competency).where(Competency.context_id == context_id))
+    )
     found = [*problems, *_validate(rows, existing, columns)]
     if found:
         if all(isinstance(p.location, int) for p in found):
@@ -296,6 +315,7 @@ def apply_framework(
         competency = by_code[row.code]
         parent_code = parent_of[row.code]
         wanted: dict[str, Any] = {
+            "code": row.code,  # a code stored decomposed is stored in NFC from now on
             "title": row.title,
             "position": positions[row.code],
             "parent_id": by_code[parent_code].id if parent_code else None,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -48,6 +49,7 @@ from lti_app.competencies.models import Competency, CompetencyPrerequisite
 from lti_app.competencies.queries import list_competencies
 from lti_app.competencies.reading import CSV_COLUMNS, MAX_ROWS, decode, parse_csv
 from lti_app.csvsafe import safe_cell
+from lti_app.unicode_text import HALF_CHARACTER, has_half_character, nfc
 
 __all__ = [
     "CSV_COLUMNS",
@@ -220,6 +222,10 @@ def parse_case(
         if not_text:
             problems.extend(ImportProblem(identifier, name, "must be text") for name in not_text)
             continue
+        halved = [name for name in CASE_TEXT_FIELDS if has_half_character(item.get(name) or "")]
+        if halved:
+            problems.extend(ImportProblem(identifier, name, HALF_CHARACTER) for name in halved)
+            continue
         statement = str(item.get("fullStatement") or "").strip()
         title, description = _case_title(item, statement)
         rows[identifier] = FrameworkRow(
@@ -255,7 +261,15 @@ def parse_case(
             parent_seen[origin] = where
             sequence = association.get("sequenceNumber")
             if isinstance(sequence, int | float) and not isinstance(sequence, bool):
-                rows[origin].sort_key = (float(sequence), rows[origin].sort_key[1])
+                try:
+                    order = float(sequence)
+                except OverflowError:  # an integer of hundreds of digits
+                    order = math.inf
+                if not math.isfinite(order):  # also the NaN and Infinity Python's json reads
+                    message = "is not a number" if math.isnan(order) else "is too large a number"
+                    problems.append(ImportProblem(where, "sequenceNumber", message))
+                    continue
+                rows[origin].sort_key = (order, rows[origin].sort_key[1])
             if destination == document_id:
                 continue
             if destination not in rows:
@@ -327,8 +341,8 @@ def copy_framework(session: Session, *, from_context_id: int, to_context_id: int
     for c in source:
         # One matched by code (imported before, or copied before copies were recorded) is
         # this one's copy from now on; one already copied from elsewhere keeps its origin.
-        mine = target[c.code]
+        mine = target[nfc(c.code)]
         if mine.copied_from_id is None and c.copied_from_id != mine.id:
             mine.copied_from_id = c.id
     session.flush()
-    return {c.id: target[c.code].id for c in source}
+    return {c.id: target[nfc(c.code)].id for c in source}

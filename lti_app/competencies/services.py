@@ -31,6 +31,7 @@ from lti_app.competencies.models import (
 )
 from lti_app.competencies.queries import get_competency, parent_map, prerequisite_map
 from lti_app.db import utcnow
+from lti_app.unicode_text import HALF_CHARACTER, has_half_character, is_blank, nfc
 
 
 class _Keep(enum.Enum):
@@ -52,13 +53,17 @@ def _check_no_nul(value: str) -> None:
     # instead of a database error (or a value that differs between databases).
     if "\x00" in value:
         raise InvalidCompetencyError(NUL_MESSAGE)
+    if has_half_character(value):
+        # No database (nor page) can encode it: the save would fail on Python's codec error.
+        raise InvalidCompetencyError(f"the value {HALF_CHARACTER}")
 
 
 def clean_code(code: str) -> str:
-    """Return the code stripped, or raise InvalidCompetencyError if it cannot be a code."""
-    code = code.strip()
+    """Return the code stripped and in NFC, or raise InvalidCompetencyError if it cannot be a
+    code."""
+    code = nfc(code.strip())
     _check_no_nul(code)
-    if not code:
+    if is_blank(code):
         raise InvalidCompetencyError("a code is required", field="code")
     if len(code) > CODE_MAX_LENGTH:
         raise InvalidCompetencyError(
@@ -71,10 +76,10 @@ def clean_code(code: str) -> str:
 
 
 def clean_title(title: str) -> str:
-    """Return the title stripped, or raise InvalidCompetencyError."""
-    title = title.strip()
+    """Return the title stripped and in NFC, or raise InvalidCompetencyError."""
+    title = nfc(title.strip())
     _check_no_nul(title)
-    if not title:
+    if is_blank(title):
         raise InvalidCompetencyError("a title is required", field="title")
     if len(title) > TITLE_MAX_LENGTH:
         raise InvalidCompetencyError(
@@ -84,8 +89,8 @@ def clean_title(title: str) -> str:
 
 
 def clean_description(description: str) -> str:
-    """Return the description stripped, or raise InvalidCompetencyError."""
-    description = description.strip()
+    """Return the description stripped and in NFC, or raise InvalidCompetencyError."""
+    description = nfc(description.strip())
     _check_no_nul(description)
     return description
 
@@ -93,15 +98,31 @@ def clean_description(description: str) -> str:
 def _check_code_free(
     session: Session, *, context_id: int, code: str, competency_id: int | None = None
 ) -> None:
-    query = select(Competency.id).where(
-        Competency.context_id == context_id, Competency.code == code
-    )
-    if competency_id is not None:
-        query = query.where(Competency.id != competency_id)
-    if session.scalar(query) is not None:
+    if find_by_code(session, context_id=context_id, code=code, but=competency_id) is not None:
         raise InvalidCompetencyError(
             f"the code {code!r} is already used in this course", field="code"
         )
+
+
+def find_by_code(
+    session: Session, *, context_id: int, code: str, but: int | None = None
+) -> Competency | None:
+    """The course's competency with this (cleaned) code, however its stored code is composed.
+
+    A code saved before codes were normalised may be stored decomposed (NFD); it is still the
+    same code, so it is compared in NFC rather than rewritten by a migration.
+    """
+    query = select(Competency.id, Competency.code).where(Competency.context_id == context_id)
+    if but is not None:
+        query = query.where(Competency.id != but)
+    # Every code of the course, not only the equal one: NFC even turns a few non-ASCII codes
+    # (the Kelvin sign) into ASCII ones. A course has a few hundred at most.
+    codes = session.execute(query).all()
+    # The exact code first: a course may already hold one code in both forms.
+    for competency_id, stored in sorted(codes, key=lambda row: row[1] != code):
+        if nfc(stored) == code:
+            return session.get(Competency, competency_id)
+    return None
 
 
 def _check_parent(
@@ -344,13 +365,11 @@ def find_same_competency(
         description = clean_description(description)
     except InvalidCompetencyError:
         return None
-    found = session.scalar(
-        select(Competency).where(Competency.context_id == context_id, Competency.code == code)
-    )
+    found = find_by_code(session, context_id=context_id, code=code)
     if (
         found is None
         or found.is_archived
-        or (found.title, found.description, found.kind, found.parent_id)
+        or (nfc(found.title), nfc(found.description), found.kind, found.parent_id)
         != (title, description, kind, parent_id)
     ):
         return None

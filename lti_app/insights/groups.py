@@ -26,6 +26,7 @@ from lti_app.insights.models import (
 )
 from lti_app.insights.steps import list_steps
 from lti_app.roster.services import student_ids_in_course
+from lti_app.unicode_text import is_blank, nfc
 
 
 class GroupNotFoundError(LookupError):
@@ -56,8 +57,8 @@ class GroupHistoryEntry:
 def _clean_name(name: str) -> str:
     # Control characters (a pasted NUL above all, which PostgreSQL cannot store) are dropped.
     name = "".join(ch for ch in name if ch.isspace() or unicodedata.category(ch) != "Cc")
-    name = " ".join(name.split())
-    if not name:
+    name = nfc(" ".join(name.split()))
+    if is_blank(name):  # zero-width spaces and the like alone show nothing
         raise InvalidGroupError("A group needs a name.")
     if len(name) > GROUP_NAME_LENGTH:
         raise InvalidGroupError(f"A group name has at most {GROUP_NAME_LENGTH} characters.")
@@ -279,7 +280,8 @@ def save_proposal(
     # two clicks cannot both miss each other's groups.
     lock_course(session, context_id=context_id)
     existing = {
-        (group.name.casefold(), frozenset(current_member_ids(group))): group
+        # NFC: a name saved decomposed before names were normalised is the same name.
+        (nfc(group.name).casefold(), frozenset(current_member_ids(group))): group
         for group in active_groups(session, context_id=context_id)
     }
     saved: list[StudentGroup] = []

@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 
 from lti_app.learners.models import LearnerProfile
 from lti_app.learners.services import lock_profile, update_profile
-from lti_app.learners.vocab import CareerCluster, Modality, strip_control_characters
+from lti_app.learners.vocab import CareerCluster, Modality, strip_control_characters, tag_as_kept
 from lti_app.page_edits import SHOWN, compare_page, read_shown, shown_token
 
 TAG_FIELD = "interests"
@@ -221,7 +221,7 @@ def _tags(tags: list[str]) -> list[str]:
     seen: set[str] = set()
     kept = []
     for raw in tags:
-        tag = " ".join(strip_control_characters(raw).split())
+        tag = tag_as_kept(raw)
         if tag and tag.casefold() not in seen:
             seen.add(tag.casefold())
             kept.append(tag)

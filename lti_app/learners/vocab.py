@@ -6,6 +6,8 @@ import enum
 import re
 from collections.abc import Iterable
 
+from lti_app.unicode_text import is_blank, nfc
+
 _CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -66,12 +68,21 @@ MAX_TAG_LENGTH = 64
 MAX_TAGS = 30
 
 
+def tag_as_kept(raw: str) -> str:
+    """One tag as clean_tags keeps it: spaces collapsed, in NFC; "" when nothing of it shows."""
+    tag = nfc(" ".join(strip_control_characters(raw).split()))
+    return "" if is_blank(tag) else tag
+
+
 def clean_tags(tags: Iterable[str]) -> list[str]:
-    """Trim, drop empties and case-insensitive duplicates, keeping the first spelling and order."""
+    """Trim, drop empties and case-insensitive duplicates, keeping the first spelling and order.
+
+    Tags compare in NFC, so "café" typed and "café" pasted decomposed are one tag.
+    """
     seen: set[str] = set()
     cleaned: list[str] = []
     for raw in tags:
-        tag = " ".join(strip_control_characters(str(raw)).split())
+        tag = tag_as_kept(str(raw))
         if not tag or tag.casefold() in seen:
             continue
         if len(tag) > MAX_TAG_LENGTH:

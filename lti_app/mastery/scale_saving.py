@@ -17,6 +17,7 @@ from lti_app.mastery.errors import InvalidScaleError, MasteryError
 from lti_app.mastery.models import MasteryScale
 from lti_app.mastery.rollup import MasteryChange
 from lti_app.mastery.scales import LevelSpec, check_levels, locked_scale, update_scale
+from lti_app.unicode_text import nfc
 
 MAX_SHOWN_LENGTH = 20_000
 """Far beyond the settings of a full scale; a longer posted value is not read at all."""
@@ -65,7 +66,15 @@ class ScaleSettings:
                     for name, points, colour, mastery in data["levels"]
                 ],
             )
-        except (ValueError, TypeError, KeyError, InvalidOperation, InvalidScaleError):
+        # RecursionError: "[[[[..." posted by a script, nested deeper than json can read.
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            InvalidOperation,
+            InvalidScaleError,
+            RecursionError,
+        ):
             return None
 
 
@@ -102,7 +111,10 @@ def settings_of(scale: MasteryScale) -> ScaleSettings:
         n=scale.n,
         counts_self_assessment=scale.counts_self_assessment,
         levels=tuple(
-            LevelSpec(lv.name, lv.points.quantize(TWO_PLACES), lv.colour.lower(), lv.is_mastery)
+            # NFC as check_levels keeps names: one saved decomposed before still compares equal.
+            LevelSpec(
+                nfc(lv.name), lv.points.quantize(TWO_PLACES), lv.colour.lower(), lv.is_mastery
+            )
             for lv in scale.levels
         ),
     )

@@ -26,6 +26,7 @@ from lti_app.mastery.calculation import (
 from lti_app.mastery.errors import NUL_MESSAGE, InvalidScaleError
 from lti_app.mastery.models import LEVEL_NAME_LENGTH, MasteryLevel, MasteryScale
 from lti_app.mastery.rollup import MasteryChange, refresh_levels
+from lti_app.unicode_text import HALF_CHARACTER, has_half_character, is_blank, nfc
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 MAX_LEVELS = 20
@@ -119,9 +120,13 @@ def store_default_scale(session: Session, *, context_id: int) -> bool:
 
 
 def check_levels(levels: Sequence[tuple[str, Decimal, str, bool]]) -> list[LevelSpec]:
-    """The levels as a scale keeps them (names stripped), or raise InvalidScaleError."""
+    """The levels as a scale keeps them (names stripped, in NFC), or raise InvalidScaleError.
+
+    Names compare in NFC and without case: "Émergent" typed and "Émergent" pasted from a PDF
+    (decomposed) are one name.
+    """
     specs = [
-        LevelSpec(name.strip(), Decimal(points), colour, mastery)
+        LevelSpec(nfc(name.strip()), Decimal(points), colour, mastery)
         for name, points, colour, mastery in levels
     ]
     if len(specs) < 2:
@@ -130,8 +135,10 @@ def check_levels(levels: Sequence[tuple[str, Decimal, str, bool]]) -> list[Level
         raise InvalidScaleError(f"a scale has at most {MAX_LEVELS} levels")
     if any("\x00" in spec.name for spec in specs):
         raise InvalidScaleError(NUL_MESSAGE.format(what="level name"))
+    if any(has_half_character(spec.name) for spec in specs):
+        raise InvalidScaleError(f"a level name {HALF_CHARACTER}")
     names = [spec.name.casefold() for spec in specs]
-    if any(not name for name in names) or len(set(names)) != len(names):
+    if any(is_blank(name) for name in names) or len(set(names)) != len(names):
         raise InvalidScaleError("every level needs a name of its own")
     if any(len(spec.name) > LEVEL_NAME_LENGTH for spec in specs):
         raise InvalidScaleError(f"a level name has at most {LEVEL_NAME_LENGTH} characters")

@@ -23,6 +23,7 @@ from lti_app.pathways.models import (
     Step,
     StepPrerequisite,
 )
+from lti_app.unicode_text import is_blank, nfc
 
 
 class _Positioned(Protocol):
@@ -108,8 +109,8 @@ def reorder(rows: list[_P], ids: Sequence[int], not_found: LookupError) -> None:
 
 
 def clean_title(value: str) -> str:
-    value = " ".join(strip_control_characters(value).split())
-    if not value:
+    value = nfc(" ".join(strip_control_characters(value).split()))
+    if is_blank(value):  # zero-width spaces and the like alone show nothing
         raise ValueError("Give it a title.")
     if len(value) > TITLE_MAX_LENGTH:
         raise ValueError(f"Keep the title under {TITLE_MAX_LENGTH} characters.")

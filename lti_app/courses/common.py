@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -50,6 +50,46 @@ def domain_errors() -> Iterator[None]:
         ) from err
     except PermissionError as err:
         raise PermissionDeniedError(str(err)) from err
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What a refused form says, and the id of the field it is about (None: the whole form):
+    the page marks that field invalid and links to it from the message."""
+
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FieldError(ValueError):
+    """A value a form sent, refused; `field` is the id of the field that holds it."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@contextmanager
+def in_field(field: str) -> Iterator[None]:
+    """Refusals raised inside are about the form field with this id."""
+    try:
+        yield
+    except FieldError:
+        raise
+    except ValueError as err:
+        raise FieldError(str(err), field) from err
+
+
+def refusal(err: ValueError, fields: Mapping[str, str] | None = None) -> Refusal:
+    """`err` as a page shows it: with the field `in_field` named, else the field `fields`
+    gives for what the domain says it refused (a mastery error's `about`)."""
+    field = getattr(err, "field", None)
+    if field is None and fields:
+        field = fields.get(getattr(err, "about", None) or "")
+    return Refusal(str(err), field)
 
 
 def form_ids(name: str) -> list[int]:

@@ -6,6 +6,7 @@ overview because the mastery pages reuse this page to show a refused evidence fo
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import cast
 
@@ -16,11 +17,14 @@ from werkzeug.wrappers import Response
 from lti_app.competencies.queries import list_competencies
 from lti_app.courses.common import (
     TEACHER,
+    Refusal,
     check_students,
     current_course,
     domain_errors,
+    in_field,
     parse_date,
     parse_id,
+    refusal,
     today,
 )
 from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
@@ -87,7 +91,7 @@ DRAFT_FORMS = {
 
 def _student_page(
     person_id: int,
-    errors: list[str] | None = None,
+    errors: Sequence[str | Refusal] | None = None,
     draft: dict[str, object] | None = None,
     reviewed_competency_id: int | None = None,
 ) -> str:
@@ -163,7 +167,7 @@ def _student_page(
             if closed_on
             else "that competency",
         ),
-        errors=errors or [],
+        errors=list(errors or []),
         draft=draft,
     )
 
@@ -176,9 +180,10 @@ def student_review_page(ctx: LaunchContext, person_id: int, competency_id: int |
     return _student_page(person_id, reviewed_competency_id=competency_id)
 
 
-def student_page_with_errors(person_id: int, errors: list[str]) -> tuple[str, int]:
+def student_page_with_errors(person_id: int, errors: Sequence[str | Refusal]) -> tuple[str, int]:
     """Roll back and show the student's page with what went wrong (for other blueprints), the
-    refused form filled in as the teacher typed it, so nothing they wrote is lost."""
+    refused form filled in as the teacher typed it, so nothing they wrote is lost; a `Refusal`
+    marks the field it is about."""
     db_session().rollback()
     set_history_url("courses.student", person_id=person_id)
     kind = DRAFT_FORMS.get(request.endpoint or "")
@@ -242,14 +247,23 @@ def save_goal(person_id: int) -> Response | tuple[str, int]:
     check_students(course.context_id, [person_id])
     session = db_session()
     form = request.form
+    goal_id = form.get("goal_id", "").strip()
+    wanted = parse_id(goal_id) if goal_id else None
+    prefix = f"goal-{wanted}" if wanted else "goal-new"
     try:
-        target = parse_date(
-            form.get("target_date"), label="The target date", latest=date_limits().latest_target
-        )
-        with domain_errors():
-            goal_id = form.get("goal_id", "").strip()
-            if goal_id:
-                wanted = parse_id(goal_id)
+        with in_field(f"{prefix}-date"):
+            target = parse_date(
+                form.get("target_date"),
+                label="The target date",
+                latest=date_limits().latest_target,
+            )
+        status = GoalStatus.NOT_STARTED
+        if wanted:
+            with in_field(f"{prefix}-status"):
+                status = GoalStatus(form.get("status", GoalStatus.NOT_STARTED.value))
+        # What the goal services refuse besides is the goal's words (empty, a NUL, a repeat).
+        with domain_errors(), in_field(f"{prefix}-text"):
+            if wanted:
                 _check_goal_of(course.context_id, person_id, wanted)
                 update_goal(
                     session,
@@ -259,7 +273,7 @@ def save_goal(person_id: int) -> Response | tuple[str, int]:
                     editor_is_teacher=True,
                     text=form.get("text", ""),
                     target_date=target,
-                    status=GoalStatus(form.get("status", GoalStatus.NOT_STARTED.value)),
+                    status=status,
                 )
             else:
                 add_goal(
@@ -272,7 +286,7 @@ def save_goal(person_id: int) -> Response | tuple[str, int]:
                     editor_is_teacher=True,
                 )
     except ValueError as err:
-        return student_page_with_errors(person_id, [str(err)])
+        return student_page_with_errors(person_id, [refusal(err)])
     session.commit()
     return back_to_student(person_id, "goal")
 
@@ -318,11 +332,13 @@ def save_check_in(person_id: int) -> Response | tuple[str, int]:
     session = db_session()
     form = request.form
     try:
-        held_on = parse_date(form.get("held_on"), label="The date") or today()
-        if held_on > today() + timedelta(days=1):  # a teacher east of the course's zone
-            raise ValueError(
-                "A check-in records a conversation already held: its date cannot be in the future."
-            )
+        with in_field("ci-date"):
+            held_on = parse_date(form.get("held_on"), label="The date") or today()
+            if held_on > today() + timedelta(days=1):  # a teacher east of the course's zone
+                raise ValueError(
+                    "A check-in records a conversation already held: its date cannot be in "
+                    "the future."
+                )
         with domain_errors():
             lock_profile(session, context_id=course.context_id, person_id=person_id)
             check_in = add_check_in(
@@ -341,6 +357,6 @@ def save_check_in(person_id: int) -> Response | tuple[str, int]:
                 session.delete(check_in)
                 session.flush()
     except ValueError as err:
-        return student_page_with_errors(person_id, [str(err)])
+        return student_page_with_errors(person_id, [refusal(err)])
     session.commit()
     return back_to_student(person_id, "check_in")

@@ -24,6 +24,20 @@ class EvidenceNotFoundError(MasteryError, LookupError):
 class InvalidEvidenceError(MasteryError, ValueError):
     """Evidence that cannot be recorded or changed as asked."""
 
+    def __init__(self, message: str, *, about: str | None = None) -> None:
+        super().__init__(message)
+        self.about = about
+        """The argument refused ("competency_id", "points", "observed_at", "note"), if one is:
+        a form marks the field that holds it."""
+
 
 class InvalidScaleError(MasteryError, ValueError):
     """A scale, level or calculation setting that is not acceptable."""
+
+    def __init__(self, message: str, *, about: str | None = None, level: int | None = None) -> None:
+        super().__init__(message)
+        self.about = about
+        """What is refused: "weight", "n", or a level's "name", "points", "colour" or
+        "mastery"; None for the scale as a whole."""
+        self.level = level
+        """The index, in the levels given, of the level refused, if one is."""

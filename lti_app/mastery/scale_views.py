@@ -13,11 +13,20 @@ from flask import redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.queries import list_competencies
-from lti_app.courses.common import TEACHER, current_course, parse_points
+from lti_app.courses.common import (
+    TEACHER,
+    FieldError,
+    Refusal,
+    current_course,
+    in_field,
+    parse_points,
+    refusal,
+)
 from lti_app.courses.recording import queue_scores
 from lti_app.courses.time_zone import set_time_zone, time_zone_setting
 from lti_app.courses.views import notice_text
 from lti_app.mastery.calculation import CalculationMethod
+from lti_app.mastery.errors import InvalidScaleError
 from lti_app.mastery.models import MasteryScale
 from lti_app.mastery.scale_saving import StaleScaleError, save_settings, settings_of
 from lti_app.mastery.scales import MAX_LEVELS, get_or_create_scale
@@ -36,6 +45,8 @@ METHOD_LABELS = {
     CalculationMethod.HIGHEST: "Highest result",
     CalculationMethod.AVERAGE: "Average of all results",
 }
+METHODS = [method.value for method in METHOD_LABELS]
+"""The calculation methods in the order the page lists them."""
 EXTRA_LEVEL_ROWS = 2
 DEFAULT_COLOUR = "#4a5563"
 MAX_ROWS = 200
@@ -86,7 +97,7 @@ def _typed_rows() -> list[LevelRow]:
 
 
 def _scale_page(
-    errors: Sequence[str] = (),
+    errors: Sequence[str | Refusal] = (),
     status: int = 200,
     *,
     stale: bool = False,
@@ -168,10 +179,12 @@ def _optional_int(value: str | None, label: str) -> int | None:
     return int(number.max(-bound).min(bound))
 
 
-def _posted_levels() -> list[tuple[str, Decimal, str, bool]]:
+def _posted_levels() -> tuple[list[tuple[str, Decimal, str, bool]], list[int]]:
+    """The levels the form sent, lowest first, and the row each came from."""
     form = request.form
     mastery = form.get("mastery", "")
     rows = []
+    row_of = []
     count = _optional_int(form.get("rows"), "The number of rows") or 0
     # Every row the form says it has, up to a bound: a scale longer than MAX_LEVELS is refused
     # by the scale's own check rather than cut short here without a word.
@@ -181,14 +194,31 @@ def _posted_levels() -> list[tuple[str, Decimal, str, bool]]:
         if not name and not points_text:
             continue  # an empty row removes a level (or adds none)
         if not name:
-            raise ValueError(f"Level {i + 1} needs a name.")
+            raise FieldError(f"Level {i + 1} needs a name.", f"level-{i}-name")
         try:
             points = parse_points(points_text)
         except ValueError as err:
-            raise ValueError(f"The points of “{name}” are not a number.") from err
+            raise FieldError(
+                f"The points of “{name}” are not a number.", f"level-{i}-points"
+            ) from err
         colour = form.get(f"level-{i}-colour", DEFAULT_COLOUR).strip()
         rows.append((name, points, colour, mastery == str(i)))
-    return rows
+        row_of.append(i)
+    return rows, row_of
+
+
+def _scale_refusal(err: ValueError, row_of: Sequence[int]) -> Refusal:
+    """The refusal of a scale save, naming the field it is about: the domain names a level by
+    its place among the levels sent, which skip the form's empty rows."""
+    if not isinstance(err, InvalidScaleError) or err.about is None:
+        return refusal(err)
+    if err.about in ("weight", "n"):
+        return Refusal(str(err), err.about)
+    if err.about == "mastery":  # none or several marked: the column of mastery buttons
+        return Refusal(str(err), f"level-{row_of[0] if row_of else 0}-mastery")
+    if err.level is not None and err.level < len(row_of):
+        return Refusal(str(err), f"level-{row_of[err.level]}-{err.about}")
+    return refusal(err)
 
 
 STALE_SCALE = (
@@ -210,20 +240,26 @@ def save_scale() -> tuple[str, int]:
     course = current_course()
     session = db_session()
     form = request.form
+    row_of: list[int] = []
     try:
         try:
             method = CalculationMethod(form.get("method", ""))
         except ValueError as err:
-            raise ValueError("Choose a calculation method.") from err
+            raise FieldError("Choose a calculation method.", f"method-{METHODS[0]}") from err
+        with in_field("weight"):
+            weight = _optional_int(form.get("weight"), "The weight")
+        with in_field("n"):
+            n = _optional_int(form.get("n"), "n")
+        levels, row_of = _posted_levels()
         saved = save_settings(
             session,
             context_id=course.context_id,
             shown=form.get("shown"),
             method=method,
-            weight=_optional_int(form.get("weight"), "The weight"),
-            n=_optional_int(form.get("n"), "n"),
+            weight=weight,
+            n=n,
             counts_self_assessment=form.get("counts_self_assessment") == "on",
-            levels=_posted_levels(),
+            levels=levels,
         )
         if not saved.repeated:  # a repeat's scores were queued by the save it repeats
             queue_scores(session, saved.changes)
@@ -232,7 +268,7 @@ def save_scale() -> tuple[str, int]:
         return _scale_page([STALE_SCALE], 409, stale=True)
     except ValueError as err:
         session.rollback()
-        return _scale_page([str(err)], 400)
+        return _scale_page([_scale_refusal(err, row_of)], 400)
     session.commit()
     notice = REPEATED_SAVE if saved.repeated else SAVED
     # The report of what this save changed cannot be had again by a GET, so it answers the
@@ -260,7 +296,7 @@ def save_time_zone() -> Response | tuple[str, int]:
         set_time_zone(session, context_id=course.context_id, name=picked)
     except ValueError as err:
         session.rollback()
-        return _scale_page([str(err)], 400, zone_typed=picked)
+        return _scale_page([Refusal(str(err), "time-zone-choice")], 400, zone_typed=picked)
     session.commit()
     return redirect(launch_url("mastery.scale", notice="time_zone", _anchor="time-zone"), 303)
 

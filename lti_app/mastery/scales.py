@@ -133,26 +133,39 @@ def check_levels(levels: Sequence[tuple[str, Decimal, str, bool]]) -> list[Level
         raise InvalidScaleError("a scale needs at least two levels")
     if len(specs) > MAX_LEVELS:
         raise InvalidScaleError(f"a scale has at most {MAX_LEVELS} levels")
-    if any("\x00" in spec.name for spec in specs):
-        raise InvalidScaleError(NUL_MESSAGE.format(what="level name"))
-    if any(has_half_character(spec.name) for spec in specs):
-        raise InvalidScaleError(f"a level name {HALF_CHARACTER}")
+    for i, spec in enumerate(specs):
+        if "\x00" in spec.name:
+            raise InvalidScaleError(NUL_MESSAGE.format(what="level name"), about="name", level=i)
+        if has_half_character(spec.name):
+            raise InvalidScaleError(f"a level name {HALF_CHARACTER}", about="name", level=i)
     names = [spec.name.casefold() for spec in specs]
-    if any(is_blank(name) for name in names) or len(set(names)) != len(names):
-        raise InvalidScaleError("every level needs a name of its own")
-    if any(len(spec.name) > LEVEL_NAME_LENGTH for spec in specs):
-        raise InvalidScaleError(f"a level name has at most {LEVEL_NAME_LENGTH} characters")
-    for spec in specs:
-        check_two_places(spec.points, InvalidScaleError)
+    for i, name in enumerate(names):
+        if is_blank(name) or name in names[:i]:
+            raise InvalidScaleError("every level needs a name of its own", about="name", level=i)
+    for i, spec in enumerate(specs):
+        if len(spec.name) > LEVEL_NAME_LENGTH:
+            raise InvalidScaleError(
+                f"a level name has at most {LEVEL_NAME_LENGTH} characters", about="name", level=i
+            )
+    for i, spec in enumerate(specs):
+        try:
+            check_two_places(spec.points, InvalidScaleError)
+        except InvalidScaleError as err:
+            raise InvalidScaleError(str(err), about="points", level=i) from None
         if spec.points < 0 or spec.points >= 10_000:
-            raise InvalidScaleError("level points are from 0 to 9999.99")
+            raise InvalidScaleError("level points are from 0 to 9999.99", about="points", level=i)
         # fullmatch: `$` would let "#rrggbb\n" through, too long for the column on PostgreSQL.
         if not _COLOUR.fullmatch(spec.colour):
-            raise InvalidScaleError(f"colour {spec.colour!r} is not of the form #rrggbb")
-    if any(a.points >= b.points for a, b in pairwise(specs)):
-        raise InvalidScaleError("list levels from lowest to highest, with rising points")
+            raise InvalidScaleError(
+                f"colour {spec.colour!r} is not of the form #rrggbb", about="colour", level=i
+            )
+    for i, (a, b) in enumerate(pairwise(specs), start=1):
+        if a.points >= b.points:
+            raise InvalidScaleError(
+                "list levels from lowest to highest, with rising points", about="points", level=i
+            )
     if sum(spec.is_mastery for spec in specs) != 1:
-        raise InvalidScaleError("exactly one level marks mastery")
+        raise InvalidScaleError("exactly one level marks mastery", about="mastery")
     return specs
 
 
@@ -175,9 +188,9 @@ def update_scale(
     # A setting the chosen method ignores is still stored (and shown) for a later switch, so it
     # must be a value some method accepts; an unbounded one would not even fit its column.
     if weight is not None and not 1 <= weight <= 99:
-        raise InvalidScaleError("the weight is a percentage from 1 to 99")
+        raise InvalidScaleError("the weight is a percentage from 1 to 99", about="weight")
     if n is not None and not N_RANGE[0] <= n <= N_RANGE[1]:
-        raise InvalidScaleError(f"n times needs n from {N_RANGE[0]} to {N_RANGE[1]}")
+        raise InvalidScaleError(f"n times needs n from {N_RANGE[0]} to {N_RANGE[1]}", about="n")
     try:
         check_parameters(
             method,

@@ -57,17 +57,22 @@ def repeats_since(form_shown_at: datetime | None) -> datetime:
 
 def _check_points(scale: MasteryScale, points: Decimal) -> Decimal:
     points = Decimal(points)
-    check_two_places(points, InvalidEvidenceError)
+    try:
+        check_two_places(points, InvalidEvidenceError)
+    except InvalidEvidenceError as err:
+        raise InvalidEvidenceError(str(err), about="points") from None
     low, high = scale.levels[0].points, scale.levels[-1].points
     if not low <= points <= high:
-        raise InvalidEvidenceError(f"points must be from {low} to {high} on this course's scale")
+        raise InvalidEvidenceError(
+            f"points must be from {low} to {high} on this course's scale", about="points"
+        )
     return points
 
 
 def _clean_note(note: str) -> str:
     # PostgreSQL text cannot hold NUL; SQLite would keep it. Refuse it plainly on both.
     if "\x00" in note:
-        raise InvalidEvidenceError(NUL_MESSAGE.format(what="note"))
+        raise InvalidEvidenceError(NUL_MESSAGE.format(what="note"), about="note")
     return note.strip()
 
 
@@ -80,19 +85,21 @@ def _check_observed_at(observed_at: datetime | None) -> datetime:
     if observed_at is None:
         return utcnow()
     if observed_at.tzinfo is None:
-        raise InvalidEvidenceError("observed_at needs a time zone")
+        raise InvalidEvidenceError("observed_at needs a time zone", about="observed_at")
     if observed_at > utcnow() + CLOCK_SKEW:
-        raise InvalidEvidenceError("evidence cannot be observed in the future")
+        raise InvalidEvidenceError("evidence cannot be observed in the future", about="observed_at")
     return observed_at
 
 
 def _assessable(session: Session, *, context_id: int, competency_id: int) -> Competency:
     competency = get_competency(session, context_id=context_id, competency_id=competency_id)
     if competency.is_archived:
-        raise InvalidEvidenceError("this competency is archived")
+        raise InvalidEvidenceError("this competency is archived", about="competency_id")
     if has_sub_competencies(session, context_id=context_id, competency_id=competency_id):
         # A parent's level is rolled up from its sub-competencies; evidence goes on those.
-        raise InvalidEvidenceError("record evidence on this competency's sub-competencies")
+        raise InvalidEvidenceError(
+            "record evidence on this competency's sub-competencies", about="competency_id"
+        )
     # Serialise evidence on this competency (PostgreSQL; SQLite transactions are serial anyway),
     # so a double click's second request sees the first one's evidence and the stored level row.
     lock_competencies(session, context_id=context_id, competency_ids=[competency_id])

@@ -6,6 +6,7 @@ The scale editor is in `scale_views`, on this same blueprint.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import cast
 
 from flask import Blueprint, Flask, redirect, render_template, request
@@ -15,14 +16,19 @@ from werkzeug.wrappers import Response
 from lti_app.competencies.queries import get_competency, list_competencies
 from lti_app.courses.common import (
     TEACHER,
+    FieldError,
+    Observed,
+    Refusal,
     check_students,
     current_course,
     domain_errors,
     form_ids,
+    in_field,
     observed_from,
     parse_date,
     parse_id,
     parse_points,
+    refusal,
     today,
 )
 from lti_app.courses.queries import person_names
@@ -56,6 +62,27 @@ def _register(state: BlueprintSetupState) -> None:
 LEFT_MESSAGE = "{name} has left the course, so no new evidence can be recorded for them."
 
 
+def _fields(prefix: str) -> dict[str, str]:
+    """The ids of an evidence form's fields (`prefix`-points, ...) by the argument of
+    `record_evidence` or `correct_evidence` each one gives, for a refusal to name its field."""
+    return {
+        "competency_id": f"{prefix}-competency",
+        "points": f"{prefix}-points",
+        "observed_at": f"{prefix}-date",
+        "note": f"{prefix}-note",
+    }
+
+
+def _points_and_day(prefix: str) -> tuple[Decimal, Observed]:
+    """The level and the day an evidence form sent; a refusal names its field."""
+    form = request.form
+    with in_field(f"{prefix}-points"):
+        points = parse_points(form.get("points"))
+    with in_field(f"{prefix}-date"):
+        observed = observed_from(parse_date(form.get("observed_on"), label="The date"))
+    return points, observed
+
+
 @bp.post("/students/<int:person_id>/evidence")
 @require_role(TEACHER)
 def record(person_id: int) -> Response | tuple[str, int]:
@@ -70,8 +97,7 @@ def record(person_id: int) -> Response | tuple[str, int]:
         return student_page_with_errors(person_id, [LEFT_MESSAGE.format(name=left[0])])
     try:
         competency_id = parse_id(form.get("competency_id"))
-        points = parse_points(form.get("points"))
-        observed = observed_from(parse_date(form.get("observed_on"), label="The date"))
+        points, observed = _points_and_day("rec")
         with domain_errors():
             recorded = record_and_close(
                 db_session(),
@@ -86,7 +112,7 @@ def record(person_id: int) -> Response | tuple[str, int]:
                 form_shown_at=form_shown_at(),
             )
     except ValueError as err:
-        return student_page_with_errors(person_id, [str(err)])
+        return student_page_with_errors(person_id, [refusal(err, _fields("rec"))])
     db_session().commit()
     if recorded.closed:
         # As the overview does: say what else the evidence closed (one level per competency).
@@ -99,7 +125,7 @@ def record(person_id: int) -> Response | tuple[str, int]:
 # --- evidence for several students ------------------------------------------------------------
 
 
-def _bulk_page(errors: Sequence[str] = (), status: int = 200) -> tuple[str, int]:
+def _bulk_page(errors: Sequence[str | Refusal] = (), status: int = 200) -> tuple[str, int]:
     course = current_course()
     session = db_session()
     form = request.form
@@ -147,10 +173,9 @@ def bulk_record() -> Response | tuple[str, int]:
         student_ids = [p for p in student_ids if p in active]
     try:
         if not student_ids:
-            raise ValueError("Tick at least one student.")
+            raise FieldError("Tick at least one student.", "all-students")
         competency_id = parse_id(form.get("competency_id"))
-        points = parse_points(form.get("points"))
-        observed = observed_from(parse_date(form.get("observed_on"), label="The date"))
+        points, observed = _points_and_day("bulk")
         with domain_errors():
             record_and_close(
                 session,
@@ -166,7 +191,7 @@ def bulk_record() -> Response | tuple[str, int]:
             )
     except ValueError as err:
         session.rollback()
-        return _bulk_page([str(err)], 400)
+        return _bulk_page([refusal(err, _fields("bulk"))], 400)
     session.commit()
     return redirect(launch_url("mastery.bulk", notice="bulk", n=len(student_ids)), 303)
 
@@ -174,7 +199,7 @@ def bulk_record() -> Response | tuple[str, int]:
 # --- one piece of evidence: history, correction, withdrawal -----------------------------------
 
 
-def _evidence_page(evidence_id: int, errors: Sequence[str] = ()) -> str:
+def _evidence_page(evidence_id: int, errors: Sequence[str | Refusal] = ()) -> str:
     course = current_course()
     session = db_session()
     with domain_errors():
@@ -216,10 +241,12 @@ def correct(evidence_id: int) -> Response | tuple[str, int]:
         current = get_evidence(session, context_id=course.context_id, evidence_id=evidence_id)
     person_id = current.person_id
     try:
-        points = parse_points(form.get("points"))
-        day = parse_date(form.get("observed_on"), label="The date")
-        # The same day keeps the exact time it was observed at.
-        observed = None if day is None or day == current.observed_on else observed_from(day)
+        with in_field("cor-points"):
+            points = parse_points(form.get("points"))
+        with in_field("cor-date"):
+            day = parse_date(form.get("observed_on"), label="The date")
+            # The same day keeps the exact time it was observed at.
+            observed = None if day is None or day == current.observed_on else observed_from(day)
         with domain_errors():
             changes = correct_evidence(
                 session,
@@ -234,7 +261,7 @@ def correct(evidence_id: int) -> Response | tuple[str, int]:
         queue_scores(session, changes)
     except ValueError as err:
         session.rollback()
-        return _evidence_page(evidence_id, [str(err)]), 400
+        return _evidence_page(evidence_id, [refusal(err, _fields("cor"))]), 400
     session.commit()
     return back_to_student(person_id, "corrected")
 

@@ -173,3 +173,18 @@ def counted(tool_server: ToolServer) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def field_marks(page: str, field_id: str) -> tuple[bool, bool, bool]:
+    """(says it is invalid, is described by the error summary, is linked from it) of a field of
+    a refused form's page."""
+    tag = re.search(rf'<(?:textarea|input|select)\b[^>]*\bid="{field_id}"[^>]*>', page)
+    assert tag is not None, field_id
+    summary = re.search(r'<div[^>]*id="error-summary".*?</div>', page, re.S)
+    assert summary is not None, "no error summary"
+    described = re.search(r'aria-describedby="([^"]*)"', tag.group(0))
+    return (
+        'aria-invalid="true"' in tag.group(0),
+        described is not None and "error-summary" in described.group(1).split(),
+        f'href="#{field_id}"' in summary.group(0) and "Go to the field" in summary.group(0),
+    )

@@ -50,7 +50,9 @@ class ClaimedJob:
     attempts: int
     scored_at: datetime
     created_at: datetime
-    """When the score was queued (or queued again by Retry): how long it has been tried for."""
+    """When the score was queued (or queued again by Retry)."""
+    waiting_since: datetime | None
+    """Since when its LMS has not been there (`ScoreOutbox.waiting_since`)."""
     claim: str
     """The claim's token in `claimed_by`: this copy of the row is the one to send only while
     the row still carries it."""
@@ -116,6 +118,7 @@ def claim_due(
             OUTBOX.c.is_update,
             OUTBOX.c.attempts,
             OUTBOX.c.created_at,
+            OUTBOX.c.waiting_since,
             LineItem.url,
             Person.sub,
         )
@@ -202,6 +205,7 @@ def claim_due(
                 attempts=row.attempts + 1,
                 scored_at=row.scored_at,
                 created_at=row.created_at,
+                waiting_since=row.waiting_since,
                 claim=claim,
             )
         )

@@ -154,9 +154,11 @@ class ScoreOutbox(Base):
     """The LMS's last HTTP status for this row, if it answered."""
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[created_at]
-    """When the score was queued, or queued again by Retry: the LMS being down, throttling or
-    failing to set up its column is waited out for `WorkerConfig.retry_transient_for` from
-    then (`grades.outcomes`)."""
+    """When the score was queued, or queued again by Retry."""
+    waiting_since: Mapped[datetime | None]
+    """Since when Pathways has been trying to send this score to an LMS that is not there
+    (throttling, down, or failing to set up its column); None while no such wait runs. The
+    clock of `WorkerConfig.retry_transient_for`, kept by `grades.outcomes`."""
     sent_at: Mapped[datetime | None]
     sent_url: Mapped[str | None] = mapped_column(String(2048))
     """The column (line item URL) the LMS accepted this score for."""

@@ -205,6 +205,7 @@ def retry(
                 next_attempt_at=now,
                 attempts=0,
                 created_at=now,
+                waiting_since=None,
             ),
             execution_options={"synchronize_session": False},
         )

@@ -136,6 +136,9 @@ def _record_failure(
             ScoreOutbox.id > job.id,
         )
     )
+    # The clock of `WorkerConfig.retry_transient_for`: this answer starts it if it says the
+    # LMS is not there and no wait runs yet.
+    since = job.waiting_since or now
     values: dict[str, Any] = {
         "lease_until": None,
         "last_error": without_nul(str(err))[:2000],
@@ -155,14 +158,15 @@ def _record_failure(
         )
         stats.retried += 1
     elif err.config:
-        # Not the row's fault: wait for the admin, without using up attempts.
+        # Not the row's fault: wait for the admin, without using up attempts, or days.
         values.update(
             status=OutboxStatus.PENDING,
             attempts=max(0, job.attempts - 1),
             next_attempt_at=now + timedelta(seconds=config.config_retry),
+            waiting_since=None,
         )
         stats.retried += 1
-    elif (err.throttled or err.unavailable) and now - job.created_at < config.retry_transient_for:
+    elif (err.throttled or err.unavailable) and now - since < config.retry_transient_for:
         # Not the row's fault either: throttling only says "later", so it uses up no
         # attempts (counted, a long throttle failed every score); nor does a token endpoint
         # that is down (the score itself was never sent). Only the time limit of the LMS
@@ -173,13 +177,14 @@ def _record_failure(
             status=OutboxStatus.PENDING,
             attempts=max(0, job.attempts - 1),
             next_attempt_at=max(now, pause_end(job.platform.id) or now),
+            waiting_since=since,
         )
         stats.retried += 1
     elif err.throttled or err.unavailable:
         values.update(
             status=OutboxStatus.FAILED,
             attempts=max(0, job.attempts - 1),
-            last_error=without_nul(stopped_waiting(err, now - job.created_at))[:2000],
+            last_error=without_nul(stopped_waiting(err, now - since))[:2000],
         )
         stats.failed += 1
         LOG.warning(
@@ -187,7 +192,7 @@ def _record_failure(
             job.id,
             job.platform.issuer,
             err.status,
-            how_long(now - job.created_at),
+            how_long(now - since),
             err,
         )
     elif err.status == 409 and job.attempts < config.max_attempts:
@@ -201,18 +206,22 @@ def _record_failure(
         stats.retried += 1
     elif err.retryable and (
         job.attempts < config.max_attempts
-        or (err.transient and now - job.created_at < config.retry_transient_for)
+        or (err.transient and now - since < config.retry_transient_for)
     ):
         delay = config.backoff(job.attempts, err.retry_after)
         values.update(status=OutboxStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay))
+        if err.transient:
+            values["waiting_since"] = since
         stats.retried += 1
     else:
         values["status"] = OutboxStatus.FAILED
         if err.retryable:
-            # The message promised a retry; the teacher now has to ask for one.
+            # The message promised a retry; the teacher now has to ask for one. An LMS down
+            # was tried over its wait, not over days its registration was disabled, say.
+            tried_for = now - (since if err.transient else job.created_at)
             values["last_error"] = without_nul(
                 f"{without_retry_promise(str(err))} Pathways stopped after "
-                f"{tries(job.attempts)} over {how_long(now - job.created_at)}; "
+                f"{tries(job.attempts)} over {how_long(tried_for)}; "
                 "press Retry to send it again."
             )[:2000]
         stats.failed += 1
@@ -236,36 +245,55 @@ def _record_failure(
 
 
 def fail_long_waits(session: Session, now: datetime, *, config: WorkerConfig) -> int:
-    """Fail the scores that waited too long for a gradebook column the LMS keeps failing to
-    set up (its requests throttled, answered 5xx, or no token for them); return how many.
+    """Keep the clock of scores that wait without being tried, and fail those that waited for
+    a gradebook column the LMS keeps failing to set up (its requests throttled, answered 5xx,
+    or no token for them) too long; return how many failed.
 
-    They are never claimed (`claiming` sends only to a READY column), so no answer of their
-    own ends them: they waited with no time limit, counted as "waiting", while the column
-    said it would retry. The limit is that of a score's own POST failing: from when the
-    score was queued. Not failed: a column that has not failed yet (being made, or one the
-    LMS makes itself), one the teacher turned off, a course whose problem waits for an LMS
-    administrator (its page says so, and nothing is lost), a registration the operator
-    disabled. The column itself is still tried; Retry sends the score again.
+    A held score is never claimed, so no answer of its own keeps its clock
+    (`WorkerConfig.retry_transient_for` says what counts): the clock stops here for scores
+    Pathways may not send (a registration the operator disabled, a course whose problem waits
+    for an LMS administrator: its page says so, and nothing is lost), and starts for scores
+    whose column has failed while Pathways may send (`claiming` sends only to a READY
+    column). Not counted either: a column that has not failed yet (being made, or one the LMS
+    makes itself), one the teacher turned off. The column itself is still tried; Retry sends
+    the score again.
     """
-    stmt = (
-        select(ScoreOutbox.line_item_id, func.count())
-        .join(LineItem, LineItem.id == ScoreOutbox.line_item_id)
-        .join(Gradebook, Gradebook.context_id == ScoreOutbox.context_id)
+    _stop_held_clocks(session, config)
+    failing = (
+        select(LineItem.id)
+        .join(Gradebook, Gradebook.context_id == LineItem.context_id)
         .where(
-            ScoreOutbox.status == OutboxStatus.PENDING,
-            ScoreOutbox.created_at <= now - config.retry_transient_for,
-            ScoreOutbox.platform_id.not_in(DISABLED_PLATFORMS),
+            LineItem.platform_id.not_in(DISABLED_PLATFORMS),
             LineItem.is_enabled.is_(True),
             LineItem.state == LineItemState.PENDING,
             LineItem.last_error != "",
             Gradebook.last_error == "",
         )
-        .group_by(ScoreOutbox.line_item_id)
     )
     if config.context_ids is not None:
-        stmt = stmt.where(ScoreOutbox.context_id.in_(config.context_ids))
+        failing = failing.where(LineItem.context_id.in_(config.context_ids))
+    session.execute(
+        update(ScoreOutbox)
+        .where(
+            ScoreOutbox.status == OutboxStatus.PENDING,
+            ScoreOutbox.waiting_since.is_(None),
+            ScoreOutbox.line_item_id.in_(failing),
+        )
+        .values(waiting_since=now)
+        .execution_options(synchronize_session=False)
+    )
+    long_ago = now - config.retry_transient_for
+    stmt = (
+        select(ScoreOutbox.line_item_id)
+        .where(
+            ScoreOutbox.status == OutboxStatus.PENDING,
+            ScoreOutbox.waiting_since <= long_ago,
+            ScoreOutbox.line_item_id.in_(failing),
+        )
+        .distinct()
+    )
     failed = 0
-    for line_item_id, _ in session.execute(stmt).all():
+    for line_item_id in session.scalars(stmt).all():
         item = session.get(LineItem, line_item_id)
         if item is None:
             continue
@@ -282,7 +310,7 @@ def fail_long_waits(session: Session, now: datetime, *, config: WorkerConfig) ->
             .where(
                 ScoreOutbox.line_item_id == line_item_id,
                 ScoreOutbox.status == OutboxStatus.PENDING,
-                ScoreOutbox.created_at <= now - config.retry_transient_for,
+                ScoreOutbox.waiting_since <= long_ago,
                 # Re-checked in the statement: another worker may have made the column since.
                 select(LineItem.id)
                 .where(
@@ -307,6 +335,27 @@ def fail_long_waits(session: Session, now: datetime, *, config: WorkerConfig) ->
                 item.last_error,
             )
     return failed
+
+
+def _stop_held_clocks(session: Session, config: WorkerConfig) -> None:
+    """Clear the clock of the scores of disabled registrations and of courses waiting for an
+    LMS administrator: the days they wait are not days Pathways tried."""
+    admin = select(Gradebook.context_id).where(Gradebook.last_error != "")
+    disabled = list(session.scalars(DISABLED_PLATFORMS))
+    if config.context_ids is not None:
+        admin = admin.where(Gradebook.context_id.in_(config.context_ids))
+    # Both are nearly always empty: no statement over the pending scores then.
+    waiting_for_admin = list(session.scalars(admin.limit(1)))
+    if not disabled and not waiting_for_admin:
+        return
+    stmt = update(ScoreOutbox).where(
+        ScoreOutbox.status == OutboxStatus.PENDING,
+        ScoreOutbox.waiting_since.is_not(None),
+        ScoreOutbox.platform_id.in_(DISABLED_PLATFORMS) | ScoreOutbox.context_id.in_(admin),
+    )
+    if config.context_ids is not None:
+        stmt = stmt.where(ScoreOutbox.context_id.in_(config.context_ids))
+    session.execute(stmt.values(waiting_since=None).execution_options(synchronize_session=False))
 
 
 def stopped_waiting(err: LmsRequestError, waited: timedelta) -> str:

@@ -89,10 +89,17 @@ class WorkerConfig:
     Friday evening to Monday morning; past that a person should look, and a score arriving a
     week late would surprise the teacher more than one shown as failed.
 
-    Measured from when the score was queued (`ScoreOutbox.created_at`), not from its first
-    try: a score held by a token endpoint that is down, or waiting for a column the LMS keeps
-    failing to make, is never tried at all. The same limit ends those waits (which use up
-    no tries), so they end too (`grades.outcomes`)."""
+    Counted only over time in which Pathways could and did try the LMS for the score, from
+    `ScoreOutbox.waiting_since`: the clock starts at the first answer saying the LMS is not
+    there (throttling, a token endpoint that is down, a 5xx or lost connection on the score's
+    own POST, or the LMS failing to set up the column the score waits for), and runs on
+    through such answers, which use up no tries. Retry stops it, and so does anything that
+    holds the score without letting Pathways try: a registration the operator disabled, a
+    course waiting for an LMS administrator (a refused token or scope, no gradebook service).
+    Such holds never count, however long, since the README promises those scores wait and
+    are sent once enabled; the first failure after one starts the days afresh. (Counted from
+    when the score was queued, a registration disabled for four days failed its whole
+    backlog at the LMS's first throttle once enabled.) `grades.outcomes` keeps the clock."""
     config_retry: float = 600.0
     """Seconds before retrying after a problem only an admin can fix (token, scopes)."""
     poll_interval: float = 1.0

@@ -51,7 +51,10 @@ def test_an_lms_down_past_the_tries_keeps_its_scores_for_days(
         session.execute(
             update(ScoreOutbox)
             .where(ScoreOutbox.context_id == course.context_id)
-            .values(created_at=utcnow() - timedelta(days=3, minutes=1))
+            .values(
+                created_at=utcnow() - timedelta(days=3, minutes=1),
+                waiting_since=utcnow() - timedelta(days=3, minutes=1),
+            )
         )
     course.drain_until_settled(worker)
     course.lms.platform.set_outage("ags", None)

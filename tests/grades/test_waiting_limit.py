@@ -1,7 +1,7 @@
 """Scores held back by the LMS rather than refused (its token endpoint down or throttling, a
 gradebook column it keeps failing to set up) wait as long as scores whose own POST fails:
-three days from when they were queued. Then they fail with words a teacher can act on, are
-kept, and Retry sends them."""
+three days of the LMS not being there (what counts: tests/grades/test_waiting_clock.py). Then
+they fail with words a teacher can act on, are kept, and Retry sends them."""
 
 from __future__ import annotations
 
@@ -31,12 +31,14 @@ def _forget_tokens(course: GradeCourse) -> None:
 
 
 def _queued_long_ago(course: GradeCourse) -> None:
-    """Three days and a minute pass for every score of the course."""
+    """Three days and a minute pass for every score of the course, all of them spent waiting
+    for the LMS (as opposed to for the operator or an LMS admin: those do not count)."""
+    long_ago = utcnow() - DAYS - timedelta(minutes=1)
     with course.db.begin() as session:
         session.execute(
             update(ScoreOutbox)
             .where(ScoreOutbox.context_id == course.context_id)
-            .values(created_at=utcnow() - DAYS - timedelta(minutes=1))
+            .values(created_at=long_ago, waiting_since=long_ago)
         )
 
 

@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lti_app import create_app
 from lti_app.competencies.services import create_competency
 from lti_app.db import Database
+from lti_app.launch_tokens import make_launch_token
 from lti_app.learners.goals_and_check_ins import add_goal
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
@@ -52,7 +53,6 @@ from lti_app.tool.models import (
     Person,
     Platform,
 )
-from lti_app.web import make_launch_token
 
 
 def build_course(db: Database, *, label: str, students: int, competencies: int) -> str:

@@ -50,12 +50,12 @@ from pages_report import machine_info, write_results
 from lti_app import create_app
 from lti_app.competencies.models import Competency
 from lti_app.db import Database
+from lti_app.launch_tokens import make_launch_token
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
 from lti_app.migrate import upgrade
 from lti_app.settings import load_settings
 from lti_app.tool.models import LaunchSession, Membership
-from lti_app.web import make_launch_token
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BASE_URL = "http://pathways.bench.test"

@@ -33,12 +33,12 @@ from dashboard import build_course
 from lti_app import create_app
 from lti_app.competencies.models import Competency
 from lti_app.db import Database
+from lti_app.launch_tokens import make_launch_token
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
 from lti_app.models import Base
 from lti_app.settings import load_settings
 from lti_app.tool.models import Context, Membership
-from lti_app.web import make_launch_token
 
 
 def main() -> None:

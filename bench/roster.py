@@ -24,7 +24,7 @@ from lti_app.demo.run import register_demo_platform
 from lti_app.demo.seed import Course, Enrollment, Person, Role
 from lti_app.demo.server import serve_in_thread, start_demo_platform
 from lti_app.models import Base
-from lti_app.roster import syncing
+from lti_app.roster import sync_lease
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.settings import load_settings
@@ -79,7 +79,7 @@ def main() -> None:
                 ctx = Context(platform_id=platform.id, context_id=lms_context)
                 session.add(ctx)
                 session.flush()
-                syncing.remember_nrps_url(
+                sync_lease.remember_nrps_url(
                     session, context_id=ctx.id, nrps_url=lms.platform.memberships_url(lms_context)
                 )
                 context_ids.append(ctx.id)

@@ -52,7 +52,7 @@ def _bind_csrf_to_sealed_field(app: Flask, req: Any, sess: SecureCookieSession) 
         if not any(field in req.form for field in sealed_forms.values()):
             return  # the launch's own POST, say: no second URL match for it
     except RequestEntityTooLarge:
-        return  # as in web._posted_token: the next read of the form answers 413
+        return  # as in launch_tokens._posted_token: the next read of the form answers 413
     adapter = app.create_url_adapter(req)
     if adapter is None:
         return

@@ -14,7 +14,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from lti_app.web import LAUNCH_TOKEN_FIELD, current_launch_token
+from lti_app.launch_tokens import LAUNCH_TOKEN_FIELD
+from lti_app.web import current_launch_token
 
 NOT_KEPT = frozenset({LAUNCH_TOKEN_FIELD, "notice"})
 """Not carried over: the page's token (a fresh one is), and a success message of earlier."""

@@ -1,13 +1,13 @@
 """Flask glue shared by every feature's views: the request's database session and the
 launch session carried by a signed token (so the frame does not depend on cookies).
 
-The CSRF secret that token brings is made in `csrf_binding`; the course's time zone and the
-other template filters for values on a page are in `display`."""
+The token itself is made and read in `launch_tokens`; the CSRF secret it brings is made in
+`csrf_binding`; the course's time zone and the other template filters for values on a page
+are in `display`."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from collections.abc import Callable
 from functools import wraps
@@ -16,15 +16,20 @@ from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from itsdangerous import BadPayload, BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from lti_app.csrf_binding import SEALED_FORMS, _bind_csrf_secret, _bind_csrf_to_sealed_field
 from lti_app.db import Database
 from lti_app.errors import PermissionDeniedError, SessionExpiredError
 from lti_app.form_once import form_shown_field
+from lti_app.launch_tokens import (
+    LAUNCH_TOKEN_FIELD,
+    launch_history_key,
+    launch_session_id_from_request,
+    make_launch_token,
+)
 from lti_app.mastery.scales import store_default_scale
 from lti_app.settings import Settings
 from lti_app.tool.services import LaunchContext, load_launch_context
@@ -32,13 +37,6 @@ from lti_app.tool.services import LaunchContext, load_launch_context
 P = ParamSpec("P")
 R = TypeVar("R")
 
-LAUNCH_TOKEN_FIELD = "lt"  # noqa: S105 - a field name
-LAUNCH_TOKEN_HEADER = "X-Launch-Token"  # noqa: S105 - a header name
-FROM_A_PATHWAYS_PAGE = "same-origin"
-"""The only `Sec-Fetch-Site` a launch token is taken with: every link, form and fetch that
-carries one is made by a Pathways page (the LMS's own launch carries none). Not `same-site`: an
-LMS on the school's domain (moodle.school.edu beside pathways.school.edu) is same-site, and a
-link copied out of the frame into one of its pages would open Pathways as whoever copied it."""
 LOG = logging.getLogger(__name__)
 
 
@@ -65,94 +63,6 @@ def _close_session(_exc: BaseException | None) -> None:
     sess: Session | None = g.pop("_db_session", None)
     if sess is not None:
         sess.close()
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return _launch_token_serializer(settings().secret_key)
-
-
-@functools.lru_cache(maxsize=8)
-def _launch_token_serializer(secret_key: str) -> URLSafeTimedSerializer:
-    # Built once per key: a serializer is immutable, and building one costs ~15 µs a request.
-    return URLSafeTimedSerializer(secret_key, salt="pathways-launch")
-
-
-def make_launch_token(launch_session_id: str) -> str:
-    return _serializer().dumps(launch_session_id)
-
-
-def _posted_token() -> str | None:
-    try:
-        return request.form.get(LAUNCH_TOKEN_FIELD)
-    except RequestEntityTooLarge:
-        # Read while the session opens, where no error handler runs: leave the answer to the
-        # next read of the form (CSRF, the view), which gets the app's 413 page.
-        return None
-
-
-def _token_from_request() -> str | None:
-    return (
-        request.headers.get(LAUNCH_TOKEN_HEADER)
-        or _posted_token()
-        or request.args.get(LAUNCH_TOKEN_FIELD)
-    )
-
-
-def launch_session_id_from_request() -> str | None:
-    """The launch session named by a valid, unexpired token in this request, if any."""
-    if "_launch_session_id" in g:
-        value: str | None = g._launch_session_id
-        return value
-    token = _token_from_request()
-    session_id: str | None = None
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if token and fetch_site is not None and fetch_site.lower() != FROM_A_PATHWAYS_PAGE:
-        # The browser says this address was typed, pasted or bookmarked (none), or followed
-        # from a page that is not Pathways' own: a launch token copied out of the frame (shared
-        # with a classmate, posted in the LMS) opens nothing. A browser without Fetch Metadata
-        # sends no such header at all.
-        LOG.info("launch token refused: request from Sec-Fetch-Site=%s", fetch_site[:40])
-        g._launch_token_from_outside = True
-        token = None
-    if token:
-        try:
-            session_id = _serializer().loads(token, max_age=settings().launch_token_ttl)
-        except SignatureExpired as expired:
-            g._launch_token_expired = True
-            _offer_the_newest_token(expired)
-        except BadSignature:
-            session_id = None
-    g._launch_session_id = session_id
-    return session_id
-
-
-def launch_history_key(launch_session_id: str) -> str:
-    """The name under which frame.js keeps a launch session's newest token in the tab
-    (sessionStorage, or its partitioned cookie): one per launch session, so no page ever takes
-    another course's or person's token."""
-    return hashlib.sha256(b"pathways-launch:" + launch_session_id.encode()).hexdigest()[:32]
-
-
-def _offer_the_newest_token(expired: SignatureExpired) -> None:
-    """Let the refusal page of an expired token retry with its launch session's newest one.
-
-    Back to a page opened longer ago than a token lives brings its expired token back, while
-    the page just left kept renewing its own (frame.js) and the launch session lives on: the
-    refusal page then tries once more with the newest token this tab kept for that launch
-    session. Only for a page the browser opens (not a form or fetch): only a GET can simply be
-    tried again.
-    """
-    if request.method != "GET" or request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate":
-        return
-    if not isinstance(expired.payload, bytes):
-        return
-    try:
-        # The signature checked out before the age did: this launch session id is our own.
-        launch_id = _serializer().load_payload(expired.payload)
-    except BadPayload:
-        return
-    if isinstance(launch_id, str):
-        g.expired_launch_key = launch_history_key(launch_id)
 
 
 class MembershipEndedError(PermissionDeniedError):

@@ -31,6 +31,7 @@ from lti_app.demo.browser import follow_launch
 from lti_app.demo.launches import MessageType
 from lti_app.demo.server import RunningPlatform
 from lti_app.insights.groups import create_group
+from lti_app.launch_tokens import make_launch_token
 from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
 from lti_app.learners.services import update_profile
 from lti_app.mastery.models import EvidenceSource
@@ -50,7 +51,6 @@ from lti_app.tool.models import (
     Person,
     Platform,
 )
-from lti_app.web import make_launch_token
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import Ids, second_lms, token_in, unique
 

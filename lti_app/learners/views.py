@@ -1,7 +1,8 @@
 """Profile and goals: the student edits their own part; a teacher edits a student's whole profile.
 
-A student's page is built from `student_view`, which never carries teacher notes or private
-check-ins, so no template can show them by mistake.
+The teacher's editor is in `teacher_views`, on this same blueprint. A student's page is built
+from `student_view`, which never carries teacher notes or private check-ins, so no template
+can show them by mistake.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from lti_app.learners.models import GoalStatus
 from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
 from lti_app.learners.services import NotAllowedError
 from lti_app.learners.vocab import CareerCluster, Modality
-from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.timezones import local_date
 from lti_app.tool.roles import CourseRole
 from lti_app.tool.services import LaunchContext
@@ -36,7 +36,6 @@ bp = Blueprint("learners", __name__, url_prefix="/profile")
 """A URL id: a longer number is no row of ours (and would overflow SQLite's integers)."""
 
 LEARNER = CourseRole.LEARNER.value
-TEACHER = CourseRole.TEACHER.value
 GOAL_STATUS_WORDS = {
     GoalStatus.NOT_STARTED: "Not started",
     GoalStatus.IN_PROGRESS: "In progress",
@@ -58,18 +57,21 @@ def _register(state: BlueprintSetupState) -> None:
     add_nav_item(cast(Flask, state.app), "learners.my_profile", "My profile", (LEARNER,), 30)
 
 
-def _course() -> tuple[LaunchContext, int]:
+def launch_course() -> tuple[LaunchContext, int]:
+    """The launch and its course's id; refused outside a course."""
     ctx = current_launch()
     if ctx.context is None:
         raise PermissionDeniedError("Open Pathways from a course to see your profile.")
     return ctx, ctx.context.id
 
 
-def _notice() -> str | None:
+def page_notice() -> str | None:
+    """The confirmation a redirect after a save asked the page to show."""
     return NOTICES.get(request.args.get("notice", ""))
 
 
-def _date(value: str) -> date | None:
+def parse_target_date(value: str) -> date | None:
+    """A goal form's target date, None when left empty; ValueError says what to fix."""
     value = value.strip()
     if not value:
         return None
@@ -101,20 +103,6 @@ OWN_PROFILE_FORM = ProfilePage(
     }
 )
 """The student's part of their profile, as their own page shows it."""
-EDITOR_FORM = ProfilePage(
-    {
-        "interests": "Interests",
-        "career_clusters": "Career areas that interest them",
-        "career_goal_text": "Career goals in their own words",
-        "preferred_modalities": "Ways of learning they like",
-        "preferences_text": "Anything else that helps them learn",
-        "strengths": "Strengths",
-        "needs_and_supports": "Needs and supports",
-        "non_academic_notes": "Work habits and social skills",
-        "teacher_notes": "Teacher notes",
-    }
-)
-"""The whole profile, as the teacher's profile editor shows it."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +123,7 @@ class GoalDraft:
         )
 
 
-def _refused_goal_field(err: ValueError, goal_id: int | None = None) -> str:
+def refused_goal_field(err: ValueError, goal_id: int | None = None) -> str:
     """The id of the goal form's field a refusal is about, for the message's link to it and
     the field's aria-invalid: the date and status are read before the words are checked, and
     a goal already on the list is refused for its words."""
@@ -143,7 +131,7 @@ def _refused_goal_field(err: ValueError, goal_id: int | None = None) -> str:
     if isinstance(err, DuplicateGoalError):
         return f"{prefix}-text"
     try:
-        _date(request.form.get("target_date", ""))
+        parse_target_date(request.form.get("target_date", ""))
     except ValueError:
         return f"{prefix}-date"
     if goal_id is not None:
@@ -154,7 +142,8 @@ def _refused_goal_field(err: ValueError, goal_id: int | None = None) -> str:
     return f"{prefix}-text"
 
 
-def _vocab() -> dict[str, Any]:
+def page_vocab() -> dict[str, Any]:
+    """The choices and words both profile pages show."""
     return {
         "career_clusters": tuple(CareerCluster),
         "modalities": tuple(Modality),
@@ -177,7 +166,7 @@ def _render_mine(
 ) -> tuple[str, int]:
     """The student's page; `values` fills the profile form (as stored when None); `invalid`
     is the id of the field `error` is about."""
-    ctx, context_id = _course()
+    ctx, context_id = launch_course()
     session = db_session()
     view = visible_profile.student_view(session, context_id=context_id, person_id=ctx.person.id)
     if values is None:
@@ -193,8 +182,8 @@ def _render_mine(
             draft=draft,
             error=error,
             invalid=invalid,
-            notice=None if error else _notice(),
-            **_vocab(),
+            notice=None if error else page_notice(),
+            **page_vocab(),
         ),
         status,
     )
@@ -204,7 +193,7 @@ def _render_mine(
 @require_role(LEARNER)
 def my_profile() -> Response | tuple[str, int]:
     """The student's interests, career goals, ways of learning, preferences and goals."""
-    ctx, context_id = _course()
+    ctx, context_id = launch_course()
     if request.method == "GET":
         return _render_mine()
     session = db_session()
@@ -231,7 +220,7 @@ def my_profile() -> Response | tuple[str, int]:
 @require_role(LEARNER)
 def add_goal() -> Response | tuple[str, int]:
     """Add a goal with an optional target date to the student's own profile."""
-    ctx, context_id = _course()
+    ctx, context_id = launch_course()
     session = db_session()
     try:
         goal = goals_and_check_ins.add_goal(
@@ -239,7 +228,7 @@ def add_goal() -> Response | tuple[str, int]:
             context_id=context_id,
             person_id=ctx.person.id,
             text=request.form.get("text", ""),
-            target_date=_date(request.form.get("target_date", "")),
+            target_date=parse_target_date(request.form.get("target_date", "")),
             created_by_id=ctx.person.id,
             editor_is_teacher=False,
         )
@@ -249,7 +238,7 @@ def add_goal() -> Response | tuple[str, int]:
             error=str(err),
             status=400,
             draft=GoalDraft.from_request(),
-            invalid=_refused_goal_field(err),
+            invalid=refused_goal_field(err),
         )
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_added") + f"#goal-{goal.id}")
@@ -259,7 +248,7 @@ def add_goal() -> Response | tuple[str, int]:
 @require_role(LEARNER)
 def update_goal(goal_id: int) -> Response | tuple[str, int]:
     """Change the text, target date or status of one of the student's own goals."""
-    ctx, context_id = _course()
+    ctx, context_id = launch_course()
     session = db_session()
     try:
         goals_and_check_ins.update_goal(
@@ -269,7 +258,7 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
             editor_id=ctx.person.id,
             editor_is_teacher=False,
             text=request.form.get("text", ""),
-            target_date=_date(request.form.get("target_date", "")),
+            target_date=parse_target_date(request.form.get("target_date", "")),
             status=_goal_status(request.form.get("status", "")),
         )
     except GoalNotFoundError as err:
@@ -280,7 +269,7 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
             error=str(err),
             status=400,
             draft=GoalDraft.from_request(goal_id),
-            invalid=_refused_goal_field(err, goal_id),
+            invalid=refused_goal_field(err, goal_id),
         )
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_saved") + f"#goal-{goal_id}")
@@ -291,7 +280,7 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
 def delete_goal(goal_id: int) -> Response | tuple[str, int]:
     """Delete one of the student's own goals, set by mistake (see
     goals_and_check_ins.delete_goal)."""
-    ctx, context_id = _course()
+    ctx, context_id = launch_course()
     session = db_session()
     try:
         goals_and_check_ins.delete_goal(
@@ -310,121 +299,6 @@ def delete_goal(goal_id: int) -> Response | tuple[str, int]:
     return redirect(launch_url("learners.my_profile", notice="goal_deleted") + "#goals")
 
 
-# --- a teacher edits a student's profile ------------------------------------------------------
-
-
-def _student_in_course(context_id: int, person_id: int) -> str:
-    """The student's name, or "not found" for anyone who is not a learner of this course."""
-    session = db_session()
-    if not student_ids_in_course(session, context_id=context_id, person_ids=[person_id]):
-        raise NotFoundError("That student is not in this course.")
-    students = list_students(session, context_id=context_id, include_inactive=True)
-    return next((s.name for s in students if s.person_id == person_id), "Student")
-
-
-def _render_teacher(
-    context_id: int,
-    person_id: int,
-    *,
-    values: MultiDict[str, str] | None = None,
-    error: str | None = None,
-    status: int = 200,
-    draft: GoalDraft | None = None,
-    invalid: str | None = None,
-) -> tuple[str, int]:
-    """The teacher's profile editor; `values` fills the profile form (as stored when None);
-    `invalid` is the id of the field `error` is about."""
-    session = db_session()
-    name = _student_in_course(context_id, person_id)
-    if values is None:
-        profile = services.get_profile(session, context_id=context_id, person_id=person_id)
-        values = page_values(profile, EDITOR_FORM)
-    return (
-        render_template(
-            "learners/edit_profile.html",
-            student_name=name,
-            person_id=person_id,
-            values=values,
-            labels=EDITOR_FORM.labels,
-            goals=goals_and_check_ins.list_goals(
-                session, context_id=context_id, person_id=person_id
-            ),
-            draft=draft,
-            error=error,
-            invalid=invalid,
-            notice=None if error else _notice(),
-            **_vocab(),
-        ),
-        status,
-    )
-
-
-@bp.route("/students/<int:person_id>", methods=["GET", "POST"])
-@require_role(TEACHER)
-def edit_profile(person_id: int) -> Response | tuple[str, int]:
-    """A teacher edits a student's whole profile, private teacher notes included."""
-    _, context_id = _course()
-    if request.method == "GET":
-        return _render_teacher(context_id, person_id)
-    _student_in_course(context_id, person_id)
-    session = db_session()
-    try:
-        conflict = save_profile_form(
-            session,
-            context_id=context_id,
-            person_id=person_id,
-            editor_is_teacher=True,
-            form=request.form,
-            page=EDITOR_FORM,
-        )
-    except ValueError as err:
-        session.rollback()
-        return _render_teacher(
-            context_id, person_id, values=request.form, error=str(err), status=400
-        )
-    if conflict is not None:
-        session.rollback()
-        return _render_teacher(
-            context_id,
-            person_id,
-            values=conflict.values,
-            error=" ".join(conflict.errors),
-            status=400,
-        )
-    session.commit()
-    return redirect(
-        launch_url("learners.edit_profile", person_id=person_id, notice="teacher_saved")
-    )
-
-
-@bp.post("/students/<int:person_id>/goals")
-@require_role(TEACHER)
-def add_student_goal(person_id: int) -> Response | tuple[str, int]:
-    """A teacher adds a goal to a student's profile."""
-    ctx, context_id = _course()
-    _student_in_course(context_id, person_id)
-    session = db_session()
-    try:
-        goals_and_check_ins.add_goal(
-            session,
-            context_id=context_id,
-            person_id=person_id,
-            text=request.form.get("text", ""),
-            target_date=_date(request.form.get("target_date", "")),
-            created_by_id=ctx.person.id,
-            editor_is_teacher=True,
-        )
-    except ValueError as err:
-        session.rollback()
-        return _render_teacher(
-            context_id,
-            person_id,
-            error=str(err),
-            status=400,
-            draft=GoalDraft.from_request(),
-            invalid=_refused_goal_field(err),
-        )
-    session.commit()
-    return redirect(
-        launch_url("learners.edit_profile", person_id=person_id, notice="teacher_goal_added")
-    )
+# The teacher's profile editor (learners.teacher_views) is routes of this blueprint too:
+# importing it here registers them wherever the blueprint is (Flask's "Larger Applications").
+from lti_app.learners import teacher_views  # noqa: E402, F401

@@ -10,13 +10,8 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
-from lti_app.people.services import (
-    SEARCH_LIMIT,
-    erase_person,
-    export_person,
-    find_person,
-    search_people,
-)
+from lti_app.people.erasure import erase_person
+from lti_app.people.services import SEARCH_LIMIT, export_person, find_person, search_people
 from lti_app.tool.cli import command_database, find_platform
 from lti_app.tool.models import Person
 

@@ -4,7 +4,7 @@ A person is one LMS user of one registration (issuer, client id, sub). What is k
 is theirs: profile, goals and check-ins on it, evidence and current levels, choices, unlocked
 steps, group places, reflection, memberships, open sessions and queued scores. What they wrote
 as a teacher about other students is those students' record: the export only counts it, and
-the erasure keeps it without its author.
+the erasure (`people.erasure`) keeps it without its author.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
@@ -125,7 +124,8 @@ def _names(session: Session, ids: Iterable[int | None]) -> dict[int | None, str]
     return found
 
 
-def _count(session: Session, model: Any, where: ColumnElement[bool]) -> int:
+def count_rows(session: Session, model: Any, where: ColumnElement[bool]) -> int:
+    """How many rows of `model` match `where`."""
     return session.scalar(select(func.count()).select_from(model).where(where)) or 0
 
 
@@ -342,10 +342,10 @@ def authored_counts(session: Session, person: Person) -> dict[str, int]:
     """How many entries this person wrote about other students (their content is not theirs)."""
     pid = person.id
     return {
-        "evidence": _count(
+        "evidence": count_rows(
             session, Evidence, (Evidence.recorded_by_id == pid) & (Evidence.person_id != pid)
         ),
-        "evidence_corrections": _count(
+        "evidence_corrections": count_rows(
             session,
             EvidenceRevision,
             (EvidenceRevision.changed_by_id == pid)
@@ -353,13 +353,13 @@ def authored_counts(session: Session, person: Person) -> dict[str, int]:
                 select(Evidence.id).where(Evidence.person_id != pid)
             ),
         ),
-        "goals": _count(
+        "goals": count_rows(
             session,
             Goal,
             (Goal.created_by_id == pid)
             & Goal.profile_id.in_(select(LearnerProfile.id).where(LearnerProfile.person_id != pid)),
         ),
-        "check_ins": _count(
+        "check_ins": count_rows(
             session,
             CheckIn,
             (CheckIn.author_id == pid)
@@ -367,52 +367,11 @@ def authored_counts(session: Session, person: Person) -> dict[str, int]:
                 select(LearnerProfile.id).where(LearnerProfile.person_id != pid)
             ),
         ),
-        "choice_decisions": _count(
+        "choice_decisions": count_rows(
             session, Choice, (Choice.decided_by_id == pid) & (Choice.person_id != pid)
         ),
-        "step_unlocks": _count(
+        "step_unlocks": count_rows(
             session, StepUnlock, (StepUnlock.unlocked_by_id == pid) & (StepUnlock.person_id != pid)
         ),
-        "groups_created": _count(session, StudentGroup, StudentGroup.created_by_id == pid),
+        "groups_created": count_rows(session, StudentGroup, StudentGroup.created_by_id == pid),
     }
-
-
-@dataclass(frozen=True)
-class Erasure:
-    """What erasing a person deleted, and what it kept of theirs about others."""
-
-    deleted: dict[str, int]
-    kept_without_author: dict[str, int]
-
-
-def erase_person(session: Session, person: Person) -> Erasure:
-    """Delete a person and every row keyed to them; keep what they wrote about others.
-
-    The database does the deleting (each table's person_id is ON DELETE CASCADE); the
-    authored entries of other students keep their content and lose the author (SET NULL),
-    so a teacher's erasure never takes a student's evidence or goals with it.
-    """
-    pid = person.id
-    profile_ids = select(LearnerProfile.id).where(LearnerProfile.person_id == pid)
-    own_evidence = select(Evidence.id).where(Evidence.person_id == pid)
-    deleted = {
-        "memberships": _count(session, Membership, Membership.person_id == pid),
-        "profiles": _count(session, LearnerProfile, LearnerProfile.person_id == pid),
-        "goals": _count(session, Goal, Goal.profile_id.in_(profile_ids)),
-        "check_ins": _count(session, CheckIn, CheckIn.profile_id.in_(profile_ids)),
-        "evidence": _count(session, Evidence, Evidence.person_id == pid),
-        "evidence_corrections": _count(
-            session, EvidenceRevision, EvidenceRevision.evidence_id.in_(own_evidence)
-        ),
-        "levels": _count(session, StudentCompetencyLevel, StudentCompetencyLevel.person_id == pid),
-        "choices": _count(session, Choice, Choice.person_id == pid),
-        "unlocked_steps": _count(session, StepUnlock, StepUnlock.person_id == pid),
-        "group_places": _count(session, StudentGroupMember, StudentGroupMember.person_id == pid),
-        "reflections": _count(session, StudentReflection, StudentReflection.person_id == pid),
-        "queued_scores": _count(session, ScoreOutbox, ScoreOutbox.person_id == pid),
-        "launch_sessions": _count(session, LaunchSession, LaunchSession.person_id == pid),
-    }
-    kept = {k: n for k, n in authored_counts(session, person).items() if n}
-    session.execute(delete(Person).where(Person.id == pid))
-    session.expunge(person)
-    return Erasure(deleted={k: n for k, n in deleted.items() if n}, kept_without_author=kept)

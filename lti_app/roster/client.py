@@ -66,7 +66,7 @@ SCOPE_REFUSED = (
     f"opening Pathways asks the LMS again at most every {SCOPE_REFUSED_HOLD.seconds // 60} "
     "minutes; “Refresh roster” asks at once."
 )
-"""Said whenever the token endpoint refuses the roster scope; `syncing.begin_sync` reads it
+"""Said whenever the token endpoint refuses the roster scope; `sync_lease.begin_sync` reads it
 back as the course's last error to hold the course's launch syncs."""
 
 

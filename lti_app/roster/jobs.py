@@ -20,7 +20,7 @@ from flask import Flask, g, request
 from flask.wrappers import Response
 
 from lti_app.db import Database, utcnow
-from lti_app.roster import syncing
+from lti_app.roster import sync_lease, syncing
 from lti_app.roster.client import MembersPage, NrpsClient, RosterError, with_query
 from lti_app.tool.client import TokenClient
 from lti_app.tool.keys import KeyRing
@@ -133,18 +133,18 @@ def sync_roster(
     sync; their own membership is never ended by it (`syncing.deactivate_missing`).
     """
     with database.begin() as session:
-        claim = syncing.begin_sync(
+        claim = sync_lease.begin_sync(
             session, context_id=context_id, lease=SYNC_LEASE, min_interval=min_interval
         )
         platform = session.get(Platform, claim.platform_id) if claim else None
         if claim is not None and platform is not None and not platform.is_active:
-            syncing.finish_sync(session, context_id=context_id, error=REGISTRATION_DISABLED)
+            sync_lease.finish_sync(session, context_id=context_id, error=REGISTRATION_DISABLED)
             return SyncResult(ok=False, message=REGISTRATION_DISABLED)
     if claim is None or platform is None:
         return SyncResult(ok=True, skipped=True)
     if not claim.nrps_url:
         with database.begin() as session:
-            syncing.finish_sync(session, context_id=context_id, error=NO_ROSTER_SERVICE)
+            sync_lease.finish_sync(session, context_id=context_id, error=NO_ROSTER_SERVICE)
         return SyncResult(ok=False, message=NO_ROSTER_SERVICE)
     use_differences = not full and bool(claim.differences_url)
     if use_differences and claim.differences_url:
@@ -197,7 +197,7 @@ def sync_roster(
                     platform.issuer,
                     context_id,
                 )
-                syncing.finish_sync(session, context_id=context_id, error=EMPTY_ROSTER)
+                sync_lease.finish_sync(session, context_id=context_id, error=EMPTY_ROSTER)
                 return SyncResult(ok=False, members=count, message=EMPTY_ROSTER)
             if not use_differences:
                 deactivated = syncing.deactivate_missing(
@@ -210,7 +210,7 @@ def sync_roster(
                     teachers=role_filter is None and listed_teachers,
                     started_by=started_by,
                 )
-            syncing.finish_sync(
+            sync_lease.finish_sync(
                 session,
                 context_id=context_id,
                 member_count=count if not use_differences else None,
@@ -220,7 +220,7 @@ def sync_roster(
         if use_differences and not err.retryable and not err.scope_refused:
             LOG.info("roster differences refused context=%s; full sync instead", context_id)
             with database.begin() as session:
-                syncing.finish_sync(session, context_id=context_id, error=str(err))
+                sync_lease.finish_sync(session, context_id=context_id, error=str(err))
             return sync_roster(
                 database,
                 nrps,
@@ -235,13 +235,13 @@ def sync_roster(
             err.status,
         )
         with database.begin() as session:
-            syncing.finish_sync(
+            sync_lease.finish_sync(
                 session, context_id=context_id, error=str(err), retry_after=err.retry_after
             )
         return SyncResult(ok=False, members=count, message=str(err), retry_after=err.retry_after)
     except BaseException:
         with database.begin() as session:
-            syncing.finish_sync(
+            sync_lease.finish_sync(
                 session,
                 context_id=context_id,
                 error="The roster sync stopped on an unexpected error; it will be retried.",
@@ -290,7 +290,7 @@ def start_background_sync(
         database: Database = app.extensions["lti_app.db"]
         try:
             with database.begin() as session:
-                syncing.remember_nrps_url(session, context_id=context_id, nrps_url=nrps_url)
+                sync_lease.remember_nrps_url(session, context_id=context_id, nrps_url=nrps_url)
             result = sync_roster(
                 database,
                 nrps_client(app),

@@ -1,7 +1,8 @@
 """The course roster as Pathways knows it: from launches and from the LMS (NRPS).
 
 Reading: `list_students`, `students_who_left`, `student_ids_in_course`, `teaches_course`,
-`get_roster_sync`. Storing what the LMS sends is in `roster.syncing`.
+`get_roster_sync`. Storing what the LMS sends is in `roster.syncing`, a sync's lease in
+`roster.sync_lease`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from lti_app.db import utcnow
 from lti_app.errors import NotFoundError
-from lti_app.roster import services, syncing
+from lti_app.roster import services, sync_lease
 from lti_app.roster.jobs import after_launch, refresh_roster
 from lti_app.roster.models import SyncStatus
 from lti_app.tool.models import MembershipStatus
@@ -93,7 +93,7 @@ def _render(ctx: LaunchContext, notice: str = "", *, refresh_failed: bool = Fals
     # When the LMS's last refusal asked Pathways to wait (Retry-After), the page says until
     # when, to the minute and rounded up: "after 10:05" is never before the LMS's 10:05:30.
     wait_until = None
-    if sync is not None and sync.lease_until and syncing.is_asked_to_wait(sync, utcnow()):
+    if sync is not None and sync.lease_until and sync_lease.is_asked_to_wait(sync, utcnow()):
         wait_until = sync.lease_until.replace(second=0, microsecond=0)
         if wait_until < sync.lease_until:
             wait_until += timedelta(minutes=1)
@@ -133,7 +133,7 @@ def refresh() -> BaseResponse:
     ctx = current_launch()
     context_id = _course(ctx)
     session = db_session()
-    syncing.remember_nrps_url(session, context_id=context_id, nrps_url=ctx.launch.nrps_url)
+    sync_lease.remember_nrps_url(session, context_id=context_id, nrps_url=ctx.launch.nrps_url)
     # End this request's transaction: the sync works in its own (SQLite has one writer).
     session.commit()
     wait = float(current_app.extensions.get(REFRESH_WAIT_KEY, REFRESH_WAIT))
@@ -150,7 +150,7 @@ def refresh() -> BaseResponse:
     if result.skipped:
         return _back_to_roster("running")
     if not result.ok:
-        # Every failed sync records its reason (syncing.finish_sync), which the page shows.
+        # Every failed sync records its reason (sync_lease.finish_sync), which the page shows.
         return _back_to_roster(REFRESH_FAILED)
     if result.deactivated:
         return _back_to_roster("updated_inactive", n=result.members, m=result.deactivated)

@@ -169,17 +169,6 @@ def _is_published(key: ToolKey, now: datetime) -> bool:
     return not (key.status is KeyStatus.RETIRING and past_grace)
 
 
-def retire_expired_keys(session: Session) -> list[str]:
-    """Stop publishing keys whose grace period is over."""
-    now = utcnow()
-    retired = []
-    for key in session.scalars(select(ToolKey).where(ToolKey.status == KeyStatus.RETIRING)):
-        if key.retire_after is not None and key.retire_after <= now:
-            key.status = KeyStatus.RETIRED
-            retired.append(key.kid)
-    return retired
-
-
 @dataclass(frozen=True)
 class SigningKey:
     kid: str

@@ -9,15 +9,15 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Row, bindparam, event, exists, func, select, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy.orm import Session
 
-from lti_app.db import Base, upsert_insert, utcnow
+from lti_app.db import upsert_insert, utcnow
 from lti_app.errors import LaunchError
 from lti_app.mastery.models import MasteryScale
 from lti_app.timezones import zone_named
-from lti_app.tool.cache import EngineTtlCache
 from lti_app.tool.launch import USED, ValidatedLaunch
+from lti_app.tool.launch_rows import RowRecord
 from lti_app.tool.login import PURGE_ONE_IN, purge_expired
 from lti_app.tool.messages import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS, DEEP_LINKING_REQUEST
 from lti_app.tool.models import (
@@ -71,81 +71,6 @@ class LaunchContext:
         )
 
 
-@dataclass(frozen=True)
-class _Record:
-    """Keep one row equal to what a launch says, writing only when something changed.
-
-    Most launches change nothing about the person, course or placement: a read then, and
-    no write, so thirty students opening the same course at once do not queue on its row.
-    Statements have bound parameters and are built once, not once per launch.
-    """
-
-    table: str
-    key: tuple[str, ...]
-    fields: tuple[str, ...]
-    """Compared with the stored row; a difference (or no row) writes all of them."""
-    select: Any
-    upsert: Any
-
-    @classmethod
-    def build(
-        cls, dialect: str, model: type[Base], key: tuple[str, ...], fields: tuple[str, ...]
-    ) -> _Record:
-        table = Base.metadata.tables[model.__tablename__]
-        written = key + fields + (("updated_at",) if "updated_at" in table.c else ())
-        insert = upsert_insert(dialect, table).values(
-            {name: bindparam(name, type_=table.c[name].type) for name in written}
-        )
-        upsert = insert.on_conflict_do_update(
-            index_elements=list(key),
-            set_={name: insert.excluded[name] for name in written if name not in key},
-        ).returning(*table.c)
-        select_row = select(table).where(
-            *(table.c[name] == bindparam(name, type_=table.c[name].type) for name in key)
-        )
-        return cls(table.name, key, fields, select_row, upsert)
-
-    def ensure(self, session: Session, conn: Connection, values: dict[str, Any]) -> Row[Any]:
-        """The stored row after making it say `values` on the session's connection; no
-        statement at all when this process saw the row say so in the last minute (KNOWN_ROWS)."""
-        cache_key = (self.table, *(values[name] for name in self.key))
-        known = KNOWN_ROWS.get(conn.engine, cache_key)
-        if known is not None and self._says(known, values):
-            return known
-        row = conn.execute(self.select, {name: values[name] for name in self.key}).first()
-        if row is None or not self._says(row, values):
-            row = conn.execute(self.upsert, values).one()
-        # Remembered once the launch's transaction commits: a launch that fails after this
-        # point (its first page raising an unexpected error, a lost race on the login) rolls
-        # its rows back, and SQLite gives a rolled-back id to the next new row, whom a
-        # remembered copy would then pass off as this person or course.
-        session.info.setdefault(_ROWS_TO_REMEMBER, []).append((conn.engine, cache_key, row))
-        return row
-
-    def _says(self, row: Row[Any], values: dict[str, Any]) -> bool:
-        stored = row._mapping
-        return all(stored[name] == values[name] for name in self.fields)
-
-
-KNOWN_ROWS: EngineTtlCache[Row[Any]] = EngineTtlCache(ttl=60.0)
-"""People, courses and placements as last read or written by this process. A change made
-elsewhere (the roster, another worker) is not seen for up to a minute, which only means a
-launch that repeats what this process last wrote does not write it again."""
-_ROWS_TO_REMEMBER = "lti_app.tool.rows_to_remember"
-
-
-@event.listens_for(Session, "after_commit")
-def _remember_committed_rows(session: Session) -> None:
-    for engine, cache_key, row in session.info.pop(_ROWS_TO_REMEMBER, ()):
-        KNOWN_ROWS.put(engine, cache_key, row)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_uncommitted_rows(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # a rollback, or a close without a commit
-        session.info.pop(_ROWS_TO_REMEMBER, None)
-
-
 @functools.cache
 def _statements(dialect: str) -> dict[str, Any]:
     membership = Membership.__table__
@@ -162,21 +87,21 @@ def _statements(dialect: str) -> dict[str, Any]:
     )
     where_active = membership.c.status == MembershipStatus.ACTIVE
     return {
-        "person": _Record.build(
+        "person": RowRecord.build(
             dialect,
             Person,
             ("platform_id", "sub"),
             ("name", "given_name", "family_name", "email", "picture"),
         ),
-        "context": _Record.build(
+        "context": RowRecord.build(
             dialect, Context, ("platform_id", "context_id"), ("title", "label")
         ),
         # A teacher's launch that says which zone the LMS is in writes it too; other launches
         # leave the zone as the last teacher's launch set it.
-        "context_with_zone": _Record.build(
+        "context_with_zone": RowRecord.build(
             dialect, Context, ("platform_id", "context_id"), ("title", "label", "lms_time_zone")
         ),
-        "resource_link": _Record.build(
+        "resource_link": RowRecord.build(
             dialect,
             ResourceLink,
             ("platform_id", "resource_link_id"),

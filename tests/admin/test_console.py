@@ -23,6 +23,7 @@ from werkzeug.test import TestResponse
 from lti_app import create_app
 from lti_app.admin.services import record_service_failure
 from lti_app.db import utcnow
+from lti_app.launch_tokens import make_launch_token
 from lti_app.registration.models import PlatformRegistration, RegistrationMethod
 from lti_app.settings import load_settings
 from lti_app.tool.models import (
@@ -36,7 +37,6 @@ from lti_app.tool.models import (
     Platform,
     ToolKey,
 )
-from lti_app.web import make_launch_token
 
 ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"

@@ -21,7 +21,7 @@ from lti_app.demo.run import end_syncs_the_demo_was_running, register_demo_platf
 from lti_app.demo.seed import BIOLOGY, STUDENTS, TEACHER, default_resource_link_id
 from lti_app.demo.server import RunningPlatform, start_demo_platform
 from lti_app.roster.jobs import SYNC_LEASE
-from lti_app.roster.syncing import begin_sync
+from lti_app.roster.sync_lease import begin_sync
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import second_lms
 from tests.progress.pages import context_id, unit_of_work

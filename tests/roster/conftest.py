@@ -14,7 +14,7 @@ from lti_app.db import Database
 from lti_app.demo import seed
 from lti_app.demo.seed import STUDENTS, TEACHER, Course, Enrollment, Role
 from lti_app.demo.server import RunningPlatform
-from lti_app.roster import syncing
+from lti_app.roster import sync_lease
 from lti_app.roster.client import NrpsClient
 from lti_app.tool.client import TokenClient
 from lti_app.tool.keys import KeyRing
@@ -68,7 +68,7 @@ def make_roster_course(
             context = Context(platform_id=registration.id, context_id=lms_context_id)
             session.add(context)
             session.flush()
-            syncing.remember_nrps_url(
+            sync_lease.remember_nrps_url(
                 session,
                 context_id=context.id,
                 nrps_url=lms.platform.memberships_url(lms_context_id),

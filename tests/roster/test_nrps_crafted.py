@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from lti_app.db import Database, utcnow
 from lti_app.http import make_http_client
-from lti_app.roster import services, syncing
+from lti_app.roster import services, sync_lease
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import SyncResult, sync_roster
 from lti_app.roster.models import RosterSync
@@ -381,7 +381,7 @@ def make_roster(
             context = Context(platform_id=platform_id, context_id=f"crafted-{uuid.uuid4().hex}")
             session.add(context)
             session.flush()
-            syncing.remember_nrps_url(session, context_id=context.id, nrps_url=lms.url(path))
+            sync_lease.remember_nrps_url(session, context_id=context.id, nrps_url=lms.url(path))
             context_id = context.id
         made.append(Roster(lms, db, tool_server.settings, platform_id, context_id, lms.url(path)))
         return made[-1]
@@ -971,7 +971,7 @@ def _asked_to_wait(roster: Roster, result: SyncResult, seconds: float) -> None:
     row = roster.sync_row()
     assert row.lease_until is not None
     assert abs((row.lease_until - utcnow()).total_seconds() - seconds) < 30
-    assert syncing.is_asked_to_wait(row, utcnow())
+    assert sync_lease.is_asked_to_wait(row, utcnow())
 
 
 def test_a_roster_page_refused_with_429_and_retry_after_holds_launch_syncs_until_then(

@@ -13,7 +13,7 @@ from lti_app.db import Database
 from lti_app.demo.seed import STUDENTS, TEACHER, Enrollment, Role
 from lti_app.demo.server import RunningPlatform
 from lti_app.demo.state import Fault
-from lti_app.roster import services, syncing
+from lti_app.roster import services, sync_lease
 from lti_app.roster.client import NrpsClient
 from lti_app.roster.jobs import sync_roster
 from lti_app.roster.models import RosterSync, SyncStatus
@@ -336,7 +336,7 @@ def test_two_teachers_opening_a_new_course_at_once_share_one_roster_record(
             with db.begin() as session:
                 if not first:
                     first_made_its_record.wait(10)
-                syncing.remember_nrps_url(
+                sync_lease.remember_nrps_url(
                     session, context_id=context_id, nrps_url="https://lms.example/nrps"
                 )
                 if first:

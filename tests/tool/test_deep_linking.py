@@ -15,8 +15,8 @@ from lti_app.db import Database
 from lti_app.demo.browser import parse_forms, submit_form
 from lti_app.demo.launches import DL_SETTINGS, LaunchTweaks, MessageType
 from lti_app.demo.seed import STUDENTS, TEACHER
+from lti_app.launch_tokens import make_launch_token
 from lti_app.tool.models import LaunchSession
-from lti_app.web import make_launch_token
 from tests.conftest import Launched, LtiActions
 from tests.grades.conftest import GradeCourse, make_course
 from tests.tool.test_deep_link_columns import _pick, _return_to_lms

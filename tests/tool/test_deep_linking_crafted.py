@@ -40,8 +40,8 @@ from lti_app.db import Database
 from lti_app.demo.browser import AUTO_POST_FORM_ID, HtmlForm, parse_forms
 from lti_app.demo.launches import DELETE, DL_SETTINGS, LaunchTweaks, MessageType
 from lti_app.demo.server import RunningPlatform
+from lti_app.launch_tokens import LAUNCH_TOKEN_FIELD
 from lti_app.tool.keys import KeyRing
-from lti_app.web import LAUNCH_TOKEN_FIELD
 from tests.conftest import Launched, LtiActions, ToolServer
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"

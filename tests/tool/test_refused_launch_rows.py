@@ -1,6 +1,6 @@
 """A launch refused after it wrote its person, course and placement rows (a student's
 deep-linking request, a review of a student Pathways does not know) rolls them back; the rows
-it remembered for the next minute (tool.services.KNOWN_ROWS) must go with them. SQLite gives a
+it remembered for the next minute (tool.launch_rows.KNOWN_ROWS) must go with them. SQLite gives a
 rolled-back id to the next new row, so a remembered copy passed another person or course off as
 this one: the next launch opened as Bob, or in another course."""
 

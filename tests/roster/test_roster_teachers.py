@@ -100,7 +100,7 @@ def test_a_teacher_the_lms_no_longer_lists_as_teaching_cannot_copy_from_that_cou
     in_old = _open(tool_server, lti, old)
     _wait_for_launch_sync(db, old)  # the roster has listed her: a later one may end her
     teacher = _open(tool_server, lti, current)
-    offered = f'<option value="{old.context_id}">{old.course.title}</option>'
+    offered = f'<option value="{old.context_id}">{old.course.title} '  # then what tells it apart
     assert offered in _copy_sources(teacher)
 
     left = () if now == "removed" else (Enrollment(TEACHER.user_id, Role.MENTOR),)

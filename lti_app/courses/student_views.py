@@ -357,6 +357,7 @@ def save_check_in(person_id: int) -> Response | tuple[str, int]:
                 session.delete(check_in)
                 session.flush()
     except ValueError as err:
-        return student_page_with_errors(person_id, [refusal(err)])
+        fields = {"note": "ci-note", "next_steps": "ci-next"}
+        return student_page_with_errors(person_id, [refusal(err, fields)])
     session.commit()
     return back_to_student(person_id, "check_in")

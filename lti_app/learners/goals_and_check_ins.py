@@ -179,8 +179,8 @@ def add_check_in(
         context_id=context_id,
         profile_id=profile.id,
         held_on=held_on,
-        note=_clean_text(note, "note"),
-        next_steps=_clean_text(next_steps, "next steps"),
+        note=_clean_text(note, "note", "note"),
+        next_steps=_clean_text(next_steps, "next steps", "next_steps"),
         is_private=is_private,
         author_id=author_id,
     )

@@ -32,6 +32,15 @@ class NotAllowedError(PermissionError):
     """The editor may not make this change; the message says why."""
 
 
+class TextTooLongError(ValueError):
+    """A text over MAX_TEXT_LENGTH; `about` names the argument it came in, so a page can mark
+    the field that holds it (None: the caller did not say)."""
+
+    def __init__(self, message: str, about: str | None = None) -> None:
+        super().__init__(message)
+        self.about = about
+
+
 class ProfileFields(TypedDict, total=False):
     """Every profile field an editor may set; which ones depends on who edits."""
 
@@ -155,11 +164,13 @@ def update_profile(
     return profile
 
 
-def _clean_text(value: str, label: str) -> str:
+def _clean_text(value: str, label: str, about: str | None = None) -> str:
     # Browsers send a textarea's line breaks as CR LF but count each as one character against
     # its maxlength; count (and keep) them as one, or text the page accepted is "too long".
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     value = strip_control_characters(value).strip()
     if len(value) > MAX_TEXT_LENGTH:
-        raise ValueError(f"The {label} is too long (at most {MAX_TEXT_LENGTH} characters).")
+        raise TextTooLongError(
+            f"The {label} is too long (at most {MAX_TEXT_LENGTH} characters).", about
+        )
     return value

@@ -138,6 +138,7 @@ def _bulk_page(errors: Sequence[str | Refusal] = (), status: int = 200) -> tuple
             competencies=assessable(list_competencies(session, context_id=course.context_id)),
             scale=get_or_create_scale(session, context_id=course.context_id),
             picked={int(v) for v in form.getlist("student") if v.isdecimal()},
+            picked_group=int(group) if (group := form.get("group_id", "")).isdecimal() else None,
             form=form,
             today=today(),
             notice=notice_text(NOTICES),

@@ -124,7 +124,10 @@ def _render(
     status: int = 200,
     reviewed_competency_id: int | None = None,
     opened_from: str = "grades",
+    invalid: str | None = None,
 ) -> tuple[str, int]:
+    """The page; after a refused self-assessment (`error`), that rating open as the student
+    left it (level and note), `invalid` the id of the field the refusal is about."""
     ctx, context_id = _course()
     session = db_session()
     view = student_progress(session, context_id=context_id, person_id=ctx.person.id)
@@ -149,6 +152,8 @@ def _render(
             notice=None if error else NOTICES.get(request.args.get("notice", "")),
             reviewed=reviewed,
             opened_from=opened_from,
+            typed=request.form if error and request.method == "POST" else None,
+            invalid=invalid,
         ),
         status,
     )
@@ -177,15 +182,17 @@ def self_assess() -> Response | tuple[str, int]:
         raise NotFoundError("That competency does not exist in this course.")
     level = next((lv for lv in view.scale.levels if lv.id == level_id), None)
     if level is None:
-        return _render("Choose one of the levels.", 400)
+        return _render("Choose one of the levels.", 400, invalid=f"level-{competency_id}")
     note = request.form.get("note", "").strip()
+    note_field = f"self-note-{competency_id}"
     if len(note) > MAX_SELF_NOTE:
-        return _render(f"Keep the note under {MAX_SELF_NOTE} characters.", 400)
+        return _render(f"Keep the note under {MAX_SELF_NOTE} characters.", 400, invalid=note_field)
     if "\x00" in note:
         return _render(
             "Your note contains an invisible character (code 0) that cannot be saved: "
             "delete it or retype the note.",
             400,
+            invalid=note_field,
         )
     try:
         changes = record_evidence(

@@ -3,6 +3,7 @@
 from lti_app.admin import models as admin_models
 from lti_app.competencies import models as competencies_models
 from lti_app.db import Base
+from lti_app.form_once import models as form_once_models
 from lti_app.grades import models as grades_models
 from lti_app.insights import models as insights_models
 from lti_app.learners import models as learners_models
@@ -17,6 +18,7 @@ __all__ = [
     "Base",
     "admin_models",
     "competencies_models",
+    "form_once_models",
     "grades_models",
     "insights_models",
     "learners_models",

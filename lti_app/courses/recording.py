@@ -45,10 +45,12 @@ def queue_scores(session: Session, changes: list[MasteryChange]) -> None:
 
 @dataclass(frozen=True)
 class Recorded:
-    """What recording evidence changed: the levels, and the submitted work it closed."""
+    """What recording evidence changed: the levels, the submitted work it closed, and the
+    students it was stored for (not those who got it seconds before: a double click)."""
 
     changes: list[MasteryChange]
     closed: list[Choice]
+    students: list[int]
 
 
 def record_and_close(
@@ -63,12 +65,14 @@ def record_and_close(
     observed_at: datetime | None = None,
     observed_on: date | None = None,
     source: EvidenceSource = EvidenceSource.TEACHER,
-    form_shown_at: datetime | None = None,
+    form_checked: bool = False,
 ) -> Recorded:
     """Record evidence, close the submitted pathway work it answers, queue the scores.
 
     The caller commits once, so the score outbox rows exist exactly when the evidence does.
+    `form_checked`: the sending form was not saved before (`form_once`; see `record_evidence`).
     """
+    recorded: list[int] = []
     changes = record_evidence(
         session,
         context_id=context_id,
@@ -80,7 +84,8 @@ def record_and_close(
         recorded_by_id=recorded_by_id,
         observed_at=observed_at,
         observed_on=observed_on,
-        form_shown_at=form_shown_at,
+        form_checked=form_checked,
+        recorded=recorded,
     )
     # One locked query for the whole class's work on this competency, taken after
     # record_evidence locked the competency (the one lock order).
@@ -92,4 +97,4 @@ def record_and_close(
         closed_by_id=recorded_by_id,
     )
     queue_scores(session, changes)
-    return Recorded(changes, closed)
+    return Recorded(changes, closed, recorded)

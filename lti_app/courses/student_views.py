@@ -29,8 +29,9 @@ from lti_app.courses.common import (
 )
 from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
 from lti_app.courses.views import NOTICES, assessable, bp, notice_text
+from lti_app.db import utcnow
 from lti_app.display import date_limits, isolate
-from lti_app.form_once import form_shown_at
+from lti_app.form_once import form_nonce, form_sent_again
 from lti_app.insights.groups import group_history
 from lti_app.learners.goals_and_check_ins import (
     add_check_in,
@@ -47,7 +48,7 @@ from lti_app.learners.vocab import CareerCluster, Modality
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
-from lti_app.mastery.services import corrected_evidence_ids, evidence_history, repeats_since
+from lti_app.mastery.services import DOUBLE_SUBMIT, corrected_evidence_ids, evidence_history
 from lti_app.pathways.reviewing import submitted_work_by_competency
 from lti_app.roster.services import list_students
 from lti_app.tool.review import REVIEW_PAGES
@@ -339,6 +340,8 @@ def save_check_in(person_id: int) -> Response | tuple[str, int]:
                     "A check-in records a conversation already held: its date cannot be in "
                     "the future."
                 )
+        if form_sent_again(session):
+            return back_to_student(person_id, "already_saved")
         with domain_errors():
             lock_profile(session, context_id=course.context_id, person_id=person_id)
             check_in = add_check_in(
@@ -351,13 +354,15 @@ def save_check_in(person_id: int) -> Response | tuple[str, int]:
                 next_steps=form.get("next_steps", ""),
                 is_private=form.get("is_private") == "on",
             )
-            if earlier_same_check_in(
-                session, check_in=check_in, since=repeats_since(form_shown_at())
-            ):
+            # A form without its nonce (a page from before it had one): a double click.
+            again = form_nonce() is None and earlier_same_check_in(
+                session, check_in=check_in, since=utcnow() - DOUBLE_SUBMIT
+            )
+            if again:
                 session.delete(check_in)
                 session.flush()
     except ValueError as err:
         fields = {"note": "ci-note", "next_steps": "ci-next"}
         return student_page_with_errors(person_id, [refusal(err, fields)])
     session.commit()
-    return back_to_student(person_id, "check_in")
+    return back_to_student(person_id, "already_saved" if again else "check_in")

@@ -29,6 +29,7 @@ from lti_app.courses.common import (
 )
 from lti_app.courses.queries import ChoiceRow, choice_rows, person_names
 from lti_app.courses.recording import record_and_close
+from lti_app.form_once import ALREADY_SAVED
 from lti_app.mastery.levels import mastered_counts
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
@@ -62,6 +63,7 @@ NOTICES = {
     "goal": "The goal is saved.",
     "goal_deleted": "The goal is deleted.",
     "check_in": "The check-in is saved.",
+    "already_saved": ALREADY_SAVED,
     "evidence": "Evidence recorded.",
     "evidence_closed": "Evidence recorded. This also closed {n} hand-in(s) by this student on "
     "{competency}, now marked done: one level per competency.",

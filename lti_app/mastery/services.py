@@ -47,14 +47,6 @@ DOUBLE_SUBMIT = timedelta(seconds=30)
 HAND_ENTERED = frozenset({EvidenceSource.TEACHER, EvidenceSource.SELF_ASSESSMENT})
 
 
-def repeats_since(form_shown_at: datetime | None) -> datetime:
-    """Since when an identical row added by hand counts as the same send again: `DOUBLE_SUBMIT`
-    ago (a double click), or since the sending form's page was shown if that is earlier (Back
-    to the page after saving, then Add again: the very same form, however much later)."""
-    recent = utcnow() - DOUBLE_SUBMIT
-    return recent if form_shown_at is None else min(recent, form_shown_at)
-
-
 def _check_points(scale: MasteryScale, points: Decimal) -> Decimal:
     points = Decimal(points)
     try:
@@ -133,14 +125,8 @@ def _already_recorded(
     note: str,
     recorded_by_id: int,
     observed_at: datetime,
-    form_shown_at: datetime | None,
 ) -> set[int]:
-    """The students who got this very observation moments ago (a double click or a resend), or
-    since the form's page was shown (the same form sent again)."""
-    since = repeats_since(form_shown_at)
-    # A form that leaves the time to the save (today) observes at the moment of each save: the
-    # same form sent again observes later than the first send did.
-    earliest = (observed_at if form_shown_at is None else min(observed_at, since)) - DOUBLE_SUBMIT
+    """The students who got this very observation moments ago (a double click or a resend)."""
     rows = session.execute(
         select(Evidence.person_id, Evidence.created_at).where(
             Evidence.context_id == context_id,
@@ -151,10 +137,11 @@ def _already_recorded(
             Evidence.note == note,
             Evidence.recorded_by_id == recorded_by_id,
             Evidence.withdrawn_at.is_(None),
-            Evidence.observed_at.between(earliest, observed_at + DOUBLE_SUBMIT),
+            Evidence.observed_at.between(observed_at - DOUBLE_SUBMIT, observed_at + DOUBLE_SUBMIT),
         )
     ).all()
-    return {person_id for person_id, created in rows if created is not None and created >= since}
+    recent = utcnow() - DOUBLE_SUBMIT
+    return {person_id for person_id, created in rows if created is not None and created >= recent}
 
 
 def record_evidence(
@@ -169,7 +156,8 @@ def record_evidence(
     recorded_by_id: int,
     observed_at: datetime | None = None,
     observed_on: date | None = None,
-    form_shown_at: datetime | None = None,
+    form_checked: bool = False,
+    recorded: list[int] | None = None,
 ) -> list[MasteryChange]:
     """Record the same observation for one or more students and update their levels.
 
@@ -177,9 +165,10 @@ def record_evidence(
     course's today); without one, the UTC date of `observed_at`: the domain knows no zone.
 
     A student who got this very observation (same points, source, note and recorder, observed
-    at about the same time) in the last `DOUBLE_SUBMIT` is skipped: that is a double click; so
-    is one who got it since `form_shown_at`, when the form's page was shown (the same form sent
-    again).
+    at about the same time) in the last `DOUBLE_SUBMIT` is skipped: that is a double click;
+    unless `form_checked`: the caller knows the sending form was not saved before (`form_once`),
+    so the same observation from another page is new. `recorded`, if given, gets the students
+    it was stored for.
 
     :raises CompetencyNotFoundError: the competency is not in this course.
     :raises InvalidEvidenceError: points outside the scale, archived or parent competency, no
@@ -197,7 +186,7 @@ def record_evidence(
     # Only what people type into a form can be double-clicked; checks and work carry their own.
     repeated = (
         set()
-        if source not in HAND_ENTERED
+        if source not in HAND_ENTERED or form_checked
         else _already_recorded(
             session,
             context_id=context_id,
@@ -208,10 +197,11 @@ def record_evidence(
             note=note,
             recorded_by_id=recorded_by_id,
             observed_at=observed,
-            form_shown_at=form_shown_at,
         )
     )
     students = [s for s in students if s not in repeated]
+    if recorded is not None:
+        recorded.extend(students)
     if not students:
         return []
     level_name = level_for_score(scale, points).name

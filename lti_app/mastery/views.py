@@ -37,7 +37,7 @@ from lti_app.courses.student_views import SOURCE_LABELS, back_to_student, studen
 from lti_app.courses.views import assessable, notice_text
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import NotFoundError
-from lti_app.form_once import form_shown_at
+from lti_app.form_once import ALREADY_SAVED, form_nonce, form_sent_again
 from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import correct_evidence, get_evidence, withdraw_evidence
@@ -46,7 +46,7 @@ from lti_app.web import add_nav_item, db_session, launch_url, require_role
 
 bp = Blueprint("mastery", __name__, url_prefix="/mastery")
 
-NOTICES = {"bulk": "Evidence recorded for {n} student(s)."}
+NOTICES = {"bulk": "Evidence recorded for {n} student(s).", "already_saved": ALREADY_SAVED}
 
 
 @bp.record_once
@@ -98,6 +98,8 @@ def record(person_id: int) -> Response | tuple[str, int]:
     try:
         competency_id = parse_id(form.get("competency_id"))
         points, observed = _points_and_day("rec")
+        if form_sent_again(db_session()):
+            return back_to_student(person_id, "already_saved")
         with domain_errors():
             recorded = record_and_close(
                 db_session(),
@@ -109,11 +111,13 @@ def record(person_id: int) -> Response | tuple[str, int]:
                 recorded_by_id=course.teacher_id,
                 observed_at=observed.at,
                 observed_on=observed.on,
-                form_shown_at=form_shown_at(),
+                form_checked=form_nonce() is not None,
             )
     except ValueError as err:
         return student_page_with_errors(person_id, [refusal(err, _fields("rec"))])
     db_session().commit()
+    if not recorded.students:
+        return back_to_student(person_id, "already_saved")
     if recorded.closed:
         # As the overview does: say what else the evidence closed (one level per competency).
         return back_to_student(
@@ -177,8 +181,10 @@ def bulk_record() -> Response | tuple[str, int]:
             raise FieldError("Tick at least one student.", "all-students")
         competency_id = parse_id(form.get("competency_id"))
         points, observed = _points_and_day("bulk")
+        if form_sent_again(session):
+            return redirect(launch_url("mastery.bulk", notice="already_saved"), 303)
         with domain_errors():
-            record_and_close(
+            recorded = record_and_close(
                 session,
                 context_id=course.context_id,
                 competency_id=competency_id,
@@ -188,13 +194,16 @@ def bulk_record() -> Response | tuple[str, int]:
                 recorded_by_id=course.teacher_id,
                 observed_at=observed.at,
                 observed_on=observed.on,
-                form_shown_at=form_shown_at(),
+                form_checked=form_nonce() is not None,
             )
     except ValueError as err:
         session.rollback()
         return _bulk_page([refusal(err, _fields("bulk"))], 400)
     session.commit()
-    return redirect(launch_url("mastery.bulk", notice="bulk", n=len(student_ids)), 303)
+    if not recorded.students:
+        return redirect(launch_url("mastery.bulk", notice="already_saved"), 303)
+    notice = launch_url("mastery.bulk", notice="bulk", n=len(recorded.students))
+    return redirect(notice, 303)
 
 
 # --- one piece of evidence: history, correction, withdrawal -----------------------------------

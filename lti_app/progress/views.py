@@ -18,7 +18,7 @@ from lti_app.courses.recording import queue_scores
 from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.display import course_zone, isolate
 from lti_app.errors import NotFoundError, PermissionDeniedError
-from lti_app.form_once import form_shown_at
+from lti_app.form_once import ALREADY_SAVED, form_nonce, form_sent_again
 from lti_app.grades.launch_columns import placed_competency
 from lti_app.mastery.errors import InvalidEvidenceError
 from lti_app.mastery.models import EvidenceSource
@@ -57,7 +57,10 @@ SOURCE_WORDS = {
     EvidenceSource.PATHWAY_WORK.value: "Pathway work",
     EvidenceSource.KNOWLEDGE_CHECK.value: "Knowledge check",
 }
-NOTICES = {"self_assessed": "Thank you: your self-assessment is saved."}
+NOTICES = {
+    "self_assessed": "Thank you: your self-assessment is saved.",
+    "already_saved": ALREADY_SAVED,
+}
 
 
 @bp.record_once
@@ -194,6 +197,10 @@ def self_assess() -> Response | tuple[str, int]:
             400,
             invalid=note_field,
         )
+    if form_sent_again(session):
+        url = launch_url("progress.my_progress", notice="already_saved")
+        return redirect(f"{url}#competency-{competency_id}")
+    recorded: list[int] = []
     try:
         changes = record_evidence(
             session,
@@ -205,7 +212,8 @@ def self_assess() -> Response | tuple[str, int]:
             note=note,
             recorded_by_id=ctx.person.id,
             observed_on=local_date(utcnow(), course_zone()),
-            form_shown_at=form_shown_at(),
+            form_checked=form_nonce() is not None,
+            recorded=recorded,
         )
     except CompetencyNotFoundError as err:
         raise NotFoundError("That competency does not exist in this course.") from err
@@ -217,5 +225,7 @@ def self_assess() -> Response | tuple[str, int]:
     queue_scores(session, changes)
     session.commit()
     LOG.info("self-assessment context=%s competency=%s", context_id, competency_id)
-    url = launch_url("progress.my_progress", notice="self_assessed")
+    url = launch_url(
+        "progress.my_progress", notice="self_assessed" if recorded else "already_saved"
+    )
     return redirect(f"{url}#competency-{competency_id}")

@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -85,6 +85,11 @@ class MasteryLevel(Base):
     scale: Mapped[MasteryScale] = relationship(back_populates="levels")
 
 
+PREVIOUS_RELEASE_DAY = text("CURRENT_DATE")
+"""The day a worker of the release before these dates (during a rolling upgrade) saves;
+this release always sets the day itself (migration 0025 says why)."""
+
+
 def _utc_day(context: DefaultExecutionContext) -> date:
     # Evidence inserted without its day (a bulk insert, the domain's tests): the UTC date of
     # its time, as the domain reads a time without a course.
@@ -123,7 +128,7 @@ class Evidence(Base):
     )
     """Who recorded it (the student, for a self-assessment); None once an operator erased
     that teacher (`lti-app person erase`): the student's evidence outlives its author."""
-    observed_on: Mapped[date] = mapped_column(default=_utc_day)
+    observed_on: Mapped[date] = mapped_column(default=_utc_day, server_default=PREVIOUS_RELEASE_DAY)
     """The day the student showed it, as the teacher typed it (else the course's date when it
     was recorded). A calendar date, not a time: choosing the course's time zone later must not
     move it. Pages, exports and reports show this date; mastery orders by it first."""
@@ -171,8 +176,8 @@ class EvidenceRevision(Base):
     new_note: Mapped[str] = mapped_column(Text)
     old_observed_at: Mapped[datetime]
     new_observed_at: Mapped[datetime]
-    old_observed_on: Mapped[date]
-    new_observed_on: Mapped[date]
+    old_observed_on: Mapped[date] = mapped_column(server_default=PREVIOUS_RELEASE_DAY)
+    new_observed_on: Mapped[date] = mapped_column(server_default=PREVIOUS_RELEASE_DAY)
 
     evidence: Mapped[Evidence] = relationship(back_populates="revisions")
 

@@ -123,35 +123,31 @@ def lock_competencies(
 
 
 def _already_recorded(
-    session: Session,
-    *,
-    context_id: int,
-    competency_id: int,
-    student_ids: Sequence[int],
-    points: Decimal,
-    source: EvidenceSource,
-    note: str,
-    recorded_by_id: int,
-    observed_at: datetime,
-    form_shown_at: datetime | None,
+    session: Session, new: Sequence[Evidence], form_shown_at: datetime | None
 ) -> set[int]:
-    """The students who got this very observation moments ago (a double click or a resend), or
-    since the form's page was shown (the same form sent again)."""
+    """The students of `new` (one observation, a row each, not yet added) who got this very
+    observation moments ago (a double click or a resend), or since the form's page was shown
+    (the same form sent again)."""
     since = repeats_since(form_shown_at)
+    observation = new[0]
     # A form that leaves the time to the save (today) observes at the moment of each save: the
     # same form sent again observes later than the first send did.
-    earliest = (observed_at if form_shown_at is None else min(observed_at, since)) - DOUBLE_SUBMIT
+    earliest = (
+        observation.observed_at if form_shown_at is None else min(observation.observed_at, since)
+    )
     rows = session.execute(
         select(Evidence.person_id, Evidence.created_at).where(
-            Evidence.context_id == context_id,
-            Evidence.competency_id == competency_id,
-            Evidence.person_id.in_(student_ids),
-            Evidence.points == points,
-            Evidence.source == source,
-            Evidence.note == note,
-            Evidence.recorded_by_id == recorded_by_id,
+            Evidence.context_id == observation.context_id,
+            Evidence.competency_id == observation.competency_id,
+            Evidence.person_id.in_([row.person_id for row in new]),
+            Evidence.points == observation.points,
+            Evidence.source == observation.source,
+            Evidence.note == observation.note,
+            Evidence.recorded_by_id == observation.recorded_by_id,
             Evidence.withdrawn_at.is_(None),
-            Evidence.observed_at.between(earliest, observed_at + DOUBLE_SUBMIT),
+            Evidence.observed_at.between(
+                earliest - DOUBLE_SUBMIT, observation.observed_at + DOUBLE_SUBMIT
+            ),
         )
     ).all()
     return {person_id for person_id, created in rows if created is not None and created >= since}
@@ -194,48 +190,35 @@ def record_evidence(
     students = list(dict.fromkeys(student_ids))
     if not students:
         raise InvalidEvidenceError("choose at least one student")
-    # Only what people type into a form can be double-clicked; checks and work carry their own.
-    repeated = (
-        set()
-        if source not in HAND_ENTERED
-        else _already_recorded(
-            session,
+    level_name = level_for_score(scale, points).name
+    new = [
+        Evidence(
             context_id=context_id,
             competency_id=competency_id,
-            student_ids=students,
+            person_id=student_id,
             points=points,
+            level_name=level_name,
             source=source,
             note=note,
             recorded_by_id=recorded_by_id,
             observed_at=observed,
-            form_shown_at=form_shown_at,
+            observed_on=day,
         )
-    )
-    students = [s for s in students if s not in repeated]
-    if not students:
+        for student_id in students
+    ]
+    # Only what people type into a form can be double-clicked; checks and work carry their own.
+    if source in HAND_ENTERED:
+        repeated = _already_recorded(session, new, form_shown_at)
+        new = [row for row in new if row.person_id not in repeated]
+    if not new:
         return []
-    level_name = level_for_score(scale, points).name
-    for student_id in students:
-        session.add(
-            Evidence(
-                context_id=context_id,
-                competency_id=competency_id,
-                person_id=student_id,
-                points=points,
-                level_name=level_name,
-                source=source,
-                note=note,
-                recorded_by_id=recorded_by_id,
-                observed_at=observed,
-                observed_on=day,
-            )
-        )
+    session.add_all(new)
     session.flush()
     return refresh_levels(
         session,
         scale=scale,
         context_id=context_id,
-        person_ids=students,
+        person_ids=[row.person_id for row in new],
         competency_ids={competency_id},
     )
 

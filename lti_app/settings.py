@@ -31,7 +31,6 @@ def shipped_folder(name: str) -> Path:
 CONFIG_DIR = shipped_folder("config")
 ENV_PREFIX = "LTI_APP_"
 
-
 OTHER_VARIABLES = frozenset(
     {
         "CONFIG_DIR",  # where the TOML files are (read here, not a setting)
@@ -297,11 +296,8 @@ def load_settings(
 ) -> Settings:
     """Build Settings from files, then the environment, then keyword overrides (tests)."""
     environ = os.environ if environ is None else environ
-    config_dir = (
-        Path(environ.get(ENV_PREFIX + "CONFIG_DIR", ""))
-        if environ.get(ENV_PREFIX + "CONFIG_DIR")
-        else (config_dir or CONFIG_DIR)
-    )
+    named_dir = environ.get(ENV_PREFIX + "CONFIG_DIR")
+    config_dir = Path(named_dir) if named_dir else (config_dir or CONFIG_DIR)
     explicit_env = (overrides.get("env") or environ.get(ENV_PREFIX + "ENV", "")).strip()
     env_name = explicit_env or "development"
     hints = typing.get_type_hints(Settings)
@@ -316,10 +312,7 @@ def load_settings(
         )
 
     values: dict[str, Any] = {}
-    for layer in (
-        _read_toml(config_dir / "defaults.toml"),
-        _read_toml(env_file),
-    ):
+    for layer in (_read_toml(config_dir / "defaults.toml"), _read_toml(env_file)):
         for key, raw in layer.items():
             if key not in known:
                 raise SettingsError(f"unknown setting {key!r} in config files")
@@ -400,6 +393,6 @@ def load_settings(
                 "database (postgresql://user@host/name), or sqlite:////absolute/path.sqlite3 "
                 "to keep one SQLite file"
             )
-    if settings.secure_cookies is False and settings.env == "production":
-        raise SettingsError("setting 'secure_cookies' cannot be off in production")
+        if settings.secure_cookies is False:
+            raise SettingsError("setting 'secure_cookies' cannot be off in production")
     return settings

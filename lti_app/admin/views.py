@@ -45,7 +45,8 @@ from lti_app.admin.services import (
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import AppError, PermissionDeniedError, SessionExpiredError
 from lti_app.launch_tokens import LAUNCH_TOKEN_FIELD, LAUNCH_TOKEN_HEADER
-from lti_app.tool.keys import KeyRing, rotate_keys
+from lti_app.tool.key_rotation import rotate_keys
+from lti_app.tool.keys import KeyRing
 from lti_app.tool.models import DeploymentStatus
 from lti_app.tool.roles import CourseRole, is_lms_admin
 from lti_app.tool.services import LaunchContext

@@ -11,25 +11,28 @@ for it, with a note for the teacher's "Gradebook sync" page.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from lti_app.competencies.models import Competency
-from lti_app.courses.lineage import copied_from_ids
 from lti_app.db import Database, utcnow
 from lti_app.grades import services
 from lti_app.grades.claiming import DISABLED_PLATFORMS
-from lti_app.grades.client import READ_COLUMNS, AgsClient, LmsRequestError, RemoteLineItem
+from lti_app.grades.client import READ_COLUMNS, AgsClient, LmsRequestError
 from lti_app.grades.client.errors import without_nul
-from lti_app.grades.columns import LINE_ITEM_TAG, LMS_MAKES_COLUMN_GRACE, column_resource_id
+from lti_app.grades.columns import LMS_MAKES_COLUMN_GRACE
 from lti_app.grades.gradebook import submission_review
 from lti_app.grades.models import Gradebook, LineItem, LineItemState
+from lti_app.grades.remote_columns import (
+    copied_resource_ids,
+    create_line_item,
+    find_copied_column,
+    update_line_item,
+)
 from lti_app.grades.throttling import Throttles
 from lti_app.tool.messages import lms_title
 from lti_app.tool.models import Platform, ResourceLink
@@ -38,7 +41,6 @@ if TYPE_CHECKING:
     from lti_app.grades.worker import WorkerConfig
 
 LOG = logging.getLogger(__name__)
-_T = TypeVar("_T")
 NO_AGS = (
     "The LMS has not offered Pathways a gradebook for this course (no Assignment and Grade "
     "Services claim in the launches). An LMS administrator can enable that service for "
@@ -145,7 +147,7 @@ def sync_line_items(
                     item.lms_makes_until is not None and item.lms_makes_until > now,
                     item.lms_owned,
                     tuple(gradebook.scopes or ()) if gradebook else (),
-                    _copied_columns(session, item),
+                    copied_resource_ids(session, item),
                 )
             )
     done = 0
@@ -205,7 +207,7 @@ def sync_line_items(
                     url, gone = None, True
             if url is not None and needs_update:
                 try:
-                    _update_line_item(ags, platform, url, body, offered)
+                    update_line_item(ags, platform, url, body, offered)
                     needs_update = False
                 except LmsRequestError as err:
                     if err.status != 404:
@@ -225,21 +227,18 @@ def sync_line_items(
                     None,
                 )
                 if found is None and copied_columns:
-                    found = _find_copied_column(
+                    found = find_copied_column(
                         db, ags, platform, lineitems_url, item_id, copied_columns, offered
                     )
                 if found is None and lms_makes_it:
                     waiting = True  # placed by deep linking: the LMS is making it
                 elif found is None:
-                    create = functools.partial(
-                        ags.create_line_item, platform, lineitems_url, offered=offered
-                    )
-                    url = _unless_link_refused(platform, body, create).url
+                    url = create_line_item(ags, platform, lineitems_url, body, offered).url
                 else:
                     url = found.url
                     needs_update = needs_update or found.score_maximum != body["scoreMaximum"]
             if needs_update and url is not None:
-                _update_line_item(ags, platform, url, body, offered)
+                update_line_item(ags, platform, url, body, offered)
         except LmsRequestError as err:
             error = err
         except Exception:
@@ -275,54 +274,6 @@ def sync_line_items(
     return done
 
 
-def _copied_columns(session: Session, item: LineItem) -> tuple[str, ...]:
-    """The resourceIds of the columns of the competencies this one was copied from (nearest
-    first): Canvas's course copy brings last term's columns along with them (`courses.lineage`).
-    """
-    if item.resource_id != column_resource_id(item.competency_id):
-        return ()  # a column Pathways does not name by its competency: nothing was copied
-    return tuple(
-        column_resource_id(source)
-        for source in copied_from_ids(session, Competency, item_id=item.competency_id)
-    )
-
-
-def _find_copied_column(
-    db: Database,
-    ags: AgsClient,
-    platform: Platform,
-    lineitems_url: str,
-    item_id: int,
-    resource_ids: Iterable[str],
-    offered: Collection[str],
-) -> RemoteLineItem | None:
-    """The column the LMS copied with the course for this competency, to take over rather
-    than make a second, identical one beside it that alone would get the scores.
-
-    The search goes to this course's own gradebook (its `lineitems`), so it only ever finds
-    columns of this course. One another competency's column already uses is left to it.
-    """
-    for resource_id in resource_ids:
-        for found in ags.find_line_items(
-            platform, lineitems_url, resource_id=resource_id, tag=LINE_ITEM_TAG, offered=offered
-        ):
-            with db.begin() as session:
-                taken = session.scalar(
-                    select(LineItem.id).where(
-                        LineItem.url == found.url,
-                        LineItem.id != item_id,
-                        LineItem.context_id
-                        == select(LineItem.context_id)
-                        .where(LineItem.id == item_id)
-                        .scalar_subquery(),
-                    )
-                )
-            if taken is None:
-                LOG.info("gradebook column %s takes over the copied column %s", item_id, found.url)
-                return found
-    return None
-
-
 LMS_COLUMN_LOOK_AGAIN = timedelta(seconds=30)
 """How often a column the LMS is making (deep linking) is looked for."""
 LMS_COLUMN_LOOK_SOON = timedelta(seconds=3)
@@ -343,50 +294,6 @@ def _wait_for_lms(db: Database, item_id: int) -> None:
         picked_at = item.lms_makes_until - LMS_MAKES_COLUMN_GRACE if item.lms_makes_until else None
         just_picked = picked_at is not None and now - picked_at < LMS_COLUMN_SOON_FOR
         item.lease_until = now + (LMS_COLUMN_LOOK_SOON if just_picked else LMS_COLUMN_LOOK_AGAIN)
-
-
-LINK_REFUSED = frozenset({400, 403, 404, 422})
-"""What an LMS answers for a column naming a resourceLinkId it will not bind one to. Moodle
-answers 403 when the id is not an activity of this tool in the course, e.g. one the teacher
-deleted (check_lti_1x_id in moodle/moodle mod/lti/service/gradebookservices: classes/local/
-resources/lineitems.php for a new column, lineitem.php for an update)."""
-UPDATE_LINK_REFUSED = LINK_REFUSED - {404}
-"""For an update, 404 says the column itself is gone (see `sync_line_items`)."""
-
-
-def _update_line_item(
-    ags: AgsClient, platform: Platform, url: str, body: dict[str, Any], offered: Collection[str]
-) -> RemoteLineItem | None:
-    update = functools.partial(ags.update_line_item, platform, url, offered=offered)
-    return _unless_link_refused(platform, body, update, refused=UPDATE_LINK_REFUSED)
-
-
-def _unless_link_refused(
-    platform: Platform,
-    body: dict[str, Any],
-    send: Callable[[dict[str, Any]], _T],
-    *,
-    refused: frozenset[int] = LINK_REFUSED,
-) -> _T:
-    """Send the column bound to the teacher's placement, or unbound when the LMS refuses the
-    binding: Canvas gives a module launch a resource link id that no line item may name
-    ("The specified resource does not exist", canvas-lms#1944), Moodle refuses the id of a
-    deleted activity, and an unbound column still takes every score (Canvas makes it its
-    own assignment). A refusal for another reason (services off) is refused again, unbound,
-    and raised."""
-    try:
-        return send(body)
-    except LmsRequestError as err:
-        # Canvas throttles with a 403 too: that says "later", not "not this link".
-        if "resourceLinkId" not in body or err.status not in refused or err.throttled:
-            raise
-        LOG.warning(
-            "gradebook column refused with resourceLinkId %r iss=%s (%s); sending it unbound",
-            body["resourceLinkId"],
-            platform.issuer,
-            err.status,
-        )
-        return send({k: v for k, v in body.items() if k != "resourceLinkId"})
 
 
 def _save_line_item(

@@ -13,9 +13,9 @@ Guarantees, for one (line item, student):
   renewed every quarter lease until their outcome is recorded — while they wait (a slow LMS
   takes minutes for a few hundred) and while their POST is on the wire (one can outlast what
   was left of a lease) — and just before the POST the worker checks that its claim still holds
-  the row (`_still_holds`). A row claimed again after its lease ran out (by another worker, or
-  this one) went to the LMS twice before: Canvas opened a second submission attempt and added
-  the level comment twice.
+  the row (`_still_holds`; the bookkeeping is `grades.leases`). A row claimed again after its
+  lease ran out (by another worker, or this one) went to the LMS twice before: Canvas opened a
+  second submission attempt and added the level comment twice.
 
 A column the teacher deleted in the LMS answers 404: see `grades.line_item_sync`, which the
 worker runs before each drain. What becomes of a row after each kind of answer (sent, retried
@@ -28,7 +28,6 @@ idle; claims and records are a few set-based statements per batch of rows, not p
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
 import threading
@@ -46,16 +45,10 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import Database, utcnow
 from lti_app.grades import line_item_sync
-from lti_app.grades.claiming import (
-    ClaimedJob,
-    claim_due,
-    hold_for_sending,
-    reclaim_expired,
-    release,
-    renew_leases,
-)
+from lti_app.grades.claiming import ClaimedJob
 from lti_app.grades.client import AgsClient, LmsRequestError, token_scopes
 from lti_app.grades.client.errors import MAX_RETRY_AFTER
+from lti_app.grades.leases import Leases
 from lti_app.grades.models import Gradebook, OutboxStatus, ScoreOutbox
 from lti_app.grades.outcomes import DrainStats, Outcome, fail_long_waits, record_outcomes
 from lti_app.grades.throttling import Throttles
@@ -146,14 +139,7 @@ class GradeWorker:
         self._guard = threading.Lock()
         self._column_exists: dict[str, bool] = {}
         self._probe_locks: dict[str, threading.Lock] = {}
-        self._reclaim_at = 0.0
-        self._claim_numbers = itertools.count(1)
-        self._confirmed: dict[int, tuple[str, float]] = {}
-        """Row id -> (claim, time.monotonic() when the lease this worker last set for it ends):
-        a row whose lease was set moments ago needs no statement of its own before its POST."""
-        self._waiting: dict[tuple[int, str], ClaimedJob] = {}
-        """Rows claimed and not yet recorded (waiting, or on the wire), by (id, claim): their
-        leases are renewed."""
+        self._leases = Leases(database, self.worker_id, config.lease, config.context_ids)
         self._pool = ThreadPoolExecutor(
             max_workers=self.config.concurrency * 2, thread_name_prefix="ags-send"
         )
@@ -186,32 +172,10 @@ class GradeWorker:
         )
 
     def _claim(self, limit: int) -> list[ClaimedJob]:
-        claim = f"{self.worker_id}/{next(self._claim_numbers)}"
-        ends = time.monotonic() + self.config.lease.total_seconds()
-        now = utcnow()
-        with self.db.begin() as session:
-            if time.monotonic() >= self._reclaim_at:
-                reclaim_expired(session, now, context_ids=self.config.context_ids)
-                # Leases last minutes: looking for expired ones on every claim is wasted work.
-                self._reclaim_at = time.monotonic() + min(5.0, self.config.lease.total_seconds())
-            jobs = claim_due(
-                session,
-                now,
-                limit=limit,
-                lease=self.config.lease,
-                claim=claim,
-                context_ids=self.config.context_ids,
-                platform_of=self._platform,
-            )
-            self._load_offered(session, {job.context_id for job in jobs})
-        with self._guard:
-            for job in jobs:
-                self._confirmed[job.id] = (claim, ends)
-                self._waiting[(job.id, job.claim)] = job
-        return jobs
+        return self._leases.claim(limit, platform_of=self._platform, on_claimed=self._load_offered)
 
-    def _load_offered(self, session: Session, context_ids: set[int]) -> None:
-        new = context_ids - self._offered.keys()
+    def _load_offered(self, session: Session, jobs: Sequence[ClaimedJob]) -> None:
+        new = {job.context_id for job in jobs} - self._offered.keys()
         if not new:
             return
         scopes: dict[int, list[str]] = dict(
@@ -224,45 +188,10 @@ class GradeWorker:
         for context_id in new:
             self._offered[context_id] = tuple(scopes.get(context_id) or ())
 
-    def _renew_leases(self) -> None:
-        """Keep the leases of the rows this worker holds: with a slow LMS a few hundred rows
-        claimed ahead take minutes, a POST can outlast what was left of a lease, and a lease
-        that ran out meanwhile hands the row to another claim."""
-        with self._guard:
-            waiting = list(self._waiting.values())
-        if not waiting:
-            return
-        ends = time.monotonic() + self.config.lease.total_seconds()
-        with self.db.begin() as session:
-            held = renew_leases(session, waiting, utcnow(), lease=self.config.lease)
-        with self._guard:
-            for job in waiting:
-                if (job.id, job.claim) in held:
-                    self._confirmed[job.id] = (job.claim, ends)
-
     def _still_holds(self, job: ClaimedJob) -> bool:
-        """Whether this copy of the row is still the one to send (checked just before its POST).
-
-        A lease this worker set or renewed with more than half of it left needs no statement:
-        no one else can have claimed the row, and the drain loop goes on renewing it every
-        quarter lease while the POST is on the wire. Otherwise one conditional update checks
-        the claim and extends the lease, atomically.
-        """
-        lease = self.config.lease.total_seconds()
-        confirmed = self._confirmed.get(job.id)
-        if (
-            confirmed is not None
-            and confirmed[0] == job.claim
-            and confirmed[1] - time.monotonic() > lease / 2
-        ):
-            return True
-        ends = time.monotonic() + lease
-        with self.db.begin() as session:
-            held = hold_for_sending(session, job, utcnow(), lease=self.config.lease)
-        if held:
-            with self._guard:
-                self._confirmed[job.id] = (job.claim, ends)
-        else:
+        """Whether this copy of the row is still the one to send (checked just before its POST)."""
+        held = self._leases.still_holds(job)
+        if not held:
             LOG.warning("score %s: claimed again meanwhile (lease ran out); not sent here", job.id)
         return held
 
@@ -336,13 +265,6 @@ class GradeWorker:
             return Outcome(job, LmsRequestError(SCORE_NOT_FOUND, retryable=False, status=404))
         return Outcome(job, err, column_gone=True)
 
-    def _release(self, jobs: Sequence[ClaimedJob]) -> None:
-        with self._guard:
-            for job in jobs:
-                self._waiting.pop((job.id, job.claim), None)
-        with self.db.begin() as session:
-            release(session, jobs)
-
     def _record(self, outcomes: Sequence[Outcome], stats: DrainStats) -> None:
         now = utcnow()
         with self.db.begin() as session:
@@ -356,9 +278,7 @@ class GradeWorker:
             )
         # Renewed until now: a row sent but not yet recorded is still SENDING, and a lease
         # that ran out before the record would hand a delivered score to another claim.
-        with self._guard:
-            for outcome in outcomes:
-                self._waiting.pop((outcome.job.id, outcome.job.claim), None)
+        self._leases.forget(outcome.job for outcome in outcomes)
 
     # -- loops --------------------------------------------------------------------------------
     def drain(self, stop: threading.Event | None = None) -> DrainStats:
@@ -370,9 +290,7 @@ class GradeWorker:
         self.ags.new_pass()
         self._column_exists.clear()
         self._probe_locks.clear()
-        self._reclaim_at = 0.0
-        self._confirmed.clear()
-        self._waiting.clear()
+        self._leases.reset()
         stats.line_items = self.sync_line_items()
         with self.db.begin() as session:
             stats.failed += fail_long_waits(session, utcnow(), config=self.config)
@@ -405,12 +323,12 @@ class GradeWorker:
         renew_at = time.monotonic() + renew_every
         while True:
             if time.monotonic() >= renew_at:
-                self._renew_leases()
+                self._leases.renew()
                 renew_at = time.monotonic() + renew_every
             stopping = stop is not None and stop.is_set()
             if stopping:
                 if claimed:
-                    self._release(list(claimed))
+                    self._leases.release(list(claimed))
                     claimed.clear()
             elif not exhausted and len(claimed) < window:
                 # Idle connections: a small first claim starts sending sooner.

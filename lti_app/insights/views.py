@@ -1,6 +1,6 @@
-"""Teacher pages: the class dashboard, the evidence behind a cell, the attention list,
-progress charts and CSV exports; the flexible groups' pages are in insights.group_views, on
-the same blueprint. Every page reads only the launch's course."""
+"""Teacher pages: the class dashboard, the evidence behind a cell, the attention list and
+CSV exports; the flexible groups' pages are in insights.group_views and the progress charts
+in insights.progress_views, on the same blueprint. Every page reads only the launch's course."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from flask import Blueprint, Flask, render_template, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from lti_app.competencies.queries import get_competency, list_competencies
+from lti_app.competencies.queries import get_competency
 from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.db import DATABASE_ID_MAX, utcnow
-from lti_app.display import course_zone, isolate
+from lti_app.display import course_zone
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
-from lti_app.insights import attention, charts, exports
+from lti_app.insights import attention, exports
 from lti_app.insights.dashboard import Dashboard, load_dashboard, scale_levels
 from lti_app.insights.grid import NOT_ASSESSED, SORTS, GridFilter, apply_filter, level_counts
 from lti_app.insights.grouping import short_names
-from lti_app.insights.groups import active_groups, group_history, resolve_picked_students
+from lti_app.insights.groups import active_groups, resolve_picked_students
 from lti_app.insights.table import grid_body, level_css
 from lti_app.mastery.levels import current_levels
 from lti_app.mastery.services import evidence_history
@@ -315,95 +315,7 @@ def attention_list() -> str:
     )
 
 
-# --- Progress over time ------------------------------------------------------------------
-
-
-@bp.get("/progress")
-@require_role(TEACHER)
-def class_progress() -> str:
-    """The class's levels per competency over time, week by week, with data tables."""
-    context_id = _context_id(current_launch())
-    session = db_session()
-    data = load_dashboard(session, context_id=context_id)
-    comp = _int_arg("competency")
-    chosen = [c for c in data.competencies if comp in (None, c.id)]
-    labels = {c.id: f"{c.code} {c.title}".strip() for c in chosen}
-    person_ids = {r.person_id for r in data.rows if r.status == "active"}
-    zone = course_zone()
-    series = charts.seen_in(
-        charts.class_series(
-            session,
-            context_id=context_id,
-            person_ids=person_ids,
-            labels=labels,
-            now=utcnow(),
-            zone=zone,
-        ),
-        zone,
-    )
-    return render_template(
-        "insights/progress.html",
-        title="Progress over time",
-        heading="Class progress over time",
-        series=series,
-        svgs={
-            s.key: charts.level_chart_svg(
-                [s],
-                levels=data.levels,
-                title=f"Class average on {isolate(s.label)}",
-                chart_id=f"c{s.key}",
-            )
-            for s in series
-        },
-        competencies=data.competencies,
-        competency_id=comp,
-        person_id=None,
-    )
-
-
-@bp.get("/students/<int:person_id>/progress")
-def student_progress(person_id: int) -> str:
-    """One student's levels per competency over time (their teacher, or the student)."""
-    ctx = current_launch()
-    context_id = _context_id(ctx)
-    if ctx.launch.role == TEACHER:
-        _check_student(context_id, person_id)
-    elif not (ctx.launch.role == LEARNER and ctx.person.id == person_id):
-        raise PermissionDeniedError("You can see only your own progress.")
-    session = db_session()
-    levels = scale_levels(session, context_id=context_id)
-    competencies = list_competencies(session, context_id=context_id)
-    labels = {c.id: f"{c.code} {c.title}".strip() for c in competencies}
-    series = charts.seen_in(
-        charts.student_series(session, context_id=context_id, person_id=person_id, labels=labels),
-        course_zone(),
-    )
-    name = _student_name(context_id, person_id)
-    is_teacher = ctx.launch.role == TEACHER
-    return render_template(
-        "insights/progress.html",
-        title="Progress over time",
-        heading=f"{isolate(name)}: progress over time",
-        series=series,
-        svgs={
-            s.key: charts.level_chart_svg(
-                [s],
-                levels=levels,
-                title=f"{isolate(name)} on {isolate(s.label)}",
-                chart_id=f"s{s.key}",
-            )
-            for s in series
-        },
-        competencies=(),
-        competency_id=None,
-        person_id=person_id,
-        is_teacher=is_teacher,
-        history=(
-            group_history(session, context_id=context_id, person_id=person_id) if is_teacher else ()
-        ),
-    )
-
-
-# The group pages (insights.group_views) are routes of this blueprint too: importing them
-# here registers them wherever the blueprint is (Flask's "Larger Applications" pattern).
-from lti_app.insights import group_views  # noqa: E402, F401
+# The group pages (insights.group_views) and the progress charts (insights.progress_views)
+# are routes of this blueprint too: importing them here registers them wherever the blueprint
+# is (Flask's "Larger Applications" pattern).
+from lti_app.insights import group_views, progress_views  # noqa: E402, F401

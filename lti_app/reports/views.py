@@ -4,12 +4,10 @@ the students the launch says they observe (a sibling); a parent those of their c
 
 from __future__ import annotations
 
-import io
 import logging
-import zipfile
 from collections.abc import Iterator
 from itertools import chain
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from flask import (
     Blueprint,
@@ -39,6 +37,7 @@ from lti_app.reports.i18n import (
     language_of_locale,
 )
 from lti_app.reports.pdf import A4, paper_for, render_pdf
+from lti_app.reports.zip_stream import streamed_zip
 from lti_app.roster.services import Student, list_students, student_ids_in_course
 from lti_app.timezones import local_date
 from lti_app.tool.models import MembershipStatus
@@ -52,9 +51,6 @@ from lti_app.web import (
     require_role,
     set_current_launch,
 )
-
-if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer
 
 LOG = logging.getLogger(__name__)
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -293,55 +289,21 @@ def student_pdf(person_id: int) -> Response:
     )
 
 
-class _Chunks(io.RawIOBase):
-    """Where the class ZIP is written: each write is kept until the response takes it.
-
-    Not seekable, so zipfile writes each entry's sizes after its data, and the archive can
-    leave entry by entry instead of whole at the end.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._parts: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: ReadableBuffer) -> int:
-        chunk = bytes(data)
-        self._parts.append(chunk)
-        return len(chunk)
-
-    def take(self) -> bytes:
-        chunk, self._parts = b"".join(self._parts), []
-        return chunk
-
-
 def _class_zip_chunks(
     context_id: int, course_title: str, person_ids: list[int], lang: str, paper: str
 ) -> Iterator[bytes]:
     """The ZIP of every report, one student's PDF at a time (memory holds one PDF)."""
     session = db_session()
-    sink = _Chunks()
-    # No `with`: after an error it would write the central directory, and the teacher would
-    # get a ZIP that opens fine with students missing.
-    archive = zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED)
-    try:
+
+    def pdfs() -> Iterator[tuple[str, bytes]]:
         for person_id in person_ids:
             report = services.family_report(
                 session, context_id=context_id, person_id=person_id, course_title=course_title
             )
             release_before_slow_work(session)  # a class's PDFs take a minute
-            archive.writestr(_filename(report, lang), pdf_bytes(report, lang, paper))
-            yield sink.take()
-    except BaseException:
-        # Left unfinished on purpose (an error, or the teacher closed the download): without
-        # this, the ZipFile's own clean-up would still write the central directory, later, at
-        # garbage collection, into a sink no one reads, and fail in whatever runs then.
-        archive.fp = None
-        raise
-    archive.close()
-    yield sink.take()
+            yield _filename(report, lang), pdf_bytes(report, lang, paper)
+
+    return streamed_zip(pdfs())
 
 
 def _aborting_on_error(chunks: Iterator[bytes], total: int) -> Iterator[bytes]:

@@ -11,12 +11,12 @@ from lti_app.settings import Settings
 from lti_app.tool.cli import command_database
 from lti_app.tool.key_checks import start_up_keyring
 from lti_app.tool.key_files import KEY_FILE_SETTING
+from lti_app.tool.key_rotation import rotate_keys
 from lti_app.tool.keys import (
     JWKS_MAX_AGE_SECONDS,
     PUBLISH_BEFORE_SIGNING,
     KeyRing,
     ToolKeyError,
-    rotate_keys,
     secret_opens_keys,
 )
 from lti_app.tool.models import KeyStatus, ToolKey

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from lti_app.cli import main
 from lti_app.db import utcnow
 from lti_app.settings import Settings
-from lti_app.tool.keys import MIN_PUBLISHED_AFTER_ROTATION, KeyRing
+from lti_app.tool.key_rotation import MIN_PUBLISHED_AFTER_ROTATION
+from lti_app.tool.keys import KeyRing
 from lti_app.tool.models import ToolKey
 
 

@@ -14,13 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
-from lti_app.tool.keys import (
-    MIN_PUBLISHED_AFTER_ROTATION,
-    PUBLISH_BEFORE_SIGNING,
-    KeyRing,
-    ToolKeyError,
-    rotate_keys,
-)
+from lti_app.tool.key_rotation import MIN_PUBLISHED_AFTER_ROTATION, rotate_keys
+from lti_app.tool.keys import PUBLISH_BEFORE_SIGNING, KeyRing, ToolKeyError
 from lti_app.tool.models import KeyStatus, ToolKey
 
 SECRET = "a-key-encryption-secret"

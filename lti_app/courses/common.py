@@ -183,11 +183,6 @@ def today() -> date:
     return local_date(utcnow(), _zone())
 
 
-def local_day(moment: datetime) -> date:
-    """The date a stored time fell on in the course's time zone (as pages show it)."""
-    return local_date(moment, _zone())
-
-
 def _zone() -> ZoneInfo:
     # Outside an app (the domain tests) there is no course and no school: UTC, as stored.
     return course_zone() if has_app_context() else ZoneInfo("UTC")

@@ -7,17 +7,17 @@ from flask import redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from lti_app.courses.common import in_field, refusal
 from lti_app.errors import NotFoundError
 from lti_app.learners import goals_and_check_ins, services
 from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
 from lti_app.learners.views import (
     GoalDraft,
+    GoalForm,
     bp,
     launch_course,
     page_notice,
     page_vocab,
-    parse_target_date,
-    refused_goal_field,
 )
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.tool.roles import CourseRole
@@ -133,15 +133,17 @@ def add_student_goal(person_id: int) -> Response | tuple[str, int]:
     _student_in_course(context_id, person_id)
     session = db_session()
     try:
-        goals_and_check_ins.add_goal(
-            session,
-            context_id=context_id,
-            person_id=person_id,
-            text=request.form.get("text", ""),
-            target_date=parse_target_date(request.form.get("target_date", "")),
-            created_by_id=ctx.person.id,
-            editor_is_teacher=True,
-        )
+        form = GoalForm.from_request()
+        with in_field(form.words_field):
+            goals_and_check_ins.add_goal(
+                session,
+                context_id=context_id,
+                person_id=person_id,
+                text=request.form.get("text", ""),
+                target_date=form.target_date,
+                created_by_id=ctx.person.id,
+                editor_is_teacher=True,
+            )
     except ValueError as err:
         session.rollback()
         return _render_teacher(
@@ -150,7 +152,7 @@ def add_student_goal(person_id: int) -> Response | tuple[str, int]:
             error=str(err),
             status=400,
             draft=GoalDraft.from_request(),
-            invalid=refused_goal_field(err),
+            invalid=refusal(err).field,
         )
     session.commit()
     return redirect(

@@ -17,11 +17,12 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from lti_app.courses.common import in_field, refusal
 from lti_app.db import utcnow
 from lti_app.display import course_zone, date_limits
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.learners import goals_and_check_ins, services, visible_profile
-from lti_app.learners.goals_and_check_ins import DuplicateGoalError, GoalNotFoundError
+from lti_app.learners.goals_and_check_ins import GoalNotFoundError
 from lti_app.learners.models import GoalStatus
 from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
 from lti_app.learners.services import NotAllowedError
@@ -123,23 +124,28 @@ class GoalDraft:
         )
 
 
-def refused_goal_field(err: ValueError, goal_id: int | None = None) -> str:
-    """The id of the goal form's field a refusal is about, for the message's link to it and
-    the field's aria-invalid: the date and status are read before the words are checked, and
-    a goal already on the list is refused for its words."""
-    prefix = "new-goal" if goal_id is None else f"goal-{goal_id}"
-    if isinstance(err, DuplicateGoalError):
-        return f"{prefix}-text"
-    try:
-        parse_target_date(request.form.get("target_date", ""))
-    except ValueError:
-        return f"{prefix}-date"
-    if goal_id is not None:
-        try:
-            _goal_status(request.form.get("status", ""))
-        except ValueError:
-            return f"{prefix}-status"
-    return f"{prefix}-text"
+@dataclass(frozen=True)
+class GoalForm:
+    """What a goal form sent, read: its target date and (a goal being changed) its status.
+    Refusals name their field (`courses.common.in_field`): the date and the status here, the
+    goal's words (empty, a repeat) inside `words_field`, for the message's link to the field
+    and its aria-invalid."""
+
+    target_date: date | None
+    status: GoalStatus
+    """A new goal's form sends none: it starts NOT_STARTED."""
+    words_field: str
+
+    @classmethod
+    def from_request(cls, goal_id: int | None = None) -> GoalForm:
+        prefix = "new-goal" if goal_id is None else f"goal-{goal_id}"
+        with in_field(f"{prefix}-date"):
+            target_date = parse_target_date(request.form.get("target_date", ""))
+        status = GoalStatus.NOT_STARTED
+        if goal_id is not None:
+            with in_field(f"{prefix}-status"):
+                status = _goal_status(request.form.get("status", ""))
+        return cls(target_date, status, f"{prefix}-text")
 
 
 def page_vocab() -> dict[str, Any]:
@@ -223,22 +229,24 @@ def add_goal() -> Response | tuple[str, int]:
     ctx, context_id = launch_course()
     session = db_session()
     try:
-        goal = goals_and_check_ins.add_goal(
-            session,
-            context_id=context_id,
-            person_id=ctx.person.id,
-            text=request.form.get("text", ""),
-            target_date=parse_target_date(request.form.get("target_date", "")),
-            created_by_id=ctx.person.id,
-            editor_is_teacher=False,
-        )
+        form = GoalForm.from_request()
+        with in_field(form.words_field):
+            goal = goals_and_check_ins.add_goal(
+                session,
+                context_id=context_id,
+                person_id=ctx.person.id,
+                text=request.form.get("text", ""),
+                target_date=form.target_date,
+                created_by_id=ctx.person.id,
+                editor_is_teacher=False,
+            )
     except ValueError as err:
         session.rollback()
         return _render_mine(
             error=str(err),
             status=400,
             draft=GoalDraft.from_request(),
-            invalid=refused_goal_field(err),
+            invalid=refusal(err).field,
         )
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_added") + f"#goal-{goal.id}")
@@ -251,16 +259,18 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
     ctx, context_id = launch_course()
     session = db_session()
     try:
-        goals_and_check_ins.update_goal(
-            session,
-            context_id=context_id,
-            goal_id=goal_id,
-            editor_id=ctx.person.id,
-            editor_is_teacher=False,
-            text=request.form.get("text", ""),
-            target_date=parse_target_date(request.form.get("target_date", "")),
-            status=_goal_status(request.form.get("status", "")),
-        )
+        form = GoalForm.from_request(goal_id)
+        with in_field(form.words_field):
+            goals_and_check_ins.update_goal(
+                session,
+                context_id=context_id,
+                goal_id=goal_id,
+                editor_id=ctx.person.id,
+                editor_is_teacher=False,
+                text=request.form.get("text", ""),
+                target_date=form.target_date,
+                status=form.status,
+            )
     except GoalNotFoundError as err:
         raise NotFoundError("That goal does not exist.") from err
     except ValueError as err:
@@ -269,7 +279,7 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
             error=str(err),
             status=400,
             draft=GoalDraft.from_request(goal_id),
-            invalid=refused_goal_field(err, goal_id),
+            invalid=refusal(err).field,
         )
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_saved") + f"#goal-{goal_id}")

@@ -306,9 +306,14 @@
     // Said where the person is: the top of a tall page is out of sight (the LMS's page scrolls,
     // not the frame), far above the note being written. Beside the field being typed into,
     // which keeps the focus (the alert is read out all the same); else at the top, focused.
+    // Before the block the field is in, never inside a <label> (a checkbox's or radio's wraps
+    // it: clicking the note would tick the box, and it would be read as the box's name) nor
+    // a table's cell.
     var typing = document.activeElement;
-    var field = typing && typing !== document.body && typing.closest && main.contains(typing) &&
-      /^(INPUT|SELECT|TEXTAREA)$/.test(typing.tagName) ? (typing.closest(".field") || typing) : null;
+    var inMain = typing && typing !== document.body && typing.closest && main.contains(typing);
+    var field = inMain && /^(INPUT|SELECT|TEXTAREA)$/.test(typing.tagName) ?
+      (typing.closest(".field, fieldset, .checks, .table-wrap, table") ||
+       typing.closest("label") || typing) : null;
     if (field) {
       field.parentNode.insertBefore(note, field);
       note.scrollIntoView({ block: "nearest" });

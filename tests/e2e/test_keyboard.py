@@ -40,6 +40,12 @@ WORKING, MASTERING, CHOOSING = (s.user_id for s in STUDENTS[:3])
 """The student with work in the first step, the one who mastered the parent through its parts,
 and the one who chooses and rates themself in the tests."""
 SCREEN = (1100, 600)
+LONG = Course(
+    context_id="course-e2e-keyboard-long",
+    label="LONG",
+    title="Thirty competencies",
+    enrollments=(Enrollment(TEACHER.user_id, Role.INSTRUCTOR),),
+)
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,31 @@ def keys(demo: Demo, database_url: str) -> Iterator[Keys]:
     finally:
         platform.state.resource_links.pop(link_id, None)
         lms_seed.COURSES.pop(COURSE.context_id, None)
+
+
+@pytest.fixture(scope="module")
+def long_course(demo: Demo, database_url: str) -> Iterator[Demo]:
+    """A course of its own whose Competencies table is many screens tall."""
+    platform = demo.lms.platform
+    link_id = lms_seed.default_resource_link_id(LONG)
+    lms_seed.COURSES[LONG.context_id] = LONG
+    platform.state.resource_links[link_id] = ResourceLink(link_id, LONG.context_id, "Pathways")
+    db = Database(database_url)
+    with db.begin() as s:
+        platform_id = s.scalars(select(Platform.id).where(Platform.issuer == demo.lms.base_url))
+        context = Context(
+            platform_id=platform_id.one(), context_id=LONG.context_id, title=LONG.title
+        )
+        s.add(context)
+        s.flush()
+        for i in range(30):
+            create_competency(s, context_id=context.id, code=f"L.{i:02}", title=f"Skill {i}")
+    db.dispose()
+    try:
+        yield demo
+    finally:
+        platform.state.resource_links.pop(link_id, None)
+        lms_seed.COURSES.pop(LONG.context_id, None)
 
 
 def _launch(keys: Keys, page_factory: Any, user: str) -> tuple[Any, Any]:
@@ -277,8 +308,10 @@ def _confirmation_where_focus_lands(page: Any, frame: Any, words: str) -> None:
     described = frame.evaluate(
         "() => { const a = document.activeElement, n = document.querySelector('main .flash');"
         " const ids = (a && a.getAttribute('aria-describedby') || '').split(' ');"
+        " const row = n.closest('tr');"
         " return {focus: a && a.id, described: !!n.id && ids.includes(n.id),"
-        " next: n.nextElementSibling === a || n.parentElement === a}; }"
+        " next: n.nextElementSibling === a || n.parentElement === a"
+        " || (!!row && row.nextElementSibling === a)}; }"
     )
     assert described == {**described, "described": True, "next": True}, described
 
@@ -288,8 +321,8 @@ def test_a_chosen_option_is_confirmed_at_its_step(keys: Keys, page_factory: Any)
     frame = _follow(page, frame, frame.get_by_role("link", name="Open Ponds"))
     step = frame.locator(f"#step-{keys.last_step_id}")
     frame = _follow(page, frame, step.get_by_role("button", name="Choose this option").first)
-    assert frame.evaluate("document.activeElement.id") == f"step-{keys.last_step_id}"
     _confirmation_where_focus_lands(page, frame, "Your choice is saved")
+    assert frame.evaluate("document.activeElement.id") == f"step-{keys.last_step_id}"
 
 
 def test_a_self_assessment_is_confirmed_at_its_competency(keys: Keys, page_factory: Any) -> None:
@@ -298,5 +331,29 @@ def test_a_self_assessment_is_confirmed_at_its_competency(keys: Keys, page_facto
     section = frame.locator("section.competency", has_text="FIELD")
     section.locator("summary", has_text="Rate yourself").click()
     frame = _follow(page, frame, section.get_by_role("button", name="Save my self-assessment"))
-    assert frame.evaluate("document.activeElement.id").startswith("competency-")
     _confirmation_where_focus_lands(page, frame, "self-assessment is saved")
+    assert frame.evaluate("document.activeElement.id").startswith("competency-")
+
+
+@pytest.mark.parametrize("width", [700, 390])
+def test_a_competency_moved_low_in_the_table_is_confirmed_at_its_row(
+    long_course: Demo, page_factory: Any, width: int
+) -> None:
+    """The confirmation went above the whole table and the page scrolled to it: the moved
+    row, with focus, was screens below, out of sight."""
+    page = page_factory(width, SCREEN[1])
+    page.set_default_timeout(15_000)
+    page.goto(long_course.course_url(LONG.context_id, **{"as": TEACHER.user_id}))
+    frame = _nav(page, tool_frame(page), "Competencies")
+    codes = frame.locator("tbody th[scope=row] strong").all_inner_texts()
+    at = codes.index("L.29")  # each width's run moves it up once more
+    codes[at - 1 : at + 1] = ["L.29", codes[at - 1]]
+    row = frame.locator("tbody tr", has_text="L.29")
+    frame = _follow(page, frame, row.get_by_role("button", name="Up"))
+    _settled(page, frame)  # focus moves there once the LMS has sized the frame
+    assert frame.evaluate("document.activeElement.tagName") == "TR"
+    assert "L.29" in frame.evaluate("document.activeElement.textContent")
+    assert _on_screen(page, frame, ":focus"), "the moved row is out of sight"
+    _confirmation_where_focus_lands(page, frame, "The order is saved")
+    # The notice's row took no place among the competencies'.
+    assert frame.locator("tbody th[scope=row] strong").all_inner_texts() == codes

@@ -141,3 +141,29 @@ def test_the_session_ended_warning_is_seen_where_the_student_is_typing(
     assert _in_sight(page, note.bounding_box())
     assert note.evaluate("el => el === document.activeElement")  # still where they typed
     assert note.input_value() == "I can now explain it to my friend"
+
+
+def test_the_session_ended_warning_beside_a_checkbox_is_not_part_of_its_label(
+    tall_course: Demo, page_factory: Any
+) -> None:
+    """A checkbox sits inside its <label>: the warning put before the box went into the label,
+    so clicking the warning ticked the box and a screen reader read it as the box's name."""
+    page = page_factory(700, 600)
+    page.clock.install()
+    page.goto(tall_course.course_url(TALL.context_id, **{"as": TEACHER.user_id}))
+    tool_frame(page).click("nav >> text=Competencies")
+    frames = page.frame_locator("iframe#tool-frame")
+    frames.locator("nav [aria-current=page]", has_text="Competencies").wait_for()
+    tool_frame(page).wait_for_function("document.readyState === 'complete'")
+    box = frames.get_by_role("checkbox", name="O.9 · Skill 9")
+    box.focus()
+    page.route("**/lti/session/token", lambda route: route.fulfill(status=401, body=""))
+    page.clock.fast_forward("10:30")
+    alert = frames.locator("#session-ended[role=alert]")
+    alert.wait_for()
+    page.wait_for_timeout(300)
+    alert.click()
+    assert not box.is_checked(), "clicking the warning ticked the prerequisite"
+    assert box.evaluate("el => el.labels[0].textContent.trim()") == "O.9 · Skill 9"
+    assert _in_sight(page, alert.bounding_box()), "the warning is out of sight"
+    assert _in_sight(page, box.bounding_box())

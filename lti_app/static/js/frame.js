@@ -67,20 +67,39 @@
   // address names (the step chosen, the goal saved), often a screen or more below: there
   // nobody would see it, and a screen reader says only the place. So it moves next to the
   // place, which it describes.
+  function rowAbove(row) {
+    // A table holds only rows: the notice gets one of its own, as wide as the table, just
+    // above the place's row (above the whole table it was screens away from a low row).
+    var columns = 0;
+    for (var i = 0; i < row.cells.length; i++) {
+      columns += row.cells[i].colSpan || 1;
+    }
+    var holder = document.createElement("tr");
+    holder.className = "flash-row";
+    var cell = document.createElement("td");
+    cell.colSpan = Math.max(columns, 1);
+    holder.appendChild(cell);
+    row.parentNode.insertBefore(holder, row);
+    return cell;
+  }
   function confirmAt(target) {
     var main = document.getElementById("main");
     var notices = main ? main.querySelectorAll("#main > p.flash[role=status]") : [];
     if (!notices.length || target === main) {
       return target;
     }
-    var inTable = target.closest("table");
+    var row = target.closest("tr");
+    var cell = row ? rowAbove(row) : null;
+    var inTable = cell ? null : target.closest("table");
     var before = inTable ? (inTable.closest(".table-wrap") || inTable) : target;
     var ids = [];
     for (var i = 0; i < notices.length; i++) {
       var notice = notices[i];
       notice.id = notice.id || "confirmation-" + i;
       ids.push(notice.id);
-      if (target.tagName === "LI") {
+      if (cell) {
+        cell.appendChild(notice);
+      } else if (target.tagName === "LI") {
         target.insertBefore(notice, target.firstChild);  // a list holds only its items
       } else {
         before.parentNode.insertBefore(notice, before);
@@ -287,9 +306,14 @@
     // Said where the person is: the top of a tall page is out of sight (the LMS's page scrolls,
     // not the frame), far above the note being written. Beside the field being typed into,
     // which keeps the focus (the alert is read out all the same); else at the top, focused.
+    // Before the block the field is in, never inside a <label> (a checkbox's or radio's wraps
+    // it: clicking the note would tick the box, and it would be read as the box's name) nor
+    // a table's cell.
     var typing = document.activeElement;
-    var field = typing && typing !== document.body && typing.closest && main.contains(typing) &&
-      /^(INPUT|SELECT|TEXTAREA)$/.test(typing.tagName) ? (typing.closest(".field") || typing) : null;
+    var inMain = typing && typing !== document.body && typing.closest && main.contains(typing);
+    var field = inMain && /^(INPUT|SELECT|TEXTAREA)$/.test(typing.tagName) ?
+      (typing.closest(".field, fieldset, .checks, .table-wrap, table") ||
+       typing.closest("label") || typing) : null;
     if (field) {
       field.parentNode.insertBefore(note, field);
       note.scrollIntoView({ block: "nearest" });

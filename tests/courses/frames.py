@@ -132,8 +132,11 @@ def make_competency(session: Session, context_id: int, code: str, **kw: Any) -> 
 
 @contextmanager
 def second_lms(tool: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
-    """A second registered LMS: same user and course ids, different people and courses."""
-    running = start_demo_platform(tool.url)
+    """A second registered LMS: same user and course ids, different people and courses.
+
+    Its client_id is new each time: loopback ports are reused, so an LMS started later can have
+    an earlier one's address, hence its issuer, and would find that LMS's courses and people."""
+    running = start_demo_platform(tool.url, client_id=unique("pathways-demo-"))
     database = Database(database_url)
     with database.begin() as session:
         register_demo_platform(session, running.platform)

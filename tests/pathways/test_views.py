@@ -295,7 +295,7 @@ def test_pages_refuse_ids_of_other_students_courses_and_platforms(
             s, context_id=built.context_id, person_id=classmate, option_id=built.plain_option_id
         ).id
     # Another platform whose course has the same context_id.
-    other = start_demo_platform(tool_server.url)
+    other = start_demo_platform(tool_server.url, client_id=unique("pathways-demo-"))
     try:
         db = Database(database_url)
         with db.begin() as s:

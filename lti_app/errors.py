@@ -22,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from lti_app.launch_tokens import came_from_a_pathways_page
 from lti_app.tool.keys import ToolKeyError
 from lti_app.typed_back import Typed, typed_into_the_form
 
@@ -106,6 +107,15 @@ def render_error(
     )
 
 
+def _typed_back() -> Typed | None:
+    """What a refused form had typed into it, shown back only for a form a Pathways page
+    rendered: any other site could post its own words and labels ("Sign in again at...") and
+    have Pathways show them on its own address."""
+    if request.method != "POST" or not came_from_a_pathways_page():
+        return None
+    return typed_into_the_form()
+
+
 def register_error_handlers(app: Flask) -> None:
     """Map AppError to a page with its status; anything unexpected to a 500 with the request id."""
 
@@ -113,8 +123,7 @@ def register_error_handlers(app: Flask) -> None:
     def _app_error(err: AppError) -> tuple[str, int]:
         # A refused form (the session ended meanwhile, the student left the course) keeps
         # what was typed into it on the page.
-        typed = typed_into_the_form() if request.method == "POST" else None
-        return render_error(err, typed=typed)
+        return render_error(err, typed=_typed_back())
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response | tuple[str, int]:
@@ -147,7 +156,7 @@ def register_error_handlers(app: Flask) -> None:
                     "Your Pathways session has ended or this link is not valid any more. "
                     "Open Pathways again from your course."
                 ),
-                typed=typed_into_the_form(),
+                typed=_typed_back(),
             )
         # Flask-WTF's own words ("The CSRF token is invalid.") tell a teacher nothing.
         return render_error(
@@ -156,7 +165,7 @@ def register_error_handlers(app: Flask) -> None:
                 "too long ago. Nothing was saved.",
                 hint="Reload the page and send the form again.",
             ),
-            typed=typed_into_the_form(),
+            typed=_typed_back(),
         )
 
     @app.errorhandler(ToolKeyError)

@@ -60,6 +60,13 @@ def _token_from_request() -> str | None:
     )
 
 
+def came_from_a_pathways_page() -> bool:
+    """Whether this request carries a launch token Pathways signed (expired or not), sent from
+    a Pathways page: only then did a Pathways page render the form it posts."""
+    launch_session_id_from_request()
+    return bool(g.get("_launch_token_signed")) and not g.get("_launch_token_from_outside")
+
+
 def launch_session_id_from_request() -> str | None:
     """The launch session named by a valid, unexpired token in this request, if any."""
     if "_launch_session_id" in g:
@@ -79,7 +86,10 @@ def launch_session_id_from_request() -> str | None:
     if token:
         try:
             session_id = _serializer().loads(token, max_age=_settings().launch_token_ttl)
+            g._launch_token_signed = True
         except SignatureExpired as expired:
+            # Only checked once the signature holds: an expired token is still ours.
+            g._launch_token_signed = True
             g._launch_token_expired = True
             _offer_the_newest_token(expired)
         except BadSignature:

@@ -101,6 +101,33 @@ def test_a_form_refused_because_the_session_ended_shows_what_was_typed(
     assert student.csrf not in refused.text
 
 
+@pytest.mark.parametrize(
+    ("token", "fetch_site"),
+    [("not-a-token", "cross-site"), ("not-a-token", None), ("theirs", "cross-site")],
+    ids=["forged-from-another-site", "forged-no-fetch-metadata", "real-token-from-another-site"],
+)
+def test_another_site_cannot_make_pathways_show_its_words_as_what_you_typed(
+    student: Frame, tool_server: ToolServer, token: str, fetch_site: str | None
+) -> None:
+    """A page of another site posting to Pathways with a made-up or copied token gets its words
+    shown nowhere: "What you typed" under Pathways' address would be a ready-made phishing page
+    ("Your session has ended. Sign in again at...")."""
+    lure = "Your Pathways session has ended. Sign in again at https://pathways-login.example"
+    refused = student.client.post(
+        student.base + "/reports/reflection",
+        data={
+            "lt": student.token if token == "theirs" else token,
+            "reflection": lure,
+            "Important: read this first": "Type your school password at the link above",
+        },
+        headers={"Sec-Fetch-Site": fetch_site} if fetch_site else {},
+    )
+    assert refused.status_code in (400, 401, 403)
+    assert "What you typed" not in refused.text
+    assert "pathways-login.example" not in refused.text
+    assert "Important: read this first" not in refused.text
+
+
 def test_renewal_stops_with_the_launch_session(
     student: Frame, tool_server: ToolServer, db: Database
 ) -> None:

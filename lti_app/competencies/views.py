@@ -55,7 +55,10 @@ NOTICES = {
     "{n} student(s): that evidence keeps counting, standing in for each sub-competency a "
     "student has no evidence on yet. Record new evidence on the sub-competencies.",
     "moved": "The order is saved.",
-    "archived": "The competency (and any sub-competencies) is archived. Evidence is kept.",
+    "archived": "The competency (and any sub-competencies) is archived. Evidence is kept, and "
+    "so are the students' levels on it: its LMS gradebook column, if it has one, keeps their "
+    "scores. The Gradebook page still lists the column while it is on; turn it off there to "
+    "stop sending to it.",
     "unarchived": "The competency is back in the framework.",
     "imported": "Imported: {n} competencies created or changed.",
     "copied": "Copied {n} competencies.",

@@ -114,10 +114,26 @@ class ColumnView:
     last_error: str
     pending: int
     failed: int
+    is_archived: bool = False
+    """Archived with its column still on: listed so the teacher can see it and turn it off."""
+
+
+def _listed_competencies(
+    session: Session, *, context_id: int, items: dict[int, LineItem]
+) -> list[Competency]:
+    """The competencies the Gradebook page lists: those in use, and archived ones whose column
+    is still on (archiving leaves the column and its scores; a column the page hid would go on
+    receiving re-sent scores with no way to turn it off)."""
+    return [
+        c
+        for c in list_competencies(session, context_id=context_id, include_archived=True)
+        if not c.is_archived or ((item := items.get(c.id)) is not None and item.is_enabled)
+    ]
 
 
 def list_columns(session: Session, *, context_id: int) -> list[ColumnView]:
-    """Every competency of the course with its column state and outbox counts (3 queries)."""
+    """Every competency of the course with its column state and outbox counts (3 queries);
+    archived ones only while their column is on."""
     items = {
         i.competency_id: i
         for i in session.scalars(select(LineItem).where(LineItem.context_id == context_id))
@@ -136,7 +152,7 @@ def list_columns(session: Session, *, context_id: int) -> list[ColumnView]:
         )
     }
     views = []
-    for competency in list_competencies(session, context_id=context_id):
+    for competency in _listed_competencies(session, context_id=context_id, items=items):
         item = items.get(competency.id)
         item_id = item.id if item else -1
         views.append(
@@ -151,6 +167,7 @@ def list_columns(session: Session, *, context_id: int) -> list[ColumnView]:
                 pending=counts.get((item_id, OutboxStatus.PENDING), 0)
                 + counts.get((item_id, OutboxStatus.SENDING), 0),
                 failed=counts.get((item_id, OutboxStatus.FAILED), 0),
+                is_archived=competency.is_archived,
             )
         )
     return views
@@ -161,20 +178,22 @@ def set_gradebook_competencies(
 ) -> list[int]:
     """Send exactly these competencies to the gradebook; queue current levels of new ones.
 
-    Turning a competency off stops sending; its LMS column is left for the teacher.
+    Turning a competency off stops sending; its LMS column is left for the teacher. An archived
+    competency whose column is on (the page lists it) stays on if named and goes off if not;
+    one whose column is off is not offered, so it stays off.
     Returns the outbox ids queued.
     """
     gradebook = get_or_create_gradebook(session, context_id=context_id)
     scale = get_or_create_scale(session, context_id=context_id)
     _, maximum = score_for(gradebook, scale, None)
     wanted = {int(c) for c in competency_ids}
-    competencies = {c.id: c for c in list_competencies(session, context_id=context_id)}
     items = {
         i.competency_id: i
         for i in session.scalars(select(LineItem).where(LineItem.context_id == context_id))
     }
     newly_enabled: set[int] = set()
-    for competency_id, competency in competencies.items():
+    for competency in _listed_competencies(session, context_id=context_id, items=items):
+        competency_id = competency.id
         item = items.get(competency_id)
         if competency_id in wanted:
             if _enable(session, gradebook, maximum, competency, item):

@@ -21,9 +21,9 @@ from lti_app.mastery.models import IN_ORDER_OBSERVED, Evidence, EvidenceSource
 from lti_app.mastery.rollup import (
     Scoring,
     Standing,
+    counted_children,
     leaf_standing,
     roll_up,
-    unarchived_children,
 )
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.timezones import in_zone, local_date, on_day
@@ -143,7 +143,7 @@ def class_series(
         )
     ).all()
     parent_of = {cid: parent_id for cid, parent_id, _ in framework}
-    children_of = unarchived_children(framework)
+    children_of = counted_children(framework)
     # A competency and the parents above it, nearest first: what a new result changes.
     chains: dict[int, list[int]] = {}
     for cid in parent_of:

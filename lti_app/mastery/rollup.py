@@ -124,9 +124,10 @@ def roll_up(
 
     The rule: the score is the mean of the children's scores, over the children that have one,
     rounded to two decimals and mapped to a level like any score; the competency is mastered only
-    when every (unarchived) child is mastered, so a strong child cannot hide an unmastered one.
-    No child with a score gives no score. Evidence count and last evidence add up the children's.
-    `children` holds one entry per unarchived child, None where the student has no level yet.
+    when every counted child (`counted_children`) is mastered, so a strong child cannot hide an
+    unmastered one. No child with a score gives no score. Evidence count and last evidence add
+    up the children's.
+    `children` holds one entry per counted child, None where the student has no level yet.
 
     `direct` scores the evidence recorded on the competency itself, before it had
     sub-competencies. It stands in for every child the student has no evidence on yet: adding a
@@ -163,14 +164,21 @@ def roll_up(
     )
 
 
-def unarchived_children(
+def counted_children(
     framework: Iterable[tuple[int, int | None, datetime | None]],
 ) -> dict[int, list[int]]:
-    """Map each competency that rolls up to its unarchived children, from the course's
-    (id, parent_id, archived_at) rows; an archived part no longer counts towards its parent."""
+    """Map each competency that rolls up to the parts that count towards it, from the course's
+    (id, parent_id, archived_at) rows.
+
+    A parent in use counts its parts in use: a part archived on its own no longer counts. An
+    archived parent counts the parts archived with it (archiving stamps a whole branch with one
+    time), so putting a branch away changes no student's level and clears no gradebook score,
+    and unarchiving it brings back the same branch.
+    """
+    archived_at_of = {cid: archived_at for cid, _, archived_at in framework}
     children_of: dict[int, list[int]] = defaultdict(list)
     for cid, parent_id, archived_at in framework:
-        if parent_id is not None and archived_at is None:
+        if parent_id is not None and archived_at == archived_at_of.get(parent_id):
             children_of[parent_id].append(cid)
     return dict(children_of)
 
@@ -194,7 +202,7 @@ def refresh_levels(
         )
     ).all()
     parent_of = {cid: parent_id for cid, parent_id, _ in framework}
-    children_of = unarchived_children(framework)
+    children_of = counted_children(framework)
     parents = set(children_of)
     leaves = set(parent_of) - parents
     in_scope = leaves if competency_ids is None else leaves & set(competency_ids)

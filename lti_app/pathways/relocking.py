@@ -53,7 +53,7 @@ def mastery_lost_since(
     (mastery.scales.recompute_course); steps a teacher unlocked by hand stay open.
 
     Mastery of a competency archived now is no loss: it locks no step and nobody sees it (a
-    parent archived with its parts has none left, so counts as not mastered until restored)."""
+    parent archived with its parts keeps its roll-up over them anyway, `counted_children`)."""
     session.flush()
     mastered = _mastered_pairs(session, context_id)
     still_open = _open_work(session, context_id, mastered)

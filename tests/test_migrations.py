@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from sqlalchemy import create_engine, func, inspect, select, table, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_app.db import make_engine
@@ -336,3 +338,64 @@ def test_upgrade_keeps_each_evidence_day_as_its_course_showed_it(empty_database_
         ("1", "2026-12-04", "2026-12-01", "2026-12-04", "2026-12-04"),
         ("2", "2026-12-05", "2026-12-02", "2026-12-05", "2026-12-05"),
     ]
+
+
+BEFORE_GROUP_STINTS = "0027_saved_form"
+
+
+def test_upgrade_keeps_group_members_and_lets_a_student_put_back_start_a_new_stint(
+    empty_database_url: str,
+) -> None:
+    """The members stored before 0028 stay (one current, one removed); after it, the removed
+    student put back gets a second row, while a second current row is still refused. The
+    downgrade keeps each student's latest stint."""
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, BEFORE_GROUP_STINTS)
+    _seed_gradebook(empty_database_url)
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO person (id, platform_id, sub, name, given_name, family_name, email,"
+                " picture) VALUES (2, 1, 's2', 'Bo', 'Bo', 'B', 'b@example.org', '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO student_group (id, context_id, name, basis, created_at)"
+                " VALUES (1, 1, 'Readers', 'manual', '2026-01-01 00:00:00+00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO student_group_member (id, group_id, context_id, person_id,"
+                " added_at, removed_at) VALUES"
+                " (1, 1, 1, 1, '2026-01-01 00:00:00+00:00', NULL),"
+                " (2, 1, 1, 2, '2026-01-01 00:00:00+00:00', '2026-02-01 00:00:00+00:00')"
+            )
+        )
+    engine.dispose()
+
+    command.upgrade(config, "head")
+    assert _row_counts(empty_database_url)["student_group_member"] == 2
+    put_back = (
+        "INSERT INTO student_group_member (id, group_id, context_id, person_id, added_at,"
+        " removed_at) VALUES (:id, 1, 1, :person, '2026-03-01 00:00:00+00:00', NULL)"
+    )
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(text(put_back), {"id": 3, "person": 2})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(put_back), {"id": 4, "person": 1})
+    engine.dispose()
+    assert _row_counts(empty_database_url)["student_group_member"] == 3
+
+    command.downgrade(config, BEFORE_GROUP_STINTS)
+    engine = make_engine(empty_database_url)
+    with engine.connect() as conn:
+        kept = conn.execute(
+            text("SELECT id, person_id FROM student_group_member ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in kept] == [(1, 1), (3, 2)]
+    command.upgrade(config, "head")

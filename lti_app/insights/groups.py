@@ -190,7 +190,8 @@ def update_group(
     name: str,
     person_ids: Iterable[int],
 ) -> StudentGroup:
-    """Rename a group and set its members; removed members keep a dated history row."""
+    """Rename a group and set its members. A removed member's stint is closed, not deleted,
+    and one put back starts a new stint: their history keeps both."""
     group = get_group(session, context_id=context_id, group_id=group_id, for_update=True)
     session.refresh(group, ["members"])
     wanted = set(_check_members(session, context_id, person_ids))
@@ -198,14 +199,11 @@ def update_group(
         raise InvalidGroupError("A group needs at least one student; archive it instead.")
     group.name = _clean_name(name)
     now = utcnow()
-    existing = {m.person_id: m for m in group.members}
-    for person_id, member in existing.items():
-        if person_id in wanted and member.removed_at is not None:
-            member.removed_at = None
-            member.added_at = now
-        elif person_id not in wanted and member.removed_at is None:
+    current = {m.person_id: m for m in group.members if m.removed_at is None}
+    for person_id, member in current.items():
+        if person_id not in wanted:
             member.removed_at = now
-    for person_id in sorted(wanted - existing.keys()):
+    for person_id in sorted(wanted - current.keys()):
         group.members.append(
             StudentGroupMember(context_id=context_id, person_id=person_id, added_at=now)
         )
@@ -236,7 +234,8 @@ def current_member_ids(group: StudentGroup) -> set[int]:
 
 
 def group_history(session: Session, *, context_id: int, person_id: int) -> list[GroupHistoryEntry]:
-    """Return every group the student has been in (archived ones too), newest first."""
+    """Return every stint the student has had in a group (archived groups too), newest first:
+    a student taken out and put back has one entry per stint."""
     rows = session.execute(
         select(StudentGroup, StudentGroupMember)
         .join(StudentGroupMember, StudentGroupMember.group_id == StudentGroup.id)
@@ -245,7 +244,11 @@ def group_history(session: Session, *, context_id: int, person_id: int) -> list[
             StudentGroupMember.context_id == context_id,
             StudentGroupMember.person_id == person_id,
         )
-        .order_by(StudentGroupMember.added_at.desc(), StudentGroup.id.desc())
+        .order_by(
+            StudentGroupMember.added_at.desc(),
+            StudentGroup.id.desc(),
+            StudentGroupMember.id.desc(),
+        )
     ).all()
     return [
         GroupHistoryEntry(

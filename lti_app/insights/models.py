@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_app.db import Base, created_at, intpk, str_enum, utcnow
@@ -44,14 +44,30 @@ class StudentGroup(Base):
     )
 
 
+OPEN_STINT = text("removed_at IS NULL")
+
+
 class StudentGroupMember(Base):
-    """A student's place in a group; removal is dated rather than deleted, for their history."""
+    """One stint of a student in a group; removal is dated rather than deleted, and putting a
+    student back starts a new stint, so their history keeps every one."""
 
     __tablename__ = "student_group_member"
-    __table_args__ = (UniqueConstraint("group_id", "person_id"),)
+    __table_args__ = (
+        # A student is in a group at most once at a time; closed stints may be many.
+        Index(
+            "uq_student_group_member_open_stint",
+            "group_id",
+            "person_id",
+            unique=True,
+            sqlite_where=OPEN_STINT,
+            postgresql_where=OPEN_STINT,
+        ),
+    )
 
     id: Mapped[intpk]
-    group_id: Mapped[int] = mapped_column(ForeignKey("student_group.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("student_group.id", ondelete="CASCADE"), index=True
+    )
     context_id: Mapped[int] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)

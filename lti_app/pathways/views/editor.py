@@ -4,6 +4,7 @@ and unlocking a step for chosen students. A single option's form is in `option_e
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from flask import redirect, render_template, request
 from werkzeug.wrappers import Response
@@ -43,17 +44,33 @@ from lti_app.web import db_session, launch_url, require_role
 LOG = logging.getLogger(__name__)
 
 
-def _competencies(context_id: int) -> list[Competency]:
-    return list_competencies(db_session(), context_id=context_id)
+def _competencies(context_id: int, keep: Collection[int | None] = ()) -> list[Competency]:
+    """The competencies a form offers: the course's current ones, then the archived ones in
+    `keep` (what the step or pathway uses, or the teacher ticked). A form that did not offer
+    an archived competency its step still uses would drop it when saved as shown."""
+    session = db_session()
+    offered = list_competencies(session, context_id=context_id)
+    if set(keep) - {None} <= {c.id for c in offered}:
+        return offered
+    everything = list_competencies(session, context_id=context_id, include_archived=True)
+    return offered + [c for c in everything if c.is_archived and c.id in keep]
 
 
 def _parent_ids(competencies: list[Competency]) -> set[int]:
     """Competencies with sub-competencies: a step's work cannot be evidence for them."""
-    return {c.parent_id for c in competencies if c.parent_id is not None}
+    return {c.parent_id for c in competencies if c.parent_id is not None and not c.is_archived}
 
 
 def _names(context_id: int) -> dict[int, str]:
-    return {c.id: f"{c.code} {c.title}" for c in _competencies(context_id)}
+    """Every competency's name, archived ones marked (a step may still use one)."""
+    everything = list_competencies(db_session(), context_id=context_id, include_archived=True)
+    return {
+        c.id: f"{c.code} {c.title}" + (" (archived)" if c.is_archived else "") for c in everything
+    }
+
+
+def _step_ids(form: StepForm) -> set[int | None]:
+    return {form.competency_id, *form.prerequisite_ids}
 
 
 def _invalid_field(err: ValueError, prefix: str) -> str | None:
@@ -78,7 +95,7 @@ def _render_manage(
         render_template(
             "pathways/manage.html",
             pathways=pathways,
-            competencies=_competencies(context_id),
+            competencies=_competencies(context_id, keep=form.competency_ids),
             form=form,
             error=error,
             notice=None if error else page_notice(),
@@ -121,25 +138,25 @@ def _render_pathway_editor(
 ) -> tuple[str, int]:
     session = db_session()
     pathway = services.get_pathway(session, context_id=context_id, pathway_id=pathway_id)
+    stored = services.pathway_competency_ids(session, context_id=context_id, pathway_id=pathway_id)
     if form is None:
-        form = PathwayForm.from_pathway(
-            pathway,
-            services.pathway_competency_ids(session, context_id=context_id, pathway_id=pathway_id),
-        )
+        form = PathwayForm.from_pathway(pathway, stored)
+    step_form = step_form or StepForm()
     steps = services.list_steps(
         session, context_id=context_id, pathway_id=pathway_id, include_archived=True
     )
-    competencies = _competencies(context_id)
+    competencies = _competencies(context_id, keep=_step_ids(step_form))
     return (
         render_template(
             "pathways/edit_pathway.html",
             pathway=pathway,
             form=form,
-            step_form=step_form or StepForm(),
+            step_form=step_form,
             steps=steps,
             competencies=competencies,
+            pathway_competencies=_competencies(context_id, keep={*stored, *form.competency_ids}),
             parent_ids=_parent_ids(competencies),
-            competency_names={c.id: f"{c.code} {c.title}" for c in competencies},
+            competency_names=_names(context_id),
             warnings=stuck_warnings(context_id, pathway_id),
             error=error,
             invalid=invalid,
@@ -232,11 +249,11 @@ def _render_step_editor(
     session = db_session()
     step = services.get_step(session, context_id=context_id, step_id=step_id)
     pathway = services.get_pathway(session, context_id=context_id, pathway_id=step.pathway_id)
-    if form is None:
-        form = StepForm.from_step(
-            step, services.step_prerequisite_ids(session, context_id=context_id, step_id=step_id)
-        )
-    competencies = _competencies(context_id)
+    stored = StepForm.from_step(
+        step, services.step_prerequisite_ids(session, context_id=context_id, step_id=step_id)
+    )
+    form = form or stored
+    competencies = _competencies(context_id, keep=_step_ids(stored) | _step_ids(form))
     return (
         render_template(
             "pathways/edit_step.html",

@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import ColumnElement, and_, create_engine, delete, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -151,15 +151,38 @@ def tool_server(tool_settings: Settings, engine: Engine) -> Iterator[ToolServer]
     app.extensions["lti_app.db"].dispose()
 
 
+def forget_cached_keys(tool: ToolServer, session: Session, lms: RunningPlatform) -> None:
+    """Forget the keys Pathways cached for this LMS's key set address (in its process and in
+    the database). Loopback ports are reused: an LMS that stopped earlier in the run may have
+    had this address with keys of its own, and after two such LMSs one unknown key is not
+    looked up again for seconds (jwks.UNKNOWN_KID_REFETCH_INTERVAL), so a third's launches
+    were refused."""
+    from lti_app.tool.models import JwksCacheEntry
+
+    jwks_url = lms.platform.url("/jwks")
+    tool.app.extensions["lti_app.jwks"]._entries.pop(jwks_url, None)
+    session.execute(delete(JwksCacheEntry).where(JwksCacheEntry.jwks_url == jwks_url))
+
+
 @pytest.fixture(scope="session")
 def lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
     running = start_demo_platform(tool_server.url)
     db = Database(database_url)
     with db.begin() as sess:
+        forget_cached_keys(tool_server, sess, running)
         register_demo_platform(sess, running.platform)
     db.dispose()
     yield running
     running.stop()
+
+
+def registration_of(lms: RunningPlatform) -> ColumnElement[bool]:
+    """This LMS's registration, by issuer and client_id: loopback ports are reused, so an LMS
+    that stopped earlier in the run may have registered this one's issuer (its address)."""
+    from lti_app.tool.models import Platform
+
+    config = lms.platform.config
+    return and_(Platform.issuer == config.issuer, Platform.client_id == config.client_id)
 
 
 @dataclass
@@ -234,7 +257,7 @@ def ids(db: Database, lms: RunningPlatform) -> Ids:
     """Pathways' ids of the test LMS's people and courses."""
     from tests.courses.frames import Ids  # frames imports this module
 
-    return Ids(db, lms.platform.config.issuer)
+    return Ids.of(db, lms)
 
 
 @pytest.fixture

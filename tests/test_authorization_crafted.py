@@ -51,7 +51,7 @@ from lti_app.tool.models import (
     Person,
     Platform,
 )
-from tests.conftest import LtiActions, ToolServer
+from tests.conftest import LtiActions, ToolServer, registration_of
 from tests.courses.frames import Ids, second_lms, token_in, unique
 
 M = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
@@ -260,7 +260,7 @@ def world(lms: RunningPlatform, tool_server: ToolServer, db: Database) -> Iterat
             ("user-s02", X_COURSE),
         ]:
             assert actions.launch(user, context_id=course).response.status_code == 200
-        ids = Ids(db, lms.platform.config.issuer)
+        ids = Ids.of(db, lms)
         v = _seed(db, ids, V_COURSE, "user-t01", ["user-s03", "user-s04", "user-s01"], "V")
         x = _seed(db, ids, X_COURSE, "user-t02", ["user-s01", "user-s02"], "X")
         yield World(db, tool_server, lms, v, x)
@@ -679,7 +679,7 @@ def test_guests_observers_and_lms_admins_reach_no_course_data(
         person = s.scalars(
             select(Person.id)
             .join(Platform, Platform.id == Person.platform_id)
-            .where(Platform.issuer == world.lms.platform.config.issuer, Person.sub == user)
+            .where(registration_of(world.lms), Person.sub == user)
         ).one()
     attacker = frame_by_session(actions, world.tool, world.db, person)
     assert attacker.get("/home").status_code == 200
@@ -714,9 +714,7 @@ def test_lms_admin_console_shows_only_its_own_platform(
     world: World, actions: LtiActions, other_lms: RunningPlatform
 ) -> None:
     with world.db.begin() as s:
-        main = s.scalars(
-            select(Platform).where(Platform.issuer == world.lms.platform.config.issuer)
-        ).first()
+        main = s.scalars(select(Platform).where(registration_of(world.lms))).first()
         assert main is not None
         main_id = main.id
         main_deployment = s.scalars(
@@ -1043,7 +1041,7 @@ def test_lms_names_are_escaped_on_every_list(world: World, actions: LtiActions) 
         bobby = s.scalars(
             select(Person.id)
             .join(Platform, Platform.id == Person.platform_id)
-            .where(Platform.issuer == world.lms.platform.config.issuer, Person.sub == "user-s10")
+            .where(registration_of(world.lms), Person.sub == "user-s10")
         ).one()
     for path in (
         "/course/",
@@ -1080,9 +1078,8 @@ def formula_course(
     competency) start with formula characters."""
     acts = LtiActions(other_lms, tool_server)
     assert acts.launch("user-t01", context_id=V_COURSE).response.status_code == 200
-    issuer = other_lms.platform.config.issuer
     with db.begin() as s:
-        platform_id = s.scalars(select(Platform.id).where(Platform.issuer == issuer)).one()
+        platform_id = s.scalars(select(Platform.id).where(registration_of(other_lms))).one()
         cid = s.scalars(
             select(Context.id).where(
                 Context.platform_id == platform_id, Context.context_id == V_COURSE

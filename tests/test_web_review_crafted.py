@@ -66,7 +66,7 @@ def review(tool_server: ToolServer, database_url: str, db: Database) -> Iterator
                     ("user-s02", OTHER),
                 ]
             }
-            ids = Ids(db, running.platform.config.issuer)
+            ids = Ids.of(db, running)
             course = _seed(db, ids, COURSE, "user-t01", ["user-s03", "user-s04", "user-s01"], "R")
             other = _seed(db, ids, OTHER, "user-t02", ["user-s01", "user-s02"], "Q")
             yield Review(

@@ -456,7 +456,7 @@ def test_a_long_paste_sent_as_a_browser_sends_the_form_is_imported(
         teacher = frame(LtiActions(lms, tool_server).launch("user-t01"), tool_server.url)
         response = teacher.post("/competencies/import", {"format": "csv", "text": text}, no_file)
         assert "Imported: 600 competencies" in teacher.follow(response).text
-        context_id = Ids(db, lms.platform.config.issuer).context()
+        context_id = Ids.of(db, lms).context()
         assert len(competencies_by_code(db, context_id, p)) == 600
 
 

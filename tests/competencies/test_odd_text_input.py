@@ -50,7 +50,7 @@ def _lone_surrogates(text: str) -> str:
 @pytest.fixture
 def course_id(teacher: Frame, db: Database, lms: RunningPlatform) -> int:
     """The Biology 9 course of this module's LMS, which the teacher has launched."""
-    return Ids(db, lms.platform.config.issuer).context()
+    return Ids.of(db, lms).context()
 
 
 def _codes(db: Database, context_id: int, *codes: str) -> list[str]:

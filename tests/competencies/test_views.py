@@ -207,7 +207,7 @@ def test_copy_framework_and_pathways_from_another_course_the_teacher_teaches(
         Launched(follow_launch(client, platform.login_url(chem_spec)), client), tool_server.url
     )
     database = Database(database_url)
-    fresh = Ids(database, platform.config.issuer)
+    fresh = Ids.of(database, fresh_lms)
     try:
         bio_id, chem_id = fresh.context(), fresh.context("course-chem-club")
         with database.begin() as s:

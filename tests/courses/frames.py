@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import ColumnElement, event, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Database
@@ -21,7 +21,7 @@ from lti_app.demo.browser import parse_forms
 from lti_app.demo.run import register_demo_platform
 from lti_app.demo.server import RunningPlatform, start_demo_platform
 from lti_app.tool.models import Context, Person, Platform
-from tests.conftest import Launched, LtiActions, ToolServer
+from tests.conftest import Launched, LtiActions, ToolServer, forget_cached_keys
 
 TOKEN = re.compile(r"""[?&;]lt=([A-Za-z0-9_.\-]+)|name="lt" value="([^"]+)\"""")
 
@@ -72,10 +72,23 @@ def frame(launched: Launched, base: str) -> Frame:
 
 @dataclass(frozen=True)
 class Ids:
-    """Database ids on one platform, looked up by the LMS's ids."""
+    """Database ids on one LMS's registration, looked up by the LMS's ids.
+
+    By issuer and client_id: loopback ports are reused, so an LMS that stopped earlier in the
+    run may have had this one's address, hence its issuer, under another client_id."""
 
     db: Database
     issuer: str
+    client_id: str
+
+    @classmethod
+    def of(cls, db: Database, lms: RunningPlatform) -> Ids:
+        config = lms.platform.config
+        return cls(db, config.issuer, config.client_id)
+
+    def platform(self) -> int:
+        with self.db.begin() as s:
+            return int(s.scalars(select(Platform.id).where(*self._registration())).one())
 
     def context(self, context_id: str = "course-bio9") -> int:
         with self.db.begin() as s:
@@ -83,7 +96,7 @@ class Ids:
                 s.scalars(
                     select(Context.id)
                     .join(Platform, Platform.id == Context.platform_id)
-                    .where(Platform.issuer == self.issuer, Context.context_id == context_id)
+                    .where(*self._registration(), Context.context_id == context_id)
                 ).one()
             )
 
@@ -93,12 +106,15 @@ class Ids:
                 s.scalars(
                     select(Person.id)
                     .join(Platform, Platform.id == Person.platform_id)
-                    .where(Platform.issuer == self.issuer, Person.sub == sub)
+                    .where(*self._registration(), Person.sub == sub)
                 ).one()
             )
 
+    def _registration(self) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+        return Platform.issuer == self.issuer, Platform.client_id == self.client_id
 
-_LAUNCHED: set[tuple[str, str]] = set()
+
+_LAUNCHED: set[tuple[str, str, str, str]] = set()
 BIO_STUDENTS = ("user-s01", "user-s02", "user-s03", "user-s10")
 
 
@@ -109,7 +125,8 @@ def ensure_launched(
     actions = LtiActions(lms, tool)
     try:
         for sub in subs:
-            key = (lms.platform.config.issuer + context_id, sub)
+            config = lms.platform.config
+            key = (config.issuer, config.client_id, context_id, sub)
             if key not in _LAUNCHED:
                 launched = actions.launch(sub, context_id=context_id)
                 assert launched.response.status_code == 200, launched.text[:500]
@@ -131,14 +148,16 @@ def make_competency(session: Session, context_id: int, code: str, **kw: Any) -> 
 
 
 @contextmanager
-def second_lms(tool: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
+def second_lms(tool: ToolServer, database_url: str, port: int = 0) -> Iterator[RunningPlatform]:
     """A second registered LMS: same user and course ids, different people and courses.
 
     Its client_id is new each time: loopback ports are reused, so an LMS started later can have
-    an earlier one's address, hence its issuer, and would find that LMS's courses and people."""
-    running = start_demo_platform(tool.url, client_id=unique("pathways-demo-"))
+    an earlier one's address, hence its issuer, and would find that LMS's courses and people
+    (and Pathways would hold that LMS's keys for its key set address)."""
+    running = start_demo_platform(tool.url, port=port, client_id=unique("pathways-demo-"))
     database = Database(database_url)
     with database.begin() as session:
+        forget_cached_keys(tool, session, running)
         register_demo_platform(session, running.platform)
     database.dispose()
     try:

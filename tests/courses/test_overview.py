@@ -140,7 +140,7 @@ def test_work_on_a_step_whose_competency_has_sub_competencies_is_marked_done_wit
     # A course of its own (a second LMS), so only this work waits.
     ensure_launched(fresh_lms, tool_server, ("user-s01",))
     teacher = frame(LtiActions(fresh_lms, tool_server).launch("user-t01"), tool_server.url)
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     cid, student = ids.context(), ids.person("user-s01")
     with db.begin() as s:
         unit = make_competency(s, cid, "U1", title="Cells")
@@ -177,7 +177,7 @@ def test_marking_one_hand_in_done_with_a_level_says_it_closes_the_others_on_that
     says how many other hand-ins went with it."""
     ensure_launched(fresh_lms, tool_server, ("user-s01",))
     teacher = frame(LtiActions(fresh_lms, tool_server).launch("user-t01"), tool_server.url)
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     cid, student = ids.context(), ids.person("user-s01")
     with db.begin() as s:
         photosynthesis = make_competency(s, cid, "P1", title="Photosynthesis")

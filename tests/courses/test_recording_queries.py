@@ -52,7 +52,7 @@ def _course(lms: RunningPlatform, tool_server: ToolServer, db: Database) -> Cour
     for thread in threading.enumerate():
         if thread.name.startswith("roster-sync-"):
             thread.join(30)
-    ids = Ids(db, lms.platform.config.issuer)
+    ids = Ids.of(db, lms)
     return Course(teacher, ids, [ids.person(sub) for sub in BIO_STUDENTS])
 
 

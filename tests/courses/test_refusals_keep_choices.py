@@ -23,7 +23,7 @@ SLIPPED_YEAR = "0026-03-02"
 
 @pytest.fixture
 def ids(db: Database, lms: RunningPlatform) -> Ids:
-    return Ids(db, lms.platform.config.issuer)
+    return Ids.of(db, lms)
 
 
 def chosen(page: str, select_id: str) -> list[str]:

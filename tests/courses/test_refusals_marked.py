@@ -19,7 +19,7 @@ REC_FIELDS = ("rec-competency", "rec-points", "rec-date", "rec-note")
 
 @pytest.fixture
 def ids(db: Database, lms: RunningPlatform) -> Ids:
-    return Ids(db, lms.platform.config.issuer)
+    return Ids.of(db, lms)
 
 
 def _competency(db: Database, ids: Ids, code: str) -> int:

@@ -118,7 +118,7 @@ def open_profile(fresh_lms: RunningPlatform, tool_server: ToolServer, db: Databa
     teacher = frame(lti.launch("user-t01"), tool_server.url)
     student = frame(lti.launch("user-s01"), tool_server.url)
     student.csrf = parse_forms(student.get("/profile/").text)[0].fields["csrf_token"]
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     return OpenProfile(teacher, student, db, ids.context(), ids.person("user-s01"))
 
 
@@ -179,7 +179,7 @@ def test_recording_evidence_on_the_student_page_says_which_hand_ins_it_closes(
     flash after says how many hand-ins went with the evidence, and on what."""
     ensure_launched(fresh_lms, tool_server, ("user-s01",))
     teacher = frame(LtiActions(fresh_lms, tool_server).launch("user-t01"), tool_server.url)
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     cid, student = ids.context(), ids.person("user-s01")
     with db.begin() as s:
         photosynthesis = make_competency(s, cid, "P1", title="Photosynthesis")

@@ -57,7 +57,7 @@ def test_the_students_page_reads_the_same_statements_for_a_longer_history(
     # A course of its own (a second LMS): the history added here stays out of other tests'.
     ensure_launched(fresh_lms, tool_server, BIO_STUDENTS[:1])
     teacher = frame(LtiActions(fresh_lms, tool_server).launch("user-t01"), tool_server.url)
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     student = ids.person(BIO_STUDENTS[0])
     teacher_id = ids.person("user-t01")
     for thread in threading.enumerate():  # the teacher's launch syncs the roster meanwhile

@@ -18,7 +18,7 @@ from lti_app.learners import views as learners_views
 from lti_app.learners.goals_and_check_ins import add_goal
 from lti_app.reports import views as reports_views
 from lti_app.tool.models import Context, Person, Platform
-from tests.conftest import Launched, LtiActions, ToolServer
+from tests.conftest import Launched, LtiActions, ToolServer, registration_of
 from tests.courses.frames import Frame, frame
 
 EVENING_IN_LOS_ANGELES = datetime(2026, 3, 11, 3, 0, tzinfo=UTC)
@@ -35,7 +35,7 @@ def _launch(lti: LtiActions, lms: RunningPlatform, sub: str, **custom: str) -> L
 def _ids(db: Database, lms: RunningPlatform, sub: str) -> tuple[int, int]:
     """(course, person) ids of this LMS's Biology 9 and one of its users."""
     with db.begin() as s:
-        platform = Platform.issuer == lms.platform.config.issuer
+        platform = registration_of(lms)
         course = s.scalars(
             select(Context.id)
             .join(Platform, Platform.id == Context.platform_id)

@@ -36,7 +36,7 @@ def test_a_two_digit_year_is_refused_with_the_form_kept(
 ) -> None:
     student_frame = frame(_launch(lti, fresh_lms, "user-s01"), tool_server.url)
     teacher = frame(_launch(lti, fresh_lms, "user-t01"), tool_server.url)
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     course, student = ids.context(), ids.person("user-s01")
     with db.begin() as s:
         comp = make_competency(s, course, "Y1")
@@ -91,7 +91,7 @@ def test_date_fields_offer_only_plausible_dates(
     """The browser's picker stops at the same limits, so most slips never reach the server."""
     student_frame = frame(_launch(lti, fresh_lms, "user-s01"), tool_server.url)
     teacher = frame(_launch(lti, fresh_lms, "user-t01"), tool_server.url)
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     student = ids.person("user-s01")
     with db.begin() as s:
         make_competency(s, ids.context(), "Y2")  # the bulk form needs something to assess

@@ -51,7 +51,7 @@ def test_evidence_date_typed_by_teacher_survives_choosing_the_courses_zone(
     assert _launch(lti, fresh_lms, "user-s01").response.status_code == 200
     # An LMS that sends no zone (Moodle): the course starts on the school default, UTC.
     teacher = frame(_launch(lti, fresh_lms, "user-t01"), tool_server.url)
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     course, student = ids.context(), ids.person("user-s01")
     with db.begin() as s:
         comp = make_competency(s, course, "Z1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
@@ -18,7 +18,8 @@ from lti_app.grades.columns import LINE_ITEM_TAG, display_preview, list_columns,
 from lti_app.grades.gradebook import get_gradebook
 from lti_app.grades.models import GradeDisplay, LineItem, LineItemState
 from lti_app.mastery.scales import get_or_create_scale, update_scale
-from tests.conftest import LtiActions
+from tests.conftest import LtiActions, ToolServer
+from tests.courses.frames import second_lms
 
 from .conftest import GradeCourse
 
@@ -87,7 +88,18 @@ def test_percent_display_sends_the_conversion_table(
     assert result["https://canvas.instructure.com/lti/submission"] == {"new_submission": False}
 
 
-def test_teacher_pages_choose_columns_and_show_the_sync(lti: LtiActions, db: Database) -> None:
+@pytest.fixture
+def own_lti(tool_server: ToolServer, database_url: str) -> Iterator[LtiActions]:
+    """Launches from an LMS of this test's own: the test turns a gradebook column on, and in
+    the Biology 9 the run shares every later test's evidence would then be sent to it."""
+    with second_lms(tool_server, database_url) as running:
+        actions = LtiActions(running, tool_server)
+        yield actions
+        actions.close()
+
+
+def test_teacher_pages_choose_columns_and_show_the_sync(own_lti: LtiActions, db: Database) -> None:
+    lti = own_lti
     launched = lti.launch("user-t01")
     token = LAUNCH_TOKEN.search(launched.text)
     assert token is not None

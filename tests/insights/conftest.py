@@ -16,7 +16,10 @@ from lti_app.learners.services import update_profile
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
 from tests.conftest import LtiActions, ToolServer
-from tests.courses.frames import second_lms
+from tests.courses.frames import (
+    lms_of_the_module,  # noqa: F401  (each module: an LMS of its own, see frames.py)
+    second_lms,
+)
 from tests.progress.pages import context_id, person_id, unique, unit_of_work
 
 TEACHER, OTHER_TEACHER = "user-t01", "user-t02"
@@ -36,9 +39,9 @@ class Seeded:
 
 @pytest.fixture
 def seeded(lti: LtiActions, database_url: str) -> Seeded:
-    """Biology 9 with three launched students: s01 Proficient on C1 (with a comment), s02
-    Emerging on C1, s03 no evidence; s01 has a goal, a SECRET teacher note and a private
-    check-in."""
+    """Biology 9 (of the test module's own LMS, not the run's shared one) with three launched
+    students: s01 Proficient on C1 (with a comment), s02 Emerging on C1, s03 no evidence; s01
+    has a goal, a SECRET teacher note and a private check-in."""
     lti.launch(TEACHER)
     for sub in STUDENTS:
         lti.launch(sub)

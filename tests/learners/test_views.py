@@ -223,7 +223,7 @@ def open_pages(
     lti = LtiActions(fresh_lms, tool_server)
     teacher = frame(lti.launch("user-t01"), tool_server.url)
     student = frame(lti.launch("user-s01"), tool_server.url)
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     yield OpenPages(teacher, student, db, ids.context(), ids.person("user-s01"))
     lti.close()
 

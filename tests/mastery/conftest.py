@@ -50,7 +50,7 @@ def own_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatf
 
 @pytest.fixture
 def own_ids(db: Database, own_lms: RunningPlatform) -> Ids:
-    return Ids(db, own_lms.platform.config.issuer)
+    return Ids.of(db, own_lms)
 
 
 @pytest.fixture

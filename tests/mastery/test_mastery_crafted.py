@@ -30,7 +30,7 @@ from lti_app.mastery.scales import (
 )
 from lti_app.progress.charts import AxisLevel, ChartPoint, level_history_svg
 from lti_app.progress.services import student_progress
-from lti_app.tool.models import Membership, MembershipStatus, Person, Platform
+from lti_app.tool.models import Membership, MembershipStatus, Person
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.frames import (
     BIO_STUDENTS,
@@ -498,10 +498,8 @@ def test_archived_competency_refuses_evidence_plainly(
 
 
 def _left_student(db: Database, ids: Ids, status: MembershipStatus) -> int:
-    cid = ids.context()
+    cid, platform_id = ids.context(), ids.platform()
     with db.begin() as s:
-        platform_id = s.scalars(select(Platform.id).where(Platform.issuer == ids.issuer)).first()
-        assert platform_id is not None
         person = Person(platform_id=platform_id, sub=unique("user-left-"), name="Left Student")
         s.add(person)
         s.flush()

@@ -10,9 +10,7 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
 
 from lti_app.competencies.services import create_competency
-from lti_app.db import Database
-from lti_app.demo.run import register_demo_platform
-from lti_app.demo.server import RunningPlatform, start_demo_platform
+from lti_app.demo.server import RunningPlatform
 from lti_app.learners.services import update_profile
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.services import record_evidence
@@ -295,19 +293,12 @@ def test_pages_refuse_ids_of_other_students_courses_and_platforms(
             s, context_id=built.context_id, person_id=classmate, option_id=built.plain_option_id
         ).id
     # Another platform whose course has the same context_id.
-    other = start_demo_platform(tool_server.url, client_id=unique("pathways-demo-"))
-    try:
-        db = Database(database_url)
-        with db.begin() as s:
-            register_demo_platform(s, other.platform)
-        db.dispose()
+    with second_lms(tool_server, database_url) as other:
         spec = other.platform.make_launch(TEACHER)
         from lti_app.demo.browser import follow_launch
 
         assert follow_launch(lti.browser(), other.platform.login_url(spec)).status_code == 200
         foreign = build_pathway(database_url, other)
-    finally:
-        other.stop()
 
     student = lti.launch(STUDENT)
     client = student.client

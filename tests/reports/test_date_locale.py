@@ -53,7 +53,7 @@ def test_the_family_report_writes_dates_in_the_readers_order(
 ) -> None:
     assert _launch(lti, fresh_lms, "user-s01").response.status_code == 200
     teacher = frame(_launch(lti, fresh_lms, "user-t01", locale), tool_server.url)
-    ids = Ids(db, fresh_lms.platform.config.issuer)
+    ids = Ids.of(db, fresh_lms)
     course, student, teacher_id = ids.context(), ids.person("user-s01"), ids.person("user-t01")
     with db.begin() as s:
         add_goal(

@@ -119,7 +119,7 @@ def test_class_zip_entries_are_safe_short_and_distinct_for_hostile_names(
             assert not set(name) & set('/\\:*?"<>|\r\n\t'), name
             assert not name.startswith((".", "-"))
             assert "Bartholomew" in name  # still recognisably the student's report
-        pdf_id = Ids(db, club_lms.platform.config.issuer).person("user-s01")
+        pdf_id = Ids.of(db, club_lms).person("user-s01")
         pdf = teacher.client.get(url(teacher.response, f"/reports/students/{pdf_id}/report.pdf"))
         assert pdf.status_code == 200
         header = pdf.headers["content-disposition"]

@@ -19,7 +19,7 @@ from lti_app.roster.client import NrpsClient
 from lti_app.tool.client import TokenClient
 from lti_app.tool.keys import KeyRing
 from lti_app.tool.models import Context, Platform
-from tests.conftest import ToolServer
+from tests.conftest import ToolServer, registration_of
 
 LAUNCH_TOKEN = re.compile(r"[?&]lt=([^\"&]+)")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -61,9 +61,7 @@ def make_roster_course(
         )
         monkeypatch.setitem(seed.COURSES, lms_context_id, course)
         with db.begin() as session:
-            registration = session.scalar(
-                select(Platform).where(Platform.issuer == lms.platform.config.issuer)
-            )
+            registration = session.scalar(select(Platform).where(registration_of(lms)))
             assert registration is not None
             context = Context(platform_id=registration.id, context_id=lms_context_id)
             session.add(context)

@@ -10,26 +10,25 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Database
 from lti_app.demo.browser import AUTO_POST_FORM_ID, follow_launch, parse_forms, submit_form
 from lti_app.demo.keys import HeaderTweak
 from lti_app.demo.launches import DELETE, LaunchTweaks
-from lti_app.demo.run import register_demo_platform
 from lti_app.demo.server import RunningPlatform, start_demo_platform
 from lti_app.demo.state import Fault
 from lti_app.tool.models import (
     Context,
     Deployment,
     DeploymentStatus,
-    JwksCacheEntry,
     LaunchFailure,
     Person,
     Platform,
 )
-from tests.conftest import Launched, LtiActions, ToolServer
+from tests.conftest import Launched, LtiActions, ToolServer, registration_of
+from tests.courses.frames import second_lms
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 M = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
@@ -386,7 +385,7 @@ def test_login_without_client_id_finds_the_registration_by_its_deployment(
     issuer = lti.platform.config.issuer
     db = Database(database_url)
     with db.begin() as session:
-        mine = session.scalars(select(Platform).where(Platform.issuer == issuer)).one()
+        mine = session.scalars(select(Platform).where(registration_of(lti.lms))).one()
         other = Platform(
             issuer=issuer,
             client_id=f"other-{time.monotonic_ns()}",
@@ -469,11 +468,10 @@ def test_auto_approve_registration_accepts_a_new_deployment(
     lti: LtiActions, database_url: str
 ) -> None:
     db = Database(database_url)
-    issuer = lti.platform.config.issuer
 
     def set_auto(value: bool) -> None:
         with db.begin() as session:
-            platform = session.scalars(select(Platform).where(Platform.issuer == issuer)).one()
+            platform = session.scalars(select(Platform).where(registration_of(lti.lms))).one()
             platform.auto_approve_deployments = value
 
     set_auto(True)
@@ -513,17 +511,8 @@ def test_cached_keys_still_work_when_the_jwks_endpoint_is_down(lti: LtiActions) 
 
 @pytest.fixture
 def fresh_lms(tool_server: ToolServer, database_url: str) -> Iterator[RunningPlatform]:
-    running = start_demo_platform(tool_server.url)
-    # Loopback ports are reused: forget keys cached for an earlier LMS at this address.
-    jwks_url = running.platform.url("/jwks")
-    tool_server.app.extensions["lti_app.jwks"]._entries.pop(jwks_url, None)
-    db = Database(database_url)
-    with db.begin() as session:
-        session.execute(delete(JwksCacheEntry).where(JwksCacheEntry.jwks_url == jwks_url))
-        register_demo_platform(session, running.platform)
-    db.dispose()
-    yield running
-    running.stop()
+    with second_lms(tool_server, database_url) as running:
+        yield running
 
 
 def test_jwks_down_with_nothing_cached_is_a_clear_error(
@@ -546,7 +535,10 @@ def test_same_sub_from_two_issuers_is_two_people(
     people = session.execute(
         select(Person.id, Platform.issuer)
         .join(Platform, Platform.id == Person.platform_id)
-        .where(Person.sub == "user-s07", Platform.issuer.in_(issuers))
+        .where(
+            Person.sub == "user-s07",
+            or_(registration_of(lti.lms), registration_of(fresh_lms)),
+        )
     ).all()
     assert {issuer for _id, issuer in people} == issuers
     assert len({person_id for person_id, _issuer in people}) == 2

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 from lti_app.courses.common import in_field, refusal
 from lti_app.errors import NotFoundError
+from lti_app.form_once import form_sent_again
 from lti_app.learners import goals_and_check_ins, services
 from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
 from lti_app.learners.views import (
@@ -128,12 +129,17 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
 @bp.post("/students/<int:person_id>/goals")
 @require_role(TEACHER)
 def add_student_goal(person_id: int) -> Response | tuple[str, int]:
-    """A teacher adds a goal to a student's profile."""
+    """A teacher adds a goal to a student's profile (the very same form sent again stores
+    nothing and says so)."""
     ctx, context_id = launch_course()
     _student_in_course(context_id, person_id)
     session = db_session()
     try:
         form = GoalForm.from_request()
+        if form_sent_again(session):
+            return redirect(
+                launch_url("learners.edit_profile", person_id=person_id, notice="already_saved")
+            )
         with in_field(form.words_field):
             goals_and_check_ins.add_goal(
                 session,

@@ -21,6 +21,7 @@ from lti_app.courses.common import in_field, refusal
 from lti_app.db import utcnow
 from lti_app.display import course_zone, date_limits
 from lti_app.errors import NotFoundError, PermissionDeniedError
+from lti_app.form_once import ALREADY_SAVED, form_sent_again
 from lti_app.learners import goals_and_check_ins, services, visible_profile
 from lti_app.learners.goals_and_check_ins import GoalNotFoundError
 from lti_app.learners.models import GoalStatus
@@ -50,6 +51,7 @@ NOTICES = {
     "goal_deleted": "Your goal is deleted.",
     "teacher_saved": "The profile is saved.",
     "teacher_goal_added": "The goal is added.",
+    "already_saved": ALREADY_SAVED,
 }
 
 
@@ -225,11 +227,14 @@ def my_profile() -> Response | tuple[str, int]:
 @bp.post("/goals")
 @require_role(LEARNER)
 def add_goal() -> Response | tuple[str, int]:
-    """Add a goal with an optional target date to the student's own profile."""
+    """Add a goal with an optional target date to the student's own profile (the very same
+    form sent again, say after Back, stores nothing and says so)."""
     ctx, context_id = launch_course()
     session = db_session()
     try:
         form = GoalForm.from_request()
+        if form_sent_again(session):
+            return redirect(launch_url("learners.my_profile", notice="already_saved") + "#goals")
         with in_field(form.words_field):
             goal = goals_and_check_ins.add_goal(
                 session,

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from lti_app.courses.common import in_field, refusal
+from lti_app.courses.common import Refusal, in_field, refusal
 from lti_app.errors import NotFoundError
 from lti_app.form_once import form_sent_again
 from lti_app.learners import goals_and_check_ins, services
@@ -56,13 +58,12 @@ def _render_teacher(
     person_id: int,
     *,
     values: MultiDict[str, str] | None = None,
-    error: str | None = None,
+    errors: Sequence[Refusal] = (),
     status: int = 200,
     draft: GoalDraft | None = None,
-    invalid: str | None = None,
 ) -> tuple[str, int]:
     """The teacher's profile editor; `values` fills the profile form (as stored when None);
-    `invalid` is the id of the field `error` is about."""
+    `errors` mark the fields they are about."""
     session = db_session()
     name = _student_in_course(context_id, person_id)
     if values is None:
@@ -79,9 +80,9 @@ def _render_teacher(
                 session, context_id=context_id, person_id=person_id
             ),
             draft=draft,
-            error=error,
-            invalid=invalid,
-            notice=None if error else page_notice(),
+            errors=errors,
+            errors_title="Not saved:",
+            notice=None if errors else page_notice(),
             **page_vocab(),
         ),
         status,
@@ -109,7 +110,7 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
     except ValueError as err:
         session.rollback()
         return _render_teacher(
-            context_id, person_id, values=request.form, error=str(err), status=400
+            context_id, person_id, values=request.form, errors=[Refusal(str(err))], status=400
         )
     if conflict is not None:
         session.rollback()
@@ -117,7 +118,7 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
             context_id,
             person_id,
             values=conflict.values,
-            error=" ".join(conflict.errors),
+            errors=[Refusal(e) for e in conflict.errors],
             status=400,
         )
     session.commit()
@@ -155,10 +156,9 @@ def add_student_goal(person_id: int) -> Response | tuple[str, int]:
         return _render_teacher(
             context_id,
             person_id,
-            error=str(err),
+            errors=[refusal(err)],
             status=400,
             draft=GoalDraft.from_request(),
-            invalid=refusal(err).field,
         )
     session.commit()
     return redirect(

@@ -7,10 +7,12 @@ values it showed, ids, a colour picker's preset)."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
 from flask import request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from lti_app.form_once import FORM_SHOWN_FIELD
@@ -64,6 +66,11 @@ PAGE_LABELS = {
     ("competencies.import_framework", "text"): "Or paste the file's contents",
 }
 """Labels of a field on one page, where it differs from LABELS."""
+LEVEL_NAMES = "-level-names"
+"""A picked level's field `f` comes with `f-level-names`: what each of its values is called
+on the page (courses/_macros.html `level_names`), so the level comes back by its name."""
+PICKED_LABELS = {"points": "Level", "level_id": "Level"}
+"""Labels of a picked level shown by its name (`LABELS` says "points" for a bare number)."""
 MAX_CHARACTERS = 2_000_000
 """All the text shown back, at most: beyond any field's own limit (the longest, a pasted
 competency file, takes 2,000,000), so a whole value is never cut unless someone sent more
@@ -90,9 +97,25 @@ def _label(name: str) -> str:
     return label[:80]
 
 
+def _level_names(form: MultiDict[str, str]) -> dict[str, dict[str, str]]:
+    """For each field the page sent its level names with: the name of each of its values."""
+    found: dict[str, dict[str, str]] = {}
+    for name, value in form.items():
+        if not name.endswith(LEVEL_NAMES):
+            continue
+        try:
+            names = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(names, dict):
+            field_name = name.removesuffix(LEVEL_NAMES)
+            found[field_name] = {str(k): v for k, v in names.items() if isinstance(v, str)}
+    return found
+
+
 def is_typed(name: str, text: str) -> bool:
     """Whether a posted value is something the person typed or picked."""
-    if not text or name in NOT_TYPED or PAGE_CHOSEN.fullmatch(name):
+    if not text or name in NOT_TYPED or name.endswith(LEVEL_NAMES) or PAGE_CHOSEN.fullmatch(name):
         return False
     return not text.isdigit() or NUMBERS_TYPED.fullmatch(name) is not None
 
@@ -107,13 +130,20 @@ def typed_into_the_form() -> Typed:
     if "lt" not in form:
         return typed
     budget = MAX_CHARACTERS
+    level_names = _level_names(form)
     for name, value in form.items(multi=True):
         text = value.strip()
-        if not is_typed(name, text):
+        picked = level_names.get(name, {}).get(text)
+        if picked:
+            # The level as the page named it when picked ("Proficient"), not its points or id.
+            text, label = picked.strip(), PICKED_LABELS.get(name) or _label(name)
+        elif is_typed(name, text):
+            label = _label(name)
+        else:
             continue
         if len(typed.fields) >= MAX_FIELDS or len(text) > budget:
             typed.left_out += 1
             continue
         budget -= len(text)
-        typed.fields.append((_label(name), text))
+        typed.fields.append((label, text))
     return typed

@@ -13,9 +13,11 @@ from lti_app.demo.server import RunningPlatform
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.conftest import fresh_lms
 from tests.courses.frames import Frame, frame
+from tests.insights.conftest import FreshCourse, fresh_course
 from tests.security_support import aged_launch_token, launch_session_id
+from tests.test_form_once import TEACHER, _competency
 
-__all__ = ["fresh_lms"]
+__all__ = ["fresh_course", "fresh_lms"]
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
 
 
@@ -131,3 +133,50 @@ def test_what_does_not_fit_on_the_page_is_said_to_be_left_out(
     assert len(typed) == 500
     assert typed[0] == ("Answer 0", "answer 0")
     assert "2 more fields were left out" in refused.text
+
+
+def _with_level(
+    page: httpx.Response, action: str, select: tuple[str, str], level: str
+) -> dict[str, str]:
+    """The page's form with the level named `level` picked in the `select` (id, name), as a
+    browser sends it."""
+    found = next(f for f in parse_forms(page.text) if action in html.unescape(f.action))
+    select_id, name = select
+    options = page.text.split(f'id="{select_id}"')[1].split("</select>")[0]
+    picked = re.search(rf'<option value="([^"]+)"[^>]*>{level}\b', options)
+    assert picked, options
+    return {**found.fields, name: picked.group(1)}
+
+
+def test_a_picked_level_comes_back_by_its_name_not_its_points(
+    fresh_course: FreshCourse, database_url: str, tool_server: ToolServer
+) -> None:
+    """The teacher picked "Proficient" on the bulk page; the session ended before Record: the
+    page showed back "3", which names no level the teacher picked."""
+    _competency(fresh_course, database_url)
+    teacher = frame(fresh_course.lti.launch(TEACHER), tool_server.url)
+    page = teacher.get("/mastery/evidence/bulk")
+    fields = _with_level(page, "/evidence/bulk", ("bulk-points", "points"), "Proficient")
+
+    refused = _refused(teacher, tool_server, "/mastery/evidence/bulk", {**fields, "note": "Lab 2"})
+
+    typed = _typed(refused.text)
+    assert ("Level", "Proficient") in typed
+    assert ("Note", "Lab 2") in typed
+    assert not [value for _, value in typed if value.startswith("3")]
+
+
+def test_a_students_self_assessment_comes_back_with_the_level_they_picked(
+    fresh_course: FreshCourse, database_url: str, tool_server: ToolServer
+) -> None:
+    """It used to come back without the level at all (a level's id is not shown back)."""
+    competency_id = _competency(fresh_course, database_url)
+    student = frame(fresh_course.lti.launch("user-s01"), tool_server.url)
+    page = student.get("/progress/")
+    select = (f"level-{competency_id}", "level_id")
+    fields = _with_level(page, "/progress/self-assessment", select, "Advanced")
+    fields["note"] = "I explained it to my group"
+
+    refused = _refused(student, tool_server, "/progress/self-assessment", fields)
+
+    assert _typed(refused.text) == [("Level", "Advanced"), ("Why?", "I explained it to my group")]

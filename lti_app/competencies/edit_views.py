@@ -10,30 +10,29 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_app.competencies.errors import CompetencyError
-from lti_app.competencies.forms import KIND_LABELS, CompetencyForm, sentence
+from lti_app.competencies.forms import KIND_LABELS, CompetencyForm
 from lti_app.competencies.queries import get_competency, list_competencies, prerequisite_map
 from lti_app.competencies.services import edit_competency, set_prerequisites
 from lti_app.competencies.views import (
     CONCURRENT_EDIT,
     _evidence_on_leaves,
-    _field_of,
     _parent_notice,
     _posted_ids,
     _recompute,
     _snapshot_to_ask,
     _unconfirmed_losses,
     bp,
+    refused_field,
 )
-from lti_app.courses.common import TEACHER, current_course, domain_errors
+from lti_app.courses.common import TEACHER, Refusal, current_course, domain_errors
 from lti_app.db import lock_course
 from lti_app.web import db_session, require_role
 
 
 def _edit_page(
     competency_id: int,
-    errors: Sequence[str] = (),
+    errors: Sequence[str | Refusal] = (),
     status: int = 200,
-    invalid: str | None = None,
     losing: Sequence[str] = (),
 ) -> tuple[str, int]:
     course = current_course()
@@ -80,7 +79,6 @@ def _edit_page(
             kinds=KIND_LABELS,
             evidence_on=_evidence_on_leaves(course.context_id),
             errors=list(errors),
-            invalid=invalid,
             losing=list(losing),
             notice="",
         ),
@@ -133,7 +131,7 @@ def save(competency_id: int) -> BaseResponse | tuple[str, int]:
                 losing = _unconfirmed_losses(course.context_id, snapshot)
     except (CompetencyError, ValueError) as err:
         session.rollback()
-        return _edit_page(competency_id, [sentence(str(err))], 400, _field_of(err))
+        return _edit_page(competency_id, [refused_field(err, "edit")], 400)
     except IntegrityError:
         session.rollback()
         return _edit_page(competency_id, [CONCURRENT_EDIT], 409)

@@ -32,7 +32,7 @@ from lti_app.competencies.services import (
     reorder_competencies,
     unarchive_competency,
 )
-from lti_app.courses.common import TEACHER, current_course, domain_errors
+from lti_app.courses.common import TEACHER, Refusal, current_course, domain_errors
 from lti_app.courses.recording import queue_scores
 from lti_app.courses.views import assessable, notice_text
 from lti_app.db import lock_course
@@ -160,14 +160,13 @@ def _unconfirmed_losses(context_id: int, before: MasterySnapshot | None) -> list
 
 
 def _index_page(
-    errors: Sequence[str] = (),
+    errors: Sequence[str | Refusal] = (),
     status: int = 200,
-    invalid: str | None = None,
     losing: Sequence[str] = (),
     archiving: int | None = None,
     unarchiving: int | None = None,
 ) -> tuple[str, int]:
-    """The framework page; `invalid` names the add form's field that `errors` are about, and
+    """The framework page; `errors` mark the add form's fields they are about, and
     `losing` what the posted change (adding, or archiving `archiving`, or unarchiving
     `unarchiving`) would take from students, for the teacher to confirm."""
     course = current_course()
@@ -203,7 +202,6 @@ def _index_page(
             selected=_posted_ids("prerequisite_ids") if request.method == "POST" else set(),
             notice=notice_text(NOTICES),
             errors=list(errors),
-            invalid=invalid,
             losing=list(losing),
             archiving=archiving,
             unarchiving=unarchiving,
@@ -260,7 +258,7 @@ def create() -> BaseResponse | tuple[str, int]:
                     losing = _unconfirmed_losses(course.context_id, before)
     except (CompetencyError, ValueError) as err:
         session.rollback()
-        return _index_page([sentence(str(err))], 400, _field_of(err))
+        return _index_page([refused_field(err, "new")], 400)
     except IntegrityError:
         session.rollback()
         return _index_page([CONCURRENT_EDIT], 409)
@@ -271,9 +269,11 @@ def create() -> BaseResponse | tuple[str, int]:
     return _parent_notice("created", None if same else data.parent_id, evidence_on)
 
 
-def _field_of(err: Exception) -> str | None:
-    """The one form field a refusal is about, for the page to mark, if it is about one."""
-    return err.field if isinstance(err, InvalidCompetencyError) else None
+def refused_field(err: Exception, prefix: str) -> Refusal:
+    """The refusal as the competency form with ids `prefix`-code, `prefix`-title... shows it:
+    the one field it is about marked and linked, if it is about one."""
+    field = err.field if isinstance(err, InvalidCompetencyError) else None
+    return Refusal(sentence(str(err)), f"{prefix}-{field}" if field else None)
 
 
 @bp.post("/<int:competency_id>/move")

@@ -243,7 +243,8 @@ def save_profile(person_id: int) -> Response | tuple[str, int]:
 @bp.post("/students/<int:person_id>/goals")
 @require_role(TEACHER)
 def save_goal(person_id: int) -> Response | tuple[str, int]:
-    """Add a goal, or (with goal_id) change one of this student's goals."""
+    """Add a goal, or (with goal_id) change one of this student's goals (the very same add
+    form sent again stores nothing and says so)."""
     course = current_course()
     check_students(course.context_id, [person_id])
     session = db_session()
@@ -262,6 +263,8 @@ def save_goal(person_id: int) -> Response | tuple[str, int]:
         if wanted:
             with in_field(f"{prefix}-status"):
                 status = GoalStatus(form.get("status", GoalStatus.NOT_STARTED.value))
+        if not wanted and form_sent_again(session):
+            return back_to_student(person_id, "already_saved")
         # What the goal services refuse besides is the goal's words (empty, a NUL, a repeat).
         with domain_errors(), in_field(f"{prefix}-text"):
             if wanted:

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from lti_app.courses.common import in_field, refusal
+from lti_app.courses.common import Refusal, in_field, refusal
 from lti_app.errors import NotFoundError
+from lti_app.form_once import form_sent_again
 from lti_app.learners import goals_and_check_ins, services
 from lti_app.learners.profile_form import ProfilePage, page_values, save_profile_form
 from lti_app.learners.views import (
@@ -55,13 +58,12 @@ def _render_teacher(
     person_id: int,
     *,
     values: MultiDict[str, str] | None = None,
-    error: str | None = None,
+    errors: Sequence[Refusal] = (),
     status: int = 200,
     draft: GoalDraft | None = None,
-    invalid: str | None = None,
 ) -> tuple[str, int]:
     """The teacher's profile editor; `values` fills the profile form (as stored when None);
-    `invalid` is the id of the field `error` is about."""
+    `errors` mark the fields they are about."""
     session = db_session()
     name = _student_in_course(context_id, person_id)
     if values is None:
@@ -78,9 +80,9 @@ def _render_teacher(
                 session, context_id=context_id, person_id=person_id
             ),
             draft=draft,
-            error=error,
-            invalid=invalid,
-            notice=None if error else page_notice(),
+            errors=errors,
+            errors_title="Not saved:",
+            notice=None if errors else page_notice(),
             **page_vocab(),
         ),
         status,
@@ -108,7 +110,7 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
     except ValueError as err:
         session.rollback()
         return _render_teacher(
-            context_id, person_id, values=request.form, error=str(err), status=400
+            context_id, person_id, values=request.form, errors=[Refusal(str(err))], status=400
         )
     if conflict is not None:
         session.rollback()
@@ -116,7 +118,7 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
             context_id,
             person_id,
             values=conflict.values,
-            error=" ".join(conflict.errors),
+            errors=[Refusal(e) for e in conflict.errors],
             status=400,
         )
     session.commit()
@@ -128,12 +130,17 @@ def edit_profile(person_id: int) -> Response | tuple[str, int]:
 @bp.post("/students/<int:person_id>/goals")
 @require_role(TEACHER)
 def add_student_goal(person_id: int) -> Response | tuple[str, int]:
-    """A teacher adds a goal to a student's profile."""
+    """A teacher adds a goal to a student's profile (the very same form sent again stores
+    nothing and says so)."""
     ctx, context_id = launch_course()
     _student_in_course(context_id, person_id)
     session = db_session()
     try:
         form = GoalForm.from_request()
+        if form_sent_again(session):
+            return redirect(
+                launch_url("learners.edit_profile", person_id=person_id, notice="already_saved")
+            )
         with in_field(form.words_field):
             goals_and_check_ins.add_goal(
                 session,
@@ -149,10 +156,9 @@ def add_student_goal(person_id: int) -> Response | tuple[str, int]:
         return _render_teacher(
             context_id,
             person_id,
-            error=str(err),
+            errors=[refusal(err)],
             status=400,
             draft=GoalDraft.from_request(),
-            invalid=refusal(err).field,
         )
     session.commit()
     return redirect(

@@ -8,6 +8,7 @@ can show them by mistake.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -17,10 +18,11 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from lti_app.courses.common import in_field, refusal
+from lti_app.courses.common import Refusal, in_field, refusal
 from lti_app.db import utcnow
 from lti_app.display import course_zone, date_limits
 from lti_app.errors import NotFoundError, PermissionDeniedError
+from lti_app.form_once import ALREADY_SAVED, form_sent_again
 from lti_app.learners import goals_and_check_ins, services, visible_profile
 from lti_app.learners.goals_and_check_ins import GoalNotFoundError
 from lti_app.learners.models import GoalStatus
@@ -50,6 +52,7 @@ NOTICES = {
     "goal_deleted": "Your goal is deleted.",
     "teacher_saved": "The profile is saved.",
     "teacher_goal_added": "The goal is added.",
+    "already_saved": ALREADY_SAVED,
 }
 
 
@@ -165,13 +168,12 @@ def page_vocab() -> dict[str, Any]:
 
 def _render_mine(
     values: MultiDict[str, str] | None = None,
-    error: str | None = None,
+    errors: Sequence[Refusal] = (),
     status: int = 200,
     draft: GoalDraft | None = None,
-    invalid: str | None = None,
 ) -> tuple[str, int]:
-    """The student's page; `values` fills the profile form (as stored when None); `invalid`
-    is the id of the field `error` is about."""
+    """The student's page; `values` fills the profile form (as stored when None); `errors`
+    mark the fields they are about."""
     ctx, context_id = launch_course()
     session = db_session()
     view = visible_profile.student_view(session, context_id=context_id, person_id=ctx.person.id)
@@ -186,9 +188,9 @@ def _render_mine(
             values=values,
             labels=OWN_PROFILE_FORM.labels,
             draft=draft,
-            error=error,
-            invalid=invalid,
-            notice=None if error else page_notice(),
+            errors=errors,
+            errors_title="Not saved:",
+            notice=None if errors else page_notice(),
             **page_vocab(),
         ),
         status,
@@ -214,10 +216,10 @@ def my_profile() -> Response | tuple[str, int]:
         )
     except (ValueError, NotAllowedError) as err:
         session.rollback()
-        return _render_mine(request.form, str(err), 400)
+        return _render_mine(request.form, [Refusal(str(err))], 400)
     if conflict is not None:
         session.rollback()
-        return _render_mine(conflict.values, " ".join(conflict.errors), 400)
+        return _render_mine(conflict.values, [Refusal(e) for e in conflict.errors], 400)
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="saved"))
 
@@ -225,11 +227,14 @@ def my_profile() -> Response | tuple[str, int]:
 @bp.post("/goals")
 @require_role(LEARNER)
 def add_goal() -> Response | tuple[str, int]:
-    """Add a goal with an optional target date to the student's own profile."""
+    """Add a goal with an optional target date to the student's own profile (the very same
+    form sent again, say after Back, stores nothing and says so)."""
     ctx, context_id = launch_course()
     session = db_session()
     try:
         form = GoalForm.from_request()
+        if form_sent_again(session):
+            return redirect(launch_url("learners.my_profile", notice="already_saved") + "#goals")
         with in_field(form.words_field):
             goal = goals_and_check_ins.add_goal(
                 session,
@@ -242,12 +247,7 @@ def add_goal() -> Response | tuple[str, int]:
             )
     except ValueError as err:
         session.rollback()
-        return _render_mine(
-            error=str(err),
-            status=400,
-            draft=GoalDraft.from_request(),
-            invalid=refusal(err).field,
-        )
+        return _render_mine(errors=[refusal(err)], status=400, draft=GoalDraft.from_request())
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_added") + f"#goal-{goal.id}")
 
@@ -276,10 +276,7 @@ def update_goal(goal_id: int) -> Response | tuple[str, int]:
     except ValueError as err:
         session.rollback()
         return _render_mine(
-            error=str(err),
-            status=400,
-            draft=GoalDraft.from_request(goal_id),
-            invalid=refusal(err).field,
+            errors=[refusal(err)], status=400, draft=GoalDraft.from_request(goal_id)
         )
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_saved") + f"#goal-{goal_id}")
@@ -304,7 +301,7 @@ def delete_goal(goal_id: int) -> Response | tuple[str, int]:
         raise NotFoundError("That goal does not exist.") from err
     except NotAllowedError as err:
         session.rollback()
-        return _render_mine(error=str(err), status=400)
+        return _render_mine(errors=[Refusal(str(err))], status=400)
     session.commit()
     return redirect(launch_url("learners.my_profile", notice="goal_deleted") + "#goals")
 

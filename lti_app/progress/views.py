@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from lti_app.competencies.errors import CompetencyNotFoundError
 from lti_app.competencies.models import Competency
+from lti_app.courses.common import Refusal
 from lti_app.courses.lineage import own_or_copy
 from lti_app.courses.recording import queue_scores
 from lti_app.db import DATABASE_ID_MAX, utcnow
@@ -123,14 +124,13 @@ def _chart(view: ProgressView, item: CompetencyProgress) -> Markup:
 
 
 def _render(
-    error: str | None = None,
+    refused: Refusal | None = None,
     status: int = 200,
     reviewed_competency_id: int | None = None,
     opened_from: str = "grades",
-    invalid: str | None = None,
 ) -> tuple[str, int]:
-    """The page; after a refused self-assessment (`error`), that rating open as the student
-    left it (level and note), `invalid` the id of the field the refusal is about."""
+    """The page; after a refused self-assessment, that rating open as the student left it
+    (level and note), the field the refusal is about marked."""
     ctx, context_id = _course()
     session = db_session()
     view = student_progress(session, context_id=context_id, person_id=ctx.person.id)
@@ -151,12 +151,12 @@ def _render(
             chart=lambda item: _chart(view, item),
             short_date=short_date,
             source_words=SOURCE_WORDS,
-            error=error,
-            notice=None if error else NOTICES.get(request.args.get("notice", "")),
+            errors=[refused] if refused else [],
+            errors_title="Not saved:",
+            notice=None if refused else NOTICES.get(request.args.get("notice", "")),
             reviewed=reviewed,
             opened_from=opened_from,
-            typed=request.form if error and request.method == "POST" else None,
-            invalid=invalid,
+            typed=request.form if refused and request.method == "POST" else None,
         ),
         status,
     )
@@ -180,22 +180,24 @@ def self_assess() -> Response | tuple[str, int]:
         competency_id = int(request.form.get("competency_id", ""))
         level_id = int(request.form.get("level_id", ""))
     except ValueError:
-        return _render("Choose a competency and a level.", 400)
+        return _render(Refusal("Choose a competency and a level."), 400)
     if not 0 < competency_id <= DATABASE_ID_MAX:
         raise NotFoundError("That competency does not exist in this course.")
     level = next((lv for lv in view.scale.levels if lv.id == level_id), None)
     if level is None:
-        return _render("Choose one of the levels.", 400, invalid=f"level-{competency_id}")
+        return _render(Refusal("Choose one of the levels.", f"level-{competency_id}"), 400)
     note = request.form.get("note", "").strip()
     note_field = f"self-note-{competency_id}"
     if len(note) > MAX_SELF_NOTE:
-        return _render(f"Keep the note under {MAX_SELF_NOTE} characters.", 400, invalid=note_field)
+        return _render(Refusal(f"Keep the note under {MAX_SELF_NOTE} characters.", note_field), 400)
     if "\x00" in note:
         return _render(
-            "Your note contains an invisible character (code 0) that cannot be saved: "
-            "delete it or retype the note.",
+            Refusal(
+                "Your note contains an invisible character (code 0) that cannot be saved: "
+                "delete it or retype the note.",
+                note_field,
+            ),
             400,
-            invalid=note_field,
         )
     if form_sent_again(session):
         url = launch_url("progress.my_progress", notice="already_saved")
@@ -219,7 +221,7 @@ def self_assess() -> Response | tuple[str, int]:
         raise NotFoundError("That competency does not exist in this course.") from err
     except InvalidEvidenceError as err:
         session.rollback()
-        return _render(f"You can't rate yourself on that competency: {err}.", 400)
+        return _render(Refusal(f"You can't rate yourself on that competency: {err}."), 400)
     # Self-assessment counts towards mastery only if the course's scale says so; when it
     # does, the level may have changed and the gradebook must hear of it in this transaction.
     queue_scores(session, changes)

@@ -56,3 +56,20 @@ def test_a_refused_goal_change_marks_and_links_its_field(fresh_course: FreshCour
     refused = post(st.client, form(page, action), {"text": "Read more", "status": "finished"})
     assert refused.status_code == 400
     assert _marks(refused.text, f"goal-{goal_id.group(1)}-status") == (True, True, True)
+
+
+def test_a_refused_goal_on_the_teachers_profile_editor_is_marked_and_kept(
+    fresh_course: FreshCourse,
+) -> None:
+    """The teacher's editor marks the field as the student's page and teacher forms do, and
+    keeps what was typed."""
+    fc = fresh_course
+    te = fc.lti.launch("user-t01")
+    page = te.client.get(url(te.response, f"/profile/students/{fc.student_id}"))
+    typed = {"text": "Lab safety quiz", "target_date": "0026-05-01"}
+    refused = post(te.client, form(page, f"/profile/students/{fc.student_id}/goals"), typed)
+    assert refused.status_code == 400
+    assert _marks(refused.text, "new-goal-date") == (True, True, True)
+    assert _marks(refused.text, "new-goal-text")[0] is False
+    assert ">Lab safety quiz</textarea>" in refused.text
+    assert 'value="0026-05-01"' in refused.text

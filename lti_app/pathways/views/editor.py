@@ -4,13 +4,14 @@ and unlocking a step for chosen students. A single option's form is in `option_e
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from flask import redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from lti_app.competencies.models import Competency
 from lti_app.competencies.queries import list_competencies
+from lti_app.courses.common import Refusal
 from lti_app.errors import NotFoundError
 from lti_app.insights.views import picked_students_with_group
 from lti_app.pathways import options as option_services
@@ -73,9 +74,11 @@ def _step_ids(form: StepForm) -> set[int | None]:
     return {form.competency_id, *form.prerequisite_ids}
 
 
-def _invalid_field(err: ValueError, prefix: str) -> str | None:
-    """The id of the step field a refusal is about, for the message's link to it."""
-    return f"{prefix}-competency" if isinstance(err, ParentCompetencyError) else None
+def _step_refusal(err: ValueError, prefix: str) -> Refusal:
+    """A refused step form as its page shows it: the step field it is about (ids `prefix`-...)
+    marked and linked, if it is about one."""
+    field = f"{prefix}-competency" if isinstance(err, ParentCompetencyError) else None
+    return Refusal(str(err), field)
 
 
 @bp.get("/manage")
@@ -132,9 +135,8 @@ def _render_pathway_editor(
     pathway_id: int,
     form: PathwayForm | None = None,
     step_form: StepForm | None = None,
-    error: str | None = None,
+    errors: Sequence[Refusal] = (),
     status: int = 200,
-    invalid: str | None = None,
 ) -> tuple[str, int]:
     session = db_session()
     pathway = services.get_pathway(session, context_id=context_id, pathway_id=pathway_id)
@@ -158,9 +160,9 @@ def _render_pathway_editor(
             parent_ids=_parent_ids(competencies),
             competency_names=_names(context_id),
             warnings=stuck_warnings(context_id, pathway_id),
-            error=error,
-            invalid=invalid,
-            notice=None if error else page_notice(),
+            errors=errors,
+            errors_title="Not saved:",
+            notice=None if errors else page_notice(),
         ),
         status,
     )
@@ -194,11 +196,17 @@ def edit_pathway(pathway_id: int) -> Response | tuple[str, int]:
         )
         now = PathwayForm.from_pathway(pathway, ids)
         return _render_pathway_editor(
-            context_id, pathway_id, form=redo_form(form, now, err.edit), error=message, status=409
+            context_id,
+            pathway_id,
+            form=redo_form(form, now, err.edit),
+            errors=[Refusal(message)],
+            status=409,
         )
     except ValueError as err:
         session.rollback()
-        return _render_pathway_editor(context_id, pathway_id, form=form, error=str(err), status=400)
+        return _render_pathway_editor(
+            context_id, pathway_id, form=form, errors=[Refusal(str(err))], status=400
+        )
     session.commit()
     return redirect(launch_url("pathways.edit_pathway", pathway_id=pathway_id, notice="saved"))
 
@@ -227,9 +235,8 @@ def create_step(pathway_id: int) -> Response | tuple[str, int]:
             context_id,
             pathway_id,
             step_form=step_form,
-            error=str(err),
+            errors=[_step_refusal(err, "new-step")],
             status=400,
-            invalid=_invalid_field(err, "new-step"),
         )
     session.commit()
     return redirect(launch_url("pathways.edit_step", step_id=step.id, notice="created"))
@@ -239,9 +246,8 @@ def _render_step_editor(
     context_id: int,
     step_id: int,
     form: StepForm | None = None,
-    error: str | None = None,
+    errors: Sequence[Refusal] = (),
     status: int = 200,
-    invalid: str | None = None,
     locking: list[str] | None = None,
 ) -> tuple[str, int]:
     """The step's page; `locking` names the students a change the teacher has to confirm
@@ -271,10 +277,10 @@ def _render_step_editor(
             ),
             minutes_label=minutes_label,
             warnings=stuck_warnings(context_id, step.pathway_id),
-            error=error,
-            invalid=invalid,
+            errors=errors,
+            errors_title="Not saved:",
             locking=locking or [],
-            notice=None if error or locking else page_notice(),
+            notice=None if errors or locking else page_notice(),
         ),
         status,
     )
@@ -314,7 +320,11 @@ def edit_step(step_id: int) -> Response | tuple[str, int]:
         )
         now = StepForm.from_step(step, ids)
         return _render_step_editor(
-            context_id, step_id, form=redo_form(form, now, err.edit), error=message, status=409
+            context_id,
+            step_id,
+            form=redo_form(form, now, err.edit),
+            errors=[Refusal(message)],
+            status=409,
         )
     except ValueError as err:
         session.rollback()
@@ -322,9 +332,8 @@ def edit_step(step_id: int) -> Response | tuple[str, int]:
             context_id,
             step_id,
             form=form,
-            error=str(err),
+            errors=[_step_refusal(err, "step")],
             status=400,
-            invalid=_invalid_field(err, "step"),
         )
     session.commit()
     return redirect(launch_url("pathways.edit_step", step_id=step_id, notice="saved"))
@@ -340,11 +349,14 @@ def unlock_step(step_id: int) -> Response | tuple[str, int]:
     try:
         wanted = parse_ids(request.form.getlist("student_ids"), "student")
     except ValueError as err:
-        return _render_step_editor(context_id, step_id, error=str(err), status=400)
+        return _render_step_editor(context_id, step_id, errors=[Refusal(str(err))], status=400)
     wanted = picked_students_with_group(context_id, list(wanted))
     if not wanted:
         return _render_step_editor(
-            context_id, step_id, error="Tick at least one student or pick a group.", status=400
+            context_id,
+            step_id,
+            errors=[Refusal("Tick at least one student or pick a group.")],
+            status=400,
         )
     students = student_ids_in_course(session, context_id=context_id, person_ids=wanted)
     if students != set(wanted):

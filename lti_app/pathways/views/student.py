@@ -10,6 +10,7 @@ from flask import redirect, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from lti_app.courses.common import Refusal
 from lti_app.courses.lineage import own_or_copy
 from lti_app.errors import NotFoundError, PermissionDeniedError
 from lti_app.pathways import choices as choice_services
@@ -117,13 +118,12 @@ def my_pathways() -> str:
 def _render_pathway(
     pathway_id: int,
     *,
-    error: str | None = None,
+    refused: Refusal | None = None,
     status: int = 200,
     draft: dict[int, dict[str, str]] | None = None,
-    invalid: str | None = None,
 ) -> tuple[str, int]:
     """The student's pathway page; `draft` holds a refused hand-in as typed, by choice id, and
-    `invalid` is the id of the field `error` is about."""
+    `refused` marks the field it is about."""
     ctx, context_id = launch_course()
     view = student_pathway_view(
         db_session(), context_id=context_id, pathway_id=pathway_id, person_id=ctx.person.id
@@ -133,15 +133,15 @@ def _render_pathway(
             "pathways/student_pathway.html",
             ctx=ctx,
             view=view,
-            error=error,
-            notice=None if error else page_notice(),
+            errors=[refused] if refused else [],
+            errors_title="Not saved:",
+            notice=None if refused else page_notice(),
             status_words=STUDENT_STATUS_WORDS,
             step_actions={
                 s.step.id: _step_actions(s, read_only=view.is_read_only) for s in view.steps
             },
             minutes_label=minutes_label,
             draft=draft or {},
-            invalid=invalid,
         ),
         status,
     )
@@ -181,7 +181,7 @@ def choose(option_id: int) -> Response | tuple[str, int]:
     except ChoiceNotAllowedError as err:
         session.rollback()
         return _render_pathway(
-            _pathway_of_option(option_id, context_id), error=str(err), status=400
+            _pathway_of_option(option_id, context_id), refused=Refusal(str(err)), status=400
         )
     pathway_id = _pathway_of_step(choice.step_id, context_id)
     step_id = choice.step_id
@@ -240,8 +240,10 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
             if action == "submit"
             else None
         )
-        invalid = f"url-{choice_id}" if isinstance(err, InvalidUrlError) else None
-        return _render_pathway(pathway_id, error=str(err), status=400, draft=draft, invalid=invalid)
+        field = f"url-{choice_id}" if isinstance(err, InvalidUrlError) else None
+        return _render_pathway(
+            pathway_id, refused=Refusal(str(err), field), status=400, draft=draft
+        )
     session.commit()
     notice = {"withdraw": "withdrawn", "start": "started", "submit": "submitted"}[action]
     return _after_student_action(pathway_id, step_id, notice)

@@ -7,6 +7,7 @@ each one's wall time, CPU time and size. Numbers are for people: nothing here as
 
     .venv/bin/python bench/insights_pages.py [--students 40] [--competencies 150]
         [--assessments 6] [--requests 5] [--profile dashboard|dashboard.csv|evidence.csv]
+        [--database FILE]   # an SQLite file: seeded if missing, else reused (before/after runs)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence
 from lti_app.models import Base
 from lti_app.settings import load_settings
-from lti_app.tool.models import Context, Membership
+from lti_app.tool.models import Context, LaunchSession, Membership
 
 PAGES = {
     "dashboard": "/insights/",
@@ -93,19 +94,31 @@ def main() -> None:
     parser.add_argument("--assessments", type=int, default=6, help="per competency, class-wide")
     parser.add_argument("--requests", type=int, default=5)
     parser.add_argument("--profile", choices=sorted(PAGES), help="cProfile one request")
+    parser.add_argument("--database", help="SQLite file to seed, or to reuse if it exists")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-insights-")
-    url = f"sqlite:///{tmp}/bench.sqlite3"
-    engine = create_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    db = Database(url)
-    started = time.perf_counter()
-    launch = seed(
-        db, students=args.students, competencies=args.competencies, assessments=args.assessments
-    )
-    print(f"seeded in {time.perf_counter() - started:.0f} s")
-    db.dispose()
+    path = args.database or f"{tmp}/bench.sqlite3"
+    url = f"sqlite:///{path}"
+    if os.path.exists(path):
+        db = Database(url)
+        with db.begin() as s:
+            launch = s.scalars(select(LaunchSession.id)).one()
+        db.dispose()
+        print(f"reusing {path}")
+    else:
+        engine = create_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        db = Database(url)
+        started = time.perf_counter()
+        launch = seed(
+            db,
+            students=args.students,
+            competencies=args.competencies,
+            assessments=args.assessments,
+        )
+        print(f"seeded in {time.perf_counter() - started:.0f} s")
+        db.dispose()
     settings = load_settings(
         {}, env="test", secret_key="bench-" + "z" * 40, database_url=url, instance_path=tmp
     )

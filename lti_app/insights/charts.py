@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
 from lti_app.insights.grouping import ScaleLevel, mastery_points
+from lti_app.mastery.calculation import calculate, level_for
 from lti_app.mastery.models import IN_ORDER_OBSERVED, Evidence, EvidenceSource
 from lti_app.mastery.rollup import (
     Scoring,
@@ -185,47 +186,86 @@ def class_series(
 
     # Each level's points, read off the ORM objects once: this loop runs per student and week.
     level_points = {level: points for points, level in rules.levels}
+    # A competency that neither rolls up nor counts towards a parent shown here only needs
+    # its score's level and mastery: no Standing, no latest dates (86,000 re-scorings on a
+    # large course, where building Standings was most of the page's time).
+    plain = {
+        cid
+        for cid in wanted
+        if cid not in children_of and not any(node in rolled_up for node in chains[cid][1:])
+    }
+    values: dict[tuple[int, int], list[Decimal]] = defaultdict(list)
     results: dict[tuple[int, int], list[_Result]] = defaultdict(list)
     standings: dict[tuple[int, int], Standing] = {}
+    marks: dict[tuple[int, int], tuple[Decimal, bool] | None] = {}
     # Evidence recorded on a competency before it had parts: `roll_up`'s `direct`.
     on_parent: dict[tuple[int, int], Standing] = {}
     tallies: dict[int, _Tally] = {cid: _Tally() for cid in labels}
     series: dict[int, list[Point]] = defaultdict(list)
+    # Scores have two decimals, so a course meets few of them: each one's level is looked up once.
+    score_marks: dict[Decimal, tuple[Decimal, bool]] = {}
+
+    def score_mark(score: Decimal | None) -> tuple[Decimal, bool] | None:
+        if score is None:
+            return None
+        found = score_marks.get(score)
+        if found is None:
+            level = level_for(score, rules.levels)
+            found = score_marks[score] = (level_points[level], score >= rules.mastery_points)
+        return found
 
     def mark(standing: Standing | None) -> tuple[Decimal, bool] | None:
         if standing is None or standing.level is None:
             return None
         return level_points[standing.level], standing.is_mastered
 
-    def settle(pair: tuple[int, int], standing: Standing) -> None:
+    def settle(pair: tuple[int, int], new: tuple[Decimal, bool] | None) -> None:
         if (tally := tallies.get(pair[1])) is not None:
-            tally.add(mark(standings.get(pair)), -1)
-            tally.add(mark(standing))
+            tally.add(marks.get(pair), -1)
+            tally.add(new)
+        marks[pair] = new
+
+    def settle_standing(pair: tuple[int, int], standing: Standing) -> None:
         standings[pair] = standing
+        settle(pair, mark(standing))
 
     index = 0
     for week, end in enumerate(week_ends, start=1):
         touched: set[tuple[int, int]] = set()
+        touched_plain: set[tuple[int, int]] = set()
         # The last week takes everything, as the stored levels do (a teacher east of the
         # course's zone may have typed tomorrow).
         last_week = week == len(week_ends)
         while index < len(rows) and (last_week or rows[index][2] <= end):
             cid, pid, observed_on, observed_at, value = rows[index]
-            results[(pid, cid)].append(_Result(value, observed_at, observed_on))
-            touched.add((pid, cid))
+            if cid in plain:
+                values[(pid, cid)].append(value)
+                touched_plain.add((pid, cid))
+            else:
+                results[(pid, cid)].append(_Result(value, observed_at, observed_on))
+                touched.add((pid, cid))
             index += 1
+        for pair in touched_plain:
+            score = calculate(
+                rules.method,
+                values[pair],
+                weight=rules.weight,
+                n=rules.n,
+                mastery_points=rules.mastery_points,
+            )
+            settle(pair, score_mark(score))
         parents: set[tuple[int, int]] = set()
         for pid, cid in touched:
             standing = leaf_standing(rules, results[(pid, cid)])
             if cid in children_of:
                 on_parent[(pid, cid)] = standing
             else:
-                settle((pid, cid), standing)
+                settle_standing((pid, cid), standing)
             parents.update((pid, node) for node in chains[cid] if node in rolled_up)
         # Deepest first, so each parent rolls up from parts already brought up to date.
         for pid, cid in sorted(parents, key=lambda pair: -len(chains[pair[1]])):
             parts = [standings.get((pid, child)) for child in children_of[cid]]
-            settle((pid, cid), roll_up(rules, parts, on_parent.get((pid, cid))))
+            settle_standing((pid, cid), roll_up(rules, parts, on_parent.get((pid, cid))))
         for cid, tally in tallies.items():
             if not tally.count:
                 continue

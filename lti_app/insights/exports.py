@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from lti_app.csvsafe import safe_cell
 from lti_app.insights.grid import GridRow
 from lti_app.mastery.models import IN_ORDER_OBSERVED, Evidence
 from lti_app.timezones import in_zone
-from lti_app.tool.models import Membership, Person
+from lti_app.tool.models import Membership, Person, display_name
 
 SEMICOLONS = "semicolons"
 """The export style for Excel where the decimal mark is a comma (Spanish, French, German...):
@@ -76,8 +77,23 @@ def evidence_csv(
     times in the course's zone, with their offset (a spreadsheet shows the school's date)."""
     student = aliased(Person)
     recorder = aliased(Person)
+    # Plain columns, not Evidence and two Person objects per row: building 108,000 ORM objects
+    # for 36,000 rows was most of the download's time. Names are worked out once per person.
     query = (
-        select(Evidence, student, Competency.code, Competency.title, recorder)
+        select(
+            Evidence.person_id,
+            Competency.code,
+            Competency.title,
+            Evidence.observed_on,
+            Evidence.level_name,
+            Evidence.points,
+            Evidence.source,
+            Evidence.note,
+            recorder.id,
+            Evidence.withdrawn_at,
+            *_name_columns(student),
+            *_name_columns(recorder),
+        )
         .join(student, student.id == Evidence.person_id)
         .join(Competency, Competency.id == Evidence.competency_id)
         # An outer join: evidence whose recorder was erased is still the student's.
@@ -107,18 +123,30 @@ def evidence_csv(
             "recorded_by",
             "withdrawn_at",
         ]
-        for ev, person, code, title, by in session.execute(query).yield_per(500):
+        names: dict[int, str] = {}
+        rows: Iterable[Sequence[Any]] = session.execute(query).yield_per(2000)
+        for row in rows:
+            person_id, code, title, observed_on, level, points, source, note, by_id = row[:9]
+            if person_id not in names:
+                names[person_id] = display_name(*row[10:15])
+            if by_id is not None and by_id not in names:
+                names[by_id] = display_name(*row[15:20])
             yield [
-                person.display_name,
+                names[person_id],
                 code,
                 title,
-                ev.observed_on,
-                ev.level_name,
-                ev.points,
-                ev.source.value,
-                ev.note,
-                by.display_name if by is not None else "",
-                in_zone(ev.withdrawn_at, zone),
+                observed_on,
+                level,
+                points,
+                source.value,
+                note,
+                names[by_id] if by_id is not None else "",
+                in_zone(row[9], zone),
             ]
 
     return _lines(generate(), semicolons=semicolons)
+
+
+def _name_columns(person: type[Person]) -> tuple[Any, ...]:
+    """The columns display_name reads, in its order."""
+    return (person.name, person.given_name, person.family_name, person.email, person.sub)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -214,3 +215,18 @@ def test_marking_one_hand_in_done_with_a_level_says_it_closes_the_others_on_that
         "the same students on the same competencies"
     ) in teacher.follow(done).text
     assert _statuses(db, [c for c, _ in choices]) == [ChoiceStatus.DONE] * 3
+
+
+def test_the_student_list_is_one_unindented_line_per_student(
+    teacher: Frame, bio_students: tuple[str, ...]
+) -> None:
+    """At 300 students the list's indentation was a seventh of the page; each row still names
+    the student with a link, their count of competencies mastered and when they last came."""
+    page = teacher.get("/course/").text
+    start = page.index('<h2 id="students">')
+    table = page[start : page.index("</table>", start)]
+    rows = re.findall(r"\n *<tr>.*</tr>", table)  # the heading row follows <thead>
+    assert len(rows) >= len(bio_students)
+    for row in rows:
+        assert row.startswith('\n  <tr><th scope="row"><a href=')
+        assert re.search(r"<td>\d+ of \d+</td><td>(<time datetime=|Not yet)", row)

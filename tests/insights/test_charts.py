@@ -174,3 +174,22 @@ def test_class_progress_keeps_evidence_recorded_before_a_competency_got_parts(
         "average 2.00; 0 of 1 at mastery",
     ]
     assert (points[-1].value, points[-1].label) == dashboard_point(session, course, comp)
+
+
+def test_a_flat_framework_is_charted_without_a_standing_per_student_and_week(
+    session: Session, course: Course, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large course's chart took over a second building a Standing (dates, counts) per
+    student and week; where no parent rolls up, a score's level and mastery are all it needs,
+    and the points come out as the dashboard's."""
+    comp = competency(session, course, "F")
+    for student, points in zip(course.student_ids, (4, 2, 3), strict=True):
+        record(session, course, comp, student, points, days_ago=9)
+        record(session, course, comp, student, 5 - points, days_ago=1)
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("a flat competency was scored through a Standing")
+
+    monkeypatch.setattr("lti_app.insights.charts.leaf_standing", refuse)
+    latest = chart(session, course, comp)[comp][-1]
+    assert (latest.value, latest.label) == dashboard_point(session, course, comp)

@@ -52,7 +52,7 @@ def test_dashboard_shows_levels_with_names_and_counts(lti: LtiActions, seeded: S
     text = page.text
     assert seeded.c1_code in text
     # The cell carries the level's short name, not only a colour; the legend names it.
-    assert f'value="{seeded.students["user-s01"]}-{seeded.c1}" form="cell-form">' in text
+    assert f'value="{seeded.students["user-s01"]}-{seeded.c1}"><span class="cc">' in text
     assert "<bdi>Proficient</bdi> (3), mastery" in text
     assert "Cells and &lt;organelles&gt;" in text
     filtered = home.client.get(
@@ -389,3 +389,22 @@ def test_the_evidence_export_leaves_out_canvas_test_student(
             .values(is_preview=True)
         )
         assert "tried as the test student" not in exported()
+
+
+def test_every_grid_cell_opens_its_evidence_from_inside_one_form(
+    lti: LtiActions, seeded: Seeded
+) -> None:
+    """The grid sits inside the cell form, so a cell's button needs no form="" of its own: at
+    40 x 150 that attribute alone was ~100 KB of the page."""
+    home = lti.launch(TEACHER)
+    text = home.client.get(url(home.response, "/insights/")).text
+    start = text.index('<form id="cell-form"')
+    end = text.index("</form>", start)
+    inside = text[start:end]
+    assert 'action="/insights/cell"' in inside[: inside.index(">")]
+    assert '<table class="grid"' in inside
+    assert "</table>" in inside
+    buttons = re.findall(r"<button name=\"cell\"[^>]*>", text)
+    assert buttons
+    assert all(b in inside for b in buttons)
+    assert not any("form=" in b for b in buttons)

@@ -6,17 +6,28 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from decimal import Decimal
 
 import httpx
+import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from lti_app.competencies.services import create_competency
+from lti_app.courses.recording import record_and_close
 from lti_app.demo.server import RunningPlatform
+from lti_app.pathways import choices as ch
 from lti_app.pathways import options, services
+from lti_app.pathways.errors import ChoiceNotAllowedError
 from lti_app.pathways.models import Choice, ChoiceStatus
 from lti_app.pathways.options import OptionInput
+from lti_app.pathways.retrying import retry_offers_for_student, try_step_again
+from lti_app.pathways.student import student_pathway_view
+from lti_app.pathways.unlock import CompetencyRef
 from lti_app.pathways.unlocking import unlock_step_for_students
+from lti_app.progress.services import next_actions, pathway_overview
 from tests.conftest import LtiActions
+from tests.pathways.conftest import MakeCompetency
 from tests.progress.pages import (
     context_id,
     form,
@@ -193,3 +204,66 @@ def test_a_step_done_at_mastery_or_with_nothing_waiting_offers_no_second_try(
     )
     assert refused.status_code == 400
     assert "can&#39;t be tried again" in refused.text
+
+
+def test_a_step_locked_again_behind_a_done_step_points_to_trying_that_step_again(
+    session: Session, course: int, student: int, teacher: int, make_competency: MakeCompetency
+) -> None:
+    """Step 2 opened on mastery, was started, and locked again when a later result dipped the
+    level: the student is told to carry on, and how, by trying step 1 again."""
+    cell = make_competency(course, "CELL.1", "Cell structure")
+    pathway = services.create_pathway(session, context_id=course, title="Cells")
+    first = services.create_step(
+        session, context_id=course, pathway_id=pathway.id, title="Meet the cell", competency_id=cell
+    )
+    second = services.create_step(
+        session,
+        context_id=course,
+        pathway_id=pathway.id,
+        title="Microscope",
+        prerequisite_ids=[cell],
+    )
+    picks = [
+        options.create_option(session, context_id=course, step_id=s.id, data=OptionInput("Go"))
+        for s in (first, second)
+    ]
+
+    def result(points: int) -> None:
+        record_and_close(
+            session,
+            context_id=course,
+            competency_id=cell,
+            student_ids=[student],
+            points=Decimal(points),
+            note=f"Scored {points}",
+            recorded_by_id=teacher,
+        )
+
+    one = ch.choose_option(session, context_id=course, person_id=student, option_id=picks[0].id)
+    ch.submit_choice(session, context_id=course, person_id=student, choice_id=one.id)
+    result(4)  # mastered: closes step 1 and opens step 2
+    two = ch.choose_option(session, context_id=course, person_id=student, option_id=picks[1].id)
+    ch.start_choice(session, context_id=course, person_id=student, choice_id=two.id)
+    result(1)  # the level dips below mastery: step 2 locks again
+    assert retry_offers_for_student(
+        session, context_id=course, person_id=student, pathway_id=pathway.id
+    ) == {first.id: (CompetencyRef(cell, "CELL.1", "Cell structure"),)}
+
+    actions = next_actions(pathway_overview(session, context_id=course, person_id=student))
+    assert [a.step_id for a in actions] == [second.id, first.id]
+    assert "“Microscope” is locked again" in actions[0].text
+    assert "try “Meet the cell” again" in actions[1].text
+    view = student_pathway_view(
+        session, context_id=course, pathway_id=pathway.id, person_id=student
+    )
+    assert [n.note for n in view.steps[0].teacher_notes] == ["Scored 1"]
+
+    again = try_step_again(session, context_id=course, person_id=student, choice_id=one.id)
+    assert again.status is ChoiceStatus.CHOSEN
+    assert again.done_at is None
+    assert again.submission_note == ""  # handed in with no note: nothing lost, nothing made up
+    # The new try is not "stuck" work of the first try's age: its clock starts now.
+    assert again.started_at is None
+    ch.start_choice(session, context_id=course, person_id=student, choice_id=one.id)
+    with pytest.raises(ChoiceNotAllowedError):  # in progress: nothing to try again
+        try_step_again(session, context_id=course, person_id=student, choice_id=one.id)

@@ -67,6 +67,10 @@ NOTICES = {
     "evidence": "Evidence recorded.",
     "evidence_closed": "Evidence recorded. This also closed {n} hand-in(s) by this student on "
     "{competency}, now marked done: one level per competency.",
+    "evidence_closed_again": "Evidence recorded. This also closed {n} hand-in(s) by this student "
+    "on {competency}, now marked done: one level per competency. The level is below mastery and "
+    "a later step waits for it, so the student is offered another try at the step (their first "
+    "hand-in and your note stay).",
     "corrected": "The evidence is corrected.",
     "withdrawn": "The evidence is withdrawn; it no longer counts.",
 }

@@ -1,15 +1,23 @@
-"""The students' stored levels (StudentCompetencyLevel), read for pages and reports.
+"""The students' stored levels (StudentCompetencyLevel), read for pages and reports, and the
+teacher's latest word on a competency.
 
 `mastery.rollup` writes them, in the flush that changes evidence or the scale.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
-from lti_app.mastery.models import StudentCompetencyLevel
+from lti_app.mastery.models import (
+    IN_ORDER_OBSERVED,
+    Evidence,
+    EvidenceSource,
+    StudentCompetencyLevel,
+)
 
 
 def current_levels(
@@ -62,3 +70,31 @@ def mastered_counts(session: Session, *, context_id: int) -> dict[int, int]:
         .group_by(StudentCompetencyLevel.person_id)
     )
     return {int(person_id): int(count) for person_id, count in rows}
+
+
+def latest_teacher_notes(
+    session: Session, *, context_id: int, person_id: int, competency_ids: Collection[int]
+) -> dict[int, Evidence]:
+    """The student's latest evidence with a note from the teacher on each competency, by id.
+
+    Latest as mastery reads it (the day observed first); a withdrawn observation or the
+    student's own self-assessment is not the teacher's word.
+    """
+    if not competency_ids:
+        return {}
+    rows = session.scalars(
+        select(Evidence)
+        .where(
+            Evidence.context_id == context_id,
+            Evidence.person_id == person_id,
+            Evidence.competency_id.in_(list(competency_ids)),
+            Evidence.withdrawn_at.is_(None),
+            Evidence.source != EvidenceSource.SELF_ASSESSMENT,
+            Evidence.note != "",
+        )
+        .order_by(*(column.desc() for column in IN_ORDER_OBSERVED))
+    )
+    latest: dict[int, Evidence] = {}
+    for evidence in rows:
+        latest.setdefault(evidence.competency_id, evidence)
+    return latest

@@ -41,6 +41,7 @@ from lti_app.form_once import ALREADY_SAVED, form_nonce, form_sent_again
 from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import correct_evidence, get_evidence, withdraw_evidence
+from lti_app.pathways.retrying import closed_work_offered_again
 from lti_app.roster.services import list_students, students_who_left
 from lti_app.web import add_nav_item, db_session, launch_url, require_role
 
@@ -119,10 +120,13 @@ def record(person_id: int) -> Response | tuple[str, int]:
     if not recorded.students:
         return back_to_student(person_id, "already_saved")
     if recorded.closed:
-        # As the overview does: say what else the evidence closed (one level per competency).
-        return back_to_student(
-            person_id, "evidence_closed", n=len(recorded.closed), competency=competency_id
+        # As the overview does: say what else the evidence closed (one level per competency),
+        # and whether, below mastery, the student now gets another try at the step.
+        again = closed_work_offered_again(
+            db_session(), context_id=course.context_id, person_id=person_id, choices=recorded.closed
         )
+        notice = "evidence_closed_again" if again else "evidence_closed"
+        return back_to_student(person_id, notice, n=len(recorded.closed), competency=competency_id)
     return back_to_student(person_id, "evidence")
 
 

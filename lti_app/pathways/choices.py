@@ -143,7 +143,7 @@ def choose_option(
 
 def withdraw_choice(session: Session, *, context_id: int, person_id: int, choice_id: int) -> None:
     """Drop a pick before work starts, leaving the step without a choice."""
-    choice, _ = _own_choice(session, context_id, person_id, choice_id)
+    choice, _ = own_choice(session, context_id, person_id, choice_id)
     if choice.status not in CHANGEABLE:
         raise ChoiceNotAllowedError("Work on this step has started, so the choice stays.")
     session.delete(choice)
@@ -163,7 +163,7 @@ def start_choice(
     :raises ChoiceNotAllowedError: the status does not allow it, or the step is locked for the
         student now (a teacher withdrew their unlock, or a prerequisite is no longer mastered).
     """
-    choice, option = _own_choice(session, context_id, person_id, choice_id)
+    choice, option = own_choice(session, context_id, person_id, choice_id)
     if choice.status is not ChoiceStatus.IN_PROGRESS and not may_start(
         choice.status, requires_approval=option.requires_approval
     ):
@@ -191,7 +191,7 @@ def submit_choice(
 
     :raises ChoiceNotAllowedError: as for start_choice.
     """
-    choice, option = _own_choice(session, context_id, person_id, choice_id)
+    choice, option = own_choice(session, context_id, person_id, choice_id)
     cleaned_url = clean_url(url) if url and url.strip() else None
     if (
         choice.status is ChoiceStatus.SUBMITTED
@@ -263,7 +263,7 @@ def _refuse_if_locked(
         )
 
 
-def _own_choice(
+def own_choice(
     session: Session, context_id: int, person_id: int, choice_id: int
 ) -> tuple[Choice, Option]:
     """The student's own choice and its option, locked; refused in an archived pathway."""

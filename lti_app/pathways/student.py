@@ -10,9 +10,16 @@ from sqlalchemy.orm import Session
 
 from lti_app.learners.models import LearnerProfile
 from lti_app.pathways.errors import PathwayNotFoundError
-from lti_app.pathways.models import Choice, Option, Pathway, Step
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
 from lti_app.pathways.recommend import LearnerTraits, Recommendation, recommend_option
-from lti_app.pathways.unlock import UnlockState, step_unlock_states
+from lti_app.pathways.retrying import (
+    StepOnRoute,
+    TeacherNote,
+    competencies_to_try_again,
+    pathway_competency_ids,
+    teacher_notes,
+)
+from lti_app.pathways.unlock import CompetencyRef, UnlockState, step_unlock_states
 from lti_app.pathways.unlocking import manual_unlock_ids, mastered_ids_for, step_rules
 
 
@@ -30,6 +37,10 @@ class StepView:
     options: tuple[OptionView, ...]
     choice: Choice | None
     """The student's current choice for this step, if any."""
+    try_again_for: tuple[CompetencyRef, ...] = ()
+    """Done below mastery of these, which a later step waits for: the step may be tried again."""
+    teacher_notes: tuple[TeacherNote, ...] = ()
+    """The teacher's latest note on each competency of try_again_for that has one."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,17 @@ def student_pathway_view(
         mastered_ids,
         manual_unlock_ids(session, context_id=context_id, person_id=person_id, step_ids=step_ids),
     )
+    retry = _retry_offers(session, pathway, steps, states, choices)
+    notes = (
+        teacher_notes(
+            session,
+            context_id=context_id,
+            person_id=person_id,
+            competencies=[c for refs in retry.values() for c in refs],
+        )
+        if retry
+        else {}
+    )
     views = []
     for step in steps:
         choice = choices.get(step.id)
@@ -142,5 +164,31 @@ def student_pathway_view(
             )
             for o in options_by_step[step.id]
         )
-        views.append(StepView(step=step, unlock=states[step.id], options=options, choice=choice))
+        again = retry.get(step.id, ())
+        views.append(
+            StepView(
+                step=step,
+                unlock=states[step.id],
+                options=options,
+                choice=choice,
+                try_again_for=again,
+                teacher_notes=tuple(notes[c.id] for c in again if c.id in notes),
+            )
+        )
     return StudentPathwayView(pathway=pathway, steps=tuple(views))
+
+
+def _retry_offers(
+    session: Session,
+    pathway: Pathway,
+    steps: list[Step],
+    states: dict[int, UnlockState],
+    choices: dict[int, Choice],
+) -> dict[int, tuple[CompetencyRef, ...]]:
+    """The done steps the student may try again; none in an archived pathway (read only)."""
+    if pathway.is_archived or not any(c.status is ChoiceStatus.DONE for c in choices.values()):
+        return {}  # nothing done: no query for what the pathway leads to
+    return competencies_to_try_again(
+        (StepOnRoute(s, states[s.id], choices.get(s.id)) for s in steps),
+        pathway_competency_ids(session, [pathway.id]),
+    )

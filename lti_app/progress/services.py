@@ -25,7 +25,12 @@ from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import evidence_history
 from lti_app.pathways.choices import may_start
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
-from lti_app.pathways.unlock import UnlockState, step_unlock_states
+from lti_app.pathways.retrying import (
+    StepOnRoute,
+    competencies_to_try_again,
+    pathway_competency_ids,
+)
+from lti_app.pathways.unlock import CompetencyRef, UnlockState, step_unlock_states
 from lti_app.pathways.unlocking import manual_unlock_ids, mastered_ids_for, step_rules
 
 
@@ -37,6 +42,8 @@ class StepSummary:
     choice: Choice | None
     option: Option | None
     """The chosen option, if any."""
+    try_again_for: tuple[CompetencyRef, ...] = ()
+    """Done below mastery of these, which a later step waits for: the step may be tried again."""
 
 
 @dataclass(frozen=True)
@@ -128,11 +135,35 @@ def student_home_overview(
         mastered_ids_for(session, context_id=context_id, person_id=person_id),
         manual_unlock_ids(session, context_id=context_id, person_id=person_id, step_ids=step_ids),
     )
+    retry = _retry_offers(session, [(step, states[step.id], choice) for step, choice, _ in rows])
     by_pathway: dict[int, list[StepSummary]] = {p.id: [] for p in pathways}
     for step, choice, option in rows:
         summaries = by_pathway[step.pathway_id]
-        summaries.append(StepSummary(step, len(summaries) + 1, states[step.id], choice, option))
+        summaries.append(
+            StepSummary(
+                step, len(summaries) + 1, states[step.id], choice, option, retry.get(step.id, ())
+            )
+        )
     return [PathwaySummary(p, tuple(by_pathway[p.id])) for p in pathways], archived
+
+
+def _retry_offers(
+    session: Session, rows: Sequence[tuple[Step, UnlockState, Choice | None]]
+) -> dict[int, tuple[CompetencyRef, ...]]:
+    """The done steps the student may try again (pathways.retrying), by step id."""
+    done = [step for step, _, choice in rows if choice and choice.status is ChoiceStatus.DONE]
+    if not done:
+        return {}
+    # Only a done step that names no competency of its own teaches its pathway's: the query
+    # for those is skipped on most homes.
+    leads = pathway_competency_ids(session, {s.pathway_id for s in done if s.competency_id is None})
+    route: dict[int, list[StepOnRoute]] = {}
+    for step, state, choice in rows:
+        route.setdefault(step.pathway_id, []).append(StepOnRoute(step, state, choice))
+    offers: dict[int, tuple[CompetencyRef, ...]] = {}
+    for steps in route.values():
+        offers.update(competencies_to_try_again(steps, leads))
+    return offers
 
 
 _HANDED_IN = frozenset({ChoiceStatus.DONE, ChoiceStatus.SUBMITTED})
@@ -158,13 +189,22 @@ def _pathway_actions(summary: PathwaySummary) -> list[NextAction]:
     pid = summary.pathway.id
     held: list[NextAction] = []  # work the student started on steps that locked again
     first_locked: NextAction | None = None
+    try_again: NextAction | None = None  # the way on when a locked step waits for a done one
     for item in summary.steps:
+        if item.try_again_for and try_again is None:
+            names = ", ".join(c.label for c in item.try_again_for)
+            try_again = NextAction(
+                f"{summary.pathway.title}: try “{item.step.title}” again: your teacher's "
+                f"evidence puts {names} below mastery, and a later step waits for it.",
+                pid,
+                item.step.id,
+            )
         if item.choice is not None and item.choice.status in _HANDED_IN:
             continue
         if item.unlock.is_unlocked:
             action = _step_action(pid, item)
             if action is not None:
-                return [action, *held]
+                return [action, *held, *([try_again] if try_again else [])]
             continue
         names = ", ".join(c.label for c in item.unlock.missing)
         title = item.step.title
@@ -183,6 +223,10 @@ def _pathway_actions(summary: PathwaySummary) -> list[NextAction]:
                 pid,
                 item.step.id,
             )
+    if try_again is not None:
+        # Working towards the competency in the abstract leads nowhere in Pathways when the
+        # pathway's own step for it is done: the second try at that step is the way on.
+        return [*held, try_again]
     return held or ([first_locked] if first_locked else [])
 
 

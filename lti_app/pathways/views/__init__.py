@@ -49,6 +49,8 @@ NOTICES = {
     "withdrawn": "Your choice is withdrawn. Choose another option when you are ready.",
     "started": "Started. Hand in your work when it is ready.",
     "submitted": "Handed in. Your teacher will look at it.",
+    "tried_again": "A new try at this step: start the same option again, or switch to another "
+    "one. What you handed in last time and your teacher's notes are kept.",
 }
 
 

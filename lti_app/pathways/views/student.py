@@ -23,6 +23,7 @@ from lti_app.pathways.errors import (
 )
 from lti_app.pathways.forms import minutes_label
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
+from lti_app.pathways.retrying import try_step_again
 from lti_app.pathways.student import (
     StepView,
     student_pathway_view,
@@ -189,7 +190,7 @@ def choose(option_id: int) -> Response | tuple[str, int]:
     return _after_student_action(pathway_id, step_id, "chosen")
 
 
-ChoiceAction = Literal["withdraw", "start", "submit"]
+ChoiceAction = Literal["withdraw", "start", "submit", "again"]
 
 
 def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str, int]:
@@ -223,6 +224,8 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
             choice_services.start_choice(
                 session, context_id=context_id, person_id=me, choice_id=choice_id
             )
+        elif action == "again":
+            try_step_again(session, context_id=context_id, person_id=me, choice_id=choice_id)
         else:
             choice_services.submit_choice(
                 session,
@@ -245,7 +248,12 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
             pathway_id, refused=Refusal(str(err), field), status=400, draft=draft
         )
     session.commit()
-    notice = {"withdraw": "withdrawn", "start": "started", "submit": "submitted"}[action]
+    notice = {
+        "withdraw": "withdrawn",
+        "start": "started",
+        "submit": "submitted",
+        "again": "tried_again",
+    }[action]
     return _after_student_action(pathway_id, step_id, notice)
 
 
@@ -285,6 +293,13 @@ def start(choice_id: int) -> Response | tuple[str, int]:
 def submit(choice_id: int) -> Response | tuple[str, int]:
     """Hand in the work with a note and an optional link."""
     return _choice_action(choice_id, "submit")
+
+
+@bp.post("/choices/<int:choice_id>/again")
+@require_role(LEARNER)
+def try_again(choice_id: int) -> Response | tuple[str, int]:
+    """Open a step done below mastery for a new attempt, when a later step waits for it."""
+    return _choice_action(choice_id, "again")
 
 
 STUDENT_STATUS_WORDS = {
@@ -339,6 +354,7 @@ def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, 
             "can_submit": False,
             "waiting_for_approval": False,
             "locked_note": "",
+            "can_try_again": False,
         }
     status = choice.status
     if read_only:
@@ -364,4 +380,6 @@ def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, 
         "locked_note": LOCKED_AGAIN
         if not read_only and not step_view.unlock.is_unlocked and unfinished
         else "",
+        # Done below mastery, with a later step waiting for it: the student's way on.
+        "can_try_again": not read_only and bool(step_view.try_again_for),
     }

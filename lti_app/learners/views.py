@@ -221,7 +221,9 @@ def my_profile() -> Response | tuple[str, int]:
         session.rollback()
         return _render_mine(conflict.values, [Refusal(e) for e in conflict.errors], 400)
     session.commit()
-    return redirect(launch_url("learners.my_profile", notice="saved"))
+    # At the section saved, as a goal's save is: the page's top is screens above, and focus
+    # was left on nothing a screen reader would read.
+    return redirect(launch_url("learners.my_profile", notice="saved") + "#about-me")
 
 
 @bp.post("/goals")

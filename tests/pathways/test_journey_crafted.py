@@ -380,6 +380,27 @@ def test_a_refused_hand_in_keeps_the_note_and_link_the_student_typed(
     assert _my_choice(database_url, lti, built).submission_note == note
 
 
+def test_the_hand_in_link_label_says_which_links_it_takes(
+    lti: LtiActions, built: Built, database_url: str
+) -> None:
+    """The label said "starts with https://" while an http:// link was handed in: what the
+    label says and what the hand-in takes are the same."""
+    client, page, _ = _student(lti, built)
+    page = post(client, form(page, f"/options/{built.plain_option_id}/choose"))
+    choice_id = _my_choice(database_url, lti, built).id
+    page = post(client, form(page, f"/choices/{choice_id}/start"))
+    assert 'Link to your work <span class="hint">(optional, starts with http:// or https://)' in (
+        page.text
+    )
+    done = post(
+        client,
+        form(page, f"/choices/{choice_id}/submit"),
+        {"note": "", "url": "http://docs.example.org/mywork"},
+    )
+    assert "Handed in: waiting for your teacher" in done.text
+    assert _my_choice(database_url, lti, built).submission_url == "http://docs.example.org/mywork"
+
+
 def test_every_page_tells_where_an_approval_journey_stands(
     lti: LtiActions, built: Built, database_url: str
 ) -> None:

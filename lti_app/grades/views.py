@@ -55,11 +55,12 @@ def _setup(state: BlueprintSetupState) -> None:
 
 
 def resend_to_returning_learner(session: Session, ctx: LaunchContext, _platform: Platform) -> None:
-    """Queue the levels of a learner whose launch brought them back into the course.
+    """Queue the levels of a learner whose launch brought them back into the class: active
+    again, or a learner again after teaching (a TA made a student once more).
 
-    The worker skips scores of people not active in the course (grades.claiming), so a level
-    that changed while they were away never reached the LMS. Nothing at all on an ordinary
-    launch: the launch says whether it made the membership active again.
+    The worker skips scores of people not active learners in the course (grades.claiming), so
+    a level that changed while they were away never reached the LMS. Nothing at all on an
+    ordinary launch: the launch says whether it made the membership count again.
     """
     if ctx.rejoined_course and ctx.context is not None:
         requeue_current(session, context_id=ctx.context.id, person_ids=[ctx.person.id])

@@ -126,7 +126,8 @@ def apply_members(
 
     With `keep_launched_teachers` (a roster that understates teaching), a person whose
     launches made them a teacher keeps that role when the roster lists them without one:
-    their next launch, not the roster, says whether they still teach.
+    their next launch, not the roster, says whether they still teach (a learner's launch of a
+    listed teacher is only a look at the student pages, so then the roster decides).
 
     A membership the roster lists for the first time is stamped `first_listed_at`
     (deactivate_missing ends only teachers a roster has listed).
@@ -167,7 +168,7 @@ def apply_members(
         row = memberships[person_id]
         if row.first_listed_at is None:
             row.first_listed_at = listed_at
-        was_away = person_id not in missing_members and not _counts_for_grades(row)
+        was_away = person_id not in missing_members and not row.counts_for_grades
         roles = list(member.roles)
         status = STATUS_FROM_LMS.get(member.status.lower(), MembershipStatus.ACTIVE)
         is_teacher = course_role(roles) is CourseRole.TEACHER
@@ -175,9 +176,11 @@ def apply_members(
         preview = is_preview(roles)
         if row.status != status:
             row.status = status
-        if not (
-            keep_launched_teachers and row.is_teacher and not is_teacher and row.last_launch_at
-        ):
+        # A teacher looking at the student pages (tool.launch_membership: their last launch
+        # was a learner's) has no launch vouching for the teaching: a roster that lists them
+        # as a learner too is a demotion, Moodle's included.
+        launch_says_teaching = row.is_teacher and row.last_launch_at and not row.is_preview
+        if not (keep_launched_teachers and launch_says_teaching and not is_teacher):
             if row.roles != roles:
                 row.roles = roles
             if row.is_teacher != is_teacher:
@@ -186,7 +189,7 @@ def apply_members(
                 row.is_learner = is_learner
             if row.is_preview != preview:
                 row.is_preview = preview
-        if was_away and _counts_for_grades(row):
+        if was_away and row.counts_for_grades:
             returning.append(person_id)
     session.flush()
     if returning:
@@ -194,10 +197,6 @@ def apply_members(
         # a level that changed while they were away must be sent now that they are back.
         requeue_current(session, context_id=context_id, person_ids=returning)
     return set(ids)
-
-
-def _counts_for_grades(row: Membership) -> bool:
-    return row.status is MembershipStatus.ACTIVE and row.is_learner and not row.is_preview
 
 
 def _is_student(member: Member) -> bool:

@@ -6,7 +6,8 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ColumnElement, ForeignKey, Index, String, Text, UniqueConstraint, and_
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_app.db import Base, created_at, intpk, str_enum, updated_at
@@ -197,6 +198,22 @@ class Membership(Base):
     updated_at: Mapped[updated_at]
 
     person: Mapped[Person] = relationship()
+
+    @hybrid_property
+    def counts_for_grades(self) -> bool:
+        """One of the class whose levels go to the LMS's gradebook: active, a learner, not the
+        preview student. A membership that comes to count again (by a launch or a roster sync)
+        has its current levels sent again: the worker skipped them meanwhile."""
+        return self.status == MembershipStatus.ACTIVE and self.is_learner and not self.is_preview
+
+    @counts_for_grades.inplace.expression
+    @classmethod
+    def _counts_for_grades_expression(cls) -> ColumnElement[bool]:
+        return and_(
+            cls.status == MembershipStatus.ACTIVE,
+            cls.is_learner.is_(True),
+            cls.is_preview.is_(False),
+        )
 
 
 class LaunchSession(Base):

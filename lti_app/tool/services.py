@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import upsert_insert, utcnow
@@ -17,6 +17,7 @@ from lti_app.errors import LaunchError
 from lti_app.mastery.models import MasteryScale
 from lti_app.timezones import zone_named
 from lti_app.tool.launch import USED, ValidatedLaunch
+from lti_app.tool.launch_membership import write_membership
 from lti_app.tool.launch_rows import RowRecord
 from lti_app.tool.login import PURGE_ONE_IN, purge_expired
 from lti_app.tool.messages import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS, DEEP_LINKING_REQUEST
@@ -55,8 +56,9 @@ class LaunchContext:
     no_longer_teaches: bool = False
     """A teacher's launch whose teaching role the LMS's roster has since taken away."""
     rejoined_course: bool = False
-    """This launch made active again a membership the roster had marked inactive or deleted:
-    what was held back from the LMS meanwhile (grades.claiming) must be sent again."""
+    """This launch made the membership count for grades again (it was inactive or deleted, or
+    a teacher's or mentor's), or active again: what was held back from the LMS meanwhile
+    (grades.claiming) must be sent again (launch_membership.write_membership)."""
     course_lacks_scale: bool = False
     """The course has no mastery scale stored yet (read with the launch session, at no extra
     statement): `web.current_launch` stores and commits the default before the page runs."""
@@ -71,27 +73,25 @@ class LaunchContext:
         )
 
 
+NAME_LIMITS = {"name": 1024, "given_name": 512, "family_name": 512}
+NAME_CLAIMS = tuple(NAME_LIMITS)
+
+
 @functools.cache
 def _statements(dialect: str) -> dict[str, Any]:
-    membership = Membership.__table__
-    upsert_membership = upsert_insert(dialect, membership).values(
-        {
-            name: bindparam(name, type_=membership.c[name].type)
-            for name in MEMBERSHIP_KEY + MEMBERSHIP_FIELDS + ["first_launch_at"]
-        }
-    )
-    updates: dict[str, Any] = {name: upsert_membership.excluded[name] for name in MEMBERSHIP_FIELDS}
-    # The first launch is kept; a roster-made row (no launch yet) gets this one.
-    updates["first_launch_at"] = func.coalesce(
-        membership.c.first_launch_at, upsert_membership.excluded.first_launch_at
-    )
-    where_active = membership.c.status == MembershipStatus.ACTIVE
     return {
         "person": RowRecord.build(
             dialect,
             Person,
             ("platform_id", "sub"),
-            ("name", "given_name", "family_name", "email", "picture"),
+            (*NAME_CLAIMS, "email", "picture"),
+        ),
+        # A launch that names nobody (Moodle's "Share launcher's name with tool: Delegate to
+        # teacher", per activity) keeps the names an earlier launch or the roster stored, as
+        # a roster sync does (roster.syncing.NAME_FIELDS): the class list would otherwise
+        # call the student "User user-s02" until their next named launch.
+        "person_unnamed": RowRecord.build(
+            dialect, Person, ("platform_id", "sub"), ("email", "picture")
         ),
         "context": RowRecord.build(
             dialect, Context, ("platform_id", "context_id"), ("title", "label")
@@ -107,28 +107,6 @@ def _statements(dialect: str) -> dict[str, Any]:
             ("platform_id", "resource_link_id"),
             ("context_id", "title", "custom"),
         ),
-        # An active (or new) membership is written and returned in one statement; one the
-        # roster marked inactive or deleted is left as it is and not returned, so the launch
-        # learns it is a return without reading the row first (then "rejoin" writes it).
-        "membership": upsert_membership.on_conflict_do_update(
-            index_elements=MEMBERSHIP_KEY, set_=updates, where=where_active
-        ).returning(membership.c.person_id),
-        "rejoin": update(Membership)
-        .where(
-            membership.c.context_id == bindparam("key_context_id"),
-            membership.c.person_id == bindparam("key_person_id"),
-        )
-        .values(
-            {
-                **{
-                    name: bindparam(name, type_=membership.c[name].type)
-                    for name in MEMBERSHIP_FIELDS
-                },
-                "first_launch_at": func.coalesce(
-                    membership.c.first_launch_at, bindparam("first_launch_at")
-                ),
-            }
-        ),
         # The login's single use: a replay, or a race of two posts of one launch, inserts
         # nothing. (rowcount is not reliable here, psycopg reports -1: the returned row is.)
         "launch_session": upsert_insert(dialect, LaunchSession.__table__)
@@ -137,21 +115,10 @@ def _statements(dialect: str) -> dict[str, Any]:
     }
 
 
-MEMBERSHIP_KEY = ["context_id", "person_id"]
-MEMBERSHIP_FIELDS = [
-    "roles",
-    "status",
-    "is_teacher",
-    "is_learner",
-    "is_preview",
-    "last_launch_at",
-    "updated_at",
-]
-
-
 def _text(value: Any, limit: int) -> str:
-    # A withheld claim (privacy settings) clears what an earlier launch told us. NUL is valid
-    # JSON but PostgreSQL text cannot hold it.
+    # A withheld email or picture (privacy settings) clears what an earlier launch told us;
+    # so does a withheld name when the launch sends another. NUL is valid JSON but PostgreSQL
+    # text cannot hold it.
     return value.replace("\x00", "")[:limit] if isinstance(value, str) else ""
 
 
@@ -179,20 +146,20 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     conn = session.connection()
     statements = _statements(conn.dialect.name)
     now = utcnow()
-    person_row = statements["person"].ensure(
-        session,
-        conn,
-        {
-            "platform_id": platform.id,
-            "sub": str(claims["sub"]),
-            "name": _text(claims.get("name"), 1024),
-            "given_name": _text(claims.get("given_name"), 512),
-            "family_name": _text(claims.get("family_name"), 512),
-            "email": _text(claims.get("email"), 512),
-            "picture": _text(claims.get("picture"), 2048),
-            "updated_at": now,
-        },
-    )
+    person_values = {
+        "platform_id": platform.id,
+        "sub": str(claims["sub"]),
+        "email": _text(claims.get("email"), 512),
+        "picture": _text(claims.get("picture"), 2048),
+        "updated_at": now,
+    }
+    named = any(isinstance(claims.get(name), str) for name in NAME_CLAIMS)
+    if named:
+        person_values.update(
+            {name: _text(claims.get(name), limit) for name, limit in NAME_LIMITS.items()}
+        )
+    person_record = statements["person" if named else "person_unnamed"]
+    person_row = person_record.ensure(session, conn, person_values)
     person = Person(**person_row._mapping)
     roles = [r for r in claims.get(CLAIM + "roles") or [] if isinstance(r, str)]
     role = course_role(roles)
@@ -226,11 +193,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
             "last_launch_at": now,
             "updated_at": now,
         }
-        if conn.execute(statements["membership"], membership).first() is None:
-            rejoin = {name: membership[name] for name in [*MEMBERSHIP_FIELDS, "first_launch_at"]}
-            rejoin.update(key_context_id=context.id, key_person_id=person.id)
-            conn.execute(statements["rejoin"], rejoin)
-            rejoined = True
+        rejoined = write_membership(conn, membership)
 
     resource_link: ResourceLink | None = None
     link_claim = claims.get(CLAIM + "resource_link")

@@ -108,20 +108,21 @@ def test_valid_role_variants_are_accepted(lti: LtiActions, roles: list[str], exp
 
 
 @pytest.mark.parametrize(
-    ("removed", "shown"),
+    "removed",
     [
-        (("name", "given_name", "family_name"), "s02@students.demo-lms.test"),  # email only
-        (("email",), "Siobhán O&#39;Brien"),  # names only
-        (("name", "given_name", "family_name", "email"), "User"),  # no personal data at all
+        ("name", "given_name", "family_name"),  # email only
+        ("email",),  # names only
+        ("name", "given_name", "family_name", "email"),  # no personal data at all
     ],
 )
-def test_personal_data_variants_are_accepted(
-    lti: LtiActions, removed: tuple[str, ...], shown: str
-) -> None:
+def test_personal_data_variants_are_accepted(lti: LtiActions, removed: tuple[str, ...]) -> None:
+    # A launch without names keeps the name an earlier launch gave
+    # (tests/tool/test_launch_without_names.py has a person no launch has named yet).
+    assert lti.launch(STUDENT).response.status_code == 200
     launched = lti.launch(STUDENT, tweaks=tweaks(**dict.fromkeys(removed, DELETE)))
     assert launched.response.status_code == 200, launched.text[:1500]
     assert 'role-badge">Student<' in launched.text
-    assert shown in launched.text
+    assert "Siobhán O&#39;Brien" in launched.text
 
 
 def test_launch_without_a_course_says_what_it_can_do_there(lti: LtiActions) -> None:

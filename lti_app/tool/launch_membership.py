@@ -1,0 +1,100 @@
+"""How a launch writes the launching person's membership of the course (tool.services.sync_launch):
+one statement on most launches, a second when the launch brings them back into the class."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, update
+
+from lti_app.db import upsert_insert
+from lti_app.tool.models import Membership, MembershipStatus
+
+MEMBERSHIP_KEY = ["context_id", "person_id"]
+MEMBERSHIP_FIELDS = [
+    "roles",
+    "status",
+    "is_teacher",
+    "is_learner",
+    "is_preview",
+    "last_launch_at",
+    "updated_at",
+]
+
+
+@functools.cache
+def _statements(dialect: str) -> dict[str, Any]:
+    membership = Membership.__table__
+    insert = upsert_insert(dialect, membership).values(
+        {
+            name: bindparam(name, type_=membership.c[name].type)
+            for name in MEMBERSHIP_KEY + MEMBERSHIP_FIELDS + ["first_launch_at"]
+        }
+    )
+    updates: dict[str, Any] = {name: insert.excluded[name] for name in MEMBERSHIP_FIELDS}
+    # The first launch is kept; a roster-made row (no launch yet) gets this one.
+    updates["first_launch_at"] = func.coalesce(
+        membership.c.first_launch_at, insert.excluded.first_launch_at
+    )
+    active = membership.c.status == MembershipStatus.ACTIVE
+    # Moodle's "Switch role to… Student" launches the teacher's own account as a plain Learner
+    # (mod/lti/locallib.php lti_get_ims_role asks mod/lti:manage of the switched role; no
+    # TestUser role, unlike Canvas's Student View). A teacher the roster has listed who
+    # launches as a learner is therefore taken for a teacher looking at the student pages:
+    # the launch gets them, the membership stays teaching and is marked the course's preview
+    # student, so the teacher is not one of the class and their other tab keeps teaching. A
+    # real demotion is the roster's to apply (roster.syncing.apply_members).
+    listed_teacher = membership.c.is_teacher.is_(True) & membership.c.first_listed_at.is_not(None)
+    as_learner = {**updates, "is_teacher": listed_teacher, "is_preview": listed_teacher}
+    return {
+        # An active (or new) membership is written and returned in one statement; one the
+        # roster marked inactive or deleted is left as it is and not returned, so the launch
+        # learns it is a return without reading the row first (then "rejoin" writes it).
+        "membership": insert.on_conflict_do_update(
+            index_elements=MEMBERSHIP_KEY, set_=updates, where=active
+        ).returning(membership.c.person_id),
+        # A launch as one of the class: a return too when the membership did not count for
+        # grades before (a TA or a mentor made a student again), a listed teacher aside.
+        "learner_membership": insert.on_conflict_do_update(
+            index_elements=MEMBERSHIP_KEY,
+            set_=as_learner,
+            where=Membership.counts_for_grades | (active & listed_teacher),
+        ).returning(membership.c.person_id),
+        "rejoin": update(Membership)
+        .where(
+            membership.c.context_id == bindparam("key_context_id"),
+            membership.c.person_id == bindparam("key_person_id"),
+        )
+        .values(
+            {
+                **{
+                    name: bindparam(name, type_=membership.c[name].type)
+                    for name in MEMBERSHIP_FIELDS
+                },
+                "first_launch_at": func.coalesce(
+                    membership.c.first_launch_at, bindparam("first_launch_at")
+                ),
+            }
+        ),
+    }
+
+
+def write_membership(conn: Connection, values: dict[str, Any]) -> bool:
+    """Store what the launch says about the membership; True when the launch brought the person
+    back: the membership did not count for grades and now does, or was inactive or deleted.
+
+    The worker skips the scores of people who do not count (grades.claiming), so what changed
+    meanwhile must be sent again (grades.views.resend_to_returning_learner).
+    """
+    statements = _statements(conn.dialect.name)
+    launched = Membership(
+        status=values["status"], is_learner=values["is_learner"], is_preview=values["is_preview"]
+    )
+    upsert = statements["learner_membership" if launched.counts_for_grades else "membership"]
+    if conn.execute(upsert, values).first() is not None:
+        return False
+    rejoin = {name: values[name] for name in [*MEMBERSHIP_FIELDS, "first_launch_at"]}
+    rejoin.update(key_context_id=values["context_id"], key_person_id=values["person_id"])
+    conn.execute(statements["rejoin"], rejoin)
+    return True

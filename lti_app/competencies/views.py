@@ -39,8 +39,8 @@ from lti_app.db import lock_course
 from lti_app.errors import AppError
 from lti_app.mastery.scales import recompute_course
 from lti_app.mastery.services import students_with_evidence
-from lti_app.pathways.relocking import MasterySnapshot, mastery_lost_since, mastery_snapshot
-from lti_app.pathways.views.warnings import names_losing_mastery
+from lti_app.pathways.relocking import MasterySnapshot, mastery_snapshot
+from lti_app.pathways.views.warnings import names_lost_since
 from lti_app.web import add_nav_item, db_session, launch_url, require_role
 
 bp = Blueprint("competencies", __name__, url_prefix="/competencies")
@@ -152,8 +152,7 @@ def _unconfirmed_losses(context_id: int, before: MasterySnapshot | None) -> list
     directly, usually none (mastery.rollup)."""
     if before is None or request.form.get("confirm_locks") == "yes":
         return []
-    loss = mastery_lost_since(db_session(), context_id=context_id, before=before)
-    return names_losing_mastery(context_id, loss) if loss else []
+    return names_lost_since(context_id, before)
 
 
 # --- the framework ----------------------------------------------------------------------------

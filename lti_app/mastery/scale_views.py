@@ -32,6 +32,8 @@ from lti_app.mastery.scale_saving import StaleScaleError, save_settings, setting
 from lti_app.mastery.scales import MAX_LEVELS, get_or_create_scale
 from lti_app.mastery.services import MasteryChange
 from lti_app.mastery.views import bp
+from lti_app.pathways.relocking import mastery_snapshot
+from lti_app.pathways.views.warnings import names_lost_since
 from lti_app.roster.services import list_students
 from lti_app.timezones import NAME_MAX_LENGTH
 from lti_app.web import db_session, launch_url, require_role, set_history_url, settings
@@ -102,8 +104,10 @@ def _scale_page(
     *,
     stale: bool = False,
     zone_typed: str | None = None,
+    losing: Sequence[str] = (),
 ) -> tuple[str, int]:
-    """The scale editor: the stored settings, or after a refused save what was typed.
+    """The scale editor: the stored settings, or after a refused save what was typed, with
+    `losing`: what the typed settings would take from students, for the teacher to confirm.
 
     The form carries the stored settings it is shown with, even when it holds what was typed:
     saving it again means "replace what is in force now". After a refused time zone,
@@ -144,6 +148,7 @@ def _scale_page(
             notice="" if request.method == "POST" else notice_text(NOTICES),
             zone=zone,
             zone_picked=zone.chosen if zone_typed is None else zone_typed,
+            losing=list(losing),
         ),
         status,
     )
@@ -251,6 +256,10 @@ def save_scale() -> tuple[str, int]:
         with in_field("n"):
             n = _optional_int(form.get("n"), "n")
         levels, row_of = _posted_levels()
+        # A stricter threshold or another method can take mastery away, and with it steps
+        # students started: read what they hold first, so the teacher is asked before it goes.
+        confirmed = form.get("confirm_locks") == "yes"
+        before = None if confirmed else mastery_snapshot(session, context_id=course.context_id)
         saved = save_settings(
             session,
             context_id=course.context_id,
@@ -261,6 +270,7 @@ def save_scale() -> tuple[str, int]:
             counts_self_assessment=form.get("counts_self_assessment") == "on",
             levels=levels,
         )
+        losing = [] if before is None else names_lost_since(course.context_id, before)
         if not saved.repeated:  # a repeat's scores were queued by the save it repeats
             queue_scores(session, saved.changes)
     except StaleScaleError:
@@ -269,6 +279,9 @@ def save_scale() -> tuple[str, int]:
     except ValueError as err:
         session.rollback()
         return _scale_page([_scale_refusal(err, row_of)], 400)
+    if losing:
+        session.rollback()
+        return _scale_page(losing=losing)
     session.commit()
     notice = REPEATED_SAVE if saved.repeated else SAVED
     # The report of what this save changed cannot be had again by a GET, so it answers the

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from lti_app.db import Database
 from lti_app.demo import seed as lms_seed
 from lti_app.demo.seed import PEOPLE, STUDENTS, TEACHER, Course, Enrollment, Role
 from lti_app.demo.state import ResourceLink
-from lti_app.mastery.models import EvidenceSource
+from lti_app.mastery.models import Evidence, EvidenceSource
 from lti_app.mastery.services import record_evidence
 from lti_app.pathways import choices, services
 from lti_app.pathways.options import OptionInput, create_option
@@ -53,6 +54,8 @@ class Keys:
     demo: Demo
     first_step_id: int
     last_step_id: int
+    mastering_evidence_id: int
+    """One of the two pieces of evidence the parent is mastered through."""
 
 
 def _people(session: Any, platform_id: int, context_id: int) -> dict[str, int]:
@@ -112,6 +115,7 @@ def keys(demo: Demo, database_url: str) -> Iterator[Keys]:
                 note="",
                 recorded_by_id=teacher,
             )
+        evidence_id = s.scalars(select(Evidence.id).where(Evidence.competency_id == part)).one()
         field = create_competency(s, context_id=cid, code="FIELD", title="Field work").id
         pathway = services.create_pathway(s, context_id=cid, title="Ponds")
         step_ids = []
@@ -137,7 +141,7 @@ def keys(demo: Demo, database_url: str) -> Iterator[Keys]:
         choices.start_choice(s, context_id=cid, person_id=people[WORKING], choice_id=choice.id)
     db.dispose()
     try:
-        yield Keys(demo, step_ids[0], step_ids[-1])
+        yield Keys(demo, step_ids[0], step_ids[-1], evidence_id)
     finally:
         platform.state.resource_links.pop(link_id, None)
         lms_seed.COURSES.pop(COURSE.context_id, None)
@@ -247,6 +251,22 @@ def _losing_mastery_warning(page: Any, frame: Any, code: str) -> Any:
     return frame
 
 
+def _correction_warning(keys: Keys, page: Any, frame: Any) -> Any:
+    """A correction of the mastering student's evidence down to Developing: asked first."""
+    url = urlsplit(frame.url)
+    path = f"/mastery/evidence/{keys.mastering_evidence_id}"
+    # From the page, as a link would: a copied address typed in does not open (no same-site
+    # request), and the student page's evidence links are many clicks away.
+    with frame.expect_navigation():
+        frame.evaluate("u => { location.href = u; }", urlunsplit(url._replace(path=path)))
+    frame = tool_frame(page)
+    frame.select_option("#cor-points", label="Developing (2 points)")
+    frame = _follow(page, frame, frame.get_by_role("button", name="Save correction"))
+    _settled(page, frame)
+    assert "Not saved yet" in frame.inner_text("#losing-mastery")
+    return frame
+
+
 # Before the tests that press Enter: those would save, without the fix, what these ask about.
 
 
@@ -267,6 +287,23 @@ def test_the_losing_mastery_warning_takes_focus_and_comes_into_view(
     frame = _losing_mastery_warning(page, frame, "CELL.3")
     assert _focus_inside(frame, "#losing-mastery"), frame.evaluate("document.activeElement.id")
     assert _on_screen(page, frame, "#losing-mastery")
+
+
+def test_the_correction_warning_takes_focus_and_enter_in_a_field_asks_again(
+    keys: Keys, page_factory: Any
+) -> None:
+    page, frame = _launch(keys, page_factory, TEACHER.user_id)
+    frame = _correction_warning(keys, page, frame)
+    assert _focus_inside(frame, "#losing-mastery"), frame.evaluate("document.activeElement.id")
+    assert _on_screen(page, frame, "#losing-mastery")
+    # Enter in the date field is "Save correction" (asked again), never "Save it anyway".
+    frame = _press_enter_in(page, frame, "#cor-date", "")
+    assert "Not saved yet" in frame.inner_text("#losing-mastery")
+    assert frame.locator("#cor-points option:checked").inner_text().startswith("Developing")
+    names = frame.locator("form[action$='/correct'] button[type=submit]").all_inner_texts()
+    assert names.index("Save correction") < names.index("Save it anyway"), names
+    assert "Counts towards the level" in frame.inner_text("main dl")
+    assert "4 points" in frame.inner_text("main dl")
 
 
 def test_enter_in_a_field_after_the_lock_out_warning_asks_again(

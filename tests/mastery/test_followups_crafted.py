@@ -45,7 +45,10 @@ MASTERY_AT_ADVANCED = [(n, p, c, n == "Advanced") for n, p, c, _ in DEFAULT_SPEC
 
 
 def _post(teacher: Frame, fields: dict[str, str]) -> httpx.Response:
-    data = {"lt": teacher.token, "csrf_token": teacher.csrf_token(), **fields}
+    # Confirmed up front: these tests are about saves racing; a save that takes mastery away
+    # asks first (test_losing_mastery_asks_first).
+    data = {"lt": teacher.token, "csrf_token": teacher.csrf_token(), "confirm_locks": "yes"}
+    data.update(fields)
     return teacher.client.post(f"{teacher.base}/mastery/scale", data=data)
 
 

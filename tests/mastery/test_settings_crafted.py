@@ -499,6 +499,9 @@ def _form(
             form["mastery"] = str(i)
     if self_assessment:
         form["counts_self_assessment"] = "on"
+    # Confirmed up front: these tests are about what a save does; a save that takes mastery
+    # away asks first (test_losing_mastery_asks_first).
+    form["confirm_locks"] = "yes"
     return form
 
 

@@ -102,7 +102,10 @@ def test_student_page_records_corrects_and_withdraws_evidence(
     assert "Corrected" in history
     assert "Quiz, regraded" in history
     assert "<td>2 points, <time" in history  # the recorded 2.00, as the pickers word it
-    withdrawn = teacher.post(f"/mastery/evidence/{evidence.id}/withdraw")
+    # The 4 was the student's mastery: withdrawing it asks first.
+    asked = teacher.post(f"/mastery/evidence/{evidence.id}/withdraw")
+    assert "Not saved yet" in asked.text
+    withdrawn = teacher.post(f"/mastery/evidence/{evidence.id}/withdraw", {"confirm_locks": "yes"})
     assert "Withdrawn" in teacher.follow(withdrawn).text
     with db.begin() as s:
         level = current_levels(s, context_id=cid, person_id=student)[competency]

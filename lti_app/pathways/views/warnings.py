@@ -7,7 +7,12 @@ from collections.abc import Iterable
 
 from lti_app.pathways.forms import StepForm
 from lti_app.pathways.reachability import steps_without_options, stuck_steps
-from lti_app.pathways.relocking import MasteryLoss, loss_titles
+from lti_app.pathways.relocking import (
+    MasteryLoss,
+    MasterySnapshot,
+    loss_titles,
+    mastery_lost_since,
+)
 from lti_app.pathways.unlock import CompetencyRef
 from lti_app.pathways.unlocking import students_locked_out_by
 from lti_app.roster.services import list_students
@@ -77,3 +82,10 @@ def names_losing_mastery(context_id: int, loss: MasteryLoss) -> list[str]:
             verb = "masters" if len(names) == 1 else "master"
             lines.append(f"{', '.join(names)} no longer {verb} {label}.")
     return lines
+
+
+def names_lost_since(context_id: int, before: MasterySnapshot) -> list[str]:
+    """What a change made since `before` (levels recomputed, not committed) takes from
+    students, in words: empty when it takes nothing, so it can be saved without asking."""
+    loss = mastery_lost_since(db_session(), context_id=context_id, before=before)
+    return names_losing_mastery(context_id, loss) if loss else []

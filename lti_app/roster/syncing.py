@@ -5,7 +5,6 @@ and outcome are kept by `roster.sync_lease`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from lti_app.db import upsert_insert, utcnow
 from lti_app.grades.services import requeue_current
 from lti_app.roster.client import Member
+from lti_app.tool.launch_membership import MOODLE_MEMBERSHIPS
 from lti_app.tool.models import Membership, MembershipStatus, Person
 from lti_app.tool.roles import (
     CourseRole,
@@ -99,9 +99,6 @@ def _memberships(
     return memberships
 
 
-_MOODLE_MEMBERSHIPS = re.compile(r"/bindings/[^/]+/memberships/?$")
-
-
 def roster_understates_teaching(nrps_url: str) -> bool:
     """Whether this roster service lists some of the course's teachers as learners.
 
@@ -111,7 +108,7 @@ def roster_understates_teaching(nrps_url: str) -> bool:
     (mod/lti/locallib.php lti_get_ims_role, with and without a course module). Its roster
     therefore calls every non-editing teacher a Learner, sync after sync.
     """
-    return bool(_MOODLE_MEMBERSHIPS.search(urlsplit(nrps_url).path))
+    return bool(MOODLE_MEMBERSHIPS.search(urlsplit(nrps_url).path))
 
 
 def apply_members(

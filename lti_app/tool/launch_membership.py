@@ -4,12 +4,19 @@ one statement on most launches, a second when the launch brings them back into t
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, bindparam, func, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, update
 
 from lti_app.db import upsert_insert
 from lti_app.tool.models import Membership, MembershipStatus
+
+CLAIM_TOOL_PLATFORM = "https://purl.imsglobal.org/spec/lti/claim/tool_platform"
+MOODLE_MEMBERSHIPS = re.compile(r"/bindings/[^/]+/memberships/?$")
+"""The path of Moodle's roster service (ltiservice_memberships)."""
 
 MEMBERSHIP_KEY = ["context_id", "person_id"]
 MEMBERSHIP_FIELDS = [
@@ -46,6 +53,7 @@ def _statements(dialect: str) -> dict[str, Any]:
     # student, so the teacher is not one of the class and their other tab keeps teaching. A
     # real demotion is the roster's to apply (roster.syncing.apply_members).
     listed_teacher = membership.c.is_teacher.is_(True) & membership.c.first_listed_at.is_not(None)
+    counts: ColumnElement[bool] = Membership.counts_for_grades  # type: ignore[assignment]
     as_learner = {**updates, "is_teacher": listed_teacher, "is_preview": listed_teacher}
     return {
         # An active (or new) membership is written and returned in one statement; one the
@@ -55,11 +63,16 @@ def _statements(dialect: str) -> dict[str, Any]:
             index_elements=MEMBERSHIP_KEY, set_=updates, where=active
         ).returning(membership.c.person_id),
         # A launch as one of the class: a return too when the membership did not count for
-        # grades before (a TA or a mentor made a student again), a listed teacher aside.
+        # grades before (a TA or a mentor made a student again).
         "learner_membership": insert.on_conflict_do_update(
+            index_elements=MEMBERSHIP_KEY, set_=updates, where=counts
+        ).returning(membership.c.person_id),
+        # The same on an LMS whose teachers can switch their own account to a student's
+        # (Moodle), a listed teacher aside.
+        "learner_membership_switchable": insert.on_conflict_do_update(
             index_elements=MEMBERSHIP_KEY,
             set_=as_learner,
-            where=Membership.counts_for_grades | (active & listed_teacher),
+            where=counts | (active & listed_teacher),
         ).returning(membership.c.person_id),
         "rejoin": update(Membership)
         .where(
@@ -80,7 +93,24 @@ def _statements(dialect: str) -> dict[str, Any]:
     }
 
 
-def write_membership(conn: Connection, values: dict[str, Any]) -> bool:
+def teachers_launch_as_learners(claims: Mapping[str, Any], nrps_url: object) -> bool:
+    """Whether the LMS launches a teacher's own account as a plain Learner when the teacher
+    looks at the course as a student: Moodle does (by its tool_platform claim, or its roster
+    service's address); Canvas previews with a Test Student of its own, so there a Learner
+    launch of a teacher is a real demotion."""
+    tool_platform = claims.get(CLAIM_TOOL_PLATFORM)
+    if isinstance(tool_platform, Mapping):
+        family = tool_platform.get("product_family_code")
+        if isinstance(family, str) and family.strip().lower() == "moodle":
+            return True
+    if not isinstance(nrps_url, str):
+        return False
+    return MOODLE_MEMBERSHIPS.search(urlsplit(nrps_url).path) is not None
+
+
+def write_membership(
+    conn: Connection, values: dict[str, Any], *, teachers_switch_to_learner: bool = False
+) -> bool:
     """Store what the launch says about the membership; True when the launch brought the person
     back: the membership did not count for grades and now does, or was inactive or deleted.
 
@@ -91,7 +121,14 @@ def write_membership(conn: Connection, values: dict[str, Any]) -> bool:
     launched = Membership(
         status=values["status"], is_learner=values["is_learner"], is_preview=values["is_preview"]
     )
-    upsert = statements["learner_membership" if launched.counts_for_grades else "membership"]
+    if not launched.counts_for_grades or values["is_teacher"]:
+        # A launch that teaches (Instructor and Learner both: a Canvas teacher also enrolled
+        # as a student) is never the preview student nor a return to the class.
+        upsert = statements["membership"]
+    elif teachers_switch_to_learner:
+        upsert = statements["learner_membership_switchable"]
+    else:
+        upsert = statements["learner_membership"]
     if conn.execute(upsert, values).first() is not None:
         return False
     rejoin = {name: values[name] for name in [*MEMBERSHIP_FIELDS, "first_launch_at"]}

@@ -17,7 +17,7 @@ from lti_app.errors import LaunchError
 from lti_app.mastery.models import MasteryScale
 from lti_app.timezones import zone_named
 from lti_app.tool.launch import USED, ValidatedLaunch
-from lti_app.tool.launch_membership import write_membership
+from lti_app.tool.launch_membership import teachers_launch_as_learners, write_membership
 from lti_app.tool.launch_rows import RowRecord
 from lti_app.tool.login import PURGE_ONE_IN, purge_expired
 from lti_app.tool.messages import CLAIM, CLAIM_AGS, CLAIM_DL, CLAIM_NRPS, DEEP_LINKING_REQUEST
@@ -164,6 +164,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
     roles = [r for r in claims.get(CLAIM + "roles") or [] if isinstance(r, str)]
     role = course_role(roles)
 
+    nrps = claims.get(CLAIM_NRPS)
     context: Context | None = None
     rejoined = False
     context_claim = claims.get(CLAIM + "context")
@@ -193,7 +194,13 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
             "last_launch_at": now,
             "updated_at": now,
         }
-        rejoined = write_membership(conn, membership)
+        rejoined = write_membership(
+            conn,
+            membership,
+            teachers_switch_to_learner=teachers_launch_as_learners(
+                claims, nrps.get("context_memberships_url") if isinstance(nrps, dict) else None
+            ),
+        )
 
     resource_link: ResourceLink | None = None
     link_claim = claims.get(CLAIM + "resource_link")
@@ -212,7 +219,6 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
         )
         resource_link = ResourceLink(**link_row._mapping)
 
-    nrps = claims.get(CLAIM_NRPS)
     ags = claims.get(CLAIM_AGS)
     presentation = claims.get(CLAIM + "launch_presentation")
     dl_settings = claims.get(CLAIM_DL + "deep_linking_settings")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lti_app.db import Database
+from lti_app.demo.launches import LaunchTweaks
 from lti_app.demo.seed import TEACHER
 from lti_app.grades.models import OutboxStatus
 from lti_app.grades.services import queue_scores
@@ -19,6 +20,7 @@ from tests.courses.frames import lms_of_the_module  # noqa: F401  (this module's
 from tests.grades.conftest import GradeCourse, outbox_rows
 
 TA_THEN_STUDENT = "user-s02"
+CLAIM_TOOL_PLATFORM = "https://purl.imsglobal.org/spec/lti/claim/tool_platform"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 TEACHING_ASSISTANT = (
@@ -26,10 +28,20 @@ TEACHING_ASSISTANT = (
 )
 
 
-def _launch(lti: LtiActions, course: GradeCourse, sub: str, roles: list[str]) -> str:
+def _launch(
+    lti: LtiActions, course: GradeCourse, sub: str, roles: list[str], *, moodle: bool = False
+) -> str:
     # No roster claim: a teacher's launch would sync the roster in the background, and these
     # tests say themselves what the roster lists, and when.
-    launched = lti.launch(sub, context_id=course.lms_context_id, roles=roles, include_nrps=False)
+    launched = lti.launch(
+        sub,
+        context_id=course.lms_context_id,
+        roles=roles,
+        include_nrps=False,
+        tweaks=LaunchTweaks(claims={CLAIM_TOOL_PLATFORM: {"product_family_code": "moodle"}})
+        if moodle
+        else LaunchTweaks(),
+    )
     assert launched.response.status_code == 200, launched.text[:2000]
     return launched.text
 
@@ -110,7 +122,7 @@ def test_a_teacher_looking_at_the_student_pages_as_a_student_gets_no_grade_in_th
         course, db, {TEACHER.user_id: INSTRUCTOR, **dict.fromkeys(course.students, LEARNER)}
     )
     _launch(lti, course, TEACHER.user_id, [INSTRUCTOR])
-    assert 'role-badge">Student<' in _launch(lti, course, TEACHER.user_id, [LEARNER])
+    assert 'role-badge">Student<' in _launch(lti, course, TEACHER.user_id, [LEARNER], moodle=True)
 
     course.students[TEACHER.user_id] = course.teacher_id  # a level for them, from their pages
     course.record(3)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.db import Database
+from lti_app.demo.launches import LaunchTweaks
 from lti_app.demo.seed import STUDENTS, TEACHER, Enrollment, Role
 from lti_app.roster.client import Member, NrpsClient
 from lti_app.roster.jobs import sync_roster
@@ -32,6 +33,9 @@ LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 COURSE_ID = "moodle-course-7"
 FACULTY = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty"
+CLAIM_TOOL_PLATFORM = "https://purl.imsglobal.org/spec/lti/claim/tool_platform"
+MOODLE = {"product_family_code": "moodle", "guid": "moodle.example.edu"}
+CANVAS = {"product_family_code": "canvas", "guid": "canvas.example.edu"}
 
 
 def _sync(db: Database, nrps: NrpsClient, course: RosterCourse) -> None:
@@ -62,7 +66,10 @@ def test_a_teacher_switching_role_to_student_sees_the_student_pages_and_still_te
     assert _class_list(db, course) == class_list
 
     as_student = lti.launch(
-        TEACHER.user_id, context_id=course.lms_context_id, roles=[LEARNER, FACULTY]
+        TEACHER.user_id,
+        context_id=course.lms_context_id,
+        roles=[LEARNER, FACULTY],
+        tweaks=LaunchTweaks(claims={CLAIM_TOOL_PLATFORM: MOODLE}),
     )
     assert as_student.response.status_code == 200, as_student.text[:2000]
     assert 'role-badge">Student<' in as_student.text
@@ -87,7 +94,9 @@ def test_a_teacher_switching_role_to_student_sees_the_student_pages_and_still_te
     assert "you no longer teach it" in refused.text
 
 
-def _launch(session: Session, platform_id: int, sub: str, roles: list[str]) -> None:
+def _launch(
+    session: Session, platform_id: int, sub: str, roles: list[str], lms: dict[str, str] = MOODLE
+) -> None:
     deployment = session.scalar(select(Deployment).where(Deployment.platform_id == platform_id))
     if deployment is None:
         deployment = Deployment(platform_id=platform_id, deployment_id="deployment-1")
@@ -98,9 +107,68 @@ def _launch(session: Session, platform_id: int, sub: str, roles: list[str]) -> N
         CLAIM + "message_type": "LtiResourceLinkRequest",
         CLAIM + "roles": roles,
         CLAIM + "context": {"id": COURSE_ID, "title": "Biology"},
+        CLAIM_TOOL_PLATFORM: lms,
     }
     validated = ValidatedLaunch(deployment.platform, deployment, claims, secrets.token_hex(16))
     sync_launch(session, validated, ttl_seconds=3600)
+
+
+def _roster(session: Session, platform_id: int, sub: str, *roles: str, moodle: bool) -> None:
+    context_id = session.scalar(
+        select(Context.id).where(
+            Context.platform_id == platform_id, Context.context_id == COURSE_ID
+        )
+    )
+    assert context_id is not None
+    session.expire_all()  # the launch wrote with Core statements, as in its own request
+    apply_members(
+        session,
+        platform_id=platform_id,
+        context_id=context_id,
+        members=[Member(sub, roles, "Active", None, None, None, None, None)],
+        keep_launched_teachers=moodle,
+    )
+    session.flush()
+
+
+def _membership(session: Session, platform_id: int) -> tuple[bool, bool, bool]:
+    session.expire_all()
+    row = session.execute(
+        select(Membership.is_teacher, Membership.is_learner, Membership.is_preview)
+        .join(Context, Context.id == Membership.context_id)
+        .where(Context.platform_id == platform_id)
+    ).one()
+    return (row.is_teacher, row.is_learner, row.is_preview)
+
+
+def test_on_canvas_a_listed_teachers_learner_launch_is_a_demotion_at_once(
+    session: Session,
+) -> None:
+    """Canvas previews with a Test Student of its own (the TestUser role), never the teacher's
+    account: a Learner launch of a teacher there is a real demotion, so she is one of the
+    class at once and her open teacher tab stops teaching."""
+    platform = make_platform(session)
+    _launch(session, platform.id, "canvas-t", [INSTRUCTOR], lms=CANVAS)
+    _roster(session, platform.id, "canvas-t", INSTRUCTOR, moodle=False)
+    assert _membership(session, platform.id) == (True, False, False)
+    _launch(session, platform.id, "canvas-t", [LEARNER], lms=CANVAS)
+    assert _membership(session, platform.id) == (False, True, False)
+
+
+def test_a_teacher_also_enrolled_as_a_student_keeps_teaching_launch_after_launch(
+    session: Session,
+) -> None:
+    """Instructor and Learner in one launch (a Canvas teacher with a student enrolment too, or
+    Moodle's multiple roles) is a teacher's launch: never the preview student, and the roster
+    listing the same two roles changes nothing back and forth."""
+    platform = make_platform(session)
+    both = [INSTRUCTOR, LEARNER]
+    for lms, moodle in ((CANVAS, False), (MOODLE, True)):
+        for _ in range(3):
+            _launch(session, platform.id, "two-roles", both, lms=lms)
+            assert _membership(session, platform.id) == (True, True, False)
+            _roster(session, platform.id, "two-roles", *both, moodle=moodle)
+            assert _membership(session, platform.id) == (True, True, False)
 
 
 def test_a_moodle_roster_demotes_a_teacher_whose_last_launch_was_a_students(

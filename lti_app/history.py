@@ -26,10 +26,13 @@ def history_url() -> str | None:
     named: str | None = g.get("history_url")
     if named or request.method != "POST":
         return named
-    return _page_the_form_was_on()
+    return page_the_form_was_on()
 
 
-def _page_the_form_was_on() -> str | None:
+def page_the_form_was_on() -> str | None:
+    """The GET address of the Pathways page that sent this form, with this request's launch
+    token; None without a valid token (the session ended: the page would not open) or for a
+    form sent from anywhere else."""
     token = current_launch_token()
     referrer = request.referrer
     if not token or not referrer:
@@ -55,3 +58,4 @@ def _page_the_form_was_on() -> str | None:
 
 def init_history(app: Flask) -> None:
     app.jinja_env.globals["history_url"] = history_url
+    app.jinja_env.globals["page_the_form_was_on"] = page_the_form_was_on

@@ -3,13 +3,17 @@ a step, a group's members, archiving. Routes of the insights blueprint (insights
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from lti_app.courses.common import Refusal
 from lti_app.display import isolate
 from lti_app.errors import AppError, NotFoundError
 from lti_app.insights.dashboard import load_dashboard
 from lti_app.insights.groups import (
+    InvalidGroupError,
     archive_group,
     current_member_ids,
     get_group,
@@ -19,7 +23,7 @@ from lti_app.insights.groups import (
     save_proposal,
     update_group,
 )
-from lti_app.insights.models import GroupBasis
+from lti_app.insights.models import GroupBasis, StudentGroup
 from lti_app.insights.proposals import propose_for_competency, propose_for_step
 from lti_app.insights.views import (
     TEACHER,
@@ -93,7 +97,7 @@ def propose() -> str | Response:
     slot_of = {pid: str(index) for index, group in enumerate(proposal) for pid in group.person_ids}
     names: dict[int, str] = {}
     kept: set[int] | None = None
-    error = ""
+    errors: list[Refusal] = []
     if request.method == "POST":
         chosen: list[tuple[str, list[int]]] = []
         assignments: dict[int, str] = {}
@@ -113,8 +117,8 @@ def propose() -> str | Response:
             kept.add(index)
             members = [pid for pid, slot in assignments.items() if slot == str(index)]
             chosen.append((names[index], members))
-        try:
-            with _domain_errors():
+        with _domain_errors():
+            try:
                 saved = save_proposal(
                     session,
                     context_id=context_id,
@@ -124,16 +128,14 @@ def propose() -> str | Response:
                     competency_id=competency_id,
                     step_id=step_id,
                 )
-        except AppError as err:
-            if isinstance(err, NotFoundError):
-                raise
-            # The page comes back as the teacher left it, with what to change.
-            session.rollback()
-            error = err.user_message
-            slot_of.update(assignments)
-        else:
-            session.commit()
-            return redirect(launch_url("insights.groups", saved=len(saved)), 303)
+            except ValueError as err:
+                # The page comes back as the teacher left it, with what to change.
+                session.rollback()
+                errors.append(_proposal_refusal(err, sorted(kept)))
+                slot_of.update(assignments)
+            else:
+                session.commit()
+                return redirect(launch_url("insights.groups", saved=len(saved)), 303)
     return make_response(
         render_template(
             "insights/propose.html",
@@ -143,46 +145,85 @@ def propose() -> str | Response:
             slot_of=slot_of,
             names=names,
             kept=kept,
-            error=error,
+            errors=errors,
+            errors_title="Nothing was saved yet; your changes are below.",
             competency_id=competency_id,
             step_id=step_id,
         ),
-        400 if error else 200,
+        400 if errors else 200,
     )
+
+
+def _proposal_refusal(err: ValueError, kept: list[int]) -> Refusal:
+    """The refusal of a proposal's save, marking the name field of the group refused (`kept`:
+    the page's indexes of the groups sent to be saved, in order)."""
+    if isinstance(err, InvalidGroupError) and err.about == "name" and err.position is not None:
+        return Refusal(str(err), f"name-{kept[err.position]}")
+    return Refusal(str(err))
+
+
+GROUP_FIELDS = {"name": "g-name", "members": "g-members"}
+"""The group page's field for what a refusal of `update_group` is about."""
 
 
 @bp.route("/groups/<int:group_id>", methods=["GET", "POST"])
 @require_role(TEACHER)
 def group_detail(group_id: int) -> str | Response:
-    """A group's members: rename it, add or remove students."""
+    """A group's members: rename it, add or remove students. A refused save (no name, nobody
+    ticked) shows the page again as the teacher left it, with what to change."""
     context_id = _context_id(current_launch())
     session = db_session()
     with _domain_errors():
         group = get_group(session, context_id=context_id, group_id=group_id)
-        if request.method == "POST":
+    if request.method == "GET":
+        return _group_page(group, name=group.name, ticked=current_member_ids(group))
+    name = request.form.get("name", "")
+    ticked = _ids("member")
+    with _domain_errors():
+        try:
             update_group(
-                session,
-                context_id=context_id,
-                group_id=group_id,
-                name=request.form.get("name", ""),
-                person_ids=_ids("member"),
+                session, context_id=context_id, group_id=group_id, name=name, person_ids=ticked
             )
+        except InvalidGroupError as err:
+            session.rollback()
+            refused = Refusal(str(err), GROUP_FIELDS.get(err.about))
+        else:
             session.commit()
             return redirect(launch_url("insights.group_detail", group_id=group_id, saved=1), 303)
+    return _group_page(group, name=name, ticked=set(ticked), errors=[refused], status=400)
+
+
+def _group_page(
+    group: StudentGroup,
+    *,
+    name: str,
+    ticked: set[int],
+    errors: Sequence[Refusal] = (),
+    status: int = 200,
+) -> Response:
+    """The group page, its form holding `name` and `ticked` (stored, or as a refused form
+    sent them)."""
+    session = db_session()
     members = current_member_ids(group)
     # Members whose enrollment is inactive stay listed (ticked), or saving would drop them.
     students = [
         s
-        for s in list_students(session, context_id=context_id, include_inactive=True)
-        if s.status.value == "active" or s.person_id in members
+        for s in list_students(session, context_id=group.context_id, include_inactive=True)
+        if s.status.value == "active" or s.person_id in members or s.person_id in ticked
     ]
-    return render_template(
-        "insights/group.html",
-        title=isolate(group.name),  # the page <title>: no <bdi> there
-        group=group,
-        members=members,
-        students=students,
-        saved=request.args.get("saved") == "1",
+    return make_response(
+        render_template(
+            "insights/group.html",
+            title=isolate(group.name),  # the page <title>: no <bdi> there
+            group=group,
+            name=name,
+            ticked=ticked,
+            students=students,
+            errors=errors,
+            errors_title="Not saved:",
+            saved=request.args.get("saved") == "1" and not errors,
+        ),
+        status,
     )
 
 

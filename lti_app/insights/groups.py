@@ -34,7 +34,14 @@ class GroupNotFoundError(LookupError):
 
 
 class InvalidGroupError(ValueError):
-    """A group name or member list that cannot be saved; the message says why."""
+    """A group name or member list that cannot be saved; the message says why, `about` which
+    of the two ("name" or "members"), and `position` which of the groups saved together
+    (save_proposal) it was: a page marks the field the teacher has to change."""
+
+    def __init__(self, message: str, *, about: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.about = about
+        self.position = position
 
 
 @dataclass(frozen=True)
@@ -59,9 +66,11 @@ def _clean_name(name: str) -> str:
     name = "".join(ch for ch in name if ch.isspace() or unicodedata.category(ch) != "Cc")
     name = nfc(" ".join(name.split()))
     if is_blank(name):  # zero-width spaces and the like alone show nothing
-        raise InvalidGroupError("A group needs a name.")
+        raise InvalidGroupError("A group needs a name.", about="name")
     if len(name) > GROUP_NAME_LENGTH:
-        raise InvalidGroupError(f"A group name has at most {GROUP_NAME_LENGTH} characters.")
+        raise InvalidGroupError(
+            f"A group name has at most {GROUP_NAME_LENGTH} characters.", about="name"
+        )
     return name
 
 
@@ -87,7 +96,7 @@ def create_group(
     """Save a named group of the course's students (refusing ids from elsewhere)."""
     members = _check_members(session, context_id, person_ids)
     if not members:
-        raise InvalidGroupError("A group needs at least one student.")
+        raise InvalidGroupError("A group needs at least one student.", about="members")
     if competency_id is not None:
         get_competency(session, context_id=context_id, competency_id=competency_id)
     if step_id is not None and step_id not in {
@@ -196,7 +205,9 @@ def update_group(
     session.refresh(group, ["members"])
     wanted = set(_check_members(session, context_id, person_ids))
     if not wanted:
-        raise InvalidGroupError("A group needs at least one student; archive it instead.")
+        raise InvalidGroupError(
+            "A group needs at least one student; archive it instead.", about="members"
+        )
     group.name = _clean_name(name)
     now = utcnow()
     current = {m.person_id: m for m in group.members if m.removed_at is None}
@@ -288,11 +299,15 @@ def save_proposal(
         for group in active_groups(session, context_id=context_id)
     }
     saved: list[StudentGroup] = []
-    for name, members in groups:
+    for position, (name, members) in enumerate(groups):
         if not members:
             continue
         wanted = _check_members(session, context_id, members)
-        same = existing.get((_clean_name(name).casefold(), frozenset(wanted)))
+        try:
+            cleaned = _clean_name(name)
+        except InvalidGroupError as err:
+            raise InvalidGroupError(str(err), about=err.about, position=position) from err
+        same = existing.get((cleaned.casefold(), frozenset(wanted)))
         if same is not None:
             saved.append(same)
             continue

@@ -95,6 +95,9 @@ def test_a_form_refused_because_the_session_ended_shows_what_was_typed(
     )
     assert refused.status_code == 401
     assert "What you typed (not saved)" in refused.text
+    # The session is over: no page of it opens again, so the words are to copy.
+    assert "Copy it before you open Pathways again." in refused.text
+    assert "go back to the page you were on" not in refused.text
     assert str(escape(written)) in refused.text
     assert "<b>across</b>" not in refused.text
     assert expired not in refused.text  # the token and the CSRF token are not "typed"

@@ -32,9 +32,9 @@ from lti_app.competencies.services import (
     reorder_competencies,
     unarchive_competency,
 )
-from lti_app.courses.common import TEACHER, Refusal, current_course, domain_errors
+from lti_app.courses.common import TEACHER, Refusal, assessable, current_course, domain_errors
 from lti_app.courses.recording import queue_scores
-from lti_app.courses.views import assessable, notice_text
+from lti_app.courses.views import notice_text
 from lti_app.db import lock_course
 from lti_app.errors import AppError
 from lti_app.mastery.scales import recompute_course

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask import has_app_context, request
 
+from lti_app.competencies.models import Competency
 from lti_app.db import DATABASE_ID_MAX, utcnow
 from lti_app.display import EARLIEST_DATE, course_zone
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
@@ -186,3 +187,9 @@ def today() -> date:
 def _zone() -> ZoneInfo:
     # Outside an app (the domain tests) there is no course and no school: UTC, as stored.
     return course_zone() if has_app_context() else ZoneInfo("UTC")
+
+
+def assessable(competencies: list[Competency]) -> list[Competency]:
+    """Competencies evidence can go on: not archived and without active sub-competencies."""
+    parents = {c.parent_id for c in competencies if c.parent_id is not None and not c.is_archived}
+    return [c for c in competencies if not c.is_archived and c.id not in parents]

@@ -18,6 +18,7 @@ from lti_app.competencies.queries import list_competencies
 from lti_app.courses.common import (
     TEACHER,
     Refusal,
+    assessable,
     check_students,
     current_course,
     domain_errors,
@@ -28,7 +29,7 @@ from lti_app.courses.common import (
     today,
 )
 from lti_app.courses.queries import choice_rows, earlier_same_check_in, person_names
-from lti_app.courses.views import NOTICES, assessable, bp, notice_text
+from lti_app.courses.views import NOTICES, bp, notice_text
 from lti_app.db import utcnow
 from lti_app.display import date_limits, isolate
 from lti_app.form_once import form_nonce, form_sent_again
@@ -49,6 +50,7 @@ from lti_app.mastery.levels import current_levels
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import DOUBLE_SUBMIT, corrected_evidence_ids, evidence_history
+from lti_app.pathways.attempts import earlier_tries
 from lti_app.pathways.reviewing import submitted_work_by_competency
 from lti_app.roster.services import list_students
 from lti_app.tool.review import REVIEW_PAGES
@@ -144,6 +146,12 @@ def _student_page(
             session, person_ids={c.author_id for c in check_ins if c.author_id is not None}
         ),
         choices=choice_rows(session, context_id=cid, person_id=person_id),
+        earlier_tries={
+            step_id: tries
+            for (_, step_id), tries in earlier_tries(
+                session, context_id=cid, person_ids=[person_id]
+            ).items()
+        },
         group_history=group_history(session, context_id=cid, person_id=person_id),
         competencies=competencies,
         competency_by_id=competency_by_id,

@@ -5,17 +5,15 @@ The teacher's view of one student is in `student_views`, on this same blueprint.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 
 from flask import Blueprint, Flask, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from lti_app.competencies.models import Competency
 from lti_app.competencies.queries import list_competencies
 from lti_app.courses.common import (
     TEACHER,
@@ -27,20 +25,22 @@ from lti_app.courses.common import (
     parse_points,
     today,
 )
-from lti_app.courses.queries import ChoiceRow, choice_rows, person_names
+from lti_app.courses.pending_work import also_closes, evidence_batches, no_level_reasons
+from lti_app.courses.queries import choice_rows, person_names
 from lti_app.courses.recording import record_and_close
 from lti_app.form_once import ALREADY_SAVED
 from lti_app.mastery.levels import mastered_counts
 from lti_app.mastery.models import EvidenceSource
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import lock_competencies
-from lti_app.pathways.models import ChoiceStatus
+from lti_app.pathways.attempts import earlier_tries
+from lti_app.pathways.models import Choice, ChoiceStatus
+from lti_app.pathways.retrying import students_offered_again
 from lti_app.pathways.reviewing import (
     approve_choices,
     complete_choices,
     pending_for_teacher,
     return_choices,
-    submitted_work_by_competency,
 )
 from lti_app.pathways.services import list_pathways
 from lti_app.roster.services import list_students, students_who_left
@@ -74,6 +74,11 @@ NOTICES = {
     "corrected": "The evidence is corrected.",
     "withdrawn": "The evidence is withdrawn; it no longer counts.",
 }
+OFFERED_AGAIN = (
+    "Where the student's level is below mastery and a later step waits for it, the student is "
+    "offered another try at the step this closed (their first hand-in and your note stay)."
+)
+"""Added to a notice about closed work (`again=1`): the teacher learns the student's way on."""
 
 
 def notice_text(notices: dict[str, str], **names: str) -> str:
@@ -88,13 +93,8 @@ def notice_text(notices: dict[str, str], **names: str) -> str:
     count = request.args.get
     values: defaultdict[str, object] = defaultdict(str, names)
     values.update(n=count("n", type=int) or 0, m=count("m", type=int) or 0)
-    return template.format_map(values)
-
-
-def assessable(competencies: list[Competency]) -> list[Competency]:
-    """Competencies evidence can go on: not archived and without active sub-competencies."""
-    parents = {c.parent_id for c in competencies if c.parent_id is not None and not c.is_archived}
-    return [c for c in competencies if not c.is_archived and c.id not in parents]
+    again = f" {OFFERED_AGAIN}" if count("again") == "1" else ""
+    return template.format_map(values) + again
 
 
 @bp.record_once
@@ -141,7 +141,7 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
     missing = {item.person_id for item in pending} - names.keys()
     names.update(person_names(session, person_ids=missing))
     mastered = mastered_counts(session, context_id=cid)
-    no_level = _no_level_reasons(session, cid, handed_in_rows)
+    no_level = no_level_reasons(session, cid, handed_in_rows)
     return render_template(
         "courses/overview.html",
         ctx=course.ctx,
@@ -153,7 +153,14 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
         pathways=pathways,
         pending=pending,
         no_level=no_level,
-        also_closes=_also_closes(session, cid, handed_in_rows, no_level, competencies),
+        also_closes=also_closes(session, cid, handed_in_rows, no_level, competencies),
+        # A hand-in after a second try is read beside the earlier ones.
+        earlier_tries=earlier_tries(
+            session,
+            context_id=cid,
+            person_ids={r.choice.person_id for r in handed_in_rows},
+            step_ids={r.choice.step_id for r in handed_in_rows},
+        ),
         names=names,
         mastered=mastered,
         scale=scale,
@@ -183,6 +190,7 @@ def act_on_pending() -> Response | tuple[str, int]:
     notice = action
     count = len(choice_ids)
     closed_too = 0
+    again: set[int] = set()
     try:
         if not choice_ids:
             raise ValueError("Tick at least one item first.")
@@ -212,7 +220,10 @@ def act_on_pending() -> Response | tuple[str, int]:
                 )
                 notice = "returned"
             elif action == "done":
-                notice, closed_too = _complete(course, choice_ids, note, seen)
+                notice, closed_too, closed = _complete(course, choice_ids, note, seen)
+                again = students_offered_again(
+                    session, context_id=course.context_id, choices=closed
+                )
             else:
                 raise ValueError("Choose what to do with the ticked items.")
     except ValueError as err:
@@ -228,7 +239,14 @@ def act_on_pending() -> Response | tuple[str, int]:
     if notice == "done_evidence" and closed_too:
         notice = "done_evidence_more"
     return redirect(
-        launch_url("courses.overview", notice=notice, n=count, m=closed_too, _anchor="pending"),
+        launch_url(
+            "courses.overview",
+            notice=notice,
+            n=count,
+            m=closed_too,
+            **({"again": 1} if again else {}),
+            _anchor="pending",
+        ),
         303,
     )
 
@@ -249,11 +267,11 @@ def _seen_options(choice_ids: list[int]) -> dict[int, int]:
 
 def _complete(
     course: Course, choice_ids: list[int], note: str, seen: dict[int, int]
-) -> tuple[str, int]:
+) -> tuple[str, int, list[Choice]]:
     """Mark choices done; with a level, record it as evidence on what each step assesses.
 
-    Returns the notice and how many other hand-ins the evidence closed as well: a level
-    answers all of a student's submitted work on its competency, ticked or not.
+    Returns the notice, how many other hand-ins the evidence closed as well (a level answers
+    all of a student's submitted work on its competency, ticked or not), and all it closed.
     Work that is already done (a double click's first request did it) gets no second evidence.
     """
     session = db_session()
@@ -283,7 +301,7 @@ def _complete(
                 f"{left[0]} has left the course, so no level can be recorded for them. Mark "
                 "their work done without a level."
             )
-    complete_choices(
+    closed = complete_choices(
         session,
         context_id=course.context_id,
         choice_ids=choice_ids,
@@ -292,9 +310,9 @@ def _complete(
         seen_option_ids=seen,
     )
     if not level:
-        return "done", 0
+        return "done", 0, closed
     points = parse_points(level)
-    refused = _no_level_reasons(session, course.context_id, rows)
+    refused = no_level_reasons(session, course.context_id, rows)
     for row in rows:
         if row.id in refused and row.id not in already_done:
             raise ValueError(
@@ -302,7 +320,7 @@ def _complete(
                 "done without a level, then record evidence on the student's page."
             )
     closed_too = 0
-    for competency_id, text, student_ids in _evidence_batches(rows, already_done, note):
+    for competency_id, text, student_ids in evidence_batches(rows, already_done, note):
         recorded = record_and_close(
             session,
             context_id=course.context_id,
@@ -315,89 +333,8 @@ def _complete(
             source=EvidenceSource.PATHWAY_WORK,
         )
         closed_too += len(recorded.closed)
-    return "done_evidence", closed_too
-
-
-def _no_level_reasons(session: Session, context_id: int, rows: list[ChoiceRow]) -> dict[int, str]:
-    """Why marking each piece of work done cannot record a level, by choice id (work that can
-    is left out).
-
-    The step editor offers only competencies evidence can go on, but a step saved earlier, or
-    whose competency gained sub-competencies or was archived since, still names one.
-    """
-    if not rows:
-        return {}
-    competencies = list_competencies(session, context_id=context_id, include_archived=True)
-    by_id = {c.id: c for c in competencies}
-    open_ids = {c.id for c in assessable(competencies)}
-    reasons: dict[int, str] = {}
-    for row in rows:
-        competency = by_id.get(row.competency_id or 0)
-        if competency is None:
-            reasons[row.id] = "its step does not assess one competency"
-        elif competency.id not in open_ids:
-            why = "is archived" if competency.is_archived else "has sub-competencies"
-            reasons[row.id] = f"its competency, {competency.code} {competency.title}, {why}"
-    return reasons
-
-
-@dataclass(frozen=True)
-class AlsoCloses:
-    """Other hand-ins a level on one piece of work closes too: same student, same competency."""
-
-    count: int
-    competency: Competency
-
-
-def _also_closes(
-    session: Session,
-    context_id: int,
-    rows: list[ChoiceRow],
-    no_level: dict[int, str],
-    competencies: list[Competency],
-) -> dict[int, AlsoCloses]:
-    """By choice id, the student's other submitted work that marking it done with a level
-    closes as well (a student has one level per competency), so the teacher knows before."""
-    leveled = [r for r in rows if r.id not in no_level and r.competency_id is not None]
-    work = submitted_work_by_competency(
-        session,
-        context_id=context_id,
-        person_ids={r.choice.person_id for r in leveled},
-        competency_ids={cast(int, r.competency_id) for r in leveled},
-    )
-    by_id = {c.id: c for c in competencies}
-    also: dict[int, AlsoCloses] = {}
-    for row in leveled:
-        competency = by_id.get(cast(int, row.competency_id))
-        others = [
-            i for i in work.get((row.choice.person_id, row.competency_id or 0), []) if i != row.id
-        ]
-        if others and competency is not None:
-            also[row.id] = AlsoCloses(len(others), competency)
-    return also
-
-
-def _evidence_batches(
-    rows: list[ChoiceRow], already_done: set[int], note: str
-) -> list[tuple[int, str, list[int]]]:
-    """The ticked work's evidence as one record per competency and note, with all its students.
-
-    Each record reads the scale and the framework and writes its rows together, so one record
-    per ticked item cost the same again for every student. A student's second piece of work on
-    the same competency and note still gets evidence of its own, in a second batch (turn 1).
-    """
-    batches: dict[tuple[int, str, int], list[int]] = {}
-    turns: Counter[tuple[int, str, int]] = Counter()
-    for row in rows:
-        if row.competency_id is None or row.id in already_done:
-            continue
-        text = note.strip() or f"{row.step_title}: {row.option_title}"
-        student = (row.competency_id, text, row.choice.person_id)
-        batches.setdefault((row.competency_id, text, turns[student]), []).append(student[2])
-        turns[student] += 1
-    return [
-        (competency_id, text, students) for (competency_id, text, _), students in batches.items()
-    ]
+        closed += recorded.closed
+    return "done_evidence", closed_too, closed
 
 
 # The student pages (courses.student_views) are routes of this blueprint too: importing them here

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from lti_app.learners.models import OPEN_GOAL_STATUSES, Goal, LearnerProfile
 from lti_app.mastery.models import Evidence
 from lti_app.pathways.models import Choice, Option, Step
+from lti_app.pathways.retrying import earlier_steps_to_try_again
 from lti_app.pathways.reviewing import pending_for_teacher
 from lti_app.pathways.unlocking import class_unlock_states, work_a_lock_stops
 from lti_app.roster.services import Student, list_students
@@ -34,7 +35,8 @@ ACTIONS = {
     AttentionKind.NO_EVIDENCE: "Observe or assess the student and record evidence.",
     AttentionKind.LOCKED_OUT: (
         "Help the student master what the step waits for again (and record the evidence), "
-        "or unlock the step for them by hand."
+        "or unlock the step for them by hand. Where the list says so, the student can also "
+        "try the earlier step again from their pathway: a new try at it is a way back to mastery."
     ),
     AttentionKind.STUCK: "Talk with the student about this step, or unlock another route.",
     AttentionKind.GOAL_OVERDUE: "Hold a goal check-in: update the goal or its target date.",
@@ -63,7 +65,7 @@ def attention_list(
 ) -> list[AttentionItem]:
     """Students with no launch or evidence in `days` days, working on a step that locked
     again (a level dipped), stuck on a step that long, goals past their target date, and picks
-    or work waiting for the teacher (nine queries).
+    or work waiting for the teacher (fifteen queries at most).
 
     `today` is the course's date (lti_app.timezones), not UTC's: a goal due today is not
     overdue on its own evening in the Americas.
@@ -173,28 +175,38 @@ def _locked_out(
     working: Sequence[Row[Choice, str, str]],
 ) -> list[AttentionItem]:
     """Students with work a lock would stop on a step that is locked for them now: a locked
-    step refuses starting and handing in, so they wait for the teacher from the day it locked
-    (three queries, however many students)."""
+    step refuses starting and handing in, so they wait for the teacher from the day it locked,
+    unless they may try an earlier step again (nine queries at most, however many students)."""
     working = [row for row in working if row[0].person_id in students]
     states = class_unlock_states(
         session,
         context_id=context_id,
         pairs=[(row[0].person_id, row[0].step_id) for row in working],
     )
+    locked = {key: state for key, state in states.items() if not state.is_unlocked}
+    # The student's own way back: a done step before it that they may try again.
+    again = earlier_steps_to_try_again(session, context_id=context_id, locked=locked)
     items = []
     for choice, step_title, option_title in working:
-        state = states[choice.person_id, choice.step_id]
-        if not state.is_unlocked:
-            items.append(
-                AttentionItem(
-                    AttentionKind.LOCKED_OUT,
-                    choice.person_id,
-                    students[choice.person_id].name,
-                    f"Working on “{step_title}” ({option_title}), but the step locked again: "
-                    f"needs {', '.join(c.label for c in state.missing)}",
-                    None,
-                )
+        key = (choice.person_id, choice.step_id)
+        if key not in locked:
+            continue
+        detail = (
+            f"Working on “{step_title}” ({option_title}), but the step locked again: "
+            f"needs {', '.join(c.label for c in locked[key].missing)}"
+        )
+        if key in again:
+            titles = " or ".join(f"“{step.title}”" for step in again[key])
+            detail += f"; they can try {titles} again"
+        items.append(
+            AttentionItem(
+                AttentionKind.LOCKED_OUT,
+                choice.person_id,
+                students[choice.person_id].name,
+                detail,
+                None,
             )
+        )
     return items
 
 

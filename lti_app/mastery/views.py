@@ -19,6 +19,7 @@ from lti_app.courses.common import (
     FieldError,
     Observed,
     Refusal,
+    assessable,
     check_students,
     current_course,
     domain_errors,
@@ -34,7 +35,7 @@ from lti_app.courses.common import (
 from lti_app.courses.queries import person_names
 from lti_app.courses.recording import queue_scores, record_and_close
 from lti_app.courses.student_views import SOURCE_LABELS, back_to_student, student_page_with_errors
-from lti_app.courses.views import assessable, notice_text
+from lti_app.courses.views import notice_text
 from lti_app.db import DATABASE_ID_MAX
 from lti_app.errors import NotFoundError
 from lti_app.form_once import ALREADY_SAVED, form_nonce, form_sent_again
@@ -42,7 +43,7 @@ from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import correct_evidence, get_evidence, withdraw_evidence
 from lti_app.pathways.relocking import MasterySnapshot, mastery_snapshot
-from lti_app.pathways.retrying import closed_work_offered_again
+from lti_app.pathways.retrying import closed_work_offered_again, students_offered_again
 from lti_app.pathways.views.warnings import names_lost_since
 from lti_app.roster.services import list_students, students_who_left
 from lti_app.web import add_nav_item, db_session, launch_url, require_role
@@ -208,7 +209,14 @@ def bulk_record() -> Response | tuple[str, int]:
     session.commit()
     if not recorded.students:
         return redirect(launch_url("mastery.bulk", notice="already_saved"), 303)
-    notice = launch_url("mastery.bulk", notice="bulk", n=len(recorded.students))
+    # As the student's page does: say which students the evidence gives another try.
+    again = students_offered_again(session, context_id=course.context_id, choices=recorded.closed)
+    notice = launch_url(
+        "mastery.bulk",
+        notice="bulk",
+        n=len(recorded.students),
+        **({"again": 1} if again else {}),
+    )
     return redirect(notice, 303)
 
 

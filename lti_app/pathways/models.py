@@ -221,3 +221,44 @@ class Choice(Base):
     returned_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
     updated_at: Mapped[updated_at]
+
+
+class Attempt(Base):
+    """An earlier try at a step by a student: what they handed in, when, and how it closed.
+
+    Written when the student tries a step done below mastery again (`pathways.retrying`): the
+    step's choice then holds only the new try, so the earlier work lives on here. Keyed to the
+    student and the step, not the choice, so withdrawing the new pick loses none of it.
+    """
+
+    __tablename__ = "pathway_attempt"
+    __table_args__ = (Index("ix_pathway_attempt_person_id_step_id", "person_id", "step_id"),)
+
+    id: Mapped[intpk]
+    context_id: Mapped[int] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    step_id: Mapped[int] = mapped_column(
+        ForeignKey("pathway_step.id", ondelete="CASCADE"), index=True
+    )
+    option_id: Mapped[int] = mapped_column(
+        ForeignKey("pathway_option.id", ondelete="CASCADE"), index=True
+    )
+    """The option of that try; an option or step tried once is archived, never deleted."""
+    number: Mapped[int]
+    """1 for the first try at the step, 2 for the second..."""
+    submission_note: Mapped[str] = mapped_column(Text, default="")
+    submission_url: Mapped[str | None] = mapped_column(String(URL_MAX_LENGTH))
+    teacher_feedback: Mapped[str] = mapped_column(Text, default="")
+    chosen_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    """The teacher who closed the try; None once an operator erased them."""
+    evidence_id: Mapped[int | None] = mapped_column(
+        ForeignKey("evidence.id", ondelete="SET NULL"), index=True
+    )
+    """The teacher's evidence that closed the try, on what the step teaches; None when the
+    teacher marked it done without a level."""
+    created_at: Mapped[created_at]
+    """When the next try started."""

@@ -22,7 +22,7 @@ from lti_app.learners.vocab import (
 from lti_app.pathways.authoring import clean_title, just_made, lock_parent, lock_row, reorder
 from lti_app.pathways.editing import check_page, option_values
 from lti_app.pathways.errors import OptionNotFoundError, PathwayInUseError, StepNotFoundError
-from lti_app.pathways.models import ChallengeLevel, Choice, Option, Step
+from lti_app.pathways.models import Attempt, ChallengeLevel, Choice, Option, Step
 from lti_app.pathways.services import get_step
 from lti_app.pathways.text import clean_html, clean_links
 
@@ -156,7 +156,10 @@ def delete_option(session: Session, *, context_id: int, option_id: int) -> None:
     :raises PathwayInUseError: students have chosen it; archive it instead.
     """
     option = get_option(session, context_id=context_id, option_id=option_id)
-    if session.scalar(select(exists().where(Choice.option_id == option.id))):
+    # An earlier try (pathways.attempts) counts too: its student's work on it stays.
+    if session.scalar(select(exists().where(Choice.option_id == option.id))) or session.scalar(
+        select(exists().where(Attempt.option_id == option.id))
+    ):
         raise PathwayInUseError("Students have chosen this option; archive it instead.")
     session.delete(option)
     session.flush()

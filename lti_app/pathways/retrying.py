@@ -5,8 +5,9 @@ When the level stays below mastery and a later step of the pathway waits for tha
 done step was the student's only route there: without a second try nothing but the teacher
 moves them on. So such a step offers "Try this step again", which starts the same option (or,
 as nothing has started yet, lets the student switch) as a new attempt. The first attempt's
-evidence and the teacher's notes on it stay in the student's mastery history; its hand-in
-stays on the step, to read and to start the new hand-in from, until the student hands in again.
+evidence and the teacher's notes on it stay in the student's mastery history; the attempt
+itself (its hand-in, times, option and closing evidence) is kept as an earlier try
+(`pathways.attempts`), shown on the step to the student and their teacher.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
+from lti_app.pathways.attempts import keep_attempt
 from lti_app.pathways.choices import own_choice
 from lti_app.pathways.errors import ChoiceNotAllowedError
 from lti_app.pathways.models import Choice, ChoiceStatus, PathwayCompetency, Step
 from lti_app.pathways.unlock import CompetencyRef, UnlockState, step_unlock_states
-from lti_app.pathways.unlocking import manual_unlock_ids, mastered_ids_for, step_rules
+from lti_app.pathways.unlocking import (
+    class_unlock_states,
+    manual_unlock_ids,
+    mastered_ids_for,
+    step_rules,
+)
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,122 @@ def closed_work_offered_again(
     return [c for c in wanted if c.step_id in offered]
 
 
+def students_offered_again(
+    session: Session, *, context_id: int, choices: Iterable[Choice]
+) -> set[int]:
+    """The students among those whose work was just closed (by evidence, or marked done on the
+    overview) who may now try a step of it again: what the teacher is told. For a whole class
+    in six queries at most."""
+    closed = list(choices)
+    if not closed:
+        return set()
+    pathways = select(Step.pathway_id).where(Step.id.in_({c.step_id for c in closed}))
+    steps = list(
+        session.scalars(
+            select(Step)
+            .where(Step.context_id == context_id, Step.pathway_id.in_(pathways))
+            .order_by(Step.position, Step.id)
+        )
+    )
+    people = {c.person_id for c in closed}
+    current = {
+        (c.person_id, c.step_id): c
+        for c in session.scalars(
+            select(Choice).where(
+                Choice.context_id == context_id,
+                Choice.person_id.in_(people),
+                Choice.step_id.in_([s.id for s in steps]),
+            )
+        )
+    }
+    states = class_unlock_states(
+        session, context_id=context_id, pairs={(p, s.id) for p in people for s in steps}
+    )
+    leads = pathway_competency_ids(session, {s.pathway_id for s in steps})
+    closed_steps = {(c.person_id, c.step_id) for c in closed}
+    offered: set[int] = set()
+    for person_id in people:
+        routes: dict[int, list[StepOnRoute]] = {}
+        for step in steps:
+            routes.setdefault(step.pathway_id, []).append(
+                StepOnRoute(step, states[person_id, step.id], current.get((person_id, step.id)))
+            )
+        for route in routes.values():
+            if any((person_id, s) in closed_steps for s in competencies_to_try_again(route, leads)):
+                offered.add(person_id)
+    return offered
+
+
+def earlier_steps_to_try_again(
+    session: Session, *, context_id: int, locked: Mapping[tuple[int, int], UnlockState]
+) -> dict[tuple[int, int], list[Step]]:
+    """For students locked out of a step (by (student, step), with its lock state): the done
+    steps before it in its pathway they may try again for what it waits for, by the rule of
+    `competencies_to_try_again`, for a whole class in six queries at most."""
+    if not locked:
+        return {}
+    waiting = {
+        s.id: s
+        for s in session.scalars(
+            select(Step).where(
+                Step.context_id == context_id,
+                Step.id.in_({step_id for _, step_id in locked}),
+                Step.archived_at.is_(None),
+            )
+        )
+    }
+    people = {person_id for person_id, step_id in locked if step_id in waiting}
+    if not people:
+        return {}
+    done = session.execute(
+        select(Choice.person_id, Step)
+        .join(Step, Step.id == Choice.step_id)
+        .where(
+            Choice.context_id == context_id,
+            Choice.person_id.in_(people),
+            Choice.status == ChoiceStatus.DONE,
+            Step.pathway_id.in_({s.pathway_id for s in waiting.values()}),
+            Step.archived_at.is_(None),
+        )
+    ).all()
+    leads = pathway_competency_ids(
+        session, {step.pathway_id for _, step in done if step.competency_id is None}
+    )
+    candidates: dict[tuple[int, int], list[Step]] = {}
+    for (person_id, step_id), state in locked.items():
+        later = waiting.get(step_id)
+        if later is None:
+            continue
+        missing = {c.id for c in state.missing}
+        for done_by, step in done:
+            teaches = (
+                {step.competency_id}
+                if step.competency_id is not None
+                else leads.get(step.pathway_id, set())
+            )
+            if (
+                done_by == person_id
+                and step.pathway_id == later.pathway_id
+                and (step.position, step.id) < (later.position, later.id)
+                and teaches & missing
+            ):
+                candidates.setdefault((person_id, step_id), []).append(step)
+    # A done step locked again itself waits for its own prerequisites first.
+    open_now = class_unlock_states(
+        session,
+        context_id=context_id,
+        pairs={(p, step.id) for (p, _), steps in candidates.items() for step in steps},
+    )
+    found = {
+        key: sorted(
+            (step for step in steps if open_now[key[0], step.id].is_unlocked),
+            key=lambda step: (step.position, step.id),
+        )
+        for key, steps in candidates.items()
+    }
+    return {key: steps for key, steps in found.items() if steps}
+
+
 def teacher_notes(
     session: Session, *, context_id: int, person_id: int, competencies: Iterable[CompetencyRef]
 ) -> dict[int, TeacherNote]:
@@ -187,9 +310,9 @@ def try_step_again(
 ) -> Choice:
     """Open a done step for a new attempt: its option is picked again, nothing started yet.
 
-    The first attempt's hand-in stays on the choice until the student hands in again (it fills
-    the new hand-in form); its start, hand-in and done times give way to the new attempt's, so
-    the teacher's lists read the new attempt's age, not the first one's.
+    The attempt that closed is kept as an earlier try (its hand-in, times and the teacher's
+    closing evidence); the choice then holds only the new attempt, so the teacher's lists read
+    its age and its hand-in, not the first one's.
 
     :raises ChoiceNotAllowedError: the step is not done, or the student has mastered what it
         teaches (or nothing later waits for it), so there is nothing to try again for.
@@ -207,18 +330,24 @@ def try_step_again(
         pathway_id=step.pathway_id if step is not None else 0,
         mastered_ids=mastered_ids,
     )
-    if choice.step_id not in offers:
+    if step is None or choice.step_id not in offers:
         raise ChoiceNotAllowedError(
             "This step can't be tried again: nothing further on waits for what it teaches."
         )
+    keep_attempt(session, choice=choice, step=step)
     # An option that needs approval was approved once already: the same option goes on as
     # approved; switching to another asks the teacher again (choose_option clears it).
     again_approved = option.requires_approval and choice.approved_at is not None
     choice.status = ChoiceStatus.APPROVED if again_approved else ChoiceStatus.CHOSEN
     choice.chosen_at = utcnow()
     choice.started_at = None
+    choice.submitted_at = None
     choice.returned_at = None
     choice.done_at = None
     choice.decided_by_id = None
+    # Kept in the earlier try: the new hand-in form starts from it (the student's page).
+    choice.submission_note = ""
+    choice.submission_url = None
+    choice.teacher_feedback = ""
     session.flush()
     return choice

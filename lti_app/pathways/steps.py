@@ -31,7 +31,7 @@ from lti_app.pathways.errors import (
     PathwayNotFoundError,
     StepNotFoundError,
 )
-from lti_app.pathways.models import Choice, Pathway, Step, StepPrerequisite
+from lti_app.pathways.models import Attempt, Choice, Pathway, Step, StepPrerequisite
 from lti_app.pathways.text import clean_html
 
 
@@ -206,7 +206,10 @@ def delete_step(session: Session, *, context_id: int, step_id: int) -> None:
     :raises PathwayInUseError: students have choices in it; archive it instead.
     """
     step = get_step(session, context_id=context_id, step_id=step_id)
-    if session.scalar(select(exists().where(Choice.step_id == step.id))):
+    # An earlier try (pathways.attempts) counts too: its student's work on it stays.
+    if session.scalar(select(exists().where(Choice.step_id == step.id))) or session.scalar(
+        select(exists().where(Attempt.step_id == step.id))
+    ):
         raise PathwayInUseError("Students have chosen options in this step; archive it instead.")
     session.delete(step)
     session.flush()

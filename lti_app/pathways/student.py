@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.learners.models import LearnerProfile
+from lti_app.pathways.attempts import EarlierTry, earlier_tries
 from lti_app.pathways.errors import PathwayNotFoundError
 from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
 from lti_app.pathways.recommend import LearnerTraits, Recommendation, recommend_option
@@ -41,6 +42,8 @@ class StepView:
     """Done below mastery of these, which a later step waits for: the step may be tried again."""
     teacher_notes: tuple[TeacherNote, ...] = ()
     """The teacher's latest note on each competency of try_again_for that has one."""
+    earlier_tries: tuple[EarlierTry, ...] = ()
+    """The student's earlier tries at this step, oldest first."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ def student_pathway_view(
         if retry
         else {}
     )
+    tries = earlier_tries(session, context_id=context_id, person_ids=[person_id], step_ids=step_ids)
     views = []
     for step in steps:
         choice = choices.get(step.id)
@@ -173,6 +177,7 @@ def student_pathway_view(
                 choice=choice,
                 try_again_for=again,
                 teacher_notes=tuple(notes[c.id] for c in again if c.id in notes),
+                earlier_tries=tuple(tries.get((person_id, step.id), ())),
             )
         )
     return StudentPathwayView(pathway=pathway, steps=tuple(views))

@@ -12,8 +12,8 @@ from lti_app.grades.models import ScoreOutbox
 from lti_app.insights.models import StudentGroupMember
 from lti_app.learners.models import CheckIn, Goal, LearnerProfile
 from lti_app.mastery.models import Evidence, EvidenceRevision, StudentCompetencyLevel
-from lti_app.pathways.models import Choice, StepUnlock
-from lti_app.people.services import authored_counts, count_rows
+from lti_app.pathways.models import Attempt, Choice, StepUnlock
+from lti_app.people.authored import authored_counts, count_rows
 from lti_app.reports.models import StudentReflection
 from lti_app.tool.models import LaunchSession, Membership, Person
 
@@ -49,6 +49,7 @@ def erase_person(session: Session, person: Person) -> Erasure:
             session, StudentCompetencyLevel, StudentCompetencyLevel.person_id == pid
         ),
         "choices": count_rows(session, Choice, Choice.person_id == pid),
+        "earlier_tries": count_rows(session, Attempt, Attempt.person_id == pid),
         "unlocked_steps": count_rows(session, StepUnlock, StepUnlock.person_id == pid),
         "group_places": count_rows(
             session, StudentGroupMember, StudentGroupMember.person_id == pid

@@ -1,10 +1,11 @@
 """Everything Pathways keeps about one person, to hand over (export) or to delete (erase).
 
 A person is one LMS user of one registration (issuer, client id, sub). What is keyed to them
-is theirs: profile, goals and check-ins on it, evidence and current levels, choices, unlocked
-steps, group places, reflection, memberships, open sessions and queued scores. What they wrote
-as a teacher about other students is those students' record: the export only counts it, and
-the erasure (`people.erasure`) keeps it without its author.
+is theirs: profile, goals and check-ins on it, evidence and current levels, choices and earlier
+tries at steps, unlocked steps, group places, reflection, memberships, open sessions and queued
+scores. What they wrote as a teacher about other students is those students' record: the export
+only counts it (`people.authored`), and the erasure (`people.erasure`) keeps it without its
+author.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.models import Competency
@@ -31,7 +32,8 @@ from lti_app.mastery.models import (
     EvidenceRevision,
     StudentCompetencyLevel,
 )
-from lti_app.pathways.models import Choice, Option, Pathway, Step, StepUnlock
+from lti_app.pathways.models import Attempt, Choice, Option, Pathway, Step, StepUnlock
+from lti_app.people.authored import authored_counts
 from lti_app.reports.models import StudentReflection
 from lti_app.tool.models import Context, LaunchSession, Membership, Person, Platform
 
@@ -58,6 +60,10 @@ CORRECTION_FIELDS = (
 CHOICE_FIELDS = (
     "status", "submission_note", "submission_url", "teacher_feedback", "chosen_at",
     "approved_at", "started_at", "submitted_at", "returned_at", "done_at",
+)  # fmt: skip
+ATTEMPT_FIELDS = (
+    "number", "submission_note", "submission_url", "teacher_feedback", "chosen_at",
+    "started_at", "submitted_at", "done_at",
 )  # fmt: skip
 SCORE_FIELDS = (
     "score_given", "score_maximum", "level_name", "status", "scored_at", "sent_at",
@@ -124,11 +130,6 @@ def _names(session: Session, ids: Iterable[int | None]) -> dict[int | None, str]
     return found
 
 
-def count_rows(session: Session, model: Any, where: ColumnElement[bool]) -> int:
-    """How many rows of `model` match `where`."""
-    return session.scalar(select(func.count()).select_from(model).where(where)) or 0
-
-
 class _Courses:
     """The export's courses, each filled in as the person's rows are read."""
 
@@ -151,6 +152,7 @@ class _Courses:
                 "evidence": [],
                 "levels": [],
                 "choices": [],
+                "earlier_tries": [],
                 "unlocked_steps": [],
                 "groups": [],
                 "reflection": None,
@@ -199,6 +201,15 @@ def export_person(session: Session, person: Person) -> dict[str, Any]:
         .where(Choice.person_id == pid)
         .order_by(Choice.id)
     ).all()
+    attempts = session.execute(
+        select(Attempt, Pathway.title, Step.title, Option.title, Evidence)
+        .join(Step, Step.id == Attempt.step_id)
+        .join(Pathway, Pathway.id == Step.pathway_id)
+        .join(Option, Option.id == Attempt.option_id)
+        .outerjoin(Evidence, Evidence.id == Attempt.evidence_id)
+        .where(Attempt.person_id == pid)
+        .order_by(Attempt.step_id, Attempt.number)
+    ).all()
     unlocks = session.execute(
         select(StepUnlock, Pathway.title, Step.title)
         .join(Step, Step.id == StepUnlock.step_id)
@@ -214,6 +225,7 @@ def export_person(session: Session, person: Person) -> dict[str, Any]:
             *(e.recorded_by_id for e in evidence),
             *(r.changed_by_id for r in revisions),
             *(c.decided_by_id for c, *_ in choices),
+            *(a.closed_by_id for a, *_ in attempts),
             *(u.unlocked_by_id for u, *_ in unlocks),
         ],
     )
@@ -282,6 +294,17 @@ def export_person(session: Session, person: Person) -> dict[str, Any]:
             | _fields(choice, *CHOICE_FIELDS)
             | {"decided_by": names.get(choice.decided_by_id, "")}
         )
+    for attempt, pathway, step, option, closing in attempts:
+        courses.of(attempt.context_id)["earlier_tries"].append(
+            {"pathway": pathway, "step": step, "option": option}
+            | _fields(attempt, *ATTEMPT_FIELDS)
+            | {"closed_by": names.get(attempt.closed_by_id, "")}
+            | {
+                "closing_evidence": _fields(closing, "observed_on", "level_name", "note")
+                if closing
+                else None
+            }
+        )
     for unlock, pathway, step in unlocks:
         courses.of(unlock.context_id)["unlocked_steps"].append(
             {"pathway": pathway, "step": step, "unlocked_at": _plain(unlock.unlocked_at)}
@@ -335,43 +358,4 @@ def export_person(session: Session, person: Person) -> dict[str, Any]:
             for s in sessions
         ],
         "written_about_others": authored_counts(session, person),
-    }
-
-
-def authored_counts(session: Session, person: Person) -> dict[str, int]:
-    """How many entries this person wrote about other students (their content is not theirs)."""
-    pid = person.id
-    return {
-        "evidence": count_rows(
-            session, Evidence, (Evidence.recorded_by_id == pid) & (Evidence.person_id != pid)
-        ),
-        "evidence_corrections": count_rows(
-            session,
-            EvidenceRevision,
-            (EvidenceRevision.changed_by_id == pid)
-            & EvidenceRevision.evidence_id.in_(
-                select(Evidence.id).where(Evidence.person_id != pid)
-            ),
-        ),
-        "goals": count_rows(
-            session,
-            Goal,
-            (Goal.created_by_id == pid)
-            & Goal.profile_id.in_(select(LearnerProfile.id).where(LearnerProfile.person_id != pid)),
-        ),
-        "check_ins": count_rows(
-            session,
-            CheckIn,
-            (CheckIn.author_id == pid)
-            & CheckIn.profile_id.in_(
-                select(LearnerProfile.id).where(LearnerProfile.person_id != pid)
-            ),
-        ),
-        "choice_decisions": count_rows(
-            session, Choice, (Choice.decided_by_id == pid) & (Choice.person_id != pid)
-        ),
-        "step_unlocks": count_rows(
-            session, StepUnlock, (StepUnlock.unlocked_by_id == pid) & (StepUnlock.person_id != pid)
-        ),
-        "groups_created": count_rows(session, StudentGroup, StudentGroup.created_by_id == pid),
     }

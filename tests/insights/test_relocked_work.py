@@ -14,6 +14,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from lti_app.competencies.services import create_competency
+from lti_app.courses.recording import record_and_close
 from lti_app.insights.attention import AttentionKind, attention_list
 from lti_app.insights.proposals import propose_for_step
 from lti_app.mastery.models import EvidenceSource
@@ -152,3 +153,66 @@ def test_the_step_proposal_query_count_does_not_grow_with_the_class(session: Ses
             "Working on step 1 “Lab”": size - 1,
         }
     assert counts[0] == counts[1], counts
+
+
+def test_the_attention_list_says_when_the_student_can_try_the_earlier_step_again(
+    session: Session,
+) -> None:
+    """Step 1 "Safety briefing" teaches SAFE; "Lab" waits for it. A first result at mastery
+    closed the briefing and opened the lab; a weak one locked the lab again, below mastery: the
+    student may try the briefing again, which the teacher was not told."""
+    course = make_course(session, students=2)
+    c = course.context_id
+    for person in course.student_ids:
+        session.add(
+            Membership(
+                context_id=c,
+                person_id=person,
+                roles=["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+                status=MembershipStatus.ACTIVE,
+                is_learner=True,
+            )
+        )
+    safe = create_competency(session, context_id=c, code="SAFE", title="Lab safety").id
+    pathway = services.create_pathway(session, context_id=c, title="Chemistry")
+    briefing, lab = (
+        services.create_step(session, context_id=c, pathway_id=pathway.id, title=title, **rule)
+        for title, rule in (
+            ("Safety briefing", {"competency_id": safe}),
+            ("Lab", {"prerequisite_ids": [safe]}),
+        )
+    )
+    picks = [
+        options.create_option(session, context_id=c, step_id=s.id, data=OptionInput("Go")).id
+        for s in (briefing, lab)
+    ]
+    retrying, other = course.student_ids
+    for person in course.student_ids:
+        first = ch.choose_option(session, context_id=c, person_id=person, option_id=picks[0])
+        ch.submit_choice(session, context_id=c, person_id=person, choice_id=first.id)
+    for points in (3, 1):
+        record_and_close(
+            session,
+            context_id=c,
+            competency_id=safe,
+            student_ids=course.student_ids,
+            points=Decimal(points),
+            note="",
+            recorded_by_id=course.teacher_id,
+        )
+        if points == 3:
+            for person in course.student_ids:
+                two = ch.choose_option(session, context_id=c, person_id=person, option_id=picks[1])
+                ch.start_choice(session, context_id=c, person_id=person, choice_id=two.id)
+    # The other student is let on by hand: not locked out, nothing to say.
+    unlock_step_for_students(
+        session, context_id=c, step_id=lab.id, student_ids=[other], unlocked_by_id=course.teacher_id
+    )
+    items = attention_list(session, context_id=c, days=3650, now=NOW, today=NOW.date())
+    blocked = {i.person_id: i for i in items if i.kind is AttentionKind.LOCKED_OUT}
+    assert blocked[retrying].detail == (
+        "Working on “Lab” (Go), but the step locked again: needs SAFE Lab safety; "
+        "they can try “Safety briefing” again"
+    )
+    assert "try the earlier step again" in blocked[retrying].action
+    assert other not in blocked  # unlocked by hand: not locked out

@@ -198,7 +198,7 @@ def test_query_count_does_not_grow_with_steps(
         assert len(view.steps) == size
         counts.append(counter.count)
     assert counts[0] == counts[1]
-    assert counts[0] <= 8, counts
+    assert counts[0] <= 9, counts  # 8, and one for the earlier tries at the steps
 
 
 def test_a_rejected_pick_on_a_retired_step_can_be_withdrawn_and_is_not_urged(

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from lti_app.competencies.services import create_competency
 from lti_app.courses.recording import record_and_close
 from lti_app.demo.server import RunningPlatform
+from lti_app.mastery.models import Evidence
 from lti_app.pathways import choices as ch
 from lti_app.pathways import options, services
 from lti_app.pathways.errors import ChoiceNotAllowedError
-from lti_app.pathways.models import Choice, ChoiceStatus
+from lti_app.pathways.models import Attempt, Choice, ChoiceStatus
 from lti_app.pathways.options import OptionInput
 from lti_app.pathways.retrying import retry_offers_for_student, try_step_again
 from lti_app.pathways.student import student_pathway_view
@@ -267,3 +268,132 @@ def test_a_step_locked_again_behind_a_done_step_points_to_trying_that_step_again
     ch.start_choice(session, context_id=course, person_id=student, choice_id=one.id)
     with pytest.raises(ChoiceNotAllowedError):  # in progress: nothing to try again
         try_step_again(session, context_id=course, person_id=student, choice_id=one.id)
+
+
+def _hand_in(
+    client: httpx.Client, page: httpx.Response, route: Route, option_id: int, note: str
+) -> int:
+    """The student picks the option of step 1 and hands in; returns the choice id."""
+    page = post(client, form(page, f"/options/{option_id}/choose"))
+    choice_id = int(form(page, "/submit").action.split("/choices/")[1].split("/")[0])
+    page = post(client, form(page, f"/choices/{choice_id}/submit"), {"note": note})
+    assert "Handed in" in page.text
+    return choice_id
+
+
+def test_every_try_is_kept_and_shown_to_the_student_and_the_teacher(
+    lti: LtiActions, database_url: str
+) -> None:
+    """A second hand-in once overwrote the first: the student's earlier work was lost."""
+    lti.launch(TEACHER)
+    lti.launch(STUDENT)
+    route = _route(database_url, lti.lms)
+    with unit_of_work(database_url) as s:
+        student = person_id(s, lti.lms, STUDENT)
+    client, page = _pathway_page(lti, route)
+    choice_id = _hand_in(client, page, route, route.tour_option_id, "Worksheet done.")
+    _teacher_records(lti, student, route, "2")
+
+    client, page = _pathway_page(lti, route)
+    page = post(client, form(page, f"/choices/{choice_id}/again"))
+    page = post(client, form(page, f"/options/{route.model_option_id}/choose"))
+    # The new hand-in starts from the first one's words.
+    assert ">Worksheet done.</textarea>" in page.text
+    page = post(client, form(page, f"/choices/{choice_id}/submit"), {"note": "A clay model."})
+
+    # The student reads both tries: the first with what closed it.
+    earlier = html.unescape(page.text.split(">Earlier tries<")[1].split("</section>")[0])
+    assert "Try 1: <bdi>Virtual cell tour</bdi>" in earlier
+    assert "Worksheet done." in earlier
+    assert "Your teacher's evidence: Developing" in earlier
+    assert NOTE in earlier
+    assert "A clay model." not in earlier
+    assert "A clay model." in page.text
+
+    # The teacher reads them where they review the work: the student's page and the overview.
+    teacher = lti.launch(TEACHER)
+    overview = teacher.response  # the launch lands on the overview
+    mine = html.unescape(overview.text.split(f'value="{choice_id}"')[1].split("</tr>")[0])
+    assert "A clay model." in mine
+    assert "Earlier tries (1)" in mine
+    assert "Worksheet done." in mine
+    assert "Closed by evidence: Developing, " in mine
+    student_page = teacher.client.get(link(teacher.response, f"/course/students/{student}?"))
+    choices = html.unescape(student_page.text.split('id="choices"')[1].split("</table>")[0])
+    assert "Earlier tries (1)" in choices
+    assert "Worksheet done." in choices
+    assert "A clay model." in choices
+
+    with unit_of_work(database_url) as s:
+        [attempt] = s.scalars(
+            select(Attempt).where(
+                Attempt.person_id == student, Attempt.step_id == route.first_step_id
+            )
+        ).all()
+        assert (attempt.number, attempt.option_id) == (1, route.tour_option_id)
+        assert attempt.submission_note == "Worksheet done."
+        assert attempt.submitted_at is not None
+        assert attempt.done_at is not None
+        closing = s.get(Evidence, attempt.evidence_id)
+        assert closing is not None
+        assert closing.note == NOTE
+
+
+def test_the_class_form_and_the_overview_say_the_student_gets_another_try(
+    lti: LtiActions, database_url: str
+) -> None:
+    """Only the one-student evidence form said so; the teacher recording for the class, or
+    marking work done on the overview, was not told the student has a way on."""
+    lti.launch(TEACHER)
+    lti.launch(STUDENT)
+    route = _route(database_url, lti.lms)
+    with unit_of_work(database_url) as s:
+        student = person_id(s, lti.lms, STUDENT)
+
+    client, page = _pathway_page(lti, route)
+    choice_id = _hand_in(client, page, route, route.tour_option_id, "First.")
+    teacher = lti.launch(TEACHER)
+    bulk = teacher.client.get(link(teacher.response, "/mastery/evidence/bulk?"))
+    done = post(
+        teacher.client,
+        form(bulk, "/mastery/evidence/bulk"),
+        {"student": str(student), "competency_id": str(route.competency_id), "points": "2"},
+    )
+    assert done.status_code == 200, done.text[:1000]
+    assert "Evidence recorded for 1 student(s)." in done.text
+    assert "the student is offered another try at the step" in done.text
+
+    client, page = _pathway_page(lti, route)
+    page = post(client, form(page, f"/choices/{choice_id}/again"))
+    page = post(client, form(page, f"/choices/{choice_id}/submit"), {"note": "Second."})
+    teacher = lti.launch(TEACHER)
+    overview = teacher.response  # the launch lands on the overview
+    marked = post(
+        teacher.client,
+        form(overview, "/course/pending"),
+        {"choice": str(choice_id), "action": "done", "level": "2", "note": ""},
+    )
+    assert marked.status_code == 200, marked.text[:1000]
+    assert "Marked 1 choice(s) done and recorded evidence." in marked.text
+    assert "the student is offered another try at the step" in marked.text
+
+    # At mastery, nothing waits any more: neither says it.
+    client, page = _pathway_page(lti, route)
+    page = post(client, form(page, f"/choices/{choice_id}/again"))
+    page = post(client, form(page, f"/choices/{choice_id}/submit"), {"note": "Third."})
+    teacher = lti.launch(TEACHER)
+    overview = teacher.response  # the launch lands on the overview
+    marked = post(
+        teacher.client,
+        form(overview, "/course/pending"),
+        {"choice": str(choice_id), "action": "done", "level": "4", "note": ""},
+    )
+    assert "Marked 1 choice(s) done and recorded evidence." in marked.text
+    assert "another try" not in marked.text
+    with unit_of_work(database_url) as s:
+        tries = s.scalars(
+            select(Attempt.submission_note)
+            .where(Attempt.person_id == student, Attempt.step_id == route.first_step_id)
+            .order_by(Attempt.number)
+        ).all()
+    assert tries == ["First.", "Second."]

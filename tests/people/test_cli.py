@@ -35,7 +35,7 @@ from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
 from lti_app.learners.models import CheckIn, Goal, LearnerProfile
 from lti_app.learners.services import update_profile
 from lti_app.mastery.models import Evidence
-from lti_app.pathways.models import Choice, Step, StepUnlock
+from lti_app.pathways.models import Attempt, Choice, Option, Step, StepUnlock
 from lti_app.reports.models import StudentReflection
 from lti_app.tool.models import Context, Person, Platform
 from tests.test_cli_crafted import LONG_SECRET, pg_database
@@ -84,6 +84,18 @@ def _seed(url: str) -> Seeded:
             s.add(
                 StepUnlock(context_id=cid, step_id=step.id, person_id=pid, unlocked_by_id=teacher)
             )
+        # An earlier try at a step, closed by the teacher's evidence (pathways.attempts).
+        option = s.scalars(select(Option).where(Option.step_id == step.id).limit(1)).one()
+        s.add(
+            Attempt(
+                context_id=cid, person_id=student, step_id=step.id, option_id=option.id,
+                number=1, submission_note="My first try", chosen_at=utcnow(),
+                submitted_at=utcnow(), done_at=utcnow(), closed_by_id=teacher,
+                evidence_id=s.scalars(
+                    select(Evidence.id).where(Evidence.person_id == student).limit(1)
+                ).one(),
+            )
+        )  # fmt: skip
         group = StudentGroup(context_id=cid, name="Lab partners", created_by_id=teacher)
         s.add(group)
         s.flush()
@@ -204,6 +216,10 @@ def test_export_holds_the_persons_whole_record_and_no_other_students(
     assert {e["recorded_by"] for e in course["evidence"]} <= {"Amara Okafor", STUDENT.name}
     choices = _count(seeded.url, Choice, Choice.person_id == seeded.student_id)
     assert len(course["choices"]) == choices
+    [earlier] = course["earlier_tries"]
+    assert earlier["submission_note"] == "My first try"
+    assert earlier["closed_by"] == "Amara Okafor"
+    assert earlier["closing_evidence"]["level_name"]
     # Another student of the same course is nowhere in it.
     assert CLASSMATE.user_id not in result.stdout
     assert CLASSMATE.family_name not in result.stdout
@@ -223,7 +239,8 @@ def test_erase_asks_first_then_deletes_every_row_keyed_to_the_student(
 ) -> None:
     before = _rows_of(seeded.url, seeded.student_id)
     for table in ("membership", "learner_profile", "evidence", "student_competency_level",
-                  "pathway_choice", "pathway_step_unlock", "student_group_member",
+                  "pathway_choice", "pathway_attempt", "pathway_step_unlock",
+                  "student_group_member",
                   "student_reflection", "score_outbox"):  # fmt: skip
         assert f"{table}.person_id" in before, before
     classmate_rows = _count(seeded.url, Evidence, Evidence.person_id != seeded.student_id)
@@ -236,6 +253,7 @@ def test_erase_asks_first_then_deletes_every_row_keyed_to_the_student(
     erased = cli("erase", STUDENT.user_id, input="y\n")
     assert erased.exit_code == 0, erased.output
     assert "queued_scores" in erased.output
+    assert "earlier_tries" in erased.output
     assert _rows_of(seeded.url, seeded.student_id) == {}
     assert _count(seeded.url, Evidence, Evidence.person_id != seeded.student_id) == classmate_rows
     assert _count(seeded.url, Person, Person.sub == CLASSMATE.user_id) == 1
@@ -256,6 +274,7 @@ def test_erasing_a_teacher_keeps_what_they_wrote_about_students_without_their_na
 
     exported = json.loads(cli("export", TEACHER.user_id).stdout)
     assert exported["written_about_others"]["evidence"] == recorded
+    assert exported["written_about_others"]["earlier_tries_closed"] == 1
     assert "PRIVATE" not in json.dumps(exported)  # another student's private notes
 
     erased = cli("erase", TEACHER.user_id, "--yes")
@@ -266,6 +285,8 @@ def test_erasing_a_teacher_keeps_what_they_wrote_about_students_without_their_na
     assert _count(seeded.url, Evidence) == evidence
     assert _count(seeded.url, Evidence, Evidence.recorded_by_id.is_(None)) == recorded
     assert _count(seeded.url, Goal) == all_goals
+    # The student's earlier try stays theirs, without the name of who closed it.
+    assert _count(seeded.url, Attempt, Attempt.closed_by_id.is_(None)) == 1
     assert _count(seeded.url, LearnerProfile, LearnerProfile.teacher_notes == "PRIVATE") == 1
     # The class's evidence export still lists every piece, the erased recorder left blank.
     database = Database(seeded.url)

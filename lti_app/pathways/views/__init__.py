@@ -50,7 +50,7 @@ NOTICES = {
     "started": "Started. Hand in your work when it is ready.",
     "submitted": "Handed in. Your teacher will look at it.",
     "tried_again": "A new try at this step: start the same option again, or switch to another "
-    "one. What you handed in last time and your teacher's notes are kept.",
+    "one. What you handed in last time and your teacher's notes are kept under Earlier tries.",
 }
 
 

@@ -48,23 +48,33 @@ def dashboard_csv(
     zone: ZoneInfo,
     semicolons: bool = False,
 ) -> Iterator[str]:
-    """One line per student: roster status, then each competency's level, points and the date
-    of its latest evidence; times in the course's zone, with their offset."""
+    """One line per student: roster status, then each competency's level, whether it is
+    mastered, points and the date of its latest evidence; times in the course's zone, with
+    their offset.
+
+    "mastered" is its own column: a competency with parts can average a mastery level with a
+    part not mastered yet, and is mastered only when every part is."""
 
     def generate() -> Iterator[Sequence[object]]:
         header: list[object] = ["student", "status", "last_launch_at"]
         for comp in competencies:
             code = comp.code or comp.title
-            header += [f"{code} level", f"{code} points", f"{code} last_evidence_on"]
+            header += [
+                f"{code} level",
+                f"{code} mastered",
+                f"{code} points",
+                f"{code} last_evidence_on",
+            ]
         yield header
         for row in rows:
             line: list[object] = [row.name, row.status, in_zone(row.last_launch_at, zone)]
             for comp in competencies:
                 cell = row.cells.get(comp.id)
                 if cell is None:
-                    line += ["", "", ""]
+                    line += ["", "no", "", ""]
                 else:
-                    line += [cell.level_name, cell.points, cell.last_evidence_on]
+                    mastered = "yes" if cell.is_mastered else "no"
+                    line += [cell.level_name, mastered, cell.points, cell.last_evidence_on]
             yield line
 
     return _lines(generate(), semicolons=semicolons)

@@ -111,6 +111,23 @@ def _points(row: GridRow, competency_id: int) -> Decimal | None:
     return cell.points if cell and cell.level_name is not None else None
 
 
+def mastered_level_counts(
+    rows: Sequence[GridRow], competency_ids: Sequence[int]
+) -> dict[int, dict[str, int]]:
+    """How many of these students at each level of each competency have mastered it.
+
+    Not everyone at a mastery level has: a competency with parts has the average of its parts'
+    levels, but is mastered only when every part is (mastery.rollup)."""
+    counts: dict[int, dict[str, int]] = {cid: {} for cid in competency_ids}
+    for row in rows:
+        for cid in competency_ids:
+            cell = row.cells.get(cid)
+            if cell is not None and cell.level_name and cell.is_mastered:
+                bucket = counts[cid]
+                bucket[cell.level_name] = bucket.get(cell.level_name, 0) + 1
+    return counts
+
+
 def level_counts(
     rows: Sequence[GridRow], competency_ids: Sequence[int], level_names: Sequence[str]
 ) -> dict[int, dict[str, int]]:

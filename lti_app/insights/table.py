@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 
 from lti_app.competencies.models import Competency
 from lti_app.insights.grid import GridRow
-from lti_app.insights.grouping import ScaleLevel, short_names
+from lti_app.insights.grouping import ScaleLevel, mastery_points, short_names
 
 NOT_ASSESSED_MARK = (
     '<span aria-hidden="true">&ndash;</span><span class="visually-hidden">not assessed yet</span>'
@@ -17,6 +17,10 @@ NOT_ASSESSED_MARK = (
 NO_LEVEL_YET_MARK = (
     '<span aria-hidden="true">&hellip;</span>'
     '<span class="visually-hidden">evidence, no level yet</span>'
+)
+PARTLY_MASTERED_MARK = (
+    '<span aria-hidden="true">&#9680;</span>'
+    '<span class="visually-hidden"> not mastered yet: some parts are not mastered</span>'
 )
 
 
@@ -59,6 +63,16 @@ def grid_body(
         lv.name: f'<td class="lv{i}"><button name="cell" value="' for i, lv in enumerate(levels)
     }
     closing = {lv.name: f"</span>{escape(shorts[lv.name])}</button></td>" for lv in levels}
+    # A competency with parts can average a mastery level without being mastered (a part not
+    # mastered yet): its letter goes without the level's colour, which says mastery, and with a
+    # mark instead. Only these few cells carry the extra words.
+    threshold = mastery_points(levels)
+    partly = {
+        lv.name: f"</span>{escape(shorts[lv.name])}{PARTLY_MASTERED_MARK}</button></td>"
+        for lv in levels
+        if threshold is not None and lv.points >= threshold
+    }
+    partly_open = '<td class="part"><button name="cell" value="'
     empty_open = '<td><button name="cell" value="'
     # Two kinds of empty cell, told apart by a mark for the eye and words for a screen reader
     # (the mark itself is hidden from it): not assessed (no evidence, or all of it withdrawn:
@@ -97,6 +111,8 @@ def grid_body(
                         else f"</span>{escape(name[:2])}</button></td>"
                     )
                 )
+            elif name in partly and cell is not None and not cell.is_mastered:
+                append(partly_open + pid + middle + partly[name])
             else:
                 append(opening[name] + pid + middle + closing[name])
         append("</tr>\n")

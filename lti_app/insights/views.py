@@ -19,8 +19,15 @@ from lti_app.display import course_zone
 from lti_app.errors import AppError, NotFoundError, PermissionDeniedError
 from lti_app.insights import attention, exports
 from lti_app.insights.dashboard import Dashboard, load_dashboard, scale_levels
-from lti_app.insights.grid import NOT_ASSESSED, SORTS, GridFilter, apply_filter, level_counts
-from lti_app.insights.grouping import short_names
+from lti_app.insights.grid import (
+    NOT_ASSESSED,
+    SORTS,
+    GridFilter,
+    apply_filter,
+    level_counts,
+    mastered_level_counts,
+)
+from lti_app.insights.grouping import mastery_points, short_names
 from lti_app.insights.groups import active_groups, resolve_picked_students
 from lti_app.insights.table import grid_body, level_css
 from lti_app.mastery.levels import current_levels
@@ -167,7 +174,9 @@ def dashboard() -> str:
     flt = _grid_filter(data)
     rows = apply_filter(data.rows, flt, now=utcnow())
     student_href = launch_url_by_id("insights.student_progress", "person_id")
-    counts = level_counts(rows, [c.id for c in data.competencies], [lv.name for lv in data.levels])
+    comp_ids = [c.id for c in data.competencies]
+    counts = level_counts(rows, comp_ids, [lv.name for lv in data.levels])
+    threshold = mastery_points(data.levels)
     return render_template(
         "insights/dashboard.html",
         title="Class dashboard",
@@ -175,6 +184,12 @@ def dashboard() -> str:
         flt=flt,
         rows=rows,
         counts=counts,
+        mastered=mastered_level_counts(rows, comp_ids),
+        at_mastery={
+            lv.name for lv in data.levels if threshold is not None and lv.points >= threshold
+        },
+        # Only a competency with parts can be at a mastery level and not mastered.
+        with_parts={c.parent_id for c in data.competencies if c.parent_id is not None},
         grid_html=grid_body(rows, data.competencies, data.levels, student_href=student_href),
         filter_args=_filter_args(flt),
         csv_semicolons=exports.SEMICOLONS,
@@ -238,6 +253,15 @@ def _cell_page(context_id: int, person_id: int, competency_id: int) -> str:
     history = evidence_history(
         session, context_id=context_id, person_id=person_id, competency_id=competency_id
     )
+    threshold = mastery_points(scale_levels(session, context_id=context_id))
+    # A competency with parts can average a mastery level with a part not mastered yet.
+    partly_mastered = (
+        level is not None
+        and level.level_points is not None
+        and threshold is not None
+        and level.level_points >= threshold
+        and not level.is_mastered
+    )
     return render_template(
         "insights/cell.html",
         title="Evidence",
@@ -245,6 +269,7 @@ def _cell_page(context_id: int, person_id: int, competency_id: int) -> str:
         person_id=person_id,
         competency=competency,
         level=level,
+        partly_mastered=partly_mastered,
         history=list(reversed(history)),
     )
 

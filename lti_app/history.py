@@ -17,8 +17,9 @@ from werkzeug.exceptions import HTTPException
 from lti_app.launch_tokens import LAUNCH_TOKEN_FIELD
 from lti_app.web import current_launch_token
 
-NOT_KEPT = frozenset({LAUNCH_TOKEN_FIELD, "notice"})
-"""Not carried over: the page's token (a fresh one is), and a success message of earlier."""
+NOT_KEPT = frozenset({LAUNCH_TOKEN_FIELD, "notice", "saved"})
+"""Not carried over: the page's token (a fresh one is), and a success message of earlier
+("notice", or "saved" on the group and reflection pages)."""
 
 
 def history_url() -> str | None:

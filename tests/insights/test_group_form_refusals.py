@@ -144,3 +144,32 @@ def test_a_refusal_on_the_error_page_links_back_while_the_session_is_open(
     reopened = home.client.get(refused.url.join(back.group(1).replace("&amp;", "&")))
     assert reopened.status_code == 200
     assert form(reopened, f"/insights/groups/{group_id}").fields["name"].startswith("Readers ")
+
+
+def test_a_refusal_after_a_save_does_not_bring_the_saved_message_back_with_back(
+    lti: LtiActions, seeded: Seeded, database_url: str
+) -> None:
+    """A save lands on the group page "?saved=1"; a refused save made from it keeps that page in
+    the history (lti_app.history) without the old "The group is saved.", or Back would show it
+    again over a save that did not happen."""
+    group_id = _group(seeded, database_url, f"Window seats {unique()}")
+    home = lti.launch(TEACHER)
+    page = home.client.get(url(home.response, f"/insights/groups/{group_id}"))
+    member = str(seeded.students["user-s01"])
+    saved = post(
+        home.client,
+        form(page, f"/insights/groups/{group_id}"),
+        {"name": "Window seats", "member": member},
+    )
+    assert "saved=1" in str(saved.url)
+    refused_form = form(saved, f"/insights/groups/{group_id}")
+    refused = home.client.post(
+        refused_form.action,
+        data={**{k: refused_form.fields[k] for k in ("lt", "csrf_token")}, "name": "   "},
+        headers={"Referer": str(saved.url)},
+    )
+    assert refused.status_code == 400
+    history = re.search(r'data-history-url="([^"]+)"', refused.text)
+    assert history is not None
+    assert f"/insights/groups/{group_id}?" in history.group(1)
+    assert "saved=" not in history.group(1)

@@ -397,6 +397,10 @@
       confirmation.appendChild(more);
     }
   }
+  // Goals' forms are all named by the "Goals" heading above them: the name once.
+  function once(names) {
+    return names.filter(function (name, i) { return names.indexOf(name) === i; });
+  }
   // Typing that could not be put back (its form is gone, or shows something else now) is
   // shown for copying rather than lost without a word. A notice of the page's, so frame.js
   // moves it next to the place saved with the confirmation.
@@ -409,9 +413,9 @@
     note.id = "unsaved-not-put-back";
     note.className = "flash flash-error";
     note.setAttribute("role", "status");
-    note.appendChild(document.createTextNode("Your unsaved changes in " + lost.map(function (one) {
+    note.appendChild(document.createTextNode("Your unsaved changes in " + once(lost.map(function (one) {
       return "“" + one.name + "”";
-    }).join(", ") + " could not be put back: that form is gone from this page, or shows " +
+    })).join(", ") + " could not be put back: that form is gone from this page, or shows " +
       "something saved meanwhile. What you had typed, to copy:"));
     lost.forEach(function (one) {
       Object.keys(one.fields).forEach(function (key) {
@@ -487,7 +491,7 @@
       }
     });
     if (named.length) {
-      confirmationSays("Your unsaved changes in " + named.join(", ") + " were kept, not saved yet.");
+      confirmationSays("Your unsaved changes in " + once(named).join(", ") + " were kept, not saved yet.");
     }
     sayNotPutBack(lost);
   }

@@ -259,7 +259,22 @@ def launch() -> Response | str:
     session.commit()
     response = make_response(page)
     delete_frame_cookie(response, state_cookie_name(state), "/lti/")
+    _forget_unsaved_typing(response)
     return response
+
+
+UNSAVED_TYPING_COOKIE = "pathways_unsaved_"
+"""unsaved_forms.js keeps a form's unsaved typing in a cookie named so, where the frame has no
+sessionStorage."""
+
+
+def _forget_unsaved_typing(response: Response) -> None:
+    # A launch is someone starting afresh, maybe the next student at a shared computer: typing
+    # kept from an earlier launch (set for the whole site by earlier versions of the script)
+    # must not travel with their requests.
+    for name in request.cookies:
+        if name.startswith(UNSAVED_TYPING_COOKIE):
+            delete_frame_cookie(response, name, "/")
 
 
 def _first_page(session: Session, ctx: LaunchContext, claims: dict[str, Any]) -> str:

@@ -24,58 +24,112 @@
   var keptKey = KEPT + launchKey;
   var COOKIE = "pathways_unsaved_";
   var cookieName = COOKIE + launchKey;
-  // Every request carries the cookie until the next page reads it: well below the 8 kB a
-  // server takes for all of them together.
-  var COOKIE_MAX = 3000;
+  // A browser keeps a cookie of at most 4096 bytes, name and value together; and the page's
+  // request carries it next to the launch's own cookies.
+  var COOKIE_MAX = 3900;
   // Fields the page fills in itself (the launch token, CSRF token, form nonce) and secrets.
   var NEVER_KEPT = /^(lt|csrf_token|form_shown|nonce|shown|shown_at|admin_secret|access_code|id_token|state)$/;
   var NOT_TYPED = /^(hidden|file|password|submit|button|reset|image)$/;
+  // Hidden fields that say which thing a form is about: the goal, competency or step of the
+  // forms that send to one and the same address.
+  var NAMES_A_THING = /(^|[_-])id$|^(step|competency|choice|option|direction)$/;
 
-  function cookieValue(name) {
+  // A cookie's value takes only printable ASCII without ; , " \ and space. The typed words
+  // of most of the world are not ASCII, and encodeURIComponent() spends 9 bytes on each
+  // Chinese character: runs of such characters go as base64 of their UTF-16 (under 3 bytes
+  // each) between two "~", the rest as encodeURIComponent() writes it.
+  function toCookie(text) {
+    return text.split(/([^\x00-\x7f]+)/).map(function (part, i) {
+      if (i % 2 === 0) {
+        return encodeURIComponent(part).replace(/~/g, "%7E");
+      }
+      var bytes = "";
+      for (var j = 0; j < part.length; j++) {
+        var unit = part.charCodeAt(j);
+        bytes += String.fromCharCode(unit >> 8, unit & 255);
+      }
+      return "~" + btoa(bytes) + "~";
+    }).join("");
+  }
+  function fromCookie(value) {
+    return value.split(/~([^~]*)~/).map(function (part, i) {
+      if (i % 2 === 0) {
+        return decodeURIComponent(part);
+      }
+      var bytes = atob(part);
+      var text = "";
+      for (var j = 0; j + 1 < bytes.length; j += 2) {
+        text += String.fromCharCode((bytes.charCodeAt(j) << 8) | bytes.charCodeAt(j + 1));
+      }
+      return text;
+    }).join("");
+  }
+  function cookieValues(name) {
+    var values = [];
     var cookies = document.cookie ? document.cookie.split("; ") : [];
     for (var i = 0; i < cookies.length; i++) {
       if (cookies[i].indexOf(name + "=") === 0) {
-        return cookies[i].slice(name.length + 1);
+        values.push(cookies[i].slice(name.length + 1));
       }
     }
-    return null;
+    return values;
   }
-  function setCookie(name, value, seconds) {
-    document.cookie = name + "=" + value + "; Path=/; Max-Age=" + seconds +
+  // For this page only, and for this browser session only: no other page's request, nor a
+  // static file's, nor the next launch's, carries what was typed, and a closed browser forgets it.
+  function setCookie(name, value, path) {
+    document.cookie = name + "=" + value + "; Path=" + path + (value ? "" : "; Max-Age=0") +
       "; SameSite=None; Secure; Partitioned";
   }
   function read() {
     try {
-      var text = store ? store.getItem(keptKey) : decodeURIComponent(cookieValue(cookieName) || "");
-      var kept = JSON.parse(text || "{}");
-      return kept && typeof kept === "object" ? kept : {};
+      if (store) {
+        var kept = JSON.parse(store.getItem(keptKey) || "{}");
+        return kept && typeof kept === "object" ? kept : {};
+      }
     } catch (ignored) {
       return {};
     }
+    // Each page's own cookie; a page under another (/profile/goals under /profile/) sees both.
+    var all = {};
+    cookieValues(cookieName).forEach(function (value) {
+      try {
+        var one = JSON.parse(fromCookie(value));
+        Object.keys(one && typeof one === "object" ? one : {}).forEach(function (page) {
+          all[page] = all[page] || one[page];
+        });
+      } catch (ignored) {
+        // Not ours, or cut short: nothing to put back from it.
+      }
+    });
+    return all;
   }
-  // Whether what is to be kept is kept (not when storage is full or refused).
-  function write(kept) {
+  // Whether what is to be kept is kept (not when storage is full or refused). In a cookie,
+  // only this page's forms are kept: no other page reads them.
+  function write(kept, page) {
     var empty = !Object.keys(kept).length;
-    var text = JSON.stringify(kept);
     if (store) {
       try {
         if (empty) {
           store.removeItem(keptKey);
         } else {
-          store.setItem(keptKey, text);
+          store.setItem(keptKey, JSON.stringify(kept));
         }
         return true;
       } catch (ignored) {
         return empty;
       }
     }
-    var value = encodeURIComponent(text);
-    if (empty || value.length > COOKIE_MAX) {
-      setCookie(cookieName, "", 0);
-      return empty;
+    var mine = {};
+    if (kept[page]) {
+      mine[page] = kept[page];
     }
-    setCookie(cookieName, value, 600);  // read by the very next page; never left for long
-    return cookieValue(cookieName) === value;
+    var value = kept[page] ? toCookie(JSON.stringify(mine)) : "";
+    if (!value || cookieName.length + 1 + value.length > COOKIE_MAX) {
+      setCookie(cookieName, "", page);
+      return !value;
+    }
+    setCookie(cookieName, value, page);
+    return cookieValues(cookieName).indexOf(value) !== -1;
   }
   function forgetOtherLaunches() {
     // A launch earlier in this tab (someone else's, another course's) keeps nothing here.
@@ -88,27 +142,57 @@
       }
       return;
     }
+    // A cookie seen here was set for this page or a page above it.
+    var paths = ["/"];
+    var parts = window.location.pathname.split("/");
+    for (var k = 2; k <= parts.length; k++) {
+      var path = parts.slice(0, k).join("/");
+      if (path && path !== "/") {
+        paths.push(path, path + "/");
+      }
+    }
     var cookies = document.cookie ? document.cookie.split("; ") : [];
     for (var j = 0; j < cookies.length; j++) {
       var cookie = cookies[j].split("=")[0];
       if (cookie.indexOf(COOKIE) === 0 && cookie !== cookieName) {
-        setCookie(cookie, "", 0);
+        paths.forEach(function (path) { setCookie(cookie, "", path); });
       }
     }
   }
 
   // A form is known by the address it sends to (without the launch token, which changes) and
-  // its place among the page's forms to that address.
+  // the thing it is about: every goal's form on a student's page sends to one address, and
+  // one deleted moves the others up, so a place among them would put goal 2's typing into
+  // goal 3. A form may name itself (data-keep-key); forms alike in all of this, by their order.
   function formsByKey() {
     var found = {};
     var seen = {};
     for (var i = 0; i < document.forms.length; i++) {
       var form = document.forms[i];
-      var path = new URL(form.getAttribute("action") || "", window.location.href).pathname;
-      seen[path] = (seen[path] || 0) + 1;
-      found[path + "#" + seen[path]] = form;
+      var key = form.getAttribute("data-keep-key");
+      if (!key) {
+        key = new URL(form.getAttribute("action") || "", window.location.href).pathname;
+        for (var j = 0; j < form.elements.length; j++) {
+          var el = form.elements[j];
+          if (el.type === "hidden" && NAMES_A_THING.test(el.name)) {
+            key += " " + el.name + "=" + el.value;
+          }
+        }
+      }
+      seen[key] = (seen[key] || 0) + 1;
+      found[key + "#" + seen[key]] = form;
     }
     return found;
+  }
+  // What the page showed in a field is kept as a short fingerprint: it is only compared.
+  function fingerprint(value) {
+    var text = JSON.stringify(value);
+    var hash = 0x811c9dc5;
+    for (var i = 0; i < text.length; i++) {
+      hash ^= text.charCodeAt(i);
+      hash = Math.imul(hash, 0x01000193);
+    }
+    return (hash >>> 0).toString(36);
   }
   function isTyped(el) {
     return !!el.name && !NEVER_KEPT.test(el.name) && /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) &&
@@ -204,11 +288,12 @@
         var shown = shownIn(field.el);
         var now = nowIn(field.el);
         if (!same(shown, now)) {
-          fields[field.key] = { shown: shown, typed: now };
+          fields[field.key] = [fingerprint(shown), now];
         }
       });
       if (Object.keys(fields).length) {
-        forms[key] = fields;
+        // Named, to say whose typing it was if the form is gone from the page that comes back.
+        forms[key] = { name: nameOf(form).slice(0, 80), fields: fields };
         unsaved.push(form);
       }
     });
@@ -217,7 +302,7 @@
     } else {
       delete kept[page];
     }
-    if (!write(kept) && askedAbout !== sent) {
+    if (!write(kept, page) && askedAbout !== sent) {
       event.preventDefault();
       askedAbout = sent;
       sayNotKept(sent, unsaved);
@@ -289,6 +374,7 @@
     var note = document.createElement("p");
     note.className = "kept-note";
     note.id = "kept-note-" + n;
+    note.setAttribute("role", "status");
     note.textContent = "Your unsaved changes in “" + nameOf(form) + "” were kept. " +
       "They are not saved yet.";
     form.insertBefore(note, firstPlaceIn(form));
@@ -301,42 +387,113 @@
       open.open = true;  // "Update this goal" with the changes inside, shut, would hide them
     }
   }
+  // The save's confirmation is what frame.js shows and focuses, next to the place saved,
+  // often far from the forms put back: it says so too.
+  function confirmationSays(words) {
+    var confirmation = document.querySelector("#main > p.flash[role=status]");
+    if (confirmation) {
+      var more = document.createElement("span");
+      more.textContent = " " + words;
+      confirmation.appendChild(more);
+    }
+  }
+  // Goals' forms are all named by the "Goals" heading above them: the name once.
+  function once(names) {
+    return names.filter(function (name, i) { return names.indexOf(name) === i; });
+  }
+  // Typing that could not be put back (its form is gone, or shows something else now) is
+  // shown for copying rather than lost without a word. A notice of the page's, so frame.js
+  // moves it next to the place saved with the confirmation.
+  function sayNotPutBack(lost) {
+    var main = document.getElementById("main");
+    if (!main || !lost.length) {
+      return;
+    }
+    var note = document.createElement("p");
+    note.id = "unsaved-not-put-back";
+    note.className = "flash flash-error";
+    note.setAttribute("role", "status");
+    note.appendChild(document.createTextNode("Your unsaved changes in " + once(lost.map(function (one) {
+      return "“" + one.name + "”";
+    })).join(", ") + " could not be put back: that form is gone from this page, or shows " +
+      "something saved meanwhile. What you had typed, to copy:"));
+    lost.forEach(function (one) {
+      Object.keys(one.fields).forEach(function (key) {
+        var typed = one.fields[key][1];
+        if (typeof typed === "string" && typed.trim()) {
+          var text = document.createElement("span");
+          text.className = "kept-text";
+          text.setAttribute("dir", "auto");
+          text.textContent = typed;
+          note.appendChild(text);
+        }
+      });
+    });
+    var flashes = main.querySelectorAll("#main > p.flash");
+    var after = flashes.length ? flashes[flashes.length - 1].nextSibling : main.firstChild;
+    main.insertBefore(note, after);
+  }
+
+  // All of a form's typing or none: a field put back among fields that show a save made
+  // meanwhile (by a teacher, in another tab) would mix older typing into the newer save.
+  function putBackInto(form, stored) {
+    var fields = typedFields(form);
+    var byKey = {};
+    fields.forEach(function (field) {
+      byKey[field.key] = field.el;
+    });
+    var keys = Object.keys(stored);
+    for (var i = 0; i < keys.length; i++) {
+      var el = byKey[keys[i]];
+      var entry = stored[keys[i]];
+      if (!el || !Array.isArray(entry) || fingerprint(shownIn(el)) !== entry[0]) {
+        return null;
+      }
+    }
+    var filled = [];
+    keys.forEach(function (key) {
+      if (!same(nowIn(byKey[key]), stored[key][1])) {
+        put(byKey[key], stored[key][1]);
+        filled.push(byKey[key]);
+      }
+    });
+    return filled;
+  }
 
   function putBack() {
     forgetOtherLaunches();
     var kept = read();
     var page = window.location.pathname;
     var forms = kept[page];
-    if (!forms) {
+    if (!forms || typeof forms !== "object") {
       return;
     }
     delete kept[page];  // put back once: a later visit to the page shows what is saved
-    write(kept);
+    write(kept, page);
     var all = formsByKey();
-    var n = 0;
+    var named = [];
+    var lost = [];
     Object.keys(forms).forEach(function (key) {
-      var form = all[key];
       var stored = forms[key];
-      if (!form || !stored || typeof stored !== "object") {
+      if (!stored || typeof stored.fields !== "object") {
         return;
       }
-      var filled = [];
-      typedFields(form).forEach(function (field) {
-        var entry = stored[field.key];
-        // Only where the page still shows what it showed then: a save made meanwhile (by a
-        // teacher, in another tab) is not overwritten with older typing.
-        if (entry && same(shownIn(field.el), entry.shown) && !same(nowIn(field.el), entry.typed)) {
-          put(field.el, entry.typed);
-          filled.push(field.el);
-        }
-      });
-      if (filled.length) {
+      var form = all[key];
+      var filled = form ? putBackInto(form, stored.fields) : null;
+      if (!filled) {
+        lost.push({ name: String(stored.name || "another form on this page"), fields: stored.fields });
+      } else if (filled.length) {
         if (typedIn.indexOf(form) === -1) {
           typedIn.push(form);  // still unsaved: kept again if yet another form is sent
         }
-        sayKept(form, filled, ++n);
+        sayKept(form, filled, named.length + 1);
+        named.push("“" + nameOf(form) + "”");
       }
     });
+    if (named.length) {
+      confirmationSays("Your unsaved changes in " + once(named).join(", ") + " were kept, not saved yet.");
+    }
+    sayNotPutBack(lost);
   }
   putBack();
 })();

@@ -15,7 +15,14 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lti_app.pathways.models import Attempt, Choice, Option, PathwayCompetency, Step
+from lti_app.pathways.models import (
+    Attempt,
+    Choice,
+    ChoiceStatus,
+    Option,
+    PathwayCompetency,
+    Step,
+)
 
 CLOSING_WINDOW = timedelta(minutes=1)
 """How long after a try's closing its evidence may be saved: marking work done with a level on
@@ -65,6 +72,41 @@ def keep_attempt(session: Session, *, choice: Choice, step: Step) -> Attempt:
     session.add(attempt)
     session.flush()
     return attempt
+
+
+def restore_last_attempt(session: Session, *, choice: Choice) -> bool:
+    """Put the student's last earlier try at the choice's step back on the choice, as it closed,
+    in place of the new try under way; tell whether there was one.
+
+    A student who tried a step again and then withdraws the new pick means "not after all": the
+    step goes back to done with the work and the teacher's notes it had, not to no choice at all.
+    """
+    last = session.scalars(
+        select(Attempt)
+        .where(Attempt.person_id == choice.person_id, Attempt.step_id == choice.step_id)
+        .order_by(Attempt.number.desc(), Attempt.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if last is None:
+        return False
+    if last.option_id != choice.option_id:
+        # The new try switched: its approval, if any, was of the other option.
+        choice.approved_at = None
+    choice.option_id = last.option_id
+    choice.status = ChoiceStatus.DONE
+    choice.submission_note = last.submission_note
+    choice.submission_url = last.submission_url
+    choice.teacher_feedback = last.teacher_feedback
+    choice.chosen_at = last.chosen_at
+    choice.started_at = last.started_at
+    choice.submitted_at = last.submitted_at
+    choice.returned_at = None
+    choice.done_at = last.done_at
+    choice.decided_by_id = last.closed_by_id
+    # The choice holds that try again; kept twice, it would show as an earlier try of itself.
+    session.delete(last)
+    session.flush()
+    return True
 
 
 def _closing_evidence_id(session: Session, choice: Choice, step: Step) -> int | None:

@@ -3,6 +3,8 @@
 The state machine (who moves a choice, from which statuses):
 
     student  choose_option   (none), chosen, approved, rejected -> chosen   (change of mind)
+    student  withdraw_choice chosen, approved, rejected -> (none); on a new try -> done, as
+                             the last try closed
     teacher  approve_choices chosen -> approved
     teacher  return_choices  chosen, approved -> rejected;  submitted -> returned (with a note)
     student  start_choice    approved, or chosen when no approval is needed, returned
@@ -28,12 +30,13 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
 from lti_app.learners.vocab import strip_control_characters
+from lti_app.pathways.attempts import restore_last_attempt
 from lti_app.pathways.errors import (
     ChoiceNotAllowedError,
     ChoiceNotFoundError,
     OptionNotFoundError,
 )
-from lti_app.pathways.models import Choice, ChoiceStatus, Option, Pathway, Step
+from lti_app.pathways.models import Attempt, Choice, ChoiceStatus, Option, Pathway, Step
 from lti_app.pathways.text import clean_url
 from lti_app.pathways.unlock import UnlockState, step_unlock_states
 from lti_app.pathways.unlocking import manual_unlock_ids, mastered_ids_for, step_rules
@@ -141,13 +144,26 @@ def choose_option(
     return choice
 
 
-def withdraw_choice(session: Session, *, context_id: int, person_id: int, choice_id: int) -> None:
-    """Drop a pick before work starts, leaving the step without a choice."""
+def withdraw_choice(session: Session, *, context_id: int, person_id: int, choice_id: int) -> bool:
+    """Drop a pick before work starts, leaving the step without a choice; or, for a new try at
+    a step done before, give up the new try: the step is done again with the last try's work.
+    Tell whether it was a new try given up.
+    """
     choice, _ = own_choice(session, context_id, person_id, choice_id)
+    if choice.status is ChoiceStatus.DONE:
+        earlier = select(Attempt.id).where(
+            Attempt.person_id == person_id, Attempt.step_id == choice.step_id
+        )
+        if session.scalar(earlier.limit(1)) is not None:
+            return True  # the second click of giving up a new try: the first put it back
+        raise ChoiceNotAllowedError("This step is done, so there is no choice to withdraw.")
     if choice.status not in CHANGEABLE:
         raise ChoiceNotAllowedError("Work on this step has started, so the choice stays.")
+    if restore_last_attempt(session, choice=choice):
+        return True
     session.delete(choice)
     session.flush()
+    return False
 
 
 def start_choice(
@@ -164,6 +180,7 @@ def start_choice(
         student now (a teacher withdrew their unlock, or a prerequisite is no longer mastered).
     """
     choice, option = own_choice(session, context_id, person_id, choice_id)
+    _refuse_if_picked_after_retired(choice, option)
     if choice.status is not ChoiceStatus.IN_PROGRESS and not may_start(
         choice.status, requires_approval=option.requires_approval
     ):
@@ -199,6 +216,7 @@ def submit_choice(
         and choice.submission_url == cleaned_url
     ):
         return choice  # the same hand-in again (a double click): it is handed in, as asked
+    _refuse_if_picked_after_retired(choice, option)
     if not may_submit(choice.status, requires_approval=option.requires_approval):
         raise ChoiceNotAllowedError(_refusal(choice.status, "submit"))
     _refuse_if_locked(session, context_id, person_id, choice.step_id, mastered_ids)
@@ -260,6 +278,25 @@ def _refuse_if_locked(
         raise ChoiceNotAllowedError(
             f"This step is locked for you now. {state.reason}. Your choice and your work are "
             "kept: carry on once the step opens again."
+        )
+
+
+def picked_after_retired(choice: Choice, option: Option) -> bool:
+    """Tell whether the choice's option was taken off offer before it was picked (a new try
+    at a done step, opened on the option it was done with)."""
+    return option.archived_at is not None and choice.chosen_at >= option.archived_at
+
+
+def _refuse_if_picked_after_retired(choice: Choice, option: Option) -> None:
+    """Refuse work on an option the teacher retired before this pick.
+
+    Archiving an option lets the students who had picked it finish; it offers it to nobody
+    new, and a new try picks anew.
+    """
+    if picked_after_retired(choice, option):
+        raise ChoiceNotAllowedError(
+            f"Your teacher has taken “{option.title}” off offer, so no new work starts on it: "
+            "switch to another option."
         )
 
 

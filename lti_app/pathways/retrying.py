@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
 from lti_app.pathways.attempts import keep_attempt
-from lti_app.pathways.choices import own_choice
+from lti_app.pathways.choices import choose_option, own_choice
 from lti_app.pathways.errors import ChoiceNotAllowedError
-from lti_app.pathways.models import Choice, ChoiceStatus, PathwayCompetency, Step
+from lti_app.pathways.models import Choice, ChoiceStatus, Option, PathwayCompetency, Step
 from lti_app.pathways.unlock import CompetencyRef, UnlockState, step_unlock_states
 from lti_app.pathways.unlocking import (
     class_unlock_states,
@@ -306,16 +306,19 @@ def try_step_again(
     context_id: int,
     person_id: int,
     choice_id: int,
+    option_id: int | None = None,
     mastered_ids: Set[int] | None = None,
 ) -> Choice:
-    """Open a done step for a new attempt: its option is picked again, nothing started yet.
+    """Open a done step for a new attempt: its option (or `option_id`, another option of the
+    step) is picked again, nothing started yet.
 
     The attempt that closed is kept as an earlier try (its hand-in, times and the teacher's
     closing evidence); the choice then holds only the new attempt, so the teacher's lists read
     its age and its hand-in, not the first one's.
 
     :raises ChoiceNotAllowedError: the step is not done, or the student has mastered what it
-        teaches (or nothing later waits for it), so there is nothing to try again for.
+        teaches (or nothing later waits for it), so there is nothing to try again for; or the
+        teacher has taken the done option off offer and no other option is picked.
     """
     choice, option = own_choice(session, context_id, person_id, choice_id)
     if choice.status is not ChoiceStatus.DONE:
@@ -334,12 +337,30 @@ def try_step_again(
         raise ChoiceNotAllowedError(
             "This step can't be tried again: nothing further on waits for what it teaches."
         )
+    switching = option_id is not None and option_id != option.id
+    if (
+        switching
+        and session.scalar(
+            select(Option.step_id).where(Option.id == option_id, Option.context_id == context_id)
+        )
+        != choice.step_id
+    ):
+        raise ChoiceNotAllowedError("That option is not one of this step's.")
+    if option.archived_at is not None and not switching:
+        # Retired by the teacher: the student goes on with another option, as a new pick would.
+        raise ChoiceNotAllowedError(
+            f"Your teacher has taken “{option.title}” off offer: pick another option to try "
+            "this step again with."
+        )
     keep_attempt(session, choice=choice, step=step)
+    now = utcnow()
     # An option that needs approval was approved once already: the same option goes on as
-    # approved; switching to another asks the teacher again (choose_option clears it).
+    # approved, from now (the new try's age counts from its start, not the old approval);
+    # switching to another asks the teacher again (choose_option clears it).
     again_approved = option.requires_approval and choice.approved_at is not None
     choice.status = ChoiceStatus.APPROVED if again_approved else ChoiceStatus.CHOSEN
-    choice.chosen_at = utcnow()
+    choice.chosen_at = now
+    choice.approved_at = now if again_approved else None
     choice.started_at = None
     choice.submitted_at = None
     choice.returned_at = None
@@ -350,4 +371,14 @@ def try_step_again(
     choice.submission_url = None
     choice.teacher_feedback = ""
     session.flush()
+    if switching and option_id is not None:
+        # Refused like any pick (retired, or the step locked since):
+        # the caller rolls the whole try back.
+        return choose_option(
+            session,
+            context_id=context_id,
+            person_id=person_id,
+            option_id=option_id,
+            mastered_ids=mastered_ids,
+        )
     return choice

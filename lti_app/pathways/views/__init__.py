@@ -47,6 +47,8 @@ NOTICES = {
     "opens again.",
     "chosen": "Your choice is saved. You can change your mind until you start.",
     "withdrawn": "Your choice is withdrawn. Choose another option when you are ready.",
+    "try_withdrawn": "Your new try is withdrawn: the step is done again, with the work and the "
+    "notes of your last try.",
     "started": "Started. Hand in your work when it is ready.",
     "submitted": "Handed in. Your teacher will look at it.",
     "tried_again": "A new try at this step: start the same option again, or switch to another "

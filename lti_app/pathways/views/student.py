@@ -211,12 +211,19 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
     step_id = own[choice_id].step_id
     pathway_id = _pathway_of_step(step_id, context_id)
     me = ctx.person.id
+    notice = {
+        "withdraw": "withdrawn",
+        "start": "started",
+        "submit": "submitted",
+        "again": "tried_again",
+    }[action]
     try:
         if action == "withdraw":
             try:
-                choice_services.withdraw_choice(
+                if choice_services.withdraw_choice(
                     session, context_id=context_id, person_id=me, choice_id=choice_id
-                )
+                ):
+                    notice = "try_withdrawn"
             except ChoiceNotFoundError:
                 session.rollback()  # a simultaneous first click withdrew it: as asked
                 return _after_student_action(pathway_id, step_id, "withdrawn")
@@ -225,7 +232,13 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
                 session, context_id=context_id, person_id=me, choice_id=choice_id
             )
         elif action == "again":
-            try_step_again(session, context_id=context_id, person_id=me, choice_id=choice_id)
+            try_step_again(
+                session,
+                context_id=context_id,
+                person_id=me,
+                choice_id=choice_id,
+                option_id=_posted_id("option_id"),
+            )
         else:
             choice_services.submit_choice(
                 session,
@@ -248,24 +261,21 @@ def _choice_action(choice_id: int, action: ChoiceAction) -> Response | tuple[str
             pathway_id, refused=Refusal(str(err), field), status=400, draft=draft
         )
     session.commit()
-    notice = {
-        "withdraw": "withdrawn",
-        "start": "started",
-        "submit": "submitted",
-        "again": "tried_again",
-    }[action]
     return _after_student_action(pathway_id, step_id, notice)
+
+
+def _posted_id(field: str) -> int | None:
+    """A row id the form posted, or None when it posted none (or not a number)."""
+    value = request.form.get(field, "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 def _withdrawn_already(context_id: int, own: Iterable[Choice]) -> Response | None:
     """The answer to a second "Withdraw my choice" (a double click): the first one withdrew it,
     so the page says so instead of "not found". The form names its step; a step where the
     student holds a choice again, or that is not in the course, gets no such answer."""
-    value = request.form.get("step_id", "")
-    if not (value.isascii() and value.isdigit()) or len(value) > 9:
-        return None
-    step_id = int(value)
-    if any(c.step_id == step_id for c in own):
+    step_id = _posted_id("step_id")
+    if step_id is None or any(c.step_id == step_id for c in own):
         return None
     try:
         pathway_id = _pathway_of_step(step_id, context_id)
@@ -343,6 +353,9 @@ def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, 
     chosen = next((o.option for o in step_view.options if o.is_chosen), None)
     needs_approval = bool(chosen and chosen.requires_approval)
     is_open = step_view.unlock.is_unlocked and not read_only
+    # A new try goes on with an option on offer: one the teacher retired is picked anew.
+    retired = chosen is not None and chosen.archived_at is not None
+    on_offer = tuple(o.option for o in step_view.options if o.option.archived_at is None)
     # An archived step shows only for the work already chosen in it: nothing new is on offer.
     offered = is_open and step_view.step.archived_at is None
     if choice is None:
@@ -355,10 +368,16 @@ def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, 
             "waiting_for_approval": False,
             "locked_note": "",
             "can_try_again": False,
+            "try_again_retired": False,
+            "try_again_with": (),
         }
     status = choice.status
+    # A new try opened on a retired option (as one could once): no work starts there.
+    stale_pick = chosen is not None and choice_services.picked_after_retired(choice, chosen)
     if read_only:
         words = READ_ONLY_STATUS_WORDS[status]
+    elif stale_pick:
+        words = "Your teacher has taken this option off offer: switch to another option"
     elif status is ChoiceStatus.CHOSEN and needs_approval:
         words = "Chosen: waiting for your teacher's approval"
     else:
@@ -372,9 +391,11 @@ def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, 
         # there is nothing to choose again, so withdrawing is the only way to clear it.
         "can_withdraw": not read_only and status in choice_services.CHANGEABLE,
         "can_start": is_open
+        and not stale_pick
         and status is not ChoiceStatus.IN_PROGRESS
         and choice_services.may_start(status, requires_approval=needs_approval),
         "can_submit": is_open
+        and not stale_pick
         and choice_services.may_submit(status, requires_approval=needs_approval),
         "waiting_for_approval": status is ChoiceStatus.CHOSEN and needs_approval,
         "locked_note": LOCKED_AGAIN
@@ -382,4 +403,7 @@ def _step_actions(step_view: StepView, *, read_only: bool = False) -> dict[str, 
         else "",
         # Done below mastery, with a later step waiting for it: the student's way on.
         "can_try_again": not read_only and bool(step_view.try_again_for),
+        # The done option is off offer: a new try names the option it goes on with.
+        "try_again_retired": retired,
+        "try_again_with": on_offer if retired else (),
     }

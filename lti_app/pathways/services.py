@@ -25,7 +25,7 @@ from lti_app.pathways.authoring import (
 )
 from lti_app.pathways.editing import check_page, pathway_values
 from lti_app.pathways.errors import PathwayInUseError, PathwayNotFoundError
-from lti_app.pathways.models import Choice, Pathway, PathwayCompetency, Step
+from lti_app.pathways.models import Attempt, Choice, Pathway, PathwayCompetency, Step
 from lti_app.pathways.steps import (
     archive_step,
     create_step,
@@ -211,7 +211,10 @@ def delete_pathway(session: Session, *, context_id: int, pathway_id: int) -> Non
     """
     pathway = get_pathway(session, context_id=context_id, pathway_id=pathway_id)
     step_ids = select(Step.id).where(Step.pathway_id == pathway.id)
-    if session.scalar(select(exists().where(Choice.step_id.in_(step_ids)))):
+    # An earlier try outlives a withdrawn choice: it is the student's work all the same.
+    chosen = exists().where(Choice.step_id.in_(step_ids))
+    tried = exists().where(Attempt.step_id.in_(step_ids))
+    if session.scalar(select(chosen | tried)):
         raise PathwayInUseError("Students have chosen options in this pathway; archive it instead.")
     session.delete(pathway)
     session.flush()

@@ -22,7 +22,7 @@ from lti_app.pathways.errors import (
     PathwayNotFoundError,
     StepNotFoundError,
 )
-from lti_app.pathways.models import Option, Step
+from lti_app.pathways.models import Attempt, Option, Step
 from lti_app.pathways.options import OptionInput
 from lti_app.pathways.text import InvalidUrlError
 from tests.pathways.conftest import MakeCompetency
@@ -313,6 +313,39 @@ def test_delete_refuses_when_students_chose(session: Session, course: int, stude
             delete()
     options.delete_option(session, context_id=course, option_id=spare.id)
     assert options.list_options(session, context_id=course, step_id=step.id) == [option]
+
+
+def test_a_students_earlier_try_keeps_its_step_option_and_pathway_from_deletion(
+    session: Session, course: int, student: int
+) -> None:
+    """A student who tried a step again and then withdrew the new pick has no choice left in
+    the pathway, only the earlier try: their work all the same, which a delete would take."""
+    pathway = services.create_pathway(session, context_id=course, title="P")
+    step = services.create_step(session, context_id=course, pathway_id=pathway.id, title="S")
+    option = options.create_option(
+        session, context_id=course, step_id=step.id, data=OptionInput("O")
+    )
+    session.add(
+        Attempt(
+            context_id=course,
+            person_id=student,
+            step_id=step.id,
+            option_id=option.id,
+            number=1,
+            submission_note="first try",
+            chosen_at=utcnow(),
+        )
+    )
+    session.flush()
+    for delete in (
+        lambda: options.delete_option(session, context_id=course, option_id=option.id),
+        lambda: services.delete_step(session, context_id=course, step_id=step.id),
+        lambda: services.delete_pathway(session, context_id=course, pathway_id=pathway.id),
+    ):
+        with pytest.raises(PathwayInUseError):
+            delete()
+    session.expire_all()
+    assert session.scalars(select(Attempt.submission_note)).all() == ["first try"]
 
 
 def test_delete_unused_pathway_removes_its_steps(session: Session, course: int) -> None:

@@ -26,6 +26,7 @@ from lti_app.competencies.views import (
 )
 from lti_app.courses.common import TEACHER, Refusal, current_course, domain_errors
 from lti_app.db import lock_course
+from lti_app.pathways.views.warnings import LossWarning
 from lti_app.web import db_session, require_role
 
 
@@ -33,7 +34,7 @@ def _edit_page(
     competency_id: int,
     errors: Sequence[str | Refusal] = (),
     status: int = 200,
-    losing: Sequence[str] = (),
+    losing: LossWarning | None = None,
 ) -> tuple[str, int]:
     course = current_course()
     session = db_session()
@@ -79,7 +80,8 @@ def _edit_page(
             kinds=KIND_LABELS,
             evidence_on=_evidence_on_leaves(course.context_id),
             errors=list(errors),
-            losing=list(losing),
+            losing=losing.lines if losing else [],
+            warned=losing,
             notice="",
         ),
         status,
@@ -98,7 +100,7 @@ def edit(competency_id: int) -> tuple[str, int]:
 def save(competency_id: int) -> BaseResponse | tuple[str, int]:
     course = current_course()
     session = db_session()
-    losing: list[str] = []
+    losing: LossWarning | None = None
     try:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():

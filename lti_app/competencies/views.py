@@ -40,7 +40,7 @@ from lti_app.errors import AppError
 from lti_app.mastery.scales import recompute_course
 from lti_app.mastery.services import students_with_evidence
 from lti_app.pathways.relocking import MasterySnapshot, mastery_snapshot
-from lti_app.pathways.views.warnings import names_lost_since
+from lti_app.pathways.views.warnings import LossWarning, unconfirmed_loss
 from lti_app.web import add_nav_item, db_session, launch_url, require_role
 
 bp = Blueprint("competencies", __name__, url_prefix="/competencies")
@@ -137,22 +137,21 @@ def _recompute(context_id: int) -> None:
 
 
 def _snapshot_to_ask(context_id: int, *, may_take_mastery: bool) -> MasterySnapshot | None:
-    """The course's mastery before a change, when the change may take some and the teacher
-    has not confirmed it yet (reading it costs four queries over the whole course)."""
-    if not may_take_mastery or request.form.get("confirm_locks") == "yes":
+    """The course's mastery before a change, when the change may take some (reading it costs
+    four queries over the whole course). Taken even once the teacher confirmed: the confirm
+    holds only for what they were warned of."""
+    if not may_take_mastery:
         return None
     return mastery_snapshot(db_session(), context_id=context_id)
 
 
-def _unconfirmed_losses(context_id: int, before: MasterySnapshot | None) -> list[str]:
-    """What a change (made and recomputed, not committed) takes from students, in words,
-    unless the teacher has confirmed it (no snapshot then): a new sub-competency has no
-    evidence yet, so students who mastered its parent through the other parts stop mastering
-    it; a parent left with no sub-competency in use counts only the evidence recorded on it
-    directly, usually none (mastery.rollup)."""
-    if before is None or request.form.get("confirm_locks") == "yes":
-        return []
-    return names_lost_since(context_id, before)
+def _unconfirmed_losses(context_id: int, before: MasterySnapshot | None) -> LossWarning | None:
+    """What a change (made and recomputed, not committed) takes from students beyond what
+    the teacher confirmed, if anything: a new sub-competency has no evidence yet, so students
+    who mastered its parent through the other parts stop mastering it; a parent left with no
+    sub-competency in use counts only the evidence recorded on it directly, usually none
+    (mastery.rollup)."""
+    return None if before is None else unconfirmed_loss(context_id, before)
 
 
 # --- the framework ----------------------------------------------------------------------------
@@ -161,7 +160,7 @@ def _unconfirmed_losses(context_id: int, before: MasterySnapshot | None) -> list
 def _index_page(
     errors: Sequence[str | Refusal] = (),
     status: int = 200,
-    losing: Sequence[str] = (),
+    losing: LossWarning | None = None,
     archiving: int | None = None,
     unarchiving: int | None = None,
 ) -> tuple[str, int]:
@@ -201,7 +200,8 @@ def _index_page(
             selected=_posted_ids("prerequisite_ids") if request.method == "POST" else set(),
             notice=notice_text(NOTICES),
             errors=list(errors),
-            losing=list(losing),
+            losing=losing.lines if losing else [],
+            warned=losing,
             archiving=archiving,
             unarchiving=unarchiving,
         ),
@@ -221,7 +221,7 @@ def index() -> tuple[str, int]:
 def create() -> BaseResponse | tuple[str, int]:
     course = current_course()
     session = db_session()
-    losing: list[str] = []
+    losing: LossWarning | None = None
     try:
         data = CompetencyForm.from_form(request.form)
         with domain_errors():
@@ -326,7 +326,7 @@ def _set_archived(competency_id: int, *, archived: bool) -> BaseResponse | tuple
     session = db_session()
     change = archive_competency if archived else unarchive_competency
     evidence_on = {} if archived else _evidence_on_leaves(course.context_id)
-    losing: list[str] = []
+    losing: LossWarning | None = None
     try:
         with domain_errors():
             before = mastery_snapshot(session, context_id=course.context_id)

@@ -33,7 +33,7 @@ from lti_app.mastery.scales import MAX_LEVELS, get_or_create_scale
 from lti_app.mastery.services import MasteryChange
 from lti_app.mastery.views import bp
 from lti_app.pathways.relocking import mastery_snapshot
-from lti_app.pathways.views.warnings import names_lost_since
+from lti_app.pathways.views.warnings import LossWarning, unconfirmed_loss
 from lti_app.roster.services import list_students
 from lti_app.timezones import NAME_MAX_LENGTH
 from lti_app.web import db_session, launch_url, require_role, set_history_url, settings
@@ -104,7 +104,7 @@ def _scale_page(
     *,
     stale: bool = False,
     zone_typed: str | None = None,
-    losing: Sequence[str] = (),
+    losing: LossWarning | None = None,
 ) -> tuple[str, int]:
     """The scale editor: the stored settings, or after a refused save what was typed, with
     `losing`: what the typed settings would take from students, for the teacher to confirm.
@@ -148,7 +148,8 @@ def _scale_page(
             notice="" if request.method == "POST" else notice_text(NOTICES),
             zone=zone,
             zone_picked=zone.chosen if zone_typed is None else zone_typed,
-            losing=list(losing),
+            losing=losing.lines if losing else [],
+            warned=losing,
         ),
         status,
     )
@@ -257,9 +258,9 @@ def save_scale() -> tuple[str, int]:
             n = _optional_int(form.get("n"), "n")
         levels, row_of = _posted_levels()
         # A stricter threshold or another method can take mastery away, and with it steps
-        # students started: read what they hold first, so the teacher is asked before it goes.
-        confirmed = form.get("confirm_locks") == "yes"
-        before = None if confirmed else mastery_snapshot(session, context_id=course.context_id)
+        # students started: read what they hold first, so the teacher is asked before it goes
+        # (and, once they confirm, that it takes no more than they were asked about).
+        before = mastery_snapshot(session, context_id=course.context_id)
         saved = save_settings(
             session,
             context_id=course.context_id,
@@ -270,7 +271,7 @@ def save_scale() -> tuple[str, int]:
             counts_self_assessment=form.get("counts_self_assessment") == "on",
             levels=levels,
         )
-        losing = [] if before is None else names_lost_since(course.context_id, before)
+        losing = unconfirmed_loss(course.context_id, before)
         if not saved.repeated:  # a repeat's scores were queued by the save it repeats
             queue_scores(session, saved.changes)
     except StaleScaleError:

@@ -42,9 +42,9 @@ from lti_app.form_once import ALREADY_SAVED, form_nonce, form_sent_again
 from lti_app.insights.views import picked_students_with_group
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import correct_evidence, get_evidence, withdraw_evidence
-from lti_app.pathways.relocking import MasterySnapshot, mastery_snapshot
+from lti_app.pathways.relocking import mastery_snapshot
 from lti_app.pathways.retrying import closed_work_offered_again, students_offered_again
-from lti_app.pathways.views.warnings import names_lost_since
+from lti_app.pathways.views.warnings import LossWarning, unconfirmed_loss
 from lti_app.roster.services import list_students, students_who_left
 from lti_app.web import add_nav_item, db_session, launch_url, require_role
 
@@ -227,7 +227,7 @@ def _evidence_page(
     evidence_id: int,
     errors: Sequence[str | Refusal] = (),
     *,
-    losing: Sequence[str] = (),
+    losing: LossWarning | None = None,
     withdrawing: bool = False,
 ) -> str:
     """The evidence page; `losing` is what the posted correction (or withdrawal, when
@@ -253,17 +253,10 @@ def _evidence_page(
         source_labels=SOURCE_LABELS,
         errors=list(errors),
         notice="",
-        losing=list(losing),
+        losing=losing.lines if losing else [],
+        warned=losing,
         withdrawing=withdrawing,
     )
-
-
-def _snapshot_unless_confirmed(context_id: int) -> MasterySnapshot | None:
-    """What students hold before a correction or withdrawal, which can take mastery away and
-    lock a step they started: None once the teacher has confirmed it anyway."""
-    if request.form.get("confirm_locks") == "yes":
-        return None
-    return mastery_snapshot(db_session(), context_id=context_id)
 
 
 @bp.get("/evidence/<int:evidence_id>")
@@ -289,7 +282,8 @@ def correct(evidence_id: int) -> Response | tuple[str, int]:
             day = parse_date(form.get("observed_on"), label="The date")
             # The same day keeps the exact time it was observed at.
             observed = None if day is None or day == current.observed_on else observed_from(day)
-        before = _snapshot_unless_confirmed(course.context_id)
+        # A correction downwards can take mastery away and lock a step the student started.
+        before = mastery_snapshot(session, context_id=course.context_id)
         with domain_errors():
             changes = correct_evidence(
                 session,
@@ -301,7 +295,7 @@ def correct(evidence_id: int) -> Response | tuple[str, int]:
                 observed_on=observed.on if observed else None,
                 changed_by_id=course.teacher_id,
             )
-        losing = [] if before is None else names_lost_since(course.context_id, before)
+        losing = unconfirmed_loss(course.context_id, before)
         queue_scores(session, changes)
     except ValueError as err:
         session.rollback()
@@ -323,14 +317,14 @@ def withdraw(evidence_id: int) -> Response | tuple[str, int]:
             person_id = get_evidence(
                 session, context_id=course.context_id, evidence_id=evidence_id
             ).person_id
-            before = _snapshot_unless_confirmed(course.context_id)
+            before = mastery_snapshot(session, context_id=course.context_id)
             changes = withdraw_evidence(
                 session,
                 context_id=course.context_id,
                 evidence_id=evidence_id,
                 changed_by_id=course.teacher_id,
             )
-        losing = [] if before is None else names_lost_since(course.context_id, before)
+        losing = unconfirmed_loss(course.context_id, before)
         queue_scores(session, changes)
     except ValueError as err:
         session.rollback()

@@ -38,6 +38,13 @@ class MasteryLoss:
     def __bool__(self) -> bool:
         return bool(self.unmastered or self.relocked)
 
+    def within(self, other: MasteryLoss) -> bool:
+        """Whether this loss takes nothing `other` does not: a teacher who confirmed `other`
+        confirmed this too (a student who regained mastery meanwhile is no new loss)."""
+        return set(self.unmastered) <= set(other.unmastered) and set(self.relocked) <= set(
+            other.relocked
+        )
+
 
 def mastery_snapshot(session: Session, *, context_id: int) -> MasterySnapshot:
     """Read the course's mastery and open work (four queries, however big the class)."""

@@ -37,6 +37,7 @@ from tests.competencies.conftest import competencies_by_code
 from tests.conftest import ToolServer
 from tests.courses.frames import Frame, Ids, ensure_launched, make_competency, unique
 from tests.domain_fixtures import Course, make_course, make_platform
+from tests.mastery.confirming import confirm_of
 
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
@@ -736,7 +737,7 @@ def test_archiving_restoring_and_moving_a_sub_competency_updates_the_units_level
     assert asked.status_code == 200
     assert f"no longer masters {p}.U" in asked.text
     assert level(db, cid, student, unit) == (Decimal(4), True)
-    teacher.follow(teacher.post(f"/competencies/{weak}/unarchive", {"confirm_locks": "yes"}))
+    teacher.follow(teacher.post(f"/competencies/{weak}/unarchive", confirm_of(asked.text)))
     assert level(db, cid, student, unit) == (Decimal("2.5"), False)
     form = browser_form(
         teacher.get(f"/competencies/{strong}/edit").text, f"/competencies/{strong}/edit"

@@ -22,6 +22,7 @@ from lti_app.tool.models import Person
 from tests.conftest import ToolServer
 from tests.courses.frames import frame
 from tests.insights.conftest import TEACHER, FreshCourse, fresh_course  # noqa: F401
+from tests.mastery.confirming import confirm_of
 from tests.progress.pages import unique, unit_of_work
 
 
@@ -110,7 +111,9 @@ def test_a_new_part_names_the_students_and_steps_it_would_lock_and_asks_first(
     assert f"{ev}.3" not in _codes(database_url, c.context_id, ev)
     assert (
         "The competency is added."
-        in teacher.follow(teacher.post("/competencies/", {**new_part, "confirm_locks": "yes"})).text
+        in teacher.follow(
+            teacher.post("/competencies/", {**new_part, **confirm_of(asked.text)})
+        ).text
     )
     added = _codes(database_url, c.context_id, ev)[f"{ev}.3"]
 
@@ -121,7 +124,7 @@ def test_a_new_part_names_the_students_and_steps_it_would_lock_and_asks_first(
     assert f"“Field study” locks for {name}, with work in it." in asked.text
     assert "Unarchive it anyway" in asked.text
     assert _codes(database_url, c.context_id, ev)[f"{ev}.3"].is_archived
-    teacher.follow(teacher.post(f"/competencies/{added.id}/unarchive", {"confirm_locks": "yes"}))
+    teacher.follow(teacher.post(f"/competencies/{added.id}/unarchive", confirm_of(asked.text)))
     assert not _codes(database_url, c.context_id, ev)[f"{ev}.3"].is_archived
 
     # Moving a competency under the parent (from the top level) is the same change.
@@ -181,7 +184,7 @@ def test_archiving_the_last_part_names_the_students_and_steps_it_would_lock_and_
     assert not _codes(database_url, c.context_id, ev)[f"{ev}.2"].is_archived
     assert _masters(database_url, c.student_id, parent)
 
-    teacher.follow(teacher.post(f"/competencies/{parts[1]}/archive", {"confirm_locks": "yes"}))
+    teacher.follow(teacher.post(f"/competencies/{parts[1]}/archive", confirm_of(asked.text)))
     assert _codes(database_url, c.context_id, ev)[f"{ev}.2"].is_archived
     assert not _masters(database_url, c.student_id, parent)
 

@@ -26,6 +26,7 @@ from lti_app.mastery.models import EvidenceSource, StudentCompetencyLevel
 from lti_app.mastery.scales import get_or_create_scale, recompute_course, update_scale
 from tests.courses.frames import Frame, Ids, unique
 from tests.domain_fixtures import Course, make_course
+from tests.mastery.confirming import confirm_of
 from tests.mastery.conftest import DEFAULT_SPECS
 from tests.mastery.test_settings_crafted import (
     ON_POSTGRES,
@@ -45,11 +46,16 @@ MASTERY_AT_ADVANCED = [(n, p, c, n == "Advanced") for n, p, c, _ in DEFAULT_SPEC
 
 
 def _post(teacher: Frame, fields: dict[str, str]) -> httpx.Response:
-    # Confirmed up front: these tests are about saves racing; a save that takes mastery away
-    # asks first (test_losing_mastery_asks_first).
-    data = {"lt": teacher.token, "csrf_token": teacher.csrf_token(), "confirm_locks": "yes"}
+    data = {"lt": teacher.token, "csrf_token": teacher.csrf_token()}
     data.update(fields)
     return teacher.client.post(f"{teacher.base}/mastery/scale", data=data)
+
+
+def _confirmed(teacher: Frame, fields: dict[str, str]) -> dict[str, str]:
+    """`fields` as "Save it anyway" sends them, once the save asked first (saving nothing):
+    these tests are about saves racing (test_losing_mastery_asks_first tests the asking)."""
+    asked = _post(teacher, fields)
+    return {**fields, **confirm_of(asked.text)} if "Not saved yet" in asked.text else fields
 
 
 def _at_once(*calls: Callable[[], httpx.Response]) -> list[httpx.Response]:
@@ -78,6 +84,7 @@ def test_double_click_on_save_shows_what_the_save_changed_on_both_answers(
     _with_evidence(db, own_ids, code)
     fields = _browser_fields(teacher.get("/mastery/scale").text)
     fields.update(method="weighted_average", weight="1")
+    fields = _confirmed(teacher, fields)
 
     answers = _at_once(lambda: _post(teacher, fields), lambda: _post(teacher, fields))
 
@@ -363,6 +370,7 @@ def test_double_click_on_save_adding_a_level_reports_and_keeps_it_once(
         {"level-4-name": "Expert", "level-4-points": "5", "level-4-colour": "#5b21b6"},
         mastery="4",
     )
+    fields = _confirmed(teacher, fields)
     first, second = _post(teacher, fields), _post(teacher, fields)
     assert (first.status_code, second.status_code) == (200, 200), second.text[:1000]
     mine = [[r for r in _report(a.text) if code in r["comp"]] for a in (first, second)]

@@ -21,6 +21,7 @@ from lti_app.tool.models import Person
 from tests.conftest import ToolServer
 from tests.courses.frames import Frame, frame
 from tests.insights.conftest import TEACHER, FreshCourse, fresh_course  # noqa: F401
+from tests.mastery.confirming import confirm_of
 from tests.mastery.test_settings_crafted import _browser_fields
 from tests.progress.pages import unique, unit_of_work
 
@@ -169,7 +170,7 @@ def test_withdrawing_evidence_names_who_loses_mastery_and_withdraws_only_when_co
     assert _evidence(database_url, started.evidence_id)[2] is False
     assert _masters(database_url, c, started.safe) is True
 
-    done = teacher.follow(teacher.post(withdraw, {"confirm_locks": "yes"}))
+    done = teacher.follow(teacher.post(withdraw, confirm_of(asked.text)))
     assert "The evidence is withdrawn" in done.text
     assert _evidence(database_url, started.evidence_id)[2] is True
     assert not _masters(database_url, c, started.safe)
@@ -200,7 +201,7 @@ def test_correcting_evidence_below_mastery_asks_first_and_keeps_what_was_typed(
     assert re.search(r'<option value="2(\.00)?" selected>', asked.text), "the level typed"
     assert ">Misread the rubric</textarea>" in asked.text
 
-    done = teacher.follow(teacher.post(correct, {**typed, "confirm_locks": "yes"}))
+    done = teacher.follow(teacher.post(correct, {**typed, **confirm_of(asked.text)}))
     assert "The evidence is corrected" in done.text
     assert _evidence(database_url, started.evidence_id) == (Decimal(2), typed["note"], False)
     assert _masters(database_url, c, started.safe) is False

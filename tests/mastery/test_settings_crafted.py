@@ -45,6 +45,7 @@ from lti_app.mastery.scales import get_or_create_scale, update_scale
 from lti_app.tool.models import Person
 from tests.courses.frames import Frame, Ids, unique
 from tests.domain_fixtures import Course, make_course
+from tests.mastery.confirming import save_anyway
 from tests.mastery.conftest import DEFAULT_SPECS, STUDENTS
 
 D = Decimal
@@ -499,10 +500,13 @@ def _form(
             form["mastery"] = str(i)
     if self_assessment:
         form["counts_self_assessment"] = "on"
-    # Confirmed up front: these tests are about what a save does; a save that takes mastery
-    # away asks first (test_losing_mastery_asks_first).
-    form["confirm_locks"] = "yes"
     return form
+
+
+def _save(teacher: Frame, form: dict[str, Any]) -> httpx.Response:
+    # Confirmed when asked: these tests are about what a save does; a save that takes mastery
+    # away asks first (test_losing_mastery_asks_first).
+    return save_anyway(lambda fields: teacher.post("/mastery/scale", fields), form)
 
 
 def _scale(db: Database, context_id: int) -> tuple[list[tuple[str, Decimal, str, bool]], Any]:
@@ -579,7 +583,7 @@ def test_report_lists_every_mover_and_only_them_after_two_changes_in_a_row(
     _, people = _with_evidence(db, own_ids, code)
     names = _names(db, people)
 
-    first = teacher.post("/mastery/scale", _form(method="weighted_average", weight="1"))
+    first = _save(teacher, _form(method="weighted_average", weight="1"))
     assert first.status_code == 200, first.text[:1000]
     rows = [r for r in _report(first.text) if code in r["comp"]]
     assert {r["name"] for r in rows} == set(names.values())
@@ -590,7 +594,7 @@ def test_report_lists_every_mover_and_only_them_after_two_changes_in_a_row(
     assert by_name[names[people[2]]]["before"] == "Emerging (1.70)"
     assert by_name[names[people[2]]]["now"] == "Developing (2.98)"
 
-    second = teacher.post("/mastery/scale", _form(method="n_times", n="2"))
+    second = _save(teacher, _form(method="n_times", n="2"))
     assert second.status_code == 200, second.text[:1000]
     rows = [r for r in _report(second.text) if code in r["comp"]]
     by_name = {r["name"]: r for r in rows}
@@ -601,7 +605,7 @@ def test_report_lists_every_mover_and_only_them_after_two_changes_in_a_row(
     assert by_name[names[people[2]]]["now"] == "Proficient (3.00)"
     assert by_name[names[people[2]]]["mastery"] == "Now mastered"
 
-    again = teacher.post("/mastery/scale", _form(method="n_times", n="2"))
+    again = _save(teacher, _form(method="n_times", n="2"))
     assert again.status_code == 200
     assert [r for r in _report(again.text) if code in r["comp"]] == []
 
@@ -635,7 +639,7 @@ def test_levels_that_moved_are_queued_for_the_gradebook_with_the_new_level(
         people[2]: ("Emerging", D(1)),
     }
     # Decaying 50%: 2.75 Developing, 2.50 Developing (same level), 2.00 Developing.
-    answer = teacher.post("/mastery/scale", _form(weight="50"))
+    answer = _save(teacher, _form(weight="50"))
     assert answer.status_code == 200, answer.text[:1000]
     assert pending() == {
         people[0]: ("Developing", D(2)),
@@ -656,7 +660,7 @@ def test_levels_that_moved_are_queued_for_the_gradebook_with_the_new_level(
     assert counts == {people[0]: 2, people[1]: 1, people[2]: 2}
 
     renamed = [("Approaching" if n == "Developing" else n, p, c, m) for n, p, c, m in DEFAULT_SPECS]
-    answer = teacher.post("/mastery/scale", _form(renamed, weight="50"))
+    answer = _save(teacher, _form(renamed, weight="50"))
     assert answer.status_code == 200, answer.text[:1000]
     assert pending() == {p: ("Approaching", D(2)) for p in people}
 
@@ -683,7 +687,7 @@ def test_more_levels_than_the_editor_holds_are_refused_not_dropped(
     """A crafted form with 25 filled rows: refused with a plain message; before, the rows past
     the 20th were silently dropped."""
     many = [(f"Step {i}", D(i), "#067647", i == 3) for i in range(25)]
-    answer = teacher.post("/mastery/scale", _form(many))
+    answer = _save(teacher, _form(many))
     assert answer.status_code == 400, answer.text[:1000]
     assert "at most 20 levels" in answer.text
     levels, _ = _scale(db, own_ids.context())
@@ -742,7 +746,7 @@ def test_markup_in_level_names_is_kept_as_typed_and_shown_as_text(
     comp, people = _with_evidence(db, own_ids, unique("MK"))
     levels = list(DEFAULT_SPECS)
     levels[2] = ('<img src=x onerror="alert(1)">', D(3), "#067647", True)
-    answer = teacher.post("/mastery/scale", _form(levels))
+    answer = _save(teacher, _form(levels))
     assert answer.status_code == 200, answer.text[:1000]
     assert "<img src=x" not in answer.text
     assert "&lt;img src=x onerror=" in answer.text
@@ -803,7 +807,7 @@ def test_method_parameters_at_and_past_their_bounds(
     else is refused with the allowed range named, and nothing is saved."""
     cid = own_ids.context()
     before = _scale(db, cid)
-    answer = teacher.post("/mastery/scale", _form(method=method, weight=weight, n=n))
+    answer = _save(teacher, _form(method=method, weight=weight, n=n))
     if stored is None:
         assert answer.status_code == 400, answer.text[:1000]
         text = html.unescape(answer.text)
@@ -836,14 +840,14 @@ def test_self_assessment_switch_through_the_form(
             source=EvidenceSource.SELF_ASSESSMENT,
             start_days_ago=5,
         )
-    on = teacher.post("/mastery/scale", _form(self_assessment=True))
+    on = _save(teacher, _form(self_assessment=True))
     assert on.status_code == 200
     rows = [r for r in _report(on.text) if code in r["comp"]]
     assert [(r["before"], r["now"], r["mastery"]) for r in rows] == [
         ("Developing (2.00)", "Proficient (3.30)", "Now mastered")
     ]
     assert 'id="counts-self" checked' in teacher.get("/mastery/scale").text
-    off = teacher.post("/mastery/scale", _form())
+    off = _save(teacher, _form())
     rows = [r for r in _report(off.text) if code in r["comp"]]
     assert [(r["now"], r["mastery"]) for r in rows] == [("Developing (2.00)", "No longer mastered")]
 

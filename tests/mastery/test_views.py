@@ -25,6 +25,7 @@ from tests.courses.frames import (
     make_competency,
     unique,
 )
+from tests.mastery.confirming import confirm_of
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ def test_student_page_records_corrects_and_withdraws_evidence(
     # The 4 was the student's mastery: withdrawing it asks first.
     asked = teacher.post(f"/mastery/evidence/{evidence.id}/withdraw")
     assert "Not saved yet" in asked.text
-    withdrawn = teacher.post(f"/mastery/evidence/{evidence.id}/withdraw", {"confirm_locks": "yes"})
+    withdrawn = teacher.post(f"/mastery/evidence/{evidence.id}/withdraw", confirm_of(asked.text))
     assert "Withdrawn" in teacher.follow(withdrawn).text
     with db.begin() as s:
         level = current_levels(s, context_id=cid, person_id=student)[competency]

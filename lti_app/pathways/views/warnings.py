@@ -3,7 +3,14 @@ and students a change of prerequisites would lock out of their work."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from lti_app.pathways.forms import StepForm
 from lti_app.pathways.reachability import steps_without_options, stuck_steps
@@ -16,7 +23,10 @@ from lti_app.pathways.relocking import (
 from lti_app.pathways.unlock import CompetencyRef
 from lti_app.pathways.unlocking import students_locked_out_by
 from lti_app.roster.services import list_students
-from lti_app.web import db_session
+from lti_app.web import db_session, settings
+
+WARNED_FIELD = "warned_loss"
+"""The hidden field of a "Not saved yet" warning: the loss it named, signed."""
 
 
 def _join_names(refs: list[CompetencyRef]) -> str:
@@ -84,8 +94,65 @@ def names_losing_mastery(context_id: int, loss: MasteryLoss) -> list[str]:
     return lines
 
 
-def names_lost_since(context_id: int, before: MasterySnapshot) -> list[str]:
+@dataclass(frozen=True)
+class LossWarning:
+    """A "Not saved yet" warning: what a change would take from students, in words, and the
+    loss itself, signed, for the confirming form to carry back."""
+
+    lines: list[str]
+    token: str
+    grown: bool
+    """The teacher confirmed, but the change now takes more than they were warned of (the
+    form was changed on the warning page, or students gained mastery meanwhile)."""
+
+
+def unconfirmed_loss(context_id: int, before: MasterySnapshot) -> LossWarning | None:
     """What a change made since `before` (levels recomputed, not committed) takes from
-    students, in words: empty when it takes nothing, so it can be saved without asking."""
+    students that the teacher has not confirmed: None when it takes nothing, or only what the
+    warning they confirmed named, so it can be saved.
+
+    The confirm is checked against the warning, not trusted: between the two, the form can be
+    changed (a stricter level typed on the warning page) and other students can come to master
+    what the change takes away; saving those unnamed would take from students nobody was told
+    of."""
     loss = mastery_lost_since(db_session(), context_id=context_id, before=before)
-    return names_losing_mastery(context_id, loss) if loss else []
+    if not loss:
+        return None
+    confirmed = request.form.get("confirm_locks") == "yes"
+    warned = _warned_loss(context_id) if confirmed else None
+    if warned is not None and loss.within(warned):
+        return None
+    lines = names_losing_mastery(context_id, loss)
+    if not lines:  # only students who left the course lose: nobody to ask about
+        return None
+    return LossWarning(
+        lines, _signer(settings().secret_key).dumps(_payload(context_id, loss)), confirmed
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _signer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(
+        secret_key, salt="pathways-warned-loss", signer_kwargs={"digest_method": hashlib.sha256}
+    )
+
+
+def _payload(context_id: int, loss: MasteryLoss) -> dict[str, Any]:
+    # The course too: a warning from one course confirms nothing in another.
+    return {"c": context_id, "u": loss.unmastered, "r": loss.relocked}
+
+
+def _warned_loss(context_id: int) -> MasteryLoss | None:
+    """The loss the confirmed warning named, or None when the form carries none it could
+    have been shown (a page from before warnings were signed asks again)."""
+    token = request.form.get(WARNED_FIELD, "")
+    try:
+        data = _signer(settings().secret_key).loads(token)
+        if data["c"] != context_id:
+            return None
+        return MasteryLoss(
+            tuple((int(p), int(c)) for p, c in data["u"]),
+            tuple((int(p), int(s)) for p, s in data["r"]),
+        )
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None

@@ -47,12 +47,13 @@ def _statements(dialect: str) -> dict[str, Any]:
     active = membership.c.status == MembershipStatus.ACTIVE
     # Moodle's "Switch role to… Student" launches the teacher's own account as a plain Learner
     # (mod/lti/locallib.php lti_get_ims_role asks mod/lti:manage of the switched role; no
-    # TestUser role, unlike Canvas's Student View). A teacher the roster has listed who
-    # launches as a learner is therefore taken for a teacher looking at the student pages:
-    # the launch gets them, the membership stays teaching and is marked the course's preview
-    # student, so the teacher is not one of the class and their other tab keeps teaching. A
-    # real demotion is the roster's to apply (roster.syncing.apply_members).
-    listed_teacher = membership.c.is_teacher.is_(True) & membership.c.first_listed_at.is_not(None)
+    # TestUser role, unlike Canvas's Student View). A teacher who launches as a learner there
+    # is therefore taken for a teacher looking at the student pages: the launch gets them, the
+    # membership stays teaching and is marked the course's preview student, so the teacher is
+    # not one of the class and their other tab keeps teaching. A real demotion is the roster's
+    # to apply (roster.syncing.apply_members); teachers no roster lists (a site admin teaching
+    # unenrolled, a category teacher, a Moodle with the roster service off) switch role too.
+    listed_teacher = membership.c.is_teacher.is_(True)
     counts: ColumnElement[bool] = Membership.counts_for_grades  # type: ignore[assignment]
     as_learner = {**updates, "is_teacher": listed_teacher, "is_preview": listed_teacher}
     return {
@@ -74,6 +75,15 @@ def _statements(dialect: str) -> dict[str, Any]:
             set_=as_learner,
             where=counts | (active & listed_teacher),
         ).returning(membership.c.person_id),
+        # A launch with no role Pathways acts on (empty or unknown roles) says nothing about
+        # the membership: a student the roster listed stays one of the class.
+        "guest_membership": insert.on_conflict_do_update(
+            index_elements=MEMBERSHIP_KEY,
+            set_={
+                "last_launch_at": insert.excluded.last_launch_at,
+                "first_launch_at": updates["first_launch_at"],
+            },
+        ),
         "rejoin": update(Membership)
         .where(
             membership.c.context_id == bindparam("key_context_id"),
@@ -109,7 +119,11 @@ def teachers_launch_as_learners(claims: Mapping[str, Any], nrps_url: object) -> 
 
 
 def write_membership(
-    conn: Connection, values: dict[str, Any], *, teachers_switch_to_learner: bool = False
+    conn: Connection,
+    values: dict[str, Any],
+    *,
+    teachers_switch_to_learner: bool = False,
+    acts_on_roles: bool = True,
 ) -> bool:
     """Store what the launch says about the membership; True when the launch brought the person
     back: the membership did not count for grades and now does, or was inactive or deleted.
@@ -118,6 +132,9 @@ def write_membership(
     meanwhile must be sent again (grades.views.resend_to_returning_learner).
     """
     statements = _statements(conn.dialect.name)
+    if not acts_on_roles:
+        conn.execute(statements["guest_membership"], values)
+        return False
     launched = Membership(
         status=values["status"], is_learner=values["is_learner"], is_preview=values["is_preview"]
     )

@@ -200,6 +200,7 @@ def sync_launch(session: Session, launch: ValidatedLaunch, *, ttl_seconds: int) 
             teachers_switch_to_learner=teachers_launch_as_learners(
                 claims, nrps.get("context_memberships_url") if isinstance(nrps, dict) else None
             ),
+            acts_on_roles=role is not CourseRole.GUEST,
         )
 
     resource_link: ResourceLink | None = None

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -212,3 +213,33 @@ def test_a_moodle_roster_demotes_a_teacher_whose_last_launch_was_a_students(
     assert membership() == (True, True, True)  # a teacher looking at the student pages
     roster("moodle-ta", LEARNER)
     assert membership() == (False, True, False)  # one of the class
+
+
+def test_a_moodle_teacher_no_roster_lists_still_only_looks_when_switching_to_student(
+    session: Session,
+) -> None:
+    """A site admin teaching unenrolled, a category teacher, a Moodle with the roster service
+    off: no roster ever lists them, and their switch to Student is still only a look."""
+    platform = make_platform(session)
+    _launch(session, platform.id, "site-admin", [INSTRUCTOR])
+    _launch(session, platform.id, "site-admin", [LEARNER])
+    assert _membership(session, platform.id) == (True, True, True)
+    _launch(session, platform.id, "site-admin", [INSTRUCTOR])
+    assert _membership(session, platform.id) == (True, False, False)
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [[], ["http://purl.imsglobal.org/vocab/lis/v2/membership#Member"], ["urn:lti:role:ims/x"]],
+    ids=["no-roles", "member", "unknown-urn"],
+)
+def test_a_launch_with_no_role_pathways_acts_on_leaves_a_student_in_the_class(
+    session: Session, roles: list[str]
+) -> None:
+    """Empty or unknown roles land on the guest page and say nothing about the membership: the
+    student the roster listed stays one of the class (listed, counted, graded)."""
+    platform = make_platform(session)
+    _launch(session, platform.id, "listed-student", [LEARNER], lms=CANVAS)
+    _roster(session, platform.id, "listed-student", LEARNER, moodle=False)
+    _launch(session, platform.id, "listed-student", roles, lms=CANVAS)
+    assert _membership(session, platform.id) == (False, True, False)

@@ -33,8 +33,9 @@ MORE_THAN_ASKED = "This is more than you were asked about"
 
 @dataclass(frozen=True)
 class Explore:
-    """An open step, "Explore", that user-s01 has started, and two competencies the teacher
-    may make it wait for; user-s02 launched but not started."""
+    """An open step, "Explore", that user-s01 (José Núñez) has started, and two competencies
+    the teacher may make it wait for; user-s11 (Chidi Anagonye) launched after, not started:
+    the class list, and so every warning, names him first."""
 
     step_id: int
     option_id: int
@@ -46,9 +47,9 @@ class Explore:
 
 
 def _explore(database_url: str, c: FreshCourse) -> Explore:
-    c.lti.launch("user-s02")
+    c.lti.launch("user-s11")
     with unit_of_work(database_url) as s:
-        second_id = person_id(s, c.lti.lms, "user-s02")
+        second_id = person_id(s, c.lti.lms, "user-s11")
         transport = create_competency(
             s, context_id=c.context_id, code=unique("CT"), title="Cell transport"
         ).id
@@ -158,7 +159,7 @@ def test_a_student_who_starts_the_step_after_the_warning_is_named_before_it_lock
     assert again.status_code == 200, again.text[:2000]
     words = _locking(again.text)
     assert MORE_THAN_ASKED in words
-    assert f"locks for 2 students with work in it: {e.first}, {e.second}." in words
+    assert f"locks for 2 students with work in it: {e.second}, {e.first}." in words
     assert _prerequisites(database_url, e) == set()
 
     # Confirming the warning that names them both saves.
@@ -187,7 +188,7 @@ def test_a_prerequisite_ticked_on_the_warning_page_names_whom_it_locks_out_too(
     assert again.status_code == 200, again.text[:2000]
     words = _locking(again.text)
     assert MORE_THAN_ASKED in words
-    assert f"locks for 2 students with work in it: {e.first}, {e.second}." in words
+    assert f"locks for 2 students with work in it: {e.second}, {e.first}." in words
     assert _prerequisites(database_url, e) == set()
     assert _ticked(again.text) == {e.transport, e.ecosystems}  # what was typed stays
 

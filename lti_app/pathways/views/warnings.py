@@ -51,12 +51,17 @@ def stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
 
 
 def _student_names(context_id: int) -> dict[int, str]:
+    """The class's names by id, in the class list's order (family, then given name)."""
     return {s.person_id: s.name for s in list_students(db_session(), context_id=context_id)}
 
 
 def _named(names: dict[int, str], ids: Iterable[int]) -> list[str]:
-    # A student who left the course keeps their work, but nobody waits for them to finish it.
-    return [names[p] for p in ids if p in names]
+    """The students' names in the class list's order, as every page lists the class (their
+    ids' order is the order they first launched or the roster sync met them, in no order a
+    teacher would recognise). A student who left the course keeps their work, but nobody
+    waits for them to finish it: they are not named."""
+    wanted = set(ids)
+    return [name for person_id, name in names.items() if person_id in wanted]
 
 
 def names_losing_mastery(context_id: int, loss: MasteryLoss) -> list[str]:

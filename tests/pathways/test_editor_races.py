@@ -169,7 +169,7 @@ def test_a_step_page_opened_before_a_colleagues_save_quotes_the_title_both_chang
     path = f"/pathways/manage/steps/{b.locked_step_id}"
     page_a = editor(course, TEACHER, path)
     page_b = editor(course, SECOND_TEACHER, path)
-    step = {"description": "", "competency_id": "", "confirm_locks": "yes"}
+    step = {"description": "", "competency_id": ""}
     prerequisites = {"prerequisite_ids": [str(b.competency_id)]}
     assert save(page_a, path, {**step, **prerequisites, "title": "Deeper"}).status_code == 302
 
@@ -250,7 +250,6 @@ def test_two_saves_of_the_same_ticks_at_once_both_succeed(
             "title": "Go deeper",
             "description": "",
             "competency_id": "",
-            "confirm_locks": "yes",
             "prerequisite_ids": [str(c) for c in both],
         }
     page = editor(course, TEACHER, path)

@@ -28,6 +28,7 @@ from lti_app.pathways.reachability import steps_without_options, stuck_steps
 from lti_app.tool.models import Person
 from tests.conftest import LtiActions, ToolServer
 from tests.courses.conftest import fresh_lms  # noqa: F401 - fixture
+from tests.mastery.confirming import confirm_of
 from tests.pathways.conftest import MakeCompetency
 from tests.pathways.test_views import STUDENT, TEACHER, Built, build_pathway
 from tests.progress.pages import (
@@ -606,7 +607,7 @@ def test_a_prerequisite_that_locks_students_out_of_their_work_is_confirmed_first
     saved = post(
         teacher.client,
         form(asked, f"/manage/steps/{built.open_step_id}?"),
-        {**typed, "confirm_locks": "yes"},
+        {**typed, **confirm_of(asked.text)},
     )
     assert "Your changes are saved." in saved.text
     # A change that locks nobody more is saved straight away.

@@ -38,7 +38,7 @@ from lti_app.pathways.unlocking import (
     unlock_step_for_students,
 )
 from lti_app.pathways.views import TEACHER, bp, launch_course, page_notice
-from lti_app.pathways.views.warnings import names_locked_out, stuck_warnings
+from lti_app.pathways.views.warnings import LossWarning, stuck_warnings, unconfirmed_lock_out
 from lti_app.roster.services import list_students, student_ids_in_course
 from lti_app.web import db_session, launch_url, require_role
 
@@ -248,10 +248,11 @@ def _render_step_editor(
     form: StepForm | None = None,
     errors: Sequence[Refusal] = (),
     status: int = 200,
-    locking: list[str] | None = None,
+    locking: LossWarning | None = None,
 ) -> tuple[str, int]:
     """The step's page; `locking` names the students a change the teacher has to confirm
-    would lock out of their work here (the change, as typed, is in `form`)."""
+    would lock out of their work here (the change, as typed, is in `form`), and carries the
+    confirm's proof of what it named."""
     session = db_session()
     step = services.get_step(session, context_id=context_id, step_id=step_id)
     pathway = services.get_pathway(session, context_id=context_id, pathway_id=step.pathway_id)
@@ -279,7 +280,8 @@ def _render_step_editor(
             warnings=stuck_warnings(context_id, step.pathway_id),
             errors=errors,
             errors_title="Not saved:",
-            locking=locking or [],
+            locking=locking.lines if locking else [],
+            warned=locking,
             notice=None if errors or locking else page_notice(),
         ),
         status,
@@ -295,11 +297,11 @@ def edit_step(step_id: int) -> Response | tuple[str, int]:
         return _render_step_editor(context_id, step_id)
     session = db_session()
     form = StepForm.from_request(request.form)
-    if request.form.get("confirm_locks") != "yes":
-        # Students part-way through this step would silently find it locked: ask first.
-        locking = names_locked_out(context_id, step_id, form)
-        if locking:
-            return _render_step_editor(context_id, step_id, form=form, locking=locking)
+    # Students part-way through this step would silently find it locked: ask first, and
+    # again on the confirm if it now locks out students the warning did not name.
+    locking = unconfirmed_lock_out(context_id, step_id, form)
+    if locking:
+        return _render_step_editor(context_id, step_id, form=form, locking=locking)
     try:
         services.update_step(
             session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,24 +50,18 @@ def stuck_warnings(context_id: int, pathway_id: int) -> list[str]:
     ]
 
 
-def names_locked_out(context_id: int, step_id: int, form: StepForm) -> list[str]:
-    """The students with work in progress here that the form's prerequisites would lock out."""
-    session = db_session()
-    ids = students_locked_out_by(
-        session, context_id=context_id, step_id=step_id, prerequisite_ids=form.prerequisite_ids
-    )
-    if not ids:
-        return []
-    return _named(_student_names(context_id), ids)
-
-
 def _student_names(context_id: int) -> dict[int, str]:
+    """The class's names by id, in the class list's order (family, then given name)."""
     return {s.person_id: s.name for s in list_students(db_session(), context_id=context_id)}
 
 
 def _named(names: dict[int, str], ids: Iterable[int]) -> list[str]:
-    # A student who left the course keeps their work, but nobody waits for them to finish it.
-    return [names[p] for p in ids if p in names]
+    """The students' names in the class list's order, as every page lists the class (their
+    ids' order is the order they first launched or the roster sync met them, in no order a
+    teacher would recognise). A student who left the course keeps their work, but nobody
+    waits for them to finish it: they are not named."""
+    wanted = set(ids)
+    return [name for person_id, name in names.items() if person_id in wanted]
 
 
 def names_losing_mastery(context_id: int, loss: MasteryLoss) -> list[str]:
@@ -103,7 +97,8 @@ class LossWarning:
     token: str
     grown: bool
     """The teacher confirmed, but the change now takes more than they were warned of (the
-    form was changed on the warning page, or students gained mastery meanwhile)."""
+    form was changed on the warning page, or students gained mastery or started a step
+    meanwhile)."""
 
 
 def unconfirmed_loss(context_id: int, before: MasterySnapshot) -> LossWarning | None:
@@ -116,13 +111,37 @@ def unconfirmed_loss(context_id: int, before: MasterySnapshot) -> LossWarning | 
     what the change takes away; saving those unnamed would take from students nobody was told
     of."""
     loss = mastery_lost_since(db_session(), context_id=context_id, before=before)
+    return _unless_confirmed(context_id, loss, lambda: names_losing_mastery(context_id, loss))
+
+
+def unconfirmed_lock_out(context_id: int, step_id: int, form: StepForm) -> LossWarning | None:
+    """The students with work in progress here that the form's prerequisites would lock out,
+    by name, unless the teacher confirmed a warning naming all of them: checked, as for
+    `unconfirmed_loss`, since a student can start the step after the warning, and the teacher
+    can tick another prerequisite on the warning page."""
+    ids = students_locked_out_by(
+        db_session(),
+        context_id=context_id,
+        step_id=step_id,
+        prerequisite_ids=form.prerequisite_ids,
+    )
+    loss = MasteryLoss(unmastered=(), relocked=tuple((p, step_id) for p in ids))
+    return _unless_confirmed(context_id, loss, lambda: _named(_student_names(context_id), ids))
+
+
+def _unless_confirmed(
+    context_id: int, loss: MasteryLoss, named: Callable[[], list[str]]
+) -> LossWarning | None:
+    """The warning to show of `loss`, in the words `named` gives, or None when it takes
+    nothing, nobody still in the course, or only what the warning the teacher confirmed
+    named."""
     if not loss:
         return None
     confirmed = request.form.get("confirm_locks") == "yes"
     warned = _warned_loss(context_id) if confirmed else None
     if warned is not None and loss.within(warned):
         return None
-    lines = names_losing_mastery(context_id, loss)
+    lines = named()
     if not lines:  # only students who left the course lose: nobody to ask about
         return None
     return LossWarning(

@@ -171,7 +171,14 @@ def requeue_current(
     person_ids: Iterable[int] | None = None,
 ) -> list[int]:
     """Queue every active learner's stored level again (new column, new display choice, or
-    `person_ids` back in the course: scores claimed while they were away were skipped)."""
+    `person_ids` back in the course: scores claimed while they were away were skipped).
+
+    A level emptied meanwhile (evidence withdrawn, "n times" not reached, every part archived)
+    goes as a clearing score where the LMS still holds one: its column was off, or the learner
+    away, when the level went, so the LMS was never told.
+    """
+    competencies = None if competency_ids is None else set(competency_ids)
+    people = None if person_ids is None else set(person_ids)
     stmt = (
         select(
             StudentCompetencyLevel.person_id,
@@ -190,12 +197,60 @@ def requeue_current(
             Membership.status == MembershipStatus.ACTIVE,
         )
     )
-    if competency_ids is not None:
-        stmt = stmt.where(StudentCompetencyLevel.competency_id.in_(set(competency_ids)))
-    if person_ids is not None:
-        stmt = stmt.where(StudentCompetencyLevel.person_id.in_(set(person_ids)))
+    if competencies is not None:
+        stmt = stmt.where(StudentCompetencyLevel.competency_id.in_(competencies))
+    if people is not None:
+        stmt = stmt.where(StudentCompetencyLevel.person_id.in_(people))
     scores = [_Score(context_id, p, c, name) for p, c, name in session.execute(stmt)]
+    scores += _emptied_since_sent(
+        session, context_id=context_id, competency_ids=competencies, person_ids=people
+    )
     return _queue(session, scores)
+
+
+def _emptied_since_sent(
+    session: Session,
+    *,
+    context_id: int,
+    competency_ids: set[int] | None,
+    person_ids: set[int] | None,
+) -> list[_Score]:
+    """Clearing scores for active learners whose level is empty now while the last score the
+    LMS accepted in that column (the column as it is now, not one deleted and re-made) gave a
+    level. A pair the LMS never scored gets none: there is nothing to clear."""
+    last_sent = (
+        select(func.max(ScoreOutbox.id))
+        .where(ScoreOutbox.context_id == context_id, ScoreOutbox.status == OutboxStatus.SENT)
+        .group_by(ScoreOutbox.line_item_id, ScoreOutbox.person_id)
+    )
+    if competency_ids is not None:
+        last_sent = last_sent.where(ScoreOutbox.competency_id.in_(competency_ids))
+    if person_ids is not None:
+        last_sent = last_sent.where(ScoreOutbox.person_id.in_(person_ids))
+    stmt = (
+        select(ScoreOutbox.person_id, LineItem.competency_id)
+        .join(LineItem, LineItem.id == ScoreOutbox.line_item_id)
+        .join(
+            Membership,
+            (Membership.context_id == ScoreOutbox.context_id)
+            & (Membership.person_id == ScoreOutbox.person_id),
+        )
+        .outerjoin(
+            StudentCompetencyLevel,
+            (StudentCompetencyLevel.context_id == ScoreOutbox.context_id)
+            & (StudentCompetencyLevel.person_id == ScoreOutbox.person_id)
+            & (StudentCompetencyLevel.competency_id == LineItem.competency_id),
+        )
+        .where(
+            ScoreOutbox.id.in_(last_sent),
+            ScoreOutbox.score_given.is_not(None),
+            ScoreOutbox.sent_url == LineItem.url,
+            StudentCompetencyLevel.level_name.is_(None),
+            Membership.is_learner.is_(True),
+            Membership.status == MembershipStatus.ACTIVE,
+        )
+    )
+    return [_Score(context_id, p, c, None) for p, c in session.execute(stmt)]
 
 
 def rescore_course(session: Session, *, context_id: int) -> list[int]:

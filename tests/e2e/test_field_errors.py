@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from lti_app.db import Database
@@ -200,11 +201,12 @@ def test_go_to_the_field_shows_what_the_field_is_called(
     with frame.expect_navigation():
         page.keyboard.press("Enter")
     frame = tool_frame(page)
-    frame.wait_for_function("document.activeElement.id === 'error-summary'")
+    # expect(), not wait_for_function(): the page's CSP refuses the eval() its polling uses.
+    expect(frame.locator("#error-summary")).to_be_focused()
     page.keyboard.press("Tab")
     assert _active(frame)["text"] == "Go to the field"
     page.keyboard.press("Enter")
-    frame.wait_for_function(f"document.activeElement === document.querySelector('{field}')")
+    expect(frame.locator(field)).to_be_focused()
     name_top, _ = _in_lms_window(page, frame, name)
     _, field_bottom = _in_lms_window(page, frame, field if refused == "name" else name)
     assert name_top >= 0, f"{name} is {-name_top:.0f} px above the LMS's window"

@@ -56,6 +56,8 @@
     nameAbove(field).scrollIntoView({ block: "start" });
     if (field.tagName !== "FIELDSET") {  // a tall fieldset would push its legend out again
       field.scrollIntoView({ block: "nearest" });
+    } else if (!field.hasAttribute("tabindex")) {
+      field.setAttribute("tabindex", "-1");
     }
     field.focus({ preventScroll: true });
   }

@@ -1,6 +1,6 @@
 """How stored values read on a page: times in the course's time zone, and names and titles
 from the LMS or a teacher kept in their own writing direction. Template filters `local` and
-`isolate`."""
+`isolate`, and domain messages as sentences (`sentence`)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,18 @@ def isolate(value: object) -> str:
     return f"{FIRST_STRONG_ISOLATE}{value}{POP_DIRECTIONAL_ISOLATE}"
 
 
+def sentence(message: object) -> str:
+    """A domain message ('a code is required') as a sentence for the page: capitalised and
+    ended, so a screen reader does not run it into the "Go to the field" link after it."""
+    text = str(message).strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def init_display(app: Flask) -> None:
     app.jinja_env.filters["isolate"] = isolate
+    app.jinja_env.filters["sentence"] = sentence
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals["date_limits"] = date_limits

@@ -43,12 +43,3 @@ class CompetencyForm:
                 parse_id(v) for v in dict.fromkeys(form.getlist("prerequisite_ids")) if v.strip()
             ],
         )
-
-
-def sentence(message: str) -> str:
-    """A domain message ('a code is required') as a sentence for the page."""
-    message = message.strip()
-    if not message:
-        return message
-    message = message[0].upper() + message[1:]
-    return message if message.endswith((".", "!", "?")) else message + "."

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_app.competencies.errors import CompetencyError, ImportFailedError, ImportProblem
-from lti_app.competencies.forms import IMPORT_FORMATS, sentence
+from lti_app.competencies.forms import IMPORT_FORMATS
 from lti_app.competencies.importing import (
     MAX_ROWS,
     copy_framework,
@@ -35,7 +35,7 @@ from lti_app.courses.grading_copy import copy_grading, has_evidence
 from lti_app.courses.queries import TaughtCourse, taught_courses
 from lti_app.csvsafe import EXCEL_UTF8
 from lti_app.db import lock_course
-from lti_app.display import local_time
+from lti_app.display import local_time, sentence
 from lti_app.errors import NotFoundError
 from lti_app.grades.columns import GradebookError
 from lti_app.mastery.errors import InvalidScaleError

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_app.competencies.errors import CompetencyError, InvalidCompetencyError
-from lti_app.competencies.forms import KIND_LABELS, CompetencyForm, sentence
+from lti_app.competencies.forms import KIND_LABELS, CompetencyForm
 from lti_app.competencies.models import Competency
 from lti_app.competencies.queries import (
     CompetencyNode,
@@ -36,6 +36,7 @@ from lti_app.courses.common import TEACHER, Refusal, assessable, current_course,
 from lti_app.courses.recording import queue_scores
 from lti_app.courses.views import notice_text
 from lti_app.db import lock_course
+from lti_app.display import sentence
 from lti_app.errors import AppError
 from lti_app.mastery.scales import recompute_course
 from lti_app.mastery.services import students_with_evidence

@@ -1,22 +1,26 @@
-"""A refused form on the teacher's student page, by keyboard in the LMS's frame (real Chromium):
-the refusal takes focus, Tab reaches its "Go to the field" link, and Enter on it puts focus in
-the field, which says it is invalid."""
+"""A refused form, by keyboard in the LMS's frame (real Chromium): the refusal takes focus, Tab
+reaches its "Go to the field" link, and Enter on it puts focus in the field, which says it is
+invalid, with the field's label or legend in sight above it and not under its focus ring."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from PIL import Image
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from lti_app.db import Database
 from lti_app.demo import seed as lms_seed
 from lti_app.demo.seed import PEOPLE, STUDENTS, TEACHER, Course, Enrollment, Role
 from lti_app.demo.state import ResourceLink
+from lti_app.insights.groups import create_group
 from lti_app.roster.client import Member
 from lti_app.roster.syncing import apply_members
-from lti_app.tool.models import Context, Platform
+from lti_app.tool.models import Context, Person, Platform
 from tests.e2e.conftest import Demo, tool_frame
 
 COURSE = Course(
@@ -25,16 +29,19 @@ COURSE = Course(
     title="Refused fields in the frame",
     enrollments=(
         Enrollment(TEACHER.user_id, Role.INSTRUCTOR),
-        Enrollment(STUDENTS[0].user_id, Role.LEARNER),
+        # A class's worth: the group page is taller than the LMS's window, so a jump can
+        # bring a field to its very top.
+        *(Enrollment(s.user_id, Role.LEARNER) for s in STUDENTS[:24]),
     ),
 )
 STUDENT_NAME = PEOPLE[STUDENTS[0].user_id].name
 SCREEN = (1100, 600)
+LMS_WINDOW_HEIGHT = 640
 
 
 @pytest.fixture(scope="module")
 def course(demo: Demo, database_url: str) -> Iterator[Demo]:
-    """A course of its own in the demo LMS: its teacher and one student, on the roster."""
+    """A course of its own in the demo LMS: its teacher and students, on the roster."""
     platform = demo.lms.platform
     link_id = lms_seed.default_resource_link_id(COURSE)
     lms_seed.COURSES[COURSE.context_id] = COURSE
@@ -67,6 +74,34 @@ def course(demo: Demo, database_url: str) -> Iterator[Demo]:
     finally:
         platform.state.resource_links.pop(link_id, None)
         lms_seed.COURSES.pop(COURSE.context_id, None)
+
+
+@pytest.fixture(scope="module")
+def group_id(course: Demo, database_url: str) -> int:
+    """A group of one of the course's students, saved by its teacher."""
+    db = Database(database_url)
+    with db.begin() as s:
+        context_id = s.scalars(
+            select(Context.id).where(Context.context_id == COURSE.context_id)
+        ).one()
+        people = dict(
+            s.execute(
+                select(Person.sub, Person.id).where(
+                    Person.sub.in_([e.user_id for e in COURSE.enrollments])
+                )
+            ).all()
+        )
+        group = create_group(
+            s,
+            context_id=context_id,
+            name="Lab table 1",
+            person_ids=[people[STUDENTS[0].user_id]],
+            created_by_id=people[TEACHER.user_id],
+        )
+        s.flush()
+        made = group.id
+    db.dispose()
+    return made
 
 
 def _follow(page: Any, frame: Any, locator: Any) -> Any:
@@ -110,3 +145,77 @@ def test_go_to_the_field_by_keyboard_focuses_the_refused_field(
     # Typing goes into the goal's words.
     page.keyboard.type("Read two books")
     assert frame.input_value("#goal-new-text").strip() == "Read two books"
+
+
+FOCUS_RING = (0xFF, 0xBF, 0x47)
+"""--focus in pathways.css."""
+
+
+def _focus_ring_pixels(png: bytes) -> int:
+    with Image.open(io.BytesIO(png)) as image:
+        rgb = image.convert("RGB")
+        colours = rgb.getcolors(maxcolors=rgb.width * rgb.height) or []
+    return sum(
+        count
+        for count, colour in colours
+        if all(abs(a - b) <= 24 for a, b in zip(colour, FOCUS_RING, strict=True))
+    )
+
+
+def _pixels_inside(png: bytes) -> bytes:
+    """An element's screenshot but its outermost pixels, which its fractional edges share with
+    what is around it."""
+    with Image.open(io.BytesIO(png)) as image:
+        return image.convert("RGB").crop((1, 1, image.width - 1, image.height - 1)).tobytes()
+
+
+def _in_lms_window(page: Any, frame: Any, selector: str) -> tuple[float, float]:
+    """The top and bottom of what `selector` finds, from the top of the LMS's window."""
+    frame_top = page.evaluate("document.getElementById('tool-frame').getBoundingClientRect().top")
+    top, bottom = frame.eval_on_selector(
+        selector, "e => [e.getBoundingClientRect().top, e.getBoundingClientRect().bottom]"
+    )
+    return frame_top + top, frame_top + bottom
+
+
+@pytest.mark.parametrize("width", [700, 375])
+@pytest.mark.parametrize(
+    ("refused", "field", "name"),
+    [("name", "#g-name", "label[for=g-name]"), ("members", "#g-members", "#g-members legend")],
+)
+def test_go_to_the_field_shows_what_the_field_is_called(
+    course: Demo, group_id: int, page_factory: Any, width: int, refused: str, field: str, name: str
+) -> None:
+    page = page_factory(width, LMS_WINDOW_HEIGHT)
+    page.set_default_timeout(15_000)
+    page.goto(course.course_url(COURSE.context_id, **{"as": TEACHER.user_id}))
+    frame = tool_frame(page)
+    nav = frame.get_by_role("navigation", name="Pathways")
+    frame = _follow(page, frame, nav.get_by_role("link", name="Groups", exact=True))
+    frame = _follow(page, frame, frame.get_by_role("link", name="Lab table 1"))
+    if refused == "name":
+        frame.fill("#g-name", "   ")
+    else:
+        frame.locator("input[name=member]:checked").uncheck()
+    frame.focus("#g-name")
+    with frame.expect_navigation():
+        page.keyboard.press("Enter")
+    frame = tool_frame(page)
+    # expect(), not wait_for_function(): the page's CSP refuses the eval() its polling uses.
+    expect(frame.locator("#error-summary")).to_be_focused()
+    page.keyboard.press("Tab")
+    assert _active(frame)["text"] == "Go to the field"
+    page.keyboard.press("Enter")
+    expect(frame.locator(field)).to_be_focused()
+    name_top, _ = _in_lms_window(page, frame, name)
+    _, field_bottom = _in_lms_window(page, frame, field if refused == "name" else name)
+    assert name_top >= 0, f"{name} is {-name_top:.0f} px above the LMS's window"
+    assert field_bottom <= LMS_WINDOW_HEIGHT
+    if refused == "members":
+        # The fieldset's ring is drawn where its border is, across the middle of the legend:
+        # it shows, but the legend reads as it does unfocused.
+        assert _focus_ring_pixels(page.screenshot()) > 100
+        focused = frame.locator(name).screenshot()
+        frame.evaluate("document.activeElement.blur()")
+        unfocused = frame.locator(name).screenshot()
+        assert _pixels_inside(focused) == _pixels_inside(unfocused), "the ring crosses the legend"

@@ -406,8 +406,8 @@ def _count(db: Database, competency_id: int) -> int:
         ("abc", "Choose a level"),
         ("NaN", "Choose a level"),
         ("Infinity", "Choose a level"),
-        ("-1", "points must be from"),
-        ("1e9", "points must be from"),
+        ("-1", "Points must be from"),
+        ("1e9", "Points must be from"),
         ("3.001", "two decimals"),
     ],
 )
@@ -613,7 +613,7 @@ def test_stale_correction_after_withdrawal_gets_a_plain_answer(
         },
     )
     assert stale.status_code == 400
-    assert "withdrawn evidence cannot be corrected" in stale.text
+    assert "Withdrawn evidence cannot be corrected" in stale.text
 
 
 def test_far_past_date_is_refused_and_old_far_past_evidence_still_renders(

@@ -3,6 +3,7 @@ invalid and is described by the message, and the message links to it ("Go to the
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +36,7 @@ TWICE = [*DEFAULT_SPECS[:2], ("developing", Decimal(3), "#067647", True), DEFAUL
 def test_two_levels_of_one_name_mark_and_link_the_second(teacher: Frame) -> None:
     refused = teacher.post("/mastery/scale", _form(TWICE))
     assert refused.status_code == 400
-    assert "every level needs a name of its own" in refused.text
+    assert "Every level needs a name of its own." in refused.text
     assert field_marks(refused.text, "level-2-name") == MARKED
     assert [field_marks(refused.text, f"level-{i}-name")[0] for i in (0, 1, 3)] == [False] * 3
 
@@ -56,3 +57,12 @@ def test_a_nameless_level_and_a_weight_out_of_range_mark_their_fields(teacher: F
     heavy = teacher.post("/mastery/scale", _form(DEFAULT_SPECS, weight="150"))
     assert heavy.status_code == 400
     assert field_marks(heavy.text, "weight") == MARKED
+
+
+def test_the_refusal_is_a_sentence_of_its_own_before_its_link(teacher: Frame) -> None:
+    # A screen reader read "exactly one level marks mastery Go to the field": one run-on line.
+    no_mastery = [(name, points, colour, False) for name, points, colour, _ in DEFAULT_SPECS]
+    refused = teacher.post("/mastery/scale", _form(no_mastery))
+    assert refused.status_code == 400
+    items = re.findall(r"<li>([^<]*) <a href=\"#([^\"]+)\">Go to the field</a></li>", refused.text)
+    assert items == [("Exactly one level marks mastery.", "level-0-mastery")]

@@ -710,8 +710,8 @@ def test_more_levels_than_the_editor_holds_are_refused_not_dropped(
         ({"level-0-colour": "red"}, "#rrggbb"),
         ({"level-0-colour": "#12345g"}, "#rrggbb"),
         ({"level-0-colour": "#123456\x00"}, "#rrggbb"),
-        ({"mastery": "5"}, "exactly one level"),
-        ({"mastery": "x"}, "exactly one level"),
+        ({"mastery": "5"}, "Exactly one level marks mastery."),
+        ({"mastery": "x"}, "Exactly one level marks mastery."),
         (
             {
                 "level-1-name": "",

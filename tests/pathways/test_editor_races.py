@@ -130,7 +130,7 @@ def test_a_colleagues_older_editor_page_cannot_undo_a_teachers_new_title(
 
     assert refused.status_code == 409, re.findall(r"flash-error.*", refused.text)
     text = html.unescape(refused.text)
-    assert "someone else (a colleague, or you in another tab) saved this pathway" in text
+    assert "Someone else (a colleague, or you in another tab) saved this pathway" in text
     assert "changed the title." in text
     assert "then save again" in text
     again = form(refused, path + "?")

@@ -39,20 +39,47 @@
     }
     target.focus({ preventScroll: true });
   }
-  function jumpWithinFrame(event) {
-    if (!framed || event.defaultPrevented || event.button !== 0 ||
+  // "Go to the field" in a refused form's error summary: a field brought to the very top of the
+  // window (as a jump does, framed or not) has its label out of sight above it, and a
+  // fieldset's legend sticks out above its top edge. So what names the field comes into view
+  // first, the field just below it, and only then does the field take focus.
+  var FIELD = /^(INPUT|SELECT|TEXTAREA|FIELDSET)$/;
+  function nameAbove(field) {
+    if (field.tagName === "FIELDSET") {
+      return field.querySelector("legend") || field;
+    }
+    var label = field.id && window.CSS && CSS.escape ?
+      document.querySelector("label[for='" + CSS.escape(field.id) + "']") : null;
+    return field.closest(".field") || label || field.closest("label") || field;
+  }
+  function bringFieldIntoView(field) {
+    nameAbove(field).scrollIntoView({ block: "start" });
+    if (field.tagName !== "FIELDSET") {  // a tall fieldset would push its legend out again
+      field.scrollIntoView({ block: "nearest" });
+    } else if (!field.hasAttribute("tabindex")) {
+      field.setAttribute("tabindex", "-1");
+    }
+    field.focus({ preventScroll: true });
+  }
+  function jumpWithinPage(event) {
+    if (event.defaultPrevented || event.button !== 0 ||
         event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
       return;
     }
     var link = event.target.closest ? event.target.closest("a[href^='#']") : null;
     var target = link ? elementNamedBy(link.getAttribute("href")) : null;
-    if (!target) {
-      return;
+    var field = target && FIELD.test(target.tagName);
+    if (!target || (!framed && !field)) {
+      return;  // unframed, the browser's own jump to a place is right
     }
     event.preventDefault();
-    bringIntoView(target);
+    if (field) {
+      bringFieldIntoView(target);
+    } else {
+      bringIntoView(target);
+    }
   }
-  document.addEventListener("click", jumpWithinFrame);
+  document.addEventListener("click", jumpWithinPage);
 
   // A new page in the frame opens where the LMS's page was left scrolled, often far below the
   // new page's top: the frame is as tall as the page, so it never scrolls itself, the LMS's page

@@ -208,6 +208,28 @@ def tool_frame(page: Any, *, timeout: float = 15000) -> Any:
         page.wait_for_timeout(100)
 
 
+def wait_until(
+    frame_or_page: Any, expression: str, arg: Any = None, *, timeout: float = 15.0
+) -> None:
+    """Wait until `expression` (a JavaScript expression, or a function of `arg`) is true.
+
+    Not Playwright's wait_for_function: when the first check fails, its polling goes on in
+    the page through eval(), which Pathways' Content-Security-Policy refuses; on a loaded
+    machine the first check often fails, and the wait then errs. Each evaluate() here is a
+    single DevTools call, which the policy does not govern.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if frame_or_page.evaluate(expression, arg):
+                return
+        except PlaywrightError:  # a document replaced while we looked
+            pass
+        if time.monotonic() >= deadline:
+            raise PlaywrightTimeoutError(f"never true within {timeout} s: {expression}")
+        time.sleep(0.05)
+
+
 def serious_axe_violations(frame_or_page: Any) -> list[dict[str, Any]]:
     """axe-core run in the page; only serious and critical violations count."""
     from axe_playwright_python.sync_playwright import Axe

@@ -15,7 +15,7 @@ from lti_app.demo import seed as lms_seed
 from lti_app.demo.seed import STUDENTS, TEACHER, Course, Enrollment, Role
 from lti_app.demo.state import ResourceLink
 from lti_app.tool.models import Context, Platform
-from tests.e2e.conftest import Demo, tool_frame
+from tests.e2e.conftest import Demo, tool_frame, wait_until
 
 TALL = Course(
     context_id="course-e2e-open-page",
@@ -62,7 +62,7 @@ def _open_reflection(demo: Demo, page: Any, user: str) -> Any:
     frame = tool_frame(page)
     # frame.js sets its renewal timer once it runs: a fast_forward() before that (a loaded
     # machine) jumps past nothing, and the renewal never comes.
-    frame.wait_for_function("document.readyState === 'complete'")
+    wait_until(frame, "document.readyState === 'complete'")
     return frame
 
 
@@ -76,7 +76,7 @@ def test_a_page_left_open_swaps_in_a_fresh_token_before_its_own_expires(
     frame.fill("textarea[name=reflection]", "Written over a whole lesson.")
 
     page.clock.fast_forward("10:30")
-    frame.wait_for_function("old => document.body.dataset.launchToken !== old", arg=old)
+    wait_until(frame, "old => document.body.dataset.launchToken !== old", old)
 
     fresh = frame.get_attribute("body", "data-launch-token")
     assert old not in frame.content()  # no link or form of the page carries the old one
@@ -126,7 +126,7 @@ def test_the_session_ended_warning_is_seen_where_the_student_is_typing(
     tool_frame(page).click("nav >> text=My progress")
     frames = page.frame_locator("iframe#tool-frame")
     frames.locator("nav [aria-current=page]", has_text="My progress").wait_for()
-    tool_frame(page).wait_for_function("document.readyState === 'complete'")
+    wait_until(tool_frame(page), "document.readyState === 'complete'")
     last = frames.locator("details.self-assess").last
     last.locator("summary").click()
     note = last.locator("textarea")
@@ -136,7 +136,12 @@ def test_the_session_ended_warning_is_seen_where_the_student_is_typing(
     page.clock.fast_forward("10:30")
     alert = frames.locator("#session-ended[role=alert]")
     alert.wait_for()
-    page.wait_for_timeout(300)
+    # frame.js brings the warning into sight after inserting it; a loaded machine's frame
+    # may take a moment longer than a person notices.
+    for _ in range(50):
+        if _in_sight(page, alert.bounding_box()) and _in_sight(page, note.bounding_box()):
+            break
+        page.wait_for_timeout(100)
     assert _in_sight(page, alert.bounding_box()), "the warning is out of sight"
     assert _in_sight(page, note.bounding_box())
     assert note.evaluate("el => el === document.activeElement")  # still where they typed
@@ -154,7 +159,7 @@ def test_the_session_ended_warning_beside_a_checkbox_is_not_part_of_its_label(
     tool_frame(page).click("nav >> text=Competencies")
     frames = page.frame_locator("iframe#tool-frame")
     frames.locator("nav [aria-current=page]", has_text="Competencies").wait_for()
-    tool_frame(page).wait_for_function("document.readyState === 'complete'")
+    wait_until(tool_frame(page), "document.readyState === 'complete'")
     box = frames.get_by_role("checkbox", name="O.9 · Skill 9")
     box.focus()
     page.route("**/lti/session/token", lambda route: route.fulfill(status=401, body=""))

@@ -159,7 +159,7 @@ def _overview_page(errors: list[str] | None = None, draft: PendingDraft | None =
             session,
             context_id=cid,
             person_ids={r.choice.person_id for r in handed_in_rows},
-            step_ids={r.choice.step_id for r in handed_in_rows},
+            only_pairs={(r.choice.person_id, r.choice.step_id) for r in handed_in_rows},
         ),
         names=names,
         mastered=mastered,

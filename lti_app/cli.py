@@ -165,8 +165,8 @@ def db_upgrade(revision: str) -> None:
             f"back: run `lti-app db downgrade --revision {revision}` instead"
         )
     try:
-        migrate.upgrade(url, revision)
-    except CommandError as err:
+        migrate.upgrade(url, revision, on_retry=lambda why: click.echo(why, err=True))
+    except (CommandError, migrate.UpgradeBusyError) as err:
         raise click.ClickException(f"cannot upgrade to {revision!r}: {err}") from err
     _echo_revision(url)
 
@@ -193,9 +193,11 @@ def db_downgrade(revision: str, yes: bool) -> None:
             f"`lti-app db upgrade --revision {revision}` instead"
         )
     if not yes:
+        losses = migrate.downgrade_losses(url, current=current, target=target)
         click.confirm(
             f"Downgrade the database {_where(url)} from {current} to {target or 'base'}? The "
-            "tables and columns the later revisions added are dropped with their data.",
+            "tables and columns the later revisions added are dropped with their data"
+            + (f"; {' and '.join(losses)} will be deleted." if losses else "."),
             abort=True,
         )
     try:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Callable
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.exc import OperationalError
 
 from lti_app.settings import shipped_folder
 
@@ -21,12 +24,108 @@ def alembic_config(database_url: str | None = None) -> Config:
     return config
 
 
-def upgrade(database_url: str | None = None, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+LOCK_TIMEOUT_MS = 5000
+"""How long, on PostgreSQL, an upgrade waits for a lock the running release holds: pages that
+need the same table queue behind the waiting upgrade, so it gives up and tries again."""
+UPGRADE_TRIES = 5
+RETRY_PAUSE_S = 2.0
+"""The pause before the second try; each later one waits as much longer."""
+
+_LOCK_CONFLICTS = {
+    "55P03": "waited more than {seconds:g} s for a table a request of the running release holds",
+    "40P01": "deadlocked with a request of the running release",
+}
+"""PostgreSQL's SQLSTATEs for a lost lock wait (lock_timeout) and a deadlock, as said to the
+operator."""
+
+
+class UpgradeBusyError(Exception):
+    """The upgrade lost every try to requests of the running release; nothing was changed."""
+
+
+def upgrade(
+    database_url: str | None = None,
+    revision: str = "head",
+    *,
+    on_retry: Callable[[str], None] | None = None,
+) -> None:
+    """Bring the database to `revision`, trying again from scratch (the run is one transaction,
+    so a lost try changed nothing) when a request of the running release was in the way.
+
+    :param on_retry: told why, before each further try.
+    :raises UpgradeBusyError: every try lost.
+    """
+    for attempt in range(1, UPGRADE_TRIES + 1):
+        config = alembic_config(database_url)
+        config.attributes["lock_timeout_ms"] = LOCK_TIMEOUT_MS
+        try:
+            command.upgrade(config, revision)
+        except OperationalError as err:
+            why = _lock_conflict(err)
+            if why is None:
+                raise
+            if attempt == UPGRADE_TRIES:
+                raise UpgradeBusyError(
+                    f"the upgrade {why}, {UPGRADE_TRIES} times; nothing was changed. Run it "
+                    "again when fewer people use Pathways"
+                ) from err
+            if on_retry is not None:
+                on_retry(
+                    f"the upgrade {why}; nothing was changed. Trying again "
+                    f"({attempt + 1} of {UPGRADE_TRIES})"
+                )
+            time.sleep(RETRY_PAUSE_S * attempt)
+        else:
+            return
+
+
+def _lock_conflict(err: OperationalError) -> str | None:
+    said = _LOCK_CONFLICTS.get(getattr(err.orig, "sqlstate", None) or "")
+    return said.format(seconds=LOCK_TIMEOUT_MS / 1000) if said else None
 
 
 def downgrade(database_url: str | None, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+_ROWS_A_DOWNGRADE_DELETES = {
+    # 0028's downgrade keeps only each student's latest stint in a group.
+    "0028_group_member_stints": (
+        "SELECT count(*) FROM student_group_member WHERE id NOT IN "
+        "(SELECT max(id) FROM student_group_member GROUP BY group_id, person_id)",
+        ("earlier group stint", "earlier group stints"),
+    ),
+    "0029_step_attempts": (
+        "SELECT count(*) FROM pathway_attempt",
+        ("earlier try", "earlier tries"),
+    ),
+}
+"""Rows a revision's downgrade deletes from tables that stay, or that hold students' work,
+counted before an operator is asked: the query, and what one row and several are called."""
+
+
+def downgrade_losses(database_url: str, *, current: str | None, target: str | None) -> list[str]:
+    """What going back from `current` to `target` deletes of students' history, as counted
+    phrases ("3 earlier group stints"); none when there is none of it."""
+    from lti_app.db import make_engine
+
+    undone = [
+        r
+        for r in _ROWS_A_DOWNGRADE_DELETES
+        if is_known(r) and is_older(target, r) and not is_older(current, r)
+    ]
+    if not undone:
+        return []
+    engine = make_engine(database_url, sqlite_immediate=False)
+    try:
+        with engine.connect() as connection:
+            counts = {
+                r: connection.exec_driver_sql(_ROWS_A_DOWNGRADE_DELETES[r][0]).scalar_one()
+                for r in undone
+            }
+    finally:
+        engine.dispose()
+    return [f"{n} {_ROWS_A_DOWNGRADE_DELETES[r][1][n != 1]}" for r, n in counts.items() if n]
 
 
 def check(database_url: str | None = None) -> None:

@@ -47,9 +47,11 @@ def run_migrations_online() -> None:
     connectable = config.attributes.get("connection")
     if connectable is None:
         engine = make_engine(_url())
-        with engine.connect() as connection:
-            _run(connection)
-        engine.dispose()
+        try:
+            with engine.connect() as connection:
+                _run(connection)
+        finally:  # a lost try is run again (`migrate.upgrade`): leave no connection open
+            engine.dispose()
     else:
         _run(connectable)
 
@@ -75,6 +77,7 @@ def _run(connection: Connection) -> None:
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
                 )
+                _time_lock_waits(connection)
             context.run_migrations()
         return
     # Batch mode copies a SQLite table, drops the old one and renames the copy. With foreign
@@ -99,6 +102,21 @@ def _run(connection: Connection) -> None:
                 )
     finally:
         raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _time_lock_waits(connection: Connection) -> None:
+    """Make a wait for a lock the running release holds fail after lock_timeout_ms, so
+    `migrate.upgrade` rolls back and tries again instead of queuing every page behind it.
+
+    Only past where the run reads its revision: the one lock that read can wait on is another
+    release step's, which the advisory lock above already waits for as long as it takes.
+    """
+    timeout_ms = config.attributes.get("lock_timeout_ms")
+    if not timeout_ms:
+        return
+    context.get_context().get_current_heads()
+    # SET takes no parameters; the value is the int Pathways passed.
+    connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout_ms)}")
 
 
 if context.is_offline_mode():

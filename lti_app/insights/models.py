@@ -40,7 +40,12 @@ class StudentGroup(Base):
     archived_at: Mapped[datetime | None]
 
     members: Mapped[list[StudentGroupMember]] = relationship(
-        back_populates="group", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="group",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        # Oldest stint first, so code that keeps the last row per student keeps the open stint
+        # (a student's latest): unordered, PostgreSQL may list a reused slot's newer row first.
+        order_by="StudentGroupMember.id",
     )
 
 

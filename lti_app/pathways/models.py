@@ -237,12 +237,12 @@ class Attempt(Base):
     id: Mapped[intpk]
     context_id: Mapped[int] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
-    step_id: Mapped[int] = mapped_column(
-        ForeignKey("pathway_step.id", ondelete="CASCADE"), index=True
-    )
-    option_id: Mapped[int] = mapped_column(
-        ForeignKey("pathway_option.id", ondelete="CASCADE"), index=True
-    )
+    # No ON DELETE: a step or option deleted on its own while a try still names it is an
+    # error (the release before this table existed checks only choices before deleting one,
+    # and CASCADE would silently take the try), while deleting the course or the pathway's
+    # context takes the tries with it through context_id in the same statement.
+    step_id: Mapped[int] = mapped_column(ForeignKey("pathway_step.id"), index=True)
+    option_id: Mapped[int] = mapped_column(ForeignKey("pathway_option.id"), index=True)
     """The option of that try; an option or step tried once is archived, never deleted."""
     number: Mapped[int]
     """1 for the first try at the step, 2 for the second..."""

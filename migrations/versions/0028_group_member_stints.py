@@ -29,11 +29,10 @@ OPEN_STINT = sa.text("removed_at IS NULL")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("student_group_member", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_student_group_member_group_id_person_id", type_="unique")
-        batch_op.create_index(
-            batch_op.f("ix_student_group_member_group_id"), ["group_id"], unique=False
-        )
+    # The new index before the constraint goes: building it (the long part on a big table)
+    # takes a lock that still lets the running release's pages read the table, and only the
+    # drop then takes the table for itself, for what is left of the upgrade. On SQLite the
+    # batch copy below keeps the index, where clause and all.
     op.create_index(
         "uq_student_group_member_open_stint",
         "student_group_member",
@@ -42,6 +41,11 @@ def upgrade() -> None:
         sqlite_where=OPEN_STINT,
         postgresql_where=OPEN_STINT,
     )
+    with op.batch_alter_table("student_group_member", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_student_group_member_group_id_person_id", type_="unique")
+        batch_op.create_index(
+            batch_op.f("ix_student_group_member_group_id"), ["group_id"], unique=False
+        )
 
 
 def downgrade() -> None:

@@ -5,6 +5,11 @@ until the student handed in again, which overwrote it. Each earlier try is now a
 own: what was handed in, when, the option, and the teacher's evidence that closed it. A new
 table: nothing existing changes, and the downgrade drops it (with the earlier tries).
 
+Its step and option keys have no ON DELETE: the release before this one, still serving during
+a rolling upgrade, deletes a step or option after checking only for choices, and CASCADE would
+have taken a student's earlier try with it unseen. It now fails instead. Deleting a course or a
+person still takes the tries along (context_id and person_id cascade in the same statement).
+
 Revision ID: 0029_step_attempts
 Revises: 0028_group_member_stints
 Create Date: 2026-12-12 12:00:00
@@ -71,7 +76,6 @@ def upgrade() -> None:
             ["option_id"],
             ["pathway_option.id"],
             name=op.f("fk_pathway_attempt_option_id_pathway_option"),
-            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["person_id"],
@@ -83,7 +87,6 @@ def upgrade() -> None:
             ["step_id"],
             ["pathway_step.id"],
             name=op.f("fk_pathway_attempt_step_id_pathway_step"),
-            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pathway_attempt")),
     )

@@ -63,8 +63,9 @@ def _token_from_request() -> str | None:
 def came_from_a_pathways_page() -> bool:
     """Whether this request carries a launch token Pathways signed (expired or not), sent from
     a Pathways page: only then did a Pathways page render the form it posts."""
-    launch_session_id_from_request()
-    return bool(g.get("_launch_token_signed")) and not g.get("_launch_token_from_outside")
+    # A token sent from another site is never read (launch_session_id_from_request): only a
+    # valid one or an expired one of ours is left.
+    return launch_session_id_from_request() is not None or bool(g.get("_launch_token_expired"))
 
 
 def launch_session_id_from_request() -> str | None:
@@ -86,10 +87,8 @@ def launch_session_id_from_request() -> str | None:
     if token:
         try:
             session_id = _serializer().loads(token, max_age=_settings().launch_token_ttl)
-            g._launch_token_signed = True
         except SignatureExpired as expired:
             # Only checked once the signature holds: an expired token is still ours.
-            g._launch_token_signed = True
             g._launch_token_expired = True
             _offer_the_newest_token(expired)
         except BadSignature:

@@ -30,7 +30,7 @@ from lti_app.grades.models import LineItem, OutboxStatus, ScoreOutbox
 from lti_app.mastery.models import StudentCompetencyLevel
 from lti_app.mastery.scales import get_or_create_scale
 from lti_app.mastery.services import MasteryChange
-from lti_app.tool.models import Membership, MembershipStatus
+from lti_app.tool.models import Membership
 
 NOTIFY_CHANNEL = "pathways_score_outbox"
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -193,8 +193,7 @@ def requeue_current(
         .where(
             StudentCompetencyLevel.context_id == context_id,
             StudentCompetencyLevel.level_name.is_not(None),
-            Membership.is_learner.is_(True),
-            Membership.status == MembershipStatus.ACTIVE,
+            Membership.counts_for_grades,
         )
     )
     if competencies is not None:
@@ -246,8 +245,7 @@ def _emptied_since_sent(
             ScoreOutbox.score_given.is_not(None),
             ScoreOutbox.sent_url == LineItem.url,
             StudentCompetencyLevel.level_name.is_(None),
-            Membership.is_learner.is_(True),
-            Membership.status == MembershipStatus.ACTIVE,
+            Membership.counts_for_grades,
         )
     )
     return [_Score(context_id, p, c, None) for p, c in session.execute(stmt)]

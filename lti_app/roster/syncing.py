@@ -9,7 +9,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 from lti_app.db import upsert_insert, utcnow
 from lti_app.grades.services import requeue_current
 from lti_app.roster.client import Member
-from lti_app.tool.launch_membership import MOODLE_MEMBERSHIPS
+from lti_app.tool.launch_membership import is_moodle_roster_url
 from lti_app.tool.models import Membership, MembershipStatus, Person
 from lti_app.tool.roles import (
     CourseRole,
@@ -108,7 +107,7 @@ def roster_understates_teaching(nrps_url: str) -> bool:
     (mod/lti/locallib.php lti_get_ims_role, with and without a course module). Its roster
     therefore calls every non-editing teacher a Learner, sync after sync.
     """
-    return bool(MOODLE_MEMBERSHIPS.search(urlsplit(nrps_url).path))
+    return is_moodle_roster_url(nrps_url)
 
 
 def apply_members(

@@ -113,8 +113,11 @@ def teachers_launch_as_learners(claims: Mapping[str, Any], nrps_url: object) -> 
         family = tool_platform.get("product_family_code")
         if isinstance(family, str) and family.strip().lower() == "moodle":
             return True
-    if not isinstance(nrps_url, str):
-        return False
+    return isinstance(nrps_url, str) and is_moodle_roster_url(nrps_url)
+
+
+def is_moodle_roster_url(nrps_url: str) -> bool:
+    """Whether a roster service address is Moodle's (ltiservice_memberships)."""
     return MOODLE_MEMBERSHIPS.search(urlsplit(nrps_url).path) is not None
 
 

@@ -121,7 +121,7 @@ def test_a_canvas_key_without_the_lineitem_scope_still_fills_its_assignment_colu
         sub: newest[person] for sub, person in course.students.items()
     }
     assert _row(course, competency).state is LineItemState.READY
-    # Refused (twice at most: the launch's sync and the worker may ask at the same moment),
+    # Refused (at most once per student: the worker sends both students' scores at once),
     # then the score scope alone, kept to for every later pass.
     ags_asks = [a for a in asked if SCOPE_NRPS not in a]
     score_only = frozenset({SCOPE_SCORE})

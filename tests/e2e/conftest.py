@@ -181,6 +181,11 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
+LAUNCH_ADDRESS_REPLACED = (
+    "location.pathname !== '/lti/launch' || !document.body.hasAttribute('data-history-url')"
+)
+
+
 def tool_frame(page: Any, *, timeout: float = 15000) -> Any:
     """The Pathways frame inside the demo LMS page, once its page has a main heading.
 
@@ -197,6 +202,9 @@ def tool_frame(page: Any, *, timeout: float = 15000) -> Any:
             heading.wait_for(state="visible", timeout=min(2000.0, left_ms))
             frame = page.wait_for_selector("iframe#tool-frame", timeout=left_ms).content_frame()
             if frame is not None and frame.query_selector("main h1") is not None:
+                # The launch page's own address replaces /lti/launch once frame.js runs; a
+                # loaded machine's test reads frame.url (its token) before that.
+                wait_until(frame, LAUNCH_ADDRESS_REPLACED, timeout=max(1.0, left_ms / 1000))
                 return frame
         except PlaywrightError:  # timeouts, and a document replaced while we looked
             pass

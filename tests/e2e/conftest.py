@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,11 @@ def _start_demo(
     if not frames_keep_cookies:
         app.wsgi_app = FramesKeepNoCookies(app.wsgi_app)  # type: ignore[method-assign]
     tool_url, stop_tool = serve_in_thread(app, tool_host)
-    lms = start_demo_platform(tool_url, host="localhost")
+    # Its own client_id: a loopback port an earlier test's LMS had gives the same issuer, and
+    # its courses and people (a student's goals, self-assessments) would be this LMS's too.
+    lms = start_demo_platform(
+        tool_url, host="localhost", client_id=f"pathways-e2e-{uuid.uuid4().hex[:8]}"
+    )
     db = Database(database_url)
     with db.begin() as session:
         register_demo_platform(session, lms.platform)

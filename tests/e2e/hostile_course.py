@@ -23,6 +23,7 @@ from lti_app.db import Database, utcnow
 from lti_app.demo import seed as lms_seed
 from lti_app.demo.platform import DemoPlatform
 from lti_app.demo.seed import Course, Enrollment, Person, Role
+from lti_app.demo.server import RunningPlatform
 from lti_app.demo.state import ResourceLink
 from lti_app.insights.groups import create_group
 from lti_app.learners.goals_and_check_ins import add_check_in, add_goal
@@ -39,6 +40,7 @@ from lti_app.roster.client import Member
 from lti_app.roster.syncing import apply_members
 from lti_app.tool.models import Context, Platform
 from lti_app.tool.models import Person as ToolPerson
+from tests.conftest import registration_of
 
 CONTEXT_ID = "course-hostile-layout"
 LINK_ID = "rl-pathways-hostile-layout"
@@ -145,11 +147,11 @@ def _framework_csv() -> str:
     return "\n".join(rows) + "\n"
 
 
-def seed_hostile_course(database_url: str, issuer: str) -> Seeded:
+def seed_hostile_course(database_url: str, lms: RunningPlatform) -> Seeded:
     """Store the course's roster (as a roster sync would) and what its teacher would write."""
     db = Database(database_url)
     with db.begin() as session:
-        platform = session.scalars(select(Platform).where(Platform.issuer == issuer)).one()
+        platform = session.scalars(select(Platform).where(registration_of(lms))).one()
         seeded = _seed(session, platform)
     db.dispose()
     return seeded

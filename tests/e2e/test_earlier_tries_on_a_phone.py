@@ -25,6 +25,7 @@ from lti_app.pathways.services import create_pathway, create_step
 from lti_app.roster.client import Member
 from lti_app.roster.syncing import apply_members
 from lti_app.tool.models import Context, Person, Platform
+from tests.conftest import registration_of
 from tests.e2e.conftest import Demo, tool_frame
 from tests.e2e.test_pages import fit_frame
 
@@ -122,7 +123,7 @@ def course(demo: Demo, database_url: str) -> Iterator[Demo]:
     platform.state.resource_links[link_id] = ResourceLink(link_id, COURSE.context_id, "Pathways")
     db = Database(database_url)
     with db.begin() as s:
-        platform_id = s.scalars(select(Platform.id).where(Platform.issuer == demo.lms.base_url))
+        platform_id = s.scalars(select(Platform.id).where(registration_of(demo.lms)))
         _seed(s, platform_id.one())
     db.dispose()
     try:

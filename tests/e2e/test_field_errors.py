@@ -21,6 +21,7 @@ from lti_app.insights.groups import create_group
 from lti_app.roster.client import Member
 from lti_app.roster.syncing import apply_members
 from lti_app.tool.models import Context, Person, Platform
+from tests.conftest import registration_of
 from tests.e2e.conftest import Demo, tool_frame
 
 COURSE = Course(
@@ -48,7 +49,7 @@ def course(demo: Demo, database_url: str) -> Iterator[Demo]:
     platform.state.resource_links[link_id] = ResourceLink(link_id, COURSE.context_id, "Pathways")
     db = Database(database_url)
     with db.begin() as s:
-        platform_id = s.scalars(select(Platform.id).where(Platform.issuer == demo.lms.base_url))
+        platform_id = s.scalars(select(Platform.id).where(registration_of(demo.lms)))
         context = Context(
             platform_id=platform_id.one(), context_id=COURSE.context_id, title=COURSE.title
         )

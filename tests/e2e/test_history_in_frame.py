@@ -6,6 +6,7 @@ the launch session lives on."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from lti_app.demo.server import serve_in_thread, start_demo_platform
 from lti_app.demo.state import ResourceLink
 from lti_app.settings import load_settings
 from lti_app.tool.models import Context, LaunchSession, Platform
+from tests.conftest import registration_of
 from tests.e2e.conftest import Demo, tool_frame
 from tests.security_support import launch_session_id
 
@@ -47,8 +49,7 @@ def course(demo: Demo, database_url: str) -> Iterator[Demo]:
     platform.state.resource_links[link_id] = ResourceLink(link_id, COURSE.context_id, "Pathways")
     db = Database(database_url)
     with db.begin() as session:
-        issuer = demo.lms.base_url
-        platform_id = session.scalars(select(Platform.id).where(Platform.issuer == issuer)).one()
+        platform_id = session.scalars(select(Platform.id).where(registration_of(demo.lms))).one()
         context = Context(
             platform_id=platform_id,
             context_id=COURSE.context_id,
@@ -121,7 +122,11 @@ def short_token_demo(
     )
     app = create_app(settings)
     tool_url, stop_tool = serve_in_thread(app, "127.0.0.1")
-    lms = start_demo_platform(tool_url, host="localhost")
+    # Its own client_id: a loopback port an earlier test's LMS had gives the same issuer, and
+    # its courses and people (a student's goals, self-assessments) would be this LMS's too.
+    lms = start_demo_platform(
+        tool_url, host="localhost", client_id=f"pathways-e2e-{uuid.uuid4().hex[:8]}"
+    )
     db = Database(database_url)
     with db.begin() as session:
         register_demo_platform(session, lms.platform)

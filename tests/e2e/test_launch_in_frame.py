@@ -11,6 +11,7 @@ from sqlalchemy import update
 from lti_app.db import Database
 from lti_app.tool.cache import clear_all
 from lti_app.tool.models import Platform
+from tests.conftest import registration_of
 from tests.e2e.conftest import (
     SCREENSHOTS,
     Demo,
@@ -92,9 +93,7 @@ def auth_url_in_capitals(demo_without_cookies: Demo, database_url: str) -> Itera
     def register(auth_url: str) -> None:
         with db.begin() as session:
             session.execute(
-                update(Platform)
-                .where(Platform.issuer == demo.lms.base_url)
-                .values(auth_login_url=auth_url)
+                update(Platform).where(registration_of(demo.lms)).values(auth_login_url=auth_url)
             )
         clear_all()  # the registration Pathways remembers
 

@@ -267,7 +267,7 @@ def course(demo: Demo, database_url: str) -> Iterator[Course]:
     """The hostile course in the demo LMS, seeded once; a launch per role, made when needed."""
     platform: DemoPlatform = demo.lms.platform
     with hostile_lms(platform):
-        ids = seed_hostile_course(database_url, demo.lms.base_url)
+        ids = seed_hostile_course(database_url, demo.lms)
         hostile = Course(demo, ids)
         yield hostile
         for role in hostile.roles.values():

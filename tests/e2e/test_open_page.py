@@ -15,6 +15,7 @@ from lti_app.demo import seed as lms_seed
 from lti_app.demo.seed import STUDENTS, TEACHER, Course, Enrollment, Role
 from lti_app.demo.state import ResourceLink
 from lti_app.tool.models import Context, Platform
+from tests.conftest import registration_of
 from tests.e2e.conftest import Demo, tool_frame, wait_until
 
 TALL = Course(
@@ -37,8 +38,7 @@ def tall_course(demo: Demo, database_url: str) -> Iterator[Demo]:
     platform.state.resource_links[link_id] = ResourceLink(link_id, TALL.context_id, "Pathways")
     db = Database(database_url)
     with db.begin() as session:
-        issuer = demo.lms.base_url
-        platform_id = session.scalars(select(Platform.id).where(Platform.issuer == issuer)).one()
+        platform_id = session.scalars(select(Platform.id).where(registration_of(demo.lms))).one()
         context = Context(
             platform_id=platform_id, context_id=TALL.context_id, title=TALL.title, label=TALL.label
         )

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from lti_app.db import Database
 from lti_app.demo.content import seed_demo_course
 from lti_app.tool.models import Platform
+from tests.conftest import registration_of
 from tests.e2e.conftest import SCREENSHOTS, Demo, serious_axe_violations, tool_frame
 
 WIDTHS = (700, 390)
@@ -80,9 +81,7 @@ def seed(demo: Demo, database_url: str) -> None:
     """Give the demo LMS's Biology 9 its Pathways content, as `lti-app demo` does."""
     db = Database(database_url)
     with db.begin() as session:
-        platform = session.scalars(
-            select(Platform).where(Platform.issuer == demo.lms.base_url)
-        ).one()
+        platform = session.scalars(select(Platform).where(registration_of(demo.lms))).one()
         seed_demo_course(session, platform)
     db.dispose()
 

@@ -37,6 +37,7 @@ from lti_app import create_app
 from lti_app.grades.jobs import RunningWorker, start_in_process_worker
 from lti_app.grades.worker import WorkerConfig
 from lti_app.tool.models import Context, Platform
+from tests.conftest import registration_of
 from tests.e2e.conftest import Demo, tool_frame
 from tests.e2e.test_pages import WIDER_THAN_THE_FRAME, fit_frame, frame_screenshot, seed
 
@@ -82,7 +83,7 @@ def start_score_worker(seeded: Demo) -> Iterator[Callable[[], None]]:
             context_id = session.scalar(
                 select(Context.id)
                 .join(Platform, Platform.id == Context.platform_id)
-                .where(Platform.issuer == seeded.lms.base_url, Context.context_id == "course-bio9")
+                .where(registration_of(seeded.lms), Context.context_id == "course-bio9")
             )
         assert context_id is not None
         config = WorkerConfig(context_ids=frozenset({context_id}), poll_interval=0.2)

@@ -24,6 +24,7 @@ from lti_app.pathways.options import OptionInput, create_option
 from lti_app.roster.client import Member
 from lti_app.roster.syncing import apply_members
 from lti_app.tool.models import Context, Person, Platform
+from tests.conftest import registration_of
 from tests.e2e.conftest import Demo, _start_demo, tool_frame
 
 COURSE = Course(
@@ -78,7 +79,7 @@ def _room_in(demo: Demo, database_url: str) -> Iterator[Room]:
     platform.state.resource_links[link_id] = ResourceLink(link_id, COURSE.context_id, "Pathways")
     db = Database(database_url)
     with db.begin() as s:
-        platform_id = s.scalars(select(Platform.id).where(Platform.issuer == demo.lms.base_url))
+        platform_id = s.scalars(select(Platform.id).where(registration_of(demo.lms)))
         context = Context(
             platform_id=platform_id.one(), context_id=COURSE.context_id, title=COURSE.title
         )
